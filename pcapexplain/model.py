@@ -1,0 +1,326 @@
+"""Shared value types for every stage: packet columns, TCP states, outcomes, connections, anomalies.
+
+This module does no I/O and imports nothing heavy, so the pure stages (reconstructor, anomalies,
+zeek, narrate) and their tests never pull in pyshark, pandas or jinja2.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import IntEnum, IntFlag, StrEnum
+
+
+class TcpFlags(IntFlag):
+    """TCP header control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR)."""
+
+    FIN = 0x001  # no more data from sender
+    SYN = 0x002  # synchronize sequence numbers
+    RST = 0x004  # reset the connection
+    PSH = 0x008  # push function
+    ACK = 0x010  # acknowledgment field is significant
+    URG = 0x020  # urgent pointer field is significant
+    ECE = 0x040  # ECN echo
+    CWR = 0x080  # congestion window reduced
+    AE = 0x100  # accurate ECN (formerly NS)
+
+
+class AnalysisFlag(IntFlag):
+    """tshark's `tcp.analysis.*` verdicts for one packet, packed into one integer column."""
+
+    RETRANSMISSION = 1 << 0
+    FAST_RETRANSMISSION = 1 << 1
+    SPURIOUS_RETRANSMISSION = 1 << 2
+    OUT_OF_ORDER = 1 << 3
+    LOST_SEGMENT = 1 << 4  # "previous segment not captured"
+    ACK_LOST_SEGMENT = 1 << 5  # "ACKed unseen segment"
+    DUPLICATE_ACK = 1 << 6
+    ZERO_WINDOW = 1 << 7
+    ZERO_WINDOW_PROBE = 1 << 8
+    ZERO_WINDOW_PROBE_ACK = 1 << 9
+    WINDOW_FULL = 1 << 10
+    WINDOW_UPDATE = 1 << 11
+    KEEP_ALIVE = 1 << 12
+    KEEP_ALIVE_ACK = 1 << 13
+    REUSED_PORTS = 1 << 14
+
+
+class ChecksumStatus(IntEnum):
+    """Checksum verdict for a header; only BAD/GOOD when validation was asked for."""
+
+    UNVERIFIED = 0
+    GOOD = 1
+    BAD = 2
+
+
+NO_VALUE = -1  # integer columns use this where the field was absent from the packet
+
+
+@dataclass(slots=True)
+class PacketColumns:
+    """One entry per TCP packet, in capture order; every column has the same length.
+
+    Columns are plain sequences (lists or `array.array`) so the pure stages can zip over them
+    in a tight loop. Integer option columns hold NO_VALUE when the option was absent.
+    """
+
+    frame: Sequence[int]  # capture frame number, 1-based as in Wireshark
+    time: Sequence[float]  # seconds since the epoch
+    src: Sequence[str]  # network-layer source address (innermost IP header)
+    dst: Sequence[str]
+    sport: Sequence[int]
+    dport: Sequence[int]
+    flags: Sequence[int]  # TcpFlags bits
+    seq: Sequence[int]  # raw (absolute) sequence number
+    ack: Sequence[int]  # raw acknowledgment number (present even without the ACK flag)
+    length: Sequence[int]  # TCP payload bytes
+    window: Sequence[int]  # window field as sent, unscaled
+    mss: Sequence[int]  # MSS option value or NO_VALUE
+    wscale: Sequence[int]  # window-scale shift or NO_VALUE
+    sack_perm: Sequence[bool]  # SACK-permitted option present
+    sack: Sequence[bool]  # SACK blocks present
+    tsval: Sequence[int]  # timestamp option TSval or NO_VALUE
+    tfo: Sequence[bool]  # TCP Fast Open option present (kind 34)
+    ttl: Sequence[int]  # IPv4 TTL or IPv6 hop limit, NO_VALUE if unknown
+    analysis: Sequence[int]  # AnalysisFlag bits from tshark
+    ip_checksum: Sequence[int]  # ChecksumStatus of the IPv4 header (UNVERIFIED for IPv6)
+    tcp_checksum: Sequence[int]  # ChecksumStatus of the TCP segment
+    stream: Sequence[int]  # tshark's tcp.stream index, for cross-checking only
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+COLUMN_NAMES: tuple[str, ...] = tuple(PacketColumns.__dataclass_fields__)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureInfo:
+    """Facts about the capture file and the tshark that read it."""
+
+    path: str
+    size_bytes: int
+    sha256: str
+    tshark_version: str
+    total_frames: int  # every frame, TCP or not
+    truncated_at: int | None = None  # frame after which the file was cut, when it was
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class Capture:
+    """Loader output: the TCP packets as typed columns, plus facts about the file."""
+
+    info: CaptureInfo
+    packets: PacketColumns
+
+
+class TcpState(IntEnum):
+    """Endpoint states, named as in RFC 9293 §3.3.2 (Figure 5)."""
+
+    UNKNOWN = 0  # the capture cannot tell (e.g. it started mid-connection)
+    CLOSED = 1  # no connection
+    LISTEN = 2  # waiting for a SYN (assumed for a server that answers one)
+    SYN_SENT = 3  # sent a SYN, waiting for the matching SYN
+    SYN_RECEIVED = 4  # got a SYN, sent its own, waiting for the ACK of it
+    ESTABLISHED = 5  # open: data flows both ways
+    FIN_WAIT_1 = 6  # sent a FIN (active close), not yet acknowledged
+    FIN_WAIT_2 = 7  # its FIN is acknowledged; waiting for the peer's FIN
+    CLOSE_WAIT = 8  # got the peer's FIN; its application may still send
+    CLOSING = 9  # both FINs sent, its own not yet acknowledged (simultaneous close)
+    LAST_ACK = 10  # passive closer sent its FIN, waiting for the final ACK
+    TIME_WAIT = 11  # active closer waits 2MSL before the 4-tuple may be reused
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+
+class PacketRole(IntEnum):
+    """What one packet did in its connection."""
+
+    SYN = 1  # handshake step 1
+    SYN_ACK = 2  # handshake step 2
+    HANDSHAKE_ACK = 3  # handshake step 3
+    DATA = 4  # carries payload
+    PURE_ACK = 5  # acknowledges, carries nothing else
+    WINDOW_UPDATE = 6  # only changes the advertised window
+    KEEP_ALIVE = 7  # probe of an idle connection (or its answer)
+    FIN = 8  # teardown: closes the sender's direction
+    FIN_ACK = 9  # teardown: acknowledges the peer's FIN
+    RST = 10  # reset
+    SYN_RETRANSMISSION = 11  # a SYN or SYN-ACK sent again with the same ISN
+    OTHER = 12  # anything else (illegal flag combinations, stray segments)
+
+
+class Direction(IntEnum):
+    TO_SERVER = 0  # client → server
+    TO_CLIENT = 1  # server → client
+
+
+class Handshake(StrEnum):
+    """How the connection was (or was not) opened."""
+
+    COMPLETE = "complete"  # SYN, SYN-ACK, ACK
+    REFUSED = "refused"  # SYN answered by RST: nothing listening
+    UNANSWERED = "unanswered"  # SYN(s) with no reply
+    INCOMPLETE = "incomplete"  # SYN-ACK never acknowledged
+    SIMULTANEOUS_OPEN = "simultaneous_open"  # both sides sent SYN (RFC 9293 Fig. 7)
+    OLD_DUPLICATE = "old_duplicate"  # client reset a SYN-ACK for a stale SYN (RFC 9293 Fig. 8)
+    NOT_CAPTURED = "not_captured"  # capture started after the handshake
+
+
+class Teardown(StrEnum):
+    """How the connection ended."""
+
+    FOUR_WAY = "four_way"  # FIN, ACK, FIN, ACK
+    THREE_WAY = "three_way"  # FIN, FIN+ACK, ACK
+    SIMULTANEOUS = "simultaneous"  # both FINs crossed: both CLOSING, both TIME_WAIT
+    RESET_BY_CLIENT = "reset_by_client"
+    RESET_BY_SERVER = "reset_by_server"
+    HALF_CLOSED_AT_END = "half_closed_at_end"  # one FIN, then the capture ended
+    OPEN_AT_END = "open_at_end"  # no FIN or RST before the capture ended
+    NONE = "none"  # never opened
+
+
+class Closer(StrEnum):
+    """Which side did something: closed first, or ends in TIME_WAIT."""
+
+    CLIENT = "client"
+    SERVER = "server"
+    BOTH = "both"
+    NONE = "none"
+
+
+class Severity(StrEnum):
+    """Anomaly severity; maps onto Wireshark's expert levels Chat < Note < Warn < Error."""
+
+    INFO = "info"
+    NOTE = "note"
+    WARN = "warn"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.INFO: 0, Severity.NOTE: 1, Severity.WARN: 2, Severity.ERROR: 3}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    ip: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{host}:{self.port}"
+
+
+@dataclass(slots=True)
+class TcpOptions:
+    """Options one side offered in its SYN or SYN-ACK."""
+
+    mss: int | None = None
+    wscale: int | None = None
+    sack_permitted: bool = False
+    timestamps: bool = False
+    tfo: bool = False
+
+
+@dataclass(slots=True)
+class DirectionStats:
+    """Counters for one direction of a connection."""
+
+    packets: int = 0
+    payload_bytes: int = 0
+    retransmissions: int = 0  # packets tshark flagged as any kind of retransmission
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """One finding: stable slug, severity, the frames it concerns, and formatting parameters.
+
+    The text is not stored here: explanations.py renders it per language from the slug and params.
+    """
+
+    slug: str
+    severity: Severity
+    connection: int
+    frames: tuple[int, ...]
+    params: dict[str, str | int | float] = field(default_factory=dict, compare=False, hash=False)
+
+
+@dataclass(slots=True)
+class Connection:
+    """One TCP incarnation (a 4-tuple between its SYN and its end), built by the reconstructor."""
+
+    id: int
+    client: Endpoint
+    server: Endpoint
+    roles_inferred: bool = False
+    handshake: Handshake = Handshake.NOT_CAPTURED
+    teardown: Teardown = Teardown.OPEN_AT_END
+    half_close: bool = False
+    closed_first: Closer = Closer.NONE
+    time_wait: Closer = Closer.NONE
+    first_time: float = 0.0
+    last_time: float = 0.0
+    first_frame: int = 0
+    last_frame: int = 0
+    client_isn: int | None = None
+    server_isn: int | None = None
+    client_options: TcpOptions = field(default_factory=TcpOptions)
+    server_options: TcpOptions = field(default_factory=TcpOptions)
+    rtt_syn_synack: float | None = None  # seconds, SYN → SYN-ACK at the capture point
+    rtt_synack_ack: float | None = None  # seconds, SYN-ACK → ACK
+    to_server: DirectionStats = field(default_factory=DirectionStats)
+    to_client: DirectionStats = field(default_factory=DirectionStats)
+    client_final: TcpState = TcpState.UNKNOWN
+    server_final: TcpState = TcpState.UNKNOWN
+    zeek_state: str = "OTH"
+    zeek_history: str = ""
+    anomalies: list[Anomaly] = field(default_factory=list)
+    packet_index: array[int] = field(default_factory=lambda: array("l"))  # rows of PacketColumns
+    tshark_streams: tuple[int, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return self.last_time - self.first_time
+
+
+@dataclass(slots=True)
+class PacketStates:
+    """Per-packet reconstructor output, aligned row for row with PacketColumns.
+
+    Stored as compact arrays of enum codes: at a million packets an object per packet would cost
+    more than the whole capture.
+    """
+
+    connection: array[int]  # Connection.id
+    direction: array[int]  # Direction code
+    role: array[int]  # PacketRole code
+    client_before: array[int]  # TcpState codes
+    client_after: array[int]
+    server_before: array[int]
+    server_after: array[int]
+
+    @classmethod
+    def empty(cls) -> PacketStates:
+        return cls(*(array("l" if i == 0 else "b") for i in range(7)))
+
+
+@dataclass(slots=True)
+class CaptureAnalysis:
+    """Everything the pure stages know about one capture; the input of every writer."""
+
+    capture: CaptureInfo
+    packets: PacketColumns
+    states: PacketStates
+    connections: list[Connection]
+
+    @property
+    def anomalies(self) -> list[Anomaly]:
+        return [a for c in self.connections for a in c.anomalies]
