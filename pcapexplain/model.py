@@ -324,3 +324,57 @@ class CaptureAnalysis:
     @property
     def anomalies(self) -> list[Anomaly]:
         return [a for c in self.connections for a in c.anomalies]
+
+
+class AnomalySlug(StrEnum):
+    """Stable identifiers of every finding; the catalogue ids (H1…, D1…, T1…) follow
+    TCP-REFERENCE section (b). Severity defaults and checks live in anomalies.py; texts in
+    explanations.py."""
+
+    # handshake
+    SYN_UNANSWERED = "syn-unanswered"  # H1
+    SYN_RETRANSMITTED = "syn-retransmitted"  # H1: SYN resent with the same ISN
+    CONNECTION_REFUSED = "connection-refused"  # H2
+    HANDSHAKE_INCOMPLETE = "handshake-incomplete"  # H3
+    SYNACK_RETRANSMITTED = "synack-retransmitted"  # H3
+    OLD_DUPLICATE_SYN = "old-duplicate-syn"  # H4, RFC 9293 Fig. 8
+    SIMULTANEOUS_OPEN = "simultaneous-open"  # H5, RFC 9293 Fig. 7
+    SYN_DATA = "syn-data"  # H6, data on the SYN / TCP Fast Open
+    ILLEGAL_FLAGS = "illegal-flags"  # H7
+    ACK_WITHOUT_ACK_FLAG = "ack-without-ack-flag"  # H8
+    PORT_REUSED = "port-reused"  # H9
+    PORT_REUSED_IN_TIME_WAIT = "port-reused-in-time-wait"  # H9 sub-rule
+    SYN_IN_ESTABLISHED = "syn-in-established"  # H10
+    # data phase
+    RETRANSMISSION = "retransmission"  # D1
+    FAST_RETRANSMISSION = "fast-retransmission"  # D2
+    SPURIOUS_RETRANSMISSION = "spurious-retransmission"  # D3
+    SEGMENT_NOT_CAPTURED = "segment-not-captured"  # D4, cause unknown or network loss
+    CAPTURE_LOSS = "capture-loss"  # D4: receiver ACKed past the gap, nothing resent
+    ACKED_UNSEEN_SEGMENT = "acked-unseen-segment"  # D5
+    OUT_OF_ORDER = "out-of-order"  # D6
+    DUPLICATE_ACK = "duplicate-ack"  # D7
+    TRIPLE_DUPLICATE_ACK = "triple-duplicate-ack"  # D7, fast retransmit expected
+    ZERO_WINDOW = "zero-window"  # D8
+    ZERO_WINDOW_PROBE = "zero-window-probe"  # D9
+    WINDOW_FULL = "window-full"  # D10
+    WINDOW_UPDATE = "window-update"  # D11
+    KEEP_ALIVE = "keep-alive"  # D12
+    SEGMENT_EXCEEDS_MSS = "segment-exceeds-mss"  # D13, offload on the capture host
+    BAD_CHECKSUM = "bad-checksum"  # D14
+    CHECKSUM_OFFLOAD = "checksum-offload"  # D14, every packet from one host is bad
+    DATA_BEFORE_HANDSHAKE = "data-before-handshake"  # D15
+    # teardown
+    HALF_CLOSE = "half-close"  # T4
+    CLOSE_WAIT_LINGERING = "close-wait-lingering"  # T4, peer never sent its FIN
+    LOST_FINAL_ACK = "lost-final-ack"  # T5
+    FIN_RETRANSMITTED = "fin-retransmitted"  # T5 without evidence of which ACK was lost
+    CONNECTION_RESET = "connection-reset"  # T6
+    RESET_UNREAD_DATA = "reset-unread-data"  # T6a, close with unread data or SO_LINGER 0
+    RESET_BY_MIDDLEBOX = "reset-by-middlebox"  # T6c, TTL differs from the sender's packets
+    RST_NOT_IN_WINDOW = "rst-not-in-window"  # T7, RFC 5961
+    OPEN_AT_CAPTURE_END = "open-at-capture-end"  # T8
+    DATA_AFTER_RESET = "data-after-reset"  # T9
+    DATA_AFTER_FIN = "data-after-fin"  # T9
+    MIDSTREAM = "midstream"  # T10, capture started after the handshake
+    TIME_WAIT_CONFLICT = "time-wait-conflict"  # T11
