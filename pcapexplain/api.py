@@ -1,0 +1,89 @@
+"""Pipeline entry point: load → reconstruct → anomalies → zeek, wrapped in the public Analysis."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pcapexplain import anomalies, loader, reconstructor, zeek
+from pcapexplain.errors import ConnectionNotFound
+from pcapexplain.model import Anomaly, CaptureAnalysis, CaptureInfo, Connection, PacketColumns
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def analyse_columns(
+    info: CaptureInfo, packets: PacketColumns, *, checksums_validated: bool = False
+) -> CaptureAnalysis:
+    """Run the pure stages over packets that are already loaded.
+
+    info describes the capture; packets are the loader's typed columns. With checksums_validated,
+    the Zeek view drops packets whose checksums tshark found bad, as Zeek does by default.
+    """
+    connections, states = reconstructor.reconstruct(packets)
+    anomalies.detect(packets, states, connections)
+    zeek.annotate(packets, connections, checksums_validated=checksums_validated)
+    return CaptureAnalysis(capture=info, packets=packets, states=states, connections=connections)
+
+
+@dataclass
+class Analysis:
+    """One analysed capture. `.connections` and `.packets` are pandas DataFrames (explicit dtypes).
+
+    `.result` holds the pure model objects that every writer (JSON, report, explain) reads.
+    """
+
+    result: CaptureAnalysis
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    @property
+    def capture(self) -> CaptureInfo:
+        return self.result.capture
+
+    @property
+    def anomalies(self) -> list[Anomaly]:
+        return self.result.anomalies
+
+    @property
+    def connections(self) -> pd.DataFrame:
+        return self._frame("connections")
+
+    @property
+    def packets(self) -> pd.DataFrame:
+        return self._frame("packets")
+
+    def connection(self, connection_id: int) -> Connection:
+        """The connection with this id; raises ConnectionNotFound."""
+        for conn in self.result.connections:
+            if conn.id == connection_id:
+                return conn
+        count = len(self.result.connections)
+        raise ConnectionNotFound(
+            f"no connection {connection_id} in {os.path.basename(self.capture.path)} "
+            f"(it has {count}, numbered 0 to {count - 1})"
+        )
+
+    def _frame(self, name: str) -> pd.DataFrame:
+        # pandas is imported only when a DataFrame is asked for: the CLI's JSON path never pays it.
+        if name not in self._frames:
+            from pcapexplain import tables
+
+            builder = tables.connections_frame if name == "connections" else tables.packets_frame
+            self._frames[name] = builder(self.result)
+        return self._frames[name]
+
+
+def analyse(path: str | os.PathLike[str], *, validate_checksums: bool = False) -> Analysis:
+    """Read a capture and analyse every TCP connection in it.
+
+    path is a pcap, pcapng or gzip-compressed capture. With validate_checksums, tshark checks IP and
+    TCP checksums and the Zeek view ignores bad packets as Zeek does. Raises PcapExplainError
+    subclasses for bad input.
+    """
+    capture = loader.load_capture(path, validate_checksums=validate_checksums)
+    result = analyse_columns(
+        capture.info, capture.packets, checksums_validated=validate_checksums
+    )
+    return Analysis(result)
