@@ -1,0 +1,192 @@
+"""The CLI end to end: exit statuses, the one-line error plus hint, and every output format."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from pcapexplain.cli import default_report_name, main
+from pcapexplain.errors import ExitStatus
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "normal_client_close.pcap"
+
+
+def _pcap(records: list[bytes], linktype: int = 1) -> bytes:
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    body = b"".join(
+        struct.pack("<IIII", 1_700_000_000 + i, 0, len(r), len(r)) + r
+        for i, r in enumerate(records)
+    )
+    return header + body
+
+
+def _udp_frame() -> bytes:
+    udp = struct.pack("!HHHH", 5353, 5353, 12, 0) + b"ping"
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    eth = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
+    return eth + ip + udp
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _assert_one_error(err: str) -> None:
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("pcapexplain: error: ")
+    assert lines[1].startswith("hint: ")
+    assert len(lines) == 2, err
+    assert "Traceback" not in err
+
+
+def test_missing_file_is_one_error_line_and_a_hint(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    status, out, err = _run(capsys, "connections", str(tmp_path / "nope.pcap"))
+    assert status == ExitStatus.ERROR
+    assert out == ""
+    _assert_one_error(err)
+    assert "nope.pcap" in err
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize(
+    ("content", "word"),
+    [
+        (b"this is a shopping list, not a capture\n" * 20, "capture"),
+        (_pcap([]), "no packets"),
+        (_pcap([_udp_frame()]), "TCP"),
+    ],
+    ids=["not-a-capture", "empty", "no-tcp"],
+)
+def test_bad_captures_are_reported_not_raised(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, word: str
+) -> None:
+    bad = tmp_path / "bad.pcap"
+    bad.write_bytes(content)
+    status, _, err = _run(capsys, "connections", str(bad))
+    assert status == ExitStatus.ERROR
+    _assert_one_error(err)
+    assert word.lower() in err.lower()
+
+
+def test_a_directory_is_not_a_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, _, err = _run(capsys, "explain", str(tmp_path))
+    assert status == ExitStatus.ERROR
+    _assert_one_error(err)
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _run(capsys, "connections", "x.pcap", "--format", "yaml")
+    assert status == ExitStatus.USAGE
+    assert "yaml" in err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "--version")
+    assert status == ExitStatus.OK
+    assert out.startswith("pcapexplain ")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("lab3.pcapng", "lab3.html"), ("a.b.pcap.gz", "a.b.html"), ("trace", "trace.html")],
+)
+def test_default_report_name(name: str, expected: str) -> None:
+    assert default_report_name(Path(name)) == expected
+
+
+@pytest.mark.tshark
+def test_doctor_reports_the_tshark_it_found(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "doctor")
+    assert status == ExitStatus.OK
+    assert "tshark" in out and "ok" in out
+
+
+@pytest.mark.tshark
+def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "--format", "json")
+    assert status == ExitStatus.OK
+    rows = json.loads(out)
+    assert isinstance(rows, list) and rows
+    required = {
+        "id", "client_ip", "client_port", "server_ip", "server_port", "roles_inferred",
+        "handshake", "teardown", "half_close", "closed_first", "time_wait", "zeek_state",
+        "zeek_history", "anomalies", "packets_to_server", "bytes_to_server",
+        "packets_to_client", "bytes_to_client", "first_time", "last_time", "client_isn",
+        "server_isn", "client_options", "server_options", "rtt_syn_to_synack",
+        "rtt_synack_to_ack", "tshark_version",
+    }
+    assert required <= set(rows[0])
+    first = rows[0]
+    assert first["handshake"] == "complete"
+    assert first["client_options"]["mss"] and first["rtt_syn_to_synack"] is not None
+    assert first["packets_to_server"] > 0 and first["packets_to_client"] > 0
+
+
+@pytest.mark.tshark
+def test_csv_and_file_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "conns.csv"
+    status, out, err = _run(capsys, "connections", str(SAMPLE), "-f", "csv", "-o", str(target))
+    assert status == ExitStatus.OK
+    assert out == "" and "Wrote" in err
+    rows = list(csv.DictReader(io.StringIO(target.read_text())))
+    assert rows and rows[0]["handshake"] == "complete"
+    assert "client_mss" in rows[0]
+    assert not list(tmp_path.glob(".*.tmp")), "temporary file left behind"
+
+
+@pytest.mark.tshark
+def test_zeek_conn_log_header(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "--format", "zeek")
+    assert status == ExitStatus.OK
+    lines = out.splitlines()
+    fields = next(line for line in lines if line.startswith("#fields"))
+    names = fields.split("\t")[1:]
+    assert names[:6] == ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
+    rows = [line.split("\t") for line in lines if not line.startswith("#")]
+    assert rows and all(len(r) == len(names) for r in rows)
+    assert rows[0][names.index("conn_state")] == "SF"
+
+
+@pytest.mark.tshark
+def test_table_output_lists_connections(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = _run(capsys, "connections", str(SAMPLE))
+    assert status == ExitStatus.OK
+    assert "complete" in out and "four_way" in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_explain_narrates_handshake_and_teardown(
+    capsys: pytest.CaptureFixture[str], lang: str
+) -> None:
+    status, out, _ = _run(capsys, "explain", str(SAMPLE), "--lang", lang)
+    assert status == ExitStatus.OK
+    assert "SYN" in out and "FIN" in out
+    if lang == "zh":
+        assert "握手" in out
+
+
+@pytest.mark.tshark
+def test_unknown_connection_id(capsys: pytest.CaptureFixture[str]) -> None:
+    status, _, err = _run(capsys, "explain", str(SAMPLE), "--connection", "999")
+    assert status == ExitStatus.ERROR
+    _assert_one_error(err)
+    assert "999" in err
+
+
+@pytest.mark.tshark
+def test_unwritable_output_is_an_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    target = tmp_path / "missing-folder" / "x.json"
+    status, _, err = _run(capsys, "connections", str(SAMPLE), "-f", "json", "-o", str(target))
+    assert status == ExitStatus.ERROR
+    _assert_one_error(err)
