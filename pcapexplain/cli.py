@@ -1,4 +1,7 @@
-"""Command line: parse arguments, run the pipeline, print results; the one place errors reach the user."""
+"""Command line: parse arguments, run the pipeline, print results.
+
+The one place where errors reach the user.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from pcapexplain import __version__
@@ -119,7 +121,8 @@ def _render(fmt: Format, rows: list[dict[str, object]], analysis: object) -> str
         assert isinstance(analysis, api.Analysis)
         result = analysis.result
         zeek_rows = zeek.zeek_rows(result.packets, result.connections)
-        return zeek.conn_log(zeek_rows, path=result.capture.path)
+        log: str = zeek.conn_log(zeek_rows, path=result.capture.path)
+        return log
     return _csv_text([records.flatten(r) for r in rows])
 
 
@@ -138,8 +141,20 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     from rich.text import Text
 
     table = Table(show_lines=False, header_style="bold")
-    for title in ("id", "client", "server", "handshake", "teardown", "closed first", "TIME_WAIT",
-                  "pkts", "bytes c→s", "bytes s→c", "zeek", "anomalies"):
+    for title in (
+        "id",
+        "client",
+        "server",
+        "handshake",
+        "teardown",
+        "closed first",
+        "TIME_WAIT",
+        "pkts",
+        "bytes c→s",
+        "bytes s→c",
+        "zeek",
+        "anomalies",
+    ):
         table.add_column(title, overflow="fold")
     for r in rows:
         inferred = " (inferred)" if r["roles_inferred"] else ""
@@ -291,10 +306,15 @@ def main(argv: list[str] | None = None) -> int:
         if _state["debug"]:
             raise
         return _report_error(exc)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.Abort, KeyboardInterrupt):
+    except typer.TyperException as exc:
+        # Usage errors (bad option, missing argument) print click-style help and exit 2.
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"pcapexplain: error: {exc.format_message()}\n")
+        return int(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("pcapexplain: interrupted\n")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:

@@ -1,4 +1,4 @@
-"""Errors the library raises and the exit statuses the CLI maps them to (reported in cli.py only)."""
+"""Errors the library raises and the exit statuses the CLI maps them to (reported in cli.py)."""
 
 from __future__ import annotations
 

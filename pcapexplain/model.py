@@ -78,10 +78,10 @@ class PacketColumns:
     window: Sequence[int]  # window field as sent, unscaled
     mss: Sequence[int]  # MSS option value or NO_VALUE
     wscale: Sequence[int]  # window-scale shift or NO_VALUE
-    sack_perm: Sequence[bool]  # SACK-permitted option present
-    sack: Sequence[bool]  # SACK blocks present
+    sack_perm: Sequence[int]  # 1 when the SACK-permitted option is present
+    sack: Sequence[int]  # 1 when SACK blocks are present
     tsval: Sequence[int]  # timestamp option TSval or NO_VALUE
-    tfo: Sequence[bool]  # TCP Fast Open option present (kind 34)
+    tfo: Sequence[int]  # 1 when the TCP Fast Open option (kind 34) is present
     ttl: Sequence[int]  # IPv4 TTL or IPv6 hop limit, NO_VALUE if unknown
     analysis: Sequence[int]  # AnalysisFlag bits from tshark
     ip_checksum: Sequence[int]  # ChecksumStatus of the IPv4 header (UNVERIFIED for IPv6)

@@ -8,6 +8,7 @@ from enum import Enum
 import numpy as np
 import pandas as pd
 
+from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.model import (
     Closer,
     Direction,
@@ -16,7 +17,6 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
-from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.records import connection_records, flatten
 
 
@@ -81,11 +81,11 @@ def connections_frame(result: _Result, capture_name: str | None = None) -> pd.Da
     return frame.astype(CONNECTION_DTYPES)  # type: ignore[arg-type]
 
 
-def _codes_to_category(codes: Sequence[int], enum: type[Enum]) -> pd.Categorical:
+def _codes_to_category(codes: Sequence[int], enum: type[Enum]) -> "pd.Categorical[str]":
     names = [m.name for m in enum]
     lookup = {m.value: i for i, m in enumerate(enum)}
     mapped = np.fromiter((lookup.get(c, -1) for c in codes), dtype=np.int16, count=len(codes))
-    return pd.Categorical.from_codes(mapped, categories=names)
+    return pd.Categorical.from_codes(mapped, categories=pd.Index(names))
 
 
 def packets_frame(result: _Result) -> pd.DataFrame:

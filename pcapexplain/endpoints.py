@@ -1,0 +1,316 @@
+"""Endpoint state machine (pure): replay one connection's packets through RFC 9293's states.
+
+Convention: after a packet, its sender's state reflects having sent it and its receiver's state
+reflects having received it, since the capture point cannot see the moment in between. Two
+corrections follow the evidence of later packets:
+- a FIN whose ACK does not cover the peer's earlier FIN shows the FINs crossed (or the first was
+  lost): the peer's FIN is treated as still in flight, so that side goes FIN_WAIT_1 → CLOSING or
+  FIN_WAIT_2 → TIME_WAIT when its ACK finally covers that FIN (simultaneous close, RFC 9293 Fig. 6);
+- a RST from a SYN_SENT client answering a SYN-ACK for a SYN it never sent (the stale SYN of
+  RFC 9293 Fig. 8) leaves the client in SYN_SENT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pcapexplain.model import (
+    AnalysisFlag,
+    Connection,
+    Direction,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpFlags,
+    TcpState,
+)
+
+_SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+_CONTROL = _SYN | _FIN | _RST
+_MOD, _HALF = 1 << 32, 1 << 31
+_SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
+_KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
+_WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
+
+S = TcpState
+_UNK, _CLOSED, _LISTEN = int(S.UNKNOWN), int(S.CLOSED), int(S.LISTEN)
+_SYN_SENT, _SYN_RCVD, _EST = int(S.SYN_SENT), int(S.SYN_RECEIVED), int(S.ESTABLISHED)
+_FW1, _FW2, _CW = int(S.FIN_WAIT_1), int(S.FIN_WAIT_2), int(S.CLOSE_WAIT)
+_CLOSING, _LAST_ACK, _TW = int(S.CLOSING), int(S.LAST_ACK), int(S.TIME_WAIT)
+_WAITING_FOR_ACK = frozenset((_SYN_RCVD, _FW1, _CLOSING, _LAST_ACK))
+_OPEN = frozenset((_UNK, _EST, _SYN_RCVD))  # may still send its first FIN
+_NO_CONNECTION = frozenset((_CLOSED, _LISTEN))  # a RST changes nothing here
+_MAY_OPEN = frozenset((_UNK, _CLOSED, _LISTEN))
+
+# Receiving a FIN (after any ACK in the same segment has been applied).
+_ON_FIN = {_UNK: _CW, _EST: _CW, _SYN_RCVD: _CW, _FW1: _CLOSING, _FW2: _TW}
+# Having one's own FIN acknowledged.
+_ON_FIN_ACKED = {_FW1: _FW2, _CLOSING: _TW, _LAST_ACK: _CLOSED}
+
+R = PacketRole
+_ROLE_SYN, _ROLE_SYN_ACK, _ROLE_RESENT = int(R.SYN), int(R.SYN_ACK), int(R.SYN_RETRANSMISSION)
+_ROLE_HS_ACK, _ROLE_FIN, _ROLE_FIN_ACK = int(R.HANDSHAKE_ACK), int(R.FIN), int(R.FIN_ACK)
+_ROLE_RST, _ROLE_DATA, _ROLE_ACK = int(R.RST), int(R.DATA), int(R.PURE_ACK)
+_ROLE_KEEP_ALIVE, _ROLE_WINDOW, _ROLE_OTHER = int(R.KEEP_ALIVE), int(R.WINDOW_UPDATE), int(R.OTHER)
+
+
+@dataclass(slots=True)
+class Side:
+    """What one endpoint has done so far in the replay."""
+
+    state: int
+    isn: int | None = None
+    sent_syn: int | None = None  # seq of its pure SYN
+    sent_synack: int | None = None  # seq of its SYN-ACK
+    passive: bool = False  # reached SYN_RECEIVED from LISTEN (RST sends it back there)
+    fin_end: int | None = None  # sequence number just after its FIN
+    fin_in_flight: bool = False  # its FIN crossed the peer's and is not yet known delivered
+    fin_acks: int = 0  # ACKs of its FIN seen, to tell the ACK of a resent FIN
+    fin_sends: int = 0
+    bad_synack_ack: int | None = None  # ack of a SYN-ACK that did not acknowledge its SYN
+    reached_time_wait: bool = False
+    state_rows: int = 0  # first position (in packet_index) of its current state, for patches
+    crossed: bool = False  # its FIN crossed the peer's: a simultaneous close
+    acked_by_fin: bool = False  # its FIN was first acknowledged by the peer's FIN (three-way)
+    undone: bool = False  # its CLOSE_WAIT was rewritten while handling the current packet
+
+
+def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
+    """(client, server) states before the first packet, from what the server did next."""
+    index, flags = conn.packet_index, packets.flags
+    first = flags[index[0]]
+    if not (first & _SYN and not first & (_ACK | _RST)):
+        return _UNK, _UNK  # started mid-connection (or on a SYN-ACK): cannot tell
+    server = conn.server
+    for row in index:
+        if packets.src[row] != server.ip or packets.sport[row] != server.port:
+            continue
+        f = flags[row]
+        if f & _RST:
+            return _CLOSED, _CLOSED  # nothing listening
+        if f & _SYN:
+            return _CLOSED, _LISTEN if f & _ACK else _CLOSED  # pure SYN: simultaneous open
+        return _CLOSED, _UNK
+    return _CLOSED, _UNK  # unanswered: the server may be down or filtered
+
+
+def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tuple[Side, Side]:
+    """Fill states (connection, direction, role, before/after) for the connection's rows."""
+    client_state, server_state = initial_states(packets, conn)
+    client, server = Side(client_state), Side(server_state)
+    cip, cport = conn.client.ip, conn.client.port
+    src, sport, flags_col = packets.src, packets.sport, packets.flags
+    for pos, row in enumerate(conn.packet_index):
+        to_server = src[row] == cip and sport[row] == cport
+        sender, receiver = (client, server) if to_server else (server, client)
+        before_c, before_s = client.state, server.state
+        flags = flags_col[row]
+        states.connection[row] = conn.id
+        states.direction[row] = Direction.TO_SERVER if to_server else Direction.TO_CLIENT
+        if (
+            flags & _CONTROL
+            or sender.fin_in_flight
+            or receiver.fin_in_flight
+            or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
+        ):
+            role = _step(packets, row, pos, sender, receiver, states, conn)
+            if sender.undone:
+                sender.undone = False
+                if to_server:
+                    before_c = states.client_after[conn.packet_index[pos - 1]] if pos else _UNK
+                else:
+                    before_s = states.server_after[conn.packet_index[pos - 1]] if pos else _UNK
+        else:
+            role = _plain_role(packets, row)
+        states.role[row] = role
+        states.client_before[row], states.server_before[row] = before_c, before_s
+        states.client_after[row], states.server_after[row] = client.state, server.state
+        _mark_changes(client, before_c, pos)
+        _mark_changes(server, before_s, pos)
+    return client, server
+
+
+def _mark_changes(side: Side, before: int, pos: int) -> None:
+    if side.state != before:
+        side.state_rows = pos + 1
+    if side.state == _TW:
+        side.reached_time_wait = True
+
+
+def _plain_role(packets: PacketColumns, row: int) -> int:
+    bits = packets.analysis[row]
+    if bits & _KEEP_ALIVE:
+        return _ROLE_KEEP_ALIVE
+    if packets.length[row]:
+        return _ROLE_DATA
+    if bits & _WINDOW_UPDATE:
+        return _ROLE_WINDOW
+    return _ROLE_ACK if packets.flags[row] & _ACK else _ROLE_OTHER
+
+
+def _seq_ge(a: int, b: int) -> bool:
+    return (a - b) % _MOD < _HALF
+
+
+def _step(
+    packets: PacketColumns,
+    row: int,
+    pos: int,
+    sender: Side,
+    receiver: Side,
+    states: PacketStates,
+    conn: Connection,
+) -> int:
+    """One control or acknowledging segment: update both sides, return the packet's role."""
+    flags = packets.flags[row]
+    if flags & _RST:
+        _on_rst(packets, row, sender, receiver)
+        return _ROLE_RST
+    if flags & _SYN:
+        return _on_syn(packets, row, flags, sender, receiver)
+    ack = packets.ack[row] if flags & _ACK else None
+    role = _plain_role(packets, row)
+    if ack is not None:
+        acked_before = receiver.fin_acks
+        role = _on_ack(ack, sender, receiver, role, packets.length[row])
+        if flags & _FIN and not acked_before and receiver.fin_acks:
+            receiver.acked_by_fin = True
+    if flags & _FIN:
+        _on_fin(packets, row, pos, ack, sender, receiver, states, conn)
+        role = _ROLE_FIN
+    return role
+
+
+def _on_rst(packets: PacketColumns, row: int, sender: Side, receiver: Side) -> None:
+    if (
+        not (sender.state == _SYN_SENT and packets.seq[row] == sender.bad_synack_ack)
+        and sender.state not in _NO_CONNECTION
+    ):
+        sender.state = _CLOSED
+    if receiver.state == _SYN_RCVD and receiver.passive:
+        receiver.state = _LISTEN  # RFC 9293 §3.10.7.4: back to LISTEN after a passive open
+    elif receiver.state == _SYN_SENT:
+        if _acknowledges_syn(packets, row, receiver):
+            receiver.state = _CLOSED
+    elif receiver.state not in _NO_CONNECTION:
+        receiver.state = _CLOSED
+
+
+def _acknowledges_syn(packets: PacketColumns, row: int, side: Side) -> bool:
+    """A RST is acceptable in SYN_SENT only if it acknowledges the SYN (RFC 9293 §3.10.7.3)."""
+    if not packets.flags[row] & _ACK or side.isn is None:
+        return False
+    return 0 < (packets.ack[row] - side.isn) % _MOD <= _SYN_ACK_SLACK
+
+
+def _on_syn(packets: PacketColumns, row: int, flags: int, sender: Side, receiver: Side) -> int:
+    seq = packets.seq[row]
+    if flags & _ACK:
+        return _on_synack(packets, row, seq, sender, receiver)
+    if sender.sent_syn is not None:
+        return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
+    if sender.state not in _MAY_OPEN or receiver.state not in (*_MAY_OPEN, _SYN_SENT):
+        return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
+    sender.sent_syn = seq
+    sender.isn = seq
+    if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
+        sender.state = receiver.state = _SYN_RCVD  # the SYNs crossed (RFC 9293 Fig. 7)
+        return _ROLE_SYN
+    sender.state = _SYN_SENT
+    if receiver.state == _LISTEN:
+        receiver.state, receiver.passive = _SYN_RCVD, True
+    return _ROLE_SYN
+
+
+def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receiver: Side) -> int:
+    if sender.sent_synack == seq:
+        return _ROLE_RESENT
+    sender.sent_synack = seq
+    if sender.isn is None:
+        sender.isn = seq
+    if sender.state in (_UNK, _LISTEN, _CLOSED):
+        sender.state, sender.passive = _SYN_RCVD, sender.state != _CLOSED
+    ack = packets.ack[row]
+    if receiver.isn is not None and ack != (receiver.isn + 1) % _MOD:
+        receiver.bad_synack_ack = ack  # not for our SYN: the receiver will answer with RST
+    elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
+        receiver.state = _EST
+        if receiver.isn is None:
+            receiver.isn = (ack - 1) % _MOD
+    if sender.state == _SYN_RCVD and sender.isn is not None and receiver.sent_synack is not None:
+        # Simultaneous open: the peer's SYN-ACK already acknowledged this side's SYN.
+        sender.state = _EST
+    return _ROLE_SYN_ACK
+
+
+def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:
+    """Apply what the ACK field tells: the receiver's SYN or FIN arrived, or the sender's view."""
+    fin = receiver.fin_end
+    if receiver.fin_in_flight and fin is not None and _seq_ge(ack, fin):
+        # The ACK shows that the crossed FIN has now reached the sender.
+        receiver.fin_in_flight = False
+        sender.state = _ON_FIN.get(sender.state, sender.state)
+    state = receiver.state
+    if state == _SYN_RCVD and receiver.isn is not None:
+        if _seq_ge(ack, (receiver.isn + 1) % _MOD):
+            receiver.state = _EST
+            return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
+    elif receiver.fin_end is not None and _seq_ge(ack, receiver.fin_end):
+        if state in _ON_FIN_ACKED:
+            receiver.state = _ON_FIN_ACKED[state]
+        if receiver.fin_acks < receiver.fin_sends:
+            receiver.fin_acks = receiver.fin_sends
+            if not length:
+                return _ROLE_FIN_ACK
+    return role
+
+
+def _on_fin(
+    packets: PacketColumns,
+    row: int,
+    pos: int,
+    ack: int | None,
+    sender: Side,
+    receiver: Side,
+    states: PacketStates,
+    conn: Connection,
+) -> None:
+    sender.fin_sends += 1
+    if sender.fin_end is None:
+        flags = packets.flags[row]
+        end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
+        sender.fin_end = end % _MOD
+        if _crossed(ack, sender, receiver):
+            _undo_fin_receipt(sender, states, conn, pos)
+            receiver.fin_in_flight = sender.crossed = True
+        if sender.state in _OPEN:
+            sender.state = _FW1
+        elif sender.state == _CW:
+            sender.state = _LAST_ACK
+    elif sender.fin_in_flight:
+        sender.fin_in_flight = False  # the resent FIN is delivered like any other
+    receiver.state = _ON_FIN.get(receiver.state, receiver.state)
+
+
+def _crossed(ack: int | None, sender: Side, receiver: Side) -> bool:
+    """The peer had sent its FIN, yet this FIN does not acknowledge it: the sender never got it."""
+    if receiver.fin_end is None or sender.state != _CW:
+        return False
+    return ack is None or not _seq_ge(ack, receiver.fin_end)
+
+
+def _undo_fin_receipt(sender: Side, states: PacketStates, conn: Connection, pos: int) -> None:
+    """Rewrite the sender's CLOSE_WAIT rows since the peer's FIN back to the state it really had."""
+    index = conn.packet_index
+    changed = max(sender.state_rows - 1, 0)  # the row after which it entered CLOSE_WAIT
+    client = states.direction[index[pos]] == Direction.TO_SERVER
+    before = states.client_before if client else states.server_before
+    after = states.client_after if client else states.server_after
+    restored = before[index[changed]]
+    for k in range(changed, pos):
+        r = index[k]
+        after[r] = restored
+        if k > changed:
+            before[r] = restored
+    sender.state = restored
+    sender.undone = True

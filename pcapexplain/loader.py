@@ -1,0 +1,428 @@
+"""Loader: one tshark run per capture, streamed into typed columns; the only pyshark user.
+
+pyshark finds tshark and checks its version; its per-packet objects are far too slow for large
+captures, so the dissection is read from tshark's custom-column output (`-T tabs`), which costs
+about half of `-T fields` for the same values. Any other reader that fills `PacketColumns` (a native
+fast path for plain Ethernet/IP, say) can replace `load_capture` without touching later stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from pcapexplain.errors import (
+    CaptureNotFound,
+    CaptureUnreadable,
+    EmptyCapture,
+    NotACapture,
+    NoTcp,
+    TsharkFailed,
+    TsharkMissing,
+    TsharkTooOld,
+)
+from pcapexplain.model import (
+    NO_VALUE,
+    AnalysisFlag,
+    Capture,
+    CaptureInfo,
+    ChecksumStatus,
+    PacketColumns,
+)
+
+MIN_TSHARK = (3, 6)  # custom-column occurrences and tcp.seq_raw as used below
+
+# Analysis flags in AnalysisFlag bit order; FT_NONE fields print a check mark when present.
+_ANALYSIS_FIELDS = (
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.ack_lost_segment",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.zero_window",
+    "tcp.analysis.zero_window_probe",
+    "tcp.analysis.zero_window_probe_ack",
+    "tcp.analysis.window_full",
+    "tcp.analysis.window_update",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.keep_alive_ack",
+    "tcp.analysis.reused_ports",
+)
+assert len(_ANALYSIS_FIELDS) == len(AnalysisFlag)
+
+# (column name, custom-column field spec). `:-1` picks the last (innermost) occurrence so tunnels
+# report the addresses the TCP segment travelled between; `:0:U` asks for the raw number.
+_FIELDS: tuple[tuple[str, str], ...] = (
+    ("frame", "frame.number"),
+    ("time", "frame.time_epoch"),
+    ("ip_src", "ip.src:-1"),
+    ("ip_dst", "ip.dst:-1"),
+    ("ip6_src", "ipv6.src:-1"),
+    ("ip6_dst", "ipv6.dst:-1"),
+    ("ip_proto", "ip.proto:-1:U"),
+    ("ip_ttl", "ip.ttl:-1"),
+    ("ip6_hlim", "ipv6.hlim:-1"),
+    ("ip_checksum", "ip.checksum.status:-1"),
+    ("icmp", "icmp.type"),
+    ("icmp6", "icmpv6.type"),
+    ("stream", "tcp.stream"),
+    ("sport", "tcp.srcport"),
+    ("dport", "tcp.dstport"),
+    ("flags", "tcp.flags"),
+    ("seq", "tcp.seq_raw"),
+    ("ack", "tcp.ack_raw"),
+    ("length", "tcp.len"),
+    ("window", "tcp.window_size_value"),
+    ("mss", "tcp.options.mss_val"),
+    ("wscale", "tcp.options.wscale.shift"),
+    ("sack_perm", "tcp.options.sack_perm"),
+    ("sack", "tcp.options.sack_le:1"),
+    ("tsval", "tcp.options.timestamp.tsval"),
+    ("tfo", "tcp.options.tfo"),
+    ("tcp_checksum", "tcp.checksum.status"),
+    *((f"a{i}", name) for i, name in enumerate(_ANALYSIS_FIELDS)),
+)
+_INDEX = {name: i for i, (name, _) in enumerate(_FIELDS)}
+_FIRST_ANALYSIS = _INDEX["a0"]
+_NO_ANALYSIS = "\t" * (len(_ANALYSIS_FIELDS) - 1)
+_IPV6_IN_IPV4 = "41"  # ip.proto of a 6in4 tunnel: the TCP segment rides in the inner IPv6 header
+
+# Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).
+_PREFERENCES = {
+    "tcp.analyze_sequence_numbers": "TRUE",
+    "tcp.relative_sequence_numbers": "TRUE",
+    "tcp.track_bytes_in_flight": "TRUE",
+    "tcp.calculate_timestamps": "FALSE",
+    "tcp.desegment_tcp_streams": "FALSE",  # reassembly adds memory and changes nothing we read
+    "tcp.try_heuristic_first": "FALSE",
+    "tcp.no_subdissector_on_error": "TRUE",
+    "ip.defragment": "TRUE",
+    "ipv6.defragment": "TRUE",
+}
+_DISABLED_PROTOCOLS = ("http", "http2", "tls", "ssh", "smb", "smb2", "dns", "quic")
+_READ_SIZE = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkInfo:
+    path: str
+    version: str
+    supported: bool
+
+
+def tshark_info() -> TsharkInfo:
+    """Find tshark through pyshark and check its version; raises TsharkMissing."""
+    from pyshark.tshark import tshark as pyshark_tshark
+
+    try:
+        path = pyshark_tshark.get_process_path()
+        if not os.path.exists(path):
+            raise pyshark_tshark.TSharkNotFoundException(path)
+        version = str(pyshark_tshark.get_tshark_version(path))
+    except pyshark_tshark.TSharkNotFoundException as exc:
+        raise TsharkMissing("tshark (Wireshark's command-line dissector) was not found") from exc
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise TsharkFailed(f"tshark could not be run: {exc}") from exc
+    return TsharkInfo(path=path, version=version, supported=version_tuple(version) >= MIN_TSHARK)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", version)[:3])
+
+
+def tshark_command(tshark: str, capture: str, *, validate_checksums: bool) -> list[str]:
+    """The one tshark invocation: two passes (final analysis flags), no name resolution."""
+    checksum = "TRUE" if validate_checksums else "FALSE"
+    prefs = {**_PREFERENCES, "tcp.check_checksum": checksum, "ip.check_checksum": checksum}
+    columns = ",".join(f'"{name}","%Cus:{spec}"' for name, spec in _FIELDS)
+    command = [tshark, "-n", "-2", "-r", capture, "-T", "tabs"]
+    for key, value in prefs.items():
+        command += ["-o", f"{key}:{value}"]
+    for proto in _DISABLED_PROTOCOLS:
+        command += ["--disable-protocol", proto]  # a comma list is silently ignored in 4.0
+    return [*command, "-o", f"gui.column.format:{columns}"]
+
+
+def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = False) -> Capture:
+    """Read every TCP segment of a capture into typed columns.
+
+    Raises CaptureNotFound, CaptureUnreadable, NotACapture, EmptyCapture, NoTcp, TsharkMissing,
+    TsharkTooOld or TsharkFailed. A capture cut short is read as far as it goes, with a warning.
+    """
+    capture = _check_file(Path(path))
+    tshark = tshark_info()
+    if not tshark.supported:
+        needed = ".".join(map(str, MIN_TSHARK))
+        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+    command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
+    builder = _ColumnBuilder()
+    stderr = _run(command, builder.add_lines)
+    packets = builder.columns()
+    info = CaptureInfo(
+        path=str(path),
+        size_bytes=capture.stat().st_size,
+        sha256=_sha256(capture),
+        tshark_version=tshark.version,
+        total_frames=builder.total_frames,
+        truncated_at=builder.last_frame if _cut_short(stderr) else None,
+        warnings=_warnings(stderr, builder.last_frame),
+    )
+    _check_content(capture, info, packets, stderr)
+    return Capture(info=info, packets=packets)
+
+
+def _check_file(path: Path) -> Path:
+    if not path.exists():
+        raise CaptureNotFound(f"{path}: no such file")
+    if path.is_dir():
+        raise CaptureUnreadable(f"{path} is a folder, not a capture file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_READ_SIZE), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _isolated_env(home: str) -> dict[str, str]:
+    """No user profile, preferences or personal plugins: tshark sees an empty home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESHARK_")}
+    env.update(HOME=home, XDG_CONFIG_HOME=home, WIRESHARK_CONFIG_DIR=home, LC_ALL="C.UTF-8")
+    return env
+
+
+def _die_with_parent() -> None:
+    # Linux PR_SET_PDEATHSIG: tshark is killed even if this process is killed outright.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+
+
+def _run(command: list[str], consume: Callable[[Iterable[str]], None]) -> str:
+    """Run tshark, stream its stdout lines into consume, and always reap it. Returns stderr."""
+    with (
+        tempfile.TemporaryDirectory(prefix="pcapexplain-") as home,
+        tempfile.TemporaryFile() as err,
+    ):
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=_isolated_env(home),
+            preexec_fn=_die_with_parent,
+        )
+        try:
+            assert process.stdout is not None
+            consume(_lines(process.stdout))
+            returncode = process.wait()
+        finally:
+            _reap(process)
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    if returncode < 0:
+        raise TsharkFailed(f"tshark crashed (signal {-returncode}): {_first_error(stderr)}")
+    if returncode != 0 and not _cut_short(stderr) and not _known_input_error(stderr):
+        raise TsharkFailed(f"tshark failed (exit {returncode}): {_first_error(stderr)}")
+    return stderr
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _lines(stream: IO[bytes]) -> Iterator[str]:
+    """Decode tshark's output in large blocks; far cheaper than a readline per packet."""
+    rest = b""
+    while block := stream.read(_READ_SIZE):
+        block = rest + block
+        cut = block.rfind(b"\n") + 1
+        rest = block[cut:]
+        yield from block[:cut].decode("utf-8", "replace").splitlines()
+    if rest:
+        yield rest.decode("utf-8", "replace")
+
+
+_CUT_SHORT = re.compile(r"cut short|truncated|appears to be damaged or corrupt", re.IGNORECASE)
+_NOT_CAPTURE = re.compile(r"isn't a capture file|unknown file format|not a capture", re.IGNORECASE)
+
+
+def _cut_short(stderr: str) -> bool:
+    return bool(_CUT_SHORT.search(stderr))
+
+
+def _known_input_error(stderr: str) -> bool:
+    return bool(_NOT_CAPTURE.search(stderr))
+
+
+def _first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and "Running as user" not in ln]
+    return lines[0] if lines else "no message"
+
+
+def _warnings(stderr: str, last_frame: int) -> tuple[str, ...]:
+    if _cut_short(stderr):
+        return (f"the capture is cut short after frame {last_frame}; analysed up to there",)
+    return ()
+
+
+def _check_content(path: Path, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:
+    if _known_input_error(stderr):
+        raise NotACapture(f"{path.name} is not a capture file tshark can read")
+    if info.total_frames == 0:
+        if info.truncated_at is not None:
+            raise NotACapture(f"{path.name} is cut short before its first packet")
+        raise EmptyCapture(f"{path.name} holds no packets")
+    if len(packets) == 0:
+        raise NoTcp(f"{path.name} holds {info.total_frames} packets but no TCP segment")
+
+
+_CHECKSUM = {"Good": ChecksumStatus.GOOD, "Bad": ChecksumStatus.BAD}
+
+
+class _ColumnBuilder:
+    """Typed, append-only columns: arrays for numbers, interned strings for addresses."""
+
+    def __init__(self) -> None:
+        self.frame = array("q")
+        self.time = array("d")
+        self.src: list[str] = []
+        self.dst: list[str] = []
+        self.ints = {name: array("q") for name in _INT_COLUMNS}
+        self.bools = {name: array("b") for name in _BOOL_COLUMNS}
+        self.analysis = array("q")
+        self.ip_checksum = array("b")
+        self.tcp_checksum = array("b")
+        self.total_frames = 0
+        self.last_frame = 0
+        self._strings: dict[str, str] = {}
+
+    def add_lines(self, lines: Iterable[str]) -> None:
+        width = len(_FIELDS)
+        for line in lines:
+            parts = line.split("\t")
+            if len(parts) != width or not parts[0].isdigit():
+                continue  # tshark notices on stdout, never a packet row
+            self.total_frames += 1
+            self.last_frame = int(parts[0])
+            if parts[_I_STREAM] and not parts[_I_ICMP] and not parts[_I_ICMP6]:
+                self._add(parts)
+
+    def _add(self, p: list[str]) -> None:
+        intern = self._strings.setdefault
+        six = not p[_I_IP_SRC] or p[_I_PROTO] == _IPV6_IN_IPV4
+        src, dst = (p[_I_IP6_SRC], p[_I_IP6_DST]) if six else (p[_I_IP_SRC], p[_I_IP_DST])
+        self.frame.append(int(p[0]))
+        self.time.append(float(p[_I_TIME]))
+        self.src.append(intern(src, src))
+        self.dst.append(intern(dst, dst))
+        for name, index, parse in _INT_PARSERS:
+            self.ints[name].append(parse(p[index]))
+        ttl = p[_I_HLIM] if six else p[_I_TTL]
+        self.ints["ttl"].append(_first_int(ttl))
+        for name, index in _BOOL_INDEX:
+            self.bools[name].append(p[index] != "")
+        self.analysis.append(_analysis_bits(p))
+        self.ip_checksum.append(_CHECKSUM.get(p[_I_IP_CHECKSUM], 0) if not six else 0)
+        self.tcp_checksum.append(_CHECKSUM.get(p[_I_TCP_CHECKSUM], 0))
+
+    def columns(self) -> PacketColumns:
+        i, b = self.ints, self.bools
+        return PacketColumns(
+            frame=self.frame,
+            time=self.time,
+            src=self.src,
+            dst=self.dst,
+            sport=i["sport"],
+            dport=i["dport"],
+            flags=i["flags"],
+            seq=i["seq"],
+            ack=i["ack"],
+            length=i["length"],
+            window=i["window"],
+            mss=i["mss"],
+            wscale=i["wscale"],
+            sack_perm=b["sack_perm"],
+            sack=b["sack"],
+            tsval=i["tsval"],
+            tfo=b["tfo"],
+            ttl=i["ttl"],
+            analysis=self.analysis,
+            ip_checksum=self.ip_checksum,
+            tcp_checksum=self.tcp_checksum,
+            stream=i["stream"],
+        )
+
+
+def _int(text: str) -> int:
+    return int(text) if text else NO_VALUE
+
+
+def _first_int(text: str) -> int:
+    # Some fields repeat (several options, IP fragments); the first value is the one that counts.
+    if not text:
+        return NO_VALUE
+    return int(text.split(",", 1)[0])
+
+
+def _hex(text: str) -> int:
+    return int(text, 16) if text else 0
+
+
+def _analysis_bits(p: list[str]) -> int:
+    flags = p[_FIRST_ANALYSIS:]
+    if "\t".join(flags) == _NO_ANALYSIS:
+        return 0
+    return sum(1 << bit for bit, value in enumerate(flags) if value)
+
+
+_I_TIME, _I_STREAM = _INDEX["time"], _INDEX["stream"]
+_I_IP_SRC, _I_IP_DST = _INDEX["ip_src"], _INDEX["ip_dst"]
+_I_IP6_SRC, _I_IP6_DST = _INDEX["ip6_src"], _INDEX["ip6_dst"]
+_I_PROTO, _I_TTL, _I_HLIM = _INDEX["ip_proto"], _INDEX["ip_ttl"], _INDEX["ip6_hlim"]
+_I_ICMP, _I_ICMP6 = _INDEX["icmp"], _INDEX["icmp6"]
+_I_IP_CHECKSUM, _I_TCP_CHECKSUM = _INDEX["ip_checksum"], _INDEX["tcp_checksum"]
+_INT_PARSERS: tuple[tuple[str, int, Callable[[str], int]], ...] = (
+    ("sport", _INDEX["sport"], int),
+    ("dport", _INDEX["dport"], int),
+    ("flags", _INDEX["flags"], _hex),
+    ("seq", _INDEX["seq"], _first_int),
+    ("ack", _INDEX["ack"], _first_int),
+    ("length", _INDEX["length"], _first_int),
+    ("window", _INDEX["window"], _first_int),
+    ("mss", _INDEX["mss"], _first_int),
+    ("wscale", _INDEX["wscale"], _first_int),
+    ("tsval", _INDEX["tsval"], _first_int),
+    ("stream", _INDEX["stream"], _int),
+)
+_INT_COLUMNS = (*(name for name, _, _ in _INT_PARSERS), "ttl")
+_BOOL_COLUMNS = ("sack_perm", "sack", "tfo")
+_BOOL_INDEX = tuple((name, _INDEX[name]) for name in _BOOL_COLUMNS)

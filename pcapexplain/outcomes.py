@@ -1,0 +1,296 @@
+"""Connection summaries (pure): handshake and teardown outcomes, who closed, counters, options.
+
+Works on one connection after `endpoints.replay` has given every packet its role and states.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pcapexplain.endpoints import Side
+from pcapexplain.model import (
+    NO_VALUE,
+    AnalysisFlag,
+    Closer,
+    Connection,
+    Direction,
+    DirectionStats,
+    Handshake,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpFlags,
+    TcpOptions,
+    TcpState,
+    Teardown,
+)
+
+_SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+_MOD, _HALF = 1 << 32, 1 << 31
+_RESENT = int(
+    AnalysisFlag.RETRANSMISSION
+    | AnalysisFlag.FAST_RETRANSMISSION
+    | AnalysisFlag.SPURIOUS_RETRANSMISSION
+)
+_TO_SERVER = int(Direction.TO_SERVER)
+_HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_NEVER_OPENED = frozenset(
+    (Handshake.REFUSED, Handshake.UNANSWERED, Handshake.INCOMPLETE, Handshake.OLD_DUPLICATE)
+)
+
+
+@dataclass(slots=True)
+class _Facts:
+    """What one pass over a connection's rows found; rows are indexes into the columns."""
+
+    syn: int | None = None  # the client's first SYN
+    last_syn: int | None = None  # its SYN just before the first SYN-ACK
+    synack: int | None = None  # the server's first SYN-ACK acknowledging the client's SYN
+    server_syn: bool = False  # the server sent a pure SYN too
+    hs_ack: int | None = None
+    fins: list[int | None] = field(default_factory=lambda: [None, None])  # first FIN per direction
+    rsts: list[int | None] = field(default_factory=lambda: [None, None])
+    rst_after_synack: bool = False  # the client reset right after the SYN-ACK
+    half_close: bool = False
+    sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
+    streams: set[int] = field(default_factory=set)
+
+
+def summarise(
+    packets: PacketColumns, states: PacketStates, conn: Connection, client: Side, server: Side
+) -> None:
+    """Fill the connection's outcome fields from its replayed rows."""
+    facts = _gather(packets, states, conn, client)
+    index = conn.packet_index
+    first, last = index[0], index[-1]
+    conn.first_time, conn.last_time = packets.time[first], packets.time[last]
+    conn.first_frame, conn.last_frame = packets.frame[first], packets.frame[last]
+    conn.client_isn = client.sent_syn if client.sent_syn is not None else client.isn
+    conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
+    conn.client_final = TcpState(states.client_after[last])
+    conn.server_final = TcpState(states.server_after[last])
+    conn.tshark_streams = tuple(sorted(facts.streams))
+    _options(packets, conn, facts)
+    _rtts(packets, conn, facts)
+    conn.handshake = _handshake(conn, facts)
+    conn.teardown = _teardown(conn, facts, client, server)
+    conn.closed_first = _closed_first(conn, facts)
+    conn.time_wait = _closer(client.reached_time_wait, server.reached_time_wait)
+    conn.half_close = facts.half_close and conn.teardown not in (Teardown.NONE,)
+
+
+def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
+    facts = _Facts()
+    stats = (conn.to_server, conn.to_client)
+    p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
+    for row in conn.packet_index:
+        d = states.direction[row]
+        flags, length = p_flags[row], p_len[row]
+        _count(stats[d], length, packets.analysis[row])
+        facts.streams.add(packets.stream[row])
+        if flags & (_SYN | _FIN | _RST):
+            _control(facts, row, d, flags, p_ack[row], client)
+        elif states.role[row] == _HS_ACK and facts.hs_ack is None:
+            facts.hs_ack = row
+        if length or flags & _FIN:
+            _data(facts, d, p_seq[row], length, flags)
+    return facts
+
+
+def _count(stats: DirectionStats, length: int, bits: int) -> None:
+    stats.packets += 1
+    stats.payload_bytes += length
+    if bits & _RESENT:
+        stats.retransmissions += 1
+
+
+def _control(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:
+    if flags & _RST:
+        if facts.rsts[d] is None:
+            facts.rsts[d] = row
+        if d == _TO_SERVER and facts.synack is not None and facts.hs_ack is None:
+            facts.rst_after_synack = facts.rsts[1 - d] is None
+        return
+    if flags & _SYN:
+        _syn(facts, row, d, flags, ack, client)
+    if flags & _FIN and facts.fins[d] is None:
+        facts.fins[d] = row
+
+
+def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:
+    if d == _TO_SERVER:
+        if not flags & _ACK:
+            facts.syn = row if facts.syn is None else facts.syn
+            if facts.synack is None:
+                facts.last_syn = row
+        elif facts.server_syn and facts.hs_ack is None:
+            facts.hs_ack = row  # simultaneous open: the client's SYN-ACK completes it
+        return
+    if not flags & _ACK:
+        facts.server_syn = True
+    elif facts.synack is None and (client.isn is None or ack == (client.isn + 1) % _MOD):
+        facts.synack = row
+
+
+def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
+    end = (seq + length + (1 if flags & _FIN else 0)) % _MOD
+    other_fin = facts.fins[1 - d]
+    if length and other_fin is not None and facts.fins[d] is None:
+        previous = facts.sent_end[d]
+        if previous is None or (end - previous) % _MOD < _HALF and end != previous:
+            facts.half_close = True  # new data after the peer closed its direction
+    previous = facts.sent_end[d]
+    if previous is None or (end - previous) % _MOD < _HALF:
+        facts.sent_end[d] = end
+
+
+def _options(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
+    if facts.syn is not None:
+        conn.client_options = _options_of(packets, facts.syn)
+    if facts.synack is not None:
+        conn.server_options = _options_of(packets, facts.synack)
+
+
+def _options_of(packets: PacketColumns, row: int) -> TcpOptions:
+    mss, wscale = packets.mss[row], packets.wscale[row]
+    return TcpOptions(
+        mss=None if mss == NO_VALUE else mss,
+        wscale=None if wscale == NO_VALUE else wscale,
+        sack_permitted=bool(packets.sack_perm[row]),
+        timestamps=packets.tsval[row] != NO_VALUE,
+        tfo=bool(packets.tfo[row]),
+    )
+
+
+def _rtts(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
+    time = packets.time
+    if facts.synack is not None and facts.last_syn is not None:
+        conn.rtt_syn_synack = max(time[facts.synack] - time[facts.last_syn], 0.0)
+    if facts.hs_ack is not None and facts.synack is not None:
+        conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.synack], 0.0)
+
+
+def _handshake(conn: Connection, facts: _Facts) -> Handshake:
+    if facts.syn is None:
+        if facts.synack is not None:
+            return Handshake.COMPLETE if facts.hs_ack is not None else Handshake.INCOMPLETE
+        return Handshake.NOT_CAPTURED
+    if facts.server_syn:
+        return Handshake.SIMULTANEOUS_OPEN
+    if facts.synack is None:
+        server_rst = facts.rsts[1]
+        return Handshake.REFUSED if server_rst is not None else Handshake.UNANSWERED
+    if facts.hs_ack is not None:
+        return Handshake.COMPLETE
+    return Handshake.INCOMPLETE  # mark_old_duplicates may refine a client RST here
+
+
+def _teardown(conn: Connection, facts: _Facts, client: Side, server: Side) -> Teardown:
+    if conn.handshake in _NEVER_OPENED:
+        return Teardown.NONE
+    rst = _first(facts.rsts)
+    fins_done = (
+        facts.fins[0] is not None
+        and facts.fins[1] is not None
+        and client.fin_acks > 0
+        and server.fin_acks > 0
+    )
+    if rst is not None and not (fins_done and _last_fin_acked_before(facts, rst)):
+        return Teardown.RESET_BY_CLIENT if rst == facts.rsts[0] else Teardown.RESET_BY_SERVER
+    c_fin, s_fin = facts.fins
+    if c_fin is None and s_fin is None:
+        return Teardown.OPEN_AT_END
+    if c_fin is None or s_fin is None:
+        return Teardown.HALF_CLOSED_AT_END
+    if client.crossed or server.crossed:
+        return Teardown.SIMULTANEOUS
+    return Teardown.THREE_WAY if _fin_acked_by_fin(facts, client, server) else Teardown.FOUR_WAY
+
+
+def _first(rows: list[int | None]) -> int | None:
+    known = [r for r in rows if r is not None]
+    return min(known) if known else None
+
+
+def _last_fin_acked_before(facts: _Facts, rst: int) -> bool:
+    fins = [r for r in facts.fins if r is not None]
+    return max(fins) < rst
+
+
+def _fin_acked_by_fin(facts: _Facts, client: Side, server: Side) -> bool:
+    """Three-way close: the second FIN is the first segment to acknowledge the first FIN."""
+    c_fin, s_fin = facts.fins
+    assert c_fin is not None and s_fin is not None
+    return client.acked_by_fin if c_fin < s_fin else server.acked_by_fin
+
+
+def _closed_first(conn: Connection, facts: _Facts) -> Closer:
+    if conn.teardown is Teardown.NONE:
+        return Closer.NONE
+    if conn.teardown is Teardown.SIMULTANEOUS:
+        return Closer.BOTH
+    candidates = [r for r in (*facts.fins, *facts.rsts) if r is not None]
+    if not candidates:
+        return Closer.NONE
+    first = min(candidates)
+    return Closer.CLIENT if first in (facts.fins[0], facts.rsts[0]) else Closer.SERVER
+
+
+def _closer(client: bool, server: bool) -> Closer:
+    if client and server:
+        return Closer.BOTH
+    if client:
+        return Closer.CLIENT
+    return Closer.SERVER if server else Closer.NONE
+
+
+def mark_old_duplicates(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], window: float
+) -> None:
+    """RFC 9293 Fig. 8 seen from the server: a SYN-ACK the client resets, next to its real SYN.
+
+    Without a neighbouring incarnation of the same 4-tuple with another client ISN, the same
+    pattern is a half-open scan, and the handshake stays `incomplete`.
+    """
+    by_tuple: dict[tuple[str, int, str, int], list[Connection]] = {}
+    for conn in connections:
+        key = (conn.client.ip, conn.client.port, conn.server.ip, conn.server.port)
+        by_tuple.setdefault(key, []).append(conn)
+    for siblings in by_tuple.values():
+        for i, conn in enumerate(siblings):
+            if _client_reset_synack(packets, states, conn) and _real_syn_nearby(
+                conn, siblings[max(i - 1, 0) : i + 2], window
+            ):
+                _mark_old_duplicate(states, conn)
+
+
+def _client_reset_synack(packets: PacketColumns, states: PacketStates, conn: Connection) -> bool:
+    if conn.handshake is not Handshake.INCOMPLETE or conn.client_isn is None:
+        return False
+    seen_synack = False
+    for row in conn.packet_index:
+        flags, d = packets.flags[row], states.direction[row]
+        if d != _TO_SERVER and flags & _SYN and flags & _ACK:
+            seen_synack = True
+        elif d == _TO_SERVER and flags & _RST and seen_synack:
+            return True
+    return False
+
+
+def _real_syn_nearby(conn: Connection, siblings: list[Connection], window: float) -> bool:
+    return any(
+        other is not conn
+        and other.client_isn is not None
+        and other.client_isn != conn.client_isn
+        and abs(other.first_time - conn.first_time) <= window
+        for other in siblings
+    )
+
+
+def _mark_old_duplicate(states: PacketStates, conn: Connection) -> None:
+    conn.handshake = Handshake.OLD_DUPLICATE
+    conn.teardown, conn.closed_first, conn.half_close = Teardown.NONE, Closer.NONE, False
+    closed = int(TcpState.CLOSED)  # the client has no such connection: the SYN is a stale copy
+    for row in conn.packet_index:
+        states.client_before[row] = states.client_after[row] = closed
+    conn.client_final = TcpState.CLOSED

@@ -1,0 +1,149 @@
+"""Reconstructor stage (pure): split packets into TCP incarnations, then replay each one.
+
+`reconstruct` makes one pass to assign every packet to a connection (a 4-tuple between its SYN and
+its end; a new SYN with a new ISN after the old incarnation ended starts the next one), then replays
+each connection's packets through the endpoint state machine in `endpoints.py` and summarises it
+with `outcomes.py`. Both passes are plain loops over the loader's columns: no object per packet.
+"""
+
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+
+from pcapexplain import endpoints, outcomes
+from pcapexplain.model import Connection, Endpoint, PacketColumns, PacketStates, TcpFlags
+
+_SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+_OPENING = _SYN | _ACK | _RST
+
+# Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
+WELL_KNOWN_LIMIT = 1024
+EPHEMERAL_START = 32768  # Linux ip_local_port_range default; IANA's 49152 lies inside it
+OLD_DUPLICATE_WINDOW = 120.0  # seconds: one MSL (RFC 9293 §3.4.2) between stale and real SYN
+
+Side = tuple[str, int]
+
+
+@dataclass(slots=True)
+class _Incarnation:
+    """Grouping state of one connection while packets are assigned."""
+
+    rows: array[int]
+    first: Side  # sender of the first packet
+    syn_isn: dict[Side, int] = field(default_factory=dict)  # pure SYNs seen, per sender
+    synack: bool = False
+    acked: bool = False  # a plain ACK was seen: the connection got past the handshake
+    ended: bool = False  # a FIN or RST was seen
+
+
+def reconstruct(packets: PacketColumns) -> tuple[list[Connection], PacketStates]:
+    """Every TCP connection in the packets, and each packet's role and endpoint states.
+
+    Connections are numbered from 0 in the order of their first packet.
+    """
+    groups = _group(packets)
+    states = _blank_states(len(packets))
+    connections = []
+    for cid, group in enumerate(groups):
+        client, server, inferred = _roles(packets, group)
+        conn = Connection(id=cid, client=client, server=server, roles_inferred=inferred)
+        conn.packet_index = group.rows
+        client_side, server_side = endpoints.replay(packets, states, conn)
+        outcomes.summarise(packets, states, conn, client_side, server_side)
+        connections.append(conn)
+    outcomes.mark_old_duplicates(packets, states, connections, OLD_DUPLICATE_WINDOW)
+    return connections, states
+
+
+def _blank_states(count: int) -> PacketStates:
+    zeros = bytes(count)
+    return PacketStates(
+        connection=array("l", [0]) * count,
+        direction=array("b", zeros),
+        role=array("b", zeros),
+        client_before=array("b", zeros),
+        client_after=array("b", zeros),
+        server_before=array("b", zeros),
+        server_after=array("b", zeros),
+    )
+
+
+def _group(packets: PacketColumns) -> list[_Incarnation]:
+    """Assign each row to an incarnation; both directions of a 4-tuple share one dict entry."""
+    current: dict[tuple[str, int, str, int], _Incarnation] = {}
+    groups: list[_Incarnation] = []
+    columns = zip(
+        packets.src,
+        packets.sport,
+        packets.dst,
+        packets.dport,
+        packets.flags,
+        packets.seq,
+        strict=True,
+    )
+    for row, (src, sport, dst, dport, flags, seq) in enumerate(columns):
+        key = (src, sport, dst, dport)
+        group = current.get(key)
+        if group is None or (flags & _OPENING == _SYN and _starts_new(group, (src, sport), seq)):
+            group = _Incarnation(rows=array("l"), first=(src, sport))
+            groups.append(group)
+            current[key] = current[(dst, dport, src, sport)] = group
+        group.rows.append(row)
+        _note(group, (src, sport), flags, seq)
+    return groups
+
+
+def _starts_new(group: _Incarnation, sender: Side, seq: int) -> bool:
+    """A pure SYN starts a new incarnation unless it repeats, crosses, or hits an open one."""
+    known = group.syn_isn.get(sender)
+    if known == seq:
+        return False  # a retransmitted SYN
+    if known is None and group.syn_isn and not group.synack:
+        return False  # the peer's SYN crossed this one: simultaneous open
+    open_connection = group.acked and not group.ended
+    return not open_connection  # a SYN on an open connection is an anomaly of that connection
+
+
+def _note(group: _Incarnation, sender: Side, flags: int, seq: int) -> None:
+    if flags & _SYN:
+        if flags & _ACK:
+            group.synack = True
+        elif not flags & _RST:
+            group.syn_isn.setdefault(sender, seq)
+    elif flags & _ACK and not flags & _RST:
+        group.acked = True
+    if flags & (_FIN | _RST):
+        group.ended = True
+
+
+def _roles(packets: PacketColumns, group: _Incarnation) -> tuple[Endpoint, Endpoint, bool]:
+    """(client, server, inferred): the SYN sender is the client; otherwise guess and say so."""
+    rows = group.rows
+    first, other = _endpoints_of(packets, rows[0])
+    for row in rows:
+        flags = packets.flags[row]
+        if flags & _SYN and not flags & _RST:
+            sender, receiver = _endpoints_of(packets, row)
+            if not flags & _ACK:
+                return sender, receiver, False
+            return receiver, sender, True
+    return (*_guess_roles(first, other), True)
+
+
+def _endpoints_of(packets: PacketColumns, row: int) -> tuple[Endpoint, Endpoint]:
+    return (
+        Endpoint(packets.src[row], packets.sport[row]),
+        Endpoint(packets.dst[row], packets.dport[row]),
+    )
+
+
+def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:
+    """Well-known port → server; else the ephemeral port → client; else the first sender."""
+    for client, server in ((first, other), (other, first)):
+        if server.port < WELL_KNOWN_LIMIT <= client.port:
+            return client, server
+    for client, server in ((first, other), (other, first)):
+        if server.port < EPHEMERAL_START <= client.port:
+            return client, server
+    return first, other

@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""Sample-capture scenarios: tiny TCP clients/servers run in two network namespaces.
+
+Usage (as root, after make_captures.sh has created the namespaces):
+
+    scenarios.py list                 the scenario names, one per line
+    scenarios.py run NAME OUTDIR      orchestrate one scenario and write OUTDIR/<file>.pcap
+    scenarios.py client NAME          (internal) the client role, run inside namespace pxa
+    scenarios.py server NAME          (internal) the server role, run inside namespace pxb
+
+The orchestrator runs in the root namespace. It starts tcpdump inside pxa (the client side, so the
+sender of the lossy transfer is the capture point and both originals and retransmissions are
+visible), starts the server in pxb and the client in pxa through `ip netns exec`, and talks to both
+over their stdin/stdout with one-word lines ("ready", "go", ...), so steps that need outside help
+(iptables rules added or removed mid-connection, tcpdump started late) happen at the right moment.
+
+Only the standard library is used, so a fresh Debian 12 `python3` runs it.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+CLIENT_NS, SERVER_NS = "pxa", "pxb"
+CLIENT_IF = "veth-a"
+CLIENT_V4, SERVER_V4 = "10.77.0.1", "10.77.0.2"
+CLIENT_V6, SERVER_V6 = "fd77::1", "fd77::2"
+SCRIPT = Path(__file__).resolve()
+
+
+# ------------------------------------------------------- line protocol with the orchestrator
+
+
+def say(word: str) -> None:
+    print(word, flush=True)
+
+
+def hear(word: str) -> None:
+    line = sys.stdin.readline().strip()
+    if line != word:
+        raise SystemExit(f"expected {word!r} from the orchestrator, got {line!r}")
+
+
+# ---------------------------------------------------------------------------- socket helpers
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One scenario: its file, its ports and address family."""
+
+    name: str
+    file: str
+    port: int  # server port; the client binds port + 10000 so every capture is reproducible
+    v6: bool = False
+
+    @property
+    def family(self) -> int:
+        return socket.AF_INET6 if self.v6 else socket.AF_INET
+
+    @property
+    def server_addr(self) -> tuple[str, int]:
+        return (SERVER_V6 if self.v6 else SERVER_V4, self.port)
+
+    @property
+    def client_addr(self) -> tuple[str, int]:
+        return (CLIENT_V6 if self.v6 else CLIENT_V4, self.port + 10000)
+
+
+def listen(spec: Spec, rcvbuf: int = 0) -> socket.socket:
+    srv = socket.socket(spec.family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if rcvbuf:
+        # Set before listen() so the accepted socket inherits it and the SYN-ACK's window is small.
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    srv.bind(spec.server_addr)
+    srv.listen(4)
+    say("ready")
+    return srv
+
+
+def connect(spec: Spec, setup: Callable[[socket.socket], None] | None = None) -> socket.socket:
+    cli = socket.socket(spec.family, socket.SOCK_STREAM)
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if setup:
+        setup(cli)
+    cli.bind(spec.client_addr)
+    cli.connect(spec.server_addr)
+    return cli
+
+
+def recv_until_eof(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def recv_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+REQUEST = b"GET /hello HTTP/1.0\r\n\r\n"
+REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
+
+
+# ------------------------------------------------------------------------- client/server pairs
+# The Linux receiver of a FIN enters "pingpong" (delayed-ACK) mode, so its ACK of the FIN waits
+# up to ~40 ms for the application to close too. Sleeping 0.2 s before close() lets the pure ACK
+# go out first (four-way close); closing at once piggy-backs the FIN on that ACK (three-way close).
+PASSIVE_CLOSE_DELAY = 0.2
+
+
+def server_echo_then_wait_eof(spec: Spec, close_delay: float = PASSIVE_CLOSE_DELAY) -> None:
+    """Answer one request, then close only after the client has closed (passive close)."""
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    recv_until_eof(conn)
+    time.sleep(close_delay)
+    conn.close()
+
+
+def client_request_then_close(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    cli.close()
+
+
+def server_reply_and_close(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    conn.close()
+
+
+def client_read_to_eof_then_close(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_until_eof(cli)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    cli.close()
+
+
+def client_expect_refused(spec: Spec) -> None:
+    try:
+        connect(spec)
+    except ConnectionRefusedError:
+        say("refused")
+    else:
+        raise SystemExit("the connection was not refused")
+
+
+def client_expect_timeout(spec: Spec) -> None:
+    try:
+        connect(spec)
+    except (TimeoutError, OSError) as exc:
+        say(f"gave-up:{type(exc).__name__}")
+    else:
+        raise SystemExit("the SYN was answered")
+
+
+def server_until_reset(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    try:
+        recv_until_eof(conn)
+    except ConnectionResetError:
+        say("reset")
+    conn.close()
+
+
+def client_linger0(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    # SO_LINGER on with a zero timeout: close() discards the connection and sends RST, no FIN.
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    cli.close()
+
+
+def server_close_with_unread(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(len(REQUEST))  # read the request line only; the upload stays unread
+    time.sleep(0.2)
+    conn.sendall(b"HTTP/1.0 413 Payload Too Large\r\n\r\n")
+    time.sleep(0.1)
+    # RFC 2525 §2.17 / RFC 1122 §4.2.2.13: closing with unread data sends RST instead of FIN.
+    conn.close()
+
+
+def client_upload_until_reset(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST + b"x" * 600)
+    try:
+        recv_until_eof(cli)
+    except ConnectionResetError:
+        say("reset")
+    cli.close()
+
+
+def server_half_close(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    recv_until_eof(conn)  # the client's FIN arrives: we are in CLOSE_WAIT and may still send
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    for i in range(3):
+        conn.sendall(f"line {i} sent after your FIN\n".encode())
+        time.sleep(0.05)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    conn.close()
+
+
+def client_half_close(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    cli.shutdown(socket.SHUT_WR)
+    recv_until_eof(cli)
+    cli.close()
+
+
+def server_close_on_command(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    hear("close")
+    conn.close()
+    say("closed")
+    time.sleep(1.5)
+
+
+def client_close_on_command(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("ready-to-close")
+    hear("go")
+    cli.close()
+    say("closed")
+    time.sleep(1.5)
+
+
+LOSSY_BYTES = 150_000
+LOSSY_TRAILER = 777  # a unique size, so an iptables length match can drop exactly this segment
+
+
+def server_sink(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    got = len(recv_until_eof(conn))
+    conn.sendall(f"received {got} bytes\n".encode())
+    conn.close()
+
+
+def client_upload(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(bytes(i % 251 for i in range(LOSSY_BYTES)))
+    time.sleep(0.3)  # all acknowledged: the trailer below is alone in flight
+    cli.sendall(b"t" * LOSSY_TRAILER)
+    time.sleep(0.6)  # no FIN behind it either: only a timer can recover the lost trailer
+    cli.shutdown(socket.SHUT_WR)
+    recv_until_eof(cli)
+    cli.close()
+
+
+ZERO_WINDOW_BYTES = 40_000
+
+
+def server_slow_reader(spec: Spec) -> None:
+    srv = listen(spec, rcvbuf=4096)
+    conn, _ = srv.accept()
+    time.sleep(2.5)  # not reading: the receive buffer fills and the window drops to zero
+    recv_exactly(conn, ZERO_WINDOW_BYTES)
+    conn.sendall(b"thanks\n")
+    recv_until_eof(conn)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    conn.close()
+
+
+def client_bulk_writer(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(b"z" * ZERO_WINDOW_BYTES)
+    recv_exactly(cli, len(b"thanks\n"))
+    cli.close()
+
+
+def set_keepalive(sock: socket.socket) -> None:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 5)
+
+
+def client_keepalive(spec: Spec) -> None:
+    cli = connect(spec, setup=set_keepalive)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(3.5)  # idle: a probe after 1 s, then one every second
+    cli.close()
+
+
+def server_twice(spec: Spec) -> None:
+    srv = listen(spec)
+    for _ in range(2):
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(REPLY)
+        recv_until_eof(conn)
+        time.sleep(PASSIVE_CLOSE_DELAY)
+        conn.close()
+
+
+def client_twice_same_port(spec: Spec) -> None:
+    for round_ in range(2):
+        client_request_then_close(spec)  # SO_REUSEADDR + the same fixed source port
+        if round_ == 0:
+            # The client closed first, so its socket is in TIME_WAIT. With tcp_tw_reuse=1 Linux
+            # lets connect() take the TIME_WAIT 4-tuple once the last timestamp is >1 s old.
+            time.sleep(2.2)
+            say("in-time-wait")
+            hear("go")
+
+
+def client_midstream(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("connected")
+    hear("go")
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    cli.close()
+
+
+def server_two_requests(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    for _ in range(2):
+        conn.recv(4096)
+        conn.sendall(REPLY)
+    recv_until_eof(conn)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    conn.close()
+
+
+def server_close_at_once(spec: Spec) -> None:
+    server_echo_then_wait_eof(spec, close_delay=0.0)
+
+
+# --------------------------------------------------------------------------- orchestration
+
+
+class Child:
+    """A role process inside a namespace, spoken to line by line."""
+
+    started: list[Child] = []  # killed on error, so nothing outlives its namespace
+
+    def __init__(self, ns: str, role: str, name: str) -> None:
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-u", str(SCRIPT), role, name]
+        self.role = role
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        Child.started.append(self)
+
+    @classmethod
+    def kill_all(cls) -> None:
+        for child in cls.started:
+            if child.proc.poll() is None:
+                child.proc.kill()
+                child.proc.wait()
+
+    def expect(self, word: str) -> str:
+        """Read the child's lines until one starts with `word` (plain blocking reads: a select()
+        on a buffered pipe would miss a second line already read into the buffer)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip().startswith(word):
+                return line.strip()
+        raise RuntimeError(f"{self.role} exited (status {self.proc.wait()}) before {word!r}")
+
+    def tell(self, word: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+
+    def wait(self, timeout: float = 30.0) -> None:
+        if self.proc.wait(timeout) != 0:
+            raise RuntimeError(f"{self.role} exited with {self.proc.returncode}")
+
+
+class Tcpdump:
+    """tcpdump in the client namespace, TCP only, default snaplen, classic pcap."""
+
+    def __init__(self, path: Path) -> None:
+        # --immediate-mode: without it, packets still in the kernel's TPACKET_V3 block when
+        # tcpdump gets SIGINT are lost (a 2-packet refusal came out empty).
+        cmd = ["ip", "netns", "exec", CLIENT_NS, "tcpdump", "-i", CLIENT_IF, "-n", "-U"]
+        cmd += ["--immediate-mode", "-Z", "root", "-w", str(path), "tcp"]
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        assert self.proc.stderr is not None
+        line = self.proc.stderr.readline()  # "listening on veth-a, ..." once the socket is live
+        if "listening" not in line:
+            raise RuntimeError(f"tcpdump did not start: {line}")
+        time.sleep(0.3)
+
+    def stop(self, linger: float = 0.5) -> None:
+        time.sleep(linger)  # catch the final ACKs
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(10)
+
+
+def netns(ns: str, *cmd: str) -> None:
+    subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
+
+
+def iptables(rule: str) -> None:
+    """Apply one iptables rule in the server namespace (where drops happen after pxa saw them)."""
+    netns(SERVER_NS, "iptables", *rule.split())
+
+
+def run_plain(spec: Spec, out: Path, linger: float = 0.5) -> None:
+    """Capture, start the server (if any), run the client to the end, stop the capture."""
+    cap = Tcpdump(out)
+    try:
+        server = None
+        if spec.name in SERVERS:
+            server = Child(SERVER_NS, "server", spec.name)
+            server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.wait(60)
+        if server:
+            server.wait(30)
+    finally:
+        cap.stop(linger)
+
+
+def run_unanswered(spec: Spec, out: Path) -> None:
+    # tcp_syn_retries is per network namespace: SYN, then retries after 1 s and 3 s, give up at 7 s.
+    netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_syn_retries=2")
+    # Linux >= 6.5 retries the first SYNs every second (tcp_syn_linear_timeouts=4); turn that off
+    # for the classic RFC 6298 doubling. Older kernels (Debian 12's 6.1) lack the knob: ignore.
+    linear = f"ip netns exec {CLIENT_NS} sysctl -qw net.ipv4.tcp_syn_linear_timeouts=0"
+    subprocess.run(linear.split(), check=False, capture_output=True)
+    iptables(f"-A INPUT -p tcp --dport {spec.port} --syn -j DROP")
+    run_plain(spec, out)
+
+
+def run_simultaneous_close(spec: Spec, out: Path) -> None:
+    """Make the FINs cross: the server must send its FIN before it has seen the client's.
+
+    On a veth pair the FIN arrives in microseconds, so the client's first FIN is dropped in the
+    server's namespace (after tcpdump in pxa has seen it); the server then closes without having
+    seen it; the rule is removed and the client's FIN retransmission completes the close.
+    """
+    cap = Tcpdump(out)
+    rule = f"INPUT -p tcp --dport {spec.port} --tcp-flags FIN FIN -j DROP"
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("ready-to-close")
+        iptables(f"-I {rule}")
+        client.tell("go")
+        client.expect("closed")
+        server.tell("close")
+        server.expect("closed")
+        time.sleep(0.02)
+        iptables(f"-D {rule}")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
+def run_lossy(spec: Spec, out: Path) -> None:
+    # Deterministic loss: every 23rd full-sized segment towards the server is dropped on arrival
+    # in pxb, after tcpdump in pxa saw it leave; the receiver's dup ACKs carry SACK blocks.
+    iptables(
+        f"-A INPUT -p tcp --dport {spec.port} -m length --length 1000:65535"
+        " -m statistic --mode nth --every 23 --packet 7 -j DROP"
+    )
+    # The lone trailer segment is dropped once: no duplicate ACKs can follow, so it is resent by
+    # the tail-loss probe / retransmission timer (a timeout retransmission, not a fast one).
+    # IPv4 length = 20 (IP) + 32 (TCP with timestamps) + payload.
+    iptables(
+        f"-A INPUT -p tcp --dport {spec.port} -m length --length {LOSSY_TRAILER + 52}"
+        " -m statistic --mode nth --every 2 --packet 0 -j DROP"
+    )
+    run_plain(spec, out, linger=1.0)
+
+
+def run_port_reuse(spec: Spec, out: Path) -> None:
+    netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_tw_reuse=1")
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("in-time-wait")
+        ss = f"ip netns exec {CLIENT_NS} ss -Htn state time-wait"
+        tw = subprocess.run(ss.split(), capture_output=True, text=True, check=True).stdout
+        print(f"  TIME_WAIT in {CLIENT_NS} before the reuse: {' '.join(tw.split()) or 'none'}")
+        client.tell("go")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
+def run_midstream(spec: Spec, out: Path) -> None:
+    server = Child(SERVER_NS, "server", spec.name)
+    server.expect("ready")
+    client = Child(CLIENT_NS, "client", spec.name)
+    client.expect("connected")  # handshake and a first request/reply done, not captured
+    cap = Tcpdump(out)
+    try:
+        client.tell("go")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
+SPECS = {
+    s.name: s
+    for s in (
+        Spec("normal_close_client_first", "normal_close_client_first.pcap", 45001),
+        Spec("normal_close_server_first", "normal_close_server_first.pcap", 45002),
+        Spec("refused", "refused.pcap", 45003),
+        Spec("syn_unanswered", "syn_unanswered.pcap", 45004),
+        Spec("reset_by_client_linger0", "reset_by_client_linger0.pcap", 45005),
+        Spec("reset_by_server_unread_data", "reset_by_server_unread_data.pcap", 45006),
+        Spec("half_close", "half_close.pcap", 45007),
+        Spec("simultaneous_close", "simultaneous_close.pcap", 45008),
+        Spec("three_way_close", "three_way_close.pcap", 45009),
+        Spec("lossy_transfer", "lossy_transfer.pcap", 45010),
+        Spec("zero_window", "zero_window.pcap", 45011),
+        Spec("keep_alive", "keep_alive.pcap", 45012),
+        Spec("ipv6_normal", "ipv6_normal.pcap", 45013, v6=True),
+        Spec("port_reuse_time_wait", "port_reuse_time_wait.pcap", 45014),
+        Spec("midstream", "midstream.pcap", 45015),
+    )
+}
+
+SERVERS: dict[str, Callable[[Spec], None]] = {
+    "normal_close_client_first": server_echo_then_wait_eof,
+    "normal_close_server_first": server_reply_and_close,
+    "reset_by_client_linger0": server_until_reset,
+    "reset_by_server_unread_data": server_close_with_unread,
+    "half_close": server_half_close,
+    "simultaneous_close": server_close_on_command,
+    "three_way_close": server_close_at_once,
+    "lossy_transfer": server_sink,
+    "zero_window": server_slow_reader,
+    "keep_alive": server_echo_then_wait_eof,
+    "ipv6_normal": server_echo_then_wait_eof,
+    "port_reuse_time_wait": server_twice,
+    "midstream": server_two_requests,
+}
+
+CLIENTS: dict[str, Callable[[Spec], None]] = {
+    "normal_close_client_first": client_request_then_close,
+    "normal_close_server_first": client_read_to_eof_then_close,
+    "refused": client_expect_refused,
+    "syn_unanswered": client_expect_timeout,
+    "reset_by_client_linger0": client_linger0,
+    "reset_by_server_unread_data": client_upload_until_reset,
+    "half_close": client_half_close,
+    "simultaneous_close": client_close_on_command,
+    "three_way_close": client_request_then_close,
+    "lossy_transfer": client_upload,
+    "zero_window": client_bulk_writer,
+    "keep_alive": client_keepalive,
+    "ipv6_normal": client_request_then_close,
+    "port_reuse_time_wait": client_twice_same_port,
+    "midstream": client_midstream,
+}
+
+RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
+    "syn_unanswered": run_unanswered,
+    "simultaneous_close": run_simultaneous_close,
+    "lossy_transfer": run_lossy,
+    "port_reuse_time_wait": run_port_reuse,
+    "midstream": run_midstream,
+}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["list"]:
+        print("\n".join(SPECS))
+        return 0
+    if len(argv) >= 2 and argv[0] in ("client", "server"):
+        spec = SPECS[argv[1]]
+        (CLIENTS if argv[0] == "client" else SERVERS)[spec.name](spec)
+        return 0
+    if len(argv) == 3 and argv[0] == "run":
+        spec = SPECS[argv[1]]
+        out = Path(argv[2]) / spec.file
+        out.unlink(missing_ok=True)
+        try:
+            RUNNERS.get(spec.name, run_plain)(spec, out)
+        finally:
+            Child.kill_all()
+        print(f"  wrote {out} ({out.stat().st_size} bytes)")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

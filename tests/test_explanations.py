@@ -1,0 +1,207 @@
+"""The teaching texts: every vocabulary member and concept has a text in both languages."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import string
+from enum import Enum
+
+import pytest
+
+from pcapexplain import explanations
+from pcapexplain.explanations import CATALOG, CONCEPTS, LANGUAGES, NARRATIVE_PARAMS, Lang, text
+from pcapexplain.model import (
+    AnomalySlug,
+    Closer,
+    Handshake,
+    PacketRole,
+    Severity,
+    TcpState,
+    Teardown,
+)
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+# Templates whose text is the same in every language (arrows, protocol names, placeholders only).
+LANGUAGE_NEUTRAL = {"narr.side_change", "narr.sum.and"}
+SUMMARY_PARAMS = {"count", "amount"}
+UI_PARAMS = {
+    "ui.frame": {"frame"},
+    "ui.frames": {"first", "last"},
+    "ui.time": {"seconds"},
+    "ui.connection": {"id", "client", "server", "handshake", "teardown", "packets", "duration"},
+    "ui.closed_first": {"who"},
+    "ui.time_wait": {"who"},
+}
+
+
+def placeholders(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def enum_keys(prefix: str, members: type[Enum], attr: str) -> list[str]:
+    return [f"{prefix}.{getattr(member, attr)}" for member in members]
+
+
+def anomaly_params() -> dict[str, set[str]]:
+    """The params each slug's explanation may use, as anomalies.CATALOGUE documents them."""
+    try:
+        anomalies = importlib.import_module("pcapexplain.anomalies")
+    except ImportError:  # the anomaly stage is not in the tree yet: no params documented
+        return {}
+    result = {}
+    for slug, entry in anomalies.CATALOGUE.items():
+        params = entry["params"] if isinstance(entry, dict) else getattr(entry, "params", ())
+        result[str(slug)] = {params} if isinstance(params, str) else set(params or ())
+    return result
+
+
+def allowed_params(key: str) -> set[str]:
+    if key.startswith("narr.sum."):
+        return SUMMARY_PARAMS
+    if key == "narr.states":
+        return {"client", "server"}
+    if key in ("narr.side_change", "narr.side_same"):
+        return {"side", "before", "after", "state"}
+    if key.startswith("narr."):
+        return set(NARRATIVE_PARAMS)
+    if key.startswith("ui."):
+        return UI_PARAMS.get(key, set())
+    if key.startswith("anomaly.") and key.endswith(".explain"):
+        return anomaly_params().get(key.split(".")[1], set())
+    return set()
+
+
+REQUIRED = [
+    *enum_keys("state", TcpState, "name"),
+    *enum_keys("role", PacketRole, "name"),
+    *enum_keys("handshake", Handshake, "value"),
+    *(f"{k}.why" for k in enum_keys("handshake", Handshake, "value")),
+    *enum_keys("teardown", Teardown, "value"),
+    *(f"{k}.why" for k in enum_keys("teardown", Teardown, "value")),
+    *enum_keys("closer", Closer, "value"),
+    *enum_keys("severity", Severity, "value"),
+    *(
+        f"anomaly.{slug.value}.{part}"
+        for slug in AnomalySlug
+        for part in ("title", "explain", "why")
+    ),
+    *(f"concept.{cid}.{part}" for cid in CONCEPTS for part in ("title", "body")),
+]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_vocabulary_member_and_concept_has_a_text(lang: Lang) -> None:
+    missing = [key for key in REQUIRED if not CATALOG[lang].get(key, "").strip()]
+    assert missing == []
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert LANGUAGES == ("en", "zh")
+    assert set(CATALOG) == set(LANGUAGES)
+    assert set(CATALOG["en"]) == set(CATALOG["zh"])
+
+
+def test_no_stray_concept_or_anomaly_keys() -> None:
+    """A concept or anomaly text nobody can reach is a typo in its key."""
+    slugs = {slug.value for slug in AnomalySlug}
+    for key in CATALOG["en"]:
+        kind, _, rest = key.partition(".")
+        if kind == "concept":
+            assert rest.rsplit(".", 1)[0] in CONCEPTS, key
+        if kind == "anomaly":
+            assert rest.rsplit(".", 1)[0] in slugs, key
+
+
+def test_both_languages_use_the_same_placeholders() -> None:
+    for key, english in CATALOG["en"].items():
+        assert placeholders(CATALOG["zh"][key]) == placeholders(english), key
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_template_formats_with_its_documented_params(lang: Lang) -> None:
+    for key, template in CATALOG[lang].items():
+        allowed = allowed_params(key)
+        assert placeholders(template) <= allowed, key
+        rendered = text(lang, key, **{name: "X" for name in allowed})
+        assert "{" not in rendered and "}" not in rendered, key
+
+
+def test_anomaly_explanations_use_the_catalogue_params() -> None:
+    pytest.importorskip("pcapexplain.anomalies", reason="anomalies.py is not in the tree yet")
+    documented = anomaly_params()
+    assert set(documented) == {slug.value for slug in AnomalySlug}
+    for slug, params in documented.items():
+        for lang in LANGUAGES:
+            values = dict.fromkeys(params, 7)
+            rendered = text(lang, f"anomaly.{slug}.explain", **values)
+            assert rendered.strip(), (lang, slug)
+
+
+def test_missing_key_or_param_raises_instead_of_falling_back() -> None:
+    with pytest.raises(KeyError):
+        text("zh", "state.NO_SUCH_STATE")
+    with pytest.raises(KeyError):
+        text("en", "narr.hs_ack")  # needs {ack}
+    with pytest.raises(KeyError):
+        text("fr", "state.CLOSED")  # type: ignore[arg-type]
+    assert explanations.has("en", "state.CLOSED")
+    assert not explanations.has("en", "state.NO_SUCH_STATE")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_state_texts_keep_the_rfc_name(lang: Lang) -> None:
+    for state in TcpState:
+        assert text(lang, f"state.{state.name}").startswith(f"{state.name}"), state
+
+
+def test_chinese_is_translated_not_copied() -> None:
+    """Every Chinese text with words in it contains Chinese characters."""
+    for key, chinese in CATALOG["zh"].items():
+        if key in LANGUAGE_NEUTRAL or not re.search(r"[A-Za-z]{3}", CATALOG["en"][key]):
+            continue
+        if placeholders(chinese) and not re.sub(r"\{\w+\}", "", chinese).strip(" →"):
+            continue
+        assert CJK.search(chinese), key
+
+
+@pytest.mark.parametrize(
+    ("concept", "terms"),
+    [
+        ("three_way_handshake", ["三次握手", "确认号", "序号"]),
+        ("stale_syn", ["已失效的连接请求报文段", "RST", "三次握手"]),
+        ("why_three_minimum", ["UDP", "已失效的连接请求报文段"]),
+        ("four_way_close", ["四次挥手", "半关闭", "全双工"]),
+        ("close_states", ["主动关闭", "被动关闭", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT"]),
+        ("time_wait", ["2MSL", "TCP_TIMEWAIT_LEN", "tcp_fin_timeout", "FIN_WAIT_2", "60 秒"]),
+        ("who_time_wait", ["主动关闭", "同时关闭", "TIME_WAIT"]),
+        ("rst", ["SO_LINGER", "RST", "拒绝"]),
+        ("sequence_numbers", ["序号", "确认号", "ISN"]),
+    ],
+)
+def test_chinese_concepts_use_the_textbook_terms(concept: str, terms: list[str]) -> None:
+    body = text("zh", f"concept.{concept}.body") + text("zh", f"concept.{concept}.title")
+    for term in terms:
+        assert term in body, term
+
+
+def test_english_time_wait_corrects_the_fin_timeout_misconception() -> None:
+    body = text("en", "concept.time_wait.body")
+    assert "2 minutes" in body and "60 seconds" in body
+    assert "TCP_TIMEWAIT_LEN" in body and "tcp_fin_timeout" in body and "FIN_WAIT_2" in body
+
+
+def test_handshake_concept_uses_the_phone_call_analogy() -> None:
+    assert "Can you hear me?" in text("en", "concept.three_way_handshake.body")
+    assert "听得到" in text("zh", "concept.three_way_handshake.body")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_texts_have_clean_whitespace(lang: Lang) -> None:
+    for key, value in CATALOG[lang].items():
+        if key.startswith("narr.sum.") and key.endswith(("and", "sep")):
+            continue
+        assert value == value.strip(), key
+        assert "  " not in value, key
+        if lang == "zh":
+            assert not re.search(r" [，。；：、）]|[，。；：、（] ", value), key
