@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 VENV=${VENV:-.venv}
-DEMO=${DEMO:-sample_captures/normal_client_close.pcap}
+DEMO=${DEMO:-sample_captures/normal_close_client_first.pcap}
 OUT=${OUT:-out}
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -83,7 +83,5 @@ def analyse(path: str | os.PathLike[str], *, validate_checksums: bool = False) -
     subclasses for bad input.
     """
     capture = loader.load_capture(path, validate_checksums=validate_checksums)
-    result = analyse_columns(
-        capture.info, capture.packets, checksums_validated=validate_checksums
-    )
+    result = analyse_columns(capture.info, capture.packets, checksums_validated=validate_checksums)
     return Analysis(result)

@@ -12,6 +12,7 @@ corrections follow the evidence of later packets:
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 from pcapexplain.model import (
@@ -33,6 +34,7 @@ _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
 
 S = TcpState
+
 _UNK, _CLOSED, _LISTEN = int(S.UNKNOWN), int(S.CLOSED), int(S.LISTEN)
 _SYN_SENT, _SYN_RCVD, _EST = int(S.SYN_SENT), int(S.SYN_RECEIVED), int(S.ESTABLISHED)
 _FW1, _FW2, _CW = int(S.FIN_WAIT_1), int(S.FIN_WAIT_2), int(S.CLOSE_WAIT)
@@ -200,7 +202,12 @@ def _acknowledges_syn(packets: PacketColumns, row: int, side: Side) -> bool:
     """A RST is acceptable in SYN_SENT only if it acknowledges the SYN (RFC 9293 §3.10.7.3)."""
     if not packets.flags[row] & _ACK or side.isn is None:
         return False
-    return 0 < (packets.ack[row] - side.isn) % _MOD <= _SYN_ACK_SLACK
+    return acks_syn(packets.ack[row], side.isn)
+
+
+def acks_syn(ack: int, isn: int) -> bool:
+    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it)."""
+    return 0 < (ack - isn) % _MOD <= _SYN_ACK_SLACK
 
 
 def _on_syn(packets: PacketColumns, row: int, flags: int, sender: Side, receiver: Side) -> int:
@@ -231,7 +238,7 @@ def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receive
     if sender.state in (_UNK, _LISTEN, _CLOSED):
         sender.state, sender.passive = _SYN_RCVD, sender.state != _CLOSED
     ack = packets.ack[row]
-    if receiver.isn is not None and ack != (receiver.isn + 1) % _MOD:
+    if receiver.isn is not None and not acks_syn(ack, receiver.isn):
         receiver.bad_synack_ack = ack  # not for our SYN: the receiver will answer with RST
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
@@ -281,14 +288,16 @@ def _on_fin(
         end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
         sender.fin_end = end % _MOD
         if _crossed(ack, sender, receiver):
-            _undo_fin_receipt(sender, states, conn, pos)
+            _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
         if sender.state in _OPEN:
             sender.state = _FW1
         elif sender.state == _CW:
             sender.state = _LAST_ACK
-    elif sender.fin_in_flight:
+    else:
         sender.fin_in_flight = False  # the resent FIN is delivered like any other
+        if _fin_ack_was_lost(sender, states, conn, pos):
+            _undo_last_change(sender, states, conn, pos)
     receiver.state = _ON_FIN.get(receiver.state, receiver.state)
 
 
@@ -299,13 +308,32 @@ def _crossed(ack: int | None, sender: Side, receiver: Side) -> bool:
     return ack is None or not _seq_ge(ack, receiver.fin_end)
 
 
-def _undo_fin_receipt(sender: Side, states: PacketStates, conn: Connection, pos: int) -> None:
-    """Rewrite the sender's CLOSE_WAIT rows since the peer's FIN back to the state it really had."""
+def _fin_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:
+    """The FIN is resent although an ACK of it was captured: that ACK never reached the sender."""
+    if not sender.state_rows:
+        return False
+    before, _ = _columns_of_sender(states, conn, pos)
+    previous = before[conn.packet_index[sender.state_rows - 1]]
+    return _ON_FIN_ACKED.get(previous) == sender.state
+
+
+def _columns_of_sender(
+    states: PacketStates, conn: Connection, pos: int
+) -> tuple[array[int], array[int]]:
+    if states.direction[conn.packet_index[pos]] == Direction.TO_SERVER:
+        return states.client_before, states.client_after
+    return states.server_before, states.server_after
+
+
+def _undo_last_change(sender: Side, states: PacketStates, conn: Connection, pos: int) -> None:
+    """Rewrite the sender's rows since its last state change back to the state it really had.
+
+    Used when a later packet shows the change never happened: the peer's FIN did not arrive
+    (crossed FINs) or the ACK of its own FIN did not (the FIN is resent).
+    """
     index = conn.packet_index
-    changed = max(sender.state_rows - 1, 0)  # the row after which it entered CLOSE_WAIT
-    client = states.direction[index[pos]] == Direction.TO_SERVER
-    before = states.client_before if client else states.server_before
-    after = states.client_after if client else states.server_after
+    changed = max(sender.state_rows - 1, 0)  # the row after which it entered the current state
+    before, after = _columns_of_sender(states, conn, pos)
     restored = before[index[changed]]
     for k in range(changed, pos):
         r = index[k]

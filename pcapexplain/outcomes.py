@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapexplain.endpoints import Side
+from pcapexplain.endpoints import Side, acks_syn
 from pcapexplain.model import (
     NO_VALUE,
     AnalysisFlag,
@@ -128,7 +128,7 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
         return
     if not flags & _ACK:
         facts.server_syn = True
-    elif facts.synack is None and (client.isn is None or ack == (client.isn + 1) % _MOD):
+    elif facts.synack is None and (client.isn is None or acks_syn(ack, client.isn)):
         facts.synack = row
 
 

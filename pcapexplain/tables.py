@@ -81,7 +81,7 @@ def connections_frame(result: _Result, capture_name: str | None = None) -> pd.Da
     return frame.astype(CONNECTION_DTYPES)  # type: ignore[arg-type]
 
 
-def _codes_to_category(codes: Sequence[int], enum: type[Enum]) -> "pd.Categorical[str]":
+def _codes_to_category(codes: Sequence[int], enum: type[Enum]) -> pd.Categorical[str]:
     names = [m.name for m in enum]
     lookup = {m.value: i for i, m in enumerate(enum)}
     mapped = np.fromiter((lookup.get(c, -1) for c in codes), dtype=np.int16, count=len(codes))

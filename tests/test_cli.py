@@ -13,7 +13,7 @@ import pytest
 from pcapexplain.cli import default_report_name, main
 from pcapexplain.errors import ExitStatus
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "normal_client_close.pcap"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "normal_close_client_first.pcap"
 
 
 def _pcap(records: list[bytes], linktype: int = 1) -> bytes:

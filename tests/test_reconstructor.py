@@ -1,0 +1,429 @@
+"""The reconstructor on hand-built packet lists: every hard case of issue 2, no tshark involved."""
+
+from __future__ import annotations
+
+import pytest
+
+from pcapexplain.model import (
+    Closer,
+    Connection,
+    Handshake,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpState,
+    Teardown,
+)
+from pcapexplain.reconstructor import reconstruct
+from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+
+S = TcpState
+R = PacketRole
+
+
+def run(conv: Conversation | PacketColumns) -> tuple[list[Connection], PacketStates]:
+    packets = conv.columns() if isinstance(conv, Conversation) else conv
+    return reconstruct(packets)
+
+
+def ladder(states: PacketStates, conn: Connection) -> list[tuple[str, str, str, str, str]]:
+    """(role, client before, client after, server before, server after) per packet."""
+    return [
+        (
+            R(states.role[r]).name,
+            S(states.client_before[r]).name,
+            S(states.client_after[r]).name,
+            S(states.server_before[r]).name,
+            S(states.server_after[r]).name,
+        )
+        for r in conn.packet_index
+    ]
+
+
+def only(conns: list[Connection]) -> Connection:
+    assert len(conns) == 1, [c.handshake for c in conns]
+    return conns[0]
+
+
+def test_textbook_open_and_four_way_close() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.ack(c.server)
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn) == [
+        ("SYN", "CLOSED", "SYN_SENT", "LISTEN", "SYN_RECEIVED"),
+        ("SYN_ACK", "SYN_SENT", "ESTABLISHED", "SYN_RECEIVED", "SYN_RECEIVED"),
+        ("HANDSHAKE_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "ESTABLISHED"),
+        ("DATA", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("PURE_ACK", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("FIN", "ESTABLISHED", "FIN_WAIT_1", "ESTABLISHED", "CLOSE_WAIT"),
+        ("FIN_ACK", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "CLOSE_WAIT"),
+        ("FIN", "FIN_WAIT_2", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK"),
+        ("FIN_ACK", "TIME_WAIT", "TIME_WAIT", "LAST_ACK", "CLOSED"),
+    ]
+    assert (conn.handshake, conn.teardown) == (Handshake.COMPLETE, Teardown.FOUR_WAY)
+    assert (conn.closed_first, conn.time_wait, conn.half_close) == (
+        Closer.CLIENT,
+        Closer.CLIENT,
+        False,
+    )
+    assert (conn.client_isn, conn.server_isn) == (1000, 5000)
+    assert (conn.client_options.mss, conn.client_options.wscale) == (1460, 7)
+    assert (conn.server_options.mss, conn.server_options.wscale) == (1400, 8)
+    assert conn.rtt_syn_synack == pytest.approx(0.01)
+    assert conn.rtt_synack_ack == pytest.approx(0.01)
+    assert (conn.to_server.packets, conn.to_server.payload_bytes) == (5, 100)
+    assert (conn.to_client.packets, conn.to_client.payload_bytes) == (4, 0)
+    assert not conn.roles_inferred
+
+
+def test_server_closes_first() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.server)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.ack(c.server)
+    conn = only(run(c)[0])
+    assert (conn.teardown, conn.closed_first, conn.time_wait) == (
+        Teardown.FOUR_WAY,
+        Closer.SERVER,
+        Closer.SERVER,
+    )
+    assert (conn.client_final, conn.server_final) == (S.CLOSED, S.TIME_WAIT)
+
+
+def test_three_way_close_goes_from_fin_wait_1_straight_to_time_wait() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.fin(c.server)  # FIN+ACK acknowledging the client's FIN
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[4] == ("FIN", "FIN_WAIT_1", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK")
+    assert conn.teardown is Teardown.THREE_WAY
+    assert conn.time_wait is Closer.CLIENT
+
+
+def test_simultaneous_close_both_closing_both_time_wait() -> None:
+    c = Conversation()
+    c.handshake()
+    server_next = c.next[c.server]
+    c.send(c.client, FIN | ACK)  # crosses the server's FIN
+    c.send(c.server, FIN | ACK, ack=c.next[c.client] - 1)  # has not seen the client's FIN
+    c.send(c.server, ACK)  # now it has
+    c.send(c.client, ACK, ack=server_next + 1)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[3:] == [
+        ("FIN", "ESTABLISHED", "FIN_WAIT_1", "ESTABLISHED", "ESTABLISHED"),
+        ("FIN", "FIN_WAIT_1", "CLOSING", "ESTABLISHED", "FIN_WAIT_1"),
+        ("FIN_ACK", "CLOSING", "TIME_WAIT", "FIN_WAIT_1", "CLOSING"),
+        ("FIN_ACK", "TIME_WAIT", "TIME_WAIT", "CLOSING", "TIME_WAIT"),
+    ]
+    assert (conn.teardown, conn.closed_first, conn.time_wait) == (
+        Teardown.SIMULTANEOUS,
+        Closer.BOTH,
+        Closer.BOTH,
+    )
+
+
+def test_half_close_with_data_after_the_fin() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.ack(c.server)
+    c.data(c.server, 300)  # from CLOSE_WAIT
+    c.ack(c.client)  # from FIN_WAIT_2
+    c.fin(c.server)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.half_close
+    assert conn.teardown is Teardown.FOUR_WAY
+    assert ladder(states, conn)[5] == (
+        "DATA",
+        "FIN_WAIT_2",
+        "FIN_WAIT_2",
+        "CLOSE_WAIT",
+        "CLOSE_WAIT",
+    )
+
+
+def test_lost_last_ack_fin_resent_and_answered_from_time_wait() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)  # lost before the server
+    server_fin = c.next[c.server] - 1
+    c.send(c.server, FIN | ACK, seq=server_fin)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    rows = ladder(states, conn)
+    assert rows[-2] == ("FIN", "TIME_WAIT", "TIME_WAIT", "LAST_ACK", "LAST_ACK")
+    assert rows[-1] == ("FIN_ACK", "TIME_WAIT", "TIME_WAIT", "LAST_ACK", "CLOSED")
+    assert conn.teardown is Teardown.FOUR_WAY
+
+
+@pytest.mark.parametrize(
+    ("side", "teardown"),
+    [("client", Teardown.RESET_BY_CLIENT), ("server", Teardown.RESET_BY_SERVER)],
+)
+def test_reset_from_either_side_while_established(side: str, teardown: Teardown) -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 600)  # e.g. unread data when the server closes
+    sender = c.client if side == "client" else c.server
+    c.rst(sender)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.teardown is teardown
+    assert conn.closed_first is Closer(side)
+    assert conn.time_wait is Closer.NONE
+    assert (conn.client_final, conn.server_final) == (S.CLOSED, S.CLOSED)
+    assert R(states.role[conn.packet_index[-1]]) is R.RST
+
+
+def test_reset_during_teardown_is_still_a_reset() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.rst(c.server)
+    conn = only(run(c)[0])
+    assert (conn.teardown, conn.closed_first) == (Teardown.RESET_BY_SERVER, Closer.CLIENT)
+
+
+def test_refused() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, RST | ACK, seq=0)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn) == [
+        ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "CLOSED"),
+        ("RST", "SYN_SENT", "CLOSED", "CLOSED", "CLOSED"),
+    ]
+    assert (conn.handshake, conn.teardown, conn.closed_first) == (
+        Handshake.REFUSED,
+        Teardown.NONE,
+        Closer.NONE,
+    )
+
+
+def test_retransmitted_syns_are_one_unanswered_connection() -> None:
+    c = Conversation()
+    for _ in range(3):
+        c.send(c.client, SYN, seq=1000, advance=False)
+    conns, states = run(c)
+    conn = only(conns)
+    assert [R(states.role[r]) for r in conn.packet_index] == [
+        R.SYN,
+        R.SYN_RETRANSMISSION,
+        R.SYN_RETRANSMISSION,
+    ]
+    assert (conn.handshake, conn.teardown) == (Handshake.UNANSWERED, Teardown.NONE)
+    assert conn.server_final is S.UNKNOWN
+
+
+def test_synack_never_acknowledged_is_incomplete() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.server, SYN | ACK, seq=5000, advance=False)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.INCOMPLETE
+    assert R(states.role[conn.packet_index[-1]]) is R.SYN_RETRANSMISSION
+
+
+def test_simultaneous_open() -> None:
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    c.send(c.client, SYN | ACK, seq=1000)
+    c.send(c.server, SYN | ACK, seq=5000)
+    c.data(c.client, 10)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[:4] == [
+        ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "CLOSED"),
+        ("SYN", "SYN_SENT", "SYN_RECEIVED", "CLOSED", "SYN_RECEIVED"),
+        ("SYN_ACK", "SYN_RECEIVED", "SYN_RECEIVED", "SYN_RECEIVED", "ESTABLISHED"),
+        ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+    ]
+    assert conn.handshake is Handshake.SIMULTANEOUS_OPEN
+    assert conn.teardown is Teardown.OPEN_AT_END
+
+
+def test_old_duplicate_syn_seen_at_the_server() -> None:
+    """RFC 9293 Fig. 8: stale SYN, SYN-ACK, client RST, then the real SYN: two incarnations."""
+    c = Conversation(client_isn=90, server_isn=300)
+    c.send(c.client, SYN)  # the stale copy
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, RST, seq=91)
+    c.next[c.client], c.next[c.server] = 100, 400
+    c.handshake()
+    c.data(c.client, 5)
+    conns, states = run(c)
+    assert [x.handshake for x in conns] == [Handshake.OLD_DUPLICATE, Handshake.COMPLETE]
+    stale = conns[0]
+    assert (stale.teardown, stale.closed_first) == (Teardown.NONE, Closer.NONE)
+    assert ladder(states, stale)[-1] == ("RST", "CLOSED", "CLOSED", "SYN_RECEIVED", "LISTEN")
+    assert conns[1].client_isn == 100
+
+
+def test_half_open_scan_is_not_an_old_duplicate() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, RST)
+    conn = only(run(c)[0])
+    assert conn.handshake is Handshake.INCOMPLETE
+
+
+def test_stale_synack_answered_by_rst_at_the_client_keeps_it_in_syn_sent() -> None:
+    c = Conversation(client_isn=100, server_isn=300)
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK, ack=91)  # acknowledges an old SYN, not ours
+    c.send(c.client, RST, seq=91)
+    c.send(c.server, SYN | ACK, seq=400, ack=101)
+    c.next[c.server] = 401
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[2][1:3] == ("SYN_SENT", "SYN_SENT")
+    assert conn.handshake is Handshake.COMPLETE
+
+
+def test_capture_started_mid_connection() -> None:
+    c = Conversation(client=("10.0.0.1", 51000), server=("10.0.0.2", 443))
+    c.next = {c.client: 7000, c.server: 9000}
+    c.data(c.server, 50)  # first packet comes from the server
+    c.ack(c.client)
+    c.fin(c.client)
+    c.ack(c.server)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.roles_inferred
+    assert (conn.client.port, conn.server.port) == (51000, 443)
+    assert conn.handshake is Handshake.NOT_CAPTURED
+    assert conn.teardown is Teardown.HALF_CLOSED_AT_END
+    assert ladder(states, conn)[0][1:] == ("UNKNOWN", "UNKNOWN", "UNKNOWN", "UNKNOWN")
+    assert ladder(states, conn)[2] == ("FIN", "UNKNOWN", "FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT")
+    assert conn.client_isn is None
+
+
+def test_capture_ending_mid_connection() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    conn = only(run(c)[0])
+    assert (conn.teardown, conn.closed_first, conn.time_wait) == (
+        Teardown.OPEN_AT_END,
+        Closer.NONE,
+        Closer.NONE,
+    )
+
+
+def test_roles_from_a_synack_when_the_syn_was_missed() -> None:
+    c = Conversation(client=("10.0.0.1", 3000), server=("10.0.0.2", 4000))
+    c.next[c.client] += 1
+    c.send(c.server, SYN | ACK)
+    c.ack(c.client)
+    conn = only(run(c)[0])
+    assert conn.roles_inferred
+    assert conn.client.port == 3000
+    assert conn.handshake is Handshake.COMPLETE
+
+
+def test_port_reuse_after_close_is_a_new_connection() -> None:
+    first = Conversation()
+    first.handshake()
+    first.fin(first.client)
+    first.fin(first.server)
+    first.ack(first.client)
+    again = Conversation(client_isn=90000, server_isn=70000)
+    again.clock = first.clock + 1.0
+    again.handshake()
+    conns, _ = run(merged(first, again))
+    assert [x.client_isn for x in conns] == [1000, 90000]
+    assert [x.id for x in conns] == [0, 1]
+    assert conns[0].time_wait is Closer.CLIENT
+
+
+def test_syn_with_new_isn_on_an_open_connection_stays_in_it() -> None:
+    c = Conversation()
+    c.handshake()
+    c.send(c.client, SYN, seq=777777, advance=False)
+    c.send(c.server, ACK)  # RFC 5961 challenge ACK
+    conns, states = run(c)
+    conn = only(conns)
+    assert R(states.role[conn.packet_index[3]]) is R.OTHER
+    assert conn.client_final is S.ESTABLISHED
+
+
+def test_data_on_the_syn_fast_open() -> None:
+    c = Conversation()
+    c.send(c.client, SYN, 40, tfo=True)
+    c.send(c.server, SYN | ACK)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.COMPLETE
+    assert conn.client_options.tfo
+    assert conn.to_server.payload_bytes == 40
+
+
+def test_interleaved_connections_keep_their_own_packets() -> None:
+    a = Conversation(client=("10.0.0.1", 40001))
+    b = Conversation(client=("10.0.0.3", 40002))
+    for conv in (a, b):
+        conv.step = 0.02
+    b.clock = 0.01
+    for conv in (a, b):
+        conv.handshake()
+        conv.fin(conv.client)
+    packets = merged(a, b)
+    conns, states = run(packets)
+    assert [x.client.ip for x in conns] == ["10.0.0.1", "10.0.0.3"]
+    for conn in conns:
+        assert [states.connection[r] for r in conn.packet_index] == [conn.id] * 4
+        assert all(packets.src[r] in (conn.client.ip, conn.server.ip) for r in conn.packet_index)
+        assert conn.teardown is Teardown.HALF_CLOSED_AT_END
+
+
+def test_data_after_reset_leaves_both_closed() -> None:
+    c = Conversation()
+    c.handshake()
+    c.rst(c.client)
+    c.send(c.server, ACK | PSH, 10)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[-1][1:] == ("CLOSED", "CLOSED", "CLOSED", "CLOSED")
+
+
+def test_fin_flag_alone_without_ack() -> None:
+    c = Conversation()
+    c.handshake()
+    c.send(c.client, FIN)
+    conn = only(run(c)[0])
+    assert conn.teardown is Teardown.HALF_CLOSED_AT_END
+    assert conn.client_final is S.FIN_WAIT_1
+
+
+def test_ack_flag_constant_is_used() -> None:
+    # Guards the builders themselves: a pure ACK carries the peer's next sequence number.
+    c = Conversation()
+    c.handshake()
+    assert c.packets[2].flags == int(ACK)
+    assert c.packets[2].ack == 5001
