@@ -245,8 +245,9 @@ class _Ctx:
 
     def where(self, *, bits: int = 0, flags: int = 0) -> list[int]:
         """Notable rows carrying any of the analysis bits or any of the flags."""
-        p = self.p
-        return [r for r in self.rows if p.analysis[r] & bits or p.flags[r] & flags]
+        analysis, packet_flags = self.p.analysis, self.p.flags
+        bits, flags = int(bits), int(flags)  # IntFlag's own `&` costs a call per row
+        return [r for r in self.rows if analysis[r] & bits or packet_flags[r] & flags]
 
     def before(self, row: int, direction: int | None = None) -> Iterator[int]:
         """Rows of this connection before row, newest first, at most LOOK_BACK of them."""

@@ -20,7 +20,7 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from pcapexplain.errors import (
     CaptureNotFound,
@@ -33,6 +33,7 @@ from pcapexplain.errors import (
     TsharkTooOld,
 )
 from pcapexplain.model import (
+    COLUMN_NAMES,
     NO_VALUE,
     AnalysisFlag,
     Capture,
@@ -95,9 +96,9 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("tcp_checksum", "tcp.checksum.status"),
     *((f"a{i}", name) for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
+FIELDS = tuple(spec.split(":")[0] for _, spec in _FIELDS)  # what tshark is asked for, in order
 _INDEX = {name: i for i, (name, _) in enumerate(_FIELDS)}
 _FIRST_ANALYSIS = _INDEX["a0"]
-_NO_ANALYSIS = "\t" * (len(_ANALYSIS_FIELDS) - 1)
 _IPV6_IN_IPV4 = "41"  # ip.proto of a 6in4 tunnel: the TCP segment rides in the inner IPv6 header
 
 # Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).
@@ -148,7 +149,7 @@ def tshark_command(tshark: str, capture: str, *, validate_checksums: bool) -> li
     checksum = "TRUE" if validate_checksums else "FALSE"
     prefs = {**_PREFERENCES, "tcp.check_checksum": checksum, "ip.check_checksum": checksum}
     columns = ",".join(f'"{name}","%Cus:{spec}"' for name, spec in _FIELDS)
-    command = [tshark, "-n", "-2", "-r", capture, "-T", "tabs"]
+    command = [tshark, "-n", "-r", capture, "-T", "tabs"]
     for key, value in prefs.items():
         command += ["-o", f"{key}:{value}"]
     for proto in _DISABLED_PROTOCOLS:
@@ -168,8 +169,7 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
         needed = ".".join(map(str, MIN_TSHARK))
         raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
-    builder = _ColumnBuilder()
-    stderr = _run(command, builder.add_lines)
+    builder, stderr = _read(command)
     packets = builder.columns()
     info = CaptureInfo(
         path=str(path),
@@ -182,6 +182,49 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
     )
     _check_content(capture, info, packets, stderr)
     return Capture(info=info, packets=packets)
+
+
+class _Reader(Protocol):
+    total_frames: int
+    last_frame: int
+
+    def consume(self, stream: IO[bytes]) -> None: ...
+
+    def columns(self) -> PacketColumns: ...
+
+
+def _read(command: list[str]) -> tuple[_Reader, str]:
+    """tshark's output through pandas' C parser; the pure-Python reader if that one balks."""
+    reader: _Reader = _FastReader()
+    try:
+        return reader, _run(command, reader.consume)
+    except ValueError:
+        # A field held more than one value (odd encapsulations): the text reader copes.
+        reader = _ColumnBuilder()
+        return reader, _run(command, reader.consume)
+
+
+class _FastReader:
+    def __init__(self) -> None:
+        from pcapexplain import tables
+
+        self._table = tables.TabColumns([name for name, _ in _FIELDS])
+
+    @property
+    def total_frames(self) -> int:
+        return self._table.total_frames
+
+    @property
+    def last_frame(self) -> int:
+        return self._table.last_frame
+
+    def consume(self, stream: IO[bytes]) -> None:
+        self._table.consume(stream)
+
+    def columns(self) -> PacketColumns:
+        out = self._table.out
+        empty = {name: array("b") for name in COLUMN_NAMES}
+        return PacketColumns(**{name: out.get(name, empty[name]) for name in COLUMN_NAMES})
 
 
 def _check_file(path: Path) -> Path:
@@ -218,8 +261,8 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _run(command: list[str], consume: Callable[[Iterable[str]], None]) -> str:
-    """Run tshark, stream its stdout lines into consume, and always reap it. Returns stderr."""
+def _run(command: list[str], consume: Callable[[IO[bytes]], None]) -> str:
+    """Run tshark, stream its stdout into consume, and always reap it. Returns stderr."""
     with (
         tempfile.TemporaryDirectory(prefix="pcapexplain-") as home,
         tempfile.TemporaryFile() as err,
@@ -234,7 +277,7 @@ def _run(command: list[str], consume: Callable[[Iterable[str]], None]) -> str:
         )
         try:
             assert process.stdout is not None
-            consume(_lines(process.stdout))
+            consume(process.stdout)
             returncode = process.wait()
         finally:
             _reap(process)
@@ -305,11 +348,16 @@ def _check_content(path: Path, info: CaptureInfo, packets: PacketColumns, stderr
         raise NoTcp(f"{path.name} holds {info.total_frames} packets but no TCP segment")
 
 
-_CHECKSUM = {"Good": ChecksumStatus.GOOD, "Bad": ChecksumStatus.BAD}
+_CHECKSUM = {"Good": int(ChecksumStatus.GOOD), "Bad": int(ChecksumStatus.BAD)}
+_BLOCK_ROWS = 1 << 16
 
 
 class _ColumnBuilder:
-    """Typed, append-only columns: arrays for numbers, interned strings for addresses."""
+    """Typed, append-only columns, converted a block of rows at a time.
+
+    Converting column by column with map() keeps the per-value work in C; a Python statement
+    per field per packet would cost more than tshark itself at a million packets.
+    """
 
     def __init__(self) -> None:
         self.frame = array("q")
@@ -325,34 +373,57 @@ class _ColumnBuilder:
         self.last_frame = 0
         self._strings: dict[str, str] = {}
 
-    def add_lines(self, lines: Iterable[str]) -> None:
-        width = len(_FIELDS)
-        for line in lines:
-            parts = line.split("\t")
-            if len(parts) != width or not parts[0].isdigit():
-                continue  # tshark notices on stdout, never a packet row
-            self.total_frames += 1
-            self.last_frame = int(parts[0])
-            if parts[_I_STREAM] and not parts[_I_ICMP] and not parts[_I_ICMP6]:
-                self._add(parts)
+    def consume(self, stream: IO[bytes]) -> None:
+        self.add_lines(_lines(stream))
 
-    def _add(self, p: list[str]) -> None:
-        intern = self._strings.setdefault
-        six = not p[_I_IP_SRC] or p[_I_PROTO] == _IPV6_IN_IPV4
-        src, dst = (p[_I_IP6_SRC], p[_I_IP6_DST]) if six else (p[_I_IP_SRC], p[_I_IP_DST])
-        self.frame.append(int(p[0]))
-        self.time.append(float(p[_I_TIME]))
-        self.src.append(intern(src, src))
-        self.dst.append(intern(dst, dst))
+    def add_lines(self, lines: Iterable[str]) -> None:
+        block: list[list[str]] = []
+        for line in lines:
+            block.append(line.split("\t"))
+            if len(block) >= _BLOCK_ROWS:
+                self._add_block(block)
+                block = []
+        if block:
+            self._add_block(block)
+
+    def _add_block(self, block: list[list[str]]) -> None:
+        width = len(_FIELDS)
+        # Rows of another width are tshark notices on stdout, never packets.
+        frames = [r for r in block if len(r) == width and r[0].isdigit()]
+        if not frames:
+            return
+        self.total_frames += len(frames)
+        self.last_frame = int(frames[-1][0])
+        rows = [r for r in frames if r[_I_STREAM] and not r[_I_ICMP] and not r[_I_ICMP6]]
+        if rows:
+            self._add_columns(list(zip(*rows, strict=True)))
+
+    def _add_columns(self, cols: list[tuple[str, ...]]) -> None:
+        self.frame.extend(map(int, cols[0]))
+        self.time.extend(map(float, cols[_I_TIME]))
+        six = [
+            not v4 or proto == _IPV6_IN_IPV4
+            for v4, proto in zip(cols[_I_IP_SRC], cols[_I_PROTO], strict=False)
+        ]
+        self._addresses(six, cols)
         for name, index, parse in _INT_PARSERS:
-            self.ints[name].append(parse(p[index]))
-        ttl = p[_I_HLIM] if six else p[_I_TTL]
-        self.ints["ttl"].append(_first_int(ttl))
+            self.ints[name].extend(parse(cols[index]))
+        ttl = [h if s else t for s, t, h in zip(six, cols[_I_TTL], cols[_I_HLIM], strict=False)]
+        self.ints["ttl"].extend(_optional_ints(ttl))
         for name, index in _BOOL_INDEX:
-            self.bools[name].append(p[index] != "")
-        self.analysis.append(_analysis_bits(p))
-        self.ip_checksum.append(_CHECKSUM.get(p[_I_IP_CHECKSUM], 0) if not six else 0)
-        self.tcp_checksum.append(_CHECKSUM.get(p[_I_TCP_CHECKSUM], 0))
+            self.bools[name].extend([v != "" for v in cols[index]])
+        self.analysis.extend(_analysis_bits(cols[_FIRST_ANALYSIS:]))
+        ip_sum = [
+            0 if s else _CHECKSUM.get(v, 0) for s, v in zip(six, cols[_I_IP_CHECKSUM], strict=False)
+        ]
+        self.ip_checksum.extend(ip_sum)
+        self.tcp_checksum.extend([_CHECKSUM.get(v, 0) for v in cols[_I_TCP_CHECKSUM]])
+
+    def _addresses(self, six: list[bool], cols: list[tuple[str, ...]]) -> None:
+        intern = self._strings.setdefault
+        for out, v4, v6 in ((self.src, _I_IP_SRC, _I_IP6_SRC), (self.dst, _I_IP_DST, _I_IP6_DST)):
+            picked = [b if s else a for s, a, b in zip(six, cols[v4], cols[v6], strict=False)]
+            out.extend([intern(x, x) for x in picked])
 
     def columns(self) -> PacketColumns:
         i, b = self.ints, self.bools
@@ -382,26 +453,29 @@ class _ColumnBuilder:
         )
 
 
-def _int(text: str) -> int:
-    return int(text) if text else NO_VALUE
+_NONE = str(NO_VALUE)
 
 
-def _first_int(text: str) -> int:
+def _ints(values: tuple[str, ...]) -> Iterable[int]:
+    return map(int, values)
+
+
+def _optional_ints(values: Iterable[str]) -> Iterable[int]:
     # Some fields repeat (several options, IP fragments); the first value is the one that counts.
-    if not text:
-        return NO_VALUE
-    return int(text.split(",", 1)[0])
+    return map(int, [(v.partition(",")[0] if "," in v else v) or _NONE for v in values])
 
 
-def _hex(text: str) -> int:
-    return int(text, 16) if text else 0
+def _hex(values: tuple[str, ...]) -> Iterable[int]:
+    return [int(v, 16) if v else 0 for v in values]
 
 
-def _analysis_bits(p: list[str]) -> int:
-    flags = p[_FIRST_ANALYSIS:]
-    if "\t".join(flags) == _NO_ANALYSIS:
-        return 0
-    return sum(1 << bit for bit, value in enumerate(flags) if value)
+def _analysis_bits(columns: list[tuple[str, ...]]) -> list[int]:
+    bits = [0] * len(columns[0])
+    for bit, column in enumerate(columns):
+        if any(column):
+            value = 1 << bit
+            bits = [b | value if v else b for b, v in zip(bits, column, strict=False)]
+    return bits
 
 
 _I_TIME, _I_STREAM = _INDEX["time"], _INDEX["stream"]
@@ -410,18 +484,18 @@ _I_IP6_SRC, _I_IP6_DST = _INDEX["ip6_src"], _INDEX["ip6_dst"]
 _I_PROTO, _I_TTL, _I_HLIM = _INDEX["ip_proto"], _INDEX["ip_ttl"], _INDEX["ip6_hlim"]
 _I_ICMP, _I_ICMP6 = _INDEX["icmp"], _INDEX["icmp6"]
 _I_IP_CHECKSUM, _I_TCP_CHECKSUM = _INDEX["ip_checksum"], _INDEX["tcp_checksum"]
-_INT_PARSERS: tuple[tuple[str, int, Callable[[str], int]], ...] = (
-    ("sport", _INDEX["sport"], int),
-    ("dport", _INDEX["dport"], int),
+_INT_PARSERS: tuple[tuple[str, int, Callable[[tuple[str, ...]], Iterable[int]]], ...] = (
+    ("sport", _INDEX["sport"], _ints),
+    ("dport", _INDEX["dport"], _ints),
     ("flags", _INDEX["flags"], _hex),
-    ("seq", _INDEX["seq"], _first_int),
-    ("ack", _INDEX["ack"], _first_int),
-    ("length", _INDEX["length"], _first_int),
-    ("window", _INDEX["window"], _first_int),
-    ("mss", _INDEX["mss"], _first_int),
-    ("wscale", _INDEX["wscale"], _first_int),
-    ("tsval", _INDEX["tsval"], _first_int),
-    ("stream", _INDEX["stream"], _int),
+    ("seq", _INDEX["seq"], _optional_ints),
+    ("ack", _INDEX["ack"], _optional_ints),
+    ("length", _INDEX["length"], _optional_ints),
+    ("window", _INDEX["window"], _optional_ints),
+    ("mss", _INDEX["mss"], _optional_ints),
+    ("wscale", _INDEX["wscale"], _optional_ints),
+    ("tsval", _INDEX["tsval"], _optional_ints),
+    ("stream", _INDEX["stream"], _ints),
 )
 _INT_COLUMNS = (*(name for name, _, _ in _INT_PARSERS), "ttl")
 _BOOL_COLUMNS = ("sack_perm", "sack", "tfo")

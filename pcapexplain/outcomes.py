@@ -34,6 +34,7 @@ _RESENT = int(
 )
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
 _NEVER_OPENED = frozenset(
     (Handshake.REFUSED, Handshake.UNANSWERED, Handshake.INCOMPLETE, Handshake.OLD_DUPLICATE)
 )
@@ -86,7 +87,7 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     for row in conn.packet_index:
         d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
-        _count(stats[d], length, packets.analysis[row])
+        _count(stats[d], length, packets.analysis[row], states.role[row])
         facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
             _control(facts, row, d, flags, p_ack[row], client)
@@ -97,10 +98,11 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     return facts
 
 
-def _count(stats: DirectionStats, length: int, bits: int) -> None:
+def _count(stats: DirectionStats, length: int, bits: int, role: int) -> None:
     stats.packets += 1
     stats.payload_bytes += length
-    if bits & _RESENT:
+    # tshark calls the SYN-ACKs of a simultaneous open retransmissions; they are first sends.
+    if bits & _RESENT and role not in _FIRST_SENDS:
         stats.retransmissions += 1
 
 

@@ -13,7 +13,9 @@ import pytest
 from pcapexplain.cli import default_report_name, main
 from pcapexplain.errors import ExitStatus
 
-SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "normal_close_client_first.pcap"
+SAMPLE = (
+    Path(__file__).resolve().parent.parent / "sample_captures" / "normal_close_client_first.pcap"
+)
 
 
 def _pcap(records: list[bytes], linktype: int = 1) -> bytes:
@@ -27,8 +29,19 @@ def _pcap(records: list[bytes], linktype: int = 1) -> bytes:
 
 def _udp_frame() -> bytes:
     udp = struct.pack("!HHHH", 5353, 5353, 12, 0) + b"ping"
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
-                     bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        1,
+        0,
+        64,
+        17,
+        0,
+        bytes([10, 0, 0, 1]),
+        bytes([10, 0, 0, 2]),
+    )
     eth = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02\x08\x00"
     return eth + ip + udp
 
@@ -118,12 +131,33 @@ def test_json_contract(capsys: pytest.CaptureFixture[str]) -> None:
     rows = json.loads(out)
     assert isinstance(rows, list) and rows
     required = {
-        "id", "client_ip", "client_port", "server_ip", "server_port", "roles_inferred",
-        "handshake", "teardown", "half_close", "closed_first", "time_wait", "zeek_state",
-        "zeek_history", "anomalies", "packets_to_server", "bytes_to_server",
-        "packets_to_client", "bytes_to_client", "first_time", "last_time", "client_isn",
-        "server_isn", "client_options", "server_options", "rtt_syn_to_synack",
-        "rtt_synack_to_ack", "tshark_version",
+        "id",
+        "client_ip",
+        "client_port",
+        "server_ip",
+        "server_port",
+        "roles_inferred",
+        "handshake",
+        "teardown",
+        "half_close",
+        "closed_first",
+        "time_wait",
+        "zeek_state",
+        "zeek_history",
+        "anomalies",
+        "packets_to_server",
+        "bytes_to_server",
+        "packets_to_client",
+        "bytes_to_client",
+        "first_time",
+        "last_time",
+        "client_isn",
+        "server_isn",
+        "client_options",
+        "server_options",
+        "rtt_syn_to_synack",
+        "rtt_synack_to_ack",
+        "tshark_version",
     }
     assert required <= set(rows[0])
     first = rows[0]

@@ -31,9 +31,7 @@ def test_every_anomaly_slug_is_in_the_glossary(slug: str) -> None:
     assert slug in _glossary_terms()
 
 
-@pytest.mark.parametrize(
-    "value", [v.value for enum in (Handshake, Teardown) for v in enum]
-)
+@pytest.mark.parametrize("value", [v.value for enum in (Handshake, Teardown) for v in enum])
 def test_every_outcome_is_in_the_glossary(value: str) -> None:
     assert value in _glossary_terms()
 
@@ -42,8 +40,21 @@ def test_glossary_defines_nothing_unknown() -> None:
     known = (
         {s.value for s in AnomalySlug}
         | {v.value for enum in (Handshake, Teardown, Closer) for v in enum}
-        | {"S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH",
-           "SHR", "OTH"}
+        | {
+            "S0",
+            "S1",
+            "SF",
+            "REJ",
+            "S2",
+            "S3",
+            "RSTO",
+            "RSTR",
+            "RSTOS0",
+            "RSTRH",
+            "SH",
+            "SHR",
+            "OTH",
+        }
     )
     assert _glossary_terms() <= known
 

@@ -11,11 +11,19 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api
-from pcapexplain.model import AnalysisFlag
+from pcapexplain.model import AnalysisFlag, Handshake, PacketRole
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
-COLUMNS = ("file", "shows", "handshake", "teardown", "closed_first", "time_wait", "half_close",
-           "anomalies")
+COLUMNS = (
+    "file",
+    "shows",
+    "handshake",
+    "teardown",
+    "closed_first",
+    "time_wait",
+    "half_close",
+    "anomalies",
+)
 
 
 def _rows() -> Iterator[dict[str, str]]:
@@ -89,10 +97,14 @@ def test_retransmission_counts_match_tshark(capture: Path) -> None:
         if bits & AnalysisFlag.RETRANSMISSION
     }
     assert ours == theirs
-    # The per-connection counters only leave out tshark's known mislabel: simultaneous-open SYN-ACKs.
-    counted = sum(c.to_server.retransmissions + c.to_client.retransmissions
-                  for c in result.connections)
-    simultaneous = sum(
-        1 for c in result.connections if c.handshake.value == "simultaneous_open"
+    resent = AnalysisFlag.RETRANSMISSION | AnalysisFlag.FAST_RETRANSMISSION
+    resent |= AnalysisFlag.SPURIOUS_RETRANSMISSION
+    flagged = [r for r, bits in enumerate(result.packets.analysis) if bits & resent]
+    # Corrected mislabel: a simultaneous open's SYN-ACKs are first sends, not retransmissions.
+    mislabels = [r for r in flagged if result.states.role[r] == PacketRole.SYN_ACK]
+    opens = [c for c in result.connections if c.handshake is Handshake.SIMULTANEOUS_OPEN]
+    assert len(mislabels) == 2 * len(opens)
+    counted = sum(
+        c.to_server.retransmissions + c.to_client.retransmissions for c in result.connections
     )
-    assert counted >= len(theirs) - 2 * simultaneous
+    assert counted == len(flagged) - len(mislabels)

@@ -1,0 +1,188 @@
+"""The loader against the real tshark: formats, damaged files, a hostile profile, and reaping."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pcapexplain import loader
+from pcapexplain.errors import TsharkFailed, TsharkMissing, TsharkTooOld
+from pcapexplain.model import COLUMN_NAMES, Capture
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+LOSSY = SAMPLES / "lossy_transfer.pcap"
+
+pytestmark = pytest.mark.tshark
+
+
+def _rows(capture: Capture) -> list[tuple[object, ...]]:
+    p = capture.packets
+    return list(zip(*(getattr(p, name) for name in COLUMN_NAMES), strict=True))
+
+
+def test_columns_are_typed_and_aligned() -> None:
+    capture = loader.load_capture(LOSSY)
+    p = capture.packets
+    assert len(p) == capture.info.total_frames > 100
+    assert {len(getattr(p, n)) for n in COLUMN_NAMES} == {len(p)}
+    assert all(isinstance(v, int) for v in (p.seq[0], p.flags[0], p.analysis[0]))
+    assert p.src[0] == "10.77.0.1" and p.flags[0] == 0x002  # the client's SYN
+    assert p.mss[0] == 1460 and p.sack_perm[0] == 1
+    assert any(p.analysis), "tshark's analysis flags must be read"
+    assert capture.info.tshark_version.startswith(tuple("0123456789"))
+    assert len(capture.info.sha256) == 64
+
+
+def test_gzip_and_pcapng_read_the_same(tmp_path: Path) -> None:
+    plain = _rows(loader.load_capture(LOSSY))
+    gz = tmp_path / "lossy.pcap.gz"
+    gz.write_bytes(gzip.compress(LOSSY.read_bytes()))
+    ng = tmp_path / "lossy.pcapng"
+    subprocess.run(["editcap", "-F", "pcapng", str(LOSSY), str(ng)], check=True)
+    assert _rows(loader.load_capture(gz)) == plain
+    assert _rows(loader.load_capture(ng)) == plain
+
+
+def test_truncated_capture_is_read_up_to_the_cut(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.pcap"
+    data = LOSSY.read_bytes()
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    capture = loader.load_capture(cut)
+    assert 0 < len(capture.packets) < len(loader.load_capture(LOSSY).packets)
+    assert capture.info.truncated_at == capture.packets.frame[-1]
+    assert "cut short" in capture.info.warnings[0]
+
+
+def test_user_profile_cannot_change_the_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = _rows(loader.load_capture(LOSSY))
+    profile = tmp_path / ".config" / "wireshark"
+    profile.mkdir(parents=True)
+    (profile / "preferences").write_text(
+        "tcp.analyze_sequence_numbers: FALSE\n"
+        "tcp.relative_sequence_numbers: FALSE\n"
+        'gui.column.format: "No.", "%m"\n'
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WIRESHARK_CONFIG_DIR", str(profile))
+    assert _rows(loader.load_capture(LOSSY)) == expected
+
+
+def test_command_pins_preferences_and_disables_name_resolution() -> None:
+    command = loader.tshark_command("tshark", "x.pcap", validate_checksums=False)
+    assert "-n" in command
+    assert "-2" in command  # analysis flags are final only in two-pass mode
+    joined = " ".join(command)
+    assert "tcp.analyze_sequence_numbers:TRUE" in joined
+    assert "tcp.check_checksum:FALSE" in joined
+
+
+def test_tshark_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyshark.tshark import tshark as pyshark_tshark
+
+    def missing(*_: object, **__: object) -> str:
+        raise pyshark_tshark.TSharkNotFoundException("not found")
+
+    monkeypatch.setattr(pyshark_tshark, "get_process_path", missing)
+    with pytest.raises(TsharkMissing) as err:
+        loader.load_capture(LOSSY)
+    assert "apt-get install" in (err.value.hint or "")
+
+
+def test_tshark_too_old(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyshark.tshark import tshark as pyshark_tshark
+
+    monkeypatch.setattr(pyshark_tshark, "get_tshark_version", lambda *_: "2.6.20")
+    with pytest.raises(TsharkTooOld):
+        loader.load_capture(LOSSY)
+
+
+def test_tshark_crash_is_an_error_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    crash = ["sh", "-c", "echo 'boom' >&2; kill -SEGV $$"]
+    monkeypatch.setattr(loader, "tshark_command", lambda *_, **__: crash)
+    with pytest.raises(TsharkFailed) as err:
+        loader.load_capture(LOSSY)
+    assert "crashed" in err.value.message
+
+
+def _tshark_children(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-x", "tshark"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if marker in line]
+
+
+@pytest.mark.skipif(shutil.which("pgrep") is None, reason="pgrep (procps) is not installed")
+def test_ctrl_c_leaves_no_tshark_behind(tmp_path: Path) -> None:
+    big = tmp_path / "ctrl_c_big.pcap"
+    # Enough packets that tshark is still running when the interrupt comes.
+    subprocess.run(
+        [sys.executable, "benchmarks/generate.py", str(big), "--packets", "150000"],
+        check=True,
+        capture_output=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pcapexplain", "connections", str(big), "-f", "json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 20
+    while not _tshark_children(big.name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _tshark_children(big.name), "tshark never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    time.sleep(0.2)
+    assert _tshark_children(big.name) == []
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("running as root: file permissions do not stop reading")
+    locked = tmp_path / "locked.pcap"
+    locked.write_bytes(LOSSY.read_bytes())
+    locked.chmod(0)
+    from pcapexplain.errors import CaptureUnreadable
+
+    with pytest.raises(CaptureUnreadable):
+        loader.load_capture(locked)
+
+
+@pytest.mark.parametrize("capture", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
+def test_fast_reader_equals_the_text_reader(capture: Path) -> None:
+    """pandas' C parser (the fast path) and the pure-Python fallback read identical columns."""
+    command = loader.tshark_command("tshark", str(capture), validate_checksums=True)
+    fast, text = loader._FastReader(), loader._ColumnBuilder()
+    loader._run(command, fast.consume)
+    loader._run(command, text.consume)
+    assert (fast.total_frames, fast.last_frame) == (text.total_frames, text.last_frame)
+    a, b = fast.columns(), text.columns()
+    for name in COLUMN_NAMES:
+        assert list(getattr(a, name)) == list(getattr(b, name)), name
+
+
+def test_a_failing_fast_reader_falls_back_to_the_text_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = _rows(loader.load_capture(LOSSY))
+
+    def balk(self: object, stream: object) -> None:
+        raise ValueError("Unable to parse string '1460,1400'")
+
+    monkeypatch.setattr(loader._FastReader, "consume", balk)
+    assert _rows(loader.load_capture(LOSSY)) == expected
+
+
+def test_text_reader_takes_the_first_of_repeated_values() -> None:
+    assert list(loader._optional_ints(["1460,1400", "", "7"])) == [1460, -1, 7]
