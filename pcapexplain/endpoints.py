@@ -113,6 +113,7 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             flags & _CONTROL
             or sender.fin_in_flight
             or receiver.fin_in_flight
+            or sender.state == _SYN_SENT
             or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
         ):
             role = _step(packets, row, pos, sender, receiver, states, conn)
@@ -172,6 +173,8 @@ def _step(
         return _on_syn(packets, row, flags, sender, receiver)
     ack = packets.ack[row] if flags & _ACK else None
     role = _plain_role(packets, row)
+    if ack is not None and sender.state == _SYN_SENT:
+        return _missed_synack(sender, receiver, role)
     if ack is not None:
         acked_before = receiver.fin_acks
         role = _on_ack(ack, sender, receiver, role, packets.length[row])
@@ -248,6 +251,14 @@ def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receive
         # Simultaneous open: the peer's SYN-ACK already acknowledged this side's SYN.
         sender.state = _EST
     return _ROLE_SYN_ACK
+
+
+def _missed_synack(sender: Side, receiver: Side, role: int) -> int:
+    """An ACK from SYN_SENT: the SYN-ACK reached it but not the capture (one-sided capture)."""
+    sender.state = _EST
+    if receiver.state in (_UNK, _LISTEN, _SYN_RCVD):
+        receiver.state = _EST
+    return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
 
 
 def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:

@@ -180,8 +180,10 @@ def _handshake(conn: Connection, facts: _Facts) -> Handshake:
     if facts.server_syn:
         return Handshake.SIMULTANEOUS_OPEN
     if facts.synack is None:
-        server_rst = facts.rsts[1]
-        return Handshake.REFUSED if server_rst is not None else Handshake.UNANSWERED
+        if facts.rsts[1] is not None:
+            return Handshake.REFUSED
+        # The client's ACK proves a SYN-ACK the capture missed (e.g. one direction captured).
+        return Handshake.COMPLETE if facts.hs_ack is not None else Handshake.UNANSWERED
     if facts.hs_ack is not None:
         return Handshake.COMPLETE
     return Handshake.INCOMPLETE  # mark_old_duplicates may refine a client RST here

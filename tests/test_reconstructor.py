@@ -427,3 +427,21 @@ def test_ack_flag_constant_is_used() -> None:
     c.handshake()
     assert c.packets[2].flags == int(ACK)
     assert c.packets[2].ack == 5001
+
+
+def test_one_sided_capture_the_clients_ack_proves_the_missed_synack() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.next[c.server] += 1  # the SYN-ACK went by unseen
+    c.ack(c.client)
+    c.data(c.client, 50)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.COMPLETE
+    assert ladder(states, conn)[1] == (
+        "HANDSHAKE_ACK",
+        "SYN_SENT",
+        "ESTABLISHED",
+        "UNKNOWN",
+        "ESTABLISHED",
+    )
