@@ -32,6 +32,8 @@ _MOD, _HALF = 1 << 32, 1 << 31
 _SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
+_SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE
+_TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 
 S = TcpState
 
@@ -100,15 +102,21 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
     """Fill states (connection, direction, role, before/after) for the connection's rows."""
     client_state, server_state = initial_states(packets, conn)
     client, server = Side(client_state), Side(server_state)
-    cip, cport = conn.client.ip, conn.client.port
-    src, sport, flags_col = packets.src, packets.sport, packets.flags
+    cip, cport, cid = conn.client.ip, conn.client.port, conn.id
+    src, sport, flags_col, length, analysis = (
+        packets.src,
+        packets.sport,
+        packets.flags,
+        packets.length,
+        packets.analysis,
+    )
     for pos, row in enumerate(conn.packet_index):
         to_server = src[row] == cip and sport[row] == cport
         sender, receiver = (client, server) if to_server else (server, client)
         before_c, before_s = client.state, server.state
         flags = flags_col[row]
-        states.connection[row] = conn.id
-        states.direction[row] = Direction.TO_SERVER if to_server else Direction.TO_CLIENT
+        states.connection[row] = cid
+        states.direction[row] = _TO_SERVER if to_server else _TO_CLIENT
         if (
             flags & _CONTROL
             or sender.fin_in_flight
@@ -123,13 +131,15 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
                     before_c = states.client_after[conn.packet_index[pos - 1]] if pos else _UNK
                 else:
                     before_s = states.server_after[conn.packet_index[pos - 1]] if pos else _UNK
-        else:
+            _mark_changes(client, before_c, pos)
+            _mark_changes(server, before_s, pos)
+        elif analysis[row] & _SPECIAL_ROLES:
             role = _plain_role(packets, row)
+        else:  # the common case: data or a pure ACK that changes no state
+            role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
         states.role[row] = role
         states.client_before[row], states.server_before[row] = before_c, before_s
         states.client_after[row], states.server_after[row] = client.state, server.state
-        _mark_changes(client, before_c, pos)
-        _mark_changes(server, before_s, pos)
     return client, server
 
 

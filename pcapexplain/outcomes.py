@@ -14,7 +14,6 @@ from pcapexplain.model import (
     Closer,
     Connection,
     Direction,
-    DirectionStats,
     Handshake,
     PacketColumns,
     PacketRole,
@@ -87,7 +86,13 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     for row in conn.packet_index:
         d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
-        _count(stats[d], length, packets.analysis[row], states.role[row])
+        bits = packets.analysis[row]
+        direction = stats[d]
+        direction.packets += 1
+        direction.payload_bytes += length
+        if bits & _RESENT and states.role[row] not in _FIRST_SENDS:
+            # tshark calls the SYN-ACKs of a simultaneous open retransmissions: first sends.
+            direction.retransmissions += 1
         facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
             _control(facts, row, d, flags, p_ack[row], client)
@@ -96,14 +101,6 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
         if length or flags & _FIN:
             _data(facts, d, p_seq[row], length, flags)
     return facts
-
-
-def _count(stats: DirectionStats, length: int, bits: int, role: int) -> None:
-    stats.packets += 1
-    stats.payload_bytes += length
-    # tshark calls the SYN-ACKs of a simultaneous open retransmissions; they are first sends.
-    if bits & _RESENT and role not in _FIRST_SENDS:
-        stats.retransmissions += 1
 
 
 def _control(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:

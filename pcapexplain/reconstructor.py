@@ -16,6 +16,7 @@ from pcapexplain.model import Connection, Endpoint, PacketColumns, PacketStates,
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _OPENING = _SYN | _ACK | _RST
+_NOTABLE = _SYN | _FIN | _RST
 
 # Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
 WELL_KNOWN_LIMIT = 1024
@@ -90,7 +91,8 @@ def _group(packets: PacketColumns) -> list[_Incarnation]:
             groups.append(group)
             current[key] = current[(dst, dport, src, sport)] = group
         group.rows.append(row)
-        _note(group, (src, sport), flags, seq)
+        if flags & _NOTABLE or not group.acked:
+            _note(group, (src, sport), flags, seq)
     return groups
 
 
