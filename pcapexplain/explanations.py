@@ -334,6 +334,17 @@ _EN: dict[str, str] = {
         "relative 1. The client now waits for the server's answer, which will show that its SYN "
         "arrived."
     ),
+    "narr.syn_stale": (
+        "A stale connection request: this SYN (seq {seq_raw}) is an old copy that was held up in "
+        "the network and arrives after the connection it belonged to is long gone. The client "
+        "has no such connection pending, but the server cannot know that yet: to the server it "
+        "looks like any new SYN."
+    ),
+    "narr.synack_stale": (
+        "The server answers the stale SYN as if it were new: ack {ack} (that SYN's seq + 1) and "
+        "its own ISN, seq {seq_raw}. It now waits in SYN_RECEIVED for the third step, which is "
+        "what protects it: the client will not confirm a connection it never asked for."
+    ),
     "narr.syn_data": (
         "Asks to open a connection and already carries {length} bytes of data: seq {seq_raw} is "
         "the client's ISN (relative 0), and the data fills relative 1 to {length}. Data on a SYN "
@@ -1104,6 +1115,16 @@ _ZH: dict[str, str] = {
         "自己的 ISN 并确认对方的 ISN，然后进入 SYN_RECEIVED，收到对方的 SYN-ACK 后进入 ESTABLISHED"
         "（RFC 9293 图 7）。结果只建立一个连接，而不是两个。Wireshark 会把这些报文段标为重传和重复"
         "确认，其实它们并不是。"
+    ),
+    "narr.syn_stale": (
+        "已失效的连接请求报文段：这个 SYN（序号 {seq_raw}）是一个在网络中滞留很久的旧副本，到达时它"
+        "所属的连接早已释放。客户端并没有发出新的连接请求，但服务器此时无从知道：在服务器看来，它和"
+        "普通的新 SYN 一样。"
+    ),
+    "narr.synack_stale": (
+        "服务器把这个已失效的 SYN 当作新的请求来应答：确认号 {ack}（那个 SYN 的序号 + 1），以及自己"
+        "的 ISN，序号 {seq_raw}。它现在在 SYN_RECEIVED 等待第三次握手，而这正是它的保护：客户端"
+        "不会确认一个它从未请求过的连接。"
     ),
     "narr.syn": (
         "请求建立连接：序号 {seq_raw} 是客户端的初始序号（ISN，相对序号 0）。SYN 本身消耗一个序号，"

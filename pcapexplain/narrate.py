@@ -303,6 +303,8 @@ def _syn_situation(story: _Story, row: int, direction: Direction) -> str:
             return "syn_simultaneous"
         if retransmitted:
             return "syn_again"
+        if _seen_from_the_server(story):
+            return "syn_stale"
         story.syn_length = packets.length[row]
         if packets.length[row] == 0:
             return "syn"
@@ -312,7 +314,22 @@ def _syn_situation(story: _Story, row: int, direction: Direction) -> str:
         return "synack_again"
     if story.conn.handshake is Handshake.SIMULTANEOUS_OPEN:
         return "synack_simultaneous"
-    return _synack_situation(story, row)
+    situation = _synack_situation(story, row)
+    if situation == "synack" and _seen_from_the_server(story):
+        story.stale_synack = True
+        return "synack_stale"
+    return situation
+
+
+def _seen_from_the_server(story: _Story) -> bool:
+    """Old duplicate where the SYN-ACK acknowledges the SYN in the capture: that SYN is stale."""
+    conn, p = story.conn, story.packets
+    if conn.handshake is not Handshake.OLD_DUPLICATE or conn.client_isn is None:
+        return False
+    synack = TcpFlags.SYN | TcpFlags.ACK
+    acks = [p.ack[r] for r in conn.packet_index if p.flags[r] & synack == synack]
+    # Seen from the client instead, a SYN-ACK acknowledges some other (stale) SYN.
+    return bool(acks) and all(a == (conn.client_isn + 1) % _MOD for a in acks)
 
 
 def _synack_situation(story: _Story, row: int) -> str:

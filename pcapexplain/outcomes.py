@@ -51,6 +51,7 @@ class _Facts:
     fins: list[int | None] = field(default_factory=lambda: [None, None])  # first FIN per direction
     rsts: list[int | None] = field(default_factory=lambda: [None, None])
     rst_after_synack: bool = False  # the client reset right after the SYN-ACK
+    stale_reset: bool = False  # the client reset a SYN-ACK that did not acknowledge its SYN
     half_close: bool = False
     sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
     streams: set[int] = field(default_factory=set)
@@ -107,6 +108,8 @@ def _control(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side
     if flags & _RST:
         if facts.rsts[d] is None:
             facts.rsts[d] = row
+        if d == _TO_SERVER and client.bad_synack_ack is not None:
+            facts.stale_reset = True
         if d == _TO_SERVER and facts.synack is not None and facts.hs_ack is None:
             facts.rst_after_synack = facts.rsts[1 - d] is None
         return
@@ -179,8 +182,11 @@ def _handshake(conn: Connection, facts: _Facts) -> Handshake:
     if facts.synack is None:
         if facts.rsts[1] is not None:
             return Handshake.REFUSED
-        # The client's ACK proves a SYN-ACK the capture missed (e.g. one direction captured).
-        return Handshake.COMPLETE if facts.hs_ack is not None else Handshake.UNANSWERED
+        if facts.hs_ack is not None:
+            return Handshake.COMPLETE  # the client's ACK proves a SYN-ACK the capture missed
+        if facts.stale_reset:
+            return Handshake.OLD_DUPLICATE  # seen from the client: it reset a stale SYN-ACK
+        return Handshake.UNANSWERED
     if facts.hs_ack is not None:
         return Handshake.COMPLETE
     return Handshake.INCOMPLETE  # mark_old_duplicates may refine a client RST here

@@ -445,3 +445,13 @@ def test_one_sided_capture_the_clients_ack_proves_the_missed_synack() -> None:
         "UNKNOWN",
         "ESTABLISHED",
     )
+
+
+def test_stale_synack_reset_by_the_client_with_nothing_after_is_old_duplicate() -> None:
+    c = Conversation(client_isn=100, server_isn=300)
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK, ack=91)
+    c.send(c.client, RST, seq=91)
+    conn = only(run(c)[0])
+    assert conn.handshake is Handshake.OLD_DUPLICATE
+    assert conn.teardown is Teardown.NONE
