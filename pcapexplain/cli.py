@@ -174,7 +174,9 @@ def _print_table(rows: list[dict[str, object]]) -> None:
             str(r["zeek_state"]),
             Text(", ".join(str(a) for a in anomalies)),
         )
-    Console(highlight=False).print(table)
+    # Piped output keeps whole rows: a file or `grep` has no terminal width to fold to.
+    width = None if sys.stdout.isatty() else 200
+    Console(highlight=False, width=width).print(table)
 
 
 def _endpoint(row: dict[str, object], side: str) -> str:
