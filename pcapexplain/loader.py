@@ -185,8 +185,11 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
 
 
 class _Reader(Protocol):
-    total_frames: int
-    last_frame: int
+    @property
+    def total_frames(self) -> int: ...
+
+    @property
+    def last_frame(self) -> int: ...
 
     def consume(self, stream: IO[bytes]) -> None: ...
 

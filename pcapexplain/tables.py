@@ -145,7 +145,7 @@ def read_tabs(
         sep="\t",
         header=None,
         names=names,
-        dtype=dtypes,  # type: ignore[arg-type]
+        dtype=dtypes,
         engine="c",
         quoting=3,  # csv.QUOTE_NONE: tshark does not quote
         keep_default_na=False,
