@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import hashlib
+import io
 import os
 import re
 import signal
@@ -198,10 +199,12 @@ class _Reader(Protocol):
 
 def _read(command: list[str]) -> tuple[_Reader, str]:
     """tshark's output through pandas' C parser; the pure-Python reader if that one balks."""
-    reader: _Reader = _FastReader()
+    fast = _FastReader()
     try:
-        return reader, _run(command, reader.consume)
+        return fast, _run(command, fast.consume)
     except ValueError:
+        if fast.interrupted:
+            raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
         # A field held more than one value (odd encapsulations): the text reader copes.
         reader = _ColumnBuilder()
         return reader, _run(command, reader.consume)
@@ -212,6 +215,7 @@ class _FastReader:
         from pcapexplain import tables
 
         self._table = tables.TabColumns([name for name, _ in _FIELDS])
+        self.interrupted = False
 
     @property
     def total_frames(self) -> int:
@@ -222,12 +226,30 @@ class _FastReader:
         return self._table.last_frame
 
     def consume(self, stream: IO[bytes]) -> None:
-        self._table.consume(stream)
+        self._table.consume(_Watched(stream, self))
 
     def columns(self) -> PacketColumns:
         out = self._table.out
         empty = {name: array("b") for name in COLUMN_NAMES}
         return PacketColumns(**{name: out.get(name, empty[name]) for name in COLUMN_NAMES})
+
+
+class _Watched(io.RawIOBase):
+    """tshark's stdout, noting a Ctrl-C that arrives while pandas waits in read()."""
+
+    def __init__(self, stream: IO[bytes], owner: _FastReader) -> None:
+        super().__init__()
+        self._stream, self._owner = stream, owner
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._stream.read(size)
+        except KeyboardInterrupt:
+            self._owner.interrupted = True
+            raise
 
 
 def _check_file(path: Path) -> Path:

@@ -5,6 +5,7 @@ The only module that imports pandas.
 
 from __future__ import annotations
 
+import io
 from array import array
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -129,7 +130,7 @@ TabChunk = dict[str, "np.ndarray[Any, Any]"]
 
 
 def read_tabs(
-    stream: IO[bytes], columns: Sequence[tuple[str, str]], *, chunk_rows: int
+    stream: IO[bytes] | io.RawIOBase, columns: Sequence[tuple[str, str]], *, chunk_rows: int
 ) -> Iterator[TabChunk]:
     """Parse tshark's `-T tabs` output with pandas' C reader, a chunk of rows at a time.
 
@@ -185,7 +186,7 @@ class TabColumns:
         self.last_frame = 0
         self._strings: dict[str, str] = {}
 
-    def consume(self, stream: IO[bytes]) -> None:
+    def consume(self, stream: IO[bytes] | io.RawIOBase) -> None:
         for chunk in read_tabs(stream, self.layout, chunk_rows=1 << 16):
             self._add(chunk)
 

@@ -1,0 +1,463 @@
+"""Zeek's view (pure): conn_state and history for each connection, and a conn.log writer.
+
+Follows Zeek's own rules (scripts/base/protocols/conn/main.zeek and the TCP analyzer), as the
+conformance corpus documents them: per-endpoint states, the originator flips, the history letters
+and their repetition rules, and, for `zeek_connections`, Zeek's way of splitting one 4-tuple into
+several connections by its timers. `annotate` applies the same machine to pcapexplain's own
+connections (one per TCP incarnation), so the two views stay comparable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import IntEnum, StrEnum
+
+from pcapexplain.model import (
+    AnalysisFlag,
+    ChecksumStatus,
+    Connection,
+    PacketColumns,
+    TcpFlags,
+)
+
+_SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+_BAD = int(ChecksumStatus.BAD)
+_RESENT = int(AnalysisFlag.RETRANSMISSION | AnalysisFlag.FAST_RETRANSMISSION)
+_GAP = int(AnalysisFlag.ACK_LOST_SEGMENT)
+
+# scripts/base/init-bare.zeek defaults, in seconds.
+ATTEMPT_DELAY = 5.0  # tcp_attempt_delay: a SYN left unanswered
+CLOSE_DELAY = 5.0  # tcp_close_delay: after both sides closed
+RESET_DELAY = 5.0  # tcp_reset_delay: after a RST
+PARTIAL_CLOSE_DELAY = 3.0  # tcp_partial_close_delay: one side closed, the other silent
+INACTIVITY_TIMEOUT = 300.0  # tcp_inactivity_timeout
+
+# Ports Zeek's default analyzers register as likely servers (likely_server_ports).
+LIKELY_SERVER_PORTS = frozenset(
+    (21, 22, 23, 25, 53, 80, 88, 110, 111, 135, 139, 143, 389, 443, 445, 465, 502, 587, 636,
+     993, 995, 1080, 1433, 1723, 1883, 3128, 3306, 3389, 5060, 5222, 5432, 5672, 6379, 6666,
+     6667, 6668, 6669, 8000, 8080, 8443, 8888, 9200, 27017)
+)  # fmt: skip
+
+
+class EndpointState(IntEnum):
+    """Zeek's TCP_Endpoint states."""
+
+    INACTIVE = 0  # nothing seen
+    SYN_SENT = 1
+    SYN_ACK_SENT = 2
+    PARTIAL = 3  # traffic seen without its SYN
+    ESTABLISHED = 4
+    CLOSED = 5  # sent a FIN
+    RESET = 6  # sent a RST
+
+
+class ConnState(StrEnum):
+    """Zeek's conn_state codes (scripts/base/protocols/conn/main.zeek)."""
+
+    S0 = "S0"  # connection attempt seen, no reply
+    S1 = "S1"  # established, not terminated
+    SF = "SF"  # normal establishment and termination
+    REJ = "REJ"  # connection attempt rejected
+    S2 = "S2"  # established, originator tried to close, no reply from the responder
+    S3 = "S3"  # established, responder tried to close, no reply from the originator
+    RSTO = "RSTO"  # established, originator aborted with a RST
+    RSTR = "RSTR"  # responder sent a RST
+    RSTOS0 = "RSTOS0"  # originator sent a SYN then a RST, no SYN-ACK seen
+    RSTRH = "RSTRH"  # responder sent a SYN-ACK then a RST, no SYN from the originator seen
+    SH = "SH"  # originator sent a SYN then a FIN, no SYN-ACK seen
+    SHR = "SHR"  # responder sent a SYN-ACK then a FIN, no SYN from the originator seen
+    OTH = "OTH"  # no SYN seen, only midstream traffic
+
+
+E = EndpointState
+_INACTIVE_LIKE = (E.INACTIVE, E.PARTIAL)
+_RSTOS0 = re.compile(r"^\^?S[^HAFGIQ]*R.*$")
+_COUNTED_LETTERS = frozenset("CGTW")  # recorded at the 1st, 10th, 100th … occurrence
+_ONCE_LETTERS = frozenset("ADIQ")  # recorded once per direction
+
+
+@dataclass(slots=True)
+class _Side:
+    state: EndpointState = E.INACTIVE
+    prev_state: EndpointState = E.INACTIVE
+    packets: int = 0
+    payload: int = 0
+    last_seq: dict[str, int] = field(default_factory=dict)  # S/H/F/R: seq of the last recorded
+    counts: dict[str, int] = field(default_factory=dict)
+    once: set[str] = field(default_factory=set)
+
+    def set(self, state: EndpointState) -> None:
+        self.prev_state, self.state = self.state, state
+
+
+@dataclass(slots=True)
+class ZeekConn:
+    """One connection as Zeek sees it: its originator, packets and verdict."""
+
+    orig: tuple[str, int]
+    resp: tuple[str, int]
+    rows: list[int] = field(default_factory=list)
+    first_sender: tuple[str, int] = ("", 0)
+    sides: dict[tuple[str, int], _Side] = field(default_factory=dict)
+    history: list[tuple[tuple[str, int], str]] = field(default_factory=list)
+    flipped: bool = False
+    start: float = 0.0
+    last: float = 0.0
+    deadline: float = float("inf")  # when a Zeek timer would expire it
+
+    @property
+    def orig_side(self) -> _Side:
+        return self.sides[self.orig]
+
+    @property
+    def resp_side(self) -> _Side:
+        return self.sides[self.resp]
+
+    def history_text(self) -> str:
+        letters = "".join(c if who == self.orig else c.lower() for who, c in self.history)
+        return ("^" if self.flipped else "") + letters
+
+    def state(self) -> ConnState:
+        return conn_state(self.orig_side, self.resp_side, self.history_text())
+
+
+def conn_state(orig: _Side, resp: _Side, history: str) -> ConnState:
+    """Zeek's conn_state function: the first rule that matches wins."""
+    os_, rs = orig.state, resp.state
+    o_inactive, r_inactive = os_ in _INACTIVE_LIKE, rs in _INACTIVE_LIKE
+    if rs is E.RESET:
+        if os_ in (E.SYN_SENT, E.SYN_ACK_SENT) or (
+            os_ is E.RESET and orig.payload == 0 and resp.payload == 0
+        ):
+            return ConnState.REJ
+        return ConnState.RSTRH if o_inactive else ConnState.RSTR
+    if os_ is E.RESET:
+        if r_inactive:
+            return ConnState.RSTOS0 if _RSTOS0.match(history) else ConnState.OTH
+        return ConnState.RSTO
+    if rs is E.CLOSED and os_ is E.CLOSED:
+        return ConnState.SF
+    if os_ is E.CLOSED:
+        return ConnState.SH if r_inactive else ConnState.S2
+    if rs is E.CLOSED:
+        return ConnState.SHR if o_inactive else ConnState.S3
+    if os_ is E.SYN_SENT and rs is E.INACTIVE:
+        return ConnState.S0
+    if os_ is E.ESTABLISHED and rs is E.ESTABLISHED:
+        return ConnState.S1
+    return ConnState.OTH
+
+
+# ---------------------------------------------------------------------- the per-packet machine
+
+
+def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
+    sender = (packets.src[row], packets.sport[row])
+    receiver = (packets.dst[row], packets.dport[row])
+    orig, resp = sender, receiver
+    flags = packets.flags[row]
+    if not (flags & _SYN and not flags & _ACK) and _swap_on_ports(sender, receiver, flags):
+        orig, resp = receiver, sender
+    conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=packets.time[row])
+    conn.sides = {orig: _Side(), resp: _Side()}
+    conn.flipped = orig != sender
+    return conn
+
+
+def _swap_on_ports(sender: tuple[str, int], receiver: tuple[str, int], flags: int) -> bool:
+    """Rule 1: a first packet that is not a plain SYN goes from server to client by its ports."""
+    s_likely, r_likely = sender[1] in LIKELY_SERVER_PORTS, receiver[1] in LIKELY_SERVER_PORTS
+    if s_likely and not r_likely:
+        return True
+    synack = flags & _SYN and flags & _ACK
+    return s_likely and r_likely and not synack and sender[1] < receiver[1]
+
+
+def feed(conn: ZeekConn, packets: PacketColumns, row: int, *, checksums_validated: bool) -> None:
+    """Apply one packet to the Zeek connection: history, counters, endpoint states."""
+    if checksums_validated and packets.ip_checksum[row] == _BAD:
+        return  # dropped before connection tracking
+    sender = (packets.src[row], packets.sport[row])
+    side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
+    conn.rows.append(row)
+    conn.last = packets.time[row]
+    if checksums_validated and packets.tcp_checksum[row] == _BAD:
+        _record(conn, sender, side, "C")
+        return
+    flags, length = packets.flags[row], packets.length[row]
+    side.packets += 1
+    side.payload += length
+    _history(conn, packets, row, sender, side, flags, length)
+    _transition(conn, sender, side, peer, flags, length)
+    _maybe_late_flip(conn, flags, length)
+    conn.deadline = _deadline(conn, packets.time[row])
+
+
+def _other(conn: ZeekConn, sender: tuple[str, int]) -> tuple[str, int]:
+    return conn.resp if sender == conn.orig else conn.orig
+
+
+def _history(
+    conn: ZeekConn,
+    packets: PacketColumns,
+    row: int,
+    sender: tuple[str, int],
+    side: _Side,
+    flags: int,
+    length: int,
+) -> None:
+    seq = packets.seq[row]
+    if flags & _SYN and flags & (_FIN | _RST):
+        _record(conn, sender, side, "Q")
+    if flags & _FIN and flags & _RST:
+        _record(conn, sender, side, "I")
+    if flags & _SYN:
+        _record(conn, sender, side, "H" if flags & _ACK else "S", seq)
+    if length:
+        _record(conn, sender, side, "D")
+    elif flags & _ACK and not flags & (_SYN | _FIN | _RST):
+        _record(conn, sender, side, "A")
+    bits = packets.analysis[row]
+    if length and bits & _RESENT:
+        _record(conn, sender, side, "T")
+    if bits & _GAP:
+        # The peer acknowledged bytes never seen: a content gap in the peer's stream.
+        other = _other(conn, sender)
+        _record(conn, other, conn.sides[other], "G")
+    if packets.window[row] == 0 and not flags & (_SYN | _RST):
+        _record(conn, sender, side, "W")
+    if flags & _FIN:
+        _record(conn, sender, side, "F", seq + length)
+    if flags & _RST:
+        _record(conn, sender, side, "R", seq)
+
+
+def _record(
+    conn: ZeekConn, sender: tuple[str, int], side: _Side, letter: str, seq: int | None = None
+) -> None:
+    if letter in _ONCE_LETTERS:
+        if letter in side.once:
+            return
+        side.once.add(letter)
+    elif letter in _COUNTED_LETTERS:
+        count = side.counts[letter] = side.counts.get(letter, 0) + 1
+        if count not in (1, 10, 100, 1000, 10000, 100000):
+            return
+    elif seq is not None:
+        if side.last_seq.get(letter) == seq:
+            return  # the same SYN/FIN/RST again: recorded only when its seq differs
+        side.last_seq[letter] = seq
+    conn.history.append((sender, letter))
+
+
+def _transition(
+    conn: ZeekConn, sender: tuple[str, int], side: _Side, peer: _Side, flags: int, length: int
+) -> None:
+    is_orig = sender == conn.orig
+    if flags & _SYN:
+        _on_syn(side, peer, flags, is_orig)
+    elif side.state is E.INACTIVE and (length or flags & (_ACK | _FIN | _RST)):
+        # Joining a connection whose other side answered a SYN counts as established.
+        side.set(E.ESTABLISHED if peer.state is E.ESTABLISHED else E.PARTIAL)
+    if flags & _RST:
+        if not (side.state is E.CLOSED and peer.state is E.CLOSED):
+            side.set(E.RESET)  # a RST after both FINs leaves a normal close (SF)
+    elif flags & _FIN and side.state is not E.CLOSED:
+        side.set(E.CLOSED)
+        if peer.state is E.RESET and peer.prev_state is E.CLOSED:
+            peer.set(E.CLOSED)  # a RST after its own FIN, then the other FIN: a normal close
+
+
+def _on_syn(side: _Side, peer: _Side, flags: int, is_orig: bool) -> None:
+    if side.state is not E.INACTIVE:
+        return
+    if is_orig:
+        side.set(E.SYN_ACK_SENT if flags & _ACK else E.SYN_SENT)
+        return
+    if peer.state in (E.SYN_SENT, E.SYN_ACK_SENT):
+        peer.set(E.ESTABLISHED)
+    side.set(E.ESTABLISHED)
+
+
+def _maybe_late_flip(conn: ZeekConn, flags: int, length: int) -> None:
+    """Rule 2: a connection that began with an unswapped SYN-ACK flips at the next ACK or data."""
+    if conn.flipped or not conn.history or conn.history[0][1] != "H":
+        return
+    if len(conn.history) > 1 and (length or not flags & (_SYN | _FIN | _RST)):
+        conn.orig, conn.resp = conn.resp, conn.orig
+        conn.flipped = True
+
+
+def _deadline(conn: ZeekConn, now: float) -> float:
+    """When Zeek would expire this connection if no packet came before."""
+    o, r = conn.orig_side.state, conn.resp_side.state
+    if E.RESET in (o, r):
+        return now + RESET_DELAY
+    if o is E.CLOSED and r is E.CLOSED:
+        return now + CLOSE_DELAY
+    if (o is E.CLOSED and r is E.INACTIVE) or (r is E.CLOSED and o is E.INACTIVE):
+        return now + PARTIAL_CLOSE_DELAY
+    if o in (E.SYN_SENT, E.SYN_ACK_SENT) and r is E.INACTIVE:
+        return conn.start + ATTEMPT_DELAY
+    return now + INACTIVITY_TIMEOUT
+
+
+# ------------------------------------------------------------------------------ entry points
+
+
+def zeek_connections(packets: PacketColumns, *, checksums_validated: bool) -> list[ZeekConn]:
+    """Split the packets into connections the way Zeek does, and run each through its machine."""
+    current: dict[frozenset[tuple[str, int]], ZeekConn] = {}
+    done: list[ZeekConn] = []
+    for row in range(len(packets)):
+        if checksums_validated and packets.ip_checksum[row] == _BAD:
+            continue
+        key = frozenset(
+            ((packets.src[row], packets.sport[row]), (packets.dst[row], packets.dport[row]))
+        )
+        conn = current.get(key)
+        if conn is None or _starts_new(conn, packets, row):
+            conn = current[key] = _new_conn(packets, row)
+            done.append(conn)
+        feed(conn, packets, row, checksums_validated=checksums_validated)
+    return done
+
+
+def _starts_new(conn: ZeekConn, packets: PacketColumns, row: int) -> bool:
+    if packets.time[row] > conn.deadline:
+        return True  # a Zeek timer removed the old connection in the meantime
+    flags = packets.flags[row]
+    if not (flags & _SYN and not flags & _ACK):
+        return False
+    states = (conn.orig_side.state, conn.resp_side.state)
+    return E.RESET in states or states == (E.CLOSED, E.CLOSED)
+
+
+def annotate(
+    packets: PacketColumns, connections: list[Connection], *, checksums_validated: bool = False
+) -> None:
+    """Set zeek_state and zeek_history on each of pcapexplain's connections."""
+    for conn in connections:
+        zc = view(packets, conn, checksums_validated=checksums_validated)
+        if zc is None:
+            conn.zeek_state, conn.zeek_history = ConnState.OTH.value, ""
+        else:
+            conn.zeek_state, conn.zeek_history = zc.state().value, zc.history_text()
+
+
+def view(
+    packets: PacketColumns, conn: Connection, *, checksums_validated: bool = False
+) -> ZeekConn | None:
+    """Zeek's machine over one of pcapexplain's connections (no timer splits)."""
+    zc: ZeekConn | None = None
+    for row in conn.packet_index:
+        if checksums_validated and packets.ip_checksum[row] == _BAD:
+            continue
+        if zc is None:
+            zc = _new_conn(packets, row)
+        feed(zc, packets, row, checksums_validated=checksums_validated)
+    return zc
+
+
+# ---------------------------------------------------------------------------------- conn.log
+
+CONN_LOG_FIELDS = (
+    ("ts", "time"),
+    ("uid", "string"),
+    ("id.orig_h", "addr"),
+    ("id.orig_p", "port"),
+    ("id.resp_h", "addr"),
+    ("id.resp_p", "port"),
+    ("proto", "enum"),
+    ("service", "string"),
+    ("duration", "interval"),
+    ("orig_bytes", "count"),
+    ("resp_bytes", "count"),
+    ("conn_state", "string"),
+    ("local_orig", "bool"),
+    ("local_resp", "bool"),
+    ("missed_bytes", "count"),
+    ("history", "string"),
+    ("orig_pkts", "count"),
+    ("orig_ip_bytes", "count"),
+    ("resp_pkts", "count"),
+    ("resp_ip_bytes", "count"),
+    ("tunnel_parents", "set[string]"),
+)
+_UNSET = "-"
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def uid(path: str, connection_id: int) -> str:
+    """A stable Zeek-style uid: "C" and 17 base-62 digits of a hash of capture and id."""
+    number = int.from_bytes(hashlib.sha256(f"{path}\0{connection_id}".encode()).digest()[:13])
+    digits = []
+    for _ in range(17):
+        number, rest = divmod(number, 62)
+        digits.append(_BASE62[rest])
+    return "C" + "".join(digits)
+
+
+def zeek_rows(packets: PacketColumns, connections: Sequence[Connection]) -> list[dict[str, object]]:
+    """One conn.log record per connection, keyed by the conn.log field names."""
+    rows = []
+    for conn in connections:
+        zc = view(packets, conn)
+        if zc is None:
+            continue
+        rows.append(
+            {
+                "ts": conn.first_time,
+                "id": conn.id,
+                "id.orig_h": zc.orig[0],
+                "id.orig_p": zc.orig[1],
+                "id.resp_h": zc.resp[0],
+                "id.resp_p": zc.resp[1],
+                "proto": "tcp",
+                "duration": conn.duration,
+                "orig_bytes": zc.orig_side.payload,
+                "resp_bytes": zc.resp_side.payload,
+                "conn_state": conn.zeek_state,
+                "history": conn.zeek_history,
+                "orig_pkts": zc.orig_side.packets,
+                "resp_pkts": zc.resp_side.packets,
+            }
+        )
+    return rows
+
+
+def conn_log(rows: Iterable[dict[str, object]], *, path: str) -> str:
+    """Zeek's ASCII log format: tab-separated, with the header lines Zeek's readers expect."""
+    stamp = datetime.fromtimestamp(0, UTC).strftime("%Y-%m-%d-%H-%M-%S")
+    names = "\t".join(name for name, _ in CONN_LOG_FIELDS)
+    types = "\t".join(kind for _, kind in CONN_LOG_FIELDS)
+    lines = [
+        "#separator \\x09",
+        "#set_separator\t,",
+        "#empty_field\t(empty)",
+        f"#unset_field\t{_UNSET}",
+        "#path\tconn",
+        f"#open\t{stamp}",
+        f"#fields\t{names}",
+        f"#types\t{types}",
+    ]
+    for row in rows:
+        row = {**row, "uid": uid(path, int(str(row["id"])))}
+        lines.append("\t".join(_cell(name, row.get(name)) for name, _ in CONN_LOG_FIELDS))
+    lines.append(f"#close\t{stamp}")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(name: str, value: object) -> str:
+    if value is None:
+        return _UNSET
+    if name in ("ts", "duration"):
+        return f"{float(str(value)):.6f}"
+    text = str(value)
+    # Capture-derived text must not break the TSV: Zeek escapes separators as \x09 etc.
+    return "".join(f"\\x{ord(c):02x}" if c in "\t\n\r\\" or ord(c) < 32 else c for c in text)
