@@ -13,15 +13,17 @@ import ctypes
 import hashlib
 import io
 import os
+import queue
 import re
 import signal
 import subprocess
 import tempfile
+import threading
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from pcapexplain.errors import (
     CaptureNotFound,
@@ -116,6 +118,7 @@ _PREFERENCES = {
 }
 _DISABLED_PROTOCOLS = ("http", "http2", "tls", "ssh", "smb", "smb2", "dns", "quic")
 _READ_SIZE = 1 << 20
+_QUEUED_BLOCKS = 256  # at most this many MiB of tshark output wait for the parser
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +195,7 @@ class _Reader(Protocol):
     @property
     def last_frame(self) -> int: ...
 
-    def consume(self, stream: IO[bytes]) -> None: ...
+    def consume(self, stream: io.RawIOBase) -> None: ...
 
     def columns(self) -> PacketColumns: ...
 
@@ -225,7 +228,7 @@ class _FastReader:
     def last_frame(self) -> int:
         return self._table.last_frame
 
-    def consume(self, stream: IO[bytes]) -> None:
+    def consume(self, stream: io.RawIOBase) -> None:
         self._table.consume(_Watched(stream, self))
 
     def columns(self) -> PacketColumns:
@@ -237,7 +240,7 @@ class _FastReader:
 class _Watched(io.RawIOBase):
     """tshark's stdout, noting a Ctrl-C that arrives while pandas waits in read()."""
 
-    def __init__(self, stream: IO[bytes], owner: _FastReader) -> None:
+    def __init__(self, stream: io.RawIOBase, owner: _FastReader) -> None:
         super().__init__()
         self._stream, self._owner = stream, owner
 
@@ -286,7 +289,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _run(command: list[str], consume: Callable[[IO[bytes]], None]) -> str:
+def _run(command: list[str], consume: Callable[[io.RawIOBase], None]) -> str:
     """Run tshark, stream its stdout into consume, and always reap it. Returns stderr."""
     with (
         tempfile.TemporaryDirectory(prefix="pcapexplain-") as home,
@@ -300,12 +303,14 @@ def _run(command: list[str], consume: Callable[[IO[bytes]], None]) -> str:
             env=_isolated_env(home),
             preexec_fn=_die_with_parent,
         )
+        assert process.stdout is not None
+        drained = _Drained(process.stdout)
         try:
-            assert process.stdout is not None
-            consume(process.stdout)
+            consume(drained)
             returncode = process.wait()
         finally:
             _reap(process)
+            drained.join()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     if returncode < 0:
@@ -313,6 +318,57 @@ def _run(command: list[str], consume: Callable[[IO[bytes]], None]) -> str:
     if returncode != 0 and not _cut_short(stderr) and not _known_input_error(stderr):
         raise TsharkFailed(f"tshark failed (exit {returncode}): {_first_error(stderr)}")
     return stderr
+
+
+class _Drained(io.RawIOBase):
+    """tshark's stdout, emptied by a thread so that tshark never waits while Python parses.
+
+    A pipe holds 64 KiB; without the thread tshark would stall whenever the parser is busy with a
+    chunk, and the two would take turns instead of using both cores.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        super().__init__()
+        self._blocks: queue.Queue[bytes] = queue.Queue(maxsize=_QUEUED_BLOCKS)
+        self._buffer = b""
+        self._eof = False
+        self._thread = threading.Thread(target=self._pump, args=(stream.fileno(),), daemon=True)
+        self._thread.start()
+
+    def _pump(self, fd: int) -> None:
+        try:
+            while block := os.read(fd, _READ_SIZE):
+                self._blocks.put(block)
+        except OSError:
+            pass  # the pipe was closed under us: the run is being torn down
+        finally:
+            self._blocks.put(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._eof and (size < 0 or len(self._buffer) < size):
+            block = self._blocks.get()
+            if not block:
+                self._eof = True
+            self._buffer += block
+        if size < 0:
+            size = len(self._buffer)
+        out, self._buffer = self._buffer[:size], self._buffer[size:]
+        return out
+
+    def readinto(self, target: Any) -> int:
+        data = self.read(len(target))
+        target[: len(data)] = data
+        return len(data)
+
+    def join(self) -> None:
+        while self._thread.is_alive():
+            try:
+                self._blocks.get_nowait()  # unblock a pump waiting on a full queue
+            except queue.Empty:
+                self._thread.join(timeout=0.05)
 
 
 def _reap(process: subprocess.Popen[bytes]) -> None:
@@ -327,7 +383,7 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
         process.stdout.close()
 
 
-def _lines(stream: IO[bytes]) -> Iterator[str]:
+def _lines(stream: io.RawIOBase) -> Iterator[str]:
     """Decode tshark's output in large blocks; far cheaper than a readline per packet."""
     rest = b""
     while block := stream.read(_READ_SIZE):
@@ -398,7 +454,7 @@ class _ColumnBuilder:
         self.last_frame = 0
         self._strings: dict[str, str] = {}
 
-    def consume(self, stream: IO[bytes]) -> None:
+    def consume(self, stream: io.RawIOBase) -> None:
         self.add_lines(_lines(stream))
 
     def add_lines(self, lines: Iterable[str]) -> None:

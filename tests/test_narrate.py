@@ -301,7 +301,7 @@ def test_connection_header_names_outcomes_and_closer() -> None:
     )
     header = connection_header(conn, "en")
     assert header.startswith("connection 0 · 10.0.0.1:40000 → 10.0.0.2:80 · handshake: completed")
-    assert "four-way close" in header and "the client ends in TIME_WAIT" in header
+    assert "four-way close" in header and "TIME_WAIT at the end: the client" in header
     assert "四次挥手" in connection_header(conn, "zh")
 
 

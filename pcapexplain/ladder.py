@@ -1,0 +1,224 @@
+"""Ladder-diagram geometry (pure): where each arrow, label and state name goes.
+
+The template turns these shapes into inline SVG; all text stays plain data here so that Jinja's
+autoescaping is the only way capture-derived strings reach the page. A long run of ordinary
+segments becomes a Band: the page draws it as one collapsed bar that opens to show its packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pcapexplain.model import (
+    AnalysisFlag,
+    Connection,
+    Direction,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpState,
+)
+from pcapexplain.narrate import flags_label
+
+WIDTH = 780
+CLIENT_X, SERVER_X = 190, 590
+ROW = 36  # vertical space per arrow
+TOP = 30  # room for the endpoint titles
+ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight
+MIN_BAND = 8  # runs of at least this many ordinary segments collapse into a band
+BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
+
+_KEY_ROLES = frozenset(
+    int(r)
+    for r in (
+        PacketRole.SYN,
+        PacketRole.SYN_ACK,
+        PacketRole.HANDSHAKE_ACK,
+        PacketRole.FIN,
+        PacketRole.FIN_ACK,
+        PacketRole.RST,
+        PacketRole.SYN_RETRANSMISSION,
+        PacketRole.OTHER,
+    )
+)
+_RESENT = int(
+    AnalysisFlag.RETRANSMISSION
+    | AnalysisFlag.FAST_RETRANSMISSION
+    | AnalysisFlag.SPURIOUS_RETRANSMISSION
+)
+_MOD = 1 << 32
+
+
+@dataclass(frozen=True, slots=True)
+class Arrow:
+    frame: int
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    label: str  # flags, relative seq/ack, length
+    time: str  # "+0.012 s"
+    anomalous: bool
+    role: str  # PacketRole name, lower case, for styling
+
+
+@dataclass(frozen=True, slots=True)
+class StateMark:
+    x: int
+    y: int
+    anchor: str  # "end" left of the client line, "start" right of the server line
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of drawn packets: one SVG with both lifelines."""
+
+    height: int
+    arrows: tuple[Arrow, ...]
+    states: tuple[StateMark, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Band:
+    """A collapsed run of ordinary segments; detail is drawn when opened (up to a limit)."""
+
+    first_frame: int
+    last_frame: int
+    packets: int
+    payload: int
+    retransmissions: int
+    detail: Segment
+    hidden: int  # packets of the run not drawn even when opened
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    parts: tuple[Segment | Band, ...]
+    client_x: int = CLIENT_X
+    server_x: int = SERVER_X
+    width: int = WIDTH
+
+
+def build(
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    anomalous_frames: frozenset[int],
+    *,
+    time_format: str = "+{:.3f} s",
+) -> Ladder:
+    """The ladder of one connection: key and anomalous packets in full, long plain runs banded."""
+    index = conn.packet_index
+    draw = _Drawer(packets, states, conn, anomalous_frames, time_format)
+    parts: list[Segment | Band] = []
+    pending: list[int] = []
+    run: list[int] = []
+    for row in index:
+        if _plain(packets, states, row, anomalous_frames):
+            run.append(row)
+            continue
+        _flush_run(run, pending, parts, draw)
+        run = []
+        pending.append(row)
+    _flush_run(run, pending, parts, draw)
+    if pending:
+        parts.append(draw.segment(pending))
+    return Ladder(parts=tuple(parts))
+
+
+def _plain(
+    packets: PacketColumns, states: PacketStates, row: int, anomalous: frozenset[int]
+) -> bool:
+    return (
+        states.role[row] not in _KEY_ROLES
+        and packets.frame[row] not in anomalous
+        and states.client_before[row] == states.client_after[row]
+        and states.server_before[row] == states.server_after[row]
+    )
+
+
+def _flush_run(
+    run: list[int], pending: list[int], parts: list[Segment | Band], draw: _Drawer
+) -> None:
+    if len(run) < MIN_BAND:
+        pending.extend(run)
+        return
+    if pending:
+        parts.append(draw.segment(list(pending)))
+        pending.clear()
+    p = draw.packets
+    shown = run[:BAND_DETAIL_LIMIT]
+    parts.append(
+        Band(
+            first_frame=p.frame[run[0]],
+            last_frame=p.frame[run[-1]],
+            packets=len(run),
+            payload=sum(p.length[r] for r in run),
+            retransmissions=sum(1 for r in run if p.analysis[r] & _RESENT),
+            detail=draw.segment(shown),
+            hidden=len(run) - len(shown),
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Drawer:
+    packets: PacketColumns
+    states: PacketStates
+    conn: Connection
+    anomalous: frozenset[int]
+    time_format: str
+
+    def segment(self, rows: Sequence[int]) -> Segment:
+        arrows, marks = [], []
+        for i, row in enumerate(rows):
+            y = TOP + i * ROW
+            arrows.append(self.arrow(row, y))
+            marks.extend(_state_marks(self.states, row, y + ARROW_DROP))
+        return Segment(height=TOP + len(rows) * ROW + 8, arrows=tuple(arrows), states=tuple(marks))
+
+    def arrow(self, row: int, y: int) -> Arrow:
+        p, s = self.packets, self.states
+        to_server = s.direction[row] == Direction.TO_SERVER
+        x1, x2 = (CLIENT_X, SERVER_X) if to_server else (SERVER_X, CLIENT_X)
+        frame = p.frame[row]
+        return Arrow(
+            frame=frame,
+            x1=x1,
+            y1=y,
+            x2=x2,
+            y2=y + ARROW_DROP,
+            label=_label(p, self.conn, row, to_server),
+            time=self.time_format.format(p.time[row] - self.conn.first_time),
+            anomalous=frame in self.anomalous or bool(p.analysis[row] & _RESENT),
+            role=PacketRole(s.role[row]).name.lower(),
+        )
+
+
+def _state_marks(states: PacketStates, row: int, y: int) -> list[StateMark]:
+    marks = []
+    if states.client_before[row] != states.client_after[row]:
+        marks.append(StateMark(CLIENT_X - 8, y, "end", TcpState(states.client_after[row]).name))
+    if states.server_before[row] != states.server_after[row]:
+        marks.append(StateMark(SERVER_X + 8, y, "start", TcpState(states.server_after[row]).name))
+    return marks
+
+
+def _label(packets: PacketColumns, conn: Connection, row: int, to_server: bool) -> str:
+    own = conn.client_isn if to_server else conn.server_isn
+    peer = conn.server_isn if to_server else conn.client_isn
+    parts = [flags_label(packets.flags[row]) or "(no flags)"]
+    parts.append(f"seq={_relative(packets.seq[row], own)}")
+    if packets.flags[row] & 0x010:
+        parts.append(f"ack={_relative(packets.ack[row], peer)}")
+    parts.append(f"len={packets.length[row]}")
+    return " ".join(parts)
+
+
+def _relative(value: int, base: int | None) -> int:
+    if base is None:
+        return value
+    delta = (value - base) % _MOD
+    return delta - _MOD if delta >= 1 << 31 else delta

@@ -1,0 +1,420 @@
+"""Report preparation (pure): everything the HTML page shows, formatted in advance.
+
+`build_context` turns one analysis into a ReportContext of plain strings, numbers and the ladder
+geometry; the template only loops over it. Which connections get a full section is decided here,
+to keep a 20,000-connection report small enough for a browser.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pcapexplain import ladder, narrate
+from pcapexplain.explanations import CONCEPTS, Lang, has, text
+from pcapexplain.model import (
+    Anomaly,
+    CaptureAnalysis,
+    Connection,
+    Handshake,
+    Severity,
+    TcpOptions,
+    Teardown,
+)
+
+FULL_FIRST = 50  # the first connections always get a full section
+FULL_LIMIT = 300  # …and at most this many in all, warn/error ones first
+_SEVERE = (Severity.ERROR, Severity.WARN)
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    key: str  # filter key, e.g. "handshake:refused"
+    label: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Badge:
+    slug: str
+    severity: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of the connection table."""
+
+    id: int
+    client: str
+    server: str
+    inferred: bool
+    handshake: str
+    handshake_label: str
+    teardown: str
+    teardown_label: str
+    closed_first: str
+    time_wait: str
+    duration: float
+    duration_text: str
+    bytes_to_server: int
+    bytes_to_client: int
+    packets: int
+    badges: tuple[Badge, ...]
+    worst: int  # severity rank of the worst anomaly, -1 for none
+    detailed: bool
+    summary: str  # one line for connections without a full section
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One explained packet (or a summarised run) of the annotated packet list."""
+
+    frames: str
+    first_frame: int | None
+    time: str
+    direction: str
+    flags: str
+    seq: str
+    ack: str
+    length: int
+    states: str
+    text: str
+    concepts: tuple[tuple[str, str], ...]  # (concept key, title)
+    anomalous: bool
+    is_summary: bool
+    key_packet: bool  # SYN, FIN or RST: always explained
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    slug: str
+    severity: str
+    severity_label: str
+    title: str
+    explanation: str
+    why: str
+    frames: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: int
+    heading: str
+    client: str
+    server: str
+    inferred: bool
+    facts: tuple[tuple[str, str], ...]
+    options: tuple[tuple[str, str, str], ...]  # (option, client's, server's)
+    ladder: ladder.Ladder
+    lines: tuple[Line, ...]
+    findings: tuple[Finding, ...]
+    concepts: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Concept:
+    key: str
+    title: str
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReportContext:
+    lang: str
+    ui: dict[str, str]
+    capture_name: str
+    facts: tuple[tuple[str, str], ...]
+    handshakes: tuple[Count, ...]
+    teardowns: tuple[Count, ...]
+    severities: tuple[Count, ...]
+    anomaly_slugs: tuple[Count, ...]
+    rows: tuple[Row, ...]
+    sections: tuple[Section, ...]
+    left_out: int
+    left_out_note: str
+    concepts: tuple[Concept, ...]
+    generated_at: str
+    version: str
+
+
+def build_context(
+    result: CaptureAnalysis,
+    *,
+    lang: str,
+    selected: Sequence[int] | None,
+    generated_at: str,
+    version: str,
+) -> ReportContext:
+    """Prepare the whole page. selected: connection ids that must get a full section."""
+    language: Lang = "zh" if lang == "zh" else "en"
+    detailed = choose_detailed(result.connections, selected)
+    rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
+    sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
+    left_out = len(result.connections) - len(sections)
+    return ReportContext(
+        lang=language,
+        ui=_ui(language),
+        capture_name=os.path.basename(result.capture.path),
+        facts=_capture_facts(language, result, generated_at, version),
+        handshakes=_counts(language, "handshake", [c.handshake for c in result.connections]),
+        teardowns=_counts(language, "teardown", [c.teardown for c in result.connections]),
+        severities=_severity_counts(language, result.anomalies),
+        anomaly_slugs=_slug_counts(language, result.anomalies),
+        rows=rows,
+        sections=sections,
+        left_out=left_out,
+        left_out_note=text(language, "report.left_out", count=left_out) if left_out else "",
+        concepts=tuple(
+            Concept(k, text(language, f"concept.{k}.title"), text(language, f"concept.{k}.body"))
+            for k in CONCEPTS
+        ),
+        generated_at=generated_at,
+        version=version,
+    )
+
+
+def choose_detailed(connections: Sequence[Connection], selected: Sequence[int] | None) -> set[int]:
+    """Ids drawn in full: the selected ones, the first FULL_FIRST, then the most severe."""
+    chosen = set(selected or ())
+    chosen.update(c.id for c in connections[:FULL_FIRST])
+    severe = sorted(
+        (c for c in connections if _worst(c.anomalies) >= Severity.WARN.rank),
+        key=lambda c: (-_worst(c.anomalies), c.id),
+    )
+    for conn in severe:
+        if len(chosen) >= max(FULL_LIMIT, len(selected or ())):
+            break
+        chosen.add(conn.id)
+    return chosen
+
+
+def _worst(anomalies: Sequence[Anomaly]) -> int:
+    return max((a.severity.rank for a in anomalies), default=-1)
+
+
+def _ui(lang: Lang) -> dict[str, str]:
+    from pcapexplain.explanations import CATALOG
+
+    prefix = "report."
+    return {k[len(prefix) :]: v for k, v in CATALOG[lang].items() if k.startswith(prefix)}
+
+
+def _capture_facts(
+    lang: Lang, result: CaptureAnalysis, generated_at: str, version: str
+) -> tuple[tuple[str, str], ...]:
+    info, packets = result.capture, result.packets
+    span = f"{packets.time[-1] - packets.time[0]:.3f}" if len(packets) else "0"
+    facts = [
+        (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes)}"),
+        (text(lang, "report.fact.sha256"), info.sha256),
+        (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
+        (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
+        (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
+        (text(lang, "report.fact.tshark"), info.tshark_version),
+        (text(lang, "report.fact.version"), version),
+        (text(lang, "report.fact.generated"), generated_at),
+    ]
+    facts += [(text(lang, "report.fact.warning"), w) for w in info.warnings]
+    return tuple(facts)
+
+
+def _counts(lang: Lang, kind: str, values: Sequence[Handshake | Teardown]) -> tuple[Count, ...]:
+    counted = Counter(v.value for v in values)
+    order = Handshake if kind == "handshake" else Teardown
+    return tuple(
+        Count(f"{kind}:{m.value}", text(lang, f"{kind}.{m.value}"), counted[m.value])
+        for m in order
+        if counted[m.value]
+    )
+
+
+def _severity_counts(lang: Lang, anomalies: Sequence[Anomaly]) -> tuple[Count, ...]:
+    counted = Counter(a.severity.value for a in anomalies)
+    return tuple(
+        Count(f"severity:{s.value}", text(lang, f"severity.{s.value}"), counted[s.value])
+        for s in reversed(Severity)
+        if counted[s.value]
+    )
+
+
+def _slug_counts(lang: Lang, anomalies: Sequence[Anomaly]) -> tuple[Count, ...]:
+    counted = Counter(a.slug for a in anomalies)
+    return tuple(
+        Count(f"anomaly:{slug}", _title(lang, slug), n) for slug, n in sorted(counted.items())
+    )
+
+
+def _title(lang: Lang, slug: str) -> str:
+    key = f"anomaly.{slug}.title"
+    return text(lang, key) if has(lang, key) else slug
+
+
+def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
+    badges = tuple(
+        Badge(a.slug, a.severity.value, _title(lang, a.slug))
+        for a in _unique_by_slug(conn.anomalies)
+    )
+    return Row(
+        id=conn.id,
+        client=str(conn.client),
+        server=str(conn.server),
+        inferred=conn.roles_inferred,
+        handshake=conn.handshake.value,
+        handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
+        teardown=conn.teardown.value,
+        teardown_label=text(lang, f"teardown.{conn.teardown.value}"),
+        closed_first=text(lang, f"closer.{conn.closed_first.value}"),
+        time_wait=text(lang, f"closer.{conn.time_wait.value}"),
+        duration=round(conn.duration, 6),
+        duration_text=f"{conn.duration:.3f}",
+        bytes_to_server=conn.to_server.payload_bytes,
+        bytes_to_client=conn.to_client.payload_bytes,
+        packets=conn.to_server.packets + conn.to_client.packets,
+        badges=badges,
+        worst=_worst(conn.anomalies),
+        detailed=detailed,
+        summary="" if detailed else narrate.connection_header(conn, lang),
+    )
+
+
+def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
+    seen: dict[str, Anomaly] = {}
+    for a in anomalies:
+        if a.slug not in seen or a.severity.rank > seen[a.slug].severity.rank:
+            seen[a.slug] = a
+    return sorted(seen.values(), key=lambda a: (-a.severity.rank, a.slug))
+
+
+def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
+    frames = frozenset(f for a in conn.anomalies for f in a.frames)
+    drawn = ladder.build(
+        result.packets,
+        result.states,
+        conn,
+        frames,
+        time_format=text(lang, "report.time_format"),
+    )
+    lines = tuple(
+        _line(lang, line, frames)
+        for line in narrate.narrate(result.packets, result.states, conn, lang)
+    )
+    used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
+    return Section(
+        id=conn.id,
+        heading=narrate.connection_header(conn, lang),
+        client=str(conn.client),
+        server=str(conn.server),
+        inferred=conn.roles_inferred,
+        facts=_connection_facts(lang, conn),
+        options=_options(lang, conn.client_options, conn.server_options),
+        ladder=drawn,
+        lines=lines,
+        findings=tuple(_finding(lang, a) for a in conn.anomalies),
+        concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in used),
+    )
+
+
+def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ...]:
+    def ms(value: float | None) -> str:
+        return "–" if value is None else text(lang, "report.ms", ms=f"{value * 1000:.3f}")
+
+    isn = "–" if conn.client_isn is None else str(conn.client_isn)
+    peer_isn = "–" if conn.server_isn is None else str(conn.server_isn)
+    return (
+        (text(lang, "report.col.handshake"), text(lang, f"handshake.{conn.handshake.value}")),
+        (text(lang, "report.col.teardown"), text(lang, f"teardown.{conn.teardown.value}")),
+        (text(lang, "report.col.closed_first"), text(lang, f"closer.{conn.closed_first.value}")),
+        (text(lang, "report.col.time_wait"), text(lang, f"closer.{conn.time_wait.value}")),
+        (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
+        (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
+        (text(lang, "report.fact.rtt_ack"), ms(conn.rtt_synack_ack)),
+        (text(lang, "report.fact.zeek"), f"{conn.zeek_state} {conn.zeek_history}"),
+        (
+            text(lang, "report.fact.traffic"),
+            text(
+                lang,
+                "report.traffic",
+                up=conn.to_server.packets,
+                up_bytes=narrate.human_bytes(conn.to_server.payload_bytes),
+                down=conn.to_client.packets,
+                down_bytes=narrate.human_bytes(conn.to_client.payload_bytes),
+            ),
+        ),
+    )
+
+
+def _options(
+    lang: Lang, client: TcpOptions, server: TcpOptions
+) -> tuple[tuple[str, str, str], ...]:
+    def show(value: object) -> str:
+        if value is None:
+            return "–"
+        if isinstance(value, bool):
+            return text(lang, "report.yes") if value else text(lang, "report.no")
+        return str(value)
+
+    names = ("mss", "wscale", "sack_permitted", "timestamps", "tfo")
+    return tuple(
+        (text(lang, f"report.option.{n}"), show(getattr(client, n)), show(getattr(server, n)))
+        for n in names
+    )
+
+
+def _line(lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[int]) -> Line:
+    frames = (
+        text(lang, "ui.frames", first=line.frame, last=line.last_frame)
+        if line.is_summary and line.frame != line.last_frame
+        else text(lang, "ui.frame", frame=line.frame)
+    )
+    direction = "" if line.direction is None else text(lang, f"dir.{line.direction.name.lower()}")
+    states = "" if line.is_summary else _states(line)
+    return Line(
+        frames=frames,
+        first_frame=line.frame,
+        time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
+        direction=direction,
+        flags=line.flags,
+        seq=_numbers(line.seq_raw, line.seq_rel),
+        ack=_numbers(line.ack_raw, line.ack_rel),
+        length=line.length,
+        states=states,
+        text=line.text,
+        concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in line.concepts),
+        anomalous=bool(line.anomalies) or line.frame in anomalous_frames,
+        is_summary=line.is_summary,
+        key_packet=_is_key(line.flags),
+    )
+
+
+def _is_key(flags: str) -> bool:
+    return any(f in flags.split(", ") for f in ("SYN", "FIN", "RST"))
+
+
+def _numbers(raw: int | None, rel: int | None) -> str:
+    if raw is None:
+        return ""
+    return f"{raw} (rel {rel})" if rel is not None else str(raw)
+
+
+def _states(line: narrate.NarrativeLine) -> str:
+    c = f"{line.client_before.name}→{line.client_after.name}"
+    s = f"{line.server_before.name}→{line.server_after.name}"
+    return f"C {c} · S {s}"
+
+
+def _finding(lang: Lang, anomaly: Anomaly) -> Finding:
+    base = f"anomaly.{anomaly.slug}"
+    explain = text(lang, f"{base}.explain") if has(lang, f"{base}.explain") else ""
+    why = text(lang, f"{base}.why") if has(lang, f"{base}.why") else ""
+    return Finding(
+        slug=anomaly.slug,
+        severity=anomaly.severity.value,
+        severity_label=text(lang, f"severity.{anomaly.severity.value}"),
+        title=_title(lang, anomaly.slug),
+        explanation=explain,
+        why=why,
+        frames=anomaly.frames[:50],
+    )
