@@ -236,6 +236,7 @@ class _Ctx:
     prev: Connection | None = None  # the previous incarnation of the same 4-tuple
     skip: set[int] = field(default_factory=set)  # rows already explained by an earlier check
     offload_hosts: frozenset[str] = frozenset()  # D14: every packet they sent has a bad checksum
+    memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
 
     def d(self, row: int) -> int:
         return self.s.direction[row]
@@ -368,6 +369,13 @@ Check = Callable[[_Ctx], Iterator[Anomaly]]
 
 def _syns(ctx: _Ctx, direction: int, *, with_ack: bool) -> list[int]:
     """SYN rows from one direction, with or without the ACK flag."""
+    key = ("syn", direction, with_ack)
+    if key not in ctx.memo:
+        ctx.memo[key] = _find_syns(ctx, direction, with_ack)
+    return ctx.memo[key]
+
+
+def _find_syns(ctx: _Ctx, direction: int, with_ack: bool) -> list[int]:
     p = ctx.p
     return [
         r
@@ -438,22 +446,13 @@ def check_old_duplicate(ctx: _Ctx) -> Iterator[Anomaly]:
     """
     p = ctx.p
     for synack in _syns(ctx, Direction.TO_CLIENT, with_ack=True):
+        # RSTs and SYNs are always notable rows: no need to walk every packet.
         rst = next(
-            (
-                r
-                for r in ctx.after(synack, Direction.TO_SERVER)
-                if p.flags[r] & _RST and not p.flags[r] & _ACK
-            ),
+            (r for r in _rsts(ctx, Direction.TO_SERVER) if r > synack and not p.flags[r] & _ACK),
             None,
         )
-        recent = next(
-            (
-                r
-                for r in ctx.before(synack, Direction.TO_SERVER)
-                if p.flags[r] & _SYN and not p.flags[r] & (_ACK | _RST)
-            ),
-            None,
-        )
+        earlier = [r for r in _syns(ctx, Direction.TO_SERVER, with_ack=False) if r < synack]
+        recent = earlier[-1] if earlier else None
         # With data on the SYN the SYN-ACK may ack ISN+1+len (TFO) or ISN+1 (data ignored).
         mismatch = recent is not None and p.ack[synack] not in (
             ctx.end(recent),
@@ -957,16 +956,23 @@ def _offload_hosts(
 
 
 def _fins(ctx: _Ctx, direction: int) -> list[int]:
-    p = ctx.p
-    return [
-        r
-        for r in ctx.rows
-        if p.flags[r] & _FIN and not p.flags[r] & (_SYN | _RST) and ctx.d(r) == direction
-    ]
+    key = ("fin", direction, False)
+    if key not in ctx.memo:
+        flags, d = ctx.p.flags, ctx.s.direction
+        ctx.memo[key] = [
+            r
+            for r in ctx.rows
+            if flags[r] & _FIN and not flags[r] & (_SYN | _RST) and d[r] == direction
+        ]
+    return ctx.memo[key]
 
 
 def _rsts(ctx: _Ctx, direction: int) -> list[int]:
-    return [r for r in ctx.rows if ctx.p.flags[r] & _RST and ctx.d(r) == direction]
+    key = ("rst", direction, False)
+    if key not in ctx.memo:
+        flags, d = ctx.p.flags, ctx.s.direction
+        ctx.memo[key] = [r for r in ctx.rows if flags[r] & _RST and d[r] == direction]
+    return ctx.memo[key]
 
 
 def check_half_close(ctx: _Ctx) -> Iterator[Anomaly]:

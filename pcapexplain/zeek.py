@@ -178,24 +178,53 @@ def _swap_on_ports(sender: tuple[str, int], receiver: tuple[str, int], flags: in
     return s_likely and r_likely and not synack and sender[1] < receiver[1]
 
 
-def feed(conn: ZeekConn, packets: PacketColumns, row: int, *, checksums_validated: bool) -> None:
-    """Apply one packet to the Zeek connection: history, counters, endpoint states."""
+def feed(
+    conn: ZeekConn,
+    packets: PacketColumns,
+    row: int,
+    *,
+    checksums_validated: bool,
+    timers: bool = True,
+) -> None:
+    """Apply one packet to the Zeek connection: history, counters, endpoint states.
+
+    timers: keep the deadline of Zeek's timers up to date (only splitting needs it).
+    """
     if checksums_validated and packets.ip_checksum[row] == _BAD:
         return  # dropped before connection tracking
     sender = (packets.src[row], packets.sport[row])
     side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
     conn.rows.append(row)
     conn.last = packets.time[row]
+    flags, length = packets.flags[row], packets.length[row]
+    if (
+        not flags & (_SYN | _FIN | _RST)
+        and side.state is not E.INACTIVE
+        and not packets.analysis[row]
+        and packets.window[row]
+        and not (checksums_validated and packets.tcp_checksum[row] == _BAD)
+        and (conn.flipped or conn.history[0][1] != "H")
+    ):
+        # The common case: data or an ACK on a running connection changes no state.
+        side.packets += 1
+        side.payload += length
+        letter = "D" if length else "A" if flags & _ACK else ""
+        if letter and letter not in side.once:
+            side.once.add(letter)
+            conn.history.append((sender, letter))
+        if timers:
+            conn.deadline = _deadline(conn, conn.last)
+        return
     if checksums_validated and packets.tcp_checksum[row] == _BAD:
         _record(conn, sender, side, "C")
         return
-    flags, length = packets.flags[row], packets.length[row]
     side.packets += 1
     side.payload += length
     _history(conn, packets, row, sender, side, flags, length)
     _transition(conn, sender, side, peer, flags, length)
     _maybe_late_flip(conn, flags, length)
-    conn.deadline = _deadline(conn, packets.time[row])
+    if timers:
+        conn.deadline = _deadline(conn, packets.time[row])
 
 
 def _other(conn: ZeekConn, sender: tuple[str, int]) -> tuple[str, int]:
@@ -360,7 +389,7 @@ def view(
             continue
         if zc is None:
             zc = _new_conn(packets, row)
-        feed(zc, packets, row, checksums_validated=checksums_validated)
+        feed(zc, packets, row, checksums_validated=checksums_validated, timers=False)
     return zc
 
 
