@@ -299,6 +299,14 @@ def _report_error(exc: PcapExplainError) -> int:
     return int(exc.exit_status)
 
 
+def _unexpected(exc: BaseException, hint: str) -> int:
+    if _state["debug"]:
+        raise exc
+    sys.stderr.write(f"pcapexplain: error: {type(exc).__name__}: {exc}\n")
+    sys.stderr.write(f"hint: {hint}\n")
+    return int(ExitStatus.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (see errors.ExitStatus)."""
     args = sys.argv[1:] if argv is None else argv
@@ -324,4 +332,8 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitStatus.OK)
+    except (OSError, MemoryError) as exc:
+        return _unexpected(exc, "check free memory and disk space, then try again")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        return _unexpected(exc, "this is a bug: run again with --debug and report the output")
     return result if isinstance(result, int) else int(ExitStatus.OK)

@@ -526,7 +526,7 @@ _EN: dict[str, str] = {
         "any of them with: pcapexplain report CAPTURE --connection N"
     ),
     "report.seconds": "{seconds} s",
-    "report.time_format": "+{:.3f} s",
+    "report.second_unit": "s",
     "report.ms": "{ms} ms",
     "report.traffic": (
         "client → server: {up} packets, {up_bytes}; server → client: {down} packets, {down_bytes}"
@@ -1370,7 +1370,7 @@ _ZH: dict[str, str] = {
         "要绘制其中任意一个，请运行：pcapexplain report CAPTURE --connection N"
     ),
     "report.seconds": "{seconds} 秒",
-    "report.time_format": "+{:.3f} 秒",
+    "report.second_unit": "秒",
     "report.ms": "{ms} 毫秒",
     "report.traffic": (
         "客户端 → 服务器：{up} 个报文段，{up_bytes}；服务器 → 客户端：{down} 个报文段，{down_bytes}"

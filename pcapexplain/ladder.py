@@ -21,8 +21,8 @@ from pcapexplain.model import (
 )
 from pcapexplain.narrate import flags_label
 
-WIDTH = 780
-CLIENT_X, SERVER_X = 190, 590
+WIDTH = 800
+CLIENT_X, SERVER_X = 220, 620
 ROW = 36  # vertical space per arrow
 TOP = 30  # room for the endpoint titles
 ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight

@@ -295,7 +295,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         result.states,
         conn,
         frames,
-        time_format=text(lang, "report.time_format"),
+        time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     lines = tuple(
         _line(lang, line, frames)

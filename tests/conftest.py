@@ -35,3 +35,11 @@ def zeek_corpus() -> Path:
     if not (path / "expected.csv").is_file():
         pytest.skip(f"{ZEEK_CORPUS_ENV}={value} holds no expected.csv")
     return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-gold",
+        action="store_true",
+        help="rewrite tests/gold/*.html from the current output (read the diff before committing)",
+    )

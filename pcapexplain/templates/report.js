@@ -1,0 +1,78 @@
+// Sorting, filtering and searching the connection table. The page is complete without this.
+(function () {
+  "use strict";
+  var table = document.getElementById("conn-table");
+  var controls = document.getElementById("controls");
+  if (!table || !controls) { return; }
+  controls.hidden = false;
+  var body = table.tBodies[0];
+  var rows = Array.prototype.slice.call(body.rows);
+  var outcome = document.getElementById("filter-outcome");
+  var anomaly = document.getElementById("filter-anomaly");
+  var search = document.getElementById("search");
+  var shown = document.getElementById("shown");
+
+  function matches(row, filter) {
+    if (!filter) { return true; }
+    var cut = filter.indexOf(":");
+    var kind = filter.slice(0, cut), value = filter.slice(cut + 1);
+    if (kind === "handshake") { return row.dataset.handshake === value; }
+    if (kind === "teardown") { return row.dataset.teardown === value; }
+    if (kind === "severity") { return row.dataset.severities.split(" ").indexOf(value) >= 0; }
+    if (kind === "anomaly") { return row.dataset.anomalies.split(" ").indexOf(value) >= 0; }
+    return true;
+  }
+
+  function apply() {
+    var needle = search.value.trim().toLowerCase();
+    var count = 0;
+    rows.forEach(function (row) {
+      var text = row.cells[1].textContent + " " + row.cells[2].textContent;
+      var ok = matches(row, outcome.value) && matches(row, anomaly.value) &&
+        (!needle || text.toLowerCase().indexOf(needle) >= 0);
+      row.hidden = !ok;
+      if (ok) { count += 1; }
+    });
+    shown.textContent = String(count);
+  }
+
+  function sortBy(th) {
+    var index = th.cellIndex;
+    var numeric = th.dataset.sort === "num";
+    var ascending = !th.classList.contains("sorted-asc");
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
+      cell.classList.remove("sorted-asc", "sorted-desc");
+    });
+    th.classList.add(ascending ? "sorted-asc" : "sorted-desc");
+    function key(row) {
+      var cell = row.cells[index];
+      var raw = cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent;
+      return numeric ? parseFloat(raw) : raw.toLowerCase();
+    }
+    rows.sort(function (a, b) {
+      var x = key(a), y = key(b);
+      var order = x < y ? -1 : x > y ? 1 : 0;
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  }
+
+  outcome.addEventListener("change", apply);
+  anomaly.addEventListener("change", apply);
+  search.addEventListener("input", apply);
+  document.getElementById("clear").addEventListener("click", function () {
+    outcome.value = ""; anomaly.value = ""; search.value = ""; apply();
+  });
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+    if (th.dataset.sort) { th.addEventListener("click", function () { sortBy(th); }); }
+  });
+  Array.prototype.forEach.call(document.querySelectorAll("a.filter-link"), function (link) {
+    link.addEventListener("click", function () {
+      var filter = link.dataset.filter;
+      var target = filter.indexOf("anomaly:") === 0 ? anomaly : outcome;
+      outcome.value = ""; anomaly.value = ""; search.value = "";
+      target.value = filter;
+      apply();
+    });
+  });
+})();

@@ -1,0 +1,253 @@
+"""The HTML report: golden files, structure, escaping, size limits, and the command itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from pcapexplain import api, report_context, reporter
+from pcapexplain.cli import main
+from pcapexplain.model import CaptureAnalysis, Endpoint, TcpFlags
+from pcapexplain.reconstructor import reconstruct
+from tests.builders import Conversation
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_captures"
+GOLD = Path(__file__).with_name("gold")
+ACTUAL = Path(__file__).with_name("actual")
+FIXED = {"generated_at": "2000-01-01 00:00:00 UTC", "version": "VERSION"}
+GOLDEN = [
+    ("normal_close_client_first.pcap", "en"),
+    ("normal_close_client_first.pcap", "zh"),
+    ("half_close.pcap", "en"),
+    ("crafted_old_duplicate_syn.pcap", "en"),
+    ("reset_by_server_unread_data.pcap", "zh"),
+    ("lossy_transfer.pcap", "en"),
+]
+URL = re.compile(r"(?i)\b(?:https?|ftp|wss?)://|(?:src|href|action)\s*=\s*[\"']?//|@import|url\(")
+
+
+def _analysis(name: str) -> CaptureAnalysis:
+    result = api.analyse(SAMPLES / name).result
+    # The tshark version differs between machines; everything else is the capture's own.
+    result.capture = dataclasses.replace(result.capture, tshark_version="TSHARK")
+    return result
+
+
+def render(result: CaptureAnalysis, lang: str = "en", selected: list[int] | None = None) -> str:
+    ctx = reporter.build_context(result, lang=lang, selected=selected, **FIXED)
+    return reporter.render_html(ctx)
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize(("name", "lang"), GOLDEN, ids=[f"{n}-{lang}" for n, lang in GOLDEN])
+def test_golden_html(name: str, lang: str, request: pytest.FixtureRequest) -> None:
+    html = render(_analysis(name), lang)
+    gold = GOLD / f"{Path(name).stem}.{lang}.html"
+    if request.config.getoption("--update-gold"):
+        GOLD.mkdir(exist_ok=True)
+        gold.write_text(html, encoding="utf-8")
+        return
+    expected = gold.read_text(encoding="utf-8")
+    if html != expected:
+        ACTUAL.mkdir(exist_ok=True)
+        (ACTUAL / gold.name).write_text(html, encoding="utf-8")
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(True), html.splitlines(True), str(gold), "actual", n=1
+            )
+        )
+        pytest.fail(f"{gold.name} differs (actual in tests/actual/; --update-gold)\n{diff[:4000]}")
+
+
+class _Explained(HTMLParser):
+    """Collects the frames that carry an explanation and every URL-bearing attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frames: set[int] = set()
+        self.attributes: list[str] = []
+        self.csp: str | None = None
+        self.svgs = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if "explanation" in (found.get("class") or "") and found.get("data-frame"):
+            self.frames.add(int(found["data-frame"] or 0))
+        if tag == "meta" and found.get("http-equiv") == "Content-Security-Policy":
+            self.csp = found.get("content")
+        if tag == "svg":
+            self.svgs += 1
+        self.attributes += [v or "" for k, v in attrs if k in ("src", "href", "action")]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("capture", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_every_syn_fin_rst_is_explained(capture: Path, lang: str) -> None:
+    """Refreshing the goldens cannot hide a lost explanation: this counts them."""
+    result = _analysis(capture.name)
+    parser = _Explained()
+    parser.feed(render(result, lang))
+    control = int(TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST)
+    wanted = {
+        f
+        for f, flags in zip(result.packets.frame, result.packets.flags, strict=True)
+        if flags & control
+    }
+    assert wanted <= parser.frames, f"unexplained frames {sorted(wanted - parser.frames)}"
+    assert parser.svgs >= len(result.connections)
+    assert parser.csp is not None and "default-src 'none'" in parser.csp
+    assert all(a.startswith("#") for a in parser.attributes), "only in-page links"
+
+
+@pytest.mark.tshark
+def test_no_external_url_anywhere() -> None:
+    html = render(_analysis("lossy_transfer.pcap"))
+    assert not URL.search(html), URL.search(html)
+    assert "<link" not in html and "<img" not in html and "<iframe" not in html
+
+
+@pytest.mark.tshark
+def test_deterministic_apart_from_the_generation_time() -> None:
+    result = _analysis("half_close.pcap")
+    first = reporter.render_html(
+        report_context.build_context(
+            result, lang="en", selected=None, generated_at="A", version="1"
+        )
+    )
+    second = reporter.render_html(
+        report_context.build_context(
+            result, lang="en", selected=None, generated_at="B", version="1"
+        )
+    )
+    assert first != second
+    assert first.replace(">A<", ">B<") == second
+
+
+@pytest.mark.tshark
+def test_old_duplicate_outcome_links_the_stale_syn_concept() -> None:
+    html = render(_analysis("crafted_old_duplicate_syn.pcap"))
+    assert 'href="#concept-stale_syn"' in html
+    assert 'id="concept-stale_syn"' in html
+    assert "ghost connection" in html
+
+
+HOSTILE = [
+    "<script>alert(1)</script>",
+    '"onmouseover="alert(2)',
+    "</svg><script>alert(3)</script>",
+    "{{ 7*7 }}",
+    "'><img src=x onerror=alert(4)>",
+]
+
+
+def _hostile_analysis(evil: str) -> CaptureAnalysis:
+    conv = Conversation(client=(evil, 1), server=(evil + "srv", 2))
+    conv.handshake()
+    conv.fin(conv.client)
+    packets = conv.columns()
+    conns, states = reconstruct(packets)
+    conns[0].client = Endpoint(evil, 1)
+    conns[0].zeek_history = evil
+    from pcapexplain import anomalies
+    from pcapexplain.model import CaptureInfo
+
+    anomalies.detect(packets, states, conns)
+    info = CaptureInfo(
+        path=f"/tmp/{evil}.pcap",
+        size_bytes=1,
+        sha256=evil,
+        tshark_version=evil,
+        total_frames=len(packets),
+        warnings=(evil,),
+    )
+    return CaptureAnalysis(info, packets, states, conns)
+
+
+class _Elements(HTMLParser):
+    """Every element and attribute the browser would build, and all the text it would show."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attributes: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attributes += [name for name, _ in attrs]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.mark.parametrize("evil", HOSTILE)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_capture_derived_strings_come_out_inert(evil: str, lang: str) -> None:
+    html = render(_hostile_analysis(evil), lang)
+    page = _Elements()
+    page.feed(html)
+    assert page.tags.count("script") == 1  # ours, at the end of the page
+    assert "img" not in page.tags and "iframe" not in page.tags
+    assert not [a for a in page.attributes if a.startswith("on")]
+    shown = "".join(page.text)
+    assert evil in shown  # displayed as text, exactly as it was
+    assert ">49<" not in html and " 49 " not in shown  # never evaluated as a template
+
+
+@pytest.mark.tshark
+def test_hostile_file_name_through_the_command(tmp_path: Path) -> None:
+    evil = tmp_path / "<script>alert(1)<\\script>'\".pcap"
+    shutil.copy(SAMPLES / "normal_close_client_first.pcap", evil)
+    target = tmp_path / "out.html"
+    assert main(["report", str(evil), "-o", str(target)]) == 0
+    html = target.read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)" in html
+
+
+def test_bounded_sections_for_many_connections() -> None:
+    convs = []
+    for i in range(report_context.FULL_LIMIT + 40):
+        c = Conversation(client=("10.0.0.1", 20000 + i), client_isn=i * 1000)
+        c.clock = i * 0.001
+        c.send(c.client, TcpFlags.SYN)
+        c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
+        convs.append(c)
+    from tests.builders import merged
+
+    packets = merged(*convs)
+    conns, states = reconstruct(packets)
+    from pcapexplain import anomalies
+    from pcapexplain.model import CaptureInfo
+
+    anomalies.detect(packets, states, conns)
+    info = CaptureInfo("many.pcap", 1, "0", "T", len(packets))
+    result = CaptureAnalysis(info, packets, states, conns)
+    ctx = reporter.build_context(result, lang="en", selected=[len(conns) - 1], **FIXED)
+    detailed = {s.id for s in ctx.sections}
+    assert len(detailed) == report_context.FULL_LIMIT
+    assert len(conns) - 1 in detailed  # --connection always wins
+    assert ctx.left_out == len(conns) - report_context.FULL_LIMIT
+    html = reporter.render_html(ctx)
+    assert "--connection N" in html
+    assert html.count('<tr id="row-') == len(conns)  # every connection stays in the table
+
+
+@pytest.mark.tshark
+def test_report_command_writes_atomically_and_says_where(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(SAMPLES / "half_close.pcap")]) == 0
+    written = tmp_path / "half_close.html"
+    assert written.is_file()
+    assert str(written) in capsys.readouterr().out
+    assert [p.name for p in tmp_path.iterdir()] == ["half_close.html"]  # no temporary left
