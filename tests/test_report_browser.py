@@ -1,0 +1,102 @@
+"""A real browser opens a report: Debian's Chromium driven by Playwright, fully offline."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pcapexplain.cli import main
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [pytest.mark.browser, pytest.mark.tshark]
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Several connections with different outcomes: port reuse, a refusal and a reset."""
+    folder = tmp_path_factory.mktemp("report")
+    merged = folder / "mixed.pcap"
+    import subprocess
+
+    parts = ["port_reuse_time_wait.pcap", "refused.pcap", "reset_by_client_linger0.pcap"]
+    subprocess.run(
+        ["mergecap", "-F", "pcap", "-w", str(merged), *(str(SAMPLES / p) for p in parts)],
+        check=True,
+    )
+    target = folder / "mixed.html"
+    assert main(["report", str(merged), "-o", str(target)]) == 0
+    return target
+
+
+def test_report_loads_without_errors_and_filters(browser, report: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page()
+    errors: list[str] = []
+    requests: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(report.as_uri())
+    page.wait_for_load_state("load")
+
+    svg = page.locator("svg.ladder-svg").first
+    assert svg.is_visible()
+    box = svg.bounding_box()
+    assert box is not None and box["width"] > 100 and box["height"] > 50
+
+    rows = page.locator("#conn-table tbody tr")
+    assert rows.count() == 4
+    page.select_option("#filter-outcome", "handshake:refused")
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert len(visible) == 1
+    assert visible[0].get_attribute("data-handshake") == "refused"
+    assert page.locator("#shown").inner_text() == "1"
+
+    page.click("#clear")
+    page.fill("#search", "10.77.0.2:45014")
+    assert sum(1 for r in rows.all() if r.is_visible()) == 2
+
+    page.click("#clear")
+    page.click("#conn-table th:nth-child(1)")
+    page.click("#conn-table th:nth-child(1)")  # descending
+    assert rows.first.get_attribute("id") == "row-3"
+
+    assert errors == []
+    assert [u for u in requests if not u.startswith("file:")] == []
+    page.close()
+
+
+def test_band_opens_to_show_its_packets(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    target = tmp_path / "lossy.html"
+    assert main(["report", str(SAMPLES / "lossy_transfer.pcap"), "-o", str(target)]) == 0
+    page = browser.new_page()
+    page.goto(target.as_uri())
+    band = page.locator("details.band").first
+    inner = band.locator("svg")
+    assert not inner.is_visible()
+    band.locator("summary").click()
+    assert inner.is_visible()
+    page.close()
