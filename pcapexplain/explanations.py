@@ -531,6 +531,14 @@ _EN: dict[str, str] = {
     "report.traffic": (
         "client → server: {up} packets, {up_bytes}; server → client: {down} packets, {down_bytes}"
     ),
+    "report.who.client": "client",
+    "report.who.server": "server",
+    "report.who.both": "both",
+    "report.who.none": "–",
+    "report.table_legend": (
+        "The handshake and close columns use the codes listed in the summary above. Connections "
+        "in grey are summarised only; the numbered ones link to their full explanation."
+    ),
     "report.yes": "yes",
     "report.no": "no",
     "report.option.mss": "MSS",
@@ -1374,6 +1382,13 @@ _ZH: dict[str, str] = {
     "report.ms": "{ms} 毫秒",
     "report.traffic": (
         "客户端 → 服务器：{up} 个报文段，{up_bytes}；服务器 → 客户端：{down} 个报文段，{down_bytes}"
+    ),
+    "report.who.client": "客户端",
+    "report.who.server": "服务器",
+    "report.who.both": "双方",
+    "report.who.none": "–",
+    "report.table_legend": (
+        "连接建立和释放两列使用上面概览中列出的代码。灰色的连接只有摘要；带链接的编号指向完整的解释。"
     ),
     "report.yes": "是",
     "report.no": "否",

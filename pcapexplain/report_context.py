@@ -65,7 +65,6 @@ class Row:
     badges: tuple[Badge, ...]
     worst: int  # severity rank of the worst anomaly, -1 for none
     detailed: bool
-    summary: str  # one line for connections without a full section
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,8 +265,8 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
         teardown=conn.teardown.value,
         teardown_label=text(lang, f"teardown.{conn.teardown.value}"),
-        closed_first=text(lang, f"closer.{conn.closed_first.value}"),
-        time_wait=text(lang, f"closer.{conn.time_wait.value}"),
+        closed_first=text(lang, f"report.who.{conn.closed_first.value}"),
+        time_wait=text(lang, f"report.who.{conn.time_wait.value}"),
         duration=round(conn.duration, 6),
         duration_text=f"{conn.duration:.3f}",
         bytes_to_server=conn.to_server.payload_bytes,
@@ -276,7 +275,6 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         badges=badges,
         worst=_worst(conn.anomalies),
         detailed=detailed,
-        summary="" if detailed else narrate.connection_header(conn, lang),
     )
 
 

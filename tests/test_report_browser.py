@@ -80,8 +80,8 @@ def test_report_loads_without_errors_and_filters(browser, report: Path) -> None:
     assert sum(1 for r in rows.all() if r.is_visible()) == 2
 
     page.click("#clear")
-    page.click("#conn-table th:nth-child(1)")
-    page.click("#conn-table th:nth-child(1)")  # descending
+    page.click("#conn-head th:nth-child(1)")
+    page.click("#conn-head th:nth-child(1)")  # descending
     assert rows.first.get_attribute("id") == "row-3"
 
     assert errors == []

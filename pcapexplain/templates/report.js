@@ -2,11 +2,13 @@
 (function () {
   "use strict";
   var table = document.getElementById("conn-table");
+  var head = document.getElementById("conn-head");
   var controls = document.getElementById("controls");
-  if (!table || !controls) { return; }
+  if (!table || !head || !controls) { return; }
   controls.hidden = false;
-  var body = table.tBodies[0];
-  var rows = Array.prototype.slice.call(body.rows);
+  var bodies = Array.prototype.slice.call(table.querySelectorAll("tbody"));
+  var rows = Array.prototype.slice.call(table.querySelectorAll("tbody tr"));
+  var chunkSize = bodies.length ? bodies[0].rows.length : 0;
   var outcome = document.getElementById("filter-outcome");
   var anomaly = document.getElementById("filter-anomaly");
   var search = document.getElementById("search");
@@ -40,7 +42,7 @@
     var index = th.cellIndex;
     var numeric = th.dataset.sort === "num";
     var ascending = !th.classList.contains("sorted-asc");
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (cell) {
+    Array.prototype.forEach.call(head.tHead.rows[0].cells, function (cell) {
       cell.classList.remove("sorted-asc", "sorted-desc");
     });
     th.classList.add(ascending ? "sorted-asc" : "sorted-desc");
@@ -54,7 +56,8 @@
       var order = x < y ? -1 : x > y ? 1 : 0;
       return ascending ? order : -order;
     });
-    rows.forEach(function (row) { body.appendChild(row); });
+    // Refill the chunks in the new order, each with as many rows as before.
+    rows.forEach(function (row, i) { bodies[Math.floor(i / chunkSize)].appendChild(row); });
   }
 
   outcome.addEventListener("change", apply);
@@ -63,7 +66,7 @@
   document.getElementById("clear").addEventListener("click", function () {
     outcome.value = ""; anomaly.value = ""; search.value = ""; apply();
   });
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+  Array.prototype.forEach.call(head.tHead.rows[0].cells, function (th) {
     if (th.dataset.sort) { th.addEventListener("click", function () { sortBy(th); }); }
   });
   Array.prototype.forEach.call(document.querySelectorAll("a.filter-link"), function (link) {
