@@ -1,0 +1,44 @@
+"""The Python API: pcapexplain.analyse(path) with pandas views of explicit dtypes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import pcapexplain
+from pcapexplain.errors import ConnectionNotFound
+from pcapexplain.tables import CONNECTION_DTYPES
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+pytestmark = pytest.mark.tshark
+
+
+def test_analyse_gives_typed_frames() -> None:
+    analysis = pcapexplain.analyse(SAMPLES / "port_reuse_time_wait.pcap")
+    conns = analysis.connections
+    assert list(conns.columns) == list(CONNECTION_DTYPES)
+    assert len(conns) == 2
+    assert conns["id"].dtype == "int64"
+    assert isinstance(conns["handshake"].dtype, pd.CategoricalDtype)
+    assert conns["client_mss"].dtype == "Int64"
+    assert conns["handshake"].tolist() == ["complete", "complete"]
+    assert conns["anomalies"].iloc[1] == "port-reused-in-time-wait"
+
+    packets = analysis.packets
+    assert len(packets) == 22
+    assert packets["connection"].tolist() == [0] * 11 + [1] * 11
+    assert packets["seq_raw"].dtype == "int64"
+    assert isinstance(packets["client_after"].dtype, pd.CategoricalDtype)
+    assert packets["client_after"].iloc[10] == "TIME_WAIT"
+    assert packets["role"].iloc[0] == "SYN"
+
+
+def test_anomalies_and_connection_lookup() -> None:
+    analysis = pcapexplain.analyse(SAMPLES / "refused.pcap")
+    assert [a.slug for a in analysis.anomalies] == ["connection-refused"]
+    assert analysis.connection(0).handshake.value == "refused"
+    with pytest.raises(ConnectionNotFound):
+        analysis.connection(5)
+    assert analysis.capture.tshark_version
