@@ -19,7 +19,7 @@ from pcapexplain.model import (
     PacketStates,
     TcpState,
 )
-from pcapexplain.narrate import flags_label
+from pcapexplain.narrate import KEY_ROLES, flags_label
 
 WIDTH = 800
 CLIENT_X, SERVER_X = 220, 620
@@ -29,19 +29,6 @@ ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight
 MIN_BAND = 8  # runs of at least this many ordinary segments collapse into a band
 BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
 
-_KEY_ROLES = frozenset(
-    int(r)
-    for r in (
-        PacketRole.SYN,
-        PacketRole.SYN_ACK,
-        PacketRole.HANDSHAKE_ACK,
-        PacketRole.FIN,
-        PacketRole.FIN_ACK,
-        PacketRole.RST,
-        PacketRole.SYN_RETRANSMISSION,
-        PacketRole.OTHER,
-    )
-)
 _RESENT = int(
     AnalysisFlag.RETRANSMISSION
     | AnalysisFlag.FAST_RETRANSMISSION
@@ -132,7 +119,7 @@ def _plain(
     packets: PacketColumns, states: PacketStates, row: int, anomalous: frozenset[int]
 ) -> bool:
     return (
-        states.role[row] not in _KEY_ROLES
+        states.role[row] not in KEY_ROLES
         and packets.frame[row] not in anomalous
         and states.client_before[row] == states.client_after[row]
         and states.server_before[row] == states.server_after[row]

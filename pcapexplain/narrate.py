@@ -60,7 +60,8 @@ _RETRANSMITTED = (
     | AnalysisFlag.SPURIOUS_RETRANSMISSION
 )
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
-_KEY_ROLES = frozenset(
+# Roles that are always told (and drawn) packet by packet, never folded into a summary.
+KEY_ROLES = frozenset(
     int(role)
     for role in {
         PacketRole.SYN,
@@ -229,7 +230,7 @@ def _new_story(
 
 def _is_key(story: _Story, row: int) -> bool:
     # Raw codes compare equal to IntEnum members: no enum object per packet on the hot path.
-    if story.states.role[row] in _KEY_ROLES or story.packets.flags[row] & _CONTROL:
+    if story.states.role[row] in KEY_ROLES or story.packets.flags[row] & _CONTROL:
         return True
     if not story.by_frame:
         return False

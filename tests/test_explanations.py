@@ -23,7 +23,22 @@ from pcapexplain.model import (
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
-LANGUAGE_NEUTRAL = {"narr.side_change", "narr.sum.and"}
+LANGUAGE_NEUTRAL = {
+    "narr.side_change",
+    "narr.sum.and",
+    "report.fact.sha256",
+    "report.fact.tshark",
+    "report.fact.version",
+    "report.fact.zeek",
+    "report.col.time_wait",
+    "report.option.mss",
+}
+REPORT_PARAMS = {
+    "report.left_out": {"count"},
+    "report.seconds": {"seconds"},
+    "report.ms": {"ms"},
+    "report.traffic": {"up", "up_bytes", "down", "down_bytes"},
+}
 SUMMARY_PARAMS = {"count", "amount"}
 UI_PARAMS = {
     "ui.frame": {"frame"},
@@ -67,6 +82,8 @@ def allowed_params(key: str) -> set[str]:
         return set(NARRATIVE_PARAMS)
     if key.startswith("ui."):
         return UI_PARAMS.get(key, set())
+    if key.startswith("report."):
+        return REPORT_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()
