@@ -13,12 +13,15 @@ import webbrowser
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pcapexplain import __version__
 from pcapexplain.errors import ExitStatus, PcapExplainError
+
+if TYPE_CHECKING:
+    from pcapexplain import api
 
 app = typer.Typer(
     name="pcapexplain",
@@ -76,6 +79,16 @@ def _root(
     _state["debug"] = debug
 
 
+def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
+    """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow."""
+    from pcapexplain import api
+
+    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    for warning in analysis.capture.warnings:
+        typer.echo(f"pcapexplain: warning: {capture.name}: {warning}", err=True)
+    return analysis
+
+
 def _capture_name(path: Path) -> str:
     return path.name
 
@@ -95,9 +108,9 @@ def connections(
 
     Example: pcapexplain connections lab3.pcapng --format json -o lab3.json
     """
-    from pcapexplain import api, records
+    from pcapexplain import records
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    analysis = _analyse(capture, check_checksums)
     rows = records.connection_records(analysis.result, _capture_name(capture))
     if fmt is Format.TABLE and output is None:
         _print_table(rows)
@@ -203,9 +216,9 @@ def explain(
 
     Example: pcapexplain explain lab3.pcapng --connection 0 --lang zh
     """
-    from pcapexplain import api, narrate
+    from pcapexplain import narrate
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    analysis = _analyse(capture, check_checksums)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
@@ -246,9 +259,9 @@ def report(
 
     Example: pcapexplain report lab3.pcapng -o lab3.html --lang zh
     """
-    from pcapexplain import api, reporter
+    from pcapexplain import reporter
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    analysis = _analyse(capture, check_checksums)
     for conn_id in connection or []:
         analysis.connection(conn_id)  # fail early and clearly on an unknown id
     ctx = reporter.build_context(

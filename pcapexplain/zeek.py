@@ -462,7 +462,10 @@ def zeek_rows(packets: PacketColumns, connections: Sequence[Connection]) -> list
 
 def conn_log(rows: Iterable[dict[str, object]], *, path: str) -> str:
     """Zeek's ASCII log format: tab-separated, with the header lines Zeek's readers expect."""
-    stamp = datetime.fromtimestamp(0, UTC).strftime("%Y-%m-%d-%H-%M-%S")
+    rows = list(rows)
+    # Zeek stamps when the log was opened; the capture's first packet keeps the output stable.
+    first = min((float(str(r["ts"])) for r in rows), default=0.0)
+    stamp = datetime.fromtimestamp(first, UTC).strftime("%Y-%m-%d-%H-%M-%S")
     names = "\t".join(name for name, _ in CONN_LOG_FIELDS)
     types = "\t".join(kind for _, kind in CONN_LOG_FIELDS)
     lines = [

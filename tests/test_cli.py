@@ -224,3 +224,16 @@ def test_unwritable_output_is_an_error(capsys: pytest.CaptureFixture[str], tmp_p
     status, _, err = _run(capsys, "connections", str(SAMPLE), "-f", "json", "-o", str(target))
     assert status == ExitStatus.ERROR
     _assert_one_error(err)
+
+
+@pytest.mark.tshark
+def test_truncated_capture_warns_and_still_reports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    lossy = SAMPLE.with_name("lossy_transfer.pcap").read_bytes()
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes(lossy[: len(lossy) // 2])
+    status, out, err = _run(capsys, "connections", str(cut), "--format", "json")
+    assert status == ExitStatus.OK
+    assert json.loads(out)[0]["handshake"] == "complete"
+    assert "pcapexplain: warning: cut.pcap: the capture is cut short after frame" in err
