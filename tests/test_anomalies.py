@@ -1,0 +1,224 @@
+"""Anomaly checks on hand-built packet lists: slug, severity, frames and parameters."""
+
+from __future__ import annotations
+
+from pcapexplain import anomalies
+from pcapexplain.model import (
+    AnalysisFlag,
+    Anomaly,
+    AnomalySlug,
+    ChecksumStatus,
+    Connection,
+    PacketColumns,
+    Severity,
+)
+from pcapexplain.reconstructor import reconstruct
+from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+
+F = AnalysisFlag
+
+
+def found(packets: PacketColumns) -> list[Connection]:
+    conns, states = reconstruct(packets)
+    anomalies.detect(packets, states, conns)
+    return conns
+
+
+def slugs(conn: Connection) -> set[str]:
+    return {a.slug for a in conn.anomalies}
+
+
+def one(conn: Connection, slug: AnomalySlug) -> Anomaly:
+    matches = [a for a in conn.anomalies if a.slug == slug.value]
+    assert len(matches) == 1, (slug, slugs(conn))
+    return matches[0]
+
+
+def test_catalogue_covers_every_slug_with_a_severity() -> None:
+    assert set(anomalies.CATALOGUE) == set(AnomalySlug)
+    assert all(isinstance(s.severity, Severity) for s in anomalies.CATALOGUE.values())
+
+
+def test_unanswered_syn_with_doubling_retries() -> None:
+    c = Conversation()
+    for at in (0.0, 1.0, 3.0):
+        c.clock = at
+        c.send(c.client, SYN, seq=1000, advance=False)
+    c.clock = 7.0
+    conn = found(c.columns())[0]
+    unanswered = one(conn, AnomalySlug.SYN_UNANSWERED)
+    assert unanswered.severity is Severity.WARN
+    assert unanswered.frames == (1, 2, 3)
+    assert unanswered.params["count"] == 3
+    assert unanswered.params["backoff"] == "doubling"
+    assert AnomalySlug.SYN_RETRANSMITTED.value in slugs(conn)
+
+
+def test_refused_names_the_port() -> None:
+    c = Conversation(server=("10.0.0.2", 8443))
+    c.send(c.client, SYN)
+    c.send(c.server, RST | ACK, seq=0)
+    refused = one(found(c.columns())[0], AnomalySlug.CONNECTION_REFUSED)
+    assert refused.params["port"] == 8443
+    assert refused.frames == (1, 2)
+
+
+def test_synack_never_acknowledged() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.clock = 5.0
+    c.send(c.server, SYN | ACK, seq=5000, advance=False)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.HANDSHAKE_INCOMPLETE.value in slugs(conn)
+
+
+def test_old_duplicate_seen_at_the_server_names_all_three_frames() -> None:
+    c = Conversation(client_isn=90, server_isn=300)
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, RST, seq=91)
+    c.next[c.client], c.next[c.server] = 100, 400
+    c.handshake()
+    stale, real = found(c.columns())
+    assert one(stale, AnomalySlug.OLD_DUPLICATE_SYN).frames == (1, 2, 3)
+    assert AnomalySlug.OLD_DUPLICATE_SYN.value not in slugs(real)
+    assert AnomalySlug.PORT_REUSED.value not in slugs(real)  # recovery, not reuse
+
+
+def test_simultaneous_open_corrects_tsharks_retransmission_label() -> None:
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    resent = int(F.RETRANSMISSION)
+    c.send(c.client, SYN | ACK, seq=1000, analysis=resent)
+    c.send(c.server, SYN | ACK, seq=5000, analysis=resent)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.SIMULTANEOUS_OPEN.value in slugs(conn)
+    assert not slugs(conn) & {"retransmission", "syn-retransmitted", "synack-retransmitted"}
+
+
+def test_illegal_flag_combination() -> None:
+    c = Conversation()
+    c.send(c.client, SYN | FIN)
+    c.send(c.server, RST | ACK, seq=0, ack=1002)
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.ILLEGAL_FLAGS).frames == (1,)
+
+
+def test_half_close_counts_the_data_after_the_fin() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.ack(c.server)
+    c.data(c.server, 300)
+    c.data(c.server, 200)
+    c.fin(c.server)
+    c.ack(c.client)
+    half = one(found(c.columns())[0], AnomalySlug.HALF_CLOSE)
+    assert half.params["bytes"] == 500
+    assert half.params["side"] == "server"
+
+
+def test_lost_final_ack_when_the_fin_comes_again() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    c.clock += 0.2
+    c.send(c.server, FIN | ACK, seq=c.next[c.server] - 1, analysis=int(F.RETRANSMISSION))
+    c.ack(c.client)
+    conn = found(c.columns())[0]
+    assert slugs(conn) & {"lost-final-ack", "fin-retransmitted"}
+
+
+def test_reset_of_an_open_connection() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 600)
+    c.rst(c.server)
+    reset = one(found(c.columns())[0], AnomalySlug.CONNECTION_RESET)
+    assert reset.frames[-1] == 5
+
+
+def test_port_reuse_inside_time_wait() -> None:
+    first = Conversation()
+    first.handshake()
+    first.fin(first.client)
+    first.fin(first.server)
+    first.ack(first.client)
+    again = Conversation(client_isn=900000, server_isn=700000)
+    again.clock = first.clock + 2.0
+    again.handshake()
+    conns = found(merged(first, again))
+    reuse = one(conns[1], AnomalySlug.PORT_REUSED_IN_TIME_WAIT)
+    assert reuse.params["time_wait_side"] == "client"
+    assert reuse.params["gap"] < 60
+
+
+def test_retransmitted_data_is_flagged_from_tsharks_verdict() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.send(c.client, ACK | PSH, 100, seq=1001, advance=False, analysis=int(F.RETRANSMISSION))
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.RETRANSMISSION).frames == (5,)
+    assert conn.to_server.retransmissions == 1
+
+
+def test_gap_acknowledged_without_a_resend_is_capture_loss() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.next[c.client] += 100  # a segment the capture missed
+    c.send(c.client, ACK | PSH, 100, analysis=int(F.LOST_SEGMENT))
+    c.ack(c.server)  # acknowledges all 300 bytes, nothing was resent
+    conn = found(c.columns())[0]
+    assert AnomalySlug.CAPTURE_LOSS.value in slugs(conn)
+
+
+def test_zero_window_episode() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 1000)
+    c.send(c.server, ACK, window=0, analysis=int(F.ZERO_WINDOW))
+    c.clock += 1.0
+    c.send(c.server, ACK, window=4096, analysis=int(F.WINDOW_UPDATE))
+    conn = found(c.columns())[0]
+    zero = one(conn, AnomalySlug.ZERO_WINDOW)
+    assert zero.params["side"] == "server"
+    assert zero.params["variant"] == "reopened"
+
+
+def test_capture_started_mid_connection() -> None:
+    c = Conversation()
+    c.data(c.client)
+    c.data(c.server)
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.MIDSTREAM).severity is Severity.INFO
+
+
+def test_offloaded_checksums_from_one_host() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.data(c.server)
+    packets = c.columns()
+    bad = int(ChecksumStatus.BAD)
+    packets.tcp_checksum = [bad if s == "10.0.0.1" else 0 for s in packets.src]
+    conn = found(packets)[0]
+    assert slugs(conn) & {"checksum-offload", "bad-checksum"}
+
+
+def test_a_clean_connection_has_no_anomaly() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    assert found(c.columns())[0].anomalies == []
