@@ -72,7 +72,9 @@ class Line:
     """One explained packet (or a summarised run) of the annotated packet list."""
 
     frames: str
+    anchor: str  # id of the line, for links from anomalies
     first_frame: int | None
+    last_frame: int | None
     time: str
     direction: str
     flags: str
@@ -95,7 +97,7 @@ class Finding:
     title: str
     explanation: str
     why: str
-    frames: tuple[int, ...]
+    frames: tuple[tuple[int, str], ...]  # (frame, anchor of the line that shows it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,9 +298,10 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     lines = tuple(
-        _line(lang, line, frames)
+        _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
         for line in narrate.narrate(result.packets, result.states, conn, lang)
     )
+    anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
     return Section(
         id=conn.id,
@@ -310,7 +313,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         options=_options(lang, conn.client_options, conn.server_options),
         ladder=drawn,
         lines=lines,
-        findings=tuple(_finding(lang, a) for a in conn.anomalies),
+        findings=tuple(_finding(lang, a, anchors) for a in conn.anomalies),
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in used),
     )
 
@@ -361,7 +364,21 @@ def _options(
     )
 
 
-def _line(lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[int]) -> Line:
+def _anchors(lines: Sequence[Line], connection_id: int) -> dict[int, str]:
+    """Frame → id of the line that shows it (a summary line stands for all of its frames)."""
+    anchors: dict[int, str] = {}
+    for line in lines:
+        if line.first_frame is None:
+            continue
+        last = line.last_frame if line.last_frame is not None else line.first_frame
+        for frame in range(line.first_frame, last + 1):
+            anchors.setdefault(frame, line.anchor)
+    return anchors
+
+
+def _line(
+    lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[int], anchor: str
+) -> Line:
     frames = (
         text(lang, "ui.frames", first=line.frame, last=line.last_frame)
         if line.is_summary and line.frame != line.last_frame
@@ -371,7 +388,9 @@ def _line(lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[i
     states = "" if line.is_summary else _states(line)
     return Line(
         frames=frames,
+        anchor=anchor,
         first_frame=line.frame,
+        last_frame=line.last_frame,
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
         flags=line.flags,
@@ -403,7 +422,7 @@ def _states(line: narrate.NarrativeLine) -> str:
     return f"C {c} · S {s}"
 
 
-def _finding(lang: Lang, anomaly: Anomaly) -> Finding:
+def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
     base = f"anomaly.{anomaly.slug}"
     explain = text(lang, f"{base}.explain") if has(lang, f"{base}.explain") else ""
     why = text(lang, f"{base}.why") if has(lang, f"{base}.why") else ""
@@ -414,5 +433,5 @@ def _finding(lang: Lang, anomaly: Anomaly) -> Finding:
         title=_title(lang, anomaly.slug),
         explanation=explain,
         why=why,
-        frames=anomaly.frames[:50],
+        frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:50]),
     )

@@ -75,6 +75,7 @@ class _Explained(HTMLParser):
         self.attributes: list[str] = []
         self.csp: str | None = None
         self.svgs = 0
+        self.ids: set[str] = set()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
@@ -84,6 +85,8 @@ class _Explained(HTMLParser):
             self.csp = found.get("content")
         if tag == "svg":
             self.svgs += 1
+        if found.get("id"):
+            self.ids.add(found["id"] or "")
         self.attributes += [v or "" for k, v in attrs if k in ("src", "href", "action")]
 
 
@@ -105,6 +108,8 @@ def test_every_syn_fin_rst_is_explained(capture: Path, lang: str) -> None:
     assert parser.svgs >= len(result.connections)
     assert parser.csp is not None and "default-src 'none'" in parser.csp
     assert all(a.startswith("#") for a in parser.attributes), "only in-page links"
+    broken = {a for a in parser.attributes if a[1:] not in parser.ids}
+    assert not broken, f"links to nowhere: {sorted(broken)}"
 
 
 @pytest.mark.tshark
