@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
-from pcapexplain.explanations import CONCEPTS, Lang, has, text
+from pcapexplain.explanations import CATALOG, CONCEPTS, Lang, has, text
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
@@ -197,8 +197,6 @@ def _worst(anomalies: Sequence[Anomaly]) -> int:
 
 
 def _ui(lang: Lang) -> dict[str, str]:
-    from pcapexplain.explanations import CATALOG
-
     prefix = "report."
     return {k[len(prefix) :]: v for k, v in CATALOG[lang].items() if k.startswith(prefix)}
 

@@ -101,7 +101,6 @@ class ZeekConn:
 
     orig: tuple[str, int]
     resp: tuple[str, int]
-    rows: list[int] = field(default_factory=list)
     first_sender: tuple[str, int] = ("", 0)
     sides: dict[tuple[str, int], _Side] = field(default_factory=dict)
     history: list[tuple[tuple[str, int], str]] = field(default_factory=list)
@@ -194,7 +193,6 @@ def feed(
         return  # dropped before connection tracking
     sender = (packets.src[row], packets.sport[row])
     side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
-    conn.rows.append(row)
     conn.last = packets.time[row]
     flags, length = packets.flags[row], packets.length[row]
     if (
