@@ -85,7 +85,7 @@ def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
 
     analysis = api.analyse(capture, validate_checksums=check_checksums)
     for warning in analysis.capture.warnings:
-        typer.echo(f"pcapexplain: warning: {capture.name}: {warning}", err=True)
+        typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
     return analysis
 
 
@@ -122,7 +122,7 @@ def connections(
     from pcapexplain.output import atomic_write_text
 
     written = atomic_write_text(output, text)
-    typer.echo(f"Wrote {len(rows)} connections to {written}", err=True)
+    typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
 
 
 def _render(fmt: Format, rows: list[dict[str, object]], analysis: object) -> str:
@@ -273,7 +273,7 @@ def report(
     )
     target = output if output is not None else Path.cwd() / default_report_name(capture)
     reporter.write_report(reporter.render_html(ctx), target)
-    typer.echo(f"Wrote report to {target}")
+    typer.echo(f"Wrote report to {printable(str(target))}")
     if open_browser:
         webbrowser.open(target.resolve().as_uri())
 
@@ -305,17 +305,23 @@ def doctor() -> None:
         raise typer.Exit(int(ExitStatus.ERROR))
 
 
+def printable(text: str) -> str:
+    """File names and capture text shown on a terminal: control characters (escape sequences,
+    newlines) are written as \\x.. so that they cannot move the cursor or forge a line."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def _report_error(exc: PcapExplainError) -> int:
-    sys.stderr.write(f"pcapexplain: error: {exc.message}\n")
+    sys.stderr.write(f"pcapexplain: error: {printable(exc.message)}\n")
     if exc.hint:
-        sys.stderr.write(f"hint: {exc.hint}\n")
+        sys.stderr.write(f"hint: {printable(exc.hint)}\n")
     return int(exc.exit_status)
 
 
 def _unexpected(exc: BaseException, hint: str) -> int:
     if _state["debug"]:
         raise exc
-    sys.stderr.write(f"pcapexplain: error: {type(exc).__name__}: {exc}\n")
+    sys.stderr.write(f"pcapexplain: error: {type(exc).__name__}: {printable(str(exc))}\n")
     sys.stderr.write(f"hint: {hint}\n")
     return int(ExitStatus.ERROR)
 

@@ -237,3 +237,14 @@ def test_truncated_capture_warns_and_still_reports(
     assert status == ExitStatus.OK
     assert json.loads(out)[0]["handshake"] == "complete"
     assert "pcapexplain: warning: cut.pcap: the capture is cut short after frame" in err
+
+
+def test_control_characters_in_file_names_cannot_reach_the_terminal(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    evil = tmp_path / "a\x1b[2J\nforged line.pcap"
+    status, _, err = _run(capsys, "connections", str(evil))
+    assert status == ExitStatus.ERROR
+    assert "\x1b" not in err
+    _assert_one_error(err)
+    assert "\\x1b[2J\\x0aforged line.pcap" in err
