@@ -7,7 +7,8 @@ Usage:
 Runs `pcapexplain report FILE -o OUT.html` (wall time, CPU, peak memory of the process tree), then
 loads OUT.html in headless Chromium with --dump-dom (which returns once the page has loaded and
 its scripts have run) and times that, k times each, interleaved. Targets (issue 3): the file is
-under 20 MB and opens within a few seconds.
+under 20 MB and opens within a few seconds. --record adds the table to the "## Report size"
+section of RESULTS.md, after the runs already there; the other sections are left alone.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from run import HERE, Run, machine, measure  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 TARGET_MB = 20.0
 TARGET_OPEN_S = 5.0  # "within a few seconds"
+HEADING = "## Report size"
+RUN_HEADING = "### HTML report of "
 
 
 def chromium_argv(html: Path, profile: str) -> list[str]:
@@ -45,14 +48,16 @@ def chromium_argv(html: Path, profile: str) -> list[str]:
 
 
 def _median(runs: list[Run], attr: str) -> float:
-    return statistics.median(getattr(r, attr) for r in runs)
+    return float(statistics.median(getattr(r, attr) for r in runs))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("capture", type=Path)
     parser.add_argument("-k", type=int, default=3, help="repetitions of each measurement")
-    parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--record", action="store_true", help=f"add to {HEADING!r} in benchmarks/RESULTS.md"
+    )
     args = parser.parse_args(argv)
     cli = str(Path(sys.executable).parent / "pcapexplain")
     work = Path(tempfile.mkdtemp(prefix="pcapexplain-report-"))
@@ -84,10 +89,32 @@ def main(argv: list[str] | None = None) -> int:
     text = _report(args.capture, html, writes, (loads, baseline), dom_sizes, write_argv)
     print(text)
     if args.record:
-        with (HERE / "RESULTS.md").open("a") as f:
-            f.write("\n" + text)
+        record(HERE / "RESULTS.md", text)
     loaded = "</html>" in dom.read_text(errors="replace")[-200:]  # Chromium serialised the page
     return 0 if loaded else 1
+
+
+def record(results: Path, text: str) -> None:
+    """Add one run at the end of the report-size section, creating the section when it is absent.
+
+    The section runs from HEADING to the next heading that is not one of its own runs: run.py
+    appends its loader runs to the end of the file, so "end of file" is not this section's end.
+    """
+    lines = results.read_text(encoding="utf-8").splitlines() if results.exists() else []
+    run = text.rstrip("\n").splitlines()
+    if HEADING not in lines:
+        lines += ["", HEADING, "", *run] if lines and lines[-1] else [HEADING, "", *run]
+    else:
+        start = lines.index(HEADING) + 1
+        end = next((i for i in range(start, len(lines)) if _foreign_heading(lines[i])), len(lines))
+        while end > start and not lines[end - 1]:
+            end -= 1  # insert right after the last run, keeping one blank line either side
+        lines[end:end] = ["", *run]
+    results.write_text("\n".join(lines).rstrip("\n") + "\n", encoding="utf-8")
+
+
+def _foreign_heading(line: str) -> bool:
+    return line.startswith("#") and not line.startswith(RUN_HEADING) and line != HEADING
 
 
 def _report(

@@ -590,7 +590,8 @@ _EN: dict[str, str] = {
     "report.no_findings": "Nothing unusual in this connection.",
     "report.concepts": "Concept notes",
     "report.related": "Read more",
-    "report.band": "data segments, click to show them",
+    "report.band": "{frames}: {count} segments, {size} of data",
+    "report.band_open": "(click to show them)",
     "report.band_hidden": "more segments not drawn",
     "report.client": "client",
     "report.server": "server",
@@ -612,6 +613,15 @@ _EN: dict[str, str] = {
     "report.why": "Why it matters",
     "report.severity": "severity",
     "report.details": "details",
+    "report.left_out_severe": (
+        "{count} of them have warnings or errors: more than the {limit} connections this page "
+        "draws in full, most severe first. Filter the table by severity to find them."
+    ),
+    "report.raw_rel": "{raw} (rel {rel})",
+    "report.states_line": (
+        "client {client_before}→{client_after} · server {server_before}→{server_after}"
+    ),
+    "report.more_frames": "and {count} more",
     "anomaly.syn-unanswered.title": "SYN unanswered",
     "anomaly.syn-unanswered.why": (
         "Without a reply there is no connection: the client program waits and finally reports a "
@@ -1441,7 +1451,8 @@ _ZH: dict[str, str] = {
     "report.no_findings": "这个连接没有异常。",
     "report.concepts": "概念讲解",
     "report.related": "延伸阅读",
-    "report.band": "个数据报文段，点击展开",
+    "report.band": "{frames}：{count} 个报文段，数据 {size}",
+    "report.band_open": "（点击展开）",
     "report.band_hidden": "个报文段未绘制",
     "report.client": "客户端",
     "report.server": "服务器",
@@ -1463,6 +1474,15 @@ _ZH: dict[str, str] = {
     "report.why": "为什么重要",
     "report.severity": "严重程度",
     "report.details": "详情",
+    "report.left_out_severe": (
+        "其中 {count} 个带有警告或错误：本页最多完整绘制 {limit} 个连接（最严重的优先），"
+        "它们超出了这个上限。按严重程度筛选表格即可找到它们。"
+    ),
+    "report.raw_rel": "{raw}（相对 {rel}）",
+    "report.states_line": (
+        "客户端 {client_before}→{client_after} · 服务器 {server_before}→{server_after}"
+    ),
+    "report.more_frames": "另有 {count} 个",
     "anomaly.syn-unanswered.title": "SYN 无应答",
     "anomaly.syn-unanswered.why": (
         "没有回复就没有连接：客户端程序一直等待，最后报告超时。请检查地址、端口以及途中的防火墙。"

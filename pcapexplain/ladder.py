@@ -24,7 +24,9 @@ from pcapexplain.narrate import KEY_ROLES, flags_label
 WIDTH = 800
 CLIENT_X, SERVER_X = 220, 620
 ROW = 36  # vertical space per arrow
-TOP = 30  # room for the endpoint titles
+TITLE_Y, ADDRESS_Y = 14, 27  # baselines of the endpoint's role and of its address
+LIFELINE_TOP = 33
+TOP = 44  # the first arrow starts here, below the titles
 ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight
 MIN_BAND = 8  # runs of at least this many ordinary segments collapse into a band
 BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
@@ -56,6 +58,7 @@ class StateMark:
     y: int
     anchor: str  # "end" left of the client line, "start" right of the server line
     state: str
+    initial: bool = False  # the state before the first packet, drawn at the top of the line
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +81,20 @@ class Band:
     retransmissions: int
     detail: Segment
     hidden: int  # packets of the run not drawn even when opened
+    label: str = ""  # the summary line, filled in per language by report_context
 
 
 @dataclass(frozen=True, slots=True)
 class Ladder:
     parts: tuple[Segment | Band, ...]
+    client_address: str  # capture-derived: reaches the SVG only through autoescaping
+    server_address: str
     client_x: int = CLIENT_X
     server_x: int = SERVER_X
     width: int = WIDTH
+    title_y: int = TITLE_Y
+    address_y: int = ADDRESS_Y
+    lifeline_top: int = LIFELINE_TOP
 
 
 def build(
@@ -98,7 +107,9 @@ def build(
 ) -> Ladder:
     """The ladder of one connection: key and anomalous packets in full, long plain runs banded."""
     index = conn.packet_index
-    draw = _Drawer(packets, states, conn, anomalous_frames, time_format)
+    draw = _Drawer(
+        packets, states, conn, anomalous_frames, time_format, _bases(packets, states, conn)
+    )
     parts: list[Segment | Band] = []
     pending: list[int] = []
     run: list[int] = []
@@ -112,7 +123,7 @@ def build(
     _flush_run(run, pending, parts, draw)
     if pending:
         parts.append(draw.segment(pending))
-    return Ladder(parts=tuple(parts))
+    return Ladder(tuple(parts), str(conn.client), str(conn.server))
 
 
 def _plain(
@@ -157,9 +168,13 @@ class _Drawer:
     conn: Connection
     anomalous: frozenset[int]
     time_format: str
+    bases: tuple[int | None, int | None]  # relative numbers count from these (client, server)
 
     def segment(self, rows: Sequence[int]) -> Segment:
-        arrows, marks = [], []
+        arrows: list[Arrow] = []
+        marks: list[StateMark] = []
+        if rows and rows[0] == self.conn.packet_index[0]:
+            marks.extend(_initial_marks(self.states, rows[0]))
         for i, row in enumerate(rows):
             y = TOP + i * ROW
             arrows.append(self.arrow(row, y))
@@ -177,11 +192,25 @@ class _Drawer:
             y1=y,
             x2=x2,
             y2=y + ARROW_DROP,
-            label=_label(p, self.conn, row, to_server),
+            label=_label(p, self.bases, row, to_server),
             time=self.time_format.format(p.time[row] - self.conn.first_time),
             anomalous=frame in self.anomalous or bool(p.analysis[row] & _RESENT),
             role=PacketRole(s.role[row]).name.lower(),
         )
+
+
+def _initial_marks(states: PacketStates, row: int) -> list[StateMark]:
+    """Where each lifeline starts (CLOSED, LISTEN, ...): the first change then reads as a step."""
+    marks = []
+    # The baseline sits just above the first arrow's tail; the template adds 4 px to centre it.
+    y = TOP - 4
+    if states.client_before[row] != TcpState.UNKNOWN:
+        client = TcpState(states.client_before[row]).name
+        marks.append(StateMark(CLIENT_X - 8, y, "end", client, initial=True))
+    if states.server_before[row] != TcpState.UNKNOWN:
+        server = TcpState(states.server_before[row]).name
+        marks.append(StateMark(SERVER_X + 8, y, "start", server, initial=True))
+    return marks
 
 
 def _state_marks(states: PacketStates, row: int, y: int) -> list[StateMark]:
@@ -193,10 +222,26 @@ def _state_marks(states: PacketStates, row: int, y: int) -> list[StateMark]:
     return marks
 
 
-def _label(packets: PacketColumns, conn: Connection, row: int, to_server: bool) -> str:
-    own = conn.client_isn if to_server else conn.server_isn
-    peer = conn.server_isn if to_server else conn.client_isn
-    parts = [flags_label(packets.flags[row]) or "(no flags)"]
+def _bases(
+    packets: PacketColumns, states: PacketStates, conn: Connection
+) -> tuple[int | None, int | None]:
+    """Each side's ISN; without a captured SYN, its first seq seen, as the packet list counts."""
+    client, server = conn.client_isn, conn.server_isn
+    for row in conn.packet_index:
+        if client is not None and server is not None:
+            break
+        if states.direction[row] == Direction.TO_SERVER and client is None:
+            client = packets.seq[row]
+        elif states.direction[row] == Direction.TO_CLIENT and server is None:
+            server = packets.seq[row]
+    return client, server
+
+
+def _label(
+    packets: PacketColumns, bases: tuple[int | None, int | None], row: int, to_server: bool
+) -> str:
+    own, peer = bases if to_server else bases[::-1]
+    parts = [flags_label(packets.flags[row])]
     parts.append(f"seq={_relative(packets.seq[row], own)}")
     if packets.flags[row] & 0x010:
         parts.append(f"ack={_relative(packets.ack[row], peer)}")

@@ -7,26 +7,44 @@ to keep a 20,000-connection report small enough for a browser.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
+from pcapexplain.anomalies import MAX_FRAMES
 from pcapexplain.explanations import CATALOG, CONCEPTS, Lang, has, text
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
     Connection,
     Handshake,
+    PacketRole,
     Severity,
     TcpOptions,
     Teardown,
 )
 
 FULL_FIRST = 50  # the first connections always get a full section
-FULL_LIMIT = 300  # …and at most this many in all, warn/error ones first
-_SEVERE = (Severity.ERROR, Severity.WARN)
+# …and at most this many in all, warn/error ones first. On the 20,000-connection benchmark (5,059
+# with a warning) drawing every warned connection made a 107 MB page; 300 sections make 13 MB.
+FULL_LIMIT = 300
+FINDING_FRAMES = 50  # frame links listed per anomaly; the rest are counted
+# Packets the list always explains one by one (narrate.KEY_ROLES minus the catch-all OTHER): the
+# structure tests count an explanation element for each of them.
+EXPLAINED_ROLES = frozenset(
+    {
+        PacketRole.SYN,
+        PacketRole.SYN_ACK,
+        PacketRole.HANDSHAKE_ACK,
+        PacketRole.FIN,
+        PacketRole.FIN_ACK,
+        PacketRole.RST,
+        PacketRole.SYN_RETRANSMISSION,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +116,7 @@ class Finding:
     explanation: str
     why: str
     frames: tuple[tuple[int, str], ...]  # (frame, anchor of the line that shows it)
+    more_frames: str  # "and 12 more" when the frame list was cut, else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +174,7 @@ def build_context(
     rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
     sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
     left_out = len(result.connections) - len(sections)
+    severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
         lang=language,
         ui=_ui(language),
@@ -167,7 +187,7 @@ def build_context(
         rows=rows,
         sections=sections,
         left_out=left_out,
-        left_out_note=text(language, "report.left_out", count=left_out) if left_out else "",
+        left_out_note=_left_out_note(language, left_out, severe_left_out),
         concepts=tuple(
             Concept(k, text(language, f"concept.{k}.title"), text(language, f"concept.{k}.body"))
             for k in CONCEPTS
@@ -190,6 +210,16 @@ def choose_detailed(connections: Sequence[Connection], selected: Sequence[int] |
             break
         chosen.add(conn.id)
     return chosen
+
+
+def _left_out_note(lang: Lang, left_out: int, severe: int) -> str:
+    """What the page leaves out and how to get it; warned connections are named on their own."""
+    if not left_out:
+        return ""
+    note = text(lang, "report.left_out", count=f"{left_out:,}")
+    if severe:
+        note += " " + text(lang, "report.left_out_severe", count=f"{severe:,}", limit=FULL_LIMIT)
+    return note
 
 
 def _worst(anomalies: Sequence[Anomaly]) -> int:
@@ -295,6 +325,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         frames,
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
+    drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
     lines = tuple(
         _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
         for line in narrate.narrate(result.packets, result.states, conn, lang)
@@ -314,6 +345,25 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         findings=tuple(_finding(lang, a, anchors) for a in conn.anomalies),
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in used),
     )
+
+
+def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment | ladder.Band:
+    """A band's summary, as the issue words it: "1,234 segments, 1.2 MB, 3 retransmissions"."""
+    if isinstance(part, ladder.Segment):
+        return part
+    label = text(
+        lang,
+        "report.band",
+        frames=text(lang, "ui.frames", first=part.first_frame, last=part.last_frame),
+        count=f"{part.packets:,}",
+        size=narrate.human_bytes(part.payload),
+    )
+    if part.retransmissions:
+        form = "one" if part.retransmissions == 1 else "many"
+        label += text(lang, "narr.sum.sep") + text(
+            lang, f"narr.sum.retrans.{form}", count=f"{part.retransmissions:,}"
+        )
+    return dataclasses.replace(part, label=label)
 
 
 def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ...]:
@@ -383,7 +433,7 @@ def _line(
         else text(lang, "ui.frame", frame=line.frame)
     )
     direction = "" if line.direction is None else text(lang, f"dir.{line.direction.name.lower()}")
-    states = "" if line.is_summary else _states(line)
+    states = "" if line.is_summary else _states(lang, line)
     return Line(
         frames=frames,
         anchor=anchor,
@@ -392,32 +442,41 @@ def _line(
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
         flags=line.flags,
-        seq=_numbers(line.seq_raw, line.seq_rel),
-        ack=_numbers(line.ack_raw, line.ack_rel),
+        seq=_numbers(lang, line.seq_raw, line.seq_rel),
+        ack=_numbers(lang, line.ack_raw, line.ack_rel),
         length=line.length,
         states=states,
         text=line.text,
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in line.concepts),
         anomalous=bool(line.anomalies) or line.frame in anomalous_frames,
         is_summary=line.is_summary,
-        key_packet=_is_key(line.flags),
+        key_packet=_is_key(line),
     )
 
 
-def _is_key(flags: str) -> bool:
-    return any(f in flags.split(", ") for f in ("SYN", "FIN", "RST"))
+def _is_key(line: narrate.NarrativeLine) -> bool:
+    """SYN, SYN-ACK, handshake ACK, FIN, ACK of a FIN and RST: each gets its own explanation."""
+    if line.is_summary:
+        return False
+    control = any(f in line.flags.split(", ") for f in ("SYN", "FIN", "RST"))
+    return control or line.role in EXPLAINED_ROLES
 
 
-def _numbers(raw: int | None, rel: int | None) -> str:
+def _numbers(lang: Lang, raw: int | None, rel: int | None) -> str:
     if raw is None:
         return ""
-    return f"{raw} (rel {rel})" if rel is not None else str(raw)
+    return text(lang, "report.raw_rel", raw=raw, rel=rel) if rel is not None else str(raw)
 
 
-def _states(line: narrate.NarrativeLine) -> str:
-    c = f"{line.client_before.name}→{line.client_after.name}"
-    s = f"{line.server_before.name}→{line.server_after.name}"
-    return f"C {c} · S {s}"
+def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
+    return text(
+        lang,
+        "report.states_line",
+        client_before=line.client_before.name,
+        client_after=line.client_after.name,
+        server_before=line.server_before.name,
+        server_after=line.server_after.name,
+    )
 
 
 def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
@@ -431,5 +490,15 @@ def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
         title=_title(lang, anomaly.slug),
         explanation=explain,
         why=why,
-        frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:50]),
+        frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:FINDING_FRAMES]),
+        more_frames=_more_frames(lang, anomaly),
     )
+
+
+def _more_frames(lang: Lang, anomaly: Anomaly) -> str:
+    """How many frames the list leaves out ("1,000+" when the detector itself kept no more)."""
+    hidden = len(anomaly.frames) - FINDING_FRAMES
+    if hidden <= 0:
+        return ""
+    capped = len(anomaly.frames) >= MAX_FRAMES
+    return text(lang, "report.more_frames", count=f"{hidden:,}{'+' if capped else ''}")

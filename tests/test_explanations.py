@@ -35,6 +35,11 @@ LANGUAGE_NEUTRAL = {
 }
 REPORT_PARAMS = {
     "report.left_out": {"count"},
+    "report.left_out_severe": {"count", "limit"},
+    "report.band": {"frames", "count", "size"},
+    "report.raw_rel": {"raw", "rel"},
+    "report.states_line": {"client_before", "client_after", "server_before", "server_after"},
+    "report.more_frames": {"count"},
     "report.seconds": {"seconds"},
     "report.ms": {"ms"},
     "report.traffic": {"up", "up_bytes", "down", "down_bytes"},

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import api, report_context, reporter
+from pcapexplain import anomalies, api, ladder, narrate, report_context, reporter
 from pcapexplain.cli import main
-from pcapexplain.model import CaptureAnalysis, Endpoint, TcpFlags
+from pcapexplain.model import Anomaly, CaptureAnalysis, CaptureInfo, Endpoint, Severity, TcpFlags
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import Conversation
+from tests.builders import Conversation, merged
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_captures"
@@ -105,6 +105,12 @@ def test_every_syn_fin_rst_is_explained(capture: Path, lang: str) -> None:
         if flags & control
     }
     assert wanted <= parser.frames, f"unexplained frames {sorted(wanted - parser.frames)}"
+    # …and the handshake ACK and the ACK of each FIN, which carry no SYN, FIN or RST flag.
+    roles = {int(r) for r in report_context.EXPLAINED_ROLES}
+    by_role = {
+        f for f, role in zip(result.packets.frame, result.states.role, strict=True) if role in roles
+    }
+    assert by_role <= parser.frames, f"unexplained frames {sorted(by_role - parser.frames)}"
     assert parser.svgs >= len(result.connections)
     assert parser.csp is not None and "default-src 'none'" in parser.csp
     assert all(a.startswith("#") for a in parser.attributes), "only in-page links"
@@ -161,9 +167,6 @@ def _hostile_analysis(evil: str) -> CaptureAnalysis:
     conns, states = reconstruct(packets)
     conns[0].client = Endpoint(evil, 1)
     conns[0].zeek_history = evil
-    from pcapexplain import anomalies
-    from pcapexplain.model import CaptureInfo
-
     anomalies.detect(packets, states, conns)
     info = CaptureInfo(
         path=f"/tmp/{evil}.pcap",
@@ -184,13 +187,21 @@ class _Elements(HTMLParser):
         self.tags: list[str] = []
         self.attributes: list[str] = []
         self.text: list[str] = []
+        self.svg_text: list[str] = []  # text inside <svg>, where "</svg>" would break out
+        self._svg_depth = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         self.attributes += [name for name, _ in attrs]
+        self._svg_depth += tag == "svg"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._svg_depth -= tag == "svg"
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        if self._svg_depth:
+            self.svg_text.append(data)
 
 
 @pytest.mark.parametrize("evil", HOSTILE)
@@ -204,18 +215,35 @@ def test_capture_derived_strings_come_out_inert(evil: str, lang: str) -> None:
     assert not [a for a in page.attributes if a.startswith("on")]
     shown = "".join(page.text)
     assert evil in shown  # displayed as text, exactly as it was
+    assert str(Endpoint(evil, 1)) in page.svg_text  # the ladder's lifeline title, inside the SVG
     assert ">49<" not in html and " 49 " not in shown  # never evaluated as a template
 
 
+# A file name cannot hold "/", so "</script>" and "</svg>" come in through the IP strings above.
+HOSTILE_NAMES = [
+    "<script>alert(1)<\\script>'\".pcap",
+    "{{ 7*7 }}{% raw %}.pcap",
+    "<svg onload=alert(2)>.pcap",
+    '"><img src=x onerror=alert(3)>.pcap',
+]
+
+
 @pytest.mark.tshark
-def test_hostile_file_name_through_the_command(tmp_path: Path) -> None:
-    evil = tmp_path / "<script>alert(1)<\\script>'\".pcap"
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_hostile_file_name_through_the_command(tmp_path: Path, name: str) -> None:
+    evil = tmp_path / name
     shutil.copy(SAMPLES / "normal_close_client_first.pcap", evil)
     target = tmp_path / "out.html"
     assert main(["report", str(evil), "-o", str(target)]) == 0
     html = target.read_text(encoding="utf-8")
-    assert "<script>alert(1)" not in html
-    assert "&lt;script&gt;alert(1)" in html
+    page = _Elements()
+    page.feed(html)
+    assert page.tags.count("script") == 1
+    assert "img" not in page.tags
+    assert page.tags.count("svg") == len(re.findall(r"<svg class=\"ladder-svg\"", html))
+    assert not [a for a in page.attributes if a.startswith("on")]
+    assert name in "".join(page.text)  # shown, exactly as it was
+    assert ">49<" not in html
 
 
 def test_bounded_sections_for_many_connections() -> None:
@@ -226,13 +254,8 @@ def test_bounded_sections_for_many_connections() -> None:
         c.send(c.client, TcpFlags.SYN)
         c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
         convs.append(c)
-    from tests.builders import merged
-
     packets = merged(*convs)
     conns, states = reconstruct(packets)
-    from pcapexplain import anomalies
-    from pcapexplain.model import CaptureInfo
-
     anomalies.detect(packets, states, conns)
     info = CaptureInfo("many.pcap", 1, "0", "T", len(packets))
     result = CaptureAnalysis(info, packets, states, conns)
@@ -243,6 +266,8 @@ def test_bounded_sections_for_many_connections() -> None:
     assert ctx.left_out == len(conns) - report_context.FULL_LIMIT
     html = reporter.render_html(ctx)
     assert "--connection N" in html
+    # Every refusal is a warning, so the page says that warned connections were left out too.
+    assert f"{ctx.left_out} of them have warnings or errors" in html
     assert html.count('<tr id="row-') == len(conns)  # every connection stays in the table
 
 
@@ -256,3 +281,97 @@ def test_report_command_writes_atomically_and_says_where(
     assert written.is_file()
     assert str(written) in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == ["half_close.html"]  # no temporary left
+
+
+def _long_transfer() -> CaptureAnalysis:
+    """Handshake, 30 data segments with their ACKs, four-way close: a run long enough to band."""
+    conv = Conversation()
+    conv.handshake()
+    for _ in range(15):
+        conv.data(conv.server, 1000)
+        conv.ack(conv.client)
+    conv.fin(conv.client)
+    conv.ack(conv.server)
+    conv.fin(conv.server)
+    conv.ack(conv.client)
+    packets = conv.columns()
+    conns, states = reconstruct(packets)
+    anomalies.detect(packets, states, conns)
+    info = CaptureInfo("long.pcap", 1, "0", "T", len(packets))
+    return CaptureAnalysis(info, packets, states, conns)
+
+
+def test_ladder_bands_the_data_phase_and_draws_handshake_and_close_in_full() -> None:
+    result = _long_transfer()
+    drawn = ladder.build(result.packets, result.states, result.connections[0], frozenset())
+    kinds = [type(part).__name__ for part in drawn.parts]
+    assert kinds == ["Segment", "Band", "Segment"]
+    first, band, last = drawn.parts
+    assert isinstance(first, ladder.Segment) and isinstance(band, ladder.Band)
+    assert isinstance(last, ladder.Segment)
+    assert [a.frame for a in first.arrows] == [1, 2, 3]  # the handshake, in full
+    assert [a.frame for a in last.arrows] == [34, 35, 36, 37]  # the close, in full
+    assert (band.first_frame, band.last_frame, band.packets) == (4, 33, 30)
+    assert band.payload == 15_000 and [a.frame for a in band.detail.arrows] == list(range(4, 34))
+    # Each lifeline starts with its state before the first packet, then each change is written.
+    initial = [(m.state, m.anchor) for m in first.states if m.initial]
+    assert initial == [("CLOSED", "end"), ("LISTEN", "start")]
+    changes = [m.state for m in (*first.states, *last.states) if not m.initial]
+    assert changes == [
+        "SYN_SENT",
+        "SYN_RECEIVED",
+        "ESTABLISHED",
+        "ESTABLISHED",
+        "FIN_WAIT_1",
+        "CLOSE_WAIT",
+        "FIN_WAIT_2",
+        "TIME_WAIT",  # the server's FIN: client first, then server, on the same arrow
+        "LAST_ACK",
+        "CLOSED",
+    ]
+    assert first.arrows[0].label == "SYN seq=0 len=0"
+    assert first.arrows[1].label == "SYN, ACK seq=0 ack=1 len=0"
+
+
+@pytest.mark.parametrize(
+    ("lang", "label"),
+    [
+        ("en", "frames 4–33: 30 segments, 15.0 kB of data"),
+        ("zh", "帧 4–33：30 个报文段，数据 15.0 kB"),
+    ],
+)
+def test_band_summary_counts_segments_and_bytes(lang: str, label: str) -> None:
+    ctx = reporter.build_context(_long_transfer(), lang=lang, selected=None, **FIXED)
+    bands = [p for p in ctx.sections[0].ladder.parts if isinstance(p, ladder.Band)]
+    assert [b.label for b in bands] == [label]
+    assert label in reporter.render_html(ctx)
+
+
+def test_long_frame_lists_are_cut_and_counted() -> None:
+    many = Anomaly("retransmission", Severity.NOTE, 0, tuple(range(1, 81)))
+    finding = report_context._finding("en", many, {})
+    assert len(finding.frames) == report_context.FINDING_FRAMES
+    assert finding.more_frames == "and 30 more"
+
+
+def test_ladder_and_packet_list_count_relative_numbers_alike_without_a_syn() -> None:
+    conv = Conversation()
+    conv.data(conv.client, 100)
+    conv.ack(conv.server)
+    conv.data(conv.server, 50)
+    conv.ack(conv.client)
+    conv.fin(conv.client)
+    packets = conv.columns()
+    conns, states = reconstruct(packets)
+    assert conns[0].client_isn is None  # no SYN: the first seq seen in each direction counts
+    drawn = ladder.build(packets, states, conns[0], frozenset())
+    labels = {a.frame: a.label for part in drawn.parts for a in _arrows(part)}
+    assert labels[1] == "PSH, ACK seq=0 ack=0 len=100"
+    assert labels[2] == "ACK seq=0 ack=100 len=0"
+    for line in narrate.narrate(packets, states, conns[0], "en"):
+        if not line.is_summary and line.frame is not None:
+            assert f"seq={line.seq_rel} " in labels[line.frame]
+
+
+def _arrows(part: ladder.Segment | ladder.Band) -> tuple[ladder.Arrow, ...]:
+    return part.detail.arrows if isinstance(part, ladder.Band) else part.arrows

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,11 +24,14 @@ FLAGS = [
     "--disable-sync",
 ]
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 pytestmark = [pytest.mark.browser, pytest.mark.tshark]
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
+def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -40,8 +46,6 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Several connections with different outcomes: port reuse, a refusal and a reset."""
     folder = tmp_path_factory.mktemp("report")
     merged = folder / "mixed.pcap"
-    import subprocess
-
     parts = ["port_reuse_time_wait.pcap", "refused.pcap", "reset_by_client_linger0.pcap"]
     subprocess.run(
         ["mergecap", "-F", "pcap", "-w", str(merged), *(str(SAMPLES / p) for p in parts)],
@@ -52,7 +56,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_report_loads_without_errors_and_filters(browser, report: Path) -> None:  # type: ignore[no-untyped-def]
+def test_report_loads_without_errors_and_filters(browser: Browser, report: Path) -> None:
     page = browser.new_page()
     errors: list[str] = []
     requests: list[str] = []
@@ -89,7 +93,7 @@ def test_report_loads_without_errors_and_filters(browser, report: Path) -> None:
     page.close()
 
 
-def test_band_opens_to_show_its_packets(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_band_opens_to_show_its_packets(browser: Browser, tmp_path: Path) -> None:
     target = tmp_path / "lossy.html"
     assert main(["report", str(SAMPLES / "lossy_transfer.pcap"), "-o", str(target)]) == 0
     page = browser.new_page()
@@ -99,4 +103,21 @@ def test_band_opens_to_show_its_packets(browser, tmp_path: Path) -> None:  # typ
     assert not inner.is_visible()
     band.locator("summary").click()
     assert inner.is_visible()
+    page.close()
+
+
+def test_closed_bands_print_their_packets(browser: Browser, tmp_path: Path) -> None:
+    target = tmp_path / "lossy.html"
+    assert main(["report", str(SAMPLES / "lossy_transfer.pcap"), "-o", str(target)]) == 0
+    page = browser.new_page()
+    page.goto(target.as_uri())
+    inner = page.locator("details.band svg").first
+    assert not inner.is_visible()
+    page.emulate_media(media="print")  # the print stylesheet alone, without report.js's help
+    assert inner.is_visible()
+    page.emulate_media(media="screen")
+    page.evaluate("window.dispatchEvent(new Event('beforeprint'))")  # browsers without the CSS
+    assert page.locator("details.band").first.evaluate("band => band.open")
+    page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+    assert not inner.is_visible()  # the reader's closed bands are closed again
     page.close()

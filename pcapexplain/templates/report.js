@@ -1,6 +1,17 @@
 // Sorting, filtering and searching the connection table. The page is complete without this.
 (function () {
   "use strict";
+  // Print every band open, then restore the ones the reader had closed.
+  var reopened = [];
+  window.addEventListener("beforeprint", function () {
+    reopened = Array.prototype.filter.call(document.querySelectorAll("details.band"),
+      function (band) { return !band.open; });
+    reopened.forEach(function (band) { band.open = true; });
+  });
+  window.addEventListener("afterprint", function () {
+    reopened.forEach(function (band) { band.open = false; });
+    reopened = [];
+  });
   var table = document.getElementById("conn-table");
   var head = document.getElementById("conn-head");
   var controls = document.getElementById("controls");
