@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from pcapexplain.model import (
+    RETRANSMITTED,
     AnalysisFlag,
     Anomaly,
     AnomalySlug,
@@ -23,6 +24,7 @@ from pcapexplain.model import (
     Connection,
     Direction,
     Handshake,
+    IllegalFlags,
     PacketColumns,
     PacketStates,
     Severity,
@@ -30,20 +32,18 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.seqspace import segment_end, seq_add, seq_diff, seq_ge, seq_gt, seq_sub
 
 A = AnomalySlug
 F = AnalysisFlag
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
-_PSH, _URG = int(TcpFlags.PSH), int(TcpFlags.URG)
 _CTRL = _SYN | _ACK | _FIN | _RST
 _BAD = int(ChecksumStatus.BAD)
-_MOD, _HALF = 1 << 32, 1 << 31  # sequence space, compared modulo 2**32 (RFC 9293 §3.4)
 MAX_FRAMES = 1000  # frames kept per anomaly; the true count stays in params["count"]
 LOOK_BACK = 256  # packets of one connection a check may scan backwards from a row
 LINUX_TIME_WAIT = 60.0  # TCP_TIMEWAIT_LEN in include/net/tcp.h
 RFC_2MSL = 240.0  # RFC 9293 §3.4.2: MSL = 2 minutes
 AT_END = 1.0  # less capture than this after the last SYN: "unanswered at capture end"
-RETRANSMITTED = F.RETRANSMISSION | F.FAST_RETRANSMISSION | F.SPURIOUS_RETRANSMISSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +94,7 @@ _SPECS = (
                 "tcp.analysis.tfo_syn / tfo_ack / tfo_ignored", "-",
                 {"kind": ("tfo", "plain"), "outcome": ("accepted", "ignored", "unanswered")}),
     AnomalySpec(A.ILLEGAL_FLAGS, W, "H7", ("count", "variant", "side"), "-", "history Q/q, I/i",
-                {"variant": ("syn-fin", "syn-rst", "fin-rst", "null", "xmas", "no-ack", "mixed"),
+                {"variant": (*(v.value for v in IllegalFlags), "mixed"),
                  "side": _SIDE}),
     AnomalySpec(A.ACK_WITHOUT_ACK_FLAG, N, "H8", ("count",), "tcp.ack.nonzero", "-"),
     # H9: gap = seconds since the previous incarnation's last packet; previous = its id.
@@ -270,10 +270,7 @@ class _Ctx:
 
     def end(self, row: int) -> int:
         """Sequence number just after the row's segment (SYN and FIN count one each)."""
-        flags = self.p.flags[row]
-        return (
-            self.p.seq[row] + self.p.length[row] + bool(flags & _SYN) + bool(flags & _FIN)
-        ) % _MOD
+        return segment_end(self.p.seq[row], self.p.length[row], self.p.flags[row])
 
     def next_seq(self, row: int, direction: int) -> int | None:
         """next(sender): the highest segment end the direction had sent before row."""
@@ -281,7 +278,7 @@ class _Ctx:
         for r in self.before(row, direction):
             if not self.p.flags[r] & _RST:
                 e = self.end(r)
-                best = e if best is None or _gt(e, best) else best
+                best = e if best is None or seq_gt(e, best) else best
         return best
 
     def last_ack(self, direction: int, row: int | None = None) -> int | None:
@@ -320,20 +317,6 @@ def _side(direction: int) -> str:
 def _sides(ctx: _Ctx, rows: Iterable[int]) -> str:
     found = {ctx.side(r) for r in rows}
     return found.pop() if len(found) == 1 else Closer.BOTH.value
-
-
-def _gt(a: int, b: int) -> bool:
-    """a is after b in sequence space (RFC 9293 §3.4)."""
-    return 0 < (a - b) % _MOD < _HALF
-
-
-def _ge(a: int, b: int) -> bool:
-    return a == b or _gt(a, b)
-
-
-def _signed(delta: int) -> int:
-    delta %= _MOD
-    return delta - _MOD if delta >= _HALF else delta
 
 
 def _payload(ctx: _Ctx, rows: Iterable[int]) -> int:
@@ -456,7 +439,7 @@ def check_old_duplicate(ctx: _Ctx) -> Iterator[Anomaly]:
         # With data on the SYN the SYN-ACK may ack ISN+1+len (TFO) or ISN+1 (data ignored).
         mismatch = recent is not None and p.ack[synack] not in (
             ctx.end(recent),
-            (p.seq[recent] + 1) % _MOD,
+            seq_add(p.seq[recent], 1),
         )
         reset = rst is not None and p.seq[rst] == p.ack[synack]
         if not (mismatch or reset):
@@ -464,7 +447,7 @@ def check_old_duplicate(ctx: _Ctx) -> Iterator[Anomaly]:
         stale = [
             r
             for r in _syns(ctx, Direction.TO_SERVER, with_ack=False)
-            if (p.seq[r] + 1) % _MOD == p.ack[synack]
+            if seq_add(p.seq[r], 1) == p.ack[synack]
         ]
         rows = [*stale, synack]
         if rst is not None and reset:
@@ -529,26 +512,9 @@ def check_syn_data(ctx: _Ctx) -> Iterator[Anomaly]:
         return
 
 
-def _illegal(flags: int) -> str | None:
-    """The name of an illegal flag combination (RFC 9293 §3.1, §3.10.7), or None."""
-    if flags & _SYN and flags & _FIN:
-        return "syn-fin"
-    if flags & _SYN and flags & _RST:
-        return "syn-rst"
-    if flags & _FIN and flags & _RST:
-        return "fin-rst"
-    if not flags & (_SYN | _ACK | _FIN | _RST | _PSH | _URG):
-        return "null"
-    if flags & _ACK or flags & (_SYN | _RST):
-        return None
-    if flags & _FIN and flags & _PSH and flags & _URG:
-        return "xmas"
-    return "no-ack"  # FIN, PSH or URG without ACK: never sent by a synchronised stack
-
-
 def check_illegal_flags(ctx: _Ctx) -> Iterator[Anomaly]:
     """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
-    found = [(r, kind) for r in ctx.rows if (kind := _illegal(ctx.p.flags[r])) is not None]
+    found = [(r, kind) for r in ctx.rows if (kind := TcpFlags.illegal(ctx.p.flags[r])) is not None]
     if found:
         kinds = {kind for _, kind in found}
         rows = [r for r, _ in found]
@@ -686,14 +652,14 @@ def check_gaps(ctx: _Ctx) -> Iterator[Anomaly]:
     for r in ctx.where(bits=F.LOST_SEGMENT):
         d = ctx.d(r)
         expected = ctx.next_seq(r, d)
-        if expected is None or not _gt(ctx.p.seq[r], expected):
+        if expected is None or not seq_gt(ctx.p.seq[r], expected):
             continue  # the gap is at the start of the capture: nothing to compare with
-        missing = (ctx.p.seq[r] - expected) % _MOD
+        missing = seq_sub(ctx.p.seq[r], expected)
         filler = _filled_by(ctx, r, expected)
         if filler == "reordered":
             continue
         acked = ctx.last_ack(1 - d)
-        if filler is None and acked is not None and _ge(acked, ctx.p.seq[r]):
+        if filler is None and acked is not None and seq_ge(acked, ctx.p.seq[r]):
             lost.append((r, missing, "capture"))
         else:
             lost.append((r, missing, "network-loss" if filler else "unknown"))
@@ -724,7 +690,7 @@ def _filled_by(ctx: _Ctx, gap_row: int, start: int) -> str | None:
     for r in ctx.rows[first : first + 4 * LOOK_BACK]:  # fillers come soon after, as notable rows
         if ctx.d(r) != d or not p.length[r]:
             continue
-        if _gt(ctx.end(r), start) and _gt(stop, p.seq[r]):
+        if seq_gt(ctx.end(r), start) and seq_gt(stop, p.seq[r]):
             return "retransmitted" if p.analysis[r] & RETRANSMITTED else "reordered"
     return None
 
@@ -1024,13 +990,13 @@ def check_fin_retransmitted(ctx: _Ctx) -> Iterator[Anomaly]:
         for r in again:
             fin_end = ctx.end(r)
             acked_before = any(
-                p.flags[x] & _ACK and _ge(p.ack[x], fin_end)
+                p.flags[x] & _ACK and seq_ge(p.ack[x], fin_end)
                 for x in ctx.before(r, 1 - d)
                 if x > fins[0]
             )
             answer = next(ctx.after(r, 1 - d), None)
             acked_again = (
-                answer is not None and p.flags[answer] & _ACK and _ge(p.ack[answer], fin_end)
+                answer is not None and p.flags[answer] & _ACK and seq_ge(p.ack[answer], fin_end)
             )
             (lost if acked_before and acked_again else plain).append(r)
         if lost:
@@ -1084,10 +1050,10 @@ def _reset_cause(ctx: _Ctx, rst: int, after_fin: bool) -> tuple[str, int]:
     peer_next, own_next = ctx.next_seq(rst, 1 - d), ctx.next_seq(rst, d)
     own_ack = p.ack[rst] if p.flags[rst] & _ACK else ctx.last_ack(d, rst)
     peer_ack = ctx.last_ack(1 - d, rst)
-    if peer_next is not None and own_ack is not None and _gt(peer_next, own_ack):
-        return "unacked-received", (peer_next - own_ack) % _MOD
-    if own_next is not None and peer_ack is not None and _gt(own_next, peer_ack):
-        return "unacked-sent", (own_next - peer_ack) % _MOD
+    if peer_next is not None and own_ack is not None and seq_gt(peer_next, own_ack):
+        return "unacked-received", seq_sub(peer_next, own_ack)
+    if own_next is not None and peer_ack is not None and seq_gt(own_next, peer_ack):
+        return "unacked-sent", seq_sub(own_next, peer_ack)
     return "unknown", 0
 
 
@@ -1119,8 +1085,8 @@ def _rst_in_syn_sent(ctx: _Ctx, rst: int) -> tuple[str | None, int]:
     if not p.flags[rst] & _ACK:
         return "syn-sent", 0
     # SYN-SENT: acceptable iff ISS < SEG.ACK =< SND.NXT.
-    offset = _signed(p.ack[rst] - ctx.end(syn))
-    ok = _gt(p.ack[rst], p.seq[syn]) and _ge(ctx.end(syn), p.ack[rst])
+    offset = seq_diff(p.ack[rst], ctx.end(syn))
+    ok = seq_gt(p.ack[rst], p.seq[syn]) and seq_ge(ctx.end(syn), p.ack[rst])
     return (None if ok else "syn-sent"), offset
 
 
@@ -1137,8 +1103,8 @@ def _rst_synchronised(ctx: _Ctx, rst: int, own_next: int) -> tuple[str | None, i
     both = ctx.c.client_options.wscale is not None and ctx.c.server_options.wscale is not None
     last = next((r for r in ctx.before(rst, 1 - d)), None)
     window = (p.window[last] if last is not None else 0) << (scale or 0 if both else 0)
-    offset = _signed(seq - own_next)
-    inside = 0 <= (seq - base) % _MOD < max(window, 1)
+    offset = seq_diff(seq, own_next)
+    inside = seq_sub(seq, base) < max(window, 1)
     return ("in-window" if inside else "out-of-window"), offset
 
 
@@ -1171,11 +1137,13 @@ def check_data_after_close(ctx: _Ctx) -> Iterator[Anomaly]:
         rsts, fins = _rsts(ctx, d), _fins(ctx, d)
         data = [r for r in ctx.rows if ctx.d(r) == d and p.length[r] and not p.flags[r] & _SYN]
         if rsts:
-            after_rst += [r for r in data if r > rsts[0] and _gt(ctx.end(r), p.seq[rsts[0]])]
+            after_rst += [r for r in data if r > rsts[0] and seq_gt(ctx.end(r), p.seq[rsts[0]])]
         if fins:
-            fin_seq = (p.seq[fins[0]] + p.length[fins[0]]) % _MOD
+            fin_seq = seq_add(p.seq[fins[0]], p.length[fins[0]])
             after_fin += [
-                r for r in data if r > fins[0] and _gt(ctx.end(r), fin_seq) and r not in after_rst
+                r
+                for r in data
+                if r > fins[0] and seq_gt(ctx.end(r), fin_seq) and r not in after_rst
             ]
     for slug, rows in ((A.DATA_AFTER_RESET, after_rst), (A.DATA_AFTER_FIN, after_fin)):
         if rows:
@@ -1190,7 +1158,7 @@ def check_midstream(ctx: _Ctx) -> Iterator[Anomaly]:
     if c.handshake is not Handshake.NOT_CAPTURED or not c.packet_index:
         return
     first = c.packet_index[0]
-    if _illegal(ctx.p.flags[first]) is None:
+    if TcpFlags.illegal(ctx.p.flags[first]) is None:
         yield ctx.make(A.MIDSTREAM, (first,))
 
 

@@ -19,6 +19,18 @@ class Lang(StrEnum):
     ZH = "zh"  # Simplified Chinese, in the terms of Xie Xiren's textbook
 
 
+class IllegalFlags(StrEnum):
+    """Why a segment's flags are a combination no TCP sends (TCP-REFERENCE H7); the values are
+    the `variant` of the illegal-flags anomaly."""
+
+    SYN_FIN = "syn-fin"  # opens and closes at once
+    SYN_RST = "syn-rst"  # opens and aborts at once
+    FIN_RST = "fin-rst"  # closes gracefully and aborts at once
+    NULL = "null"  # no flag at all (a "NULL scan")
+    XMAS = "xmas"  # FIN, PSH and URG without ACK (an "Xmas scan")
+    NO_ACK = "no-ack"  # neither SYN, ACK nor RST: FIN, PSH, URG or ECN bits alone
+
+
 class TcpFlags(IntFlag):
     """TCP header control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR)."""
 
@@ -31,6 +43,46 @@ class TcpFlags(IntFlag):
     ECE = 0x040  # ECN echo
     CWR = 0x080  # congestion window reduced
     AE = 0x100  # accurate ECN (formerly NS)
+
+    @staticmethod
+    def illegal(bits: int) -> IllegalFlags | None:
+        """Why these flags are a combination no TCP sends, or None when a TCP may send them.
+
+        The one definition, used by the narrative and the anomaly checks alike. The first rule
+        that matches names the reason.
+        """
+        if bits & _SYN_FIN == _SYN_FIN:
+            # SYN opens a sequence space, FIN ends one. Only the historic T/TCP (RFC 1644, made
+            # Historic by RFC 6247) sent both; today it is a scanner's fingerprinting probe.
+            return IllegalFlags.SYN_FIN
+        if bits & _SYN_RST == _SYN_RST:
+            # A RST is never a connection request: RFC 9293 §3.10.7 handles RST before SYN in
+            # every state, so the SYN can mean nothing.
+            return IllegalFlags.SYN_RST
+        if bits & _FIN_RST == _FIN_RST:
+            # RST aborts and discards queued data, FIN asks for an orderly close after it; Zeek
+            # records the pair as inconsistent (history I).
+            return IllegalFlags.FIN_RST
+        if not bits & _ALL_FLAGS:
+            # RFC 9293 §3.10.7: a segment without SYN, ACK or RST is dropped in every state.
+            return IllegalFlags.NULL
+        if bits & (_SYN | _ACK | _RST):
+            # The initial SYN is the one segment without ACK that opens a connection; a RST may
+            # lack ACK (<SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1); everything else carries ACK.
+            return None
+        if bits & _XMAS == _XMAS:
+            return IllegalFlags.XMAS
+        # RFC 9293 §3.4: after the initial SYN "the ACK bit is always set"; a FIN, PSH, URG or
+        # ECN bit alone cannot belong to any connection (§3.10.7.4 drops it: "ACK bit off").
+        return IllegalFlags.NO_ACK
+
+
+_SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
+_SYN_FIN = int(TcpFlags.SYN | TcpFlags.FIN)
+_SYN_RST = int(TcpFlags.SYN | TcpFlags.RST)
+_FIN_RST = int(TcpFlags.FIN | TcpFlags.RST)
+_XMAS = int(TcpFlags.FIN | TcpFlags.PSH | TcpFlags.URG)
+_ALL_FLAGS = int(~TcpFlags(0))  # the nine bits RFC 9293 and RFC 3168 name
 
 
 class AnalysisFlag(IntFlag):
@@ -51,6 +103,15 @@ class AnalysisFlag(IntFlag):
     KEEP_ALIVE = 1 << 12
     KEEP_ALIVE_ACK = 1 << 13
     REUSED_PORTS = 1 << 14
+
+
+# Any of tshark's retransmission verdicts. tshark also sets RETRANSMISSION on fast and spurious
+# retransmissions; hand-built packets need not, so every reader asks for all three bits.
+RETRANSMITTED = int(
+    AnalysisFlag.RETRANSMISSION
+    | AnalysisFlag.FAST_RETRANSMISSION
+    | AnalysisFlag.SPURIOUS_RETRANSMISSION
+)
 
 
 class ChecksumStatus(IntEnum):

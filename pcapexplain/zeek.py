@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
 from pcapexplain.model import (
+    RETRANSMITTED,
     AnalysisFlag,
     ChecksumStatus,
     Connection,
@@ -26,7 +27,6 @@ from pcapexplain.model import (
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _BAD = int(ChecksumStatus.BAD)
-_RESENT = int(AnalysisFlag.RETRANSMISSION | AnalysisFlag.FAST_RETRANSMISSION)
 _GAP = int(AnalysisFlag.ACK_LOST_SEGMENT)
 
 # scripts/base/init-bare.zeek defaults, in seconds.
@@ -250,7 +250,11 @@ def _history(
     elif flags & _ACK and not flags & (_SYN | _FIN | _RST):
         _record(conn, sender, side, "A")
     bits = packets.analysis[row]
-    if length and bits & _RESENT:
+    # Zeek's own T rule (TCP.cc update_last_seq) is "payload whose end does not pass the highest
+    # end this sender has sent": it also counts what tshark calls out-of-order, and not a resend
+    # that carries new bytes as well. tshark's retransmission verdicts stand in for it; on the
+    # conformance corpus the two never differ. (Spurious retransmissions are Ts for both.)
+    if length and bits & RETRANSMITTED:
         _record(conn, sender, side, "T")
     if bits & _GAP:
         # The peer acknowledged bytes never seen: a content gap in the peer's stream.

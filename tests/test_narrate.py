@@ -31,6 +31,7 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.narrate import NarrativeLine, connection_header, flags_label, format_line, narrate
+from pcapexplain.seqspace import MOD
 
 C, S = Direction.TO_SERVER, Direction.TO_CLIENT
 SYN, ACK, FIN, RST, PSH = TcpFlags.SYN, TcpFlags.ACK, TcpFlags.FIN, TcpFlags.RST, TcpFlags.PSH
@@ -78,8 +79,8 @@ def build(
         sport=[40000 if p.d is C else 80 for p in pkts],
         dport=[80 if p.d is C else 40000 for p in pkts],
         flags=[int(p.flags) for p in pkts],
-        seq=[p.seq % 2**32 for p in pkts],
-        ack=[p.ack % 2**32 for p in pkts],
+        seq=[p.seq % MOD for p in pkts],
+        ack=[p.ack % MOD for p in pkts],
         length=[p.length for p in pkts],
         window=[64240] * n,
         mss=[-1] * n,
