@@ -396,7 +396,7 @@ class CaptureAnalysis:
 
 class AnomalySlug(StrEnum):
     """Stable identifiers of every finding; the catalogue ids (H1…, D1…, T1…) follow
-    TCP-REFERENCE section (b). Severity defaults and checks live in anomalies.py; texts in
+    TCP-REFERENCE section (b). Severity defaults and checks live in anomalies/; texts in
     explanations.py."""
 
     # handshake
