@@ -23,9 +23,16 @@ def analyse_columns(
     the Zeek view drops packets whose checksums tshark found bad, as Zeek does by default.
     """
     connections, states = reconstructor.reconstruct(packets)
-    anomalies.detect(packets, states, connections)
-    zeek.annotate(packets, connections, checksums_validated=checksums_validated)
-    return CaptureAnalysis(capture=info, packets=packets, states=states, connections=connections)
+    findings = anomalies.detect(packets, states, connections)
+    verdicts = zeek.verdicts(packets, connections, checksums_validated=checksums_validated)
+    return CaptureAnalysis(
+        capture=info,
+        packets=packets,
+        states=states,
+        connections=connections,
+        anomalies=findings,
+        zeek=verdicts,
+    )
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pcapexplain.errors import ExitStatus, PcapExplainError
 from pcapexplain.model import Lang
 
 if TYPE_CHECKING:
-    from pcapexplain import api
+    from pcapexplain import api, records
 
 app = typer.Typer(
     name="pcapexplain",
@@ -121,21 +121,20 @@ def connections(
     typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
 
 
-def _render(fmt: Format, rows: list[dict[str, object]], analysis: object) -> str:
-    from pcapexplain import api, records, zeek
+def _render(fmt: Format, rows: list[records.ConnectionRecord], analysis: api.Analysis) -> str:
+    from pcapexplain import records, zeek
 
     if fmt is Format.JSON:
         return records.to_json(rows)
     if fmt is Format.ZEEK:
-        assert isinstance(analysis, api.Analysis)
         result = analysis.result
-        zeek_rows = zeek.zeek_rows(result.packets, result.connections)
+        zeek_rows = zeek.zeek_rows(result.packets, result.connections, result.zeek)
         log: str = zeek.conn_log(zeek_rows, path=result.capture.path)
         return log
-    return _csv_text([records.flatten(r) for r in rows])
+    return _csv_text([r.flat() for r in rows])
 
 
-def _csv_text(rows: list[dict[str, object]]) -> str:
+def _csv_text(rows: list[dict[str, records.Scalar]]) -> str:
     buffer = io.StringIO()
     if rows:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -144,7 +143,7 @@ def _csv_text(rows: list[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
-def _print_table(rows: list[dict[str, object]]) -> None:
+def _print_table(rows: list[records.ConnectionRecord]) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -166,31 +165,24 @@ def _print_table(rows: list[dict[str, object]]) -> None:
     ):
         table.add_column(title, overflow="fold")
     for r in rows:
-        inferred = " (inferred)" if r["roles_inferred"] else ""
-        anomalies = r["anomalies"]
-        assert isinstance(anomalies, list)
+        inferred = " (inferred)" if r.roles_inferred else ""
         table.add_row(
-            str(r["id"]),
-            Text(f"{_endpoint(r, 'client')}{inferred}"),
-            Text(_endpoint(r, "server")),
-            str(r["handshake"]),
-            str(r["teardown"]),
-            str(r["closed_first"]),
-            str(r["time_wait"]),
-            str(int(str(r["packets_to_server"])) + int(str(r["packets_to_client"]))),
-            f"{r['bytes_to_server']:,}",
-            f"{r['bytes_to_client']:,}",
-            str(r["zeek_state"]),
-            Text(", ".join(str(a) for a in anomalies)),
+            str(r.id),
+            Text(f"{r.client}{inferred}"),
+            Text(str(r.server)),
+            r.handshake.value,
+            r.teardown.value,
+            r.closed_first.value,
+            r.time_wait.value,
+            str(r.packets),
+            f"{r.bytes_to_server:,}",
+            f"{r.bytes_to_client:,}",
+            r.zeek_state.value,
+            Text(", ".join(r.anomalies)),
         )
     # Piped output keeps whole rows: a file or `grep` has no terminal width to fold to.
     width = None if sys.stdout.isatty() else 200
     Console(highlight=False, width=width).print(table)
-
-
-def _endpoint(row: dict[str, object], side: str) -> str:
-    ip, port = str(row[f"{side}_ip"]), row[f"{side}_port"]
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
 @app.command()
@@ -219,7 +211,8 @@ def explain(
     out = sys.stdout
     for conn in conns:
         out.write(narrate.connection_header(conn, lang) + "\n")
-        for line in narrate.narrate(result.packets, result.states, conn, lang):
+        found = result.anomalies_of(conn.id)
+        for line in narrate.narrate(result.packets, result.states, conn, lang, found):
             out.write("  " + narrate.format_line(line, lang) + "\n")
         out.write("\n")
     left = len(result.connections) - len(conns)

@@ -287,7 +287,7 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TcpOptions:
     """Options one side offered in its SYN or SYN-ACK."""
 
@@ -314,7 +314,7 @@ class Anomaly:
     The text is not stored here: explanations.py renders it per language from the slug and params.
     """
 
-    slug: str
+    slug: AnomalySlug
     severity: Severity
     connection: int
     frames: tuple[int, ...]
@@ -348,9 +348,6 @@ class Connection:
     to_client: DirectionStats = field(default_factory=DirectionStats)
     client_final: TcpState = TcpState.UNKNOWN
     server_final: TcpState = TcpState.UNKNOWN
-    zeek_state: str = "OTH"
-    zeek_history: str = ""
-    anomalies: list[Anomaly] = field(default_factory=list)
     packet_index: array[int] = field(default_factory=lambda: array("l"))  # rows of PacketColumns
     tshark_streams: tuple[int, ...] = ()
 
@@ -380,18 +377,58 @@ class PacketStates:
         return cls(*(array("l" if i == 0 else "b") for i in range(7)))
 
 
+class ConnState(StrEnum):
+    """Zeek's conn_state codes (scripts/base/protocols/conn/main.zeek)."""
+
+    S0 = "S0"  # connection attempt seen, no reply
+    S1 = "S1"  # established, not terminated
+    SF = "SF"  # normal establishment and termination
+    REJ = "REJ"  # connection attempt rejected
+    S2 = "S2"  # established, originator tried to close, no reply from the responder
+    S3 = "S3"  # established, responder tried to close, no reply from the originator
+    RSTO = "RSTO"  # established, originator aborted with a RST
+    RSTR = "RSTR"  # responder sent a RST
+    RSTOS0 = "RSTOS0"  # originator sent a SYN then a RST, no SYN-ACK seen
+    RSTRH = "RSTRH"  # responder sent a SYN-ACK then a RST, no SYN from the originator seen
+    SH = "SH"  # originator sent a SYN then a FIN, no SYN-ACK seen
+    SHR = "SHR"  # responder sent a SYN-ACK then a FIN, no SYN from the originator seen
+    OTH = "OTH"  # no SYN seen, only midstream traffic
+
+
+@dataclass(frozen=True, slots=True)
+class ZeekVerdict:
+    """Zeek's view of one of pcapexplain's connections, as the zeek stage computes it."""
+
+    state: ConnState
+    history: str  # Zeek's history letters, upper case for the originator
+
+
 @dataclass(slots=True)
 class CaptureAnalysis:
-    """Everything the pure stages know about one capture; the input of every writer."""
+    """Everything the stages found in one capture; the input of every writer.
+
+    Each field is one stage's return value (see api.analyse_columns): the loader's packets, the
+    reconstructor's states and connections, the anomaly stage's findings, the zeek stage's
+    verdicts.
+    """
 
     capture: CaptureInfo
     packets: PacketColumns
     states: PacketStates
     connections: list[Connection]
+    anomalies: list[Anomaly]  # every finding, by connection id, then by first frame
+    zeek: dict[int, ZeekVerdict]  # connection id → Zeek's conn_state and history
+    _by_connection: dict[int, tuple[Anomaly, ...]] = field(init=False, repr=False)
 
-    @property
-    def anomalies(self) -> list[Anomaly]:
-        return [a for c in self.connections for a in c.anomalies]
+    def __post_init__(self) -> None:
+        grouped: dict[int, list[Anomaly]] = {}
+        for anomaly in self.anomalies:
+            grouped.setdefault(anomaly.connection, []).append(anomaly)
+        self._by_connection = {cid: tuple(found) for cid, found in grouped.items()}
+
+    def anomalies_of(self, connection_id: int) -> tuple[Anomaly, ...]:
+        """The findings of one connection, by first frame."""
+        return self._by_connection.get(connection_id, ())
 
 
 class AnomalySlug(StrEnum):

@@ -7,13 +7,14 @@ into one summary line per run. Every sentence comes from explanations.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
     RETRANSMITTED,
     Anomaly,
+    AnomalySlug,
     Closer,
     Connection,
     Direction,
@@ -37,7 +38,7 @@ class NarrativeLine:
     last_frame: int | None  # equals frame for a single packet
     time: float  # seconds since the connection's first packet
     direction: Direction | None  # None for a summary line
-    flags: str  # e.g. "SYN, ACK"; "" for a summary line
+    flags: TcpFlags | None  # None for a summary line; flags_label() writes them out
     role: PacketRole | None
     client_before: TcpState
     client_after: TcpState
@@ -50,7 +51,7 @@ class NarrativeLine:
     length: int  # payload bytes (the total of the run for a summary line)
     text: str
     concepts: tuple[str, ...]
-    anomalies: tuple[str, ...]
+    anomalies: tuple[AnomalySlug, ...]
     is_summary: bool
 
 
@@ -157,21 +158,26 @@ class _Run:
     retrans: int = 0
     to_server: int = 0  # payload bytes
     to_client: int = 0
-    slugs: list[str] = field(default_factory=list)
+    slugs: list[AnomalySlug] = field(default_factory=list)
 
 
 def narrate(
-    packets: PacketColumns, states: PacketStates, connection: Connection, lang: Lang
+    packets: PacketColumns,
+    states: PacketStates,
+    connection: Connection,
+    lang: Lang,
+    anomalies: Sequence[Anomaly] = (),
 ) -> list[NarrativeLine]:
     """The story of one connection, one NarrativeLine per notable packet or per run of others.
 
     packets and states are the whole capture's columns and the reconstructor's per-packet states;
-    connection picks its rows through packet_index; lang is "en" or "zh".
+    connection picks its rows through packet_index; lang is "en" or "zh"; anomalies are the
+    connection's findings (CaptureAnalysis.anomalies_of), told beside the packets they concern.
     """
     rows = list(connection.packet_index)
     if not rows:
         return []
-    story = _new_story(packets, states, connection, lang, rows)
+    story = _new_story(packets, states, connection, lang, rows, anomalies)
     lines: list[NarrativeLine] = []
     run: _Run | None = None
     for row in rows:
@@ -193,6 +199,7 @@ def _new_story(
     conn: Connection,
     lang: Lang,
     rows: list[int],
+    anomalies: Sequence[Anomaly],
 ) -> _Story:
     base: dict[Direction, int | None] = {
         Direction.TO_SERVER: conn.client_isn,
@@ -203,7 +210,7 @@ def _new_story(
         if base[direction] is None:
             base[direction] = packets.seq[row]
     by_frame: dict[int, list[Anomaly]] = {}
-    for anomaly in conn.anomalies:
+    for anomaly in anomalies:
         for frame in anomaly.frames:
             by_frame.setdefault(frame, []).append(anomaly)
     opened = conn.handshake is Handshake.NOT_CAPTURED
@@ -377,7 +384,7 @@ def _key_line(story: _Story, row: int) -> NarrativeLine:
         last_frame=packets.frame[row],
         time=packets.time[row] - story.t0,
         direction=direction,
-        flags=flags_label(packets.flags[row]),
+        flags=TcpFlags(packets.flags[row]),
         role=PacketRole(st.role[row]),
         client_before=TcpState(client[0]),
         client_after=TcpState(client[1]),
@@ -535,7 +542,7 @@ def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
         last_frame=packets.frame[last],
         time=packets.time[first] - story.t0,
         direction=None,
-        flags="",
+        flags=None,
         role=None,
         client_before=TcpState(st.client_before[first]),
         client_after=TcpState(st.client_after[last]),
@@ -562,8 +569,8 @@ def format_line(line: NarrativeLine, lang: Lang) -> str:
     parts = [head, text(lang, "ui.time", seconds=f"{line.time:.3f}")]
     if line.direction is not None:
         parts.append(text(lang, f"dir.{line.direction.name.lower()}"))
-    if line.flags:
-        parts.append(line.flags)
+    if line.flags is not None:
+        parts.append(flags_label(line.flags))
     parts.append(line.text)
     return " · ".join(parts)
 

@@ -17,13 +17,14 @@ import pandas as pd
 from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.model import (
     Closer,
+    ConnState,
     Direction,
     Handshake,
     PacketRole,
     TcpState,
     Teardown,
 )
-from pcapexplain.records import connection_records, flatten
+from pcapexplain.records import connection_records
 
 
 def _categories(enum: type[Enum], by_value: bool = True) -> pd.CategoricalDtype:
@@ -46,7 +47,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "time_wait": _categories(Closer),
     "client_final_state": _categories(TcpState, by_value=False),
     "server_final_state": _categories(TcpState, by_value=False),
-    "zeek_state": "string",
+    "zeek_state": _categories(ConnState),
     "zeek_history": "string",
     "anomalies": "string",
     "packets_to_server": "int64",
@@ -82,7 +83,7 @@ CONNECTION_DTYPES: dict[str, object] = {
 def connections_frame(result: _Result, capture_name: str | None = None) -> pd.DataFrame:
     """One row per connection, columns as in the JSON contract (options flattened)."""
     name = capture_name if capture_name is not None else result.capture.path
-    rows = [flatten(r) for r in connection_records(result, name)]
+    rows = [r.flat() for r in connection_records(result, name)]
     frame = pd.DataFrame(rows, columns=list(CONNECTION_DTYPES))
     return frame.astype(CONNECTION_DTYPES)  # type: ignore[arg-type]
 

@@ -3,7 +3,7 @@
 Follows Zeek's own rules (scripts/base/protocols/conn/main.zeek and the TCP analyzer), as the
 conformance corpus documents them: per-endpoint states, the originator flips, the history letters
 and their repetition rules, and, for `zeek_connections`, Zeek's way of splitting one 4-tuple into
-several connections by its timers. `annotate` applies the same machine to pcapexplain's own
+several connections by its timers. `verdicts` applies the same machine to pcapexplain's own
 connections (one per TCP incarnation), so the two views stay comparable.
 """
 
@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
     ChecksumStatus,
     Connection,
+    ConnState,
     PacketColumns,
     TcpFlags,
+    ZeekVerdict,
 )
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -54,24 +56,6 @@ class EndpointState(IntEnum):
     ESTABLISHED = 4
     CLOSED = 5  # sent a FIN
     RESET = 6  # sent a RST
-
-
-class ConnState(StrEnum):
-    """Zeek's conn_state codes (scripts/base/protocols/conn/main.zeek)."""
-
-    S0 = "S0"  # connection attempt seen, no reply
-    S1 = "S1"  # established, not terminated
-    SF = "SF"  # normal establishment and termination
-    REJ = "REJ"  # connection attempt rejected
-    S2 = "S2"  # established, originator tried to close, no reply from the responder
-    S3 = "S3"  # established, responder tried to close, no reply from the originator
-    RSTO = "RSTO"  # established, originator aborted with a RST
-    RSTR = "RSTR"  # responder sent a RST
-    RSTOS0 = "RSTOS0"  # originator sent a SYN then a RST, no SYN-ACK seen
-    RSTRH = "RSTRH"  # responder sent a SYN-ACK then a RST, no SYN from the originator seen
-    SH = "SH"  # originator sent a SYN then a FIN, no SYN-ACK seen
-    SHR = "SHR"  # responder sent a SYN-ACK then a FIN, no SYN from the originator seen
-    OTH = "OTH"  # no SYN seen, only midstream traffic
 
 
 E = EndpointState
@@ -369,16 +353,18 @@ def _starts_new(conn: ZeekConn, packets: PacketColumns, row: int) -> bool:
     return E.RESET in states or states == (E.CLOSED, E.CLOSED)
 
 
-def annotate(
+def verdicts(
     packets: PacketColumns, connections: list[Connection], *, checksums_validated: bool = False
-) -> None:
-    """Set zeek_state and zeek_history on each of pcapexplain's connections."""
+) -> dict[int, ZeekVerdict]:
+    """Zeek's conn_state and history for each of pcapexplain's connections, by connection id."""
+    found = {}
     for conn in connections:
         zc = view(packets, conn, checksums_validated=checksums_validated)
-        if zc is None:
-            conn.zeek_state, conn.zeek_history = ConnState.OTH.value, ""
+        if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
+            found[conn.id] = ZeekVerdict(ConnState.OTH, "")
         else:
-            conn.zeek_state, conn.zeek_history = zc.state().value, zc.history_text()
+            found[conn.id] = ZeekVerdict(zc.state(), zc.history_text())
+    return found
 
 
 def view(
@@ -434,7 +420,11 @@ def uid(path: str, connection_id: int) -> str:
     return "C" + "".join(digits)
 
 
-def zeek_rows(packets: PacketColumns, connections: Sequence[Connection]) -> list[dict[str, object]]:
+def zeek_rows(
+    packets: PacketColumns,
+    connections: Sequence[Connection],
+    verdicts: Mapping[int, ZeekVerdict],
+) -> list[dict[str, object]]:
     """One conn.log record per connection, keyed by the conn.log field names."""
     rows = []
     for conn in connections:
@@ -453,8 +443,8 @@ def zeek_rows(packets: PacketColumns, connections: Sequence[Connection]) -> list
                 "duration": conn.duration,
                 "orig_bytes": zc.orig_side.payload,
                 "resp_bytes": zc.resp_side.payload,
-                "conn_state": conn.zeek_state,
-                "history": conn.zeek_history,
+                "conn_state": verdicts[conn.id].state.value,
+                "history": verdicts[conn.id].history,
                 "orig_pkts": zc.orig_side.packets,
                 "resp_pkts": zc.resp_side.packets,
             }

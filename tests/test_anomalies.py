@@ -8,7 +8,6 @@ from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
     ChecksumStatus,
-    Connection,
     PacketColumns,
     Severity,
 )
@@ -18,18 +17,23 @@ from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
 F = AnalysisFlag
 
 
-def found(packets: PacketColumns) -> list[Connection]:
+Found = list[Anomaly]  # the findings of one connection
+
+
+def found(packets: PacketColumns) -> list[Found]:
+    """What detect returns, split by connection (in id order)."""
     conns, states = reconstruct(packets)
-    anomalies.detect(packets, states, conns)
-    return conns
+    findings = anomalies.detect(packets, states, conns)
+    assert [a.connection for a in findings] == sorted(a.connection for a in findings)
+    return [[a for a in findings if a.connection == c.id] for c in conns]
 
 
-def slugs(conn: Connection) -> set[str]:
-    return {a.slug for a in conn.anomalies}
+def slugs(conn: Found) -> set[AnomalySlug]:
+    return {a.slug for a in conn}
 
 
-def one(conn: Connection, slug: AnomalySlug) -> Anomaly:
-    matches = [a for a in conn.anomalies if a.slug == slug.value]
+def one(conn: Found, slug: AnomalySlug) -> Anomaly:
+    matches = [a for a in conn if a.slug is slug]
     assert len(matches) == 1, (slug, slugs(conn))
     return matches[0]
 
@@ -165,7 +169,7 @@ def test_retransmitted_data_is_flagged_from_tsharks_verdict() -> None:
     c.send(c.client, ACK | PSH, 100, seq=1001, advance=False, analysis=int(F.RETRANSMISSION))
     conn = found(c.columns())[0]
     assert one(conn, AnomalySlug.RETRANSMISSION).frames == (5,)
-    assert conn.to_server.retransmissions == 1
+    assert reconstruct(c.columns())[0][0].to_server.retransmissions == 1
 
 
 def test_gap_acknowledged_without_a_resend_is_capture_loss() -> None:
@@ -221,4 +225,4 @@ def test_a_clean_connection_has_no_anomaly() -> None:
     c.ack(c.server)
     c.fin(c.server)
     c.ack(c.client)
-    assert found(c.columns())[0].anomalies == []
+    assert found(c.columns())[0] == []

@@ -66,7 +66,7 @@ def test_sample_verdicts(row: dict[str, str]) -> None:
     expected = {key: row[key] for key in got}
     assert got == expected
     wanted = {s.strip() for s in row["anomalies"].split(",") if s.strip() not in ("", "-")}
-    found = {a.slug for a in conn.anomalies}
+    found = {a.slug for a in analysis.result.anomalies_of(conn.id)}
     assert wanted <= found, f"missing {wanted - found}; found {sorted(found)}"
 
 

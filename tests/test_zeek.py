@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pcapexplain import zeek
-from pcapexplain.model import AnalysisFlag, ChecksumStatus, PacketColumns
+from pcapexplain.model import AnalysisFlag, ChecksumStatus, ConnState, PacketColumns, ZeekVerdict
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import ACK, FIN, RST, SYN, Conversation, columns
-
-State = zeek.ConnState
 
 
 def verdict(packets: PacketColumns, *, validated: bool = False) -> list[tuple[str, str]]:
@@ -102,18 +100,17 @@ def test_bad_checksums_are_ignored_when_validated() -> None:
     assert verdict(packets, validated=False)[0][0] == "SF"
 
 
-def test_annotate_sets_the_fields_of_our_connections() -> None:
+def test_verdicts_of_our_connections() -> None:
     packets = textbook().columns()
     conns, _ = reconstruct(packets)
-    zeek.annotate(packets, conns)
-    assert (conns[0].zeek_state, conns[0].zeek_history) == ("SF", "ShADdFf")
+    assert zeek.verdicts(packets, conns) == {0: ZeekVerdict(ConnState.SF, "ShADdFf")}
 
 
 def test_conn_log_is_zeek_ascii_with_one_row_per_connection() -> None:
     packets = columns(textbook().packets + Conversation(client=("10.0.0.9", 5)).packets)
     conns, _ = reconstruct(packets)
-    zeek.annotate(packets, conns)
-    text = zeek.conn_log(zeek.zeek_rows(packets, conns), path="x\ty.pcap")
+    rows = zeek.zeek_rows(packets, conns, zeek.verdicts(packets, conns))
+    text = zeek.conn_log(rows, path="x\ty.pcap")
     lines = text.splitlines()
     fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
     rows = [line.split("\t") for line in lines if not line.startswith("#")]

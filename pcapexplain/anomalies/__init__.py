@@ -11,7 +11,7 @@ from __future__ import annotations
 from pcapexplain.anomalies import data, handshake, teardown
 from pcapexplain.anomalies.catalogue import CATALOGUE, AnomalySpec
 from pcapexplain.anomalies.context import MAX_FRAMES, Check, Context, gather, offload_hosts
-from pcapexplain.model import Connection, PacketColumns, PacketStates
+from pcapexplain.model import Anomaly, Connection, PacketColumns, PacketStates
 
 __all__ = ["CATALOGUE", "CHECKS", "MAX_FRAMES", "AnomalySpec", "detect"]
 
@@ -48,18 +48,22 @@ CHECKS: tuple[Check, ...] = (
 )
 
 
-def detect(packets: PacketColumns, states: PacketStates, connections: list[Connection]) -> None:
-    """Append every finding to its connection's `anomalies`, sorted by first frame.
+def detect(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+) -> list[Anomaly]:
+    """Every finding in the capture: by connection id, then by first frame and slug.
 
     packets and states are the aligned columns of the loader and the reconstructor; connections
     are the reconstructor's summaries (their packet_index, handshake, teardown, ISNs, options).
     """
     if not len(packets):
-        return
+        return []
     notable = gather(packets, states, connections)
     offload = offload_hosts(packets, connections, notable)
     capture_end = max(packets.time[-1], max((c.last_time for c in connections), default=0.0))
     previous: dict[frozenset[tuple[str, int]], Connection] = {}
+    found: dict[int, list[Anomaly]] = {}
+    # In order of first packet, so that each connection meets the incarnation before it.
     for conn in sorted(connections, key=lambda c: (c.first_time, c.id)):
         key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
         ctx = Context(
@@ -72,6 +76,7 @@ def detect(packets: PacketColumns, states: PacketStates, connections: list[Conne
             offload_hosts=offload,
         )
         previous[key] = conn
-        found = [a for check in CHECKS for a in check(ctx)]
-        found.sort(key=lambda a: (a.frames[0] if a.frames else 0, a.slug))
-        conn.anomalies.extend(found)
+        mine = [a for check in CHECKS for a in check(ctx)]
+        mine.sort(key=lambda a: (a.frames[0] if a.frames else 0, a.slug))
+        found[conn.id] = mine
+    return [a for conn in connections for a in found[conn.id]]

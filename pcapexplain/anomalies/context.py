@@ -215,7 +215,7 @@ class Context:
         **params: str | int | float,
     ) -> Anomaly:
         frames = tuple(sorted({self.p.frame[r] for r in rows}))[:MAX_FRAMES]
-        return Anomaly(slug.value, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
+        return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
 
 
 Check = Callable[[Context], Iterator[Anomaly]]
