@@ -73,7 +73,7 @@ class Analysis:
         )
 
     def _frame(self, name: str) -> pd.DataFrame:
-        # pandas is imported only when a DataFrame is asked for: the CLI's JSON path never pays it.
+        # Built on first use: the CLI's writers never ask for a DataFrame.
         if name not in self._frames:
             from pcapexplain import tables
 
