@@ -5,8 +5,6 @@ The one place where errors reach the user.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import webbrowser
@@ -20,6 +18,7 @@ import typer
 from pcapexplain import __version__
 from pcapexplain.errors import ExitStatus, PcapExplainError
 from pcapexplain.model import Lang
+from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
     from pcapexplain import api, records
@@ -109,7 +108,9 @@ def connections(
     analysis = _analyse(capture, check_checksums)
     rows = records.connection_records(analysis.result, _capture_name(capture))
     if fmt is Format.TABLE and output is None:
-        _print_table(rows)
+        from pcapexplain import terminal
+
+        terminal.print_connections(rows, sys.stdout)
         return
     text = _render(fmt, rows, analysis)
     if output is None:
@@ -131,58 +132,7 @@ def _render(fmt: Format, rows: list[records.ConnectionRecord], analysis: api.Ana
         zeek_rows = zeek.zeek_rows(result.packets, result.connections, result.zeek)
         log: str = zeek.conn_log(zeek_rows, path=result.capture.path)
         return log
-    return _csv_text([r.flat() for r in rows])
-
-
-def _csv_text(rows: list[dict[str, records.Scalar]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _print_table(rows: list[records.ConnectionRecord]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_lines=False, header_style="bold")
-    for title in (
-        "id",
-        "client",
-        "server",
-        "handshake",
-        "teardown",
-        "closed first",
-        "TIME_WAIT",
-        "pkts",
-        "bytes c→s",
-        "bytes s→c",
-        "zeek",
-        "anomalies",
-    ):
-        table.add_column(title, overflow="fold")
-    for r in rows:
-        inferred = " (inferred)" if r.roles_inferred else ""
-        table.add_row(
-            str(r.id),
-            Text(f"{r.client}{inferred}"),
-            Text(str(r.server)),
-            r.handshake.value,
-            r.teardown.value,
-            r.closed_first.value,
-            r.time_wait.value,
-            str(r.packets),
-            f"{r.bytes_to_server:,}",
-            f"{r.bytes_to_client:,}",
-            r.zeek_state.value,
-            Text(", ".join(r.anomalies)),
-        )
-    # Piped output keeps whole rows: a file or `grep` has no terminal width to fold to.
-    width = None if sys.stdout.isatty() else 200
-    Console(highlight=False, width=width).print(table)
+    return records.to_csv(rows)
 
 
 @app.command()
@@ -202,19 +152,14 @@ def explain(
 
     Example: pcapexplain explain lab3.pcapng --connection 0 --lang zh
     """
-    from pcapexplain import narrate
+    from pcapexplain import terminal
 
     analysis = _analyse(capture, check_checksums)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
-    out = sys.stdout
-    for conn in conns:
-        out.write(narrate.connection_header(conn, lang) + "\n")
-        found = result.anomalies_of(conn.id)
-        for line in narrate.narrate(result.packets, result.states, conn, lang, found):
-            out.write("  " + narrate.format_line(line, lang) + "\n")
-        out.write("\n")
+    for line in terminal.story(result, conns, lang):
+        sys.stdout.write(line + "\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
         typer.echo(
@@ -288,12 +233,6 @@ def doctor() -> None:
     typer.echo(f"pcapexplain: {__version__}, Python {sys.version.split()[0]}")
     if not info.supported:
         raise typer.Exit(int(ExitStatus.ERROR))
-
-
-def printable(text: str) -> str:
-    """File names and capture text shown on a terminal: control characters (escape sequences,
-    newlines) are written as \\x.. so that they cannot move the cursor or forge a line."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _report_error(exc: PcapExplainError) -> int:

@@ -107,7 +107,6 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     ("tcp_checksum", "tcp.checksum.status:-1", "text"),
     *((f"a{i}", name, "text") for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
-FIELDS = tuple(spec.split(":")[0] for _, spec, _ in _FIELDS)  # what tshark is asked for, in order
 _LAYOUT = tuple((name, kind) for name, _, kind in _FIELDS)
 
 # Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).

@@ -200,10 +200,6 @@ class TcpState(IntEnum):
     LAST_ACK = 10  # passive closer sent its FIN, waiting for the final ACK
     TIME_WAIT = 11  # active closer waits 2MSL before the 4-tuple may be reused
 
-    @property
-    def label(self) -> str:
-        return self.name
-
 
 class PacketRole(IntEnum):
     """What one packet did in its connection."""
@@ -371,10 +367,6 @@ class PacketStates:
     client_after: array[int]
     server_before: array[int]
     server_after: array[int]
-
-    @classmethod
-    def empty(cls) -> PacketStates:
-        return cls(*(array("l" if i == 0 else "b") for i in range(7)))
 
 
 class ConnState(StrEnum):
