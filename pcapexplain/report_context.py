@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
-from pcapexplain.anomalies import MAX_FRAMES
+from pcapexplain.anomalies import CATALOGUE, MAX_FRAMES
 from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
@@ -121,6 +121,8 @@ class Finding:
     why: str
     frames: tuple[tuple[int, str], ...]  # (frame, anchor of the line that shows it)
     more_frames: str  # "and 12 more" when the frame list was cut, else ""
+    wireshark: str  # what Wireshark shows for the same thing ("" for nothing)
+    zeek: str  # what Zeek logs for it ("" for nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,7 +500,13 @@ def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
         why=why,
         frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:FINDING_FRAMES]),
         more_frames=_more_frames(lang, anomaly),
+        wireshark=_peer(CATALOGUE[anomaly.slug].wireshark_peer),
+        zeek=_peer(CATALOGUE[anomaly.slug].zeek_peer),
     )
+
+
+def _peer(text: str) -> str:
+    return "" if text == "-" else text
 
 
 def _more_frames(lang: Lang, anomaly: Anomaly) -> str:

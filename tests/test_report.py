@@ -378,3 +378,16 @@ def test_ladder_and_packet_list_count_relative_numbers_alike_without_a_syn() -> 
 
 def _arrows(part: ladder.Segment | ladder.Band) -> tuple[ladder.Arrow, ...]:
     return part.detail.arrows if isinstance(part, ladder.Band) else part.arrows
+
+
+def test_each_finding_names_its_wireshark_and_zeek_peers() -> None:
+    conv = Conversation()
+    conv.send(conv.client, TcpFlags.SYN)
+    conv.send(conv.server, TcpFlags.RST | TcpFlags.ACK, seq=0)
+    packets = conv.columns()
+    result = api.analyse_columns(CaptureInfo("refused.pcap", 1, "0", "T", len(packets)), packets)
+    html = render(result)
+    assert (
+        '<p class="peers">Seen elsewhere as: Wireshark <code>tcp.connection.rst; completeness 37'
+        "</code> · Zeek <code>REJ, history Sr</code></p>"
+    ) in html
