@@ -194,7 +194,7 @@ def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
     """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
     found = [(r, kind) for r in ctx.rows if (kind := TcpFlags.illegal(ctx.p.flags[r])) is not None]
     if found:
-        kinds = {kind for _, kind in found}
+        kinds = {kind.value for _, kind in found}
         rows = [r for r, _ in found]
         yield ctx.make(
             A.ILLEGAL_FLAGS,
