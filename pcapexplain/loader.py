@@ -108,6 +108,8 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     *((f"a{i}", name, "text") for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
 _LAYOUT = tuple((name, kind) for name, _, kind in _FIELDS)
+# The fields tshark is asked for, in order: benchmarks/run.py exports the same with `-T fields`.
+FIELDS = tuple(spec.split(":")[0] for _, spec, _ in _FIELDS)
 
 # Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).
 _PREFERENCES = {
