@@ -149,6 +149,7 @@ def run(batch_plan: BatchPlan, listener: BatchListener | None = None) -> BatchRe
         except OSError as exc:
             raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
     _forget_others(p)
+    _sweep_temporary_files(p.outdir)
     todo = p.to_run
     weights = {t.task.capture: t.found.weight for t in todo}
     committer = _Committer(p, listener)
@@ -165,6 +166,10 @@ def run(batch_plan: BatchPlan, listener: BatchListener | None = None) -> BatchRe
         listener=committer,
     )
     _sweep_temporary_files(p.outdir)
+    for planned in todo:
+        if planned.found.capture not in committer.rows:  # never finished: nothing of an
+            _remove_outputs(planned.task)  # earlier run may pass for this run's result
+            _remove_record(planned.task)
     rows = _all_rows(p, committer.rows)
     parts = [pl.task.parts for pl in p.planned if _row_ok(rows, pl.found.capture)]
     outputs = batch_writers.write_all(
@@ -254,11 +259,10 @@ class _Committer:
         )
 
     def _record(self, planned: Planned, row: CaptureRow, *, deterministic: bool) -> None:
-        path = Path(planned.task.parts + _RECORD)
         if not deterministic:  # a time-out or a crash may not happen again: try next time
-            with contextlib.suppress(OSError):
-                path.unlink()
+            _remove_record(planned.task)
             return
+        path = Path(planned.task.parts + _RECORD)
         record = {
             "fingerprint": self.plan.fingerprint,
             "size": planned.found.size,
@@ -323,6 +327,11 @@ def _remove_outputs(task: CaptureTask) -> None:
     for path in (task.report, *(task.parts + s for s in capture_task.PART_SUFFIXES)):
         with contextlib.suppress(OSError):
             os.unlink(path)
+
+
+def _remove_record(task: CaptureTask) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(task.parts + _RECORD)
 
 
 def _forget_others(p: BatchPlan) -> None:

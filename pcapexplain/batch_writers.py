@@ -8,6 +8,7 @@ connections the batch has. Every file is written atomically (a temporary file, t
 from __future__ import annotations
 
 import csv
+import itertools
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ CONNECTIONS_PARQUET = "connections.parquet"
 CONN_LOG = "conn.log"
 OUTPUT_FILES = (INDEX, CAPTURES_CSV, CONNECTIONS_CSV, CONNECTIONS_PARQUET, CONN_LOG)
 
+_CHUNK = 5_000  # rows read from a part at a time
 _STALE_PARTS = "the table parts of an earlier run do not match; run again with --force"
 
 
@@ -85,8 +87,8 @@ def captures_csv_rows(rows: Sequence[CaptureRow]) -> list[dict[str, object]]:
 
 
 def write_connections(parts: Sequence[Path], csv_target: Path, parquet_target: Path) -> None:
-    """connections.csv and connections.parquet from the captures' row parts, in one pass, one
-    capture's rows in memory at a time (plus at most one Parquet row group)."""
+    """connections.csv and connections.parquet from the captures' row parts, in one pass; rows
+    are read a chunk at a time, so a capture with a million connections is never all in memory."""
     with (
         replacing(csv_target) as tmp,
         open(tmp, "w", encoding="utf-8", newline="") as out,
@@ -94,17 +96,16 @@ def write_connections(parts: Sequence[Path], csv_target: Path, parquet_target: P
     ):
         writer: csv.DictWriter[str] | None = None
         for part in parts:
-            rows = list(capture_task.read_rows_part(str(part)))
-            if not rows:
-                continue
-            if writer is None:
-                # The header of `connections --format csv`, after the leading capture column.
-                writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-                writer.writeheader()
-            elif list(rows[0]) != writer.fieldnames:
-                raise BatchError(f"{part.name}: {_STALE_PARTS}")
-            writer.writerows(rows)
-            add(rows)
+            rows = capture_task.read_rows_part(str(part))
+            while chunk := list(itertools.islice(rows, _CHUNK)):
+                if writer is None:
+                    # The header of `connections --format csv`, after the leading capture column.
+                    writer = csv.DictWriter(out, fieldnames=list(chunk[0]), lineterminator="\n")
+                    writer.writeheader()
+                elif list(chunk[0]) != writer.fieldnames:
+                    raise BatchError(f"{part.name}: {_STALE_PARTS}")
+                writer.writerows(chunk)
+                add(chunk)
         if writer is None:
             out.write(",".join(tables.BATCH_COLUMNS) + "\n")
 

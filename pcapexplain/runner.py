@@ -150,6 +150,8 @@ def run(
 
     Raises PcapExplainError only for the scheduler itself (Dask missing or unreachable).
     """
+    if not items:
+        return Outcome()
     order = schedule([weight(i) for i in items]) if weight else list(range(len(items)))
     heard = listener if listener is not None else _Silent()
     if options.scheduler:

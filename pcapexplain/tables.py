@@ -101,7 +101,7 @@ def rows_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
 BATCH_COLUMNS = ("capture", *(name for name in CONNECTION_DTYPES if name != "capture"))
 
 
-PARQUET_ROW_GROUP = 100_000  # rows held before they are written out as one row group
+PARQUET_ROW_GROUP = 20_000  # rows held (as dicts, ~3 kB each) before one row group is written
 
 
 @contextlib.contextmanager

@@ -401,6 +401,35 @@ def test_unreachable_scheduler_is_one_error(tmp_path: Path) -> None:
     assert "dask scheduler" in stderr
 
 
+def test_a_terminal_gets_a_progress_bar(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("refused.pcap", "half_close.pcap", "lossy_transfer.pcap"):
+        shutil.copy(SAMPLES / name, folder / name)
+    (folder / "bad.pcap").write_text("not a capture\n")
+    leader, follower = os.openpty()
+    process = subprocess.Popen(
+        [*PCAPEXPLAIN, "batch", str(folder), "-o", str(tmp_path / "out")],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"},
+    )
+    os.close(follower)
+    chunks = []
+    with contextlib.suppress(OSError):  # EIO once the terminal's other end is closed
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    os.close(leader)
+    assert process.wait(timeout=300) == 4
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "\x1b[" in text  # drawn, not printed line by line
+    assert "4/4" in text and "packets/s" in text
+    assert "error    bad.pcap: bad.pcap" in text  # errors are printed above the bar
+    assert not re.search(r"^ok ", text, flags=re.MULTILINE)  # no plain lines for the rest
+    assert "Wrote " in text
+
+
 # ------------------------------------------------------------------------------ Ctrl-C
 
 
