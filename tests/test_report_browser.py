@@ -25,7 +25,7 @@ FLAGS = [
 ]
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.tshark]
 
@@ -56,13 +56,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_report_loads_without_errors_and_filters(browser: Browser, report: Path) -> None:
+def watched_page(browser: Browser) -> tuple[Page, list[str], list[str]]:
+    """A new page, the errors it logs and the URLs it requests."""
     page = browser.new_page()
     errors: list[str] = []
     requests: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
+    return page, errors, requests
+
+
+def test_report_loads_without_errors_and_filters(browser: Browser, report: Path) -> None:
+    page, errors, requests = watched_page(browser)
     page.goto(report.as_uri())
     page.wait_for_load_state("load")
 
@@ -137,12 +143,7 @@ def batch_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_index_sorts_filters_and_links_to_every_report(browser: Browser, batch_index: Path) -> None:
-    page = browser.new_page()
-    errors: list[str] = []
-    requests: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("request", lambda r: requests.append(r.url))
+    page, errors, requests = watched_page(browser)
     page.goto(batch_index.as_uri())
     page.wait_for_load_state("load")
 
