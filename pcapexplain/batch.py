@@ -30,13 +30,12 @@ from typing import Any, Protocol
 from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
 from pcapexplain.capture_task import CaptureTask
 from pcapexplain.errors import BatchError, OutputError
-from pcapexplain.model import CaptureRow, CaptureStatus, CaptureSummary, Lang
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, CaptureSummary, Lang
 from pcapexplain.output import TEMP_SUFFIX, atomic_write_text
 
 REPORTS = "reports"
 STATE = ".pcapexplain-batch"
 STATE_FORMAT = 1  # bump when the parts or records change shape: earlier runs are then redone
-DEFAULT_TIME_LIMIT = 600.0  # seconds per capture: minutes for the largest captures we measured
 _RECORD = ".json"
 _HASH_BLOCK = 1 << 20
 
@@ -48,7 +47,7 @@ class BatchOptions:
     jobs: int = 0  # 0: every core here; with a scheduler, the cluster's threads
     force: bool = False  # redo captures an earlier run already did
     scheduler: str | None = None  # a Dask scheduler address
-    time_limit: float | None = DEFAULT_TIME_LIMIT
+    time_limit: float | None = BATCH_TIME_LIMIT
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import typer
 
 from pcapexplain import __version__
 from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
-from pcapexplain.model import CaptureRow, CaptureStatus, Lang
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang
 
 if TYPE_CHECKING:
     from pcapexplain import api
@@ -298,7 +298,7 @@ def batch(
         typer.Option(
             "--scheduler",
             metavar="ADDRESS",
-            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs pcapexplain[dask].",
+            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
         ),
     ] = None,
     time_limit: Annotated[
@@ -309,7 +309,7 @@ def batch(
             metavar="SECONDS",
             help="Stop a capture after this long (0: never).",
         ),
-    ] = 600.0,
+    ] = BATCH_TIME_LIMIT,
 ) -> None:
     """Report on every capture in a folder, in parallel, with an index and summary tables.
 
