@@ -53,9 +53,7 @@ def test_every_imported_distribution_is_a_declared_dependency() -> None:
     """A package imported directly is declared, not borrowed from another's dependencies."""
     declared = {
         re.split(r"[<>=!~\[ ;]", spec, maxsplit=1)[0].lower().replace("_", "-")
-        for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-            "dependencies"
-        ]
+        for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     }
     providers = importlib.metadata.packages_distributions()
     missing = {
