@@ -26,7 +26,7 @@ def samples() -> Path:
     return SAMPLES
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def zeek_corpus() -> Path:
     value = os.environ.get(ZEEK_CORPUS_ENV)
     if not value:
