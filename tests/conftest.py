@@ -1,9 +1,15 @@
-"""Shared fixtures: sample capture paths, the Zeek corpus, and skips for missing tools."""
+"""Shared fixtures: sample capture paths, the corpora, and skips for missing tools.
+
+With PCAPEXPLAIN_REQUIRE_ALL=1 (set by .ci/run) every skip is a failure, except in tests marked
+`may_skip`: on a machine that `bash dev.sh test` set up, a missing tool or corpus is a broken
+set-up, never a reason to run less.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -11,6 +17,39 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_captures"
 ZEEK_CORPUS_ENV = "PCAPEXPLAIN_ZEEK_CORPUS"
+REQUIRE_ALL_ENV = "PCAPEXPLAIN_REQUIRE_ALL"
+
+
+def _require_all() -> bool:
+    return os.environ.get(REQUIRE_ALL_ENV) == "1"
+
+
+def _as_failure(report: pytest.TestReport | pytest.CollectReport, where: str) -> None:
+    longrepr = report.longrepr
+    reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"{where} skipped under {REQUIRE_ALL_ENV}=1 (a broken set-up): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    report = outcome.get_result()
+    allowed = item.get_closest_marker("may_skip") is not None or hasattr(report, "wasxfail")
+    if report.skipped and _require_all() and not allowed:
+        _as_failure(report, item.nodeid)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, None]:
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and _require_all():
+        _as_failure(report, collector.nodeid)  # a whole module skipped (importorskip)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
