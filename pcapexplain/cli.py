@@ -19,6 +19,7 @@ import typer
 
 from pcapexplain import __version__
 from pcapexplain.errors import ExitStatus, PcapExplainError
+from pcapexplain.model import Lang
 
 if TYPE_CHECKING:
     from pcapexplain import api
@@ -39,11 +40,6 @@ class Format(StrEnum):
     CSV = "csv"
     JSON = "json"
     ZEEK = "zeek"
-
-
-class Language(StrEnum):
-    EN = "en"
-    ZH = "zh"
 
 
 CaptureArg = Annotated[
@@ -211,9 +207,7 @@ def explain(
         list[int] | None,
         typer.Option("--connection", "-c", help="Explain only this connection id (repeatable)."),
     ] = None,
-    lang: Annotated[Language, typer.Option("--lang", help="Language of the explanations.")] = (
-        Language.EN
-    ),
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the explanations.")] = (Lang.EN),
     limit: Annotated[
         int, typer.Option(help="Without --connection, explain at most this many connections.")
     ] = 20,
@@ -231,9 +225,9 @@ def explain(
     conns = chosen if chosen is not None else result.connections[:limit]
     out = sys.stdout
     for conn in conns:
-        out.write(narrate.connection_header(conn, lang.value) + "\n")
-        for line in narrate.narrate(result.packets, result.states, conn, lang.value):
-            out.write("  " + narrate.format_line(line, lang.value) + "\n")
+        out.write(narrate.connection_header(conn, lang) + "\n")
+        for line in narrate.narrate(result.packets, result.states, conn, lang):
+            out.write("  " + narrate.format_line(line, lang) + "\n")
         out.write("\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
@@ -250,9 +244,7 @@ def report(
         Path | None,
         typer.Option("--output", "-o", help="Where to write the HTML (default: NAME.html here)."),
     ] = None,
-    lang: Annotated[Language, typer.Option("--lang", help="Language of the report.")] = (
-        Language.EN
-    ),
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the report.")] = (Lang.EN),
     connection: Annotated[
         list[int] | None,
         typer.Option("--connection", "-c", help="Draw this connection in full (repeatable)."),
@@ -273,7 +265,7 @@ def report(
         analysis.connection(conn_id)  # fail early and clearly on an unknown id
     ctx = reporter.build_context(
         analysis.result,
-        lang=lang.value,
+        lang=lang,
         selected=connection or None,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         version=__version__,

@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum, IntFlag, StrEnum
 
 
+class Lang(StrEnum):
+    """Languages of every text pcapexplain shows; each has a catalogue in texts/<value>.toml."""
+
+    EN = "en"  # English
+    ZH = "zh"  # Simplified Chinese, in the terms of Xie Xiren's textbook
+
+
 class TcpFlags(IntFlag):
     """TCP header control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR)."""
 

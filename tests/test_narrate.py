@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pcapexplain.explanations import CONCEPTS, LANGUAGES, Lang, text
+from pcapexplain.explanations import CONCEPTS, text
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
@@ -21,6 +21,7 @@ from pcapexplain.model import (
     Direction,
     Endpoint,
     Handshake,
+    Lang,
     PacketColumns,
     PacketRole,
     PacketStates,
@@ -33,6 +34,7 @@ from pcapexplain.narrate import NarrativeLine, connection_header, flags_label, f
 
 C, S = Direction.TO_SERVER, Direction.TO_CLIENT
 SYN, ACK, FIN, RST, PSH = TcpFlags.SYN, TcpFlags.ACK, TcpFlags.FIN, TcpFlags.RST, TcpFlags.PSH
+LANGUAGES = tuple(Lang)
 R = PacketRole
 T = TcpState
 CISN, SISN = 1000, 5000
