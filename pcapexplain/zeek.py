@@ -374,7 +374,8 @@ def _meter(
     before is the sender's state before this packet; the endpoint states are already updated.
     """
     side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
-    flags, length, seq = packets.flags[row], packets.length[row], packets.seq[row]
+    flags, seq = packets.flags[row], packets.seq[row]
+    length = max(packets.length[row], 0)  # tshark leaves tcp.len empty on malformed segments
     side.ip_bytes += max(packets.ip_len[row], 0)
     if before is E.INACTIVE:  # the first packet from this side (SetPartialStatus)
         if sender == conn.orig:

@@ -17,6 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_captures"
 ZEEK_CORPUS_ENV = "PCAPEXPLAIN_ZEEK_CORPUS"
+TCPDUMP_CORPUS_ENV = "PCAPEXPLAIN_TCPDUMP_CORPUS"
 REQUIRE_ALL_ENV = "PCAPEXPLAIN_REQUIRE_ALL"
 
 
@@ -65,15 +66,25 @@ def samples() -> Path:
     return SAMPLES
 
 
+def _corpus(variable: str, index: str, where: str) -> Path:
+    """The corpus folder named by an environment variable; skips, saying why, without it."""
+    value = os.environ.get(variable)
+    if not value:
+        pytest.skip(f"{variable} is not set; point it at {where}")
+    path = Path(value)
+    if not (path / index).is_file():
+        pytest.skip(f"{variable}={value} holds no {index}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def zeek_corpus() -> Path:
-    value = os.environ.get(ZEEK_CORPUS_ENV)
-    if not value:
-        pytest.skip(f"{ZEEK_CORPUS_ENV} is not set; point it at shared/captures/zeek")
-    path = Path(value)
-    if not (path / "expected.csv").is_file():
-        pytest.skip(f"{ZEEK_CORPUS_ENV}={value} holds no expected.csv")
-    return path
+    return _corpus(ZEEK_CORPUS_ENV, "expected.csv", "shared/captures/zeek")
+
+
+@pytest.fixture(scope="session")
+def tcpdump_corpus() -> Path:
+    return _corpus(TCPDUMP_CORPUS_ENV, "files.csv", "shared/captures/tcpdump")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -248,3 +248,14 @@ def test_fin_alone_counts_no_byte() -> None:
     c.ack(c.client)
     (row,) = log_rows(c.columns())
     assert (row.orig_bytes, row.resp_bytes) == (0, 0)
+
+
+def test_a_segment_of_unknown_length_moves_no_counter() -> None:
+    """tshark leaves tcp.len empty (-1 in the columns) on malformed segments."""
+    c = Conversation()
+    c.handshake()
+    c.send(c.client, ACK | PSH, -1, advance=False)
+    c.fin(c.client)
+    c.fin(c.server)
+    (row,) = log_rows(c.columns())
+    assert (row.orig_bytes, row.resp_bytes, row.missed_bytes) == (0, 0, 0)
