@@ -261,6 +261,8 @@ def conn_state(orig: _Side, resp: _Side, history: str) -> ConnState:
     os_, rs = orig.state, resp.state
     o_inactive, r_inactive = os_ in _INACTIVE_LIKE, rs in _INACTIVE_LIKE
     if rs is E.RESET:
+        # Zeek tests both sizes (c$orig$size == 0 …); payload seen stands in for them here, so
+        # that annotate's view, which keeps no sequence space, gives the same verdict.
         if os_ in (E.SYN_SENT, E.SYN_ACK_SENT) or (
             os_ is E.RESET and orig.payload == 0 and resp.payload == 0
         ):
