@@ -22,13 +22,12 @@ from pcapexplain.model import (
     PacketColumns,
     TcpFlags,
 )
+from pcapexplain.zeek_seqspace import MASK32, SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _BAD = int(ChecksumStatus.BAD)
 _RESENT = int(AnalysisFlag.RETRANSMISSION | AnalysisFlag.FAST_RETRANSMISSION)
 _GAP = int(AnalysisFlag.ACK_LOST_SEGMENT)
-_MASK32, _MASK64 = (1 << 32) - 1, (1 << 64) - 1
-_TOO_LARGE_SEQ_DELTA = 1 << 20  # TCPSessionAdapter.cc: a SYN/RST seq this far off is not trusted
 
 # scripts/base/init-bare.zeek defaults, in seconds.
 ATTEMPT_DELAY = 5.0  # tcp_attempt_delay: a SYN left unanswered
@@ -107,116 +106,6 @@ class _Side:
             and not self.space.no_data_acked()
         )
         return 0 if aborted_attempt else self.space.size()
-
-
-def _seq_delta(a: int, b: int) -> int:
-    """a - b in 32-bit sequence space, as a signed 32-bit number (Zeek's seq_delta)."""
-    return ((a - b + (1 << 31)) & _MASK32) - (1 << 31)
-
-
-@dataclass(slots=True)
-class SeqSpace:
-    """One endpoint's sequence numbers as Zeek's TCP analyzer keeps them (TCP_Endpoint.h).
-
-    start is Zeek's signed 64-bit start_seq; last and ack are 32-bit with their wrap counts; the
-    reassembly fields (relative numbers, data from 1) find content gaps as Zeek's
-    TCP_Reassembler does when the peer acknowledges bytes that were never seen.
-    """
-
-    start: int = 0
-    last: int = 0
-    ack: int = 0
-    wraps: int = 0
-    ack_wraps: int = 0
-    fins: int = 0
-    fin_seq: int = 0  # relative seq just past the FIN
-    delivered: int = 1  # relative seq up to which the data is contiguous (last_reassem_seq)
-    trimmed: int = 0  # highest acknowledgment processed (trim_seq)
-    above_hole: list[tuple[int, int]] = field(default_factory=list)  # data beyond a gap
-    missed: int = 0  # bytes reported as content gaps
-
-    def init(self, seq: int, last: int | None = None) -> None:
-        self.start, self.ack, self.last = seq, seq, seq if last is None else last
-
-    def update_last(self, seq: int) -> None:
-        if seq < self.last:
-            self.wraps += 1
-        self.last = seq
-
-    def update_ack(self, seq: int) -> None:
-        if seq < self.ack:
-            self.ack_wraps += 1
-        self.ack = seq
-
-    def no_data_acked(self) -> bool:
-        ack = (self.ack_wraps << 32) + self.ack
-        return ack in (self.start & _MASK64, (self.start + 1) & _MASK64)
-
-    def relative(self, seq: int, last: int, wraps: int) -> tuple[int, bool]:
-        """(seq relative to start, underflow), as TCPSessionAdapter's get_relative_seq."""
-        delta = _seq_delta(seq, last)
-        if delta < 0 and wraps and seq > last:
-            wraps -= 1  # part of the previous 32-bit space
-        elif delta > 0 and seq < last:
-            wraps += 1
-        if wraps == 0:
-            delta = _seq_delta(seq, self.start & _MASK32)
-            return delta & _MASK64, delta < 0  # unsigned, as in Zeek
-        return ((wraps << 32) + seq - self.start) & _MASK64, False
-
-    def size(self) -> int:
-        last = (self.wraps << 32) + self.last
-        ack = (self.ack_wraps << 32) + self.ack
-        size = (max(last, ack) - self.start) & _MASK64  # unsigned, as in Zeek
-        if size:
-            size -= 1  # the SYN's sequence number
-        if self.fins and size:
-            size -= 1  # the FIN's
-        return size
-
-    def data(self, rel_seq: int, length: int) -> None:
-        """A data segment reached the reassembler (TCP_Reassembler::DataSent)."""
-        acked = (self.ack_wraps << 32) + self.ack - self.start
-        upper = rel_seq + length
-        if rel_seq < acked:
-            if upper <= acked:
-                return
-            rel_seq = acked
-        if upper <= self.delivered:
-            return
-        if rel_seq <= self.delivered:
-            self.delivered = upper
-            self._drain()
-        else:
-            self.above_hole.append((rel_seq, upper))
-
-    def acked(self, rel_ack: int, *, partial: bool, report: bool) -> None:
-        """The peer acknowledged up to rel_ack: bytes never seen below it are a content gap."""
-        if self.fins and rel_ack >= self.fin_seq:
-            rel_ack = self.fin_seq - 1
-        if rel_ack <= self.trimmed:
-            return
-        self.trimmed = rel_ack
-        if rel_ack <= self.delivered or (rel_ack <= 2 and partial):
-            return  # Zeek ignores the first ack of a partial connection (Undelivered)
-        for begin, end in sorted(self.above_hole):
-            if begin >= rel_ack:
-                break
-            if begin > self.delivered:
-                self.missed += (begin - self.delivered) if report else 0
-            self.delivered = max(self.delivered, end)
-        self.above_hole = [(b, e) for b, e in self.above_hole if e > self.delivered]
-        if rel_ack > self.delivered:
-            self.missed += (rel_ack - self.delivered) if report else 0
-            self.delivered = rel_ack
-
-    def _drain(self) -> None:
-        while self.above_hole:
-            ready = [b for b in self.above_hole if b[0] <= self.delivered]
-            if not ready:
-                return
-            self.delivered = max(self.delivered, *(e for _, e in ready))
-            self.above_hole = [(b, e) for b, e in self.above_hole if e > self.delivered]
 
 
 @dataclass(slots=True)
@@ -387,7 +276,7 @@ def _meter(
     if not (side.did_close and peer.did_close):
         conn.end = packets.time[row]
     seg_len = length + bool(flags & _SYN) + bool(flags & _FIN) - (length if flags & _RST else 0)
-    past = (seq + seg_len) & _MASK32
+    past = (seq + seg_len) & MASK32
     space = side.space
     _init_endpoint(space, side, before, flags, seq, past)
     rel_seq, underflow = space.relative(seq, space.last, space.wraps)
@@ -395,7 +284,7 @@ def _meter(
         space.fins += 1
         space.fin_seq = rel_seq + seg_len
     rel_ack = _ack(peer, flags, packets.ack[row]) if flags & _ACK else 0
-    _update_last(space, before, flags, past)
+    space.advance(past, flags, trusted=before is not E.RESET)
     if flags & (_FIN | _RST) and before not in (E.CLOSED, E.RESET):
         side.did_close = True
     if flags & _ACK:
@@ -412,11 +301,11 @@ def _init_endpoint(
         if flags & _SYN:
             space.init(seq, past)
         else:  # partial: numbered as though a SYN had been seen
-            space.init((seq - 1) & _MASK32, seq)
+            space.init((seq - 1) & MASK32, seq)
     elif not flags & _SYN:
         return
     elif (
-        (before in (E.SYN_SENT, E.SYN_ACK_SENT) and seq != space.start & _MASK32)
+        (before in (E.SYN_SENT, E.SYN_ACK_SENT) and seq != space.start & MASK32)
         or before in (E.ESTABLISHED, E.PARTIAL)
         or (before is E.RESET and side.prev_state is E.INACTIVE)
     ):
@@ -427,25 +316,14 @@ def _ack(peer: _Side, flags: int, ack: int) -> int:
     """Apply an acknowledgment to the peer's sequence space; returns it relative, or 0."""
     space = peer.space
     if peer.state is E.INACTIVE:
-        space.init((ack - 1) & _MASK32)
+        space.init((ack - 1) & MASK32)
         return 1
     rel_ack, underflow = space.relative(ack, space.ack, space.ack_wraps)
     if underflow:
         return 0
-    delta = _seq_delta(ack, space.ack)
-    if not flags & _RST and delta > 0 and not (ack == 0 and delta > _TOO_LARGE_SEQ_DELTA):
-        space.update_ack(ack)  # a RST's ack is not trusted
+    if not flags & _RST:
+        space.acknowledge(ack)  # a RST's ack is not trusted
     return rel_ack
-
-
-def _update_last(space: SeqSpace, before: E, flags: int, past: int) -> None:
-    delta = _seq_delta(past, space.last)
-    if flags & (_SYN | _RST) and abs(delta) > _TOO_LARGE_SEQ_DELTA:
-        return
-    if flags & _FIN and space.last == (space.start + 1) & _MASK32:
-        space.update_last(past)  # > 2 GB connections of which only the SYN and FIN were seen
-    elif before is not E.RESET and delta > 0:
-        space.update_last(past)
 
 
 def _clean(side: _Side) -> bool:
