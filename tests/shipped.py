@@ -1,4 +1,4 @@
-"""Run the installed `pcapexplain` command as a user does: its own process, its real exit code."""
+"""The installed `pcapexplain` command run as a user runs it, and a reader of the logs it writes."""
 
 from __future__ import annotations
 
@@ -24,3 +24,10 @@ def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         stdin=subprocess.DEVNULL,
         check=False,
     )
+
+
+def read_conn_log(path: Path) -> list[dict[str, str]]:
+    """The rows of a Zeek ASCII log, keyed by its #fields header."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    fields = next(ln for ln in lines if ln.startswith("#fields\t")).split("\t")[1:]
+    return [dict(zip(fields, ln.split("\t"), strict=True)) for ln in lines if ln[:1] != "#"]

@@ -14,7 +14,6 @@ from pcapexplain.model import PacketColumns
 from pcapexplain.reconstructor import reconstruct
 from tests import shipped
 from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, columns, merged
-from tests.test_zeek_conformance import read_conn_log
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 
@@ -186,7 +185,7 @@ def test_the_written_log_reads_in_zat_with_zeek_types(tmp_path: Path) -> None:
     zat = pytest.importorskip("zat.log_to_dataframe", reason="zat (a dev dependency) is missing")
     target = _write(tmp_path, "normal_close_client_first.pcap")
     frame = zat.LogToDataFrame().create_dataframe(str(target))
-    ours = read_conn_log(target)
+    ours = shipped.read_conn_log(target)
     assert len(frame) == len(ours) == 1
     assert isinstance(frame.index, pd.DatetimeIndex)  # ts, a Zeek time
     assert str(frame["id.orig_p"].dtype) == "UInt16"  # port
@@ -205,7 +204,7 @@ def test_the_written_log_reads_in_zat_with_zeek_types(tmp_path: Path) -> None:
     "capture", ["normal_close_client_first.pcap", "ipv6_normal.pcap", "lossy_transfer.pcap"]
 )
 def test_sizes_agree_with_tshark_and_the_json_output(tmp_path: Path, capture: str) -> None:
-    (row,) = read_conn_log(_write(tmp_path, capture))
+    (row,) = shipped.read_conn_log(_write(tmp_path, capture))
     (conn,) = json.loads(shipped.run("connections", str(SAMPLES / capture), "-f", "json").stdout)
     assert row["id.orig_h"] == conn["client_ip"] and row[connlog.EXTRA_FIELD] == str(conn["id"])
     assert (int(row["orig_pkts"]), int(row["resp_pkts"])) == (

@@ -32,20 +32,13 @@ Key = tuple[str, str, str]  # (trace, row, field); row is Zeek's row number, or 
 Difference = tuple[str, str]  # (Zeek's value, ours)
 
 
-def read_conn_log(path: Path) -> list[dict[str, str]]:
-    """The rows of a Zeek ASCII log, keyed by its #fields header."""
-    lines = path.read_text(encoding="utf-8").splitlines()
-    fields = next(ln for ln in lines if ln.startswith("#fields\t")).split("\t")[1:]
-    return [dict(zip(fields, ln.split("\t"), strict=True)) for ln in lines if ln[:1] != "#"]
-
-
 def _write_log(corpus: Path, info: dict[str, str], out: Path) -> list[dict[str, str]]:
     target = out / f"{info['trace']}.conn.log"
     checksums = ["--check-checksums"] if info["zeek_checksums"] == "validated" else []
     trace = str(corpus / "traces" / info["trace"])
     done = shipped.run("connections", trace, "--format", "zeek", "-o", str(target), *checksums)
     assert done.returncode == 0, done.stderr
-    return read_conn_log(target)
+    return shipped.read_conn_log(target)
 
 
 def _compare(
