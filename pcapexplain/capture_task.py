@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pcapexplain import __version__, api, records, reporter, zeek
+from pcapexplain import __version__, api, connlog, records, reporter
 from pcapexplain.model import CaptureSummary, Lang
 from pcapexplain.output import atomic_write_text
 
@@ -92,14 +92,13 @@ def conn_log_text(analysis: api.Analysis, capture: str) -> str:
     """The text of `connections --format zeek`; uids are made from capture, so they stay apart
     across the captures of a batch and the same from run to run."""
     result = analysis.result
-    log: str = zeek.conn_log(zeek.zeek_rows(result.packets, result.connections), path=capture)
-    return log
+    rows = connlog.rows(result.packets, result.states, checksums_validated=False)
+    return connlog.render(rows, path=capture)
 
 
 def empty_conn_log() -> str:
     """A conn.log with its header lines and no record, for a batch with no connection."""
-    log: str = zeek.conn_log([], path="")
-    return log
+    return connlog.render([], path="")
 
 
 def report_html(analysis: api.Analysis, lang: Lang) -> str:
