@@ -6,9 +6,7 @@ documented JSON object (README.md), and `flat` into one CSV or DataFrame row.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 from dataclasses import dataclass
 from enum import Enum
@@ -171,14 +169,3 @@ def connection_records(result: CaptureAnalysis, capture_name: str) -> list[Conne
 def to_json(records: list[ConnectionRecord]) -> str:
     """The `connections --format json` document: a list of JSON-contract objects."""
     return json.dumps([r.to_json_dict() for r in records], indent=2, ensure_ascii=False) + "\n"
-
-
-def to_csv(records: list[ConnectionRecord]) -> str:
-    """The `connections --format csv` document: a header row, then one flat row per record."""
-    buffer = io.StringIO()
-    if records:
-        rows = [r.flat() for r in records]
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()

@@ -20,6 +20,11 @@ SYN_ACK_SLACK = 1 << 16
 _SYN, _FIN = int(TcpFlags.SYN), int(TcpFlags.FIN)
 
 
+def seq_wrap(number: int) -> int:
+    """number as a 32-bit sequence number: wrapped modulo 2**32 (negative numbers too)."""
+    return number % MOD
+
+
 def seq_add(seq: int, count: int) -> int:
     """seq moved count numbers forwards (backwards when count is negative), modulo 2**32."""
     return (seq + count) % MOD
@@ -31,7 +36,7 @@ def seq_sub(a: int, b: int) -> int:
 
 
 def seq_diff(a: int, b: int) -> int:
-    """a - b as a signed distance in sequence space, from -2**31 to 2**31 - 1."""
+    """a - b as a signed distance in sequence space, from -2**31 to 2**31 - 1 (Zeek's seq_delta)."""
     delta = (a - b) % MOD
     return delta - MOD if delta >= HALF else delta
 

@@ -1,4 +1,4 @@
-"""Terminal output: the connections table, the story `explain` tells, and safe file names.
+"""Terminal output: the connections table, explain's story, batch lines, and safe file names.
 
 cli.py decides what to print and where; this module only turns results into lines for a terminal
 or a pipe. The only rich user; like the stages, imported where it is needed, so that `--version`
@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from pcapexplain.model import CaptureAnalysis, Connection, Lang
+    from pcapexplain.model import CaptureAnalysis, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
 TABLE_COLUMNS = (
@@ -76,3 +76,14 @@ def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang
         for line in narrate.narrate(result.packets, result.states, conn, lang, found):
             yield "  " + narrate.format_line(line, lang)
         yield ""
+
+
+def batch_line(row: CaptureRow) -> str:
+    """One finished capture of a batch: its status, packets, connections, time and warnings."""
+    name = printable(row.capture)
+    s = row.summary
+    if s is None:
+        return f"{row.status.value:<8} {name}: {printable(row.error)}"
+    line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
+    line += f" · {row.seconds:.1f} s"
+    return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)

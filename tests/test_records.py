@@ -6,6 +6,7 @@ import json
 
 from pcapexplain import api, records
 from pcapexplain.model import AnomalySlug, CaptureInfo, ConnState, Handshake, TcpFlags, TcpState
+from pcapexplain.output import csv_text
 from tests.builders import Conversation
 
 
@@ -42,5 +43,5 @@ def test_flat_spreads_options_and_joins_lists() -> None:
     assert flat["client_mss"] == 1460 and flat["server_mss"] is None
     assert flat["anomalies"] == "connection-refused"
     assert "client_options" not in flat
-    header = records.to_csv([record]).splitlines()[0].split(",")
+    header = csv_text([flat]).splitlines()[0].split(",")
     assert header == list(flat)
