@@ -274,8 +274,6 @@ class TabColumns:
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
         # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
         self._extend("ip_len", "q", _ints(np.where(six, c["ip6_plen"] + 40, c["ip_len"])))
-        # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
-        self._extend("ip_len", "q", _ints(np.where(six, c["ip6_plen"] + 40, c["ip_len"])))
         self._extend("flags", "q", _mapped(c["flags"], lambda v: int(v, 16) if v else 0))
         bits = np.zeros(len(six), dtype=np.int64)
         for name in self.analysis:
