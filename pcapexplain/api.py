@@ -82,13 +82,19 @@ class Analysis:
         return self._frames[name]
 
 
-def analyse(path: str | os.PathLike[str], *, validate_checksums: bool = False) -> Analysis:
+def analyse(
+    path: str | os.PathLike[str],
+    *,
+    validate_checksums: bool = False,
+    status: loader.ReadStatus | None = None,
+) -> Analysis:
     """Read a capture and analyse every TCP connection in it.
 
-    path is a pcap, pcapng or gzip-compressed capture. With validate_checksums, tshark checks IP and
-    TCP checksums and the Zeek view ignores bad packets as Zeek does. Raises PcapExplainError
-    subclasses for bad input.
+    path is a pcap, pcapng or gzip-compressed capture, or "-" for standard input. With
+    validate_checksums, tshark checks IP and TCP checksums and the Zeek view ignores bad packets
+    as Zeek does. status, when given, follows the reading for a progress display. Raises
+    PcapExplainError subclasses for bad input.
     """
-    capture = loader.load_capture(path, validate_checksums=validate_checksums)
+    capture = loader.load_capture(path, validate_checksums=validate_checksums, status=status)
     result = analyse_columns(capture.info, capture.packets, checksums_validated=validate_checksums)
     return Analysis(result)

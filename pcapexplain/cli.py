@@ -43,7 +43,11 @@ class Format(StrEnum):
 
 
 CaptureArg = Annotated[
-    Path, typer.Argument(help="A pcap, pcapng or gzip-compressed capture file.", show_default=False)
+    Path,
+    typer.Argument(
+        help="A pcap, pcapng or gzip-compressed capture file; - reads standard input.",
+        show_default=False,
+    ),
 ]
 ChecksumOpt = Annotated[
     bool,
@@ -77,9 +81,12 @@ def _root(
 
 def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
     """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow."""
-    from pcapexplain import api
+    from pcapexplain import api, loader
+    from pcapexplain.progress import CaptureProgress
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    status = loader.ReadStatus()
+    with CaptureProgress(status):
+        analysis = api.analyse(capture, validate_checksums=check_checksums, status=status)
     for warning in analysis.capture.warnings:
         typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
     return analysis
@@ -220,8 +227,8 @@ def report(
 
 
 def default_report_name(capture: Path) -> str:
-    """NAME.html for NAME.pcap, NAME.pcapng, NAME.pcap.gz and the like."""
-    name = capture.name
+    """NAME.html for NAME.pcap, NAME.pcapng, NAME.pcap.gz and the like; stdin.html for -."""
+    name = "stdin" if str(capture) == "-" else capture.name
     for suffix in (".gz", ".pcapng", ".pcap", ".cap"):
         name = name.removesuffix(suffix)
     return f"{name or 'capture'}.html"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import dataclasses
 import functools
 import hashlib
 import io
@@ -18,12 +19,14 @@ import os
 import queue
 import re
 import signal
+import stat
 import subprocess
+import sys
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -37,11 +40,13 @@ from pcapexplain.errors import (
     TsharkMissing,
     TsharkTooOld,
 )
+from pcapexplain.explanations import plural
 from pcapexplain.model import (
     COLUMN_NAMES,
     AnalysisFlag,
     Capture,
     CaptureInfo,
+    Lang,
     PacketColumns,
 )
 
@@ -99,7 +104,7 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     ("flags", "tcp.flags:-1", "text"),
     ("seq", "tcp.seq_raw:-1", "int"),
     ("ack", "tcp.ack_raw:-1", "int"),
-    ("length", "tcp.len:-1", "int"),
+    ("length", "tcp.len:-1", "number"),
     ("window", "tcp.window_size_value:-1", "int"),
     ("mss", "tcp.options.mss_val:1", "int"),
     ("wscale", "tcp.options.wscale.shift:1", "int"),
@@ -188,37 +193,119 @@ def tshark_command(tshark: str, capture: str, *, validate_checksums: bool) -> li
     return [*command, "-o", f"gui.column.format:{columns}"]
 
 
-def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = False) -> Capture:
+STDIN = "-"  # the capture argument that means standard input, as for tshark and tcpdump
+
+
+@dataclass(slots=True)
+class ReadStatus:
+    """How far a running load has got, for a progress display polled from another thread.
+
+    size: bytes of the capture file (0 until known); frames: frames parsed so far; received:
+    bytes of standard input spooled so far; pid: tshark's process id while it runs.
+    """
+
+    size: int = 0
+    frames: int = 0
+    received: int = 0
+    pid: int | None = None
+    path: str = ""  # the file tshark reads, resolved
+    _fd: str | None = field(default=None, repr=False)
+
+    def bytes_read(self) -> int:
+        """Bytes of the capture tshark has read: its file offset (Linux /proc); 0 if unknown."""
+        if self.pid is None:
+            return 0
+        with contextlib.suppress(OSError, ValueError):
+            if self._fd is None:
+                self._fd = _find_fd(self.pid, self.path)
+            if self._fd is not None:
+                info = Path(f"/proc/{self.pid}/fdinfo/{self._fd}").read_text()
+                return int(info.split("pos:", 1)[1].split()[0])
+        return 0
+
+
+def _find_fd(pid: int, path: str) -> str | None:
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == path:
+                return link.name
+    return None
+
+
+def load_capture(
+    path: str | os.PathLike[str],
+    *,
+    validate_checksums: bool = False,
+    status: ReadStatus | None = None,
+) -> Capture:
     """Read every TCP segment of a capture into typed columns.
 
-    Raises CaptureNotFound, CaptureUnreadable, NotACapture, EmptyCapture, NoTcp, TsharkMissing,
-    TsharkTooOld or TsharkFailed. A capture cut short is read as far as it goes, with a warning.
+    path "-" reads standard input, spooled once to a temporary file that is removed afterwards.
+    status, when given, is kept up to date for a progress display. Raises CaptureNotFound,
+    CaptureUnreadable, NotACapture, EmptyCapture, NoTcp, TsharkMissing, TsharkTooOld or
+    TsharkFailed. A capture cut short is read as far as it goes, with a warning.
     """
-    capture = _check_file(Path(path))
+    status = status if status is not None else ReadStatus()
+    if str(path) == STDIN:
+        with _spooled_stdin(status) as spooled:
+            return _load(spooled, STDIN, validate_checksums, status)
+    return _load(_check_file(Path(path)), str(path), validate_checksums, status)
+
+
+@contextlib.contextmanager
+def _spooled_stdin(status: ReadStatus) -> Iterator[Path]:
+    """Standard input copied once to a private temporary file: tshark, the hash and the magic
+    check each need to open the capture, which a pipe cannot give them."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CaptureUnreadable(
+            "standard input is a terminal, not a capture",
+            hint="pipe a capture into it: tcpdump -w - | pcapexplain connections -",
+        )
+    with tempfile.TemporaryDirectory(prefix="pcapexplain-stdin-") as folder:
+        target = Path(folder) / "stdin.pcap"
+        source = sys.stdin.buffer
+        with target.open("wb") as out:
+            while block := source.read(_READ_SIZE):
+                out.write(block)
+                status.received += len(block)
+        yield target
+
+
+def _load(capture: Path, shown: str, validate_checksums: bool, status: ReadStatus) -> Capture:
     tshark = require_tshark()
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
+    status.size, status.path = capture.stat().st_size, str(capture.resolve())
+    stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_sha256, capture)  # hashlib releases the GIL: free while tshark runs
-        builder, stderr = _read(command)
-    packets = builder.columns()
-    info = CaptureInfo(
-        path=str(path),
-        size_bytes=capture.stat().st_size,
-        sha256=digest.result(),
-        tshark_version=tshark.version,
-        total_frames=builder.total_frames,
-        truncated_at=builder.last_frame if _cut_short(stderr) else None,
-        warnings=_warnings(stderr, builder.last_frame),
-    )
-    _check_content(capture, info, packets, stderr)
+        # hashlib releases the GIL: the hash is free while tshark runs.
+        digest = pool.submit(_sha256, capture, stop)
+        try:
+            builder, stderr = _read(command, status)
+            packets = builder.columns()
+            info = CaptureInfo(
+                path=shown,
+                size_bytes=status.size,
+                sha256="",
+                tshark_version=tshark.version,
+                total_frames=builder.total_frames,
+                truncated_at=builder.last_frame if _cut_short(stderr) else None,
+                warnings=_warnings(stderr, builder),
+            )
+            _check_content(
+                "standard input" if shown == STDIN else capture.name, info, packets, stderr
+            )
+        except BaseException:
+            stop.set()  # a failed run leaves no hashing behind (a huge file would take minutes)
+            raise
+        info = dataclasses.replace(info, sha256=digest.result())
     return Capture(info=info, packets=packets)
 
 
-def _read(command: list[str]) -> tuple[_TabReader, str]:
+def _read(command: list[str], status: ReadStatus) -> tuple[_TabReader, str]:
     """Run tshark and parse its output with pandas' C reader (tables.TabColumns)."""
-    reader = _TabReader()
+    reader = _TabReader(status)
     try:
-        return reader, _run(command, reader.consume)
+        return reader, _run(command, reader.consume, status)
     except ValueError as exc:
         if reader.interrupted:
             raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
@@ -229,8 +316,9 @@ def _read(command: list[str]) -> tuple[_TabReader, str]:
 class _TabReader:
     """tshark's tab output into PacketColumns, through tables.TabColumns."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: ReadStatus) -> None:
         self._table: TabColumns | None = None
+        self._status = status
         self.interrupted = False
 
     @property
@@ -241,12 +329,20 @@ class _TabReader:
     def last_frame(self) -> int:
         return self._table.last_frame if self._table else 0
 
+    @property
+    def backwards(self) -> tuple[int, int]:
+        """(times the timestamp went backwards, the first frame where it did)."""
+        return (self._table.backwards, self._table.first_backwards) if self._table else (0, 0)
+
     def consume(self, stream: io.RawIOBase) -> None:
         # Imported here, once tshark is already running: pandas takes half a second to load.
         from pcapexplain import tables
 
-        self._table = tables.TabColumns(_LAYOUT)
+        self._table = tables.TabColumns(_LAYOUT, self._count)
         self._table.consume(_Watched(stream, self))
+
+    def _count(self, frames: int) -> None:
+        self._status.frames = frames
 
     def columns(self) -> PacketColumns:
         out = self._table.out if self._table else {}
@@ -271,11 +367,32 @@ class _Watched(io.RawIOBase):
             raise
 
 
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
 def _check_file(path: Path) -> Path:
-    if not path.exists():
-        raise CaptureNotFound(f"{path}: no such file")
-    if path.is_dir():
-        raise CaptureUnreadable(f"{path} is a folder, not a capture file")
+    """A regular file that can be read. Anything else is refused before it is opened: a FIFO
+    would block in open() and /dev/zero would never end, and the capture is opened three times
+    (the check, tshark, the hash)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CaptureNotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise CaptureUnreadable(
+            f"{path} is {kind}, not a capture file",
+            hint="pass a capture file; to read a pipe, pass - and feed the capture on "
+            "standard input (tcpdump -w - | pcapexplain connections -)",
+        )
     try:
         with path.open("rb") as handle:
             handle.read(1)
@@ -284,10 +401,12 @@ def _check_file(path: Path) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path: Path, stop: threading.Event) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(_READ_SIZE), b""):
+            if stop.is_set():
+                return ""
             digest.update(block)
     return digest.hexdigest()
 
@@ -305,7 +424,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _run(command: list[str], consume: Callable[[io.RawIOBase], None]) -> str:
+def _run(command: list[str], consume: Callable[[io.RawIOBase], None], status: ReadStatus) -> str:
     """Run tshark, stream its stdout into consume, and always reap it. Returns stderr."""
     with (
         tempfile.TemporaryDirectory(prefix="pcapexplain-") as home,
@@ -320,11 +439,13 @@ def _run(command: list[str], consume: Callable[[io.RawIOBase], None]) -> str:
             preexec_fn=_die_with_parent,
         )
         assert process.stdout is not None
+        status.pid = process.pid
         drained = _Drained(process.stdout)
         try:
             consume(drained)
             returncode = process.wait()
         finally:
+            status.pid = None
             _reap(process)
             drained.join()
         err.seek(0)
@@ -416,18 +537,29 @@ def _first_error(stderr: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def _warnings(stderr: str, last_frame: int) -> tuple[str, ...]:
+def _warnings(stderr: str, reader: _TabReader) -> tuple[str, ...]:
+    found = []
     if _cut_short(stderr):
-        return (f"the capture is cut short after frame {last_frame}; analysed up to there",)
-    return ()
+        found.append(
+            f"the capture is cut short after frame {reader.last_frame}; analysed up to there"
+        )
+    backwards, first = reader.backwards
+    if backwards:
+        times = "once" if backwards == 1 else f"{backwards:,} times"
+        found.append(
+            f"timestamps go backwards {times} (first at frame {first}): the capture was "
+            "reordered or its clock stepped; durations run from the earliest to the latest time"
+        )
+    return tuple(found)
 
 
-def _check_content(path: Path, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:
+def _check_content(name: str, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:
     if _known_input_error(stderr):
-        raise NotACapture(f"{path.name} is not a capture file tshark can read")
+        raise NotACapture(f"{name} is not a capture file tshark can read")
     if info.total_frames == 0:
         if info.truncated_at is not None:
-            raise NotACapture(f"{path.name} is cut short before its first packet")
-        raise EmptyCapture(f"{path.name} holds no packets")
+            raise NotACapture(f"{name} is cut short before its first packet")
+        raise EmptyCapture(f"{name} holds no packets")
     if len(packets) == 0:
-        raise NoTcp(f"{path.name} holds {info.total_frames} packets but no TCP segment")
+        frames = plural(Lang.EN, "ui.packets", info.total_frames)
+        raise NoTcp(f"{name} holds {frames} but no TCP segment")

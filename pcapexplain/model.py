@@ -142,7 +142,8 @@ class PacketColumns:
     flags: Sequence[int]  # TcpFlags bits
     seq: Sequence[int]  # raw (absolute) sequence number
     ack: Sequence[int]  # raw acknowledgment number (present even without the ACK flag)
-    length: Sequence[int]  # TCP payload bytes
+    length: Sequence[int]  # TCP payload bytes (0 when unknown)
+    length_unknown: Sequence[int]  # 1 when tshark could not tell the length (malformed, cut)
     window: Sequence[int]  # window field as sent, unscaled
     mss: Sequence[int]  # MSS option value or NO_VALUE
     wscale: Sequence[int]  # window-scale shift or NO_VALUE
@@ -302,6 +303,7 @@ class DirectionStats:
     packets: int = 0
     payload_bytes: int = 0
     retransmissions: int = 0  # packets tshark flagged as any kind of retransmission
+    unknown_length: int = 0  # segments whose payload length tshark could not tell (not in bytes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,8 +333,8 @@ class Connection:
     half_close: bool = False
     closed_first: Closer = Closer.NONE
     time_wait: Closer = Closer.NONE
-    first_time: float = 0.0
-    last_time: float = 0.0
+    first_time: float = 0.0  # the earliest timestamp of its packets
+    last_time: float = 0.0  # the latest (timestamps may go backwards in a reordered capture)
     first_frame: int = 0
     last_frame: int = 0
     client_isn: int | None = None
@@ -462,6 +464,7 @@ class AnomalySlug(StrEnum):
     BAD_CHECKSUM = "bad-checksum"  # D14
     CHECKSUM_OFFLOAD = "checksum-offload"  # D14, every packet from one host is bad
     DATA_BEFORE_HANDSHAKE = "data-before-handshake"  # D15
+    LENGTH_UNKNOWN = "length-unknown"  # malformed or cut segments: payload length not known
     # teardown
     HALF_CLOSE = "half-close"  # T4
     CLOSE_WAIT_LINGERING = "close-wait-lingering"  # T4, peer never sent its FIN

@@ -59,7 +59,8 @@ def summarise(
     facts = _gather(packets, states, conn, client)
     index = conn.packet_index
     first, last = index[0], index[-1]
-    conn.first_time, conn.last_time = packets.time[first], packets.time[last]
+    times = [packets.time[row] for row in index]
+    conn.first_time, conn.last_time = min(times), max(times)  # never a negative duration
     conn.first_frame, conn.last_frame = packets.frame[first], packets.frame[last]
     conn.client_isn = client.sent_syn if client.sent_syn is not None else client.isn
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
@@ -79,6 +80,7 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     facts = _Facts()
     stats = (conn.to_server, conn.to_client)
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
+    p_unknown = packets.length_unknown
     for row in conn.packet_index:
         d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
@@ -86,6 +88,7 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
         direction = stats[d]
         direction.packets += 1
         direction.payload_bytes += length
+        direction.unknown_length += p_unknown[row]
         if bits & RETRANSMITTED and states.role[row] not in _FIRST_SENDS:
             # tshark calls the SYN-ACKs of a simultaneous open retransmissions: first sends.
             direction.retransmissions += 1

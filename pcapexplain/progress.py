@@ -1,4 +1,4 @@
-"""Progress of a run over many inputs, as the terminal shows it (rich).
+"""Progress as the terminal shows it (rich): of a run over many inputs, and of one capture.
 
 On a terminal: a progress bar with inputs done out of the total, the rate (packets per second for
 a batch), the time left, and the names of the inputs being worked on; failures are printed above
@@ -9,13 +9,17 @@ Any command that uses runner.run can show its progress with it.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from types import TracebackType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from pcapexplain.loader import ReadStatus
 
 _NAMES_SHOWN = 2
 _NAME_WIDTH = 40
@@ -114,3 +118,88 @@ class RunProgress:
 
 def _short(name: str) -> str:
     return name if len(name) <= _NAME_WIDTH else "…" + name[-(_NAME_WIDTH - 1) :]
+
+
+class CaptureProgress:
+    """Signs of life while one capture is read, on a terminal only (stderr by default).
+
+    Polls a loader.ReadStatus from a thread: bytes of the capture tshark has read out of its size
+    (or bytes received on standard input while it is spooled), frames parsed and their rate.
+    Nothing is drawn for work shorter than `delay` seconds, nor when the stream is not a terminal;
+    the line is removed when the work is done, so only results and errors remain.
+    """
+
+    def __init__(
+        self,
+        status: ReadStatus,
+        *,
+        stream: TextIO | None = None,
+        live: bool | None = None,
+        delay: float = 1.0,
+        interval: float = 0.2,
+    ) -> None:
+        self.status = status
+        self.stream = stream if stream is not None else sys.stderr
+        self.live = self.stream.isatty() if live is None else live
+        self.delay, self.interval = delay, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> CaptureProgress:
+        if self.live:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def line(self, elapsed: float) -> tuple[int, int, str]:
+        """(completed, total, description) for the bar at this moment."""
+        s = self.status
+        rate = f"{s.frames / max(elapsed, 1e-6):,.0f} packets/s"
+        if s.pid is None and s.size == 0:
+            return s.received, 0, f"reading standard input: {_size(s.received)}"
+        if s.pid is None:
+            return s.size, s.size, f"analysing {s.frames:,} packets"
+        done = s.bytes_read()
+        return done, s.size, f"{_size(done)} of {_size(s.size)} · {s.frames:,} packets · {rate}"
+
+    def _run(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        start = time.monotonic()
+        bar = Progress(
+            TextColumn("pcapexplain:"),
+            BarColumn(),
+            TextColumn("{task.description}"),
+            console=Console(file=self.stream),
+            transient=True,
+            auto_refresh=False,
+        )
+        task = bar.add_task("", total=None)
+        with bar:
+            while True:
+                done, total, text = self.line(time.monotonic() - start)
+                bar.update(task, completed=done, total=total or None, description=escape(text))
+                bar.refresh()
+                if self._stop.wait(self.interval):
+                    return
+
+
+def _size(count: int) -> str:
+    if count < 1000:
+        return f"{count:,} B"
+    value, unit = count / 1000, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1000:
+            break
+        value, unit = value / 1000, bigger
+    return f"{value:,.1f} {unit}"

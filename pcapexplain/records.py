@@ -55,6 +55,7 @@ class ConnectionRecord:
     packets_to_client: int
     bytes_to_client: int
     retransmissions_to_client: int
+    unknown_length_segments: int  # both directions; their bytes are in neither bytes_to_*
     first_frame: int
     last_frame: int
     first_time: float
@@ -145,6 +146,7 @@ def connection_record(
         packets_to_client=conn.to_client.packets,
         bytes_to_client=conn.to_client.payload_bytes,
         retransmissions_to_client=conn.to_client.retransmissions,
+        unknown_length_segments=conn.to_server.unknown_length + conn.to_client.unknown_length,
         first_frame=conn.first_frame,
         last_frame=conn.last_frame,
         first_time=round(conn.first_time, 6),

@@ -62,6 +62,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "packets_to_client": "int64",
     "bytes_to_client": "int64",
     "retransmissions_to_client": "int64",
+    "unknown_length_segments": "int64",
     "first_frame": "int64",
     "last_frame": "int64",
     "first_time": "float64",
@@ -239,12 +240,20 @@ class TabColumns:
     PacketColumns field names.
     """
 
-    def __init__(self, layout: Sequence[tuple[str, ColumnKind]]) -> None:
+    def __init__(
+        self,
+        layout: Sequence[tuple[str, ColumnKind]],
+        on_frames: Callable[[int], None] | None = None,
+    ) -> None:
         self.layout = list(layout)
         self.analysis = [n for n, _ in layout if n[0] == _ANALYSIS_PREFIX and n[1:].isdigit()]
         self.out: dict[str, Any] = {}
         self.total_frames = 0
         self.last_frame = 0
+        self.backwards = 0  # frames whose timestamp is earlier than the frame before
+        self.first_backwards = 0  # the first such frame
+        self._last_time = float("-inf")
+        self._on_frames = on_frames
         self._strings: dict[str, str] = {}
 
     def consume(self, stream: IO[bytes] | io.RawIOBase) -> None:
@@ -257,10 +266,20 @@ class TabColumns:
         self.total_frames += int(frames.sum())
         if frames.any():
             self.last_frame = int(chunk["frame"][frames][-1])
+            self._note_times(chunk["time"][frames], chunk["frame"][frames])
+        if self._on_frames is not None:
+            self._on_frames(self.total_frames)
         tcp = frames & ~np.isnan(chunk["stream"]) & np.isnan(chunk["icmp"])
         tcp &= np.isnan(chunk["icmp6"])
         if tcp.any():
             self._add_packets({name: values[tcp] for name, values in chunk.items()})
+
+    def _note_times(self, times: np.ndarray[Any, Any], frames: np.ndarray[Any, Any]) -> None:
+        back = np.flatnonzero(np.diff(times, prepend=self._last_time) < 0)
+        if len(back) and not self.backwards:
+            self.first_backwards = int(frames[back[0]])
+        self.backwards += len(back)
+        self._last_time = float(times[-1])
 
     def _add_packets(self, c: TabChunk) -> None:
         for name, kind in self.layout:
@@ -270,6 +289,10 @@ class TabColumns:
                 self._extend(name, "d", c[name])
             elif kind == "present":
                 self._extend(name, "b", (c[name] != "").astype(np.int8))
+        # tshark leaves tcp.len empty for a malformed or cut segment: its length is unknown.
+        unknown = np.isnan(c["length"])
+        self._extend("length", "q", np.where(unknown, 0, c["length"]).astype(np.int64))
+        self._extend("length_unknown", "b", unknown.astype(np.int8))
         six = (c["ip_src"] == "") | (c["ip_proto"] == _IPV6_IN_IPV4)
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
         # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.

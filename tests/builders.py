@@ -36,6 +36,7 @@ class Packet:
     ttl: int = 64
     ip_len: int | None = None  # default: 20-byte IPv4 and TCP headers plus the payload
     tfo: bool = False
+    length_unknown: bool = False  # tshark left tcp.len empty (length is then 0)
 
 
 def columns(packets: list[Packet]) -> PacketColumns:
@@ -51,6 +52,7 @@ def columns(packets: list[Packet]) -> PacketColumns:
         seq=[p.seq % MOD for p in packets],
         ack=[p.ack % MOD for p in packets],
         length=[p.length for p in packets],
+        length_unknown=[int(p.length_unknown) for p in packets],
         window=[p.window for p in packets],
         mss=[p.mss for p in packets],
         wscale=[p.wscale for p in packets],

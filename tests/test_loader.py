@@ -212,9 +212,9 @@ def test_unreadable_output_is_an_error_and_tshark_runs_once(
     monkeypatch.setattr(loader, "tshark_command", lambda *_, **__: bad)
     real_run = loader._run
 
-    def counted(command: list[str], consume: object) -> str:
+    def counted(command: list[str], consume: object, status: object) -> str:
         runs.append(command)
-        return real_run(command, consume)  # type: ignore[arg-type]
+        return real_run(command, consume, status)  # type: ignore[arg-type]
 
     monkeypatch.setattr(loader, "_run", counted)
     with pytest.raises(TsharkFailed) as err:

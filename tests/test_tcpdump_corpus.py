@@ -118,3 +118,69 @@ def test_connection_counts_match_tshark_or_are_explained(outcomes: list[Outcome]
     for trace, (theirs, ours) in differ.items():
         expected = (int(listed[trace]["tshark_streams"]), int(listed[trace]["ours"]))
         assert (theirs, ours) == expected, trace
+
+
+_COUNTERS = (
+    "packets_to_server",
+    "bytes_to_server",
+    "retransmissions_to_server",
+    "packets_to_client",
+    "bytes_to_client",
+    "retransmissions_to_client",
+    "unknown_length_segments",
+    "duration",
+)
+
+
+def _connections(outcomes: list[Outcome], trace_part: str = "") -> list[dict[str, object]]:
+    return [
+        {**c, "trace": o.trace}
+        for o in outcomes
+        if o.returncode == 0 and trace_part in o.trace
+        for c in json.loads(o.stdout)
+    ]
+
+
+def test_no_counter_or_duration_is_negative(outcomes: list[Outcome]) -> None:
+    negative = [
+        (c["trace"], c["id"], name)
+        for c in _connections(outcomes)
+        for name in _COUNTERS
+        if c[name] < 0  # type: ignore[operator]
+    ]
+    assert not negative, negative
+
+
+# Files where tshark leaves tcp.len empty on some segments (malformed or cut TCP headers).
+UNKNOWN_LENGTH = (
+    "bgp-bgp_capabilities_print-oobr",
+    "bgp_pmsi_tunnel-oobr",
+    "rpki-rtr-oobr",
+    "sflow_expanded",
+)
+
+
+def test_segments_of_unknown_length_are_counted_and_flagged(outcomes: list[Outcome]) -> None:
+    for part in UNKNOWN_LENGTH:
+        flagged = [c for c in _connections(outcomes, part) if c["unknown_length_segments"]]
+        assert flagged, f"no segment of unknown length found in {part}*"
+        for c in flagged:
+            assert "length-unknown" in c["anomalies"], (c["trace"], c["id"])  # type: ignore[operator]
+    for c in _connections(outcomes):
+        assert ("length-unknown" in c["anomalies"]) == bool(c["unknown_length_segments"])  # type: ignore[operator]
+        if "syn-data" in c["anomalies"]:  # type: ignore[operator]
+            assert c["bytes_to_server"] or c["bytes_to_client"], (c["trace"], c["id"])
+
+
+# Files whose timestamps go backwards.
+BACKWARDS = ("kday4", "kday7", "of10_inv_OFPST_FLOW", "timestamp_invalid_nano")
+
+
+def test_timestamps_going_backwards_are_a_warning(outcomes: list[Outcome]) -> None:
+    for part in BACKWARDS:
+        found = [o for o in outcomes if part in o.trace and o.returncode == 0]
+        assert found, part
+        for o in found:
+            assert "pcapexplain: warning: " in o.stderr and "timestamps go backwards" in o.stderr
+    calm = [o.trace for o in outcomes if "timestamps go backwards" in o.stderr]
+    assert all(any(part in trace for part in BACKWARDS) for trace in calm), calm

@@ -37,6 +37,7 @@ CHECKS: tuple[Check, ...] = (
     data.check_keep_alive,
     data.check_oversize,
     data.check_checksums,
+    data.check_length_unknown,
     data.check_data_before_handshake,
     teardown.check_half_close,
     teardown.check_fin_retransmitted,

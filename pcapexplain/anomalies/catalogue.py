@@ -122,6 +122,9 @@ _SPECS = (
                 "history C/c; packets ignored", {"side": (*_SIDE, "both")}),
     AnomalySpec(A.DATA_BEFORE_HANDSHAKE, W, ("count", "bytes", "side"), "-",
                 "weird data_before_established", {"side": (*_SIDE, "both")}),
+    # Not in TCP-REFERENCE: tshark left tcp.len empty (a malformed or cut header).
+    AnomalySpec(A.LENGTH_UNKNOWN, W, ("count", "side"), "_ws.malformed; no tcp.len", "-",
+                {"side": (*_SIDE, "both")}),
     # T4: side = who kept sending after the peer's FIN (half-close) / who sits in CLOSE_WAIT.
     AnomalySpec(A.HALF_CLOSE, INFO, ("side", "bytes", "count"), "-", "-",
                 {"side": _SIDE}),

@@ -312,6 +312,16 @@ def check_data_before_handshake(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+def check_length_unknown(ctx: Context) -> Iterator[Anomaly]:
+    """Segments whose payload length tshark could not tell (a malformed or cut TCP header):
+    counted apart, never as bytes, and read as carrying no data by every other check."""
+    c, p = ctx.c, ctx.p
+    if not c.to_server.unknown_length + c.to_client.unknown_length:
+        return
+    rows = [r for r in c.packet_index if p.length_unknown[r]]
+    yield ctx.make(A.LENGTH_UNKNOWN, rows, count=len(rows), side=ctx.sides(rows))
+
+
 def check_checksums(ctx: Context) -> Iterator[Anomaly]:
     """D14: bad checksums (seen only when validation was on); an offload artefact when every
     packet of the sending host is bad (captured before the NIC filled the checksum in)."""
