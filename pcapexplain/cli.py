@@ -150,7 +150,7 @@ def _render(fmt: Format, rows: list[records.ConnectionRecord]) -> str:
         return records.to_json(rows)
     from pcapexplain.output import csv_text
 
-    return csv_text([r.flat() for r in rows])
+    return csv_text(r.flat() for r in rows)
 
 
 @app.command()

@@ -8,7 +8,7 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from pcapexplain.errors import OutputError
@@ -71,11 +71,18 @@ def _write_in_place(target: Path, text: str) -> Path:
     return target
 
 
-def csv_text(rows: Sequence[Mapping[str, object]]) -> str:
-    """Flat rows as CSV with a header line taken from the first row's keys ("" when no rows)."""
+def csv_text(rows: Iterable[Mapping[str, object]]) -> str:
+    """Flat rows as CSV with a header line taken from the first row's keys ("" when no rows).
+
+    rows may be a generator: each row is written and dropped, so a port scan's 200,000 rows
+    never exist as dicts all at once.
+    """
     buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is not None:
+        writer = csv.DictWriter(buffer, fieldnames=list(first), lineterminator="\n")
         writer.writeheader()
+        writer.writerow(first)
         writer.writerows(rows)
     return buffer.getvalue()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import textwrap
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -169,5 +170,15 @@ def connection_records(result: CaptureAnalysis, capture_name: str) -> list[Conne
 
 
 def to_json(records: list[ConnectionRecord]) -> str:
-    """The `connections --format json` document: a list of JSON-contract objects."""
-    return json.dumps([r.to_json_dict() for r in records], indent=2, ensure_ascii=False) + "\n"
+    """The `connections --format json` document: a list of JSON-contract objects.
+
+    The same text as json.dumps of the whole list with indent=2, built one object at a time so
+    that the objects never exist as dicts all at once.
+    """
+    if not records:
+        return "[]\n"
+    objects = (
+        textwrap.indent(json.dumps(r.to_json_dict(), indent=2, ensure_ascii=False), "  ")
+        for r in records
+    )
+    return "[\n" + ",\n".join(objects) + "\n]\n"

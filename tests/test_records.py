@@ -45,3 +45,39 @@ def test_flat_spreads_options_and_joins_lists() -> None:
     assert "client_options" not in flat
     header = csv_text([flat]).splitlines()[0].split(",")
     assert header == list(flat)
+
+
+def test_json_built_row_by_row_is_the_whole_list_dumped() -> None:
+    rows = _refused() * 3
+    whole = json.dumps([r.to_json_dict() for r in rows], indent=2, ensure_ascii=False) + "\n"
+    assert records.to_json(rows) == whole
+    assert records.to_json([]) == json.dumps([], indent=2) + "\n"
+
+
+def test_csv_from_a_generator_is_the_csv_of_the_list() -> None:
+    rows = _refused() * 3
+    assert csv_text(r.flat() for r in rows) == csv_text([r.flat() for r in rows])
+    assert csv_text(iter(())) == ""
+
+
+def test_unknown_length_is_counted_never_negative_nor_syn_data() -> None:
+    conv = Conversation()
+    conv.send(conv.client, TcpFlags.SYN, mss=1460)
+    packets = conv.columns()
+    packets.length_unknown[0] = 1  # type: ignore[index]
+    result = api.analyse_columns(CaptureInfo("u.pcap", 1, "0", "4.0.17", 1), packets)
+    (record,) = records.connection_records(result, "u.pcap")
+    assert record.unknown_length_segments == 1 and record.bytes_to_server == 0
+    assert AnomalySlug.LENGTH_UNKNOWN in record.anomalies
+    assert AnomalySlug.SYN_DATA not in record.anomalies
+
+
+def test_duration_runs_from_the_earliest_to_the_latest_time() -> None:
+    conv = Conversation()
+    conv.handshake()
+    packets = conv.columns()
+    packets.time[2] = packets.time[0] - 5.0  # type: ignore[index]
+    result = api.analyse_columns(CaptureInfo("b.pcap", 1, "0", "4.0.17", 3), packets)
+    (record,) = records.connection_records(result, "b.pcap")
+    assert record.duration >= 5.0
+    assert record.first_time == round(packets.time[2], 6)
