@@ -93,7 +93,8 @@ def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
 
 
 def _capture_name(path: Path) -> str:
-    return path.name
+    """The file name as the JSON and CSV show it (bytes that are not UTF-8 as U+FFFD)."""
+    return os.fsencode(path.name).decode("utf-8", "replace")
 
 
 @app.command()

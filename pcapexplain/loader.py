@@ -249,7 +249,9 @@ def load_capture(
     if str(path) == STDIN:
         with _spooled_stdin(status) as spooled:
             return _load(spooled, STDIN, validate_checksums, status)
-    return _load(_check_file(Path(path)), str(path), validate_checksums, status)
+    # Shown as text every writer can store: a Linux file name need not be UTF-8.
+    shown = os.fsencode(path).decode("utf-8", "replace")
+    return _load(_check_file(Path(path)), shown, validate_checksums, status)
 
 
 @contextlib.contextmanager

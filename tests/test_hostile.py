@@ -3,6 +3,7 @@ files, no work left running after a failed run, and progress only on a terminal.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pty
@@ -68,7 +69,7 @@ def test_dash_for_report_and_explain(tmp_path: Path) -> None:
     target = tmp_path / "out.html"
     page = _piped(["report", "-", "-o", str(target)], SAMPLE.read_bytes(), spool)
     assert page.returncode == 0, page.stderr
-    assert "standard input" in target.read_text(encoding="utf-8") or "-" in target.read_text()
+    assert hashlib.sha256(SAMPLE.read_bytes()).hexdigest() in target.read_text(encoding="utf-8")
     assert not list(spool.iterdir())
 
 
@@ -209,3 +210,23 @@ def test_long_work_shows_progress_on_a_terminal_only(scan: Path) -> None:
     assert piped.returncode == 0
     assert "packets/s" not in piped.stderr and "analysing" not in piped.stderr
     assert piped.stderr.startswith("Wrote "), piped.stderr
+
+
+def test_a_file_name_that_is_not_utf8_is_shown_replaced(tmp_path: Path) -> None:
+    folder = os.fsencode(tmp_path)
+    capture = folder + b"/lab\xff3.pcap"
+    with open(capture, "wb") as out:
+        out.write(SAMPLE.read_bytes())
+    page = folder + b"/lab\xff3.html"
+    made = subprocess.run(
+        [*command(), "report", os.fsdecode(capture), "-o", os.fsdecode(page)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    with open(page, encoding="utf-8") as html:
+        assert "lab\ufffd3.pcap" in html.read()
+    listed = run("connections", os.fsdecode(capture), "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert {row["capture"] for row in json.loads(listed.stdout)} == {"lab\ufffd3.pcap"}
