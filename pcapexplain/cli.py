@@ -11,7 +11,7 @@ import webbrowser
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
@@ -124,7 +124,14 @@ def connections(
 
             terminal.print_connections(rows, sys.stdout)
             return
-        text, what = _render(fmt, rows), f"{len(rows)} connections"
+        if output is None:
+            _write_rows(fmt, rows, sys.stdout)
+            return
+        from pcapexplain.output import atomic_write
+
+        written = atomic_write(output, lambda handle: _write_rows(fmt, rows, handle))
+        typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
+        return
     if output is None:
         sys.stdout.write(text)
         return
@@ -144,14 +151,16 @@ def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, s
     return connlog.render(rows, path=result.capture.path), what
 
 
-def _render(fmt: Format, rows: list[records.ConnectionRecord]) -> str:
+def _write_rows(fmt: Format, rows: list[records.ConnectionRecord], out: TextIO) -> None:
+    """JSON or CSV, a row at a time: a port scan's rows never exist as one text."""
     from pcapexplain import records
 
     if fmt is Format.JSON:
-        return records.to_json(rows)
-    from pcapexplain.output import csv_text
+        records.write_json(rows, out)
+        return
+    from pcapexplain.output import write_csv
 
-    return csv_text(r.flat() for r in rows)
+    write_csv((r.flat() for r in rows), out)
 
 
 @app.command()

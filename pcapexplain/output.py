@@ -8,8 +8,9 @@ import csv
 import io
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import TextIO
 
 from pcapexplain.errors import OutputError
 
@@ -20,11 +21,17 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     The temporary file lives in the target's folder so the final os.replace is a rename on one
     file system. Raises OutputError when the folder is missing or not writable.
     """
+    return atomic_write(path, lambda handle: handle.write(text))
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], object]) -> Path:
+    """atomic_write_text for a writer that writes its text in pieces to the handle it is given,
+    so that a large output never has to exist as one string."""
     target = Path(path)
     if target.exists() and not target.is_file():
-        return _write_in_place(target, text)  # /dev/null, a FIFO: renaming over them is wrong
+        return _write_in_place(target, write)  # /dev/null, a FIFO: renaming over them is wrong
     with replacing(target) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
+        write(handle)
     return target
 
 
@@ -60,12 +67,12 @@ def replacing(target: Path) -> Iterator[Path]:
 TEMP_SUFFIX = ".tmp"  # what a writer that was killed outright may leave behind: ".NAME.XXXX.tmp"
 
 
-def _write_in_place(target: Path, text: str) -> Path:
+def _write_in_place(target: Path, write: Callable[[TextIO], object]) -> Path:
     if target.is_dir():
         raise OutputError(f"cannot write {target}: it is a folder")
     try:
         with open(target, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
+            write(handle)
     except OSError as exc:
         raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
@@ -78,11 +85,16 @@ def csv_text(rows: Iterable[Mapping[str, object]]) -> str:
     never exist as dicts all at once.
     """
     buffer = io.StringIO()
+    write_csv(rows, buffer)
+    return buffer.getvalue()
+
+
+def write_csv(rows: Iterable[Mapping[str, object]], out: TextIO) -> None:
+    """csv_text written to out, a row at a time."""
     rows = iter(rows)
     first = next(rows, None)
     if first is not None:
-        writer = csv.DictWriter(buffer, fieldnames=list(first), lineterminator="\n")
+        writer = csv.DictWriter(out, fieldnames=list(first), lineterminator="\n")
         writer.writeheader()
         writer.writerow(first)
         writer.writerows(rows)
-    return buffer.getvalue()

@@ -7,11 +7,13 @@ documented JSON object (README.md), and `flat` into one CSV or DataFrame row.
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, TextIO
 
 from pcapexplain.model import (
     AnomalySlug,
@@ -170,15 +172,19 @@ def connection_records(result: CaptureAnalysis, capture_name: str) -> list[Conne
 
 
 def to_json(records: list[ConnectionRecord]) -> str:
-    """The `connections --format json` document: a list of JSON-contract objects.
+    """The `connections --format json` document: a list of JSON-contract objects."""
+    buffer = io.StringIO()
+    write_json(records, buffer)
+    return buffer.getvalue()
 
-    The same text as json.dumps of the whole list with indent=2, built one object at a time so
-    that the objects never exist as dicts all at once.
-    """
-    if not records:
-        return "[]\n"
-    objects = (
-        textwrap.indent(json.dumps(r.to_json_dict(), indent=2, ensure_ascii=False), "  ")
-        for r in records
-    )
-    return "[\n" + ",\n".join(objects) + "\n]\n"
+
+def write_json(records: Iterable[ConnectionRecord], out: TextIO) -> None:
+    """to_json written to out one object at a time: the same text as json.dumps of the whole
+    list with indent=2, without the whole list or text in memory (a port scan has 200,000)."""
+    out.write("[")
+    separator = "\n"
+    for record in records:
+        text = json.dumps(record.to_json_dict(), indent=2, ensure_ascii=False)
+        out.write(separator + textwrap.indent(text, "  "))
+        separator = ",\n"
+    out.write("]\n" if separator == "\n" else "\n]\n")
