@@ -45,14 +45,23 @@ CONCEPTS: Final[tuple[str, ...]] = (
     "simultaneous_open",
     "four_way_close",
     "close_states",
+    "closing",
     "time_wait",
     "who_time_wait",
     "rst",
 )
 
-# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all.
+# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all,
+# and every one is computed from the replay or the packets (none is a sentence of its own).
 NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "sender",  # who.client / who.server, already translated
+    "receiver",
+    "sender_before",  # the sender's state before the packet, by the replay (a TcpState name)
+    "sender_after",
+    "sender_passed",  # a state the sender passed through within the packet, or "-"
+    "receiver_before",
+    "receiver_after",
+    "receiver_passed",
     "seq",  # sequence number relative to the sender's ISN (or first seen seq)
     "ack",  # acknowledgment number relative to the receiver's ISN, or "-" without ACK
     "seq_raw",
@@ -62,6 +71,21 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "port",  # the server's port
     "flags",  # e.g. "SYN, FIN"
     "window",  # the raw window field
+    "wait",  # seconds since the previous copy of a resent SYN or SYN-ACK
+    "previous_wait",  # the wait before that one
+    "answered_seq",  # the segment a RST answers: its seq and ack
+    "answered_ack",
+    "answered_length",  # its payload bytes (narr.seg_len_data only)
+    "seg_len",  # its length in sequence numbers: payload + 1 per SYN or FIN (RFC 9293 §3.4)
+    "seg_len_parts",  # what makes up seg_len, in words
+    "previous_id",  # a reused port pair: the connection that used it before (narr.reuse_*)
+    "old_side",  # who of it went through TIME_WAIT, and its state at the end
+    "old_state",
+    "gap",  # seconds from its last packet to this SYN
+    "old_next",  # the last sequence number this side used in it
+    "isn_gap",  # the distance from old_next to the new ISN
+    "tsval",  # this SYN's timestamp value and the newest of the old connection's
+    "old_tsval",
     "titles",  # anomaly titles, joined (narr.flagged only)
 )
 

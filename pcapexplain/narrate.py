@@ -1,8 +1,11 @@
 """Narrate (pure): the packet-by-packet story of one connection, in English or Chinese.
 
-One line per handshake, FIN, ACK-of-FIN and RST segment and per packet with a warn or error
-anomaly; the data, pure-ACK, window-update and keep-alive segments between them are collapsed
-into one summary line per run. Every sentence comes from explanations.py.
+A packet gets a line of its own when it changes either endpoint's state, carries SYN, FIN or RST,
+completes the handshake, has a warn or error anomaly, or belongs to a half-close (its first
+HALF_CLOSE_LINES segments); the segments between them are collapsed into one summary line per
+run. A told packet's facts are computed from the replay (situations.PacketFacts); they select its
+sentence (situations.select), and the sentence is filled with computed values only, so that no
+line can name a state or a step the replay does not show. Every text comes from explanations.py.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from dataclasses import dataclass, field
 
 from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
+    NO_VALUE,
     AnalysisFlag,
     Anomaly,
+    CaptureAnalysis,
     Closer,
     Connection,
     Direction,
@@ -25,6 +30,14 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
     TcpState,
+)
+from pcapexplain.situations import (
+    CONCEPT_LINKS,
+    Backoff,
+    Move,
+    PacketFacts,
+    Situation,
+    select,
 )
 
 
@@ -51,10 +64,23 @@ class NarrativeLine:
     concepts: tuple[str, ...]
     anomalies: tuple[str, ...]
     is_summary: bool
+    situation: Situation | None = None  # what selected the sentence (None for a summary)
+    # States of another connection the text names (a reused port pair's old TIME_WAIT).
+    context_states: tuple[TcpState, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A connection's story: its header line, notes under it, and its lines."""
+
+    header: str
+    notes: tuple[str, ...]  # state paths, what the verdicts infer
+    lines: tuple[NarrativeLine, ...]
 
 
 _MOD = 1 << 32
 _HALF = 1 << 31
+HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 _RETRANSMITTED = (
     AnalysisFlag.RETRANSMISSION
     | AnalysisFlag.FAST_RETRANSMISSION
@@ -80,46 +106,9 @@ _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
 _WINDOW_UPDATE = int(PacketRole.WINDOW_UPDATE)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _TO_SERVER = int(Direction.TO_SERVER)
-_SYNCHRONISED = frozenset(TcpState) - {
-    TcpState.UNKNOWN,
-    TcpState.CLOSED,
-    TcpState.LISTEN,
-    TcpState.SYN_SENT,
-    TcpState.SYN_RECEIVED,
-}
+_CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
 _FLAG_ORDER = tuple(TcpFlags)
-
-# Concept notes each situation links to (ids of explanations.CONCEPTS).
-_CONCEPTS: dict[str, tuple[str, ...]] = {
-    "syn": ("three_way_handshake", "sequence_numbers"),
-    "syn_data": ("three_way_handshake",),
-    "syn_tfo": ("three_way_handshake",),
-    "syn_again": ("three_way_handshake",),
-    "synack_again": ("three_way_handshake",),
-    "syn_simultaneous": ("simultaneous_open",),
-    "synack": ("three_way_handshake", "sequence_numbers"),
-    "synack_tfo": ("three_way_handshake",),
-    "synack_tfo_ignored": ("three_way_handshake",),
-    "synack_old": ("stale_syn",),
-    "synack_simultaneous": ("simultaneous_open",),
-    "hs_ack": ("three_way_handshake", "why_three_minimum"),
-    "rst_refused": ("rst",),
-    "rst_old_duplicate": ("stale_syn", "why_three_minimum"),
-    "rst_handshake": ("rst",),
-    "rst_abort": ("rst",),
-    "rst_after_fin": ("rst",),
-    "rst_unknown": ("rst",),
-    "fin_active": ("four_way_close", "close_states"),
-    "fin_passive": ("four_way_close", "close_states"),
-    "fin_three_way": ("four_way_close", "close_states"),
-    "fin_simultaneous": ("close_states", "who_time_wait"),
-    "fin_again": ("time_wait",),
-    "finack_first": ("four_way_close", "close_states"),
-    "finack_last": ("time_wait", "who_time_wait"),
-    "finack_simultaneous": ("close_states", "who_time_wait"),
-    "finack_again": ("time_wait",),
-}
 
 
 def flags_label(flags: int) -> str:
@@ -152,14 +141,14 @@ class _Story:
     base: dict[Direction, int | None]
     t0: float
     by_frame: dict[int, list[Anomaly]]
+    previous: Connection | None = None  # the last connection on the same port pair
     syn_length: int = 0
-    synack_seen: bool = False
-    stale_synack: bool = False
-    opened: bool = False
-    crossed: bool = False  # the two FINs crossed: a simultaneous close
-    fin_seq: dict[Direction, int] = field(default_factory=dict)  # seq number of each side's FIN
-    acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
+    syn_times: dict[tuple[Direction, bool], list[float]] = field(default_factory=dict)
+    fin_end: dict[Direction, int] = field(default_factory=dict)  # seq just after each FIN
     fin_resent: set[Direction] = field(default_factory=set)  # sides that sent their FIN again
+    acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
+    last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
+    half_close_told: int = 0
 
 
 @dataclass(slots=True)
@@ -179,30 +168,59 @@ class _Run:
     slugs: list[str] = field(default_factory=list)
 
 
+def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
+    """The whole story of one connection of an analysis: what `explain` prints and the report
+    shows. The previous connection on the same port pair, if any, explains a reuse."""
+    previous = predecessors(result.connections).get(connection.id)
+    lines = narrate(result.packets, result.states, connection, lang, previous=previous)
+    notes = (*state_paths(result.states, connection, lang), *inference_notes(connection, lang))
+    return Story(connection_header(connection, lang), notes, tuple(lines))
+
+
+def predecessors(connections: Iterable[Connection]) -> dict[int, Connection]:
+    """Connection id → the connection that used the same port pair last before it."""
+    last: dict[frozenset[tuple[str, int]], Connection] = {}
+    found: dict[int, Connection] = {}
+    for conn in sorted(connections, key=lambda c: (c.first_time, c.id)):
+        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        if key in last:
+            found[conn.id] = last[key]
+        last[key] = conn
+    return found
+
+
 def narrate(
-    packets: PacketColumns, states: PacketStates, connection: Connection, lang: Lang
+    packets: PacketColumns,
+    states: PacketStates,
+    connection: Connection,
+    lang: Lang,
+    *,
+    previous: Connection | None = None,
 ) -> list[NarrativeLine]:
-    """The story of one connection, one NarrativeLine per notable packet or per run of others.
+    """The story of one connection, one NarrativeLine per told packet or per run of others.
 
     packets and states are the whole capture's columns and the reconstructor's per-packet states;
-    connection picks its rows through packet_index; lang is "en" or "zh".
+    connection picks its rows through packet_index; lang is "en" or "zh"; previous is the
+    connection that used the same port pair before (it explains a reuse).
     """
     rows = list(connection.packet_index)
     if not rows:
         return []
-    story = _new_story(packets, states, connection, lang, rows)
+    walker = _new_story(packets, states, connection, lang, rows)
+    walker.previous = previous
     lines: list[NarrativeLine] = []
     run: _Run | None = None
     for row in rows:
-        if _is_key(story, row):
+        if _is_key(walker, row):
             if run is not None:
-                lines.append(_summary_line(story, run))
+                lines.append(_summary_line(walker, run))
                 run = None
-            lines.append(_key_line(story, row))
+            lines.append(_key_line(walker, row))
         else:
-            run = _add_to_run(story, run, row)
+            run = _add_to_run(walker, run, row)
+        _remember(walker, row)
     if run is not None:
-        lines.append(_summary_line(story, run))
+        lines.append(_summary_line(walker, run))
     return lines
 
 
@@ -225,240 +243,332 @@ def _new_story(
     for anomaly in conn.anomalies:
         for frame in anomaly.frames:
             by_frame.setdefault(frame, []).append(anomaly)
-    opened = conn.handshake is Handshake.NOT_CAPTURED
-    return _Story(packets, states, conn, lang, base, packets.time[rows[0]], by_frame, opened=opened)
+    return _Story(packets, states, conn, lang, base, packets.time[rows[0]], by_frame)
 
 
-def _is_key(story: _Story, row: int) -> bool:
+def _is_key(walker: _Story, row: int) -> bool:
     # Raw codes compare equal to IntEnum members: no enum object per packet on the hot path.
-    if story.states.role[row] in KEY_ROLES or story.packets.flags[row] & _CONTROL:
+    st = walker.states
+    if st.role[row] in KEY_ROLES or walker.packets.flags[row] & _CONTROL:
         return True
-    if not story.by_frame:
+    if (
+        st.client_before[row] != st.client_after[row]
+        or st.server_before[row] != st.server_after[row]
+    ):
+        return True  # a packet that moves a side on is always told
+    if _half_close(walker, row) and walker.half_close_told < HALF_CLOSE_LINES:
+        return True
+    if not walker.by_frame:
         return False
-    found = story.by_frame.get(story.packets.frame[row], ())
+    found = walker.by_frame.get(walker.packets.frame[row], ())
     return any(a.severity.rank >= Severity.WARN.rank for a in found)
 
 
-def _sender_states(story: _Story, row: int, direction: Direction) -> tuple[TcpState, TcpState]:
-    st = story.states
-    if direction is Direction.TO_SERVER:
-        return TcpState(st.client_before[row]), TcpState(st.client_after[row])
-    return TcpState(st.server_before[row]), TcpState(st.server_after[row])
+def _half_close(walker: _Story, row: int) -> bool:
+    """Data from a side in CLOSE_WAIT, or a FIN_WAIT_2 side's ACK of such data."""
+    st, to_server = walker.states, walker.states.direction[row] == _TO_SERVER
+    before = st.client_before[row] if to_server else st.server_before[row]
+    peer = st.server_before[row] if to_server else st.client_before[row]
+    if before == _CLOSE_WAIT:
+        return bool(walker.packets.length[row])
+    return before == _FIN_WAIT_2 and peer == _CLOSE_WAIT and st.role[row] == _PURE_ACK
+
+
+def _remember(walker: _Story, row: int) -> None:
+    """What later packets' facts need: SYN times, FIN ends, who acknowledged a FIN."""
+    p, direction = walker.packets, Direction(walker.states.direction[row])
+    flags = p.flags[row]
+    if not flags & TcpFlags.RST:
+        walker.last_segment[direction] = row
+    if flags & TcpFlags.SYN and not flags & TcpFlags.RST:
+        times = walker.syn_times.setdefault((direction, bool(flags & TcpFlags.ACK)), [])
+        times.append(p.time[row])
+        if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
+            walker.syn_length = walker.syn_length or p.length[row]
+    if flags & TcpFlags.FIN:
+        end = (p.seq[row] + p.length[row] + 1) % _MOD
+        if walker.fin_end.get(direction) == end:
+            walker.fin_resent.add(direction)
+        walker.fin_end[direction] = end
+    peer_fin = walker.fin_end.get(_other(direction))
+    if flags & TcpFlags.ACK and peer_fin is not None and _seq_ge(p.ack[row], peer_fin):
+        walker.acked_fin.add(direction)
+    if _half_close(walker, row):
+        walker.half_close_told += 1
 
 
 def _other(direction: Direction) -> Direction:
     return Direction.TO_CLIENT if direction is Direction.TO_SERVER else Direction.TO_SERVER
 
 
-def _illegal(flags: int) -> bool:
-    """Combinations no stack sends in a normal connection (TCP-REFERENCE H7)."""
-    both = TcpFlags.SYN | TcpFlags.FIN
-    syn_rst = TcpFlags.SYN | TcpFlags.RST
-    xmas = TcpFlags.FIN | TcpFlags.PSH | TcpFlags.URG
-    return (
-        flags & 0x1FF == 0
-        or flags & both == both
-        or flags & syn_rst == syn_rst
-        or (flags & xmas == xmas and not flags & TcpFlags.ACK)
+# ------------------------------------------------------------------------------------- facts
+
+
+def _moves(walker: _Story, row: int, direction: Direction) -> tuple[Move, Move]:
+    """(sender's, receiver's) states around the packet, as the replay left them."""
+    st = walker.states
+    client = Move(
+        TcpState(st.client_before[row]),
+        TcpState(st.client_after[row]),
+        st.passed_through(row, client=True),
+    )
+    server = Move(
+        TcpState(st.server_before[row]),
+        TcpState(st.server_after[row]),
+        st.passed_through(row, client=False),
+    )
+    return (client, server) if direction is Direction.TO_SERVER else (server, client)
+
+
+def _facts(walker: _Story, row: int) -> PacketFacts:
+    """The computed facts of one packet, given what came before it."""
+    p, conn = walker.packets, walker.conn
+    direction = Direction(walker.states.direction[row])
+    sender, receiver = _moves(walker, row, direction)
+    flags = p.flags[row]
+    answered = walker.last_segment.get(_other(direction))
+    return PacketFacts(
+        direction=direction,
+        role=PacketRole(walker.states.role[row]),
+        flags=flags,
+        handshake=conn.handshake,
+        sender=sender,
+        receiver=receiver,
+        length=p.length[row],
+        resent=_resent(walker, row, direction),
+        backoff=_backoff(walker, row, direction)[2],
+        syn_captured=conn.client_isn is not None,
+        synack_ack_delta=_relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,
+        syn_length=walker.syn_length,
+        tfo=bool(p.tfo[row]),
+        answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
+        half_close=_half_close(walker, row),
+        reacks_fin=_reacks_fin(walker, row, direction),
+        fin_resent_later=_fin_resent_later(walker, row, direction),
     )
 
 
-def _situation(story: _Story, row: int) -> str:
-    """The narr.* key (without the prefix) that explains this notable packet in its context."""
-    flags = story.packets.flags[row]
-    direction = Direction(story.states.direction[row])
-    sender_before, _ = _sender_states(story, row, direction)
-    if sender_before in _SYNCHRONISED:
-        story.opened = True
-    if _illegal(flags):
-        return "illegal"
-    if flags & TcpFlags.RST:
-        return _rst_situation(story, direction, sender_before)
-    if flags & TcpFlags.SYN:
-        return _syn_situation(story, row, direction)
-    if flags & TcpFlags.FIN:
-        return _fin_situation(story, row, direction)
-    role = PacketRole(story.states.role[row])
-    if role is PacketRole.FIN_ACK:
-        return _finack_situation(story, direction, sender_before)
-    if role is PacketRole.HANDSHAKE_ACK:
-        story.opened = True
-        return "hs_ack"
-    return _plain_situation(role)
+def _resent(walker: _Story, row: int, direction: Direction) -> bool:
+    p = walker.packets
+    if p.flags[row] & TcpFlags.FIN:
+        return walker.fin_end.get(direction) == (p.seq[row] + p.length[row] + 1) % _MOD
+    return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
 
 
-def _plain_situation(role: PacketRole) -> str:
-    plain = {
-        PacketRole.DATA: "data",
-        PacketRole.PURE_ACK: "pure_ack",
-        PacketRole.WINDOW_UPDATE: "window_update",
-        PacketRole.KEEP_ALIVE: "keep_alive",
-    }
-    return plain.get(role, "other")
+def _backoff(walker: _Story, row: int, direction: Direction) -> tuple[float, float, Backoff]:
+    """(wait since the previous copy, the wait before that, how they compare) for a resent SYN."""
+    flags = walker.packets.flags[row]
+    times = walker.syn_times.get((direction, bool(flags & TcpFlags.ACK)), [])
+    if not flags & TcpFlags.SYN or not times:
+        return 0.0, 0.0, Backoff.FIRST
+    wait = walker.packets.time[row] - times[-1]
+    if len(times) < 2:
+        return wait, 0.0, Backoff.FIRST
+    before = times[-1] - times[-2]
+    ratio = wait / before if before > 0 else 0.0
+    if 1.6 <= ratio <= 2.5:
+        return wait, before, Backoff.DOUBLED
+    if 0.8 <= ratio <= 1.25:
+        return wait, before, Backoff.SAME
+    return wait, before, Backoff.OTHER
 
 
-def _syn_situation(story: _Story, row: int, direction: Direction) -> str:
-    packets = story.packets
-    retransmitted = PacketRole(story.states.role[row]) is PacketRole.SYN_RETRANSMISSION
-    if not packets.flags[row] & TcpFlags.ACK:
-        if direction is Direction.TO_CLIENT:
-            return "syn_simultaneous"
-        if retransmitted:
-            return "syn_again"
-        if _seen_from_the_server(story):
-            return "syn_stale"
-        story.syn_length = packets.length[row]
-        if packets.length[row] == 0:
-            return "syn"
-        return "syn_tfo" if packets.tfo[row] else "syn_data"
-    story.synack_seen = True
-    if retransmitted:
-        return "synack_again"
-    if story.conn.handshake is Handshake.SIMULTANEOUS_OPEN:
-        return "synack_simultaneous"
-    situation = _synack_situation(story, row)
-    if situation == "synack" and _seen_from_the_server(story):
-        story.stale_synack = True
-        return "synack_stale"
-    return situation
-
-
-def _seen_from_the_server(story: _Story) -> bool:
-    """Old duplicate where the SYN-ACK acknowledges the SYN in the capture: that SYN is stale."""
-    conn, p = story.conn, story.packets
-    if conn.handshake is not Handshake.OLD_DUPLICATE or conn.client_isn is None:
+def _reacks_fin(walker: _Story, row: int, direction: Direction) -> bool:
+    """An ACK of the peer's FIN from a side that had acknowledged it before it was resent."""
+    p, peer = walker.packets, _other(direction)
+    fin = walker.fin_end.get(peer)
+    if fin is None or not p.flags[row] & TcpFlags.ACK or p.flags[row] & TcpFlags.FIN:
         return False
-    synack = TcpFlags.SYN | TcpFlags.ACK
-    acks = [p.ack[r] for r in conn.packet_index if p.flags[r] & synack == synack]
-    # Seen from the client instead, a SYN-ACK acknowledges some other (stale) SYN.
-    return bool(acks) and all(a == (conn.client_isn + 1) % _MOD for a in acks)
+    covers = _seq_ge(p.ack[row], fin)
+    return covers and direction in walker.acked_fin and peer in walker.fin_resent
 
 
-def _synack_situation(story: _Story, row: int) -> str:
-    """A SYN-ACK's ack tells which SYN it answers (RFC 9293 §3.5, Fig. 8)."""
-    isn = story.conn.client_isn
-    if isn is None:
-        return "synack"
-    ack = story.packets.ack[row]
-    story.stale_synack = False
-    if ack == (isn + 1) % _MOD:
-        return "synack_tfo_ignored" if story.syn_length else "synack"
-    if story.syn_length and ack == (isn + 1 + story.syn_length) % _MOD:
-        return "synack_tfo"
-    story.stale_synack = True
-    return "synack_old"
+def _fin_resent_later(walker: _Story, row: int, direction: Direction) -> bool:
+    """The peer sends its FIN again after this packet: what it acknowledged never arrived."""
+    if PacketRole(walker.states.role[row]) is not PacketRole.FIN_ACK:
+        return False
+    peer, fin = _other(direction), walker.fin_end.get(_other(direction))
+    p, index = walker.packets, walker.conn.packet_index
+    later = index[index.index(row) + 1 :]
+    return any(
+        walker.states.direction[r] == peer
+        and p.flags[r] & TcpFlags.FIN
+        and (p.seq[r] + p.length[r] + 1) % _MOD == fin
+        for r in later
+    )
 
 
-def _rst_situation(story: _Story, direction: Direction, sender_before: TcpState) -> str:
-    if not story.opened:
-        if direction is Direction.TO_CLIENT and not story.synack_seen:
-            return "rst_refused"
-        if direction is Direction.TO_SERVER and story.stale_synack:
-            return "rst_old_duplicate"
-        return "rst_handshake"
-    if sender_before in (TcpState.CLOSED, TcpState.LISTEN, TcpState.TIME_WAIT):
-        return "rst_unknown"
-    return "rst_after_fin" if direction in story.fin_seq else "rst_abort"
+# ------------------------------------------------------------------------------------- lines
 
 
-def _fin_situation(story: _Story, row: int, direction: Direction) -> str:
-    packets = story.packets
-    fin_seq = (packets.seq[row] + packets.length[row]) % _MOD  # the FIN follows the data
-    if story.fin_seq.get(direction) == fin_seq:
-        story.fin_resent.add(direction)
-        return "fin_again"
-    story.fin_seq[direction] = fin_seq
-    peer_fin = story.fin_seq.get(_other(direction))
-    if peer_fin is None:
-        return "fin_active"
-    has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    if not (has_ack and _seq_ge(packets.ack[row], peer_fin + 1)):
-        story.crossed = True
-        return "fin_simultaneous"  # sent before its sender had seen the peer's FIN (T3)
-    if direction in story.acked_fin:
-        return "fin_passive"
-    story.acked_fin.add(direction)
-    return "fin_three_way"  # RFC 9293 Fig. 5 Note 2: the peer goes straight to TIME_WAIT
-
-
-def _finack_situation(story: _Story, direction: Direction, sender_before: TcpState) -> str:
-    again = direction in story.acked_fin
-    story.acked_fin.add(direction)
-    resent = _other(direction) in story.fin_resent
-    if again and (sender_before is TcpState.TIME_WAIT or resent):
-        return "finack_again"  # RFC 9293 §3.10.7.4: TIME-WAIT re-acknowledges a resent FIN
-    if direction not in story.fin_seq:
-        return "finack_first"
-    if sender_before is TcpState.CLOSING or story.crossed:
-        return "finack_simultaneous"
-    return "finack_last"
-
-
-def _key_line(story: _Story, row: int) -> NarrativeLine:
-    packets, st = story.packets, story.states
+def _key_line(walker: _Story, row: int) -> NarrativeLine:
+    packets, st = walker.packets, walker.states
     direction = Direction(st.direction[row])
-    situation = _situation(story, row)
-    seq_rel = _relative(packets.seq[row], story.base[direction])
+    found = walker.by_frame.get(packets.frame[row], [])
+    packet_facts = _facts(walker, row)
+    situation = select(packet_facts)
+    seq_rel = _relative(packets.seq[row], walker.base[direction])
     has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    ack_rel = _relative(packets.ack[row], story.base[_other(direction)]) if has_ack else None
-    found = story.by_frame.get(packets.frame[row], [])
-    client = (st.client_before[row], st.client_after[row])
-    server = (st.server_before[row], st.server_after[row])
+    ack_rel = _relative(packets.ack[row], walker.base[_other(direction)]) if has_ack else None
+    reuse = _reuse(walker, row, situation)
+    sentences = _sentences(walker, row, packet_facts, situation, seq_rel, ack_rel, reuse)
+    if found:
+        titles = _join(walker.lang, (text(walker.lang, f"anomaly.{a.slug}.title") for a in found))
+        sentences.append(text(walker.lang, "narr.flagged", titles=titles))
+    sentences.append(_states_clause(walker.lang, packet_facts))
+    joined = " ".join(sentences) if walker.lang == Lang.EN else "".join(sentences)
     return NarrativeLine(
         frame=packets.frame[row],
         last_frame=packets.frame[row],
-        time=packets.time[row] - story.t0,
+        time=packets.time[row] - walker.t0,
         direction=direction,
         flags=flags_label(packets.flags[row]),
-        role=PacketRole(st.role[row]),
-        client_before=TcpState(client[0]),
-        client_after=TcpState(client[1]),
-        server_before=TcpState(server[0]),
-        server_after=TcpState(server[1]),
+        role=packet_facts.role,
+        client_before=TcpState(st.client_before[row]),
+        client_after=TcpState(st.client_after[row]),
+        server_before=TcpState(st.server_before[row]),
+        server_after=TcpState(st.server_after[row]),
         seq_raw=packets.seq[row],
         seq_rel=seq_rel,
         ack_raw=packets.ack[row] if has_ack else None,
         ack_rel=ack_rel,
         length=packets.length[row],
-        text=_key_text(story, row, situation, seq_rel, ack_rel, found),
-        concepts=_CONCEPTS.get(situation, ()),
+        text=joined,
+        concepts=CONCEPT_LINKS.get(situation, ()) + (("time_wait",) if reuse else ()),
         anomalies=tuple(dict.fromkeys(a.slug for a in found)),
         is_summary=False,
+        situation=situation,
+        context_states=reuse.states if reuse else (),
     )
 
 
-def _key_text(
-    story: _Story,
+def _sentences(
+    walker: _Story,
     row: int,
-    situation: str,
+    f: PacketFacts,
+    situation: Situation,
     seq_rel: int | None,
     ack_rel: int | None,
-    found: list[Anomaly],
-) -> str:
-    """What the packet says, what its sender now knows, its anomalies, and the state change."""
-    packets, st, lang = story.packets, story.states, story.lang
-    params = {
-        "sender": text(lang, f"who.{_side(Direction(st.direction[row]))}"),
+    reuse: _Reuse | None,
+) -> list[str]:
+    """What the packet says and did, in computed values only, then what rode along with it."""
+    lang = walker.lang
+    params = _params(walker, row, f, seq_rel, ack_rel)
+    sentences = []
+    if f.illegal:
+        sentences.append(text(lang, "narr.illegal", **params))
+    sentences.append(text(lang, f"narr.{situation.value}", **params))
+    told_data = {Situation.SYN_DATA, Situation.SYN_TFO, Situation.DATA, Situation.HS_ACK_DATA}
+    told_data |= {Situation.DATA_HALF_CLOSE, Situation.FINACK_FIRST_DATA}
+    if f.length and situation not in told_data:
+        sentences.append(text(lang, "narr.carries_data", **params))
+    if reuse is not None:
+        sentences.extend(text(lang, f"narr.{key}", **params, **reuse.params) for key in reuse.keys)
+    return sentences
+
+
+def _params(
+    walker: _Story, row: int, f: PacketFacts, seq_rel: int | None, ack_rel: int | None
+) -> dict[str, object]:
+    """Every value a narr.* template may name (explanations.NARRATIVE_PARAMS), all computed."""
+    p, lang = walker.packets, walker.lang
+    wait, before, _ = _backoff(walker, row, f.direction)
+    answered = walker.last_segment.get(_other(f.direction))
+    sender, receiver = _side(f.direction), _side(_other(f.direction))
+    return {
+        "sender": text(lang, f"who.{sender}"),
+        "receiver": text(lang, f"who.{receiver}"),
+        "sender_before": _state_name(lang, f.sender.before),
+        "sender_after": _state_name(lang, f.sender.after),
+        "sender_passed": _state_name(lang, f.sender.passed),
+        "receiver_before": _state_name(lang, f.receiver.before),
+        "receiver_after": _state_name(lang, f.receiver.after),
+        "receiver_passed": _state_name(lang, f.receiver.passed),
         "seq": seq_rel,
         "ack": "-" if ack_rel is None else ack_rel,
-        "seq_raw": packets.seq[row],
-        "ack_raw": packets.ack[row],
-        "length": packets.length[row],
-        "syn_length": story.syn_length,
-        "port": story.conn.server.port,
-        "flags": flags_label(packets.flags[row]),
-        "window": packets.window[row],
+        "seq_raw": p.seq[row],
+        "ack_raw": p.ack[row],
+        "length": p.length[row],
+        "syn_length": walker.syn_length,
+        "port": walker.conn.server.port,
+        "flags": flags_label(p.flags[row]),
+        "window": p.window[row],
+        "wait": f"{wait:.3f}",
+        "previous_wait": f"{before:.3f}",
+        **_answered(walker, answered),
     }
-    sentences = [text(lang, f"narr.{situation}", **params)]
-    if packets.length[row] and situation not in ("syn_data", "syn_tfo", "data"):
-        sentences.append(text(lang, "narr.carries_data", **params))
-    if found:
-        titles = _join(lang, (text(lang, f"anomaly.{a.slug}.title") for a in found))
-        sentences.append(text(lang, "narr.flagged", titles=titles))
-    client = (st.client_before[row], st.client_after[row])
-    server = (st.server_before[row], st.server_after[row])
-    sentences.append(_states_clause(lang, client, server))
-    return " ".join(sentences) if lang == "en" else "".join(sentences)
+
+
+def _answered(walker: _Story, row: int | None) -> dict[str, object]:
+    """The segment a RST answers: its seq, ack, and its length in sequence numbers (SEG.LEN)."""
+    lang = walker.lang
+    if row is None:
+        return {"answered_seq": "-", "answered_ack": "-", "seg_len": 0, "seg_len_parts": "-"}
+    p = walker.packets
+    flags, length = p.flags[row], p.length[row]
+    parts = []
+    if flags & TcpFlags.SYN:
+        parts.append(text(lang, "narr.seg_len_syn"))
+    if flags & TcpFlags.FIN:
+        parts.append(text(lang, "narr.seg_len_fin"))
+    if length:
+        parts.append(text(lang, "narr.seg_len_data", answered_length=length))
+    seg_len = length + bool(flags & TcpFlags.SYN) + bool(flags & TcpFlags.FIN)
+    return {
+        "answered_seq": p.seq[row],
+        "answered_ack": p.ack[row],
+        "seg_len": seg_len,
+        "seg_len_parts": _join(lang, parts) if parts else text(lang, "narr.seg_len_none"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Reuse:
+    """Why a SYN that reuses a port pair left in TIME_WAIT is safe, as the capture shows it."""
+
+    keys: tuple[str, ...]
+    params: dict[str, object]
+    states: tuple[TcpState, ...]  # the old connection's state the text names
+
+
+def _reuse(walker: _Story, row: int, situation: Situation) -> _Reuse | None:
+    """RFC 6191: a new ISN beyond the old sequence space, or newer timestamps, keep old
+    segments out of the new connection; both are read from the two connections' packets."""
+    prev = walker.previous
+    if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
+        return None
+    if prev.time_wait is Closer.NONE:
+        return None
+    p = walker.packets
+    sender = (p.src[row], p.sport[row])
+    old_rows = [r for r in prev.packet_index if (p.src[r], p.sport[r]) == sender]
+    if not old_rows:
+        return None
+    old_next = max(
+        (p.seq[r] + p.length[r] + bool(p.flags[r] & _CONTROL & ~TcpFlags.RST)) % _MOD
+        for r in old_rows
+        if not p.flags[r] & TcpFlags.RST
+    )
+    gap = (p.seq[row] - old_next) % _MOD
+    ahead = gap < _HALF
+    keys = ["reuse_ahead" if ahead else "reuse_behind"]
+    old_ts = [p.tsval[r] for r in old_rows if p.tsval[r] != NO_VALUE]
+    tsval = p.tsval[row]
+    if old_ts and tsval != NO_VALUE and (tsval - max(old_ts)) % _MOD < _HALF:
+        keys.append("reuse_timestamps")
+    side = Closer.CLIENT if prev.time_wait is Closer.BOTH else prev.time_wait
+    old_state = prev.client_final if side is Closer.CLIENT else prev.server_final
+    params: dict[str, object] = {
+        "previous_id": prev.id,
+        "old_side": text(walker.lang, f"who.{side.value}"),
+        "old_state": _state_name(walker.lang, old_state),
+        "gap": f"{p.time[row] - prev.last_time:.3f}",
+        "old_next": old_next,
+        "isn_gap": f"{gap if ahead else _MOD - gap:,}",
+        "tsval": tsval,
+        "old_tsval": max(old_ts) if old_ts else "-",
+    }
+    return _Reuse(tuple(keys), params, (old_state,))
 
 
 def _side(direction: Direction) -> str:
@@ -469,35 +579,42 @@ def _join(lang: Lang, items: Iterable[str]) -> str:
     return text(lang, "narr.sum.sep").join(items)
 
 
-def _state_name(lang: Lang, state: TcpState) -> str:
+def _state_name(lang: Lang, state: TcpState | None) -> str:
+    if state is None:
+        return "-"
     return text(lang, "narr.unknown_state") if state is TcpState.UNKNOWN else state.name
 
 
-def _states_clause(lang: Lang, client: tuple[int, int], server: tuple[int, int]) -> str:
+def _states_clause(lang: Lang, f: PacketFacts) -> str:
     """ "States: client SYN_SENT → ESTABLISHED; server stays SYN_RECEIVED." in lang."""
+    by_side = (
+        (f.sender, f.receiver) if f.direction is Direction.TO_SERVER else (f.receiver, f.sender)
+    )
     parts = {}
-    for side, (before_code, after_code) in (("client", client), ("server", server)):
-        before, after = TcpState(before_code), TcpState(after_code)
+    for side, move in zip(("client", "server"), by_side, strict=True):
         label = text(lang, f"side.{side}")
-        if before is after:
-            parts[side] = text(lang, "narr.side_same", side=label, state=_state_name(lang, after))
-        else:
+        before, after = _state_name(lang, move.before), _state_name(lang, move.after)
+        if not move.changed:
+            parts[side] = text(lang, "narr.side_same", side=label, state=after)
+        elif move.passed is not None:
+            passed = _state_name(lang, move.passed)
             parts[side] = text(
-                lang,
-                "narr.side_change",
-                side=label,
-                before=_state_name(lang, before),
-                after=_state_name(lang, after),
+                lang, "narr.side_passed", side=label, before=before, passed=passed, after=after
             )
+        else:
+            parts[side] = text(lang, "narr.side_change", side=label, before=before, after=after)
     return text(lang, "narr.states", **parts)
 
 
-def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
+# ----------------------------------------------------------------------------------- summaries
+
+
+def _add_to_run(walker: _Story, run: _Run | None, row: int) -> _Run:
     if run is None:
         run = _Run(first=row, last=row)
     run.last = row
-    packets = story.packets
-    role = story.states.role[row]
+    packets = walker.packets
+    role = walker.states.role[row]
     length = packets.length[row]
     if role == _KEEP_ALIVE:
         run.keepalives += 1
@@ -509,14 +626,14 @@ def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
         run.acks += 1
     else:
         run.others += 1
-    if story.states.direction[row] == _TO_SERVER:
+    if walker.states.direction[row] == _TO_SERVER:
         run.to_server += length
     else:
         run.to_client += length
     if packets.analysis[row] & _RETRANSMITTED:
         run.retrans += 1
-    if story.by_frame:
-        for anomaly in story.by_frame.get(packets.frame[row], ()):
+    if walker.by_frame:
+        for anomaly in walker.by_frame.get(packets.frame[row], ()):
             if anomaly.slug not in run.slugs:
                 run.slugs.append(anomaly.slug)
     return run
@@ -559,13 +676,13 @@ def _summary_text(lang: Lang, run: _Run) -> str:
     return _join(lang, parts)
 
 
-def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
-    packets, st = story.packets, story.states
+def _summary_line(walker: _Story, run: _Run) -> NarrativeLine:
+    packets, st = walker.packets, walker.states
     first, last = run.first, run.last
     return NarrativeLine(
         frame=packets.frame[first],
         last_frame=packets.frame[last],
-        time=packets.time[first] - story.t0,
+        time=packets.time[first] - walker.t0,
         direction=None,
         flags="",
         role=None,
@@ -578,11 +695,14 @@ def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
         ack_raw=None,
         ack_rel=None,
         length=run.to_server + run.to_client,
-        text=_summary_text(story.lang, run),
+        text=_summary_text(walker.lang, run),
         concepts=(),
         anomalies=tuple(run.slugs),
         is_summary=True,
     )
+
+
+# ------------------------------------------------------------------------------- connection
 
 
 def format_line(line: NarrativeLine, lang: Lang) -> str:
@@ -623,3 +743,31 @@ def connection_header(connection: Connection, lang: Lang) -> str:
     if conn.handshake is Handshake.NOT_CAPTURED:
         parts.append(text(lang, "ui.midstream"))
     return " · ".join(parts)
+
+
+def state_path(states: PacketStates, conn: Connection, client: bool) -> tuple[TcpState, ...]:
+    """Every state one side went through, in order, as the replay shows it."""
+    before = states.client_before if client else states.server_before
+    after = states.client_after if client else states.server_after
+    index = conn.packet_index
+    path = [TcpState(before[index[0]])] if index else []
+    for row in index:
+        for state in (states.passed_through(row, client), TcpState(after[row])):
+            if state is not None and state is not path[-1]:
+                path.append(state)
+    return tuple(path)
+
+
+def state_paths(states: PacketStates, conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """One note naming each side's states from the first packet to the last."""
+    parts = {}
+    for side in ("client", "server"):
+        path = state_path(states, conn, side == "client")
+        names = text(lang, "ui.path_sep").join(_state_name(lang, s) for s in path)
+        parts[side] = names
+    return (text(lang, "ui.paths", **parts),)
+
+
+def inference_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """What the verdicts rest on beyond the packets (the contract's `inferred`), one note each."""
+    return tuple(text(lang, f"ui.inferred.{i.value}") for i in conn.inferred)

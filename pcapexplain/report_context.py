@@ -69,7 +69,8 @@ class Row:
     id: int
     client: str
     server: str
-    inferred: bool
+    inferred: bool  # a verdict rests on inference (see inferred_note)
+    inferred_note: str
     handshake: str
     handshake_label: str
     teardown: str
@@ -124,6 +125,7 @@ class Finding:
 class Section:
     id: int
     heading: str
+    notes: tuple[str, ...]  # each side's states on the way, what the verdicts infer
     client: str
     server: str
     inferred: bool
@@ -290,7 +292,8 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         id=conn.id,
         client=str(conn.client),
         server=str(conn.server),
-        inferred=conn.roles_inferred,
+        inferred=bool(conn.inferred),
+        inferred_note=" ".join(narrate.inference_notes(conn, lang)),
         handshake=conn.handshake.value,
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
         teardown=conn.teardown.value,
@@ -326,15 +329,14 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
-    lines = tuple(
-        _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
-        for line in narrate.narrate(result.packets, result.states, conn, lang)
-    )
+    told = narrate.story(result, conn, lang)
+    lines = tuple(_line(lang, line, frames, f"c{conn.id}-f{line.frame}") for line in told.lines)
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
     return Section(
         id=conn.id,
-        heading=narrate.connection_header(conn, lang),
+        heading=told.header,
+        notes=told.notes,
         client=str(conn.client),
         server=str(conn.server),
         inferred=conn.roles_inferred,

@@ -42,6 +42,8 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
     "narr.side_change",
+    "narr.side_passed",
+    "ui.path_sep",
     "narr.sum.and",
     "report.fact.sha256",
     "report.fact.tshark",
@@ -69,6 +71,7 @@ UI_PARAMS = {
     "ui.connection": {"id", "client", "server", "handshake", "teardown", "packets", "duration"},
     "ui.closed_first": {"who"},
     "ui.time_wait": {"who"},
+    "ui.paths": {"client", "server"},
 }
 
 
@@ -90,8 +93,8 @@ def allowed_params(key: str) -> set[str]:
         return SUMMARY_PARAMS
     if key == "narr.states":
         return {"client", "server"}
-    if key in ("narr.side_change", "narr.side_same"):
-        return {"side", "before", "after", "state"}
+    if key in ("narr.side_change", "narr.side_same", "narr.side_passed"):
+        return {"side", "before", "after", "state", "passed"}
     if key.startswith("narr."):
         return set(NARRATIVE_PARAMS)
     if key.startswith("ui."):
@@ -252,8 +255,8 @@ def test_handshake_concept_uses_the_phone_call_analogy() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_texts_have_clean_whitespace(lang: Lang) -> None:
     for key, value in CATALOG[lang].items():
-        if key.startswith("narr.sum.") and key.endswith(("and", "sep")):
-            continue
+        if key.endswith(("sum.and", "sum.sep", "path_sep")):
+            continue  # separators: their spaces are the point
         assert value == value.strip(), key
         assert "  " not in value, key
         if lang == "zh":
