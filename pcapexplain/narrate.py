@@ -111,10 +111,10 @@ _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 _FLAG_ORDER = tuple(TcpFlags)
 
 
-def flags_label(flags: int) -> str:
-    """The set TCP flags as Wireshark lists them, e.g. "SYN, ACK"; "<None>" when none is set."""
+def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
+    """The set TCP flags as Wireshark lists them, e.g. "SYN, ACK"; "no flags" in lang for none."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
-    return ", ".join(names) if names else "<None>"
+    return ", ".join(names) if names else text(lang, "ui.no_flags")
 
 
 def _relative(value: int, base: int | None) -> int | None:
@@ -422,7 +422,7 @@ def _key_line(walker: _Story, row: int) -> NarrativeLine:
         last_frame=packets.frame[row],
         time=packets.time[row] - walker.t0,
         direction=direction,
-        flags=flags_label(packets.flags[row]),
+        flags=flags_label(packets.flags[row], walker.lang),
         role=packet_facts.role,
         client_before=TcpState(st.client_before[row]),
         client_after=TcpState(st.client_after[row]),
@@ -491,7 +491,7 @@ def _params(
         "length": p.length[row],
         "syn_length": walker.syn_length,
         "port": walker.conn.server.port,
-        "flags": flags_label(p.flags[row]),
+        "flags": flags_label(p.flags[row], lang),
         "window": p.window[row],
         "wait": f"{wait:.3f}",
         "previous_wait": f"{before:.3f}",

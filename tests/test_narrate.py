@@ -325,7 +325,7 @@ def test_flags_label_uses_wiresharks_order() -> None:
     assert flags_label(SYN | ACK) == "SYN, ACK"
     assert flags_label(FIN | PSH | ACK) == "FIN, PSH, ACK"
     assert flags_label(RST) == "RST"
-    assert flags_label(0) == "<None>"
+    assert flags_label(0) == "no flags" and flags_label(0, Lang.ZH) == "无标志"
 
 
 # ---------------------------------------------------------------- other closes
