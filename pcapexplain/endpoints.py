@@ -39,7 +39,8 @@ _MOD, _HALF = 1 << 32, 1 << 31
 _SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
-_SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE
+_ZERO_WINDOW_PROBE = int(AnalysisFlag.ZERO_WINDOW_PROBE | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
+_SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE | _ZERO_WINDOW_PROBE
 _TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 
 S = TcpState
@@ -63,6 +64,8 @@ _ROLE_SYN, _ROLE_SYN_ACK, _ROLE_RESENT = int(R.SYN), int(R.SYN_ACK), int(R.SYN_R
 _ROLE_HS_ACK, _ROLE_FIN, _ROLE_FIN_ACK = int(R.HANDSHAKE_ACK), int(R.FIN), int(R.FIN_ACK)
 _ROLE_RST, _ROLE_DATA, _ROLE_ACK = int(R.RST), int(R.DATA), int(R.PURE_ACK)
 _ROLE_KEEP_ALIVE, _ROLE_WINDOW, _ROLE_OTHER = int(R.KEEP_ALIVE), int(R.WINDOW_UPDATE), int(R.OTHER)
+_ROLE_ZWP = int(R.ZERO_WINDOW_PROBE)
+_PROBE, _PROBE_ACK = int(AnalysisFlag.KEEP_ALIVE), int(AnalysisFlag.KEEP_ALIVE_ACK)
 
 
 @dataclass(slots=True)
@@ -187,6 +190,8 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             _mark_changes(server, before_s, pos)
         elif analysis[row] & _SPECIAL_ROLES:
             role = _plain_role(packets, row)
+            if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
+                role = _ROLE_ZWP
         else:  # the common case: data or a pure ACK that changes no state
             role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
         states.role[row] = role
@@ -226,6 +231,8 @@ def _mark_changes(side: Side, before: int, pos: int) -> None:
 
 def _plain_role(packets: PacketColumns, row: int) -> int:
     bits = packets.analysis[row]
+    if bits & _ZERO_WINDOW_PROBE:
+        return _ROLE_ZWP
     if bits & _KEEP_ALIVE:
         return _ROLE_KEEP_ALIVE
     if packets.length[row]:
@@ -233,6 +240,21 @@ def _plain_role(packets: PacketColumns, row: int) -> int:
     if bits & _WINDOW_UPDATE:
         return _ROLE_WINDOW
     return _ROLE_ACK if packets.flags[row] & _ACK else _ROLE_OTHER
+
+
+def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> bool:
+    """A segment tshark calls a keep-alive while the window it probes is zero: a zero-window
+    probe (RFC 9293 §3.8.6.1). Linux sends both with seq = SND.UNA − 1 and no data, so only the
+    window tells them apart: the peer's last advertised window for a probe, its own for the
+    answer."""
+    index, row = conn.packet_index, conn.packet_index[pos]
+    if packets.analysis[row] & _PROBE_ACK:
+        return packets.window[row] == 0
+    sender = (packets.src[row], packets.sport[row])
+    for earlier in reversed(index[:pos]):
+        if (packets.src[earlier], packets.sport[earlier]) != sender:
+            return packets.window[earlier] == 0
+    return False
 
 
 def _seq_ge(a: int, b: int) -> bool:

@@ -159,6 +159,7 @@ class PacketRole(IntEnum):
     RST = 10  # reset
     SYN_RETRANSMISSION = 11  # a SYN or SYN-ACK sent again with the same ISN
     OTHER = 12  # anything else (illegal flag combinations, stray segments)
+    ZERO_WINDOW_PROBE = 13  # probes a peer's zero window (or answers with the window still 0)
 
 
 class Direction(IntEnum):

@@ -103,6 +103,7 @@ KEY_ROLES = frozenset(
 )
 # Plain ints for the per-packet hot path (an IntEnum comparison costs a method lookup).
 _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
+_ZERO_WINDOW_PROBE = int(PacketRole.ZERO_WINDOW_PROBE)
 _WINDOW_UPDATE = int(PacketRole.WINDOW_UPDATE)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _TO_SERVER = int(Direction.TO_SERVER)
@@ -161,6 +162,7 @@ class _Run:
     acks: int = 0
     windows: int = 0
     keepalives: int = 0
+    probes: int = 0  # zero-window probes and their answers
     others: int = 0
     retrans: int = 0
     to_server: int = 0  # payload bytes
@@ -345,6 +347,7 @@ def _facts(walker: _Story, row: int) -> PacketFacts:
         half_close=_half_close(walker, row),
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
+        window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
     )
 
 
@@ -618,6 +621,8 @@ def _add_to_run(walker: _Story, run: _Run | None, row: int) -> _Run:
     length = packets.length[row]
     if role == _KEEP_ALIVE:
         run.keepalives += 1
+    elif role == _ZERO_WINDOW_PROBE:
+        run.probes += 1
     elif length:
         run.data += 1
     elif role == _WINDOW_UPDATE:
@@ -669,6 +674,7 @@ def _summary_text(lang: Lang, run: _Run) -> str:
         ("acks", run.acks),
         ("window", run.windows),
         ("keepalive", run.keepalives),
+        ("zero_window_probe", run.probes),
         ("other", run.others),
         ("retrans", run.retrans),
     )

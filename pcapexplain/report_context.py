@@ -321,11 +321,15 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
 
 def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
     frames = frozenset(f for a in conn.anomalies for f in a.frames)
+    # The ladder draws in red what is wrong; info findings (a simultaneous open) are not.
+    wrong = frozenset(
+        f for a in conn.anomalies if a.severity.rank >= Severity.NOTE.rank for f in a.frames
+    )
     drawn = ladder.build(
         result.packets,
         result.states,
         conn,
-        frames,
+        wrong,
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))

@@ -87,6 +87,8 @@ class Situation(StrEnum):
     PURE_ACK = "pure_ack"
     WINDOW_UPDATE = "window_update"
     KEEP_ALIVE = "keep_alive"
+    ZERO_WINDOW_PROBE = "zero_window_probe"
+    ZERO_WINDOW = "zero_window"  # an ACK that advertises a window of zero
     OTHER = "other"
 
 
@@ -132,6 +134,7 @@ class PacketFacts:
     answers_ack: bool = False  # a RST answers a segment that carried ACK
     half_close: bool = False  # data or its ACK while one direction is closed
     reacks_fin: bool = False  # acknowledges a FIN this sender had acknowledged before
+    window_zero: bool = False  # the window field is 0: the sender can take no more data
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
 
     @property
@@ -278,11 +281,14 @@ def _ack_or_data(f: PacketFacts) -> Situation:
         return Situation.FINACK_UNDELIVERED if f.fin_resent_later else Situation.FINACK_OTHER
     if f.half_close:
         return Situation.DATA_HALF_CLOSE if f.length else Situation.ACK_HALF_CLOSE
+    if f.window_zero and f.role in (PacketRole.PURE_ACK, PacketRole.ZERO_WINDOW_PROBE):
+        return Situation.ZERO_WINDOW
     return {
         PacketRole.DATA: Situation.DATA,
         PacketRole.PURE_ACK: Situation.PURE_ACK,
         PacketRole.WINDOW_UPDATE: Situation.WINDOW_UPDATE,
         PacketRole.KEEP_ALIVE: Situation.KEEP_ALIVE,
+        PacketRole.ZERO_WINDOW_PROBE: Situation.ZERO_WINDOW_PROBE,
     }.get(f.role, Situation.OTHER)
 
 
@@ -513,6 +519,8 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.PURE_ACK: Claim(),
     Situation.WINDOW_UPDATE: Claim(),
     Situation.KEEP_ALIVE: Claim(),
+    Situation.ZERO_WINDOW_PROBE: Claim(),
+    Situation.ZERO_WINDOW: Claim(),
     Situation.OTHER: Claim(),
 }
 

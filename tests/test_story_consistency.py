@@ -37,6 +37,7 @@ from pcapexplain import api, loader
 from pcapexplain.cli import main
 from pcapexplain.explanations import catalog
 from pcapexplain.model import (
+    AnalysisFlag,
     CaptureAnalysis,
     CaptureInfo,
     Closer,
@@ -78,6 +79,7 @@ NEVER_OPENED = {
     Handshake.OLD_DUPLICATE,
     Handshake.STRAY,
 }
+KEEP_ALIVE = re.compile(r"keep-alive|保活")
 DOUBLING = re.compile(r"\bdoubles\b|doubling each|每次加倍|就加倍")
 
 
@@ -314,7 +316,23 @@ def _check_line(
         problems.append("says the wait doubled; the capture's waits did not")
     if "<None>" in line.text or "<None>" in line.flags:
         problems.append("prints <None>")
+    if KEEP_ALIVE.search(line.text) and _probes_a_zero_window(result, conn, line):
+        problems.append("calls a zero-window probe a keep-alive")
     return [f"{lang} frame {line.frame} ({line.situation}): {p}" for p in problems]
+
+
+def _probes_a_zero_window(result: CaptureAnalysis, conn: Connection, line: NarrativeLine) -> bool:
+    """A segment of the line is a probe (tshark: keep-alive) sent while the peer's window is 0."""
+    p, st = result.packets, result.states
+    last_window: dict[int, int] = {}
+    for row in conn.packet_index:
+        d = st.direction[row]
+        probe = p.analysis[row] & AnalysisFlag.KEEP_ALIVE
+        inside = line.frame <= p.frame[row] <= (line.last_frame or line.frame)  # type: ignore[operator]
+        if inside and probe and last_window.get(1 - d) == 0:
+            return True
+        last_window[d] = p.window[row]
+    return False
 
 
 def _doubled(result: CaptureAnalysis, conn: Connection, row: int) -> bool:

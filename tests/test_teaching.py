@@ -129,6 +129,16 @@ def test_data_may_ride_on_the_third_handshake_segment() -> None:
         assert third.situation is Situation.HS_ACK_DATA and words in third.text
 
 
+@pytest.mark.tshark
+def test_zero_window_probes_are_not_keep_alives() -> None:
+    for lang, probe, keep in ((EN, "zero-window probe", "keep-alive"), (ZH, "零窗口探测", "保活")):
+        told = _story("zero_window.pcap", lang)
+        runs = [line for line in told.lines if line.frame in (10, 12)]
+        assert len(runs) == 2 and all(probe in line.text and keep not in line.text for line in runs)
+        answer = _line(told, 11)
+        assert answer.situation is Situation.ZERO_WINDOW and keep not in answer.text
+
+
 # ---------------------------------------------------------------------- closed ports, stray
 
 
@@ -290,3 +300,16 @@ def test_concept_notes_teach_the_key_moments_in_both_languages() -> None:
     assert "FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT" in closing
     assert "FIN_WAIT_1 直接进入" in text(ZH, "concept.close_states.body")
     assert "third segment" in text(EN, "concept.three_way_handshake.body")
+
+
+@pytest.mark.tshark
+def test_simultaneous_open_is_not_drawn_as_an_error() -> None:
+    from pcapexplain import report_context
+
+    result = _sample("crafted_simultaneous_open.pcap")
+    ctx = report_context.build_context(
+        result, lang=EN, selected=None, generated_at="T", version="V"
+    )
+    arrows = [a for part in ctx.sections[0].ladder.parts for a in getattr(part, "arrows", ())]
+    assert [a.frame for a in arrows if a.anomalous] == []
+    assert [a.frame for a in arrows][:4] == [1, 2, 3, 4]
