@@ -14,7 +14,9 @@ Key scheme (the same keys exist in every language; a test checks it):
   the same key plus ``.why``: what it means and why it matters.
 - ``closer.<Closer value>``, ``severity.<Severity value>``: labels.
 - ``anomaly.<slug>.title`` / ``.explain`` / ``.why``: an anomaly's name, what was seen (formatted
-  with the params documented in ``anomalies.CATALOGUE``), and why it matters.
+  with the params documented in ``anomalies.CATALOGUE``), and why it matters. Where a finding's
+  wording depends on what the check computed, ``.explain.<value>`` (or ``.why.<value>``) holds the
+  text for a param's value (a variant, a cause, a backoff); ``finding_texts`` picks it.
 - ``concept.<id>.title`` / ``concept.<id>.body``: the teaching notes, ids listed in ``CONCEPTS``.
 - ``narr.*``: the per-packet narrative (narrate.py), formatted with ``NARRATIVE_PARAMS``;
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
@@ -160,3 +162,20 @@ def ui_texts(lang: Lang, prefix: str) -> dict[str, str]:
         for key, value in catalog(lang).items()
         if key.startswith(prefix) and isinstance(value, str)
     }
+
+
+def finding_texts(lang: Lang, slug: str, params: Mapping[str, object]) -> tuple[str, str]:
+    """(what was seen, why it matters) for a finding, chosen by what its check computed.
+
+    For each part, the first param whose value names a variant text (``anomaly.<slug>.explain.
+    <value>``) selects it, else the plain text is used; floats are shown to the millisecond.
+    Missing texts give "" (a slug may have no explanation yet).
+    """
+    shown = {k: f"{v:.3f}" if isinstance(v, float) else v for k, v in params.items()}
+    parts = []
+    for part in ("explain", "why"):
+        base = f"anomaly.{slug}.{part}"
+        keys = [f"{base}.{v}" for v in params.values() if isinstance(v, str)] + [base]
+        key = next((k for k in keys if has(lang, k)), None)
+        parts.append(text(lang, key, **shown) if key else "")
+    return parts[0], parts[1]

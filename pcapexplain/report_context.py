@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import MAX_FRAMES
-from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
+from pcapexplain.explanations import CONCEPTS, finding_texts, has, plural, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
@@ -483,9 +483,7 @@ def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
 
 
 def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
-    base = f"anomaly.{anomaly.slug}"
-    explain = text(lang, f"{base}.explain") if has(lang, f"{base}.explain") else ""
-    why = text(lang, f"{base}.why") if has(lang, f"{base}.why") else ""
+    explain, why = finding_texts(lang, anomaly.slug, anomaly.params)
     return Finding(
         slug=anomaly.slug,
         severity=anomaly.severity.value,

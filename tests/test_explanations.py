@@ -89,6 +89,8 @@ def anomaly_params() -> dict[str, set[str]]:
 
 
 def allowed_params(key: str) -> set[str]:
+    if key.startswith("anomaly.") and key.count(".") == 3:  # anomaly.<slug>.<part>.<value>
+        return anomaly_params().get(key.split(".")[1], set())
     if key.startswith("narr.sum."):
         return SUMMARY_PARAMS
     if key == "narr.states":
@@ -167,7 +169,13 @@ def test_no_stray_concept_or_anomaly_keys() -> None:
         if kind == "concept":
             assert rest.rsplit(".", 1)[0] in CONCEPTS, key
         if kind == "anomaly":
-            assert rest.rsplit(".", 1)[0] in slugs, key
+            slug, part, *variant = rest.split(".")
+            assert slug in slugs and part in ("title", "explain", "why"), key
+            if variant:  # a text for one value of a documented param
+                values = {
+                    v for vs in anomalies.CATALOGUE[AnomalySlug(slug)].values.values() for v in vs
+                }
+                assert variant == [variant[0]] and variant[0] in values, key
 
 
 def test_both_languages_use_the_same_placeholders() -> None:

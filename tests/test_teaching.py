@@ -313,3 +313,16 @@ def test_simultaneous_open_is_not_drawn_as_an_error() -> None:
     arrows = [a for part in ctx.sections[0].ladder.parts for a in getattr(part, "arrows", ())]
     assert [a.frame for a in arrows if a.anomalous] == []
     assert [a.frame for a in arrows][:4] == [1, 2, 3, 4]
+
+
+def test_findings_give_the_waits_the_check_measured() -> None:
+    from pcapexplain.explanations import finding_texts
+
+    c = Conversation(step=1.0)
+    for _ in range(4):
+        c.send(c.client, SYN, seq=1000, advance=False)
+    found = {a.slug: a for a in _built(c).anomalies}["syn-retransmitted"]
+    explain, why = finding_texts(EN, found.slug, found.params)
+    assert "fixed interval of about 1.000 s" in explain and "doubl" not in why
+    explain, _ = finding_texts(ZH, found.slug, found.params)
+    assert "间隔固定" in explain
