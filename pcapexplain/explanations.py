@@ -51,6 +51,7 @@ CONCEPTS: Final[tuple[str, ...]] = (
     "time_wait",
     "who_time_wait",
     "rst",
+    "retransmission",
 )
 
 # Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all,
@@ -88,6 +89,11 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "isn_gap",  # the distance from old_next to the new ISN
     "tsval",  # this SYN's timestamp value and the newest of the old connection's
     "old_tsval",
+    "resent_ms",  # a resent segment: milliseconds since the copy before it
+    "dup_acks",  # duplicate ACKs and ACKs with SACK blocks from the receiver in between
+    "sack_acks",
+    "rtts",  # the delay in handshake round trips, and that round trip in milliseconds
+    "rtt_ms",
     "titles",  # anomaly titles, joined (narr.flagged only)
 )
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from pcapexplain import retransmission
 from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
     NO_VALUE,
@@ -33,6 +34,7 @@ from pcapexplain.model import (
 )
 from pcapexplain.situations import (
     CONCEPT_LINKS,
+    RESENT_SITUATIONS,
     Backoff,
     Move,
     PacketFacts,
@@ -150,6 +152,7 @@ class _Story:
     acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
+    positions: dict[int, int] = field(default_factory=dict)  # row → position, for look-ups
 
 
 @dataclass(slots=True)
@@ -348,7 +351,25 @@ def _facts(walker: _Story, row: int) -> PacketFacts:
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
+        resent_because=_resent_evidence(walker, row).cause if _resent_data(p, row) else None,
     )
+
+
+def _resent_data(packets: PacketColumns, row: int) -> bool:
+    return bool(packets.analysis[row] & retransmission.RESENT and packets.length[row])
+
+
+def _resent_evidence(walker: _Story, row: int) -> retransmission.Evidence:
+    """What the capture shows about a resent segment (computed once per told packet)."""
+    conn = walker.conn
+    rows = conn.packet_index
+    if not walker.positions:
+        walker.positions = {r: i for i, r in enumerate(rows)}
+    directions = [walker.states.direction[r] for r in rows]
+    rtt = None
+    if conn.rtt_syn_synack is not None and conn.rtt_synack_ack is not None:
+        rtt = conn.rtt_syn_synack + conn.rtt_synack_ack
+    return retransmission.evidence(walker.packets, rows, directions, walker.positions[row], rtt)
 
 
 def _resent(walker: _Story, row: int, direction: Direction) -> bool:
@@ -463,10 +484,13 @@ def _sentences(
     sentences.append(text(lang, f"narr.{situation.value}", **params))
     told_data = {Situation.SYN_DATA, Situation.SYN_TFO, Situation.DATA, Situation.HS_ACK_DATA}
     told_data |= {Situation.DATA_HALF_CLOSE, Situation.FINACK_FIRST_DATA}
+    told_data |= set(RESENT_SITUATIONS.values())
     if f.length and situation not in told_data:
         sentences.append(text(lang, "narr.carries_data", **params))
     if reuse is not None:
         sentences.extend(text(lang, f"narr.{key}", **params, **reuse.params) for key in reuse.keys)
+    if f.resent_because is not None and params["rtts"] != "-":
+        sentences.append(text(lang, "narr.resent_rtt", **params))
     return sentences
 
 
@@ -499,6 +523,22 @@ def _params(
         "wait": f"{wait:.3f}",
         "previous_wait": f"{before:.3f}",
         **_answered(walker, answered),
+        **_resent_params(walker, row, f),
+    }
+
+
+def _resent_params(walker: _Story, row: int, f: PacketFacts) -> dict[str, object]:
+    """A resent segment's delay, the ACKs seen meanwhile, and the delay in round trips."""
+    if f.resent_because is None:
+        return {"resent_ms": "-", "dup_acks": 0, "sack_acks": 0, "rtts": "-", "rtt_ms": "-"}
+    found = _resent_evidence(walker, row)
+    rtts = found.rtts
+    return {
+        "resent_ms": f"{found.delay * 1000:,.1f}",
+        "dup_acks": found.dup_acks,
+        "sack_acks": found.sack_acks,
+        "rtts": "-" if rtts is None else f"{rtts:,.0f}",
+        "rtt_ms": "-" if found.rtt is None else f"{found.rtt * 1000:.3f}",
     }
 
 

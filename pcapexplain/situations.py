@@ -17,6 +17,7 @@ from enum import Enum, StrEnum
 from typing import Final
 
 from pcapexplain.model import Direction, Handshake, PacketRole, TcpFlags, TcpState
+from pcapexplain.retransmission import Cause
 
 T = TcpState
 
@@ -79,6 +80,13 @@ class Situation(StrEnum):
     FINACK_AGAIN = "finack_again"  # from TIME_WAIT, to a resent FIN
     FINACK_UNDELIVERED = "finack_undelivered"  # the FIN is resent later: this ACK was lost
     FINACK_OTHER = "finack_other"
+    # data sent again, by the cause the capture shows (retransmission.evidence)
+    DATA_RESENT_DUP_ACKS = "data_resent_dup_acks"
+    DATA_RESENT_SACK = "data_resent_sack"
+    DATA_RESENT_TIMEOUT = "data_resent_timeout"
+    DATA_RESENT_EARLY = "data_resent_early"
+    DATA_RESENT_SPURIOUS = "data_resent_spurious"
+    DATA_RESENT = "data_resent"  # the earlier copy is not in the capture
     # data and everything else
     DATA_HALF_CLOSE = "data_half_close"  # data from CLOSE_WAIT
     ACK_HALF_CLOSE = "ack_half_close"  # acknowledges half-close data from FIN_WAIT_2
@@ -135,6 +143,7 @@ class PacketFacts:
     half_close: bool = False  # data or its ACK while one direction is closed
     reacks_fin: bool = False  # acknowledges a FIN this sender had acknowledged before
     window_zero: bool = False  # the window field is 0: the sender can take no more data
+    resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
 
     @property
@@ -279,6 +288,8 @@ def _ack_or_data(f: PacketFacts) -> Situation:
         return _acks_fin(f)
     if f.role is PacketRole.FIN_ACK:
         return Situation.FINACK_UNDELIVERED if f.fin_resent_later else Situation.FINACK_OTHER
+    if f.resent_because is not None and f.length:
+        return RESENT_SITUATIONS[f.resent_because]
     if f.half_close:
         return Situation.DATA_HALF_CLOSE if f.length else Situation.ACK_HALF_CLOSE
     if f.window_zero and f.role in (PacketRole.PURE_ACK, PacketRole.ZERO_WINDOW_PROBE):
@@ -290,6 +301,16 @@ def _ack_or_data(f: PacketFacts) -> Situation:
         PacketRole.KEEP_ALIVE: Situation.KEEP_ALIVE,
         PacketRole.ZERO_WINDOW_PROBE: Situation.ZERO_WINDOW_PROBE,
     }.get(f.role, Situation.OTHER)
+
+
+RESENT_SITUATIONS: Final[dict[Cause, Situation]] = {
+    Cause.DUP_ACKS: Situation.DATA_RESENT_DUP_ACKS,
+    Cause.SACK: Situation.DATA_RESENT_SACK,
+    Cause.TIMEOUT: Situation.DATA_RESENT_TIMEOUT,
+    Cause.EARLY: Situation.DATA_RESENT_EARLY,
+    Cause.SPURIOUS: Situation.DATA_RESENT_SPURIOUS,
+    Cause.UNKNOWN: Situation.DATA_RESENT,
+}
 
 
 def _acks_fin(f: PacketFacts) -> Situation:
@@ -521,6 +542,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.KEEP_ALIVE: Claim(),
     Situation.ZERO_WINDOW_PROBE: Claim(),
     Situation.ZERO_WINDOW: Claim(),
+    **{situation: Claim() for situation in RESENT_SITUATIONS.values()},
     Situation.OTHER: Claim(),
 }
 
@@ -575,6 +597,11 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FINACK_LAST: ("time_wait", "who_time_wait"),
     Situation.FINACK_AGAIN: ("time_wait",),
     Situation.FINACK_UNDELIVERED: ("time_wait",),
+    Situation.DATA_RESENT_TIMEOUT: ("retransmission",),
+    Situation.DATA_RESENT_DUP_ACKS: ("retransmission",),
+    Situation.DATA_RESENT_SACK: ("retransmission",),
+    Situation.DATA_RESENT_EARLY: ("retransmission",),
+    Situation.DATA_RESENT_SPURIOUS: ("retransmission",),
     Situation.DATA_HALF_CLOSE: ("four_way_close",),
     Situation.ACK_HALF_CLOSE: ("four_way_close",),
     Situation.STRAY_SEGMENT: ("rst",),

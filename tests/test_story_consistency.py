@@ -318,6 +318,8 @@ def _check_line(
         problems.append("prints <None>")
     if KEEP_ALIVE.search(line.text) and _probes_a_zero_window(result, conn, line):
         problems.append("calls a zero-window probe a keep-alive")
+    if line.situation is Situation.DATA_RESENT_TIMEOUT and not _silent_wait(result, conn, row):
+        problems.append("blames a timer, yet the receiver answered or the wait was short")
     return [f"{lang} frame {line.frame} ({line.situation}): {p}" for p in problems]
 
 
@@ -333,6 +335,27 @@ def _probes_a_zero_window(result: CaptureAnalysis, conn: Connection, line: Narra
             return True
         last_window[d] = p.window[row]
     return False
+
+
+def _silent_wait(result: CaptureAnalysis, conn: Connection, row: int) -> bool:
+    """Between the previous copy and this one: no duplicate ACK, no SACK, and 200 ms at least
+    (Linux's minimum retransmission timeout)."""
+    p, st = result.packets, result.states
+    rows = list(conn.packet_index)
+    here, d = rows.index(row), st.direction[row]
+    earlier = [
+        k
+        for k in range(here)
+        if st.direction[rows[k]] == d
+        and p.length[rows[k]]
+        and (p.seq[row] - p.seq[rows[k]]) % 2**32 < p.length[rows[k]]
+    ]
+    if not earlier:
+        return False
+    start = earlier[-1]
+    answers = [rows[k] for k in range(start + 1, here) if st.direction[rows[k]] != d]
+    heard = any(p.sack[r] or p.analysis[r] & AnalysisFlag.DUPLICATE_ACK for r in answers)
+    return not heard and p.time[row] - p.time[rows[start]] >= 0.2
 
 
 def _doubled(result: CaptureAnalysis, conn: Connection, row: int) -> bool:

@@ -326,3 +326,14 @@ def test_findings_give_the_waits_the_check_measured() -> None:
     assert "fixed interval of about 1.000 s" in explain and "doubl" not in why
     explain, _ = finding_texts(ZH, found.slug, found.params)
     assert "间隔固定" in explain
+
+
+@pytest.mark.tshark
+def test_retransmissions_are_told_by_their_cause_and_delay() -> None:
+    told = _story("lossy_transfer.pcap")
+    rack, timer = _line(told, 161), _line(told, 199)
+    assert rack.situation is Situation.DATA_RESENT_SACK
+    assert "0.1 ms after" in rack.text and "timer" in rack.text and "expired" not in rack.text
+    assert timer.situation is Situation.DATA_RESENT_TIMEOUT and "207.3 ms after" in timer.text
+    zh = _line(_story("lossy_transfer.pcap", ZH), 199)
+    assert "207.3 毫秒" in zh.text and "超时重传" in zh.text
