@@ -6,8 +6,8 @@ acknowledgment numbers cover, and timing. `select` maps those facts to a `Situat
 the sentence that tells the packet (``narr.<value>`` in the text catalogues). A sentence is never
 picked from the flags alone: the flags say what a segment asked for, the states what it did.
 
-`CLAIMS` says, for each situation, what its sentence asserts about the states; the consistency
-tests check every told packet of every sample capture against it.
+claims.CLAIMS says, for each situation, what its sentence asserts about the states; the
+consistency tests check every told packet of every sample capture against it.
 """
 
 from __future__ import annotations
@@ -151,13 +151,13 @@ class PacketFacts:
         return illegal_flags(self.flags)
 
 
-_SYNCHRONIZED = frozenset(
+SYNCHRONIZED = frozenset(
     {T.ESTABLISHED, T.FIN_WAIT_1, T.FIN_WAIT_2, T.CLOSE_WAIT, T.CLOSING, T.LAST_ACK}
 )
-_NO_CONNECTION = frozenset({T.CLOSED, T.LISTEN, T.TIME_WAIT})
-_AFTER_OWN_FIN = frozenset({T.FIN_WAIT_1, T.FIN_WAIT_2, T.CLOSING, T.LAST_ACK})
-_HANDSHAKING = frozenset({T.SYN_SENT, T.SYN_RECEIVED})
-_MAY_CLOSE_FIRST = frozenset({T.ESTABLISHED, T.UNKNOWN, T.SYN_RECEIVED})
+NO_CONNECTION = frozenset({T.CLOSED, T.LISTEN, T.TIME_WAIT})
+AFTER_OWN_FIN = frozenset({T.FIN_WAIT_1, T.FIN_WAIT_2, T.CLOSING, T.LAST_ACK})
+HANDSHAKING = frozenset({T.SYN_SENT, T.SYN_RECEIVED})
+MAY_CLOSE_FIRST = frozenset({T.ESTABLISHED, T.UNKNOWN, T.SYN_RECEIVED})
 
 
 def illegal_flags(flags: int) -> bool:
@@ -194,11 +194,11 @@ def _reset(f: PacketFacts) -> Situation:
         return Situation.RST_OLD_DUPLICATE
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
-    if s.before in _NO_CONNECTION:
+    if s.before in NO_CONNECTION:
         return Situation.RST_NO_CONNECTION
-    if s.before in _HANDSHAKING or r.before in _HANDSHAKING:
+    if s.before in HANDSHAKING or r.before in HANDSHAKING:
         return Situation.RST_HANDSHAKE
-    if s.before in _AFTER_OWN_FIN:
+    if s.before in AFTER_OWN_FIN:
         return Situation.RST_AFTER_FIN
     return Situation.RST_ABORT
 
@@ -211,7 +211,7 @@ def _syn(f: PacketFacts) -> Situation:
         return Situation.SYN_STALE
     if s.after is T.SYN_SENT and r.before is T.SYN_SENT and r.after is T.SYN_RECEIVED:
         return Situation.SYN_CROSSING
-    if s.before in _SYNCHRONIZED or f.role is PacketRole.OTHER:
+    if s.before in SYNCHRONIZED or f.role is PacketRole.OTHER:
         return Situation.SYN_IN_CONNECTION
     if s.after is not T.SYN_SENT:
         return Situation.OTHER
@@ -258,7 +258,7 @@ def _fin(f: PacketFacts) -> Situation:
         return Situation.FIN_AGAIN_DELIVERED if r.changed else Situation.FIN_AGAIN
     if s.before is T.SYN_SENT and s.passed is T.ESTABLISHED:
         return Situation.FIN_AFTER_MISSED_SYNACK
-    if s.before in _MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:
+    if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:
         if r.before is T.FIN_WAIT_1 and r.after is T.CLOSING:
             return Situation.FIN_CROSSING
         if not r.changed:
@@ -329,222 +329,6 @@ def _acks_fin(f: PacketFacts) -> Situation:
         return Situation.FINACK_LAST
     return Situation.FINACK_OTHER
 
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """What a situation's sentence asserts; None means it asserts nothing about that state."""
-
-    sender_before: frozenset[TcpState] | None = None
-    sender_after: frozenset[TcpState] | None = None
-    receiver_before: frozenset[TcpState] | None = None
-    receiver_after: frozenset[TcpState] | None = None
-    receiver_passed: frozenset[TcpState] | None = None
-    sender_passed: frozenset[TcpState] | None = None
-    handshake: frozenset[Handshake] | None = None
-    sender_stays: bool = False  # the sentence says the sender's state does not change
-    receiver_stays: bool = False  # ... the receiver's
-
-    def violations(self, f: PacketFacts) -> list[str]:
-        """Each assertion the facts contradict, named; empty when the sentence holds."""
-        checks = (
-            ("sender before", self.sender_before, f.sender.before),
-            ("sender after", self.sender_after, f.sender.after),
-            ("sender passed", self.sender_passed, f.sender.passed),
-            ("receiver before", self.receiver_before, f.receiver.before),
-            ("receiver after", self.receiver_after, f.receiver.after),
-            ("receiver passed", self.receiver_passed, f.receiver.passed),
-            ("handshake", self.handshake, f.handshake),
-        )
-        found = [
-            f"{name} is {value}, the text needs one of {sorted(map(str, allowed))}"
-            for name, allowed, value in checks
-            if allowed is not None and value not in allowed
-        ]
-        if self.sender_stays and f.sender.changed:
-            found.append("the sender's state changes, the text says it does not")
-        if self.receiver_stays and f.receiver.changed:
-            found.append("the receiver's state changes, the text says it does not")
-        return found
-
-
-def _s(*states: TcpState) -> frozenset[TcpState]:
-    return frozenset(states)
-
-
-_SYNC_OR_UNKNOWN = _SYNCHRONIZED | {T.UNKNOWN}
-_SUPPORTS_FIN_WAIT = _s(T.FIN_WAIT_1)
-
-CLAIMS: Final[dict[Situation, Claim]] = {
-    Situation.SYN: Claim(sender_after=_s(T.SYN_SENT)),
-    Situation.SYN_DATA: Claim(sender_after=_s(T.SYN_SENT)),
-    Situation.SYN_TFO: Claim(sender_after=_s(T.SYN_SENT)),
-    Situation.SYN_AGAIN: Claim(sender_before=_HANDSHAKING),
-    Situation.SYN_AGAIN_DOUBLED: Claim(sender_before=_HANDSHAKING),
-    Situation.SYN_AGAIN_SAME: Claim(sender_before=_HANDSHAKING),
-    Situation.SYN_AGAIN_OTHER: Claim(sender_before=_HANDSHAKING),
-    Situation.SYN_STALE: Claim(
-        sender_before=_s(T.CLOSED),
-        sender_after=_s(T.CLOSED),
-        receiver_after=_s(T.SYN_RECEIVED),
-        handshake=frozenset({Handshake.OLD_DUPLICATE}),
-    ),
-    Situation.SYN_CROSSING: Claim(
-        sender_after=_s(T.SYN_SENT),
-        receiver_before=_s(T.SYN_SENT),
-        receiver_after=_s(T.SYN_RECEIVED),
-    ),
-    Situation.SYN_IN_CONNECTION: Claim(),
-    Situation.SYNACK: Claim(
-        sender_after=_s(T.SYN_RECEIVED),
-        receiver_before=_s(T.SYN_SENT),
-        receiver_after=_s(T.ESTABLISHED),
-    ),
-    Situation.SYNACK_TFO: Claim(receiver_before=_s(T.SYN_SENT), receiver_after=_s(T.ESTABLISHED)),
-    Situation.SYNACK_TFO_IGNORED: Claim(
-        receiver_before=_s(T.SYN_SENT), receiver_after=_s(T.ESTABLISHED)
-    ),
-    Situation.SYNACK_AGAIN: Claim(),
-    Situation.SYNACK_STALE: Claim(
-        sender_after=_s(T.SYN_RECEIVED),
-        receiver_before=_s(T.CLOSED),
-        receiver_after=_s(T.CLOSED),
-        handshake=frozenset({Handshake.OLD_DUPLICATE}),
-    ),
-    Situation.SYNACK_STALE_UNSEEN: Claim(
-        sender_after=_s(T.SYN_RECEIVED),
-        receiver_before=_s(T.CLOSED),
-        receiver_after=_s(T.CLOSED),
-        handshake=frozenset({Handshake.OLD_DUPLICATE}),
-    ),
-    Situation.SYNACK_NO_SYN: Claim(receiver_after=_s(T.ESTABLISHED)),
-    Situation.SYNACK_CROSSING: Claim(
-        receiver_before=_s(T.SYN_SENT),
-        receiver_after=_s(T.SYN_SENT),
-        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
-    ),
-    Situation.SYNACK_SIMULTANEOUS: Claim(
-        sender_before=_s(T.SYN_SENT),
-        sender_after=_s(T.SYN_RECEIVED),
-        receiver_after=_s(T.ESTABLISHED),
-        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
-    ),
-    Situation.SYNACK_SIMULTANEOUS_LAST: Claim(
-        receiver_before=_s(T.SYN_RECEIVED),
-        receiver_after=_s(T.ESTABLISHED),
-        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
-    ),
-    Situation.HS_ACK: Claim(receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)),
-    Situation.HS_ACK_DATA: Claim(
-        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
-    ),
-    Situation.HS_ACK_INFERRED: Claim(sender_before=_s(T.SYN_SENT), sender_after=_s(T.ESTABLISHED)),
-    Situation.ACK_OPENS_SIMULTANEOUS: Claim(
-        receiver_before=_s(T.SYN_RECEIVED),
-        receiver_after=_s(T.ESTABLISHED),
-        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
-    ),
-    Situation.RST_REFUSED: Claim(
-        sender_before=_s(T.CLOSED),
-        receiver_before=_s(T.SYN_SENT),
-        receiver_after=_s(T.CLOSED),
-        handshake=frozenset({Handshake.REFUSED}),
-    ),
-    Situation.RST_CLOSED_PORT: Claim(
-        sender_before=_s(T.CLOSED),
-        sender_after=_s(T.CLOSED),
-        receiver_after=_s(T.CLOSED),
-        handshake=frozenset({Handshake.STRAY}),
-    ),
-    Situation.RST_CLOSED_PORT_ACK: Claim(
-        sender_before=_s(T.CLOSED),
-        sender_after=_s(T.CLOSED),
-        handshake=frozenset({Handshake.STRAY}),
-    ),
-    Situation.RST_OLD_DUPLICATE: Claim(
-        sender_before=_s(T.CLOSED),
-        sender_after=_s(T.CLOSED),
-        receiver_before=_s(T.SYN_RECEIVED),
-        receiver_after=_s(T.LISTEN),
-        handshake=frozenset({Handshake.OLD_DUPLICATE}),
-    ),
-    Situation.RST_HANDSHAKE: Claim(),
-    Situation.RST_NOT_ACCEPTED: Claim(
-        receiver_before=_s(T.SYN_SENT), receiver_after=_s(T.SYN_SENT), sender_stays=True
-    ),
-    Situation.RST_ABORT: Claim(
-        sender_before=_SYNC_OR_UNKNOWN, receiver_before=_SYNC_OR_UNKNOWN, sender_after=_s(T.CLOSED)
-    ),
-    Situation.RST_AFTER_FIN: Claim(sender_before=_AFTER_OWN_FIN, sender_after=_s(T.CLOSED)),
-    Situation.RST_NO_CONNECTION: Claim(sender_before=_NO_CONNECTION),
-    Situation.RST_NO_EFFECT: Claim(sender_stays=True, receiver_stays=True),
-    Situation.FIN_ACTIVE: Claim(
-        sender_before=_MAY_CLOSE_FIRST,
-        sender_after=_SUPPORTS_FIN_WAIT,
-        receiver_after=_s(T.CLOSE_WAIT),
-    ),
-    Situation.FIN_ACTIVE_UNDELIVERED: Claim(sender_after=_SUPPORTS_FIN_WAIT, receiver_stays=True),
-    Situation.FIN_CROSSING: Claim(
-        sender_after=_SUPPORTS_FIN_WAIT,
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_after=_s(T.CLOSING),
-    ),
-    Situation.FIN_AFTER_MISSED_SYNACK: Claim(
-        sender_before=_s(T.SYN_SENT),
-        sender_passed=_s(T.ESTABLISHED),
-        sender_after=_SUPPORTS_FIN_WAIT,
-    ),
-    Situation.FIN_PASSIVE: Claim(
-        sender_before=_s(T.CLOSE_WAIT),
-        sender_after=_s(T.LAST_ACK),
-        receiver_before=_s(T.FIN_WAIT_2),
-        receiver_after=_s(T.TIME_WAIT),
-    ),
-    Situation.FIN_THREE_WAY: Claim(
-        sender_before=_s(T.CLOSE_WAIT),
-        sender_after=_s(T.LAST_ACK),
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_after=_s(T.TIME_WAIT),
-    ),
-    Situation.FIN_AGAIN: Claim(receiver_stays=True),
-    Situation.FIN_AGAIN_DELIVERED: Claim(),
-    Situation.FIN_OTHER: Claim(),
-    Situation.FINACK_FIRST: Claim(
-        sender_before=_s(T.CLOSE_WAIT),
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_after=_s(T.FIN_WAIT_2),
-    ),
-    Situation.FINACK_FIRST_DATA: Claim(
-        sender_before=_s(T.CLOSE_WAIT),
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_after=_s(T.FIN_WAIT_2),
-    ),
-    Situation.FINACK_FROM_CLOSING: Claim(
-        sender_before=_s(T.CLOSING),
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_after=_s(T.FIN_WAIT_2),
-    ),
-    Situation.FINACK_CROSSED: Claim(
-        receiver_before=_s(T.FIN_WAIT_1),
-        receiver_passed=_s(T.CLOSING),
-        receiver_after=_s(T.TIME_WAIT),
-    ),
-    Situation.FINACK_CLOSING: Claim(receiver_before=_s(T.CLOSING), receiver_after=_s(T.TIME_WAIT)),
-    Situation.FINACK_LAST: Claim(receiver_before=_s(T.LAST_ACK), receiver_after=_s(T.CLOSED)),
-    Situation.FINACK_AGAIN: Claim(sender_before=_s(T.TIME_WAIT), sender_after=_s(T.TIME_WAIT)),
-    Situation.FINACK_UNDELIVERED: Claim(receiver_stays=True),
-    Situation.FINACK_OTHER: Claim(),
-    Situation.DATA_HALF_CLOSE: Claim(sender_before=_s(T.CLOSE_WAIT)),
-    Situation.ACK_HALF_CLOSE: Claim(sender_before=_s(T.FIN_WAIT_2)),
-    Situation.STRAY_SEGMENT: Claim(receiver_before=_s(T.CLOSED), receiver_after=_s(T.CLOSED)),
-    Situation.DATA: Claim(),
-    Situation.PURE_ACK: Claim(),
-    Situation.WINDOW_UPDATE: Claim(),
-    Situation.KEEP_ALIVE: Claim(),
-    Situation.ZERO_WINDOW_PROBE: Claim(),
-    Situation.ZERO_WINDOW: Claim(),
-    **{situation: Claim() for situation in RESENT_SITUATIONS.values()},
-    Situation.OTHER: Claim(),
-}
 
 # Concept notes each situation links to (ids of explanations.CONCEPTS).
 CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {

@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api, loader
+from pcapexplain.claims import CLAIMS
 from pcapexplain.cli import main
 from pcapexplain.explanations import catalog
 from pcapexplain.model import (
@@ -52,7 +53,7 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.narrate import NarrativeLine, format_line, state_path, story
-from pcapexplain.situations import CLAIMS, Move, PacketFacts, Situation
+from pcapexplain.situations import Move, PacketFacts, Situation
 from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
