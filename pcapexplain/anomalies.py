@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pcapexplain import retransmission
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
@@ -30,6 +31,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.retransmission import Cause
 
 A = AnomalySlug
 F = AnalysisFlag
@@ -108,8 +110,12 @@ _SPECS = (
                 "tcp.analysis.reused_ports only if the ISN differs", "weird SYN_inside_connection",
                 {"side": _SIDE}),
     # D1–D3: count packets, bytes of payload; share = retransmitted / all payload bytes.
-    AnomalySpec(A.RETRANSMISSION, N, "D1", ("count", "bytes", "share"),
-                "tcp.analysis.retransmission", "history T/t"),
+    # D1: cause from retransmission.evidence; delays in milliseconds since the copy before; rtt
+    # in milliseconds, "-" without a captured handshake.
+    AnomalySpec(A.RETRANSMISSION, N, "D1",
+                ("count", "bytes", "share", "cause", "delay_min", "delay_max", "rtt"),
+                "tcp.analysis.retransmission", "history T/t",
+                {"cause": tuple(c.value for c in Cause if c is not Cause.SPURIOUS)}),
     AnomalySpec(A.FAST_RETRANSMISSION, N, "D2", ("count", "bytes"),
                 "tcp.analysis.fast_retransmission", "history T/t"),
     AnomalySpec(A.SPURIOUS_RETRANSMISSION, N, "D3", ("count", "bytes"),
@@ -655,19 +661,7 @@ def check_retransmissions(ctx: _Ctx) -> Iterator[Anomaly]:
         and not p.analysis[r] & (F.FAST_RETRANSMISSION | F.SPURIOUS_RETRANSMISSION)
     ]
     ooo = [r for r in data if p.analysis[r] & F.OUT_OF_ORDER and not p.analysis[r] & RETRANSMITTED]
-    if plain:
-        sent = _payload(ctx, plain)
-        total = max(ctx.c.to_server.payload_bytes + ctx.c.to_client.payload_bytes, sent, 1)
-        share = sent / total
-        # TCP-REFERENCE D1: more than 1 % of the stream resent is worth a warning.
-        yield ctx.make(
-            A.RETRANSMISSION,
-            plain,
-            W if share > 0.01 else N,
-            count=len(plain),
-            bytes=sent,
-            share=round(share, 6),
-        )
+    yield from _retransmissions_by_cause(ctx, plain)
     for slug, rows in (
         (A.FAST_RETRANSMISSION, fast),
         (A.SPURIOUS_RETRANSMISSION, spurious),
@@ -675,6 +669,42 @@ def check_retransmissions(ctx: _Ctx) -> Iterator[Anomaly]:
     ):
         if rows:
             yield ctx.make(slug, rows, count=len(rows), bytes=_payload(ctx, rows))
+
+
+def _retransmissions_by_cause(ctx: _Ctx, plain: list[int]) -> Iterator[Anomaly]:
+    """D1, one finding per cause the capture shows (a timer, SACK, duplicate ACKs, too early)."""
+    if not plain:
+        return
+    rows = ctx.c.packet_index
+    position = {r: i for i, r in enumerate(rows)}
+    directions = [ctx.d(r) for r in rows]
+    c = ctx.c
+    rtt = None
+    if c.rtt_syn_synack is not None and c.rtt_synack_ack is not None:
+        rtt = c.rtt_syn_synack + c.rtt_synack_ack
+    by_cause: dict[Cause, list[tuple[int, float]]] = {}
+    for r in plain:
+        found = retransmission.evidence(ctx.p, rows, directions, position[r], rtt)
+        by_cause.setdefault(found.cause, []).append((r, found.delay))
+    total_bytes = max(c.to_server.payload_bytes + c.to_client.payload_bytes, 1)
+    for cause, group in sorted(by_cause.items(), key=lambda item: item[1][0][0]):
+        resent = [r for r, _ in group]
+        sent = _payload(ctx, resent)
+        share = sent / max(total_bytes, sent)
+        delays = [delay for _, delay in group]
+        # TCP-REFERENCE D1: more than 1 % of the stream resent is worth a warning.
+        yield ctx.make(
+            A.RETRANSMISSION,
+            resent,
+            W if share > 0.01 else N,
+            count=len(resent),
+            bytes=sent,
+            share=round(share, 6),
+            cause=cause.value,
+            delay_min=round(min(delays) * 1000, 3),
+            delay_max=round(max(delays) * 1000, 3),
+            rtt="-" if rtt is None else round(rtt * 1000, 3),
+        )
 
 
 def check_gaps(ctx: _Ctx) -> Iterator[Anomaly]:
@@ -730,8 +760,13 @@ def _filled_by(ctx: _Ctx, gap_row: int, start: int) -> str | None:
 
 
 def check_acked_unseen(ctx: _Ctx) -> Iterator[Anomaly]:
-    """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss)."""
-    rows = ctx.where(bits=F.ACK_LOST_SEGMENT)
+    """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss).
+
+    tshark's flag is checked against this connection's own sequence space: an ack that a SYN
+    and a FIN on one segment explain (SEG.LEN counts both, RFC 9293 §3.4), or that falls within
+    what this incarnation's peer sent, acknowledges nothing unseen.
+    """
+    rows = _acks_beyond_sent(ctx, ctx.where(bits=F.ACK_LOST_SEGMENT))
     if not rows:
         return
     gaps = ctx.where(bits=F.LOST_SEGMENT)
@@ -753,6 +788,27 @@ def check_acked_unseen(ctx: _Ctx) -> Iterator[Anomaly]:
         count=len(rows),
         variant=variant,
     )
+
+
+def _acks_beyond_sent(ctx: _Ctx, flagged: list[int]) -> list[int]:
+    """The flagged rows whose ack lies beyond every sequence number the peer used before them."""
+    if not flagged:
+        return []
+    p, wanted = ctx.p, set(flagged)
+    highest: dict[int, int] = {}  # direction → the furthest segment end it sent so far
+    found = []
+    for r in ctx.c.packet_index:
+        d = ctx.d(r)
+        if r in wanted:
+            peer_end = highest.get(1 - d)
+            if peer_end is None or _gt(p.ack[r], peer_end):
+                found.append(r)
+        if not p.flags[r] & _RST:
+            end = p.seq[r] + p.length[r] + bool(p.flags[r] & _SYN) + bool(p.flags[r] & _FIN)
+            end %= _MOD
+            if d not in highest or _gt(end, highest[d]):
+                highest[d] = end
+    return found
 
 
 def check_duplicate_acks(ctx: _Ctx) -> Iterator[Anomaly]:
@@ -825,7 +881,7 @@ def check_zero_window(ctx: _Ctx) -> Iterator[Anomaly]:
         end = reopened if reopened is not None else rows[-1]
         yield ctx.make(
             A.ZERO_WINDOW,
-            rows + ([reopened] if reopened is not None else []),
+            rows,  # only segments that advertise 0; the one that reopens it is a window update
             side=_side(d),
             duration=round(ctx.p.time[end] - ctx.p.time[start], 6),
             probes=len(inside),
@@ -1043,7 +1099,11 @@ def check_resets(ctx: _Ctx) -> Iterator[Anomaly]:
     """T6: the first RST that ended the connection, and what the capture says about its cause."""
     p = ctx.p
     rsts = [r for r in ctx.where(flags=_RST) if r not in ctx.skip]
-    if not rsts or ctx.c.handshake in (Handshake.REFUSED, Handshake.OLD_DUPLICATE):
+    if not rsts or ctx.c.handshake in (
+        Handshake.REFUSED,
+        Handshake.OLD_DUPLICATE,
+        Handshake.STRAY,  # a closed port's answer: there was no connection to reset
+    ):
         return
     rst = rsts[0]
     d, side = ctx.d(rst), ctx.side(rst)

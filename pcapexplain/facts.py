@@ -78,6 +78,7 @@ class Walk:
     acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
+    resent_seen: int = 0  # resent data segments so far
     positions: dict[int, int] = field(default_factory=dict)  # row → position, for look-ups
 
 
@@ -112,6 +113,8 @@ def remember(walker: Walk, row: int) -> None:
         walker.acked_fin.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
+    if resent_data(walker.packets, row):
+        walker.resent_seen += 1
 
 
 def other(direction: Direction) -> Direction:
@@ -163,11 +166,11 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
-        resent_because=_resent_evidence(walker, row).cause if _resent_data(p, row) else None,
+        resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
     )
 
 
-def _resent_data(packets: PacketColumns, row: int) -> bool:
+def resent_data(packets: PacketColumns, row: int) -> bool:
     return bool(packets.analysis[row] & retransmission.RESENT and packets.length[row])
 
 

@@ -538,7 +538,51 @@ def test_verdicts_and_transitions_agree_with_the_replay(name: str) -> None:
     for conn in result.connections:
         problems += [f"#{conn.id} {p}" for p in _check_verdicts(result, conn)]
         problems += [f"#{conn.id} {p}" for p in _check_transitions(result, conn)]
+    problems += _check_findings(result)
     assert not problems, "\n".join(problems)
+
+
+def _check_findings(result: CaptureAnalysis) -> list[str]:
+    """What findings say about their frames holds in the packets."""
+    p = result.packets
+    frame_row = {f: r for r, f in enumerate(p.frame)}
+    problems = []
+    for found in result.anomalies:
+        rows = [frame_row[f] for f in found.frames]
+        conn = result.connections[found.connection]
+        if found.slug == "zero-window":
+            problems += [
+                f"zero-window at frame {p.frame[r]}, window {p.window[r]}"
+                for r in rows
+                if p.window[r]
+            ]
+        if found.slug == "connection-reset" and conn.handshake is Handshake.STRAY:
+            problems.append(f"connection-reset in stray connection {conn.id}")
+        if found.slug == "acked-unseen-segment":
+            problems += [
+                f"frame {p.frame[r]} acks what was seen"
+                for r in rows
+                if not _beyond(result, conn, r)
+            ]
+        if found.slug == "retransmission" and found.params.get("cause") == "timeout":
+            problems += [
+                f"timeout at frame {p.frame[r]}" for r in rows if not _silent_wait(result, conn, r)
+            ]
+    return problems
+
+
+def _beyond(result: CaptureAnalysis, conn: Connection, row: int) -> bool:
+    """The ack lies beyond every sequence number (SYN and FIN counted) the peer sent before."""
+    p, st = result.packets, result.states
+    peer = 1 - st.direction[row]
+    for r in conn.packet_index:
+        if r >= row:
+            break
+        if st.direction[r] == peer and not p.flags[r] & RST:
+            end = p.seq[r] + p.length[r] + bool(p.flags[r] & SYN) + bool(p.flags[r] & FIN)
+            if (p.ack[row] - end) % 2**32 >= 2**31 or p.ack[row] == end % 2**32:
+                return False
+    return True
 
 
 def test_narrative_templates_name_no_state_but_through_placeholders() -> None:

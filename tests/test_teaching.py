@@ -337,3 +337,20 @@ def test_retransmissions_are_told_by_their_cause_and_delay() -> None:
     assert timer.situation is Situation.DATA_RESENT_TIMEOUT and "207.3 ms after" in timer.text
     zh = _line(_story("lossy_transfer.pcap", ZH), 199)
     assert "207.3 毫秒" in zh.text and "超时重传" in zh.text
+
+
+@pytest.mark.tshark
+def test_findings_match_the_packets_they_name() -> None:
+    zero = {a.slug: a for a in _sample("zero_window.pcap").anomalies}["zero-window"]
+    assert zero.frames == (9, 11, 14)  # 15 reopens the window: a window update, not a zero
+    flags = _sample("crafted_illegal_flags.pcap").anomalies
+    assert {a.slug for a in flags} == {"illegal-flags", "connection-refused"}
+    at_client = _sample("crafted_old_duplicate_syn_at_client.pcap").anomalies
+    assert "acked-unseen-segment" not in {a.slug for a in at_client}
+    lossy = [a for a in _sample("lossy_transfer.pcap").anomalies if a.slug == "retransmission"]
+    assert [(a.frames, a.params["cause"]) for a in lossy] == [((161,), "sack"), ((199,), "timeout")]
+    from pcapexplain.explanations import finding_texts
+
+    sack, timer = (finding_texts(EN, a.slug, a.params) for a in lossy)
+    assert "no timer involved" in sack[0] and "0.111 ms" in sack[0]
+    assert "timer fired" in timer[0] and "207.308 ms" in timer[0] and "timeout" in timer[1]
