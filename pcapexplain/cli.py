@@ -217,8 +217,9 @@ def explain(
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
     out = sys.stdout
+    before = narrate.predecessors(result.connections)
     for conn in conns:
-        told = narrate.story(result, conn, lang)
+        told = narrate.story(result, conn, lang, before.get(conn.id))
         out.write(told.header + "\n")
         for note in told.notes:
             out.write("  " + note + "\n")

@@ -128,10 +128,15 @@ class _Run:
     slugs: list[str] = field(default_factory=list)
 
 
-def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
+def story(
+    result: CaptureAnalysis,
+    connection: Connection,
+    lang: Lang,
+    previous: Connection | None = None,
+) -> Story:
     """The whole story of one connection of an analysis: what `explain` prints and the report
-    shows. The previous connection on the same port pair, if any, explains a reuse."""
-    previous = predecessors(result.connections).get(connection.id)
+    shows. previous is the connection that used the same port pair before it (predecessors
+    finds it for a whole capture at once); it explains a reuse."""
     lines = narrate(result.packets, result.states, connection, lang, previous=previous)
     notes = (*state_paths(result.states, connection, lang), *inference_notes(connection, lang))
     return Story(connection_header(connection, lang), notes, tuple(lines))

@@ -175,7 +175,12 @@ def build_context(
     language = Lang(lang)  # a plain "en" works too; anything else is a ValueError, never English
     detailed = choose_detailed(result.connections, selected)
     rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
-    sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
+    before = narrate.predecessors(result.connections)
+    sections = tuple(
+        _section(language, result, c, before.get(c.id))
+        for c in result.connections
+        if c.id in detailed
+    )
     left_out = len(result.connections) - len(sections)
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
@@ -319,7 +324,9 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
     return sorted(seen.values(), key=lambda a: (-a.severity.rank, a.slug))
 
 
-def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
+def _section(
+    lang: Lang, result: CaptureAnalysis, conn: Connection, previous: Connection | None
+) -> Section:
     frames = frozenset(f for a in conn.anomalies for f in a.frames)
     # The ladder draws in red what is wrong; info findings (a simultaneous open) are not.
     wrong = frozenset(
@@ -333,7 +340,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
-    told = narrate.story(result, conn, lang)
+    told = narrate.story(result, conn, lang, previous)
     lines = tuple(_line(lang, line, frames, f"c{conn.id}-f{line.frame}") for line in told.lines)
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)

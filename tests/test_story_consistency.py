@@ -52,7 +52,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
-from pcapexplain.narrate import NarrativeLine, format_line, state_path, story
+from pcapexplain.narrate import NarrativeLine, format_line, predecessors, state_path, story
 from pcapexplain.situations import Move, PacketFacts, Situation
 from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
 
@@ -519,8 +519,9 @@ def _check_transitions(result: CaptureAnalysis, conn: Connection) -> list[str]:
 def test_every_told_packet_agrees_with_the_replay(name: str, lang: Lang) -> None:
     result = _analysis(name)
     problems = []
+    before = predecessors(result.connections)
     for conn in result.connections:
-        told = story(result, conn, lang)
+        told = story(result, conn, lang, before.get(conn.id))
         for line in told.lines:
             problems += [f"#{conn.id} {p}" for p in _check_line(result, conn, line, lang)]
         problems += [f"#{conn.id} {p}" for p in _check_paths(result, conn, told.notes, lang)]
@@ -634,7 +635,12 @@ def test_explain_command_tells_the_replay(
     assert main(["explain", str(SAMPLES / name), "--lang", lang.value, "--limit", "1000"]) == 0
     out = capsys.readouterr().out
     result = _sample(name)
-    told = [line for conn in result.connections for line in story(result, conn, lang).lines]
+    before = predecessors(result.connections)
+    told = [
+        line
+        for conn in result.connections
+        for line in story(result, conn, lang, before.get(conn.id)).lines
+    ]
     assert [format_line(line, lang) for line in told] == [
         line[2:] for line in out.splitlines() if re.match(r"^  (?:frames?|帧) ", line)
     ]

@@ -18,7 +18,7 @@ from pcapexplain import api
 from pcapexplain.cli import main
 from pcapexplain.explanations import text
 from pcapexplain.model import CaptureAnalysis, CaptureInfo, Handshake, Lang, TcpState
-from pcapexplain.narrate import NarrativeLine, Story, state_path, story
+from pcapexplain.narrate import NarrativeLine, Story, predecessors, state_path, story
 from pcapexplain.situations import Situation
 from tests.builders import ACK, FIN, PSH, SYN, Conversation
 
@@ -34,7 +34,8 @@ def _sample(name: str) -> CaptureAnalysis:
 
 def _story(name: str, lang: Lang = EN, connection: int = 0) -> Story:
     result = _sample(name)
-    return story(result, result.connections[connection], lang)
+    before = predecessors(result.connections)
+    return story(result, result.connections[connection], lang, before.get(connection))
 
 
 def _line(told: Story, frame: int) -> NarrativeLine:
