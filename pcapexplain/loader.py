@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import hashlib
 import io
 import os
@@ -136,8 +137,13 @@ class TsharkInfo:
     supported: bool
 
 
+@functools.cache
 def tshark_info() -> TsharkInfo:
-    """Find tshark through pyshark and check its version; raises TsharkMissing."""
+    """Find tshark through pyshark and check its version; raises TsharkMissing.
+
+    Looked up once per process: asking tshark its version costs a second tshark start, as much
+    as reading a small capture (a batch of small captures would pay it for each one).
+    """
     from pyshark.tshark import tshark as pyshark_tshark
 
     try:
@@ -150,6 +156,15 @@ def tshark_info() -> TsharkInfo:
     except (OSError, subprocess.SubprocessError) as exc:
         raise TsharkFailed(f"tshark could not be run: {exc}") from exc
     return TsharkInfo(path=path, version=version, supported=version_tuple(version) >= MIN_TSHARK)
+
+
+def require_tshark() -> TsharkInfo:
+    """tshark_info() for a tshark that pcapexplain can use; raises TsharkMissing, TsharkTooOld."""
+    tshark = tshark_info()
+    if not tshark.supported:
+        needed = ".".join(map(str, MIN_TSHARK))
+        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+    return tshark
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -178,10 +193,7 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
     TsharkTooOld or TsharkFailed. A capture cut short is read as far as it goes, with a warning.
     """
     capture = _check_file(Path(path))
-    tshark = tshark_info()
-    if not tshark.supported:
-        needed = ".".join(map(str, MIN_TSHARK))
-        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+    tshark = require_tshark()
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(_sha256, capture)  # hashlib releases the GIL: free while tshark runs

@@ -63,6 +63,11 @@ REPORT_PARAMS = {
     "report.ms": {"ms"},
     "report.traffic": {"up", "up_bytes", "down", "down_bytes"},
 }
+BATCH_PARAMS = {
+    "batch.hint": {"hint"},
+    "batch.warning": {"warning"},
+    "batch.interrupted": {"done", "total"},
+}
 SUMMARY_PARAMS = {"count", "amount"}
 UI_PARAMS = {
     "ui.frame": {"frame"},
@@ -103,6 +108,8 @@ def allowed_params(key: str) -> set[str]:
         return UI_PARAMS.get(key, set())
     if key.startswith("report."):
         return REPORT_PARAMS.get(key, set())
+    if key.startswith("batch."):
+        return BATCH_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,14 @@ def test_command_pins_preferences_and_disables_name_resolution() -> None:
     joined = " ".join(command)
     assert "tcp.analyze_sequence_numbers:TRUE" in joined
     assert "tcp.check_checksum:FALSE" in joined
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tshark_lookup() -> Iterator[None]:
+    """tshark_info() is cached per process; tests that fake tshark need a fresh look-up."""
+    loader.tshark_info.cache_clear()
+    yield
+    loader.tshark_info.cache_clear()
 
 
 def test_tshark_missing(monkeypatch: pytest.MonkeyPatch) -> None:
