@@ -32,11 +32,10 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import acks_syn, segment_end, seq_add, seq_ge
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _CONTROL = _SYN | _FIN | _RST
-_MOD, _HALF = 1 << 32, 1 << 31
-_SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
 _ZERO_WINDOW_PROBE = int(AnalysisFlag.ZERO_WINDOW_PROBE | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
@@ -124,8 +123,7 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
     flags = packets.flags[segment]
     if flags & _ACK:
         return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
-    seg_len = packets.length[segment] + (1 if flags & _FIN else 0) + (1 if flags & _SYN else 0)
-    expected = (packets.seq[segment] + seg_len) % _MOD
+    expected = segment_end(packets.seq[segment], packets.length[segment], flags)
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
 
 
@@ -190,10 +188,10 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             _mark_changes(server, before_s, pos)
         elif analysis[row] & _SPECIAL_ROLES:
             role = _plain_role(packets, row)
-            if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
-                role = _ROLE_ZWP
         else:  # the common case: data or a pure ACK that changes no state
             role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
+        if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
+            role = _ROLE_ZWP
         states.role[row] = role
         states.client_before[row], states.server_before[row] = before_c, before_s
         states.client_after[row], states.server_after[row] = client.state, server.state
@@ -246,19 +244,17 @@ def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> b
     """A segment tshark calls a keep-alive while the window it probes is zero: a zero-window
     probe (RFC 9293 §3.8.6.1). Linux sends both with seq = SND.UNA − 1 and no data, so only the
     window tells them apart: the peer's last advertised window for a probe, its own for the
-    answer."""
+    answer. The one rule: the anomaly checks and the story read the role it gives."""
     index, row = conn.packet_index, conn.packet_index[pos]
     if packets.analysis[row] & _PROBE_ACK:
         return packets.window[row] == 0
-    sender = (packets.src[row], packets.sport[row])
-    for earlier in reversed(index[:pos]):
-        if (packets.src[earlier], packets.sport[earlier]) != sender:
+    src, sport = packets.src[row], packets.sport[row]
+    # Back to the peer's latest segment: probes alternate with answers, so this stops at once.
+    for k in range(pos - 1, -1, -1):
+        earlier = index[k]
+        if packets.src[earlier] != src or packets.sport[earlier] != sport:
             return packets.window[earlier] == 0
     return False
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    return (a - b) % _MOD < _HALF
 
 
 def _step(
@@ -310,13 +306,14 @@ def _fin_lost(packets: PacketColumns, conn: Connection, pos: int, side: Side) ->
     index, fin_end = conn.packet_index, side.fin_end
     row = index[pos]
     own = (packets.src[row], packets.sport[row])
-    for later in index[pos + 1 :]:
+    for k in range(pos + 1, len(index)):  # no copy of the rest: this runs while a FIN is out
+        later = index[k]
         flags = packets.flags[later]
         if (packets.src[later], packets.sport[later]) == own:
-            end = packets.seq[later] + packets.length[later] + 1
-            if flags & _FIN and end % _MOD == fin_end:
+            end = segment_end(packets.seq[later], packets.length[later], flags)
+            if flags & _FIN and end == fin_end:
                 return True
-        elif flags & _ACK and fin_end is not None and _seq_ge(packets.ack[later], fin_end):
+        elif flags & _ACK and fin_end is not None and seq_ge(packets.ack[later], fin_end):
             return False
     return False
 
@@ -341,11 +338,6 @@ def _acknowledges_syn(packets: PacketColumns, row: int, side: Side) -> bool:
     if not packets.flags[row] & _ACK or side.isn is None:
         return False
     return acks_syn(packets.ack[row], side.isn)
-
-
-def acks_syn(ack: int, isn: int) -> bool:
-    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it)."""
-    return 0 < (ack - isn) % _MOD <= _SYN_ACK_SLACK
 
 
 def _on_syn(
@@ -402,7 +394,7 @@ def _on_synack(
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
         if receiver.isn is None:
-            receiver.isn = (ack - 1) % _MOD
+            receiver.isn = seq_add(ack, -1)
     return _ROLE_SYN_ACK
 
 
@@ -411,7 +403,8 @@ def _next_is_synack(packets: PacketColumns, conn: Connection, pos: int) -> bool:
     index = conn.packet_index
     row = index[pos]
     receiver = (packets.dst[row], packets.dport[row])
-    for later in index[pos + 1 :]:
+    for k in range(pos + 1, len(index)):
+        later = index[k]
         if (packets.src[later], packets.sport[later]) == receiver:
             flags = packets.flags[later]
             return bool(flags & _SYN and flags & _ACK and not flags & _RST)
@@ -430,16 +423,16 @@ def _missed_synack(sender: Side, receiver: Side, role: int, row: int) -> int:
 def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:
     """Apply what the ACK field tells: the receiver's SYN or FIN arrived, or the sender's view."""
     fin = receiver.fin_end
-    if receiver.fin_in_flight and fin is not None and _seq_ge(ack, fin):
+    if receiver.fin_in_flight and fin is not None and seq_ge(ack, fin):
         # The ACK shows that the crossed FIN has now reached the sender.
         receiver.fin_in_flight = False
         sender.state = _ON_FIN.get(sender.state, sender.state)
     state = receiver.state
     if state == _SYN_RCVD and receiver.isn is not None:
-        if _seq_ge(ack, (receiver.isn + 1) % _MOD):
+        if seq_ge(ack, seq_add(receiver.isn, 1)):
             receiver.state = _EST
             return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
-    elif receiver.fin_end is not None and _seq_ge(ack, receiver.fin_end):
+    elif receiver.fin_end is not None and seq_ge(ack, receiver.fin_end):
         if state in _ON_FIN_ACKED:
             receiver.state = _ON_FIN_ACKED[state]
         if receiver.fin_acks < receiver.fin_sends:
@@ -461,9 +454,7 @@ def _on_fin(
 ) -> None:
     sender.fin_sends += 1
     if sender.fin_end is None:
-        flags = packets.flags[row]
-        end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
-        sender.fin_end = end % _MOD
+        sender.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
         if _crossed(ack, sender, receiver):
             _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
@@ -482,7 +473,7 @@ def _crossed(ack: int | None, sender: Side, receiver: Side) -> bool:
     """The peer had sent its FIN, yet this FIN does not acknowledge it: the sender never got it."""
     if receiver.fin_end is None or sender.state != _CW:
         return False
-    return ack is None or not _seq_ge(ack, receiver.fin_end)
+    return ack is None or not seq_ge(ack, receiver.fin_end)
 
 
 def _fin_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:

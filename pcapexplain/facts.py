@@ -10,6 +10,7 @@ from the two connections' packets.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +18,7 @@ from pcapexplain import retransmission
 from pcapexplain.explanations import text
 from pcapexplain.model import (
     NO_VALUE,
+    RETRANSMITTED,
     Anomaly,
     Closer,
     Connection,
@@ -28,11 +30,9 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import relative, segment_end, seq_diff, seq_ge
 from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 
-_MOD = 1 << 32
-_HALF = 1 << 31
-_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
@@ -44,19 +44,6 @@ def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
     """The set TCP flags as Wireshark lists them, e.g. "SYN, ACK"; "no flags" in lang for none."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
     return ", ".join(names) if names else text(lang, "ui.no_flags")
-
-
-def relative(value: int, base: int | None) -> int | None:
-    """value - base modulo 2**32 (RFC 9293 §3.4), shown negative when it lies just behind base."""
-    if base is None:
-        return None
-    diff = (value - base) % _MOD
-    return diff - _MOD if diff >= _HALF else diff
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    """a >= b in sequence space (RFC 9293 §3.4)."""
-    return (a - b) % _MOD < _HALF
 
 
 @dataclass(slots=True)
@@ -79,7 +66,7 @@ class Walk:
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
     resent_seen: int = 0  # resent data segments so far
-    positions: dict[int, int] = field(default_factory=dict)  # row → position, for look-ups
+    evidence: dict[int, retransmission.Evidence] | None = None  # resent row → its evidence
 
 
 def half_close(walker: Walk, row: int) -> bool:
@@ -104,12 +91,12 @@ def remember(walker: Walk, row: int) -> None:
         if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
             walker.syn_length = walker.syn_length or p.length[row]
     if flags & TcpFlags.FIN:
-        end = (p.seq[row] + p.length[row] + 1) % _MOD
+        end = segment_end(p.seq[row], p.length[row], flags)
         if walker.fin_end.get(direction) == end:
             walker.fin_resent.add(direction)
         walker.fin_end[direction] = end
     peer_fin = walker.fin_end.get(other(direction))
-    if flags & TcpFlags.ACK and peer_fin is not None and _seq_ge(p.ack[row], peer_fin):
+    if flags & TcpFlags.ACK and peer_fin is not None and seq_ge(p.ack[row], peer_fin):
         walker.acked_fin.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
@@ -171,26 +158,25 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
 
 
 def resent_data(packets: PacketColumns, row: int) -> bool:
-    return bool(packets.analysis[row] & retransmission.RESENT and packets.length[row])
+    return bool(packets.analysis[row] & RETRANSMITTED and packets.length[row])
 
 
 def _resent_evidence(walker: Walk, row: int) -> retransmission.Evidence:
-    """What the capture shows about a resent segment (computed once per told packet)."""
-    conn = walker.conn
-    rows = conn.packet_index
-    if not walker.positions:
-        walker.positions = {r: i for i, r in enumerate(rows)}
-    directions = [walker.states.direction[r] for r in rows]
-    rtt = None
-    if conn.rtt_syn_synack is not None and conn.rtt_synack_ack is not None:
-        rtt = conn.rtt_syn_synack + conn.rtt_synack_ack
-    return retransmission.evidence(walker.packets, rows, directions, walker.positions[row], rtt)
+    """What the capture shows about a resent segment; every resent segment of the connection is
+    weighed in one pass, the first time one is told."""
+    if walker.evidence is None:
+        conn, p = walker.conn, walker.packets
+        rows = conn.packet_index
+        rtt = retransmission.handshake_rtt(conn)
+        resent = [r for r in rows if resent_data(p, r)]
+        walker.evidence = retransmission.evidence_of(p, rows, walker.states.direction, resent, rtt)
+    return walker.evidence[row]
 
 
 def _resent(walker: Walk, row: int, direction: Direction) -> bool:
     p = walker.packets
     if p.flags[row] & TcpFlags.FIN:
-        return walker.fin_end.get(direction) == (p.seq[row] + p.length[row] + 1) % _MOD
+        return walker.fin_end.get(direction) == segment_end(p.seq[row], p.length[row], p.flags[row])
     return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
 
 
@@ -218,7 +204,7 @@ def _reacks_fin(walker: Walk, row: int, direction: Direction) -> bool:
     fin = walker.fin_end.get(peer)
     if fin is None or not p.flags[row] & TcpFlags.ACK or p.flags[row] & TcpFlags.FIN:
         return False
-    covers = _seq_ge(p.ack[row], fin)
+    covers = seq_ge(p.ack[row], fin)
     return covers and direction in walker.acked_fin and peer in walker.fin_resent
 
 
@@ -228,12 +214,11 @@ def _fin_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
         return False
     peer, fin = other(direction), walker.fin_end.get(other(direction))
     p, index = walker.packets, walker.conn.packet_index
-    later = index[index.index(row) + 1 :]
     return any(
         walker.states.direction[r] == peer
         and p.flags[r] & TcpFlags.FIN
-        and (p.seq[r] + p.length[r] + 1) % _MOD == fin
-        for r in later
+        and segment_end(p.seq[r], p.length[r], p.flags[r]) == fin
+        for r in (index[k] for k in range(bisect_right(index, row), len(index)))
     )
 
 
@@ -331,16 +316,16 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     if not old_rows:
         return None
     old_next = max(
-        (p.seq[r] + p.length[r] + bool(p.flags[r] & _CONTROL & ~TcpFlags.RST)) % _MOD
+        segment_end(p.seq[r], p.length[r], p.flags[r])
         for r in old_rows
         if not p.flags[r] & TcpFlags.RST
     )
-    gap = (p.seq[row] - old_next) % _MOD
-    ahead = gap < _HALF
+    gap = seq_diff(p.seq[row], old_next)
+    ahead = gap >= 0
     keys = ["reuse_ahead" if ahead else "reuse_behind"]
     old_ts = [p.tsval[r] for r in old_rows if p.tsval[r] != NO_VALUE]
     tsval = p.tsval[row]
-    if old_ts and tsval != NO_VALUE and (tsval - max(old_ts)) % _MOD < _HALF:
+    if old_ts and tsval != NO_VALUE and seq_ge(tsval, max(old_ts)):
         keys.append("reuse_timestamps")
     side = Closer.CLIENT if prev.time_wait is Closer.BOTH else prev.time_wait
     old_state = prev.client_final if side is Closer.CLIENT else prev.server_final
@@ -350,7 +335,7 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
         "old_state": state_name(walker.lang, old_state),
         "gap": f"{p.time[row] - prev.last_time:.3f}",
         "old_next": old_next,
-        "isn_gap": f"{gap if ahead else _MOD - gap:,}",
+        "isn_gap": f"{abs(gap):,}",
         "tsval": tsval,
         "old_tsval": max(old_ts) if old_ts else "-",
     }

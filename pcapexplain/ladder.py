@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain.model import (
-    AnalysisFlag,
+    RETRANSMITTED,
     Connection,
     Direction,
     PacketColumns,
@@ -20,6 +20,7 @@ from pcapexplain.model import (
     TcpState,
 )
 from pcapexplain.narrate import KEY_ROLES, flags_label
+from pcapexplain.seqspace import seq_diff
 
 WIDTH = 800
 CLIENT_X, SERVER_X = 220, 620
@@ -30,13 +31,6 @@ TOP = 44  # the first arrow starts here, below the titles
 ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight
 MIN_BAND = 8  # runs of at least this many ordinary segments collapse into a band
 BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
-
-_RESENT = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
-_MOD = 1 << 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +148,7 @@ def _flush_run(
             last_frame=p.frame[run[-1]],
             packets=len(run),
             payload=sum(p.length[r] for r in run),
-            retransmissions=sum(1 for r in run if p.analysis[r] & _RESENT),
+            retransmissions=sum(1 for r in run if p.analysis[r] & RETRANSMITTED),
             detail=draw.segment(shown),
             hidden=len(run) - len(shown),
         )
@@ -203,7 +197,7 @@ def _resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     """tshark's retransmission verdict, except on a first SYN or SYN-ACK: in a simultaneous
     open it calls each side's SYN-ACK a retransmission, and that is the legal handshake."""
     first_send = states.role[row] in (PacketRole.SYN, PacketRole.SYN_ACK)
-    return bool(packets.analysis[row] & _RESENT) and not first_send
+    return bool(packets.analysis[row] & RETRANSMITTED) and not first_send
 
 
 def _initial_marks(states: PacketStates, row: int) -> list[StateMark]:
@@ -257,7 +251,4 @@ def _label(
 
 
 def _relative(value: int, base: int | None) -> int:
-    if base is None:
-        return value
-    delta = (value - base) % _MOD
-    return delta - _MOD if delta >= 1 << 31 else delta
+    return value if base is None else seq_diff(value, base)

@@ -18,7 +18,14 @@ from pcapexplain import api
 from pcapexplain.cli import main
 from pcapexplain.explanations import text
 from pcapexplain.model import CaptureAnalysis, CaptureInfo, Handshake, Lang, TcpState
-from pcapexplain.narrate import NarrativeLine, Story, predecessors, state_path, story
+from pcapexplain.narrate import (
+    NarrativeLine,
+    Story,
+    flags_label,
+    predecessors,
+    state_path,
+    story,
+)
 from pcapexplain.situations import Situation
 from tests.builders import ACK, FIN, PSH, SYN, Conversation
 
@@ -161,7 +168,9 @@ def test_closed_port_answers_count_syn_and_fin_in_the_ack() -> None:
     probe = _line(_story("crafted_illegal_flags.pcap", EN, 2), 5)
     assert (probe.client_before, probe.client_after) == (T.CLOSED, T.CLOSED)
     assert (probe.server_before, probe.server_after) == (T.CLOSED, T.CLOSED)
-    assert _line(_story("crafted_illegal_flags.pcap", EN, 1), 3).flags == "no flags"
+    no_flags = _line(_story("crafted_illegal_flags.pcap", EN, 1), 3).flags
+    assert no_flags is not None and flags_label(no_flags, EN) == "no flags"
+    assert flags_label(no_flags, ZH) != "no flags"
 
 
 @pytest.mark.tshark
