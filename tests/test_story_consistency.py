@@ -524,6 +524,12 @@ def test_every_told_packet_agrees_with_the_replay(name: str, lang: Lang) -> None
         told = story(result, conn, lang, before.get(conn.id))
         for line in told.lines:
             problems += [f"#{conn.id} {p}" for p in _check_line(result, conn, line, lang)]
+        # Every packet is on a line: told alone, or inside a summary that the check above read.
+        frames = [result.packets.frame[r] for r in conn.packet_index]
+        told_frames = [
+            f for x in told.lines for f in frames if (x.frame or 0) <= f <= (x.last_frame or 0)
+        ]
+        assert told_frames == frames, f"#{conn.id}: lines do not cover each packet once"
         problems += [f"#{conn.id} {p}" for p in _check_paths(result, conn, told.notes, lang)]
         # The header names a state only in the TIME_WAIT verdict, which _check_verdicts checks.
         expected = set() if conn.time_wait is Closer.NONE else {"TIME_WAIT"}

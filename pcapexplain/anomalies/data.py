@@ -33,6 +33,7 @@ from pcapexplain.seqspace import seq_ge, seq_gt, seq_sub
 A = AnomalySlug
 F = AnalysisFlag
 _ZERO_WINDOW_PROBE = int(PacketRole.ZERO_WINDOW_PROBE)
+_KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
 _PROBE_ANSWER = int(F.KEEP_ALIVE_ACK | F.ZERO_WINDOW_PROBE_ACK)
 
 
@@ -303,11 +304,16 @@ def check_window_flags(ctx: Context) -> Iterator[Anomaly]:
 
 
 def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
-    """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first."""
-    probes = [r for r in ctx.where(bits=F.KEEP_ALIVE) if r not in ctx.skip]
+    """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first.
+
+    The replay's role decides (endpoints.py): a probe of a zero window and its answer are not
+    keep-alives, even where tshark calls them so.
+    """
+    own = [r for r in ctx.rows if ctx.s.role[r] == _KEEP_ALIVE and r not in ctx.skip]
+    probes = [r for r in own if not ctx.p.analysis[r] & _PROBE_ANSWER]
     if not probes:
         return
-    acks = ctx.where(bits=F.KEEP_ALIVE_ACK)
+    acks = [r for r in own if ctx.p.analysis[r] & _PROBE_ANSWER]
     prev = next(ctx.before(probes[0]), None)
     idle = ctx.p.time[probes[0]] - (ctx.p.time[prev] if prev is not None else ctx.c.first_time)
     interval = ctx.p.time[probes[1]] - ctx.p.time[probes[0]] if len(probes) > 1 else 0.0
