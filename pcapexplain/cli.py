@@ -278,6 +278,143 @@ def default_report_name(capture: Path) -> str:
     return f"{name or 'capture'}.html"
 
 
+class CheckFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+RubricOpt = Annotated[
+    Path,
+    typer.Option("--rubric", "-r", help="The teacher's rubric (TOML).", show_default=False),
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command()
+def check(
+    capture: CaptureArg,
+    rubric: RubricOpt,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers",
+            "-a",
+            help="The student's answers (TOML); without it, print "
+            "the answers computed from the capture (a model solution).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the student's feedback page (HTML)."),
+    ] = None,
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = CheckFormat.TEXT,
+) -> None:
+    """Grade one capture, and the student's answers about it, against a rubric.
+
+    Exits 0 when every item passes and 3 when one does not.
+    Example: pcapexplain check alice.pcapng --rubric lab.toml --answers alice.toml -o alice.html
+    """
+    from pcapexplain import feedback, grading, reporter
+    from pcapexplain import rubric as rubrics
+    from pcapexplain.answers import load_answers
+    from pcapexplain.submissions import student_id
+
+    teacher = rubrics.load_rubric(rubric)
+    sheet = None
+    if answers is not None:
+        sheet = load_answers(answers, tuple(q.id for q in teacher.questions))
+    analysis = _analyse(capture, False)
+    result = grading.check(analysis.result, teacher, sheet, lang)
+    if fmt is CheckFormat.JSON:
+        sys.stdout.write(feedback.json_report(result, teacher))
+    else:
+        for line in feedback.text_report(result, teacher):
+            typer.echo(printable(line))
+    if output is not None:
+        page = feedback.build_feedback(
+            analysis.result,
+            result,
+            teacher,
+            student=student_id(capture.name),
+            generated_at=_now(),
+            version=__version__,
+        )
+        written = reporter.write_report(reporter.render_feedback(page), output)
+        typer.echo(f"Wrote feedback to {printable(str(written))}", err=True)
+    if not result.passed:
+        raise typer.Exit(int(ExitStatus.CHECK_FAILED))
+
+
+@app.command()
+def grade(
+    submissions: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder with one capture file or one folder per student.", show_default=False
+        ),
+    ],
+    rubric: RubricOpt,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for gradebook.csv, summary.html and the feedback pages.",
+            show_default=False,
+        ),
+    ],
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Students graded in parallel.")
+    ] = 1,
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+) -> None:
+    """Grade a whole class: a gradebook, a feedback page per student, a class summary.
+
+    Example: pcapexplain grade submissions/ --rubric lab.toml -o results/ --jobs 2
+    """
+    from pcapexplain import classroom, gradebook, reporter
+    from pcapexplain import rubric as rubrics
+    from pcapexplain.output import atomic_write_text
+
+    teacher = rubrics.load_rubric(rubric)
+    stamp = _now()
+
+    def progress(outcome: classroom.StudentOutcome) -> None:
+        if outcome.check is None:
+            name = printable(outcome.student)
+            typer.echo(f"pcapexplain: warning: {name}: {printable(outcome.error)}", err=True)
+
+    result = classroom.grade_class(
+        submissions,
+        teacher,
+        output,
+        jobs=jobs,
+        lang=lang,
+        generated_at=stamp,
+        version=__version__,
+        progress=progress,
+    )
+    outcomes = result.outcomes
+    atomic_write_text(output / "gradebook.csv", gradebook.csv_text(outcomes, teacher))
+    summary = gradebook.build_summary(
+        outcomes, teacher, lang=lang, generated_at=stamp, version=__version__
+    )
+    reporter.write_report(reporter.render_summary(summary), output / "summary.html")
+    errors = sum(1 for o in outcomes if o.check is None)
+    flagged = sum(1 for o in outcomes if o.flags)
+    typer.echo(
+        f"Graded {len(outcomes) - errors} of {len(outcomes)} students ({errors} errors, "
+        f"{flagged} flagged); wrote {printable(str(output / 'gradebook.csv'))} and "
+        f"{printable(str(output / 'summary.html'))}"
+    )
+
+
 @app.command()
 def doctor() -> None:
     """Check that tshark is installed, found through pyshark, and new enough.

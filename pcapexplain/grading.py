@@ -64,6 +64,8 @@ class ItemResult:
     expected: Any  # JSON-ready
     given: Any  # JSON-ready; None when nothing was given
     given_form: str | None  # raw / relative / shift / multiplier
+    expected_text: str  # the expected value in words, in the chosen language
+    given_text: str
     evidence_frames: tuple[int, ...]
     connection: int | None  # the connection the evidence frames belong to
     verdict: str  # what was right or wrong, in the chosen language
@@ -201,6 +203,10 @@ def _requirement(result: CaptureAnalysis, req: Requirement, lang: Lang) -> ItemR
         expected=[e.describe() for e in req.expect],
         given=None if fields is None else {e.field: fields[e.field] for e in req.expect},
         given_form=None,
+        expected_text=", ".join(e.describe() for e in req.expect),
+        given_text="–"
+        if fields is None
+        else ", ".join(f"{e.field} = {_show_given(fields[e.field])}" for e in req.expect),
         evidence_frames=() if conn is None else _field_frames(result, conn, req),
         connection=None if conn is None else conn.id,
         verdict=verdict,
@@ -311,7 +317,7 @@ def _question(
         if question.title
         else text(lang, f"rubric.q.{question.kind.value}.title")
     )
-    status, earned, form = Status.ANSWER, 0.0, None
+    status, earned, form, shown = Status.ANSWER, 0.0, None, "–"
     expected: Any = None
     evidence: tuple[int, ...] = ()
     if isinstance(computed, Unanswerable):
@@ -339,6 +345,8 @@ def _question(
         expected=expected,
         given=_given(answers, question),
         given_form=form,
+        expected_text=shown,
+        given_text=_show_answer(answers, question),
         evidence_frames=evidence,
         connection=None if view is None else view.conn.id,
         verdict=verdict,
@@ -422,6 +430,15 @@ def _verdict(
         if values["cited"] or question.evidence:
             sentence += " " + text(lang, key, **values)
     return sentence
+
+
+def _show_answer(answers: AnswerSheet | None, question: Question) -> str:
+    answer = answers.answers.get(question.id) if answers else None
+    if answer is None:
+        return "–"
+    shown = "" if answer.value is None else _show_given(answer.value)
+    frames = ", ".join(map(str, answer.frames))
+    return f"{shown} [{frames}]".strip() if frames else shown
 
 
 def _show_given(given: Any) -> str:

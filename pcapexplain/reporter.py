@@ -10,14 +10,26 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
 
 from pcapexplain.output import atomic_write_text
+
+if TYPE_CHECKING:
+    from pcapexplain.feedback import FeedbackContext
+    from pcapexplain.gradebook import SummaryContext
 from pcapexplain.report_context import ReportContext, build_context
 
-__all__ = ["ReportContext", "build_context", "render_html", "write_report"]
+__all__ = [
+    "ReportContext",
+    "build_context",
+    "render_feedback",
+    "render_html",
+    "render_summary",
+    "write_report",
+]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -48,6 +60,30 @@ def render_html(ctx: ReportContext) -> str:
         csp=CSP,
         css=Markup(_asset("report.css")),
         js=Markup(_asset("report.js")),
+    )
+
+
+def render_feedback(ctx: FeedbackContext) -> str:
+    """A student's feedback: the report of the rubric's connections with the results on top."""
+    template = _environment().get_template("feedback.html.j2")
+    return template.render(
+        ctx=ctx.report,
+        fb=ctx,
+        csp=CSP,
+        css=Markup(_asset("report.css")),
+        grading_css=Markup(_asset("grading.css")),
+        js=Markup(_asset("report.js")),
+    )
+
+
+def render_summary(ctx: SummaryContext) -> str:
+    """The class summary page: score distribution, most-missed items, flagged students."""
+    template = _environment().get_template("summary.html.j2")
+    return template.render(
+        ctx=ctx,
+        csp=CSP,
+        css=Markup(_asset("report.css")),
+        grading_css=Markup(_asset("grading.css")),
     )
 
 
