@@ -43,7 +43,7 @@ class AnswerSheet:
 def load_answers(path: str | Path, question_ids: tuple[str, ...]) -> AnswerSheet:
     """Read an answers file; ids not among question_ids are set aside in `unknown`."""
     data, locator = read_toml(path, AnswersError)
-    checker = _Checker(str(path), locator)
+    checker = _Checker(str(path), locator, question_ids)
     answers: dict[str, Answer] = {}
     unknown: list[tuple[str, str]] = []
     for ident, raw in data.items():
@@ -55,8 +55,8 @@ def load_answers(path: str | Path, question_ids: tuple[str, ...]) -> AnswerSheet
 
 
 class _Checker:
-    def __init__(self, path: str, locator: Locator) -> None:
-        self.path, self.locator = path, locator
+    def __init__(self, path: str, locator: Locator, question_ids: tuple[str, ...]) -> None:
+        self.path, self.locator, self.question_ids = path, locator, question_ids
 
     def fail(self, where: Key, message: str) -> AnswersError:
         return AnswersError(self.path, self.locator.line(where), message)
@@ -66,6 +66,12 @@ class _Checker:
         if not isinstance(raw, dict):
             return Answer(ident, self.value(raw, where), (), self.locator.line(where))
         for key in raw:
+            if key in self.question_ids:
+                raise self.fail(
+                    (*where, key),
+                    f"'{key}' is written inside the table [{ident}]: in TOML, every key after a "
+                    "[table] line belongs to that table; put plain answers before the first one",
+                )
             if key not in TABLE_KEYS:
                 raise self.fail(
                     (*where, key),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pcapexplain import api, feedback, grading, integrity, reporter
-from pcapexplain.answers import load_answers
+from pcapexplain.answers import AnswerSheet, load_answers
 from pcapexplain.errors import PcapExplainError
 from pcapexplain.grading import CheckResult
 from pcapexplain.integrity import Fingerprint, Flag
@@ -51,11 +51,9 @@ def grade_student(task: StudentTask) -> StudentOutcome:
         return StudentOutcome(sub.student, None, sub.problem or "no capture", None)
     try:
         rubric = task.rubric
-        answers = (
-            load_answers(sub.answers, tuple(q.id for q in rubric.questions))
-            if sub.answers
-            else None
-        )
+        ids = tuple(q.id for q in rubric.questions)
+        # A student who sent no answers answered nothing: marked, not shown the model solution.
+        answers = load_answers(sub.answers, ids) if sub.answers else AnswerSheet("", {}, ())
         analysis = api.analyse(sub.capture)
         check = grading.check(analysis.result, rubric, answers, task.lang)
         page = feedback.build_feedback(

@@ -289,13 +289,13 @@ def _field_concepts(lang: Lang, req: Requirement) -> str:
     seen: list[str] = []
     for e in req.expect:
         value = e.one_of[0] if e.one_of else None
-        if e.field in ("handshake", "teardown") and isinstance(value, str):
-            key = f"{e.field}.{value}.why"
+        if e.field == "handshake" and not e.one_of:
+            key = "rubric.field.syn_captured"  # handshake ≠ not_captured: "the SYN is in it"
         elif e.field == "anomalies" and isinstance(value, str):
             key = f"anomaly.{value}.why"
-        elif e.field in ("closed_first", "time_wait", "half_close"):
+        elif e.field in ("handshake", "teardown", "closed_first", "time_wait", "half_close"):
             key = f"rubric.field.{e.field}"
-        elif e.field in ("handshake", "roles_inferred", "client_isn", "server_isn"):
+        elif e.field in ("roles_inferred", "client_isn", "server_isn"):
             key = "rubric.field.syn_captured"
         else:
             key = "rubric.field.other"
@@ -346,7 +346,7 @@ def _question(
         given=_given(answers, question),
         given_form=form,
         expected_text=shown,
-        given_text=_show_answer(answers, question),
+        given_text=_show_answer(lang, answers, question),
         evidence_frames=evidence,
         connection=None if view is None else view.conn.id,
         verdict=verdict,
@@ -432,13 +432,15 @@ def _verdict(
     return sentence
 
 
-def _show_answer(answers: AnswerSheet | None, question: Question) -> str:
+def _show_answer(lang: Lang, answers: AnswerSheet | None, question: Question) -> str:
     answer = answers.answers.get(question.id) if answers else None
     if answer is None:
         return "–"
-    shown = "" if answer.value is None else _show_given(answer.value)
+    shown = "–" if answer.value is None else _show_given(answer.value)
+    if not answer.frames:
+        return shown
     frames = ", ".join(map(str, answer.frames))
-    return f"{shown} [{frames}]".strip() if frames else shown
+    return text(lang, "rubric.show.cited", value=shown, frames=frames)
 
 
 def _show_given(given: Any) -> str:
