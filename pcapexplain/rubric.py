@@ -405,6 +405,14 @@ class _Checker:
 
     def question(self, item: Mapping[str, Any], where: Key) -> Question:
         ident = self.ident(item, where, "[[question]]")
+        if "kind" not in item and ident not in set(QuestionKind):
+            names = [k.value for k in QuestionKind]
+            raise self.fail(
+                (*where, "id"),
+                f"question '{ident}' has no kind, and its id is not a question kind"
+                f"{suggestion(ident, names)}",
+                f"add kind = \"...\", one of: {', '.join(names)}",
+            )
         kind = self.choice(item.get("kind", ident), (*where, "kind"), QuestionKind, "kind")
         spec = SPECS[kind]
         allowed = [k for k in QUESTION_KEYS if _applies(k, spec)]
