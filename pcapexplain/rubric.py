@@ -411,7 +411,7 @@ class _Checker:
                 (*where, "id"),
                 f"question '{ident}' has no kind, and its id is not a question kind"
                 f"{suggestion(ident, names)}",
-                f"add kind = \"...\", one of: {', '.join(names)}",
+                f'add kind = "...", one of: {", ".join(names)}',
             )
         kind = self.choice(item.get("kind", ident), (*where, "kind"), QuestionKind, "kind")
         spec = SPECS[kind]

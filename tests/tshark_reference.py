@@ -62,7 +62,12 @@ def _int(value: str) -> int | None:
 def read(path: Path) -> list[Row]:
     """Every TCP packet of the capture as tshark dissects it (relative numbers on, -n)."""
     command = ["tshark", "-n", "-r", str(path), "-Y", "tcp", "-T", "fields", "-E", "separator=\t"]
-    command += ["-o", "tcp.relative_sequence_numbers:TRUE", "-o", "tcp.analyze_sequence_numbers:TRUE"]
+    command += [
+        "-o",
+        "tcp.relative_sequence_numbers:TRUE",
+        "-o",
+        "tcp.analyze_sequence_numbers:TRUE",
+    ]
     for name in FIELDS:
         command += ["-e", name]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout

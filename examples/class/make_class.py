@@ -39,7 +39,9 @@ NS_C, NS_S = "grading-c", "grading-s"
 IF_C, IF_S = "grading-vc", "grading-vs"
 CLIENT, SERVER = "10.99.0.1", "10.99.0.2"
 WEB, PERSONAL = 80, 8443
-BODY = bytes(i % 251 for i in range(9000))  # seven full segments at MSS 1460 (with timestamps: 1448)
+BODY = bytes(
+    i % 251 for i in range(9000)
+)  # seven full segments at MSS 1460 (with timestamps: 1448)
 REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n"
 PASSIVE_CLOSE_DELAY = 0.2  # > Linux's delayed-ACK time: the close is four-way, not three-way
 YEAR = 365 * 24 * 3600
@@ -123,13 +125,42 @@ def namespaces_up() -> None:
     namespaces_down()
     sh("ip", "netns", "add", NS_C)
     sh("ip", "netns", "add", NS_S)
-    sh("ip", "link", "add", IF_C, "netns", NS_C, "type", "veth", "peer", "name", IF_S, "netns", NS_S)
+    sh(
+        "ip",
+        "link",
+        "add",
+        IF_C,
+        "netns",
+        NS_C,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        IF_S,
+        "netns",
+        NS_S,
+    )
     sh("ip", "-n", NS_C, "addr", "add", f"{CLIENT}/24", "dev", IF_C)
     sh("ip", "-n", NS_S, "addr", "add", f"{SERVER}/24", "dev", IF_S)
     for ns, dev in ((NS_C, IF_C), (NS_S, IF_S)):
         sh("ip", "-n", ns, "link", "set", "lo", "up")
         # No segmentation offload: each captured segment is at most one MSS, as on a wire.
-        sh("ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off", check=False)
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "ethtool",
+            "-K",
+            dev,
+            "tso",
+            "off",
+            "gso",
+            "off",
+            "gro",
+            "off",
+            check=False,
+        )
         sh("ip", "-n", ns, "link", "set", dev, "up")
     time.sleep(0.3)
 
@@ -140,13 +171,25 @@ def namespaces_down() -> None:
 
 
 def role(ns: str, name: str, mode: str) -> subprocess.Popen[str]:
-    cmd = ["ip", "netns", "exec", ns, sys.executable, "-u", str(Path(__file__).resolve()), name, mode]
+    cmd = [
+        "ip",
+        "netns",
+        "exec",
+        ns,
+        sys.executable,
+        "-u",
+        str(Path(__file__).resolve()),
+        name,
+        mode,
+    ]
     return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def tcpdump(path: Path) -> subprocess.Popen[str]:
     cmd = ["ip", "netns", "exec", NS_C, "tcpdump", "-i", IF_C, "-n", "-U", "--immediate-mode"]
-    proc = subprocess.Popen([*cmd, "-Z", "root", "-w", str(path), "tcp"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*cmd, "-Z", "root", "-w", str(path), "tcp"], stderr=subprocess.PIPE, text=True
+    )
     assert proc.stderr is not None
     if "listening" not in proc.stderr.readline():
         raise RuntimeError("tcpdump did not start")
@@ -181,7 +224,9 @@ def lab(path: Path, mode: str) -> None:
 
 
 def reference() -> object:
-    spec = importlib.util.spec_from_file_location("tshark_reference", ROOT / "tests" / "tshark_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "tshark_reference", ROOT / "tests" / "tshark_reference.py"
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up there
@@ -191,8 +236,21 @@ def reference() -> object:
 
 def web_stream(capture: Path) -> int:
     out = subprocess.run(
-        ["tshark", "-n", "-r", str(capture), "-Y", f"tcp.port == {WEB}", "-T", "fields", "-e", "tcp.stream"],
-        capture_output=True, text=True, check=True,
+        [
+            "tshark",
+            "-n",
+            "-r",
+            str(capture),
+            "-Y",
+            f"tcp.port == {WEB}",
+            "-T",
+            "fields",
+            "-e",
+            "tcp.stream",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return int(out[0])
 
@@ -224,7 +282,9 @@ def write_answers(capture: Path, target: Path, *, wrong_close: bool = False) -> 
         "first_fin_sender": (f'"{fin_sender}"', found["first_fin_sender"][1]),
         "fin_ack": (found["fin_ack"][0], found["fin_ack"][2]),
     }
-    lines = plain + [f"\n[{key}]\nvalue = {value}\nframe = {frame}" for key, (value, frame) in tables.items()]
+    lines = plain + [
+        f"\n[{key}]\nvalue = {value}\nframe = {frame}" for key, (value, frame) in tables.items()
+    ]
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
@@ -251,9 +311,14 @@ def make(out: Path) -> None:
     lab(out / "dave" / "tcp-lab.pcap", "normal")
     write_answers(out / "dave" / "tcp-lab.pcap", out / "dave" / "answers.toml")
     shutil.copytree(out / "dave", out / "erin")
-    (out / "frank.pcapng").write_text("I could not get Wireshark to run, sorry.\n", encoding="utf-8")
+    (out / "frank.pcapng").write_text(
+        "I could not get Wireshark to run, sorry.\n", encoding="utf-8"
+    )
     lab(out / "grace-raw.pcap", "normal")
-    subprocess.run(["editcap", "-t", str(-YEAR), str(out / "grace-raw.pcap"), str(out / "grace.pcap")], check=True)
+    subprocess.run(
+        ["editcap", "-t", str(-YEAR), str(out / "grace-raw.pcap"), str(out / "grace.pcap")],
+        check=True,
+    )
     (out / "grace-raw.pcap").unlink()
 
 
