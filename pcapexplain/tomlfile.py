@@ -108,6 +108,9 @@ def read_toml(
         found = _SYNTAX_LINE.search(str(exc))
         message = _SYNTAX_LINE.sub("", str(exc)).strip()
         line = int(found.group(1)) if found else None
+        if "(at end of document)" in message:  # something left open: say where the file ends
+            message = message.replace("(at end of document)", "at the end of the file").strip()
+            line = max(text.count("\n") + (not text.endswith("\n")), 1)
         raise error(name, line, f"not valid TOML: {message}") from exc
     return data, Locator(text)
 
