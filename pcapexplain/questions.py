@@ -183,12 +183,13 @@ class View:
         ]
 
     def base(self, side: Side) -> int | None:
-        """Where the side's relative numbers start: its ISN, else its first captured seq."""
+        """Where the side's relative numbers start: its ISN; without a captured SYN, one before
+        its first captured seq, as Wireshark counts (the first segment seen is relative 1)."""
         isn = self.conn.client_isn if side is Side.CLIENT else self.conn.server_isn
         if isn is not None:
             return isn
         first = next((r for r in self.rows if self.sent_by(r, side)), None)
-        return None if first is None else self.packets.seq[first]
+        return None if first is None else (self.packets.seq[first] - 1) % (1 << 32)
 
     def first_fin(self) -> int | None:
         return next(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def _int(value: str) -> int | None:
     return int(value, 0) if value else None
 
 
+@cache
 def read(path: Path) -> list[Row]:
     """Every TCP packet of the capture as tshark dissects it (relative numbers on, -n)."""
     command = ["tshark", "-n", "-r", str(path), "-Y", "tcp", "-T", "fields", "-E", "separator=\t"]
