@@ -17,7 +17,7 @@ from pcapexplain import contract, integrity
 from pcapexplain.answers import AnswerSheet
 from pcapexplain.explanations import text
 from pcapexplain.integrity import Flag
-from pcapexplain.marking import Mark, in_unit, mark
+from pcapexplain.marking import Mark, Problem, in_unit, mark
 from pcapexplain.model import AnalysisFlag, CaptureAnalysis, Connection, Lang, PacketRole
 from pcapexplain.questions import (
     SPECS,
@@ -425,7 +425,10 @@ def _verdict(
         values["raw"], values["relative"] = str(computed.value), str(computed.relative)
     values["unit"] = text(lang, f"rubric.unit.{question.unit.value}")
     sentence = text(lang, f"rubric.verdict.{result.problem}", **values)
-    if result.evidence_ok is False and result.problem not in ("missing_frame", "wrong_frame"):
+    if result.evidence_ok is False and result.problem not in (
+        Problem.MISSING_FRAME,
+        Problem.WRONG_FRAME,
+    ):
         key = "rubric.verdict.wrong_frame" if values["cited"] else "rubric.verdict.missing_frame"
         if values["cited"] or question.evidence:
             sentence += " " + text(lang, key, **values)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Final
 
 from pcapexplain.answers import Answer, AnswerValue
@@ -31,6 +32,32 @@ SYNONYMS: Final[Mapping[str, tuple[str, ...]]] = {
 _NONE_WORDS: Final = frozenset(SYNONYMS["none"]) | {"false", "not_offered", "未提供"}
 
 
+class Problem(StrEnum):
+    """What a marked answer got right or wrong; each has a text under rubric.verdict.*."""
+
+    NO_ANSWER = "no_answer"
+    NOT_A_NUMBER = "not_a_number"
+    WRONG_VALUE = "wrong_value"
+    RAW_WANTED = "raw_wanted"
+    RELATIVE_WANTED = "relative_wanted"
+    RIGHT = "right"
+    RIGHT_RAW = "right_raw"
+    RIGHT_RELATIVE = "right_relative"
+    RIGHT_MULTIPLIER = "right_multiplier"
+    ABSENT_OPTION = "absent_option"
+    WRONG_UNIT = "wrong_unit"
+    WRONG_COUNT = "wrong_count"
+    WRONG_ITEMS = "wrong_items"
+    FRAMES_EXPECTED = "frames_expected"
+    NO_RETRANSMISSIONS = "no_retransmissions"
+    MISSED_RETRANSMISSIONS = "missed_retransmissions"
+    NOT_RETRANSMISSIONS = "not_retransmissions"
+    RIGHT_SOME = "right_some"
+    UNKNOWN_WORD = "unknown_word"
+    MISSING_FRAME = "missing_frame"
+    WRONG_FRAME = "wrong_frame"
+
+
 @dataclass(frozen=True, slots=True)
 class Mark:
     """The outcome of comparing one answer.
@@ -41,7 +68,7 @@ class Mark:
 
     value_ok: bool
     evidence_ok: bool | None  # None: no frame cited and none required
-    problem: str
+    problem: Problem
     form: str | None = None
     params: dict[str, str] = field(default_factory=dict)
 
@@ -62,12 +89,12 @@ def _choice(word: str) -> str | None:
 def mark(question: Question, computed: Computed, answer: Answer | None) -> Mark:
     """Compare answer with computed for question; a missing answer is wrong."""
     if answer is None or answer.value is None:
-        return Mark(False, _evidence(question, computed, answer), "no_answer")
+        return Mark(False, _evidence(question, computed, answer), Problem.NO_ANSWER)
     kind = SPECS[question.kind].value
     value_ok, problem, form, params = _compare(kind, question, computed, answer.value)
     evidence = _evidence(question, computed, answer)
     if value_ok and evidence is False:
-        problem = "missing_frame" if not answer.frames else "wrong_frame"
+        problem = Problem.MISSING_FRAME if not answer.frames else Problem.WRONG_FRAME
     if answer.frames:
         params["cited"] = ", ".join(map(str, answer.frames))
     return Mark(value_ok, evidence, problem, form, params)
@@ -80,7 +107,7 @@ def _evidence(question: Question, computed: Computed, answer: Answer | None) -> 
     return all(frame in computed.accepted for frame in cited)
 
 
-Compared = tuple[bool, str, str | None, dict[str, str]]
+Compared = tuple[bool, Problem, str | None, dict[str, str]]
 
 
 def _compare(
@@ -125,17 +152,17 @@ def _number(given: AnswerValue) -> float | None:
 def _sequence(question: Question, computed: Computed, given: AnswerValue) -> Compared:
     number = _integer(given)
     if number is None:
-        return False, "not_a_number", None, {}
+        return False, Problem.NOT_A_NUMBER, None, {}
     raw_ok = number == computed.value
     rel_ok = computed.relative is not None and number == computed.relative
     form = "raw" if raw_ok else "relative" if rel_ok else None
     if form is None:
-        return False, "wrong_value", None, {}
+        return False, Problem.WRONG_VALUE, None, {}
     if question.sequence is SequenceForm.RAW and form == "relative":
-        return False, "raw_wanted", form, {}
+        return False, Problem.RAW_WANTED, form, {}
     if question.sequence is SequenceForm.RELATIVE and form == "raw":
-        return False, "relative_wanted", form, {}
-    return True, f"right_{form}", form, {}
+        return False, Problem.RELATIVE_WANTED, form, {}
+    return True, Problem.RIGHT_RAW if form == "raw" else Problem.RIGHT_RELATIVE, form, {}
 
 
 def _count(question: Question, computed: Computed, given: AnswerValue) -> Compared:
@@ -145,48 +172,52 @@ def _count(question: Question, computed: Computed, given: AnswerValue) -> Compar
             and not given
             or (isinstance(given, str) and normalise(given) in _NONE_WORDS)
         )
-        return (True, "right", None, {}) if said_none else (False, "absent_option", None, {})
+        return (
+            (True, Problem.RIGHT, None, {})
+            if said_none
+            else (False, Problem.ABSENT_OPTION, None, {})
+        )
     number = _number(given)
     if number is None:
-        return False, "not_a_number", None, {}
+        return False, Problem.NOT_A_NUMBER, None, {}
     expected = float(computed.value)  # type: ignore[arg-type]
     if question.tolerance.allows(number, expected):
-        return True, "right", "shift" if computed.also else None, {}
+        return True, Problem.RIGHT, "shift" if computed.also else None, {}
     for alternative in computed.also:
         if isinstance(alternative, int) and number == alternative:
-            return True, "right_multiplier", "multiplier", {}
-    return False, "wrong_value", None, {"tolerance": question.tolerance.describe()}
+            return True, Problem.RIGHT_MULTIPLIER, "multiplier", {}
+    return False, Problem.WRONG_VALUE, None, {"tolerance": question.tolerance.describe()}
 
 
 def _time(question: Question, computed: Computed, given: AnswerValue) -> Compared:
     number = _number(given)
     if number is None:
-        return False, "not_a_number", None, {}
+        return False, Problem.NOT_A_NUMBER, None, {}
     expected = in_unit(float(computed.value), question.unit)  # type: ignore[arg-type]
     tolerance = {"tolerance": question.tolerance.describe()}
     if question.tolerance.allows(number, expected):
-        return True, "right", None, tolerance
+        return True, Problem.RIGHT, None, tolerance
     other = Unit.S if question.unit is Unit.MS else Unit.MS
     if question.tolerance.allows(number, in_unit(float(computed.value), other)):  # type: ignore[arg-type]
-        return False, "wrong_unit", None, {"unit": question.unit.value}
-    return False, "wrong_value", None, tolerance
+        return False, Problem.WRONG_UNIT, None, {"unit": question.unit.value}
+    return False, Problem.WRONG_VALUE, None, tolerance
 
 
 def _times(question: Question, computed: Computed, given: AnswerValue) -> Compared:
     expected = [in_unit(float(v), question.unit) for v in computed.value]  # type: ignore[union-attr]
     numbers = [_number(v) for v in (given if isinstance(given, tuple) else (given,))]
     if any(n is None for n in numbers):
-        return False, "not_a_number", None, {}
+        return False, Problem.NOT_A_NUMBER, None, {}
     if len(numbers) != len(expected):
-        return False, "wrong_count", None, {"count": str(len(expected))}
+        return False, Problem.WRONG_COUNT, None, {"count": str(len(expected))}
     wrong = [
         str(i + 1)
         for i, (n, e) in enumerate(zip(numbers, expected, strict=True))
         if n is None or not question.tolerance.allows(n, e)
     ]
     if wrong:
-        return False, "wrong_items", None, {"items": ", ".join(wrong)}
-    return True, "right", None, {"tolerance": question.tolerance.describe()}
+        return False, Problem.WRONG_ITEMS, None, {"items": ", ".join(wrong)}
+    return True, Problem.RIGHT, None, {"tolerance": question.tolerance.describe()}
 
 
 def _frames(computed: Computed, given: AnswerValue) -> Compared:
@@ -196,23 +227,27 @@ def _frames(computed: Computed, given: AnswerValue) -> Compared:
     else:
         cited = [_integer(v) for v in (given if isinstance(given, tuple) else (given,))]
     if any(c is None for c in cited):
-        return False, "frames_expected", None, {}
+        return False, Problem.FRAMES_EXPECTED, None, {}
     frames = {c for c in cited if c is not None}
     if not expected:
-        return (True, "right", None, {}) if not frames else (False, "no_retransmissions", None, {})
+        return (
+            (True, Problem.RIGHT, None, {})
+            if not frames
+            else (False, Problem.NO_RETRANSMISSIONS, None, {})
+        )
     if not frames:
-        return False, "missed_retransmissions", None, {}
+        return False, Problem.MISSED_RETRANSMISSIONS, None, {}
     wrong = sorted(frames - expected)
     if wrong:
-        return False, "not_retransmissions", None, {"frames": ", ".join(map(str, wrong))}
+        return False, Problem.NOT_RETRANSMISSIONS, None, {"frames": ", ".join(map(str, wrong))}
     missed = len(expected - frames)
-    return True, "right_some" if missed else "right", None, {"missed": str(missed)}
+    return True, Problem.RIGHT_SOME if missed else Problem.RIGHT, None, {"missed": str(missed)}
 
 
 def _word(computed: Computed, given: AnswerValue) -> Compared:
     word = _choice(str(given)) if not isinstance(given, tuple) else None
     if word is None:
-        return False, "unknown_word", None, {}
+        return False, Problem.UNKNOWN_WORD, None, {}
     if word == computed.value or word in computed.also:
-        return True, "right", None, {}
-    return False, "wrong_value", None, {}
+        return True, Problem.RIGHT, None, {}
+    return False, Problem.WRONG_VALUE, None, {}
