@@ -11,6 +11,7 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pcapexplain import report_context
@@ -36,7 +37,6 @@ def score_line(lang: Lang, check: CheckResult) -> str:
 
 def flag_text(lang: Lang, flag: Flag, rubric: Rubric) -> tuple[str, str]:
     """A flag's title and explanation, naming the students or the window involved."""
-    from datetime import UTC, datetime
 
     def day(moment: float | None) -> str:
         if moment is None:

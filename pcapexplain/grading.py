@@ -379,11 +379,11 @@ def expected_value(question: Question, computed: Computed) -> Any:
     if kind is ValueType.SEQUENCE:
         return {"raw": value, "relative": computed.relative}
     if kind is ValueType.TIME:
-        return round(in_unit(float(value), question.unit), 6)  # type: ignore[arg-type]
+        return round(in_unit(computed.number(), question.unit), 6)
     if kind is ValueType.TIMES:
-        return [round(in_unit(float(v), question.unit), 6) for v in value]  # type: ignore[union-attr]
+        return [round(in_unit(v, question.unit), 6) for v in computed.numbers()]
     if kind is ValueType.FRAMES:
-        return list(value)  # type: ignore[arg-type]
+        return [int(v) for v in computed.numbers()]
     return value
 
 

@@ -180,7 +180,7 @@ def _count(question: Question, computed: Computed, given: AnswerValue) -> Compar
     number = _number(given)
     if number is None:
         return False, Problem.NOT_A_NUMBER, None, {}
-    expected = float(computed.value)  # type: ignore[arg-type]
+    expected = computed.number()
     if question.tolerance.allows(number, expected):
         return True, Problem.RIGHT, "shift" if computed.also else None, {}
     for alternative in computed.also:
@@ -193,18 +193,18 @@ def _time(question: Question, computed: Computed, given: AnswerValue) -> Compare
     number = _number(given)
     if number is None:
         return False, Problem.NOT_A_NUMBER, None, {}
-    expected = in_unit(float(computed.value), question.unit)  # type: ignore[arg-type]
+    expected = in_unit(computed.number(), question.unit)
     tolerance = {"tolerance": question.tolerance.describe()}
     if question.tolerance.allows(number, expected):
         return True, Problem.RIGHT, None, tolerance
     other = Unit.S if question.unit is Unit.MS else Unit.MS
-    if question.tolerance.allows(number, in_unit(float(computed.value), other)):  # type: ignore[arg-type]
+    if question.tolerance.allows(number, in_unit(computed.number(), other)):
         return False, Problem.WRONG_UNIT, None, {"unit": question.unit.value}
     return False, Problem.WRONG_VALUE, None, tolerance
 
 
 def _times(question: Question, computed: Computed, given: AnswerValue) -> Compared:
-    expected = [in_unit(float(v), question.unit) for v in computed.value]  # type: ignore[union-attr]
+    expected = [in_unit(v, question.unit) for v in computed.numbers()]
     numbers = [_number(v) for v in (given if isinstance(given, tuple) else (given,))]
     if any(n is None for n in numbers):
         return False, Problem.NOT_A_NUMBER, None, {}

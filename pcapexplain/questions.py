@@ -127,6 +127,18 @@ class Computed:
     also: tuple[int | str, ...] = ()
     params: dict[str, str | int | float] = field(default_factory=dict)
 
+    def number(self) -> float:
+        """The value of a COUNT or TIME answer."""
+        if not isinstance(self.value, int | float):
+            raise TypeError(f"not a number: {self.value!r}")
+        return float(self.value)
+
+    def numbers(self) -> tuple[float, ...]:
+        """The values of a TIMES or FRAMES answer."""
+        if not isinstance(self.value, tuple):
+            raise TypeError(f"not a list: {self.value!r}")
+        return tuple(float(v) for v in self.value)
+
 
 @dataclass(frozen=True, slots=True)
 class Unanswerable:
