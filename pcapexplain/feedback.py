@@ -208,6 +208,11 @@ def build_feedback(
     report = report_context.build_context(
         only, lang=lang, selected=[c.id for c in shown], generated_at=generated_at, version=version
     )
+    label, total = text(lang, "report.fact.connections"), len(result.connections)
+    counted = text(lang, "rubric.ui.shown_of", shown=len(shown), total=total)
+    report = dataclasses.replace(
+        report, facts=tuple((k, counted if k == label else v) for k, v in report.facts)
+    )
     anchors = _anchors(report.sections)
     ui = ui_texts(lang, "rubric.ui.")
     lines = [text(lang, "rubric.ui.not_graded", points=points(check.not_graded))] * bool(
@@ -216,7 +221,6 @@ def build_feedback(
     if not check.answered and any(i.status is Status.ANSWER for i in check.items):
         lines.append(ui["model"])
     lines.append(ui["passed"] if check.passed else ui["failed"])
-    total = len(result.connections)
     about = (
         text(
             lang,

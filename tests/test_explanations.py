@@ -73,6 +73,7 @@ GRADING_PARAMS = {
     "rubric.ui.frames_in": {"frames", "id"},
     "rubric.ui.about": {"shown", "total"},
     "rubric.ui.about_none": {"total"},
+    "rubric.ui.shown_of": {"shown", "total"},
     "rubric.note.unknown_answer": {"id", "hint"},
     "rubric.req.none_selected": {"select"},
     "rubric.show.sequence": {"raw", "relative"},
