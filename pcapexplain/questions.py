@@ -213,6 +213,22 @@ class View:
             None,
         )
 
+    def ack_covering(self, row: int, end: int) -> int | None:
+        """The first later segment from the peer of row's sender that acknowledges `end`."""
+        peer = other(self.side_of(row))
+        packets = self.packets
+        return next(
+            (
+                r
+                for r in self.rows
+                if r > row
+                and self.sent_by(r, peer)
+                and packets.flags[r] & _ACK
+                and seq_ge(packets.ack[r], end)
+            ),
+            None,
+        )
+
     def side_of(self, row: int) -> Side:
         return Side.CLIENT if self.states.direction[row] == _TO_SERVER else Side.SERVER
 
@@ -326,18 +342,7 @@ def samples(view: View, side: Side, count: int) -> list[Sample]:
         seq = packets.seq[row]
         if packets.analysis[row] & _RESENT or seq in resent:
             continue
-        end = (seq + packets.length[row]) % (1 << 32)
-        ack = next(
-            (
-                r
-                for r in view.rows
-                if r > row
-                and view.sent_by(r, other(side))
-                and packets.flags[r] & _ACK
-                and seq_ge(packets.ack[r], end)
-            ),
-            None,
-        )
+        ack = view.ack_covering(row, (seq + packets.length[row]) % (1 << 32))
         if ack is not None:
             found.append(Sample(row, ack, packets.time[ack] - packets.time[row]))
     return found
@@ -423,17 +428,7 @@ def _fin_ack(view: View, params: Params) -> Extracted:
         return Unanswerable(Reason.NO_FIN)
     closer, packets = view.side_of(fin), view.packets
     end = (packets.seq[fin] + packets.length[fin] + 1) % (1 << 32)  # a FIN takes one number
-    answer = next(
-        (
-            r
-            for r in view.rows
-            if r > fin
-            and view.sent_by(r, other(closer))
-            and packets.flags[r] & _ACK
-            and seq_ge(packets.ack[r], end)
-        ),
-        None,
-    )
+    answer = view.ack_covering(fin, end)
     if answer is None:
         return Unanswerable(Reason.NO_FIN_ACK)
     found = _sequence(view, answer, packets.ack[answer], closer, [answer])

@@ -65,26 +65,20 @@ def render_html(ctx: ReportContext) -> str:
 
 def render_feedback(ctx: FeedbackContext) -> str:
     """A student's feedback: the report of the rubric's connections with the results on top."""
-    template = _environment().get_template("feedback.html.j2")
-    return template.render(
-        ctx=ctx.report,
-        fb=ctx,
-        csp=CSP,
-        css=Markup(_asset("report.css")),
-        grading_css=Markup(_asset("grading.css")),
-        js=Markup(_asset("report.js")),
+    return _render_grading(
+        "feedback.html.j2", ctx=ctx.report, fb=ctx, js=Markup(_asset("report.js"))
     )
 
 
 def render_summary(ctx: SummaryContext) -> str:
     """The class summary page: score distribution, most-missed items, flagged students."""
-    template = _environment().get_template("summary.html.j2")
-    return template.render(
-        ctx=ctx,
-        csp=CSP,
-        css=Markup(_asset("report.css")),
-        grading_css=Markup(_asset("grading.css")),
-    )
+    return _render_grading("summary.html.j2", ctx=ctx)
+
+
+def _render_grading(name: str, **values: object) -> str:
+    template = _environment().get_template(name)
+    styles = {"css": Markup(_asset("report.css")), "grading_css": Markup(_asset("grading.css"))}
+    return template.render(csp=CSP, **styles, **values)
 
 
 def write_report(html: str, target: str | os.PathLike[str]) -> Path:
