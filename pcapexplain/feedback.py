@@ -62,7 +62,9 @@ def text_report(check: CheckResult, rubric: Rubric) -> list[str]:
     lang = check.lang
     ui = ui_texts(lang, "rubric.ui.")
     lines = [
-        f"{ui['capture']}: {check.capture} · {ui['rubric']}: {check.rubric}",
+        text(lang, "rubric.ui.labelled", label=ui["capture"], value=check.capture)
+        + " · "
+        + text(lang, "rubric.ui.labelled", label=ui["rubric"], value=check.rubric),
         score_line(lang, check),
     ]
     if check.not_graded:
@@ -72,8 +74,10 @@ def text_report(check: CheckResult, rubric: Rubric) -> list[str]:
     lines.append(ui["passed"] if check.passed else ui["failed"])
     for flag in check.flags:
         title, explain = flag_text(lang, flag, rubric)
-        lines.append(f"{ui['flags']}: {title}: {explain}")
-    lines += [f"{ui['notes']}: {note}" for note in check.notes]
+        lines.append(
+            text(lang, "rubric.ui.labelled", label=f"{ui['flags']} · {title}", value=explain)
+        )
+    lines += [text(lang, "rubric.ui.labelled", label=ui["notes"], value=n) for n in check.notes]
     for item in check.items:
         lines.append("")
         lines += _item_lines(lang, ui, item)
@@ -88,16 +92,19 @@ def _item_lines(lang: Lang, ui: dict[str, str], item: ItemResult) -> list[str]:
     head = f"{status:<10} {item.id} · {kind} · {earned}/{points(item.points)}"
     lines = [head, f"    {item.title}", f"    {item.verdict}"]
     if graded:
-        lines.append(f"    {ui['expected']}: {item.expected_text}")
+        lines.append(_labelled(lang, ui["expected"], item.expected_text))
     if graded or item.given_text != "–":
-        lines.append(f"    {ui['given']}: {item.given_text}")
+        lines.append(_labelled(lang, ui["given"], item.given_text))
     if item.evidence_frames:
-        frames = evidence_text(lang, item)
-        lines.append(f"    {ui['evidence']}: {frames}")
+        lines.append(_labelled(lang, ui["evidence"], evidence_text(lang, item)))
     if item.feedback:
-        lines.append(f"    {ui['feedback']}: {item.feedback}")
-    lines.append(f"    {ui['concept']}: {item.explanation}")
+        lines.append(_labelled(lang, ui["feedback"], item.feedback))
+    lines.append(_labelled(lang, ui["concept"], item.explanation))
     return lines
+
+
+def _labelled(lang: Lang, label: str, value: str) -> str:
+    return "    " + text(lang, "rubric.ui.labelled", label=label, value=value)
 
 
 def evidence_text(lang: Lang, item: ItemResult) -> str:

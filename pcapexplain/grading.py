@@ -302,7 +302,7 @@ def _field_concepts(lang: Lang, req: Requirement) -> str:
         explanation = text(lang, key)
         if explanation not in seen:
             seen.append(explanation)
-    return " ".join(seen)
+    return ("" if lang is Lang.ZH else " ").join(seen)  # Chinese sentences take no space
 
 
 # --------------------------------------------------------------------------------- questions

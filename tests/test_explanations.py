@@ -45,6 +45,7 @@ COUNTED = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
+    "rubric.ui.labelled",
     "narr.side_change",
     "narr.sum.and",
     "report.fact.sha256",
@@ -74,6 +75,7 @@ GRADING_PARAMS = {
     "rubric.ui.about": {"shown", "total"},
     "rubric.ui.about_none": {"total"},
     "rubric.ui.shown_of": {"shown", "total"},
+    "rubric.ui.labelled": {"label", "value"},
     "rubric.note.unknown_answer": {"id", "hint"},
     "rubric.req.none_selected": {"select"},
     "rubric.show.sequence": {"raw", "relative"},
