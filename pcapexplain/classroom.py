@@ -8,8 +8,9 @@ comes back as an error outcome: one row, never a stopped run.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -135,10 +136,30 @@ def run_all(
 ) -> Iterator[StudentOutcome]:
     """Map work over tasks in `jobs` worker processes, results in task order.
 
-    Interim: to be replaced by the shared parallel runner of `pcapexplain batch`.
+    Interim: to be replaced by the shared parallel runner of `pcapexplain batch`. On Ctrl-C (or
+    any error) the workers are stopped at once instead of grading the rest of the class.
     """
     if jobs <= 1 or len(tasks) <= 1:
         yield from map(work, tasks)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
-        yield from pool.map(work, tasks)
+    pool = multiprocessing.Pool(min(jobs, len(tasks)), initializer=_worker_signals)
+    try:
+        yield from pool.imap(work, tasks)
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()
+    finally:
+        pool.join()
+
+
+def _worker_signals() -> None:
+    """Workers leave Ctrl-C to the parent, which stops them with SIGTERM; leaving through
+    SystemExit lets a worker reap its tshark and remove its temporary files."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _leave)
+
+
+def _leave(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)

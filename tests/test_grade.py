@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -147,3 +151,37 @@ def test_grade_of_a_missing_folder_is_an_error(
     )
     assert status == ExitStatus.ERROR
     assert "is not a folder" in capsys.readouterr().err
+
+
+def _tshark_reading(marker: str) -> list[str]:
+    out = subprocess.run(["pgrep", "-a", "-x", "tshark"], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if marker in line]
+
+
+@pytest.mark.tshark
+@pytest.mark.skipif(shutil.which("pgrep") is None, reason="pgrep (procps) is not installed")
+def test_ctrl_c_stops_the_class_at_once_and_leaves_no_tshark(tmp_path: Path) -> None:
+    folder = tmp_path / "gradingctrlc"
+    folder.mkdir()
+    for n in range(40):  # far more than two workers finish in the few seconds before the Ctrl-C
+        shutil.copy(CLASS / "alice" / "alice-lab.pcap", folder / f"s{n:02d}.pcap")
+    command = [sys.executable, "-m", "pcapexplain", "grade", str(folder), "--rubric", str(RUBRIC)]
+    proc = subprocess.Popen(
+        [*command, "-o", str(tmp_path / "out"), "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a shell gives a foreground job
+    )
+    deadline = time.monotonic() + 60
+    while not _tshark_reading(folder.name) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _tshark_reading(folder.name), "tshark never started"
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    time.sleep(0.3)
+    assert _tshark_reading(folder.name) == []
+    written = list((tmp_path / "out" / "feedback").glob("*.html"))
+    assert len(written) < 20, "the run went on grading after Ctrl-C"
