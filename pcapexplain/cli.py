@@ -107,31 +107,38 @@ def connections(
     from pcapexplain import records
 
     analysis = _analyse(capture, check_checksums)
-    rows = records.connection_records(analysis.result, _capture_name(capture))
-    if fmt is Format.TABLE and output is None:
-        _print_table(rows)
-        return
-    text = _render(fmt, rows, analysis)
+    if fmt is Format.ZEEK:
+        text, what = _conn_log(analysis, check_checksums)
+    else:
+        rows = records.connection_records(analysis.result, _capture_name(capture))
+        if fmt is Format.TABLE and output is None:
+            _print_table(rows)
+            return
+        text, what = _render(fmt, rows), f"{len(rows)} connections"
     if output is None:
         sys.stdout.write(text)
         return
     from pcapexplain.output import atomic_write_text
 
     written = atomic_write_text(output, text)
-    typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
+    typer.echo(f"Wrote {what} to {printable(str(written))}", err=True)
 
 
-def _render(fmt: Format, rows: list[dict[str, object]], analysis: object) -> str:
-    from pcapexplain import api, records, zeek
+def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, str]:
+    """Zeek's rows (its splitting and flips), which may outnumber pcapexplain's connections."""
+    from pcapexplain import connlog
+
+    result = analysis.result
+    rows = connlog.rows(result.packets, result.states, checksums_validated=checksums_validated)
+    what = f"{len(rows)} Zeek connections ({len(result.connections)} pcapexplain connections)"
+    return connlog.render(rows, path=result.capture.path), what
+
+
+def _render(fmt: Format, rows: list[dict[str, object]]) -> str:
+    from pcapexplain import records
 
     if fmt is Format.JSON:
         return records.to_json(rows)
-    if fmt is Format.ZEEK:
-        assert isinstance(analysis, api.Analysis)
-        result = analysis.result
-        zeek_rows = zeek.zeek_rows(result.packets, result.connections)
-        log: str = zeek.conn_log(zeek_rows, path=result.capture.path)
-        return log
     return _csv_text([records.flatten(r) for r in rows])
 
 

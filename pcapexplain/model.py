@@ -90,6 +90,7 @@ class PacketColumns:
     tsval: Sequence[int]  # timestamp option TSval or NO_VALUE
     tfo: Sequence[int]  # 1 when the TCP Fast Open option (kind 34) is present
     ttl: Sequence[int]  # IPv4 TTL or IPv6 hop limit, NO_VALUE if unknown
+    ip_len: Sequence[int]  # IP total length (IPv6: payload length + 40), NO_VALUE if unknown
     analysis: Sequence[int]  # AnalysisFlag bits from tshark
     ip_checksum: Sequence[int]  # ChecksumStatus of the IPv4 header (UNVERIFIED for IPv6)
     tcp_checksum: Sequence[int]  # ChecksumStatus of the TCP segment

@@ -164,8 +164,8 @@ def read_tabs(
 
 _ANALYSIS_PREFIX = "a"  # loader names its analysis-flag columns a0, a1, … in AnalysisFlag bit order
 _NUMBER_COLUMNS = frozenset(
-    ("frame", "time", "ip_proto", "ip_ttl", "ip6_hlim", "icmp", "icmp6", "stream", "sport",
-     "dport", "seq", "ack", "length", "window", "mss", "wscale", "tsval")
+    ("frame", "time", "ip_proto", "ip_ttl", "ip6_hlim", "ip_len", "ip6_plen", "icmp", "icmp6",
+     "stream", "sport", "dport", "seq", "ack", "length", "window", "mss", "wscale", "tsval")
 )  # fmt: skip
 _IPV6_IN_IPV4 = 41
 _CHECKSUM_CODES = {"Good": 1, "Bad": 2}
@@ -207,6 +207,8 @@ class TabColumns:
                      "wscale", "tsval", "stream"):  # fmt: skip
             self._extend(name, "q", _ints(c[name]))
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
+        # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
+        self._extend("ip_len", "q", _ints(np.where(six, c["ip6_plen"] + 40, c["ip_len"])))
         self._extend("flags", "q", _mapped(c["flags"], lambda v: int(v, 16) if v else 0))
         for name in ("sack_perm", "sack", "tfo"):
             self._extend(name, "b", (c[name] != "").astype(np.int8))
