@@ -56,7 +56,7 @@ setup() {
   # Reinstall only when pyproject.toml changed since the last install.
   if [ ! -f "$VENV/.installed" ] || [ pyproject.toml -nt "$VENV/.installed" ]; then
     "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e '.[dev]'
+    "$VENV/bin/python" -m pip install -q -e '.[dev,dask]'
     touch "$VENV/.installed"
   fi
 }

@@ -6,8 +6,10 @@ Usage:
 Each student gets a synthetic capture from generate.py (12 connections, its own seed, so its own
 ISNs; two or more go to port 80, the example rubric's server) and, for every other student, an
 answers file. Every tenth student hands in the previous student's capture (identical-capture
-flags). The class goes to benchmarks/data/class-N/. Runs of --jobs 2 and --jobs 1 alternate, so
-that both see the same machine load; --record appends the table to RESULTS.md.
+flags). The class goes to benchmarks/data/class-N/. Runs of --jobs 2 and --jobs 1 alternate (in
+the order 2, 1, then 1, 2, ...), so that both see the same machine load; each run's wall time,
+CPU time (the command, its workers and their tshark) and the 1-minute load average when it started
+are printed, and --record appends the table to RESULTS.md.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -50,13 +53,20 @@ def make_class(folder: Path, students: int) -> None:
             (student / "answers.toml").write_text(ANSWERS, encoding="utf-8")
 
 
-def grade(folder: Path, jobs: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def grade(folder: Path, jobs: int) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds and the 1-minute load average at the start of one run."""
     out = folder.with_name(folder.name + f"-out-j{jobs}")
     shutil.rmtree(out, ignore_errors=True)
     cmd = [str(BIN / "pcapexplain"), "grade", str(folder), "--rubric", str(RUBRIC)]
+    load, cpu = os.getloadavg()[0], _children_cpu()
     start = time.perf_counter()
     subprocess.run([*cmd, "-o", str(out), "--jobs", str(jobs)], check=True, capture_output=True)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _children_cpu() - cpu, load
 
 
 def main() -> int:
@@ -68,12 +78,25 @@ def main() -> int:
     folder = HERE / "data" / f"class-{args.students}"
     make_class(folder, args.students)
     load_before = os.getloadavg()
-    times: dict[int, list[float]] = {2: [], 1: []}
-    for _ in range(args.rounds):
-        for jobs in (2, 1):
-            times[jobs].append(grade(folder, jobs))
-            print(f"--jobs {jobs}: {times[jobs][-1]:.1f} s", flush=True)
-    j2, j1 = statistics.median(times[2]), statistics.median(times[1])
+    runs: dict[int, list[tuple[float, float, float]]] = {2: [], 1: []}
+    pairs: list[float] = []
+    for round_ in range(args.rounds):
+        for jobs in (2, 1) if round_ % 2 == 0 else (1, 2):
+            runs[jobs].append(grade(folder, jobs))
+            wall, cpu, load = runs[jobs][-1]
+            print(f"--jobs {jobs}: {wall:.1f} s wall, {cpu:.1f} s CPU, load {load:.2f}", flush=True)
+        pairs.append(runs[2][-1][0] / runs[1][-1][0])
+    j2 = statistics.median(r[0] for r in runs[2])
+    j1 = statistics.median(r[0] for r in runs[1])
+
+    def row(jobs: int, wall: float) -> str:
+        cpu = statistics.median(r[1] for r in runs[jobs])
+        loads = ", ".join(f"{r[2]:.1f}" for r in runs[jobs])
+        return (
+            f"| `pcapexplain grade … --jobs {jobs}` | {wall:.1f} | "
+            f"{1000 * wall / args.students:.0f} | {cpu:.1f} | {loads} |"
+        )
+
     lines = [
         "",
         f"### grade, {args.students} generated submissions, {args.rounds} round(s), "
@@ -82,12 +105,13 @@ def main() -> int:
         f"Harness: `.venv/bin/python benchmarks/grade_class.py --students {args.students} "
         f"--rounds {args.rounds} --record`",
         "",
-        "| command | wall median (s) | per student (ms) |",
-        "|---|---:|---:|",
-        f"| `pcapexplain grade … --jobs 2` | {j2:.1f} | {1000 * j2 / args.students:.0f} |",
-        f"| `pcapexplain grade … --jobs 1` | {j1:.1f} | {1000 * j1 / args.students:.0f} |",
+        "| command | wall median (s) | per student (ms) | CPU median (s) | load at start |",
+        "|---|---:|---:|---:|---|",
+        row(2, j2),
+        row(1, j1),
         "",
-        f"speed-up of --jobs 2 over --jobs 1: {j1 / j2:.2f}. Machine: nproc {os.cpu_count()}; "
+        f"Ratio jobs 2 / jobs 1 (medians): **{j2 / j1:.2f}**; per interleaved pair: "
+        f"{', '.join(f'{p:.2f}' for p in pairs)}. Machine: nproc {os.cpu_count()}; "
         f"python {platform.python_version()}; load (1/5/15 min) before "
         f"{' '.join(f'{x:.2f}' for x in load_before)}, after "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}. Other work was running on the machine.",

@@ -1,22 +1,21 @@
 """Grading a class: every student's submission checked in parallel, then the class-wide checks.
 
-`grade_student` is the per-student work, a plain picklable function of plain data, so that any
-process pool can map it over the submissions: it analyses the capture, grades it, writes the
-student's feedback page and returns what the gradebook and the summary need. A broken submission
-comes back as an error outcome: one row, never a stopped run.
+`grade_student` is the per-student work, a plain picklable function of plain data, which
+runner.run maps over the submissions as `batch` maps its captures: it analyses the capture, grades
+it, writes the student's feedback page and returns what the gradebook and the summary need. A
+broken submission comes back as an error outcome: one row, never a stopped run.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Protocol
 
-from pcapexplain import api, feedback, grading, integrity, reporter
+from pcapexplain import api, feedback, grading, integrity, reporter, runner
 from pcapexplain.answers import AnswerSheet, load_answers
-from pcapexplain.errors import PcapExplainError
+from pcapexplain.errors import OutputError, PcapExplainError
 from pcapexplain.grading import CheckResult
 from pcapexplain.integrity import Fingerprint, Flag
 from pcapexplain.model import Lang
@@ -43,6 +42,7 @@ class StudentOutcome:
     error: str  # the one-line reason when it could not
     feedback: str | None  # the feedback page, relative to the output folder
     flags: tuple[Flag, ...] = ()  # the capture's own flags, then the class-wide ones
+    packets: int = 0  # packets read from the capture, for the progress rate
 
 
 def grade_student(task: StudentTask) -> StudentOutcome:
@@ -69,7 +69,8 @@ def grade_student(task: StudentTask) -> StudentOutcome:
     except PcapExplainError as exc:
         return StudentOutcome(sub.student, None, _name_only(exc.message, sub), None)
     relative = f"{FEEDBACK_DIR}/{task.feedback_path.name}"
-    return StudentOutcome(sub.student, check, "", relative, check.flags)
+    packets = len(analysis.result.packets)
+    return StudentOutcome(sub.student, check, "", relative, check.flags, packets)
 
 
 def _name_only(message: str, sub: Submission) -> str:
@@ -83,25 +84,28 @@ def _name_only(message: str, sub: Submission) -> str:
 @dataclass(frozen=True, slots=True)
 class ClassResult:
     outcomes: tuple[StudentOutcome, ...]  # sorted by student id, class-wide flags added
+    interrupted: bool = False  # Ctrl-C: outcomes holds the students graded before it
 
 
-def grade_class(
-    folder: Path,
-    rubric: Rubric,
-    outdir: Path,
-    *,
-    jobs: int,
-    lang: Lang,
-    generated_at: str,
-    version: str,
-    progress: Callable[[StudentOutcome], None] | None = None,
-) -> ClassResult:
-    """Grade every submission in folder, jobs at a time, writing feedback pages into outdir."""
-    submissions = find_submissions(folder)
-    pages = outdir / FEEDBACK_DIR
-    pages.mkdir(parents=True, exist_ok=True)
+class ClassListener(Protocol):
+    def started(self, student: str) -> None: ...
+
+    def finished(self, outcome: StudentOutcome, weight: int, seconds: float) -> None: ...
+
+
+def student_tasks(
+    folder: Path, rubric: Rubric, outdir: Path, *, lang: Lang, generated_at: str, version: str
+) -> list[StudentTask]:
+    """One task per submission in folder, in student order; makes outdir's feedback folder.
+    Paths are absolute, since a worker on a Dask cluster does not share this process's folder."""
+    submissions = find_submissions(folder.absolute())
+    pages = outdir.absolute() / FEEDBACK_DIR
+    try:
+        pages.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {pages}: {exc.strerror or exc}") from exc
     taken: set[str] = set()
-    tasks = [
+    return [
         StudentTask(
             sub,
             rubric,
@@ -112,12 +116,55 @@ def grade_class(
         )
         for sub in submissions
     ]
-    outcomes = []
-    for outcome in run_all(grade_student, tasks, jobs):
-        if progress is not None:
-            progress(outcome)
-        outcomes.append(outcome)
-    return ClassResult(tuple(with_class_flags(outcomes)))
+
+
+def weight(task: StudentTask) -> int:
+    """The capture's size in bytes: larger captures start first and weigh more in the progress."""
+    try:
+        return task.submission.capture.stat().st_size if task.submission.capture else 0
+    except OSError:
+        return 0
+
+
+def grade_class(
+    tasks: Sequence[StudentTask],
+    options: runner.RunOptions,
+    listener: ClassListener | None = None,
+) -> ClassResult:
+    """Grade every task with runner.run (worker processes, time limit, Ctrl-C), then add the
+    class-wide integrity flags. A submission stopped at the time limit, or whose grading crashed,
+    is an error outcome like any broken submission."""
+    heard = _Heard(listener)
+    outcome = runner.run(grade_student, tasks, options, weight=weight, label=_label, listener=heard)
+    done = sorted(outcome.finished, key=lambda f: f.index)
+    outcomes = [heard.outcome(f) for f in done]
+    return ClassResult(tuple(with_class_flags(outcomes)), outcome.interrupted)
+
+
+def _label(task: StudentTask) -> str:
+    return task.submission.student
+
+
+class _Heard:
+    """The runner's listener: turns each finished call into the student's outcome."""
+
+    def __init__(self, listener: ClassListener | None) -> None:
+        self.listener = listener
+
+    def outcome(self, done: runner.Finished[StudentTask, StudentOutcome]) -> StudentOutcome:
+        if done.result is not None:
+            return done.result
+        sub = done.item.submission
+        message = done.error.message if done.error else "not graded"
+        return StudentOutcome(sub.student, None, _name_only(message, sub), None)
+
+    def started(self, index: int, label: str) -> None:
+        if self.listener is not None:
+            self.listener.started(label)
+
+    def finished(self, done: runner.Finished[Any, Any], label: str) -> None:
+        if self.listener is not None:
+            self.listener.finished(self.outcome(done), weight(done.item), done.seconds)
 
 
 def with_class_flags(outcomes: Sequence[StudentOutcome]) -> list[StudentOutcome]:
@@ -129,37 +176,3 @@ def with_class_flags(outcomes: Sequence[StudentOutcome]) -> list[StudentOutcome]
     ]
     raised = integrity.class_flags(prints)
     return [replace(o, flags=o.flags + raised.get(o.student, ())) for o in outcomes]
-
-
-def run_all(
-    work: Callable[[StudentTask], StudentOutcome], tasks: Sequence[StudentTask], jobs: int
-) -> Iterator[StudentOutcome]:
-    """Map work over tasks in `jobs` worker processes, results in task order.
-
-    Interim: to be replaced by the shared parallel runner of `pcapexplain batch`. On Ctrl-C (or
-    any error) the workers are stopped at once instead of grading the rest of the class.
-    """
-    if jobs <= 1 or len(tasks) <= 1:
-        yield from map(work, tasks)
-        return
-    pool = multiprocessing.Pool(min(jobs, len(tasks)), initializer=_worker_signals)
-    try:
-        yield from pool.imap(work, tasks)
-    except BaseException:
-        pool.terminate()
-        raise
-    else:
-        pool.close()
-    finally:
-        pool.join()
-
-
-def _worker_signals() -> None:
-    """Workers leave Ctrl-C to the parent, which stops them with SIGTERM; leaving through
-    SystemExit lets a worker reap its tshark and remove its temporary files."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _leave)
-
-
-def _leave(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)

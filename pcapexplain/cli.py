@@ -5,8 +5,6 @@ The one place where errors reach the user.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import webbrowser
@@ -18,11 +16,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pcapexplain import __version__
-from pcapexplain.errors import ExitStatus, PcapExplainError
-from pcapexplain.model import Lang
+from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang
+from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
-    from pcapexplain import api
+    from pcapexplain import api, records
+    from pcapexplain import batch as batch_module
+    from pcapexplain import classroom as classroom_module
+    from pcapexplain import runner as runner_module
 
 app = typer.Typer(
     name="pcapexplain",
@@ -112,7 +114,9 @@ def connections(
     else:
         rows = records.connection_records(analysis.result, _capture_name(capture))
         if fmt is Format.TABLE and output is None:
-            _print_table(rows)
+            from pcapexplain import terminal
+
+            terminal.print_connections(rows, sys.stdout)
             return
         text, what = _render(fmt, rows), f"{len(rows)} connections"
     if output is None:
@@ -134,70 +138,14 @@ def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, s
     return connlog.render(rows, path=result.capture.path), what
 
 
-def _render(fmt: Format, rows: list[dict[str, object]]) -> str:
+def _render(fmt: Format, rows: list[records.ConnectionRecord]) -> str:
     from pcapexplain import records
 
     if fmt is Format.JSON:
         return records.to_json(rows)
-    return _csv_text([records.flatten(r) for r in rows])
+    from pcapexplain.output import csv_text
 
-
-def _csv_text(rows: list[dict[str, object]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def _print_table(rows: list[dict[str, object]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_lines=False, header_style="bold")
-    for title in (
-        "id",
-        "client",
-        "server",
-        "handshake",
-        "teardown",
-        "closed first",
-        "TIME_WAIT",
-        "pkts",
-        "bytes c→s",
-        "bytes s→c",
-        "zeek",
-        "anomalies",
-    ):
-        table.add_column(title, overflow="fold")
-    for r in rows:
-        inferred = " (inferred)" if r["roles_inferred"] else ""
-        anomalies = r["anomalies"]
-        assert isinstance(anomalies, list)
-        table.add_row(
-            str(r["id"]),
-            Text(f"{_endpoint(r, 'client')}{inferred}"),
-            Text(_endpoint(r, "server")),
-            str(r["handshake"]),
-            str(r["teardown"]),
-            str(r["closed_first"]),
-            str(r["time_wait"]),
-            str(int(str(r["packets_to_server"])) + int(str(r["packets_to_client"]))),
-            f"{r['bytes_to_server']:,}",
-            f"{r['bytes_to_client']:,}",
-            str(r["zeek_state"]),
-            Text(", ".join(str(a) for a in anomalies)),
-        )
-    # Piped output keeps whole rows: a file or `grep` has no terminal width to fold to.
-    width = None if sys.stdout.isatty() else 200
-    Console(highlight=False, width=width).print(table)
-
-
-def _endpoint(row: dict[str, object], side: str) -> str:
-    ip, port = str(row[f"{side}_ip"]), row[f"{side}_port"]
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    return csv_text([r.flat() for r in rows])
 
 
 @app.command()
@@ -217,18 +165,14 @@ def explain(
 
     Example: pcapexplain explain lab3.pcapng --connection 0 --lang zh
     """
-    from pcapexplain import narrate
+    from pcapexplain import terminal
 
     analysis = _analyse(capture, check_checksums)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
-    out = sys.stdout
-    for conn in conns:
-        out.write(narrate.connection_header(conn, lang) + "\n")
-        for line in narrate.narrate(result.packets, result.states, conn, lang):
-            out.write("  " + narrate.format_line(line, lang) + "\n")
-        out.write("\n")
+    for line in terminal.story(result, conns, lang):
+        sys.stdout.write(line + "\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
         typer.echo(
@@ -377,49 +321,206 @@ def grade(
         ),
     ],
     jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=1, help="Students graded in parallel.")
-    ] = 1,
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+    ] = 0,
     lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Send the students to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a student's grading after this long (0: never).",
+        ),
+    ] = BATCH_TIME_LIMIT,
 ) -> None:
     """Grade a whole class: a gradebook, a feedback page per student, a class summary.
 
     Example: pcapexplain grade submissions/ --rubric lab.toml -o results/ --jobs 2
     """
-    from pcapexplain import classroom, gradebook, reporter
+    from pcapexplain import classroom, gradebook, reporter, runner
     from pcapexplain import rubric as rubrics
     from pcapexplain.output import atomic_write_text
 
     teacher = rubrics.load_rubric(rubric)
     stamp = _now()
-
-    def progress(outcome: classroom.StudentOutcome) -> None:
-        if outcome.check is None:
-            name = printable(outcome.student)
-            typer.echo(f"pcapexplain: warning: {name}: {printable(outcome.error)}", err=True)
-
-    result = classroom.grade_class(
-        submissions,
-        teacher,
-        output,
-        jobs=jobs,
-        lang=lang,
-        generated_at=stamp,
-        version=__version__,
-        progress=progress,
+    tasks = classroom.student_tasks(
+        submissions, teacher, output, lang=lang, generated_at=stamp, version=__version__
     )
+    options = runner.RunOptions(
+        jobs=jobs or (0 if scheduler else runner.default_jobs()),
+        time_limit=time_limit or None,
+        scheduler=scheduler,
+    )
+    result = _run_grade(tasks, options)
     outcomes = result.outcomes
+    errors = sum(1 for o in outcomes if o.check is None)
+    if result.interrupted:
+        sys.stderr.write(
+            f"pcapexplain: interrupted after {len(outcomes)} of {len(tasks)} students; "
+            "no gradebook written (the class-wide checks need every student)\n"
+        )
+        raise typer.Exit(int(ExitStatus.INTERRUPTED))
     atomic_write_text(output / "gradebook.csv", gradebook.csv_text(outcomes, teacher))
     summary = gradebook.build_summary(
         outcomes, teacher, lang=lang, generated_at=stamp, version=__version__
     )
     reporter.write_report(reporter.render_summary(summary), output / "summary.html")
-    errors = sum(1 for o in outcomes if o.check is None)
     flagged = sum(1 for o in outcomes if o.flags)
     typer.echo(
         f"Graded {len(outcomes) - errors} of {len(outcomes)} students ({errors} errors, "
         f"{flagged} flagged); wrote {printable(str(output / 'gradebook.csv'))} and "
         f"{printable(str(output / 'summary.html'))}"
     )
+    if errors:
+        raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
+
+
+def _run_grade(
+    tasks: list[classroom_module.StudentTask], options: runner_module.RunOptions
+) -> classroom_module.ClassResult:
+    from pcapexplain import classroom, terminal
+    from pcapexplain.progress import RunProgress
+
+    display = RunProgress(
+        total=len(tasks), total_weight=sum(classroom.weight(t) for t in tasks), unit="packets"
+    )
+
+    class Listener:
+        def started(self, student: str) -> None:
+            display.started(student)
+
+        def finished(self, outcome: classroom.StudentOutcome, weight: int, seconds: float) -> None:
+            display.finished(
+                outcome.student,
+                weight=weight,
+                amount=outcome.packets,
+                line=terminal.student_line(outcome, seconds),
+                failed=outcome.check is None,
+            )
+
+    with display:
+        return classroom.grade_class(tasks, options, Listener())
+
+
+@app.command()
+def batch(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder of captures (found by content).", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for the reports, index and tables.", show_default=False
+        ),
+    ],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Search subfolders too.")
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+    ] = 0,
+    lang: Annotated[
+        Lang, typer.Option("--lang", help="Language of the reports and index.")
+    ] = Lang.EN,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo captures that are unchanged since the last run.")
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a capture after this long (0: never).",
+        ),
+    ] = BATCH_TIME_LIMIT,
+) -> None:
+    """Report on every capture in a folder, in parallel, with an index and summary tables.
+
+    Example: pcapexplain batch labs/ -o labs-report --recursive
+    """
+    from pcapexplain import batch as batch_stage
+
+    options = batch_stage.BatchOptions(
+        lang=lang,
+        recursive=recursive,
+        jobs=jobs,
+        force=force,
+        scheduler=scheduler,
+        time_limit=time_limit or None,
+    )
+    plan = batch_stage.plan(folder, output, options)
+    _print_plan(plan)
+    result = _run_batch(plan)
+    index = printable(str(result.outputs[0]))
+    counts = ", ".join(
+        f"{result.count(status)} {status.value}" for status in CaptureStatus if result.count(status)
+    )
+    kept = sum(1 for r in result.rows if r.reused)
+    typer.echo(
+        f"Wrote {index}: {counts}" + (f" ({kept} unchanged since the last run)" if kept else "")
+    )
+    if result.interrupted:
+        sys.stderr.write("pcapexplain: interrupted; the index and tables cover what finished\n")
+        raise typer.Exit(int(ExitStatus.INTERRUPTED))
+    if result.count(CaptureStatus.ERROR):
+        raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
+
+
+def _print_plan(plan: batch_module.BatchPlan) -> None:
+    for skipped in plan.found.skipped:
+        typer.echo(f"skipped  {printable(skipped.capture)}: {skipped.reason}")
+    if plan.found.unsearched_folders and not plan.options.recursive:
+        count = plan.found.unsearched_folders
+        typer.echo(f"pcapexplain: note: {count} subfolders not searched; add --recursive", err=True)
+    kept = len(plan.planned) - len(plan.to_run)
+    if kept:
+        typer.echo(f"{kept} captures unchanged since the last run: kept (--force redoes them)")
+
+
+def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
+    from pcapexplain import batch as batch_stage
+    from pcapexplain import terminal
+    from pcapexplain.progress import RunProgress
+
+    todo = plan.to_run
+    display = RunProgress(
+        total=len(todo), total_weight=sum(t.found.weight for t in todo), unit="packets"
+    )
+
+    class Listener:
+        def started(self, capture: str, weight: int) -> None:
+            display.started(capture)
+
+        def finished(self, row: CaptureRow, weight: int) -> None:
+            s = row.summary
+            display.finished(
+                row.capture,
+                weight=weight,
+                amount=s.packets if s else 0,
+                line=terminal.batch_line(row),
+                failed=row.status is not CaptureStatus.OK,
+            )
+
+    with display:
+        return batch_stage.run(plan, Listener())
 
 
 @app.command()
@@ -439,12 +540,6 @@ def doctor() -> None:
     typer.echo(f"pcapexplain: {__version__}, Python {sys.version.split()[0]}")
     if not info.supported:
         raise typer.Exit(int(ExitStatus.ERROR))
-
-
-def printable(text: str) -> str:
-    """File names and capture text shown on a terminal: control characters (escape sequences,
-    newlines) are written as \\x.. so that they cannot move the cursor or forge a line."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _report_error(exc: PcapExplainError) -> int:
@@ -490,5 +585,5 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, MemoryError) as exc:
         return _unexpected(exc, "check free memory and disk space, then try again")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        return _unexpected(exc, "this is a bug: run again with --debug and report the output")
+        return _unexpected(exc, BUG_HINT)
     return result if isinstance(result, int) else int(ExitStatus.OK)

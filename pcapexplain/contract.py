@@ -8,15 +8,17 @@ a change of the contract's producer (records.py) is absorbed here and nowhere el
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import fields as dataclass_fields
 from enum import Enum
-from typing import Any, Final
+from typing import Any, Final, get_args, get_origin, get_type_hints
 
 from pcapexplain import records
 from pcapexplain.model import (
     AnomalySlug,
+    CaptureAnalysis,
     Closer,
     Connection,
-    Endpoint,
+    ConnState,
     Handshake,
     TcpOptions,
     TcpState,
@@ -25,10 +27,6 @@ from pcapexplain.model import (
 
 # Bookkeeping fields a requirement has no business testing (file names, tool versions, ids).
 _NOT_GRADABLE = frozenset({"id", "capture", "tshark_version", "tshark_streams"})
-
-ZEEK_STATES: Final = (
-    "S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH", "SHR", "OTH",
-)  # fmt: skip
 
 
 def _names(members: type[Enum], attr: str = "value") -> tuple[str, ...]:
@@ -43,15 +41,15 @@ VOCABULARY: Final[Mapping[str, tuple[str, ...]]] = {
     "time_wait": _names(Closer),
     "client_final_state": _names(TcpState, "name"),
     "server_final_state": _names(TcpState, "name"),
-    "zeek_state": ZEEK_STATES,
+    "zeek_state": _names(ConnState),
     "anomalies": _names(AnomalySlug),
 }
 
 
-def fields(conn: Connection) -> dict[str, Any]:
+def fields(conn: Connection, result: CaptureAnalysis) -> dict[str, Any]:
     """The connection's JSON-contract record, options flattened (client_mss, server_wscale, ...),
     lists kept as lists, bookkeeping fields left out."""
-    record = records.connection_record(conn, capture="", tshark_version="")
+    record = records.connection_record(conn, result, capture="").to_json_dict()
     flat: dict[str, Any] = {}
     for key, value in record.items():
         if key in _NOT_GRADABLE:
@@ -64,29 +62,31 @@ def fields(conn: Connection) -> dict[str, Any]:
     return flat
 
 
+def _kind(annotation: object) -> str:
+    """ "bool", "number", "text" or "list" for a record field's type (None allowed)."""
+    if get_origin(annotation) is tuple:
+        return "list"
+    types = set(get_args(annotation)) - {type(None)} or {annotation}
+    if types <= {bool}:
+        return "bool"
+    if types <= {int, float}:
+        return "number"
+    return "text"
+
+
 def _field_types() -> dict[str, str]:
-    """Each gradable field's kind: "bool", "number", "text" or "list"."""
-    sample = Connection(
-        id=0,
-        client=Endpoint("0.0.0.0", 0),
-        server=Endpoint("0.0.0.0", 0),
-        client_options=TcpOptions(mss=1, wscale=1),
-        server_options=TcpOptions(mss=1, wscale=1),
-        client_isn=1,
-        server_isn=1,
-        rtt_syn_synack=0.1,
-        rtt_synack_ack=0.1,
-    )
+    """Each gradable field's kind, read from the record's and the options' type hints."""
     kinds: dict[str, str] = {}
-    for key, value in fields(sample).items():
-        if isinstance(value, bool):
-            kinds[key] = "bool"
-        elif isinstance(value, int | float):
-            kinds[key] = "number"
-        elif isinstance(value, list):
-            kinds[key] = "list"
+    options = get_type_hints(TcpOptions)
+    for name, annotation in get_type_hints(records.ConnectionRecord).items():
+        if name in _NOT_GRADABLE:
+            continue
+        if annotation is TcpOptions:
+            side = name.removesuffix("_options")
+            for option in dataclass_fields(TcpOptions):
+                kinds[f"{side}_{option.name}"] = _kind(options[option.name])
         else:
-            kinds[key] = "text"
+            kinds[name] = _kind(annotation)
     return kinds
 
 

@@ -20,6 +20,7 @@ Key scheme (the same keys exist in every language; a test checks it):
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
 - ``who.*``, ``side.*``, ``dir.*``: the two endpoints and the two directions in running text.
 - ``ui.*``: labels of the CLI and the report (the header line of ``explain`` is ``ui.connection``).
+- ``batch.*``: labels of a batch's index page (it also uses the ``report.*`` labels it shares).
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,

@@ -178,7 +178,7 @@ def check(
 
 def _requirement(result: CaptureAnalysis, req: Requirement, lang: Lang) -> ItemResult:
     candidates = selected(result.connections, req.select)
-    records = [(c, contract.fields(c)) for c in candidates]
+    records = [(c, contract.fields(c, result)) for c in candidates]
     held = [(c, f, sum(e.holds(f[e.field]) for e in req.expect)) for c, f in records]
     meets = [(c, f) for c, f, n in held if n == len(req.expect)]
     misses = [(c, f, n) for c, f, n in held if n < len(req.expect)]
@@ -275,8 +275,9 @@ def _field_frames(result: CaptureAnalysis, conn: Connection, req: Requirement) -
                 packets.frame[r] for r in conn.packet_index if packets.analysis[r] & _RESENT
             )
         elif name == "anomalies":
-            wanted = set(expectation.one_of) or {a.slug for a in conn.anomalies}
-            frames.update(f for a in conn.anomalies if a.slug in wanted for f in a.frames)
+            found = result.anomalies_of(conn.id)
+            wanted = set(expectation.one_of) or {a.slug for a in found}
+            frames.update(f for a in found if a.slug in wanted for f in a.frames)
         else:
             frames.update(packets.frame[r] for r in conn.packet_index if roles[r] in _CLOSE_ROLES)
     if not frames:

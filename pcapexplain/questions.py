@@ -23,7 +23,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
-from pcapexplain.seqspace import seq_ge
+from pcapexplain.seqspace import relative, segment_end, seq_add, seq_ge
 
 ALPHA: Final = 0.125  # EstimatedRTT = (1 - α) EstimatedRTT + α SampleRTT (RFC 6298 §2)
 DEFAULT_SAMPLES: Final = 6  # the Wireshark TCP lab asks for the first six segments
@@ -201,7 +201,7 @@ class View:
         if isn is not None:
             return isn
         first = next((r for r in self.rows if self.sent_by(r, side)), None)
-        return None if first is None else (self.packets.seq[first] - 1) % (1 << 32)
+        return None if first is None else seq_add(self.packets.seq[first], -1)
 
     def first_fin(self) -> int | None:
         return next(
@@ -239,9 +239,8 @@ def other(side: Side) -> Side:
 
 def _sequence(view: View, row: int, value: int, side: Side, accepted: list[int]) -> Computed:
     base = view.base(side)
-    relative = None if base is None else (value - base) % (1 << 32)
     frames = tuple(view.frame(r) for r in accepted)
-    return Computed(value, (view.frame(row),), frozenset(frames), relative=relative)
+    return Computed(value, (view.frame(row),), frozenset(frames), relative=relative(value, base))
 
 
 def _client_isn(view: View, params: Params) -> Extracted:
@@ -319,7 +318,7 @@ def _first_data_seq(view: View, params: Params) -> Extracted:
     row = rows[0]
     seq = view.packets.seq[row]
     if view.packets.flags[row] & _SYN:
-        seq = (seq + 1) % (1 << 32)  # data on a SYN starts after the SYN's own number
+        seq = seq_add(seq, 1)  # data on a SYN starts after the SYN's own number
     return _sequence(view, row, seq, params.side, [row])
 
 
@@ -342,7 +341,7 @@ def samples(view: View, side: Side, count: int) -> list[Sample]:
         seq = packets.seq[row]
         if packets.analysis[row] & _RESENT or seq in resent:
             continue
-        ack = view.ack_covering(row, (seq + packets.length[row]) % (1 << 32))
+        ack = view.ack_covering(row, seq_add(seq, packets.length[row]))
         if ack is not None:
             found.append(Sample(row, ack, packets.time[ack] - packets.time[row]))
     return found
@@ -427,7 +426,7 @@ def _fin_ack(view: View, params: Params) -> Extracted:
     if fin is None:
         return Unanswerable(Reason.NO_FIN)
     closer, packets = view.side_of(fin), view.packets
-    end = (packets.seq[fin] + packets.length[fin] + 1) % (1 << 32)  # a FIN takes one number
+    end = segment_end(packets.seq[fin], packets.length[fin], packets.flags[fin])
     answer = view.ack_covering(fin, end)
     if answer is None:
         return Unanswerable(Reason.NO_FIN_ACK)

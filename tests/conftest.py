@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Generator
+import time
+import uuid
+from collections.abc import Callable, Generator
 from pathlib import Path
 
 import pytest
@@ -97,3 +99,38 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="rewrite tests/gold/*.html from the current output (read the diff before committing)",
     )
+
+
+MARK_ENV = "PCAPEXPLAIN_TEST_MARK"
+
+
+@pytest.fixture
+def leftover_processes(monkeypatch: pytest.MonkeyPatch) -> Callable[[float], list[int]]:
+    """Marks every process started from now on (they inherit the environment: workers, tshark)
+    and returns leftover(wait): the marked processes still alive after waiting up to wait
+    seconds for them to go, for "nothing is left running" checks."""
+    mark = uuid.uuid4().hex
+    monkeypatch.setenv(MARK_ENV, mark)
+    needle = f"{MARK_ENV}={mark}".encode()
+
+    def alive() -> list[int]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = (entry / "environ").read_bytes()
+                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except OSError:
+                continue
+            if needle in environ.split(b"\0") and state != "Z":
+                found.append(int(entry.name))
+        return found
+
+    def leftover(wait: float = 5.0) -> list[int]:
+        deadline = time.monotonic() + wait
+        while (left := alive()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return left
+
+    return leftover

@@ -66,6 +66,11 @@ REPORT_PARAMS = {
     "report.ms": {"ms"},
     "report.traffic": {"up", "up_bytes", "down", "down_bytes"},
 }
+BATCH_PARAMS = {
+    "batch.hint": {"hint"},
+    "batch.warning": {"warning"},
+    "batch.interrupted": {"done", "total"},
+}
 SUMMARY_PARAMS = {"count", "amount"}
 GRADING_PARAMS = {
     "rubric.ui.score": {"earned", "possible"},
@@ -118,6 +123,8 @@ def allowed_params(key: str) -> set[str]:
         return UI_PARAMS.get(key, set())
     if key.startswith("report."):
         return REPORT_PARAMS.get(key, set())
+    if key.startswith("batch."):
+        return BATCH_PARAMS.get(key, set())
     if key.startswith("rubric.verdict."):
         return set(VERDICT_PARAMS)
     if key.startswith("rubric.req."):

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,19 @@ RUBRIC = ROOT / "examples" / "rubrics" / "tcp-handshake-lab.toml"
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped command on the example class; frank's file is not a capture, so the run
+    completes with one error row: exit 4, and one line per student on stdout (piped)."""
     out = tmp_path_factory.mktemp("grading-class")
-    status = main(["grade", str(CLASS), "--rubric", str(RUBRIC), "-o", str(out), "--jobs", "2"])
-    assert status == ExitStatus.OK
+    command = [sys.executable, "-m", "pcapexplain", "grade", str(CLASS), "--rubric", str(RUBRIC)]
+    proc = subprocess.run(
+        [*command, "-o", str(out), "--jobs", "2"], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == ExitStatus.COMPLETED_WITH_ERRORS, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "error    frank: frank.pcapng is not a capture file tshark can read" in lines
+    assert any(line.startswith("graded   alice · 20/20 points · ") for line in lines)
+    assert lines[-1].startswith("Graded 6 of 7 students (1 errors, 3 flagged); wrote ")
+    assert proc.stderr == ""
     return out
 
 
@@ -62,6 +73,20 @@ def test_the_gradebook_has_one_row_per_student_and_one_column_per_item(graded: P
     assert book["bob"]["teardown"] == "1"
     assert book["carol"]["client_isn"] == "n/a" and book["carol"]["fin_seq"] == "0"
     assert "not a capture file" in book["frank"]["error"]
+
+
+@pytest.mark.tshark
+def test_a_student_over_the_time_limit_is_an_error_row(tmp_path: Path) -> None:
+    """No capture is read in 10 ms (tshark alone takes longer to start): alice is stopped."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copy(CLASS / "alice" / "alice-lab.pcap", folder / "alice.pcap")
+    out = tmp_path / "out"
+    args = ["grade", str(folder), "--rubric", str(RUBRIC), "-o", str(out), "--time-limit", "0.01"]
+    assert main(args) == ExitStatus.COMPLETED_WITH_ERRORS
+    book = rows(out)
+    assert book["alice"]["status"] == "error"
+    assert book["alice"]["error"] == "stopped after 0.01 s, the time limit for one input"
 
 
 @pytest.mark.tshark
@@ -185,3 +210,32 @@ def test_ctrl_c_stops_the_class_at_once_and_leaves_no_tshark(tmp_path: Path) -> 
     assert _tshark_reading(folder.name) == []
     written = list((tmp_path / "out" / "feedback").glob("*.html"))
     assert len(written) < 20, "the run went on grading after Ctrl-C"
+
+
+@pytest.mark.slow
+@pytest.mark.tshark
+def test_grade_on_a_dask_cluster_writes_the_same_gradebook(
+    graded: Path, tmp_path: Path, leftover_processes: Callable[[float], list[int]]
+) -> None:
+    """Run from another folder with relative paths: the cluster's worker, started elsewhere,
+    still finds the submissions and writes the feedback pages where the command said."""
+    from test_batch_dask import dask_cluster
+
+    work = tmp_path / "teacher"
+    shutil.copytree(CLASS, work / "submissions")
+    shutil.copy(RUBRIC, work / "lab.toml")
+    with dask_cluster(tmp_path) as address:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pcapexplain", "grade", "submissions", "--rubric", "lab.toml"]
+            + ["-o", "out", "--scheduler", address],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=work,
+        )
+    assert proc.returncode == ExitStatus.COMPLETED_WITH_ERRORS, proc.stderr
+    assert leftover_processes(10.0) == []
+    local, remote = graded / "gradebook.csv", work / "out" / "gradebook.csv"
+    assert remote.read_bytes() == local.read_bytes()
+    pages = sorted(p.name for p in (work / "out" / "feedback").iterdir())
+    assert pages == sorted(p.name for p in (graded / "feedback").iterdir())
