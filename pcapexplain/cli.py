@@ -238,6 +238,27 @@ RubricOpt = Annotated[
     Path,
     typer.Option("--rubric", "-r", help="The teacher's rubric (TOML).", show_default=False),
 ]
+# The runner's options, the same for every command that runs work on all cores (batch, grade).
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Send the work to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
+    ),
+]
+TimeLimitOpt = Annotated[
+    float,
+    typer.Option(
+        "--time-limit",
+        min=0,
+        metavar="SECONDS",
+        help="Stop the work on one input after this long (0: never).",
+    ),
+]
 
 
 def _now() -> str:
@@ -320,27 +341,10 @@ def grade(
             show_default=False,
         ),
     ],
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
-    ] = 0,
+    jobs: JobsOpt = 0,
     lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="Send the students to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
-        ),
-    ] = None,
-    time_limit: Annotated[
-        float,
-        typer.Option(
-            "--time-limit",
-            min=0,
-            metavar="SECONDS",
-            help="Stop a student's grading after this long (0: never).",
-        ),
-    ] = BATCH_TIME_LIMIT,
+    scheduler: SchedulerOpt = None,
+    time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
 ) -> None:
     """Grade a whole class: a gradebook, a feedback page per student, a class summary.
 
@@ -425,32 +429,15 @@ def batch(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Search subfolders too.")
     ] = False,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
-    ] = 0,
+    jobs: JobsOpt = 0,
     lang: Annotated[
         Lang, typer.Option("--lang", help="Language of the reports and index.")
     ] = Lang.EN,
     force: Annotated[
         bool, typer.Option("--force", help="Redo captures that are unchanged since the last run.")
     ] = False,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
-        ),
-    ] = None,
-    time_limit: Annotated[
-        float,
-        typer.Option(
-            "--time-limit",
-            min=0,
-            metavar="SECONDS",
-            help="Stop a capture after this long (0: never).",
-        ),
-    ] = BATCH_TIME_LIMIT,
+    scheduler: SchedulerOpt = None,
+    time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
 ) -> None:
     """Report on every capture in a folder, in parallel, with an index and summary tables.
 
