@@ -57,6 +57,14 @@ class ChecksumStatus(IntEnum):
 NO_VALUE = -1  # integer columns use this where the field was absent from the packet
 
 
+class Reader(StrEnum):
+    """Which reader turns the capture file into packet columns."""
+
+    AUTO = "auto"  # native when it reads every link type and encapsulation in the file, else tshark
+    NATIVE = "native"  # pcapexplain's own reader of the file's bytes (no tshark needed)
+    TSHARK = "tshark"  # Wireshark's dissectors, through tshark
+
+
 @dataclass(slots=True)
 class PacketColumns:
     """One entry per TCP packet, in capture order; every column has the same length.
@@ -102,10 +110,11 @@ class CaptureInfo:
     path: str
     size_bytes: int
     sha256: str
-    tshark_version: str
+    tshark_version: str  # "" when the native reader read the file
     total_frames: int  # every frame, TCP or not
     truncated_at: int | None = None  # frame after which the file was cut, when it was
     warnings: tuple[str, ...] = ()
+    reader: str = "tshark"  # Reader value of the reader that read the file
 
 
 @dataclass(slots=True)

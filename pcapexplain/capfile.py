@@ -1,0 +1,633 @@
+"""Capture-file stage of the native reader: pcap, pcapng and gzip records into numpy chunks.
+
+`read_records(path)` yields `Records`: a block of the file's bytes and, per record, where its
+packet starts, its captured and wire lengths, its time stamp and its link type. The only
+per-record Python work is one step from a record header to the next (a record's length says where
+the next one starts); everything else is array arithmetic over the block. Memory stays bounded by
+the block size, so a capture far larger than memory streams through.
+
+The record rules follow Wireshark's wiretap (libpcap.c, pcapng.c) so that both readers see the same
+frames, number them the same way and stop at the same damaged record.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+Array = np.ndarray[Any, Any]
+
+BLOCK_SIZE = 8 << 20  # bytes of file read at a time
+MAX_SNAPLEN = 262144  # wiretap's WTAP_MAX_PACKET_SIZE_STANDARD for the link types read here
+_GZIP_MAGIC = b"\x1f\x8b"
+
+# pcap magic numbers as read little-endian: (byte order, nanosecond time stamps)
+_PCAP_MAGIC = {
+    0xA1B2C3D4: ("<", False),
+    0xD4C3B2A1: (">", False),
+    0xA1B23C4D: ("<", True),
+    0x4D3CB2A1: (">", True),
+}
+_PCAP_OTHER_MAGIC = {0xA1B2CD34, 0x34CDB2A1, 0x1C0001AC, 0xAC01001C, 0x1C0001AB, 0xAB01001C}
+
+# pcapng block types (pcapng spec §4; wiretap/pcapng_module.h)
+SHB = 0x0A0D0D0A
+IDB, PB, SPB, EPB = 1, 2, 3, 6
+_FRAME_BLOCKS = {  # blocks wiretap hands on as records (frames) that carry no packet
+    0x9, 0xBAD, 0x40000BAD, 0x204, 0x216, 0x221,
+}  # fmt: skip
+_MAX_BLOCK = 32 + 128 * 1024 * 1024 + 131072  # MIN_EPB_SIZE + WTAP_MAX_PACKET_SIZE_DBUS + 131072
+
+
+class CaptureFormatError(Exception):
+    """The file is not a capture this reader understands (no frame was read)."""
+
+
+class UnsupportedCapture(Exception):
+    """The file is a capture, but in a variant the native reader does not read; tshark may."""
+
+
+@dataclass(slots=True)
+class Records:
+    """One block of records. Offsets index `data`; all per-record arrays have the same length."""
+
+    data: Array  # uint8
+    start: Array  # int64 offset of each record's packet bytes in data
+    caplen: Array  # int64 bytes captured
+    wirelen: Array  # int64 bytes on the wire
+    seconds: Array  # int64 time stamp, whole seconds
+    nanos: Array  # int64 time stamp, nanoseconds as wiretap stores them (a C int)
+    linktype: Array  # int64 LINKTYPE_ value per record (-1: a frame that holds no packet)
+    first_frame: int  # frame number of the first record (1-based)
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+
+@dataclass(slots=True)
+class FileSummary:
+    """What reading the whole file found, filled in as the records stream by."""
+
+    frames: int = 0
+    damaged: str | None = None  # wiretap-style reason the file stopped early, when it did
+    linktypes: set[int] = field(default_factory=set)
+
+
+def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator[Records]:
+    """Stream the records of a pcap or pcapng file (either possibly gzip-compressed).
+
+    summary is filled in as reading goes: frame count, link types, and why the file ended early.
+    Raises CaptureFormatError when the file is no capture at all, UnsupportedCapture for pcap
+    variants this reader does not handle, OSError when it cannot be read.
+    """
+    with open(path, "rb") as raw:
+        head = raw.read(2)
+        raw.seek(0)
+        source = _Gunzip(raw) if head == _GZIP_MAGIC else _Plain(raw)
+        reader = _Buffered(source)
+        magic = reader.peek(4)
+        if len(magic) < 4:
+            raise CaptureFormatError("too short to be a capture file")
+        if struct.unpack("<I", magic)[0] == SHB:
+            yield from _pcapng(reader, summary)
+        else:
+            yield from _pcap(reader, summary)
+
+
+# ----------------------------------------------------------------------------- byte sources
+
+
+class _Plain:
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self.error: str | None = None
+
+    def read(self, size: int) -> bytes:
+        return self._handle.read(size)
+
+
+class _Gunzip:
+    """gzip (several members allowed) decompressed block by block; corruption ends the data."""
+
+    def __init__(self, handle: IO[bytes]) -> None:
+        self._handle = handle
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._done = False
+        self.error: str | None = None
+
+    def read(self, size: int) -> bytes:
+        out = b""
+        while not self._done and len(out) < size:
+            chunk = self._inflate.unconsumed_tail or self._handle.read(1 << 20)
+            if not chunk:
+                self._done = True
+                break
+            try:
+                out += self._inflate.decompress(chunk, size - len(out))
+            except zlib.error as exc:
+                self.error = f"gzip: {exc}"
+                self._done = True
+                break
+            if self._inflate.eof:
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+                if rest:
+                    self._inflate.decompress(b"")
+                    out += self._feed(rest, size - len(out))
+        return out
+
+    def _feed(self, data: bytes, size: int) -> bytes:
+        try:
+            return self._inflate.decompress(data, max(size, 1))
+        except zlib.error as exc:
+            self.error = f"gzip: {exc}"
+            self._done = True
+            return b""
+
+
+class _Buffered:
+    """A byte source read in large blocks, with the unread tail carried to the next block."""
+
+    def __init__(self, source: _Plain | _Gunzip) -> None:
+        self._source = source
+        self.buffer = b""
+        self.offset = 0  # file offset of buffer[0]
+        self.eof = False
+
+    @property
+    def error(self) -> str | None:
+        return self._source.error
+
+    def peek(self, size: int) -> bytes:
+        while len(self.buffer) < size and not self.eof:
+            self._more(size)
+        return self.buffer[:size]
+
+    def refill(self, keep_from: int) -> bool:
+        """Drop buffer[:keep_from] and read another block; False at the end of the file."""
+        self.offset += keep_from
+        self.buffer = self.buffer[keep_from:]
+        before = len(self.buffer)
+        self._more(len(self.buffer) + BLOCK_SIZE)
+        return len(self.buffer) > before
+
+    def _more(self, want: int) -> None:
+        while len(self.buffer) < want and not self.eof:
+            block = self._source.read(max(want - len(self.buffer), BLOCK_SIZE))
+            if not block:
+                self.eof = True
+            self.buffer += block
+
+
+# ------------------------------------------------------------------------------------- pcap
+
+_SWAP_NEVER, _SWAP_MAYBE, _SWAP_ALWAYS = 0, 1, 2  # incl_len/orig_len order (pcap before 2.3)
+_VARIANT_HEADERS = (16, 24, 20)  # standard, ss990417, Nokia: wiretap tries them in this order
+
+
+@dataclass(frozen=True, slots=True)
+class _PcapFormat:
+    order: str
+    nanosecond: bool
+    swap: int
+    snaplen: int
+    linktype: int
+
+
+def _pcap(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
+    header = reader.peek(24)
+    magic = struct.unpack("<I", header[:4])[0]
+    if magic in _PCAP_OTHER_MAGIC:
+        raise UnsupportedCapture("a modified or Ixia pcap variant")
+    if magic not in _PCAP_MAGIC:
+        raise CaptureFormatError("not a pcap or pcapng file")
+    order, nanosecond = _PCAP_MAGIC[magic]
+    if len(header) < 24:
+        summary.damaged = "cut short"
+        raise CaptureFormatError("cut short in its file header")
+    major, minor, _, _, snaplen, network = struct.unpack(order + "HHiIII", header[4:24])
+    if major < 2:
+        raise CaptureFormatError(f"pcap: major version {major} unsupported")
+    if major == 2 and minor == 2 and not nanosecond and network in (6, 9, 15, 24):
+        raise UnsupportedCapture("an AIX pcap file")
+    if network & 0x03FF0000 or network & 0x04000000:
+        raise UnsupportedCapture(f"pcap link-type field {network:#x}")
+    swap = _SWAP_NEVER
+    if major == 543 or (major == 2 and minor < 3):
+        swap = _SWAP_ALWAYS
+    elif major == 2 and minor == 3:
+        swap = _SWAP_MAYBE
+    fmt = _PcapFormat(order, nanosecond, swap, snaplen, network & 0xFFFF)
+    summary.linktypes.add(fmt.linktype)
+    if not nanosecond and _best_variant(reader.peek(24 + 3 * (24 + MAX_SNAPLEN))[24:], fmt):
+        raise UnsupportedCapture("pcap records in a pre-2000 variant format")
+    yield from _pcap_records(reader, summary, fmt)
+
+
+def _best_variant(data: bytes, fmt: _PcapFormat) -> int:
+    """wiretap's guess among pcap variants with the standard magic: index into _VARIANT_HEADERS."""
+    merits: list[int] = []
+    for size in _VARIANT_HEADERS:
+        merit = _variant_merit(data, fmt, size)
+        if merit == 0:
+            return len(merits)
+        merits.append(merit)
+    return merits.index(min(merits))
+
+
+def _variant_merit(data: bytes, fmt: _PcapFormat, header: int) -> int:
+    pos = 0
+    for _ in range(3):
+        if pos == len(data):
+            return 0  # end of file: nothing contradicts this variant
+        if pos + header > len(data):
+            return 1
+        _, usec, incl, orig = struct.unpack_from(fmt.order + "IIII", data, pos)
+        incl, orig = _lengths(incl, orig, fmt.swap)
+        checks = (usec >= 1_000_000, incl > MAX_SNAPLEN, orig > 128 << 20, incl > fmt.snaplen)
+        merit = int(sum(checks)) + int(incl > orig)
+        if merit:
+            return merit
+        if pos + header + incl > len(data):
+            return 1
+        pos += header + incl
+    return 0
+
+
+def _lengths(incl: int, orig: int, swap: int) -> tuple[int, int]:
+    if swap == _SWAP_ALWAYS or (swap == _SWAP_MAYBE and incl > orig):
+        return orig, incl
+    return incl, orig
+
+
+def _pcap_records(reader: _Buffered, summary: FileSummary, fmt: _PcapFormat) -> Iterator[Records]:
+    lengths = struct.Struct(fmt.order + "II").unpack_from
+    pos = 24
+    frame = 1
+    while True:
+        buffer = reader.buffer
+        positions = _record_positions(buffer, pos, lengths, fmt.swap)
+        records, keep, stop = _pcap_block(buffer, positions, fmt, frame)
+        if records is not None:
+            frame += len(records)
+            yield records
+        if stop is not None:
+            summary.damaged = stop
+            break
+        if not reader.refill(keep):
+            if reader.buffer:
+                summary.damaged = "cut short"
+            break
+        pos = 0
+    summary.frames = frame - 1
+    if reader.error:
+        summary.damaged = summary.damaged or reader.error
+
+
+def _record_positions(buffer: bytes, pos: int, lengths: Any, swap: int) -> list[int]:
+    """Offsets of the record headers that lie whole in buffer, the one per-record Python step."""
+    limit = len(buffer) - 16
+    positions: list[int] = []
+    append = positions.append
+    if swap == _SWAP_NEVER:
+        while pos <= limit:
+            append(pos)
+            pos += 16 + lengths(buffer, pos + 8)[0]
+    else:
+        while pos <= limit:
+            append(pos)
+            incl, orig = lengths(buffer, pos + 8)
+            pos += 16 + (orig if swap == _SWAP_ALWAYS else min(incl, orig))
+    positions.append(pos)  # where the record after the last one starts
+    return positions
+
+
+def _pcap_block(
+    buffer: bytes, positions: list[int], fmt: _PcapFormat, frame: int
+) -> tuple[Records | None, int, str | None]:
+    """(records whose bytes are all in buffer, where to continue, why to stop if damaged)."""
+    after = positions.pop()
+    if not positions:
+        return None, after, None
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    at = np.asarray(positions, dtype=np.int64)
+    seconds, frac, incl, orig = _gather_u32(data, at, 4, fmt.order)
+    if fmt.swap == _SWAP_ALWAYS:
+        incl, orig = orig, incl
+    elif fmt.swap == _SWAP_MAYBE:
+        incl, orig = np.minimum(incl, orig), np.maximum(incl, orig)
+    bad = incl > MAX_SNAPLEN
+    ok = ~bad & (at + 16 + incl <= len(buffer))
+    count = len(at) if ok.all() else int(np.argmin(ok))
+    stop = None
+    if count < len(at) and bad[count]:
+        stop = (
+            f"pcap: File has {int(incl[count])}-byte packet, bigger than maximum of {MAX_SNAPLEN}"
+        )
+    keep = after if count == len(at) else int(at[count])
+    if count == 0:
+        return None, keep, stop
+    records = Records(
+        data=data,
+        start=at[:count] + 16,
+        caplen=incl[:count],
+        wirelen=orig[:count],
+        seconds=seconds[:count],
+        nanos=_int32(frac[:count] if fmt.nanosecond else frac[:count] * 1000),
+        linktype=np.full(count, fmt.linktype, dtype=np.int64),
+        first_frame=frame,
+    )
+    return records, keep, stop
+
+
+def _int32(values: Array) -> Array:
+    """wiretap keeps nanoseconds in a C int: wrap as it does (only damaged files notice)."""
+    return ((values & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
+
+
+def _gather_u32(data: Array, at: Array, count: int, order: str) -> list[Array]:
+    """count consecutive 32-bit words at each offset, as int64 arrays."""
+    index = at[:, None] + np.arange(4 * count, dtype=np.int64)[None, :]
+    raw = data[np.minimum(index, len(data) - 1)].astype(np.int64)
+    shifts = (0, 8, 16, 24) if order == "<" else (24, 16, 8, 0)
+    out = []
+    for word in range(count):
+        b = raw[:, 4 * word : 4 * word + 4]
+        out.append(
+            (b[:, 0] << shifts[0]) | (b[:, 1] << shifts[1]) | (b[:, 2] << shifts[2])
+            | (b[:, 3] << shifts[3])
+        )  # fmt: skip
+    return out
+
+
+# ----------------------------------------------------------------------------------- pcapng
+
+
+@dataclass(slots=True)
+class _Interface:
+    linktype: int
+    snaplen: int
+    units: int  # time units per second
+    offset: int  # seconds added to every time stamp
+
+
+@dataclass(slots=True)
+class _Section:
+    order: str = "<"
+    interfaces: list[_Interface] = field(default_factory=list)
+
+
+class _Stop(Exception):
+    """A block wiretap would refuse: the file ends there (a damaged-file warning)."""
+
+
+def _pcapng(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
+    section = _Section()
+    pos = 0
+    frame = 1
+    first = True
+    while True:
+        buffer = reader.buffer
+        pending = _PendingRecords(buffer, frame)
+        try:
+            pos = _pcapng_blocks(buffer, pos, section, pending, summary, first)
+        except _Stop as stop:
+            summary.damaged = str(stop)
+            records = pending.records()
+            if records is not None:
+                frame += len(records)
+                yield records
+            if first and frame == 1 and pending.blocks == 0:
+                raise CaptureFormatError(str(stop)) from None
+            break
+        first = first and pending.blocks == 0
+        records = pending.records()
+        if records is not None:
+            frame += len(records)
+            yield records
+        if not reader.refill(pos):
+            if reader.buffer:
+                summary.damaged = "cut short"
+            break
+        pos = 0
+    summary.frames = frame - 1
+    if reader.error:
+        summary.damaged = summary.damaged or reader.error
+
+
+class _PendingRecords:
+    """Packet blocks found in one buffer, turned into Records in one go."""
+
+    def __init__(self, buffer: bytes, frame: int) -> None:
+        self.buffer = buffer
+        self.frame = frame
+        self.blocks = 0
+        self.start: list[int] = []
+        self.caplen: list[int] = []
+        self.wirelen: list[int] = []
+        self.ts: list[int] = []
+        self.iface: list[_Interface | None] = []
+
+    def add(self, start: int, caplen: int, wirelen: int, ts: int, iface: _Interface | None) -> None:
+        self.start.append(start)
+        self.caplen.append(caplen)
+        self.wirelen.append(wirelen)
+        self.ts.append(ts)
+        self.iface.append(iface)
+
+    def records(self) -> Records | None:
+        if not self.start:
+            return None
+        ts = np.asarray(self.ts, dtype=np.uint64)
+        units = np.asarray([i.units if i else 1 for i in self.iface], dtype=np.uint64)
+        offset = np.asarray([i.offset if i else 0 for i in self.iface], dtype=np.int64)
+        linktype = np.asarray([i.linktype if i else -1 for i in self.iface], dtype=np.int64)
+        # wiretap: secs = ts / units; nsecs = (ts % units) * 1e9 / units, in unsigned 64 bits.
+        with np.errstate(over="ignore"):
+            nanos = ((ts % units) * np.uint64(1_000_000_000)) // units
+        return Records(
+            data=np.frombuffer(self.buffer, dtype=np.uint8),
+            start=np.asarray(self.start, dtype=np.int64),
+            caplen=np.asarray(self.caplen, dtype=np.int64),
+            wirelen=np.asarray(self.wirelen, dtype=np.int64),
+            seconds=(ts // units).astype(np.int64) + offset,
+            nanos=_int32(nanos.astype(np.int64)),
+            linktype=linktype,
+            first_frame=self.frame,
+        )
+
+
+def _pcapng_blocks(
+    buffer: bytes,
+    pos: int,
+    section: _Section,
+    out: _PendingRecords,
+    summary: FileSummary,
+    first: bool,
+) -> int:
+    """Walk the whole blocks in buffer from pos; returns where the first partial one starts."""
+    end = len(buffer)
+    while pos + 12 <= end:
+        if first and out.blocks == 0 and struct.unpack_from("<I", buffer, pos)[0] != SHB:
+            raise _Stop("not a pcapng file")
+        kind, length = struct.unpack_from(section.order + "II", buffer, pos)
+        if kind == SHB:
+            order = _shb_order(buffer, pos)
+            length = struct.unpack_from(order + "I", buffer, pos + 4)[0]
+            _check_length(length, 28, "SHB")
+            if length > _MAX_BLOCK:
+                raise _Stop(f"pcapng: total block length {length} is too large (> {_MAX_BLOCK})")
+            if pos + length > end:
+                return pos
+            section.order, section.interfaces = order, []
+            _shb(buffer, pos, length, order)
+        else:
+            length = (length + 3) & ~3
+            if length > _MAX_BLOCK:
+                raise _Stop(f"pcapng: total block length {length} is too large (> {_MAX_BLOCK})")
+            _check_length(length, 12, "block")
+            if pos + length > end:
+                return pos
+            _block(buffer, pos, kind, length, section, out, summary)
+        trailer = struct.unpack_from(section.order + "I", buffer, pos + length - 4)[0]
+        if trailer != struct.unpack_from(section.order + "I", buffer, pos + 4)[0]:
+            raise _Stop("pcapng: total block lengths don't match")
+        out.blocks += 1
+        pos += length
+    return pos
+
+
+def _shb_order(buffer: bytes, pos: int) -> str:
+    if pos + 12 > len(buffer):
+        raise _Stop("cut short")
+    magic = struct.unpack_from("<I", buffer, pos + 8)[0]
+    if magic == 0x1A2B3C4D:
+        return "<"
+    if magic == 0x4D3C2B1A:
+        return ">"
+    raise _Stop("pcapng: unknown byte-order magic number")
+
+
+def _shb(buffer: bytes, pos: int, length: int, order: str) -> None:
+    major, minor = struct.unpack_from(order + "HH", buffer, pos + 12)
+    if not (major == 1 and minor in (0, 2)):
+        raise _Stop(f"pcapng: unknown SHB version {major}.{minor}")
+    _options(buffer, pos + 24, pos + length - 4, order, {})
+
+
+def _check_length(length: int, minimum: int, what: str) -> None:
+    if length < minimum:
+        raise _Stop(f"pcapng: total block length {length} of {what} is too small")
+
+
+def _block(
+    buffer: bytes,
+    pos: int,
+    kind: int,
+    length: int,
+    section: _Section,
+    out: _PendingRecords,
+    summary: FileSummary,
+) -> None:
+    order = section.order
+    if kind == IDB:
+        _check_length(length, 20, "an IDB")
+        linktype, _, snaplen = struct.unpack_from(order + "HHI", buffer, pos + 8)
+        found = _options(buffer, pos + 16, pos + length - 4, order, _IDB_OPTIONS)
+        units, offset = _resolution(found.get(9)), found.get(14, 0)
+        section.interfaces.append(_Interface(linktype, snaplen, units, offset))
+        summary.linktypes.add(linktype)
+    elif kind in (EPB, PB):
+        _packet_block(buffer, pos, kind, length, section, out)
+    elif kind == SPB:
+        _check_length(length, 16, "an SPB")
+        if not section.interfaces:
+            raise _Stop("pcapng: SPB appeared before any IDBs in the section")
+        iface = section.interfaces[0]
+        wirelen = struct.unpack_from(order + "I", buffer, pos + 8)[0]
+        caplen = min(wirelen, iface.snaplen) if iface.snaplen else wirelen
+        if length < 16 + ((caplen + 3) & ~3):
+            raise _Stop(f"pcapng: total block length {length} of an SPB is too small")
+        out.add(pos + 12, caplen, wirelen, 0, iface)
+    elif kind in _FRAME_BLOCKS:
+        out.add(pos + 8, 0, 0, 0, None)  # a record, but not a packet: it still counts a frame
+
+
+def _packet_block(
+    buffer: bytes, pos: int, kind: int, length: int, section: _Section, out: _PendingRecords
+) -> None:
+    order = section.order
+    if kind == EPB:
+        _check_length(length, 32, "an EPB")
+        iface_id, high, low, caplen, wirelen = struct.unpack_from(order + "IIIII", buffer, pos + 8)
+    else:
+        _check_length(length, 32, "a PB")
+        iface_id, _, high, low, caplen, wirelen = struct.unpack_from(
+            order + "HHIIII", buffer, pos + 8
+        )
+    padded = (caplen + 3) & ~3
+    if length < 32 + padded:
+        raise _Stop(f"pcapng: total block length {length} is too small for {caplen} bytes")
+    if iface_id >= len(section.interfaces):
+        raise _Stop(f"pcapng: interface index {iface_id} is not less than section interface count")
+    if caplen > MAX_SNAPLEN:
+        raise _Stop(f"pcapng: cap_len {caplen} is larger than {MAX_SNAPLEN}")
+    _options(buffer, pos + 28 + padded, pos + length - 4, order, _EPB_OPTIONS)
+    out.add(pos + 28, caplen, wirelen, (high << 32) | low, section.interfaces[iface_id])
+
+
+def _resolution(value: int | None) -> int:
+    """if_tsresol: units per second (a power of 10, or of 2 with the top bit set)."""
+    if value is None:
+        return 1_000_000
+    base, exponent = (2, value & 0x7F) if value & 0x80 else (10, value & 0x7F)
+    if (base == 2 and exponent < 64) or (base == 10 and exponent < 20):
+        return int(base**exponent)
+    return (1 << 64) - 1
+
+
+# Option code → (exact length or None, minimum length). Unlisted codes are skipped unchecked.
+_EPB_OPTIONS: dict[int, tuple[int | None, int]] = {2: (4, 4), 4: (8, 8), 5: (8, 8), 6: (4, 4)}
+_IDB_OPTIONS: dict[int, tuple[int | None, int]] = {9: (None, 0), 14: (None, 0), 11: (None, 1)}
+_CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
+
+
+def _options(
+    buffer: bytes, pos: int, end: int, order: str, known: dict[int, tuple[int | None, int]]
+) -> dict[int, int]:
+    """Walk an options list as wiretap does; raises _Stop where wiretap reports a bad file."""
+    found: dict[int, int] = {}
+    while pos < end:
+        if pos + 4 > end:
+            raise _Stop("pcapng: Not enough data for option header")
+        code, size = struct.unpack_from(order + "HH", buffer, pos)
+        pos += 4
+        rounded = (size + 3) & ~3
+        if rounded > end - pos:
+            raise _Stop(f"pcapng: Not enough data to handle option of length {size}")
+        if code == 0:
+            break
+        if code in _CUSTOM_OPTIONS and size < 4:
+            raise _Stop(f"pcapng: option length ({size}) too small for custom option")
+        rule = known.get(code)
+        if rule is not None:
+            exact, minimum = rule
+            if (exact is not None and size != exact) or size < minimum:
+                raise _Stop(f"pcapng: option {code} has length {size}")
+            if code == 7 and size >= 1 and buffer[pos] in (1, 2) and size != 9:
+                raise _Stop(f"pcapng: packet block verdict option length {size} is != 9")
+            if size == 1:
+                found[code] = buffer[pos]
+            elif size == 8:
+                found[code] = struct.unpack_from(order + "q", buffer, pos)[0]
+        pos += rounded
+    return found
+
+
+_EPB_OPTIONS[7] = (None, 1)

@@ -1,0 +1,308 @@
+"""Native reader: a capture's bytes → the same typed `PacketColumns` as the tshark loader.
+
+`load_capture(path)` streams the file through `capfile` (records), `decode` (headers, vectorised)
+and `tcpanalysis` (tshark's stream numbers and analysis flags), then builds the columns the pure
+stages read. It needs no tshark, and it stops with `NativeUnsupported` when the capture holds a
+link type or an encapsulation it does not read, so that `readers.load` can hand it to tshark.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import os
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pcapexplain import capfile, decode, tcpanalysis
+from pcapexplain.errors import (
+    CaptureNotFound,
+    CaptureUnreadable,
+    EmptyCapture,
+    NativeUnsupported,
+    NotACapture,
+    NoTcp,
+)
+from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, PacketColumns, Reader
+
+Array = np.ndarray[Any, Any]
+
+LINKTYPE_NAMES = {
+    decode.NULL: "BSD loopback",
+    decode.ETHERNET: "Ethernet",
+    decode.RAW: "raw IP",
+    12: "raw IP",
+    14: "raw IP",
+    decode.LOOP: "OpenBSD loopback",
+    decode.SLL: "Linux cooked v1",
+    decode.SLL2: "Linux cooked v2",
+    decode.RAW4: "raw IPv4",
+    decode.RAW6: "raw IPv6",
+}
+
+
+def check_file(path: Path) -> Path:
+    """The capture exists and can be opened; raises CaptureNotFound or CaptureUnreadable."""
+    if not path.exists():
+        raise CaptureNotFound(f"{path}: no such file")
+    if path.is_dir():
+        raise CaptureUnreadable(f"{path} is a folder, not a capture file")
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return path
+
+
+def load_capture(
+    path: str | os.PathLike[str], *, validate_checksums: bool = False, strict: bool = False
+) -> Capture:
+    """Read every TCP segment of a capture without tshark.
+
+    With strict, frames in an encapsulation this reader does not follow (a tunnel, MPLS, PPPoE)
+    raise NativeUnsupported, as does an unknown link type always; without, they are skipped with
+    a warning. Raises the loader's errors for bad input: CaptureNotFound, CaptureUnreadable,
+    NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
+    """
+    capture = check_file(Path(path))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(_sha256, capture)  # hashlib releases the GIL: runs beside the parse
+        summary = capfile.FileSummary()
+        collected = _Collected()
+        try:
+            for records in capfile.read_records(capture, summary):
+                _check_linktypes(summary.linktypes)
+                collected.add(decode.decode(records, validate_checksums=validate_checksums))
+        except capfile.UnsupportedCapture as exc:
+            raise NativeUnsupported(f"{capture.name}: {exc}") from exc
+        except capfile.CaptureFormatError as exc:
+            raise NotACapture(f"{capture.name} is not a capture file ({exc})") from exc
+        except OSError as exc:
+            raise CaptureUnreadable(f"{capture}: cannot be read ({exc.strerror or exc})") from exc
+        _check_linktypes(summary.linktypes)
+        if collected.foreign and strict:
+            raise NativeUnsupported(f"{capture.name}: {_foreign_text(collected.foreign)}")
+        packets = collected.columns()
+        sha256 = digest.result()
+    info = CaptureInfo(
+        path=str(path),
+        size_bytes=capture.stat().st_size,
+        sha256=sha256,
+        tshark_version="",
+        total_frames=summary.frames,
+        truncated_at=summary.frames if summary.damaged else None,
+        warnings=_warnings(summary, collected.foreign),
+        reader=Reader.NATIVE.value,
+    )
+    if info.total_frames == 0:
+        if summary.damaged:
+            raise NotACapture(f"{capture.name} is cut short before its first packet")
+        raise EmptyCapture(f"{capture.name} holds no packets")
+    if len(packets) == 0:
+        raise NoTcp(f"{capture.name} holds {info.total_frames} packets but no TCP segment")
+    return Capture(info=info, packets=packets)
+
+
+def _check_linktypes(linktypes: Iterable[int]) -> None:
+    unknown = sorted(set(linktypes) - decode.KNOWN_LINKTYPES)
+    if unknown:
+        names = ", ".join(str(t) for t in unknown)
+        raise NativeUnsupported(f"link type {names} is not one the native reader decodes")
+
+
+def _foreign_text(foreign: dict[str, int]) -> str:
+    parts = ", ".join(f"{what}: {count}" for what, count in sorted(foreign.items()))
+    return f"frames in encapsulations the native reader does not follow ({parts})"
+
+
+def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[str, ...]:
+    out = []
+    if summary.damaged:
+        out.append(f"the capture is cut short after frame {summary.frames}; analysed up to there")
+    if foreign:
+        out.append(f"{_foreign_text(foreign)} were left out; --reader tshark reads them")
+    return tuple(out)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# ----------------------------------------------------------------------------- assembling
+
+
+@dataclass(slots=True)
+class _Collected:
+    """Decoded headers of every block, kept compact until the analysis has run."""
+
+    blocks: list[_Block] = field(default_factory=list)
+    foreign: dict[str, int] = field(default_factory=dict)
+    addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
+    tuples: dict[bytes, int] = field(default_factory=dict)  # canonical 4-tuple → id
+
+    def add(self, result: decode.BlockResult) -> None:
+        for what, count in result.foreign.items():
+            self.foreign[what] = self.foreign.get(what, 0) + count
+        if len(result.segments):
+            self.blocks.append(_Block.build(result.segments, self.addresses, self.tuples))
+
+    def columns(self) -> PacketColumns:
+        if not self.blocks:
+            return _empty_columns()
+        merged = _Block.concatenate(self.blocks)
+        self.blocks.clear()
+        heavy = _heavy_tuples(merged)
+        analysed = tcpanalysis.Analyser().feed(
+            merged.segments, merged.tuple, merged.direction, heavy
+        )
+        keep = ~merged.segments.in_error  # tshark prints them, the loader leaves them out
+        names = _address_names(self.addresses)
+        return _packet_columns(merged, analysed, keep, names)
+
+
+@dataclass(slots=True)
+class _Block:
+    segments: decode.Segments
+    src: Array  # address ids
+    dst: Array
+    tuple: Array  # 4-tuple ids
+    direction: Array  # 0/1
+
+    @classmethod
+    def build(
+        cls, s: decode.Segments, addresses: dict[bytes, int], tuples: dict[bytes, int]
+    ) -> _Block:
+        src = _intern_addresses(s.family, s.src, addresses)
+        dst = _intern_addresses(s.family, s.dst, addresses)
+        # Order the two endpoints so that both directions of a connection share one key.
+        src_key = (src << 16) | s.sport
+        dst_key = (dst << 16) | s.dport
+        direction = (src_key > dst_key).astype(np.int64)
+        low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
+        pairs = np.stack([low, high], axis=1)
+        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        ids = np.fromiter(
+            (tuples.setdefault(row.tobytes(), len(tuples)) for row in unique),
+            dtype=np.int64,
+            count=len(unique),
+        )
+        # Drop the bulky address bytes: ids stand for them from here on.
+        slim = decode.Segments(
+            **{name: getattr(s, name) for name in decode.Segments.__dataclass_fields__}
+        )
+        slim.src = slim.dst = np.zeros((0, 16), dtype=np.uint8)
+        return cls(slim, src, dst, ids[inverse.reshape(-1)], direction)
+
+    @staticmethod
+    def concatenate(blocks: list[_Block]) -> _Block:
+        names = [n for n in decode.Segments.__dataclass_fields__ if n not in ("src", "dst")]
+        segments = decode.Segments(
+            **{n: np.concatenate([getattr(b.segments, n) for b in blocks]) for n in names},
+            src=np.zeros((0, 16), dtype=np.uint8),
+            dst=np.zeros((0, 16), dtype=np.uint8),
+        )
+        return _Block(
+            segments=segments,
+            src=np.concatenate([b.src for b in blocks]),
+            dst=np.concatenate([b.dst for b in blocks]),
+            tuple=np.concatenate([b.tuple for b in blocks]),
+            direction=np.concatenate([b.direction for b in blocks]),
+        )
+
+
+def _intern_addresses(family: Array, raw: Array, addresses: dict[bytes, int]) -> Array:
+    keyed = np.concatenate([family.astype(np.uint8)[:, None], raw], axis=1)
+    unique, inverse = np.unique(keyed, axis=0, return_inverse=True)
+    ids = np.fromiter(
+        (addresses.setdefault(row.tobytes(), len(addresses)) for row in unique),
+        dtype=np.int64,
+        count=len(unique),
+    )
+    interned: Array = ids[inverse.reshape(-1)]
+    return interned
+
+
+def _address_names(addresses: dict[bytes, int]) -> list[str]:
+    names = [""] * len(addresses)
+    for key, index in addresses.items():
+        names[index] = decode.address_text(key[1:], key[0])
+    return names
+
+
+def _heavy_tuples(block: _Block) -> Array:
+    """Headers of 4-tuple directions with enough segments to reach tshark's unacked limit."""
+    s = block.segments
+    listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)
+    key = block.tuple * 2 + block.direction
+    counts = np.bincount(key[listable], minlength=int(key.max()) + 1 if len(key) else 0)
+    heavy: Array = counts[key] >= tcpanalysis.MAX_UNACKED
+    return heavy
+
+
+def epoch_seconds(seconds: Array, nanos: Array) -> Array:
+    """frame.time_epoch as tshark prints it, read back as a float (odd nanoseconds included)."""
+    negative = nanos < 0
+    magnitude = np.abs(nanos)
+    digits = np.full(len(nanos), 1e9)
+    digits[magnitude >= 1_000_000_000] = 1e10
+    value = np.abs(seconds).astype(np.float64) + magnitude / digits
+    epoch: Array = np.where((seconds < 0) | negative, -value, value)
+    return epoch
+
+
+def _packet_columns(
+    block: _Block, analysed: tcpanalysis.Analysed, keep: Array, names: list[str]
+) -> PacketColumns:
+    s = block.segments
+    printed = s.reach >= decode.REACH_FLAGS
+    checksum_read = s.reach >= decode.REACH_CHECKSUM
+    name_array = np.array(names, dtype=object)
+
+    def ints(values: Array, code: str = "q") -> array[int]:
+        return array(code, np.ascontiguousarray(values[keep], dtype=_CODES[code]).tobytes())
+
+    def texts(ids: Array) -> list[str]:
+        return list(name_array[ids[keep]])
+
+    return PacketColumns(
+        frame=ints(s.frame),
+        time=array("d", epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes()),
+        src=texts(block.src),
+        dst=texts(block.dst),
+        sport=ints(s.sport),
+        dport=ints(s.dport),
+        flags=ints(np.where(printed, s.flags, 0)),
+        seq=ints(s.seq),
+        ack=ints(np.where(printed, s.ack, NO_VALUE)),
+        length=ints(s.seglen),
+        window=ints(np.where(printed, s.window, NO_VALUE)),
+        mss=ints(s.mss),
+        wscale=ints(s.wscale),
+        sack_perm=ints(s.sack_perm, "b"),
+        sack=ints(s.sack, "b"),
+        tsval=ints(s.tsval),
+        tfo=ints(s.tfo, "b"),
+        ttl=ints(s.ttl),
+        analysis=ints(tcpanalysis.printed_flags(analysed.flags)),
+        ip_checksum=ints(s.ip_checksum, "b"),
+        tcp_checksum=ints(np.where(checksum_read, s.tcp_checksum, 0), "b"),
+        stream=ints(analysed.stream),
+    )
+
+
+_CODES = {"q": np.int64, "b": np.int8}
+
+
+def _empty_columns() -> PacketColumns:
+    columns: dict[str, Any] = {n: array("q") for n in PacketColumns.__dataclass_fields__}
+    return PacketColumns(**{**columns, "src": [], "dst": []})
