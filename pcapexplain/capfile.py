@@ -53,6 +53,10 @@ class UnsupportedCapture(Exception):
     """The file is a capture, but in a variant the native reader does not read; tshark may."""
 
 
+class UnknownFormat(UnsupportedCapture):
+    """Neither pcap, pcapng nor gzip: perhaps another format tshark reads, perhaps no capture."""
+
+
 @dataclass(slots=True)
 class Records:
     """One block of records. Offsets index `data`; all per-record arrays have the same length."""
@@ -89,11 +93,15 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
     with open(path, "rb") as raw:
         head = raw.read(2)
         raw.seek(0)
-        source = _Gunzip(raw) if head == _GZIP_MAGIC else _Plain(raw)
-        reader = _Buffered(source)
+        zipped = head == _GZIP_MAGIC
+        source = _Gunzip(raw) if zipped else _Plain(raw)
+        size = BLOCK_SIZE if zipped else min(BLOCK_SIZE, max(os.fstat(raw.fileno()).st_size, 1))
+        reader = _Buffered(source, size)
         magic = reader.peek(4)
+        if not magic:
+            return  # an empty file: no frames, as tshark sees it
         if len(magic) < 4:
-            raise CaptureFormatError("too short to be a capture file")
+            raise UnknownFormat("too short to be a pcap or pcapng file")
         if struct.unpack("<I", magic)[0] == SHB:
             yield from _pcapng(reader, summary)
         else:
@@ -102,14 +110,16 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
 
 # ----------------------------------------------------------------------------- byte sources
 
+PADDING = 64  # zero bytes after the data, so that fixed-size header reads never fall off the end
+
 
 class _Plain:
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self.error: str | None = None
 
-    def read(self, size: int) -> bytes:
-        return self._handle.read(size)
+    def readinto(self, target: memoryview) -> int:
+        return self._handle.readinto(target)  # type: ignore[attr-defined, no-any-return]
 
 
 class _Gunzip:
@@ -118,71 +128,84 @@ class _Gunzip:
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self._inflate = zlib.decompressobj(wbits=31)
+        self._pending = b""  # compressed bytes not yet fed
         self._done = False
         self.error: str | None = None
 
-    def read(self, size: int) -> bytes:
-        out = b""
-        while not self._done and len(out) < size:
-            chunk = self._inflate.unconsumed_tail or self._handle.read(1 << 20)
-            if not chunk:
-                self._done = True
-                break
+    def readinto(self, target: memoryview) -> int:
+        filled = 0
+        while not self._done and filled < len(target):
+            if not self._pending:
+                self._pending = self._inflate.unconsumed_tail or self._handle.read(1 << 20)
+                if not self._pending:
+                    self._done = True
+                    break
             try:
-                out += self._inflate.decompress(chunk, size - len(out))
+                out = self._inflate.decompress(self._pending, len(target) - filled)
             except zlib.error as exc:
                 self.error = f"gzip: {exc}"
                 self._done = True
                 break
-            if self._inflate.eof:
-                rest = self._inflate.unused_data
+            target[filled : filled + len(out)] = out
+            filled += len(out)
+            self._pending = self._inflate.unconsumed_tail
+            if self._inflate.eof:  # another member may follow
+                self._pending = self._inflate.unused_data
                 self._inflate = zlib.decompressobj(wbits=31)
-                if rest:
-                    self._inflate.decompress(b"")
-                    out += self._feed(rest, size - len(out))
-        return out
-
-    def _feed(self, data: bytes, size: int) -> bytes:
-        try:
-            return self._inflate.decompress(data, max(size, 1))
-        except zlib.error as exc:
-            self.error = f"gzip: {exc}"
-            self._done = True
-            return b""
+        return filled
 
 
 class _Buffered:
-    """A byte source read in large blocks, with the unread tail carried to the next block."""
+    """The file's bytes in one reused, zero-padded array, filled a block at a time.
 
-    def __init__(self, source: _Plain | _Gunzip) -> None:
+    `buffer` is the valid part (for struct); `data` views the whole array for numpy, so header
+    reads a little past the valid part stay in bounds. The unread tail moves to the front on each
+    refill, and the array grows when one block (pcapng allows large ones) does not fit.
+    """
+
+    def __init__(self, source: _Plain | _Gunzip, size: int) -> None:
         self._source = source
-        self.buffer = b""
-        self.offset = 0  # file offset of buffer[0]
+        self._array = bytearray(size + PADDING)
+        self.data = np.frombuffer(self._array, dtype=np.uint8)
+        self.end = 0
         self.eof = False
 
     @property
     def error(self) -> str | None:
         return self._source.error
 
+    @property
+    def buffer(self) -> memoryview:
+        return memoryview(self._array)[: self.end]
+
     def peek(self, size: int) -> bytes:
-        while len(self.buffer) < size and not self.eof:
-            self._more(size)
-        return self.buffer[:size]
+        self._fill()
+        return bytes(self._array[: min(size, self.end)])
 
     def refill(self, keep_from: int) -> bool:
-        """Drop buffer[:keep_from] and read another block; False at the end of the file."""
-        self.offset += keep_from
-        self.buffer = self.buffer[keep_from:]
-        before = len(self.buffer)
-        self._more(len(self.buffer) + BLOCK_SIZE)
-        return len(self.buffer) > before
+        """Drop the first keep_from bytes and read more; False when nothing more came."""
+        tail = self.end - keep_from
+        capacity = len(self._array) - PADDING
+        if keep_from == 0 and self.end == capacity and capacity < 4 * _MAX_BLOCK:
+            grown = bytearray(2 * capacity + PADDING)  # one block is larger than the array
+            grown[: self.end] = self._array[: self.end]
+            self._array, self.data = grown, np.frombuffer(grown, dtype=np.uint8)
+        elif keep_from:
+            self._array[:tail] = self._array[keep_from : self.end]
+        self.end = tail
+        return self._fill() > 0
 
-    def _more(self, want: int) -> None:
-        while len(self.buffer) < want and not self.eof:
-            block = self._source.read(max(want - len(self.buffer), BLOCK_SIZE))
-            if not block:
+    def _fill(self) -> int:
+        capacity = len(self._array) - PADDING
+        before = self.end
+        view = memoryview(self._array)
+        while self.end < capacity and not self.eof:
+            count = self._source.readinto(view[self.end : capacity])
+            if not count:
                 self.eof = True
-            self.buffer += block
+            self.end += count
+        self._array[self.end : self.end + PADDING] = bytes(PADDING)
+        return self.end - before
 
 
 # ------------------------------------------------------------------------------------- pcap
@@ -205,8 +228,8 @@ def _pcap(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
     magic = struct.unpack("<I", header[:4])[0]
     if magic in _PCAP_OTHER_MAGIC:
         raise UnsupportedCapture("a modified or Ixia pcap variant")
-    if magic not in _PCAP_MAGIC:
-        raise CaptureFormatError("not a pcap or pcapng file")
+    if magic not in _PCAP_MAGIC:  # tshark knows many more formats (and guesses at some)
+        raise UnknownFormat("not a pcap or pcapng file")
     order, nanosecond = _PCAP_MAGIC[magic]
     if len(header) < 24:
         summary.damaged = "cut short"
@@ -273,7 +296,7 @@ def _pcap_records(reader: _Buffered, summary: FileSummary, fmt: _PcapFormat) -> 
     while True:
         buffer = reader.buffer
         positions = _record_positions(buffer, pos, lengths, fmt.swap)
-        records, keep, stop = _pcap_block(buffer, positions, fmt, frame)
+        records, keep, stop = _pcap_block(reader.data, len(buffer), positions, fmt, frame)
         if records is not None:
             frame += len(records)
             yield records
@@ -281,7 +304,7 @@ def _pcap_records(reader: _Buffered, summary: FileSummary, fmt: _PcapFormat) -> 
             summary.damaged = stop
             break
         if not reader.refill(keep):
-            if reader.buffer:
+            if reader.end:
                 summary.damaged = "cut short"
             break
         pos = 0
@@ -290,7 +313,7 @@ def _pcap_records(reader: _Buffered, summary: FileSummary, fmt: _PcapFormat) -> 
         summary.damaged = summary.damaged or reader.error
 
 
-def _record_positions(buffer: bytes, pos: int, lengths: Any, swap: int) -> list[int]:
+def _record_positions(buffer: memoryview, pos: int, lengths: Any, swap: int) -> list[int]:
     """Offsets of the record headers that lie whole in buffer, the one per-record Python step."""
     limit = len(buffer) - 16
     positions: list[int] = []
@@ -309,13 +332,12 @@ def _record_positions(buffer: bytes, pos: int, lengths: Any, swap: int) -> list[
 
 
 def _pcap_block(
-    buffer: bytes, positions: list[int], fmt: _PcapFormat, frame: int
+    data: Array, end: int, positions: list[int], fmt: _PcapFormat, frame: int
 ) -> tuple[Records | None, int, str | None]:
-    """(records whose bytes are all in buffer, where to continue, why to stop if damaged)."""
+    """(records whose bytes are all before end, where to continue, why to stop if damaged)."""
     after = positions.pop()
     if not positions:
         return None, after, None
-    data = np.frombuffer(buffer, dtype=np.uint8)
     at = np.asarray(positions, dtype=np.int64)
     seconds, frac, incl, orig = _gather_u32(data, at, 4, fmt.order)
     if fmt.swap == _SWAP_ALWAYS:
@@ -323,7 +345,7 @@ def _pcap_block(
     elif fmt.swap == _SWAP_MAYBE:
         incl, orig = np.minimum(incl, orig), np.maximum(incl, orig)
     bad = incl > MAX_SNAPLEN
-    ok = ~bad & (at + 16 + incl <= len(buffer))
+    ok = ~bad & (at + 16 + incl <= end)
     count = len(at) if ok.all() else int(np.argmin(ok))
     stop = None
     if count < len(at) and bad[count]:
@@ -394,7 +416,7 @@ def _pcapng(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
     first = True
     while True:
         buffer = reader.buffer
-        pending = _PendingRecords(buffer, frame)
+        pending = _PendingRecords(reader.data, frame)
         try:
             pos = _pcapng_blocks(buffer, pos, section, pending, summary, first)
         except _Stop as stop:
@@ -412,7 +434,7 @@ def _pcapng(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
             frame += len(records)
             yield records
         if not reader.refill(pos):
-            if reader.buffer:
+            if reader.end:
                 summary.damaged = "cut short"
             break
         pos = 0
@@ -424,8 +446,8 @@ def _pcapng(reader: _Buffered, summary: FileSummary) -> Iterator[Records]:
 class _PendingRecords:
     """Packet blocks found in one buffer, turned into Records in one go."""
 
-    def __init__(self, buffer: bytes, frame: int) -> None:
-        self.buffer = buffer
+    def __init__(self, data: Array, frame: int) -> None:
+        self.data = data
         self.frame = frame
         self.blocks = 0
         self.start: list[int] = []
@@ -452,7 +474,7 @@ class _PendingRecords:
         with np.errstate(over="ignore"):
             nanos = ((ts % units) * np.uint64(1_000_000_000)) // units
         return Records(
-            data=np.frombuffer(self.buffer, dtype=np.uint8),
+            data=self.data,
             start=np.asarray(self.start, dtype=np.int64),
             caplen=np.asarray(self.caplen, dtype=np.int64),
             wirelen=np.asarray(self.wirelen, dtype=np.int64),
@@ -464,7 +486,7 @@ class _PendingRecords:
 
 
 def _pcapng_blocks(
-    buffer: bytes,
+    buffer: memoryview,
     pos: int,
     section: _Section,
     out: _PendingRecords,
@@ -494,16 +516,22 @@ def _pcapng_blocks(
             _check_length(length, 12, "block")
             if pos + length > end:
                 return pos
+            _check_trailer(buffer, pos, length, section.order)
             _block(buffer, pos, kind, length, section, out, summary)
-        trailer = struct.unpack_from(section.order + "I", buffer, pos + length - 4)[0]
-        if trailer != struct.unpack_from(section.order + "I", buffer, pos + 4)[0]:
-            raise _Stop("pcapng: total block lengths don't match")
+        _check_trailer(buffer, pos, length, section.order)
         out.blocks += 1
         pos += length
     return pos
 
 
-def _shb_order(buffer: bytes, pos: int) -> str:
+def _check_trailer(buffer: memoryview, pos: int, length: int, order: str) -> None:
+    """A block ends with its length again; wiretap refuses the block when they differ."""
+    trailer = struct.unpack_from(order + "I", buffer, pos + length - 4)[0]
+    if trailer != struct.unpack_from(order + "I", buffer, pos + 4)[0]:
+        raise _Stop("pcapng: total block lengths don't match")
+
+
+def _shb_order(buffer: memoryview, pos: int) -> str:
     if pos + 12 > len(buffer):
         raise _Stop("cut short")
     magic = struct.unpack_from("<I", buffer, pos + 8)[0]
@@ -514,7 +542,7 @@ def _shb_order(buffer: bytes, pos: int) -> str:
     raise _Stop("pcapng: unknown byte-order magic number")
 
 
-def _shb(buffer: bytes, pos: int, length: int, order: str) -> None:
+def _shb(buffer: memoryview, pos: int, length: int, order: str) -> None:
     major, minor = struct.unpack_from(order + "HH", buffer, pos + 12)
     if not (major == 1 and minor in (0, 2)):
         raise _Stop(f"pcapng: unknown SHB version {major}.{minor}")
@@ -527,7 +555,7 @@ def _check_length(length: int, minimum: int, what: str) -> None:
 
 
 def _block(
-    buffer: bytes,
+    buffer: memoryview,
     pos: int,
     kind: int,
     length: int,
@@ -560,7 +588,7 @@ def _block(
 
 
 def _packet_block(
-    buffer: bytes, pos: int, kind: int, length: int, section: _Section, out: _PendingRecords
+    buffer: memoryview, pos: int, kind: int, length: int, section: _Section, out: _PendingRecords
 ) -> None:
     order = section.order
     if kind == EPB:
@@ -599,7 +627,7 @@ _CUSTOM_OPTIONS = (2988, 2989, 19372, 19373)
 
 
 def _options(
-    buffer: bytes, pos: int, end: int, order: str, known: dict[int, tuple[int | None, int]]
+    buffer: memoryview, pos: int, end: int, order: str, known: dict[int, tuple[int | None, int]]
 ) -> dict[int, int]:
     """Walk an options list as wiretap does; raises _Stop where wiretap reports a bad file."""
     found: dict[int, int] = {}

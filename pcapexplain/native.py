@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import capfile, decode, tcpanalysis
+from pcapexplain import capfile, decode, linklayer, tcpanalysis
 from pcapexplain.errors import (
     CaptureNotFound,
     CaptureUnreadable,
@@ -31,19 +31,6 @@ from pcapexplain.errors import (
 from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, PacketColumns, Reader
 
 Array = np.ndarray[Any, Any]
-
-LINKTYPE_NAMES = {
-    decode.NULL: "BSD loopback",
-    decode.ETHERNET: "Ethernet",
-    decode.RAW: "raw IP",
-    12: "raw IP",
-    14: "raw IP",
-    decode.LOOP: "OpenBSD loopback",
-    decode.SLL: "Linux cooked v1",
-    decode.SLL2: "Linux cooked v2",
-    decode.RAW4: "raw IPv4",
-    decode.RAW6: "raw IPv6",
-}
 
 
 def check_file(path: Path) -> Path:
@@ -79,6 +66,13 @@ def load_capture(
             for records in capfile.read_records(capture, summary):
                 _check_linktypes(summary.linktypes)
                 collected.add(decode.decode(records, validate_checksums=validate_checksums))
+        except capfile.UnknownFormat as exc:
+            if strict:
+                raise NativeUnsupported(f"{capture.name}: {exc}") from exc
+            raise NotACapture(
+                f"{capture.name} is not a capture file the native reader can read ({exc})",
+                hint="--reader tshark reads many more formats",
+            ) from exc
         except capfile.UnsupportedCapture as exc:
             raise NativeUnsupported(f"{capture.name}: {exc}") from exc
         except capfile.CaptureFormatError as exc:
@@ -110,7 +104,7 @@ def load_capture(
 
 
 def _check_linktypes(linktypes: Iterable[int]) -> None:
-    unknown = sorted(set(linktypes) - decode.KNOWN_LINKTYPES)
+    unknown = sorted(set(linktypes) - linklayer.KNOWN_LINKTYPES)
     if unknown:
         names = ", ".join(str(t) for t in unknown)
         raise NativeUnsupported(f"link type {names} is not one the native reader decodes")
@@ -148,7 +142,7 @@ class _Collected:
     blocks: list[_Block] = field(default_factory=list)
     foreign: dict[str, int] = field(default_factory=dict)
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
-    tuples: dict[bytes, int] = field(default_factory=dict)  # canonical 4-tuple → id
+    tuples: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
 
     def add(self, result: decode.BlockResult) -> None:
         for what, count in result.foreign.items():
@@ -163,7 +157,7 @@ class _Collected:
         self.blocks.clear()
         heavy = _heavy_tuples(merged)
         analysed = tcpanalysis.Analyser().feed(
-            merged.segments, merged.tuple, merged.direction, heavy
+            merged.segments, merged.pair, merged.direction, heavy
         )
         keep = ~merged.segments.in_error  # tshark prints them, the loader leaves them out
         names = _address_names(self.addresses)
@@ -175,12 +169,12 @@ class _Block:
     segments: decode.Segments
     src: Array  # address ids
     dst: Array
-    tuple: Array  # 4-tuple ids
+    pair: Array  # number of the unordered 4-tuple
     direction: Array  # 0/1
 
     @classmethod
     def build(
-        cls, s: decode.Segments, addresses: dict[bytes, int], tuples: dict[bytes, int]
+        cls, s: decode.Segments, addresses: dict[bytes, int], tuples: dict[tuple[int, int], int]
     ) -> _Block:
         src = _intern_addresses(s.family, s.src, addresses)
         dst = _intern_addresses(s.family, s.dst, addresses)
@@ -189,23 +183,25 @@ class _Block:
         dst_key = (dst << 16) | s.dport
         direction = (src_key > dst_key).astype(np.int64)
         low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
-        pairs = np.stack([low, high], axis=1)
-        unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
+        first, inverse = _unique_rows(low, high)
         ids = np.fromiter(
-            (tuples.setdefault(row.tobytes(), len(tuples)) for row in unique),
+            (
+                tuples.setdefault(pair, len(tuples))
+                for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
+            ),
             dtype=np.int64,
-            count=len(unique),
+            count=len(first),
         )
         # Drop the bulky address bytes: ids stand for them from here on.
         slim = decode.Segments(
             **{name: getattr(s, name) for name in decode.Segments.__dataclass_fields__}
         )
         slim.src = slim.dst = np.zeros((0, 16), dtype=np.uint8)
-        return cls(slim, src, dst, ids[inverse.reshape(-1)], direction)
+        return cls(slim, src, dst, ids[inverse], direction)
 
     @staticmethod
     def concatenate(blocks: list[_Block]) -> _Block:
-        names = [n for n in decode.Segments.__dataclass_fields__ if n not in ("src", "dst")]
+        names = [n for n in decode.SEGMENT_FIELDS if n not in ("src", "dst")]
         segments = decode.Segments(
             **{n: np.concatenate([getattr(b.segments, n) for b in blocks]) for n in names},
             src=np.zeros((0, 16), dtype=np.uint8),
@@ -215,21 +211,39 @@ class _Block:
             segments=segments,
             src=np.concatenate([b.src for b in blocks]),
             dst=np.concatenate([b.dst for b in blocks]),
-            tuple=np.concatenate([b.tuple for b in blocks]),
+            pair=np.concatenate([b.pair for b in blocks]),
             direction=np.concatenate([b.direction for b in blocks]),
         )
 
 
 def _intern_addresses(family: Array, raw: Array, addresses: dict[bytes, int]) -> Array:
-    keyed = np.concatenate([family.astype(np.uint8)[:, None], raw], axis=1)
-    unique, inverse = np.unique(keyed, axis=0, return_inverse=True)
+    """A number per distinct (family, address), stable across blocks."""
+    halves = raw.view(">u8").astype(np.uint64)
+    first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
+    keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
     ids = np.fromiter(
-        (addresses.setdefault(row.tobytes(), len(addresses)) for row in unique),
+        (addresses.setdefault(row.tobytes(), len(addresses)) for row in keys),
         dtype=np.int64,
-        count=len(unique),
+        count=len(first),
     )
-    interned: Array = ids[inverse.reshape(-1)]
+    interned: Array = ids[inverse]
     return interned
+
+
+def _unique_rows(*columns: Array) -> tuple[Array, Array]:
+    """(a row index per distinct row, the row's number for every row) of parallel columns."""
+    if not len(columns[0]):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.lexsort(columns[::-1])
+    starts = np.zeros(len(order), dtype=bool)
+    starts[0] = True
+    for column in columns:
+        ordered = column[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = group
+    return order[starts], inverse
 
 
 def _address_names(addresses: dict[bytes, int]) -> list[str]:
@@ -243,7 +257,7 @@ def _heavy_tuples(block: _Block) -> Array:
     """Headers of 4-tuple directions with enough segments to reach tshark's unacked limit."""
     s = block.segments
     listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)
-    key = block.tuple * 2 + block.direction
+    key = block.pair * 2 + block.direction
     counts = np.bincount(key[listable], minlength=int(key.max()) + 1 if len(key) else 0)
     heavy: Array = counts[key] >= tcpanalysis.MAX_UNACKED
     return heavy

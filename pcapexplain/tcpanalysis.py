@@ -33,6 +33,9 @@ MAX_UNACKED = 10000  # TCP_MAX_UNACKED_SEGMENTS: beyond this tshark stops listin
 _FAST_RETRANSMISSION_WINDOW = 20_000_000  # ns after the last ACK (packet-tcp.c)
 _DEFAULT_OOO_THRESHOLD = 3_000_000  # ns, when no initial RTT is known
 _NO_WINDOW = 0xFFFFFFFF  # a flow's window before its first packet (G_MAXUINT32)
+# packet-tcp.c marks a flow stalled behind a gap by setting its duplicate-ACK count to -1, in an
+# unsigned field: it then counts as "at least 2 duplicate ACKs" for the fast-retransmission test.
+_STALLED = 0xFFFFFFFF
 
 # Bits of packet-tcp.c's ta->flags (TCP_A_*), kept apart from the columns' AnalysisFlag bits.
 RETRANSMISSION = 0x0001
@@ -150,6 +153,11 @@ class Analyser:
     def _slice(
         self, s: Segments, tuples: Array, direction: Array, heavy: Array, part: slice
     ) -> tuple[list[int], list[int]]:
+        """The loop of dissect_tcp and tcp_analyze_sequence_number over one slice of headers.
+
+        The common cases (in-order data, pure ACKs) run inline on local names; the rare ones
+        (port reuse, ACKed unseen segments, retransmissions, listed segments) call helpers.
+        """
         columns = zip(
             tuples[part].tolist(),
             direction[part].tolist(),
@@ -168,25 +176,21 @@ class Analyser:
         printed: list[int] = []
         current = self._current
         base_set, base = self._base_set, self._base
+        nextseq_of, nextseq_time, maxseq_of = self._nextseq, self._nextseq_time, self._maxseq
+        lastack_of, lastack_time, window_of = self._lastack, self._lastack_time, self._window
+        win_scale, first_ack, last_flags = self._win_scale, self._first_ack, self._last_flags
+        dupacks, unacked = self._dupacks, self._unacked
         for tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in columns:
             conv = current.get(tup)
             if conv is None:
                 conv = current[tup] = self._new_conversation(big)
             fwd = 2 * conv + d
             ta = 0
-            syn_ack = flags & (_SYN | _ACK)
-            if syn_ack == _SYN and base_set[fwd]:
-                if seq != base[fwd]:
-                    conv = current[tup] = self._new_conversation(big)
-                    fwd = 2 * conv + d
-                    ta = REUSED_PORTS
-                else:
-                    # A repeated SYN: tshark restores nextseq (a RST may have moved it).
-                    self._nextseq[fwd] = self._maxseq[fwd]
-            elif syn_ack == _SYN | _ACK and base_set[fwd] and seq != base[fwd]:
-                base[fwd] = seq
-                ta = REUSED_PORTS
+            if flags & _SYN and base_set[fwd]:
+                conv, ta = self._syn_on_known_flow(tup, conv, d, flags, seq, big)
+                fwd = 2 * conv + d
             if seglen >= 0:
+                # ---- tcp_analyze_sequence_number, packet-tcp.c order ----
                 rev = fwd ^ 1
                 if not base_set[fwd]:
                     base[fwd] = seq if flags & _SYN else (seq - 1) & _M
@@ -194,32 +198,118 @@ class Analyser:
                 if not base_set[rev] and flags & _ACK:
                     base[rev] = (ack - 1) & _M
                     base_set[rev] = True
-                ta = self._analyse(fwd, ta, flags, seq, ack, seglen, win, ts)
-            streams.append(conv)
+                nextseq = nextseq_of[fwd]
+                lastack = lastack_of[fwd]
+                window = window_of[fwd]
+                sfr = flags & _SFR
+                if seglen == 1 and seq == nextseq and window_of[rev] == 0:
+                    ta |= ZERO_WINDOW_PROBE
+                else:
+                    if win == 0 and not sfr:
+                        ta |= ZERO_WINDOW
+                    if nextseq and (nextseq - seq) & _M >= _HALF and not flags & _RST:
+                        ta |= LOST_PACKET
+                    if seglen <= 1 and not sfr and seq == (nextseq - 1) & _M:
+                        ta |= KEEP_ALIVE
+                    if seglen == 0:
+                        if seq == nextseq and ack == lastack and not sfr:
+                            if win != window:
+                                if win:
+                                    ta |= WINDOW_UPDATE
+                            elif win:
+                                if last_flags[rev] & KEEP_ALIVE:
+                                    ta |= KEEP_ALIVE_ACK
+                                else:
+                                    count = dupacks[fwd]
+                                    dupacks[fwd] = 1 if count == _STALLED else count + 1
+                                    ta |= DUPLICATE_ACK
+                            elif last_flags[rev] & ZERO_WINDOW_PROBE:
+                                ta |= ZERO_WINDOW_PROBE_ACK
+                    elif win_scale[rev] != -1 and not sfr:
+                        scale = win_scale[rev]
+                        shift = 0 if first_ack[rev] or scale == -2 else scale
+                        edge = lastack_of[rev] + ((window_of[rev] << shift) & _M)
+                        if (seq + seglen - edge) & _M == 0:
+                            ta |= WINDOW_FULL
+                if ack != lastack:
+                    dupacks[fwd] = 0
+                if flags & _ACK:
+                    maxseq = maxseq_of[rev]
+                    if maxseq and (maxseq - ack) & _M >= _HALF and self._acked_unseen(rev):
+                        ta |= ACK_LOST_PACKET
+                if seglen or flags & _SYN_FIN:
+                    if not ta & KEEP_ALIVE:
+                        rev_ack = lastack_of[rev]
+                        if seglen and rev_ack and (rev_ack - seq - seglen) & _M < _HALF:
+                            ta |= SPURIOUS_RETRANSMISSION
+                        elif nextseq and (seq - nextseq) & _M >= _HALF:
+                            ta |= self._resent(fwd, flags, seq, seglen, ts, nextseq)
+                    after = (seq + seglen) & _M
+                    listed = unacked[fwd]
+                    if listed is None or len(listed) < MAX_UNACKED:
+                        if flags & _SYN_FIN:  # SYN and FIN count as one byte
+                            after = (after + 1) & _M
+                        if listed is not None:
+                            listed.append(after)
+                else:
+                    after = seq
+                if (not nextseq or (nextseq - after) & _M >= _HALF) and not ta & ZERO_WINDOW_PROBE:
+                    nextseq_of[fwd] = nextseq = after
+                    nextseq_time[fwd] = ts
+                maxseq = maxseq_of[fwd]
+                if (seq == maxseq or not maxseq) and not ta & ZERO_WINDOW_PROBE:
+                    maxseq_of[fwd] = nextseq
+                window_of[fwd] = win
+                lastack_of[fwd] = ack
+                lastack_time[fwd] = ts
+                last_flags[fwd] = ta
+                if unacked[rev]:
+                    self._drop_acked(rev, ack)
+            streams.append(conv)  # conversations are numbered in creation order, as tcp.stream
             if reach < REACH_FLAGS:
                 printed.append(0)  # a bogus header length: dissection stopped after the seq
                 continue
-            self._after_header(conv, fwd, flags, ts)
+            if flags & _SYN:
+                if not flags & _ACK:
+                    self._last_syn[conv] = ts
+                first_ack[fwd] = True
+            elif flags & _ACK:
+                first_syn = self._last_syn[conv]
+                if first_syn and not self._first_rtt[conv]:
+                    self._first_rtt[conv] = ts - first_syn
+                first_ack[fwd] = False
             if reach >= REACH_OPTIONS and ws >= 0:
-                self._win_scale[fwd] = ws
+                win_scale[fwd] = ws
             if reach == REACH_ALL:
                 printed.append(ta)
                 if flags & _SYN:
                     self._verify_window_scaling(fwd, flags & _ACK != 0)
             else:
                 printed.append(0)
-        return streams, printed  # conversations are numbered in creation order, as tcp.stream
+        return streams, printed
 
-    def _after_header(self, conv: int, fwd: int, flags: int, ts: int) -> None:
-        """The SYN/ACK bookkeeping dissect_tcp does after the analysis of a header."""
-        if flags & _SYN:
-            if not flags & _ACK:
-                self._last_syn[conv] = ts
-            self._first_ack[fwd] = True
-        elif flags & _ACK:
-            if self._last_syn[conv] and not self._first_rtt[conv]:
-                self._first_rtt[conv] = ts - self._last_syn[conv]
-            self._first_ack[fwd] = False
+    def _syn_on_known_flow(
+        self, tup: int, conv: int, d: int, flags: int, seq: int, big: bool
+    ) -> tuple[int, int]:
+        """A SYN on a flow whose ISN is known: port reuse, or a repeated SYN (dissect_tcp)."""
+        fwd = 2 * conv + d
+        if flags & _ACK:
+            if seq != self._base[fwd]:  # a SYN-ACK with another ISN: the same stream, rebased
+                self._base[fwd] = seq
+                return conv, REUSED_PORTS
+            return conv, 0
+        if seq != self._base[fwd]:  # a new ISN: a new conversation (tcp.stream) begins
+            conv = self._current[tup] = self._new_conversation(big)
+            return conv, REUSED_PORTS
+        # A repeated SYN: tshark restores nextseq, which a RST may have moved.
+        self._nextseq[fwd] = self._maxseq[fwd]
+        return conv, 0
+
+    def _drop_acked(self, flow: int, ack: int) -> None:
+        """Every listed segment this ACK reaches leaves the flow's list."""
+        listed = self._unacked[flow]
+        if listed:
+            listed[:] = [x for x in listed if (ack - x) & _M >= _HALF]
 
     def _verify_window_scaling(self, fwd: int, synack: bool) -> None:
         rev = fwd ^ 1
@@ -228,143 +318,34 @@ class Analyser:
         elif synack and self._win_scale[rev] == -2:
             self._win_scale[fwd] = -2
 
-    def _analyse(
-        self, fwd: int, ta: int, flags: int, seq: int, ack: int, seglen: int, win: int, ts: int
-    ) -> int:
-        """tcp_analyze_sequence_number: the TCP_A_* flags of one header; updates the flows."""
-        rev = fwd ^ 1
-        nextseq = self._nextseq[fwd]
-        lastack = self._lastack[fwd]
-        sfr = flags & _SFR
-        probe = seglen == 1 and seq == nextseq and self._window[rev] == 0
-        if probe:
-            ta |= ZERO_WINDOW_PROBE
-        else:
-            ta = self._window_checks(fwd, ta, flags, seq, ack, seglen, win, nextseq, lastack, sfr)
-        if ack != lastack:
-            self._dupacks[fwd] = 0
-        if flags & _ACK and self._acked_unseen(rev, ack):
-            ta |= ACK_LOST_PACKET
-        if seglen > 0 or flags & _SYN_FIN:
-            ta = self._retransmission(fwd, ta, flags, seq, seglen, ts, nextseq)
-        self._advance(fwd, ta, flags, seq, seglen, win, ack, ts, nextseq)
-        return ta
-
-    def _window_checks(
-        self,
-        fwd: int,
-        ta: int,
-        flags: int,
-        seq: int,
-        ack: int,
-        seglen: int,
-        win: int,
-        nextseq: int,
-        lastack: int,
-        sfr: int,
-    ) -> int:
-        """Zero window, lost segment, keep-alive, window update/full, keep-alive and ZWP ACKs,
-        duplicate ACK, in packet-tcp.c's order (the two ACK kinds end the checks early)."""
-        rev = fwd ^ 1
-        if win == 0 and not sfr:
-            ta |= ZERO_WINDOW
-        if nextseq and (nextseq - seq) & _M >= _HALF and not flags & _RST:
-            ta |= LOST_PACKET
-        if seglen <= 1 and seq == (nextseq - 1) & _M and not sfr:
-            ta |= KEEP_ALIVE
-        same = seglen == 0 and seq == nextseq and ack == lastack and not sfr
-        window = self._window[fwd]
-        if same and win and win != window:
-            ta |= WINDOW_UPDATE
-        if seglen > 0 and self._win_scale[rev] != -1 and not sfr:
-            scale = self._win_scale[rev]
-            shift = 0 if self._first_ack[rev] or scale == -2 else scale
-            edge = (self._lastack[rev] + ((self._window[rev] << shift) & _M)) & _M
-            if (seq + seglen) & _M == edge:
-                ta |= WINDOW_FULL
-        if same and win == window:
-            if win and self._last_flags[rev] & KEEP_ALIVE:
-                return ta | KEEP_ALIVE_ACK
-            if not win and self._last_flags[rev] & ZERO_WINDOW_PROBE:
-                return ta | ZERO_WINDOW_PROBE_ACK
-            if win:
-                count = self._dupacks[fwd]
-                self._dupacks[fwd] = 1 if count == -1 else count + 1
-                ta |= DUPLICATE_ACK
-        return ta
-
-    def _acked_unseen(self, rev: int, ack: int) -> bool:
-        """ACKed unseen segment: this ACK covers bytes the other direction never showed."""
+    def _acked_unseen(self, rev: int) -> bool:
+        """ACKed unseen segment: an ACK beyond the other direction's max seq to be acked."""
         maxseq = self._maxseq[rev]
-        if not maxseq or (maxseq - ack) & _M < _HALF:  # only an ACK beyond max seq to be acked
-            return False
         nextseq = self._nextseq[rev]
         if (maxseq - nextseq) & _M >= _HALF:  # below the highest seq seen: jump, report once
             self._maxseq[rev] = nextseq
             return True
         # Stalled behind a gap: report once, until the other side's next change of ACK.
         reported = self._dupacks[rev] == 0
-        self._dupacks[rev] = -1
+        self._dupacks[rev] = _STALLED
         return reported
 
-    def _retransmission(
-        self, fwd: int, ta: int, flags: int, seq: int, seglen: int, ts: int, nextseq: int
-    ) -> int:
-        """Spurious, fast, out-of-order or plain retransmission, first match wins."""
-        if ta & KEEP_ALIVE:
-            return ta
-        rev = fwd ^ 1
-        behind = nextseq != 0 and (seq - nextseq) & _M >= _HALF
+    def _resent(self, fwd: int, flags: int, seq: int, seglen: int, ts: int, nextseq: int) -> int:
+        """A segment behind nextseq: fast retransmission, out-of-order or retransmission."""
         if seglen > 1 and (nextseq - 1) & _M == seq:
-            behind = False  # one byte before nextseq: data after a zero-window probe
-        rev_ack = self._lastack[rev]
-        if seglen > 0 and rev_ack and (rev_ack - (seq + seglen)) & _M < _HALF:
-            return ta | SPURIOUS_RETRANSMISSION
-        if not behind:
-            return ta
+            return 0  # one byte before nextseq: data after a zero-window probe
+        rev = fwd ^ 1
         since_ack = (ts - self._lastack_time[rev]) % (1 << 64)
-        if self._dupacks[rev] >= 2 and rev_ack == seq and since_ack < _FAST_RETRANSMISSION_WINDOW:
-            return ta | FAST_RETRANSMISSION
+        if (
+            self._dupacks[rev] >= 2
+            and self._lastack[rev] == seq
+            and since_ack < _FAST_RETRANSMISSION_WINDOW
+        ):
+            return FAST_RETRANSMISSION
         since_next = (ts - self._nextseq_time[fwd]) % (1 << 64)
         conv_rtt = self._first_rtt[fwd >> 1]
         threshold = conv_rtt % (1 << 64) if conv_rtt else _DEFAULT_OOO_THRESHOLD
         after = (seq + seglen + (1 if flags & _SYN_FIN else 0)) & _M
         if since_next < threshold and nextseq != after:
-            return ta | OUT_OF_ORDER
-        return ta | RETRANSMISSION
-
-    def _advance(
-        self,
-        fwd: int,
-        ta: int,
-        flags: int,
-        seq: int,
-        seglen: int,
-        win: int,
-        ack: int,
-        ts: int,
-        nextseq: int,
-    ) -> None:
-        """Update next seq, max seq to be acked, window and last ACK; drop acked segments."""
-        after = (seq + seglen) & _M
-        listed = self._unacked[fwd]
-        # tshark lists a segment (and counts SYN/FIN as a byte) only below its unacked limit.
-        if (seglen or flags & _SYN_FIN) and (listed is None or len(listed) < MAX_UNACKED):
-            if flags & _SYN_FIN:
-                after = (after + 1) & _M
-            if listed is not None:
-                listed.append(after)
-        probe = ta & ZERO_WINDOW_PROBE
-        if (not nextseq or (nextseq - after) & _M >= _HALF) and not probe:
-            self._nextseq[fwd] = after
-            self._nextseq_time[fwd] = ts
-        maxseq = self._maxseq[fwd]
-        if (seq == maxseq or not maxseq) and not probe:
-            self._maxseq[fwd] = self._nextseq[fwd]
-        self._window[fwd] = win
-        self._lastack[fwd] = ack
-        self._lastack_time[fwd] = ts
-        self._last_flags[fwd] = ta
-        rev_listed = self._unacked[fwd ^ 1]
-        if rev_listed:  # every segment this ACK reaches leaves the list
-            rev_listed[:] = [x for x in rev_listed if (ack - x) & _M >= _HALF]
+            return OUT_OF_ORDER
+        return RETRANSMISSION
