@@ -19,6 +19,7 @@ import typer
 
 from pcapexplain import __version__
 from pcapexplain.errors import ExitStatus, PcapExplainError
+from pcapexplain.model import Reader
 
 if TYPE_CHECKING:
     from pcapexplain import api
@@ -53,8 +54,17 @@ ChecksumOpt = Annotated[
     bool,
     typer.Option(
         "--check-checksums",
-        help="Have tshark validate IP and TCP checksums (off by default: offloaded checksums "
-        "on the capture host would look bad).",
+        help="Validate IP and TCP checksums (off by default: offloaded checksums on the "
+        "capture host would look bad).",
+    ),
+]
+ReaderOpt = Annotated[
+    Reader,
+    typer.Option(
+        "--reader",
+        help="How to read the capture: auto (the native reader when it reads every link type "
+        "and encapsulation in the file, else tshark), native, or tshark.",
+        case_sensitive=False,
     ),
 ]
 
@@ -79,11 +89,11 @@ def _root(
     _state["debug"] = debug
 
 
-def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
+def _analyse(capture: Path, check_checksums: bool, reader: Reader) -> api.Analysis:
     """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow."""
     from pcapexplain import api
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    analysis = api.analyse(capture, validate_checksums=check_checksums, reader=reader)
     for warning in analysis.capture.warnings:
         typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
     return analysis
@@ -103,6 +113,7 @@ def connections(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """List every TCP connection: endpoints, handshake, teardown, Zeek state, anomalies.
 
@@ -110,10 +121,10 @@ def connections(
     """
     from pcapexplain import records
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     rows = records.connection_records(analysis.result, _capture_name(capture))
     if fmt is Format.TABLE and output is None:
-        _print_table(rows)
+        _print_table(rows, analysis.capture.reader)
         return
     text = _render(fmt, rows, analysis)
     if output is None:
@@ -148,12 +159,12 @@ def _csv_text(rows: list[dict[str, object]]) -> str:
     return buffer.getvalue()
 
 
-def _print_table(rows: list[dict[str, object]]) -> None:
+def _print_table(rows: list[dict[str, object]], reader: str) -> None:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, header_style="bold")
+    table = Table(show_lines=False, header_style="bold", caption=f"read by {reader}")
     for title in (
         "id",
         "client",
@@ -211,6 +222,7 @@ def explain(
         int, typer.Option(help="Without --connection, explain at most this many connections.")
     ] = 20,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Tell the story of each connection, packet by packet, in plain language.
 
@@ -218,7 +230,7 @@ def explain(
     """
     from pcapexplain import narrate
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
@@ -254,6 +266,7 @@ def report(
         bool, typer.Option("--open", help="Open the report in the default browser.")
     ] = False,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Write a self-contained HTML report explaining every SYN, ACK, FIN and RST.
 
@@ -261,7 +274,7 @@ def report(
     """
     from pcapexplain import reporter
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     for conn_id in connection or []:
         analysis.connection(conn_id)  # fail early and clearly on an unknown id
     ctx = reporter.build_context(
@@ -288,12 +301,14 @@ def default_report_name(capture: Path) -> str:
 
 @app.command()
 def doctor() -> None:
-    """Check that tshark is installed, found through pyshark, and new enough.
+    """Check both readers: the native one (built in) and tshark (found through pyshark).
 
     Example: pcapexplain doctor
     """
-    from pcapexplain import loader
+    from pcapexplain import linklayer, loader
 
+    kinds = sorted(set(linklayer.LINKTYPE_NAMES.values()))
+    typer.echo("native:      built in: pcap, pcapng, gzip; " + ", ".join(kinds))
     info = loader.tshark_info()
     typer.echo(f"tshark:      {info.path}")
     typer.echo(f"version:     {info.version}")

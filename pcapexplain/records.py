@@ -27,7 +27,9 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def connection_record(conn: Connection, *, capture: str, tshark_version: str) -> dict[str, Any]:
+def connection_record(
+    conn: Connection, *, capture: str, tshark_version: str, reader: str = "tshark"
+) -> dict[str, Any]:
     """The JSON-contract object for one connection (documented in README.md)."""
     return {
         "id": conn.id,
@@ -65,15 +67,18 @@ def connection_record(conn: Connection, *, capture: str, tshark_version: str) ->
         "rtt_syn_to_synack": _round(conn.rtt_syn_synack),
         "rtt_synack_to_ack": _round(conn.rtt_synack_ack),
         "tshark_streams": list(conn.tshark_streams),
-        "tshark_version": tshark_version,
+        "tshark_version": tshark_version or None,
+        "reader": reader,
     }
 
 
 def connection_records(result: CaptureAnalysis, capture_name: str) -> list[dict[str, Any]]:
     """Every connection of an analysis as JSON-contract dicts, in id order."""
-    version = result.capture.tshark_version
+    info = result.capture
     return [
-        connection_record(conn, capture=capture_name, tshark_version=version)
+        connection_record(
+            conn, capture=capture_name, tshark_version=info.tshark_version, reader=info.reader
+        )
         for conn in result.connections
     ]
 

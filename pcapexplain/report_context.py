@@ -19,6 +19,7 @@ from pcapexplain.explanations import CATALOG, CONCEPTS, Lang, has, text
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
+    CaptureInfo,
     Connection,
     Handshake,
     PacketRole,
@@ -242,7 +243,7 @@ def _capture_facts(
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.tshark"), info.tshark_version),
+        (text(lang, "report.fact.reader"), _reader_text(info)),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
@@ -502,3 +503,8 @@ def _more_frames(lang: Lang, anomaly: Anomaly) -> str:
         return ""
     capped = len(anomaly.frames) >= MAX_FRAMES
     return text(lang, "report.more_frames", count=f"{hidden:,}{'+' if capped else ''}")
+
+
+def _reader_text(info: CaptureInfo) -> str:
+    """Which reader read the capture: the native one, or tshark and its version."""
+    return info.reader if info.reader != "tshark" else f"tshark {info.tshark_version}"
