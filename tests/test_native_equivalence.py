@@ -1,0 +1,213 @@
+"""The native reader gives what the tshark reader gives: connections, anomalies, Zeek rows, story.
+
+Both readers run on every sample capture, every trace of the Zeek corpus (in the checksum mode
+Zeek used), the link-type captures of test_link_types, the tcpdump corpus, and generated
+captures (scenarios.py, benchmarks/generate.py, and seeded mutations of both). The results must be
+identical: every column of the JSON contract but the reader fields, every anomaly with its frames
+and parameters, every Zeek row, and the narrative in both languages. A difference is allowed only
+when tests/native_differences.csv lists it with its reason; the list is checked both ways.
+
+A capture the native reader declines (a link type or an encapsulation it does not follow) is no
+difference: `auto` reads it with tshark. Those are counted and named in the test output.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pcapexplain import api, narrate, native, readers, records, zeek
+from pcapexplain.errors import NativeUnsupported, PcapExplainError
+from pcapexplain.model import CaptureAnalysis, Reader
+from tests import scenarios
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_captures"
+DIFFERENCES = Path(__file__).with_name("native_differences.csv")
+TCPDUMP_CORPUS_ENV = "PCAPEXPLAIN_TCPDUMP_CORPUS"
+READER_FIELDS = ("reader", "tshark_version")
+pytestmark = pytest.mark.tshark
+
+
+def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
+    capture = readers.load(path, reader=reader, validate_checksums=validate)
+    return api.analyse_columns(capture.info, capture.packets, checksums_validated=validate)
+
+
+def _views(result: CaptureAnalysis, name: str) -> dict[str, Any]:
+    """Everything a user can see, minus what names the reader."""
+    rows = [
+        {k: v for k, v in row.items() if k not in READER_FIELDS}
+        for row in records.connection_records(result, name)
+    ]
+    findings = [
+        (a.slug, a.severity.value, a.connection, a.frames, sorted(a.params.items()))
+        for a in result.anomalies
+    ]
+    story = []
+    for conn in result.connections:
+        for lang in ("en", "zh"):
+            story.append(narrate.connection_header(conn, lang))
+            lines = narrate.narrate(result.packets, result.states, conn, lang)
+            story.extend(narrate.format_line(line, lang) for line in lines)
+    return {
+        "connections": rows,
+        "anomalies": findings,
+        "zeek": zeek.zeek_rows(result.packets, result.connections),
+        "narrative": story,
+        "warnings": result.capture.warnings,
+        "frames": result.capture.total_frames,
+    }
+
+
+def differences(path: Path, *, validate: bool = False) -> list[str]:
+    """What the two readers' results disagree on ([] when identical); raises NativeUnsupported."""
+    try:
+        ours = _analysis(path, Reader.NATIVE, validate)
+    except NativeUnsupported:
+        raise
+    except PcapExplainError as exc:
+        with pytest.raises(type(exc)):
+            _analysis(path, Reader.TSHARK, validate)
+        return []
+    theirs = _analysis(path, Reader.TSHARK, validate)
+    a, b = _views(ours, path.name), _views(theirs, path.name)
+    return [f"{key}: {_first_difference(a[key], b[key])}" for key in a if a[key] != b[key]]
+
+
+def _first_difference(ours: Any, theirs: Any) -> str:
+    if isinstance(ours, list) and isinstance(theirs, list):
+        if len(ours) != len(theirs):
+            return f"{len(ours)} native vs {len(theirs)} tshark"
+        for i, (x, y) in enumerate(zip(ours, theirs, strict=True)):
+            if x != y:
+                if isinstance(x, dict) and isinstance(y, dict):
+                    keys = [k for k in x if x.get(k) != y.get(k)]
+                    return f"row {i}: " + ", ".join(f"{k}={x[k]!r} vs {y[k]!r}" for k in keys)
+                return f"item {i}: {x!r} vs {y!r}"
+    return f"{ours!r} vs {theirs!r}"
+
+
+def _listed() -> dict[tuple[str, str], str]:
+    with DIFFERENCES.open(encoding="utf-8") as handle:
+        return {(r["capture"], r["aspect"]): r["reason"] for r in csv.DictReader(handle)}
+
+
+def _check(path: Path, *, validate: bool = False, label: str | None = None) -> None:
+    """Assert equivalence, or exactly the listed differences with their reasons."""
+    name = label or path.name
+    found = {d.split(":", 1)[0]: d for d in differences(path, validate=validate)}
+    listed = {aspect: reason for (capture, aspect), reason in _listed().items() if capture == name}
+    assert all(reason.strip() for reason in listed.values())
+    assert sorted(found) == sorted(listed), f"{name}: {list(found.values())}"
+
+
+# ---------------------------------------------------------------------------------- samples
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in SAMPLES.glob("*.pcap*")))
+def test_samples(name: str) -> None:
+    _check(SAMPLES / name)
+
+
+@pytest.mark.parametrize("name", ["lossy_transfer.pcap", "zero_window.pcap"])
+def test_samples_with_checksums_validated(name: str) -> None:
+    _check(SAMPLES / name, validate=True, label=f"{name} (checksums)")
+
+
+# ------------------------------------------------------------------------------ Zeek corpus
+
+
+def test_zeek_corpus(zeek_corpus: Path) -> None:
+    traces = list(csv.DictReader((zeek_corpus / "traces.csv").open(encoding="utf-8")))
+    for info in traces:
+        validated = info["zeek_checksums"] == "validated"
+        _check(zeek_corpus / "traces" / info["trace"], validate=validated)
+    assert len(traces) >= 12
+
+
+# ------------------------------------------------------------------------- tcpdump corpus
+
+
+def _tcpdump_corpus() -> Path:
+    value = os.environ.get(TCPDUMP_CORPUS_ENV)
+    if not value:
+        pytest.skip(f"{TCPDUMP_CORPUS_ENV} is not set; point it at shared/captures/tcpdump")
+    path = Path(value)
+    if not (path / "files.csv").is_file():
+        pytest.skip(f"{TCPDUMP_CORPUS_ENV}={value} holds no files.csv")
+    return path
+
+
+def test_tcpdump_corpus() -> None:
+    """Every trace the native reader takes is equivalent; the rest are read by tshark in auto."""
+    corpus = _tcpdump_corpus()
+    names = [r["trace"] for r in csv.DictReader((corpus / "files.csv").open(encoding="utf-8"))]
+    declined: dict[str, str] = {}
+    for name in names:
+        try:
+            _check(corpus / "traces" / name)
+        except NativeUnsupported as exc:
+            declined[name] = exc.message
+    compared = len(names) - len(declined)
+    sys.stderr.write(f"\ntcpdump corpus: {compared} equivalent, {len(declined)} read by tshark\n")
+    for name, why in sorted(declined.items()):
+        sys.stderr.write(f"  {name}: {why}\n")
+    assert compared >= 90  # every claimed link type without a tunnel (93 of 118 when written)
+
+
+# ---------------------------------------------------------------------- link-type captures
+
+
+def test_link_type_captures(tmp_path: Path) -> None:
+    """test_link_types' encapsulations: the native ones equivalent, the others left to tshark."""
+    link_types = pytest.importorskip("tests.test_link_types")
+    native_kinds = {"raw-ip", "linux-cooked", "bsd-loopback", "vlan", "qinq"}
+    for name in link_types.WRAPS:
+        path = link_types.wrapped(name, tmp_path)
+        if name in native_kinds:
+            _check(path, label=f"link type {name}")
+        else:
+            with pytest.raises(NativeUnsupported):
+                native.load_capture(path, strict=True)
+            assert readers.load(path, reader=Reader.AUTO).info.reader == Reader.TSHARK.value
+
+
+# ----------------------------------------------------------------------- generated captures
+
+
+def _generated(folder: Path) -> Iterator[tuple[str, Path]]:
+    for name in scenarios.SCENARIOS:
+        source = scenarios.build(name, folder)
+        yield name, source
+        for seed in range(4):
+            yield f"{name} mutated {seed}", scenarios.mutate(source, folder / f"m{seed}.pcap", seed)
+
+
+def test_generated_scenarios(tmp_path: Path) -> None:
+    for label, path in _generated(tmp_path):
+        _check(path, label=label)
+
+
+def test_benchmark_generator(tmp_path: Path) -> None:
+    """benchmarks/generate.py: loss before and after the capture point, SACK, IPv6, every close."""
+    path = tmp_path / "generated.pcap"
+    script = ROOT / "benchmarks" / "generate.py"
+    command = [sys.executable, str(script), str(path), "--connections", "150", "--seed", "7"]
+    subprocess.run(command, check=True, capture_output=True)
+    _check(path, label="benchmarks/generate.py --connections 150 --seed 7")
+    for seed in range(3):
+        mutated = scenarios.mutate(path, tmp_path / f"m{seed}.pcap", seed)
+        _check(mutated, label=f"benchmarks/generate.py mutated {seed}")
+
+
+def test_every_listed_difference_has_a_reason() -> None:
+    listed = _listed()
+    assert all(reason.strip() for reason in listed.values())
