@@ -48,7 +48,7 @@ class Segments:
 
     frame: Array  # int64
     seconds: Array  # int64
-    nanos: Array  # int64
+    nanos: Array  # int32, as wiretap keeps them
     family: Array  # int8: 4 or 6
     src: Array  # (n, 16) uint8; IPv4 in the last 4 bytes
     dst: Array
@@ -393,27 +393,34 @@ def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> 
     tcp_checksum = np.zeros(len(row), dtype=np.int64)
     if validate:
         tcp_checksum = _tcp_checksums(data, f, head, reach)
+    # Compact types: a million headers wait in memory until the whole file is read.
     return Segments(
         frame=records.first_frame + row,
         seconds=records.seconds[row],
-        nanos=records.nanos[row],
+        nanos=records.nanos[row].astype(np.int32),
         family=f["family"].astype(np.int8),
         src=f["src"],
         dst=f["dst"],
-        sport=be(head, 0, 2),
-        dport=be(head, 2, 2),
-        flags=be(head, 12, 2) & 0x0FFF,
-        seq=be(head, 4, 4),
-        ack=be(head, 8, 4),
-        hlen=hlen,
-        seglen=np.where(known, f["tcp_rep"] - hlen, -1),
-        window=be(head, 14, 2),
-        ttl=f["ttl"],
+        sport=be(head, 0, 2).astype(np.int32),
+        dport=be(head, 2, 2).astype(np.int32),
+        flags=(be(head, 12, 2) & 0x0FFF).astype(np.int16),
+        seq=be(head, 4, 4).astype(np.uint32),
+        ack=be(head, 8, 4).astype(np.uint32),
+        hlen=hlen.astype(np.int8),
+        seglen=np.where(known, f["tcp_rep"] - hlen, -1).astype(np.int32),
+        window=be(head, 14, 2).astype(np.int32),
+        ttl=f["ttl"].astype(np.int16),
         ip_checksum=f["ip_checksum"].astype(np.int8),
         tcp_checksum=tcp_checksum.astype(np.int8),
         in_error=f["in_error"],
         reach=reach,
-        **options,
+        mss=options["mss"].astype(np.int32),
+        wscale=options["wscale"].astype(np.int16),
+        ws_stored=options["ws_stored"].astype(np.int8),
+        sack_perm=options["sack_perm"],
+        sack=options["sack"],
+        tsval=options["tsval"],
+        tfo=options["tfo"],
     )
 
 

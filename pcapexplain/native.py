@@ -137,31 +137,41 @@ def _sha256(path: Path) -> str:
 
 @dataclass(slots=True)
 class _Collected:
-    """Decoded headers of every block, kept compact until the analysis has run."""
+    """Decoded headers of every block, kept compact until the whole file is read.
+
+    The analysis needs one fact only the whole file gives (which flows may reach tshark's limit of
+    unacknowledged segments), so the blocks wait; then each is analysed and turned into columns
+    in turn, and dropped, so that the blocks and the columns are never both whole in memory.
+    """
 
     blocks: list[_Block] = field(default_factory=list)
     foreign: dict[str, int] = field(default_factory=dict)
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
-    tuples: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
+    pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
+    listed: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per flow
 
     def add(self, result: decode.BlockResult) -> None:
         for what, count in result.foreign.items():
             self.foreign[what] = self.foreign.get(what, 0) + count
         if len(result.segments):
-            self.blocks.append(_Block.build(result.segments, self.addresses, self.tuples))
+            block = _Block.build(result.segments, self.addresses, self.pairs)
+            self.blocks.append(block)
+            counts = np.bincount(block.flow[block.listable()], minlength=2 * len(self.pairs))
+            counts[: len(self.listed)] += self.listed
+            self.listed = counts
 
     def columns(self) -> PacketColumns:
-        if not self.blocks:
-            return _empty_columns()
-        merged = _Block.concatenate(self.blocks)
-        self.blocks.clear()
-        heavy = _heavy_tuples(merged)
-        analysed = tcpanalysis.Analyser().feed(
-            merged.segments, merged.pair, merged.direction, heavy
-        )
-        keep = ~merged.segments.in_error  # tshark prints them, the loader leaves them out
-        names = _address_names(self.addresses)
-        return _packet_columns(merged, analysed, keep, names)
+        analyser = tcpanalysis.Analyser()
+        heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
+        names = np.array(_address_names(self.addresses), dtype=object)
+        out = _Columns()
+        self.blocks.reverse()
+        while self.blocks:
+            block = self.blocks.pop()
+            heavy = heavy_flows[block.flow & ~1] | heavy_flows[block.flow | 1]
+            analysed = analyser.feed(block.segments, block.pair, block.flow & 1, heavy)
+            out.extend(block, analysed, names)
+        return out.packets()
 
 
 @dataclass(slots=True)
@@ -170,50 +180,37 @@ class _Block:
     src: Array  # address ids
     dst: Array
     pair: Array  # number of the unordered 4-tuple
-    direction: Array  # 0/1
+    flow: Array  # pair * 2 + direction (0 or 1, the same for every header of one direction)
 
     @classmethod
     def build(
-        cls, s: decode.Segments, addresses: dict[bytes, int], tuples: dict[tuple[int, int], int]
+        cls, s: decode.Segments, addresses: dict[bytes, int], pairs: dict[tuple[int, int], int]
     ) -> _Block:
         src = _intern_addresses(s.family, s.src, addresses)
         dst = _intern_addresses(s.family, s.dst, addresses)
         # Order the two endpoints so that both directions of a connection share one key.
         src_key = (src << 16) | s.sport
         dst_key = (dst << 16) | s.dport
-        direction = (src_key > dst_key).astype(np.int64)
         low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
         first, inverse = _unique_rows(low, high)
         ids = np.fromiter(
             (
-                tuples.setdefault(pair, len(tuples))
+                pairs.setdefault(pair, len(pairs))
                 for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
             ),
             dtype=np.int64,
             count=len(first),
         )
-        # Drop the bulky address bytes: ids stand for them from here on.
-        slim = decode.Segments(
-            **{name: getattr(s, name) for name in decode.Segments.__dataclass_fields__}
-        )
-        slim.src = slim.dst = np.zeros((0, 16), dtype=np.uint8)
-        return cls(slim, src, dst, ids[inverse], direction)
+        pair = ids[inverse]
+        compact = decode.Segments(**{name: getattr(s, name) for name in decode.SEGMENT_FIELDS})
+        compact.src = compact.dst = np.zeros((0, 16), dtype=np.uint8)  # ids stand for them now
+        return cls(compact, src, dst, pair, pair * 2 + (src_key > dst_key))
 
-    @staticmethod
-    def concatenate(blocks: list[_Block]) -> _Block:
-        names = [n for n in decode.SEGMENT_FIELDS if n not in ("src", "dst")]
-        segments = decode.Segments(
-            **{n: np.concatenate([getattr(b.segments, n) for b in blocks]) for n in names},
-            src=np.zeros((0, 16), dtype=np.uint8),
-            dst=np.zeros((0, 16), dtype=np.uint8),
-        )
-        return _Block(
-            segments=segments,
-            src=np.concatenate([b.src for b in blocks]),
-            dst=np.concatenate([b.dst for b in blocks]),
-            pair=np.concatenate([b.pair for b in blocks]),
-            direction=np.concatenate([b.direction for b in blocks]),
-        )
+    def listable(self) -> Array:
+        """Headers tshark puts in its list of unacknowledged segments (payload, SYN or FIN)."""
+        s = self.segments
+        mask: Array = (s.seglen > 0) | ((s.flags & 0x03) != 0)
+        return mask
 
 
 def _intern_addresses(family: Array, raw: Array, addresses: dict[bytes, int]) -> Array:
@@ -253,18 +250,9 @@ def _address_names(addresses: dict[bytes, int]) -> list[str]:
     return names
 
 
-def _heavy_tuples(block: _Block) -> Array:
-    """Headers of 4-tuple directions with enough segments to reach tshark's unacked limit."""
-    s = block.segments
-    listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)
-    key = block.pair * 2 + block.direction
-    counts = np.bincount(key[listable], minlength=int(key.max()) + 1 if len(key) else 0)
-    heavy: Array = counts[key] >= tcpanalysis.MAX_UNACKED
-    return heavy
-
-
 def epoch_seconds(seconds: Array, nanos: Array) -> Array:
     """frame.time_epoch as tshark prints it, read back as a float (odd nanoseconds included)."""
+    nanos = nanos.astype(np.int64)
     negative = nanos < 0
     magnitude = np.abs(nanos)
     digits = np.full(len(nanos), 1e9)
@@ -274,49 +262,55 @@ def epoch_seconds(seconds: Array, nanos: Array) -> Array:
     return epoch
 
 
-def _packet_columns(
-    block: _Block, analysed: tcpanalysis.Analysed, keep: Array, names: list[str]
-) -> PacketColumns:
-    s = block.segments
-    printed = s.reach >= decode.REACH_FLAGS
-    checksum_read = s.reach >= decode.REACH_CHECKSUM
-    name_array = np.array(names, dtype=object)
+class _Columns:
+    """PacketColumns grown block by block; ICMP-quoted headers are left out, as the loader does."""
 
-    def ints(values: Array, code: str = "q") -> array[int]:
-        return array(code, np.ascontiguousarray(values[keep], dtype=_CODES[code]).tobytes())
+    def __init__(self) -> None:
+        self.ints: dict[str, array[int]] = {n: array(c) for n, c in _INT_COLUMNS.items()}
+        self.time = array("d")
+        self.src: list[str] = []
+        self.dst: list[str] = []
 
-    def texts(ids: Array) -> list[str]:
-        return list(name_array[ids[keep]])
+    def extend(self, block: _Block, analysed: tcpanalysis.Analysed, names: Array) -> None:
+        s = block.segments
+        keep = ~s.in_error
+        printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
+        values = {
+            "frame": s.frame,
+            "sport": s.sport,
+            "dport": s.dport,
+            "flags": np.where(printed, s.flags, 0),
+            "seq": s.seq,
+            "ack": np.where(printed, s.ack, NO_VALUE),
+            "length": s.seglen,
+            "window": np.where(printed, s.window, NO_VALUE),
+            "mss": s.mss,
+            "wscale": s.wscale,
+            "sack_perm": s.sack_perm,
+            "sack": s.sack,
+            "tsval": s.tsval,
+            "tfo": s.tfo,
+            "ttl": s.ttl,
+            "analysis": tcpanalysis.printed_flags(analysed.flags),
+            "ip_checksum": s.ip_checksum,
+            "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
+            "stream": analysed.stream,
+        }
+        for name, column in self.ints.items():
+            dtype = _NUMPY[column.typecode]
+            column.frombytes(np.ascontiguousarray(values[name][keep], dtype=dtype).tobytes())
+        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
+        self.src.extend(names[block.src[keep]].tolist())
+        self.dst.extend(names[block.dst[keep]].tolist())
 
-    return PacketColumns(
-        frame=ints(s.frame),
-        time=array("d", epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes()),
-        src=texts(block.src),
-        dst=texts(block.dst),
-        sport=ints(s.sport),
-        dport=ints(s.dport),
-        flags=ints(np.where(printed, s.flags, 0)),
-        seq=ints(s.seq),
-        ack=ints(np.where(printed, s.ack, NO_VALUE)),
-        length=ints(s.seglen),
-        window=ints(np.where(printed, s.window, NO_VALUE)),
-        mss=ints(s.mss),
-        wscale=ints(s.wscale),
-        sack_perm=ints(s.sack_perm, "b"),
-        sack=ints(s.sack, "b"),
-        tsval=ints(s.tsval),
-        tfo=ints(s.tfo, "b"),
-        ttl=ints(s.ttl),
-        analysis=ints(tcpanalysis.printed_flags(analysed.flags)),
-        ip_checksum=ints(s.ip_checksum, "b"),
-        tcp_checksum=ints(np.where(checksum_read, s.tcp_checksum, 0), "b"),
-        stream=ints(analysed.stream),
-    )
+    def packets(self) -> PacketColumns:
+        return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
 
 
-_CODES = {"q": np.int64, "b": np.int8}
-
-
-def _empty_columns() -> PacketColumns:
-    columns: dict[str, Any] = {n: array("q") for n in PacketColumns.__dataclass_fields__}
-    return PacketColumns(**{**columns, "src": [], "dst": []})
+# Typecodes as wide as the tshark reader's (TabColumns) for every column.
+_INT_COLUMNS = {
+    **dict.fromkeys(("frame", "sport", "dport", "flags", "seq", "ack", "length", "window"), "q"),
+    **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "analysis", "stream"), "q"),
+    **dict.fromkeys(("sack_perm", "sack", "tfo", "ip_checksum", "tcp_checksum"), "b"),
+}
+_NUMPY = {"q": np.int64, "b": np.int8}
