@@ -14,7 +14,9 @@ difference: `auto` reads it with tshark. Those are counted and named in the test
 from __future__ import annotations
 
 import csv
+import gzip
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -37,7 +39,11 @@ pytestmark = pytest.mark.tshark
 
 
 def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
-    capture = readers.load(path, reader=reader, validate_checksums=validate)
+    """The analysis by one reader; the native one declines (NativeUnsupported) as in auto."""
+    if reader is Reader.NATIVE:
+        capture = native.load_capture(path, validate_checksums=validate, strict=True)
+    else:
+        capture = readers.load(path, reader=reader, validate_checksums=validate)
     return api.analyse_columns(capture.info, capture.packets, checksums_validated=validate)
 
 
@@ -206,6 +212,83 @@ def test_benchmark_generator(tmp_path: Path) -> None:
     for seed in range(3):
         mutated = scenarios.mutate(path, tmp_path / f"m{seed}.pcap", seed)
         _check(mutated, label=f"benchmarks/generate.py mutated {seed}")
+
+
+def _damaged(folder: Path) -> Iterator[tuple[str, Path]]:
+    """Bad input: cut files, damaged records and blocks, an unknown link type mid-file."""
+    good = (SAMPLES / "lossy_transfer.pcap").read_bytes()
+    starts, pos = [], 24
+    while pos + 16 <= len(good):
+        starts.append(pos)
+        pos += 16 + struct.unpack_from("<I", good, pos + 8)[0]
+    huge = bytearray(good)
+    struct.pack_into("<I", huge, starts[4] + 8, 400_000)
+    longer = bytearray(good)
+    struct.pack_into(
+        "<I", longer, starts[2] + 12, struct.unpack_from("<I", good, starts[2] + 8)[0] - 10
+    )
+    cases = {
+        "empty": b"",
+        "three bytes": good[:3],
+        "text": b"not a capture at all\n" * 20,
+        "header only": good[:24],
+        "header cut": good[:20],
+        "cut mid-record": good[:3000],
+        "huge record": bytes(huge),
+        "captured longer than wire": bytes(longer),
+        "gzip cut": gzip.compress(good)[:2500],
+        "pcapng": _pcapng(good),
+        "pcapng cut": _pcapng(good)[:-100],
+        "pcapng bad block": _pcapng(good, damage=6),
+        "pcapng unknown link type mid-file": _pcapng(good, second_linktype=65000),
+    }
+    for label, data in cases.items():
+        path = folder / f"{label.replace(' ', '_')}.bin"
+        path.write_bytes(data)
+        yield label, path
+
+
+def _pcapng(pcap: bytes, *, damage: int = -1, second_linktype: int = 0) -> bytes:
+    """A pcap's records as pcapng EPBs; damage=N breaks block N's trailer; a second interface
+    with another link type, when given, carries every other packet."""
+
+    def block(kind: int, body: bytes, trailer_delta: int = 0) -> bytes:
+        body += b"\x00" * (-len(body) % 4)
+        size = 12 + len(body)
+        return struct.pack("<II", kind, size) + body + struct.pack("<I", size + trailer_delta)
+
+    out = [block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))]
+    out.append(block(1, struct.pack("<HHI", 1, 0, 0)))
+    pos, index = 24, 0
+    while pos + 16 <= len(pcap):
+        sec, usec, incl, orig = struct.unpack_from("<IIII", pcap, pos)
+        if second_linktype and index == 3:
+            out.append(block(1, struct.pack("<HHI", second_linktype, 0, 0)))
+        iface = 1 if second_linktype and index > 3 and index % 2 else 0
+        ts = sec * 1_000_000 + usec
+        body = struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, incl, orig)
+        out.append(block(6, body + pcap[pos + 16 : pos + 16 + incl], 4 if index == damage else 0))
+        pos += 16 + incl
+        index += 1
+    return b"".join(out)
+
+
+def test_bad_input_gets_the_same_errors_and_warnings(tmp_path: Path) -> None:
+    """The same error class, or the same results with the same cut-short warning and frame."""
+    declined = []
+    for label, path in _damaged(tmp_path):
+        try:
+            _check(path, label=f"bad input: {label}")
+        except NativeUnsupported:
+            declined.append(label)
+            try:
+                info = readers.load(path).info
+            except PcapExplainError as exc:  # auto gives tshark's error
+                with pytest.raises(type(exc)):
+                    readers.load(path, reader=Reader.TSHARK)
+            else:
+                assert info.reader == Reader.TSHARK.value, label
+    assert declined == ["three bytes", "text", "pcapng unknown link type mid-file"]
 
 
 def test_every_listed_difference_has_a_reason() -> None:
