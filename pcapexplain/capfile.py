@@ -378,15 +378,8 @@ def int32(values: Array) -> Array:
 
 
 def _gather_u32(data: Array, at: Array, count: int, order: str) -> list[Array]:
-    """count consecutive 32-bit words at each offset, as int64 arrays."""
-    index = at[:, None] + np.arange(4 * count, dtype=np.int64)[None, :]
-    raw = data[np.minimum(index, len(data) - 1)].astype(np.int64)
-    shifts = (0, 8, 16, 24) if order == "<" else (24, 16, 8, 0)
-    out = []
-    for word in range(count):
-        b = raw[:, 4 * word : 4 * word + 4]
-        out.append(
-            (b[:, 0] << shifts[0]) | (b[:, 1] << shifts[1]) | (b[:, 2] << shifts[2])
-            | (b[:, 3] << shifts[3])
-        )  # fmt: skip
-    return out
+    """count consecutive 32-bit words at each offset, as int64 arrays (one strided gather each)."""
+    dtype = np.dtype(order + "u4")
+    words = np.ndarray(buffer=data, shape=(len(data) - 3,), dtype=dtype, strides=(1,))
+    last = len(words) - 1
+    return [words[np.minimum(at + 4 * i, last)].astype(np.int64) for i in range(count)]

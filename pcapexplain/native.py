@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import capfile, decode, linklayer, tcpanalysis
+from pcapexplain import capfile, decode, linklayer, tcpanalysis, tcpfast
 from pcapexplain.errors import (
     CaptureNotFound,
     CaptureUnreadable,
@@ -160,18 +160,79 @@ class _Collected:
             counts[: len(self.listed)] += self.listed
             self.listed = counts
 
-    def columns(self) -> PacketColumns:
+    def columns(self, *, fast: bool = True) -> PacketColumns:
+        """Analyse every header, then turn each block into columns and drop it.
+
+        fast sends the in-order 4-tuples through tcpfast; without it every header goes through
+        the reference loop (the equivalence test compares the two).
+        """
+        headers = self._headers()
+        if fast and len(headers):
+            split = tcpfast.split(headers)
+        else:
+            n = len(headers)
+            split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0, np.int64))
+        rows = np.flatnonzero(~split.plain)
         analyser = tcpanalysis.Analyser()
-        heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
+        analysed = analyser.feed(headers, rows)
+        stream, flags = _streams(headers, split, rows, analysed, analyser.created)
         names = np.array(_address_names(self.addresses), dtype=object)
         out = _Columns()
+        offset = 0
         self.blocks.reverse()
         while self.blocks:
             block = self.blocks.pop()
-            heavy = heavy_flows[block.flow & ~1] | heavy_flows[block.flow | 1]
-            analysed = analyser.feed(block.segments, block.pair, block.flow & 1, heavy)
-            out.extend(block, analysed, names)
+            part = slice(offset, offset + len(block.pair))
+            out.extend(block, stream[part], flags[part], names)
+            offset = part.stop
         return out.packets()
+
+    def _headers(self) -> tcpanalysis.Headers:
+        """The analysis inputs of all blocks in one set of arrays (a few dozen bytes a header)."""
+        heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
+
+        def joined(get: Any) -> Array:
+            parts = [get(b) for b in self.blocks]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+        flow = joined(lambda b: b.flow)
+        return tcpanalysis.Headers(
+            frame=joined(lambda b: b.segments.frame),
+            time=joined(lambda b: b.segments.seconds * 1_000_000_000 + b.segments.nanos),
+            pair=flow >> 1,
+            flow=flow,
+            flags=joined(lambda b: b.segments.flags),
+            seq=joined(lambda b: b.segments.seq),
+            ack=joined(lambda b: b.segments.ack),
+            seglen=joined(lambda b: b.segments.seglen),
+            window=joined(lambda b: b.segments.window),
+            reach=joined(lambda b: b.segments.reach),
+            in_error=joined(lambda b: b.segments.in_error),
+            ws_stored=joined(lambda b: b.segments.ws_stored),
+            heavy=heavy_flows[flow & ~1] | heavy_flows[flow | 1] if len(flow) else flow > 0,
+        )
+
+
+def _streams(
+    headers: tcpanalysis.Headers,
+    split: tcpfast.Split,
+    rows: Array,
+    analysed: tcpanalysis.Analysed,
+    created: list[int],
+) -> tuple[Array, Array]:
+    """tcp.stream per header: conversations numbered by the frame that opened them, whichever
+    path found them; and the TCP_A_* flags per header from either path."""
+    opened = np.sort(np.concatenate([split.first_frame, np.asarray(created, dtype=np.int64)]))
+    stream = np.empty(len(headers), dtype=np.int64)
+    flags = split.flags.copy()
+    flags[rows] = analysed.flags
+    created_frames = np.asarray(created, dtype=np.int64)
+    stream[rows] = np.searchsorted(opened, created_frames[analysed.conversation])
+    plain = np.flatnonzero(split.plain)
+    if len(plain):
+        _, first, inverse = np.unique(headers.pair[plain], return_index=True, return_inverse=True)
+        stream[plain] = np.searchsorted(opened, headers.frame[plain][first][inverse])
+    return stream, flags
 
 
 @dataclass(slots=True)
@@ -271,7 +332,7 @@ class _Columns:
         self.src: list[str] = []
         self.dst: list[str] = []
 
-    def extend(self, block: _Block, analysed: tcpanalysis.Analysed, names: Array) -> None:
+    def extend(self, block: _Block, stream: Array, ta_flags: Array, names: Array) -> None:
         s = block.segments
         keep = ~s.in_error
         printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
@@ -291,10 +352,10 @@ class _Columns:
             "tsval": s.tsval,
             "tfo": s.tfo,
             "ttl": s.ttl,
-            "analysis": tcpanalysis.printed_flags(analysed.flags),
+            "analysis": tcpanalysis.printed_flags(ta_flags),
             "ip_checksum": s.ip_checksum,
             "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
-            "stream": analysed.stream,
+            "stream": stream,
         }
         for name, column in self.ints.items():
             dtype = _NUMPY[column.typecode]

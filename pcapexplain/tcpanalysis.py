@@ -1,7 +1,8 @@
 """TCP-analysis stage of the native reader: tshark's `tcp.stream` and `tcp.analysis.*` flags.
 
-`Analyser.feed(segments)` takes the decoded TCP headers in frame order and returns, per header,
-the conversation index tshark would print (`tcp.stream`) and the analysis flags it would print.
+`Analyser.feed(headers, rows)` takes decoded TCP headers in frame order and returns, per header,
+the conversation it belongs to (numbered in order of creation, as `tcp.stream` is) and the
+analysis flags tshark would print. tcpfast.py takes the in-order 4-tuples off its hands.
 The rules are Wireshark 4.0's `dissect_tcp` and `tcp_analyze_sequence_number` (packet-tcp.c),
 restated in docs/NATIVE-READER.md; where this module reads a field that tshark reads, it reads it
 at the same moment (before or after the packet's own options), because the flags of one packet
@@ -20,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS, Segments
+from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 from pcapexplain.model import AnalysisFlag
 
 Array = np.ndarray[Any, Any]
@@ -32,7 +33,7 @@ _HALF = 0x80000000
 MAX_UNACKED = 10000  # TCP_MAX_UNACKED_SEGMENTS: beyond this tshark stops listing segments
 _FAST_RETRANSMISSION_WINDOW = 20_000_000  # ns after the last ACK (packet-tcp.c)
 _DEFAULT_OOO_THRESHOLD = 3_000_000  # ns, when no initial RTT is known
-_NO_WINDOW = 0xFFFFFFFF  # a flow's window before its first packet (G_MAXUINT32)
+NO_WINDOW = 0xFFFFFFFF  # a flow's window before its first packet (G_MAXUINT32)
 # packet-tcp.c marks a flow stalled behind a gap by setting its duplicate-ACK count to -1, in an
 # unsigned field: it then counts as "at least 2 duplicate ACKs" for the fast-retransmission test.
 _STALLED = 0xFFFFFFFF
@@ -85,8 +86,30 @@ def printed_flags(ta_flags: Array) -> Array:
 
 
 @dataclass(slots=True)
+class Headers:
+    """The analysis inputs of every TCP header of the capture, in frame order."""
+
+    frame: Array
+    time: Array  # int64 nanoseconds since the epoch
+    pair: Array  # number of the unordered 4-tuple
+    flow: Array  # pair * 2 + direction (0 or 1, the same for every header of one direction)
+    flags: Array
+    seq: Array
+    ack: Array
+    seglen: Array  # -1: tshark does not know it, and does no analysis
+    window: Array  # the raw window field
+    reach: Array  # decode.REACH_*
+    in_error: Array  # quoted in an ICMP error
+    ws_stored: Array  # window-scale shift the options leave, -1 for none
+    heavy: Array  # the flow may reach tshark's limit of unacknowledged segments
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(slots=True)
 class Analysed:
-    stream: Array  # int64 tcp.stream per header
+    conversation: Array  # int64 per header fed: the Analyser's conversation number
     flags: Array  # int64 TCP_A_* bits printed (0 where tshark printed no analysis)
 
 
@@ -94,7 +117,7 @@ class Analyser:
     """Conversation and per-flow state across the whole capture, fed one block at a time."""
 
     def __init__(self) -> None:
-        self.streams = 0
+        self.created: list[int] = []  # per conversation, the frame that opened it
         self._current: dict[int, int] = {}  # 4-tuple number → its current conversation
         # Per conversation:
         self._first_rtt: list[int] = []  # ns; 0 while unknown
@@ -114,26 +137,21 @@ class Analyser:
         self._dupacks: list[int] = []
         self._unacked: list[list[int] | None] = []  # listed segments' next seqs, when tracked
 
-    def feed(self, segments: Segments, tuples: Array, direction: Array, heavy: Array) -> Analysed:
-        """Analyse one block of headers.
-
-        tuples numbers each header's unordered 4-tuple (stable across blocks), direction says
-        which way it goes (0 or 1, the same for every header of one direction), heavy marks the
-        tuples whose flows may hold more than TCP_MAX_UNACKED_SEGMENTS unacknowledged segments.
-        """
-        n = len(segments)
-        stream = np.empty(n, dtype=np.int64)
+    def feed(self, headers: Headers, rows: Array) -> Analysed:
+        """Analyse the headers at rows (increasing: frame order), continuing from earlier ones."""
+        n = len(rows)
+        conversation = np.empty(n, dtype=np.int64)
         flags = np.empty(n, dtype=np.int64)
         for first in range(0, n, _SLICE):
             part = slice(first, min(first + _SLICE, n))
-            stream[part], flags[part] = self._slice(segments, tuples, direction, heavy, part)
-        return Analysed(stream=stream, flags=flags)
+            conversation[part], flags[part] = self._slice(headers, rows[part])
+        return Analysed(conversation=conversation, flags=flags)
 
-    def _new_conversation(self, heavy: bool) -> int:
+    def _new_conversation(self, heavy: bool, frame: int) -> int:
         conv = len(self._first_rtt)
         self._first_rtt.append(0)
         self._last_syn.append(0)
-        self.streams += 1
+        self.created.append(frame)
         for _ in range(2):
             self._base_set.append(False)
             self._base.append(0)
@@ -142,7 +160,7 @@ class Analyser:
             self._maxseq.append(0)
             self._lastack.append(0)
             self._lastack_time.append(0)
-            self._window.append(_NO_WINDOW)
+            self._window.append(NO_WINDOW)
             self._win_scale.append(-1)
             self._first_ack.append(False)
             self._last_flags.append(0)
@@ -150,26 +168,25 @@ class Analyser:
             self._unacked.append([] if heavy else None)
         return conv
 
-    def _slice(
-        self, s: Segments, tuples: Array, direction: Array, heavy: Array, part: slice
-    ) -> tuple[list[int], list[int]]:
+    def _slice(self, h: Headers, rows: Array) -> tuple[list[int], list[int]]:
         """The loop of dissect_tcp and tcp_analyze_sequence_number over one slice of headers.
 
         The common cases (in-order data, pure ACKs) run inline on local names; the rare ones
         (port reuse, ACKed unseen segments, retransmissions, listed segments) call helpers.
         """
         columns = zip(
-            tuples[part].tolist(),
-            direction[part].tolist(),
-            s.flags[part].tolist(),
-            s.seq[part].tolist(),
-            s.ack[part].tolist(),
-            s.seglen[part].tolist(),
-            s.window[part].tolist(),
-            (s.seconds[part] * 1_000_000_000 + s.nanos[part]).tolist(),
-            s.reach[part].tolist(),
-            s.ws_stored[part].tolist(),
-            heavy[part].tolist(),
+            h.frame[rows].tolist(),
+            h.pair[rows].tolist(),
+            (h.flow[rows] & 1).tolist(),
+            h.flags[rows].tolist(),
+            h.seq[rows].tolist(),
+            h.ack[rows].tolist(),
+            h.seglen[rows].tolist(),
+            h.window[rows].tolist(),
+            h.time[rows].tolist(),
+            h.reach[rows].tolist(),
+            h.ws_stored[rows].tolist(),
+            h.heavy[rows].tolist(),
             strict=True,
         )
         streams: list[int] = []
@@ -180,14 +197,14 @@ class Analyser:
         lastack_of, lastack_time, window_of = self._lastack, self._lastack_time, self._window
         win_scale, first_ack, last_flags = self._win_scale, self._first_ack, self._last_flags
         dupacks, unacked = self._dupacks, self._unacked
-        for tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in columns:
+        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in columns:
             conv = current.get(tup)
             if conv is None:
-                conv = current[tup] = self._new_conversation(big)
+                conv = current[tup] = self._new_conversation(big, frame)
             fwd = 2 * conv + d
             ta = 0
             if flags & _SYN and base_set[fwd]:
-                conv, ta = self._syn_on_known_flow(tup, conv, d, flags, seq, big)
+                conv, ta = self._syn_on_known_flow(tup, conv, d, flags, seq, big, frame)
                 fwd = 2 * conv + d
             if seglen >= 0:
                 # ---- tcp_analyze_sequence_number, packet-tcp.c order ----
@@ -289,7 +306,7 @@ class Analyser:
         return streams, printed
 
     def _syn_on_known_flow(
-        self, tup: int, conv: int, d: int, flags: int, seq: int, big: bool
+        self, tup: int, conv: int, d: int, flags: int, seq: int, big: bool, frame: int
     ) -> tuple[int, int]:
         """A SYN on a flow whose ISN is known: port reuse, or a repeated SYN (dissect_tcp)."""
         fwd = 2 * conv + d
@@ -299,7 +316,7 @@ class Analyser:
                 return conv, REUSED_PORTS
             return conv, 0
         if seq != self._base[fwd]:  # a new ISN: a new conversation (tcp.stream) begins
-            conv = self._current[tup] = self._new_conversation(big)
+            conv = self._current[tup] = self._new_conversation(big, frame)
             return conv, REUSED_PORTS
         # A repeated SYN: tshark restores nextseq, which a RST may have moved.
         self._nextseq[fwd] = self._maxseq[fwd]
