@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from pcapexplain import api, narrate, native, readers, records, zeek
+from pcapexplain import api, capfile, decode, narrate, native, readers, records, zeek
 from pcapexplain.errors import NativeUnsupported, PcapExplainError
 from pcapexplain.model import CaptureAnalysis, Reader
 from tests import scenarios
@@ -194,7 +194,8 @@ def _generated(folder: Path) -> Iterator[tuple[str, Path]]:
         source = scenarios.build(name, folder)
         yield name, source
         for seed in range(4):
-            yield f"{name} mutated {seed}", scenarios.mutate(source, folder / f"m{seed}.pcap", seed)
+            mutated = folder / f"{name}-m{seed}.pcap"
+            yield f"{name} mutated {seed}", scenarios.mutate(source, mutated, seed)
 
 
 def test_generated_scenarios(tmp_path: Path) -> None:
@@ -289,6 +290,29 @@ def test_bad_input_gets_the_same_errors_and_warnings(tmp_path: Path) -> None:
             else:
                 assert info.reader == Reader.TSHARK.value, label
     assert declined == ["three bytes", "text", "pcapng unknown link type mid-file"]
+
+
+def _stream_and_flags(path: Path, *, fast: bool) -> tuple[list[int], list[int]]:
+    collected = native._Collected()
+    for block in capfile.read_records(path, capfile.FileSummary()):
+        collected.add(decode.decode(block, validate_checksums=False))
+    packets = collected.columns(fast=fast)
+    return list(packets.stream), list(packets.analysis)
+
+
+def test_fast_path_matches_the_reference_loop(tmp_path: Path) -> None:
+    """tcpfast (in-order 4-tuples, vectorised) against tcpanalysis alone, header by header."""
+    sources = [path for _, path in _generated(tmp_path)]
+    sources += [SAMPLES / name for name in ("lossy_transfer.pcap", "port_reuse_time_wait.pcap")]
+    generated = tmp_path / "generated.pcap"
+    script = ROOT / "benchmarks" / "generate.py"
+    command = [sys.executable, str(script), str(generated), "--connections", "300", "--seed", "3"]
+    subprocess.run(command, check=True, capture_output=True)
+    sources.append(generated)
+    for seed in range(6):
+        sources.append(scenarios.mutate(generated, tmp_path / f"g{seed}.pcap", seed))
+    for path in sources:
+        assert _stream_and_flags(path, fast=True) == _stream_and_flags(path, fast=False), path
 
 
 def test_every_listed_difference_has_a_reason() -> None:
