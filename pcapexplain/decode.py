@@ -61,6 +61,7 @@ class Segments:
     seglen: Array  # payload bytes; -1 when tshark cannot tell (fragment, short, in an error)
     window: Array  # raw window field
     ttl: Array
+    ip_len: Array  # IP total length as tshark prints it (IPv6: payload length + 40)
     ip_checksum: Array  # int8 ChecksumStatus
     tcp_checksum: Array
     in_error: Array  # bool: quoted in an ICMP error (the loader drops it; its stream counts)
@@ -129,6 +130,7 @@ class _Found:
     src: Array
     dst: Array
     ttl: Array
+    ip_len: Array
     ip_checksum: Array
     fragmented: Array  # bool: a first fragment dissected as it is
     in_error: Array  # bool
@@ -138,8 +140,8 @@ class _Found:
     icmp_family: Array
 
 
-_FOUND = ("rows", "tcp_at", "tcp_rep", "tcp_end", "family", "src", "dst", "ttl", "ip_checksum",
-          "fragmented", "in_error")  # fmt: skip
+_FOUND = ("rows", "tcp_at", "tcp_rep", "tcp_end", "family", "src", "dst", "ttl", "ip_len",
+          "ip_checksum", "fragmented", "in_error")  # fmt: skip
 _ICMP = ("icmp_rows", "icmp_at", "icmp_rep", "icmp_family")
 
 
@@ -235,6 +237,7 @@ class _Network:
         icmp &= np.isin(self.data.u8(tcp_at), _ICMP_ERRORS)
         return {
             **_select(tcp, rows, tcp_at, seg_rep, end, 4, head, 12, 16, head[:, 8], checksum),
+            "ip_len": ip_len[tcp],
             "fragmented": first[tcp],
             "in_error": np.full(int(tcp.sum()), in_error),
             **_icmp(icmp, rows, tcp_at, seg_rep, IPV4),
@@ -283,6 +286,7 @@ class _Network:
         zero = np.zeros(len(rows), dtype=np.int64)
         return {
             **_select(tcp, rows, cursor, seg_rep, end, 6, head, 8, 24, head[:, 7], zero),
+            "ip_len": plen[tcp] + 40,
             "fragmented": np.zeros(int(tcp.sum()), dtype=bool),
             "in_error": np.full(int(tcp.sum()), in_error),
             **_icmp(icmp, rows, cursor, seg_rep, IPV6),
@@ -410,6 +414,7 @@ def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> 
         seglen=np.where(known, f["tcp_rep"] - hlen, -1).astype(np.int32),
         window=be(head, 14, 2).astype(np.int32),
         ttl=f["ttl"].astype(np.int16),
+        ip_len=f["ip_len"].astype(np.int32),
         ip_checksum=f["ip_checksum"].astype(np.int8),
         tcp_checksum=tcp_checksum.astype(np.int8),
         in_error=f["in_error"],

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapexplain.explanations import Lang, text
+from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
@@ -18,6 +18,7 @@ from pcapexplain.model import (
     Connection,
     Direction,
     Handshake,
+    Lang,
     PacketColumns,
     PacketRole,
     PacketStates,
@@ -522,8 +523,7 @@ def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
 
 
 def _count(lang: Lang, key: str, count: int) -> str:
-    form = "one" if count == 1 else "many"
-    return text(lang, f"narr.sum.{key}.{form}", count=f"{count:,}")
+    return plural(lang, f"narr.sum.{key}", count)
 
 
 def human_bytes(count: int) -> str:

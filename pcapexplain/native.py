@@ -352,6 +352,7 @@ class _Columns:
             "tsval": s.tsval,
             "tfo": s.tfo,
             "ttl": s.ttl,
+            "ip_len": s.ip_len,
             "analysis": tcpanalysis.printed_flags(ta_flags),
             "ip_checksum": s.ip_checksum,
             "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
@@ -371,7 +372,7 @@ class _Columns:
 # Typecodes as wide as the tshark reader's (TabColumns) for every column.
 _INT_COLUMNS = {
     **dict.fromkeys(("frame", "sport", "dport", "flags", "seq", "ack", "length", "window"), "q"),
-    **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "analysis", "stream"), "q"),
+    **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "ip_len", "analysis", "stream"), "q"),
     **dict.fromkeys(("sack_perm", "sack", "tfo", "ip_checksum", "tcp_checksum"), "b"),
 }
 _NUMPY = {"q": np.int64, "b": np.int8}

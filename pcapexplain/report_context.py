@@ -15,13 +15,14 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import MAX_FRAMES
-from pcapexplain.explanations import CATALOG, CONCEPTS, Lang, has, text
+from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
     CaptureInfo,
     Connection,
     Handshake,
+    Lang,
     PacketRole,
     Severity,
     TcpOptions,
@@ -164,13 +165,13 @@ class ReportContext:
 def build_context(
     result: CaptureAnalysis,
     *,
-    lang: str,
+    lang: Lang,
     selected: Sequence[int] | None,
     generated_at: str,
     version: str,
 ) -> ReportContext:
     """Prepare the whole page. selected: connection ids that must get a full section."""
-    language: Lang = "zh" if lang == "zh" else "en"
+    language = Lang(lang)  # a plain "en" works too; anything else is a ValueError, never English
     detailed = choose_detailed(result.connections, selected)
     rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
     sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
@@ -228,8 +229,7 @@ def _worst(anomalies: Sequence[Anomaly]) -> int:
 
 
 def _ui(lang: Lang) -> dict[str, str]:
-    prefix = "report."
-    return {k[len(prefix) :]: v for k, v in CATALOG[lang].items() if k.startswith(prefix)}
+    return ui_texts(lang, "report.")
 
 
 def _capture_facts(
@@ -360,10 +360,7 @@ def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment 
         size=narrate.human_bytes(part.payload),
     )
     if part.retransmissions:
-        form = "one" if part.retransmissions == 1 else "many"
-        label += text(lang, "narr.sum.sep") + text(
-            lang, f"narr.sum.retrans.{form}", count=f"{part.retransmissions:,}"
-        )
+        label += text(lang, "narr.sum.sep") + plural(lang, "narr.sum.retrans", part.retransmissions)
     return dataclasses.replace(part, label=label)
 
 

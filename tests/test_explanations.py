@@ -2,32 +2,48 @@
 
 from __future__ import annotations
 
-import importlib
 import re
 import string
 from enum import Enum
+from importlib import resources
 
 import pytest
 
-from pcapexplain import explanations
-from pcapexplain.explanations import CATALOG, CONCEPTS, LANGUAGES, NARRATIVE_PARAMS, Lang, text
+from pcapexplain import anomalies, explanations
+from pcapexplain.explanations import (
+    CONCEPTS,
+    NARRATIVE_PARAMS,
+    PLURAL_RULES,
+    catalog,
+    plural,
+    plural_rule,
+    text,
+)
 from pcapexplain.model import (
     AnomalySlug,
     Closer,
     Handshake,
+    Lang,
     PacketRole,
     Severity,
     TcpState,
     Teardown,
 )
 
+LANGUAGES = tuple(Lang)
+# The plain (uncounted) texts of each language; counted ones are checked on their own below.
+CATALOG = {
+    lang: {k: v for k, v in catalog(lang).items() if isinstance(v, str)} for lang in LANGUAGES
+}
+COUNTED = {
+    lang: {k: v for k, v in catalog(lang).items() if not isinstance(v, str)} for lang in LANGUAGES
+}
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
     "narr.side_change",
     "narr.sum.and",
     "report.fact.sha256",
-    "report.fact.tshark",
     "report.fact.version",
     "report.fact.zeek",
     "report.col.time_wait",
@@ -43,6 +59,11 @@ REPORT_PARAMS = {
     "report.seconds": {"seconds"},
     "report.ms": {"ms"},
     "report.traffic": {"up", "up_bytes", "down", "down_bytes"},
+}
+BATCH_PARAMS = {
+    "batch.hint": {"hint"},
+    "batch.warning": {"warning"},
+    "batch.interrupted": {"done", "total"},
 }
 SUMMARY_PARAMS = {"count", "amount"}
 UI_PARAMS = {
@@ -65,15 +86,7 @@ def enum_keys(prefix: str, members: type[Enum], attr: str) -> list[str]:
 
 def anomaly_params() -> dict[str, set[str]]:
     """The params each slug's explanation may use, as anomalies.CATALOGUE documents them."""
-    try:
-        anomalies = importlib.import_module("pcapexplain.anomalies")
-    except ImportError:  # the anomaly stage is not in the tree yet: no params documented
-        return {}
-    result = {}
-    for slug, entry in anomalies.CATALOGUE.items():
-        params = entry["params"] if isinstance(entry, dict) else getattr(entry, "params", ())
-        result[str(slug)] = {params} if isinstance(params, str) else set(params or ())
-    return result
+    return {str(slug): set(entry.params) for slug, entry in anomalies.CATALOGUE.items()}
 
 
 def allowed_params(key: str) -> set[str]:
@@ -89,6 +102,8 @@ def allowed_params(key: str) -> set[str]:
         return UI_PARAMS.get(key, set())
     if key.startswith("report."):
         return REPORT_PARAMS.get(key, set())
+    if key.startswith("batch."):
+        return BATCH_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()
@@ -118,10 +133,33 @@ def test_every_vocabulary_member_and_concept_has_a_text(lang: Lang) -> None:
     assert missing == []
 
 
-def test_both_languages_have_the_same_keys() -> None:
-    assert LANGUAGES == ("en", "zh")
-    assert set(CATALOG) == set(LANGUAGES)
-    assert set(CATALOG["en"]) == set(CATALOG["zh"])
+def test_every_language_has_one_catalogue_file_and_the_same_keys() -> None:
+    files = resources.files("pcapexplain").joinpath("texts")
+    shipped = {p.name.removesuffix(".toml") for p in files.iterdir() if p.name.endswith(".toml")}
+    assert shipped == {lang.value for lang in Lang}
+    for lang in LANGUAGES:
+        assert set(catalog(lang)) == set(catalog(Lang.EN)), lang
+        assert set(COUNTED[lang]) == set(COUNTED[Lang.EN]), lang
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_counted_texts_have_the_forms_of_their_language(lang: Lang) -> None:
+    rule = PLURAL_RULES[plural_rule(lang)]
+    forms = {rule(n) for n in range(0, 1001)}
+    for key, entry in COUNTED[lang].items():
+        assert set(entry) == forms, key
+        for form, template in entry.items():
+            assert placeholders(template) <= SUMMARY_PARAMS, (key, form)
+    assert plural(Lang.EN, "narr.sum.data", 1) == "1 data segment"
+    assert plural(Lang.EN, "narr.sum.data", 1234) == "1,234 data segments"
+    assert plural(Lang.ZH, "narr.sum.data", 2) == "2 个数据报文段"
+
+
+def test_counted_and_plain_texts_are_not_confused() -> None:
+    with pytest.raises(KeyError):
+        text(Lang.EN, "narr.sum.data", count=2)
+    with pytest.raises(KeyError):
+        plural(Lang.EN, "state.CLOSED", 2)
 
 
 def test_no_stray_concept_or_anomaly_keys() -> None:
@@ -150,7 +188,6 @@ def test_every_template_formats_with_its_documented_params(lang: Lang) -> None:
 
 
 def test_anomaly_explanations_use_the_catalogue_params() -> None:
-    pytest.importorskip("pcapexplain.anomalies", reason="anomalies.py is not in the tree yet")
     documented = anomaly_params()
     assert set(documented) == {slug.value for slug in AnomalySlug}
     for slug, params in documented.items():
@@ -165,7 +202,7 @@ def test_missing_key_or_param_raises_instead_of_falling_back() -> None:
         text("zh", "state.NO_SUCH_STATE")
     with pytest.raises(KeyError):
         text("en", "narr.hs_ack")  # needs {ack}
-    with pytest.raises(KeyError):
+    with pytest.raises(ValueError):
         text("fr", "state.CLOSED")  # type: ignore[arg-type]
     assert explanations.has("en", "state.CLOSED")
     assert not explanations.has("en", "state.NO_SUCH_STATE")

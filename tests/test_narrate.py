@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pcapexplain.explanations import CONCEPTS, LANGUAGES, Lang, text
+from pcapexplain.explanations import CONCEPTS, text
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
@@ -21,6 +21,7 @@ from pcapexplain.model import (
     Direction,
     Endpoint,
     Handshake,
+    Lang,
     PacketColumns,
     PacketRole,
     PacketStates,
@@ -33,6 +34,7 @@ from pcapexplain.narrate import NarrativeLine, connection_header, flags_label, f
 
 C, S = Direction.TO_SERVER, Direction.TO_CLIENT
 SYN, ACK, FIN, RST, PSH = TcpFlags.SYN, TcpFlags.ACK, TcpFlags.FIN, TcpFlags.RST, TcpFlags.PSH
+LANGUAGES = tuple(Lang)
 R = PacketRole
 T = TcpState
 CISN, SISN = 1000, 5000
@@ -87,6 +89,7 @@ def build(
         tsval=[-1] * n,
         tfo=[p.tfo for p in pkts],
         ttl=[64] * n,
+        ip_len=[40 + p.length for p in pkts],
         analysis=[p.analysis for p in pkts],
         ip_checksum=[0] * n,
         tcp_checksum=[0] * n,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
 import struct
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from tests import scenarios
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_captures"
 DIFFERENCES = Path(__file__).with_name("native_differences.csv")
-TCPDUMP_CORPUS_ENV = "PCAPEXPLAIN_TCPDUMP_CORPUS"
 READER_FIELDS = ("reader", "tshark_version")
 pytestmark = pytest.mark.tshark
 
@@ -142,19 +140,9 @@ def test_zeek_corpus(zeek_corpus: Path) -> None:
 # ------------------------------------------------------------------------- tcpdump corpus
 
 
-def _tcpdump_corpus() -> Path:
-    value = os.environ.get(TCPDUMP_CORPUS_ENV)
-    if not value:
-        pytest.skip(f"{TCPDUMP_CORPUS_ENV} is not set; point it at shared/captures/tcpdump")
-    path = Path(value)
-    if not (path / "files.csv").is_file():
-        pytest.skip(f"{TCPDUMP_CORPUS_ENV}={value} holds no files.csv")
-    return path
-
-
-def test_tcpdump_corpus() -> None:
+def test_tcpdump_corpus(tcpdump_corpus: Path) -> None:
     """Every trace the native reader takes is equivalent; the rest are read by tshark in auto."""
-    corpus = _tcpdump_corpus()
+    corpus = tcpdump_corpus
     names = [r["trace"] for r in csv.DictReader((corpus / "files.csv").open(encoding="utf-8"))]
     declined: dict[str, str] = {}
     for name in names:
