@@ -25,11 +25,10 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import acks_syn, segment_end, seq_add, seq_ge
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _CONTROL = _SYN | _FIN | _RST
-_MOD, _HALF = 1 << 32, 1 << 31
-_SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
 _SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE
@@ -161,10 +160,6 @@ def _plain_role(packets: PacketColumns, row: int) -> int:
     return _ROLE_ACK if packets.flags[row] & _ACK else _ROLE_OTHER
 
 
-def _seq_ge(a: int, b: int) -> bool:
-    return (a - b) % _MOD < _HALF
-
-
 def _step(
     packets: PacketColumns,
     row: int,
@@ -218,11 +213,6 @@ def _acknowledges_syn(packets: PacketColumns, row: int, side: Side) -> bool:
     return acks_syn(packets.ack[row], side.isn)
 
 
-def acks_syn(ack: int, isn: int) -> bool:
-    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it)."""
-    return 0 < (ack - isn) % _MOD <= _SYN_ACK_SLACK
-
-
 def _on_syn(packets: PacketColumns, row: int, flags: int, sender: Side, receiver: Side) -> int:
     seq = packets.seq[row]
     if flags & _ACK:
@@ -256,7 +246,7 @@ def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receive
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
         if receiver.isn is None:
-            receiver.isn = (ack - 1) % _MOD
+            receiver.isn = seq_add(ack, -1)
     if sender.state == _SYN_RCVD and sender.isn is not None and receiver.sent_synack is not None:
         # Simultaneous open: the peer's SYN-ACK already acknowledged this side's SYN.
         sender.state = _EST
@@ -274,16 +264,16 @@ def _missed_synack(sender: Side, receiver: Side, role: int) -> int:
 def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:
     """Apply what the ACK field tells: the receiver's SYN or FIN arrived, or the sender's view."""
     fin = receiver.fin_end
-    if receiver.fin_in_flight and fin is not None and _seq_ge(ack, fin):
+    if receiver.fin_in_flight and fin is not None and seq_ge(ack, fin):
         # The ACK shows that the crossed FIN has now reached the sender.
         receiver.fin_in_flight = False
         sender.state = _ON_FIN.get(sender.state, sender.state)
     state = receiver.state
     if state == _SYN_RCVD and receiver.isn is not None:
-        if _seq_ge(ack, (receiver.isn + 1) % _MOD):
+        if seq_ge(ack, seq_add(receiver.isn, 1)):
             receiver.state = _EST
             return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
-    elif receiver.fin_end is not None and _seq_ge(ack, receiver.fin_end):
+    elif receiver.fin_end is not None and seq_ge(ack, receiver.fin_end):
         if state in _ON_FIN_ACKED:
             receiver.state = _ON_FIN_ACKED[state]
         if receiver.fin_acks < receiver.fin_sends:
@@ -305,9 +295,7 @@ def _on_fin(
 ) -> None:
     sender.fin_sends += 1
     if sender.fin_end is None:
-        flags = packets.flags[row]
-        end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
-        sender.fin_end = end % _MOD
+        sender.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
         if _crossed(ack, sender, receiver):
             _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
@@ -326,7 +314,7 @@ def _crossed(ack: int | None, sender: Side, receiver: Side) -> bool:
     """The peer had sent its FIN, yet this FIN does not acknowledge it: the sender never got it."""
     if receiver.fin_end is None or sender.state != _CW:
         return False
-    return ack is None or not _seq_ge(ack, receiver.fin_end)
+    return ack is None or not seq_ge(ack, receiver.fin_end)
 
 
 def _fin_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:

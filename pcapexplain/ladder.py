@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain.model import (
-    AnalysisFlag,
+    RETRANSMITTED,
     Connection,
     Direction,
     PacketColumns,
@@ -20,6 +20,7 @@ from pcapexplain.model import (
     TcpState,
 )
 from pcapexplain.narrate import KEY_ROLES, flags_label
+from pcapexplain.seqspace import seq_diff
 
 WIDTH = 800
 CLIENT_X, SERVER_X = 220, 620
@@ -30,13 +31,6 @@ TOP = 44  # the first arrow starts here, below the titles
 ARROW_DROP = 22  # how far an arrow falls while crossing: time passes in flight
 MIN_BAND = 8  # runs of at least this many ordinary segments collapse into a band
 BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
-
-_RESENT = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
-_MOD = 1 << 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +148,7 @@ def _flush_run(
             last_frame=p.frame[run[-1]],
             packets=len(run),
             payload=sum(p.length[r] for r in run),
-            retransmissions=sum(1 for r in run if p.analysis[r] & _RESENT),
+            retransmissions=sum(1 for r in run if p.analysis[r] & RETRANSMITTED),
             detail=draw.segment(shown),
             hidden=len(run) - len(shown),
         )
@@ -194,7 +188,7 @@ class _Drawer:
             y2=y + ARROW_DROP,
             label=_label(p, self.bases, row, to_server),
             time=self.time_format.format(p.time[row] - self.conn.first_time),
-            anomalous=frame in self.anomalous or bool(p.analysis[row] & _RESENT),
+            anomalous=frame in self.anomalous or bool(p.analysis[row] & RETRANSMITTED),
             role=PacketRole(s.role[row]).name.lower(),
         )
 
@@ -250,7 +244,4 @@ def _label(
 
 
 def _relative(value: int, base: int | None) -> int:
-    if base is None:
-        return value
-    delta = (value - base) % _MOD
-    return delta - _MOD if delta >= 1 << 31 else delta
+    return value if base is None else seq_diff(value, base)

@@ -7,13 +7,14 @@ into one summary line per run. Every sentence comes from explanations.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
-    AnalysisFlag,
+    RETRANSMITTED,
     Anomaly,
+    AnomalySlug,
     Closer,
     Connection,
     Direction,
@@ -26,6 +27,7 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import relative, seq_add, seq_ge
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class NarrativeLine:
     last_frame: int | None  # equals frame for a single packet
     time: float  # seconds since the connection's first packet
     direction: Direction | None  # None for a summary line
-    flags: str  # e.g. "SYN, ACK"; "" for a summary line
+    flags: TcpFlags | None  # None for a summary line; flags_label() writes them out
     role: PacketRole | None
     client_before: TcpState
     client_after: TcpState
@@ -49,17 +51,10 @@ class NarrativeLine:
     length: int  # payload bytes (the total of the run for a summary line)
     text: str
     concepts: tuple[str, ...]
-    anomalies: tuple[str, ...]
+    anomalies: tuple[AnomalySlug, ...]
     is_summary: bool
 
 
-_MOD = 1 << 32
-_HALF = 1 << 31
-_RETRANSMITTED = (
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 # Roles that are always told (and drawn) packet by packet, never folded into a summary.
 KEY_ROLES = frozenset(
@@ -128,19 +123,6 @@ def flags_label(flags: int) -> str:
     return ", ".join(names) if names else "<None>"
 
 
-def _relative(value: int, base: int | None) -> int | None:
-    """value - base modulo 2**32 (RFC 9293 §3.4), shown negative when it lies just behind base."""
-    if base is None:
-        return None
-    diff = (value - base) % _MOD
-    return diff - _MOD if diff >= _HALF else diff
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    """a >= b in sequence space (RFC 9293 §3.4)."""
-    return (a - b) % _MOD < _HALF
-
-
 @dataclass(slots=True)
 class _Story:
     """What the narrator has learnt so far about one connection while walking its packets."""
@@ -176,21 +158,26 @@ class _Run:
     retrans: int = 0
     to_server: int = 0  # payload bytes
     to_client: int = 0
-    slugs: list[str] = field(default_factory=list)
+    slugs: list[AnomalySlug] = field(default_factory=list)
 
 
 def narrate(
-    packets: PacketColumns, states: PacketStates, connection: Connection, lang: Lang
+    packets: PacketColumns,
+    states: PacketStates,
+    connection: Connection,
+    lang: Lang,
+    anomalies: Sequence[Anomaly] = (),
 ) -> list[NarrativeLine]:
     """The story of one connection, one NarrativeLine per notable packet or per run of others.
 
     packets and states are the whole capture's columns and the reconstructor's per-packet states;
-    connection picks its rows through packet_index; lang is "en" or "zh".
+    connection picks its rows through packet_index; lang is "en" or "zh"; anomalies are the
+    connection's findings (CaptureAnalysis.anomalies_of), told beside the packets they concern.
     """
     rows = list(connection.packet_index)
     if not rows:
         return []
-    story = _new_story(packets, states, connection, lang, rows)
+    story = _new_story(packets, states, connection, lang, rows, anomalies)
     lines: list[NarrativeLine] = []
     run: _Run | None = None
     for row in rows:
@@ -212,6 +199,7 @@ def _new_story(
     conn: Connection,
     lang: Lang,
     rows: list[int],
+    anomalies: Sequence[Anomaly],
 ) -> _Story:
     base: dict[Direction, int | None] = {
         Direction.TO_SERVER: conn.client_isn,
@@ -222,7 +210,7 @@ def _new_story(
         if base[direction] is None:
             base[direction] = packets.seq[row]
     by_frame: dict[int, list[Anomaly]] = {}
-    for anomaly in conn.anomalies:
+    for anomaly in anomalies:
         for frame in anomaly.frames:
             by_frame.setdefault(frame, []).append(anomaly)
     opened = conn.handshake is Handshake.NOT_CAPTURED
@@ -250,19 +238,6 @@ def _other(direction: Direction) -> Direction:
     return Direction.TO_CLIENT if direction is Direction.TO_SERVER else Direction.TO_SERVER
 
 
-def _illegal(flags: int) -> bool:
-    """Combinations no stack sends in a normal connection (TCP-REFERENCE H7)."""
-    both = TcpFlags.SYN | TcpFlags.FIN
-    syn_rst = TcpFlags.SYN | TcpFlags.RST
-    xmas = TcpFlags.FIN | TcpFlags.PSH | TcpFlags.URG
-    return (
-        flags & 0x1FF == 0
-        or flags & both == both
-        or flags & syn_rst == syn_rst
-        or (flags & xmas == xmas and not flags & TcpFlags.ACK)
-    )
-
-
 def _situation(story: _Story, row: int) -> str:
     """The narr.* key (without the prefix) that explains this notable packet in its context."""
     flags = story.packets.flags[row]
@@ -270,7 +245,7 @@ def _situation(story: _Story, row: int) -> str:
     sender_before, _ = _sender_states(story, row, direction)
     if sender_before in _SYNCHRONISED:
         story.opened = True
-    if _illegal(flags):
+    if TcpFlags.illegal(flags) is not None:
         return "illegal"
     if flags & TcpFlags.RST:
         return _rst_situation(story, direction, sender_before)
@@ -331,7 +306,7 @@ def _seen_from_the_server(story: _Story) -> bool:
     synack = TcpFlags.SYN | TcpFlags.ACK
     acks = [p.ack[r] for r in conn.packet_index if p.flags[r] & synack == synack]
     # Seen from the client instead, a SYN-ACK acknowledges some other (stale) SYN.
-    return bool(acks) and all(a == (conn.client_isn + 1) % _MOD for a in acks)
+    return bool(acks) and all(a == seq_add(conn.client_isn, 1) for a in acks)
 
 
 def _synack_situation(story: _Story, row: int) -> str:
@@ -341,9 +316,9 @@ def _synack_situation(story: _Story, row: int) -> str:
         return "synack"
     ack = story.packets.ack[row]
     story.stale_synack = False
-    if ack == (isn + 1) % _MOD:
+    if ack == seq_add(isn, 1):
         return "synack_tfo_ignored" if story.syn_length else "synack"
-    if story.syn_length and ack == (isn + 1 + story.syn_length) % _MOD:
+    if story.syn_length and ack == seq_add(isn, 1 + story.syn_length):
         return "synack_tfo"
     story.stale_synack = True
     return "synack_old"
@@ -363,7 +338,7 @@ def _rst_situation(story: _Story, direction: Direction, sender_before: TcpState)
 
 def _fin_situation(story: _Story, row: int, direction: Direction) -> str:
     packets = story.packets
-    fin_seq = (packets.seq[row] + packets.length[row]) % _MOD  # the FIN follows the data
+    fin_seq = seq_add(packets.seq[row], packets.length[row])  # the FIN follows the data
     if story.fin_seq.get(direction) == fin_seq:
         story.fin_resent.add(direction)
         return "fin_again"
@@ -372,7 +347,7 @@ def _fin_situation(story: _Story, row: int, direction: Direction) -> str:
     if peer_fin is None:
         return "fin_active"
     has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    if not (has_ack and _seq_ge(packets.ack[row], peer_fin + 1)):
+    if not (has_ack and seq_ge(packets.ack[row], seq_add(peer_fin, 1))):
         story.crossed = True
         return "fin_simultaneous"  # sent before its sender had seen the peer's FIN (T3)
     if direction in story.acked_fin:
@@ -398,9 +373,9 @@ def _key_line(story: _Story, row: int) -> NarrativeLine:
     packets, st = story.packets, story.states
     direction = Direction(st.direction[row])
     situation = _situation(story, row)
-    seq_rel = _relative(packets.seq[row], story.base[direction])
+    seq_rel = relative(packets.seq[row], story.base[direction])
     has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    ack_rel = _relative(packets.ack[row], story.base[_other(direction)]) if has_ack else None
+    ack_rel = relative(packets.ack[row], story.base[_other(direction)]) if has_ack else None
     found = story.by_frame.get(packets.frame[row], [])
     client = (st.client_before[row], st.client_after[row])
     server = (st.server_before[row], st.server_after[row])
@@ -409,7 +384,7 @@ def _key_line(story: _Story, row: int) -> NarrativeLine:
         last_frame=packets.frame[row],
         time=packets.time[row] - story.t0,
         direction=direction,
-        flags=flags_label(packets.flags[row]),
+        flags=TcpFlags(packets.flags[row]),
         role=PacketRole(st.role[row]),
         client_before=TcpState(client[0]),
         client_after=TcpState(client[1]),
@@ -513,7 +488,7 @@ def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
         run.to_server += length
     else:
         run.to_client += length
-    if packets.analysis[row] & _RETRANSMITTED:
+    if packets.analysis[row] & RETRANSMITTED:
         run.retrans += 1
     if story.by_frame:
         for anomaly in story.by_frame.get(packets.frame[row], ()):
@@ -567,7 +542,7 @@ def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
         last_frame=packets.frame[last],
         time=packets.time[first] - story.t0,
         direction=None,
-        flags="",
+        flags=None,
         role=None,
         client_before=TcpState(st.client_before[first]),
         client_after=TcpState(st.client_after[last]),
@@ -594,8 +569,8 @@ def format_line(line: NarrativeLine, lang: Lang) -> str:
     parts = [head, text(lang, "ui.time", seconds=f"{line.time:.3f}")]
     if line.direction is not None:
         parts.append(text(lang, f"dir.{line.direction.name.lower()}"))
-    if line.flags:
-        parts.append(line.flags)
+    if line.flags is not None:
+        parts.append(flags_label(line.flags))
     parts.append(line.text)
     return " · ".join(parts)
 

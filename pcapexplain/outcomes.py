@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapexplain.endpoints import Side, acks_syn
+from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
-    AnalysisFlag,
+    RETRANSMITTED,
     Closer,
     Connection,
     Direction,
@@ -23,14 +23,9 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
-_MOD, _HALF = 1 << 32, 1 << 31
-_RESENT = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
@@ -91,7 +86,7 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
         direction = stats[d]
         direction.packets += 1
         direction.payload_bytes += length
-        if bits & _RESENT and states.role[row] not in _FIRST_SENDS:
+        if bits & RETRANSMITTED and states.role[row] not in _FIRST_SENDS:
             # tshark calls the SYN-ACKs of a simultaneous open retransmissions: first sends.
             direction.retransmissions += 1
         facts.streams.add(packets.stream[row])
@@ -135,14 +130,14 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
 
 
 def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
-    end = (seq + length + (1 if flags & _FIN else 0)) % _MOD
+    end = segment_end(seq, length, flags)
     other_fin = facts.fins[1 - d]
     if length and other_fin is not None and facts.fins[d] is None:
         previous = facts.sent_end[d]
-        if previous is None or (end - previous) % _MOD < _HALF and end != previous:
+        if previous is None or seq_gt(end, previous):
             facts.half_close = True  # new data after the peer closed its direction
     previous = facts.sent_end[d]
-    if previous is None or (end - previous) % _MOD < _HALF:
+    if previous is None or seq_ge(end, previous):
         facts.sent_end[d] = end
 
 

@@ -14,19 +14,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
-from pcapexplain.anomalies import MAX_FRAMES
+from pcapexplain.anomalies import CATALOGUE, MAX_FRAMES
 from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
-    CaptureInfo,
     Connection,
     Handshake,
     Lang,
     PacketRole,
     Severity,
+    TcpFlags,
     TcpOptions,
     Teardown,
+    ZeekVerdict,
 )
 
 FULL_FIRST = 50  # the first connections always get a full section
@@ -34,6 +35,7 @@ FULL_FIRST = 50  # the first connections always get a full section
 # with a warning) drawing every warned connection made a 107 MB page; 300 sections make 13 MB.
 FULL_LIMIT = 300
 FINDING_FRAMES = 50  # frame links listed per anomaly; the rest are counted
+_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 # Packets the list always explains one by one (narrate.KEY_ROLES minus the catch-all OTHER): the
 # structure tests count an explanation element for each of them.
 EXPLAINED_ROLES = frozenset(
@@ -119,6 +121,8 @@ class Finding:
     why: str
     frames: tuple[tuple[int, str], ...]  # (frame, anchor of the line that shows it)
     more_frames: str  # "and 12 more" when the frame list was cut, else ""
+    wireshark: str  # what Wireshark shows for the same thing ("" for nothing)
+    zeek: str  # what Zeek logs for it ("" for nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +176,10 @@ def build_context(
 ) -> ReportContext:
     """Prepare the whole page. selected: connection ids that must get a full section."""
     language = Lang(lang)  # a plain "en" works too; anything else is a ValueError, never English
-    detailed = choose_detailed(result.connections, selected)
-    rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
+    detailed = choose_detailed(result, selected)
+    rows = tuple(
+        _row(language, c, result.anomalies_of(c.id), c.id in detailed) for c in result.connections
+    )
     sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
     left_out = len(result.connections) - len(sections)
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
@@ -199,13 +205,15 @@ def build_context(
     )
 
 
-def choose_detailed(connections: Sequence[Connection], selected: Sequence[int] | None) -> set[int]:
+def choose_detailed(result: CaptureAnalysis, selected: Sequence[int] | None) -> set[int]:
     """Ids drawn in full: the selected ones, the first FULL_FIRST, then the most severe."""
+    connections = result.connections
     chosen = set(selected or ())
     chosen.update(c.id for c in connections[:FULL_FIRST])
+    worst = {c.id: _worst(result.anomalies_of(c.id)) for c in connections}
     severe = sorted(
-        (c for c in connections if _worst(c.anomalies) >= Severity.WARN.rank),
-        key=lambda c: (-_worst(c.anomalies), c.id),
+        (c for c in connections if worst[c.id] >= Severity.WARN.rank),
+        key=lambda c: (-worst[c.id], c.id),
     )
     for conn in severe:
         if len(chosen) >= max(FULL_LIMIT, len(selected or ())):
@@ -243,7 +251,7 @@ def _capture_facts(
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.reader"), _reader_text(info)),
+        (text(lang, "report.fact.reader"), info.read_by),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
@@ -282,10 +290,9 @@ def _title(lang: Lang, slug: str) -> str:
     return text(lang, key) if has(lang, key) else slug
 
 
-def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
+def _row(lang: Lang, conn: Connection, anomalies: Sequence[Anomaly], detailed: bool) -> Row:
     badges = tuple(
-        Badge(a.slug, a.severity.value, _title(lang, a.slug))
-        for a in _unique_by_slug(conn.anomalies)
+        Badge(a.slug, a.severity.value, _title(lang, a.slug)) for a in _unique_by_slug(anomalies)
     )
     return Row(
         id=conn.id,
@@ -304,7 +311,7 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         bytes_to_client=conn.to_client.payload_bytes,
         packets=conn.to_server.packets + conn.to_client.packets,
         badges=badges,
-        worst=_worst(conn.anomalies),
+        worst=_worst(anomalies),
         detailed=detailed,
     )
 
@@ -318,7 +325,8 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
 
 
 def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
-    frames = frozenset(f for a in conn.anomalies for f in a.frames)
+    found = result.anomalies_of(conn.id)
+    frames = frozenset(f for a in found for f in a.frames)
     drawn = ladder.build(
         result.packets,
         result.states,
@@ -329,7 +337,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
     lines = tuple(
         _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
-        for line in narrate.narrate(result.packets, result.states, conn, lang)
+        for line in narrate.narrate(result.packets, result.states, conn, lang, found)
     )
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
@@ -339,11 +347,11 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         client=str(conn.client),
         server=str(conn.server),
         inferred=conn.roles_inferred,
-        facts=_connection_facts(lang, conn),
+        facts=_connection_facts(lang, conn, result.zeek[conn.id]),
         options=_options(lang, conn.client_options, conn.server_options),
         ladder=drawn,
         lines=lines,
-        findings=tuple(_finding(lang, a, anchors) for a in conn.anomalies),
+        findings=tuple(_finding(lang, a, anchors) for a in found),
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in used),
     )
 
@@ -364,7 +372,9 @@ def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment 
     return dataclasses.replace(part, label=label)
 
 
-def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ...]:
+def _connection_facts(
+    lang: Lang, conn: Connection, zeek: ZeekVerdict
+) -> tuple[tuple[str, str], ...]:
     def ms(value: float | None) -> str:
         return "–" if value is None else text(lang, "report.ms", ms=f"{value * 1000:.3f}")
 
@@ -378,7 +388,7 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
         (text(lang, "report.fact.rtt_ack"), ms(conn.rtt_synack_ack)),
-        (text(lang, "report.fact.zeek"), f"{conn.zeek_state} {conn.zeek_history}"),
+        (text(lang, "report.fact.zeek"), f"{zeek.state} {zeek.history}"),
         (
             text(lang, "report.fact.traffic"),
             text(
@@ -439,7 +449,7 @@ def _line(
         last_frame=line.last_frame,
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
-        flags=line.flags,
+        flags="" if line.flags is None else narrate.flags_label(line.flags),
         seq=_numbers(lang, line.seq_raw, line.seq_rel),
         ack=_numbers(lang, line.ack_raw, line.ack_rel),
         length=line.length,
@@ -456,7 +466,7 @@ def _is_key(line: narrate.NarrativeLine) -> bool:
     """SYN, SYN-ACK, handshake ACK, FIN, ACK of a FIN and RST: each gets its own explanation."""
     if line.is_summary:
         return False
-    control = any(f in line.flags.split(", ") for f in ("SYN", "FIN", "RST"))
+    control = line.flags is not None and bool(line.flags & _CONTROL)
     return control or line.role in EXPLAINED_ROLES
 
 
@@ -490,7 +500,13 @@ def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
         why=why,
         frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:FINDING_FRAMES]),
         more_frames=_more_frames(lang, anomaly),
+        wireshark=_peer(CATALOGUE[anomaly.slug].wireshark_peer),
+        zeek=_peer(CATALOGUE[anomaly.slug].zeek_peer),
     )
+
+
+def _peer(text: str) -> str:
+    return "" if text == "-" else text
 
 
 def _more_frames(lang: Lang, anomaly: Anomaly) -> str:
@@ -500,8 +516,3 @@ def _more_frames(lang: Lang, anomaly: Anomaly) -> str:
         return ""
     capped = len(anomaly.frames) >= MAX_FRAMES
     return text(lang, "report.more_frames", count=f"{hidden:,}{'+' if capped else ''}")
-
-
-def _reader_text(info: CaptureInfo) -> str:
-    """Which reader read the capture: the native one, or tshark and its version."""
-    return info.reader if info.reader != "tshark" else f"tshark {info.tshark_version}"

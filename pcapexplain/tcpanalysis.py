@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from pcapexplain import seqspace
 from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 from pcapexplain.model import AnalysisFlag
 
@@ -28,8 +29,9 @@ Array = np.ndarray[Any, Any]
 
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
 _SYN_FIN, _SFR = _SYN | _FIN, _SYN | _FIN | _RST
-_M = 0xFFFFFFFF
-_HALF = 0x80000000
+# Sequence space from the one definition; the loops inline its arithmetic as `& _M` on ints.
+_M = seqspace.MOD - 1
+_HALF = seqspace.HALF
 MAX_UNACKED = 10000  # TCP_MAX_UNACKED_SEGMENTS: beyond this tshark stops listing segments
 _FAST_RETRANSMISSION_WINDOW = 20_000_000  # ns after the last ACK (packet-tcp.c)
 _DEFAULT_OOO_THRESHOLD = 3_000_000  # ns, when no initial RTT is known

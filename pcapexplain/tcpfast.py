@@ -19,15 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import tcpanalysis
+from pcapexplain import seqspace, tcpanalysis
 from pcapexplain.decode import REACH_ALL
 from pcapexplain.tcpanalysis import Headers
 
 Array = np.ndarray[Any, Any]
 
 _SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
-_M = 0xFFFFFFFF
-_HALF = 0x80000000
+# Sequence space from the one definition; the loops inline its arithmetic as `& _M` on ints.
+_M = seqspace.MOD - 1
+_HALF = seqspace.HALF
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from pcapexplain import api, capfile, decode, narrate, native, readers, records, zeek
+from pcapexplain import api, capfile, connlog, decode, narrate, native, readers, records
 from pcapexplain.errors import NativeUnsupported, PcapExplainError
 from pcapexplain.model import CaptureAnalysis, Reader
 from tests import scenarios
@@ -45,10 +45,10 @@ def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
     return api.analyse_columns(capture.info, capture.packets, checksums_validated=validate)
 
 
-def _views(result: CaptureAnalysis, name: str) -> dict[str, Any]:
+def _views(result: CaptureAnalysis, name: str, validate: bool) -> dict[str, Any]:
     """Everything a user can see, minus what names the reader."""
     rows = [
-        {k: v for k, v in row.items() if k not in READER_FIELDS}
+        {k: v for k, v in row.to_json_dict().items() if k not in READER_FIELDS}
         for row in records.connection_records(result, name)
     ]
     findings = [
@@ -59,12 +59,13 @@ def _views(result: CaptureAnalysis, name: str) -> dict[str, Any]:
     for conn in result.connections:
         for lang in ("en", "zh"):
             story.append(narrate.connection_header(conn, lang))
-            lines = narrate.narrate(result.packets, result.states, conn, lang)
+            found = result.anomalies_of(conn.id)
+            lines = narrate.narrate(result.packets, result.states, conn, lang, found)
             story.extend(narrate.format_line(line, lang) for line in lines)
     return {
         "connections": rows,
         "anomalies": findings,
-        "zeek": zeek.zeek_rows(result.packets, result.connections),
+        "zeek": connlog.rows(result.packets, result.states, checksums_validated=validate),
         "narrative": story,
         "warnings": result.capture.warnings,
         "frames": result.capture.total_frames,
@@ -82,7 +83,7 @@ def differences(path: Path, *, validate: bool = False) -> list[str]:
             _analysis(path, Reader.TSHARK, validate)
         return []
     theirs = _analysis(path, Reader.TSHARK, validate)
-    a, b = _views(ours, path.name), _views(theirs, path.name)
+    a, b = _views(ours, path.name, validate), _views(theirs, path.name, validate)
     return [f"{key}: {_first_difference(a[key], b[key])}" for key in a if a[key] != b[key]]
 
 
