@@ -77,17 +77,23 @@ def main(argv: list[str] | None = None) -> int:
         state["connections"], state["states"] = reconstructor.reconstruct(state["capture"].packets)
 
     def detect() -> None:
-        anomalies.detect(state["capture"].packets, state["states"], state["connections"])
+        packets = state["capture"].packets
+        state["anomalies"] = anomalies.detect(packets, state["states"], state["connections"])
 
     def zeek_view() -> None:
-        zeek.annotate(state["capture"].packets, state["connections"])
+        state["zeek"] = zeek.verdicts(state["capture"].packets, state["connections"])
 
     def rows() -> None:
         capture = state["capture"]
         result = CaptureAnalysis(
-            capture.info, capture.packets, state["states"], state["connections"]
+            capture.info,
+            capture.packets,
+            state["states"],
+            state["connections"],
+            state["anomalies"],
+            state["zeek"],
         )
-        state["rows"] = [records.flatten(r) for r in records.connection_records(result, "x")]
+        state["rows"] = [r.flat() for r in records.connection_records(result, "x")]
 
     def write() -> None:
         buffer = io.StringIO()

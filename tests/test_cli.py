@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -106,6 +107,12 @@ def test_reader_choice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     status, out, _ = _run(capsys, "connections", str(SAMPLE), "-f", "csv", "--reader", "tshark")
     assert status == ExitStatus.OK
     assert {row["reader"] for row in csv.DictReader(io.StringIO(out))} == {"tshark"}
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "--reader", "native")
+    assert "read by native" in out  # the table's caption
+    _, native_story, _ = _run(capsys, "explain", str(SAMPLE), "--reader", "native")
+    _, tshark_story, _ = _run(capsys, "explain", str(SAMPLE), "--reader", "tshark", "--lang", "zh")
+    assert native_story.splitlines()[-1] == "read by native"
+    assert re.fullmatch(r"读取方式：tshark \d+\.\d+\.\d+", tshark_story.splitlines()[-1])
     # A link type only tshark reads: auto hands it over, native says so and how to go on.
     ppp = tmp_path / "ppp.pcap"
     ppp.write_bytes(_pcap([_ppp_frame()], linktype=9))
