@@ -79,8 +79,9 @@ def interleaved(measurements: list[run.Measurement], k: int) -> None:
                 raise SystemExit(f"{m.name} failed ({result.returncode})")
             m.runs.append(result)
             # Every run in full as it ends: a run cut short still leaves its numbers.
-            print(f"  round {round_ + 1} {m.name}: wall {result.wall_s:.2f} s, CPU "
-                  f"{result.cpu_s:.2f} s, peak {result.peak_tree_mb:.0f} MB", file=sys.stderr)  # fmt: skip
+            line = f"  round {round_ + 1} {m.name}: wall {result.wall_s:.2f} s, "
+            line += f"CPU {result.cpu_s:.2f} s, peak {result.peak_tree_mb:.0f} MB"
+            print(line, file=sys.stderr, flush=True)
 
 
 def table(measurements: list[run.Measurement]) -> list[str]:

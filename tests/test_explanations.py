@@ -73,6 +73,7 @@ UI_PARAMS = {
     "ui.connection": {"id", "client", "server", "handshake", "teardown", "packets", "duration"},
     "ui.closed_first": {"who"},
     "ui.time_wait": {"who"},
+    "ui.read_by": {"reader"},
 }
 
 
