@@ -18,7 +18,7 @@ from pcapexplain.answers import AnswerSheet, load_answers
 from pcapexplain.errors import OutputError, PcapExplainError
 from pcapexplain.grading import CheckResult
 from pcapexplain.integrity import Fingerprint, Flag
-from pcapexplain.model import Lang
+from pcapexplain.model import Lang, Reader
 from pcapexplain.rubric import Rubric
 from pcapexplain.submissions import Submission, find_submissions, safe_name
 
@@ -33,6 +33,7 @@ class StudentTask:
     lang: Lang
     generated_at: str
     version: str
+    reader: Reader = Reader.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ def grade_student(task: StudentTask) -> StudentOutcome:
         ids = tuple(q.id for q in rubric.questions)
         # A student who sent no answers answered nothing: marked, not shown the model solution.
         answers = load_answers(sub.answers, ids) if sub.answers else AnswerSheet("", {}, ())
-        analysis = api.analyse(sub.capture)
+        analysis = api.analyse(sub.capture, reader=task.reader)
         check = grading.check(analysis.result, rubric, answers, task.lang)
         page = feedback.build_feedback(
             analysis.result,
@@ -94,7 +95,14 @@ class ClassListener(Protocol):
 
 
 def student_tasks(
-    folder: Path, rubric: Rubric, outdir: Path, *, lang: Lang, generated_at: str, version: str
+    folder: Path,
+    rubric: Rubric,
+    outdir: Path,
+    *,
+    lang: Lang,
+    generated_at: str,
+    version: str,
+    reader: Reader = Reader.AUTO,
 ) -> list[StudentTask]:
     """One task per submission in folder, in student order; makes outdir's feedback folder.
     Paths are absolute, since a worker on a Dask cluster does not share this process's folder."""
@@ -113,6 +121,7 @@ def student_tasks(
             lang,
             generated_at,
             version,
+            reader,
         )
         for sub in submissions
     ]

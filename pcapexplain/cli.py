@@ -17,7 +17,7 @@ import typer
 
 from pcapexplain import __version__
 from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
-from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang, Reader
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
@@ -51,8 +51,17 @@ ChecksumOpt = Annotated[
     bool,
     typer.Option(
         "--check-checksums",
-        help="Have tshark validate IP and TCP checksums (off by default: offloaded checksums "
-        "on the capture host would look bad).",
+        help="Validate IP and TCP checksums (off by default: offloaded checksums on the "
+        "capture host would look bad).",
+    ),
+]
+ReaderOpt = Annotated[
+    Reader,
+    typer.Option(
+        "--reader",
+        help="How to read the capture: auto (the native reader when it reads every link type "
+        "and encapsulation in the file, else tshark), native, or tshark.",
+        case_sensitive=False,
     ),
 ]
 
@@ -77,11 +86,11 @@ def _root(
     _state["debug"] = debug
 
 
-def _analyse(capture: Path, check_checksums: bool) -> api.Analysis:
+def _analyse(capture: Path, check_checksums: bool, reader: Reader) -> api.Analysis:
     """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow."""
     from pcapexplain import api
 
-    analysis = api.analyse(capture, validate_checksums=check_checksums)
+    analysis = api.analyse(capture, validate_checksums=check_checksums, reader=reader)
     for warning in analysis.capture.warnings:
         typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
     return analysis
@@ -101,6 +110,7 @@ def connections(
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")
     ] = None,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """List every TCP connection: endpoints, handshake, teardown, Zeek state, anomalies.
 
@@ -108,7 +118,7 @@ def connections(
     """
     from pcapexplain import records
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     if fmt is Format.ZEEK:
         text, what = _conn_log(analysis, check_checksums)
     else:
@@ -116,7 +126,7 @@ def connections(
         if fmt is Format.TABLE and output is None:
             from pcapexplain import terminal
 
-            terminal.print_connections(rows, sys.stdout)
+            terminal.print_connections(rows, sys.stdout, reader=analysis.capture.reader)
             return
         text, what = _render(fmt, rows), f"{len(rows)} connections"
     if output is None:
@@ -160,6 +170,7 @@ def explain(
         int, typer.Option(help="Without --connection, explain at most this many connections.")
     ] = 20,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Tell the story of each connection, packet by packet, in plain language.
 
@@ -167,12 +178,13 @@ def explain(
     """
     from pcapexplain import terminal
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
     for line in terminal.story(result, conns, lang):
         sys.stdout.write(line + "\n")
+    sys.stdout.write(terminal.reader_line(analysis.capture, lang) + "\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
         typer.echo(
@@ -197,6 +209,7 @@ def report(
         bool, typer.Option("--open", help="Open the report in the default browser.")
     ] = False,
     check_checksums: ChecksumOpt = False,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Write a self-contained HTML report explaining every SYN, ACK, FIN and RST.
 
@@ -204,7 +217,7 @@ def report(
     """
     from pcapexplain import reporter
 
-    analysis = _analyse(capture, check_checksums)
+    analysis = _analyse(capture, check_checksums, reader)
     for conn_id in connection or []:
         analysis.connection(conn_id)  # fail early and clearly on an unknown id
     ctx = reporter.build_context(
@@ -286,6 +299,7 @@ def check(
     fmt: Annotated[
         CheckFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
     ] = CheckFormat.TEXT,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Grade one capture, and the student's answers about it, against a rubric.
 
@@ -301,7 +315,7 @@ def check(
     sheet = None
     if answers is not None:
         sheet = load_answers(answers, tuple(q.id for q in teacher.questions))
-    analysis = _analyse(capture, False)
+    analysis = _analyse(capture, False, reader)
     result = grading.check(analysis.result, teacher, sheet, lang)
     if fmt is CheckFormat.JSON:
         sys.stdout.write(feedback.json_report(result, teacher))
@@ -345,6 +359,7 @@ def grade(
     lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
     scheduler: SchedulerOpt = None,
     time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Grade a whole class: a gradebook, a feedback page per student, a class summary.
 
@@ -357,7 +372,13 @@ def grade(
     teacher = rubrics.load_rubric(rubric)
     stamp = _now()
     tasks = classroom.student_tasks(
-        submissions, teacher, output, lang=lang, generated_at=stamp, version=__version__
+        submissions,
+        teacher,
+        output,
+        lang=lang,
+        generated_at=stamp,
+        version=__version__,
+        reader=reader,
     )
     options = runner.RunOptions(
         jobs=jobs or (0 if scheduler else runner.default_jobs()),
@@ -438,6 +459,7 @@ def batch(
     ] = False,
     scheduler: SchedulerOpt = None,
     time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
+    reader: ReaderOpt = Reader.AUTO,
 ) -> None:
     """Report on every capture in a folder, in parallel, with an index and summary tables.
 
@@ -452,6 +474,7 @@ def batch(
         force=force,
         scheduler=scheduler,
         time_limit=time_limit or None,
+        reader=reader,
     )
     plan = batch_stage.plan(folder, output, options)
     _print_plan(plan)
@@ -512,12 +535,14 @@ def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
 
 @app.command()
 def doctor() -> None:
-    """Check that tshark is installed, found through pyshark, and new enough.
+    """Check both readers: the native one (built in) and tshark (found through pyshark).
 
     Example: pcapexplain doctor
     """
-    from pcapexplain import loader
+    from pcapexplain import linklayer, loader
 
+    kinds = sorted(set(linklayer.LINKTYPE_NAMES.values()))
+    typer.echo("native:      built in: pcap, pcapng, gzip; " + ", ".join(kinds))
     info = loader.tshark_info()
     typer.echo(f"tshark:      {info.path}")
     typer.echo(f"version:     {info.version}")

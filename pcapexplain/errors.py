@@ -60,6 +60,10 @@ class TsharkFailed(PcapExplainError):
     default_hint = "run `pcapexplain doctor`; the capture may be damaged"
 
 
+class NativeUnsupported(PcapExplainError):
+    default_hint = "read it with --reader tshark (or --reader auto, which does so by itself)"
+
+
 class ConnectionNotFound(PcapExplainError):
     default_hint = "run `pcapexplain connections CAPTURE` to list the connection ids"
 

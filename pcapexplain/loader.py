@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import ctypes
 import functools
-import hashlib
 import io
 import os
 import queue
@@ -27,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pcapexplain import files
 from pcapexplain.errors import (
-    CaptureNotFound,
-    CaptureUnreadable,
     EmptyCapture,
     NotACapture,
     NoTcp,
@@ -194,11 +192,11 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
     Raises CaptureNotFound, CaptureUnreadable, NotACapture, EmptyCapture, NoTcp, TsharkMissing,
     TsharkTooOld or TsharkFailed. A capture cut short is read as far as it goes, with a warning.
     """
-    capture = _check_file(Path(path))
+    capture = files.check_file(Path(path))
     tshark = require_tshark()
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(_sha256, capture)  # hashlib releases the GIL: free while tshark runs
+        digest = pool.submit(files.sha256, capture)  # runs while tshark does
         builder, stderr = _read(command)
     packets = builder.columns()
     info = CaptureInfo(
@@ -269,27 +267,6 @@ class _Watched(io.RawIOBase):
         except KeyboardInterrupt:
             self._owner.interrupted = True
             raise
-
-
-def _check_file(path: Path) -> Path:
-    if not path.exists():
-        raise CaptureNotFound(f"{path}: no such file")
-    if path.is_dir():
-        raise CaptureUnreadable(f"{path} is a folder, not a capture file")
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_READ_SIZE), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _isolated_env(home: str) -> dict[str, str]:

@@ -125,6 +125,14 @@ class ChecksumStatus(IntEnum):
 NO_VALUE = -1  # integer columns use this where the field was absent from the packet
 
 
+class Reader(StrEnum):
+    """Which reader turns the capture file into packet columns."""
+
+    AUTO = "auto"  # native when it reads every link type and encapsulation in the file, else tshark
+    NATIVE = "native"  # pcapexplain's own reader of the file's bytes (no tshark needed)
+    TSHARK = "tshark"  # Wireshark's dissectors, through tshark
+
+
 @dataclass(slots=True)
 class PacketColumns:
     """One entry per TCP packet, in capture order; every column has the same length.
@@ -171,10 +179,17 @@ class CaptureInfo:
     path: str
     size_bytes: int
     sha256: str
-    tshark_version: str
+    tshark_version: str  # "" when the native reader read the file
     total_frames: int  # every frame, TCP or not
     truncated_at: int | None = None  # frame after which the file was cut, when it was
     warnings: tuple[str, ...] = ()
+    reader: str = "tshark"  # Reader value of the reader that read the file
+
+    @property
+    def read_by(self) -> str:
+        """Which reader read the capture, as outputs name it: "native", or "tshark" and its
+        version."""
+        return self.reader if self.reader != "tshark" else f"tshark {self.tshark_version}"
 
 
 @dataclass(slots=True)
@@ -529,6 +544,7 @@ class CaptureSummary:
     severities: dict[str, int]  # Severity value -> findings (as in the report's summary)
     warnings: tuple[str, ...]  # e.g. the capture is cut short
     tshark_version: str
+    reader: str = ""  # CaptureInfo.read_by of the reader that read it ("" in older batch state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,7 +69,8 @@ class ConnectionRecord:
     rtt_syn_to_synack: float | None
     rtt_synack_to_ack: float | None
     tshark_streams: tuple[int, ...]
-    tshark_version: str
+    tshark_version: str | None  # None when the native reader read the file
+    reader: str  # the Reader value of the reader that read the file
 
     @property
     def client(self) -> Endpoint:
@@ -160,7 +161,8 @@ def connection_record(
         rtt_syn_to_synack=_round(conn.rtt_syn_synack),
         rtt_synack_to_ack=_round(conn.rtt_synack_ack),
         tshark_streams=conn.tshark_streams,
-        tshark_version=result.capture.tshark_version,
+        tshark_version=result.capture.tshark_version or None,
+        reader=result.capture.reader,
     )
 
 

@@ -258,7 +258,7 @@ def _capture_facts(
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.tshark"), info.tshark_version),
+        (text(lang, "report.fact.reader"), info.read_by),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]

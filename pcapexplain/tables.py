@@ -84,6 +84,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "rtt_synack_to_ack": "float64",
     "tshark_streams": "string",
     "tshark_version": "string",
+    "reader": "string",
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from pcapexplain.classroom import StudentOutcome
-    from pcapexplain.model import CaptureAnalysis, CaptureRow, Connection, Lang
+    from pcapexplain.model import CaptureAnalysis, CaptureInfo, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
 TABLE_COLUMNS = (
@@ -38,13 +38,14 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def print_connections(records: Sequence[ConnectionRecord], stream: TextIO) -> None:
-    """The `connections` table; folded to the terminal's width, whole rows when piped."""
+def print_connections(records: Sequence[ConnectionRecord], stream: TextIO, *, reader: str) -> None:
+    """The `connections` table, captioned with the reader that read the capture; folded to the
+    terminal's width, whole rows when piped."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, header_style="bold")
+    table = Table(show_lines=False, header_style="bold", caption=f"read by {reader}")
     for title in TABLE_COLUMNS:
         table.add_column(title, overflow="fold")
     for r in records:
@@ -81,6 +82,13 @@ def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang
         for line in told.lines:
             yield "  " + narrate.format_line(line, lang)
         yield ""
+
+
+def reader_line(info: CaptureInfo, lang: Lang) -> str:
+    """The line that ends `explain`: which reader read the capture (tshark with its version)."""
+    from pcapexplain.explanations import text
+
+    return text(lang, "ui.read_by", reader=info.read_by)
 
 
 def batch_line(row: CaptureRow) -> str:

@@ -51,7 +51,6 @@ LANGUAGE_NEUTRAL = {
     "ui.path_sep",
     "narr.sum.and",
     "report.fact.sha256",
-    "report.fact.tshark",
     "report.fact.version",
     "report.fact.zeek",
     "report.col.time_wait",
@@ -97,6 +96,7 @@ UI_PARAMS = {
     "ui.closed_first": {"who"},
     "ui.time_wait": {"who"},
     "ui.paths": {"client", "server"},
+    "ui.read_by": {"reader"},
 }
 
 

@@ -138,7 +138,8 @@ def test_ctrl_c_leaves_no_tshark_behind(tmp_path: Path) -> None:
         cwd=Path(__file__).resolve().parent.parent,
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pcapexplain", "connections", str(big), "-f", "json"],
+        [sys.executable, "-m", "pcapexplain", "connections", str(big), "-f", "json"]
+        + ["--reader", "tshark"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

@@ -8,6 +8,7 @@ to write the answers a diligent student would copy out of Wireshark.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -102,12 +103,16 @@ def _ge(a: int, b: int) -> bool:
     return (a - b) % MOD < 1 << 31
 
 
-def answers(path: Path, stream: int, server_port: int) -> dict[str, Any]:
+def answers(
+    path: Path, stream: int, server_port: int, frames: Collection[int] | None = None
+) -> dict[str, Any]:
     """The reference answers for tshark stream `stream`, whose server listens on server_port.
 
-    Sequence answers are (raw, relative) pairs; times are in seconds; absent answers are left out.
+    `frames` narrows the stream to one connection's frames, where a stream holds two (a stale
+    SYN-ACK and its RST beside the real handshake). Sequence answers are (raw, relative) pairs;
+    times are in seconds; absent answers are left out.
     """
-    rows = [r for r in read(path) if r.stream == stream]
+    rows = [r for r in read(path) if r.stream == stream and (frames is None or r.frame in frames)]
     from_client = [r for r in rows if r.dport == server_port]
     from_server = [r for r in rows if r.sport == server_port]
     found: dict[str, Any] = {}
@@ -117,6 +122,10 @@ def answers(path: Path, stream: int, server_port: int) -> dict[str, Any]:
         found["client_isn"] = (syns[0].seq_raw, syns[0].seq, syns[0].frame)
         found["client_mss"] = syns[0].mss
         found["client_wscale"] = syns[0].wscale
+    # The SYN-ACK of the handshake acknowledges a captured SYN; a stale one (RFC 9293 Figure 8)
+    # acknowledges a SYN the capture never saw, and is not what the question asks about.
+    answering = [s for s in synacks if any(s.ack_raw == (r.seq_raw + 1) % MOD for r in syns)]
+    synacks = answering or synacks
     if synacks:
         s = synacks[0]
         found["synack_seq"] = (s.seq_raw, s.seq, s.frame)
