@@ -6,9 +6,17 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pcapexplain import anomalies, loader, reconstructor, zeek
+from pcapexplain import anomalies, readers, reconstructor, zeek
 from pcapexplain.errors import ConnectionNotFound
-from pcapexplain.model import Anomaly, CaptureAnalysis, CaptureInfo, Connection, PacketColumns
+from pcapexplain.files import ReadStatus
+from pcapexplain.model import (
+    Anomaly,
+    CaptureAnalysis,
+    CaptureInfo,
+    Connection,
+    PacketColumns,
+    Reader,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,15 +94,19 @@ def analyse(
     path: str | os.PathLike[str],
     *,
     validate_checksums: bool = False,
-    status: loader.ReadStatus | None = None,
+    reader: Reader | str = Reader.AUTO,
+    status: ReadStatus | None = None,
 ) -> Analysis:
     """Read a capture and analyse every TCP connection in it.
 
     path is a pcap, pcapng or gzip-compressed capture, or "-" for standard input. With
-    validate_checksums, tshark checks IP and TCP checksums and the Zeek view ignores bad packets
-    as Zeek does. status, when given, follows the reading for a progress display. Raises
-    PcapExplainError subclasses for bad input.
+    validate_checksums, IP and TCP checksums are checked and the Zeek view ignores bad packets as
+    Zeek does. reader is "auto" (the native reader when it reads everything in the file, else
+    tshark), "native" or "tshark"; `.capture.reader` says which one read it. status, when given,
+    follows the reading for a progress display. Raises PcapExplainError subclasses for bad input.
     """
-    capture = loader.load_capture(path, validate_checksums=validate_checksums, status=status)
+    capture = readers.load(
+        path, reader=Reader(reader), validate_checksums=validate_checksums, status=status
+    )
     result = analyse_columns(capture.info, capture.packets, checksums_validated=validate_checksums)
     return Analysis(result)

@@ -30,7 +30,14 @@ from typing import Any, Protocol
 from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
 from pcapexplain.capture_task import CaptureTask
 from pcapexplain.errors import BatchError, OutputError
-from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, CaptureSummary, Lang
+from pcapexplain.model import (
+    BATCH_TIME_LIMIT,
+    CaptureRow,
+    CaptureStatus,
+    CaptureSummary,
+    Lang,
+    Reader,
+)
 from pcapexplain.output import TEMP_SUFFIX, atomic_write_text
 
 REPORTS = "reports"
@@ -48,6 +55,7 @@ class BatchOptions:
     force: bool = False  # redo captures an earlier run already did
     scheduler: str | None = None  # a Dask scheduler address
     time_limit: float | None = BATCH_TIME_LIMIT
+    reader: Reader = Reader.AUTO
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +126,7 @@ def plan(
         "pcapexplain": __version__,
         "tshark": tshark,
         "lang": str(options.lang),
+        "reader": str(options.reader),
     }
     stems = discovery.output_stems([f.capture for f in found.captures])
     planned = []
@@ -129,6 +138,7 @@ def plan(
             report=str((out / REPORTS / f"{stem}.html").resolve()),
             parts=str((out / STATE / stem).resolve()),
             lang=str(options.lang),
+            reader=str(options.reader),
         )
         kept = None if options.force else _kept(f, stem, out, fingerprint)
         planned.append(Planned(f, task, stem, kept))

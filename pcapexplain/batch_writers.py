@@ -71,6 +71,7 @@ def captures_csv_rows(rows: Sequence[CaptureRow]) -> list[dict[str, object]]:
             "sha256": row.sha256,
             "packets": s.packets if s else "",
             "connections": s.connections if s else "",
+            "reader": s.reader if s else "",
             "report": row.report,
         }
         for prefix, values, counts in (

@@ -38,11 +38,12 @@ class CaptureTask:
     report: str  # where its HTML report goes
     parts: str  # prefix of its table parts (prefix + CSV_PART, ...)
     lang: str  # Lang value of the report
+    reader: str = "auto"  # Reader value: which reader reads the capture
 
 
 def run_capture(task: CaptureTask) -> CaptureSummary:
     """Analyse task.path, write its report and table parts; raises PcapExplainError."""
-    analysis = api.analyse(task.path)
+    analysis = api.analyse(task.path, reader=task.reader)
     rows = connection_rows(analysis, task.capture)
     reporter.write_report(report_html(analysis, Lang(task.lang)), task.report)
     atomic_write_text(task.parts + ROWS_PART, rows_part(rows))
@@ -57,6 +58,7 @@ def run_capture(task: CaptureTask) -> CaptureSummary:
         severities=dict(Counter(a.severity.value for a in analysis.anomalies)),
         warnings=info.warnings,
         tshark_version=info.tshark_version,
+        reader=info.read_by,
     )
 
 

@@ -60,12 +60,36 @@ class TsharkFailed(PcapExplainError):
     default_hint = "run `pcapexplain doctor`; the capture may be damaged"
 
 
+class NativeUnsupported(PcapExplainError):
+    default_hint = "read it with --reader tshark (or --reader auto, which does so by itself)"
+
+
 class ConnectionNotFound(PcapExplainError):
     default_hint = "run `pcapexplain connections CAPTURE` to list the connection ids"
 
 
 class OutputError(PcapExplainError):
     default_hint = "check that the output folder exists and is writable"
+
+
+class RubricError(PcapExplainError):
+    """A rubric (or an answers file) that cannot be used; `line` is 1-based when known."""
+
+    default_hint = "see README.md, section 'The rubric format', for every key and value"
+
+    def __init__(self, path: str, line: int | None, message: str, hint: str | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}", hint)
+        self.path = path
+        self.line = line
+
+
+class AnswersError(RubricError):
+    default_hint = "see README.md, section 'The answers file', for its format"
+
+
+class SubmissionsError(PcapExplainError):
+    default_hint = "pass a folder with one capture file or one folder per student"
 
 
 class BatchError(PcapExplainError):

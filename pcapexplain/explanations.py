@@ -14,7 +14,9 @@ Key scheme (the same keys exist in every language; a test checks it):
   the same key plus ``.why``: what it means and why it matters.
 - ``closer.<Closer value>``, ``severity.<Severity value>``: labels.
 - ``anomaly.<slug>.title`` / ``.explain`` / ``.why``: an anomaly's name, what was seen (formatted
-  with the params documented in ``anomalies.CATALOGUE``), and why it matters.
+  with the params documented in ``anomalies.CATALOGUE``), and why it matters. Where a finding's
+  wording depends on what the check computed, ``.explain.<value>`` (or ``.why.<value>``) holds the
+  text for a param's value (a variant, a cause, a backoff); ``finding_texts`` picks it.
 - ``concept.<id>.title`` / ``concept.<id>.body``: the teaching notes, ids listed in ``CONCEPTS``.
 - ``narr.*``: the per-packet narrative (narrate.py), formatted with ``NARRATIVE_PARAMS``;
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
@@ -46,14 +48,24 @@ CONCEPTS: Final[tuple[str, ...]] = (
     "simultaneous_open",
     "four_way_close",
     "close_states",
+    "closing",
     "time_wait",
     "who_time_wait",
     "rst",
+    "retransmission",
 )
 
-# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all.
+# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all,
+# and every one is computed from the replay or the packets (none is a sentence of its own).
 NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "sender",  # who.client / who.server, already translated
+    "receiver",
+    "sender_before",  # the sender's state before the packet, by the replay (a TcpState name)
+    "sender_after",
+    "sender_passed",  # a state the sender passed through within the packet, or "-"
+    "receiver_before",
+    "receiver_after",
+    "receiver_passed",
     "seq",  # sequence number relative to the sender's ISN (or first seen seq)
     "ack",  # acknowledgment number relative to the receiver's ISN, or "-" without ACK
     "seq_raw",
@@ -63,6 +75,26 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "port",  # the server's port
     "flags",  # e.g. "SYN, FIN"
     "window",  # the raw window field
+    "wait",  # seconds since the previous copy of a resent SYN or SYN-ACK
+    "previous_wait",  # the wait before that one
+    "answered_seq",  # the segment a RST answers: its seq and ack
+    "answered_ack",
+    "answered_length",  # its payload bytes (narr.seg_len_data only)
+    "seg_len",  # its length in sequence numbers: payload + 1 per SYN or FIN (RFC 9293 §3.4)
+    "seg_len_parts",  # what makes up seg_len, in words
+    "previous_id",  # a reused port pair: the connection that used it before (narr.reuse_*)
+    "old_side",  # who of it went through TIME_WAIT, and its state at the end
+    "old_state",
+    "gap",  # seconds from its last packet to this SYN
+    "old_next",  # the last sequence number this side used in it
+    "isn_gap",  # the distance from old_next to the new ISN
+    "tsval",  # this SYN's timestamp value and the newest of the old connection's
+    "old_tsval",
+    "resent_ms",  # a resent segment: milliseconds since the copy before it
+    "dup_acks",  # duplicate ACKs and ACKs with SACK blocks from the receiver in between
+    "sack_acks",
+    "rtts",  # the delay in handshake round trips, and that round trip in milliseconds
+    "rtt_ms",
     "titles",  # anomaly titles, joined (narr.flagged only)
 )
 
@@ -137,3 +169,20 @@ def ui_texts(lang: Lang, prefix: str) -> dict[str, str]:
         for key, value in catalog(lang).items()
         if key.startswith(prefix) and isinstance(value, str)
     }
+
+
+def finding_texts(lang: Lang, slug: str, params: Mapping[str, object]) -> tuple[str, str]:
+    """(what was seen, why it matters) for a finding, chosen by what its check computed.
+
+    For each part, the first param whose value names a variant text (``anomaly.<slug>.explain.
+    <value>``) selects it, else the plain text is used; floats are shown to the millisecond.
+    Missing texts give "" (a slug may have no explanation yet).
+    """
+    shown = {k: f"{v:.3f}" if isinstance(v, float) else v for k, v in params.items()}
+    parts = []
+    for part in ("explain", "why"):
+        base = f"anomaly.{slug}.{part}"
+        keys = [f"{base}.{v}" for v in params.values() if isinstance(v, str)] + [base]
+        key = next((k for k in keys if has(lang, k)), None)
+        parts.append(text(lang, key, **shown) if key else "")
+    return parts[0], parts[1]

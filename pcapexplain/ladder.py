@@ -188,9 +188,16 @@ class _Drawer:
             y2=y + ARROW_DROP,
             label=_label(p, self.bases, row, to_server),
             time=self.time_format.format(p.time[row] - self.conn.first_time),
-            anomalous=frame in self.anomalous or bool(p.analysis[row] & RETRANSMITTED),
+            anomalous=frame in self.anomalous or _resent(p, s, row),
             role=PacketRole(s.role[row]).name.lower(),
         )
+
+
+def _resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
+    """tshark's retransmission verdict, except on a first SYN or SYN-ACK: in a simultaneous
+    open it calls each side's SYN-ACK a retransmission, and that is the legal handshake."""
+    first_send = states.role[row] in (PacketRole.SYN, PacketRole.SYN_ACK)
+    return bool(packets.analysis[row] & RETRANSMITTED) and not first_send
 
 
 def _initial_marks(states: PacketStates, row: int) -> list[StateMark]:

@@ -13,26 +13,22 @@ import contextlib
 import ctypes
 import dataclasses
 import functools
-import hashlib
 import io
 import os
 import queue
 import re
 import signal
-import stat
 import subprocess
-import sys
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from pcapexplain import files
 from pcapexplain.errors import (
-    CaptureNotFound,
-    CaptureUnreadable,
     EmptyCapture,
     NotACapture,
     NoTcp,
@@ -193,94 +189,33 @@ def tshark_command(tshark: str, capture: str, *, validate_checksums: bool) -> li
     return [*command, "-o", f"gui.column.format:{columns}"]
 
 
-STDIN = "-"  # the capture argument that means standard input, as for tshark and tcpdump
-
-
-@dataclass(slots=True)
-class ReadStatus:
-    """How far a running load has got, for a progress display polled from another thread.
-
-    size: bytes of the capture file (0 until known); frames: frames parsed so far; received:
-    bytes of standard input spooled so far; pid: tshark's process id while it runs.
-    """
-
-    size: int = 0
-    frames: int = 0
-    received: int = 0
-    pid: int | None = None
-    path: str = ""  # the file tshark reads, resolved
-    _fd: str | None = field(default=None, repr=False)
-
-    def bytes_read(self) -> int:
-        """Bytes of the capture tshark has read: its file offset (Linux /proc); 0 if unknown."""
-        if self.pid is None:
-            return 0
-        with contextlib.suppress(OSError, ValueError):
-            if self._fd is None:
-                self._fd = _find_fd(self.pid, self.path)
-            if self._fd is not None:
-                info = Path(f"/proc/{self.pid}/fdinfo/{self._fd}").read_text()
-                return int(info.split("pos:", 1)[1].split()[0])
-        return 0
-
-
-def _find_fd(pid: int, path: str) -> str | None:
-    for link in Path(f"/proc/{pid}/fd").iterdir():
-        with contextlib.suppress(OSError):
-            if os.readlink(link) == path:
-                return link.name
-    return None
-
-
 def load_capture(
     path: str | os.PathLike[str],
     *,
     validate_checksums: bool = False,
-    status: ReadStatus | None = None,
+    status: files.ReadStatus | None = None,
+    shown: str | None = None,
 ) -> Capture:
     """Read every TCP segment of a capture into typed columns.
 
-    path "-" reads standard input, spooled once to a temporary file that is removed afterwards.
-    status, when given, is kept up to date for a progress display. Raises CaptureNotFound,
+    status, when given, is kept up to date for a progress display; shown is the name the capture
+    goes by (readers.load passes "-" for a spooled standard input). Raises CaptureNotFound,
     CaptureUnreadable, NotACapture, EmptyCapture, NoTcp, TsharkMissing, TsharkTooOld or
     TsharkFailed. A capture cut short is read as far as it goes, with a warning.
     """
-    status = status if status is not None else ReadStatus()
-    if str(path) == STDIN:
-        with _spooled_stdin(status) as spooled:
-            return _load(spooled, STDIN, validate_checksums, status)
-    # Shown as text every writer can store: a Linux file name need not be UTF-8.
-    shown = os.fsencode(path).decode("utf-8", "replace")
-    return _load(_check_file(Path(path)), shown, validate_checksums, status)
+    status = status if status is not None else files.ReadStatus()
+    capture = files.check_file(Path(path))
+    return _load(capture, shown or files.shown_name(path), validate_checksums, status)
 
 
-@contextlib.contextmanager
-def _spooled_stdin(status: ReadStatus) -> Iterator[Path]:
-    """Standard input copied once to a private temporary file: tshark, the hash and the magic
-    check each need to open the capture, which a pipe cannot give them."""
-    if sys.stdin is None or sys.stdin.isatty():
-        raise CaptureUnreadable(
-            "standard input is a terminal, not a capture",
-            hint="pipe a capture into it: tcpdump -w - | pcapexplain connections -",
-        )
-    with tempfile.TemporaryDirectory(prefix="pcapexplain-stdin-") as folder:
-        target = Path(folder) / "stdin.pcap"
-        source = sys.stdin.buffer
-        with target.open("wb") as out:
-            while block := source.read(_READ_SIZE):
-                out.write(block)
-                status.received += len(block)
-        yield target
-
-
-def _load(capture: Path, shown: str, validate_checksums: bool, status: ReadStatus) -> Capture:
+def _load(capture: Path, shown: str, validate_checksums: bool, status: files.ReadStatus) -> Capture:
     tshark = require_tshark()
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
     status.size, status.path = capture.stat().st_size, str(capture.resolve())
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         # hashlib releases the GIL: the hash is free while tshark runs.
-        digest = pool.submit(_sha256, capture, stop)
+        digest = pool.submit(files.sha256, capture, stop)
         try:
             builder, stderr = _read(command, status)
             packets = builder.columns()
@@ -291,11 +226,9 @@ def _load(capture: Path, shown: str, validate_checksums: bool, status: ReadStatu
                 tshark_version=tshark.version,
                 total_frames=builder.total_frames,
                 truncated_at=builder.last_frame if _cut_short(stderr) else None,
-                warnings=_warnings(stderr, builder),
+                warnings=_warnings(stderr, builder, packets),
             )
-            _check_content(
-                "standard input" if shown == STDIN else capture.name, info, packets, stderr
-            )
+            _check_content(files.error_name(capture, shown), info, packets, stderr)
         except BaseException:
             stop.set()  # a failed run leaves no hashing behind (a huge file would take minutes)
             raise
@@ -303,7 +236,7 @@ def _load(capture: Path, shown: str, validate_checksums: bool, status: ReadStatu
     return Capture(info=info, packets=packets)
 
 
-def _read(command: list[str], status: ReadStatus) -> tuple[_TabReader, str]:
+def _read(command: list[str], status: files.ReadStatus) -> tuple[_TabReader, str]:
     """Run tshark and parse its output with pandas' C reader (tables.TabColumns)."""
     reader = _TabReader(status)
     try:
@@ -318,7 +251,7 @@ def _read(command: list[str], status: ReadStatus) -> tuple[_TabReader, str]:
 class _TabReader:
     """tshark's tab output into PacketColumns, through tables.TabColumns."""
 
-    def __init__(self, status: ReadStatus) -> None:
+    def __init__(self, status: files.ReadStatus) -> None:
         self._table: TabColumns | None = None
         self._status = status
         self.interrupted = False
@@ -330,11 +263,6 @@ class _TabReader:
     @property
     def last_frame(self) -> int:
         return self._table.last_frame if self._table else 0
-
-    @property
-    def backwards(self) -> tuple[int, int]:
-        """(times the timestamp went backwards, the first frame where it did)."""
-        return (self._table.backwards, self._table.first_backwards) if self._table else (0, 0)
 
     def consume(self, stream: io.RawIOBase) -> None:
         # Imported here, once tshark is already running: pandas takes half a second to load.
@@ -369,50 +297,6 @@ class _Watched(io.RawIOBase):
             raise
 
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
-)
-
-
-def _check_file(path: Path) -> Path:
-    """A regular file that can be read. Anything else is refused before it is opened: a FIFO
-    would block in open() and /dev/zero would never end, and the capture is opened three times
-    (the check, tshark, the hash)."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        raise CaptureNotFound(f"{path}: no such file") from None
-    except OSError as exc:
-        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
-        raise CaptureUnreadable(
-            f"{path} is {kind}, not a capture file",
-            hint="pass a capture file; to read a pipe, pass - and feed the capture on "
-            "standard input (tcpdump -w - | pcapexplain connections -)",
-        )
-    try:
-        with path.open("rb") as handle:
-            handle.read(1)
-    except OSError as exc:
-        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return path
-
-
-def _sha256(path: Path, stop: threading.Event) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(_READ_SIZE), b""):
-            if stop.is_set():
-                return ""
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _isolated_env(home: str) -> dict[str, str]:
     """No user profile, preferences or personal plugins: tshark sees an empty home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WIRESHARK_")}
@@ -426,7 +310,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def _run(command: list[str], consume: Callable[[io.RawIOBase], None], status: ReadStatus) -> str:
+def _run(
+    command: list[str], consume: Callable[[io.RawIOBase], None], status: files.ReadStatus
+) -> str:
     """Run tshark, stream its stdout into consume, and always reap it. Returns stderr."""
     with (
         tempfile.TemporaryDirectory(prefix="pcapexplain-") as home,
@@ -441,13 +327,13 @@ def _run(command: list[str], consume: Callable[[io.RawIOBase], None], status: Re
             preexec_fn=_die_with_parent,
         )
         assert process.stdout is not None
-        status.pid = process.pid
+        status.pid, status.reading = process.pid, True
         drained = _Drained(process.stdout)
         try:
             consume(drained)
             returncode = process.wait()
         finally:
-            status.pid = None
+            status.pid, status.reading = None, False
             _reap(process)
             drained.join()
         err.seek(0)
@@ -539,20 +425,13 @@ def _first_error(stderr: str) -> str:
     return lines[0] if lines else "no message"
 
 
-def _warnings(stderr: str, reader: _TabReader) -> tuple[str, ...]:
+def _warnings(stderr: str, reader: _TabReader, packets: PacketColumns) -> tuple[str, ...]:
     found = []
     if _cut_short(stderr):
         found.append(
             f"the capture is cut short after frame {reader.last_frame}; analysed up to there"
         )
-    backwards, first = reader.backwards
-    if backwards:
-        times = "once" if backwards == 1 else f"{backwards:,} times"
-        found.append(
-            f"timestamps go backwards {times} (first at frame {first}): the capture was "
-            "reordered or its clock stepped; durations run from the earliest to the latest time"
-        )
-    return tuple(found)
+    return (*found, *files.backwards_warning(packets.time, packets.frame))
 
 
 def _check_content(name: str, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:

@@ -125,6 +125,14 @@ class ChecksumStatus(IntEnum):
 NO_VALUE = -1  # integer columns use this where the field was absent from the packet
 
 
+class Reader(StrEnum):
+    """Which reader turns the capture file into packet columns."""
+
+    AUTO = "auto"  # native when it reads every link type and encapsulation in the file, else tshark
+    NATIVE = "native"  # pcapexplain's own reader of the file's bytes (no tshark needed)
+    TSHARK = "tshark"  # Wireshark's dissectors, through tshark
+
+
 @dataclass(slots=True)
 class PacketColumns:
     """One entry per TCP packet, in capture order; every column has the same length.
@@ -172,10 +180,17 @@ class CaptureInfo:
     path: str
     size_bytes: int
     sha256: str
-    tshark_version: str
+    tshark_version: str  # "" when the native reader read the file
     total_frames: int  # every frame, TCP or not
     truncated_at: int | None = None  # frame after which the file was cut, when it was
     warnings: tuple[str, ...] = ()
+    reader: str = "tshark"  # Reader value of the reader that read the file
+
+    @property
+    def read_by(self) -> str:
+        """Which reader read the capture, as outputs name it: "native", or "tshark" and its
+        version."""
+        return self.reader if self.reader != "tshark" else f"tshark {self.tshark_version}"
 
 
 @dataclass(slots=True)
@@ -218,6 +233,7 @@ class PacketRole(IntEnum):
     RST = 10  # reset
     SYN_RETRANSMISSION = 11  # a SYN or SYN-ACK sent again with the same ISN
     OTHER = 12  # anything else (illegal flag combinations, stray segments)
+    ZERO_WINDOW_PROBE = 13  # probes a peer's zero window (or answers with the window still 0)
 
 
 class Direction(IntEnum):
@@ -235,6 +251,15 @@ class Handshake(StrEnum):
     SIMULTANEOUS_OPEN = "simultaneous_open"  # both sides sent SYN (RFC 9293 Fig. 7)
     OLD_DUPLICATE = "old_duplicate"  # client reset a SYN-ACK for a stale SYN (RFC 9293 Fig. 8)
     NOT_CAPTURED = "not_captured"  # capture started after the handshake
+    STRAY = "stray"  # no SYN; segments a closed port answered with RST (RFC 9293 §3.10.7.1)
+
+
+class Inference(StrEnum):
+    """What a connection's verdict rests on beyond the captured packets (the `inferred` list)."""
+
+    ROLES = "roles"  # no SYN captured: client and server guessed (SYN-ACK, ports, probe)
+    SYNACK_NOT_CAPTURED = "synack_not_captured"  # the client's ACK proves a SYN-ACK never seen
+    SYN_NOT_CAPTURED = "syn_not_captured"  # a SYN-ACK answers a SYN the capture never showed
 
 
 class Teardown(StrEnum):
@@ -328,6 +353,7 @@ class Connection:
     client: Endpoint
     server: Endpoint
     roles_inferred: bool = False
+    inferred: tuple[Inference, ...] = ()  # what the verdicts rest on beyond the packets
     handshake: Handshake = Handshake.NOT_CAPTURED
     teardown: Teardown = Teardown.OPEN_AT_END
     half_close: bool = False
@@ -370,6 +396,18 @@ class PacketStates:
     client_after: array[int]
     server_before: array[int]
     server_after: array[int]
+    # A packet that moves a side through two transitions (an ACK and a FIN processed in one
+    # segment, RFC 9293 §3.10.7.4) passes a state in between: row -> (client's, server's) state
+    # passed, UNKNOWN for none. Sparse: such packets are a handful per connection.
+    passed: dict[int, tuple[int, int]] = field(default_factory=dict)
+
+    def passed_through(self, row: int, client: bool) -> TcpState | None:
+        """The state a side passed through within this packet, if any."""
+        pair = self.passed.get(row)
+        if pair is None:
+            return None
+        code = pair[0 if client else 1]
+        return None if code == TcpState.UNKNOWN else TcpState(code)
 
 
 class ConnState(StrEnum):
@@ -509,6 +547,7 @@ class CaptureSummary:
     severities: dict[str, int]  # Severity value -> findings (as in the report's summary)
     warnings: tuple[str, ...]  # e.g. the capture is cut short
     tshark_version: str
+    reader: str = ""  # CaptureInfo.read_by of the reader that read it ("" in older batch state)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 if TYPE_CHECKING:
-    from pcapexplain.loader import ReadStatus
+    from pcapexplain.files import ReadStatus
 
 _NAMES_SHOWN = 2
 _NAME_WIDTH = 40
@@ -123,8 +123,9 @@ def _short(name: str) -> str:
 class CaptureProgress:
     """Signs of life while one capture is read, on a terminal only (stderr by default).
 
-    Polls a loader.ReadStatus from a thread: bytes of the capture tshark has read out of its size
-    (or bytes received on standard input while it is spooled), frames parsed and their rate.
+    Polls a files.ReadStatus from a thread: bytes of the capture tshark has read out of its size
+    (or bytes received on standard input while it is spooled), frames parsed and their rate. The
+    native reader counts frames only: its line shows them and their rate, without the bytes.
     Nothing is drawn for work shorter than `delay` seconds, nor when the stream is not a terminal;
     the line is removed when the work is done, so only results and errors remain.
     """
@@ -165,10 +166,12 @@ class CaptureProgress:
         """(completed, total, description) for the bar at this moment."""
         s = self.status
         rate = f"{s.frames / max(elapsed, 1e-6):,.0f} packets/s"
-        if s.pid is None and s.size == 0:
+        if not s.reading and s.size == 0:
             return s.received, 0, f"reading standard input: {_size(s.received)}"
-        if s.pid is None:
+        if not s.reading:
             return s.size, s.size, f"analysing {s.frames:,} packets"
+        if s.pid is None:  # the native reader, in this process: frames only
+            return 0, 0, f"{_size(s.size)} · {s.frames:,} packets · {rate}"
         done = s.bytes_read()
         return done, s.size, f"{_size(done)} of {_size(s.size)} · {s.frames:,} packets · {rate}"
 

@@ -23,6 +23,7 @@ from pcapexplain.model import (
     ConnState,
     Endpoint,
     Handshake,
+    Inference,
     TcpOptions,
     TcpState,
     Teardown,
@@ -42,6 +43,7 @@ class ConnectionRecord:
     server_ip: str
     server_port: int
     roles_inferred: bool
+    inferred: tuple[Inference, ...]  # what the verdicts rest on beyond the packets
     handshake: Handshake
     teardown: Teardown
     half_close: bool
@@ -71,7 +73,8 @@ class ConnectionRecord:
     rtt_syn_to_synack: float | None
     rtt_synack_to_ack: float | None
     tshark_streams: tuple[int, ...]
-    tshark_version: str
+    tshark_version: str | None  # None when the native reader read the file
+    reader: str  # the Reader value of the reader that read the file
 
     @property
     def client(self) -> Endpoint:
@@ -133,6 +136,7 @@ def connection_record(
         server_ip=conn.server.ip,
         server_port=conn.server.port,
         roles_inferred=conn.roles_inferred,
+        inferred=conn.inferred,
         handshake=conn.handshake,
         teardown=conn.teardown,
         half_close=conn.half_close,
@@ -162,7 +166,8 @@ def connection_record(
         rtt_syn_to_synack=_round(conn.rtt_syn_synack),
         rtt_synack_to_ack=_round(conn.rtt_synack_ack),
         tshark_streams=conn.tshark_streams,
-        tshark_version=result.capture.tshark_version,
+        tshark_version=result.capture.tshark_version or None,
+        reader=result.capture.reader,
     )
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import CATALOGUE, MAX_FRAMES
-from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
+from pcapexplain.explanations import CONCEPTS, finding_texts, has, plural, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
@@ -72,7 +72,8 @@ class Row:
     id: int
     client: str
     server: str
-    inferred: bool
+    inferred: bool  # a verdict rests on inference (see inferred_note)
+    inferred_note: str
     handshake: str
     handshake_label: str
     teardown: str
@@ -129,6 +130,7 @@ class Finding:
 class Section:
     id: int
     heading: str
+    notes: tuple[str, ...]  # each side's states on the way, what the verdicts infer
     client: str
     server: str
     inferred: bool
@@ -180,7 +182,12 @@ def build_context(
     rows = tuple(
         _row(language, c, result.anomalies_of(c.id), c.id in detailed) for c in result.connections
     )
-    sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
+    before = narrate.predecessors(result.connections)
+    sections = tuple(
+        _section(language, result, c, before.get(c.id))
+        for c in result.connections
+        if c.id in detailed
+    )
     left_out = len(result.connections) - len(sections)
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
@@ -251,7 +258,7 @@ def _capture_facts(
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.tshark"), info.tshark_version),
+        (text(lang, "report.fact.reader"), info.read_by),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
@@ -298,7 +305,8 @@ def _row(lang: Lang, conn: Connection, anomalies: Sequence[Anomaly], detailed: b
         id=conn.id,
         client=str(conn.client),
         server=str(conn.server),
-        inferred=conn.roles_inferred,
+        inferred=bool(conn.inferred),
+        inferred_note=" ".join(narrate.inference_notes(conn, lang)),
         handshake=conn.handshake.value,
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
         teardown=conn.teardown.value,
@@ -324,26 +332,29 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
     return sorted(seen.values(), key=lambda a: (-a.severity.rank, a.slug))
 
 
-def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
+def _section(
+    lang: Lang, result: CaptureAnalysis, conn: Connection, previous: Connection | None
+) -> Section:
     found = result.anomalies_of(conn.id)
     frames = frozenset(f for a in found for f in a.frames)
+    # The ladder draws in red what is wrong; info findings (a simultaneous open) are not.
+    wrong = frozenset(f for a in found if a.severity.rank >= Severity.NOTE.rank for f in a.frames)
     drawn = ladder.build(
         result.packets,
         result.states,
         conn,
-        frames,
+        wrong,
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
-    lines = tuple(
-        _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
-        for line in narrate.narrate(result.packets, result.states, conn, lang, found)
-    )
+    told = narrate.story(result, conn, lang, previous)
+    lines = tuple(_line(lang, line, frames, f"c{conn.id}-f{line.frame}") for line in told.lines)
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
     return Section(
         id=conn.id,
-        heading=narrate.connection_header(conn, lang),
+        heading=told.header,
+        notes=told.notes,
         client=str(conn.client),
         server=str(conn.server),
         inferred=conn.roles_inferred,
@@ -449,7 +460,7 @@ def _line(
         last_frame=line.last_frame,
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
-        flags="" if line.flags is None else narrate.flags_label(line.flags),
+        flags="" if line.flags is None else narrate.flags_label(line.flags, lang),
         seq=_numbers(lang, line.seq_raw, line.seq_rel),
         ack=_numbers(lang, line.ack_raw, line.ack_rel),
         length=line.length,
@@ -488,9 +499,7 @@ def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
 
 
 def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
-    base = f"anomaly.{anomaly.slug}"
-    explain = text(lang, f"{base}.explain") if has(lang, f"{base}.explain") else ""
-    why = text(lang, f"{base}.why") if has(lang, f"{base}.why") else ""
+    explain, why = finding_texts(lang, anomaly.slug, anomaly.params)
     return Finding(
         slug=anomaly.slug,
         severity=anomaly.severity.value,

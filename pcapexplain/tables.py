@@ -46,6 +46,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "server_ip": "string",
     "server_port": "int32",
     "roles_inferred": "bool",
+    "inferred": "string",  # the contract's list, joined by spaces
     "handshake": _categories(Handshake),
     "teardown": _categories(Teardown),
     "half_close": "bool",
@@ -84,6 +85,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "rtt_synack_to_ack": "float64",
     "tshark_streams": "string",
     "tshark_version": "string",
+    "reader": "string",
 }
 
 
@@ -250,9 +252,6 @@ class TabColumns:
         self.out: dict[str, Any] = {}
         self.total_frames = 0
         self.last_frame = 0
-        self.backwards = 0  # frames whose timestamp is earlier than the frame before
-        self.first_backwards = 0  # the first such frame
-        self._last_time = float("-inf")
         self._on_frames = on_frames
         self._strings: dict[str, str] = {}
 
@@ -266,20 +265,12 @@ class TabColumns:
         self.total_frames += int(frames.sum())
         if frames.any():
             self.last_frame = int(chunk["frame"][frames][-1])
-            self._note_times(chunk["time"][frames], chunk["frame"][frames])
         if self._on_frames is not None:
             self._on_frames(self.total_frames)
         tcp = frames & ~np.isnan(chunk["stream"]) & np.isnan(chunk["icmp"])
         tcp &= np.isnan(chunk["icmp6"])
         if tcp.any():
             self._add_packets({name: values[tcp] for name, values in chunk.items()})
-
-    def _note_times(self, times: np.ndarray[Any, Any], frames: np.ndarray[Any, Any]) -> None:
-        back = np.flatnonzero(np.diff(times, prepend=self._last_time) < 0)
-        if len(back) and not self.backwards:
-            self.first_backwards = int(frames[back[0]])
-        self.backwards += len(back)
-        self._last_time = float(times[-1])
 
     def _add_packets(self, c: TabChunk) -> None:
         for name, kind in self.layout:

@@ -1,4 +1,4 @@
-"""Terminal output: the connections table, explain's story, batch lines, and safe file names.
+"""Terminal output: the connections table, explain's story, batch and grade lines, safe names.
 
 cli.py decides what to print and where; this module only turns results into lines for a terminal
 or a pipe. The only rich user; like the stages, imported where it is needed, so that `--version`
@@ -11,7 +11,8 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from pcapexplain.model import CaptureAnalysis, CaptureRow, Connection, Lang
+    from pcapexplain.classroom import StudentOutcome
+    from pcapexplain.model import CaptureAnalysis, CaptureInfo, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
 TABLE_COLUMNS = (
@@ -37,13 +38,14 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def print_connections(records: Sequence[ConnectionRecord], stream: TextIO) -> None:
-    """The `connections` table; folded to the terminal's width, whole rows when piped."""
+def print_connections(records: Sequence[ConnectionRecord], stream: TextIO, *, reader: str) -> None:
+    """The `connections` table, captioned with the reader that read the capture; folded to the
+    terminal's width, whole rows when piped."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, header_style="bold")
+    table = Table(show_lines=False, header_style="bold", caption=f"read by {reader}")
     for title in TABLE_COLUMNS:
         table.add_column(title, overflow="fold")
     for r in records:
@@ -67,15 +69,26 @@ def print_connections(records: Sequence[ConnectionRecord], stream: TextIO) -> No
 
 
 def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang) -> Iterator[str]:
-    """The lines `explain` prints: per connection a header, its narrative indented, a blank."""
+    """The lines `explain` prints: per connection a header, the notes under it and its narrative
+    indented, a blank."""
     from pcapexplain import narrate
 
+    before = narrate.predecessors(result.connections)
     for conn in connections:
-        yield narrate.connection_header(conn, lang)
-        found = result.anomalies_of(conn.id)
-        for line in narrate.narrate(result.packets, result.states, conn, lang, found):
+        told = narrate.story(result, conn, lang, before.get(conn.id))
+        yield told.header
+        for note in told.notes:
+            yield "  " + note
+        for line in told.lines:
             yield "  " + narrate.format_line(line, lang)
         yield ""
+
+
+def reader_line(info: CaptureInfo, lang: Lang) -> str:
+    """The line that ends `explain`: which reader read the capture (tshark with its version)."""
+    from pcapexplain.explanations import text
+
+    return text(lang, "ui.read_by", reader=info.read_by)
 
 
 def batch_line(row: CaptureRow) -> str:
@@ -87,3 +100,13 @@ def batch_line(row: CaptureRow) -> str:
     line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
     line += f" · {row.seconds:.1f} s"
     return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
+
+
+def student_line(outcome: StudentOutcome, seconds: float) -> str:
+    """One finished student of `grade`: the score and flags, or why it could not be graded."""
+    name = printable(outcome.student)
+    if outcome.check is None:
+        return f"error    {name}: {printable(outcome.error)}"
+    c = outcome.check
+    line = f"graded   {name} · {c.earned:g}/{c.possible:g} points · {seconds:.1f} s"
+    return line + "".join(f" · {flag.flag.value}" for flag in outcome.flags)

@@ -46,7 +46,19 @@ def test_anomalies_and_connection_lookup() -> None:
     assert analysis.connection(0).handshake.value == "refused"
     with pytest.raises(ConnectionNotFound):
         analysis.connection(5)
-    assert analysis.capture.tshark_version
+    assert analysis.capture.reader == "native"  # auto: the native reader reads plain Ethernet
+
+
+def test_reader_choice_is_recorded() -> None:
+    by_tshark = pcapexplain.analyse(SAMPLES / "refused.pcap", reader="tshark")
+    assert by_tshark.capture.reader == "tshark"
+    assert by_tshark.capture.tshark_version
+    by_native = pcapexplain.analyse(SAMPLES / "refused.pcap", reader="native")
+    assert (by_native.capture.reader, by_native.capture.tshark_version) == ("native", "")
+    assert by_native.connections["reader"].tolist() == ["native"]
+    assert by_native.connections.drop(columns=["reader", "tshark_version"]).equals(
+        by_tshark.connections.drop(columns=["reader", "tshark_version"])
+    )
 
 
 def test_later_stages_return_their_findings_and_leave_connections_alone() -> None:

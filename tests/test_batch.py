@@ -164,6 +164,9 @@ def test_captures_csv_statuses_and_errors_match_single_files(batch_run: Run) -> 
     for name in GOOD:
         assert rows[name]["status"] == "ok", (name, rows[name]["error"])
         assert re.fullmatch(r"[0-9a-f]{64}", rows[name]["sha256"])
+        assert rows[name]["reader"] == "native", name  # auto: plain Ethernet, pcap or gzip
+    for name in [*BAD, *SKIPPED]:
+        assert rows[name]["reader"] == ""
     for name, reason in SKIPPED.items():
         assert (rows[name]["status"], rows[name]["error"]) == ("skipped", reason)
     for name in BAD:

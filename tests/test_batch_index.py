@@ -21,6 +21,7 @@ def summary(packets: int, handshakes: dict[str, int], severities: dict[str, int]
         severities=severities,
         warnings=(),
         tshark_version="4.0.17",
+        reader="native",
     )
 
 
@@ -113,7 +114,8 @@ def test_captures_csv_rows_hold_the_index_counts() -> None:
         "",
     )
     assert rows["later.pcap"]["status"] == "interrupted"
-    assert list(rows["notes.txt"])[:9] == [
+    assert list(rows["notes.txt"])[:10] == [
         "capture", "status", "error", "hint", "warning", "sha256", "packets", "connections",
-        "report",
+        "reader", "report",
     ]  # fmt: skip
+    assert (warned["reader"], bad["reader"]) == ("native", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -80,15 +81,47 @@ def test_missing_file_is_one_error_line_and_a_hint(
     ],
     ids=["not-a-capture", "empty", "no-tcp"],
 )
+@pytest.mark.parametrize("reader", ["auto", "native", "tshark"])
 def test_bad_captures_are_reported_not_raised(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, word: str
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, content: bytes, word: str, reader: str
 ) -> None:
     bad = tmp_path / "bad.pcap"
     bad.write_bytes(content)
-    status, _, err = _run(capsys, "connections", str(bad))
+    status, _, err = _run(capsys, "connections", str(bad), "--reader", reader)
     assert status == ExitStatus.ERROR
     _assert_one_error(err)
     assert word.lower() in err.lower()
+
+
+def _ppp_frame() -> bytes:
+    """The UDP datagram of _udp_frame in a PPP frame (LINKTYPE_PPP), which only tshark reads."""
+    return b"\xff\x03\x00\x21" + _udp_frame()[14:]
+
+
+@pytest.mark.tshark
+def test_reader_choice(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "-f", "json", "--reader", "native")
+    assert status == ExitStatus.OK
+    assert {row["reader"] for row in json.loads(out)} == {"native"}
+    assert {row["tshark_version"] for row in json.loads(out)} == {None}
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "-f", "csv", "--reader", "tshark")
+    assert status == ExitStatus.OK
+    assert {row["reader"] for row in csv.DictReader(io.StringIO(out))} == {"tshark"}
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "--reader", "native")
+    assert "read by native" in out  # the table's caption
+    _, native_story, _ = _run(capsys, "explain", str(SAMPLE), "--reader", "native")
+    _, tshark_story, _ = _run(capsys, "explain", str(SAMPLE), "--reader", "tshark", "--lang", "zh")
+    assert native_story.splitlines()[-1] == "read by native"
+    assert re.fullmatch(r"读取方式：tshark \d+\.\d+\.\d+", tshark_story.splitlines()[-1])
+    # A link type only tshark reads: auto hands it over, native says so and how to go on.
+    ppp = tmp_path / "ppp.pcap"
+    ppp.write_bytes(_pcap([_ppp_frame()], linktype=9))
+    status, _, err = _run(capsys, "connections", str(ppp), "--reader", "native")
+    assert status == ExitStatus.ERROR
+    _assert_one_error(err)
+    assert "link type 9" in err and "--reader tshark" in err
+    status, _, err = _run(capsys, "connections", str(ppp), "--reader", "auto")
+    assert "no TCP" in err  # tshark read it: a UDP datagram, so no TCP segment
 
 
 def test_a_directory_is_not_a_capture(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -118,10 +151,11 @@ def test_default_report_name(name: str, expected: str) -> None:
 
 
 @pytest.mark.tshark
-def test_doctor_reports_the_tshark_it_found(capsys: pytest.CaptureFixture[str]) -> None:
+def test_doctor_reports_both_readers(capsys: pytest.CaptureFixture[str]) -> None:
     status, out, _ = _run(capsys, "doctor")
     assert status == ExitStatus.OK
     assert "tshark" in out and "ok" in out
+    assert "native:" in out and "Linux cooked v2" in out
 
 
 @pytest.mark.tshark

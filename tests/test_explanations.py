@@ -19,6 +19,9 @@ from pcapexplain.explanations import (
     plural_rule,
     text,
 )
+from pcapexplain.grading import VERDICT_PARAMS, ItemKind, Status
+from pcapexplain.integrity import IntegrityFlag
+from pcapexplain.marking import Problem
 from pcapexplain.model import (
     AnomalySlug,
     Closer,
@@ -29,6 +32,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.questions import QuestionKind, Reason
 
 LANGUAGES = tuple(Lang)
 # The plain (uncounted) texts of each language; counted ones are checked on their own below.
@@ -41,10 +45,12 @@ COUNTED = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
+    "rubric.ui.labelled",
     "narr.side_change",
+    "narr.side_passed",
+    "ui.path_sep",
     "narr.sum.and",
     "report.fact.sha256",
-    "report.fact.tshark",
     "report.fact.version",
     "report.fact.zeek",
     "report.col.time_wait",
@@ -67,6 +73,21 @@ BATCH_PARAMS = {
     "batch.interrupted": {"done", "total"},
 }
 SUMMARY_PARAMS = {"count", "amount"}
+GRADING_PARAMS = {
+    "rubric.ui.score": {"earned", "possible"},
+    "rubric.ui.not_graded": {"points"},
+    "rubric.ui.connection": {"id"},
+    "rubric.ui.frames_in": {"frames", "id"},
+    "rubric.ui.about": {"shown", "total"},
+    "rubric.ui.about_none": {"total"},
+    "rubric.ui.shown_of": {"shown", "total"},
+    "rubric.ui.labelled": {"label", "value"},
+    "rubric.note.unknown_answer": {"id", "hint"},
+    "rubric.req.none_selected": {"select"},
+    "rubric.show.sequence": {"raw", "relative"},
+    "rubric.show.cited": {"value", "frames"},
+    "grade.window": {"opens", "closes"},
+}
 UI_PARAMS = {
     "ui.frame": {"frame"},
     "ui.frames": {"first", "last"},
@@ -74,6 +95,8 @@ UI_PARAMS = {
     "ui.connection": {"id", "client", "server", "handshake", "teardown", "packets", "duration"},
     "ui.closed_first": {"who"},
     "ui.time_wait": {"who"},
+    "ui.paths": {"client", "server"},
+    "ui.read_by": {"reader"},
 }
 
 
@@ -91,12 +114,14 @@ def anomaly_params() -> dict[str, set[str]]:
 
 
 def allowed_params(key: str) -> set[str]:
+    if key.startswith("anomaly.") and key.count(".") == 3:  # anomaly.<slug>.<part>.<value>
+        return anomaly_params().get(key.split(".")[1], set())
     if key.startswith("narr.sum."):
         return SUMMARY_PARAMS
     if key == "narr.states":
         return {"client", "server"}
-    if key in ("narr.side_change", "narr.side_same"):
-        return {"side", "before", "after", "state"}
+    if key in ("narr.side_change", "narr.side_same", "narr.side_passed"):
+        return {"side", "before", "after", "state", "passed"}
     if key.startswith("narr."):
         return set(NARRATIVE_PARAMS)
     if key.startswith("ui."):
@@ -105,6 +130,14 @@ def allowed_params(key: str) -> set[str]:
         return REPORT_PARAMS.get(key, set())
     if key.startswith("batch."):
         return BATCH_PARAMS.get(key, set())
+    if key.startswith("rubric.verdict."):
+        return set(VERDICT_PARAMS)
+    if key.startswith("rubric.req."):
+        return GRADING_PARAMS.get(key, {"connection", "client", "server"})
+    if key.startswith("grade.flag.") and key.endswith(".explain"):
+        return {"others", "window", "select"}
+    if key.startswith(("rubric.", "grade.")):
+        return GRADING_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()
@@ -125,6 +158,12 @@ REQUIRED = [
         for part in ("title", "explain", "why")
     ),
     *(f"concept.{cid}.{part}" for cid in CONCEPTS for part in ("title", "body")),
+    *(f"rubric.q.{kind.value}.{part}" for kind in QuestionKind for part in ("title", "explain")),
+    *(f"rubric.reason.{reason.value}" for reason in Reason),
+    *(f"rubric.verdict.{problem.value}" for problem in Problem),
+    *(f"rubric.status.{status.value}" for status in Status),
+    *(f"rubric.kind.{kind.value}" for kind in ItemKind),
+    *(f"grade.flag.{flag.value}{part}" for flag in IntegrityFlag for part in ("", ".explain")),
 ]
 
 
@@ -171,7 +210,13 @@ def test_no_stray_concept_or_anomaly_keys() -> None:
         if kind == "concept":
             assert rest.rsplit(".", 1)[0] in CONCEPTS, key
         if kind == "anomaly":
-            assert rest.rsplit(".", 1)[0] in slugs, key
+            slug, part, *variant = rest.split(".")
+            assert slug in slugs and part in ("title", "explain", "why"), key
+            if variant:  # a text for one value of a documented param
+                values = {
+                    v for vs in anomalies.CATALOGUE[AnomalySlug(slug)].values.values() for v in vs
+                }
+                assert variant == [variant[0]] and variant[0] in values, key
 
 
 def test_both_languages_use_the_same_placeholders() -> None:
@@ -259,8 +304,8 @@ def test_handshake_concept_uses_the_phone_call_analogy() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_texts_have_clean_whitespace(lang: Lang) -> None:
     for key, value in CATALOG[lang].items():
-        if key.startswith("narr.sum.") and key.endswith(("and", "sep")):
-            continue
+        if key.endswith(("sum.and", "sum.sep", "path_sep")):
+            continue  # separators: their spaces are the point
         assert value == value.strip(), key
         assert "  " not in value, key
         if lang == "zh":

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import loader
+from pcapexplain import readers
 from pcapexplain.errors import CaptureUnreadable, NotACapture
+from pcapexplain.model import Reader
 from tests.shipped import command, run
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
@@ -47,12 +48,14 @@ def _one_error(err: str) -> str:
     return lines[0]
 
 
-def test_dash_reads_standard_input_like_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reader", ["auto", "native", "tshark"])
+def test_dash_reads_standard_input_like_the_file(tmp_path: Path, reader: str) -> None:
     spool = tmp_path / "tmp"
     spool.mkdir()
-    piped = _piped(["connections", "-", "--format", "json"], SAMPLE.read_bytes(), spool)
+    args = ["connections", "-", "--format", "json", "--reader", reader]
+    piped = _piped(args, SAMPLE.read_bytes(), spool)
     assert piped.returncode == 0, piped.stderr
-    direct = run("connections", str(SAMPLE), "--format", "json")
+    direct = run("connections", str(SAMPLE), "--format", "json", "--reader", reader)
     from_stdin, from_file = json.loads(piped.stdout), json.loads(direct.stdout)
     assert [r["capture"] for r in from_stdin] == ["-"] * len(from_file)
     for row in (*from_stdin, *from_file):
@@ -119,6 +122,7 @@ def _socket(tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("reader", ["native", "tshark"])
 @pytest.mark.parametrize("args", CAPTURE_COMMANDS, ids=lambda a: a[0])
 @pytest.mark.parametrize(
     ("make", "kind"),
@@ -131,25 +135,26 @@ def _socket(tmp: Path) -> Path:
     ids=["fifo", "dev-zero", "socket", "folder"],
 )
 def test_files_that_are_not_regular_are_refused_at_once(
-    tmp_path: Path, args: tuple[str, ...], make: object, kind: str
+    tmp_path: Path, args: tuple[str, ...], make: object, kind: str, reader: str
 ) -> None:
     path = make(tmp_path)  # type: ignore[operator]
     start = time.monotonic()
-    result = run(args[0], str(path), *args[1:], timeout=60)
+    result = run(args[0], str(path), *args[1:], "--reader", reader, timeout=60)
     assert result.returncode == 1
     assert f"is {kind}, not a capture file" in _one_error(result.stderr)
     assert time.monotonic() - start < 30
 
 
-def test_no_background_work_outlives_a_failed_load(tmp_path: Path) -> None:
-    # 256 MiB that tshark refuses at once: the hash of the file must stop with the run.
+@pytest.mark.parametrize("reader", [Reader.NATIVE, Reader.TSHARK])
+def test_no_background_work_outlives_a_failed_load(tmp_path: Path, reader: Reader) -> None:
+    # 256 MiB that either reader refuses at once: the hash of the file must stop with the run.
     junk = tmp_path / "junk.pcap"
     with junk.open("wb") as out:
         out.truncate(256 << 20)
     before = threading.active_count()
     start = time.monotonic()
     with pytest.raises(NotACapture):
-        loader.load_capture(junk)
+        readers.load(junk, reader=reader)
     assert threading.active_count() == before
     assert time.monotonic() - start < 30
 
@@ -161,7 +166,7 @@ def test_standard_input_on_a_terminal_is_refused(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(sys, "stdin", Terminal())
     with pytest.raises(CaptureUnreadable, match="terminal"):
-        loader.load_capture("-")
+        readers.load("-")
 
 
 def _on_terminal(args: list[str], timeout: float = 300) -> tuple[int, str]:

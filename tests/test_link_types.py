@@ -49,16 +49,22 @@ WRAPS: dict[str, tuple[Wrap, int]] = {
 }
 
 
-@pytest.mark.parametrize("name", list(WRAPS))
-def test_encapsulation_reads_like_ethernet(name: str, tmp_path: Path) -> None:
+def wrapped(name: str, folder: Path) -> Path:
+    """The sample's IP packets in encapsulation `name`, written to folder/NAME.pcap."""
     wrap, linktype = WRAPS[name]
     packets = []
     for original in scapy_all.rdpcap(str(SAMPLE)):
-        wrapped = wrap(original[scapy_all.IP].copy())
-        wrapped.time = original.time
-        packets.append(wrapped)
-    target = tmp_path / f"{name}.pcap"
+        packet = wrap(original[scapy_all.IP].copy())
+        packet.time = original.time
+        packets.append(packet)
+    target = folder / f"{name}.pcap"
     scapy_all.wrpcap(str(target), packets, linktype=linktype)
+    return target
+
+
+@pytest.mark.parametrize("name", list(WRAPS))
+def test_encapsulation_reads_like_ethernet(name: str, tmp_path: Path) -> None:
+    target = wrapped(name, tmp_path)
     expected = loader.load_capture(SAMPLE).packets
     got = loader.load_capture(target).packets
     for column in COMPARED:

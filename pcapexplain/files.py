@@ -1,0 +1,153 @@
+"""The capture file as both readers open it: standard input spooled, the one file check, its
+SHA-256 (stoppable), the reading status a progress display polls, and the timestamp warning."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import stat
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pcapexplain.errors import CaptureNotFound, CaptureUnreadable
+
+READ_SIZE = 1 << 20
+STDIN = "-"  # the capture argument that means standard input, as for tshark and tcpdump
+
+
+@dataclass(slots=True)
+class ReadStatus:
+    """How far a running load has got, for a progress display polled from another thread.
+
+    size: bytes of the capture file (0 until known); frames: frames parsed so far; received:
+    bytes of standard input spooled so far; reading: a reader is working through the file;
+    pid: tshark's process id while it runs (its file offset gives the bytes read).
+    """
+
+    size: int = 0
+    frames: int = 0
+    received: int = 0
+    reading: bool = False
+    pid: int | None = None
+    path: str = ""  # the file tshark reads, resolved
+    _fd: str | None = field(default=None, repr=False)
+
+    def bytes_read(self) -> int:
+        """Bytes of the capture tshark has read: its file offset (Linux /proc); 0 if unknown."""
+        if self.pid is None:
+            return 0
+        with contextlib.suppress(OSError, ValueError):
+            if self._fd is None:
+                self._fd = _find_fd(self.pid, self.path)
+            if self._fd is not None:
+                info = Path(f"/proc/{self.pid}/fdinfo/{self._fd}").read_text()
+                return int(info.split("pos:", 1)[1].split()[0])
+        return 0
+
+
+def _find_fd(pid: int, path: str) -> str | None:
+    for link in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(link) == path:
+                return link.name
+    return None
+
+
+def shown_name(path: str | os.PathLike[str]) -> str:
+    """The path as text every writer can store: a Linux file name need not be UTF-8."""
+    return os.fsencode(path).decode("utf-8", "replace")
+
+
+def error_name(capture: Path, shown: str) -> str:
+    """How an error message names the capture."""
+    return "standard input" if shown == STDIN else capture.name
+
+
+@contextlib.contextmanager
+def spooled_stdin(status: ReadStatus) -> Iterator[Path]:
+    """Standard input copied once to a private temporary file, removed afterwards: every reader,
+    the hash and the magic check need a file they can open, which a pipe cannot give them."""
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CaptureUnreadable(
+            "standard input is a terminal, not a capture",
+            hint="pipe a capture into it: tcpdump -w - | pcapexplain connections -",
+        )
+    with tempfile.TemporaryDirectory(prefix="pcapexplain-stdin-") as folder:
+        target = Path(folder) / "stdin.pcap"
+        source = sys.stdin.buffer
+        with target.open("wb") as out:
+            while block := source.read(READ_SIZE):
+                out.write(block)
+                status.received += len(block)
+        yield target
+
+
+_NOT_REGULAR = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_file(path: Path) -> Path:
+    """A regular file that can be read; raises CaptureNotFound or CaptureUnreadable.
+
+    Anything else is refused before it is opened: a FIFO would block in open() and /dev/zero
+    would never end, and the capture is opened several times (the check, the reader, the hash).
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise CaptureNotFound(f"{path}: no such file") from None
+    except OSError as exc:
+        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        raise CaptureUnreadable(
+            f"{path} is {kind}, not a capture file",
+            hint="pass a capture file; to read a pipe, pass - and feed the capture on "
+            "standard input (tcpdump -w - | pcapexplain connections -)",
+        )
+    try:
+        with path.open("rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return path
+
+
+def sha256(path: Path, stop: threading.Event | None = None) -> str:
+    """The file's SHA-256 in hex; "" once stop is set (a failed run leaves no hashing behind).
+
+    hashlib releases the GIL: a thread runs it beside a parse.
+    """
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(READ_SIZE), b""):
+            if stop is not None and stop.is_set():
+                return ""
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def backwards_warning(times: Sequence[float], frames: Sequence[int]) -> tuple[str, ...]:
+    """The warning when the segments' timestamps go backwards (none when they never do)."""
+    stamps = np.asarray(times, dtype=np.float64)
+    back = np.flatnonzero(np.diff(stamps) < 0)
+    if not len(back):
+        return ()
+    first = int(np.asarray(frames)[back[0] + 1])
+    count = "once" if len(back) == 1 else f"{len(back):,} times"
+    return (
+        f"timestamps go backwards {count} (first at frame {first}): the capture was "
+        "reordered or its clock stepped; durations run from the earliest to the latest time",
+    )

@@ -1,0 +1,403 @@
+"""Native reader: a capture's bytes → the same typed `PacketColumns` as the tshark loader.
+
+`load_capture(path)` streams the file through `capfile` (records), `decode` (headers, vectorised)
+and `tcpanalysis` (tshark's stream numbers and analysis flags), then builds the columns the pure
+stages read. It needs no tshark, and it stops with `NativeUnsupported` when the capture holds a
+link type or an encapsulation it does not read, so that `readers.load` can hand it to tshark.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import threading
+from array import array
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pcapexplain import capfile, decode, files, linklayer, tcpanalysis, tcpfast
+from pcapexplain.errors import (
+    CaptureUnreadable,
+    EmptyCapture,
+    NativeUnsupported,
+    NotACapture,
+    NoTcp,
+)
+from pcapexplain.explanations import plural
+from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, Lang, PacketColumns, Reader
+
+Array = np.ndarray[Any, Any]
+
+
+def load_capture(
+    path: str | os.PathLike[str],
+    *,
+    validate_checksums: bool = False,
+    strict: bool = False,
+    status: files.ReadStatus | None = None,
+    shown: str | None = None,
+) -> Capture:
+    """Read every TCP segment of a capture without tshark.
+
+    With strict, frames in an encapsulation this reader does not follow (a tunnel, MPLS, PPPoE)
+    raise NativeUnsupported, as does an unknown link type always; without, they are skipped with
+    a warning. Raises the loader's errors for bad input: CaptureNotFound, CaptureUnreadable,
+    NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
+    status and shown: as for loader.load_capture (the frames read are counted, not the bytes).
+    """
+    status = status if status is not None else files.ReadStatus()
+    capture = files.check_file(Path(path))
+    shown = shown or files.shown_name(path)
+    status.size = capture.stat().st_size
+    stop = threading.Event()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(files.sha256, capture, stop)  # runs beside the parse
+        try:
+            status.reading = True
+            summary, foreign, packets = _read(
+                capture, files.error_name(capture, shown), validate_checksums, strict, status
+            )
+        except BaseException:
+            stop.set()  # a failed run leaves no hashing behind
+            raise
+        finally:
+            status.reading = False
+        sha256 = digest.result()
+    info = CaptureInfo(
+        path=shown,
+        size_bytes=status.size,
+        sha256=sha256,
+        tshark_version="",
+        total_frames=summary.frames,
+        truncated_at=summary.frames if summary.damaged else None,
+        warnings=(
+            *_warnings(summary, foreign),
+            *files.backwards_warning(packets.time, packets.frame),
+        ),
+        reader=Reader.NATIVE.value,
+    )
+    name = files.error_name(capture, shown)
+    if info.total_frames == 0:
+        if summary.damaged:
+            raise NotACapture(f"{name} is cut short before its first packet")
+        raise EmptyCapture(f"{name} holds no packets")
+    if len(packets) == 0:
+        frames = plural(Lang.EN, "ui.packets", info.total_frames)
+        raise NoTcp(f"{name} holds {frames} but no TCP segment")
+    return Capture(info=info, packets=packets)
+
+
+def _read(
+    capture: Path, name: str, validate_checksums: bool, strict: bool, status: files.ReadStatus
+) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns]:
+    summary = capfile.FileSummary()
+    collected = _Collected()
+    try:
+        for records in capfile.read_records(capture, summary):
+            _check_linktypes(summary.linktypes)
+            collected.add(decode.decode(records, validate_checksums=validate_checksums))
+            status.frames = summary.frames
+    except capfile.UnknownFormat as exc:
+        if strict:
+            raise NativeUnsupported(f"{name}: {exc}") from exc
+        raise NotACapture(
+            f"{name} is not a capture file the native reader can read ({exc})",
+            hint="--reader tshark reads many more formats",
+        ) from exc
+    except capfile.UnsupportedCapture as exc:
+        raise NativeUnsupported(f"{name}: {exc}") from exc
+    except capfile.CaptureFormatError as exc:
+        raise NotACapture(f"{name} is not a capture file ({exc})") from exc
+    except OSError as exc:
+        raise CaptureUnreadable(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+    _check_linktypes(summary.linktypes)
+    if collected.foreign and strict:
+        raise NativeUnsupported(f"{name}: {_foreign_text(collected.foreign)}")
+    packets = collected.columns()
+    _return_freed_memory()
+    return summary, collected.foreign, packets
+
+
+def _return_freed_memory() -> None:
+    """Give the decoding's freed heap back to the system (glibc's malloc_trim; elsewhere nothing).
+
+    The blocks' many medium-sized numpy temporaries are freed into glibc's heap, which keeps them:
+    about 240 bytes per packet that the later stages would otherwise stack their own memory on.
+    """
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def _check_linktypes(linktypes: Iterable[int]) -> None:
+    unknown = sorted(set(linktypes) - linklayer.KNOWN_LINKTYPES)
+    if unknown:
+        names = ", ".join(str(t) for t in unknown)
+        raise NativeUnsupported(f"link type {names} is not one the native reader decodes")
+
+
+def _foreign_text(foreign: dict[str, int]) -> str:
+    parts = ", ".join(f"{what}: {count}" for what, count in sorted(foreign.items()))
+    return f"frames in encapsulations the native reader does not follow ({parts})"
+
+
+def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[str, ...]:
+    out = []
+    if summary.damaged:
+        out.append(f"the capture is cut short after frame {summary.frames}; analysed up to there")
+    if foreign:
+        out.append(f"{_foreign_text(foreign)} were left out; --reader tshark reads them")
+    return tuple(out)
+
+
+# ----------------------------------------------------------------------------- assembling
+
+
+@dataclass(slots=True)
+class _Collected:
+    """Decoded headers of every block, kept compact until the whole file is read.
+
+    The analysis needs one fact only the whole file gives (which flows may reach tshark's limit of
+    unacknowledged segments), so the blocks wait; then each is analysed and turned into columns
+    in turn, and dropped, so that the blocks and the columns are never both whole in memory.
+    """
+
+    blocks: list[_Block] = field(default_factory=list)
+    foreign: dict[str, int] = field(default_factory=dict)
+    addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
+    pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
+    listed: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per flow
+
+    def add(self, result: decode.BlockResult) -> None:
+        for what, count in result.foreign.items():
+            self.foreign[what] = self.foreign.get(what, 0) + count
+        if len(result.segments):
+            block = _Block.build(result.segments, self.addresses, self.pairs)
+            self.blocks.append(block)
+            counts = np.bincount(block.flow[block.listable()], minlength=2 * len(self.pairs))
+            counts[: len(self.listed)] += self.listed
+            self.listed = counts
+
+    def columns(self, *, fast: bool = True) -> PacketColumns:
+        """Analyse every header, then turn each block into columns and drop it.
+
+        fast sends the in-order 4-tuples through tcpfast; without it every header goes through
+        the reference loop (the equivalence test compares the two).
+        """
+        headers = self._headers()
+        if fast and len(headers):
+            split = tcpfast.split(headers)
+        else:
+            n = len(headers)
+            split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0, np.int64))
+        rows = np.flatnonzero(~split.plain)
+        analyser = tcpanalysis.Analyser()
+        analysed = analyser.feed(headers, rows)
+        stream, flags = _streams(headers, split, rows, analysed, analyser.created)
+        names = np.array(_address_names(self.addresses), dtype=object)
+        out = _Columns()
+        offset = 0
+        self.blocks.reverse()
+        while self.blocks:
+            block = self.blocks.pop()
+            part = slice(offset, offset + len(block.pair))
+            out.extend(block, stream[part], flags[part], names)
+            offset = part.stop
+        return out.packets()
+
+    def _headers(self) -> tcpanalysis.Headers:
+        """The analysis inputs of all blocks in one set of arrays (a few dozen bytes a header)."""
+        heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
+
+        def joined(get: Any) -> Array:
+            parts = [get(b) for b in self.blocks]
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+        flow = joined(lambda b: b.flow)
+        return tcpanalysis.Headers(
+            frame=joined(lambda b: b.segments.frame),
+            time=joined(lambda b: b.segments.seconds * 1_000_000_000 + b.segments.nanos),
+            pair=flow >> 1,
+            flow=flow,
+            flags=joined(lambda b: b.segments.flags),
+            seq=joined(lambda b: b.segments.seq),
+            ack=joined(lambda b: b.segments.ack),
+            seglen=joined(lambda b: b.segments.seglen),
+            window=joined(lambda b: b.segments.window),
+            reach=joined(lambda b: b.segments.reach),
+            in_error=joined(lambda b: b.segments.in_error),
+            ws_stored=joined(lambda b: b.segments.ws_stored),
+            heavy=heavy_flows[flow & ~1] | heavy_flows[flow | 1] if len(flow) else flow > 0,
+        )
+
+
+def _streams(
+    headers: tcpanalysis.Headers,
+    split: tcpfast.Split,
+    rows: Array,
+    analysed: tcpanalysis.Analysed,
+    created: list[int],
+) -> tuple[Array, Array]:
+    """tcp.stream per header: conversations numbered by the frame that opened them, whichever
+    path found them; and the TCP_A_* flags per header from either path."""
+    opened = np.sort(np.concatenate([split.first_frame, np.asarray(created, dtype=np.int64)]))
+    stream = np.empty(len(headers), dtype=np.int64)
+    flags = split.flags.copy()
+    flags[rows] = analysed.flags
+    created_frames = np.asarray(created, dtype=np.int64)
+    stream[rows] = np.searchsorted(opened, created_frames[analysed.conversation])
+    plain = np.flatnonzero(split.plain)
+    if len(plain):
+        _, first, inverse = np.unique(headers.pair[plain], return_index=True, return_inverse=True)
+        stream[plain] = np.searchsorted(opened, headers.frame[plain][first][inverse])
+    return stream, flags
+
+
+@dataclass(slots=True)
+class _Block:
+    segments: decode.Segments
+    src: Array  # address ids
+    dst: Array
+    pair: Array  # number of the unordered 4-tuple
+    flow: Array  # pair * 2 + direction (0 or 1, the same for every header of one direction)
+
+    @classmethod
+    def build(
+        cls, s: decode.Segments, addresses: dict[bytes, int], pairs: dict[tuple[int, int], int]
+    ) -> _Block:
+        src = _intern_addresses(s.family, s.src, addresses)
+        dst = _intern_addresses(s.family, s.dst, addresses)
+        # Order the two endpoints so that both directions of a connection share one key.
+        src_key = (src << 16) | s.sport
+        dst_key = (dst << 16) | s.dport
+        low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
+        first, inverse = _unique_rows(low, high)
+        ids = np.fromiter(
+            (
+                pairs.setdefault(pair, len(pairs))
+                for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
+            ),
+            dtype=np.int64,
+            count=len(first),
+        )
+        pair = ids[inverse]
+        compact = decode.Segments(**{name: getattr(s, name) for name in decode.SEGMENT_FIELDS})
+        compact.src = compact.dst = np.zeros((0, 16), dtype=np.uint8)  # ids stand for them now
+        return cls(compact, src, dst, pair, pair * 2 + (src_key > dst_key))
+
+    def listable(self) -> Array:
+        """Headers tshark puts in its list of unacknowledged segments (payload, SYN or FIN)."""
+        s = self.segments
+        mask: Array = (s.seglen > 0) | ((s.flags & 0x03) != 0)
+        return mask
+
+
+def _intern_addresses(family: Array, raw: Array, addresses: dict[bytes, int]) -> Array:
+    """A number per distinct (family, address), stable across blocks."""
+    halves = raw.view(">u8").astype(np.uint64)
+    first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
+    keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
+    ids = np.fromiter(
+        (addresses.setdefault(row.tobytes(), len(addresses)) for row in keys),
+        dtype=np.int64,
+        count=len(first),
+    )
+    interned: Array = ids[inverse]
+    return interned
+
+
+def _unique_rows(*columns: Array) -> tuple[Array, Array]:
+    """(a row index per distinct row, the row's number for every row) of parallel columns."""
+    if not len(columns[0]):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.lexsort(columns[::-1])
+    starts = np.zeros(len(order), dtype=bool)
+    starts[0] = True
+    for column in columns:
+        ordered = column[order]
+        starts[1:] |= ordered[1:] != ordered[:-1]
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = group
+    return order[starts], inverse
+
+
+def _address_names(addresses: dict[bytes, int]) -> list[str]:
+    names = [""] * len(addresses)
+    for key, index in addresses.items():
+        names[index] = decode.address_text(key[1:], key[0])
+    return names
+
+
+def epoch_seconds(seconds: Array, nanos: Array) -> Array:
+    """frame.time_epoch as tshark prints it, read back as a float (odd nanoseconds included)."""
+    nanos = nanos.astype(np.int64)
+    negative = nanos < 0
+    magnitude = np.abs(nanos)
+    digits = np.full(len(nanos), 1e9)
+    digits[magnitude >= 1_000_000_000] = 1e10
+    value = np.abs(seconds).astype(np.float64) + magnitude / digits
+    epoch: Array = np.where((seconds < 0) | negative, -value, value)
+    return epoch
+
+
+class _Columns:
+    """PacketColumns grown block by block; ICMP-quoted headers are left out, as the loader does."""
+
+    def __init__(self) -> None:
+        self.ints: dict[str, array[int]] = {n: array(c) for n, c in _INT_COLUMNS.items()}
+        self.time = array("d")
+        self.src: list[str] = []
+        self.dst: list[str] = []
+
+    def extend(self, block: _Block, stream: Array, ta_flags: Array, names: Array) -> None:
+        s = block.segments
+        keep = ~s.in_error
+        printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
+        values = {
+            "frame": s.frame,
+            "sport": s.sport,
+            "dport": s.dport,
+            "flags": np.where(printed, s.flags, 0),
+            "seq": s.seq,
+            "ack": np.where(printed, s.ack, NO_VALUE),
+            "length": np.maximum(s.seglen, 0),
+            "length_unknown": s.seglen < 0,  # as tshark leaves tcp.len empty
+            "window": np.where(printed, s.window, NO_VALUE),
+            "mss": s.mss,
+            "wscale": s.wscale,
+            "sack_perm": s.sack_perm,
+            "sack": s.sack,
+            "tsval": s.tsval,
+            "tfo": s.tfo,
+            "ttl": s.ttl,
+            "ip_len": s.ip_len,
+            "analysis": tcpanalysis.printed_flags(ta_flags),
+            "ip_checksum": s.ip_checksum,
+            "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
+            "stream": stream,
+        }
+        for name, column in self.ints.items():
+            dtype = _NUMPY[column.typecode]
+            column.frombytes(np.ascontiguousarray(values[name][keep], dtype=dtype).tobytes())
+        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
+        self.src.extend(names[block.src[keep]].tolist())
+        self.dst.extend(names[block.dst[keep]].tolist())
+
+    def packets(self) -> PacketColumns:
+        return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
+
+
+# Typecodes as wide as the tshark reader's (TabColumns) for every column.
+_INT_COLUMNS = {
+    **dict.fromkeys(("frame", "sport", "dport", "flags", "seq", "ack", "length", "window"), "q"),
+    **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "ip_len", "analysis", "stream"), "q"),
+    **dict.fromkeys(("sack_perm", "sack", "tfo", "ip_checksum", "tcp_checksum"), "b"),
+    "length_unknown": "b",
+}
+_NUMPY = {"q": np.int64, "b": np.int8}

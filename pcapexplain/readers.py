@@ -1,0 +1,60 @@
+"""Reader choice: the native reader when it reads the whole capture, tshark otherwise.
+
+`load(path, reader)` returns the loader's `Capture` from whichever reader the choice names. `auto`
+tries the native reader first and falls back to tshark when the file holds a link type or an
+encapsulation the native reader does not follow; the result records which reader it was.
+A path of "-" is standard input, spooled once to a temporary file here, above the choice, so
+either reader (and a fallback from one to the other) reads the same file; it is removed after.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pcapexplain import files, native
+from pcapexplain.errors import NativeUnsupported
+from pcapexplain.model import Capture, Reader
+
+
+def load(
+    path: str | os.PathLike[str],
+    *,
+    reader: Reader = Reader.AUTO,
+    validate_checksums: bool = False,
+    status: files.ReadStatus | None = None,
+) -> Capture:
+    """Read a capture with the chosen reader; raises the loaders' PcapExplainError subclasses.
+
+    status, when given, is kept up to date for a progress display.
+    """
+    status = status if status is not None else files.ReadStatus()
+    if str(path) == files.STDIN:
+        with files.spooled_stdin(status) as spooled:
+            return _load(spooled, files.STDIN, reader, validate_checksums, status)
+    return _load(path, None, reader, validate_checksums, status)
+
+
+def _load(
+    path: str | os.PathLike[str],
+    shown: str | None,
+    reader: Reader,
+    validate_checksums: bool,
+    status: files.ReadStatus,
+) -> Capture:
+    if reader is not Reader.TSHARK:
+        try:
+            return native.load_capture(
+                path,
+                validate_checksums=validate_checksums,
+                strict=reader is Reader.AUTO,
+                status=status,
+                shown=shown,
+            )
+        except NativeUnsupported:
+            if reader is Reader.NATIVE:
+                raise
+    from pcapexplain import loader  # pyshark is imported only when tshark is needed
+
+    return loader.load_capture(
+        path, validate_checksums=validate_checksums, status=status, shown=shown
+    )

@@ -1,0 +1,370 @@
+"""TCP-analysis stage of the native reader: tshark's `tcp.stream` and `tcp.analysis.*` flags.
+
+`Analyser.feed(headers, rows)` takes decoded TCP headers in frame order and returns, per header,
+the conversation it belongs to (numbered in order of creation, as `tcp.stream` is) and the
+analysis flags tshark would print. tcpfast.py takes the in-order 4-tuples off its hands.
+The rules are Wireshark 4.0's `dissect_tcp` and `tcp_analyze_sequence_number` (packet-tcp.c),
+restated in docs/NATIVE-READER.md; where this module reads a field that tshark reads, it reads it
+at the same moment (before or after the packet's own options), because the flags of one packet
+depend on what the earlier ones left behind.
+
+State lives in flat lists indexed by flow (2 per conversation: one per direction), and the loop
+runs over plain Python ints of one slice of headers at a time: the analysis is sequential by
+nature (each packet's flags depend on the previous ones of its connection), so it is the one
+per-packet loop of the native reader, kept to integer comparisons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pcapexplain import seqspace
+from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
+from pcapexplain.model import AnalysisFlag
+
+Array = np.ndarray[Any, Any]
+
+_SYN, _ACK, _FIN, _RST = 0x02, 0x10, 0x01, 0x04
+_SYN_FIN, _SFR = _SYN | _FIN, _SYN | _FIN | _RST
+# Sequence space from the one definition; the loops inline its arithmetic as `& _M` on ints.
+_M = seqspace.MOD - 1
+_HALF = seqspace.HALF
+MAX_UNACKED = 10000  # TCP_MAX_UNACKED_SEGMENTS: beyond this tshark stops listing segments
+_FAST_RETRANSMISSION_WINDOW = 20_000_000  # ns after the last ACK (packet-tcp.c)
+_DEFAULT_OOO_THRESHOLD = 3_000_000  # ns, when no initial RTT is known
+NO_WINDOW = 0xFFFFFFFF  # a flow's window before its first packet (G_MAXUINT32)
+# packet-tcp.c marks a flow stalled behind a gap by setting its duplicate-ACK count to -1, in an
+# unsigned field: it then counts as "at least 2 duplicate ACKs" for the fast-retransmission test.
+_STALLED = 0xFFFFFFFF
+
+# Bits of packet-tcp.c's ta->flags (TCP_A_*), kept apart from the columns' AnalysisFlag bits.
+RETRANSMISSION = 0x0001
+LOST_PACKET = 0x0002
+ACK_LOST_PACKET = 0x0004
+KEEP_ALIVE = 0x0008
+DUPLICATE_ACK = 0x0010
+ZERO_WINDOW = 0x0020
+ZERO_WINDOW_PROBE = 0x0040
+ZERO_WINDOW_PROBE_ACK = 0x0080
+KEEP_ALIVE_ACK = 0x0100
+OUT_OF_ORDER = 0x0200
+FAST_RETRANSMISSION = 0x0400
+WINDOW_UPDATE = 0x0800
+WINDOW_FULL = 0x1000
+REUSED_PORTS = 0x2000
+SPURIOUS_RETRANSMISSION = 0x4000
+
+# ta->flags → the fields tshark prints. A fast or spurious retransmission also prints
+# tcp.analysis.retransmission (packet-tcp.c adds both expert items).
+_PRINTED = (
+    (RETRANSMISSION | FAST_RETRANSMISSION | SPURIOUS_RETRANSMISSION, AnalysisFlag.RETRANSMISSION),
+    (FAST_RETRANSMISSION, AnalysisFlag.FAST_RETRANSMISSION),
+    (SPURIOUS_RETRANSMISSION, AnalysisFlag.SPURIOUS_RETRANSMISSION),
+    (OUT_OF_ORDER, AnalysisFlag.OUT_OF_ORDER),
+    (LOST_PACKET, AnalysisFlag.LOST_SEGMENT),
+    (ACK_LOST_PACKET, AnalysisFlag.ACK_LOST_SEGMENT),
+    (DUPLICATE_ACK, AnalysisFlag.DUPLICATE_ACK),
+    (ZERO_WINDOW, AnalysisFlag.ZERO_WINDOW),
+    (ZERO_WINDOW_PROBE, AnalysisFlag.ZERO_WINDOW_PROBE),
+    (ZERO_WINDOW_PROBE_ACK, AnalysisFlag.ZERO_WINDOW_PROBE_ACK),
+    (WINDOW_FULL, AnalysisFlag.WINDOW_FULL),
+    (WINDOW_UPDATE, AnalysisFlag.WINDOW_UPDATE),
+    (KEEP_ALIVE, AnalysisFlag.KEEP_ALIVE),
+    (KEEP_ALIVE_ACK, AnalysisFlag.KEEP_ALIVE_ACK),
+    (REUSED_PORTS, AnalysisFlag.REUSED_PORTS),
+)
+_SLICE = 1 << 15  # headers converted to Python ints at a time (bounds the transient memory)
+
+
+def printed_flags(ta_flags: Array) -> Array:
+    """Map packet-tcp.c's TCP_A_* bits to the AnalysisFlag bits of the loader's column."""
+    out = np.zeros(len(ta_flags), dtype=np.int64)
+    for bits, flag in _PRINTED:
+        out |= np.where(ta_flags & bits, int(flag), 0)
+    return out
+
+
+@dataclass(slots=True)
+class Headers:
+    """The analysis inputs of every TCP header of the capture, in frame order."""
+
+    frame: Array
+    time: Array  # int64 nanoseconds since the epoch
+    pair: Array  # number of the unordered 4-tuple
+    flow: Array  # pair * 2 + direction (0 or 1, the same for every header of one direction)
+    flags: Array
+    seq: Array
+    ack: Array
+    seglen: Array  # -1: tshark does not know it, and does no analysis
+    window: Array  # the raw window field
+    reach: Array  # decode.REACH_*
+    in_error: Array  # quoted in an ICMP error
+    ws_stored: Array  # window-scale shift the options leave, -1 for none
+    heavy: Array  # the flow may reach tshark's limit of unacknowledged segments
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+@dataclass(slots=True)
+class Analysed:
+    conversation: Array  # int64 per header fed: the Analyser's conversation number
+    flags: Array  # int64 TCP_A_* bits printed (0 where tshark printed no analysis)
+
+
+class Analyser:
+    """Conversation and per-flow state across the whole capture, fed one block at a time."""
+
+    def __init__(self) -> None:
+        self.created: list[int] = []  # per conversation, the frame that opened it
+        self._current: dict[int, int] = {}  # 4-tuple number → its current conversation
+        # Per conversation:
+        self._first_rtt: list[int] = []  # ns; 0 while unknown
+        self._last_syn: list[int] = []  # ns of the latest pure SYN; 0 before one
+        # Per flow (conversation * 2 + direction):
+        self._base_set: list[bool] = []
+        self._base: list[int] = []
+        self._nextseq: list[int] = []
+        self._nextseq_time: list[int] = []
+        self._maxseq: list[int] = []  # "max seq to be acked"
+        self._lastack: list[int] = []
+        self._lastack_time: list[int] = []
+        self._window: list[int] = []
+        self._win_scale: list[int] = []  # -1 unknown, -2 no scaling, else the shift
+        self._first_ack: list[bool] = []  # is_first_ack: no pure ACK since its SYN
+        self._last_flags: list[int] = []
+        self._dupacks: list[int] = []
+        self._unacked: list[list[int] | None] = []  # listed segments' next seqs, when tracked
+
+    def feed(self, headers: Headers, rows: Array) -> Analysed:
+        """Analyse the headers at rows (increasing: frame order), continuing from earlier ones."""
+        n = len(rows)
+        conversation = np.empty(n, dtype=np.int64)
+        flags = np.empty(n, dtype=np.int64)
+        for first in range(0, n, _SLICE):
+            part = slice(first, min(first + _SLICE, n))
+            conversation[part], flags[part] = self._slice(headers, rows[part])
+        return Analysed(conversation=conversation, flags=flags)
+
+    def _new_conversation(self, heavy: bool, frame: int) -> int:
+        conv = len(self._first_rtt)
+        self._first_rtt.append(0)
+        self._last_syn.append(0)
+        self.created.append(frame)
+        for _ in range(2):
+            self._base_set.append(False)
+            self._base.append(0)
+            self._nextseq.append(0)
+            self._nextseq_time.append(0)
+            self._maxseq.append(0)
+            self._lastack.append(0)
+            self._lastack_time.append(0)
+            self._window.append(NO_WINDOW)
+            self._win_scale.append(-1)
+            self._first_ack.append(False)
+            self._last_flags.append(0)
+            self._dupacks.append(0)
+            self._unacked.append([] if heavy else None)
+        return conv
+
+    def _slice(self, h: Headers, rows: Array) -> tuple[list[int], list[int]]:
+        """The loop of dissect_tcp and tcp_analyze_sequence_number over one slice of headers.
+
+        The common cases (in-order data, pure ACKs) run inline on local names; the rare ones
+        (port reuse, ACKed unseen segments, retransmissions, listed segments) call helpers.
+        """
+        columns = zip(
+            h.frame[rows].tolist(),
+            h.pair[rows].tolist(),
+            (h.flow[rows] & 1).tolist(),
+            h.flags[rows].tolist(),
+            h.seq[rows].tolist(),
+            h.ack[rows].tolist(),
+            h.seglen[rows].tolist(),
+            h.window[rows].tolist(),
+            h.time[rows].tolist(),
+            h.reach[rows].tolist(),
+            h.ws_stored[rows].tolist(),
+            h.heavy[rows].tolist(),
+            strict=True,
+        )
+        streams: list[int] = []
+        printed: list[int] = []
+        current = self._current
+        base_set, base = self._base_set, self._base
+        nextseq_of, nextseq_time, maxseq_of = self._nextseq, self._nextseq_time, self._maxseq
+        lastack_of, lastack_time, window_of = self._lastack, self._lastack_time, self._window
+        win_scale, first_ack, last_flags = self._win_scale, self._first_ack, self._last_flags
+        dupacks, unacked = self._dupacks, self._unacked
+        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in columns:
+            conv = current.get(tup)
+            if conv is None:
+                conv = current[tup] = self._new_conversation(big, frame)
+            fwd = 2 * conv + d
+            ta = 0
+            if flags & _SYN and base_set[fwd]:
+                conv, ta = self._syn_on_known_flow(tup, conv, d, flags, seq, big, frame)
+                fwd = 2 * conv + d
+            if seglen >= 0:
+                # ---- tcp_analyze_sequence_number, packet-tcp.c order ----
+                rev = fwd ^ 1
+                if not base_set[fwd]:
+                    base[fwd] = seq if flags & _SYN else (seq - 1) & _M
+                    base_set[fwd] = True
+                if not base_set[rev] and flags & _ACK:
+                    base[rev] = (ack - 1) & _M
+                    base_set[rev] = True
+                nextseq = nextseq_of[fwd]
+                lastack = lastack_of[fwd]
+                window = window_of[fwd]
+                sfr = flags & _SFR
+                if seglen == 1 and seq == nextseq and window_of[rev] == 0:
+                    ta |= ZERO_WINDOW_PROBE
+                else:
+                    if win == 0 and not sfr:
+                        ta |= ZERO_WINDOW
+                    if nextseq and (nextseq - seq) & _M >= _HALF and not flags & _RST:
+                        ta |= LOST_PACKET
+                    if seglen <= 1 and not sfr and seq == (nextseq - 1) & _M:
+                        ta |= KEEP_ALIVE
+                    if seglen == 0:
+                        if seq == nextseq and ack == lastack and not sfr:
+                            if win != window:
+                                if win:
+                                    ta |= WINDOW_UPDATE
+                            elif win:
+                                if last_flags[rev] & KEEP_ALIVE:
+                                    ta |= KEEP_ALIVE_ACK
+                                else:
+                                    count = dupacks[fwd]
+                                    dupacks[fwd] = 1 if count == _STALLED else count + 1
+                                    ta |= DUPLICATE_ACK
+                            elif last_flags[rev] & ZERO_WINDOW_PROBE:
+                                ta |= ZERO_WINDOW_PROBE_ACK
+                    elif win_scale[rev] != -1 and not sfr:
+                        scale = win_scale[rev]
+                        shift = 0 if first_ack[rev] or scale == -2 else scale
+                        edge = lastack_of[rev] + ((window_of[rev] << shift) & _M)
+                        if (seq + seglen - edge) & _M == 0:
+                            ta |= WINDOW_FULL
+                if ack != lastack:
+                    dupacks[fwd] = 0
+                if flags & _ACK:
+                    maxseq = maxseq_of[rev]
+                    if maxseq and (maxseq - ack) & _M >= _HALF and self._acked_unseen(rev):
+                        ta |= ACK_LOST_PACKET
+                if seglen or flags & _SYN_FIN:
+                    if not ta & KEEP_ALIVE:
+                        rev_ack = lastack_of[rev]
+                        if seglen and rev_ack and (rev_ack - seq - seglen) & _M < _HALF:
+                            ta |= SPURIOUS_RETRANSMISSION
+                        elif nextseq and (seq - nextseq) & _M >= _HALF:
+                            ta |= self._resent(fwd, flags, seq, seglen, ts, nextseq)
+                    after = (seq + seglen) & _M
+                    listed = unacked[fwd]
+                    if listed is None or len(listed) < MAX_UNACKED:
+                        if flags & _SYN_FIN:  # SYN and FIN count as one byte
+                            after = (after + 1) & _M
+                        if listed is not None:
+                            listed.append(after)
+                else:
+                    after = seq
+                if (not nextseq or (nextseq - after) & _M >= _HALF) and not ta & ZERO_WINDOW_PROBE:
+                    nextseq_of[fwd] = nextseq = after
+                    nextseq_time[fwd] = ts
+                maxseq = maxseq_of[fwd]
+                if (seq == maxseq or not maxseq) and not ta & ZERO_WINDOW_PROBE:
+                    maxseq_of[fwd] = nextseq
+                window_of[fwd] = win
+                lastack_of[fwd] = ack
+                lastack_time[fwd] = ts
+                last_flags[fwd] = ta
+                if unacked[rev]:
+                    self._drop_acked(rev, ack)
+            streams.append(conv)  # conversations are numbered in creation order, as tcp.stream
+            if reach < REACH_FLAGS:
+                printed.append(0)  # a bogus header length: dissection stopped after the seq
+                continue
+            if flags & _SYN:
+                if not flags & _ACK:
+                    self._last_syn[conv] = ts
+                first_ack[fwd] = True
+            elif flags & _ACK:
+                first_syn = self._last_syn[conv]
+                if first_syn and not self._first_rtt[conv]:
+                    self._first_rtt[conv] = ts - first_syn
+                first_ack[fwd] = False
+            if reach >= REACH_OPTIONS and ws >= 0:
+                win_scale[fwd] = ws
+            if reach == REACH_ALL:
+                printed.append(ta)
+                if flags & _SYN:
+                    self._verify_window_scaling(fwd, flags & _ACK != 0)
+            else:
+                printed.append(0)
+        return streams, printed
+
+    def _syn_on_known_flow(
+        self, tup: int, conv: int, d: int, flags: int, seq: int, big: bool, frame: int
+    ) -> tuple[int, int]:
+        """A SYN on a flow whose ISN is known: port reuse, or a repeated SYN (dissect_tcp)."""
+        fwd = 2 * conv + d
+        if flags & _ACK:
+            if seq != self._base[fwd]:  # a SYN-ACK with another ISN: the same stream, rebased
+                self._base[fwd] = seq
+                return conv, REUSED_PORTS
+            return conv, 0
+        if seq != self._base[fwd]:  # a new ISN: a new conversation (tcp.stream) begins
+            conv = self._current[tup] = self._new_conversation(big, frame)
+            return conv, REUSED_PORTS
+        # A repeated SYN: tshark restores nextseq, which a RST may have moved.
+        self._nextseq[fwd] = self._maxseq[fwd]
+        return conv, 0
+
+    def _drop_acked(self, flow: int, ack: int) -> None:
+        """Every listed segment this ACK reaches leaves the flow's list."""
+        listed = self._unacked[flow]
+        if listed:
+            listed[:] = [x for x in listed if (ack - x) & _M >= _HALF]
+
+    def _verify_window_scaling(self, fwd: int, synack: bool) -> None:
+        rev = fwd ^ 1
+        if self._win_scale[fwd] == -1:
+            self._win_scale[fwd] = self._win_scale[rev] = -2
+        elif synack and self._win_scale[rev] == -2:
+            self._win_scale[fwd] = -2
+
+    def _acked_unseen(self, rev: int) -> bool:
+        """ACKed unseen segment: an ACK beyond the other direction's max seq to be acked."""
+        maxseq = self._maxseq[rev]
+        nextseq = self._nextseq[rev]
+        if (maxseq - nextseq) & _M >= _HALF:  # below the highest seq seen: jump, report once
+            self._maxseq[rev] = nextseq
+            return True
+        # Stalled behind a gap: report once, until the other side's next change of ACK.
+        reported = self._dupacks[rev] == 0
+        self._dupacks[rev] = _STALLED
+        return reported
+
+    def _resent(self, fwd: int, flags: int, seq: int, seglen: int, ts: int, nextseq: int) -> int:
+        """A segment behind nextseq: fast retransmission, out-of-order or retransmission."""
+        if seglen > 1 and (nextseq - 1) & _M == seq:
+            return 0  # one byte before nextseq: data after a zero-window probe
+        rev = fwd ^ 1
+        since_ack = (ts - self._lastack_time[rev]) % (1 << 64)
+        if (
+            self._dupacks[rev] >= 2
+            and self._lastack[rev] == seq
+            and since_ack < _FAST_RETRANSMISSION_WINDOW
+        ):
+            return FAST_RETRANSMISSION
+        since_next = (ts - self._nextseq_time[fwd]) % (1 << 64)
+        conv_rtt = self._first_rtt[fwd >> 1]
+        threshold = conv_rtt % (1 << 64) if conv_rtt else _DEFAULT_OOO_THRESHOLD
+        after = (seq + seglen + (1 if flags & _SYN_FIN else 0)) & _M
+        if since_next < threshold and nextseq != after:
+            return OUT_OF_ORDER
+        return RETRANSMISSION
