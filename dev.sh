@@ -24,6 +24,8 @@ setup() {
   command -v tshark >/dev/null 2>&1 || missing+=(tshark)
   command -v python3 >/dev/null 2>&1 || missing+=(python3)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv python3-pip)
+  # Without a CJK font every Chinese character of a zh report is an empty box.
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
   [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
   if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV"

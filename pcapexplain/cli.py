@@ -219,6 +219,7 @@ def explain(
     out = sys.stdout
     for conn in conns:
         out.write(narrate.connection_header(conn, lang) + "\n")
+        out.write("  " + narrate.vantage_text(conn, lang) + "\n")
         for line in narrate.narrate(result.packets, result.states, conn, lang):
             out.write("  " + narrate.format_line(line, lang) + "\n")
         out.write("\n")

@@ -14,6 +14,7 @@ from pcapexplain.explanations import plural, text
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
+    CapturePoint,
     Closer,
     Connection,
     Direction,
@@ -623,3 +624,31 @@ def connection_header(connection: Connection, lang: Lang) -> str:
     if conn.handshake is Handshake.NOT_CAPTURED:
         parts.append(text(lang, "ui.midstream"))
     return " · ".join(parts)
+
+
+def _milliseconds(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.1f}"
+
+
+def vantage_text(connection: Connection, lang: Lang) -> str:
+    """Where the capture was most likely taken, and how far each endpoint's moments are off."""
+    conn, found = connection, connection.vantage
+    if found.point is CapturePoint.UNKNOWN:
+        return text(lang, "vantage.unknown")
+    syn_synack, synack_ack = conn.rtt_syn_synack or 0.0, conn.rtt_synack_ack or 0.0
+    times = {
+        "syn_synack": _milliseconds(syn_synack),
+        "synack_ack": _milliseconds(synack_ack),
+        "total": _milliseconds(syn_synack + synack_ack),
+    }
+    if found.weak:
+        lean = text(lang, f"vantage.lean.{found.point.value}")
+        return text(lang, "vantage.weak", lean=lean, **times)
+    return text(
+        lang,
+        f"vantage.{found.point.value}",
+        client=_milliseconds(found.client_delay or 0.0),
+        server=_milliseconds(found.server_delay or 0.0),
+        **times,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pcapexplain import vantage
 from pcapexplain.endpoints import Side, acks_syn
 from pcapexplain.model import (
     NO_VALUE,
@@ -46,6 +47,7 @@ class _Facts:
     syn: int | None = None  # the client's first SYN
     last_syn: int | None = None  # its SYN just before the first SYN-ACK
     synack: int | None = None  # the server's first SYN-ACK acknowledging the client's SYN
+    last_synack: int | None = None  # its last one before the handshake ACK: the one answered
     server_syn: bool = False  # the server sent a pure SYN too
     hs_ack: int | None = None
     fins: list[int | None] = field(default_factory=lambda: [None, None])  # first FIN per direction
@@ -74,6 +76,7 @@ def summarise(
     _options(packets, conn, facts)
     _rtts(packets, conn, facts)
     conn.handshake = _handshake(conn, facts)
+    conn.vantage = vantage.locate(conn.handshake, conn.rtt_syn_synack, conn.rtt_synack_ack)
     conn.teardown = _teardown(conn, facts, client, server)
     conn.closed_first = _closed_first(conn, facts)
     conn.time_wait = _closer(client.reached_time_wait, server.reached_time_wait)
@@ -130,8 +133,11 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
         return
     if not flags & _ACK:
         facts.server_syn = True
-    elif facts.synack is None and (client.isn is None or acks_syn(ack, client.isn)):
-        facts.synack = row
+    elif client.isn is None or acks_syn(ack, client.isn):
+        if facts.synack is None:
+            facts.synack = row
+        if facts.hs_ack is None or facts.last_synack is None:
+            facts.last_synack = row
 
 
 def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
@@ -168,8 +174,9 @@ def _rtts(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
     time = packets.time
     if facts.synack is not None and facts.last_syn is not None:
         conn.rtt_syn_synack = max(time[facts.synack] - time[facts.last_syn], 0.0)
-    if facts.hs_ack is not None and facts.synack is not None:
-        conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.synack], 0.0)
+    if facts.hs_ack is not None and facts.last_synack is not None:
+        # From the SYN-ACK the ACK answered: an earlier, lost one would add a timeout.
+        conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.last_synack], 0.0)
 
 
 def _handshake(conn: Connection, facts: _Facts) -> Handshake:

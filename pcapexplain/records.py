@@ -64,6 +64,8 @@ def connection_record(conn: Connection, *, capture: str, tshark_version: str) ->
         "server_options": _options(conn.server_options),
         "rtt_syn_to_synack": _round(conn.rtt_syn_synack),
         "rtt_synack_to_ack": _round(conn.rtt_synack_ack),
+        "capture_point": conn.vantage.point.value,
+        "capture_point_weak": conn.vantage.weak,
         "tshark_streams": list(conn.tshark_streams),
         "tshark_version": tshark_version,
     }

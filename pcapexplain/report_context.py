@@ -377,6 +377,7 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
         (text(lang, "report.fact.rtt_ack"), ms(conn.rtt_synack_ack)),
+        (text(lang, "report.fact.vantage"), narrate.vantage_text(conn, lang)),
         (text(lang, "report.fact.zeek"), f"{conn.zeek_state} {conn.zeek_history}"),
         (
             text(lang, "report.fact.traffic"),

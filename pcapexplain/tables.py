@@ -16,6 +16,7 @@ import pandas as pd
 
 from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.model import (
+    CapturePoint,
     Closer,
     Direction,
     Handshake,
@@ -74,6 +75,8 @@ CONNECTION_DTYPES: dict[str, object] = {
     "server_tfo": "bool",
     "rtt_syn_to_synack": "float64",
     "rtt_synack_to_ack": "float64",
+    "capture_point": _categories(CapturePoint),
+    "capture_point_weak": "bool",
     "tshark_streams": "string",
     "tshark_version": "string",
 }

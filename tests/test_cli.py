@@ -206,6 +206,9 @@ def test_explain_narrates_handshake_and_teardown(
     status, out, _ = _run(capsys, "explain", str(SAMPLE), "--lang", lang)
     assert status == ExitStatus.OK
     assert "SYN" in out and "FIN" in out
+    # The second line says where the capture was taken (a veth pair: too close to tell).
+    second = out.splitlines()[1]
+    assert ("cannot be told reliably" if lang == "en" else "无法可靠地判断抓包点") in second
     if lang == "zh":
         assert "握手" in out
 

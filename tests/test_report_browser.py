@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -120,4 +121,84 @@ def test_closed_bands_print_their_packets(browser: Browser, tmp_path: Path) -> N
     assert page.locator("details.band").first.evaluate("band => band.open")
     page.evaluate("window.dispatchEvent(new Event('afterprint'))")
     assert not inner.is_visible()  # the reader's closed bands are closed again
+    page.close()
+
+
+# Families that carry the Han script on Linux, macOS and Windows (the report's font stack).
+CJK_FAMILIES = (
+    "Noto Sans CJK",
+    "Noto Serif CJK",
+    "Source Han",
+    "WenQuanYi",
+    "PingFang",
+    "Hiragino",
+    "Microsoft YaHei",
+    "SimHei",
+    "SimSun",
+    "Droid Sans Fallback",
+)
+HAN = re.compile(r"[\u3400-\u9fff]")
+# Draws text with an element's own font on a canvas; a Han character must not come out as the box
+# drawn for a code point no font has (U+0378 is unassigned), and two must not look the same.
+GLYPHS_JS = """
+(el, chars) => {
+  const font = getComputedStyle(el).font;
+  const draw = (ch) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 64;
+    const ctx = canvas.getContext('2d');
+    ctx.font = font.replace(/\\d+(\\.\\d+)?px/, '48px');
+    ctx.fillText(ch, 4, 52);
+    return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(',');
+  };
+  const missing = draw('\\u0378');
+  return chars.map(draw).map((pixels) => [pixels === missing, pixels]);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def zh_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("zh") / "simultaneous_close.zh.html"
+    capture = SAMPLES / "simultaneous_close.pcap"
+    assert main(["report", str(capture), "-o", str(target), "--lang", "zh"]) == 0
+    return target
+
+
+@pytest.mark.parametrize(
+    "selector", ["header.page h1", "#summary h2", "td.explanation", "svg .end-title"]
+)
+def test_chinese_is_drawn_with_a_cjk_font(browser: Browser, zh_report: Path, selector: str) -> None:
+    """Chromium reports which installed font drew each glyph: Han text needs a CJK font."""
+    page = browser.new_page()
+    page.goto(zh_report.as_uri())
+    element = page.locator(selector).first
+    # The font list covers the element's own text nodes, not its descendants'.
+    own = element.evaluate(
+        "el => [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('')"
+    )
+    han = HAN.findall(own)
+    assert han, f"{selector} holds no Chinese to check"
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    cjk = [f for f in fonts if f["familyName"].startswith(CJK_FAMILIES)]
+    assert cjk, f"{selector}: Chinese drawn with {[f['familyName'] for f in fonts]}, no CJK font"
+    assert sum(f["glyphCount"] for f in cjk) >= len(han)
+    page.close()
+
+
+def test_chinese_glyphs_are_not_empty_boxes(browser: Browser, zh_report: Path) -> None:
+    """Pixel evidence, independent of font names: distinct characters, none of them a box."""
+    page = browser.new_page()
+    page.goto(zh_report.as_uri())
+    heading = page.locator("#summary h2")
+    chars = sorted(set(HAN.findall(page.locator("main").text_content() or "")))[:12]
+    assert len(chars) >= 8
+    drawn = heading.evaluate(GLYPHS_JS, chars)
+    assert [c for c, (box, _) in zip(chars, drawn, strict=True) if box] == []
+    assert len({pixels for _, pixels in drawn}) == len(chars), "some characters look the same"
     page.close()
