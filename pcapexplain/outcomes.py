@@ -34,6 +34,7 @@ _RESENT = int(
 )
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
 _NEVER_OPENED = frozenset(
     (Handshake.REFUSED, Handshake.UNANSWERED, Handshake.INCOMPLETE, Handshake.OLD_DUPLICATE)
@@ -90,12 +91,10 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     for row in conn.packet_index:
         d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
-        bits = packets.analysis[row]
         direction = stats[d]
         direction.packets += 1
         direction.payload_bytes += length
-        if bits & _RESENT and states.role[row] not in _FIRST_SENDS:
-            # tshark calls the SYN-ACKs of a simultaneous open retransmissions: first sends.
+        if resent(packets, states, row):
             direction.retransmissions += 1
         facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
@@ -105,6 +104,17 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
         if length or flags & _FIN:
             _data(facts, d, p_seq[row], length, flags)
     return facts
+
+
+def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
+    """The packet is a copy of one sent before: tshark says so, or the replay found a SYN resent.
+
+    tshark also calls the SYN-ACKs of a simultaneous open retransmissions; they are first sends.
+    """
+    role = states.role[row]
+    if role == _SYN_RESENT:
+        return True
+    return bool(packets.analysis[row] & _RESENT) and role not in _FIRST_SENDS
 
 
 def _control(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:

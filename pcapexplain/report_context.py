@@ -317,17 +317,21 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
 
 
 def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
-    frames = frozenset(f for a in conn.anomalies for f in a.frames)
+    # Warnings and errors mark their packets; info and notes (a simultaneous open) do not.
+    severe = [a for a in conn.anomalies if a.severity.rank >= Severity.WARN.rank]
+    warned = frozenset(f for a in severe for f in a.frames)
     drawn = ladder.build(
         result.packets,
         result.states,
         conn,
-        frames,
+        warned,
         time_format="+{:.3f} " + text(lang, "report.second_unit"),
+        no_flags=text(lang, "report.no_flags"),
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
+    warned_slugs = frozenset(a.slug for a in severe)
     lines = tuple(
-        _line(lang, line, frames, f"c{conn.id}-f{line.frame}")
+        _line(lang, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
         for line in narrate.narrate(result.packets, result.states, conn, lang)
     )
     anchors = _anchors(lines, conn.id)
@@ -423,8 +427,13 @@ def _anchors(lines: Sequence[Line], connection_id: int) -> dict[int, str]:
 
 
 def _line(
-    lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[int], anchor: str
+    lang: Lang,
+    line: narrate.NarrativeLine,
+    warned_frames: frozenset[int],
+    warned_slugs: frozenset[str],
+    anchor: str,
 ) -> Line:
+    """One row of the packet list; it is marked when a warning or an error concerns it."""
     frames = (
         text(lang, "ui.frames", first=line.frame, last=line.last_frame)
         if line.is_summary and line.frame != line.last_frame
@@ -446,7 +455,7 @@ def _line(
         states=states,
         text=line.text,
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in line.concepts),
-        anomalous=bool(line.anomalies) or line.frame in anomalous_frames,
+        anomalous=line.frame in warned_frames or not warned_slugs.isdisjoint(line.anomalies),
         is_summary=line.is_summary,
         key_packet=_is_key(line),
     )

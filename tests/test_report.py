@@ -240,7 +240,7 @@ def test_hostile_file_name_through_the_command(tmp_path: Path, name: str) -> Non
     page.feed(html)
     assert page.tags.count("script") == 1
     assert "img" not in page.tags
-    assert page.tags.count("svg") == len(re.findall(r"<svg class=\"ladder-svg\"", html))
+    assert page.tags.count("svg") == len(re.findall(r"<svg class=\"(?:ladder-svg|swatch)\"", html))
     assert not [a for a in page.attributes if a.startswith("on")]
     assert name in "".join(page.text)  # shown, exactly as it was
     assert ">49<" not in html
@@ -328,6 +328,7 @@ def test_ladder_bands_the_data_phase_and_draws_handshake_and_close_in_full() -> 
         "TIME_WAIT",  # the server's FIN: client first, then server, on the same arrow
         "LAST_ACK",
         "CLOSED",
+        "CLOSED",  # the client's, after TIME_WAIT's 2MSL
     ]
     assert first.arrows[0].label == "SYN seq=0 len=0"
     assert first.arrows[1].label == "SYN, ACK seq=0 ack=1 len=0"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pcapexplain import ladder
 from pcapexplain.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
@@ -201,4 +202,61 @@ def test_chinese_glyphs_are_not_empty_boxes(browser: Browser, zh_report: Path) -
     drawn = heading.evaluate(GLYPHS_JS, chars)
     assert [c for c, (box, _) in zip(chars, drawn, strict=True) if box] == []
     assert len({pixels for _, pixels in drawn}) == len(chars), "some characters look the same"
+    page.close()
+
+
+# Every drawn label's real box (getBBox, in the SVG's own units) against every arrow line and
+# every other label of the same diagram; the page's font decides the boxes, not an estimate.
+GEOMETRY_JS = """
+(svg) => {
+  const problems = [];
+  const lines = [...svg.querySelectorAll('g.arrow line')].map((l) => ({
+    x1: +l.getAttribute('x1'), y1: +l.getAttribute('y1'),
+    x2: +l.getAttribute('x2'), y2: +l.getAttribute('y2'),
+    frame: l.parentNode.dataset.frame,
+  }));
+  const yAt = (l, x) => l.y1 + (l.y2 - l.y1) * Math.min(Math.max((x - l.x1) / (l.x2 - l.x1), 0), 1);
+  const crosses = (b, l) => {
+    const left = Math.max(b.x, Math.min(l.x1, l.x2)), right = Math.min(b.x + b.width, Math.max(l.x1, l.x2));
+    if (left > right) return false;
+    const ys = [yAt(l, left), yAt(l, right)].sort((a, c) => a - c);
+    return ys[0] <= b.y + b.height && ys[1] >= b.y;
+  };
+  const texts = [...svg.querySelectorAll('text.label, text.state, text.time, g.bracket text')];
+  const boxes = texts.map((t) => ({ box: t.getBBox(), text: t.textContent, node: t }));
+  for (const { box, text, node } of boxes) {
+    for (const l of lines) if (crosses(box, l)) problems.push(`line of #${l.frame} through "${text}"`);
+    if (node.classList.contains('label')) {
+      const estimate = text.length * %(char_width)s;
+      if (box.width > estimate) problems.push(`"${text}" is ${box.width} wide, estimated ${estimate}`);
+    }
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i].box, b = boxes[j].box;
+    if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height)
+      problems.push(`"${boxes[i].text}" overlaps "${boxes[j].text}"`);
+  }
+  return problems;
+}
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    "capture",
+    ["simultaneous_close.pcap", "crafted_simultaneous_open.pcap", "lossy_transfer.pcap"],
+)
+def test_no_line_runs_through_a_label(
+    browser: Browser, tmp_path: Path, capture: str, lang: str
+) -> None:
+    target = tmp_path / "ladder.html"
+    assert main(["report", str(SAMPLES / capture), "-o", str(target), "--lang", lang]) == 0
+    page = browser.new_page()
+    page.goto(target.as_uri())
+    page.evaluate("document.querySelectorAll('details.band').forEach((d) => { d.open = true; })")
+    svgs = page.locator("svg.ladder-svg")
+    assert svgs.count() >= 1
+    script = GEOMETRY_JS % {"char_width": ladder.CHAR_WIDTH}
+    problems = [p for svg in svgs.all() for p in svg.evaluate(script)]
+    assert problems == []
     page.close()
