@@ -20,6 +20,9 @@ Key scheme (the same keys exist in every language; a test checks it):
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
 - ``who.*``, ``side.*``, ``dir.*``: the two endpoints and the two directions in running text.
 - ``ui.*``: labels of the CLI and the report (the header line of ``explain`` is ``ui.connection``).
+- ``short.handshake.*``, ``short.teardown.*``: the outcome in a table cell (English: the code).
+- ``vantage.*``: where the capture was taken (``narrate.vantage_text``).
+- ``[meta]``: the language's plural rule, and whether its report shows the English codes.
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,
@@ -98,6 +101,12 @@ def plural_rule(lang: Lang) -> str:
     if rule not in PLURAL_RULES:
         raise KeyError(f"unknown plural rule {rule!r} in texts/{lang}.toml")
     return rule
+
+
+def shows_codes(lang: Lang) -> bool:
+    """Whether lang's report shows pcapexplain's codes (outcome values, anomaly slugs) beside
+    their labels ([meta] codes): they are English words, so a Chinese page shows labels only."""
+    return bool(_document(lang)["meta"]["codes"])
 
 
 def text(lang: Lang, key: str, **params: object) -> str:

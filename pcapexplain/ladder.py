@@ -14,12 +14,15 @@ segments becomes a Band: the page draws it as one collapsed bar that opens to sh
 from __future__ import annotations
 
 import dataclasses
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from pcapexplain.explanations import text
 from pcapexplain.model import (
     Connection,
     Direction,
+    Lang,
     PacketColumns,
     PacketRole,
     PacketStates,
@@ -47,6 +50,7 @@ BAND_DETAIL_LIMIT = 200  # packets drawn inside an opened band, at most
 # Text metrics of the ladder's 11 px monospace font (DejaVu Sans Mono, Menlo and Consolas advance
 # 0.60-0.62 em); the browser test checks the real boxes against these.
 CHAR_WIDTH = 6.8
+WIDE_WIDTH = 11.5  # a Chinese character (or full-width sign) is 1 em
 ASCENT, DESCENT = 9, 3
 LABEL_GAP = 2  # between a label's box and its own arrow
 LABEL_MARGIN = 12  # between a label and the lifelines
@@ -100,7 +104,7 @@ class Arrow:
 
     @property
     def label_box(self) -> Box:
-        width = len(self.label) * CHAR_WIDTH
+        width = text_width(self.label)
         return Box(self.label_x - width / 2, self.label_y - ASCENT, width, ASCENT + DESCENT)
 
     @property
@@ -192,18 +196,15 @@ def build(
     states: PacketStates,
     conn: Connection,
     flagged_frames: frozenset[int],
-    *,
-    time_format: str = "+{:.3f} s",
-    no_flags: str = "<None>",
+    lang: Lang = Lang.EN,
 ) -> Ladder:
     """The ladder of one connection: key and flagged packets in full, long plain runs banded.
 
-    flagged_frames: frames a warning or error concerns; time_format and no_flags: the language's
-    way of writing a time and an empty flag set.
+    flagged_frames: frames a warning or error concerns; lang: the language of the labels.
     """
     crossing = crossings(packets, states, conn.packet_index)
     bases = _bases(packets, states, conn)
-    draw = _Drawer(packets, states, conn, flagged_frames, time_format, no_flags, crossing, bases)
+    draw = _Drawer(packets, states, conn, flagged_frames, lang, crossing, bases)
     parts: list[Segment | Band] = []
     pending: list[int] = []
     run: list[int] = []
@@ -302,8 +303,7 @@ class _Drawer:
     states: PacketStates
     conn: Connection
     flagged: frozenset[int]
-    time_format: str
-    no_flags: str
+    lang: Lang
     crossing: Mapping[int, int]  # later row -> earlier row
     bases: tuple[int | None, int | None]  # relative numbers count from these (client, server)
 
@@ -346,10 +346,10 @@ class _Drawer:
             y1=y1,
             x2=x2,
             y2=y2,
-            label=_label(p, self.bases, row, to_server, self.no_flags),
+            label=_label(p, self.bases, row, to_server, self.lang),
             label_x=(x1 + x2) // 2,
             label_y=y1,
-            time=self.time_format.format(p.time[row] - self.conn.first_time),
+            time=text(self.lang, "ui.time", seconds=f"{p.time[row] - self.conn.first_time:.3f}"),
             kind=_KINDS.get(PacketRole(s.role[row]), "data"),
             resent=resent(p, s, row),
             flagged=frame in self.flagged,
@@ -440,9 +440,15 @@ def _place_labels(arrows: Sequence[Arrow]) -> tuple[Arrow, ...]:
     return tuple(placed)
 
 
+def text_width(label: str) -> float:
+    """The label's width in the ladder's font: Chinese characters are a full em wide."""
+    wide = sum(1 for ch in label if unicodedata.east_asian_width(ch) in "WF")
+    return (len(label) - wide) * CHAR_WIDTH + wide * WIDE_WIDTH
+
+
 def _label_at(arrow: Arrow, fraction: float) -> Arrow:
     """The arrow with its label centred at fraction of the way from tail to head."""
-    width = len(arrow.label) * CHAR_WIDTH
+    width = text_width(arrow.label)
     left_end, right_end = sorted((arrow.x1, arrow.x2))
     centre = arrow.x1 + (arrow.x2 - arrow.x1) * fraction
     half = width / 2
@@ -495,15 +501,16 @@ def _label(
     bases: tuple[int | None, int | None],
     row: int,
     to_server: bool,
-    no_flags: str,
+    lang: Lang,
 ) -> str:
+    """Flags, then seq, ack and length as the packet list counts them: "SYN, ACK seq=0 ack=1"."""
     own, peer = bases if to_server else bases[::-1]
     flags = packets.flags[row]
-    parts = [flags_label(flags) if flags & 0x1FF else no_flags]
-    parts.append(f"seq={_relative(packets.seq[row], own)}")
+    parts = [flags_label(flags, lang)]
+    parts.append(text(lang, "report.ladder_seq", value=_relative(packets.seq[row], own)))
     if flags & TcpFlags.ACK:
-        parts.append(f"ack={_relative(packets.ack[row], peer)}")
-    parts.append(f"len={packets.length[row]}")
+        parts.append(text(lang, "report.ladder_ack", value=_relative(packets.ack[row], peer)))
+    parts.append(text(lang, "report.ladder_len", value=packets.length[row]))
     return " ".join(parts)
 
 

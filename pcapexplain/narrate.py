@@ -123,10 +123,11 @@ _CONCEPTS: dict[str, tuple[str, ...]] = {
 }
 
 
-def flags_label(flags: int) -> str:
-    """The set TCP flags as Wireshark lists them, e.g. "SYN, ACK"; "<None>" when none is set."""
+def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
+    """The set TCP flags in Wireshark's order, e.g. "SYN, ACK" ("SYN、ACK" in Chinese), and
+    Wireshark's "<None>" (无标志) when none is set."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
-    return ", ".join(names) if names else "<None>"
+    return text(lang, "ui.flag_sep").join(names) if names else text(lang, "ui.no_flags")
 
 
 def _relative(value: int, base: int | None) -> int | None:
@@ -447,7 +448,7 @@ def _key_text(
         "length": packets.length[row],
         "syn_length": story.syn_length,
         "port": story.conn.server.port,
-        "flags": flags_label(packets.flags[row]),
+        "flags": flags_label(packets.flags[row], lang),
         "window": packets.window[row],
     }
     sentences = [text(lang, f"narr.{situation}", **params)]
@@ -468,6 +469,11 @@ def _side(direction: Direction) -> str:
 
 def _join(lang: Lang, items: Iterable[str]) -> str:
     return text(lang, "narr.sum.sep").join(items)
+
+
+def state_name(lang: Lang, state: TcpState) -> str:
+    """The RFC name of a state, or "unknown" in lang when the capture cannot tell."""
+    return _state_name(lang, state)
 
 
 def _state_name(lang: Lang, state: TcpState) -> str:
@@ -527,10 +533,10 @@ def _count(lang: Lang, key: str, count: int) -> str:
     return plural(lang, f"narr.sum.{key}", count)
 
 
-def human_bytes(count: int) -> str:
-    """A byte count for people: 950 B, 1.2 kB, 3.4 MB, 5.6 GB (decimal units)."""
+def human_bytes(count: int, lang: Lang = Lang.EN) -> str:
+    """A byte count for people: 950 B (950 字节), 1.2 kB, 3.4 MB, 5.6 GB (decimal units)."""
     if count < 1000:
-        return f"{count} B"
+        return text(lang, "ui.bytes", count=count)
     value = float(count)
     for unit in ("kB", "MB", "GB"):
         value /= 1000
@@ -545,9 +551,13 @@ def _summary_text(lang: Lang, run: _Run) -> str:
         parts.append(_count(lang, "data", run.data))
         amounts = []
         if run.to_server:
-            amounts.append(text(lang, "narr.sum.to_server", amount=human_bytes(run.to_server)))
+            amounts.append(
+                text(lang, "narr.sum.to_server", amount=human_bytes(run.to_server, lang))
+            )
         if run.to_client:
-            amounts.append(text(lang, "narr.sum.to_client", amount=human_bytes(run.to_client)))
+            amounts.append(
+                text(lang, "narr.sum.to_client", amount=human_bytes(run.to_client, lang))
+            )
         parts.append(text(lang, "narr.sum.and").join(amounts))
     counted = (
         ("acks", run.acks),

@@ -7,6 +7,7 @@ to keep a 20,000-connection report small enough for a browser.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 from collections import Counter
@@ -15,19 +16,22 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import MAX_FRAMES
-from pcapexplain.explanations import CONCEPTS, has, plural, text, ui_texts
+from pcapexplain.explanations import CONCEPTS, has, plural, shows_codes, text, ui_texts
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
     Connection,
     Handshake,
     Lang,
+    PacketColumns,
     PacketRole,
     Severity,
+    TcpFlags,
     TcpOptions,
     Teardown,
 )
 
+_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 FULL_FIRST = 50  # the first connections always get a full section
 # …and at most this many in all, warn/error ones first. On the 20,000-connection benchmark (5,059
 # with a warning) drawing every warned connection made a 107 MB page; 300 sections make 13 MB.
@@ -60,6 +64,7 @@ class Badge:
     slug: str
     severity: str
     title: str
+    text: str  # what the badge shows: the slug where the language shows codes, else the title
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +77,10 @@ class Row:
     inferred: bool
     handshake: str
     handshake_label: str
+    handshake_short: str  # the table cell
     teardown: str
     teardown_label: str
+    teardown_short: str
     closed_first: str
     time_wait: str
     duration: float
@@ -145,6 +152,7 @@ class Concept:
 @dataclass(frozen=True, slots=True)
 class ReportContext:
     lang: str
+    codes: bool  # show pcapexplain's codes (outcome values, slugs) beside their labels
     ui: dict[str, str]
     capture_name: str
     facts: tuple[tuple[str, str], ...]
@@ -178,6 +186,7 @@ def build_context(
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
         lang=language,
+        codes=shows_codes(language),
         ui=_ui(language),
         capture_name=os.path.basename(result.capture.path),
         facts=_capture_facts(language, result, generated_at, version),
@@ -237,7 +246,7 @@ def _capture_facts(
     info, packets = result.capture, result.packets
     span = f"{packets.time[-1] - packets.time[0]:.3f}" if len(packets) else "0"
     facts = [
-        (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes)}"),
+        (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes, lang)}"),
         (text(lang, "report.fact.sha256"), info.sha256),
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
@@ -283,8 +292,9 @@ def _title(lang: Lang, slug: str) -> str:
 
 def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
     badges = tuple(
-        Badge(a.slug, a.severity.value, _title(lang, a.slug))
+        Badge(a.slug, a.severity.value, title, a.slug if shows_codes(lang) else title)
         for a in _unique_by_slug(conn.anomalies)
+        for title in [_title(lang, a.slug)]
     )
     return Row(
         id=conn.id,
@@ -293,8 +303,10 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         inferred=conn.roles_inferred,
         handshake=conn.handshake.value,
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
+        handshake_short=text(lang, f"short.handshake.{conn.handshake.value}"),
         teardown=conn.teardown.value,
         teardown_label=text(lang, f"teardown.{conn.teardown.value}"),
+        teardown_short=text(lang, f"short.teardown.{conn.teardown.value}"),
         closed_first=text(lang, f"report.who.{conn.closed_first.value}"),
         time_wait=text(lang, f"report.who.{conn.time_wait.value}"),
         duration=round(conn.duration, 6),
@@ -325,13 +337,12 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         result.states,
         conn,
         warned,
-        time_format="+{:.3f} " + text(lang, "report.second_unit"),
-        no_flags=text(lang, "report.no_flags"),
+        lang,
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
     warned_slugs = frozenset(a.slug for a in severe)
     lines = tuple(
-        _line(lang, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
+        _line(lang, result.packets, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
         for line in narrate.narrate(result.packets, result.states, conn, lang)
     )
     anchors = _anchors(lines, conn.id)
@@ -360,7 +371,7 @@ def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment 
         "report.band",
         frames=text(lang, "ui.frames", first=part.first_frame, last=part.last_frame),
         count=f"{part.packets:,}",
-        size=narrate.human_bytes(part.payload),
+        size=narrate.human_bytes(part.payload, lang),
     )
     if part.retransmissions:
         label += text(lang, "narr.sum.sep") + plural(lang, "narr.sum.retrans", part.retransmissions)
@@ -389,9 +400,9 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
                 lang,
                 "report.traffic",
                 up=conn.to_server.packets,
-                up_bytes=narrate.human_bytes(conn.to_server.payload_bytes),
+                up_bytes=narrate.human_bytes(conn.to_server.payload_bytes, lang),
                 down=conn.to_client.packets,
-                down_bytes=narrate.human_bytes(conn.to_client.payload_bytes),
+                down_bytes=narrate.human_bytes(conn.to_client.payload_bytes, lang),
             ),
         ),
     )
@@ -428,6 +439,7 @@ def _anchors(lines: Sequence[Line], connection_id: int) -> dict[int, str]:
 
 def _line(
     lang: Lang,
+    packets: PacketColumns,
     line: narrate.NarrativeLine,
     warned_frames: frozenset[int],
     warned_slugs: frozenset[str],
@@ -441,6 +453,13 @@ def _line(
     )
     direction = "" if line.direction is None else text(lang, f"dir.{line.direction.name.lower()}")
     states = "" if line.is_summary else _states(lang, line)
+    # Frame numbers rise through the capture: the packet's row is found by bisection.
+    row = (
+        None
+        if line.is_summary or line.frame is None
+        else bisect.bisect_left(packets.frame, line.frame)
+    )
+    bits = 0 if row is None else packets.flags[row]
     return Line(
         frames=frames,
         anchor=anchor,
@@ -448,7 +467,7 @@ def _line(
         last_frame=line.last_frame,
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
-        flags=line.flags,
+        flags="" if row is None else narrate.flags_label(bits, lang),
         seq=_numbers(lang, line.seq_raw, line.seq_rel),
         ack=_numbers(lang, line.ack_raw, line.ack_rel),
         length=line.length,
@@ -457,16 +476,15 @@ def _line(
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in line.concepts),
         anomalous=line.frame in warned_frames or not warned_slugs.isdisjoint(line.anomalies),
         is_summary=line.is_summary,
-        key_packet=_is_key(line),
+        key_packet=_is_key(line, bits),
     )
 
 
-def _is_key(line: narrate.NarrativeLine) -> bool:
+def _is_key(line: narrate.NarrativeLine, flags: int) -> bool:
     """SYN, SYN-ACK, handshake ACK, FIN, ACK of a FIN and RST: each gets its own explanation."""
     if line.is_summary:
         return False
-    control = any(f in line.flags.split(", ") for f in ("SYN", "FIN", "RST"))
-    return control or line.role in EXPLAINED_ROLES
+    return bool(flags & _CONTROL) or line.role in EXPLAINED_ROLES
 
 
 def _numbers(lang: Lang, raw: int | None, rel: int | None) -> str:
@@ -479,10 +497,10 @@ def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
     return text(
         lang,
         "report.states_line",
-        client_before=line.client_before.name,
-        client_after=line.client_after.name,
-        server_before=line.server_before.name,
-        server_after=line.server_after.name,
+        client_before=narrate.state_name(lang, line.client_before),
+        client_after=narrate.state_name(lang, line.client_after),
+        server_before=narrate.state_name(lang, line.server_before),
+        server_after=narrate.state_name(lang, line.server_after),
     )
 
 

@@ -209,15 +209,17 @@ def test_chinese_glyphs_are_not_empty_boxes(browser: Browser, zh_report: Path) -
 # every other label of the same diagram; the page's font decides the boxes, not an estimate.
 GEOMETRY_JS = """
 (svg) => {
-  const problems = [];
+  const problems = [], widths = [];
   const lines = [...svg.querySelectorAll('g.arrow line')].map((l) => ({
     x1: +l.getAttribute('x1'), y1: +l.getAttribute('y1'),
     x2: +l.getAttribute('x2'), y2: +l.getAttribute('y2'),
     frame: l.parentNode.dataset.frame,
   }));
-  const yAt = (l, x) => l.y1 + (l.y2 - l.y1) * Math.min(Math.max((x - l.x1) / (l.x2 - l.x1), 0), 1);
+  const yAt = (l, x) =>
+    l.y1 + (l.y2 - l.y1) * Math.min(Math.max((x - l.x1) / (l.x2 - l.x1), 0), 1);
   const crosses = (b, l) => {
-    const left = Math.max(b.x, Math.min(l.x1, l.x2)), right = Math.min(b.x + b.width, Math.max(l.x1, l.x2));
+    const left = Math.max(b.x, Math.min(l.x1, l.x2));
+    const right = Math.min(b.x + b.width, Math.max(l.x1, l.x2));
     if (left > right) return false;
     const ys = [yAt(l, left), yAt(l, right)].sort((a, c) => a - c);
     return ys[0] <= b.y + b.height && ys[1] >= b.y;
@@ -225,18 +227,17 @@ GEOMETRY_JS = """
   const texts = [...svg.querySelectorAll('text.label, text.state, text.time, g.bracket text')];
   const boxes = texts.map((t) => ({ box: t.getBBox(), text: t.textContent, node: t }));
   for (const { box, text, node } of boxes) {
-    for (const l of lines) if (crosses(box, l)) problems.push(`line of #${l.frame} through "${text}"`);
-    if (node.classList.contains('label')) {
-      const estimate = text.length * %(char_width)s;
-      if (box.width > estimate) problems.push(`"${text}" is ${box.width} wide, estimated ${estimate}`);
+    for (const l of lines) {
+      if (crosses(box, l)) problems.push(`line of #${l.frame} through "${text}"`);
     }
+    if (node.classList.contains('label')) widths.push([text, box.width]);
   }
   for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
     const a = boxes[i].box, b = boxes[j].box;
     if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height)
       problems.push(`"${boxes[i].text}" overlaps "${boxes[j].text}"`);
   }
-  return problems;
+  return [problems, widths];
 }
 """
 
@@ -256,7 +257,72 @@ def test_no_line_runs_through_a_label(
     page.evaluate("document.querySelectorAll('details.band').forEach((d) => { d.open = true; })")
     svgs = page.locator("svg.ladder-svg")
     assert svgs.count() >= 1
-    script = GEOMETRY_JS % {"char_width": ladder.CHAR_WIDTH}
-    problems = [p for svg in svgs.all() for p in svg.evaluate(script)]
+    problems: list[str] = []
+    for svg in svgs.all():
+        found, widths = svg.evaluate(GEOMETRY_JS)
+        problems += found
+        # The layout's width estimate must not be smaller than the real text, or it misplaces.
+        problems += [
+            f"{t!r}: {w:.1f} > {ladder.text_width(t)}"
+            for t, w in widths
+            if w > ladder.text_width(t)
+        ]
     assert problems == []
+    page.close()
+
+
+# The words of an element's text that the browser broke across lines. A word is a run of letters
+# and digits (an underscore or hyphen ends one: TIME_ / WAIT may wrap there) or of Chinese
+# characters; an arrow between two such runs joins them (客→服, c→s).
+BROKEN_WORDS_JS = """
+(el) => {
+  const broken = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const run = '(?:[A-Za-z0-9.:]+|[\\u4e00-\\u9fff]+)';
+    const re = new RegExp(`${run}(?:\\u2060?→\\u2060?${run})*`, 'g');
+    for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+  return broken;
+}
+"""
+
+
+# How many lines an element's text takes.
+LINES_JS = """
+(el) => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+  return new Set(rects.map((r) => Math.round(r.top))).size;
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_tables_fit_their_words(browser: Browser, report: Path, lang: str, width: int) -> None:
+    """No heading broken inside a word (TIME_W / AIT); direction and frame cells on one line."""
+    target = report.with_name(f"mixed.{lang}.html")
+    if not target.exists():
+        assert (
+            main(["report", str(report.with_suffix(".pcap")), "-o", str(target), "--lang", lang])
+            == 0
+        )
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(target.as_uri())
+    broken = {}
+    for cell in page.locator("#conn-head th, #conn-table td:not(.host), table.packets th").all():
+        for word in cell.evaluate(BROKEN_WORDS_JS):
+            broken[word] = cell.inner_text()
+    assert broken == {}
+    for cell in page.locator("table.packets tr.packet td:nth-child(-n+4)").all():
+        lines = cell.evaluate(LINES_JS)
+        assert lines == 1, cell.inner_text()
     page.close()
