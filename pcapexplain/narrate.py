@@ -627,7 +627,9 @@ def connection_header(connection: Connection, lang: Lang) -> str:
             duration=f"{conn.duration:.3f}",
         )
     ]
-    if conn.closed_first is not Closer.NONE:
+    if conn.closed_first is Closer.BOTH:
+        parts.append(text(lang, "ui.closed_together"))  # not "both closed first"
+    elif conn.closed_first is not Closer.NONE:
         parts.append(text(lang, "ui.closed_first", who=text(lang, f"closer.{conn.closed_first}")))
     if conn.time_wait is not Closer.NONE:
         parts.append(text(lang, "ui.time_wait", who=text(lang, f"closer.{conn.time_wait}")))

@@ -20,6 +20,7 @@ from pcapexplain.explanations import CONCEPTS, has, plural, shows_codes, text, u
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
+    Closer,
     Connection,
     Handshake,
     Lang,
@@ -387,7 +388,7 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
     return (
         (text(lang, "report.col.handshake"), text(lang, f"handshake.{conn.handshake.value}")),
         (text(lang, "report.col.teardown"), text(lang, f"teardown.{conn.teardown.value}")),
-        (text(lang, "report.col.closed_first"), text(lang, f"closer.{conn.closed_first.value}")),
+        (text(lang, "report.col.closed_first"), _closed_first(lang, conn.closed_first)),
         (text(lang, "report.col.time_wait"), text(lang, f"closer.{conn.time_wait.value}")),
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
@@ -406,6 +407,12 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
             ),
         ),
     )
+
+
+def _closed_first(lang: Lang, closer: Closer) -> str:
+    if closer is Closer.BOTH:
+        return text(lang, "ui.closed_together")
+    return text(lang, f"closer.{closer.value}")
 
 
 def _options(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import shutil
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,20 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from docs import make_screenshot
 from pcapexplain import ladder
 from pcapexplain.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+README = SAMPLES.parent / "README.md"
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
@@ -34,11 +26,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.tshark]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not Path(make_screenshot.CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        instance = make_screenshot.launch(p)
         yield instance
         instance.close()
 
@@ -326,3 +318,22 @@ def test_tables_fit_their_words(browser: Browser, report: Path, lang: str, width
         lines = cell.evaluate(LINES_JS)
         assert lines == 1, cell.inner_text()
     page.close()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_readme_screenshots_come_from_this_machinery(browser: Browser, tmp_path: Path) -> None:
+    """docs/make_screenshot.py makes the README's pair with the browser these tests use."""
+    size = (make_screenshot.SIZE["width"], make_screenshot.SIZE["height"])
+    for lang, shipped in make_screenshot.SCREENSHOTS.items():
+        made = make_screenshot.screenshot(browser, lang, tmp_path / shipped.name)
+        assert _png_size(made) == size
+        assert _png_size(shipped) == size, (
+            f"{shipped} is missing or stale: run docs/make_screenshot.py"
+        )
+        assert f"docs/{shipped.name}" in README.read_text(encoding="utf-8")
