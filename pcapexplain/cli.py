@@ -218,9 +218,11 @@ def explain(
     conns = chosen if chosen is not None else result.connections[:limit]
     out = sys.stdout
     for conn in conns:
-        out.write(narrate.connection_header(conn, lang) + "\n")
-        out.write("  " + narrate.vantage_text(conn, lang) + "\n")
-        for line in narrate.narrate(result.packets, result.states, conn, lang):
+        told = narrate.story(result, conn, lang)
+        out.write(told.header + "\n")
+        for note in told.notes:
+            out.write("  " + note + "\n")
+        for line in told.lines:
             out.write("  " + narrate.format_line(line, lang) + "\n")
         out.write("\n")
     left = len(result.connections) - len(conns)

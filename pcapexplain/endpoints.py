@@ -4,15 +4,22 @@ Convention: after a packet, its sender's state reflects having sent it and its r
 reflects having received it, since the capture point cannot see the moment in between. Two
 corrections follow the evidence of later packets:
 - a FIN whose ACK does not cover the peer's earlier FIN shows the FINs crossed (or the first was
-  lost): the peer's FIN is treated as still in flight, so that side goes FIN_WAIT_1 → CLOSING or
-  FIN_WAIT_2 → TIME_WAIT when its ACK finally covers that FIN (simultaneous close, RFC 9293 Fig. 6);
+  lost): the peer's FIN is treated as still in flight. Segments of one direction arrive in order,
+  so it is delivered just before its sender's next segment (FIN_WAIT_1 → CLOSING, RFC 9293
+  Fig. 6), unless its sender resends it before anyone acknowledged it: then it was lost, and the
+  copy that is acknowledged is the one that arrives;
 - a RST from a SYN_SENT client answering a SYN-ACK for a SYN it never sent (the stale SYN of
-  RFC 9293 Fig. 8) leaves the client in SYN_SENT.
+  RFC 9293 Fig. 8) leaves the client in SYN_SENT;
+- in a simultaneous open (RFC 9293 Fig. 7) the second SYN's sender goes CLOSED → SYN_SENT, and
+  SYN_RECEIVED only with its SYN-ACK, which proves the first SYN reached it; a SYN-ACK it had not
+  yet received when it sent its own (the two SYN-ACKs crossed) changes nothing on arrival.
+Segments a closed port answers (RFC 9293 §3.10.7.1) belong to no connection and change no state.
 """
 
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain.model import (
@@ -32,7 +39,8 @@ _MOD, _HALF = 1 << 32, 1 << 31
 _SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
-_SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE
+_ZERO_WINDOW_PROBE = int(AnalysisFlag.ZERO_WINDOW_PROBE | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
+_SPECIAL_ROLES = _KEEP_ALIVE | _WINDOW_UPDATE | _ZERO_WINDOW_PROBE
 _TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 
 S = TcpState
@@ -56,6 +64,8 @@ _ROLE_SYN, _ROLE_SYN_ACK, _ROLE_RESENT = int(R.SYN), int(R.SYN_ACK), int(R.SYN_R
 _ROLE_HS_ACK, _ROLE_FIN, _ROLE_FIN_ACK = int(R.HANDSHAKE_ACK), int(R.FIN), int(R.FIN_ACK)
 _ROLE_RST, _ROLE_DATA, _ROLE_ACK = int(R.RST), int(R.DATA), int(R.PURE_ACK)
 _ROLE_KEEP_ALIVE, _ROLE_WINDOW, _ROLE_OTHER = int(R.KEEP_ALIVE), int(R.WINDOW_UPDATE), int(R.OTHER)
+_ROLE_ZWP = int(R.ZERO_WINDOW_PROBE)
+_PROBE, _PROBE_ACK = int(AnalysisFlag.KEEP_ALIVE), int(AnalysisFlag.KEEP_ALIVE_ACK)
 
 
 @dataclass(slots=True)
@@ -65,6 +75,8 @@ class Side:
     state: int
     isn: int | None = None
     sent_syn: int | None = None  # seq of its pure SYN
+    syn_row: int | None = None  # the row of that SYN
+    fin_row: int | None = None  # the row of its first FIN
     sent_synack: int | None = None  # seq of its SYN-ACK
     passive: bool = False  # reached SYN_RECEIVED from LISTEN (RST sends it back there)
     fin_end: int | None = None  # sequence number just after its FIN
@@ -77,6 +89,46 @@ class Side:
     crossed: bool = False  # its FIN crossed the peer's: a simultaneous close
     acked_by_fin: bool = False  # its FIN was first acknowledged by the peer's FIN (three-way)
     undone: bool = False  # its CLOSE_WAIT was rewritten while handling the current packet
+    closed_port: bool = False  # answered segments as a port with no connection does
+    missed_synack_row: int | None = None  # its ACK proved a SYN-ACK the capture never showed
+    passed: int = 0  # state passed through within the current packet (UNKNOWN: none)
+
+
+def stray_prober(packets: PacketColumns, rows: Sequence[int]) -> tuple[str, int] | None:
+    """The sender of segments that only a closed port's RSTs answer, or None.
+
+    RFC 9293 §3.10.7.1: with no connection, a segment without RST is answered by
+    <SEQ=SEG.ACK><CTL=RST> if it had ACK, else by <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
+    The rows qualify when nobody sent a SYN, every other segment came from one sender, and every
+    RST answers that sender's latest segment in exactly this form.
+    """
+    prober: tuple[str, int] | None = None
+    last: int | None = None
+    answered = False
+    for row in rows:
+        flags = packets.flags[row]
+        sender = (packets.src[row], packets.sport[row])
+        if flags & _SYN:
+            return None
+        if not flags & _RST:
+            if prober not in (None, sender):
+                return None
+            prober, last = sender, row
+            continue
+        if last is None or sender == prober or not closed_port_answer(packets, last, row):
+            return None
+        answered = True
+    return prober if answered else None
+
+
+def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
+    """The RST is what a port with no connection sends back for the segment (§3.10.7.1)."""
+    flags = packets.flags[segment]
+    if flags & _ACK:
+        return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
+    seg_len = packets.length[segment] + (1 if flags & _FIN else 0) + (1 if flags & _SYN else 0)
+    expected = (packets.seq[segment] + seg_len) % _MOD
+    return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
 
 
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
@@ -100,6 +152,8 @@ def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
 
 def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tuple[Side, Side]:
     """Fill states (connection, direction, role, before/after) for the connection's rows."""
+    if stray_prober(packets, conn.packet_index) == (conn.client.ip, conn.client.port):
+        return _replay_stray(packets, states, conn)
     client_state, server_state = initial_states(packets, conn)
     client, server = Side(client_state), Side(server_state)
     cip, cport, cid = conn.client.ip, conn.client.port, conn.id
@@ -125,6 +179,9 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
         ):
             role = _step(packets, row, pos, sender, receiver, states, conn)
+            if client.passed or server.passed:
+                states.passed[row] = (client.passed, server.passed)
+                client.passed = server.passed = _UNK
             if sender.undone:
                 sender.undone = False
                 if to_server:
@@ -135,11 +192,35 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             _mark_changes(server, before_s, pos)
         elif analysis[row] & _SPECIAL_ROLES:
             role = _plain_role(packets, row)
+            if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
+                role = _ROLE_ZWP
         else:  # the common case: data or a pure ACK that changes no state
             role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
         states.role[row] = role
         states.client_before[row], states.server_before[row] = before_c, before_s
         states.client_after[row], states.server_after[row] = client.state, server.state
+    return client, server
+
+
+def _replay_stray(
+    packets: PacketColumns, states: PacketStates, conn: Connection
+) -> tuple[Side, Side]:
+    """Probes answered by a closed port: no connection exists, so no state changes.
+
+    The answering side is CLOSED (its RSTs say so). The prober is CLOSED too when none of its
+    segments carries ACK, which a synchronized TCP always sets; otherwise it may believe in a
+    connection the other side has forgotten, and its state is UNKNOWN.
+    """
+    rows = conn.packet_index
+    probes_ack = any(packets.flags[r] & _ACK for r in rows if not packets.flags[r] & _RST)
+    client, server = Side(_UNK if probes_ack else _CLOSED), Side(_CLOSED, closed_port=True)
+    for row in rows:
+        to_server = packets.src[row] == conn.client.ip and packets.sport[row] == conn.client.port
+        states.connection[row] = conn.id
+        states.direction[row] = _TO_SERVER if to_server else _TO_CLIENT
+        states.role[row] = _ROLE_RST if packets.flags[row] & _RST else _ROLE_OTHER
+        states.client_before[row] = states.client_after[row] = client.state
+        states.server_before[row] = states.server_after[row] = server.state
     return client, server
 
 
@@ -152,6 +233,8 @@ def _mark_changes(side: Side, before: int, pos: int) -> None:
 
 def _plain_role(packets: PacketColumns, row: int) -> int:
     bits = packets.analysis[row]
+    if bits & _ZERO_WINDOW_PROBE:
+        return _ROLE_ZWP
     if bits & _KEEP_ALIVE:
         return _ROLE_KEEP_ALIVE
     if packets.length[row]:
@@ -159,6 +242,21 @@ def _plain_role(packets: PacketColumns, row: int) -> int:
     if bits & _WINDOW_UPDATE:
         return _ROLE_WINDOW
     return _ROLE_ACK if packets.flags[row] & _ACK else _ROLE_OTHER
+
+
+def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> bool:
+    """A segment tshark calls a keep-alive while the window it probes is zero: a zero-window
+    probe (RFC 9293 §3.8.6.1). Linux sends both with seq = SND.UNA − 1 and no data, so only the
+    window tells them apart: the peer's last advertised window for a probe, its own for the
+    answer."""
+    index, row = conn.packet_index, conn.packet_index[pos]
+    if packets.analysis[row] & _PROBE_ACK:
+        return packets.window[row] == 0
+    sender = (packets.src[row], packets.sport[row])
+    for earlier in reversed(index[:pos]):
+        if (packets.src[earlier], packets.sport[earlier]) != sender:
+            return packets.window[earlier] == 0
+    return False
 
 
 def _seq_ge(a: int, b: int) -> bool:
@@ -180,20 +278,49 @@ def _step(
         _on_rst(packets, row, sender, receiver)
         return _ROLE_RST
     if flags & _SYN:
-        return _on_syn(packets, row, flags, sender, receiver)
+        return _on_syn(packets, row, pos, flags, sender, receiver, states, conn)
     ack = packets.ack[row] if flags & _ACK else None
     role = _plain_role(packets, row)
+    sender_at_start, receiver_at_start = sender.state, receiver.state
+    if sender.fin_in_flight and not _fin_lost(packets, conn, pos, sender):
+        sender.fin_in_flight = False  # it arrived before this segment, sent after it
+        receiver.state = _ON_FIN.get(receiver.state, receiver.state)
+    delivered = receiver.state
     if ack is not None and sender.state == _SYN_SENT:
-        return _missed_synack(sender, receiver, role)
-    if ack is not None:
+        role = _missed_synack(sender, receiver, role, row)
+    elif ack is not None:
         acked_before = receiver.fin_acks
         role = _on_ack(ack, sender, receiver, role, packets.length[row])
         if flags & _FIN and not acked_before and receiver.fin_acks:
             receiver.acked_by_fin = True
     if flags & _FIN:
+        # The ACK is processed before the FIN (RFC 9293 §3.10.7.4): a side may pass a state.
+        sender_mid, receiver_mid = sender.state, receiver.state
         _on_fin(packets, row, pos, ack, sender, receiver, states, conn)
         role = _ROLE_FIN
+        if sender_mid not in (sender_at_start, sender.state) and not sender.undone:
+            sender.passed = sender_mid
+        if receiver_mid not in (receiver_at_start, receiver.state):
+            receiver.passed = receiver_mid
+    elif delivered not in (receiver_at_start, receiver.state):
+        receiver.passed = delivered
     return role
+
+
+def _fin_lost(packets: PacketColumns, conn: Connection, pos: int, side: Side) -> bool:
+    """The side's in-flight FIN is resent later before any segment acknowledges it."""
+    index, fin_end = conn.packet_index, side.fin_end
+    row = index[pos]
+    own = (packets.src[row], packets.sport[row])
+    for later in index[pos + 1 :]:
+        flags = packets.flags[later]
+        if (packets.src[later], packets.sport[later]) == own:
+            end = packets.seq[later] + packets.length[later] + 1
+            if flags & _FIN and end % _MOD == fin_end:
+                return True
+        elif flags & _ACK and fin_end is not None and _seq_ge(packets.ack[later], fin_end):
+            return False
+    return False
 
 
 def _on_rst(packets: PacketColumns, row: int, sender: Side, receiver: Side) -> None:
@@ -223,26 +350,47 @@ def acks_syn(ack: int, isn: int) -> bool:
     return 0 < (ack - isn) % _MOD <= _SYN_ACK_SLACK
 
 
-def _on_syn(packets: PacketColumns, row: int, flags: int, sender: Side, receiver: Side) -> int:
+def _on_syn(
+    packets: PacketColumns,
+    row: int,
+    pos: int,
+    flags: int,
+    sender: Side,
+    receiver: Side,
+    states: PacketStates,
+    conn: Connection,
+) -> int:
     seq = packets.seq[row]
     if flags & _ACK:
-        return _on_synack(packets, row, seq, sender, receiver)
+        return _on_synack(packets, row, pos, seq, sender, receiver, states, conn)
     if sender.sent_syn is not None:
         return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
     if sender.state not in _MAY_OPEN or receiver.state not in (*_MAY_OPEN, _SYN_SENT):
         return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
-    sender.sent_syn = seq
+    sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq
-    if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
-        sender.state = receiver.state = _SYN_RCVD  # the SYNs crossed (RFC 9293 Fig. 7)
-        return _ROLE_SYN
     sender.state = _SYN_SENT
-    if receiver.state == _LISTEN:
+    if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
+        # The SYNs crossed (RFC 9293 Fig. 7): this one finds its receiver in SYN_SENT, while the
+        # receiver's SYN reaches this sender later (its SYN-ACK will show that).
+        receiver.state = _SYN_RCVD
+        if receiver.syn_row is not None:
+            states.crossed[row] = receiver.syn_row
+    elif receiver.state == _LISTEN:
         receiver.state, receiver.passive = _SYN_RCVD, True
     return _ROLE_SYN
 
 
-def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receiver: Side) -> int:
+def _on_synack(
+    packets: PacketColumns,
+    row: int,
+    pos: int,
+    seq: int,
+    sender: Side,
+    receiver: Side,
+    states: PacketStates,
+    conn: Connection,
+) -> int:
     if sender.sent_synack == seq:
         return _ROLE_RESENT
     sender.sent_synack = seq
@@ -250,22 +398,37 @@ def _on_synack(packets: PacketColumns, row: int, seq: int, sender: Side, receive
         sender.isn = seq
     if sender.state in (_UNK, _LISTEN, _CLOSED):
         sender.state, sender.passive = _SYN_RCVD, sender.state != _CLOSED
+    elif sender.state == _SYN_SENT:
+        sender.state = _SYN_RCVD  # its SYN-ACK acknowledges the peer's crossed SYN (Fig. 7)
     ack = packets.ack[row]
     if receiver.isn is not None and not acks_syn(ack, receiver.isn):
         receiver.bad_synack_ack = ack  # not for our SYN: the receiver will answer with RST
+    elif receiver.state == _SYN_SENT and (answer := _next_synack(packets, conn, pos)) is not None:
+        states.crossed[answer] = row  # the receiver sent its own SYN-ACK before this one arrived
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
         if receiver.isn is None:
             receiver.isn = (ack - 1) % _MOD
-    if sender.state == _SYN_RCVD and sender.isn is not None and receiver.sent_synack is not None:
-        # Simultaneous open: the peer's SYN-ACK already acknowledged this side's SYN.
-        sender.state = _EST
     return _ROLE_SYN_ACK
 
 
-def _missed_synack(sender: Side, receiver: Side, role: int) -> int:
+def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | None:
+    """The row of the SYN-ACK the receiver of row pos sends next, if its next segment is one:
+    it had not processed row pos by then."""
+    index = conn.packet_index
+    row = index[pos]
+    receiver = (packets.dst[row], packets.dport[row])
+    for later in index[pos + 1 :]:
+        if (packets.src[later], packets.sport[later]) == receiver:
+            flags = packets.flags[later]
+            return later if flags & _SYN and flags & _ACK and not flags & _RST else None
+    return None
+
+
+def _missed_synack(sender: Side, receiver: Side, role: int, row: int) -> int:
     """An ACK from SYN_SENT: the SYN-ACK reached it but not the capture (one-sided capture)."""
     sender.state = _EST
+    sender.missed_synack_row = row
     if receiver.state in (_UNK, _LISTEN, _SYN_RCVD):
         receiver.state = _EST
     return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
@@ -307,10 +470,12 @@ def _on_fin(
     if sender.fin_end is None:
         flags = packets.flags[row]
         end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
-        sender.fin_end = end % _MOD
+        sender.fin_end, sender.fin_row = end % _MOD, row
         if _crossed(ack, sender, receiver):
             _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
+            if receiver.fin_row is not None:
+                states.crossed[row] = receiver.fin_row
         if sender.state in _OPEN:
             sender.state = _FW1
         elif sender.state == _CW:

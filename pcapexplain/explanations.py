@@ -14,7 +14,9 @@ Key scheme (the same keys exist in every language; a test checks it):
   the same key plus ``.why``: what it means and why it matters.
 - ``closer.<Closer value>``, ``severity.<Severity value>``: labels.
 - ``anomaly.<slug>.title`` / ``.explain`` / ``.why``: an anomaly's name, what was seen (formatted
-  with the params documented in ``anomalies.CATALOGUE``), and why it matters.
+  with the params documented in ``anomalies.CATALOGUE``), and why it matters. Where a finding's
+  wording depends on what the check computed, ``.explain.<value>`` (or ``.why.<value>``) holds the
+  text for a param's value (a variant, a cause, a backoff); ``finding_texts`` picks it.
 - ``concept.<id>.title`` / ``concept.<id>.body``: the teaching notes, ids listed in ``CONCEPTS``.
 - ``narr.*``: the per-packet narrative (narrate.py), formatted with ``NARRATIVE_PARAMS``;
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
@@ -22,7 +24,9 @@ Key scheme (the same keys exist in every language; a test checks it):
 - ``ui.*``: labels of the CLI and the report (the header line of ``explain`` is ``ui.connection``).
 - ``short.handshake.*``, ``short.teardown.*``: the outcome in a table cell (English: the code).
 - ``vantage.*``: where the capture was taken (``narrate.vantage_text``).
-- ``[meta]``: the language's plural rule, and whether its report shows the English codes.
+- ``[meta]``: the language's plural rule, whether it puts spaces between words and sentences
+  (Chinese does not: a space a placeholder leaves between two Chinese words is dropped), and
+  whether its report shows the English codes.
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,
@@ -31,8 +35,9 @@ FIN, RST, TIME_WAIT, FIN_WAIT_1, ...) as they are.
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -48,14 +53,24 @@ CONCEPTS: Final[tuple[str, ...]] = (
     "simultaneous_open",
     "four_way_close",
     "close_states",
+    "closing",
     "time_wait",
     "who_time_wait",
     "rst",
+    "retransmission",
 )
 
-# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all.
+# Every narr.* template formats with (a subset of) these parameters; narrate.py passes them all,
+# and every one is computed from the replay or the packets (none is a sentence of its own).
 NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "sender",  # who.client / who.server, already translated
+    "receiver",
+    "sender_before",  # the sender's state before the packet, by the replay (a TcpState name)
+    "sender_after",
+    "sender_passed",  # a state the sender passed through within the packet, or "-"
+    "receiver_before",
+    "receiver_after",
+    "receiver_passed",
     "seq",  # sequence number relative to the sender's ISN (or first seen seq)
     "ack",  # acknowledgment number relative to the receiver's ISN, or "-" without ACK
     "seq_raw",
@@ -65,6 +80,26 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "port",  # the server's port
     "flags",  # e.g. "SYN, FIN"
     "window",  # the raw window field
+    "wait",  # seconds since the previous copy of a resent SYN or SYN-ACK
+    "previous_wait",  # the wait before that one
+    "answered_seq",  # the segment a RST answers: its seq and ack
+    "answered_ack",
+    "answered_length",  # its payload bytes (narr.seg_len_data only)
+    "seg_len",  # its length in sequence numbers: payload + 1 per SYN or FIN (RFC 9293 §3.4)
+    "seg_len_parts",  # what makes up seg_len, in words
+    "previous_id",  # a reused port pair: the connection that used it before (narr.reuse_*)
+    "old_side",  # who of it went through TIME_WAIT, and its state at the end
+    "old_state",
+    "gap",  # seconds from its last packet to this SYN
+    "old_next",  # the last sequence number this side used in it
+    "isn_gap",  # the distance from old_next to the new ISN
+    "tsval",  # this SYN's timestamp value and the newest of the old connection's
+    "old_tsval",
+    "resent_ms",  # a resent segment: milliseconds since the copy before it
+    "dup_acks",  # duplicate ACKs and ACKs with SACK blocks from the receiver in between
+    "sack_acks",
+    "rtts",  # the delay in handshake round trips, and that round trip in milliseconds
+    "rtt_ms",
     "titles",  # anomaly titles, joined (narr.flagged only)
 )
 
@@ -103,6 +138,27 @@ def plural_rule(lang: Lang) -> str:
     return rule
 
 
+# A space between two Chinese characters or full-width signs: left where a placeholder took a
+# Chinese word ("保持 {state}" with 未知), and wrong in a language that writes no spaces.
+_HAN = "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”]"
+_HAN_GAP = re.compile(f"(?<={_HAN}) (?={_HAN})")
+
+
+def spaced(lang: Lang) -> bool:
+    """Whether lang separates words and sentences with spaces ([meta] spaced)."""
+    return bool(_document(lang)["meta"]["spaced"])
+
+
+def sentences(lang: Lang, parts: Iterable[str]) -> str:
+    """Sentences run together as lang writes them: a space between them in English, none in
+    Chinese."""
+    return (" " if spaced(lang) else "").join(parts)
+
+
+def _typeset(lang: Lang, filled: str) -> str:
+    return filled if spaced(lang) else _HAN_GAP.sub("", filled)
+
+
 def shows_codes(lang: Lang) -> bool:
     """Whether lang's report shows pcapexplain's codes (outcome values, anomaly slugs) beside
     their labels ([meta] codes): they are English words, so a Chinese page shows labels only."""
@@ -118,7 +174,7 @@ def text(lang: Lang, key: str, **params: object) -> str:
     entry = catalog(lang)[key]
     if not isinstance(entry, str):
         raise KeyError(f"{key} is a counted text: use plural()")
-    return entry.format(**params)
+    return _typeset(lang, entry.format(**params))
 
 
 def plural(lang: Lang, key: str, count: int, **params: object) -> str:
@@ -130,7 +186,7 @@ def plural(lang: Lang, key: str, count: int, **params: object) -> str:
     if isinstance(entry, str):
         raise KeyError(f"{key} is not a counted text: use text()")
     form = PLURAL_RULES[plural_rule(lang)](count)
-    return entry[form].format(count=f"{count:,}", **params)
+    return _typeset(lang, entry[form].format(count=f"{count:,}", **params))
 
 
 def has(lang: Lang, key: str) -> bool:
@@ -145,3 +201,20 @@ def ui_texts(lang: Lang, prefix: str) -> dict[str, str]:
         for key, value in catalog(lang).items()
         if key.startswith(prefix) and isinstance(value, str)
     }
+
+
+def finding_texts(lang: Lang, slug: str, params: Mapping[str, object]) -> tuple[str, str]:
+    """(what was seen, why it matters) for a finding, chosen by what its check computed.
+
+    For each part, the first param whose value names a variant text (``anomaly.<slug>.explain.
+    <value>``) selects it, else the plain text is used; floats are shown to the millisecond.
+    Missing texts give "" (a slug may have no explanation yet).
+    """
+    shown = {k: f"{v:.3f}" if isinstance(v, float) else v for k, v in params.items()}
+    parts = []
+    for part in ("explain", "why"):
+        base = f"anomaly.{slug}.{part}"
+        keys = [f"{base}.{v}" for v in params.values() if isinstance(v, str)] + [base]
+        key = next((k for k in keys if has(lang, k)), None)
+        parts.append(text(lang, key, **shown) if key else "")
+    return parts[0], parts[1]

@@ -2,8 +2,8 @@
 
 Every label is a computed value: flags and relative numbers of the packet, and the states the
 replay gave both endpoints. The sender's new state is written where its arrow leaves, the
-receiver's where it arrives. Two segments that each left before the other arrived (the later one
-does not acknowledge the earlier: simultaneous open, crossing FINs) are drawn as crossing arrows.
+receiver's where it arrives. Two segments that each left before the other arrived, as the replay
+found (simultaneous open, crossing FINs), are drawn as crossing arrows.
 A side that ends in TIME_WAIT gets a bracket labelled 2MSL, then the CLOSED its timer leads to.
 
 The template turns these shapes into inline SVG; all text stays plain data here so that Jinja's
@@ -56,7 +56,6 @@ LABEL_GAP = 2  # between a label's box and its own arrow
 LABEL_MARGIN = 12  # between a label and the lifelines
 
 _MOD, _HALF = 1 << 32, 1 << 31
-_SEQ_USERS = int(TcpFlags.SYN | TcpFlags.FIN)
 _KINDS = {
     PacketRole.SYN: "open",
     PacketRole.SYN_ACK: "open",
@@ -120,6 +119,7 @@ class StateMark:
     anchor: str  # "end" left of the client line, "start" right of the server line
     state: str
     kind: str = "change"  # "initial" (before the first packet), "change", or "timer" (after 2MSL)
+    passed: str = ""  # a state passed through on the way, within the same segment
 
     @property
     def initial(self) -> bool:
@@ -202,7 +202,7 @@ def build(
 
     flagged_frames: frames a warning or error concerns; lang: the language of the labels.
     """
-    crossing = crossings(packets, states, conn.packet_index)
+    crossing = crossings(states, conn.packet_index)
     bases = _bases(packets, states, conn)
     draw = _Drawer(packets, states, conn, flagged_frames, lang, crossing, bases)
     parts: list[Segment | Band] = []
@@ -223,25 +223,18 @@ def build(
     return Ladder(tuple(parts), str(conn.client), str(conn.server), _legend(parts))
 
 
-def crossings(packets: PacketColumns, states: PacketStates, rows: Sequence[int]) -> dict[int, int]:
-    """Later row -> earlier row, for consecutive opposite segments that crossed in flight.
+def crossings(states: PacketStates, rows: Sequence[int]) -> dict[int, int]:
+    """Later row -> earlier row, for consecutive drawn segments that the replay found crossed.
 
-    Both carry a SYN or FIN, and the later one does not acknowledge the earlier (no ACK at all, or
-    an ack short of the earlier segment's end): its sender had not received the earlier one yet.
+    The replay decides from the ack fields (a FIN or SYN that does not acknowledge the peer's,
+    RFC 9293 Fig. 6 and 7) and from what was sent instead (a SYN-ACK where an ACK would answer
+    the peer's SYN-ACK). Crossings between segments that are not neighbours are drawn plain.
     """
-    found: dict[int, int] = {}
-    for earlier, later in zip(rows, rows[1:], strict=False):
-        if states.direction[earlier] == states.direction[later] or earlier in found:
-            continue
-        if not (packets.flags[earlier] & _SEQ_USERS and packets.flags[later] & _SEQ_USERS):
-            continue
-        flags = packets.flags[earlier]
-        end = packets.seq[earlier] + packets.length[earlier] + bool(flags & TcpFlags.SYN)
-        end = (end + bool(flags & TcpFlags.FIN)) % _MOD
-        ack = packets.ack[later]
-        if not packets.flags[later] & TcpFlags.ACK or (ack - end) % _MOD >= _HALF:
-            found[later] = earlier
-    return found
+    return {
+        later: earlier
+        for earlier, later in zip(rows, rows[1:], strict=False)
+        if states.crossed.get(later) == earlier
+    }
 
 
 def _plain(
@@ -409,7 +402,9 @@ def _marks(states: PacketStates, row: int, arrow: Arrow) -> list[StateMark]:
             continue
         at_tail = (x < CLIENT_X) == (arrow.x1 == CLIENT_X)
         y = (arrow.y1 if at_tail else arrow.y2) + 4  # centred on the arrow's end
-        marks.append(StateMark(x, y, anchor, TcpState(after[row]).name))
+        passed = states.passed_through(row, client=x < CLIENT_X)
+        name = TcpState(after[row]).name
+        marks.append(StateMark(x, y, anchor, name, passed=passed.name if passed else ""))
     return marks
 
 

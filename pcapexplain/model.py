@@ -159,6 +159,7 @@ class PacketRole(IntEnum):
     RST = 10  # reset
     SYN_RETRANSMISSION = 11  # a SYN or SYN-ACK sent again with the same ISN
     OTHER = 12  # anything else (illegal flag combinations, stray segments)
+    ZERO_WINDOW_PROBE = 13  # probes a peer's zero window (or answers with the window still 0)
 
 
 class Direction(IntEnum):
@@ -176,6 +177,15 @@ class Handshake(StrEnum):
     SIMULTANEOUS_OPEN = "simultaneous_open"  # both sides sent SYN (RFC 9293 Fig. 7)
     OLD_DUPLICATE = "old_duplicate"  # client reset a SYN-ACK for a stale SYN (RFC 9293 Fig. 8)
     NOT_CAPTURED = "not_captured"  # capture started after the handshake
+    STRAY = "stray"  # no SYN; segments a closed port answered with RST (RFC 9293 §3.10.7.1)
+
+
+class Inference(StrEnum):
+    """What a connection's verdict rests on beyond the captured packets (the `inferred` list)."""
+
+    ROLES = "roles"  # no SYN captured: client and server guessed (SYN-ACK, ports, probe)
+    SYNACK_NOT_CAPTURED = "synack_not_captured"  # the client's ACK proves a SYN-ACK never seen
+    SYN_NOT_CAPTURED = "syn_not_captured"  # a SYN-ACK answers a SYN the capture never showed
 
 
 class Teardown(StrEnum):
@@ -291,6 +301,7 @@ class Connection:
     client: Endpoint
     server: Endpoint
     roles_inferred: bool = False
+    inferred: tuple[Inference, ...] = ()  # what the verdicts rest on beyond the packets
     handshake: Handshake = Handshake.NOT_CAPTURED
     teardown: Teardown = Teardown.OPEN_AT_END
     half_close: bool = False
@@ -337,10 +348,26 @@ class PacketStates:
     client_after: array[int]
     server_before: array[int]
     server_after: array[int]
+    # A packet that moves a side through two transitions (an ACK and a FIN processed in one
+    # segment, RFC 9293 §3.10.7.4) passes a state in between: row -> (client's, server's) state
+    # passed, UNKNOWN for none. Sparse: such packets are a handful per connection.
+    passed: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # Segments that crossed in flight: row -> the row of the opposite segment its sender had not
+    # received yet when it sent it (crossing SYNs, SYN-ACKs or FINs, as the replay decided).
+    crossed: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def empty(cls) -> PacketStates:
-        return cls(*(array("l" if i == 0 else "b") for i in range(7)))
+        b = "b"
+        return cls(array("l"), array(b), array(b), array(b), array(b), array(b), array(b))
+
+    def passed_through(self, row: int, client: bool) -> TcpState | None:
+        """The state a side passed through within this packet, if any."""
+        pair = self.passed.get(row)
+        if pair is None:
+            return None
+        code = pair[0 if client else 1]
+        return None if code == TcpState.UNKNOWN else TcpState(code)
 
 
 @dataclass(slots=True)

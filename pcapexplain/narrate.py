@@ -1,8 +1,11 @@
 """Narrate (pure): the packet-by-packet story of one connection, in English or Chinese.
 
-One line per handshake, FIN, ACK-of-FIN and RST segment and per packet with a warn or error
-anomaly; the data, pure-ACK, window-update and keep-alive segments between them are collapsed
-into one summary line per run. Every sentence comes from explanations.py.
+A packet gets a line of its own when it changes either endpoint's state, carries SYN, FIN or RST,
+completes the handshake, has a warn or error anomaly, or belongs to a half-close (its first
+HALF_CLOSE_LINES segments); the segments between them are collapsed into one summary line per
+run. A told packet's facts are computed from the replay (situations.PacketFacts); they select its
+sentence (situations.select), and the sentence is filled with computed values only, so that no
+line can name a state or a step the replay does not show. Every text comes from explanations.py.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapexplain.explanations import plural, text
+from pcapexplain import facts
+from pcapexplain.explanations import plural, sentences, text
+from pcapexplain.facts import Walk, join, relative, state_name
+from pcapexplain.facts import flags_label as flags_label  # the ladder and tests name it here
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
+    CaptureAnalysis,
     CapturePoint,
     Closer,
     Connection,
@@ -26,6 +33,13 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
     TcpState,
+)
+from pcapexplain.situations import (
+    CONCEPT_LINKS,
+    RESENT_SITUATIONS,
+    PacketFacts,
+    Situation,
+    select,
 )
 
 
@@ -52,10 +66,21 @@ class NarrativeLine:
     concepts: tuple[str, ...]
     anomalies: tuple[str, ...]
     is_summary: bool
+    situation: Situation | None = None  # what selected the sentence (None for a summary)
+    # States of another connection the text names (a reused port pair's old TIME_WAIT).
+    context_states: tuple[TcpState, ...] = ()
 
 
-_MOD = 1 << 32
-_HALF = 1 << 31
+@dataclass(frozen=True, slots=True)
+class Story:
+    """A connection's story: its header line, notes under it, and its lines."""
+
+    header: str
+    notes: tuple[str, ...]  # state paths, what the verdicts infer
+    lines: tuple[NarrativeLine, ...]
+
+
+HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 _RETRANSMITTED = (
     AnalysisFlag.RETRANSMISSION
     | AnalysisFlag.FAST_RETRANSMISSION
@@ -78,90 +103,10 @@ KEY_ROLES = frozenset(
 )
 # Plain ints for the per-packet hot path (an IntEnum comparison costs a method lookup).
 _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
+_ZERO_WINDOW_PROBE = int(PacketRole.ZERO_WINDOW_PROBE)
 _WINDOW_UPDATE = int(PacketRole.WINDOW_UPDATE)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _TO_SERVER = int(Direction.TO_SERVER)
-_SYNCHRONISED = frozenset(TcpState) - {
-    TcpState.UNKNOWN,
-    TcpState.CLOSED,
-    TcpState.LISTEN,
-    TcpState.SYN_SENT,
-    TcpState.SYN_RECEIVED,
-}
-# Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
-_FLAG_ORDER = tuple(TcpFlags)
-
-# Concept notes each situation links to (ids of explanations.CONCEPTS).
-_CONCEPTS: dict[str, tuple[str, ...]] = {
-    "syn": ("three_way_handshake", "sequence_numbers"),
-    "syn_data": ("three_way_handshake",),
-    "syn_tfo": ("three_way_handshake",),
-    "syn_again": ("three_way_handshake",),
-    "synack_again": ("three_way_handshake",),
-    "syn_simultaneous": ("simultaneous_open",),
-    "synack": ("three_way_handshake", "sequence_numbers"),
-    "synack_tfo": ("three_way_handshake",),
-    "synack_tfo_ignored": ("three_way_handshake",),
-    "synack_old": ("stale_syn",),
-    "synack_simultaneous": ("simultaneous_open",),
-    "hs_ack": ("three_way_handshake", "why_three_minimum"),
-    "rst_refused": ("rst",),
-    "rst_old_duplicate": ("stale_syn", "why_three_minimum"),
-    "rst_handshake": ("rst",),
-    "rst_abort": ("rst",),
-    "rst_after_fin": ("rst",),
-    "rst_unknown": ("rst",),
-    "fin_active": ("four_way_close", "close_states"),
-    "fin_passive": ("four_way_close", "close_states"),
-    "fin_three_way": ("four_way_close", "close_states"),
-    "fin_simultaneous": ("close_states", "who_time_wait"),
-    "fin_again": ("time_wait",),
-    "finack_first": ("four_way_close", "close_states"),
-    "finack_last": ("time_wait", "who_time_wait"),
-    "finack_simultaneous": ("close_states", "who_time_wait"),
-    "finack_again": ("time_wait",),
-}
-
-
-def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
-    """The set TCP flags in Wireshark's order, e.g. "SYN, ACK" ("SYN、ACK" in Chinese), and
-    Wireshark's "<None>" (无标志) when none is set."""
-    names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
-    return text(lang, "ui.flag_sep").join(names) if names else text(lang, "ui.no_flags")
-
-
-def _relative(value: int, base: int | None) -> int | None:
-    """value - base modulo 2**32 (RFC 9293 §3.4), shown negative when it lies just behind base."""
-    if base is None:
-        return None
-    diff = (value - base) % _MOD
-    return diff - _MOD if diff >= _HALF else diff
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    """a >= b in sequence space (RFC 9293 §3.4)."""
-    return (a - b) % _MOD < _HALF
-
-
-@dataclass(slots=True)
-class _Story:
-    """What the narrator has learnt so far about one connection while walking its packets."""
-
-    packets: PacketColumns
-    states: PacketStates
-    conn: Connection
-    lang: Lang
-    base: dict[Direction, int | None]
-    t0: float
-    by_frame: dict[int, list[Anomaly]]
-    syn_length: int = 0
-    synack_seen: bool = False
-    stale_synack: bool = False
-    opened: bool = False
-    crossed: bool = False  # the two FINs crossed: a simultaneous close
-    fin_seq: dict[Direction, int] = field(default_factory=dict)  # seq number of each side's FIN
-    acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
-    fin_resent: set[Direction] = field(default_factory=set)  # sides that sent their FIN again
 
 
 @dataclass(slots=True)
@@ -174,6 +119,7 @@ class _Run:
     acks: int = 0
     windows: int = 0
     keepalives: int = 0
+    probes: int = 0  # zero-window probes and their answers
     others: int = 0
     retrans: int = 0
     to_server: int = 0  # payload bytes
@@ -181,30 +127,63 @@ class _Run:
     slugs: list[str] = field(default_factory=list)
 
 
+def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
+    """The whole story of one connection of an analysis: what `explain` prints and the report
+    shows. The previous connection on the same port pair, if any, explains a reuse."""
+    previous = predecessors(result.connections).get(connection.id)
+    lines = narrate(result.packets, result.states, connection, lang, previous=previous)
+    notes = (
+        vantage_text(connection, lang),
+        *state_paths(result.states, connection, lang),
+        *inference_notes(connection, lang),
+    )
+    return Story(connection_header(connection, lang), notes, tuple(lines))
+
+
+def predecessors(connections: Iterable[Connection]) -> dict[int, Connection]:
+    """Connection id → the connection that used the same port pair last before it."""
+    last: dict[frozenset[tuple[str, int]], Connection] = {}
+    found: dict[int, Connection] = {}
+    for conn in sorted(connections, key=lambda c: (c.first_time, c.id)):
+        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        if key in last:
+            found[conn.id] = last[key]
+        last[key] = conn
+    return found
+
+
 def narrate(
-    packets: PacketColumns, states: PacketStates, connection: Connection, lang: Lang
+    packets: PacketColumns,
+    states: PacketStates,
+    connection: Connection,
+    lang: Lang,
+    *,
+    previous: Connection | None = None,
 ) -> list[NarrativeLine]:
-    """The story of one connection, one NarrativeLine per notable packet or per run of others.
+    """The story of one connection, one NarrativeLine per told packet or per run of others.
 
     packets and states are the whole capture's columns and the reconstructor's per-packet states;
-    connection picks its rows through packet_index; lang is "en" or "zh".
+    connection picks its rows through packet_index; lang is "en" or "zh"; previous is the
+    connection that used the same port pair before (it explains a reuse).
     """
     rows = list(connection.packet_index)
     if not rows:
         return []
-    story = _new_story(packets, states, connection, lang, rows)
+    walker = _new_story(packets, states, connection, lang, rows)
+    walker.previous = previous
     lines: list[NarrativeLine] = []
     run: _Run | None = None
     for row in rows:
-        if _is_key(story, row):
+        if _is_key(walker, row):
             if run is not None:
-                lines.append(_summary_line(story, run))
+                lines.append(_summary_line(walker, run))
                 run = None
-            lines.append(_key_line(story, row))
+            lines.append(_key_line(walker, row))
         else:
-            run = _add_to_run(story, run, row)
+            run = _add_to_run(walker, run, row)
+        facts.remember(walker, row)
     if run is not None:
-        lines.append(_summary_line(story, run))
+        lines.append(_summary_line(walker, run))
     return lines
 
 
@@ -214,7 +193,7 @@ def _new_story(
     conn: Connection,
     lang: Lang,
     rows: list[int],
-) -> _Story:
+) -> Walk:
     base: dict[Direction, int | None] = {
         Direction.TO_SERVER: conn.client_isn,
         Direction.TO_CLIENT: conn.server_isn,
@@ -227,287 +206,134 @@ def _new_story(
     for anomaly in conn.anomalies:
         for frame in anomaly.frames:
             by_frame.setdefault(frame, []).append(anomaly)
-    opened = conn.handshake is Handshake.NOT_CAPTURED
-    return _Story(packets, states, conn, lang, base, packets.time[rows[0]], by_frame, opened=opened)
+    return Walk(packets, states, conn, lang, base, packets.time[rows[0]], by_frame)
 
 
-def _is_key(story: _Story, row: int) -> bool:
+def _is_key(walker: Walk, row: int) -> bool:
     # Raw codes compare equal to IntEnum members: no enum object per packet on the hot path.
-    if story.states.role[row] in KEY_ROLES or story.packets.flags[row] & _CONTROL:
+    st = walker.states
+    if st.role[row] in KEY_ROLES or walker.packets.flags[row] & _CONTROL:
         return True
-    if not story.by_frame:
+    if (
+        st.client_before[row] != st.client_after[row]
+        or st.server_before[row] != st.server_after[row]
+    ):
+        return True  # a packet that moves a side on is always told
+    if facts.half_close(walker, row) and walker.half_close_told < HALF_CLOSE_LINES:
+        return True
+    if not walker.by_frame:
         return False
-    found = story.by_frame.get(story.packets.frame[row], ())
+    found = walker.by_frame.get(walker.packets.frame[row], ())
     return any(a.severity.rank >= Severity.WARN.rank for a in found)
 
 
-def _sender_states(story: _Story, row: int, direction: Direction) -> tuple[TcpState, TcpState]:
-    st = story.states
-    if direction is Direction.TO_SERVER:
-        return TcpState(st.client_before[row]), TcpState(st.client_after[row])
-    return TcpState(st.server_before[row]), TcpState(st.server_after[row])
+# ------------------------------------------------------------------------------------- lines
 
 
-def _other(direction: Direction) -> Direction:
-    return Direction.TO_CLIENT if direction is Direction.TO_SERVER else Direction.TO_SERVER
-
-
-def _illegal(flags: int) -> bool:
-    """Combinations no stack sends in a normal connection (TCP-REFERENCE H7)."""
-    both = TcpFlags.SYN | TcpFlags.FIN
-    syn_rst = TcpFlags.SYN | TcpFlags.RST
-    xmas = TcpFlags.FIN | TcpFlags.PSH | TcpFlags.URG
-    return (
-        flags & 0x1FF == 0
-        or flags & both == both
-        or flags & syn_rst == syn_rst
-        or (flags & xmas == xmas and not flags & TcpFlags.ACK)
-    )
-
-
-def _situation(story: _Story, row: int) -> str:
-    """The narr.* key (without the prefix) that explains this notable packet in its context."""
-    flags = story.packets.flags[row]
-    direction = Direction(story.states.direction[row])
-    sender_before, _ = _sender_states(story, row, direction)
-    if sender_before in _SYNCHRONISED:
-        story.opened = True
-    if _illegal(flags):
-        return "illegal"
-    if flags & TcpFlags.RST:
-        return _rst_situation(story, direction, sender_before)
-    if flags & TcpFlags.SYN:
-        return _syn_situation(story, row, direction)
-    if flags & TcpFlags.FIN:
-        return _fin_situation(story, row, direction)
-    role = PacketRole(story.states.role[row])
-    if role is PacketRole.FIN_ACK:
-        return _finack_situation(story, direction, sender_before)
-    if role is PacketRole.HANDSHAKE_ACK:
-        story.opened = True
-        return "hs_ack"
-    return _plain_situation(role)
-
-
-def _plain_situation(role: PacketRole) -> str:
-    plain = {
-        PacketRole.DATA: "data",
-        PacketRole.PURE_ACK: "pure_ack",
-        PacketRole.WINDOW_UPDATE: "window_update",
-        PacketRole.KEEP_ALIVE: "keep_alive",
-    }
-    return plain.get(role, "other")
-
-
-def _syn_situation(story: _Story, row: int, direction: Direction) -> str:
-    packets = story.packets
-    retransmitted = PacketRole(story.states.role[row]) is PacketRole.SYN_RETRANSMISSION
-    if not packets.flags[row] & TcpFlags.ACK:
-        if direction is Direction.TO_CLIENT:
-            return "syn_simultaneous"
-        if retransmitted:
-            return "syn_again"
-        if _seen_from_the_server(story):
-            return "syn_stale"
-        story.syn_length = packets.length[row]
-        if packets.length[row] == 0:
-            return "syn"
-        return "syn_tfo" if packets.tfo[row] else "syn_data"
-    story.synack_seen = True
-    if retransmitted:
-        return "synack_again"
-    if story.conn.handshake is Handshake.SIMULTANEOUS_OPEN:
-        return "synack_simultaneous"
-    situation = _synack_situation(story, row)
-    if situation == "synack" and _seen_from_the_server(story):
-        story.stale_synack = True
-        return "synack_stale"
-    return situation
-
-
-def _seen_from_the_server(story: _Story) -> bool:
-    """Old duplicate where the SYN-ACK acknowledges the SYN in the capture: that SYN is stale."""
-    conn, p = story.conn, story.packets
-    if conn.handshake is not Handshake.OLD_DUPLICATE or conn.client_isn is None:
-        return False
-    synack = TcpFlags.SYN | TcpFlags.ACK
-    acks = [p.ack[r] for r in conn.packet_index if p.flags[r] & synack == synack]
-    # Seen from the client instead, a SYN-ACK acknowledges some other (stale) SYN.
-    return bool(acks) and all(a == (conn.client_isn + 1) % _MOD for a in acks)
-
-
-def _synack_situation(story: _Story, row: int) -> str:
-    """A SYN-ACK's ack tells which SYN it answers (RFC 9293 §3.5, Fig. 8)."""
-    isn = story.conn.client_isn
-    if isn is None:
-        return "synack"
-    ack = story.packets.ack[row]
-    story.stale_synack = False
-    if ack == (isn + 1) % _MOD:
-        return "synack_tfo_ignored" if story.syn_length else "synack"
-    if story.syn_length and ack == (isn + 1 + story.syn_length) % _MOD:
-        return "synack_tfo"
-    story.stale_synack = True
-    return "synack_old"
-
-
-def _rst_situation(story: _Story, direction: Direction, sender_before: TcpState) -> str:
-    if not story.opened:
-        if direction is Direction.TO_CLIENT and not story.synack_seen:
-            return "rst_refused"
-        if direction is Direction.TO_SERVER and story.stale_synack:
-            return "rst_old_duplicate"
-        return "rst_handshake"
-    if sender_before in (TcpState.CLOSED, TcpState.LISTEN, TcpState.TIME_WAIT):
-        return "rst_unknown"
-    return "rst_after_fin" if direction in story.fin_seq else "rst_abort"
-
-
-def _fin_situation(story: _Story, row: int, direction: Direction) -> str:
-    packets = story.packets
-    fin_seq = (packets.seq[row] + packets.length[row]) % _MOD  # the FIN follows the data
-    if story.fin_seq.get(direction) == fin_seq:
-        story.fin_resent.add(direction)
-        return "fin_again"
-    story.fin_seq[direction] = fin_seq
-    peer_fin = story.fin_seq.get(_other(direction))
-    if peer_fin is None:
-        return "fin_active"
-    has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    if not (has_ack and _seq_ge(packets.ack[row], peer_fin + 1)):
-        story.crossed = True
-        return "fin_simultaneous"  # sent before its sender had seen the peer's FIN (T3)
-    if direction in story.acked_fin:
-        return "fin_passive"
-    story.acked_fin.add(direction)
-    return "fin_three_way"  # RFC 9293 Fig. 5 Note 2: the peer goes straight to TIME_WAIT
-
-
-def _finack_situation(story: _Story, direction: Direction, sender_before: TcpState) -> str:
-    again = direction in story.acked_fin
-    story.acked_fin.add(direction)
-    resent = _other(direction) in story.fin_resent
-    if again and (sender_before is TcpState.TIME_WAIT or resent):
-        return "finack_again"  # RFC 9293 §3.10.7.4: TIME-WAIT re-acknowledges a resent FIN
-    if direction not in story.fin_seq:
-        return "finack_first"
-    if sender_before is TcpState.CLOSING or story.crossed:
-        return "finack_simultaneous"
-    return "finack_last"
-
-
-def _key_line(story: _Story, row: int) -> NarrativeLine:
-    packets, st = story.packets, story.states
+def _key_line(walker: Walk, row: int) -> NarrativeLine:
+    packets, st = walker.packets, walker.states
     direction = Direction(st.direction[row])
-    situation = _situation(story, row)
-    seq_rel = _relative(packets.seq[row], story.base[direction])
+    found = walker.by_frame.get(packets.frame[row], [])
+    told = facts.packet_facts(walker, row)
+    situation = select(told)
+    seq_rel = relative(packets.seq[row], walker.base[direction])
     has_ack = bool(packets.flags[row] & TcpFlags.ACK)
-    ack_rel = _relative(packets.ack[row], story.base[_other(direction)]) if has_ack else None
-    found = story.by_frame.get(packets.frame[row], [])
-    client = (st.client_before[row], st.client_after[row])
-    server = (st.server_before[row], st.server_after[row])
+    ack_rel = relative(packets.ack[row], walker.base[facts.other(direction)]) if has_ack else None
+    reuse = facts.reuse(walker, row, situation)
+    said = _sentences(walker, row, told, situation, seq_rel, ack_rel, reuse)
+    if found:
+        titles = join(walker.lang, (text(walker.lang, f"anomaly.{a.slug}.title") for a in found))
+        said.append(text(walker.lang, "narr.flagged", titles=titles))
+    said.append(_states_clause(walker.lang, told))
+    joined = sentences(walker.lang, said)
     return NarrativeLine(
         frame=packets.frame[row],
         last_frame=packets.frame[row],
-        time=packets.time[row] - story.t0,
+        time=packets.time[row] - walker.t0,
         direction=direction,
-        flags=flags_label(packets.flags[row]),
-        role=PacketRole(st.role[row]),
-        client_before=TcpState(client[0]),
-        client_after=TcpState(client[1]),
-        server_before=TcpState(server[0]),
-        server_after=TcpState(server[1]),
+        flags=flags_label(packets.flags[row], walker.lang),
+        role=told.role,
+        client_before=TcpState(st.client_before[row]),
+        client_after=TcpState(st.client_after[row]),
+        server_before=TcpState(st.server_before[row]),
+        server_after=TcpState(st.server_after[row]),
         seq_raw=packets.seq[row],
         seq_rel=seq_rel,
         ack_raw=packets.ack[row] if has_ack else None,
         ack_rel=ack_rel,
         length=packets.length[row],
-        text=_key_text(story, row, situation, seq_rel, ack_rel, found),
-        concepts=_CONCEPTS.get(situation, ()),
+        text=joined,
+        concepts=CONCEPT_LINKS.get(situation, ()) + (("time_wait",) if reuse else ()),
         anomalies=tuple(dict.fromkeys(a.slug for a in found)),
         is_summary=False,
+        situation=situation,
+        context_states=reuse.states if reuse else (),
     )
 
 
-def _key_text(
-    story: _Story,
+def _sentences(
+    walker: Walk,
     row: int,
-    situation: str,
+    f: PacketFacts,
+    situation: Situation,
     seq_rel: int | None,
     ack_rel: int | None,
-    found: list[Anomaly],
-) -> str:
-    """What the packet says, what its sender now knows, its anomalies, and the state change."""
-    packets, st, lang = story.packets, story.states, story.lang
-    params = {
-        "sender": text(lang, f"who.{_side(Direction(st.direction[row]))}"),
-        "seq": seq_rel,
-        "ack": "-" if ack_rel is None else ack_rel,
-        "seq_raw": packets.seq[row],
-        "ack_raw": packets.ack[row],
-        "length": packets.length[row],
-        "syn_length": story.syn_length,
-        "port": story.conn.server.port,
-        "flags": flags_label(packets.flags[row], lang),
-        "window": packets.window[row],
-    }
-    sentences = [text(lang, f"narr.{situation}", **params)]
-    if packets.length[row] and situation not in ("syn_data", "syn_tfo", "data"):
+    reuse: facts.Reuse | None,
+) -> list[str]:
+    """What the packet says and did, in computed values only, then what rode along with it."""
+    lang = walker.lang
+    params = facts.sentence_params(walker, row, f, seq_rel, ack_rel)
+    sentences = []
+    if f.illegal:
+        sentences.append(text(lang, "narr.illegal", **params))
+    sentences.append(text(lang, f"narr.{situation.value}", **params))
+    told_data = {Situation.SYN_DATA, Situation.SYN_TFO, Situation.DATA, Situation.HS_ACK_DATA}
+    told_data |= {Situation.DATA_HALF_CLOSE, Situation.FINACK_FIRST_DATA}
+    told_data |= set(RESENT_SITUATIONS.values())
+    if f.length and situation not in told_data:
         sentences.append(text(lang, "narr.carries_data", **params))
-    if found:
-        titles = _join(lang, (text(lang, f"anomaly.{a.slug}.title") for a in found))
-        sentences.append(text(lang, "narr.flagged", titles=titles))
-    client = (st.client_before[row], st.client_after[row])
-    server = (st.server_before[row], st.server_after[row])
-    sentences.append(_states_clause(lang, client, server))
-    return " ".join(sentences) if lang == "en" else "".join(sentences)
+    if reuse is not None:
+        sentences.extend(text(lang, f"narr.{key}", **params, **reuse.params) for key in reuse.keys)
+    if f.resent_because is not None and params["rtts"] != "-":
+        sentences.append(text(lang, "narr.resent_rtt", **params))
+    return sentences
 
 
-def _side(direction: Direction) -> str:
-    return "client" if direction is Direction.TO_SERVER else "server"
-
-
-def _join(lang: Lang, items: Iterable[str]) -> str:
-    return text(lang, "narr.sum.sep").join(items)
-
-
-def state_name(lang: Lang, state: TcpState) -> str:
-    """The RFC name of a state, or "unknown" in lang when the capture cannot tell."""
-    return _state_name(lang, state)
-
-
-def _state_name(lang: Lang, state: TcpState) -> str:
-    return text(lang, "narr.unknown_state") if state is TcpState.UNKNOWN else state.name
-
-
-def _states_clause(lang: Lang, client: tuple[int, int], server: tuple[int, int]) -> str:
+def _states_clause(lang: Lang, f: PacketFacts) -> str:
     """ "States: client SYN_SENT → ESTABLISHED; server stays SYN_RECEIVED." in lang."""
+    by_side = (
+        (f.sender, f.receiver) if f.direction is Direction.TO_SERVER else (f.receiver, f.sender)
+    )
     parts = {}
-    for side, (before_code, after_code) in (("client", client), ("server", server)):
-        before, after = TcpState(before_code), TcpState(after_code)
+    for side, move in zip(("client", "server"), by_side, strict=True):
         label = text(lang, f"side.{side}")
-        if before is after:
-            parts[side] = text(lang, "narr.side_same", side=label, state=_state_name(lang, after))
-        else:
+        before, after = state_name(lang, move.before), state_name(lang, move.after)
+        if not move.changed:
+            parts[side] = text(lang, "narr.side_same", side=label, state=after)
+        elif move.passed is not None:
+            passed = state_name(lang, move.passed)
             parts[side] = text(
-                lang,
-                "narr.side_change",
-                side=label,
-                before=_state_name(lang, before),
-                after=_state_name(lang, after),
+                lang, "narr.side_passed", side=label, before=before, passed=passed, after=after
             )
+        else:
+            parts[side] = text(lang, "narr.side_change", side=label, before=before, after=after)
     return text(lang, "narr.states", **parts)
 
 
-def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
+# ----------------------------------------------------------------------------------- summaries
+
+
+def _add_to_run(walker: Walk, run: _Run | None, row: int) -> _Run:
     if run is None:
         run = _Run(first=row, last=row)
     run.last = row
-    packets = story.packets
-    role = story.states.role[row]
+    packets = walker.packets
+    role = walker.states.role[row]
     length = packets.length[row]
     if role == _KEEP_ALIVE:
         run.keepalives += 1
+    elif role == _ZERO_WINDOW_PROBE:
+        run.probes += 1
     elif length:
         run.data += 1
     elif role == _WINDOW_UPDATE:
@@ -516,14 +342,14 @@ def _add_to_run(story: _Story, run: _Run | None, row: int) -> _Run:
         run.acks += 1
     else:
         run.others += 1
-    if story.states.direction[row] == _TO_SERVER:
+    if walker.states.direction[row] == _TO_SERVER:
         run.to_server += length
     else:
         run.to_client += length
     if packets.analysis[row] & _RETRANSMITTED:
         run.retrans += 1
-    if story.by_frame:
-        for anomaly in story.by_frame.get(packets.frame[row], ()):
+    if walker.by_frame:
+        for anomaly in walker.by_frame.get(packets.frame[row], ()):
             if anomaly.slug not in run.slugs:
                 run.slugs.append(anomaly.slug)
     return run
@@ -563,20 +389,21 @@ def _summary_text(lang: Lang, run: _Run) -> str:
         ("acks", run.acks),
         ("window", run.windows),
         ("keepalive", run.keepalives),
+        ("zero_window_probe", run.probes),
         ("other", run.others),
         ("retrans", run.retrans),
     )
     parts.extend(_count(lang, key, n) for key, n in counted if n)
-    return _join(lang, parts)
+    return join(lang, parts)
 
 
-def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
-    packets, st = story.packets, story.states
+def _summary_line(walker: Walk, run: _Run) -> NarrativeLine:
+    packets, st = walker.packets, walker.states
     first, last = run.first, run.last
     return NarrativeLine(
         frame=packets.frame[first],
         last_frame=packets.frame[last],
-        time=packets.time[first] - story.t0,
+        time=packets.time[first] - walker.t0,
         direction=None,
         flags="",
         role=None,
@@ -589,11 +416,14 @@ def _summary_line(story: _Story, run: _Run) -> NarrativeLine:
         ack_raw=None,
         ack_rel=None,
         length=run.to_server + run.to_client,
-        text=_summary_text(story.lang, run),
+        text=_summary_text(walker.lang, run),
         concepts=(),
         anomalies=tuple(run.slugs),
         is_summary=True,
     )
+
+
+# ------------------------------------------------------------------------------- connection
 
 
 def format_line(line: NarrativeLine, lang: Lang) -> str:
@@ -636,6 +466,34 @@ def connection_header(connection: Connection, lang: Lang) -> str:
     if conn.handshake is Handshake.NOT_CAPTURED:
         parts.append(text(lang, "ui.midstream"))
     return " · ".join(parts)
+
+
+def state_path(states: PacketStates, conn: Connection, client: bool) -> tuple[TcpState, ...]:
+    """Every state one side went through, in order, as the replay shows it."""
+    before = states.client_before if client else states.server_before
+    after = states.client_after if client else states.server_after
+    index = conn.packet_index
+    path = [TcpState(before[index[0]])] if index else []
+    for row in index:
+        for state in (states.passed_through(row, client), TcpState(after[row])):
+            if state is not None and state is not path[-1]:
+                path.append(state)
+    return tuple(path)
+
+
+def state_paths(states: PacketStates, conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """One note naming each side's states from the first packet to the last."""
+    parts = {}
+    for side in ("client", "server"):
+        path = state_path(states, conn, side == "client")
+        names = text(lang, "ui.path_sep").join(state_name(lang, s) for s in path)
+        parts[side] = names
+    return (text(lang, "ui.paths", **parts),)
+
+
+def inference_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """What the verdicts rest on beyond the packets (the contract's `inferred`), one note each."""
+    return tuple(text(lang, f"ui.inferred.{i.value}") for i in conn.inferred)
 
 
 def _milliseconds(seconds: float) -> str:

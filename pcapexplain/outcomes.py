@@ -16,6 +16,7 @@ from pcapexplain.model import (
     Connection,
     Direction,
     Handshake,
+    Inference,
     PacketColumns,
     PacketRole,
     PacketStates,
@@ -37,7 +38,13 @@ _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
 _NEVER_OPENED = frozenset(
-    (Handshake.REFUSED, Handshake.UNANSWERED, Handshake.INCOMPLETE, Handshake.OLD_DUPLICATE)
+    (
+        Handshake.REFUSED,
+        Handshake.UNANSWERED,
+        Handshake.INCOMPLETE,
+        Handshake.OLD_DUPLICATE,
+        Handshake.STRAY,
+    )
 )
 
 
@@ -54,7 +61,8 @@ class _Facts:
     fins: list[int | None] = field(default_factory=lambda: [None, None])  # first FIN per direction
     rsts: list[int | None] = field(default_factory=lambda: [None, None])
     rst_after_synack: bool = False  # the client reset right after the SYN-ACK
-    stale_reset: bool = False  # the client reset a SYN-ACK that did not acknowledge its SYN
+    synack_acks: set[int] = field(default_factory=set)  # ack fields of the server's SYN-ACKs
+    stale_reset: bool = False  # the client reset a SYN-ACK: <SEQ=SEG.ACK><CTL=RST> (Fig. 8)
     half_close: bool = False
     sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
     streams: set[int] = field(default_factory=set)
@@ -76,12 +84,17 @@ def summarise(
     conn.tshark_streams = tuple(sorted(facts.streams))
     _options(packets, conn, facts)
     _rtts(packets, conn, facts)
-    conn.handshake = _handshake(conn, facts)
+    if facts.hs_ack is None and client.missed_synack_row is not None:
+        facts.hs_ack = client.missed_synack_row  # a FIN+ACK from SYN_SENT proves it as well
+    conn.handshake = _handshake(conn, facts, server)
+    if conn.handshake is Handshake.OLD_DUPLICATE and client.bad_synack_ack is None:
+        _client_had_no_connection(states, conn)
     conn.vantage = vantage.locate(conn.handshake, conn.rtt_syn_synack, conn.rtt_synack_ack)
     conn.teardown = _teardown(conn, facts, client, server)
     conn.closed_first = _closed_first(conn, facts)
     conn.time_wait = _closer(client.reached_time_wait, server.reached_time_wait)
     conn.half_close = facts.half_close and conn.teardown not in (Teardown.NONE,)
+    conn.inferred = _inferred(conn, facts)
 
 
 def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
@@ -98,7 +111,7 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
             direction.retransmissions += 1
         facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
-            _control(facts, row, d, flags, p_ack[row], client)
+            _control(facts, row, d, flags, p_seq[row], p_ack[row], client)
         elif states.role[row] == _HS_ACK and facts.hs_ack is None:
             facts.hs_ack = row
         if length or flags & _FIN:
@@ -117,11 +130,11 @@ def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     return bool(packets.analysis[row] & _RESENT) and role not in _FIRST_SENDS
 
 
-def _control(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:
+def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side) -> None:
     if flags & _RST:
         if facts.rsts[d] is None:
             facts.rsts[d] = row
-        if d == _TO_SERVER and client.bad_synack_ack is not None:
+        if d == _TO_SERVER and facts.hs_ack is None and _resets_synack(facts, flags, seq):
             facts.stale_reset = True
         if d == _TO_SERVER and facts.synack is not None and facts.hs_ack is None:
             facts.rst_after_synack = facts.rsts[1 - d] is None
@@ -143,11 +156,22 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
         return
     if not flags & _ACK:
         facts.server_syn = True
-    elif client.isn is None or acks_syn(ack, client.isn):
+        return
+    facts.synack_acks.add(ack)
+    if client.isn is None or acks_syn(ack, client.isn):
         if facts.synack is None:
             facts.synack = row
         if facts.hs_ack is None or facts.last_synack is None:
             facts.last_synack = row
+
+
+def _resets_synack(facts: _Facts, flags: int, seq: int) -> bool:
+    """RFC 9293 Fig. 8 line 5: the SYN's sender resets a SYN-ACK with <SEQ=SEG.ACK><CTL=RST>.
+
+    No ACK flag, since nothing it sent is acknowledged: it has no connection (CLOSED, §3.10.7.1)
+    or a SYN of its own that this SYN-ACK does not acknowledge (SYN_SENT, §3.10.7.3).
+    """
+    return not flags & _ACK and seq in facts.synack_acks
 
 
 def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
@@ -189,11 +213,14 @@ def _rtts(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
         conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.last_synack], 0.0)
 
 
-def _handshake(conn: Connection, facts: _Facts) -> Handshake:
+def _handshake(conn: Connection, facts: _Facts, server: Side) -> Handshake:
+    if facts.stale_reset and facts.hs_ack is None:
+        # The same three segments wherever the capture was taken, whatever follows them.
+        return Handshake.OLD_DUPLICATE
     if facts.syn is None:
         if facts.synack is not None:
             return Handshake.COMPLETE if facts.hs_ack is not None else Handshake.INCOMPLETE
-        return Handshake.NOT_CAPTURED
+        return Handshake.STRAY if server.closed_port else Handshake.NOT_CAPTURED
     if facts.server_syn:
         return Handshake.SIMULTANEOUS_OPEN
     if facts.synack is None:
@@ -201,12 +228,22 @@ def _handshake(conn: Connection, facts: _Facts) -> Handshake:
             return Handshake.REFUSED
         if facts.hs_ack is not None:
             return Handshake.COMPLETE  # the client's ACK proves a SYN-ACK the capture missed
-        if facts.stale_reset:
-            return Handshake.OLD_DUPLICATE  # seen from the client: it reset a stale SYN-ACK
         return Handshake.UNANSWERED
     if facts.hs_ack is not None:
         return Handshake.COMPLETE
-    return Handshake.INCOMPLETE  # mark_old_duplicates may refine a client RST here
+    return Handshake.INCOMPLETE
+
+
+def _inferred(conn: Connection, facts: _Facts) -> tuple[Inference, ...]:
+    """What the verdicts rest on beyond the packets themselves, for the contract and the story."""
+    found = []
+    if conn.roles_inferred:
+        found.append(Inference.ROLES)
+    if facts.syn is not None and facts.synack is None and facts.hs_ack is not None:
+        found.append(Inference.SYNACK_NOT_CAPTURED)
+    if facts.syn is None and facts.synack is not None:
+        found.append(Inference.SYN_NOT_CAPTURED)
+    return tuple(found)
 
 
 def _teardown(conn: Connection, facts: _Facts, client: Side, server: Side) -> Teardown:
@@ -268,53 +305,16 @@ def _closer(client: bool, server: bool) -> Closer:
     return Closer.SERVER if server else Closer.NONE
 
 
-def mark_old_duplicates(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection], window: float
-) -> None:
-    """RFC 9293 Fig. 8 seen from the server: a SYN-ACK the client resets, next to its real SYN.
+def _client_had_no_connection(states: PacketStates, conn: Connection) -> None:
+    """RFC 9293 Fig. 8: the captured SYN (if any) was stale, so the client had no connection.
 
-    Without a neighbouring incarnation of the same 4-tuple with another client ISN, the same
-    pattern is a half-open scan, and the handshake stays `incomplete`.
+    The client's RST says that nothing it has matches the SYN-ACK: it is CLOSED throughout, and
+    the server, which answered from LISTEN, returns there (§3.10.7.4).
     """
-    by_tuple: dict[tuple[str, int, str, int], list[Connection]] = {}
-    for conn in connections:
-        key = (conn.client.ip, conn.client.port, conn.server.ip, conn.server.port)
-        by_tuple.setdefault(key, []).append(conn)
-    for siblings in by_tuple.values():
-        for i, conn in enumerate(siblings):
-            if _client_reset_synack(packets, states, conn) and _real_syn_nearby(
-                conn, siblings[max(i - 1, 0) : i + 2], window
-            ):
-                _mark_old_duplicate(states, conn)
-
-
-def _client_reset_synack(packets: PacketColumns, states: PacketStates, conn: Connection) -> bool:
-    if conn.handshake is not Handshake.INCOMPLETE or conn.client_isn is None:
-        return False
-    seen_synack = False
-    for row in conn.packet_index:
-        flags, d = packets.flags[row], states.direction[row]
-        if d != _TO_SERVER and flags & _SYN and flags & _ACK:
-            seen_synack = True
-        elif d == _TO_SERVER and flags & _RST and seen_synack:
-            return True
-    return False
-
-
-def _real_syn_nearby(conn: Connection, siblings: list[Connection], window: float) -> bool:
-    return any(
-        other is not conn
-        and other.client_isn is not None
-        and other.client_isn != conn.client_isn
-        and abs(other.first_time - conn.first_time) <= window
-        for other in siblings
-    )
-
-
-def _mark_old_duplicate(states: PacketStates, conn: Connection) -> None:
-    conn.handshake = Handshake.OLD_DUPLICATE
-    conn.teardown, conn.closed_first, conn.half_close = Teardown.NONE, Closer.NONE, False
-    closed = int(TcpState.CLOSED)  # the client has no such connection: the SYN is a stale copy
+    closed, listen = int(TcpState.CLOSED), int(TcpState.LISTEN)
     for row in conn.packet_index:
         states.client_before[row] = states.client_after[row] = closed
+    first = conn.packet_index[0]
+    if states.server_before[first] == TcpState.UNKNOWN:
+        states.server_before[first] = listen  # only a listening server answers a SYN
     conn.client_final = TcpState.CLOSED

@@ -1,7 +1,9 @@
 """Reconstructor stage (pure): split packets into TCP incarnations, then replay each one.
 
 `reconstruct` makes one pass to assign every packet to a connection (a 4-tuple between its SYN and
-its end; a new SYN with a new ISN after the old incarnation ended starts the next one), then replays
+its end; a new SYN with a new ISN after the old incarnation ended starts the next one; a SYN-ACK
+that answers some other SYN than the client's, and the client's RST to it, form a connection of
+their own, as they do at the server: RFC 9293 Fig. 8), then replays
 each connection's packets through the endpoint state machine in `endpoints.py` and summarises it
 with `outcomes.py`. Both passes are plain loops over the loader's columns: no object per packet.
 """
@@ -21,7 +23,6 @@ _NOTABLE = _SYN | _FIN | _RST
 # Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
 WELL_KNOWN_LIMIT = 1024
 EPHEMERAL_START = 32768  # Linux ip_local_port_range default; IANA's 49152 lies inside it
-OLD_DUPLICATE_WINDOW = 120.0  # seconds: one MSL (RFC 9293 §3.4.2) between stale and real SYN
 
 Side = tuple[str, int]
 
@@ -36,6 +37,8 @@ class _Incarnation:
     synack: bool = False
     acked: bool = False  # a plain ACK was seen: the connection got past the handshake
     ended: bool = False  # a FIN or RST was seen
+    stale: _Incarnation | None = None  # a SYN-ACK for another SYN, and the RST answering it
+    stale_synack: tuple[int, int, Side] | None = None  # that SYN-ACK's seq, ack and sender
 
 
 def reconstruct(packets: PacketColumns) -> tuple[list[Connection], PacketStates]:
@@ -53,7 +56,6 @@ def reconstruct(packets: PacketColumns) -> tuple[list[Connection], PacketStates]
         client_side, server_side = endpoints.replay(packets, states, conn)
         outcomes.summarise(packets, states, conn, client_side, server_side)
         connections.append(conn)
-    outcomes.mark_old_duplicates(packets, states, connections, OLD_DUPLICATE_WINDOW)
     return connections, states
 
 
@@ -81,11 +83,18 @@ def _group(packets: PacketColumns) -> list[_Incarnation]:
         packets.dport,
         packets.flags,
         packets.seq,
+        packets.ack,
         strict=True,
     )
-    for row, (src, sport, dst, dport, flags, seq) in enumerate(columns):
+    for row, (src, sport, dst, dport, flags, seq, ack) in enumerate(columns):
         key = (src, sport, dst, dport)
         group = current.get(key)
+        if group is not None and _is_stale(group, (src, sport), (dst, dport), flags, seq, ack):
+            if group.stale is None:
+                group.stale = _Incarnation(rows=array("l"), first=(src, sport))
+                groups.append(group.stale)
+            group.stale.rows.append(row)
+            continue
         if group is None or (flags & _OPENING == _SYN and _starts_new(group, (src, sport), seq)):
             group = _Incarnation(rows=array("l"), first=(src, sport))
             groups.append(group)
@@ -94,6 +103,29 @@ def _group(packets: PacketColumns) -> list[_Incarnation]:
         if flags & _NOTABLE or not group.acked:
             _note(group, (src, sport), flags, seq)
     return groups
+
+
+def _is_stale(
+    group: _Incarnation, sender: Side, receiver: Side, flags: int, seq: int, ack: int
+) -> bool:
+    """A SYN-ACK that acknowledges no SYN of its receiver's, its copies, and the RST answering it.
+
+    RFC 9293 Fig. 8 seen from the client: the server answers an old duplicate SYN while the
+    client's own SYN is pending; the client, in SYN_SENT, resets it with <SEQ=SEG.ACK><CTL=RST>.
+    """
+    opening = flags & _OPENING
+    if group.stale_synack is not None:
+        stale_seq, stale_ack, server = group.stale_synack
+        if opening == _SYN | _ACK:
+            return sender == server and seq == stale_seq
+        return receiver == server and opening == _RST and seq == stale_ack  # RST, no ACK flag
+    isn = group.syn_isn.get(receiver)
+    if opening != _SYN | _ACK or isn is None or group.synack or len(group.syn_isn) > 1:
+        return False
+    if endpoints.acks_syn(ack, isn):
+        return False
+    group.stale_synack = (seq, ack, sender)
+    return True
 
 
 def _starts_new(group: _Incarnation, sender: Side, seq: int) -> bool:
@@ -130,6 +162,9 @@ def _roles(packets: PacketColumns, group: _Incarnation) -> tuple[Endpoint, Endpo
             if not flags & _ACK:
                 return sender, receiver, False
             return receiver, sender, True
+    prober = endpoints.stray_prober(packets, rows)
+    if prober is not None:  # probes answered by a closed port: the prober is the client
+        return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
     return (*_guess_roles(first, other), True)
 
 

@@ -37,6 +37,7 @@ def connection_record(conn: Connection, *, capture: str, tshark_version: str) ->
         "server_ip": conn.server.ip,
         "server_port": conn.server.port,
         "roles_inferred": conn.roles_inferred,
+        "inferred": [i.value for i in conn.inferred],
         "handshake": conn.handshake.value,
         "teardown": conn.teardown.value,
         "half_close": conn.half_close,

@@ -16,7 +16,17 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import MAX_FRAMES
-from pcapexplain.explanations import CONCEPTS, has, plural, shows_codes, text, ui_texts
+from pcapexplain.explanations import (
+    CONCEPTS,
+    finding_texts,
+    has,
+    plural,
+    sentences,
+    shows_codes,
+    text,
+    ui_texts,
+)
+from pcapexplain.facts import state_name
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
@@ -75,7 +85,8 @@ class Row:
     id: int
     client: str
     server: str
-    inferred: bool
+    inferred: bool  # a verdict rests on inference (see inferred_note)
+    inferred_note: str
     handshake: str
     handshake_label: str
     handshake_short: str  # the table cell
@@ -132,6 +143,7 @@ class Finding:
 class Section:
     id: int
     heading: str
+    notes: tuple[str, ...]  # each side's states on the way, what the verdicts infer
     client: str
     server: str
     inferred: bool
@@ -229,7 +241,8 @@ def _left_out_note(lang: Lang, left_out: int, severe: int) -> str:
         return ""
     note = text(lang, "report.left_out", count=f"{left_out:,}")
     if severe:
-        note += " " + text(lang, "report.left_out_severe", count=f"{severe:,}", limit=FULL_LIMIT)
+        severe_note = text(lang, "report.left_out_severe", count=f"{severe:,}", limit=FULL_LIMIT)
+        note = sentences(lang, (note, severe_note))
     return note
 
 
@@ -301,7 +314,8 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         id=conn.id,
         client=str(conn.client),
         server=str(conn.server),
-        inferred=conn.roles_inferred,
+        inferred=bool(conn.inferred),
+        inferred_note=sentences(lang, narrate.inference_notes(conn, lang)),
         handshake=conn.handshake.value,
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
         handshake_short=text(lang, f"short.handshake.{conn.handshake.value}"),
@@ -342,15 +356,17 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
     warned_slugs = frozenset(a.slug for a in severe)
+    told = narrate.story(result, conn, lang)
     lines = tuple(
         _line(lang, result.packets, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
-        for line in narrate.narrate(result.packets, result.states, conn, lang)
+        for line in told.lines
     )
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
     return Section(
         id=conn.id,
-        heading=narrate.connection_header(conn, lang),
+        heading=told.header,
+        notes=told.notes,
         client=str(conn.client),
         server=str(conn.server),
         inferred=conn.roles_inferred,
@@ -393,7 +409,6 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
         (text(lang, "report.fact.rtt_ack"), ms(conn.rtt_synack_ack)),
-        (text(lang, "report.fact.vantage"), narrate.vantage_text(conn, lang)),
         (text(lang, "report.fact.zeek"), f"{conn.zeek_state} {conn.zeek_history}"),
         (
             text(lang, "report.fact.traffic"),
@@ -504,17 +519,15 @@ def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
     return text(
         lang,
         "report.states_line",
-        client_before=narrate.state_name(lang, line.client_before),
-        client_after=narrate.state_name(lang, line.client_after),
-        server_before=narrate.state_name(lang, line.server_before),
-        server_after=narrate.state_name(lang, line.server_after),
+        client_before=state_name(lang, line.client_before),
+        client_after=state_name(lang, line.client_after),
+        server_before=state_name(lang, line.server_before),
+        server_after=state_name(lang, line.server_after),
     )
 
 
 def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
-    base = f"anomaly.{anomaly.slug}"
-    explain = text(lang, f"{base}.explain") if has(lang, f"{base}.explain") else ""
-    why = text(lang, f"{base}.why") if has(lang, f"{base}.why") else ""
+    explain, why = finding_texts(lang, anomaly.slug, anomaly.params)
     return Finding(
         slug=anomaly.slug,
         severity=anomaly.severity.value,

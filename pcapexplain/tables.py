@@ -40,6 +40,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "server_ip": "string",
     "server_port": "int32",
     "roles_inferred": "bool",
+    "inferred": "string",  # the contract's list, joined by spaces
     "handshake": _categories(Handshake),
     "teardown": _categories(Teardown),
     "half_close": "bool",

@@ -10,7 +10,7 @@ import typer.main
 
 from pcapexplain.cli import app
 from pcapexplain.errors import ExitStatus
-from pcapexplain.model import AnomalySlug, CapturePoint, Closer, Handshake, Teardown
+from pcapexplain.model import AnomalySlug, CapturePoint, Closer, Handshake, Inference, Teardown
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -32,7 +32,7 @@ def test_every_anomaly_slug_is_in_the_glossary(slug: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [v.value for enum in (Handshake, Teardown, CapturePoint) for v in enum]
+    "value", [v.value for enum in (Handshake, Teardown, CapturePoint, Inference) for v in enum]
 )
 def test_every_outcome_is_in_the_glossary(value: str) -> None:
     assert value in _glossary_terms()
@@ -41,7 +41,7 @@ def test_every_outcome_is_in_the_glossary(value: str) -> None:
 def test_glossary_defines_nothing_unknown() -> None:
     known = (
         {s.value for s in AnomalySlug}
-        | {v.value for enum in (Handshake, Teardown, Closer, CapturePoint) for v in enum}
+        | {v.value for enum in (Handshake, Teardown, Closer, CapturePoint, Inference) for v in enum}
         | {
             "S0",
             "S1",

@@ -83,7 +83,7 @@ def test_crossing_fins_are_drawn_crossing() -> None:
     c.ack(c.client)
     c.ack(c.server)
     drawn, packets, states, conn = _build(c)
-    assert ladder.crossings(packets, states, conn.packet_index) == {4: 3}
+    assert ladder.crossings(states, conn.packet_index) == {4: 3}
     (segment,) = _segments(drawn)
     first, second = (a for a in segment.arrows if a.frame in (4, 5))
     assert first.crossing and second.crossing
@@ -97,7 +97,7 @@ def test_crossing_fins_are_drawn_crossing() -> None:
 
 def test_a_fin_that_acknowledges_the_other_does_not_cross() -> None:
     drawn, packets, states, conn = _build(_closed_by_client())
-    assert ladder.crossings(packets, states, conn.packet_index) == {}
+    assert ladder.crossings(states, conn.packet_index) == {}
     assert not any(a.crossing for s in _segments(drawn) for a in s.arrows)
 
 
@@ -114,7 +114,9 @@ def test_simultaneous_open_crosses_and_is_not_drawn_as_an_error() -> None:
     warned = frozenset(f for a in conns[0].anomalies if a.severity.rank >= 2 for f in a.frames)
     drawn = ladder.build(packets, states, conns[0], warned)
     arrows = [a for s in _segments(drawn) for a in s.arrows]
-    assert [a.crossing for a in arrows[:2]] == [True, True]
+    # The SYNs cross (no ACK), and so do the SYN-ACKs: each side answered the other's SYN
+    # before the other's SYN-ACK arrived (RFC 9293 Fig. 7), as the replay records.
+    assert [a.crossing for a in arrows[:5]] == [True, True, True, True, False]
     assert all(a.kind == "open" and not a.resent and not a.flagged for a in arrows[:4])
 
 
@@ -184,3 +186,16 @@ def test_crosses_detects_a_line_through_a_box() -> None:
     assert not ladder.crosses(box, (0, 0, 300, 20))  # above
     assert not ladder.crosses(box, (200, 0, 300, 100))  # beside
     assert ladder.crosses(box, (120, 0, 120, 100))  # vertical, through
+
+
+def test_a_state_passed_within_one_segment_is_written_before_the_new_one() -> None:
+    """A FIN+ACK that acknowledges the client's FIN: its ACK, then its FIN (RFC 9293 §3.10.7.4)."""
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.fin(c.server)  # acknowledges the client's FIN and closes the server's direction
+    c.ack(c.client)
+    drawn, *_ = _build(c)
+    (segment,) = _segments(drawn)
+    head = next(m for m in segment.states if m.state == "TIME_WAIT")
+    assert (head.passed, head.x) == ("FIN_WAIT_2", ladder.CLIENT_X - 8)

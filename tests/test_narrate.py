@@ -31,6 +31,7 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.narrate import NarrativeLine, connection_header, flags_label, format_line, narrate
+from pcapexplain.situations import Situation
 
 C, S = Direction.TO_SERVER, Direction.TO_CLIENT
 SYN, ACK, FIN, RST, PSH = TcpFlags.SYN, TcpFlags.ACK, TcpFlags.FIN, TcpFlags.RST, TcpFlags.PSH
@@ -54,6 +55,7 @@ class Pkt:
     length: int = 0
     tfo: bool = False
     analysis: int = 0
+    passed: tuple[int, int] | None = None  # states passed within the packet (client, server)
 
 
 def story(
@@ -64,6 +66,11 @@ def story(
 ) -> list[NarrativeLine]:
     packets, states, connection = build(pkts, anomalies, **conn)
     return narrate(packets, states, connection, lang)
+
+
+def passing(client: TcpState | None, server: TcpState | None) -> tuple[int, int]:
+    """A PacketStates.passed entry: the state each side passed within the packet, or none."""
+    return (int(client or T.UNKNOWN), int(server or T.UNKNOWN))
 
 
 def build(
@@ -102,6 +109,7 @@ def build(
         array("b", [p.client[1] for p in pkts]),
         array("b", [p.server[0] for p in pkts]),
         array("b", [p.server[1] for p in pkts]),
+        {i: p.passed for i, p in enumerate(pkts) if p.passed is not None},
     )
     fields: dict[str, object] = {
         "handshake": Handshake.COMPLETE,
@@ -318,7 +326,7 @@ def test_flags_label_uses_wiresharks_order() -> None:
     assert flags_label(SYN | ACK) == "SYN, ACK"
     assert flags_label(FIN | PSH | ACK) == "FIN, PSH, ACK"
     assert flags_label(RST) == "RST"
-    assert flags_label(0) == "<None>"
+    assert flags_label(0) == "no flags" and flags_label(0, Lang.ZH) == "无标志"
 
 
 # ---------------------------------------------------------------- other closes
@@ -350,6 +358,9 @@ def test_three_way_close() -> None:
 
 
 def test_simultaneous_close() -> None:
+    """Both FINs cross and neither is lost (RFC 9293 Fig. 6): both sides pass through CLOSING.
+    The states are the replay's: the client's FIN reaches the server just before the client's
+    ACK of the server's FIN, so the server passes CLOSING within that packet."""
     close = [
         Pkt(
             C,
@@ -360,24 +371,35 @@ def test_simultaneous_close() -> None:
             (T.ESTABLISHED, T.FIN_WAIT_1),
             (T.ESTABLISHED, T.ESTABLISHED),
         ),
+        Pkt(S, FIN | ACK, SF, CF, R.FIN, (T.FIN_WAIT_1, T.CLOSING), (T.ESTABLISHED, T.FIN_WAIT_1)),
         Pkt(
-            S, FIN | ACK, SF, CF, R.FIN, (T.FIN_WAIT_1, T.FIN_WAIT_1), (T.ESTABLISHED, T.FIN_WAIT_1)
+            C,
+            ACK,
+            CF + 1,
+            SF + 1,
+            R.FIN_ACK,
+            (T.CLOSING, T.CLOSING),
+            (T.FIN_WAIT_1, T.TIME_WAIT),
+            passed=passing(None, T.CLOSING),
         ),
         Pkt(
-            C, ACK, CF + 1, SF + 1, R.FIN_ACK, (T.FIN_WAIT_1, T.CLOSING), (T.FIN_WAIT_1, T.CLOSING)
+            S, ACK, SF + 1, CF + 1, R.FIN_ACK, (T.CLOSING, T.TIME_WAIT), (T.TIME_WAIT, T.TIME_WAIT)
         ),
-        Pkt(S, ACK, SF + 1, CF + 1, R.FIN_ACK, (T.CLOSING, T.TIME_WAIT), (T.CLOSING, T.TIME_WAIT)),
     ]
     lines = key_lines(
         story(handshake() + data_phase() + close, "en", teardown=Teardown.SIMULTANEOUS)
     )
-    second_fin, ack1, ack2 = lines[-3:]
-    assert "simultaneous close" in second_fin.text and "CLOSING" in second_fin.text
-    for ack in (ack1, ack2):
-        assert "crossing FIN" in ack.text and "who_time_wait" in ack.concepts
-    assert "CLOSING → TIME_WAIT" in ack2.text
+    first_fin, second_fin, ack1, ack2 = lines[-4:]
+    assert "had not reached it" in first_fin.text
+    assert "the two FINs cross" in second_fin.text and "enters CLOSING" in second_fin.text
+    assert "passed through CLOSING" in ack1.text and "on to TIME_WAIT" in ack1.text
+    assert "in CLOSING since it received a FIN" in ack2.text and "enters TIME_WAIT" in ack2.text
+    assert "server FIN_WAIT_1 → CLOSING → TIME_WAIT" in ack1.text
+    assert all(
+        "who_time_wait" in line.concepts or "closing" in line.concepts for line in lines[-3:]
+    )
     zh = key_lines(story(handshake() + data_phase() + close, "zh"))[-3]
-    assert "同时关闭" in zh.text
+    assert "交错" in zh.text and "CLOSING" in zh.text
 
 
 def test_retransmitted_fin_is_answered_from_time_wait() -> None:
@@ -390,11 +412,12 @@ def test_retransmitted_fin_is_answered_from_time_wait() -> None:
         C, ACK, CF + 1, SF + 1, R.FIN_ACK, (T.TIME_WAIT, T.TIME_WAIT), (T.LAST_ACK, T.LAST_ACK)
     )
     lines = key_lines(story(pkts + resent, "en"))
-    fin_again, ack_again = lines[-2:]
+    lost, fin_again, ack_again = lines[-3:]
+    assert "but it does not arrive" in lost.text and "will send its FIN again" in lost.text
     assert fin_again.text.startswith("The same FIN again")
+    assert "it was the ACK of it that went missing" in fin_again.text
     assert "sent from TIME_WAIT" in ack_again.text and "time_wait" in ack_again.concepts
-    assert "Last step of the close" in lines[-3].text  # the first, lost, final ACK
-    assert "TIME_WAIT 存在的意义" in key_lines(story(pkts + resent, "zh"))[-1].text
+    assert "等待 2MSL 的用意" in key_lines(story(pkts + resent, "zh"))[-1].text
 
 
 # ---------------------------------------------------------------- resets
@@ -407,37 +430,43 @@ def test_refused_connection(lang: Lang) -> None:
         Pkt(S, RST | ACK, 0, CISN + 1, R.RST, (T.SYN_SENT, T.CLOSED), (T.CLOSED, T.CLOSED)),
     ]
     rst = story(pkts, lang, handshake=Handshake.REFUSED, server_isn=None)[1]
-    assert rst.role is R.RST and rst.flags == "RST, ACK" and rst.ack_rel == 1
+    flags = "RST, ACK" if lang == "en" else "RST、ACK"  # Chinese lists names with 、
+    assert rst.role is R.RST and rst.flags == flags and rst.ack_rel == 1
     assert "port 80" in rst.text if lang == "en" else "端口 80" in rst.text
     assert ("refused" if lang == "en" else "拒绝") in rst.text
     assert "rst" in rst.concepts
 
 
 def test_old_duplicate_syn_is_rejected_by_the_third_step() -> None:
-    stale_ack = CISN - 9  # the SYN-ACK answers an old SYN with ISN CISN - 10
+    """RFC 9293 Fig. 8 as the replay gives it at the server: the client is CLOSED throughout."""
+    closed = (T.CLOSED, T.CLOSED)
     pkts = [
-        Pkt(C, SYN, CISN, 0, R.SYN, (T.CLOSED, T.SYN_SENT), (T.LISTEN, T.LISTEN)),
-        Pkt(
-            S,
-            SYN | ACK,
-            9000,
-            stale_ack,
-            R.SYN_ACK,
-            (T.SYN_SENT, T.SYN_SENT),
-            (T.LISTEN, T.SYN_RECEIVED),
-        ),
-        Pkt(C, RST, stale_ack, 0, R.RST, (T.SYN_SENT, T.SYN_SENT), (T.SYN_RECEIVED, T.LISTEN)),
-        *handshake()[1:],
+        Pkt(C, SYN, CISN, 0, R.SYN, closed, (T.LISTEN, T.SYN_RECEIVED)),
+        Pkt(S, SYN | ACK, SISN, CISN + 1, R.SYN_ACK, closed, (T.SYN_RECEIVED, T.SYN_RECEIVED)),
+        Pkt(C, RST, CISN + 1, 0, R.RST, closed, (T.SYN_RECEIVED, T.LISTEN)),
     ]
-    lines = story(pkts, "en", handshake=Handshake.OLD_DUPLICATE)
-    synack, rst = lines[1], lines[2]
-    assert synack.ack_rel == -9  # shown behind the client's ISN, not as 4294967287
-    assert "stale connection request" in synack.text and "stale_syn" in synack.concepts
+    syn, synack, rst = story(pkts, "en", handshake=Handshake.OLD_DUPLICATE)
+    assert "leaves the client in CLOSED" in syn.text and "stale_syn" in syn.concepts
+    assert "LISTEN → SYN_RECEIVED" in syn.text
+    assert "that is what protects it" in synack.text and "(CLOSED)" in synack.text
     assert "third step of the handshake doing its job" in rst.text
-    assert "Fig. 8" in rst.text
-    assert lines[3].text.startswith("Second step")  # the real SYN-ACK that follows is normal
+    assert "returns to LISTEN" in rst.text and "no ACK flag" in rst.text
+    assert "Reset of an open connection" not in rst.text
     zh = story(pkts, "zh", handshake=Handshake.OLD_DUPLICATE)
-    assert "已失效的连接请求报文段" in zh[1].text and "第三次握手" in zh[2].text
+    assert "已失效的连接请求报文段" in zh[0].text and "第三次握手" in zh[2].text
+
+
+def test_stale_synack_seen_at_the_client_names_the_unseen_syn() -> None:
+    closed = (T.CLOSED, T.CLOSED)
+    stale_ack = CISN - 9  # answers a SYN with ISN CISN - 10, not the client's
+    pkts = [
+        Pkt(S, SYN | ACK, 9000, stale_ack, R.SYN_ACK, closed, (T.LISTEN, T.SYN_RECEIVED)),
+        Pkt(C, RST, stale_ack, 0, R.RST, closed, (T.SYN_RECEIVED, T.LISTEN)),
+    ]
+    synack, rst = story(pkts, "en", handshake=Handshake.OLD_DUPLICATE, client_isn=None)
+    assert synack.text.startswith("A SYN-ACK for a SYN this capture does not show")
+    assert f"ack {stale_ack}" in synack.text
+    assert rst.situation is Situation.RST_OLD_DUPLICATE
 
 
 def test_reset_of_an_open_connection() -> None:
@@ -510,17 +539,11 @@ def test_midstream_numbers_count_from_the_first_segment_seen() -> None:
 
 
 def test_simultaneous_open() -> None:
+    """RFC 9293 Fig. 7 as the replay gives it: the server goes CLOSED → SYN_SENT with its SYN,
+    SYN_RECEIVED with its SYN-ACK; the client's SYN-ACK crosses the server's."""
     pkts = [
-        Pkt(C, SYN, CISN, 0, R.SYN, (T.CLOSED, T.SYN_SENT), (T.SYN_SENT, T.SYN_RECEIVED)),
-        Pkt(
-            S,
-            SYN,
-            SISN,
-            0,
-            R.SYN,
-            (T.SYN_RECEIVED, T.SYN_RECEIVED),
-            (T.SYN_RECEIVED, T.SYN_RECEIVED),
-        ),
+        Pkt(C, SYN, CISN, 0, R.SYN, (T.CLOSED, T.SYN_SENT), (T.CLOSED, T.CLOSED)),
+        Pkt(S, SYN, SISN, 0, R.SYN, (T.SYN_SENT, T.SYN_RECEIVED), (T.CLOSED, T.SYN_SENT)),
         Pkt(
             C,
             SYN | ACK,
@@ -528,14 +551,42 @@ def test_simultaneous_open() -> None:
             SISN + 1,
             R.SYN_ACK,
             (T.SYN_RECEIVED, T.SYN_RECEIVED),
-            (T.SYN_RECEIVED, T.ESTABLISHED),
+            (T.SYN_SENT, T.SYN_SENT),
         ),
-        Pkt(S, SYN | ACK, SISN, CISN + 1, R.SYN_ACK, (T.SYN_RECEIVED, T.ESTABLISHED), EST),
+        Pkt(
+            S,
+            SYN | ACK,
+            SISN,
+            CISN + 1,
+            R.SYN_ACK,
+            (T.SYN_RECEIVED, T.ESTABLISHED),
+            (T.SYN_SENT, T.SYN_RECEIVED),
+        ),
+        Pkt(
+            C,
+            PSH | ACK,
+            CISN + 1,
+            SISN + 1,
+            R.HANDSHAKE_ACK,
+            EST,
+            (T.SYN_RECEIVED, T.ESTABLISHED),
+            length=6,
+        ),
     ]
     lines = story(pkts, "en", handshake=Handshake.SIMULTANEOUS_OPEN)
-    assert "simultaneous open" in lines[1].text
+    situations = [line.situation for line in lines]
+    assert situations == [
+        Situation.SYN,
+        Situation.SYN_CROSSING,
+        Situation.SYNACK_CROSSING,
+        Situation.SYNACK_SIMULTANEOUS,
+        Situation.ACK_OPENS_SIMULTANEOUS,
+    ]
+    assert (
+        "from CLOSED to SYN_SENT" in lines[1].text and "server CLOSED → SYN_SENT" in lines[1].text
+    )
+    assert "it goes SYN_SENT → SYN_RECEIVED" in lines[3].text
     assert all("simultaneous_open" in line.concepts for line in lines[1:])
-    assert lines[3].text.startswith("SYN-ACK in a simultaneous open")
 
 
 # ---------------------------------------------------------------- anomalies on lines

@@ -8,9 +8,11 @@ from pcapexplain.model import (
     Closer,
     Connection,
     Handshake,
+    Inference,
     PacketColumns,
     PacketRole,
     PacketStates,
+    TcpFlags,
     TcpState,
     Teardown,
 )
@@ -247,6 +249,8 @@ def test_synack_never_acknowledged_is_incomplete() -> None:
 
 
 def test_simultaneous_open() -> None:
+    """RFC 9293 Fig. 7: the second SYN's sender goes CLOSED → SYN_SENT, then SYN_RECEIVED with its
+    SYN-ACK; the client's SYN-ACK crossed the server's and reaches a server still in SYN_SENT."""
     c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
     c.send(c.client, SYN)
     c.send(c.server, SYN)
@@ -255,14 +259,29 @@ def test_simultaneous_open() -> None:
     c.data(c.client, 10)
     conns, states = run(c)
     conn = only(conns)
-    assert ladder(states, conn)[:4] == [
+    assert ladder(states, conn) == [
         ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "CLOSED"),
-        ("SYN", "SYN_SENT", "SYN_RECEIVED", "CLOSED", "SYN_RECEIVED"),
-        ("SYN_ACK", "SYN_RECEIVED", "SYN_RECEIVED", "SYN_RECEIVED", "ESTABLISHED"),
-        ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("SYN", "SYN_SENT", "SYN_RECEIVED", "CLOSED", "SYN_SENT"),
+        ("SYN_ACK", "SYN_RECEIVED", "SYN_RECEIVED", "SYN_SENT", "SYN_SENT"),
+        ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "SYN_SENT", "SYN_RECEIVED"),
+        ("HANDSHAKE_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "ESTABLISHED"),
     ]
     assert conn.handshake is Handshake.SIMULTANEOUS_OPEN
     assert conn.teardown is Teardown.OPEN_AT_END
+
+
+def test_simultaneous_open_without_crossing_synacks() -> None:
+    """The server answers the client's SYN before the client's SYN-ACK reaches it."""
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    c.send(c.server, SYN | ACK, seq=5000)
+    c.send(c.client, SYN | ACK, seq=1000)
+    conns, states = run(c)
+    assert ladder(states, only(conns))[2:] == [
+        ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "SYN_SENT", "SYN_RECEIVED"),
+        ("SYN_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "ESTABLISHED"),
+    ]
 
 
 def test_old_duplicate_syn_seen_at_the_server() -> None:
@@ -282,16 +301,32 @@ def test_old_duplicate_syn_seen_at_the_server() -> None:
     assert conns[1].client_isn == 100
 
 
-def test_half_open_scan_is_not_an_old_duplicate() -> None:
+def test_figure_8_pattern_is_old_duplicate_with_nothing_after_it() -> None:
+    """SYN, SYN-ACK, RST <SEQ=SEG.ACK> without ACK: old_duplicate whatever follows, and the client,
+    which had no connection to match the SYN-ACK, is never ESTABLISHED."""
     c = Conversation()
     c.send(c.client, SYN)
     c.send(c.server, SYN | ACK)
     c.send(c.client, RST)
-    conn = only(run(c)[0])
-    assert conn.handshake is Handshake.INCOMPLETE
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.OLD_DUPLICATE
+    assert (conn.teardown, conn.closed_first) == (Teardown.NONE, Closer.NONE)
+    assert {s for row in ladder(states, conn) for s in row[1:3]} == {"CLOSED"}
+    assert ladder(states, conn)[-1] == ("RST", "CLOSED", "CLOSED", "SYN_RECEIVED", "LISTEN")
 
 
-def test_stale_synack_answered_by_rst_at_the_client_keeps_it_in_syn_sent() -> None:
+def test_a_reset_with_ack_after_the_synack_is_not_figure_8() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, RST | ACK)
+    assert only(run(c)[0]).handshake is Handshake.INCOMPLETE
+
+
+def test_stale_synack_at_the_client_is_a_connection_of_its_own() -> None:
+    """Fig. 8 seen from the client: the stale SYN-ACK and the client's RST form the old_duplicate
+    connection the server side shows; the client's own attempt stays in SYN_SENT, then opens."""
     c = Conversation(client_isn=100, server_isn=300)
     c.send(c.client, SYN)
     c.send(c.server, SYN | ACK, ack=91)  # acknowledges an old SYN, not ours
@@ -300,9 +335,16 @@ def test_stale_synack_answered_by_rst_at_the_client_keeps_it_in_syn_sent() -> No
     c.next[c.server] = 401
     c.ack(c.client)
     conns, states = run(c)
-    conn = only(conns)
-    assert ladder(states, conn)[2][1:3] == ("SYN_SENT", "SYN_SENT")
-    assert conn.handshake is Handshake.COMPLETE
+    assert [x.handshake for x in conns] == [Handshake.COMPLETE, Handshake.OLD_DUPLICATE]
+    real, stale = conns
+    assert [states.role[r] for r in real.packet_index] == [R.SYN, R.SYN_ACK, R.HANDSHAKE_ACK]
+    assert ladder(states, real)[0][1:3] == ("CLOSED", "SYN_SENT")
+    assert ladder(states, stale) == [
+        ("SYN_ACK", "CLOSED", "CLOSED", "LISTEN", "SYN_RECEIVED"),
+        ("RST", "CLOSED", "CLOSED", "SYN_RECEIVED", "LISTEN"),
+    ]
+    assert stale.client.port == real.client.port and stale.roles_inferred
+    assert [i.value for i in stale.inferred] == ["roles", "syn_not_captured"]
 
 
 def test_capture_started_mid_connection() -> None:
@@ -452,6 +494,82 @@ def test_stale_synack_reset_by_the_client_with_nothing_after_is_old_duplicate() 
     c.send(c.client, SYN)
     c.send(c.server, SYN | ACK, ack=91)
     c.send(c.client, RST, seq=91)
-    conn = only(run(c)[0])
-    assert conn.handshake is Handshake.OLD_DUPLICATE
-    assert conn.teardown is Teardown.NONE
+    conns, _ = run(c)
+    assert [x.handshake for x in conns] == [Handshake.UNANSWERED, Handshake.OLD_DUPLICATE]
+    assert conns[1].teardown is Teardown.NONE
+
+
+@pytest.mark.parametrize(
+    ("flags", "answer_ack"),
+    [(0, 2000), (FIN | PSH | TcpFlags.URG, 2001), (FIN, 2001), (PSH, 2000)],
+    ids=["null", "xmas", "fin", "psh"],
+)
+def test_probes_answered_by_a_closed_port_are_stray(flags: int, answer_ack: int) -> None:
+    """RFC 9293 §3.10.7.1: no connection exists, none opens, none is reset, no state changes."""
+    c = Conversation(client=("10.0.0.1", 55202), server=("10.0.0.2", 80), client_isn=2000)
+    c.send(c.client, flags)
+    c.send(c.server, RST | ACK, seq=0, ack=answer_ack)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.STRAY
+    assert (conn.teardown, conn.closed_first, conn.time_wait) == (
+        Teardown.NONE,
+        Closer.NONE,
+        Closer.NONE,
+    )
+    assert ladder(states, conn) == [
+        ("OTHER", "CLOSED", "CLOSED", "CLOSED", "CLOSED"),
+        ("RST", "CLOSED", "CLOSED", "CLOSED", "CLOSED"),
+    ]
+    assert conn.client.port == 55202 and Inference.ROLES in conn.inferred
+
+
+def test_ack_probe_answered_by_a_closed_port_leaves_the_prober_unknown() -> None:
+    """<SEQ=SEG.ACK><CTL=RST>: the prober may believe in a connection the port has forgotten."""
+    c = Conversation(client=("10.0.0.1", 55204), server=("10.0.0.2", 80))
+    c.send(c.client, ACK, seq=7000, ack=9000)
+    c.send(c.server, RST, seq=9000)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.STRAY
+    assert ladder(states, conn)[1] == ("RST", "UNKNOWN", "UNKNOWN", "CLOSED", "CLOSED")
+
+
+def test_a_reset_that_is_not_a_closed_ports_answer_is_not_stray() -> None:
+    c = Conversation(client=("10.0.0.1", 55205), server=("10.0.0.2", 80))
+    c.send(c.client, ACK | PSH, 10, seq=7000, ack=9000)
+    c.send(c.server, RST | ACK, seq=9000, ack=7010)  # an abort of a live connection
+    assert only(run(c)[0]).handshake is Handshake.NOT_CAPTURED
+
+
+def test_fast_open_syn_then_fin_with_the_synack_missed_is_one_account() -> None:
+    """The client's FIN+ACK from SYN_SENT proves the SYN-ACK: complete (inferred), the client
+    passes ESTABLISHED on its way to FIN_WAIT_1, the server to CLOSE_WAIT."""
+    c = Conversation()
+    c.send(c.client, SYN, 20, tfo=True)
+    c.next[c.server] += 1  # the SYN-ACK the capture missed
+    c.send(c.client, FIN | ACK)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.handshake is Handshake.COMPLETE
+    assert conn.inferred == (Inference.SYNACK_NOT_CAPTURED,)
+    assert conn.teardown is Teardown.HALF_CLOSED_AT_END
+    assert (conn.client_final, conn.server_final) == (S.FIN_WAIT_1, S.CLOSE_WAIT)
+    fin = conn.packet_index[1]
+    assert ladder(states, conn)[1] == ("FIN", "SYN_SENT", "FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT")
+    assert states.passed_through(fin, client=True) is S.ESTABLISHED
+    assert states.passed_through(fin, client=False) is S.ESTABLISHED
+
+
+def test_fin_ack_that_acknowledges_our_fin_passes_fin_wait_2_at_once() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.fin(c.server)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    row = conn.packet_index[4]
+    assert ladder(states, conn)[4] == ("FIN", "FIN_WAIT_1", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK")
+    assert states.passed_through(row, client=True) is S.FIN_WAIT_2
+    assert states.passed_through(row, client=False) is None

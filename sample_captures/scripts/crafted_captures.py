@@ -3,8 +3,9 @@
 
     .venv/bin/python sample_captures/scripts/crafted_captures.py [OUTDIR]
 
-Writes crafted_old_duplicate_syn.pcap, crafted_simultaneous_open.pcap and
-crafted_illegal_flags.pcap with scapy. Timestamps, ISNs, MACs and IP ids are fixed, so the output
+Writes crafted_old_duplicate_syn.pcap (RFC 9293 Fig. 8 captured at the server),
+crafted_old_duplicate_syn_at_client.pcap (the same exchange captured at the client),
+crafted_simultaneous_open.pcap and crafted_illegal_flags.pcap with scapy. Timestamps, ISNs, MACs and IP ids are fixed, so the output
 is byte-for-byte identical on every run.
 """
 
@@ -88,6 +89,20 @@ def old_duplicate_syn() -> Wire:
     return w
 
 
+def old_duplicate_syn_at_client() -> Wire:
+    """RFC 9293 Figure 8 at A: A's SYN (seq 100) is still on its way when B's answer to a stale
+    SYN arrives (seq 300, ack 91); A, in SYN-SENT, resets it (seq 91, no ACK flag), B returns to
+    LISTEN, A's SYN reaches B and the handshake completes (seq 400, ack 101)."""
+    w, ap, bp = Wire(), 55104, 45104
+    w.a(0.0, sport=ap, dport=bp, flags="S", seq=100, window=WIN, options=OPTS)
+    w.b(0.0001, sport=bp, dport=ap, flags="SA", seq=300, ack=91, window=WIN, options=OPTS)
+    w.a(sport=ap, dport=bp, flags="R", seq=91, ack=0, window=0)
+    w.b(0.0004, sport=bp, dport=ap, flags="SA", seq=400, ack=101, window=WIN, options=OPTS)
+    w.a(sport=ap, dport=bp, flags="A", seq=101, ack=401, window=WIN)
+    exchange_and_close(w, ap, bp, 101, 401)
+    return w
+
+
 def simultaneous_open() -> Wire:
     """RFC 9293 Figure 7: both SYNs cross; each side answers the other's SYN with SYN,ACK that
     repeats its own original ISN and acknowledges the peer's."""
@@ -114,6 +129,7 @@ def illegal_flags() -> Wire:
 
 CRAFTED = {
     "crafted_old_duplicate_syn.pcap": old_duplicate_syn,
+    "crafted_old_duplicate_syn_at_client.pcap": old_duplicate_syn_at_client,
     "crafted_simultaneous_open.pcap": simultaneous_open,
     "crafted_illegal_flags.pcap": illegal_flags,
 }

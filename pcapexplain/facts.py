@@ -1,0 +1,369 @@
+"""Packet facts (pure): what the replay computed about each told packet, and the values its
+sentence may name.
+
+`Walk` remembers, while narrate walks a connection, what later packets' facts need (SYN times,
+FIN ends, who acknowledged which FIN). `packet_facts` turns one packet into a PacketFacts from the
+replay's states, the sequence space and the timing; `sentence_params` gives the template values,
+all computed (explanations.NARRATIVE_PARAMS); `reuse` explains a port pair reused after TIME_WAIT
+from the two connections' packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pcapexplain import retransmission
+from pcapexplain.explanations import text
+from pcapexplain.model import (
+    NO_VALUE,
+    Anomaly,
+    Closer,
+    Connection,
+    Direction,
+    Lang,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpFlags,
+    TcpState,
+)
+from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
+
+_MOD = 1 << 32
+_HALF = 1 << 31
+_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
+_TO_SERVER = int(Direction.TO_SERVER)
+_PURE_ACK = int(PacketRole.PURE_ACK)
+_CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
+# Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
+_FLAG_ORDER = tuple(TcpFlags)
+
+
+def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
+    """The set TCP flags in Wireshark's order, e.g. "SYN, ACK" ("SYN、ACK" in Chinese); "no
+    flags" in lang for none."""
+    names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
+    return text(lang, "ui.flag_sep").join(names) if names else text(lang, "ui.no_flags")
+
+
+def relative(value: int, base: int | None) -> int | None:
+    """value - base modulo 2**32 (RFC 9293 §3.4), shown negative when it lies just behind base."""
+    if base is None:
+        return None
+    diff = (value - base) % _MOD
+    return diff - _MOD if diff >= _HALF else diff
+
+
+def _seq_ge(a: int, b: int) -> bool:
+    """a >= b in sequence space (RFC 9293 §3.4)."""
+    return (a - b) % _MOD < _HALF
+
+
+@dataclass(slots=True)
+class Walk:
+    """What the narrator has learnt so far about one connection while walking its packets."""
+
+    packets: PacketColumns
+    states: PacketStates
+    conn: Connection
+    lang: Lang
+    base: dict[Direction, int | None]
+    t0: float
+    by_frame: dict[int, list[Anomaly]]
+    previous: Connection | None = None  # the last connection on the same port pair
+    syn_length: int = 0
+    syn_times: dict[tuple[Direction, bool], list[float]] = field(default_factory=dict)
+    fin_end: dict[Direction, int] = field(default_factory=dict)  # seq just after each FIN
+    fin_resent: set[Direction] = field(default_factory=set)  # sides that sent their FIN again
+    acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
+    last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
+    half_close_told: int = 0
+    positions: dict[int, int] = field(default_factory=dict)  # row → position, for look-ups
+
+
+def half_close(walker: Walk, row: int) -> bool:
+    """Data from a side in CLOSE_WAIT, or a FIN_WAIT_2 side's ACK of such data."""
+    st, to_server = walker.states, walker.states.direction[row] == _TO_SERVER
+    before = st.client_before[row] if to_server else st.server_before[row]
+    peer = st.server_before[row] if to_server else st.client_before[row]
+    if before == _CLOSE_WAIT:
+        return bool(walker.packets.length[row])
+    return before == _FIN_WAIT_2 and peer == _CLOSE_WAIT and st.role[row] == _PURE_ACK
+
+
+def remember(walker: Walk, row: int) -> None:
+    """What later packets' facts need: SYN times, FIN ends, who acknowledged a FIN."""
+    p, direction = walker.packets, Direction(walker.states.direction[row])
+    flags = p.flags[row]
+    if not flags & TcpFlags.RST:
+        walker.last_segment[direction] = row
+    if flags & TcpFlags.SYN and not flags & TcpFlags.RST:
+        times = walker.syn_times.setdefault((direction, bool(flags & TcpFlags.ACK)), [])
+        times.append(p.time[row])
+        if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
+            walker.syn_length = walker.syn_length or p.length[row]
+    if flags & TcpFlags.FIN:
+        end = (p.seq[row] + p.length[row] + 1) % _MOD
+        if walker.fin_end.get(direction) == end:
+            walker.fin_resent.add(direction)
+        walker.fin_end[direction] = end
+    peer_fin = walker.fin_end.get(other(direction))
+    if flags & TcpFlags.ACK and peer_fin is not None and _seq_ge(p.ack[row], peer_fin):
+        walker.acked_fin.add(direction)
+    if half_close(walker, row):
+        walker.half_close_told += 1
+
+
+def other(direction: Direction) -> Direction:
+    return Direction.TO_CLIENT if direction is Direction.TO_SERVER else Direction.TO_SERVER
+
+
+# ------------------------------------------------------------------------------------- facts
+
+
+def _moves(walker: Walk, row: int, direction: Direction) -> tuple[Move, Move]:
+    """(sender's, receiver's) states around the packet, as the replay left them."""
+    st = walker.states
+    client = Move(
+        TcpState(st.client_before[row]),
+        TcpState(st.client_after[row]),
+        st.passed_through(row, client=True),
+    )
+    server = Move(
+        TcpState(st.server_before[row]),
+        TcpState(st.server_after[row]),
+        st.passed_through(row, client=False),
+    )
+    return (client, server) if direction is Direction.TO_SERVER else (server, client)
+
+
+def packet_facts(walker: Walk, row: int) -> PacketFacts:
+    """The computed facts of one packet, given what came before it."""
+    p, conn = walker.packets, walker.conn
+    direction = Direction(walker.states.direction[row])
+    sender, receiver = _moves(walker, row, direction)
+    flags = p.flags[row]
+    answered = walker.last_segment.get(other(direction))
+    return PacketFacts(
+        direction=direction,
+        role=PacketRole(walker.states.role[row]),
+        flags=flags,
+        handshake=conn.handshake,
+        sender=sender,
+        receiver=receiver,
+        length=p.length[row],
+        resent=_resent(walker, row, direction),
+        backoff=_backoff(walker, row, direction)[2],
+        syn_captured=conn.client_isn is not None,
+        synack_ack_delta=relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,
+        syn_length=walker.syn_length,
+        tfo=bool(p.tfo[row]),
+        answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
+        half_close=half_close(walker, row),
+        reacks_fin=_reacks_fin(walker, row, direction),
+        fin_resent_later=_fin_resent_later(walker, row, direction),
+        window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
+        resent_because=_resent_evidence(walker, row).cause if _resent_data(p, row) else None,
+    )
+
+
+def _resent_data(packets: PacketColumns, row: int) -> bool:
+    return bool(packets.analysis[row] & retransmission.RESENT and packets.length[row])
+
+
+def _resent_evidence(walker: Walk, row: int) -> retransmission.Evidence:
+    """What the capture shows about a resent segment (computed once per told packet)."""
+    conn = walker.conn
+    rows = conn.packet_index
+    if not walker.positions:
+        walker.positions = {r: i for i, r in enumerate(rows)}
+    directions = [walker.states.direction[r] for r in rows]
+    rtt = None
+    if conn.rtt_syn_synack is not None and conn.rtt_synack_ack is not None:
+        rtt = conn.rtt_syn_synack + conn.rtt_synack_ack
+    return retransmission.evidence(walker.packets, rows, directions, walker.positions[row], rtt)
+
+
+def _resent(walker: Walk, row: int, direction: Direction) -> bool:
+    p = walker.packets
+    if p.flags[row] & TcpFlags.FIN:
+        return walker.fin_end.get(direction) == (p.seq[row] + p.length[row] + 1) % _MOD
+    return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
+
+
+def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float, Backoff]:
+    """(wait since the previous copy, the wait before that, how they compare) for a resent SYN."""
+    flags = walker.packets.flags[row]
+    times = walker.syn_times.get((direction, bool(flags & TcpFlags.ACK)), [])
+    if not flags & TcpFlags.SYN or not times:
+        return 0.0, 0.0, Backoff.FIRST
+    wait = walker.packets.time[row] - times[-1]
+    if len(times) < 2:
+        return wait, 0.0, Backoff.FIRST
+    before = times[-1] - times[-2]
+    ratio = wait / before if before > 0 else 0.0
+    if 1.6 <= ratio <= 2.5:
+        return wait, before, Backoff.DOUBLED
+    if 0.8 <= ratio <= 1.25:
+        return wait, before, Backoff.SAME
+    return wait, before, Backoff.OTHER
+
+
+def _reacks_fin(walker: Walk, row: int, direction: Direction) -> bool:
+    """An ACK of the peer's FIN from a side that had acknowledged it before it was resent."""
+    p, peer = walker.packets, other(direction)
+    fin = walker.fin_end.get(peer)
+    if fin is None or not p.flags[row] & TcpFlags.ACK or p.flags[row] & TcpFlags.FIN:
+        return False
+    covers = _seq_ge(p.ack[row], fin)
+    return covers and direction in walker.acked_fin and peer in walker.fin_resent
+
+
+def _fin_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
+    """The peer sends its FIN again after this packet: what it acknowledged never arrived."""
+    if PacketRole(walker.states.role[row]) is not PacketRole.FIN_ACK:
+        return False
+    peer, fin = other(direction), walker.fin_end.get(other(direction))
+    p, index = walker.packets, walker.conn.packet_index
+    later = index[index.index(row) + 1 :]
+    return any(
+        walker.states.direction[r] == peer
+        and p.flags[r] & TcpFlags.FIN
+        and (p.seq[r] + p.length[r] + 1) % _MOD == fin
+        for r in later
+    )
+
+
+def sentence_params(
+    walker: Walk, row: int, f: PacketFacts, seq_rel: int | None, ack_rel: int | None
+) -> dict[str, object]:
+    """Every value a narr.* template may name (explanations.NARRATIVE_PARAMS), all computed."""
+    p, lang = walker.packets, walker.lang
+    wait, before, _ = _backoff(walker, row, f.direction)
+    answered = walker.last_segment.get(other(f.direction))
+    sender, receiver = _side(f.direction), _side(other(f.direction))
+    return {
+        "sender": text(lang, f"who.{sender}"),
+        "receiver": text(lang, f"who.{receiver}"),
+        "sender_before": state_name(lang, f.sender.before),
+        "sender_after": state_name(lang, f.sender.after),
+        "sender_passed": state_name(lang, f.sender.passed),
+        "receiver_before": state_name(lang, f.receiver.before),
+        "receiver_after": state_name(lang, f.receiver.after),
+        "receiver_passed": state_name(lang, f.receiver.passed),
+        "seq": seq_rel,
+        "ack": "-" if ack_rel is None else ack_rel,
+        "seq_raw": p.seq[row],
+        "ack_raw": p.ack[row],
+        "length": p.length[row],
+        "syn_length": walker.syn_length,
+        "port": walker.conn.server.port,
+        "flags": flags_label(p.flags[row], lang),
+        "window": p.window[row],
+        "wait": f"{wait:.3f}",
+        "previous_wait": f"{before:.3f}",
+        **_answered(walker, answered),
+        **_resent_params(walker, row, f),
+    }
+
+
+def _resent_params(walker: Walk, row: int, f: PacketFacts) -> dict[str, object]:
+    """A resent segment's delay, the ACKs seen meanwhile, and the delay in round trips."""
+    if f.resent_because is None:
+        return {"resent_ms": "-", "dup_acks": 0, "sack_acks": 0, "rtts": "-", "rtt_ms": "-"}
+    found = _resent_evidence(walker, row)
+    rtts = found.rtts
+    return {
+        "resent_ms": f"{found.delay * 1000:,.1f}",
+        "dup_acks": found.dup_acks,
+        "sack_acks": found.sack_acks,
+        "rtts": "-" if rtts is None else f"{rtts:,.0f}",
+        "rtt_ms": "-" if found.rtt is None else f"{found.rtt * 1000:.3f}",
+    }
+
+
+def _answered(walker: Walk, row: int | None) -> dict[str, object]:
+    """The segment a RST answers: its seq, ack, and its length in sequence numbers (SEG.LEN)."""
+    lang = walker.lang
+    if row is None:
+        return {"answered_seq": "-", "answered_ack": "-", "seg_len": 0, "seg_len_parts": "-"}
+    p = walker.packets
+    flags, length = p.flags[row], p.length[row]
+    parts = []
+    if flags & TcpFlags.SYN:
+        parts.append(text(lang, "narr.seg_len_syn"))
+    if flags & TcpFlags.FIN:
+        parts.append(text(lang, "narr.seg_len_fin"))
+    if length:
+        parts.append(text(lang, "narr.seg_len_data", answered_length=length))
+    seg_len = length + bool(flags & TcpFlags.SYN) + bool(flags & TcpFlags.FIN)
+    return {
+        "answered_seq": p.seq[row],
+        "answered_ack": p.ack[row],
+        "seg_len": seg_len,
+        "seg_len_parts": join(lang, parts) if parts else text(lang, "narr.seg_len_none"),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Reuse:
+    """Why a SYN that reuses a port pair left in TIME_WAIT is safe, as the capture shows it."""
+
+    keys: tuple[str, ...]
+    params: dict[str, object]
+    states: tuple[TcpState, ...]  # the old connection's state the text names
+
+
+def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
+    """RFC 6191: a new ISN beyond the old sequence space, or newer timestamps, keep old
+    segments out of the new connection; both are read from the two connections' packets."""
+    prev = walker.previous
+    if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
+        return None
+    if prev.time_wait is Closer.NONE:
+        return None
+    p = walker.packets
+    sender = (p.src[row], p.sport[row])
+    old_rows = [r for r in prev.packet_index if (p.src[r], p.sport[r]) == sender]
+    if not old_rows:
+        return None
+    old_next = max(
+        (p.seq[r] + p.length[r] + bool(p.flags[r] & _CONTROL & ~TcpFlags.RST)) % _MOD
+        for r in old_rows
+        if not p.flags[r] & TcpFlags.RST
+    )
+    gap = (p.seq[row] - old_next) % _MOD
+    ahead = gap < _HALF
+    keys = ["reuse_ahead" if ahead else "reuse_behind"]
+    old_ts = [p.tsval[r] for r in old_rows if p.tsval[r] != NO_VALUE]
+    tsval = p.tsval[row]
+    if old_ts and tsval != NO_VALUE and (tsval - max(old_ts)) % _MOD < _HALF:
+        keys.append("reuse_timestamps")
+    side = Closer.CLIENT if prev.time_wait is Closer.BOTH else prev.time_wait
+    old_state = prev.client_final if side is Closer.CLIENT else prev.server_final
+    params: dict[str, object] = {
+        "previous_id": prev.id,
+        "old_side": text(walker.lang, f"who.{side.value}"),
+        "old_state": state_name(walker.lang, old_state),
+        "gap": f"{p.time[row] - prev.last_time:.3f}",
+        "old_next": old_next,
+        "isn_gap": f"{gap if ahead else _MOD - gap:,}",
+        "tsval": tsval,
+        "old_tsval": max(old_ts) if old_ts else "-",
+    }
+    return Reuse(tuple(keys), params, (old_state,))
+
+
+def _side(direction: Direction) -> str:
+    return "client" if direction is Direction.TO_SERVER else "server"
+
+
+def join(lang: Lang, items: Iterable[str]) -> str:
+    return text(lang, "narr.sum.sep").join(items)
+
+
+def state_name(lang: Lang, state: TcpState | None) -> str:
+    if state is None:
+        return "-"
+    return text(lang, "narr.unknown_state") if state is TcpState.UNKNOWN else state.name

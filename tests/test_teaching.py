@@ -1,0 +1,339 @@
+"""What the stories of the sample captures teach, sentence by sentence, in both languages.
+
+Each test pins one moment a student must not be taught wrongly: which close a capture shows, who
+passes through CLOSING, what a closed port's RST acknowledges, how a simultaneous open or a stale
+request really unfolds, why reusing a port pair in TIME_WAIT is safe, what the SYN retries' waits
+were, and the concept notes' claims about sequence numbers, 2MSL and the stale request.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from pcapexplain import api
+from pcapexplain.cli import main
+from pcapexplain.explanations import text
+from pcapexplain.model import CaptureAnalysis, CaptureInfo, Handshake, Lang, TcpState
+from pcapexplain.narrate import NarrativeLine, Story, state_path, story
+from pcapexplain.situations import Situation
+from tests.builders import ACK, FIN, PSH, SYN, Conversation
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
+T = TcpState
+EN, ZH = Lang.EN, Lang.ZH
+
+
+@cache
+def _sample(name: str) -> CaptureAnalysis:
+    return api.analyse(SAMPLES / name).result
+
+
+def _story(name: str, lang: Lang = EN, connection: int = 0) -> Story:
+    result = _sample(name)
+    return story(result, result.connections[connection], lang)
+
+
+def _line(told: Story, frame: int) -> NarrativeLine:
+    return next(line for line in told.lines if line.frame == frame)
+
+
+def _built(conv: Conversation) -> CaptureAnalysis:
+    return api.analyse_columns(CaptureInfo("built", 0, "", "TSHARK", 0), conv.columns())
+
+
+# ---------------------------------------------------------------------------------- closes
+
+
+@pytest.mark.tshark
+def test_lossy_transfer_close_is_four_way_with_a_half_close() -> None:
+    """The FIN in 204 follows the ACK of the client's FIN (202, with 22 bytes): not three-way."""
+    told = _story("lossy_transfer.pcap")
+    ack_and_data, fin = _line(told, 202), _line(told, 204)
+    assert ack_and_data.situation is Situation.FINACK_FIRST_DATA
+    assert "22 bytes" in ack_and_data.text and "half-close" in ack_and_data.text
+    assert fin.situation is Situation.FIN_PASSIVE
+    assert "three segments" not in fin.text and "FIN_WAIT_2" in fin.text
+    assert "三个报文段" not in _line(_story("lossy_transfer.pcap", ZH), 204).text
+
+
+@pytest.mark.tshark
+def test_simultaneous_close_says_who_passed_through_closing() -> None:
+    """The client's first FIN was lost: it passes CLOSING; the server goes FIN_WAIT_2."""
+    result = _sample("simultaneous_close.pcap")
+    conn = result.connections[0]
+    assert T.CLOSING in state_path(result.states, conn, True)
+    server = state_path(result.states, conn, False)
+    assert T.CLOSING not in server and server[-3:] == (T.FIN_WAIT_1, T.FIN_WAIT_2, T.TIME_WAIT)
+    for lang in (EN, ZH):
+        told = story(result, conn, lang)
+        nine, ten, eleven, twelve = (_line(told, f) for f in (9, 10, 11, 12))
+        assert [x.situation for x in (nine, ten, eleven, twelve)] == [
+            Situation.FIN_CROSSING,
+            Situation.FINACK_FROM_CLOSING,
+            Situation.FIN_AGAIN_DELIVERED,
+            Situation.FINACK_CLOSING,
+        ]
+        assert "TIME_WAIT" not in ten.text
+        assert "FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT" in told.notes[0]
+    both = "both go through CLOSING", "Both sides go through CLOSING", "都经过 CLOSING"
+    for lang in (EN, ZH):
+        for key in ("who_time_wait", "closing", "close_states"):
+            assert not any(b in text(lang, f"concept.{key}.body") for b in both)
+        assert not any(b in text(lang, "teardown.simultaneous.why") for b in both)
+    assert "Only a side that receives the peer's FIN before" in text(
+        EN, "concept.close_states.body"
+    )
+
+
+def test_three_way_close_teaches_fin_wait_1_straight_to_time_wait() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.fin(c.server)
+    c.ack(c.client)
+    result = _built(c)
+    for lang, words in ((EN, "straight from FIN_WAIT_1 to TIME_WAIT"), (ZH, "直接进入 TIME_WAIT")):
+        line = story(result, result.connections[0], lang).lines[4]
+        assert line.situation is Situation.FIN_THREE_WAY and words in line.text
+        assert "FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT" in line.text  # the state clause
+
+
+@pytest.mark.tshark
+def test_half_close_data_is_told_segment_by_segment() -> None:
+    told = _story("half_close.pcap")
+    after_fin = [line for line in told.lines if line.frame and 8 <= line.frame <= 13]
+    assert [line.is_summary for line in after_fin] == [False] * 6
+    assert {line.situation for line in after_fin} == {
+        Situation.DATA_HALF_CLOSE,
+        Situation.ACK_HALF_CLOSE,
+    }
+    assert all("CLOSE_WAIT" in line.text or "FIN_WAIT_2" in line.text for line in after_fin)
+    assert "半关闭" in _line(_story("half_close.pcap", ZH), 8).text
+
+
+def test_data_may_ride_on_the_third_handshake_segment() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, ACK | PSH, 40)
+    result = _built(c)
+    for lang, words in (
+        (EN, "may send data with the third segment"),
+        (ZH, "第三个报文段中携带数据"),
+    ):
+        third = story(result, result.connections[0], lang).lines[2]
+        assert third.situation is Situation.HS_ACK_DATA and words in third.text
+
+
+@pytest.mark.tshark
+def test_zero_window_probes_are_not_keep_alives() -> None:
+    for lang, probe, keep in ((EN, "zero-window probe", "keep-alive"), (ZH, "零窗口探测", "保活")):
+        told = _story("zero_window.pcap", lang)
+        runs = [line for line in told.lines if line.frame in (10, 12)]
+        assert len(runs) == 2 and all(probe in line.text and keep not in line.text for line in runs)
+        answer = _line(told, 11)
+        assert answer.situation is Situation.ZERO_WINDOW and keep not in answer.text
+
+
+# ---------------------------------------------------------------------- closed ports, stray
+
+
+@pytest.mark.tshark
+def test_closed_port_answers_count_syn_and_fin_in_the_ack() -> None:
+    told = _story("crafted_illegal_flags.pcap")
+    refused = _line(told, 2)
+    assert refused.situation is Situation.RST_REFUSED
+    assert "ack 1002" in refused.text and "seq 1000" in refused.text and ", 2 (" in refused.text
+    assert "ISN + 1" not in refused.text
+    for frame, conn in ((4, 1), (6, 2)):
+        result = _sample("crafted_illegal_flags.pcap")
+        assert result.connections[conn].handshake is Handshake.STRAY
+        for lang in (EN, ZH):
+            line = _line(_story("crafted_illegal_flags.pcap", lang, conn), frame)
+            assert line.situation is Situation.RST_CLOSED_PORT
+            assert "3.10.7.1" in line.text
+            assert "open connection" not in line.text and "SO_LINGER" not in line.text
+    probe = _line(_story("crafted_illegal_flags.pcap", EN, 2), 5)
+    assert (probe.client_before, probe.client_after) == (T.CLOSED, T.CLOSED)
+    assert (probe.server_before, probe.server_after) == (T.CLOSED, T.CLOSED)
+    assert _line(_story("crafted_illegal_flags.pcap", EN, 1), 3).flags == "no flags"
+
+
+@pytest.mark.tshark
+def test_stray_verdict_in_the_contract(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["connections", str(SAMPLES / "crafted_illegal_flags.pcap"), "--format", "json"]) == 0
+    )
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["handshake"] for r in rows] == ["refused", "stray", "stray"]
+    assert [r["teardown"] for r in rows] == ["none"] * 3
+    assert [r["client_final_state"] for r in rows[1:]] == ["CLOSED", "CLOSED"]
+
+
+# ------------------------------------------------------------------------------ openings
+
+
+@pytest.mark.tshark
+def test_simultaneous_open_server_passes_syn_sent() -> None:
+    result = _sample("crafted_simultaneous_open.pcap")
+    conn = result.connections[0]
+    assert state_path(result.states, conn, False)[:4] == (
+        T.CLOSED,
+        T.SYN_SENT,
+        T.SYN_RECEIVED,
+        T.ESTABLISHED,
+    )
+    second_syn = _line(story(result, conn, EN), 2)
+    assert "server CLOSED → SYN_SENT" in second_syn.text
+    assert "SYN_RECEIVED" not in second_syn.text.split("States:")[1].split(";")[1]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize(
+    ("name", "stale"),
+    [("crafted_old_duplicate_syn.pcap", 0), ("crafted_old_duplicate_syn_at_client.pcap", 1)],
+)
+def test_stale_request_is_told_alike_wherever_captured(name: str, stale: int) -> None:
+    result = _sample(name)
+    conn = result.connections[stale]
+    assert conn.handshake is Handshake.OLD_DUPLICATE
+    assert set(state_path(result.states, conn, True)) == {T.CLOSED}
+    for lang in (EN, ZH):
+        rst = story(result, conn, lang).lines[-1]
+        assert rst.situation is Situation.RST_OLD_DUPLICATE
+        assert "Reset of an open connection" not in rst.text and "复位一个已建立" not in rst.text
+
+
+@pytest.mark.tshark
+def test_syn_retries_tell_the_waits_the_capture_shows() -> None:
+    told = _story("syn_unanswered.pcap")
+    first, second = _line(told, 2), _line(told, 3)
+    assert first.situation is Situation.SYN_AGAIN and "1.000 s after the first" in first.text
+    assert second.situation is Situation.SYN_AGAIN_DOUBLED and "2.016 s" in second.text
+    assert "doubling each time" not in first.text + second.text
+
+
+def test_fixed_syn_retries_are_not_called_doubling() -> None:
+    c = Conversation(step=1.0)
+    for _ in range(4):
+        c.send(c.client, SYN, seq=1000, advance=False)
+    result = _built(c)
+    for lang in (EN, ZH):
+        lines = story(result, result.connections[0], lang).lines
+        assert [line.situation for line in lines[2:]] == [Situation.SYN_AGAIN_SAME] * 2
+        assert "RFC 6298 §5.5" not in lines[2].text
+
+
+@pytest.mark.tshark
+def test_port_reuse_in_time_wait_says_why_it_is_safe() -> None:
+    for lang, words in (
+        (EN, ("65,537 beyond", "RFC 6191", "TSval", "TIME_WAIT")),
+        (ZH, ("大 65,537", "RFC 6191", "TSval", "TIME_WAIT")),
+    ):
+        syn = _line(_story("port_reuse_time_wait.pcap", lang, 1), 12)
+        for word in words:
+            assert word in syn.text, word
+        assert syn.context_states == (T.TIME_WAIT,)
+
+
+# ------------------------------------------------------------------------- inference shown
+
+
+def test_fast_open_fin_with_the_synack_missed_is_one_account() -> None:
+    c = Conversation()
+    c.send(c.client, SYN, 20, tfo=True)
+    c.next[c.server] += 1
+    c.send(c.client, FIN | ACK)
+    result = _built(c)
+    conn = result.connections[0]
+    assert conn.handshake is Handshake.COMPLETE
+    for lang in (EN, ZH):
+        told = story(result, conn, lang)
+        fin = told.lines[1]
+        assert fin.situation is Situation.FIN_AFTER_MISSED_SYNACK
+        assert "SYN_SENT → ESTABLISHED → FIN_WAIT_1" in fin.text
+        assert text(lang, "ui.inferred.synack_not_captured") in told.notes
+
+
+@pytest.mark.tshark
+def test_inference_reaches_the_contract_and_the_report(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    capture = str(SAMPLES / "crafted_old_duplicate_syn_at_client.pcap")
+    assert main(["connections", capture, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["inferred"] for r in rows] == [[], ["roles", "syn_not_captured"]]
+    out = tmp_path / "r.html"
+    assert main(["report", capture, "-o", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert text(EN, "ui.inferred.syn_not_captured") in html
+    assert html.count('class="inferred" title="Inferred:') == 1
+
+
+# ------------------------------------------------------------------------------ the notes
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_concept_notes_say_what_acks_and_isns_really_are(lang: Lang) -> None:
+    handshake = text(lang, "concept.three_way_handshake.body")
+    numbers = text(lang, "concept.sequence_numbers.body")
+    assert "always the other side's number plus one" not in handshake
+    assert "确认号总是对方的序号加一" not in handshake
+    assert "chosen at random" not in numbers and "随机选定" not in numbers
+    assert "§3.4.1" in numbers and ("clock" in numbers or "时钟" in numbers)
+
+
+def test_concept_notes_teach_the_key_moments_in_both_languages() -> None:
+    stale_en, stale_zh = text(EN, "concept.stale_syn.body"), text(ZH, "concept.stale_syn.body")
+    assert "谢希仁" in stale_en and "谢希仁" in stale_zh
+    assert "waits in vain" in stale_en and "白白等待" in stale_zh
+    assert "TIME_WAIT" in stale_en and "TIME_WAIT" in stale_zh
+    wait_en, wait_zh = text(EN, "concept.time_wait.body"), text(ZH, "concept.time_wait.body")
+    assert "一去一回" in wait_en and "一去一回" in wait_zh
+    assert "最长报文段寿命" in wait_zh and "stale connection request" in wait_en
+    assert "连接释放" in wait_zh and "四次挥手" in text(ZH, "concept.four_way_close.title")
+    closing = text(EN, "concept.closing.body")
+    assert "FIN_WAIT_1 → FIN_WAIT_2 → TIME_WAIT" in closing
+    assert "FIN_WAIT_1 直接进入" in text(ZH, "concept.close_states.body")
+    assert "third segment" in text(EN, "concept.three_way_handshake.body")
+
+
+@pytest.mark.tshark
+def test_simultaneous_open_is_not_drawn_as_an_error() -> None:
+    from pcapexplain import report_context
+
+    result = _sample("crafted_simultaneous_open.pcap")
+    ctx = report_context.build_context(
+        result, lang=EN, selected=None, generated_at="T", version="V"
+    )
+    arrows = [a for part in ctx.sections[0].ladder.parts for a in getattr(part, "arrows", ())]
+    assert [a.frame for a in arrows if a.anomalous] == []
+    assert [a.frame for a in arrows][:4] == [1, 2, 3, 4]
+
+
+def test_findings_give_the_waits_the_check_measured() -> None:
+    from pcapexplain.explanations import finding_texts
+
+    c = Conversation(step=1.0)
+    for _ in range(4):
+        c.send(c.client, SYN, seq=1000, advance=False)
+    found = {a.slug: a for a in _built(c).anomalies}["syn-retransmitted"]
+    explain, why = finding_texts(EN, found.slug, found.params)
+    assert "fixed interval of about 1.000 s" in explain and "doubl" not in why
+    explain, _ = finding_texts(ZH, found.slug, found.params)
+    assert "间隔固定" in explain
+
+
+@pytest.mark.tshark
+def test_retransmissions_are_told_by_their_cause_and_delay() -> None:
+    told = _story("lossy_transfer.pcap")
+    rack, timer = _line(told, 161), _line(told, 199)
+    assert rack.situation is Situation.DATA_RESENT_SACK
+    assert "0.1 ms after" in rack.text and "timer" in rack.text and "expired" not in rack.text
+    assert timer.situation is Situation.DATA_RESENT_TIMEOUT and "207.3 ms after" in timer.text
+    zh = _line(_story("lossy_transfer.pcap", ZH), 199)
+    assert "207.3 毫秒" in zh.text and "超时重传" in zh.text
