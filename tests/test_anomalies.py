@@ -13,7 +13,7 @@ from pcapexplain.model import (
     Severity,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, closed_by_client, merged
 
 F = AnalysisFlag
 
@@ -213,12 +213,4 @@ def test_offloaded_checksums_from_one_host() -> None:
 
 
 def test_a_clean_connection_has_no_anomaly() -> None:
-    c = Conversation()
-    c.handshake()
-    c.data(c.client)
-    c.ack(c.server)
-    c.fin(c.client)
-    c.ack(c.server)
-    c.fin(c.server)
-    c.ack(c.client)
-    assert found(c.columns())[0].anomalies == []
+    assert found(closed_by_client().columns())[0].anomalies == []

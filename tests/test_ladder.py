@@ -10,7 +10,7 @@ import pytest
 from pcapexplain import anomalies, api, ladder
 from pcapexplain.model import CaptureAnalysis, Connection, PacketColumns, PacketStates
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, SYN, Conversation
+from tests.builders import ACK, FIN, SYN, Conversation, closed_by_client
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 
@@ -30,20 +30,8 @@ def _marks(segment: ladder.Segment, side: str) -> list[tuple[str, int, str]]:
     return [(m.state, m.y, m.kind) for m in segment.states if m.x == x]
 
 
-def _closed_by_client() -> Conversation:
-    c = Conversation()
-    c.handshake()
-    c.data(c.client)
-    c.ack(c.server)
-    c.fin(c.client)
-    c.ack(c.server)
-    c.fin(c.server)
-    c.ack(c.client)
-    return c
-
-
 def test_sender_state_at_the_tail_receiver_state_at_the_head() -> None:
-    drawn, *_ = _build(_closed_by_client())
+    drawn, *_ = _build(closed_by_client())
     (segment,) = _segments(drawn)
     arrows = {a.frame: a for a in segment.arrows}
     client = _marks(segment, "client")
@@ -61,7 +49,7 @@ def test_sender_state_at_the_tail_receiver_state_at_the_head() -> None:
 
 
 def test_lifelines_start_in_listen_and_closed_and_time_wait_ends_after_2msl() -> None:
-    drawn, *_ = _build(_closed_by_client())
+    drawn, *_ = _build(closed_by_client())
     (segment,) = _segments(drawn)
     client, server = _marks(segment, "client"), _marks(segment, "server")
     assert client[0][::2] == ("CLOSED", "initial") and server[0][::2] == ("LISTEN", "initial")
@@ -96,7 +84,7 @@ def test_crossing_fins_are_drawn_crossing() -> None:
 
 
 def test_a_fin_that_acknowledges_the_other_does_not_cross() -> None:
-    drawn, packets, states, conn = _build(_closed_by_client())
+    drawn, packets, states, conn = _build(closed_by_client())
     assert ladder.crossings(states, conn.packet_index) == {}
     assert not any(a.crossing for s in _segments(drawn) for a in s.arrows)
 
@@ -135,7 +123,7 @@ def _hand_built_ladders() -> list[ladder.Ladder]:
     crossing.send(crossing.server, FIN | ACK, ack=1001)
     crossing.ack(crossing.client)
     crossing.ack(crossing.server)
-    return [_build(c)[0] for c in (long, crossing, _closed_by_client())]
+    return [_build(c)[0] for c in (long, crossing, closed_by_client())]
 
 
 def _sample_ladders() -> list[ladder.Ladder]:

@@ -30,6 +30,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.zeek import ConnState
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 _SCRIPT = Path(sys.executable).with_name("pcapexplain")
@@ -64,20 +65,7 @@ ABBREVIATIONS = {
     "UTC",
     "ID",
     "CPU",
-    "SF",
-    "S0",
-    "S1",
-    "S2",
-    "S3",
-    "REJ",
-    "RSTO",
-    "RSTR",
-    "RSTOS0",
-    "RSTRH",
-    "SH",
-    "SHR",
-    "OTH",
-}
+} | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
 # Programs, scans and error names the page quotes; everything else English is a translation gap.
 PROPER_NAMES = {
     "tshark",
