@@ -44,7 +44,7 @@ def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
     """The set TCP flags in Wireshark's order, e.g. "SYN, ACK" ("SYN、ACK" in Chinese); "no
     flags" in lang for none."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
-    return text(lang, "ui.flag_sep").join(names) if names else text(lang, "ui.no_flags")
+    return text(lang, "ui.list_sep").join(names) if names else text(lang, "ui.no_flags")
 
 
 def relative(value: int, base: int | None) -> int | None:

@@ -95,6 +95,7 @@ class Arrow:
     label: str  # flags, relative seq/ack, length
     label_x: int  # centre of the label
     label_y: int  # its baseline
+    label_width: float  # in the ladder's font, as text_width measures it
     time: str  # "+0.012 s"
     kind: str  # open, close, reset or data: the colour
     resent: bool  # sent again: dashed
@@ -103,7 +104,7 @@ class Arrow:
 
     @property
     def label_box(self) -> Box:
-        width = text_width(self.label)
+        width = self.label_width
         return Box(self.label_x - width / 2, self.label_y - ASCENT, width, ASCENT + DESCENT)
 
     @property
@@ -333,15 +334,17 @@ class _Drawer:
         to_server = s.direction[row] == Direction.TO_SERVER
         x1, x2 = (CLIENT_X, SERVER_X) if to_server else (SERVER_X, CLIENT_X)
         frame = p.frame[row]
+        label = _label(p, self.bases, row, to_server, self.lang)
         return Arrow(
             frame=frame,
             x1=x1,
             y1=y1,
             x2=x2,
             y2=y2,
-            label=_label(p, self.bases, row, to_server, self.lang),
+            label=label,
             label_x=(x1 + x2) // 2,
             label_y=y1,
+            label_width=text_width(label),
             time=text(self.lang, "ui.time", seconds=f"{p.time[row] - self.conn.first_time:.3f}"),
             kind=_KINDS.get(PacketRole(s.role[row]), "data"),
             resent=resent(p, s, row),
@@ -408,6 +411,7 @@ def _marks(states: PacketStates, row: int, arrow: Arrow) -> list[StateMark]:
     return marks
 
 
+_NEIGHBOURS = 3
 _CENTRED = (0.5, 0.35, 0.25, 0.65, 0.75, 0.15, 0.85)
 _NEAR_TAIL = (0.2, 0.25, 0.3, 0.15, 0.35, 0.1, 0.5)
 
@@ -421,17 +425,24 @@ def _place_labels(arrows: Sequence[Arrow]) -> tuple[Arrow, ...]:
     lines = [(a.x1, a.y1, a.x2, a.y2) for a in arrows]
     placed: list[Arrow] = []
     for index, arrow in enumerate(arrows):
-        others = lines[:index] + lines[index + 1 :]
+        # Arrows run top to bottom: only a few neighbours on each side can reach this label.
+        near = range(max(index - _NEIGHBOURS, 0), min(index + _NEIGHBOURS + 1, len(arrows)))
+        others = [lines[i] for i in near if i != index]
+        boxes = [p.label_box for p in placed[-_NEIGHBOURS:]]
         # Crossing arrows meet in the middle: their labels go near their tails, apart.
         fractions = _NEAR_TAIL if arrow.crossing else _CENTRED
-        options = [_label_at(arrow, f) for f in fractions]
-        free = [
-            o
-            for o in options
-            if not any(crosses(o.label_box, line) for line in others)
-            and not any(o.label_box.overlaps(p.label_box) for p in placed)
-        ]
-        placed.append(free[0] if free else options[0])
+        options = (_label_at(arrow, f) for f in fractions)
+        first = _label_at(arrow, fractions[0])
+        x, y, _ = next(
+            (
+                o
+                for o in options
+                if not any(crosses(o[2], line) for line in others)
+                and not any(o[2].overlaps(box) for box in boxes)
+            ),
+            first,
+        )
+        placed.append(dataclasses.replace(arrow, label_x=x, label_y=y))
     return tuple(placed)
 
 
@@ -441,9 +452,9 @@ def text_width(label: str) -> float:
     return (len(label) - wide) * CHAR_WIDTH + wide * WIDE_WIDTH
 
 
-def _label_at(arrow: Arrow, fraction: float) -> Arrow:
-    """The arrow with its label centred at fraction of the way from tail to head."""
-    width = text_width(arrow.label)
+def _label_at(arrow: Arrow, fraction: float) -> tuple[int, int, Box]:
+    """Centre, baseline and box of the label put at fraction of the way from tail to head."""
+    width = arrow.label_width
     left_end, right_end = sorted((arrow.x1, arrow.x2))
     centre = arrow.x1 + (arrow.x2 - arrow.x1) * fraction
     half = width / 2
@@ -454,7 +465,8 @@ def _label_at(arrow: Arrow, fraction: float) -> Arrow:
     near = centre - half if arrow.x2 > arrow.x1 else centre + half
     highest = _y_at(arrow.x1, arrow.y1, arrow.x2, arrow.y2, near)
     baseline = int(highest - LABEL_GAP - DESCENT)
-    return dataclasses.replace(arrow, label_x=round(centre), label_y=baseline)
+    x = round(centre)
+    return x, baseline, Box(x - width / 2, baseline - ASCENT, width, ASCENT + DESCENT)
 
 
 def _y_at(x1: float, y1: float, x2: float, y2: float, x: float) -> float:

@@ -242,7 +242,8 @@ def _key_line(walker: Walk, row: int) -> NarrativeLine:
     reuse = facts.reuse(walker, row, situation)
     said = _sentences(walker, row, told, situation, seq_rel, ack_rel, reuse)
     if found:
-        titles = join(walker.lang, (text(walker.lang, f"anomaly.{a.slug}.title") for a in found))
+        names = (text(walker.lang, f"anomaly.{a.slug}.title") for a in found)
+        titles = text(walker.lang, "ui.list_sep").join(names)  # a list of names: 、 in Chinese
         said.append(text(walker.lang, "narr.flagged", titles=titles))
     said.append(_states_clause(walker.lang, told))
     joined = sentences(walker.lang, said)

@@ -53,7 +53,7 @@ LANGUAGE_NEUTRAL = {
     "report.option.mss",
     "report.colon",
     "report.list_sep",
-    "ui.flag_sep",
+    "ui.list_sep",
     "ui.bytes",
     "report.ladder_seq",
     "report.ladder_ack",
@@ -278,7 +278,7 @@ def test_handshake_concept_uses_the_phone_call_analogy() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_texts_have_clean_whitespace(lang: Lang) -> None:
     for key, value in CATALOG[lang].items():
-        if key.endswith(("sum.and", "sum.sep", "path_sep", "flag_sep", "colon", "list_sep")):
+        if key.endswith(("sum.and", "sum.sep", "path_sep", "colon", "list_sep")):
             continue  # separators: their spaces are the point
         assert value == value.strip(), key
         assert "  " not in value, key
