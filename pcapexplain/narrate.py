@@ -133,9 +133,9 @@ def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
     previous = predecessors(result.connections).get(connection.id)
     lines = narrate(result.packets, result.states, connection, lang, previous=previous)
     notes = (
-        vantage_text(connection, lang),
         *state_paths(result.states, connection, lang),
         *inference_notes(connection, lang),
+        vantage_text(connection, lang),
     )
     return Story(connection_header(connection, lang), notes, tuple(lines))
 
