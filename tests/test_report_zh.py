@@ -21,11 +21,13 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api
+from pcapexplain.explanations import catalog
 from pcapexplain.model import (
     AnomalySlug,
     CapturePoint,
     Closer,
     Handshake,
+    Lang,
     TcpFlags,
     TcpState,
     Teardown,
@@ -54,6 +56,9 @@ ABBREVIATIONS = {
     "RTO",
     "MSL",
     "2MSL",
+    "RACK",
+    "PAWS",
+    "TSval",
     "RFC",
     "TFO",
     "NAT",
@@ -122,12 +127,16 @@ def _allowed(word: str, before: str) -> bool:
         return not core
     if core in NAMES | ABBREVIATIONS | PROPER_NAMES | UNITS:
         return True
+    if all(part in ABBREVIATIONS for part in core.split("/")):  # TSO/GSO
+        return True
     if all(part in NAMES for part in re.split(r"[-+]", core)):  # SYN-ACK, FIN+ACK
         return True
     if re.fullmatch(r"[A-Z]", core):  # A and B of an example; but not B for bytes
         return not (core == "B" and re.search(r"\d\s*$", before))
-    # Identifiers a reader types or greps for: SO_LINGER, tcp_fin_timeout, close(), --connection.
-    return "_" in core or word.rstrip(".,;:'").endswith("()") or word.startswith("--")
+    if before.endswith(("--", "pcapexplain ")):  # a command line: its options and commands
+        return True
+    # Identifiers a reader types or greps for: SO_LINGER, tcp_fin_timeout, close().
+    return "_" in core or word.rstrip(".,;:'").endswith("()")
 
 
 def english_words(text: str, data: frozenset[str] = frozenset()) -> list[str]:
@@ -204,6 +213,8 @@ BAD = re.compile(r"[\u4e00-\u9fff）] ?[:;,]|\b[A-Z][A-Z_]+, [A-Z][A-Z_]+\b")
         ("连接释放 four_way，异常 connection-refused", ["four_way", "connection-refused"]),
         ("SYN、ACK 序号=0 经 TCP 的 2MSL，SO_LINGER 与 close()，用 tshark 读 IPv6", []),
         ("Asks to open a connection", ["Asks", "to", "open", "a", "connection"]),
+        ("请运行：pcapexplain report 抓包文件 --connection 编号", []),
+        ("用 TCP Fast Open 请求", ["Fast", "Open"]),
     ],
 )
 def test_the_check_tells_english_from_names(text: str, english: list[str]) -> None:
@@ -213,3 +224,13 @@ def test_the_check_tells_english_from_names(text: str, english: list[str]) -> No
 def test_the_punctuation_check() -> None:
     assert BAD.findall("结果: 完成；标志 SYN, ACK；客户端 , 服务器")
     assert not BAD.findall("结果：完成；标志 SYN、ACK；时间 22:13:20")
+
+
+def test_no_english_in_the_chinese_catalogue() -> None:
+    """Every Chinese text, also those no sample capture shows (placeholders left out)."""
+    found = {}
+    for key, entry in catalog(Lang.ZH).items():
+        for template in [entry] if isinstance(entry, str) else entry.values():
+            for word in english_words(re.sub(r"\{\w+\}", " ", template)):
+                found.setdefault(word, key)
+    assert found == {}
