@@ -5,8 +5,6 @@ The one place where errors reach the user.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import sys
 import webbrowser
@@ -18,11 +16,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pcapexplain import __version__
-from pcapexplain.errors import ExitStatus, PcapExplainError
-from pcapexplain.model import Lang
+from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang
 
 if TYPE_CHECKING:
     from pcapexplain import api
+    from pcapexplain import batch as batch_module
 
 app = typer.Typer(
     name="pcapexplain",
@@ -107,41 +106,41 @@ def connections(
     from pcapexplain import records
 
     analysis = _analyse(capture, check_checksums)
-    rows = records.connection_records(analysis.result, _capture_name(capture))
-    if fmt is Format.TABLE and output is None:
-        _print_table(rows)
-        return
-    text = _render(fmt, rows, analysis)
+    if fmt is Format.ZEEK:
+        text, what = _conn_log(analysis, check_checksums)
+    else:
+        rows = records.connection_records(analysis.result, _capture_name(capture))
+        if fmt is Format.TABLE and output is None:
+            _print_table(rows)
+            return
+        text, what = _render(fmt, rows), f"{len(rows)} connections"
     if output is None:
         sys.stdout.write(text)
         return
     from pcapexplain.output import atomic_write_text
 
     written = atomic_write_text(output, text)
-    typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
+    typer.echo(f"Wrote {what} to {printable(str(written))}", err=True)
 
 
-def _render(fmt: Format, rows: list[dict[str, object]], analysis: object) -> str:
-    from pcapexplain import api, records, zeek
+def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, str]:
+    """Zeek's rows (its splitting and flips), which may outnumber pcapexplain's connections."""
+    from pcapexplain import connlog
+
+    result = analysis.result
+    rows = connlog.rows(result.packets, result.states, checksums_validated=checksums_validated)
+    what = f"{len(rows)} Zeek connections ({len(result.connections)} pcapexplain connections)"
+    return connlog.render(rows, path=result.capture.path), what
+
+
+def _render(fmt: Format, rows: list[dict[str, object]]) -> str:
+    from pcapexplain import records
 
     if fmt is Format.JSON:
         return records.to_json(rows)
-    if fmt is Format.ZEEK:
-        assert isinstance(analysis, api.Analysis)
-        result = analysis.result
-        zeek_rows = zeek.zeek_rows(result.packets, result.connections)
-        log: str = zeek.conn_log(zeek_rows, path=result.capture.path)
-        return log
-    return _csv_text([records.flatten(r) for r in rows])
+    from pcapexplain.output import csv_text
 
-
-def _csv_text(rows: list[dict[str, object]]) -> str:
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return buffer.getvalue()
+    return csv_text([records.flatten(r) for r in rows])
 
 
 def _print_table(rows: list[dict[str, object]]) -> None:
@@ -282,6 +281,127 @@ def default_report_name(capture: Path) -> str:
 
 
 @app.command()
+def batch(
+    folder: Annotated[
+        Path, typer.Argument(help="A folder of captures (found by content).", show_default=False)
+    ],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Folder for the reports, index and tables.", show_default=False
+        ),
+    ],
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Search subfolders too.")
+    ] = False,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+    ] = 0,
+    lang: Annotated[
+        Lang, typer.Option("--lang", help="Language of the reports and index.")
+    ] = Lang.EN,
+    force: Annotated[
+        bool, typer.Option("--force", help="Redo captures that are unchanged since the last run.")
+    ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            metavar="ADDRESS",
+            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit",
+            min=0,
+            metavar="SECONDS",
+            help="Stop a capture after this long (0: never).",
+        ),
+    ] = BATCH_TIME_LIMIT,
+) -> None:
+    """Report on every capture in a folder, in parallel, with an index and summary tables.
+
+    Example: pcapexplain batch labs/ -o labs-report --recursive
+    """
+    from pcapexplain import batch as batch_stage
+
+    options = batch_stage.BatchOptions(
+        lang=lang,
+        recursive=recursive,
+        jobs=jobs,
+        force=force,
+        scheduler=scheduler,
+        time_limit=time_limit or None,
+    )
+    plan = batch_stage.plan(folder, output, options)
+    _print_plan(plan)
+    result = _run_batch(plan)
+    index = printable(str(result.outputs[0]))
+    counts = ", ".join(
+        f"{result.count(status)} {status.value}" for status in CaptureStatus if result.count(status)
+    )
+    kept = sum(1 for r in result.rows if r.reused)
+    typer.echo(
+        f"Wrote {index}: {counts}" + (f" ({kept} unchanged since the last run)" if kept else "")
+    )
+    if result.interrupted:
+        sys.stderr.write("pcapexplain: interrupted; the index and tables cover what finished\n")
+        raise typer.Exit(int(ExitStatus.INTERRUPTED))
+    if result.count(CaptureStatus.ERROR):
+        raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
+
+
+def _print_plan(plan: batch_module.BatchPlan) -> None:
+    for skipped in plan.found.skipped:
+        typer.echo(f"skipped  {printable(skipped.capture)}: {skipped.reason}")
+    if plan.found.unsearched_folders and not plan.options.recursive:
+        count = plan.found.unsearched_folders
+        typer.echo(f"pcapexplain: note: {count} subfolders not searched; add --recursive", err=True)
+    kept = len(plan.planned) - len(plan.to_run)
+    if kept:
+        typer.echo(f"{kept} captures unchanged since the last run: kept (--force redoes them)")
+
+
+def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
+    from pcapexplain import batch as batch_stage
+    from pcapexplain.progress import RunProgress
+
+    todo = plan.to_run
+    display = RunProgress(
+        total=len(todo), total_weight=sum(t.found.weight for t in todo), unit="packets"
+    )
+
+    class Listener:
+        def started(self, capture: str, weight: int) -> None:
+            display.started(capture)
+
+        def finished(self, row: CaptureRow, weight: int) -> None:
+            s = row.summary
+            display.finished(
+                row.capture,
+                weight=weight,
+                amount=s.packets if s else 0,
+                line=_batch_line(row),
+                failed=row.status is not CaptureStatus.OK,
+            )
+
+    with display:
+        return batch_stage.run(plan, Listener())
+
+
+def _batch_line(row: CaptureRow) -> str:
+    name = printable(row.capture)
+    s = row.summary
+    if s is None:
+        return f"{row.status.value:<8} {name}: {printable(row.error)}"
+    line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
+    line += f" · {row.seconds:.1f} s"
+    return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
+
+
+@app.command()
 def doctor() -> None:
     """Check that tshark is installed, found through pyshark, and new enough.
 
@@ -349,5 +469,5 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, MemoryError) as exc:
         return _unexpected(exc, "check free memory and disk space, then try again")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        return _unexpected(exc, "this is a bug: run again with --debug and report the output")
+        return _unexpected(exc, BUG_HINT)
     return result if isinstance(result, int) else int(ExitStatus.OK)

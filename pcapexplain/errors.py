@@ -12,6 +12,7 @@ class ExitStatus(IntEnum):
     ERROR = 1  # bad input or an environment problem; one error line and a hint on stderr
     USAGE = 2  # bad command line (typer's own code)
     CHECK_FAILED = 3  # a rubric or check ran and did not pass
+    COMPLETED_WITH_ERRORS = 4  # a batch finished, and some of its inputs gave errors
     INTERRUPTED = 130  # Ctrl-C
 
 
@@ -65,3 +66,28 @@ class ConnectionNotFound(PcapExplainError):
 
 class OutputError(PcapExplainError):
     default_hint = "check that the output folder exists and is writable"
+
+
+class BatchError(PcapExplainError):
+    default_hint = (
+        "pass a folder of .pcap, .pcapng or .gz captures; --recursive searches subfolders"
+    )
+
+
+class WorkerStartError(PcapExplainError):
+    pass
+
+
+class SchedulerUnavailable(PcapExplainError):
+    default_hint = (
+        "start one with `dask scheduler` and workers with `dask worker tcp://HOST:8786`, "
+        "or leave out --scheduler to run on this machine"
+    )
+
+
+class DaskMissing(PcapExplainError):
+    default_hint = "install the extra: pip install 'pcapexplain[dask]'"
+
+
+# For an exception that is not a PcapExplainError: shown by the CLI and in a batch's error rows.
+BUG_HINT = "this is a bug: run again with --debug and report the output"

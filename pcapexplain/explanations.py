@@ -27,6 +27,7 @@ Key scheme (the same keys exist in every language; a test checks it):
 - ``[meta]``: the language's plural rule, whether it puts spaces between words and sentences
   (Chinese does not: a space a placeholder leaves between two Chinese words is dropped), and
   whether its report shows the English codes.
+- ``batch.*``: labels of a batch's index page (it also uses the ``report.*`` labels it shares).
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import hashlib
 import io
 import os
@@ -83,6 +84,8 @@ _FIELDS: tuple[tuple[str, str], ...] = (
     ("ip_proto", "ip.proto:-1:U"),
     ("ip_ttl", "ip.ttl:-1"),
     ("ip6_hlim", "ipv6.hlim:-1"),
+    ("ip_len", "ip.len:-1"),
+    ("ip6_plen", "ipv6.plen:-1"),
     ("ip_checksum", "ip.checksum.status:-1"),
     ("icmp", "icmp.type"),
     ("icmp6", "icmpv6.type"),
@@ -107,6 +110,7 @@ FIELDS = tuple(spec.split(":")[0] for _, spec in _FIELDS)  # what tshark is aske
 _INDEX = {name: i for i, (name, _) in enumerate(_FIELDS)}
 _FIRST_ANALYSIS = _INDEX["a0"]
 _IPV6_IN_IPV4 = "41"  # ip.proto of a 6in4 tunnel: the TCP segment rides in the inner IPv6 header
+_IPV6_HEADER = 40  # the fixed IPv6 header, not counted in its payload length
 
 # Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).
 _PREFERENCES = {
@@ -133,8 +137,13 @@ class TsharkInfo:
     supported: bool
 
 
+@functools.cache
 def tshark_info() -> TsharkInfo:
-    """Find tshark through pyshark and check its version; raises TsharkMissing."""
+    """Find tshark through pyshark and check its version; raises TsharkMissing.
+
+    Looked up once per process: asking tshark its version costs a second tshark start, as much
+    as reading a small capture (a batch of small captures would pay it for each one).
+    """
     from pyshark.tshark import tshark as pyshark_tshark
 
     try:
@@ -147,6 +156,15 @@ def tshark_info() -> TsharkInfo:
     except (OSError, subprocess.SubprocessError) as exc:
         raise TsharkFailed(f"tshark could not be run: {exc}") from exc
     return TsharkInfo(path=path, version=version, supported=version_tuple(version) >= MIN_TSHARK)
+
+
+def require_tshark() -> TsharkInfo:
+    """tshark_info() for a tshark that pcapexplain can use; raises TsharkMissing, TsharkTooOld."""
+    tshark = tshark_info()
+    if not tshark.supported:
+        needed = ".".join(map(str, MIN_TSHARK))
+        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+    return tshark
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -175,10 +193,7 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
     TsharkTooOld or TsharkFailed. A capture cut short is read as far as it goes, with a warning.
     """
     capture = _check_file(Path(path))
-    tshark = tshark_info()
-    if not tshark.supported:
-        needed = ".".join(map(str, MIN_TSHARK))
-        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+    tshark = require_tshark()
     command = tshark_command(tshark.path, str(capture), validate_checksums=validate_checksums)
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(_sha256, capture)  # hashlib releases the GIL: free while tshark runs
@@ -502,6 +517,7 @@ class _ColumnBuilder:
             self.ints[name].extend(parse(cols[index]))
         ttl = [h if s else t for s, t, h in zip(six, cols[_I_TTL], cols[_I_HLIM], strict=False)]
         self.ints["ttl"].extend(_optional_ints(ttl))
+        self.ints["ip_len"].extend(_ip_lengths(six, cols[_I_IP_LEN], cols[_I_IP6_PLEN]))
         for name, index in _BOOL_INDEX:
             self.bools[name].extend([v != "" for v in cols[index]])
         self.analysis.extend(_analysis_bits(cols[_FIRST_ANALYSIS:]))
@@ -538,6 +554,7 @@ class _ColumnBuilder:
             tsval=i["tsval"],
             tfo=b["tfo"],
             ttl=i["ttl"],
+            ip_len=i["ip_len"],
             analysis=self.analysis,
             ip_checksum=self.ip_checksum,
             tcp_checksum=self.tcp_checksum,
@@ -557,6 +574,13 @@ def _optional_ints(values: Iterable[str]) -> Iterable[int]:
     return map(int, [(v.partition(",")[0] if "," in v else v) or _NONE for v in values])
 
 
+def _ip_lengths(six: list[bool], v4: tuple[str, ...], v6: tuple[str, ...]) -> list[int]:
+    # IPv6 counts its payload only; the 40-byte fixed header makes it a total length like IPv4's.
+    v4_len = _optional_ints(v4)
+    v6_len = (n + _IPV6_HEADER if n != NO_VALUE else n for n in _optional_ints(v6))
+    return [b if s else a for s, a, b in zip(six, v4_len, v6_len, strict=False)]
+
+
 def _hex(values: tuple[str, ...]) -> Iterable[int]:
     return [int(v, 16) if v else 0 for v in values]
 
@@ -574,6 +598,7 @@ _I_TIME, _I_STREAM = _INDEX["time"], _INDEX["stream"]
 _I_IP_SRC, _I_IP_DST = _INDEX["ip_src"], _INDEX["ip_dst"]
 _I_IP6_SRC, _I_IP6_DST = _INDEX["ip6_src"], _INDEX["ip6_dst"]
 _I_PROTO, _I_TTL, _I_HLIM = _INDEX["ip_proto"], _INDEX["ip_ttl"], _INDEX["ip6_hlim"]
+_I_IP_LEN, _I_IP6_PLEN = _INDEX["ip_len"], _INDEX["ip6_plen"]
 _I_ICMP, _I_ICMP6 = _INDEX["icmp"], _INDEX["icmp6"]
 _I_IP_CHECKSUM, _I_TCP_CHECKSUM = _INDEX["ip_checksum"], _INDEX["tcp_checksum"]
 _INT_PARSERS: tuple[tuple[str, int, Callable[[tuple[str, ...]], Iterable[int]]], ...] = (
@@ -589,6 +614,6 @@ _INT_PARSERS: tuple[tuple[str, int, Callable[[tuple[str, ...]], Iterable[int]]],
     ("tsval", _INDEX["tsval"], _optional_ints),
     ("stream", _INDEX["stream"], _ints),
 )
-_INT_COLUMNS = (*(name for name, _, _ in _INT_PARSERS), "ttl")
+_INT_COLUMNS = (*(name for name, _, _ in _INT_PARSERS), "ttl", "ip_len")
 _BOOL_COLUMNS = ("sack_perm", "sack", "tfo")
 _BOOL_INDEX = tuple((name, _INDEX[name]) for name in _BOOL_COLUMNS)

@@ -90,6 +90,7 @@ class PacketColumns:
     tsval: Sequence[int]  # timestamp option TSval or NO_VALUE
     tfo: Sequence[int]  # 1 when the TCP Fast Open option (kind 34) is present
     ttl: Sequence[int]  # IPv4 TTL or IPv6 hop limit, NO_VALUE if unknown
+    ip_len: Sequence[int]  # IP total length (IPv6: payload length + 40), NO_VALUE if unknown
     analysis: Sequence[int]  # AnalysisFlag bits from tshark
     ip_checksum: Sequence[int]  # ChecksumStatus of the IPv4 header (UNVERIFIED for IPv6)
     tcp_checksum: Sequence[int]  # ChecksumStatus of the TCP segment
@@ -436,3 +437,48 @@ class AnomalySlug(StrEnum):
     DATA_AFTER_FIN = "data-after-fin"  # T9
     MIDSTREAM = "midstream"  # T10, capture started after the handshake
     TIME_WAIT_CONFLICT = "time-wait-conflict"  # T11
+
+
+# --------------------------------------------------------------------------- batches
+
+# Seconds one capture of a batch may take before it is stopped (--time-limit): minutes for the
+# largest captures measured, and a hung tshark is found within ten minutes.
+BATCH_TIME_LIMIT = 600.0
+
+
+class CaptureStatus(StrEnum):
+    """What became of one file of a batch (the `status` column of captures.csv)."""
+
+    OK = "ok"  # analysed; its report and table rows are written
+    ERROR = "error"  # a capture that could not be analysed; the error says why
+    SKIPPED = "skipped"  # not a capture; the error column says why
+    INTERRUPTED = "interrupted"  # not analysed: the run was stopped first
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureSummary:
+    """The few numbers a batch's index and captures.csv show for one analysed capture."""
+
+    sha256: str
+    packets: int  # every frame in the file, TCP or not
+    connections: int
+    handshakes: dict[str, int]  # Handshake value -> connections
+    teardowns: dict[str, int]  # Teardown value -> connections
+    severities: dict[str, int]  # Severity value -> findings (as in the report's summary)
+    warnings: tuple[str, ...]  # e.g. the capture is cut short
+    tshark_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureRow:
+    """One file of a batch, as the index and captures.csv show it."""
+
+    capture: str  # path relative to the batch folder, "/"-separated, shown verbatim
+    status: CaptureStatus
+    error: str = ""  # the error (or the reason it was skipped), as for a single file
+    hint: str = ""
+    sha256: str = ""
+    report: str = ""  # its report, relative to the output folder, "/"-separated
+    summary: CaptureSummary | None = None  # set exactly when status is OK
+    reused: bool = False  # unchanged since the last run: its results were kept
+    seconds: float = 0.0  # time its analysis took (in the run that made it)

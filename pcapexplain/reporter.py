@@ -1,12 +1,14 @@
 """HTML reporter: fill the report template with a prepared context. The only jinja2 user.
 
-Preparation (what to show, every string) is `report_context.build_context`, re-exported here;
-this module only renders and writes. The page is one self-contained file: CSS and JS are inlined
+Preparation (what to show, every string) is `report_context.build_context` (re-exported here)
+and, for a batch's index page, `index_context.build_index_context`; this module only renders
+and writes. The page is one self-contained file: CSS and JS are inlined
 from package files, and a Content-Security-Policy forbids loading anything from anywhere.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from importlib import resources
 from pathlib import Path
@@ -14,14 +16,16 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup
 
+from pcapexplain.index_context import IndexContext
 from pcapexplain.output import atomic_write_text
 from pcapexplain.report_context import ReportContext, build_context
 
-__all__ = ["ReportContext", "build_context", "render_html", "write_report"]
+__all__ = ["ReportContext", "build_context", "render_html", "render_index", "write_report"]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
 
+@functools.cache  # compiled templates are kept: a batch renders many pages in one process
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pcapexplain", "templates"),
@@ -41,6 +45,7 @@ def _word_breaks(label: str) -> Markup:
     return Markup("_<wbr>").join(Markup.escape(part) for part in label.split("_"))
 
 
+@functools.cache
 def _asset(name: str) -> str:
     return (resources.files("pcapexplain") / "templates" / name).read_text(encoding="utf-8")
 
@@ -54,6 +59,18 @@ def render_html(ctx: ReportContext) -> str:
         csp=CSP,
         css=Markup(_asset("report.css")),
         js=Markup(_asset("report.js")),
+    )
+
+
+def render_index(ctx: IndexContext) -> str:
+    """A batch's index page: the report's look (its stylesheet, then the index's own rules) and
+    the same Content-Security-Policy; self-contained, deterministic for the same context."""
+    template = _environment().get_template("index.html.j2")
+    return template.render(
+        ctx=ctx,
+        csp=CSP,
+        css=Markup(_asset("report.css") + _asset("index.css")),
+        js=Markup(_asset("index.js")),
     )
 
 

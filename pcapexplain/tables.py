@@ -1,14 +1,17 @@
-"""DataFrame views of an analysis with explicit dtypes, and the fast reader of tshark's output.
+"""DataFrame views of an analysis with explicit dtypes, a batch's Parquet tables, and the fast
+reader of tshark's output.
 
-The only module that imports pandas.
+The only module that imports pandas (and pyarrow, for Parquet).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
+from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -24,6 +27,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.output import replacing
 from pcapexplain.records import connection_records, flatten
 
 
@@ -86,9 +90,60 @@ CONNECTION_DTYPES: dict[str, object] = {
 def connections_frame(result: _Result, capture_name: str | None = None) -> pd.DataFrame:
     """One row per connection, columns as in the JSON contract (options flattened)."""
     name = capture_name if capture_name is not None else result.capture.path
-    rows = [flatten(r) for r in connection_records(result, name)]
-    frame = pd.DataFrame(rows, columns=list(CONNECTION_DTYPES))
+    return rows_frame([flatten(r) for r in connection_records(result, name)])
+
+
+def rows_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
+    """Flat connection rows (the CSV columns) as a DataFrame with CONNECTION_DTYPES."""
+    frame = pd.DataFrame(list(rows), columns=list(CONNECTION_DTYPES))
     return frame.astype(CONNECTION_DTYPES)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------- batch tables
+
+# A batch's connection tables: the capture's path first, then the columns of one capture's CSV.
+BATCH_COLUMNS = ("capture", *(name for name in CONNECTION_DTYPES if name != "capture"))
+
+
+PARQUET_ROW_GROUP = 20_000  # rows held (as dicts, ~3 kB each) before one row group is written
+
+
+@contextlib.contextmanager
+def parquet_rows(target: Path) -> Iterator[Callable[[Iterable[Mapping[str, object]]], None]]:
+    """Stream flat connection rows (capture first) into one Parquet file, written atomically.
+
+    Yields add(rows). Rows are converted PARQUET_ROW_GROUP at a time, so memory stays bounded
+    however many there are; `pd.read_parquet(target)` then has CONNECTION_DTYPES, in
+    BATCH_COLUMNS order. With no rows at all the file still has every column.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    buffer: list[Mapping[str, object]] = []
+    writer: pq.ParquetWriter | None = None
+    with replacing(target) as tmp:
+
+        def flush() -> None:
+            nonlocal writer
+            frame = rows_frame(buffer)[list(BATCH_COLUMNS)]
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table.cast(writer.schema))
+            buffer.clear()
+
+        def add(rows: Iterable[Mapping[str, object]]) -> None:
+            buffer.extend(rows)
+            if len(buffer) >= PARQUET_ROW_GROUP:
+                flush()
+
+        try:
+            yield add
+            if buffer or writer is None:
+                flush()
+        finally:
+            if writer is not None:
+                writer.close()
 
 
 def _codes_to_category(codes: Sequence[int], enum: type[Enum]) -> pd.Categorical[str]:
@@ -168,8 +223,8 @@ def read_tabs(
 
 _ANALYSIS_PREFIX = "a"  # loader names its analysis-flag columns a0, a1, … in AnalysisFlag bit order
 _NUMBER_COLUMNS = frozenset(
-    ("frame", "time", "ip_proto", "ip_ttl", "ip6_hlim", "icmp", "icmp6", "stream", "sport",
-     "dport", "seq", "ack", "length", "window", "mss", "wscale", "tsval")
+    ("frame", "time", "ip_proto", "ip_ttl", "ip6_hlim", "ip_len", "ip6_plen", "icmp", "icmp6",
+     "stream", "sport", "dport", "seq", "ack", "length", "window", "mss", "wscale", "tsval")
 )  # fmt: skip
 _IPV6_IN_IPV4 = 41
 _CHECKSUM_CODES = {"Good": 1, "Bad": 2}
@@ -211,6 +266,8 @@ class TabColumns:
                      "wscale", "tsval", "stream"):  # fmt: skip
             self._extend(name, "q", _ints(c[name]))
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
+        # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
+        self._extend("ip_len", "q", _ints(np.where(six, c["ip6_plen"] + 40, c["ip_len"])))
         self._extend("flags", "q", _mapped(c["flags"], lambda v: int(v, 16) if v else 0))
         for name in ("sack_perm", "sack", "tfo"):
             self._extend(name, "b", (c[name] != "").astype(np.int8))

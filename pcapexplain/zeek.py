@@ -1,19 +1,18 @@
-"""Zeek's view (pure): conn_state and history for each connection, and a conn.log writer.
+"""Zeek's view (pure): conn_state, history and byte counters for each connection.
 
 Follows Zeek's own rules (scripts/base/protocols/conn/main.zeek and the TCP analyzer), as the
 conformance corpus documents them: per-endpoint states, the originator flips, the history letters
 and their repetition rules, and, for `zeek_connections`, Zeek's way of splitting one 4-tuple into
-several connections by its timers. `annotate` applies the same machine to pcapexplain's own
-connections (one per TCP incarnation), so the two views stay comparable.
+several connections by its timers, with the sizes Zeek logs (sequence space, IP bytes, content
+gaps, duration). `annotate` applies the same machine to pcapexplain's own connections (one per TCP
+incarnation), so the two views stay comparable. `connlog` writes the rows as Zeek's conn.log.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from array import array
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 
 from pcapexplain.model import (
@@ -23,6 +22,7 @@ from pcapexplain.model import (
     PacketColumns,
     TcpFlags,
 )
+from pcapexplain.zeek_seqspace import MASK32, SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _BAD = int(ChecksumStatus.BAD)
@@ -87,12 +87,25 @@ class _Side:
     prev_state: EndpointState = E.INACTIVE
     packets: int = 0
     payload: int = 0
+    ip_bytes: int = 0
+    did_close: bool = False  # sent a FIN or RST that Zeek reported as a close
     last_seq: dict[str, int] = field(default_factory=dict)  # S/H/F/R: seq of the last recorded
     counts: dict[str, int] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
+    space: SeqSpace = field(default_factory=lambda: SeqSpace())
 
     def set(self, state: EndpointState) -> None:
         self.prev_state, self.state = self.state, state
+
+    def size(self, peer: _Side) -> int:
+        """Zeek's TCP_Endpoint::Size: payload bytes sent, measured in sequence space."""
+        aborted_attempt = (
+            self.prev_state is E.SYN_SENT
+            and self.state is E.RESET
+            and peer.state is E.INACTIVE
+            and not self.space.no_data_acked()
+        )
+        return 0 if aborted_attempt else self.space.size()
 
 
 @dataclass(slots=True)
@@ -107,7 +120,14 @@ class ZeekConn:
     flipped: bool = False
     start: float = 0.0
     last: float = 0.0
+    end: float = 0.0  # Zeek's last_time: no longer advanced once both sides closed
     deadline: float = float("inf")  # when a Zeek timer would expire it
+    partial: bool = False  # Zeek's is_partial: a side's first packet was no plain SYN
+    rows: array[int] = field(default_factory=lambda: array("q"))  # PacketColumns rows fed
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
 
     @property
     def orig_side(self) -> _Side:
@@ -130,6 +150,8 @@ def conn_state(orig: _Side, resp: _Side, history: str) -> ConnState:
     os_, rs = orig.state, resp.state
     o_inactive, r_inactive = os_ in _INACTIVE_LIKE, rs in _INACTIVE_LIKE
     if rs is E.RESET:
+        # Zeek tests both sizes (c$orig$size == 0 …); payload seen stands in for them here, so
+        # that annotate's view, which keeps no sequence space, gives the same verdict.
         if os_ in (E.SYN_SENT, E.SYN_ACK_SENT) or (
             os_ is E.RESET and orig.payload == 0 and resp.payload == 0
         ):
@@ -162,7 +184,8 @@ def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
     flags = packets.flags[row]
     if not (flags & _SYN and not flags & _ACK) and _swap_on_ports(sender, receiver, flags):
         orig, resp = receiver, sender
-    conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=packets.time[row])
+    start = packets.time[row]
+    conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=start, end=start)
     conn.sides = {orig: _Side(), resp: _Side()}
     conn.flipped = orig != sender
     return conn
@@ -184,10 +207,12 @@ def feed(
     *,
     checksums_validated: bool,
     timers: bool = True,
+    meter: bool = True,
 ) -> None:
     """Apply one packet to the Zeek connection: history, counters, endpoint states.
 
     timers: keep the deadline of Zeek's timers up to date (only splitting needs it).
+    meter: keep the sizes Zeek logs (sequence space, IP bytes, gaps, duration).
     """
     if checksums_validated and packets.ip_checksum[row] == _BAD:
         return  # dropped before connection tracking
@@ -195,6 +220,8 @@ def feed(
     side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
     conn.last = packets.time[row]
     flags, length = packets.flags[row], packets.length[row]
+    if meter:
+        conn.rows.append(row)
     if (
         not flags & (_SYN | _FIN | _RST)
         and side.state is not E.INACTIVE
@@ -210,6 +237,8 @@ def feed(
         if letter and letter not in side.once:
             side.once.add(letter)
             conn.history.append((sender, letter))
+        if meter:
+            _meter(conn, packets, row, sender, side.state)
         if timers:
             conn.deadline = _deadline(conn, conn.last)
         return
@@ -219,10 +248,89 @@ def feed(
     side.packets += 1
     side.payload += length
     _history(conn, packets, row, sender, side, flags, length)
+    before = side.state
     _transition(conn, sender, side, peer, flags, length)
+    if meter:
+        _meter(conn, packets, row, sender, before)
     _maybe_late_flip(conn, flags, length)
     if timers:
         conn.deadline = _deadline(conn, packets.time[row])
+
+
+def _meter(
+    conn: ZeekConn, packets: PacketColumns, row: int, sender: tuple[str, int], before: E
+) -> None:
+    """The sizes Zeek's TCP analyzer keeps for one packet (TCPSessionAdapter::Process, in order).
+
+    before is the sender's state before this packet; the endpoint states are already updated.
+    """
+    side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
+    flags, seq = packets.flags[row], packets.seq[row]
+    length = max(packets.length[row], 0)  # tshark leaves tcp.len empty on malformed segments
+    side.ip_bytes += max(packets.ip_len[row], 0)
+    if before is E.INACTIVE:  # the first packet from this side (SetPartialStatus)
+        if sender == conn.orig:
+            conn.partial = not flags & _SYN or bool(flags & _ACK)
+        elif not conn.partial:
+            conn.partial = not flags & _SYN
+    if not (side.did_close and peer.did_close):
+        conn.end = packets.time[row]
+    seg_len = length + bool(flags & _SYN) + bool(flags & _FIN) - (length if flags & _RST else 0)
+    past = (seq + seg_len) & MASK32
+    space = side.space
+    _init_endpoint(space, side, before, flags, seq, past)
+    rel_seq, underflow = space.relative(seq, space.last, space.wraps)
+    if flags & _FIN:
+        space.fins += 1
+        space.fin_seq = rel_seq + seg_len
+    rel_ack = _ack(peer, flags, packets.ack[row]) if flags & _ACK else 0
+    space.advance(past, flags, trusted=before is not E.RESET)
+    if flags & (_FIN | _RST) and before not in (E.CLOSED, E.RESET):
+        side.did_close = True
+    if flags & _ACK:
+        clean = _clean(side) and _clean(peer)
+        peer.space.acked(rel_ack, partial=conn.partial, report=clean)
+    if length and not flags & _RST and not underflow:
+        space.data(rel_seq + 1 if flags & _SYN else rel_seq, length)
+
+
+def _init_endpoint(
+    space: SeqSpace, side: _Side, before: E, flags: int, seq: int, past: int
+) -> None:
+    if before is E.INACTIVE:
+        if flags & _SYN:
+            space.init(seq, past)
+        else:  # partial: numbered as though a SYN had been seen
+            space.init((seq - 1) & MASK32, seq)
+    elif not flags & _SYN:
+        return
+    elif (
+        (before in (E.SYN_SENT, E.SYN_ACK_SENT) and seq != space.start & MASK32)
+        or before in (E.ESTABLISHED, E.PARTIAL)
+        or (before is E.RESET and side.prev_state is E.INACTIVE)
+    ):
+        space.init(seq, past)
+
+
+def _ack(peer: _Side, flags: int, ack: int) -> int:
+    """Apply an acknowledgment to the peer's sequence space; returns it relative, or 0."""
+    space = peer.space
+    if peer.state is E.INACTIVE:
+        space.init((ack - 1) & MASK32)
+        return 1
+    rel_ack, underflow = space.relative(ack, space.ack, space.ack_wraps)
+    if underflow:
+        return 0
+    if not flags & _RST:
+        space.acknowledge(ack)  # a RST's ack is not trusted
+    return rel_ack
+
+
+def _clean(side: _Side) -> bool:
+    """Established, or closing after having been established (TCP_Reassembler's is_clean)."""
+    return side.state is E.ESTABLISHED or (
+        side.state is E.CLOSED and side.prev_state is E.ESTABLISHED
+    )
 
 
 def _other(conn: ZeekConn, sender: tuple[str, int]) -> tuple[str, int]:
@@ -387,107 +495,5 @@ def view(
             continue
         if zc is None:
             zc = _new_conn(packets, row)
-        feed(zc, packets, row, checksums_validated=checksums_validated, timers=False)
+        feed(zc, packets, row, checksums_validated=checksums_validated, timers=False, meter=False)
     return zc
-
-
-# ---------------------------------------------------------------------------------- conn.log
-
-CONN_LOG_FIELDS = (
-    ("ts", "time"),
-    ("uid", "string"),
-    ("id.orig_h", "addr"),
-    ("id.orig_p", "port"),
-    ("id.resp_h", "addr"),
-    ("id.resp_p", "port"),
-    ("proto", "enum"),
-    ("service", "string"),
-    ("duration", "interval"),
-    ("orig_bytes", "count"),
-    ("resp_bytes", "count"),
-    ("conn_state", "string"),
-    ("local_orig", "bool"),
-    ("local_resp", "bool"),
-    ("missed_bytes", "count"),
-    ("history", "string"),
-    ("orig_pkts", "count"),
-    ("orig_ip_bytes", "count"),
-    ("resp_pkts", "count"),
-    ("resp_ip_bytes", "count"),
-    ("tunnel_parents", "set[string]"),
-)
-_UNSET = "-"
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def uid(path: str, connection_id: int) -> str:
-    """A stable Zeek-style uid: "C" and 17 base-62 digits of a hash of capture and id."""
-    number = int.from_bytes(hashlib.sha256(f"{path}\0{connection_id}".encode()).digest()[:13])
-    digits = []
-    for _ in range(17):
-        number, rest = divmod(number, 62)
-        digits.append(_BASE62[rest])
-    return "C" + "".join(digits)
-
-
-def zeek_rows(packets: PacketColumns, connections: Sequence[Connection]) -> list[dict[str, object]]:
-    """One conn.log record per connection, keyed by the conn.log field names."""
-    rows = []
-    for conn in connections:
-        zc = view(packets, conn)
-        if zc is None:
-            continue
-        rows.append(
-            {
-                "ts": conn.first_time,
-                "id": conn.id,
-                "id.orig_h": zc.orig[0],
-                "id.orig_p": zc.orig[1],
-                "id.resp_h": zc.resp[0],
-                "id.resp_p": zc.resp[1],
-                "proto": "tcp",
-                "duration": conn.duration,
-                "orig_bytes": zc.orig_side.payload,
-                "resp_bytes": zc.resp_side.payload,
-                "conn_state": conn.zeek_state,
-                "history": conn.zeek_history,
-                "orig_pkts": zc.orig_side.packets,
-                "resp_pkts": zc.resp_side.packets,
-            }
-        )
-    return rows
-
-
-def conn_log(rows: Iterable[dict[str, object]], *, path: str) -> str:
-    """Zeek's ASCII log format: tab-separated, with the header lines Zeek's readers expect."""
-    rows = list(rows)
-    # Zeek stamps when the log was opened; the capture's first packet keeps the output stable.
-    first = min((float(str(r["ts"])) for r in rows), default=0.0)
-    stamp = datetime.fromtimestamp(first, UTC).strftime("%Y-%m-%d-%H-%M-%S")
-    names = "\t".join(name for name, _ in CONN_LOG_FIELDS)
-    types = "\t".join(kind for _, kind in CONN_LOG_FIELDS)
-    lines = [
-        "#separator \\x09",
-        "#set_separator\t,",
-        "#empty_field\t(empty)",
-        f"#unset_field\t{_UNSET}",
-        "#path\tconn",
-        f"#open\t{stamp}",
-        f"#fields\t{names}",
-        f"#types\t{types}",
-    ]
-    for row in rows:
-        row = {**row, "uid": uid(path, int(str(row["id"])))}
-        lines.append("\t".join(_cell(name, row.get(name)) for name, _ in CONN_LOG_FIELDS))
-    lines.append(f"#close\t{stamp}")
-    return "\n".join(lines) + "\n"
-
-
-def _cell(name: str, value: object) -> str:
-    if value is None:
-        return _UNSET
-    if name in ("ts", "duration"):
-        return f"{float(str(value)):.6f}"
-    text = str(value)
-    # Capture-derived text must not break the TSV: Zeek escapes separators as \x09 etc.
-    return "".join(f"\\x{ord(c):02x}" if c in "\t\n\r\\" or ord(c) < 32 else c for c in text)

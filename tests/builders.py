@@ -34,6 +34,7 @@ class Packet:
     wscale: int = NO_VALUE
     window: int = 65535
     ttl: int = 64
+    ip_len: int | None = None  # default: 20-byte IPv4 and TCP headers plus the payload
     tfo: bool = False
 
 
@@ -58,6 +59,7 @@ def columns(packets: list[Packet]) -> PacketColumns:
         tsval=[NO_VALUE for _ in packets],
         tfo=[int(p.tfo) for p in packets],
         ttl=[p.ttl for p in packets],
+        ip_len=[40 + p.length if p.ip_len is None else p.ip_len for p in packets],
         analysis=[p.analysis for p in packets],
         ip_checksum=[0 for _ in packets],
         tcp_checksum=[0 for _ in packets],

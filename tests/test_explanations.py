@@ -73,6 +73,11 @@ REPORT_PARAMS = {
     "report.ladder_ack": {"value"},
     "report.ladder_len": {"value"},
 }
+BATCH_PARAMS = {
+    "batch.hint": {"hint"},
+    "batch.warning": {"warning"},
+    "batch.interrupted": {"done", "total"},
+}
 SUMMARY_PARAMS = {"count", "amount"}
 UI_PARAMS = {
     "ui.frame": {"frame"},
@@ -116,6 +121,8 @@ def allowed_params(key: str) -> set[str]:
         return REPORT_PARAMS.get(key, set())
     if key.startswith("vantage."):
         return {"syn_synack", "synack_ack", "total", "client", "server", "lean"}
+    if key.startswith("batch."):
+        return BATCH_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()

@@ -96,6 +96,7 @@ def build(
         tsval=[-1] * n,
         tfo=[p.tfo for p in pkts],
         ttl=[64] * n,
+        ip_len=[40 + p.length for p in pkts],
         analysis=[p.analysis for p in pkts],
         ip_checksum=[0] * n,
         tcp_checksum=[0] * n,

@@ -45,10 +45,27 @@ def render(result: CaptureAnalysis, lang: str = "en", selected: list[int] | None
     return reporter.render_html(ctx)
 
 
+# The inlined stylesheet and script are compared with the package files once (below), not in
+# every golden: a style change then touches no golden.
+INLINED = {
+    "style": re.compile(r"(<style>\n)(.*?)(\n</style>)", re.DOTALL),
+    "script": re.compile(r"(<script>\n)(.*?)(\n</script>)", re.DOTALL),
+}
+ASSETS = {"style": "report.css", "script": "report.js"}
+
+
+def scrub_assets(html: str) -> str:
+    """The page with the body of its one <style> and one <script> replaced by the file name."""
+    for tag, pattern in INLINED.items():
+        html, count = pattern.subn(rf"\g<1>[{ASSETS[tag]}]\g<3>", html)
+        assert count == 1, f"expected one <{tag}> block, found {count}"
+    return html
+
+
 @pytest.mark.tshark
 @pytest.mark.parametrize(("name", "lang"), GOLDEN, ids=[f"{n}-{lang}" for n, lang in GOLDEN])
 def test_golden_html(name: str, lang: str, request: pytest.FixtureRequest) -> None:
-    html = render(_analysis(name), lang)
+    html = scrub_assets(render(_analysis(name), lang))
     gold = GOLD / f"{Path(name).stem}.{lang}.html"
     if request.config.getoption("--update-gold"):
         GOLD.mkdir(exist_ok=True)
@@ -64,6 +81,16 @@ def test_golden_html(name: str, lang: str, request: pytest.FixtureRequest) -> No
             )
         )
         pytest.fail(f"{gold.name} differs (actual in tests/actual/; --update-gold)\n{diff[:4000]}")
+
+
+@pytest.mark.tshark
+def test_page_inlines_exactly_the_package_stylesheet_and_script() -> None:
+    html = render(_analysis("half_close.pcap"))
+    for tag, pattern in INLINED.items():
+        blocks = pattern.findall(html)
+        assert len(blocks) == 1, f"{len(blocks)} <{tag}> blocks"
+        expected = (ROOT / "pcapexplain" / "templates" / ASSETS[tag]).read_text(encoding="utf-8")
+        assert blocks[0][1] == expected, f"the <{tag}> block is not {ASSETS[tag]} verbatim"
 
 
 class _Explained(HTMLParser):

@@ -19,7 +19,7 @@ SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 README = SAMPLES.parent / "README.md"
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser
+    from playwright.sync_api import Browser, Page
 
 pytestmark = [pytest.mark.browser, pytest.mark.tshark]
 
@@ -50,13 +50,19 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
-def test_report_loads_without_errors_and_filters(browser: Browser, report: Path) -> None:
+def watched_page(browser: Browser) -> tuple[Page, list[str], list[str]]:
+    """A new page, the errors it logs and the URLs it requests."""
     page = browser.new_page()
     errors: list[str] = []
     requests: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.on("request", lambda r: requests.append(r.url))
+    return page, errors, requests
+
+
+def test_report_loads_without_errors_and_filters(browser: Browser, report: Path) -> None:
+    page, errors, requests = watched_page(browser)
     page.goto(report.as_uri())
     page.wait_for_load_state("load")
 
@@ -337,3 +343,61 @@ def test_readme_screenshots_come_from_this_machinery(browser: Browser, tmp_path:
             f"{shipped} is missing or stale: run docs/make_screenshot.py"
         )
         assert f"docs/{shipped.name}" in README.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def batch_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A batch over captures of different sizes, a bad one and a name that looks like HTML."""
+    folder = tmp_path_factory.mktemp("batch")
+    for name in ("lossy_transfer.pcap", "refused.pcap", "half_close.pcap"):
+        (folder / name).write_bytes((SAMPLES / name).read_bytes())
+    (folder / "<b>bold.pcap").write_bytes((SAMPLES / "keep_alive.pcap").read_bytes())
+    (folder / "broken.pcap").write_text("not a capture\n")
+    out = tmp_path_factory.mktemp("batch-out")
+    assert main(["batch", str(folder), "-o", str(out), "--jobs", "2"]) == 4
+    return out / "index.html"
+
+
+def test_index_sorts_filters_and_links_to_every_report(browser: Browser, batch_index: Path) -> None:
+    page, errors, requests = watched_page(browser)
+    page.goto(batch_index.as_uri())
+    page.wait_for_load_state("load")
+
+    rows = page.locator("#capture-table tbody tr")
+    names = [r.locator("td").first.inner_text() for r in rows.all()]
+    assert sorted(names) == names and "<b>bold.pcap" in names  # shown verbatim, not bold
+    assert page.locator("#capture-table b").count() == 0
+
+    packets = page.locator("#capture-table th:nth-child(3)")
+    packets.click()  # ascending: the bad capture (no packets) first
+    assert rows.first.get_attribute("data-status") == "error"
+    packets.click()  # descending: the largest capture first
+    assert rows.first.locator("td").first.inner_text() == "lossy_transfer.pcap"
+
+    page.select_option("#filter-status", "status:error")
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert [r.locator("td").first.inner_text() for r in visible] == ["broken.pcap"]
+    assert page.locator("#shown").inner_text() == "1"
+    page.click("#clear")
+    page.select_option("#filter-outcome", "handshake:refused")
+    visible = [r for r in rows.all() if r.is_visible()]
+    assert [r.locator("td").first.inner_text() for r in visible] == ["refused.pcap"]
+    page.click("#clear")
+    page.fill("#search", "BOLD")
+    assert [r.locator("td").first.inner_text() for r in rows.all() if r.is_visible()] == [
+        "<b>bold.pcap"
+    ]
+    assert errors == []
+    assert [u for u in requests if not u.startswith("file:")] == []
+
+    links = [a.get_attribute("href") or "" for a in page.locator("#capture-table a").all()]
+    assert len(links) == 4
+    for href in links:
+        report = browser.new_page()
+        report.on("pageerror", lambda e: errors.append(str(e)))
+        response = report.goto(batch_index.parent.joinpath(href).as_uri())
+        assert response is not None and response.ok, href
+        assert report.locator("#conn-table tbody tr").count() >= 1
+        report.close()
+    assert errors == []
+    page.close()

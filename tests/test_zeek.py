@@ -1,4 +1,4 @@
-"""Zeek's rules on hand-built packets: conn_state, history letters, flips, timers, conn.log."""
+"""Zeek's rules on hand-built packets: conn_state, history letters, flips, timers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from pcapexplain import zeek
 from pcapexplain.model import AnalysisFlag, ChecksumStatus, PacketColumns
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, RST, SYN, Conversation, columns
+from tests.builders import ACK, FIN, RST, SYN, Conversation
 
 State = zeek.ConnState
 
@@ -107,28 +107,6 @@ def test_annotate_sets_the_fields_of_our_connections() -> None:
     conns, _ = reconstruct(packets)
     zeek.annotate(packets, conns)
     assert (conns[0].zeek_state, conns[0].zeek_history) == ("SF", "ShADdFf")
-
-
-def test_conn_log_is_zeek_ascii_with_one_row_per_connection() -> None:
-    packets = columns(textbook().packets + Conversation(client=("10.0.0.9", 5)).packets)
-    conns, _ = reconstruct(packets)
-    zeek.annotate(packets, conns)
-    text = zeek.conn_log(zeek.zeek_rows(packets, conns), path="x\ty.pcap")
-    lines = text.splitlines()
-    fields = next(line for line in lines if line.startswith("#fields")).split("\t")[1:]
-    rows = [line.split("\t") for line in lines if not line.startswith("#")]
-    assert fields[:6] == ["ts", "uid", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"]
-    assert len(rows) == 1  # the empty conversation has no packets
-    assert all(len(r) == len(fields) for r in rows)
-    record = dict(zip(fields, rows[0], strict=True))
-    assert (record["conn_state"], record["history"], record["proto"]) == ("SF", "ShADdFf", "tcp")
-    assert record["uid"].startswith("C") and len(record["uid"]) == 18
-    assert record["orig_pkts"] == "5" and record["resp_pkts"] == "3"
-    assert lines[0] == "#separator \\x09" and lines[-1].startswith("#close")
-
-
-def test_uid_is_stable() -> None:
-    assert zeek.uid("a.pcap", 3) == zeek.uid("a.pcap", 3) != zeek.uid("a.pcap", 4)
 
 
 def test_fin_only_builder_guard() -> None:
