@@ -23,9 +23,16 @@ def analyse_columns(
     the Zeek view drops packets whose checksums tshark found bad, as Zeek does by default.
     """
     connections, states = reconstructor.reconstruct(packets)
-    anomalies.detect(packets, states, connections)
-    zeek.annotate(packets, connections, checksums_validated=checksums_validated)
-    return CaptureAnalysis(capture=info, packets=packets, states=states, connections=connections)
+    findings = anomalies.detect(packets, states, connections)
+    verdicts = zeek.verdicts(packets, connections, checksums_validated=checksums_validated)
+    return CaptureAnalysis(
+        capture=info,
+        packets=packets,
+        states=states,
+        connections=connections,
+        anomalies=findings,
+        zeek=verdicts,
+    )
 
 
 @dataclass
@@ -66,7 +73,7 @@ class Analysis:
         )
 
     def _frame(self, name: str) -> pd.DataFrame:
-        # pandas is imported only when a DataFrame is asked for: the CLI's JSON path never pays it.
+        # Built on first use: the CLI's writers never ask for a DataFrame.
         if name not in self._frames:
             from pcapexplain import tables
 

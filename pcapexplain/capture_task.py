@@ -83,9 +83,9 @@ def read_rows_part(path: str) -> Iterator[dict[str, Any]]:
 # --------------------------------------------------------------------------- the adapters
 
 
-def connection_rows(analysis: api.Analysis, capture: str) -> list[dict[str, Any]]:
+def connection_rows(analysis: api.Analysis, capture: str) -> list[dict[str, records.Scalar]]:
     """The rows of `connections --format csv`, with capture as the `capture` column."""
-    return [records.flatten(r) for r in records.connection_records(analysis.result, capture)]
+    return [r.flat() for r in records.connection_records(analysis.result, capture)]
 
 
 def conn_log_text(analysis: api.Analysis, capture: str) -> str:

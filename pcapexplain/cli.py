@@ -18,9 +18,10 @@ import typer
 from pcapexplain import __version__
 from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
 from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang
+from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
-    from pcapexplain import api
+    from pcapexplain import api, records
     from pcapexplain import batch as batch_module
 
 app = typer.Typer(
@@ -111,7 +112,9 @@ def connections(
     else:
         rows = records.connection_records(analysis.result, _capture_name(capture))
         if fmt is Format.TABLE and output is None:
-            _print_table(rows)
+            from pcapexplain import terminal
+
+            terminal.print_connections(rows, sys.stdout)
             return
         text, what = _render(fmt, rows), f"{len(rows)} connections"
     if output is None:
@@ -133,63 +136,14 @@ def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, s
     return connlog.render(rows, path=result.capture.path), what
 
 
-def _render(fmt: Format, rows: list[dict[str, object]]) -> str:
+def _render(fmt: Format, rows: list[records.ConnectionRecord]) -> str:
     from pcapexplain import records
 
     if fmt is Format.JSON:
         return records.to_json(rows)
     from pcapexplain.output import csv_text
 
-    return csv_text([records.flatten(r) for r in rows])
-
-
-def _print_table(rows: list[dict[str, object]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(show_lines=False, header_style="bold")
-    for title in (
-        "id",
-        "client",
-        "server",
-        "handshake",
-        "teardown",
-        "closed first",
-        "TIME_WAIT",
-        "pkts",
-        "bytes c→s",
-        "bytes s→c",
-        "zeek",
-        "anomalies",
-    ):
-        table.add_column(title, overflow="fold")
-    for r in rows:
-        inferred = " (inferred)" if r["roles_inferred"] else ""
-        anomalies = r["anomalies"]
-        assert isinstance(anomalies, list)
-        table.add_row(
-            str(r["id"]),
-            Text(f"{_endpoint(r, 'client')}{inferred}"),
-            Text(_endpoint(r, "server")),
-            str(r["handshake"]),
-            str(r["teardown"]),
-            str(r["closed_first"]),
-            str(r["time_wait"]),
-            str(int(str(r["packets_to_server"])) + int(str(r["packets_to_client"]))),
-            f"{r['bytes_to_server']:,}",
-            f"{r['bytes_to_client']:,}",
-            str(r["zeek_state"]),
-            Text(", ".join(str(a) for a in anomalies)),
-        )
-    # Piped output keeps whole rows: a file or `grep` has no terminal width to fold to.
-    width = None if sys.stdout.isatty() else 200
-    Console(highlight=False, width=width).print(table)
-
-
-def _endpoint(row: dict[str, object], side: str) -> str:
-    ip, port = str(row[f"{side}_ip"]), row[f"{side}_port"]
-    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+    return csv_text([r.flat() for r in rows])
 
 
 @app.command()
@@ -209,21 +163,14 @@ def explain(
 
     Example: pcapexplain explain lab3.pcapng --connection 0 --lang zh
     """
-    from pcapexplain import narrate
+    from pcapexplain import terminal
 
     analysis = _analyse(capture, check_checksums)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
-    out = sys.stdout
-    for conn in conns:
-        told = narrate.story(result, conn, lang)
-        out.write(told.header + "\n")
-        for note in told.notes:
-            out.write("  " + note + "\n")
-        for line in told.lines:
-            out.write("  " + narrate.format_line(line, lang) + "\n")
-        out.write("\n")
+    for line in terminal.story(result, conns, lang):
+        sys.stdout.write(line + "\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
         typer.echo(
@@ -366,6 +313,7 @@ def _print_plan(plan: batch_module.BatchPlan) -> None:
 
 def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
     from pcapexplain import batch as batch_stage
+    from pcapexplain import terminal
     from pcapexplain.progress import RunProgress
 
     todo = plan.to_run
@@ -383,22 +331,12 @@ def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
                 row.capture,
                 weight=weight,
                 amount=s.packets if s else 0,
-                line=_batch_line(row),
+                line=terminal.batch_line(row),
                 failed=row.status is not CaptureStatus.OK,
             )
 
     with display:
         return batch_stage.run(plan, Listener())
-
-
-def _batch_line(row: CaptureRow) -> str:
-    name = printable(row.capture)
-    s = row.summary
-    if s is None:
-        return f"{row.status.value:<8} {name}: {printable(row.error)}"
-    line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
-    line += f" · {row.seconds:.1f} s"
-    return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
 
 
 @app.command()
@@ -418,12 +356,6 @@ def doctor() -> None:
     typer.echo(f"pcapexplain: {__version__}, Python {sys.version.split()[0]}")
     if not info.supported:
         raise typer.Exit(int(ExitStatus.ERROR))
-
-
-def printable(text: str) -> str:
-    """File names and capture text shown on a terminal: control characters (escape sequences,
-    newlines) are written as \\x.. so that they cannot move the cursor or forge a line."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 def _report_error(exc: PcapExplainError) -> int:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pcapexplain import zeek
-from pcapexplain.model import PacketColumns, PacketStates
+from pcapexplain.model import ConnState, PacketColumns, PacketStates
 
 EXTRA_FIELD = "pcapexplain_connections"  # ours: the connection ids of pcapexplain's output
 
@@ -60,7 +60,7 @@ class ConnLogRow:
     duration: float | None  # Zeek logs duration and bytes only when the duration is not 0
     orig_bytes: int | None
     resp_bytes: int | None
-    conn_state: zeek.ConnState
+    conn_state: ConnState
     missed_bytes: int
     history: str | None  # unset when Zeek recorded no letter
     orig_pkts: int

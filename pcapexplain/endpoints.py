@@ -32,11 +32,10 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import acks_syn, segment_end, seq_add, seq_ge
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _CONTROL = _SYN | _FIN | _RST
-_MOD, _HALF = 1 << 32, 1 << 31
-_SYN_ACK_SLACK = 1 << 16  # a SYN may carry data (TFO) and a FIN: accept acks up to there
 _KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE | AnalysisFlag.KEEP_ALIVE_ACK)
 _WINDOW_UPDATE = int(AnalysisFlag.WINDOW_UPDATE)
 _ZERO_WINDOW_PROBE = int(AnalysisFlag.ZERO_WINDOW_PROBE | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
@@ -126,8 +125,7 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
     flags = packets.flags[segment]
     if flags & _ACK:
         return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
-    seg_len = packets.length[segment] + (1 if flags & _FIN else 0) + (1 if flags & _SYN else 0)
-    expected = (packets.seq[segment] + seg_len) % _MOD
+    expected = segment_end(packets.seq[segment], packets.length[segment], flags)
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
 
 
@@ -259,10 +257,6 @@ def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> b
     return False
 
 
-def _seq_ge(a: int, b: int) -> bool:
-    return (a - b) % _MOD < _HALF
-
-
 def _step(
     packets: PacketColumns,
     row: int,
@@ -315,10 +309,10 @@ def _fin_lost(packets: PacketColumns, conn: Connection, pos: int, side: Side) ->
     for later in index[pos + 1 :]:
         flags = packets.flags[later]
         if (packets.src[later], packets.sport[later]) == own:
-            end = packets.seq[later] + packets.length[later] + 1
-            if flags & _FIN and end % _MOD == fin_end:
+            end = segment_end(packets.seq[later], packets.length[later], flags)
+            if flags & _FIN and end == fin_end:
                 return True
-        elif flags & _ACK and fin_end is not None and _seq_ge(packets.ack[later], fin_end):
+        elif flags & _ACK and fin_end is not None and seq_ge(packets.ack[later], fin_end):
             return False
     return False
 
@@ -343,11 +337,6 @@ def _acknowledges_syn(packets: PacketColumns, row: int, side: Side) -> bool:
     if not packets.flags[row] & _ACK or side.isn is None:
         return False
     return acks_syn(packets.ack[row], side.isn)
-
-
-def acks_syn(ack: int, isn: int) -> bool:
-    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it)."""
-    return 0 < (ack - isn) % _MOD <= _SYN_ACK_SLACK
 
 
 def _on_syn(
@@ -408,7 +397,7 @@ def _on_synack(
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
         if receiver.isn is None:
-            receiver.isn = (ack - 1) % _MOD
+            receiver.isn = seq_add(ack, -1)
     return _ROLE_SYN_ACK
 
 
@@ -437,16 +426,16 @@ def _missed_synack(sender: Side, receiver: Side, role: int, row: int) -> int:
 def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:
     """Apply what the ACK field tells: the receiver's SYN or FIN arrived, or the sender's view."""
     fin = receiver.fin_end
-    if receiver.fin_in_flight and fin is not None and _seq_ge(ack, fin):
+    if receiver.fin_in_flight and fin is not None and seq_ge(ack, fin):
         # The ACK shows that the crossed FIN has now reached the sender.
         receiver.fin_in_flight = False
         sender.state = _ON_FIN.get(sender.state, sender.state)
     state = receiver.state
     if state == _SYN_RCVD and receiver.isn is not None:
-        if _seq_ge(ack, (receiver.isn + 1) % _MOD):
+        if seq_ge(ack, seq_add(receiver.isn, 1)):
             receiver.state = _EST
             return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
-    elif receiver.fin_end is not None and _seq_ge(ack, receiver.fin_end):
+    elif receiver.fin_end is not None and seq_ge(ack, receiver.fin_end):
         if state in _ON_FIN_ACKED:
             receiver.state = _ON_FIN_ACKED[state]
         if receiver.fin_acks < receiver.fin_sends:
@@ -468,9 +457,8 @@ def _on_fin(
 ) -> None:
     sender.fin_sends += 1
     if sender.fin_end is None:
-        flags = packets.flags[row]
-        end = packets.seq[row] + packets.length[row] + 1 + (1 if flags & _SYN else 0)
-        sender.fin_end, sender.fin_row = end % _MOD, row
+        sender.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
+        sender.fin_row = row
         if _crossed(ack, sender, receiver):
             _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
@@ -491,7 +479,7 @@ def _crossed(ack: int | None, sender: Side, receiver: Side) -> bool:
     """The peer had sent its FIN, yet this FIN does not acknowledge it: the sender never got it."""
     if receiver.fin_end is None or sender.state != _CW:
         return False
-    return ack is None or not _seq_ge(ack, receiver.fin_end)
+    return ack is None or not seq_ge(ack, receiver.fin_end)
 
 
 def _fin_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:

@@ -28,6 +28,8 @@ Key scheme (the same keys exist in every language; a test checks it):
   (Chinese does not: a space a placeholder leaves between two Chinese words is dropped), and
   whether its report shows the English codes.
 - ``batch.*``: labels of a batch's index page (it also uses the ``report.*`` labels it shares).
+- ``[peers]`` (optional, not a key of the catalogue): translations of the words in what Wireshark
+  and Zeek show for a finding (``peer``); the English originals live in the anomaly catalogue.
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,
@@ -45,6 +47,7 @@ from typing import Final
 
 from pcapexplain.model import Lang
 
+_NOT_KEYED = frozenset({"meta", "peers"})  # tables of a text file that are not catalogue keys
 # Concept notes, in the order a reader should meet them.
 CONCEPTS: Final[tuple[str, ...]] = (
     "three_way_handshake",
@@ -126,7 +129,7 @@ def catalog(lang: Lang) -> Mapping[str, Entry]:
     return {
         f"{head}.{rest}": value
         for head, table in _document(lang).items()
-        if head != "meta"
+        if head not in _NOT_KEYED
         for rest, value in table.items()
     }
 
@@ -188,6 +191,13 @@ def plural(lang: Lang, key: str, count: int, **params: object) -> str:
         raise KeyError(f"{key} is not a counted text: use text()")
     form = PLURAL_RULES[plural_rule(lang)](count)
     return _typeset(lang, entry[form].format(count=f"{count:,}", **params))
+
+
+def peer(lang: Lang, slug: str, tool: str, original: str) -> str:
+    """What another tool shows for a finding, in lang: the catalogue's English original unless
+    lang's [peers] table translates its words (names and filters stay as they are)."""
+    translated = _document(lang).get("peers", {}).get(f"{slug}.{tool}")
+    return original if translated is None else str(translated)
 
 
 def has(lang: Lang, key: str) -> bool:

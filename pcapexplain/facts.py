@@ -17,6 +17,7 @@ from pcapexplain import retransmission
 from pcapexplain.explanations import text
 from pcapexplain.model import (
     NO_VALUE,
+    RETRANSMITTED,
     Anomaly,
     Closer,
     Connection,
@@ -28,10 +29,9 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import relative, segment_end, seq_add, seq_diff, seq_ge
 from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 
-_MOD = 1 << 32
-_HALF = 1 << 31
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
@@ -45,19 +45,6 @@ def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
     flags" in lang for none."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
     return text(lang, "ui.list_sep").join(names) if names else text(lang, "ui.no_flags")
-
-
-def relative(value: int, base: int | None) -> int | None:
-    """value - base modulo 2**32 (RFC 9293 §3.4), shown negative when it lies just behind base."""
-    if base is None:
-        return None
-    diff = (value - base) % _MOD
-    return diff - _MOD if diff >= _HALF else diff
-
-
-def _seq_ge(a: int, b: int) -> bool:
-    """a >= b in sequence space (RFC 9293 §3.4)."""
-    return (a - b) % _MOD < _HALF
 
 
 @dataclass(slots=True)
@@ -104,12 +91,12 @@ def remember(walker: Walk, row: int) -> None:
         if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
             walker.syn_length = walker.syn_length or p.length[row]
     if flags & TcpFlags.FIN:
-        end = (p.seq[row] + p.length[row] + 1) % _MOD
+        end = seq_add(p.seq[row], p.length[row] + 1)
         if walker.fin_end.get(direction) == end:
             walker.fin_resent.add(direction)
         walker.fin_end[direction] = end
     peer_fin = walker.fin_end.get(other(direction))
-    if flags & TcpFlags.ACK and peer_fin is not None and _seq_ge(p.ack[row], peer_fin):
+    if flags & TcpFlags.ACK and peer_fin is not None and seq_ge(p.ack[row], peer_fin):
         walker.acked_fin.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
@@ -169,7 +156,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
 
 
 def _resent_data(packets: PacketColumns, row: int) -> bool:
-    return bool(packets.analysis[row] & retransmission.RESENT and packets.length[row])
+    return bool(packets.analysis[row] & RETRANSMITTED and packets.length[row])
 
 
 def _resent_evidence(walker: Walk, row: int) -> retransmission.Evidence:
@@ -188,7 +175,7 @@ def _resent_evidence(walker: Walk, row: int) -> retransmission.Evidence:
 def _resent(walker: Walk, row: int, direction: Direction) -> bool:
     p = walker.packets
     if p.flags[row] & TcpFlags.FIN:
-        return walker.fin_end.get(direction) == (p.seq[row] + p.length[row] + 1) % _MOD
+        return walker.fin_end.get(direction) == seq_add(p.seq[row], p.length[row] + 1)
     return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
 
 
@@ -216,7 +203,7 @@ def _reacks_fin(walker: Walk, row: int, direction: Direction) -> bool:
     fin = walker.fin_end.get(peer)
     if fin is None or not p.flags[row] & TcpFlags.ACK or p.flags[row] & TcpFlags.FIN:
         return False
-    covers = _seq_ge(p.ack[row], fin)
+    covers = seq_ge(p.ack[row], fin)
     return covers and direction in walker.acked_fin and peer in walker.fin_resent
 
 
@@ -230,7 +217,7 @@ def _fin_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
     return any(
         walker.states.direction[r] == peer
         and p.flags[r] & TcpFlags.FIN
-        and (p.seq[r] + p.length[r] + 1) % _MOD == fin
+        and seq_add(p.seq[r], p.length[r] + 1) == fin
         for r in later
     )
 
@@ -329,16 +316,16 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     if not old_rows:
         return None
     old_next = max(
-        (p.seq[r] + p.length[r] + bool(p.flags[r] & _CONTROL & ~TcpFlags.RST)) % _MOD
+        segment_end(p.seq[r], p.length[r], p.flags[r])
         for r in old_rows
         if not p.flags[r] & TcpFlags.RST
     )
-    gap = (p.seq[row] - old_next) % _MOD
-    ahead = gap < _HALF
+    gap = seq_diff(p.seq[row], old_next)
+    ahead = gap >= 0
     keys = ["reuse_ahead" if ahead else "reuse_behind"]
     old_ts = [p.tsval[r] for r in old_rows if p.tsval[r] != NO_VALUE]
     tsval = p.tsval[row]
-    if old_ts and tsval != NO_VALUE and (tsval - max(old_ts)) % _MOD < _HALF:
+    if old_ts and tsval != NO_VALUE and seq_ge(tsval, max(old_ts)):
         keys.append("reuse_timestamps")
     side = Closer.CLIENT if prev.time_wait is Closer.BOTH else prev.time_wait
     old_state = prev.client_final if side is Closer.CLIENT else prev.server_final
@@ -348,7 +335,7 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
         "old_state": state_name(walker.lang, old_state),
         "gap": f"{p.time[row] - prev.last_time:.3f}",
         "old_next": old_next,
-        "isn_gap": f"{gap if ahead else _MOD - gap:,}",
+        "isn_gap": f"{abs(gap):,}",
         "tsval": tsval,
         "old_tsval": max(old_ts) if old_ts else "-",
     }

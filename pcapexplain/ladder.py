@@ -31,6 +31,7 @@ from pcapexplain.model import (
 )
 from pcapexplain.narrate import KEY_ROLES, flags_label
 from pcapexplain.outcomes import resent
+from pcapexplain.seqspace import seq_diff
 
 WIDTH = 800
 CLIENT_X, SERVER_X = 220, 620
@@ -55,7 +56,6 @@ ASCENT, DESCENT = 9, 3
 LABEL_GAP = 2  # between a label's box and its own arrow
 LABEL_MARGIN = 12  # between a label and the lifelines
 
-_MOD, _HALF = 1 << 32, 1 << 31
 _KINDS = {
     PacketRole.SYN: "open",
     PacketRole.SYN_ACK: "open",
@@ -522,7 +522,4 @@ def _label(
 
 
 def _relative(value: int, base: int | None) -> int:
-    if base is None:
-        return value
-    delta = (value - base) % _MOD
-    return delta - _MOD if delta >= _HALF else delta
+    return value if base is None else seq_diff(value, base)

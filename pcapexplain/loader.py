@@ -22,10 +22,10 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
 from pcapexplain.errors import (
     CaptureNotFound,
@@ -39,16 +39,14 @@ from pcapexplain.errors import (
 )
 from pcapexplain.model import (
     COLUMN_NAMES,
-    NO_VALUE,
     AnalysisFlag,
     Capture,
     CaptureInfo,
-    ChecksumStatus,
     PacketColumns,
 )
 
 if TYPE_CHECKING:
-    from pcapexplain.tables import TabColumns
+    from pcapexplain.tables import ColumnKind, TabColumns
 
 MIN_TSHARK = (3, 6)  # custom-column occurrences and tcp.seq_raw as used below
 
@@ -72,45 +70,49 @@ _ANALYSIS_FIELDS = (
 )
 assert len(_ANALYSIS_FIELDS) == len(AnalysisFlag)
 
-# (column name, custom-column field spec). `:-1` picks the last (innermost) occurrence so tunnels
-# report the addresses the TCP segment travelled between; `:0:U` asks for the raw number.
-_FIELDS: tuple[tuple[str, str], ...] = (
-    ("frame", "frame.number"),
-    ("time", "frame.time_epoch"),
-    ("ip_src", "ip.src:-1"),
-    ("ip_dst", "ip.dst:-1"),
-    ("ip6_src", "ipv6.src:-1"),
-    ("ip6_dst", "ipv6.dst:-1"),
-    ("ip_proto", "ip.proto:-1:U"),
-    ("ip_ttl", "ip.ttl:-1"),
-    ("ip6_hlim", "ipv6.hlim:-1"),
-    ("ip_len", "ip.len:-1"),
-    ("ip6_plen", "ipv6.plen:-1"),
-    ("ip_checksum", "ip.checksum.status:-1"),
-    ("icmp", "icmp.type"),
-    ("icmp6", "icmpv6.type"),
-    ("stream", "tcp.stream"),
-    ("sport", "tcp.srcport"),
-    ("dport", "tcp.dstport"),
-    ("flags", "tcp.flags"),
-    ("seq", "tcp.seq_raw"),
-    ("ack", "tcp.ack_raw"),
-    ("length", "tcp.len"),
-    ("window", "tcp.window_size_value"),
-    ("mss", "tcp.options.mss_val"),
-    ("wscale", "tcp.options.wscale.shift"),
-    ("sack_perm", "tcp.options.sack_perm"),
-    ("sack", "tcp.options.sack_le:1"),
-    ("tsval", "tcp.options.timestamp.tsval"),
-    ("tfo", "tcp.options.tfo"),
-    ("tcp_checksum", "tcp.checksum.status"),
-    *((f"a{i}", name) for i, name in enumerate(_ANALYSIS_FIELDS)),
+# (column name, custom-column field spec, kind). Every numeric spec names one occurrence, so tshark
+# prints one value per field and the C parser reads it as a number: `:-1` is the last (innermost)
+# occurrence, the addresses and header fields the TCP segment travelled with under tunnels; `:1`
+# the first of a repeated TCP option, as stacks that stop at the first one read it; `:U` asks for
+# the raw number. Kinds (tables.ColumnKind): "int", "float" and "present" become the PacketColumns
+# field of the same name; "number" and "text" only feed the columns derived from them (addresses,
+# TTL, flags, analysis bits, checksum verdicts). A new integer column is one line here and one
+# field of PacketColumns.
+_FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
+    ("frame", "frame.number", "int"),
+    ("time", "frame.time_epoch", "float"),
+    ("ip_src", "ip.src:-1", "text"),
+    ("ip_dst", "ip.dst:-1", "text"),
+    ("ip6_src", "ipv6.src:-1", "text"),
+    ("ip6_dst", "ipv6.dst:-1", "text"),
+    ("ip_proto", "ip.proto:-1:U", "number"),
+    ("ip_ttl", "ip.ttl:-1", "number"),
+    ("ip6_hlim", "ipv6.hlim:-1", "number"),
+    ("ip_len", "ip.len:-1", "number"),
+    ("ip6_plen", "ipv6.plen:-1", "number"),
+    ("ip_checksum", "ip.checksum.status:-1", "text"),
+    ("icmp", "icmp.type:1", "number"),  # an ICMP error may quote another ICMP message
+    ("icmp6", "icmpv6.type:1", "number"),
+    ("stream", "tcp.stream:-1", "int"),
+    ("sport", "tcp.srcport:-1", "int"),
+    ("dport", "tcp.dstport:-1", "int"),
+    ("flags", "tcp.flags:-1", "text"),
+    ("seq", "tcp.seq_raw:-1", "int"),
+    ("ack", "tcp.ack_raw:-1", "int"),
+    ("length", "tcp.len:-1", "int"),
+    ("window", "tcp.window_size_value:-1", "int"),
+    ("mss", "tcp.options.mss_val:1", "int"),
+    ("wscale", "tcp.options.wscale.shift:1", "int"),
+    ("sack_perm", "tcp.options.sack_perm:1", "present"),
+    ("sack", "tcp.options.sack_le:1", "present"),
+    ("tsval", "tcp.options.timestamp.tsval:1", "int"),
+    ("tfo", "tcp.options.tfo:1", "present"),
+    ("tcp_checksum", "tcp.checksum.status:-1", "text"),
+    *((f"a{i}", name, "text") for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
-FIELDS = tuple(spec.split(":")[0] for _, spec in _FIELDS)  # what tshark is asked for, in order
-_INDEX = {name: i for i, (name, _) in enumerate(_FIELDS)}
-_FIRST_ANALYSIS = _INDEX["a0"]
-_IPV6_IN_IPV4 = "41"  # ip.proto of a 6in4 tunnel: the TCP segment rides in the inner IPv6 header
-_IPV6_HEADER = 40  # the fixed IPv6 header, not counted in its payload length
+_LAYOUT = tuple((name, kind) for name, _, kind in _FIELDS)
+# The fields tshark is asked for, in order: benchmarks/run.py exports the same with `-T fields`.
+FIELDS = tuple(spec.split(":")[0] for _, spec, _ in _FIELDS)
 
 # Pinned so that no user profile can change the dissection (TCP-REFERENCE, pyshark pitfalls).
 _PREFERENCES = {
@@ -175,7 +177,7 @@ def tshark_command(tshark: str, capture: str, *, validate_checksums: bool) -> li
     """The one tshark invocation: two passes (final analysis flags), no name resolution."""
     checksum = "TRUE" if validate_checksums else "FALSE"
     prefs = {**_PREFERENCES, "tcp.check_checksum": checksum, "ip.check_checksum": checksum}
-    columns = ",".join(f'"{name}","%Cus:{spec}"' for name, spec in _FIELDS)
+    columns = ",".join(f'"{name}","%Cus:{spec}"' for name, spec, _ in _FIELDS)
     # Every TCP payload is plain data: application dissectors cost ~15 % of tshark's time and
     # change none of the fields read (a test compares the output with and without this).
     command = [tshark, "-n", "-r", capture, "-T", "tabs", "-d", _PAYLOAD_AS_DATA]
@@ -212,32 +214,21 @@ def load_capture(path: str | os.PathLike[str], *, validate_checksums: bool = Fal
     return Capture(info=info, packets=packets)
 
 
-class _Reader(Protocol):
-    @property
-    def total_frames(self) -> int: ...
-
-    @property
-    def last_frame(self) -> int: ...
-
-    def consume(self, stream: io.RawIOBase) -> None: ...
-
-    def columns(self) -> PacketColumns: ...
-
-
-def _read(command: list[str]) -> tuple[_Reader, str]:
-    """tshark's output through pandas' C parser; the pure-Python reader if that one balks."""
-    fast = _FastReader()
+def _read(command: list[str]) -> tuple[_TabReader, str]:
+    """Run tshark and parse its output with pandas' C reader (tables.TabColumns)."""
+    reader = _TabReader()
     try:
-        return fast, _run(command, fast.consume)
-    except ValueError:
-        if fast.interrupted:
-            raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
-        # A field held more than one value (odd encapsulations): the text reader copes.
-        reader = _ColumnBuilder()
         return reader, _run(command, reader.consume)
+    except ValueError as exc:
+        if reader.interrupted:
+            raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
+        # Every numeric field names one occurrence (see _FIELDS), so this is tshark's own bug.
+        raise TsharkFailed(f"tshark's output could not be read: {exc}") from exc
 
 
-class _FastReader:
+class _TabReader:
+    """tshark's tab output into PacketColumns, through tables.TabColumns."""
+
     def __init__(self) -> None:
         self._table: TabColumns | None = None
         self.interrupted = False
@@ -254,19 +245,18 @@ class _FastReader:
         # Imported here, once tshark is already running: pandas takes half a second to load.
         from pcapexplain import tables
 
-        self._table = tables.TabColumns([name for name, _ in _FIELDS])
+        self._table = tables.TabColumns(_LAYOUT)
         self._table.consume(_Watched(stream, self))
 
     def columns(self) -> PacketColumns:
         out = self._table.out if self._table else {}
-        empty = {name: array("b") for name in COLUMN_NAMES}
-        return PacketColumns(**{name: out.get(name, empty[name]) for name in COLUMN_NAMES})
+        return PacketColumns(**{name: out.get(name, array("b")) for name in COLUMN_NAMES})
 
 
 class _Watched(io.RawIOBase):
     """tshark's stdout, noting a Ctrl-C that arrives while pandas waits in read()."""
 
-    def __init__(self, stream: io.RawIOBase, owner: _FastReader) -> None:
+    def __init__(self, stream: io.RawIOBase, owner: _TabReader) -> None:
         super().__init__()
         self._stream, self._owner = stream, owner
 
@@ -409,18 +399,6 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
         process.stdout.close()
 
 
-def _lines(stream: io.RawIOBase) -> Iterator[str]:
-    """Decode tshark's output in large blocks; far cheaper than a readline per packet."""
-    rest = b""
-    while block := stream.read(_READ_SIZE):
-        block = rest + block
-        cut = block.rfind(b"\n") + 1
-        rest = block[cut:]
-        yield from block[:cut].decode("utf-8", "replace").splitlines()
-    if rest:
-        yield rest.decode("utf-8", "replace")
-
-
 _CUT_SHORT = re.compile(r"cut short|truncated|appears to be damaged or corrupt", re.IGNORECASE)
 _NOT_CAPTURE = re.compile(r"isn't a capture file|unknown file format|not a capture", re.IGNORECASE)
 
@@ -453,167 +431,3 @@ def _check_content(path: Path, info: CaptureInfo, packets: PacketColumns, stderr
         raise EmptyCapture(f"{path.name} holds no packets")
     if len(packets) == 0:
         raise NoTcp(f"{path.name} holds {info.total_frames} packets but no TCP segment")
-
-
-_CHECKSUM = {"Good": int(ChecksumStatus.GOOD), "Bad": int(ChecksumStatus.BAD)}
-_BLOCK_ROWS = 1 << 16
-
-
-class _ColumnBuilder:
-    """Typed, append-only columns, converted a block of rows at a time.
-
-    Converting column by column with map() keeps the per-value work in C; a Python statement
-    per field per packet would cost more than tshark itself at a million packets.
-    """
-
-    def __init__(self) -> None:
-        self.frame = array("q")
-        self.time = array("d")
-        self.src: list[str] = []
-        self.dst: list[str] = []
-        self.ints = {name: array("q") for name in _INT_COLUMNS}
-        self.bools = {name: array("b") for name in _BOOL_COLUMNS}
-        self.analysis = array("q")
-        self.ip_checksum = array("b")
-        self.tcp_checksum = array("b")
-        self.total_frames = 0
-        self.last_frame = 0
-        self._strings: dict[str, str] = {}
-
-    def consume(self, stream: io.RawIOBase) -> None:
-        self.add_lines(_lines(stream))
-
-    def add_lines(self, lines: Iterable[str]) -> None:
-        block: list[list[str]] = []
-        for line in lines:
-            block.append(line.split("\t"))
-            if len(block) >= _BLOCK_ROWS:
-                self._add_block(block)
-                block = []
-        if block:
-            self._add_block(block)
-
-    def _add_block(self, block: list[list[str]]) -> None:
-        width = len(_FIELDS)
-        # Rows of another width are tshark notices on stdout, never packets.
-        frames = [r for r in block if len(r) == width and r[0].isdigit()]
-        if not frames:
-            return
-        self.total_frames += len(frames)
-        self.last_frame = int(frames[-1][0])
-        rows = [r for r in frames if r[_I_STREAM] and not r[_I_ICMP] and not r[_I_ICMP6]]
-        if rows:
-            self._add_columns(list(zip(*rows, strict=True)))
-
-    def _add_columns(self, cols: list[tuple[str, ...]]) -> None:
-        self.frame.extend(map(int, cols[0]))
-        self.time.extend(map(float, cols[_I_TIME]))
-        six = [
-            not v4 or proto == _IPV6_IN_IPV4
-            for v4, proto in zip(cols[_I_IP_SRC], cols[_I_PROTO], strict=False)
-        ]
-        self._addresses(six, cols)
-        for name, index, parse in _INT_PARSERS:
-            self.ints[name].extend(parse(cols[index]))
-        ttl = [h if s else t for s, t, h in zip(six, cols[_I_TTL], cols[_I_HLIM], strict=False)]
-        self.ints["ttl"].extend(_optional_ints(ttl))
-        self.ints["ip_len"].extend(_ip_lengths(six, cols[_I_IP_LEN], cols[_I_IP6_PLEN]))
-        for name, index in _BOOL_INDEX:
-            self.bools[name].extend([v != "" for v in cols[index]])
-        self.analysis.extend(_analysis_bits(cols[_FIRST_ANALYSIS:]))
-        ip_sum = [
-            0 if s else _CHECKSUM.get(v, 0) for s, v in zip(six, cols[_I_IP_CHECKSUM], strict=False)
-        ]
-        self.ip_checksum.extend(ip_sum)
-        self.tcp_checksum.extend([_CHECKSUM.get(v, 0) for v in cols[_I_TCP_CHECKSUM]])
-
-    def _addresses(self, six: list[bool], cols: list[tuple[str, ...]]) -> None:
-        intern = self._strings.setdefault
-        for out, v4, v6 in ((self.src, _I_IP_SRC, _I_IP6_SRC), (self.dst, _I_IP_DST, _I_IP6_DST)):
-            picked = [b if s else a for s, a, b in zip(six, cols[v4], cols[v6], strict=False)]
-            out.extend([intern(x, x) for x in picked])
-
-    def columns(self) -> PacketColumns:
-        i, b = self.ints, self.bools
-        return PacketColumns(
-            frame=self.frame,
-            time=self.time,
-            src=self.src,
-            dst=self.dst,
-            sport=i["sport"],
-            dport=i["dport"],
-            flags=i["flags"],
-            seq=i["seq"],
-            ack=i["ack"],
-            length=i["length"],
-            window=i["window"],
-            mss=i["mss"],
-            wscale=i["wscale"],
-            sack_perm=b["sack_perm"],
-            sack=b["sack"],
-            tsval=i["tsval"],
-            tfo=b["tfo"],
-            ttl=i["ttl"],
-            ip_len=i["ip_len"],
-            analysis=self.analysis,
-            ip_checksum=self.ip_checksum,
-            tcp_checksum=self.tcp_checksum,
-            stream=i["stream"],
-        )
-
-
-_NONE = str(NO_VALUE)
-
-
-def _ints(values: tuple[str, ...]) -> Iterable[int]:
-    return map(int, values)
-
-
-def _optional_ints(values: Iterable[str]) -> Iterable[int]:
-    # Some fields repeat (several options, IP fragments); the first value is the one that counts.
-    return map(int, [(v.partition(",")[0] if "," in v else v) or _NONE for v in values])
-
-
-def _ip_lengths(six: list[bool], v4: tuple[str, ...], v6: tuple[str, ...]) -> list[int]:
-    # IPv6 counts its payload only; the 40-byte fixed header makes it a total length like IPv4's.
-    v4_len = _optional_ints(v4)
-    v6_len = (n + _IPV6_HEADER if n != NO_VALUE else n for n in _optional_ints(v6))
-    return [b if s else a for s, a, b in zip(six, v4_len, v6_len, strict=False)]
-
-
-def _hex(values: tuple[str, ...]) -> Iterable[int]:
-    return [int(v, 16) if v else 0 for v in values]
-
-
-def _analysis_bits(columns: list[tuple[str, ...]]) -> list[int]:
-    bits = [0] * len(columns[0])
-    for bit, column in enumerate(columns):
-        if any(column):
-            value = 1 << bit
-            bits = [b | value if v else b for b, v in zip(bits, column, strict=False)]
-    return bits
-
-
-_I_TIME, _I_STREAM = _INDEX["time"], _INDEX["stream"]
-_I_IP_SRC, _I_IP_DST = _INDEX["ip_src"], _INDEX["ip_dst"]
-_I_IP6_SRC, _I_IP6_DST = _INDEX["ip6_src"], _INDEX["ip6_dst"]
-_I_PROTO, _I_TTL, _I_HLIM = _INDEX["ip_proto"], _INDEX["ip_ttl"], _INDEX["ip6_hlim"]
-_I_IP_LEN, _I_IP6_PLEN = _INDEX["ip_len"], _INDEX["ip6_plen"]
-_I_ICMP, _I_ICMP6 = _INDEX["icmp"], _INDEX["icmp6"]
-_I_IP_CHECKSUM, _I_TCP_CHECKSUM = _INDEX["ip_checksum"], _INDEX["tcp_checksum"]
-_INT_PARSERS: tuple[tuple[str, int, Callable[[tuple[str, ...]], Iterable[int]]], ...] = (
-    ("sport", _INDEX["sport"], _ints),
-    ("dport", _INDEX["dport"], _ints),
-    ("flags", _INDEX["flags"], _hex),
-    ("seq", _INDEX["seq"], _optional_ints),
-    ("ack", _INDEX["ack"], _optional_ints),
-    ("length", _INDEX["length"], _optional_ints),
-    ("window", _INDEX["window"], _optional_ints),
-    ("mss", _INDEX["mss"], _optional_ints),
-    ("wscale", _INDEX["wscale"], _optional_ints),
-    ("tsval", _INDEX["tsval"], _optional_ints),
-    ("stream", _INDEX["stream"], _ints),
-)
-_INT_COLUMNS = (*(name for name, _, _ in _INT_PARSERS), "ttl", "ip_len")
-_BOOL_COLUMNS = ("sack_perm", "sack", "tfo")
-_BOOL_INDEX = tuple((name, _INDEX[name]) for name in _BOOL_COLUMNS)

@@ -19,6 +19,18 @@ class Lang(StrEnum):
     ZH = "zh"  # Simplified Chinese, in the terms of Xie Xiren's textbook
 
 
+class IllegalFlags(StrEnum):
+    """Why a segment's flags are a combination no TCP sends (TCP-REFERENCE H7); the values are
+    the `variant` of the illegal-flags anomaly."""
+
+    SYN_FIN = "syn-fin"  # opens and closes at once
+    SYN_RST = "syn-rst"  # opens and aborts at once
+    FIN_RST = "fin-rst"  # closes gracefully and aborts at once
+    NULL = "null"  # no flag at all (a "NULL scan")
+    XMAS = "xmas"  # FIN, PSH and URG without ACK (an "Xmas scan")
+    NO_ACK = "no-ack"  # neither SYN, ACK nor RST: FIN, PSH, URG or ECN bits alone
+
+
 class TcpFlags(IntFlag):
     """TCP header control bits (RFC 9293 §3.1, RFC 3168 for ECE/CWR)."""
 
@@ -31,6 +43,46 @@ class TcpFlags(IntFlag):
     ECE = 0x040  # ECN echo
     CWR = 0x080  # congestion window reduced
     AE = 0x100  # accurate ECN (formerly NS)
+
+    @staticmethod
+    def illegal(bits: int) -> IllegalFlags | None:
+        """Why these flags are a combination no TCP sends, or None when a TCP may send them.
+
+        The one definition, used by the narrative and the anomaly checks alike. The first rule
+        that matches names the reason.
+        """
+        if bits & _SYN_FIN == _SYN_FIN:
+            # SYN opens a sequence space, FIN ends one. Only the historic T/TCP (RFC 1644, made
+            # Historic by RFC 6247) sent both; today it is a scanner's fingerprinting probe.
+            return IllegalFlags.SYN_FIN
+        if bits & _SYN_RST == _SYN_RST:
+            # A RST is never a connection request: RFC 9293 §3.10.7 handles RST before SYN in
+            # every state, so the SYN can mean nothing.
+            return IllegalFlags.SYN_RST
+        if bits & _FIN_RST == _FIN_RST:
+            # RST aborts and discards queued data, FIN asks for an orderly close after it; Zeek
+            # records the pair as inconsistent (history I).
+            return IllegalFlags.FIN_RST
+        if not bits & _ALL_FLAGS:
+            # RFC 9293 §3.10.7: a segment without SYN, ACK or RST is dropped in every state.
+            return IllegalFlags.NULL
+        if bits & (_SYN | _ACK | _RST):
+            # The initial SYN is the one segment without ACK that opens a connection; a RST may
+            # lack ACK (<SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1); everything else carries ACK.
+            return None
+        if bits & _XMAS == _XMAS:
+            return IllegalFlags.XMAS
+        # RFC 9293 §3.4: after the initial SYN "the ACK bit is always set"; a FIN, PSH, URG or
+        # ECN bit alone cannot belong to any connection (§3.10.7.4 drops it: "ACK bit off").
+        return IllegalFlags.NO_ACK
+
+
+_SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
+_SYN_FIN = int(TcpFlags.SYN | TcpFlags.FIN)
+_SYN_RST = int(TcpFlags.SYN | TcpFlags.RST)
+_FIN_RST = int(TcpFlags.FIN | TcpFlags.RST)
+_XMAS = int(TcpFlags.FIN | TcpFlags.PSH | TcpFlags.URG)
+_ALL_FLAGS = int(~TcpFlags(0))  # the nine bits RFC 9293 and RFC 3168 name
 
 
 class AnalysisFlag(IntFlag):
@@ -51,6 +103,15 @@ class AnalysisFlag(IntFlag):
     KEEP_ALIVE = 1 << 12
     KEEP_ALIVE_ACK = 1 << 13
     REUSED_PORTS = 1 << 14
+
+
+# Any of tshark's retransmission verdicts. tshark also sets RETRANSMISSION on fast and spurious
+# retransmissions; hand-built packets need not, so every reader asks for all three bits.
+RETRANSMITTED = int(
+    AnalysisFlag.RETRANSMISSION
+    | AnalysisFlag.FAST_RETRANSMISSION
+    | AnalysisFlag.SPURIOUS_RETRANSMISSION
+)
 
 
 class ChecksumStatus(IntEnum):
@@ -139,10 +200,6 @@ class TcpState(IntEnum):
     CLOSING = 9  # both FINs sent, its own not yet acknowledged (simultaneous close)
     LAST_ACK = 10  # passive closer sent its FIN, waiting for the final ACK
     TIME_WAIT = 11  # active closer waits 2MSL before the 4-tuple may be reused
-
-    @property
-    def label(self) -> str:
-        return self.name
 
 
 class PacketRole(IntEnum):
@@ -260,7 +317,7 @@ class Endpoint:
         return f"{host}:{self.port}"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class TcpOptions:
     """Options one side offered in its SYN or SYN-ACK."""
 
@@ -287,7 +344,7 @@ class Anomaly:
     The text is not stored here: explanations.py renders it per language from the slug and params.
     """
 
-    slug: str
+    slug: AnomalySlug
     severity: Severity
     connection: int
     frames: tuple[int, ...]
@@ -323,9 +380,6 @@ class Connection:
     to_client: DirectionStats = field(default_factory=DirectionStats)
     client_final: TcpState = TcpState.UNKNOWN
     server_final: TcpState = TcpState.UNKNOWN
-    zeek_state: str = "OTH"
-    zeek_history: str = ""
-    anomalies: list[Anomaly] = field(default_factory=list)
     packet_index: array[int] = field(default_factory=lambda: array("l"))  # rows of PacketColumns
     tshark_streams: tuple[int, ...] = ()
 
@@ -357,11 +411,6 @@ class PacketStates:
     # received yet when it sent it (crossing SYNs, SYN-ACKs or FINs, as the replay decided).
     crossed: dict[int, int] = field(default_factory=dict)
 
-    @classmethod
-    def empty(cls) -> PacketStates:
-        b = "b"
-        return cls(array("l"), array(b), array(b), array(b), array(b), array(b), array(b))
-
     def passed_through(self, row: int, client: bool) -> TcpState | None:
         """The state a side passed through within this packet, if any."""
         pair = self.passed.get(row)
@@ -371,23 +420,63 @@ class PacketStates:
         return None if code == TcpState.UNKNOWN else TcpState(code)
 
 
+class ConnState(StrEnum):
+    """Zeek's conn_state codes (scripts/base/protocols/conn/main.zeek)."""
+
+    S0 = "S0"  # connection attempt seen, no reply
+    S1 = "S1"  # established, not terminated
+    SF = "SF"  # normal establishment and termination
+    REJ = "REJ"  # connection attempt rejected
+    S2 = "S2"  # established, originator tried to close, no reply from the responder
+    S3 = "S3"  # established, responder tried to close, no reply from the originator
+    RSTO = "RSTO"  # established, originator aborted with a RST
+    RSTR = "RSTR"  # responder sent a RST
+    RSTOS0 = "RSTOS0"  # originator sent a SYN then a RST, no SYN-ACK seen
+    RSTRH = "RSTRH"  # responder sent a SYN-ACK then a RST, no SYN from the originator seen
+    SH = "SH"  # originator sent a SYN then a FIN, no SYN-ACK seen
+    SHR = "SHR"  # responder sent a SYN-ACK then a FIN, no SYN from the originator seen
+    OTH = "OTH"  # no SYN seen, only midstream traffic
+
+
+@dataclass(frozen=True, slots=True)
+class ZeekVerdict:
+    """Zeek's view of one of pcapexplain's connections, as the zeek stage computes it."""
+
+    state: ConnState
+    history: str  # Zeek's history letters, upper case for the originator
+
+
 @dataclass(slots=True)
 class CaptureAnalysis:
-    """Everything the pure stages know about one capture; the input of every writer."""
+    """Everything the stages found in one capture; the input of every writer.
+
+    Each field is one stage's return value (see api.analyse_columns): the loader's packets, the
+    reconstructor's states and connections, the anomaly stage's findings, the zeek stage's
+    verdicts.
+    """
 
     capture: CaptureInfo
     packets: PacketColumns
     states: PacketStates
     connections: list[Connection]
+    anomalies: list[Anomaly]  # every finding, by connection id, then by first frame
+    zeek: dict[int, ZeekVerdict]  # connection id → Zeek's conn_state and history
+    _by_connection: dict[int, tuple[Anomaly, ...]] = field(init=False, repr=False)
 
-    @property
-    def anomalies(self) -> list[Anomaly]:
-        return [a for c in self.connections for a in c.anomalies]
+    def __post_init__(self) -> None:
+        grouped: dict[int, list[Anomaly]] = {}
+        for anomaly in self.anomalies:
+            grouped.setdefault(anomaly.connection, []).append(anomaly)
+        self._by_connection = {cid: tuple(found) for cid, found in grouped.items()}
+
+    def anomalies_of(self, connection_id: int) -> tuple[Anomaly, ...]:
+        """The findings of one connection, by first frame."""
+        return self._by_connection.get(connection_id, ())
 
 
 class AnomalySlug(StrEnum):
     """Stable identifiers of every finding; the catalogue ids (H1…, D1…, T1…) follow
-    TCP-REFERENCE section (b). Severity defaults and checks live in anomalies.py; texts in
+    TCP-REFERENCE section (b). Severity defaults and checks live in anomalies/; texts in
     explanations.py."""
 
     # handshake

@@ -10,16 +10,17 @@ line can name a state or a step the replay does not show. Every text comes from 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain import facts
 from pcapexplain.explanations import plural, sentences, text
-from pcapexplain.facts import Walk, join, relative, state_name
+from pcapexplain.facts import Walk, join, state_name
 from pcapexplain.facts import flags_label as flags_label  # the ladder and tests name it here
 from pcapexplain.model import (
-    AnalysisFlag,
+    RETRANSMITTED,
     Anomaly,
+    AnomalySlug,
     CaptureAnalysis,
     CapturePoint,
     Closer,
@@ -34,6 +35,7 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
+from pcapexplain.seqspace import relative
 from pcapexplain.situations import (
     CONCEPT_LINKS,
     RESENT_SITUATIONS,
@@ -51,7 +53,7 @@ class NarrativeLine:
     last_frame: int | None  # equals frame for a single packet
     time: float  # seconds since the connection's first packet
     direction: Direction | None  # None for a summary line
-    flags: str  # e.g. "SYN, ACK"; "" for a summary line
+    flags: TcpFlags | None  # None for a summary line; flags_label() writes them out
     role: PacketRole | None
     client_before: TcpState
     client_after: TcpState
@@ -64,7 +66,7 @@ class NarrativeLine:
     length: int  # payload bytes (the total of the run for a summary line)
     text: str
     concepts: tuple[str, ...]
-    anomalies: tuple[str, ...]
+    anomalies: tuple[AnomalySlug, ...]
     is_summary: bool
     situation: Situation | None = None  # what selected the sentence (None for a summary)
     # States of another connection the text names (a reused port pair's old TIME_WAIT).
@@ -81,11 +83,6 @@ class Story:
 
 
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
-_RETRANSMITTED = (
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 # Roles that are always told (and drawn) packet by packet, never folded into a summary.
 KEY_ROLES = frozenset(
@@ -124,14 +121,15 @@ class _Run:
     retrans: int = 0
     to_server: int = 0  # payload bytes
     to_client: int = 0
-    slugs: list[str] = field(default_factory=list)
+    slugs: list[AnomalySlug] = field(default_factory=list)
 
 
 def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
     """The whole story of one connection of an analysis: what `explain` prints and the report
     shows. The previous connection on the same port pair, if any, explains a reuse."""
     previous = predecessors(result.connections).get(connection.id)
-    lines = narrate(result.packets, result.states, connection, lang, previous=previous)
+    found = result.anomalies_of(connection.id)
+    lines = narrate(result.packets, result.states, connection, lang, found, previous=previous)
     notes = (
         *state_paths(result.states, connection, lang),
         *inference_notes(connection, lang),
@@ -157,19 +155,21 @@ def narrate(
     states: PacketStates,
     connection: Connection,
     lang: Lang,
+    anomalies: Sequence[Anomaly] = (),
     *,
     previous: Connection | None = None,
 ) -> list[NarrativeLine]:
     """The story of one connection, one NarrativeLine per told packet or per run of others.
 
     packets and states are the whole capture's columns and the reconstructor's per-packet states;
-    connection picks its rows through packet_index; lang is "en" or "zh"; previous is the
-    connection that used the same port pair before (it explains a reuse).
+    connection picks its rows through packet_index; lang is "en" or "zh"; anomalies are the
+    connection's findings (CaptureAnalysis.anomalies_of), told beside the packets they concern;
+    previous is the connection that used the same port pair before (it explains a reuse).
     """
     rows = list(connection.packet_index)
     if not rows:
         return []
-    walker = _new_story(packets, states, connection, lang, rows)
+    walker = _new_story(packets, states, connection, lang, rows, anomalies)
     walker.previous = previous
     lines: list[NarrativeLine] = []
     run: _Run | None = None
@@ -193,6 +193,7 @@ def _new_story(
     conn: Connection,
     lang: Lang,
     rows: list[int],
+    anomalies: Sequence[Anomaly],
 ) -> Walk:
     base: dict[Direction, int | None] = {
         Direction.TO_SERVER: conn.client_isn,
@@ -203,7 +204,7 @@ def _new_story(
         if base[direction] is None:
             base[direction] = packets.seq[row]
     by_frame: dict[int, list[Anomaly]] = {}
-    for anomaly in conn.anomalies:
+    for anomaly in anomalies:
         for frame in anomaly.frames:
             by_frame.setdefault(frame, []).append(anomaly)
     return Walk(packets, states, conn, lang, base, packets.time[rows[0]], by_frame)
@@ -252,7 +253,7 @@ def _key_line(walker: Walk, row: int) -> NarrativeLine:
         last_frame=packets.frame[row],
         time=packets.time[row] - walker.t0,
         direction=direction,
-        flags=flags_label(packets.flags[row], walker.lang),
+        flags=TcpFlags(packets.flags[row]),
         role=told.role,
         client_before=TcpState(st.client_before[row]),
         client_after=TcpState(st.client_after[row]),
@@ -347,7 +348,7 @@ def _add_to_run(walker: Walk, run: _Run | None, row: int) -> _Run:
         run.to_server += length
     else:
         run.to_client += length
-    if packets.analysis[row] & _RETRANSMITTED:
+    if packets.analysis[row] & RETRANSMITTED:
         run.retrans += 1
     if walker.by_frame:
         for anomaly in walker.by_frame.get(packets.frame[row], ()):
@@ -406,7 +407,7 @@ def _summary_line(walker: Walk, run: _Run) -> NarrativeLine:
         last_frame=packets.frame[last],
         time=packets.time[first] - walker.t0,
         direction=None,
-        flags="",
+        flags=None,
         role=None,
         client_before=TcpState(st.client_before[first]),
         client_after=TcpState(st.client_after[last]),
@@ -436,8 +437,8 @@ def format_line(line: NarrativeLine, lang: Lang) -> str:
     parts = [head, text(lang, "ui.time", seconds=f"{line.time:.3f}")]
     if line.direction is not None:
         parts.append(text(lang, f"dir.{line.direction.name.lower()}"))
-    if line.flags:
-        parts.append(line.flags)
+    if line.flags is not None:
+        parts.append(flags_label(line.flags, lang))
     parts.append(line.text)
     return " · ".join(parts)
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapexplain import vantage
-from pcapexplain.endpoints import Side, acks_syn
+from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
-    AnalysisFlag,
+    RETRANSMITTED,
     Closer,
     Connection,
     Direction,
@@ -25,14 +25,9 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
-_MOD, _HALF = 1 << 32, 1 << 31
-_RESENT = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
@@ -127,7 +122,7 @@ def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     role = states.role[row]
     if role == _SYN_RESENT:
         return True
-    return bool(packets.analysis[row] & _RESENT) and role not in _FIRST_SENDS
+    return bool(packets.analysis[row] & RETRANSMITTED) and role not in _FIRST_SENDS
 
 
 def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side) -> None:
@@ -175,14 +170,14 @@ def _resets_synack(facts: _Facts, flags: int, seq: int) -> bool:
 
 
 def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
-    end = (seq + length + (1 if flags & _FIN else 0)) % _MOD
+    end = segment_end(seq, length, flags)
     other_fin = facts.fins[1 - d]
     if length and other_fin is not None and facts.fins[d] is None:
         previous = facts.sent_end[d]
-        if previous is None or (end - previous) % _MOD < _HALF and end != previous:
+        if previous is None or seq_gt(end, previous):
             facts.half_close = True  # new data after the peer closed its direction
     previous = facts.sent_end[d]
-    if previous is None or (end - previous) % _MOD < _HALF:
+    if previous is None or seq_ge(end, previous):
         facts.sent_end[d] = end
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from pcapexplain import endpoints, outcomes
 from pcapexplain.model import Connection, Endpoint, PacketColumns, PacketStates, TcpFlags
+from pcapexplain.seqspace import acks_syn
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _OPENING = _SYN | _ACK | _RST
@@ -122,7 +123,7 @@ def _is_stale(
     isn = group.syn_isn.get(receiver)
     if opening != _SYN | _ACK or isn is None or group.synack or len(group.syn_isn) > 1:
         return False
-    if endpoints.acks_syn(ack, isn):
+    if acks_syn(ack, isn):
         return False
     group.stale_synack = (seq, ack, sender)
     return True

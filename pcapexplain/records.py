@@ -1,99 +1,179 @@
-"""Writers' common ground: one plain dict per connection, the JSON contract of `connections`."""
+"""Writers' common ground: one typed record per connection, the JSON contract of `connections`.
+
+A ConnectionRecord keeps every closed vocabulary as its enum; `to_json_dict` turns it into the
+documented JSON object (README.md), and `flat` into one CSV or DataFrame row.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-from pcapexplain.model import CaptureAnalysis, Connection, TcpOptions
+from pcapexplain.model import (
+    AnomalySlug,
+    CaptureAnalysis,
+    CapturePoint,
+    Closer,
+    Connection,
+    ConnState,
+    Endpoint,
+    Handshake,
+    Inference,
+    TcpOptions,
+    TcpState,
+    Teardown,
+)
 
-SCHEMA_VERSION = 1
-
-# Flat column order for CSV and DataFrames; nested option dicts become client_mss, server_mss, ...
-OPTION_KEYS = ("mss", "wscale", "sack_permitted", "timestamps", "tfo")
+Scalar = str | int | float | bool | None
 
 
-def _options(opts: TcpOptions) -> dict[str, Any]:
-    return {
-        "mss": opts.mss,
-        "wscale": opts.wscale,
-        "sack_permitted": opts.sack_permitted,
-        "timestamps": opts.timestamps,
-        "tfo": opts.tfo,
-    }
+@dataclass(frozen=True, slots=True)
+class ConnectionRecord:
+    """One connection as the `connections` command reports it; field order is the JSON order."""
+
+    id: int
+    capture: str
+    client_ip: str
+    client_port: int
+    server_ip: str
+    server_port: int
+    roles_inferred: bool
+    inferred: tuple[Inference, ...]  # what the verdicts rest on beyond the packets
+    handshake: Handshake
+    teardown: Teardown
+    half_close: bool
+    closed_first: Closer
+    time_wait: Closer
+    client_final_state: TcpState  # written by name, e.g. "TIME_WAIT"
+    server_final_state: TcpState
+    zeek_state: ConnState
+    zeek_history: str
+    anomalies: tuple[AnomalySlug, ...]  # each slug once, sorted
+    packets_to_server: int
+    bytes_to_server: int
+    retransmissions_to_server: int
+    packets_to_client: int
+    bytes_to_client: int
+    retransmissions_to_client: int
+    first_frame: int
+    last_frame: int
+    first_time: float
+    last_time: float
+    duration: float
+    client_isn: int | None
+    server_isn: int | None
+    client_options: TcpOptions
+    server_options: TcpOptions
+    rtt_syn_to_synack: float | None
+    rtt_synack_to_ack: float | None
+    capture_point: CapturePoint
+    capture_point_weak: bool
+    tshark_streams: tuple[int, ...]
+    tshark_version: str
+
+    @property
+    def client(self) -> Endpoint:
+        return Endpoint(self.client_ip, self.client_port)
+
+    @property
+    def server(self) -> Endpoint:
+        return Endpoint(self.server_ip, self.server_port)
+
+    @property
+    def packets(self) -> int:
+        return self.packets_to_server + self.packets_to_client
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON-contract object: enums as their values (states by name), options as objects,
+        tuples as lists."""
+        return {f.name: _json_value(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def flat(self) -> dict[str, Scalar]:
+        """One CSV/DataFrame row: options spread out (client_mss, ...), lists joined by spaces."""
+        flat: dict[str, Scalar] = {}
+        for key, value in self.to_json_dict().items():
+            if isinstance(value, dict):
+                for sub, inner in value.items():
+                    flat[f"{key.removesuffix('_options')}_{sub}"] = inner
+            elif isinstance(value, list):
+                flat[key] = " ".join(str(v) for v in value)
+            else:
+                flat[key] = value
+        return flat
+
+
+def _json_value(value: object) -> Any:
+    if isinstance(value, TcpState):
+        return value.name
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, TcpOptions):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_json_value(v) for v in value]
+    return value
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def connection_record(conn: Connection, *, capture: str, tshark_version: str) -> dict[str, Any]:
-    """The JSON-contract object for one connection (documented in README.md)."""
-    return {
-        "id": conn.id,
-        "capture": capture,
-        "client_ip": conn.client.ip,
-        "client_port": conn.client.port,
-        "server_ip": conn.server.ip,
-        "server_port": conn.server.port,
-        "roles_inferred": conn.roles_inferred,
-        "inferred": [i.value for i in conn.inferred],
-        "handshake": conn.handshake.value,
-        "teardown": conn.teardown.value,
-        "half_close": conn.half_close,
-        "closed_first": conn.closed_first.value,
-        "time_wait": conn.time_wait.value,
-        "client_final_state": conn.client_final.name,
-        "server_final_state": conn.server_final.name,
-        "zeek_state": conn.zeek_state,
-        "zeek_history": conn.zeek_history,
-        "anomalies": sorted({a.slug for a in conn.anomalies}),
-        "packets_to_server": conn.to_server.packets,
-        "bytes_to_server": conn.to_server.payload_bytes,
-        "retransmissions_to_server": conn.to_server.retransmissions,
-        "packets_to_client": conn.to_client.packets,
-        "bytes_to_client": conn.to_client.payload_bytes,
-        "retransmissions_to_client": conn.to_client.retransmissions,
-        "first_frame": conn.first_frame,
-        "last_frame": conn.last_frame,
-        "first_time": _round(conn.first_time),
-        "last_time": _round(conn.last_time),
-        "duration": _round(conn.duration),
-        "client_isn": conn.client_isn,
-        "server_isn": conn.server_isn,
-        "client_options": _options(conn.client_options),
-        "server_options": _options(conn.server_options),
-        "rtt_syn_to_synack": _round(conn.rtt_syn_synack),
-        "rtt_synack_to_ack": _round(conn.rtt_synack_ack),
-        "capture_point": conn.vantage.point.value,
-        "capture_point_weak": conn.vantage.weak,
-        "tshark_streams": list(conn.tshark_streams),
-        "tshark_version": tshark_version,
-    }
+def connection_record(
+    conn: Connection, result: CaptureAnalysis, *, capture: str
+) -> ConnectionRecord:
+    """The record of one connection of result; capture is the name the contract shows."""
+    zeek = result.zeek[conn.id]
+    return ConnectionRecord(
+        id=conn.id,
+        capture=capture,
+        client_ip=conn.client.ip,
+        client_port=conn.client.port,
+        server_ip=conn.server.ip,
+        server_port=conn.server.port,
+        roles_inferred=conn.roles_inferred,
+        inferred=conn.inferred,
+        handshake=conn.handshake,
+        teardown=conn.teardown,
+        half_close=conn.half_close,
+        closed_first=conn.closed_first,
+        time_wait=conn.time_wait,
+        client_final_state=conn.client_final,
+        server_final_state=conn.server_final,
+        zeek_state=zeek.state,
+        zeek_history=zeek.history,
+        anomalies=tuple(sorted({a.slug for a in result.anomalies_of(conn.id)})),
+        packets_to_server=conn.to_server.packets,
+        bytes_to_server=conn.to_server.payload_bytes,
+        retransmissions_to_server=conn.to_server.retransmissions,
+        packets_to_client=conn.to_client.packets,
+        bytes_to_client=conn.to_client.payload_bytes,
+        retransmissions_to_client=conn.to_client.retransmissions,
+        first_frame=conn.first_frame,
+        last_frame=conn.last_frame,
+        first_time=round(conn.first_time, 6),
+        last_time=round(conn.last_time, 6),
+        duration=round(conn.duration, 6),
+        client_isn=conn.client_isn,
+        server_isn=conn.server_isn,
+        client_options=conn.client_options,
+        server_options=conn.server_options,
+        rtt_syn_to_synack=_round(conn.rtt_syn_synack),
+        rtt_synack_to_ack=_round(conn.rtt_synack_ack),
+        capture_point=conn.vantage.point,
+        capture_point_weak=conn.vantage.weak,
+        tshark_streams=conn.tshark_streams,
+        tshark_version=result.capture.tshark_version,
+    )
 
 
-def connection_records(result: CaptureAnalysis, capture_name: str) -> list[dict[str, Any]]:
-    """Every connection of an analysis as JSON-contract dicts, in id order."""
-    version = result.capture.tshark_version
-    return [
-        connection_record(conn, capture=capture_name, tshark_version=version)
-        for conn in result.connections
-    ]
+def connection_records(result: CaptureAnalysis, capture_name: str) -> list[ConnectionRecord]:
+    """Every connection of an analysis as records, in id order."""
+    return [connection_record(conn, result, capture=capture_name) for conn in result.connections]
 
 
-def flatten(record: dict[str, Any]) -> dict[str, Any]:
-    """A JSON-contract dict made flat for CSV: options spread out, lists joined with spaces."""
-    flat: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            for sub, inner in value.items():
-                flat[f"{key.removesuffix('_options')}_{sub}"] = inner
-        elif isinstance(value, list):
-            flat[key] = " ".join(str(v) for v in value)
-        else:
-            flat[key] = value
-    return flat
-
-
-def to_json(records: list[dict[str, Any]]) -> str:
-    return json.dumps(records, indent=2, ensure_ascii=False) + "\n"
+def to_json(records: list[ConnectionRecord]) -> str:
+    """The `connections --format json` document: a list of JSON-contract objects."""
+    return json.dumps([r.to_json_dict() for r in records], indent=2, ensure_ascii=False) + "\n"

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
-from pcapexplain.anomalies import MAX_FRAMES
+from pcapexplain.anomalies import CATALOGUE, MAX_FRAMES
 from pcapexplain.explanations import (
     CONCEPTS,
     finding_texts,
     has,
+    peer,
     plural,
     sentences,
     shows_codes,
@@ -40,14 +41,15 @@ from pcapexplain.model import (
     TcpFlags,
     TcpOptions,
     Teardown,
+    ZeekVerdict,
 )
 
-_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 FULL_FIRST = 50  # the first connections always get a full section
 # …and at most this many in all, warn/error ones first. On the 20,000-connection benchmark (5,059
 # with a warning) drawing every warned connection made a 107 MB page; 300 sections make 13 MB.
 FULL_LIMIT = 300
 FINDING_FRAMES = 50  # frame links listed per anomaly; the rest are counted
+_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 # Packets the list always explains one by one (narrate.KEY_ROLES minus the catch-all OTHER): the
 # structure tests count an explanation element for each of them.
 EXPLAINED_ROLES = frozenset(
@@ -137,6 +139,8 @@ class Finding:
     why: str
     frames: tuple[tuple[int, str], ...]  # (frame, anchor of the line that shows it)
     more_frames: str  # "and 12 more" when the frame list was cut, else ""
+    wireshark: str  # what Wireshark shows for the same thing ("" for nothing)
+    zeek: str  # what Zeek logs for it ("" for nothing)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +196,10 @@ def build_context(
 ) -> ReportContext:
     """Prepare the whole page. selected: connection ids that must get a full section."""
     language = Lang(lang)  # a plain "en" works too; anything else is a ValueError, never English
-    detailed = choose_detailed(result.connections, selected)
-    rows = tuple(_row(language, c, c.id in detailed) for c in result.connections)
+    detailed = choose_detailed(result, selected)
+    rows = tuple(
+        _row(language, c, result.anomalies_of(c.id), c.id in detailed) for c in result.connections
+    )
     sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
     left_out = len(result.connections) - len(sections)
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
@@ -220,13 +226,15 @@ def build_context(
     )
 
 
-def choose_detailed(connections: Sequence[Connection], selected: Sequence[int] | None) -> set[int]:
+def choose_detailed(result: CaptureAnalysis, selected: Sequence[int] | None) -> set[int]:
     """Ids drawn in full: the selected ones, the first FULL_FIRST, then the most severe."""
+    connections = result.connections
     chosen = set(selected or ())
     chosen.update(c.id for c in connections[:FULL_FIRST])
+    worst = {c.id: _worst(result.anomalies_of(c.id)) for c in connections}
     severe = sorted(
-        (c for c in connections if _worst(c.anomalies) >= Severity.WARN.rank),
-        key=lambda c: (-_worst(c.anomalies), c.id),
+        (c for c in connections if worst[c.id] >= Severity.WARN.rank),
+        key=lambda c: (-worst[c.id], c.id),
     )
     for conn in severe:
         if len(chosen) >= max(FULL_LIMIT, len(selected or ())):
@@ -304,10 +312,10 @@ def _title(lang: Lang, slug: str) -> str:
     return text(lang, key) if has(lang, key) else slug
 
 
-def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
+def _row(lang: Lang, conn: Connection, anomalies: Sequence[Anomaly], detailed: bool) -> Row:
     badges = tuple(
         Badge(a.slug, a.severity.value, title, a.slug if shows_codes(lang) else title)
-        for a in _unique_by_slug(conn.anomalies)
+        for a in _unique_by_slug(anomalies)
         for title in [_title(lang, a.slug)]
     )
     return Row(
@@ -330,7 +338,7 @@ def _row(lang: Lang, conn: Connection, detailed: bool) -> Row:
         bytes_to_client=conn.to_client.payload_bytes,
         packets=conn.to_server.packets + conn.to_client.packets,
         badges=badges,
-        worst=_worst(conn.anomalies),
+        worst=_worst(anomalies),
         detailed=detailed,
     )
 
@@ -344,8 +352,9 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
 
 
 def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
+    found = result.anomalies_of(conn.id)
     # Warnings and errors mark their packets; info and notes (a simultaneous open) do not.
-    severe = [a for a in conn.anomalies if a.severity.rank >= Severity.WARN.rank]
+    severe = [a for a in found if a.severity.rank >= Severity.WARN.rank]
     warned = frozenset(f for a in severe for f in a.frames)
     drawn = ladder.build(
         result.packets,
@@ -370,11 +379,11 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
         client=str(conn.client),
         server=str(conn.server),
         inferred=conn.roles_inferred,
-        facts=_connection_facts(lang, conn),
+        facts=_connection_facts(lang, conn, result.zeek[conn.id]),
         options=_options(lang, conn.client_options, conn.server_options),
         ladder=drawn,
         lines=lines,
-        findings=tuple(_finding(lang, a, anchors) for a in conn.anomalies),
+        findings=tuple(_finding(lang, a, anchors) for a in found),
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in used),
     )
 
@@ -395,7 +404,9 @@ def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment 
     return dataclasses.replace(part, label=label)
 
 
-def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ...]:
+def _connection_facts(
+    lang: Lang, conn: Connection, zeek: ZeekVerdict
+) -> tuple[tuple[str, str], ...]:
     def ms(value: float | None) -> str:
         return "–" if value is None else text(lang, "report.ms", ms=f"{value * 1000:.3f}")
 
@@ -409,7 +420,7 @@ def _connection_facts(lang: Lang, conn: Connection) -> tuple[tuple[str, str], ..
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
         (text(lang, "report.fact.rtt_ack"), ms(conn.rtt_synack_ack)),
-        (text(lang, "report.fact.zeek"), f"{conn.zeek_state} {conn.zeek_history}"),
+        (text(lang, "report.fact.zeek"), f"{zeek.state} {zeek.history}"),
         (
             text(lang, "report.fact.traffic"),
             text(
@@ -537,7 +548,13 @@ def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
         why=why,
         frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:FINDING_FRAMES]),
         more_frames=_more_frames(lang, anomaly),
+        wireshark=_peer(lang, anomaly.slug, "wireshark", CATALOGUE[anomaly.slug].wireshark_peer),
+        zeek=_peer(lang, anomaly.slug, "zeek", CATALOGUE[anomaly.slug].zeek_peer),
     )
+
+
+def _peer(lang: Lang, slug: str, tool: str, original: str) -> str:
+    return "" if original == "-" else peer(lang, slug, tool, original)
 
 
 def _more_frames(lang: Lang, anomaly: Anomaly) -> str:

@@ -15,14 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from pcapexplain.model import AnalysisFlag, PacketColumns
+from pcapexplain.seqspace import seq_sub
 
-_MOD = 1 << 32
 _DUP_ACK = int(AnalysisFlag.DUPLICATE_ACK)
-RESENT = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.SPURIOUS_RETRANSMISSION
-)
 DUP_ACK_THRESHOLD = 3  # RFC 5681 §3.2: the third duplicate ACK triggers a fast retransmit
 MIN_RTO = 0.2  # seconds: Linux's TCP_RTO_MIN; RFC 6298 §2.4 would allow no less than 1 s
 LOOK_BACK = 4096  # packets of the connection searched for the original
@@ -108,7 +103,7 @@ def _previous(
         if (
             directions[k] == d
             and packets.length[r]
-            and (seq - packets.seq[r]) % _MOD < packets.length[r]
+            and seq_sub(seq, packets.seq[r]) < packets.length[r]
         ):
             return k
     return None

@@ -148,7 +148,7 @@ class PacketFacts:
 
     @property
     def illegal(self) -> bool:
-        return illegal_flags(self.flags)
+        return TcpFlags.illegal(self.flags) is not None
 
 
 SYNCHRONIZED = frozenset(
@@ -158,17 +158,6 @@ NO_CONNECTION = frozenset({T.CLOSED, T.LISTEN, T.TIME_WAIT})
 AFTER_OWN_FIN = frozenset({T.FIN_WAIT_1, T.FIN_WAIT_2, T.CLOSING, T.LAST_ACK})
 HANDSHAKING = frozenset({T.SYN_SENT, T.SYN_RECEIVED})
 MAY_CLOSE_FIRST = frozenset({T.ESTABLISHED, T.UNKNOWN, T.SYN_RECEIVED})
-
-
-def illegal_flags(flags: int) -> bool:
-    """Combinations no TCP sends in a connection (TCP-REFERENCE H7)."""
-    f = TcpFlags
-    if flags & f.SYN and flags & (f.FIN | f.RST):
-        return True
-    if flags & f.FIN and flags & f.RST:
-        return True
-    # NULL, or FIN/PSH/URG without ACK: never from a synchronized TCP.
-    return not flags & (f.SYN | f.ACK | f.RST)
 
 
 def select(f: PacketFacts) -> Situation:

@@ -1,4 +1,4 @@
-"""DataFrame views of an analysis with explicit dtypes, a batch's Parquet tables, and the fast
+"""DataFrame views of an analysis with explicit dtypes, a batch's Parquet tables, and the one
 reader of tshark's output.
 
 The only module that imports pandas (and pyarrow, for Parquet).
@@ -12,23 +12,26 @@ from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import numpy as np
 import pandas as pd
 
-from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.model import (
+    NO_VALUE,
     CapturePoint,
+    ChecksumStatus,
     Closer,
+    ConnState,
     Direction,
     Handshake,
     PacketRole,
     TcpState,
     Teardown,
 )
+from pcapexplain.model import CaptureAnalysis as _Result
 from pcapexplain.output import replacing
-from pcapexplain.records import connection_records, flatten
+from pcapexplain.records import connection_records
 
 
 def _categories(enum: type[Enum], by_value: bool = True) -> pd.CategoricalDtype:
@@ -52,7 +55,7 @@ CONNECTION_DTYPES: dict[str, object] = {
     "time_wait": _categories(Closer),
     "client_final_state": _categories(TcpState, by_value=False),
     "server_final_state": _categories(TcpState, by_value=False),
-    "zeek_state": "string",
+    "zeek_state": _categories(ConnState),
     "zeek_history": "string",
     "anomalies": "string",
     "packets_to_server": "int64",
@@ -90,7 +93,7 @@ CONNECTION_DTYPES: dict[str, object] = {
 def connections_frame(result: _Result, capture_name: str | None = None) -> pd.DataFrame:
     """One row per connection, columns as in the JSON contract (options flattened)."""
     name = capture_name if capture_name is not None else result.capture.path
-    return rows_frame([flatten(r) for r in connection_records(result, name)])
+    return rows_frame([r.flat() for r in connection_records(result, name)])
 
 
 def rows_frame(rows: Sequence[Mapping[str, object]]) -> pd.DataFrame:
@@ -185,21 +188,27 @@ def packets_frame(result: _Result) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------- reading tshark output
 
+# How the loader's field table (loader._FIELDS) asks for each column of tshark's tab output:
+# "int", "float" and "present" are PacketColumns fields as they come (int -1 when absent, present
+# 1/0); "number" and "text" are inputs of the derived columns below.
+ColumnKind = Literal["int", "float", "present", "number", "text"]
 TabChunk = dict[str, "np.ndarray[Any, Any]"]
+_NUMERIC_KINDS = frozenset(("int", "float", "number"))
 
 
 def read_tabs(
-    stream: IO[bytes] | io.RawIOBase, columns: Sequence[tuple[str, str]], *, chunk_rows: int
+    stream: IO[bytes] | io.RawIOBase, columns: Sequence[tuple[str, ColumnKind]], *, chunk_rows: int
 ) -> Iterator[TabChunk]:
     """Parse tshark's `-T tabs` output with pandas' C reader, a chunk of rows at a time.
 
-    columns gives (name, kind) in output order; kind "number" columns come back as float64 with NaN
-    where tshark printed nothing, kind "text" columns as object arrays with "" for nothing. Raises
-    ValueError when a number column holds something else, so the caller can fall back.
+    columns gives (name, kind) in output order; numeric kinds come back as float64 with NaN where
+    tshark printed nothing, the others as object arrays with "" for nothing. Raises ValueError
+    when a numeric column holds something else.
     """
     names = [name for name, _ in columns]
-    dtypes = {name: ("float64" if kind == "number" else "object") for name, kind in columns}
-    text = [name for name, kind in columns if kind != "number"]
+    numeric = [name for name, kind in columns if kind in _NUMERIC_KINDS]
+    dtypes = {name: ("float64" if name in numeric else "object") for name in names}
+    text = [name for name in names if name not in numeric]
     reader = pd.read_csv(
         stream,
         sep="\t",
@@ -209,7 +218,7 @@ def read_tabs(
         engine="c",
         quoting=3,  # csv.QUOTE_NONE: tshark does not quote
         keep_default_na=False,
-        na_values={name: [""] for name, kind in columns if kind == "number"},
+        na_values={name: [""] for name in numeric},
         chunksize=chunk_rows,
         encoding="utf-8",
         encoding_errors="replace",
@@ -222,24 +231,21 @@ def read_tabs(
 
 
 _ANALYSIS_PREFIX = "a"  # loader names its analysis-flag columns a0, a1, … in AnalysisFlag bit order
-_NUMBER_COLUMNS = frozenset(
-    ("frame", "time", "ip_proto", "ip_ttl", "ip6_hlim", "ip_len", "ip6_plen", "icmp", "icmp6",
-     "stream", "sport", "dport", "seq", "ack", "length", "window", "mss", "wscale", "tsval")
-)  # fmt: skip
-_IPV6_IN_IPV4 = 41
-_CHECKSUM_CODES = {"Good": 1, "Bad": 2}
+_IPV6_IN_IPV4 = 41  # ip.proto of a 6in4 tunnel: the TCP segment rides in the inner IPv6 header
+_CHECKSUM_CODES = {"Good": int(ChecksumStatus.GOOD), "Bad": int(ChecksumStatus.BAD)}
 
 
 class TabColumns:
     """The loader's packet columns from tshark's `-T tabs` output, converted chunk by chunk.
 
-    Fills the same names and types as the loader's pure-Python reader (a test holds them equal):
-    int64 arrays ("q") for numbers, with -1 where absent, interned strings for addresses.
+    layout is the loader's (name, kind) list in output order. Numbers become int64 arrays ("q")
+    with NO_VALUE where absent, addresses interned strings; the result in `out` is keyed by
+    PacketColumns field names.
     """
 
-    def __init__(self, names: Sequence[str]) -> None:
-        self.layout = [(n, "number" if n in _NUMBER_COLUMNS else "text") for n in names]
-        self.analysis = [n for n in names if n[0] == _ANALYSIS_PREFIX and n[1:].isdigit()]
+    def __init__(self, layout: Sequence[tuple[str, ColumnKind]]) -> None:
+        self.layout = list(layout)
+        self.analysis = [n for n, _ in layout if n[0] == _ANALYSIS_PREFIX and n[1:].isdigit()]
         self.out: dict[str, Any] = {}
         self.total_frames = 0
         self.last_frame = 0
@@ -250,6 +256,7 @@ class TabColumns:
             self._add(chunk)
 
     def _add(self, chunk: TabChunk) -> None:
+        # Rows without a frame number are tshark notices on stdout, never packets.
         frames = ~np.isnan(chunk["frame"])
         self.total_frames += int(frames.sum())
         if frames.any():
@@ -260,17 +267,18 @@ class TabColumns:
             self._add_packets({name: values[tcp] for name, values in chunk.items()})
 
     def _add_packets(self, c: TabChunk) -> None:
+        for name, kind in self.layout:
+            if kind == "int":
+                self._extend(name, "q", _ints(c[name]))
+            elif kind == "float":
+                self._extend(name, "d", c[name])
+            elif kind == "present":
+                self._extend(name, "b", (c[name] != "").astype(np.int8))
         six = (c["ip_src"] == "") | (c["ip_proto"] == _IPV6_IN_IPV4)
-        self._extend("time", "d", c["time"])
-        for name in ("frame", "sport", "dport", "seq", "ack", "length", "window", "mss",
-                     "wscale", "tsval", "stream"):  # fmt: skip
-            self._extend(name, "q", _ints(c[name]))
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
         # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
         self._extend("ip_len", "q", _ints(np.where(six, c["ip6_plen"] + 40, c["ip_len"])))
         self._extend("flags", "q", _mapped(c["flags"], lambda v: int(v, 16) if v else 0))
-        for name in ("sack_perm", "sack", "tfo"):
-            self._extend(name, "b", (c[name] != "").astype(np.int8))
         bits = np.zeros(len(six), dtype=np.int64)
         for name in self.analysis:
             bits |= (c[name] != "").astype(np.int64) << int(name[1:])
@@ -293,7 +301,7 @@ _NUMPY_CODES = {"q": np.int64, "d": np.float64, "b": np.int8}
 
 
 def _ints(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    return np.where(np.isnan(values), -1, values).astype(np.int64)
+    return np.where(np.isnan(values), NO_VALUE, values).astype(np.int64)
 
 
 def _mapped(values: np.ndarray[Any, Any], convert: Any) -> np.ndarray[Any, Any]:

@@ -4,7 +4,7 @@ Follows Zeek's own rules (scripts/base/protocols/conn/main.zeek and the TCP anal
 conformance corpus documents them: per-endpoint states, the originator flips, the history letters
 and their repetition rules, and, for `zeek_connections`, Zeek's way of splitting one 4-tuple into
 several connections by its timers, with the sizes Zeek logs (sequence space, IP bytes, content
-gaps, duration). `annotate` applies the same machine to pcapexplain's own connections (one per TCP
+gaps, duration). `verdicts` applies the same machine to pcapexplain's own connections (one per TCP
 incarnation), so the two views stay comparable. `connlog` writes the rows as Zeek's conn.log.
 """
 
@@ -13,20 +13,23 @@ from __future__ import annotations
 import re
 from array import array
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 from pcapexplain.model import (
+    RETRANSMITTED,
     AnalysisFlag,
     ChecksumStatus,
     Connection,
+    ConnState,
     PacketColumns,
     TcpFlags,
+    ZeekVerdict,
 )
-from pcapexplain.zeek_seqspace import MASK32, SeqSpace
+from pcapexplain.seqspace import seq_add, seq_wrap
+from pcapexplain.zeek_seqspace import SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _BAD = int(ChecksumStatus.BAD)
-_RESENT = int(AnalysisFlag.RETRANSMISSION | AnalysisFlag.FAST_RETRANSMISSION)
 _GAP = int(AnalysisFlag.ACK_LOST_SEGMENT)
 
 # scripts/base/init-bare.zeek defaults, in seconds.
@@ -54,24 +57,6 @@ class EndpointState(IntEnum):
     ESTABLISHED = 4
     CLOSED = 5  # sent a FIN
     RESET = 6  # sent a RST
-
-
-class ConnState(StrEnum):
-    """Zeek's conn_state codes (scripts/base/protocols/conn/main.zeek)."""
-
-    S0 = "S0"  # connection attempt seen, no reply
-    S1 = "S1"  # established, not terminated
-    SF = "SF"  # normal establishment and termination
-    REJ = "REJ"  # connection attempt rejected
-    S2 = "S2"  # established, originator tried to close, no reply from the responder
-    S3 = "S3"  # established, responder tried to close, no reply from the originator
-    RSTO = "RSTO"  # established, originator aborted with a RST
-    RSTR = "RSTR"  # responder sent a RST
-    RSTOS0 = "RSTOS0"  # originator sent a SYN then a RST, no SYN-ACK seen
-    RSTRH = "RSTRH"  # responder sent a SYN-ACK then a RST, no SYN from the originator seen
-    SH = "SH"  # originator sent a SYN then a FIN, no SYN-ACK seen
-    SHR = "SHR"  # responder sent a SYN-ACK then a FIN, no SYN from the originator seen
-    OTH = "OTH"  # no SYN seen, only midstream traffic
 
 
 E = EndpointState
@@ -276,7 +261,7 @@ def _meter(
     if not (side.did_close and peer.did_close):
         conn.end = packets.time[row]
     seg_len = length + bool(flags & _SYN) + bool(flags & _FIN) - (length if flags & _RST else 0)
-    past = (seq + seg_len) & MASK32
+    past = seq_add(seq, seg_len)
     space = side.space
     _init_endpoint(space, side, before, flags, seq, past)
     rel_seq, underflow = space.relative(seq, space.last, space.wraps)
@@ -301,11 +286,11 @@ def _init_endpoint(
         if flags & _SYN:
             space.init(seq, past)
         else:  # partial: numbered as though a SYN had been seen
-            space.init((seq - 1) & MASK32, seq)
+            space.init(seq_add(seq, -1), seq)
     elif not flags & _SYN:
         return
     elif (
-        (before in (E.SYN_SENT, E.SYN_ACK_SENT) and seq != space.start & MASK32)
+        (before in (E.SYN_SENT, E.SYN_ACK_SENT) and seq != seq_wrap(space.start))
         or before in (E.ESTABLISHED, E.PARTIAL)
         or (before is E.RESET and side.prev_state is E.INACTIVE)
     ):
@@ -316,7 +301,7 @@ def _ack(peer: _Side, flags: int, ack: int) -> int:
     """Apply an acknowledgment to the peer's sequence space; returns it relative, or 0."""
     space = peer.space
     if peer.state is E.INACTIVE:
-        space.init((ack - 1) & MASK32)
+        space.init(seq_add(ack, -1))
         return 1
     rel_ack, underflow = space.relative(ack, space.ack, space.ack_wraps)
     if underflow:
@@ -358,7 +343,11 @@ def _history(
     elif flags & _ACK and not flags & (_SYN | _FIN | _RST):
         _record(conn, sender, side, "A")
     bits = packets.analysis[row]
-    if length and bits & _RESENT:
+    # Zeek's own T rule (TCP.cc update_last_seq) is "payload whose end does not pass the highest
+    # end this sender has sent": it also counts what tshark calls out-of-order, and not a resend
+    # that carries new bytes as well. tshark's retransmission verdicts stand in for it; on the
+    # conformance corpus the two never differ. (Spurious retransmissions are Ts for both.)
+    if length and bits & RETRANSMITTED:
         _record(conn, sender, side, "T")
     if bits & _GAP:
         # The peer acknowledged bytes never seen: a content gap in the peer's stream.
@@ -473,16 +462,18 @@ def _starts_new(conn: ZeekConn, packets: PacketColumns, row: int) -> bool:
     return E.RESET in states or states == (E.CLOSED, E.CLOSED)
 
 
-def annotate(
+def verdicts(
     packets: PacketColumns, connections: list[Connection], *, checksums_validated: bool = False
-) -> None:
-    """Set zeek_state and zeek_history on each of pcapexplain's connections."""
+) -> dict[int, ZeekVerdict]:
+    """Zeek's conn_state and history for each of pcapexplain's connections, by connection id."""
+    found = {}
     for conn in connections:
         zc = view(packets, conn, checksums_validated=checksums_validated)
-        if zc is None:
-            conn.zeek_state, conn.zeek_history = ConnState.OTH.value, ""
+        if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
+            found[conn.id] = ZeekVerdict(ConnState.OTH, "")
         else:
-            conn.zeek_state, conn.zeek_history = zc.state().value, zc.history_text()
+            found[conn.id] = ZeekVerdict(zc.state(), zc.history_text())
+    return found
 
 
 def view(

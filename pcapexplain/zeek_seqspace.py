@@ -11,15 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapexplain.model import TcpFlags
+from pcapexplain.seqspace import seq_add, seq_diff, seq_wrap
 
-MASK32, MASK64 = (1 << 32) - 1, (1 << 64) - 1
+MASK64 = (1 << 64) - 1  # Zeek's 64-bit sequence numbers (TCP_Endpoint.h), unsigned arithmetic
 TOO_LARGE_SEQ_DELTA = 1 << 20  # TCPSessionAdapter.cc: a SYN/RST seq this far off is not trusted
 _SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
-
-
-def seq_delta(a: int, b: int) -> int:
-    """a - b in 32-bit sequence space, as a signed 32-bit number (Zeek's seq_delta)."""
-    return ((a - b + (1 << 31)) & MASK32) - (1 << 31)
 
 
 @dataclass(slots=True)
@@ -58,7 +54,7 @@ class SeqSpace:
 
     def acknowledge(self, ack: int) -> None:
         """The peer acknowledged up to ack (update_ack_seq): only forward, 0 is suspect."""
-        delta = seq_delta(ack, self.ack)
+        delta = seq_diff(ack, self.ack)
         if delta > 0 and not (ack == 0 and delta > TOO_LARGE_SEQ_DELTA):
             self.update_ack(ack)
 
@@ -67,10 +63,10 @@ class SeqSpace:
 
         trusted is false once the endpoint has reset: later numbers are not believed.
         """
-        delta = seq_delta(past, self.last)
+        delta = seq_diff(past, self.last)
         if flags & (_SYN | _RST) and abs(delta) > TOO_LARGE_SEQ_DELTA:
             return
-        if flags & _FIN and self.last == (self.start + 1) & MASK32:
+        if flags & _FIN and self.last == seq_add(self.start, 1):
             self.update_last(past)  # > 2 GB connections of which only the SYN and FIN were seen
         elif trusted and delta > 0:
             self.update_last(past)
@@ -81,13 +77,13 @@ class SeqSpace:
 
     def relative(self, seq: int, last: int, wraps: int) -> tuple[int, bool]:
         """(seq relative to start, underflow), as TCPSessionAdapter's get_relative_seq."""
-        delta = seq_delta(seq, last)
+        delta = seq_diff(seq, last)
         if delta < 0 and wraps and seq > last:
             wraps -= 1  # part of the previous 32-bit space
         elif delta > 0 and seq < last:
             wraps += 1
         if wraps == 0:
-            delta = seq_delta(seq, self.start & MASK32)
+            delta = seq_diff(seq, seq_wrap(self.start))
             return delta & MASK64, delta < 0  # unsigned, as in Zeek
         return ((wraps << 32) + seq - self.start) & MASK64, False
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pcapexplain.model import NO_VALUE, AnalysisFlag, PacketColumns, TcpFlags
+from pcapexplain.seqspace import MOD
 
 SYN, ACK, FIN, RST, PSH = TcpFlags.SYN, TcpFlags.ACK, TcpFlags.FIN, TcpFlags.RST, TcpFlags.PSH
 CLIENT = ("10.0.0.1", 40000)
 SERVER = ("10.0.0.2", 80)
-_MOD = 1 << 32
 
 
 @dataclass
@@ -48,8 +48,8 @@ def columns(packets: list[Packet]) -> PacketColumns:
         sport=[p.src[1] for p in packets],
         dport=[p.dst[1] for p in packets],
         flags=[int(p.flags) for p in packets],
-        seq=[p.seq % _MOD for p in packets],
-        ack=[p.ack % _MOD for p in packets],
+        seq=[p.seq % MOD for p in packets],
+        ack=[p.ack % MOD for p in packets],
         length=[p.length for p in packets],
         window=[p.window for p in packets],
         mss=[p.mss for p in packets],

@@ -8,28 +8,35 @@ from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
     ChecksumStatus,
-    Connection,
     PacketColumns,
     Severity,
 )
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, closed_by_client, merged
+from tests.findings import check_against_catalogue
 
 F = AnalysisFlag
 
 
-def found(packets: PacketColumns) -> list[Connection]:
+Found = list[Anomaly]  # the findings of one connection
+
+
+def found(packets: PacketColumns) -> list[Found]:
+    """What detect returns, split by connection (in id order)."""
     conns, states = reconstruct(packets)
-    anomalies.detect(packets, states, conns)
-    return conns
+    findings = anomalies.detect(packets, states, conns)
+    assert [a.connection for a in findings] == sorted(a.connection for a in findings)
+    for finding in findings:
+        check_against_catalogue(finding)
+    return [[a for a in findings if a.connection == c.id] for c in conns]
 
 
-def slugs(conn: Connection) -> set[str]:
-    return {a.slug for a in conn.anomalies}
+def slugs(conn: Found) -> set[AnomalySlug]:
+    return {a.slug for a in conn}
 
 
-def one(conn: Connection, slug: AnomalySlug) -> Anomaly:
-    matches = [a for a in conn.anomalies if a.slug == slug.value]
+def one(conn: Found, slug: AnomalySlug) -> Anomaly:
+    matches = [a for a in conn if a.slug is slug]
     assert len(matches) == 1, (slug, slugs(conn))
     return matches[0]
 
@@ -131,7 +138,22 @@ def test_lost_final_ack_when_the_fin_comes_again() -> None:
     c.send(c.server, FIN | ACK, seq=c.next[c.server] - 1, analysis=int(F.RETRANSMISSION))
     c.ack(c.client)
     conn = found(c.columns())[0]
-    assert slugs(conn) & {"lost-final-ack", "fin-retransmitted"}
+    lost = one(conn, AnomalySlug.LOST_FINAL_ACK)  # the client had ACKed the FIN, and ACKs it again
+    assert (lost.frames, lost.params["side"]) == ((8,), "server")
+    assert AnomalySlug.FIN_RETRANSMITTED not in slugs(conn)
+
+
+def test_fin_resent_before_any_ack_of_it_is_a_plain_retransmission() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.clock += 0.2
+    c.send(c.client, FIN | ACK, seq=c.next[c.client] - 1, analysis=int(F.RETRANSMISSION))
+    c.ack(c.server)
+    conn = found(c.columns())[0]
+    resent = one(conn, AnomalySlug.FIN_RETRANSMITTED)
+    assert (resent.frames, resent.params["side"]) == ((5,), "client")
+    assert AnomalySlug.LOST_FINAL_ACK not in slugs(conn)
 
 
 def test_reset_of_an_open_connection() -> None:
@@ -165,7 +187,7 @@ def test_retransmitted_data_is_flagged_from_tsharks_verdict() -> None:
     c.send(c.client, ACK | PSH, 100, seq=1001, advance=False, analysis=int(F.RETRANSMISSION))
     conn = found(c.columns())[0]
     assert one(conn, AnomalySlug.RETRANSMISSION).frames == (5,)
-    assert conn.to_server.retransmissions == 1
+    assert reconstruct(c.columns())[0][0].to_server.retransmissions == 1
 
 
 def test_gap_acknowledged_without_a_resend_is_capture_loss() -> None:
@@ -209,8 +231,23 @@ def test_offloaded_checksums_from_one_host() -> None:
     bad = int(ChecksumStatus.BAD)
     packets.tcp_checksum = [bad if s == "10.0.0.1" else 0 for s in packets.src]
     conn = found(packets)[0]
-    assert slugs(conn) & {"checksum-offload", "bad-checksum"}
+    offload = one(conn, AnomalySlug.CHECKSUM_OFFLOAD)  # every client packet, no server packet
+    assert (offload.params["side"], offload.params["count"]) == ("client", 3)
+    assert AnomalySlug.BAD_CHECKSUM not in slugs(conn)
+
+
+def test_one_bad_checksum_among_good_ones_is_an_error() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.data(c.server)
+    packets = c.columns()
+    packets.tcp_checksum = [int(ChecksumStatus.BAD) if f == 4 else 0 for f in packets.frame]
+    conn = found(packets)[0]
+    bad = one(conn, AnomalySlug.BAD_CHECKSUM)
+    assert (bad.frames, bad.severity, bad.params["side"]) == ((4,), Severity.ERROR, "client")
+    assert AnomalySlug.CHECKSUM_OFFLOAD not in slugs(conn)
 
 
 def test_a_clean_connection_has_no_anomaly() -> None:
-    assert found(closed_by_client().columns())[0].anomalies == []
+    assert found(closed_by_client().columns())[0] == []

@@ -10,7 +10,15 @@ import typer.main
 
 from pcapexplain.cli import app
 from pcapexplain.errors import ExitStatus
-from pcapexplain.model import AnomalySlug, CapturePoint, Closer, Handshake, Inference, Teardown
+from pcapexplain.model import (
+    AnomalySlug,
+    CapturePoint,
+    Closer,
+    ConnState,
+    Handshake,
+    Inference,
+    Teardown,
+)
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -38,26 +46,14 @@ def test_every_outcome_is_in_the_glossary(value: str) -> None:
     assert value in _glossary_terms()
 
 
+@pytest.mark.parametrize("state", [s.value for s in ConnState])
+def test_every_zeek_state_is_in_the_glossary(state: str) -> None:
+    assert state in _glossary_terms()
+
+
 def test_glossary_defines_nothing_unknown() -> None:
-    known = (
-        {s.value for s in AnomalySlug}
-        | {v.value for enum in (Handshake, Teardown, Closer, CapturePoint, Inference) for v in enum}
-        | {
-            "S0",
-            "S1",
-            "SF",
-            "REJ",
-            "S2",
-            "S3",
-            "RSTO",
-            "RSTR",
-            "RSTOS0",
-            "RSTRH",
-            "SH",
-            "SHR",
-            "OTH",
-        }
-    )
+    vocabularies = (AnomalySlug, Handshake, Teardown, Closer, ConnState, CapturePoint, Inference)
+    known = {member.value for enum in vocabularies for member in enum}
     assert _glossary_terms() <= known
 
 

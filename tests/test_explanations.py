@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import tomllib
 from enum import Enum
 from importlib import resources
 
@@ -15,6 +16,7 @@ from pcapexplain.explanations import (
     NARRATIVE_PARAMS,
     PLURAL_RULES,
     catalog,
+    peer,
     plural,
     plural_rule,
     text,
@@ -291,3 +293,24 @@ def test_texts_have_clean_whitespace(lang: Lang) -> None:
         assert "  " not in value, key
         if lang == "zh":
             assert not re.search(r" [，。；：、）]|[，。；：、（] ", value), key
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translated_peers_keep_every_name_the_original_shows(lang: Lang) -> None:
+    """A [peers] entry translates the words of a catalogue peer; the filter fields, Zeek names
+    and codes a reader types into Wireshark or greps in a log stay exactly as they are."""
+    table = tomllib.loads(
+        resources.files("pcapexplain").joinpath(f"texts/{lang.value}.toml").read_text("utf-8")
+    ).get("peers", {})
+    names = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)+|\b[A-Z]+[0-9]\b|\bREJ\b")
+    for key, translated in table.items():
+        slug, tool = key.split(".")
+        spec = anomalies.CATALOGUE[AnomalySlug(slug)]
+        original = spec.wireshark_peer if tool == "wireshark" else spec.zeek_peer
+        assert tool in ("wireshark", "zeek") and original != "-", key
+        for name in names.findall(original):
+            assert name in translated, (key, name)
+        assert peer(lang, slug, tool, original) == translated
+    assert peer(lang, "retransmission", "wireshark", "tcp.analysis.retransmission") == (
+        "tcp.analysis.retransmission"
+    )

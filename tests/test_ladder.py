@@ -98,8 +98,8 @@ def test_simultaneous_open_crosses_and_is_not_drawn_as_an_error() -> None:
     c.ack(c.client)
     packets = c.columns()
     conns, states = reconstruct(packets)
-    anomalies.detect(packets, states, conns)
-    warned = frozenset(f for a in conns[0].anomalies if a.severity.rank >= 2 for f in a.frames)
+    found = anomalies.detect(packets, states, conns)
+    warned = frozenset(f for a in found if a.severity.rank >= 2 for f in a.frames)
     drawn = ladder.build(packets, states, conns[0], warned)
     arrows = [a for s in _segments(drawn) for a in s.arrows]
     # The SYNs cross (no ACK), and so do the SYN-ACKs: each side answered the other's SYN

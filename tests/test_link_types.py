@@ -12,11 +12,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import scapy.all as scapy_all  # a dev dependency: missing, it is a set-up error, not a skip
+import scapy.contrib.mpls as mpls
 
 from pcapexplain import loader
-
-scapy_all = pytest.importorskip("scapy.all", reason="scapy (a dev dependency) is not installed")
-mpls = pytest.importorskip("scapy.contrib.mpls", reason="scapy without its contrib layers")
 
 SAMPLE = (
     Path(__file__).resolve().parent.parent / "sample_captures" / "normal_close_client_first.pcap"

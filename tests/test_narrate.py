@@ -16,6 +16,7 @@ from pcapexplain.explanations import CONCEPTS, text
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
+    AnomalySlug,
     Closer,
     Connection,
     Direction,
@@ -31,6 +32,7 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.narrate import NarrativeLine, connection_header, flags_label, format_line, narrate
+from pcapexplain.seqspace import MOD
 from pcapexplain.situations import Situation
 
 C, S = Direction.TO_SERVER, Direction.TO_CLIENT
@@ -64,8 +66,8 @@ def story(
     anomalies: tuple[Anomaly, ...] = (),
     **conn: object,
 ) -> list[NarrativeLine]:
-    packets, states, connection = build(pkts, anomalies, **conn)
-    return narrate(packets, states, connection, lang)
+    packets, states, connection = build(pkts, **conn)
+    return narrate(packets, states, connection, lang, anomalies)
 
 
 def passing(client: TcpState | None, server: TcpState | None) -> tuple[int, int]:
@@ -73,9 +75,7 @@ def passing(client: TcpState | None, server: TcpState | None) -> tuple[int, int]
     return (int(client or T.UNKNOWN), int(server or T.UNKNOWN))
 
 
-def build(
-    pkts: list[Pkt], anomalies: tuple[Anomaly, ...] = (), **conn: object
-) -> tuple[PacketColumns, PacketStates, Connection]:
+def build(pkts: list[Pkt], **conn: object) -> tuple[PacketColumns, PacketStates, Connection]:
     n = len(pkts)
     packets = PacketColumns(
         frame=list(range(1, n + 1)),
@@ -85,8 +85,8 @@ def build(
         sport=[40000 if p.d is C else 80 for p in pkts],
         dport=[80 if p.d is C else 40000 for p in pkts],
         flags=[int(p.flags) for p in pkts],
-        seq=[p.seq % 2**32 for p in pkts],
-        ack=[p.ack % 2**32 for p in pkts],
+        seq=[p.seq % MOD for p in pkts],
+        ack=[p.ack % MOD for p in pkts],
         length=[p.length for p in pkts],
         window=[64240] * n,
         mss=[-1] * n,
@@ -123,7 +123,6 @@ def build(
         client=Endpoint("10.0.0.1", 40000),
         server=Endpoint("10.0.0.2", 80),
         packet_index=array("l", range(n)),
-        anomalies=list(anomalies),
         first_time=1000.0,
         last_time=1000.0 + 0.01 * (n - 1),
         **fields,  # type: ignore[arg-type]
@@ -293,7 +292,7 @@ def test_data_runs_are_summarised(lang: Lang, expected: str) -> None:
     pkts[6].analysis = AnalysisFlag.RETRANSMISSION  # the resent segment CISN+101
     summary = story(pkts, lang)[3]
     assert summary.text == expected
-    assert summary.direction is None and summary.flags == ""
+    assert summary.direction is None and summary.flags is None
 
 
 def test_format_line_reads_like_the_terminal_example() -> None:
@@ -351,7 +350,7 @@ def test_three_way_close() -> None:
     ]
     lines = key_lines(story(handshake() + data_phase() + close, "en"))
     fin_ack, last = lines[-2], lines[-1]
-    assert fin_ack.flags == "FIN, ACK" and "three segments instead of four" in fin_ack.text
+    assert fin_ack.flags == FIN | ACK and "three segments instead of four" in fin_ack.text
     assert "FIN_WAIT_1 → TIME_WAIT" in fin_ack.text
     assert "Last step of the close" in last.text
     zh = key_lines(story(handshake() + data_phase() + close, "zh"))[-2]
@@ -431,8 +430,9 @@ def test_refused_connection(lang: Lang) -> None:
         Pkt(S, RST | ACK, 0, CISN + 1, R.RST, (T.SYN_SENT, T.CLOSED), (T.CLOSED, T.CLOSED)),
     ]
     rst = story(pkts, lang, handshake=Handshake.REFUSED, server_isn=None)[1]
-    flags = "RST, ACK" if lang == "en" else "RST、ACK"  # Chinese lists names with 、
-    assert rst.role is R.RST and rst.flags == flags and rst.ack_rel == 1
+    assert rst.role is R.RST and rst.flags == RST | ACK and rst.ack_rel == 1
+    listed = "RST, ACK" if lang == "en" else "RST、ACK"  # Chinese lists names with 、
+    assert f" · {listed} · " in format_line(rst, lang)
     assert "port 80" in rst.text if lang == "en" else "端口 80" in rst.text
     assert ("refused" if lang == "en" else "拒绝") in rst.text
     assert "rst" in rst.concepts
@@ -594,8 +594,8 @@ def test_simultaneous_open() -> None:
 
 
 def test_warned_data_packet_gets_its_own_line_and_info_goes_to_the_summary() -> None:
-    gap = Anomaly("segment-not-captured", Severity.WARN, 0, (8,))
-    dup = Anomaly("duplicate-ack", Severity.INFO, 0, (6,))
+    gap = Anomaly(AnomalySlug.SEGMENT_NOT_CAPTURED, Severity.WARN, 0, (8,))
+    dup = Anomaly(AnomalySlug.DUPLICATE_ACK, Severity.INFO, 0, (6,))
     lines = story(textbook(), "en", anomalies=(gap, dup))
     flagged = next(line for line in lines if line.frame == 8)
     assert not flagged.is_summary and flagged.role is R.DATA

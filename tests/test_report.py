@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import anomalies, api, ladder, narrate, report_context, reporter
+from pcapexplain import api, ladder, narrate, report_context, reporter
 from pcapexplain.cli import main
-from pcapexplain.model import Anomaly, CaptureAnalysis, CaptureInfo, Endpoint, Severity, TcpFlags
+from pcapexplain.model import (
+    Anomaly,
+    AnomalySlug,
+    CaptureAnalysis,
+    CaptureInfo,
+    Endpoint,
+    Severity,
+    TcpFlags,
+    ZeekVerdict,
+)
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import Conversation, merged
 
@@ -191,10 +200,6 @@ def _hostile_analysis(evil: str) -> CaptureAnalysis:
     conv.handshake()
     conv.fin(conv.client)
     packets = conv.columns()
-    conns, states = reconstruct(packets)
-    conns[0].client = Endpoint(evil, 1)
-    conns[0].zeek_history = evil
-    anomalies.detect(packets, states, conns)
     info = CaptureInfo(
         path=f"/tmp/{evil}.pcap",
         size_bytes=1,
@@ -203,7 +208,10 @@ def _hostile_analysis(evil: str) -> CaptureAnalysis:
         total_frames=len(packets),
         warnings=(evil,),
     )
-    return CaptureAnalysis(info, packets, states, conns)
+    result = api.analyse_columns(info, packets)
+    result.connections[0].client = Endpoint(evil, 1)
+    result.zeek[0] = ZeekVerdict(result.zeek[0].state, evil)
+    return result
 
 
 class _Elements(HTMLParser):
@@ -282,10 +290,8 @@ def test_bounded_sections_for_many_connections() -> None:
         c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
         convs.append(c)
     packets = merged(*convs)
-    conns, states = reconstruct(packets)
-    anomalies.detect(packets, states, conns)
-    info = CaptureInfo("many.pcap", 1, "0", "T", len(packets))
-    result = CaptureAnalysis(info, packets, states, conns)
+    result = api.analyse_columns(CaptureInfo("many.pcap", 1, "0", "T", len(packets)), packets)
+    conns = result.connections
     ctx = reporter.build_context(result, lang="en", selected=[len(conns) - 1], **FIXED)
     detailed = {s.id for s in ctx.sections}
     assert len(detailed) == report_context.FULL_LIMIT
@@ -322,10 +328,7 @@ def _long_transfer() -> CaptureAnalysis:
     conv.fin(conv.server)
     conv.ack(conv.client)
     packets = conv.columns()
-    conns, states = reconstruct(packets)
-    anomalies.detect(packets, states, conns)
-    info = CaptureInfo("long.pcap", 1, "0", "T", len(packets))
-    return CaptureAnalysis(info, packets, states, conns)
+    return api.analyse_columns(CaptureInfo("long.pcap", 1, "0", "T", len(packets)), packets)
 
 
 def test_ladder_bands_the_data_phase_and_draws_handshake_and_close_in_full() -> None:
@@ -376,7 +379,7 @@ def test_band_summary_counts_segments_and_bytes(lang: str, label: str) -> None:
 
 
 def test_long_frame_lists_are_cut_and_counted() -> None:
-    many = Anomaly("retransmission", Severity.NOTE, 0, tuple(range(1, 81)))
+    many = Anomaly(AnomalySlug.RETRANSMISSION, Severity.NOTE, 0, tuple(range(1, 81)))
     finding = report_context._finding("en", many, {})
     assert len(finding.frames) == report_context.FINDING_FRAMES
     assert finding.more_frames == "and 30 more"
@@ -403,3 +406,16 @@ def test_ladder_and_packet_list_count_relative_numbers_alike_without_a_syn() -> 
 
 def _arrows(part: ladder.Segment | ladder.Band) -> tuple[ladder.Arrow, ...]:
     return part.detail.arrows if isinstance(part, ladder.Band) else part.arrows
+
+
+def test_each_finding_names_its_wireshark_and_zeek_peers() -> None:
+    conv = Conversation()
+    conv.send(conv.client, TcpFlags.SYN)
+    conv.send(conv.server, TcpFlags.RST | TcpFlags.ACK, seq=0)
+    packets = conv.columns()
+    result = api.analyse_columns(CaptureInfo("refused.pcap", 1, "0", "T", len(packets)), packets)
+    html = render(result)
+    assert (
+        '<p class="peers">Seen elsewhere as: Wireshark <code>tcp.connection.rst; completeness 37'
+        "</code> · Zeek <code>REJ, history Sr</code></p>"
+    ) in html

@@ -87,6 +87,12 @@ PROPER_NAMES = {
     "ECONNRESET",
 }
 UNITS = {"kB", "MB", "GB"}
+# What Wireshark and Zeek show, as a reader types or greps it: display-filter fields and log
+# names (tcp.analysis.retransmission, weird.log), conn.log columns, and Zeek's history letters.
+FILTER_FIELD = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
+LOG_COLUMNS = {"history", "uid"}
+HISTORY = re.compile(r"[ShADadFfRrCcGgTtWwIiQq^]+(/[ShADadFfRrCcGgTtWwIiQq^]+)?")
+
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_+\-./()']*")
 HIDDEN_TAGS = {"script", "style"}
 SHOWN_ATTRIBUTES = {"title", "aria-label", "alt", "placeholder"}
@@ -131,6 +137,10 @@ def _allowed(word: str, before: str) -> bool:
         return True
     if all(part in NAMES for part in re.split(r"[-+]", core)):  # SYN-ACK, FIN+ACK
         return True
+    if FILTER_FIELD.fullmatch(core) or core in LOG_COLUMNS:
+        return True
+    if HISTORY.fullmatch(core) and re.search(r"history 字段：[^；（]*$", before):
+        return True
     if re.fullmatch(r"[A-Z]", core):  # A and B of an example; but not B for bytes
         return not (core == "B" and re.search(r"\d\s*$", before))
     if before.endswith(("--", "pcapexplain ")):  # a command line: its options and commands
@@ -160,10 +170,10 @@ def _report(capture: Path, out: Path) -> str:
 def _data_values(capture: Path) -> tuple[list[str], frozenset[str]]:
     """What the page shows of the capture itself: its name, digest and addresses (cut out of
     the text), and Zeek's history letters (whole words)."""
-    connections = api.analyse(capture).result.connections
+    result = api.analyse(capture).result
     cut = {capture.name, hashlib.sha256(capture.read_bytes()).hexdigest()}
-    cut |= {e.ip for c in connections for e in (c.client, c.server)}
-    return sorted(cut, key=len, reverse=True), frozenset(c.zeek_history for c in connections)
+    cut |= {e.ip for c in result.connections for e in (c.client, c.server)}
+    return sorted(cut, key=len, reverse=True), frozenset(z.history for z in result.zeek.values())
 
 
 def visible_text(html: str) -> list[str]:

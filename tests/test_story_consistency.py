@@ -315,7 +315,7 @@ def _check_line(
             problems.append(f"says ISN + {n}, the ack is ISN + {line.ack_rel}")
     if DOUBLING.search(line.text) and not _doubled(result, conn, row):
         problems.append("says the wait doubled; the capture's waits did not")
-    if "<None>" in line.text or "<None>" in line.flags:
+    if "<None>" in line.text or "<None>" in format_line(line, lang):
         problems.append("prints <None>")
     if KEEP_ALIVE.search(line.text) and _probes_a_zero_window(result, conn, line):
         problems.append("calls a zero-window probe a keep-alive")

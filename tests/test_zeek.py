@@ -5,11 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pcapexplain import zeek
-from pcapexplain.model import AnalysisFlag, ChecksumStatus, PacketColumns
+from pcapexplain.model import AnalysisFlag, ChecksumStatus, ConnState, PacketColumns, ZeekVerdict
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import ACK, FIN, RST, SYN, Conversation
-
-State = zeek.ConnState
 
 
 def verdict(packets: PacketColumns, *, validated: bool = False) -> list[tuple[str, str]]:
@@ -102,11 +100,10 @@ def test_bad_checksums_are_ignored_when_validated() -> None:
     assert verdict(packets, validated=False)[0][0] == "SF"
 
 
-def test_annotate_sets_the_fields_of_our_connections() -> None:
+def test_verdicts_of_our_connections() -> None:
     packets = textbook().columns()
     conns, _ = reconstruct(packets)
-    zeek.annotate(packets, conns)
-    assert (conns[0].zeek_state, conns[0].zeek_history) == ("SF", "ShADdFf")
+    assert zeek.verdicts(packets, conns) == {0: ZeekVerdict(ConnState.SF, "ShADdFf")}
 
 
 def test_fin_only_builder_guard() -> None:

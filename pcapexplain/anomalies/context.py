@@ -1,0 +1,221 @@
+"""What every anomaly check works on: each connection's notable rows and bounded look-ups.
+
+`gather` makes exactly one pass over all packets, collecting each connection's *notable* rows
+(tshark analysis bits, control flags, bad checksums, oversize segments, data after a FIN or RST);
+a `Context` then gives the checks those rows, short look-backs inside one connection, and the
+reconstructor's summary of it.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from pcapexplain.anomalies.catalogue import CATALOGUE
+from pcapexplain.model import (
+    Anomaly,
+    AnomalySlug,
+    ChecksumStatus,
+    Closer,
+    Connection,
+    Direction,
+    PacketColumns,
+    PacketStates,
+    Severity,
+    TcpFlags,
+)
+from pcapexplain.seqspace import segment_end, seq_gt
+
+# Plain ints: IntFlag's own `&` costs a call per row.
+SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+BAD_CHECKSUM = int(ChecksumStatus.BAD)
+_CTRL = SYN | ACK | FIN | RST
+MAX_FRAMES = 1000  # frames kept per anomaly; the true count stays in params["count"]
+LOOK_BACK = 256  # packets of one connection a check may scan backwards from a row
+AT_END = 1.0  # less capture than this after a packet: it happened "at capture end"
+
+
+def gather(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+) -> dict[int, list[int]]:
+    """The notable rows of every connection, in capture order, from one pass over the packets."""
+    notable: dict[int, list[int]] = {c.id: [] for c in connections}
+    known_mss = [o.mss for c in connections for o in (c.client_options, c.server_options) if o.mss]
+    min_mss = min(known_mss, default=1 << 30)
+    closed: set[int] = set()  # connections in which a FIN or RST has been seen so far
+    columns = zip(
+        states.connection,
+        packets.flags,
+        packets.length,
+        packets.analysis,
+        packets.tcp_checksum,
+        strict=True,
+    )
+    for row, (cid, flags, length, bits, checksum) in enumerate(columns):
+        if bits or (flags & _CTRL) != ACK or checksum == BAD_CHECKSUM or length > min_mss:
+            if flags & (FIN | RST):
+                closed.add(cid)
+        elif not (length and cid in closed):
+            continue  # the common case: an ordinary data or ACK segment
+        rows = notable.get(cid)
+        if rows is not None:
+            rows.append(row)
+    return notable
+
+
+def offload_hosts(
+    packets: PacketColumns, connections: list[Connection], notable: dict[int, list[int]]
+) -> frozenset[str]:
+    """Hosts every one of whose packets has a bad TCP checksum, while other hosts' do not."""
+    bad: dict[str, int] = {}
+    for rows in notable.values():
+        for r in rows:
+            if packets.tcp_checksum[r] == BAD_CHECKSUM:
+                bad[packets.src[r]] = bad.get(packets.src[r], 0) + 1
+    if not bad:
+        return frozenset()
+    sent: dict[str, int] = {}
+    for c in connections:
+        sent[c.client.ip] = sent.get(c.client.ip, 0) + c.to_server.packets
+        sent[c.server.ip] = sent.get(c.server.ip, 0) + c.to_client.packets
+    hosts = frozenset(h for h, n in bad.items() if n >= sent.get(h, 0) > 0)
+    others_good = any(n > bad.get(h, 0) for h, n in sent.items() if h not in hosts)
+    return hosts if others_good else frozenset()
+
+
+def side_name(direction: int) -> str:
+    """The sender of a direction, as the `side` parameter names it."""
+    return Closer.CLIENT.value if direction == Direction.TO_SERVER else Closer.SERVER.value
+
+
+@dataclass(slots=True)
+class Context:
+    """One connection as the checks see it: its notable rows plus bounded look-ups."""
+
+    p: PacketColumns
+    s: PacketStates
+    c: Connection
+    rows: list[int]
+    capture_end: float
+    prev: Connection | None = None  # the previous incarnation of the same 4-tuple
+    skip: set[int] = field(default_factory=set)  # rows already explained by an earlier check
+    offload_hosts: frozenset[str] = frozenset()  # D14: every packet they sent has a bad checksum
+    memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
+
+    def d(self, row: int) -> int:
+        return self.s.direction[row]
+
+    def side(self, row: int) -> str:
+        return side_name(self.d(row))
+
+    def sides(self, rows: Iterable[int]) -> str:
+        """The one side that sent all of rows, or "both"."""
+        found = {self.side(r) for r in rows}
+        return found.pop() if len(found) == 1 else Closer.BOTH.value
+
+    def payload(self, rows: Iterable[int]) -> int:
+        return sum(self.p.length[r] for r in rows)
+
+    def where(self, *, bits: int = 0, flags: int = 0) -> list[int]:
+        """Notable rows carrying any of the analysis bits or any of the flags."""
+        analysis, packet_flags = self.p.analysis, self.p.flags
+        bits, flags = int(bits), int(flags)  # IntFlag's own `&` costs a call per row
+        return [r for r in self.rows if analysis[r] & bits or packet_flags[r] & flags]
+
+    def syns(self, direction: int, *, with_ack: bool) -> list[int]:
+        """SYN rows (not SYN+RST) from one direction, with or without the ACK flag."""
+        key = ("syn", direction, with_ack)
+        if key not in self.memo:
+            flags, d = self.p.flags, self.s.direction
+            self.memo[key] = [
+                r
+                for r in self.rows
+                if flags[r] & SYN
+                and not flags[r] & RST
+                and bool(flags[r] & ACK) == with_ack
+                and d[r] == direction
+            ]
+        return self.memo[key]
+
+    def fins(self, direction: int) -> list[int]:
+        """FIN rows (not with SYN or RST) from one direction."""
+        key = ("fin", direction, False)
+        if key not in self.memo:
+            flags, d = self.p.flags, self.s.direction
+            self.memo[key] = [
+                r
+                for r in self.rows
+                if flags[r] & FIN and not flags[r] & (SYN | RST) and d[r] == direction
+            ]
+        return self.memo[key]
+
+    def rsts(self, direction: int) -> list[int]:
+        """RST rows from one direction."""
+        key = ("rst", direction, False)
+        if key not in self.memo:
+            flags, d = self.p.flags, self.s.direction
+            self.memo[key] = [r for r in self.rows if flags[r] & RST and d[r] == direction]
+        return self.memo[key]
+
+    def before(self, row: int, direction: int | None = None) -> Iterator[int]:
+        """Rows of this connection before row, newest first, at most LOOK_BACK of them."""
+        index = self.c.packet_index
+        pos = bisect_left(index, row)
+        for k in range(pos - 1, max(pos - 1 - LOOK_BACK, -1), -1):
+            r = index[k]
+            if direction is None or self.s.direction[r] == direction:
+                yield r
+
+    def after(self, row: int, direction: int | None = None) -> Iterator[int]:
+        """Rows of this connection after row, oldest first, at most LOOK_BACK of them."""
+        index = self.c.packet_index
+        pos = bisect_left(index, row) + 1
+        for k in range(pos, min(pos + LOOK_BACK, len(index))):
+            r = index[k]
+            if direction is None or self.s.direction[r] == direction:
+                yield r
+
+    def end(self, row: int) -> int:
+        """Sequence number just after the row's segment (SYN and FIN count one each)."""
+        return segment_end(self.p.seq[row], self.p.length[row], self.p.flags[row])
+
+    def next_seq(self, row: int, direction: int) -> int | None:
+        """next(sender): the highest segment end the direction had sent before row."""
+        best: int | None = None
+        for r in self.before(row, direction):
+            if not self.p.flags[r] & RST:
+                e = self.end(r)
+                best = e if best is None or seq_gt(e, best) else best
+        return best
+
+    def last_ack(self, direction: int, row: int | None = None) -> int | None:
+        """The newest ack number the direction sent (before row, or in the whole connection)."""
+        index = self.c.packet_index
+        rows = (
+            self.before(row, direction)
+            if row is not None
+            else (
+                index[k]
+                for k in range(len(index) - 1, max(len(index) - 1 - LOOK_BACK, -1), -1)
+                if self.s.direction[index[k]] == direction
+            )
+        )
+        for r in rows:
+            if self.p.flags[r] & ACK:
+                return self.p.ack[r]
+        return None
+
+    def make(
+        self,
+        slug: AnomalySlug,
+        rows: Iterable[int],
+        severity: Severity | None = None,
+        /,
+        **params: str | int | float,
+    ) -> Anomaly:
+        frames = tuple(sorted({self.p.frame[r] for r in rows}))[:MAX_FRAMES]
+        return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
+
+
+Check = Callable[[Context], Iterator[Anomaly]]

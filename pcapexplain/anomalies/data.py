@@ -1,0 +1,325 @@
+"""Data-phase checks D1–D15: resends, gaps, duplicate ACKs, windows, keep-alives, checksums."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator
+
+from pcapexplain.anomalies.context import (
+    AT_END,
+    BAD_CHECKSUM,
+    FIN,
+    LOOK_BACK,
+    RST,
+    SYN,
+    Context,
+    side_name,
+)
+from pcapexplain.model import (
+    RETRANSMITTED,
+    AnalysisFlag,
+    Anomaly,
+    AnomalySlug,
+    Direction,
+    Handshake,
+    Severity,
+    TcpState,
+)
+from pcapexplain.seqspace import seq_ge, seq_gt, seq_sub
+
+A = AnomalySlug
+F = AnalysisFlag
+
+
+def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
+    """D1–D3, D6: tshark's retransmission verdicts, minus the SYNs and bare FINs (H1, H3, T5)."""
+    p = ctx.p
+    data = [
+        r
+        for r in ctx.where(bits=RETRANSMITTED | F.OUT_OF_ORDER)
+        if r not in ctx.skip and not p.flags[r] & SYN and (p.length[r] or not p.flags[r] & FIN)
+    ]
+    spurious = [r for r in data if p.analysis[r] & F.SPURIOUS_RETRANSMISSION]
+    fast = [r for r in data if p.analysis[r] & F.FAST_RETRANSMISSION and r not in spurious]
+    plain = [
+        r
+        for r in data
+        if p.analysis[r] & F.RETRANSMISSION
+        and not p.analysis[r] & (F.FAST_RETRANSMISSION | F.SPURIOUS_RETRANSMISSION)
+    ]
+    ooo = [r for r in data if p.analysis[r] & F.OUT_OF_ORDER and not p.analysis[r] & RETRANSMITTED]
+    if plain:
+        sent = ctx.payload(plain)
+        total = max(ctx.c.to_server.payload_bytes + ctx.c.to_client.payload_bytes, sent, 1)
+        share = sent / total
+        # TCP-REFERENCE D1: more than 1 % of the stream resent is worth a warning.
+        yield ctx.make(
+            A.RETRANSMISSION,
+            plain,
+            Severity.WARN if share > 0.01 else Severity.NOTE,
+            count=len(plain),
+            bytes=sent,
+            share=round(share, 6),
+        )
+    for slug, rows in (
+        (A.FAST_RETRANSMISSION, fast),
+        (A.SPURIOUS_RETRANSMISSION, spurious),
+        (A.OUT_OF_ORDER, ooo),
+    ):
+        if rows:
+            yield ctx.make(slug, rows, count=len(rows), bytes=ctx.payload(rows))
+
+
+def check_gaps(ctx: Context) -> Iterator[Anomaly]:
+    """D4: bytes missing before a segment; capture loss when the receiver ACKed past them unsent.
+
+    A gap later filled by an out-of-order segment only is reordering (D6), not loss.
+    """
+    lost: list[tuple[int, int, str]] = []  # row, missing bytes, cause
+    for r in ctx.where(bits=F.LOST_SEGMENT):
+        d = ctx.d(r)
+        expected = ctx.next_seq(r, d)
+        if expected is None or not seq_gt(ctx.p.seq[r], expected):
+            continue  # the gap is at the start of the capture: nothing to compare with
+        missing = seq_sub(ctx.p.seq[r], expected)
+        filler = _filled_by(ctx, r, expected)
+        if filler == "reordered":
+            continue
+        acked = ctx.last_ack(1 - d)
+        if filler is None and acked is not None and seq_ge(acked, ctx.p.seq[r]):
+            lost.append((r, missing, "capture"))
+        else:
+            lost.append((r, missing, "network-loss" if filler else "unknown"))
+    capture = [(r, m) for r, m, cause in lost if cause == "capture"]
+    network = [(r, m, cause) for r, m, cause in lost if cause != "capture"]
+    if capture:
+        yield ctx.make(
+            A.CAPTURE_LOSS,
+            (r for r, _ in capture),
+            count=len(capture),
+            bytes=sum(m for _, m in capture),
+        )
+    if network:
+        causes = {cause for _, _, cause in network}
+        yield ctx.make(
+            A.SEGMENT_NOT_CAPTURED,
+            (r for r, _, _ in network),
+            count=len(network),
+            bytes=sum(m for _, m, _ in network),
+            cause=causes.pop() if len(causes) == 1 else "mixed",
+        )
+
+
+def _filled_by(ctx: Context, gap_row: int, start: int) -> str | None:
+    """How the bytes [start, seq of gap_row) were later sent: "retransmitted", "reordered", None."""
+    p, d, stop = ctx.p, ctx.d(gap_row), ctx.p.seq[gap_row]
+    first = bisect_left(ctx.rows, gap_row) + 1
+    for r in ctx.rows[first : first + 4 * LOOK_BACK]:  # fillers come soon after, as notable rows
+        if ctx.d(r) != d or not p.length[r]:
+            continue
+        if seq_gt(ctx.end(r), start) and seq_gt(stop, p.seq[r]):
+            return "retransmitted" if p.analysis[r] & RETRANSMITTED else "reordered"
+    return None
+
+
+def check_acked_unseen(ctx: Context) -> Iterator[Anomaly]:
+    """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss)."""
+    rows = ctx.where(bits=F.ACK_LOST_SEGMENT)
+    if not rows:
+        return
+    gaps = ctx.where(bits=F.LOST_SEGMENT)
+    variants = set()
+    for r in rows:
+        if ctx.c.handshake is Handshake.NOT_CAPTURED and (
+            ctx.p.time[r] - ctx.c.first_time <= AT_END or ctx.next_seq(r, 1 - ctx.d(r)) is None
+        ):
+            variants.add("capture-start")
+        elif any(g < r and ctx.d(g) != ctx.d(r) for g in gaps):
+            variants.add("after-gap")
+        else:
+            variants.add("unexplained")
+    variant = "unexplained" if "unexplained" in variants else min(variants)
+    yield ctx.make(
+        A.ACKED_UNSEEN_SEGMENT,
+        rows,
+        Severity.WARN if variant == "unexplained" else Severity.INFO,
+        count=len(rows),
+        variant=variant,
+    )
+
+
+def check_duplicate_acks(ctx: Context) -> Iterator[Anomaly]:
+    """D7: duplicate ACKs, in runs of the same ack value; three or more trigger fast retransmit."""
+    p = ctx.p
+    rows = [r for r in ctx.where(bits=F.DUPLICATE_ACK) if r not in ctx.skip]
+    if not rows:
+        return
+    runs: list[list[int]] = []
+    for r in rows:
+        last = runs[-1][-1] if runs else None
+        if last is not None and ctx.d(last) == ctx.d(r) and p.ack[last] == p.ack[r]:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    longest = max(len(run) for run in runs)
+    yield ctx.make(A.DUPLICATE_ACK, rows, count=len(rows), runs=len(runs), longest=longest)
+    triples = [run[2] for run in runs if len(run) >= 3]
+    if triples:
+        yield ctx.make(A.TRIPLE_DUPLICATE_ACK, triples, count=len(triples), longest=longest)
+
+
+def _window_closed(ctx: Context, row: int) -> bool:
+    return ctx.p.window[row] == 0 and not ctx.p.flags[row] & (SYN | FIN | RST)
+
+
+def _episodes(ctx: Context) -> list[tuple[list[int], int | None]]:
+    """Zero-window episodes: the rows advertising 0, and the row that reopened it (or None).
+
+    A new episode starts when the advertiser's previous packet had a non-zero window.
+    """
+    open_: dict[int, list[int]] = {}
+    done: list[tuple[list[int], int | None]] = []
+    for r in ctx.rows:
+        d = ctx.d(r)
+        closed = _window_closed(ctx, r)
+        if d in open_ and not closed:
+            done.append((open_.pop(d), r))
+        elif closed and d in open_:
+            prev = next(ctx.before(r, d), None)
+            if prev is not None and ctx.p.window[prev] and prev not in open_[d]:
+                done.append((open_.pop(d), prev))
+                open_[d] = [r]
+            else:
+                open_[d].append(r)
+        elif closed:
+            open_[d] = [r]
+    done.extend((rows, None) for rows in open_.values())
+    return sorted(done)
+
+
+def check_zero_window(ctx: Context) -> Iterator[Anomaly]:
+    """D8/D9: each zero-window episode, and the probes sent into it.
+
+    Linux probes with zero-length segments at SND.UNA − 1 that tshark labels keep-alives; inside
+    an episode they are counted as probes (TCP-REFERENCE D9).
+    """
+    probes: list[int] = []
+    kinds: set[str] = set()
+    for rows, reopened in _episodes(ctx):
+        start, d = rows[0], ctx.d(rows[0])
+        stop = reopened if reopened is not None else ctx.c.packet_index[-1]
+        inside = [
+            r
+            for r in ctx.where(bits=F.ZERO_WINDOW_PROBE | F.KEEP_ALIVE)
+            if start < r <= stop and ctx.d(r) != d
+        ]
+        probes += inside
+        kinds.update("one-byte" if ctx.p.length[r] else "zero-length" for r in inside)
+        end = reopened if reopened is not None else rows[-1]
+        yield ctx.make(
+            A.ZERO_WINDOW,
+            rows + ([reopened] if reopened is not None else []),
+            side=side_name(d),
+            duration=round(ctx.p.time[end] - ctx.p.time[start], 6),
+            probes=len(inside),
+            variant="reopened" if reopened is not None else "still-closed",
+        )
+    probes += [r for r in ctx.where(bits=F.ZERO_WINDOW_PROBE) if r not in probes]
+    kinds.update("one-byte" for r in probes if ctx.p.length[r])
+    if probes:
+        ctx.skip.update(probes)
+        yield ctx.make(
+            A.ZERO_WINDOW_PROBE,
+            probes,
+            count=len(probes),
+            variant=kinds.pop() if len(kinds) == 1 else "mixed",
+        )
+
+
+def check_window_flags(ctx: Context) -> Iterator[Anomaly]:
+    """D10/D11: the sender filled the window; the receiver only changed its window."""
+    full = ctx.where(bits=F.WINDOW_FULL)
+    if full:
+        yield ctx.make(A.WINDOW_FULL, full, count=len(full), side=ctx.sides(full))
+    updates = ctx.where(bits=F.WINDOW_UPDATE)
+    if updates:
+        yield ctx.make(A.WINDOW_UPDATE, updates, count=len(updates))
+
+
+def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
+    """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first."""
+    probes = [r for r in ctx.where(bits=F.KEEP_ALIVE) if r not in ctx.skip]
+    if not probes:
+        return
+    acks = ctx.where(bits=F.KEEP_ALIVE_ACK)
+    prev = next(ctx.before(probes[0]), None)
+    idle = ctx.p.time[probes[0]] - (ctx.p.time[prev] if prev is not None else ctx.c.first_time)
+    interval = ctx.p.time[probes[1]] - ctx.p.time[probes[0]] if len(probes) > 1 else 0.0
+    yield ctx.make(
+        A.KEEP_ALIVE,
+        probes + acks,
+        count=len(probes),
+        acks=len(acks),
+        idle=round(idle, 6),
+        interval=round(interval, 6),
+    )
+
+
+def check_oversize(ctx: Context) -> Iterator[Anomaly]:
+    """D13: payload above the peer's MSS: TSO/GSO on the capture host, not on the wire."""
+    limits = {
+        Direction.TO_SERVER: ctx.c.server_options.mss,
+        Direction.TO_CLIENT: ctx.c.client_options.mss,
+    }
+    rows = [r for r in ctx.rows if (m := limits[Direction(ctx.d(r))]) and ctx.p.length[r] > m]
+    if rows:
+        largest = max(ctx.p.length[r] for r in rows)
+        mss = min(limits[Direction(ctx.d(r))] or 0 for r in rows)
+        yield ctx.make(
+            A.SEGMENT_EXCEEDS_MSS,
+            rows,
+            count=len(rows),
+            largest=largest,
+            mss=mss,
+            side=ctx.sides(rows),
+        )
+
+
+def check_data_before_handshake(ctx: Context) -> Iterator[Anomaly]:
+    """D15: payload from the client before it could ACK the SYN-ACK, or from the server before
+    its SYN-ACK (RFC 9293 §3.10.7.3); TFO data on or right after the SYN is legitimate."""
+    c, p, s = ctx.c, ctx.p, ctx.s
+    if c.handshake is Handshake.NOT_CAPTURED or c.client_options.tfo:
+        return
+    early = (TcpState.CLOSED, TcpState.LISTEN, TcpState.SYN_SENT)
+    rows = []
+    for k in range(min(len(c.packet_index), LOOK_BACK)):
+        r = c.packet_index[k]
+        if s.client_before[r] == TcpState.ESTABLISHED and s.server_before[r] == (
+            TcpState.ESTABLISHED
+        ):
+            break
+        before = s.client_before[r] if ctx.d(r) == Direction.TO_SERVER else s.server_before[r]
+        if p.length[r] and not p.flags[r] & SYN and before in early:
+            rows.append(r)
+    if rows:
+        yield ctx.make(
+            A.DATA_BEFORE_HANDSHAKE,
+            rows,
+            count=len(rows),
+            bytes=ctx.payload(rows),
+            side=ctx.sides(rows),
+        )
+
+
+def check_checksums(ctx: Context) -> Iterator[Anomaly]:
+    """D14: bad checksums (seen only when validation was on); an offload artefact when every
+    packet of the sending host is bad (captured before the NIC filled the checksum in)."""
+    p = ctx.p
+    bad = [r for r in ctx.rows if p.tcp_checksum[r] == BAD_CHECKSUM]
+    offload = [r for r in bad if p.src[r] in ctx.offload_hosts]
+    other = [r for r in bad if p.src[r] not in ctx.offload_hosts]
+    if offload:
+        yield ctx.make(A.CHECKSUM_OFFLOAD, offload, count=len(offload), side=ctx.sides(offload))
+    if other:
+        yield ctx.make(A.BAD_CHECKSUM, other, count=len(other), side=ctx.sides(other))

@@ -1,0 +1,279 @@
+"""Handshake-phase checks H1–H10: retries, refusals, stale and crossed SYNs, odd flags, reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context
+from pcapexplain.model import (
+    RETRANSMITTED,
+    AnalysisFlag,
+    Anomaly,
+    AnomalySlug,
+    Closer,
+    Connection,
+    Direction,
+    Handshake,
+    Severity,
+    TcpFlags,
+    TcpState,
+    Teardown,
+)
+from pcapexplain.seqspace import seq_add
+
+A = AnomalySlug
+F = AnalysisFlag
+LINUX_TIME_WAIT = 60.0  # TCP_TIMEWAIT_LEN in include/net/tcp.h
+RFC_2MSL = 240.0  # RFC 9293 §3.4.2: MSL = 2 minutes
+
+
+def _intervals(ctx: Context, rows: list[int]) -> dict[str, str | int | float]:
+    """Retry count and timing of a run of SYNs or SYN-ACKs (RFC 6298: 1 s, then doubling)."""
+    times = [ctx.p.time[r] for r in rows]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    backoff = "none"
+    if len(gaps) >= 2:
+        ratios = [b / a for a, b in zip(gaps, gaps[1:], strict=False) if a > 0]
+        if ratios and all(1.6 <= q <= 2.4 for q in ratios):
+            backoff = "doubling"
+        elif ratios and all(0.8 <= q <= 1.25 for q in ratios):
+            backoff = "constant"
+        else:
+            backoff = "irregular"
+    return {
+        "count": len(rows),
+        "first_interval": round(gaps[0], 6) if gaps else 0.0,
+        "last_interval": round(gaps[-1], 6) if gaps else 0.0,
+        "backoff": backoff,
+    }
+
+
+def check_syn_retries(ctx: Context) -> Iterator[Anomaly]:
+    """H1/H3: SYNs and SYN-ACKs sent again with the same ISN (RFC 9293 §3.8.1 retransmission)."""
+    for slug, direction, with_ack, isn in (
+        (A.SYN_RETRANSMITTED, Direction.TO_SERVER, False, ctx.c.client_isn),
+        (A.SYNACK_RETRANSMITTED, Direction.TO_CLIENT, True, ctx.c.server_isn),
+    ):
+        rows = [r for r in ctx.syns(direction, with_ack=with_ack) if ctx.p.seq[r] == isn]
+        if len(rows) > 1:
+            params = _intervals(ctx, rows)
+            params["count"] = len(rows) - 1
+            yield ctx.make(slug, rows[1:], **params)
+
+
+def check_unanswered(ctx: Context) -> Iterator[Anomaly]:
+    """H1: SYNs and nothing back; "at capture end" when under AT_END seconds followed."""
+    if ctx.c.handshake is not Handshake.UNANSWERED:
+        return
+    rows = ctx.syns(Direction.TO_SERVER, with_ack=False)
+    if not rows:
+        return
+    after = ctx.capture_end - ctx.p.time[rows[-1]]
+    variant = "at-capture-end" if after < AT_END else "timed-out"
+    yield ctx.make(
+        A.SYN_UNANSWERED, rows, **_intervals(ctx, rows), after_last=round(after, 6), variant=variant
+    )
+
+
+def check_refused(ctx: Context) -> Iterator[Anomaly]:
+    """H2: the SYN answered by RST (RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>)."""
+    if ctx.c.handshake is not Handshake.REFUSED:
+        return
+    syns = ctx.syns(Direction.TO_SERVER, with_ack=False)
+    rsts = [r for r in ctx.where(flags=RST) if ctx.d(r) == Direction.TO_CLIENT]
+    if syns and rsts:
+        ctx.skip.add(rsts[0])
+        delay = ctx.p.time[rsts[0]] - ctx.p.time[syns[0]]
+        yield ctx.make(
+            A.CONNECTION_REFUSED, (syns[0], rsts[0]), port=ctx.c.server.port, delay=round(delay, 6)
+        )
+
+
+def check_incomplete(ctx: Context) -> Iterator[Anomaly]:
+    """H3: a SYN-ACK that the client never acknowledged."""
+    if ctx.c.handshake is not Handshake.INCOMPLETE:
+        return
+    rows = ctx.syns(Direction.TO_CLIENT, with_ack=True)
+    if rows:
+        wait = ctx.capture_end - ctx.p.time[rows[0]]
+        yield ctx.make(A.HANDSHAKE_INCOMPLETE, rows, count=len(rows), wait=round(wait, 6))
+
+
+def check_old_duplicate(ctx: Context) -> Iterator[Anomaly]:
+    """H4: the client resets a SYN-ACK that acknowledges a SYN it is not (or no longer) making.
+
+    RFC 9293 Fig. 8: B answers a stale SYN; A, in SYN-SENT, finds the ACK unacceptable and sends
+    <SEQ=SEG.ACK><RST>. The stale SYN may be in the capture or not.
+    """
+    p = ctx.p
+    for synack in ctx.syns(Direction.TO_CLIENT, with_ack=True):
+        # RSTs and SYNs are always notable rows: no need to walk every packet.
+        rst = next(
+            (r for r in ctx.rsts(Direction.TO_SERVER) if r > synack and not p.flags[r] & ACK),
+            None,
+        )
+        earlier = [r for r in ctx.syns(Direction.TO_SERVER, with_ack=False) if r < synack]
+        recent = earlier[-1] if earlier else None
+        # With data on the SYN the SYN-ACK may ack ISN+1+len (TFO) or ISN+1 (data ignored).
+        mismatch = recent is not None and p.ack[synack] not in (
+            ctx.end(recent),
+            seq_add(p.seq[recent], 1),
+        )
+        reset = rst is not None and p.seq[rst] == p.ack[synack]
+        if not (mismatch or reset):
+            continue
+        stale = [
+            r
+            for r in ctx.syns(Direction.TO_SERVER, with_ack=False)
+            if seq_add(p.seq[r], 1) == p.ack[synack]
+        ]
+        rows = [*stale, synack]
+        if rst is not None and reset:
+            ctx.skip.add(rst)
+            rows.append(rst)
+        variant = "stale-syn-captured" if stale else "synack-mismatch"
+        yield ctx.make(A.OLD_DUPLICATE_SYN, rows, variant=variant)
+        return
+
+
+def check_simultaneous_open(ctx: Context) -> Iterator[Anomaly]:
+    """H5: SYNs crossed (RFC 9293 Fig. 7); tshark's retransmission and dup-ACK labels are wrong."""
+    if ctx.c.handshake is not Handshake.SIMULTANEOUS_OPEN:
+        return
+    rows = ctx.where(flags=SYN)
+    mislabels = _simultaneous_mislabels(ctx)
+    ctx.skip.update(mislabels)
+    yield ctx.make(A.SIMULTANEOUS_OPEN, rows, suppressed=len(mislabels))
+
+
+def _simultaneous_mislabels(ctx: Context) -> list[int]:
+    """The SYN-ACKs tshark calls retransmissions and the handshake ACKs it calls dup ACKs."""
+    p = ctx.p
+    first_data = next((r for r in ctx.rows if p.length[r]), None)
+    found = []
+    for r in ctx.rows:
+        if first_data is not None and r > first_data:
+            break
+        syn_ack = p.flags[r] & SYN and p.analysis[r] & RETRANSMITTED
+        dup = not p.flags[r] & (SYN | FIN | RST) and p.analysis[r] & F.DUPLICATE_ACK
+        if syn_ack or dup:
+            found.append(r)
+    return found
+
+
+def check_syn_data(ctx: Context) -> Iterator[Anomaly]:
+    """H6: data on the SYN; accepted if the SYN-ACK acks ISN+1+len, ignored if ISN+1 (RFC 7413)."""
+    p = ctx.p
+    for syn in ctx.syns(Direction.TO_SERVER, with_ack=False):
+        if not p.length[syn]:
+            continue
+        synack = next(
+            (
+                r
+                for r in ctx.after(syn, Direction.TO_CLIENT)
+                if p.flags[r] & SYN and p.flags[r] & ACK
+            ),
+            None,
+        )
+        outcome = "unanswered"
+        if synack is not None:
+            accepted = p.ack[synack] == ctx.end(syn)
+            outcome = "accepted" if accepted else "ignored"
+        yield ctx.make(
+            A.SYN_DATA,
+            (syn,) if synack is None else (syn, synack),
+            Severity.NOTE if outcome == "ignored" else Severity.INFO,
+            bytes=p.length[syn],
+            kind="tfo" if p.tfo[syn] else "plain",
+            outcome=outcome,
+        )
+        return
+
+
+def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
+    """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
+    found = [(r, kind) for r in ctx.rows if (kind := TcpFlags.illegal(ctx.p.flags[r])) is not None]
+    if found:
+        kinds = {kind.value for _, kind in found}
+        rows = [r for r, _ in found]
+        yield ctx.make(
+            A.ILLEGAL_FLAGS,
+            rows,
+            count=len(rows),
+            variant=kinds.pop() if len(kinds) == 1 else "mixed",
+            side=ctx.sides(rows),
+        )
+
+
+def check_ack_without_flag(ctx: Context) -> Iterator[Anomaly]:
+    """H8: a non-zero ack field without the ACK flag.
+
+    Not on a SYN (some stacks leave the field unset there) nor on a RST without ACK: Linux's
+    tcp_v4_send_reset sends <SEQ=SEG.ACK><RST> with the field zero, but others leave stale values.
+    """
+    p = ctx.p
+    rows = [r for r in ctx.rows if not p.flags[r] & (ACK | SYN | RST) and p.ack[r]]
+    if rows:
+        yield ctx.make(A.ACK_WITHOUT_ACK_FLAG, rows, count=len(rows))
+
+
+def check_syn_in_established(ctx: Context) -> Iterator[Anomaly]:
+    """H10: a SYN with a new sequence number on an open connection (RFC 5961 §4: challenge ACK)."""
+    p, s = ctx.p, ctx.s
+    est = TcpState.ESTABLISHED
+    rows = []
+    for r in ctx.where(flags=SYN):
+        isn = ctx.c.client_isn if ctx.d(r) == Direction.TO_SERVER else ctx.c.server_isn
+        if s.client_before[r] == est and s.server_before[r] == est and p.seq[r] != isn:
+            rows.append(r)
+    if rows:
+        yield ctx.make(A.SYN_IN_ESTABLISHED, rows, count=len(rows), side=ctx.sides(rows))
+
+
+def check_port_reuse(ctx: Context) -> Iterator[Anomaly]:
+    """H9/T11: a new incarnation of a 4-tuple, and whether the old one was still in TIME_WAIT."""
+    prev, c = ctx.prev, ctx.c
+    syns = ctx.syns(Direction.TO_SERVER, with_ack=False)
+    if prev is None or not syns or not _ended(prev) or prev.handshake is Handshake.OLD_DUPLICATE:
+        return
+    syn = syns[0]
+    gap = round(ctx.p.time[syn] - prev.last_time, 6)
+    tw_side = _time_wait_side(prev, c)
+    if tw_side is None or gap >= RFC_2MSL:
+        yield ctx.make(A.PORT_REUSED, (syn,), gap=gap, previous=prev.id)
+        return
+    linux = gap < LINUX_TIME_WAIT
+    yield ctx.make(
+        A.PORT_REUSED_IN_TIME_WAIT,
+        (syn,),
+        gap=gap,
+        previous=prev.id,
+        time_wait_side=tw_side,
+        limit=int(LINUX_TIME_WAIT if linux else RFC_2MSL),
+        variant="linux" if linux else "rfc",
+    )
+    answer = next(iter(ctx.after(syn, Direction.TO_CLIENT)), None)
+    if answer is not None and tw_side != Closer.CLIENT.value and not ctx.p.flags[answer] & SYN:
+        # The TIME_WAIT end refused the SYN: a (challenge) ACK or a RST instead of SYN-ACK.
+        kind = "rst" if ctx.p.flags[answer] & RST else "ack"
+        yield ctx.make(
+            A.TIME_WAIT_CONFLICT, (syn, answer), gap=gap, answer=kind, time_wait_side=tw_side
+        )
+
+
+def _ended(conn: Connection) -> bool:
+    """The incarnation saw a FIN or a RST."""
+    return conn.handshake is Handshake.REFUSED or conn.teardown not in (
+        Teardown.OPEN_AT_END,
+        Teardown.NONE,
+    )
+
+
+def _time_wait_side(prev: Connection, new: Connection) -> str | None:
+    """Which end of the new connection was (presumably) still in TIME_WAIT from prev."""
+    if prev.time_wait is Closer.NONE:
+        return None
+    if prev.time_wait is Closer.BOTH:
+        return Closer.BOTH.value
+    endpoint = prev.client if prev.time_wait is Closer.CLIENT else prev.server
+    return Closer.CLIENT.value if endpoint == new.client else Closer.SERVER.value

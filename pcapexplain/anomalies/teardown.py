@@ -1,0 +1,246 @@
+"""Teardown-phase checks T4–T11: half-close, lost final ACKs, resets and their causes, the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from pcapexplain.anomalies.context import ACK, RST, SYN, Context, side_name
+from pcapexplain.model import (
+    RETRANSMITTED,
+    Anomaly,
+    AnomalySlug,
+    Direction,
+    Handshake,
+    Severity,
+    TcpFlags,
+    TcpState,
+    Teardown,
+)
+from pcapexplain.seqspace import seq_add, seq_diff, seq_ge, seq_gt, seq_sub
+
+A = AnomalySlug
+
+
+def check_half_close(ctx: Context) -> Iterator[Anomaly]:
+    """T4: the peer kept sending after a FIN (RFC 1122 §4.2.2.13 half-duplex close), or never
+    sent its own FIN and sat in CLOSE_WAIT until the capture ended."""
+    p = ctx.p
+    for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
+        fins = ctx.fins(d)
+        if not fins or ctx.fins(1 - d) and ctx.fins(1 - d)[0] < fins[0]:
+            continue  # this side did not close first
+        y = 1 - d
+        data = [
+            r
+            for r in ctx.rows
+            if r > fins[0] and ctx.d(r) == y and p.length[r] and not p.analysis[r] & RETRANSMITTED
+        ]
+        if data or ctx.c.half_close and ctx.c.closed_first.value == side_name(d):
+            yield ctx.make(
+                A.HALF_CLOSE,
+                data or fins[:1],
+                side=side_name(y),
+                bytes=ctx.payload(data),
+                count=len(data),
+            )
+        final = ctx.c.server_final if y == Direction.TO_CLIENT else ctx.c.client_final
+        acked = ctx.last_ack(y)
+        if (
+            not ctx.fins(y)
+            and not ctx.rsts(y)
+            and (final == TcpState.CLOSE_WAIT or acked is not None and acked == ctx.end(fins[0]))
+        ):
+            yield ctx.make(
+                A.CLOSE_WAIT_LINGERING,
+                fins[:1],
+                side=side_name(y),
+                seconds=round(ctx.capture_end - p.time[fins[0]], 6),
+            )
+
+
+def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
+    """T5: a FIN sent again. If its receiver had already ACKed it and ACKs it again, the first
+    ACK was lost after the capture point and TIME_WAIT did its job (RFC 9293 §3.4.2 reason 1)."""
+    p = ctx.p
+    for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
+        fins = ctx.fins(d)
+        again = [r for r in fins[1:] if p.seq[r] == p.seq[fins[0]] or p.analysis[r] & RETRANSMITTED]
+        lost: list[int] = []
+        plain: list[int] = []
+        for r in again:
+            fin_end = ctx.end(r)
+            acked_before = any(
+                p.flags[x] & ACK and seq_ge(p.ack[x], fin_end)
+                for x in ctx.before(r, 1 - d)
+                if x > fins[0]
+            )
+            answer = next(ctx.after(r, 1 - d), None)
+            acked_again = (
+                answer is not None and p.flags[answer] & ACK and seq_ge(p.ack[answer], fin_end)
+            )
+            (lost if acked_before and acked_again else plain).append(r)
+        if lost:
+            yield ctx.make(A.LOST_FINAL_ACK, lost, count=len(lost), side=side_name(d))
+        if plain:
+            yield ctx.make(A.FIN_RETRANSMITTED, plain, count=len(plain), side=side_name(d))
+
+
+def check_resets(ctx: Context) -> Iterator[Anomaly]:
+    """T6: the first RST that ended the connection, and what the capture says about its cause."""
+    p = ctx.p
+    rsts = [r for r in ctx.where(flags=RST) if r not in ctx.skip]
+    if not rsts or ctx.c.handshake in (Handshake.REFUSED, Handshake.OLD_DUPLICATE):
+        return
+    rst = rsts[0]
+    d, side = ctx.d(rst), ctx.side(rst)
+    own_fin = [r for r in ctx.fins(d) if r < rst]
+    peer_fin = [r for r in ctx.fins(1 - d) if r < rst]
+    if own_fin and peer_fin:
+        return  # a RST after both FINs: the close had completed (Zeek folds it back, too)
+    ttl, usual = p.ttl[rst], _usual_ttl(ctx, rst)
+    cause, unacked = _reset_cause(ctx, rst, bool(own_fin))
+    if usual is not None and ttl >= 0 and ttl != usual:
+        cause = "middlebox"
+        yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
+    elif cause != "unknown":
+        yield ctx.make(
+            A.RESET_UNREAD_DATA, own_fin[-1:] + [rst], side=side, cause=cause, bytes=unacked
+        )
+    # TCP-REFERENCE T6: warn, but only a note when it is the unread-data close (case a).
+    severity = (
+        Severity.NOTE
+        if cause in ("after-fin", "unacked-received", "unacked-sent")
+        else Severity.WARN
+    )
+    yield ctx.make(A.CONNECTION_RESET, (rst,), severity, side=side, cause=cause)
+
+
+def _usual_ttl(ctx: Context, rst: int) -> int | None:
+    """The TTL of the RST sender's other recent packets, when they agree on one."""
+    ttls = {ctx.p.ttl[r] for r in ctx.before(rst, ctx.d(rst)) if not ctx.p.flags[r] & RST}
+    ttls.discard(-1)
+    return ttls.pop() if len(ttls) == 1 else None
+
+
+def _reset_cause(ctx: Context, rst: int, after_fin: bool) -> tuple[str, int]:
+    """Sub-case (a) of T6: RST right after its own FIN, or with data still unacknowledged.
+
+    RFC 1122 §4.2.2.13: closing with unread received data sends RST; SO_LINGER 0 discards what is
+    still unsent or unacknowledged.
+    """
+    if after_fin:
+        return "after-fin", 0
+    d, p = ctx.d(rst), ctx.p
+    peer_next, own_next = ctx.next_seq(rst, 1 - d), ctx.next_seq(rst, d)
+    own_ack = p.ack[rst] if p.flags[rst] & ACK else ctx.last_ack(d, rst)
+    peer_ack = ctx.last_ack(1 - d, rst)
+    if peer_next is not None and own_ack is not None and seq_gt(peer_next, own_ack):
+        return "unacked-received", seq_sub(peer_next, own_ack)
+    if own_next is not None and peer_ack is not None and seq_gt(own_next, peer_ack):
+        return "unacked-sent", seq_sub(own_next, peer_ack)
+    return "unknown", 0
+
+
+def check_rst_validity(ctx: Context) -> Iterator[Anomaly]:
+    """T7: a RST whose seq is not exactly its receiver's RCV.NXT (RFC 5961 §3.2): in the window
+    it draws a challenge ACK, outside it is ignored; in SYN-SENT it must ack the SYN (§3.10.7.3).
+    """
+    for rst in ctx.where(flags=RST):
+        if rst in ctx.skip:
+            continue
+        d = ctx.d(rst)
+        own = ctx.next_seq(rst, d)
+        if own is None:
+            variant, offset = _rst_in_syn_sent(ctx, rst)
+        else:
+            variant, offset = _rst_synchronised(ctx, rst, own)
+        if variant is not None:
+            yield ctx.make(
+                A.RST_NOT_IN_WINDOW, (rst,), side=ctx.side(rst), variant=variant, offset=offset
+            )
+
+
+def _rst_in_syn_sent(ctx: Context, rst: int) -> tuple[str | None, int]:
+    """A RST from a side that sent nothing else: acceptable only if it acks the peer's SYN."""
+    p = ctx.p
+    syn = next(ctx.before(rst, 1 - ctx.d(rst)), None)
+    if syn is None or not p.flags[syn] & SYN or p.flags[syn] & ACK:
+        return None, 0
+    if not p.flags[rst] & ACK:
+        return "syn-sent", 0
+    # SYN-SENT: acceptable iff ISS < SEG.ACK =< SND.NXT.
+    offset = seq_diff(p.ack[rst], ctx.end(syn))
+    ok = seq_gt(p.ack[rst], p.seq[syn]) and seq_ge(ctx.end(syn), p.ack[rst])
+    return (None if ok else "syn-sent"), offset
+
+
+def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None, int]:
+    """Compare a RST's seq with its receiver's RCV.NXT (the sender's next seq, or the receiver's
+    last ack when the sender's last bytes had not arrived)."""
+    p, d = ctx.p, ctx.d(rst)
+    acked = ctx.last_ack(1 - d, rst)
+    seq = p.seq[rst]
+    if acked is None or seq in (own_next, acked):
+        return None, 0
+    base = acked
+    scale = ctx.c.server_options.wscale if d == Direction.TO_SERVER else ctx.c.client_options.wscale
+    both = ctx.c.client_options.wscale is not None and ctx.c.server_options.wscale is not None
+    last = next((r for r in ctx.before(rst, 1 - d)), None)
+    window = (p.window[last] if last is not None else 0) << (scale or 0 if both else 0)
+    offset = seq_diff(seq, own_next)
+    inside = seq_sub(seq, base) < max(window, 1)
+    return ("in-window" if inside else "out-of-window"), offset
+
+
+def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
+    """T8: neither FIN nor RST before the capture ended."""
+    c = ctx.c
+    if c.teardown is Teardown.OPEN_AT_END and c.handshake not in (
+        Handshake.UNANSWERED,
+        Handshake.REFUSED,
+        Handshake.INCOMPLETE,
+        Handshake.OLD_DUPLICATE,
+    ):
+        yield ctx.make(
+            A.OPEN_AT_CAPTURE_END,
+            c.packet_index[-1:],
+            idle=round(ctx.capture_end - c.last_time, 6),
+            duration=round(c.duration, 6),
+        )
+
+
+def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
+    """T9: payload from a side after its own RST, or beyond its own FIN's sequence number.
+
+    Data sent before the RST or FIN but captured after it (seq below it) is reordering, not this.
+    """
+    p = ctx.p
+    after_rst: list[int] = []
+    after_fin: list[int] = []
+    for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
+        rsts, fins = ctx.rsts(d), ctx.fins(d)
+        data = [r for r in ctx.rows if ctx.d(r) == d and p.length[r] and not p.flags[r] & SYN]
+        if rsts:
+            after_rst += [r for r in data if r > rsts[0] and seq_gt(ctx.end(r), p.seq[rsts[0]])]
+        if fins:
+            fin_seq = seq_add(p.seq[fins[0]], p.length[fins[0]])
+            after_fin += [
+                r
+                for r in data
+                if r > fins[0] and seq_gt(ctx.end(r), fin_seq) and r not in after_rst
+            ]
+    for slug, rows in ((A.DATA_AFTER_RESET, after_rst), (A.DATA_AFTER_FIN, after_fin)):
+        if rows:
+            yield ctx.make(
+                slug, rows, count=len(rows), bytes=ctx.payload(rows), side=ctx.sides(rows)
+            )
+
+
+def check_midstream(ctx: Context) -> Iterator[Anomaly]:
+    """T10: the capture started after the handshake (not a scanner's probe, which H7 explains)."""
+    c = ctx.c
+    if c.handshake is not Handshake.NOT_CAPTURED or not c.packet_index:
+        return
+    first = c.packet_index[0]
+    if TcpFlags.illegal(ctx.p.flags[first]) is None:
+        yield ctx.make(A.MIDSTREAM, (first,))

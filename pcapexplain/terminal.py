@@ -1,0 +1,92 @@
+"""Terminal output: the connections table, explain's story, batch lines, and safe file names.
+
+cli.py decides what to print and where; this module only turns results into lines for a terminal
+or a pipe. The only rich user; like the stages, imported where it is needed, so that `--version`
+and error messages stay fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from pcapexplain.model import CaptureAnalysis, CaptureRow, Connection, Lang
+    from pcapexplain.records import ConnectionRecord
+
+TABLE_COLUMNS = (
+    "id",
+    "client",
+    "server",
+    "handshake",
+    "teardown",
+    "closed first",
+    "TIME_WAIT",
+    "pkts",
+    "bytes c→s",
+    "bytes s→c",
+    "zeek",
+    "anomalies",
+)
+PIPED_WIDTH = 200  # a file or `grep` has no terminal width to fold rows to
+
+
+def printable(text: str) -> str:
+    """File names and capture text shown on a terminal: control characters (escape sequences,
+    newlines) are written as \\x.. so that they cannot move the cursor or forge a line."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
+def print_connections(records: Sequence[ConnectionRecord], stream: TextIO) -> None:
+    """The `connections` table; folded to the terminal's width, whole rows when piped."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(show_lines=False, header_style="bold")
+    for title in TABLE_COLUMNS:
+        table.add_column(title, overflow="fold")
+    for r in records:
+        inferred = " (inferred)" if r.roles_inferred else ""
+        table.add_row(
+            str(r.id),
+            Text(f"{r.client}{inferred}"),
+            Text(str(r.server)),
+            r.handshake.value,
+            r.teardown.value,
+            r.closed_first.value,
+            r.time_wait.value,
+            str(r.packets),
+            f"{r.bytes_to_server:,}",
+            f"{r.bytes_to_client:,}",
+            r.zeek_state.value,
+            Text(", ".join(r.anomalies)),
+        )
+    width = None if stream.isatty() else PIPED_WIDTH
+    Console(file=stream, highlight=False, width=width).print(table)
+
+
+def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang) -> Iterator[str]:
+    """The lines `explain` prints: per connection a header, its notes and narrative indented,
+    a blank."""
+    from pcapexplain import narrate
+
+    for conn in connections:
+        told = narrate.story(result, conn, lang)
+        yield told.header
+        for note in told.notes:
+            yield "  " + note
+        for line in told.lines:
+            yield "  " + narrate.format_line(line, lang)
+        yield ""
+
+
+def batch_line(row: CaptureRow) -> str:
+    """One finished capture of a batch: its status, packets, connections, time and warnings."""
+    name = printable(row.capture)
+    s = row.summary
+    if s is None:
+        return f"{row.status.value:<8} {name}: {printable(row.error)}"
+    line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
+    line += f" · {row.seconds:.1f} s"
+    return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
