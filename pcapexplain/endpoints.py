@@ -190,10 +190,10 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             _mark_changes(server, before_s, pos)
         elif analysis[row] & _SPECIAL_ROLES:
             role = _plain_role(packets, row)
-            if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
-                role = _ROLE_ZWP
         else:  # the common case: data or a pure ACK that changes no state
             role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
+        if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
+            role = _ROLE_ZWP
         states.role[row] = role
         states.client_before[row], states.server_before[row] = before_c, before_s
         states.client_after[row], states.server_after[row] = client.state, server.state
@@ -246,13 +246,15 @@ def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> b
     """A segment tshark calls a keep-alive while the window it probes is zero: a zero-window
     probe (RFC 9293 §3.8.6.1). Linux sends both with seq = SND.UNA − 1 and no data, so only the
     window tells them apart: the peer's last advertised window for a probe, its own for the
-    answer."""
+    answer. The one rule: the anomaly checks and the story read the role it gives."""
     index, row = conn.packet_index, conn.packet_index[pos]
     if packets.analysis[row] & _PROBE_ACK:
         return packets.window[row] == 0
-    sender = (packets.src[row], packets.sport[row])
-    for earlier in reversed(index[:pos]):
-        if (packets.src[earlier], packets.sport[earlier]) != sender:
+    src, sport = packets.src[row], packets.sport[row]
+    # Back to the peer's latest segment: probes alternate with answers, so this stops at once.
+    for k in range(pos - 1, -1, -1):
+        earlier = index[k]
+        if packets.src[earlier] != src or packets.sport[earlier] != sport:
             return packets.window[earlier] == 0
     return False
 
@@ -306,7 +308,8 @@ def _fin_lost(packets: PacketColumns, conn: Connection, pos: int, side: Side) ->
     index, fin_end = conn.packet_index, side.fin_end
     row = index[pos]
     own = (packets.src[row], packets.sport[row])
-    for later in index[pos + 1 :]:
+    for k in range(pos + 1, len(index)):  # no copy of the rest: this runs while a FIN is out
+        later = index[k]
         flags = packets.flags[later]
         if (packets.src[later], packets.sport[later]) == own:
             end = segment_end(packets.seq[later], packets.length[later], flags)
@@ -407,7 +410,8 @@ def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | No
     index = conn.packet_index
     row = index[pos]
     receiver = (packets.dst[row], packets.dport[row])
-    for later in index[pos + 1 :]:
+    for k in range(pos + 1, len(index)):
+        later = index[k]
         if (packets.src[later], packets.sport[later]) == receiver:
             flags = packets.flags[later]
             return later if flags & _SYN and flags & _ACK and not flags & _RST else None

@@ -10,6 +10,7 @@ from the two connections' packets.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -29,10 +30,9 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
-from pcapexplain.seqspace import relative, segment_end, seq_add, seq_diff, seq_ge
+from pcapexplain.seqspace import relative, segment_end, seq_diff, seq_ge
 from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 
-_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
@@ -66,7 +66,8 @@ class Walk:
     acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
-    positions: dict[int, int] = field(default_factory=dict)  # row → position, for look-ups
+    resent_seen: int = 0  # resent data segments so far
+    evidence: dict[int, retransmission.Evidence] | None = None  # resent row → its evidence
 
 
 def half_close(walker: Walk, row: int) -> bool:
@@ -91,7 +92,7 @@ def remember(walker: Walk, row: int) -> None:
         if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
             walker.syn_length = walker.syn_length or p.length[row]
     if flags & TcpFlags.FIN:
-        end = seq_add(p.seq[row], p.length[row] + 1)
+        end = segment_end(p.seq[row], p.length[row], flags)
         if walker.fin_end.get(direction) == end:
             walker.fin_resent.add(direction)
         walker.fin_end[direction] = end
@@ -100,6 +101,8 @@ def remember(walker: Walk, row: int) -> None:
         walker.acked_fin.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
+    if resent_data(walker.packets, row):
+        walker.resent_seen += 1
 
 
 def other(direction: Direction) -> Direction:
@@ -151,31 +154,30 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
-        resent_because=_resent_evidence(walker, row).cause if _resent_data(p, row) else None,
+        resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
     )
 
 
-def _resent_data(packets: PacketColumns, row: int) -> bool:
+def resent_data(packets: PacketColumns, row: int) -> bool:
     return bool(packets.analysis[row] & RETRANSMITTED and packets.length[row])
 
 
 def _resent_evidence(walker: Walk, row: int) -> retransmission.Evidence:
-    """What the capture shows about a resent segment (computed once per told packet)."""
-    conn = walker.conn
-    rows = conn.packet_index
-    if not walker.positions:
-        walker.positions = {r: i for i, r in enumerate(rows)}
-    directions = [walker.states.direction[r] for r in rows]
-    rtt = None
-    if conn.rtt_syn_synack is not None and conn.rtt_synack_ack is not None:
-        rtt = conn.rtt_syn_synack + conn.rtt_synack_ack
-    return retransmission.evidence(walker.packets, rows, directions, walker.positions[row], rtt)
+    """What the capture shows about a resent segment; every resent segment of the connection is
+    weighed in one pass, the first time one is told."""
+    if walker.evidence is None:
+        conn, p = walker.conn, walker.packets
+        rows = conn.packet_index
+        rtt = retransmission.handshake_rtt(conn)
+        resent = [r for r in rows if resent_data(p, r)]
+        walker.evidence = retransmission.evidence_of(p, rows, walker.states.direction, resent, rtt)
+    return walker.evidence[row]
 
 
 def _resent(walker: Walk, row: int, direction: Direction) -> bool:
     p = walker.packets
     if p.flags[row] & TcpFlags.FIN:
-        return walker.fin_end.get(direction) == seq_add(p.seq[row], p.length[row] + 1)
+        return walker.fin_end.get(direction) == segment_end(p.seq[row], p.length[row], p.flags[row])
     return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
 
 
@@ -213,12 +215,11 @@ def _fin_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
         return False
     peer, fin = other(direction), walker.fin_end.get(other(direction))
     p, index = walker.packets, walker.conn.packet_index
-    later = index[index.index(row) + 1 :]
     return any(
         walker.states.direction[r] == peer
         and p.flags[r] & TcpFlags.FIN
-        and seq_add(p.seq[r], p.length[r] + 1) == fin
-        for r in later
+        and segment_end(p.seq[r], p.length[r], p.flags[r]) == fin
+        for r in (index[k] for k in range(bisect_right(index, row), len(index)))
     )
 
 

@@ -1,11 +1,12 @@
 """Narrate (pure): the packet-by-packet story of one connection, in English or Chinese.
 
 A packet gets a line of its own when it changes either endpoint's state, carries SYN, FIN or RST,
-completes the handshake, has a warn or error anomaly, or belongs to a half-close (its first
-HALF_CLOSE_LINES segments); the segments between them are collapsed into one summary line per
-run. A told packet's facts are computed from the replay (situations.PacketFacts); they select its
-sentence (situations.select), and the sentence is filled with computed values only, so that no
-line can name a state or a step the replay does not show. Every text comes from explanations.py.
+completes the handshake, has a warn or error anomaly, belongs to a half-close (its first
+HALF_CLOSE_LINES segments) or resends data (the first RESENT_LINES); the segments between them
+are collapsed into one summary line per run. A told packet's facts are computed from the replay
+(facts.packet_facts); they select its sentence (situations.select), and the sentence is filled
+with computed values only, so that no line can name a state or a step the replay does not show.
+Every text comes from explanations.py.
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Story:
 
 
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
+RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
 # Roles that are always told (and drawn) packet by packet, never folded into a summary.
 KEY_ROLES = frozenset(
@@ -124,10 +126,15 @@ class _Run:
     slugs: list[AnomalySlug] = field(default_factory=list)
 
 
-def story(result: CaptureAnalysis, connection: Connection, lang: Lang) -> Story:
+def story(
+    result: CaptureAnalysis,
+    connection: Connection,
+    lang: Lang,
+    previous: Connection | None = None,
+) -> Story:
     """The whole story of one connection of an analysis: what `explain` prints and the report
-    shows. The previous connection on the same port pair, if any, explains a reuse."""
-    previous = predecessors(result.connections).get(connection.id)
+    shows. previous is the connection that used the same port pair before it (predecessors
+    finds it for a whole capture at once); it explains a reuse."""
     found = result.anomalies_of(connection.id)
     lines = narrate(result.packets, result.states, connection, lang, found, previous=previous)
     notes = (
@@ -221,6 +228,8 @@ def _is_key(walker: Walk, row: int) -> bool:
     ):
         return True  # a packet that moves a side on is always told
     if facts.half_close(walker, row) and walker.half_close_told < HALF_CLOSE_LINES:
+        return True
+    if facts.resent_data(walker.packets, row) and walker.resent_seen < RESENT_LINES:
         return True
     if not walker.by_frame:
         return False

@@ -200,7 +200,12 @@ def build_context(
     rows = tuple(
         _row(language, c, result.anomalies_of(c.id), c.id in detailed) for c in result.connections
     )
-    sections = tuple(_section(language, result, c) for c in result.connections if c.id in detailed)
+    before = narrate.predecessors(result.connections)
+    sections = tuple(
+        _section(language, result, c, before.get(c.id))
+        for c in result.connections
+        if c.id in detailed
+    )
     left_out = len(result.connections) - len(sections)
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
@@ -351,7 +356,9 @@ def _unique_by_slug(anomalies: Sequence[Anomaly]) -> list[Anomaly]:
     return sorted(seen.values(), key=lambda a: (-a.severity.rank, a.slug))
 
 
-def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
+def _section(
+    lang: Lang, result: CaptureAnalysis, conn: Connection, previous: Connection | None
+) -> Section:
     found = result.anomalies_of(conn.id)
     # Warnings and errors mark their packets; info and notes (a simultaneous open) do not.
     severe = [a for a in found if a.severity.rank >= Severity.WARN.rank]
@@ -365,7 +372,7 @@ def _section(lang: Lang, result: CaptureAnalysis, conn: Connection) -> Section:
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
     warned_slugs = frozenset(a.slug for a in severe)
-    told = narrate.story(result, conn, lang)
+    told = narrate.story(result, conn, lang, previous)
     lines = tuple(
         _line(lang, result.packets, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
         for line in told.lines

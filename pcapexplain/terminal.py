@@ -67,12 +67,13 @@ def print_connections(records: Sequence[ConnectionRecord], stream: TextIO) -> No
 
 
 def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang) -> Iterator[str]:
-    """The lines `explain` prints: per connection a header, its notes and narrative indented,
-    a blank."""
+    """The lines `explain` prints: per connection a header, the notes under it and its narrative
+    indented, a blank."""
     from pcapexplain import narrate
 
+    before = narrate.predecessors(result.connections)
     for conn in connections:
-        told = narrate.story(result, conn, lang)
+        told = narrate.story(result, conn, lang, before.get(conn.id))
         yield told.header
         for note in told.notes:
             yield "  " + note

@@ -251,3 +251,41 @@ def test_one_bad_checksum_among_good_ones_is_an_error() -> None:
 
 def test_a_clean_connection_has_no_anomaly() -> None:
     assert found(closed_by_client().columns())[0] == []
+
+
+def test_zero_window_probes_and_keep_alives_follow_the_replay_s_one_rule() -> None:
+    """A keep-alive-shaped segment probes a zero window only while the peer's window is 0; the
+    finding lists exactly the segments the replay gave that role, and the story tells them so."""
+    from pcapexplain.model import PacketRole
+    from pcapexplain.narrate import narrate
+
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 1000)
+    c.send(c.server, ACK, window=0, analysis=F.ZERO_WINDOW)
+    probe = c.next[c.client] - 1  # Linux probes with SND.UNA - 1 and no data
+    for _ in range(2):
+        c.send(c.client, ACK, seq=probe, analysis=F.KEEP_ALIVE)
+        c.send(c.server, ACK, window=0, analysis=F.ZERO_WINDOW | F.KEEP_ALIVE_ACK)
+    c.send(c.server, ACK, window=2896, analysis=F.WINDOW_UPDATE)
+    c.data(c.client, 500)
+    c.ack(c.server)
+    c.send(c.client, ACK, seq=c.next[c.client] - 1, analysis=F.KEEP_ALIVE)  # idle: window open
+    c.send(c.server, ACK, analysis=F.KEEP_ALIVE_ACK)
+    packets = c.columns()
+    conns, states = reconstruct(packets)
+    roles = {packets.frame[r]: PacketRole(states.role[r]) for r in range(len(packets))}
+    assert [roles[f] for f in (6, 7, 8, 9)] == [PacketRole.ZERO_WINDOW_PROBE] * 4
+    assert (roles[13], roles[14]) == (PacketRole.KEEP_ALIVE, PacketRole.KEEP_ALIVE)
+    findings = anomalies.detect(packets, states, conns)
+    probes = one(findings, AnomalySlug.ZERO_WINDOW_PROBE)
+    assert probes.frames == (6, 8) and probes.params["count"] == 2
+    assert one(findings, AnomalySlug.ZERO_WINDOW).frames == (5, 7, 9)
+    keep_alive = one(findings, AnomalySlug.KEEP_ALIVE)
+    assert keep_alive.frames == (13, 14) and keep_alive.params["acks"] == 1
+    told = narrate(packets, states, conns[0], "en", findings)
+    covering = {
+        f: line.text for line in told for f in range(line.frame or 0, (line.last_frame or 0) + 1)
+    }
+    assert all("keep-alive" not in covering[f] for f in (6, 8))
+    assert "keep-alive" in covering[13]

@@ -277,22 +277,30 @@ def test_four_way_close_in_chinese() -> None:
     [
         (
             "en",
-            "5 data segments, 400 B client → server and 2.0 kB server → client, 2 pure ACKs, "
-            "1 retransmission",
+            "5 data segments, 400 B client → server and 2.0 kB server → client, 2 pure ACKs",
         ),
         (
             "zh",
-            "5 个数据报文段，客户端 → 服务器 400 字节，服务器 → 客户端 2.0 kB，"
-            "2 个纯确认，1 次重传",
+            "5 个数据报文段，客户端 → 服务器 400 字节，服务器 → 客户端 2.0 kB，2 个纯确认",
         ),
     ],
 )
 def test_data_runs_are_summarised(lang: Lang, expected: str) -> None:
-    pkts = textbook()
-    pkts[6].analysis = AnalysisFlag.RETRANSMISSION  # the resent segment CISN+101
-    summary = story(pkts, lang)[3]
+    summary = story(textbook(), lang)[3]
     assert summary.text == expected
     assert summary.direction is None and summary.flags is None
+
+
+def test_resent_data_is_told_on_its_own_line_between_runs() -> None:
+    pkts = textbook()
+    pkts[6].analysis = AnalysisFlag.RETRANSMISSION  # the resent segment CISN+101
+    lines = story(pkts, "en")
+    assert [(x.frame, x.last_frame, x.is_summary) for x in lines[3:6]] == [
+        (4, 6, True),
+        (7, 7, False),
+        (8, 10, True),
+    ]
+    assert "100 bytes sent again" in lines[4].text and "20.0 ms" in lines[4].text
 
 
 def test_format_line_reads_like_the_terminal_example() -> None:

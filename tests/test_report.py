@@ -379,7 +379,9 @@ def test_band_summary_counts_segments_and_bytes(lang: str, label: str) -> None:
 
 
 def test_long_frame_lists_are_cut_and_counted() -> None:
-    many = Anomaly(AnomalySlug.RETRANSMISSION, Severity.NOTE, 0, tuple(range(1, 81)))
+    params = {"count": 80, "bytes": 80, "share": 0.5, "cause": "timeout", "delay_min": 200.0}
+    params |= {"delay_max": 400.0, "rtt": "-"}
+    many = Anomaly(AnomalySlug.RETRANSMISSION, Severity.NOTE, 0, tuple(range(1, 81)), params)
     finding = report_context._finding("en", many, {})
     assert len(finding.frames) == report_context.FINDING_FRAMES
     assert finding.more_frames == "and 30 more"

@@ -37,14 +37,7 @@ def _rows() -> Iterator[dict[str, str]]:
 
 
 # Rows whose listed anomalies are right and the analysis is not yet: strict, so a fix shows.
-KNOWN_WRONG = {
-    "crafted_illegal_flags.pcap#0": "acked-unseen-segment: the RST acks ISN + 2 because SYN and "
-    "FIN each use a sequence number, nothing went unseen",
-    "crafted_illegal_flags.pcap#1": "connection-reset: a closed port answers a stray probe with "
-    "RST (RFC 9293 §3.10.7.1); no connection was reset",
-    "crafted_illegal_flags.pcap#2": "connection-reset: a closed port answers a stray probe with "
-    "RST (RFC 9293 §3.10.7.1); no connection was reset",
-}
+KNOWN_WRONG: dict[str, str] = {}
 ROWS = [
     pytest.param(
         row,

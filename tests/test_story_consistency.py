@@ -52,7 +52,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
-from pcapexplain.narrate import NarrativeLine, format_line, state_path, story
+from pcapexplain.narrate import NarrativeLine, format_line, predecessors, state_path, story
 from pcapexplain.situations import Move, PacketFacts, Situation
 from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
 
@@ -315,7 +315,7 @@ def _check_line(
             problems.append(f"says ISN + {n}, the ack is ISN + {line.ack_rel}")
     if DOUBLING.search(line.text) and not _doubled(result, conn, row):
         problems.append("says the wait doubled; the capture's waits did not")
-    if "<None>" in line.text or "<None>" in format_line(line, lang):
+    if "<None>" in format_line(line, lang):
         problems.append("prints <None>")
     if KEEP_ALIVE.search(line.text) and _probes_a_zero_window(result, conn, line):
         problems.append("calls a zero-window probe a keep-alive")
@@ -519,10 +519,17 @@ def _check_transitions(result: CaptureAnalysis, conn: Connection) -> list[str]:
 def test_every_told_packet_agrees_with_the_replay(name: str, lang: Lang) -> None:
     result = _analysis(name)
     problems = []
+    before = predecessors(result.connections)
     for conn in result.connections:
-        told = story(result, conn, lang)
+        told = story(result, conn, lang, before.get(conn.id))
         for line in told.lines:
             problems += [f"#{conn.id} {p}" for p in _check_line(result, conn, line, lang)]
+        # Every packet is on a line: told alone, or inside a summary that the check above read.
+        frames = [result.packets.frame[r] for r in conn.packet_index]
+        told_frames = [
+            f for x in told.lines for f in frames if (x.frame or 0) <= f <= (x.last_frame or 0)
+        ]
+        assert told_frames == frames, f"#{conn.id}: lines do not cover each packet once"
         problems += [f"#{conn.id} {p}" for p in _check_paths(result, conn, told.notes, lang)]
         # The header names a state only in the TIME_WAIT verdict, which _check_verdicts checks.
         expected = set() if conn.time_wait is Closer.NONE else {"TIME_WAIT"}
@@ -538,7 +545,51 @@ def test_verdicts_and_transitions_agree_with_the_replay(name: str) -> None:
     for conn in result.connections:
         problems += [f"#{conn.id} {p}" for p in _check_verdicts(result, conn)]
         problems += [f"#{conn.id} {p}" for p in _check_transitions(result, conn)]
+    problems += _check_findings(result)
     assert not problems, "\n".join(problems)
+
+
+def _check_findings(result: CaptureAnalysis) -> list[str]:
+    """What findings say about their frames holds in the packets."""
+    p = result.packets
+    frame_row = {f: r for r, f in enumerate(p.frame)}
+    problems = []
+    for found in result.anomalies:
+        rows = [frame_row[f] for f in found.frames]
+        conn = result.connections[found.connection]
+        if found.slug == "zero-window":
+            problems += [
+                f"zero-window at frame {p.frame[r]}, window {p.window[r]}"
+                for r in rows
+                if p.window[r]
+            ]
+        if found.slug == "connection-reset" and conn.handshake is Handshake.STRAY:
+            problems.append(f"connection-reset in stray connection {conn.id}")
+        if found.slug == "acked-unseen-segment":
+            problems += [
+                f"frame {p.frame[r]} acks what was seen"
+                for r in rows
+                if not _beyond(result, conn, r)
+            ]
+        if found.slug == "retransmission" and found.params.get("cause") == "timeout":
+            problems += [
+                f"timeout at frame {p.frame[r]}" for r in rows if not _silent_wait(result, conn, r)
+            ]
+    return problems
+
+
+def _beyond(result: CaptureAnalysis, conn: Connection, row: int) -> bool:
+    """The ack lies beyond every sequence number (SYN and FIN counted) the peer sent before."""
+    p, st = result.packets, result.states
+    peer = 1 - st.direction[row]
+    for r in conn.packet_index:
+        if r >= row:
+            break
+        if st.direction[r] == peer and not p.flags[r] & RST:
+            end = p.seq[r] + p.length[r] + bool(p.flags[r] & SYN) + bool(p.flags[r] & FIN)
+            if (p.ack[row] - end) % 2**32 >= 2**31 or p.ack[row] == end % 2**32:
+                return False
+    return True
 
 
 def test_narrative_templates_name_no_state_but_through_placeholders() -> None:
@@ -590,7 +641,12 @@ def test_explain_command_tells_the_replay(
     assert main(["explain", str(SAMPLES / name), "--lang", lang.value, "--limit", "1000"]) == 0
     out = capsys.readouterr().out
     result = _sample(name)
-    told = [line for conn in result.connections for line in story(result, conn, lang).lines]
+    before = predecessors(result.connections)
+    told = [
+        line
+        for conn in result.connections
+        for line in story(result, conn, lang, before.get(conn.id)).lines
+    ]
     assert [format_line(line, lang) for line in told] == [
         line[2:] for line in out.splitlines() if re.match(r"^  (?:frames?|帧) ", line)
     ]

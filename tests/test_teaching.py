@@ -18,7 +18,14 @@ from pcapexplain import api
 from pcapexplain.cli import main
 from pcapexplain.explanations import text
 from pcapexplain.model import CaptureAnalysis, CaptureInfo, Handshake, Lang, TcpState
-from pcapexplain.narrate import NarrativeLine, Story, format_line, state_path, story
+from pcapexplain.narrate import (
+    NarrativeLine,
+    Story,
+    flags_label,
+    predecessors,
+    state_path,
+    story,
+)
 from pcapexplain.situations import Situation
 from tests.builders import ACK, FIN, PSH, SYN, Conversation
 
@@ -34,7 +41,8 @@ def _sample(name: str) -> CaptureAnalysis:
 
 def _story(name: str, lang: Lang = EN, connection: int = 0) -> Story:
     result = _sample(name)
-    return story(result, result.connections[connection], lang)
+    before = predecessors(result.connections)
+    return story(result, result.connections[connection], lang, before.get(connection))
 
 
 def _line(told: Story, frame: int) -> NarrativeLine:
@@ -160,8 +168,9 @@ def test_closed_port_answers_count_syn_and_fin_in_the_ack() -> None:
     probe = _line(_story("crafted_illegal_flags.pcap", EN, 2), 5)
     assert (probe.client_before, probe.client_after) == (T.CLOSED, T.CLOSED)
     assert (probe.server_before, probe.server_after) == (T.CLOSED, T.CLOSED)
-    null = _line(_story("crafted_illegal_flags.pcap", EN, 1), 3)
-    assert null.flags == 0 and " · no flags · " in format_line(null, EN)
+    no_flags = _line(_story("crafted_illegal_flags.pcap", EN, 1), 3).flags
+    assert no_flags is not None and flags_label(no_flags, EN) == "no flags"
+    assert flags_label(no_flags, ZH) != "no flags"
 
 
 @pytest.mark.tshark
@@ -339,3 +348,20 @@ def test_retransmissions_are_told_by_their_cause_and_delay() -> None:
     assert timer.situation is Situation.DATA_RESENT_TIMEOUT and "207.3 ms after" in timer.text
     zh = _line(_story("lossy_transfer.pcap", ZH), 199)
     assert "207.3 毫秒" in zh.text and "超时重传" in zh.text
+
+
+@pytest.mark.tshark
+def test_findings_match_the_packets_they_name() -> None:
+    zero = {a.slug: a for a in _sample("zero_window.pcap").anomalies}["zero-window"]
+    assert zero.frames == (9, 11, 14)  # 15 reopens the window: a window update, not a zero
+    flags = _sample("crafted_illegal_flags.pcap").anomalies
+    assert {a.slug for a in flags} == {"illegal-flags", "connection-refused"}
+    at_client = _sample("crafted_old_duplicate_syn_at_client.pcap").anomalies
+    assert "acked-unseen-segment" not in {a.slug for a in at_client}
+    lossy = [a for a in _sample("lossy_transfer.pcap").anomalies if a.slug == "retransmission"]
+    assert [(a.frames, a.params["cause"]) for a in lossy] == [((161,), "sack"), ((199,), "timeout")]
+    from pcapexplain.explanations import finding_texts
+
+    sack, timer = (finding_texts(EN, a.slug, a.params) for a in lossy)
+    assert "no timer involved" in sack[0] and "0.111 ms" in sack[0]
+    assert "timer fired" in timer[0] and "207.308 ms" in timer[0] and "timeout" in timer[1]

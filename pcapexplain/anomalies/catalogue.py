@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from pcapexplain.model import AnomalySlug, IllegalFlags, Severity
+from pcapexplain.retransmission import Cause
 
 A = AnomalySlug
 
@@ -79,8 +80,12 @@ _SPECS = (
                 "tcp.analysis.reused_ports only if the ISN differs", "weird SYN_inside_connection",
                 {"side": _SIDE}),
     # D1–D3: count packets, bytes of payload; share = retransmitted / all payload bytes.
-    AnomalySpec(A.RETRANSMISSION, N, ("count", "bytes", "share"),
-                "tcp.analysis.retransmission", "history T/t"),
+    # D1: cause from retransmission.evidence; delays in milliseconds since the copy before; rtt
+    # in milliseconds, "-" without a captured handshake.
+    AnomalySpec(A.RETRANSMISSION, N,
+                ("count", "bytes", "share", "cause", "delay_min", "delay_max", "rtt"),
+                "tcp.analysis.retransmission", "history T/t",
+                {"cause": tuple(c.value for c in Cause if c is not Cause.SPURIOUS)}),
     AnomalySpec(A.FAST_RETRANSMISSION, N, ("count", "bytes"),
                 "tcp.analysis.fast_retransmission", "history T/t"),
     AnomalySpec(A.SPURIOUS_RETRANSMISSION, N, ("count", "bytes"),

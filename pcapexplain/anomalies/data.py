@@ -5,6 +5,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 
+from pcapexplain import retransmission
 from pcapexplain.anomalies.context import (
     AT_END,
     BAD_CHECKSUM,
@@ -22,13 +23,18 @@ from pcapexplain.model import (
     AnomalySlug,
     Direction,
     Handshake,
+    PacketRole,
     Severity,
     TcpState,
 )
+from pcapexplain.retransmission import Cause
 from pcapexplain.seqspace import seq_ge, seq_gt, seq_sub
 
 A = AnomalySlug
 F = AnalysisFlag
+_ZERO_WINDOW_PROBE = int(PacketRole.ZERO_WINDOW_PROBE)
+_KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
+_PROBE_ANSWER = int(F.KEEP_ALIVE_ACK | F.ZERO_WINDOW_PROBE_ACK)
 
 
 def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
@@ -40,7 +46,11 @@ def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
         if r not in ctx.skip and not p.flags[r] & SYN and (p.length[r] or not p.flags[r] & FIN)
     ]
     spurious = [r for r in data if p.analysis[r] & F.SPURIOUS_RETRANSMISSION]
-    fast = [r for r in data if p.analysis[r] & F.FAST_RETRANSMISSION and r not in spurious]
+    fast = [
+        r
+        for r in data
+        if p.analysis[r] & F.FAST_RETRANSMISSION and not p.analysis[r] & F.SPURIOUS_RETRANSMISSION
+    ]
     plain = [
         r
         for r in data
@@ -48,19 +58,7 @@ def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
         and not p.analysis[r] & (F.FAST_RETRANSMISSION | F.SPURIOUS_RETRANSMISSION)
     ]
     ooo = [r for r in data if p.analysis[r] & F.OUT_OF_ORDER and not p.analysis[r] & RETRANSMITTED]
-    if plain:
-        sent = ctx.payload(plain)
-        total = max(ctx.c.to_server.payload_bytes + ctx.c.to_client.payload_bytes, sent, 1)
-        share = sent / total
-        # TCP-REFERENCE D1: more than 1 % of the stream resent is worth a warning.
-        yield ctx.make(
-            A.RETRANSMISSION,
-            plain,
-            Severity.WARN if share > 0.01 else Severity.NOTE,
-            count=len(plain),
-            bytes=sent,
-            share=round(share, 6),
-        )
+    yield from _retransmissions_by_cause(ctx, plain)
     for slug, rows in (
         (A.FAST_RETRANSMISSION, fast),
         (A.SPURIOUS_RETRANSMISSION, spurious),
@@ -68,6 +66,37 @@ def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
     ):
         if rows:
             yield ctx.make(slug, rows, count=len(rows), bytes=ctx.payload(rows))
+
+
+def _retransmissions_by_cause(ctx: Context, plain: list[int]) -> Iterator[Anomaly]:
+    """D1, one finding per cause the capture shows (a timer, SACK, duplicate ACKs, too early)."""
+    if not plain:
+        return
+    c = ctx.c
+    rtt = retransmission.handshake_rtt(c)
+    found = retransmission.evidence_of(ctx.p, c.packet_index, ctx.s.direction, plain, rtt)
+    by_cause: dict[Cause, list[tuple[int, float]]] = {}
+    for r in plain:
+        by_cause.setdefault(found[r].cause, []).append((r, found[r].delay))
+    total_bytes = max(c.to_server.payload_bytes + c.to_client.payload_bytes, 1)
+    for cause, group in sorted(by_cause.items(), key=lambda item: item[1][0][0]):
+        resent = [r for r, _ in group]
+        sent = ctx.payload(resent)
+        share = sent / max(total_bytes, sent)
+        delays = [delay for _, delay in group]
+        # TCP-REFERENCE D1: more than 1 % of the stream resent is worth a warning.
+        yield ctx.make(
+            A.RETRANSMISSION,
+            resent,
+            Severity.WARN if share > 0.01 else Severity.NOTE,
+            count=len(resent),
+            bytes=sent,
+            share=round(share, 6),
+            cause=cause.value,
+            delay_min=round(min(delays) * 1000, 3),
+            delay_max=round(max(delays) * 1000, 3),
+            rtt="-" if rtt is None else round(rtt * 1000, 3),
+        )
 
 
 def check_gaps(ctx: Context) -> Iterator[Anomaly]:
@@ -123,8 +152,13 @@ def _filled_by(ctx: Context, gap_row: int, start: int) -> str | None:
 
 
 def check_acked_unseen(ctx: Context) -> Iterator[Anomaly]:
-    """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss)."""
-    rows = ctx.where(bits=F.ACK_LOST_SEGMENT)
+    """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss).
+
+    tshark's flag is checked against this connection's own sequence space: an ack that a SYN
+    and a FIN on one segment explain (SEG.LEN counts both, RFC 9293 §3.4), or that falls within
+    what this incarnation's peer sent, acknowledges nothing unseen.
+    """
+    rows = _acks_beyond_sent(ctx, ctx.where(bits=F.ACK_LOST_SEGMENT))
     if not rows:
         return
     gaps = ctx.where(bits=F.LOST_SEGMENT)
@@ -146,6 +180,26 @@ def check_acked_unseen(ctx: Context) -> Iterator[Anomaly]:
         count=len(rows),
         variant=variant,
     )
+
+
+def _acks_beyond_sent(ctx: Context, flagged: list[int]) -> list[int]:
+    """The flagged rows whose ack lies beyond every sequence number the peer used before them."""
+    if not flagged:
+        return []
+    p, wanted = ctx.p, set(flagged)
+    highest: dict[int, int] = {}  # direction → the furthest segment end it sent so far
+    found = []
+    for r in ctx.c.packet_index:
+        d = ctx.d(r)
+        if r in wanted:
+            peer_end = highest.get(1 - d)
+            if peer_end is None or seq_gt(p.ack[r], peer_end):
+                found.append(r)
+        if not p.flags[r] & RST:
+            end = ctx.end(r)
+            if d not in highest or seq_gt(end, highest[d]):
+                highest[d] = end
+    return found
 
 
 def check_duplicate_acks(ctx: Context) -> Iterator[Anomaly]:
@@ -200,31 +254,34 @@ def _episodes(ctx: Context) -> list[tuple[list[int], int | None]]:
 def check_zero_window(ctx: Context) -> Iterator[Anomaly]:
     """D8/D9: each zero-window episode, and the probes sent into it.
 
-    Linux probes with zero-length segments at SND.UNA − 1 that tshark labels keep-alives; inside
-    an episode they are counted as probes (TCP-REFERENCE D9).
+    Linux probes with zero-length segments at SND.UNA − 1 that tshark labels keep-alives; which
+    of them probe a zero window is the replay's one rule (PacketRole.ZERO_WINDOW_PROBE, decided
+    in endpoints.py), so that a finding and the story never call one segment two things.
     """
+    all_probes = [
+        r
+        for r in ctx.rows
+        if ctx.s.role[r] == _ZERO_WINDOW_PROBE and not ctx.p.analysis[r] & _PROBE_ANSWER
+    ]
     probes: list[int] = []
     kinds: set[str] = set()
     for rows, reopened in _episodes(ctx):
         start, d = rows[0], ctx.d(rows[0])
         stop = reopened if reopened is not None else ctx.c.packet_index[-1]
-        inside = [
-            r
-            for r in ctx.where(bits=F.ZERO_WINDOW_PROBE | F.KEEP_ALIVE)
-            if start < r <= stop and ctx.d(r) != d
-        ]
+        inside = [r for r in all_probes if start < r <= stop and ctx.d(r) != d]
         probes += inside
         kinds.update("one-byte" if ctx.p.length[r] else "zero-length" for r in inside)
         end = reopened if reopened is not None else rows[-1]
         yield ctx.make(
             A.ZERO_WINDOW,
-            rows + ([reopened] if reopened is not None else []),
+            rows,  # only segments that advertise 0; the one that reopens it is a window update
             side=side_name(d),
             duration=round(ctx.p.time[end] - ctx.p.time[start], 6),
             probes=len(inside),
             variant="reopened" if reopened is not None else "still-closed",
         )
-    probes += [r for r in ctx.where(bits=F.ZERO_WINDOW_PROBE) if r not in probes]
+    counted = set(probes)
+    probes += [r for r in all_probes if r not in counted]
     kinds.update("one-byte" for r in probes if ctx.p.length[r])
     if probes:
         ctx.skip.update(probes)
@@ -247,11 +304,16 @@ def check_window_flags(ctx: Context) -> Iterator[Anomaly]:
 
 
 def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
-    """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first."""
-    probes = [r for r in ctx.where(bits=F.KEEP_ALIVE) if r not in ctx.skip]
+    """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first.
+
+    The replay's role decides (endpoints.py): a probe of a zero window and its answer are not
+    keep-alives, even where tshark calls them so.
+    """
+    own = [r for r in ctx.rows if ctx.s.role[r] == _KEEP_ALIVE and r not in ctx.skip]
+    probes = [r for r in own if not ctx.p.analysis[r] & _PROBE_ANSWER]
     if not probes:
         return
-    acks = ctx.where(bits=F.KEEP_ALIVE_ACK)
+    acks = [r for r in own if ctx.p.analysis[r] & _PROBE_ANSWER]
     prev = next(ctx.before(probes[0]), None)
     idle = ctx.p.time[probes[0]] - (ctx.p.time[prev] if prev is not None else ctx.c.first_time)
     interval = ctx.p.time[probes[1]] - ctx.p.time[probes[0]] if len(probes) > 1 else 0.0

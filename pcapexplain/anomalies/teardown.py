@@ -89,7 +89,11 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     """T6: the first RST that ended the connection, and what the capture says about its cause."""
     p = ctx.p
     rsts = [r for r in ctx.where(flags=RST) if r not in ctx.skip]
-    if not rsts or ctx.c.handshake in (Handshake.REFUSED, Handshake.OLD_DUPLICATE):
+    if not rsts or ctx.c.handshake in (
+        Handshake.REFUSED,
+        Handshake.OLD_DUPLICATE,
+        Handshake.STRAY,  # a closed port's answer: there was no connection to reset
+    ):
         return
     rst = rsts[0]
     d, side = ctx.d(rst), ctx.side(rst)
