@@ -23,6 +23,8 @@ from pcapexplain.terminal import printable
 if TYPE_CHECKING:
     from pcapexplain import api, records
     from pcapexplain import batch as batch_module
+    from pcapexplain import classroom as classroom_module
+    from pcapexplain import runner as runner_module
 
 app = typer.Typer(
     name="pcapexplain",
@@ -227,6 +229,192 @@ def default_report_name(capture: Path) -> str:
     return f"{name or 'capture'}.html"
 
 
+class CheckFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+RubricOpt = Annotated[
+    Path,
+    typer.Option("--rubric", "-r", help="The teacher's rubric (TOML).", show_default=False),
+]
+# The runner's options, the same for every command that runs work on all cores (batch, grade).
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Send the work to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
+    ),
+]
+TimeLimitOpt = Annotated[
+    float,
+    typer.Option(
+        "--time-limit",
+        min=0,
+        metavar="SECONDS",
+        help="Stop the work on one input after this long (0: never).",
+    ),
+]
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@app.command()
+def check(
+    capture: CaptureArg,
+    rubric: RubricOpt,
+    answers: Annotated[
+        Path | None,
+        typer.Option(
+            "--answers",
+            "-a",
+            help="The student's answers (TOML); without it, print "
+            "the answers computed from the capture (a model solution).",
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Also write the student's feedback page (HTML)."),
+    ] = None,
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
+    ] = CheckFormat.TEXT,
+) -> None:
+    """Grade one capture, and the student's answers about it, against a rubric.
+
+    Exits 0 when every item passes and 3 when one does not.
+    Example: pcapexplain check alice.pcapng --rubric lab.toml --answers alice.toml -o alice.html
+    """
+    from pcapexplain import feedback, grading, reporter
+    from pcapexplain import rubric as rubrics
+    from pcapexplain.answers import load_answers
+    from pcapexplain.submissions import student_id
+
+    teacher = rubrics.load_rubric(rubric)
+    sheet = None
+    if answers is not None:
+        sheet = load_answers(answers, tuple(q.id for q in teacher.questions))
+    analysis = _analyse(capture, False)
+    result = grading.check(analysis.result, teacher, sheet, lang)
+    if fmt is CheckFormat.JSON:
+        sys.stdout.write(feedback.json_report(result, teacher))
+    else:
+        for line in feedback.text_report(result, teacher):
+            typer.echo(printable(line))
+    if output is not None:
+        page = feedback.build_feedback(
+            analysis.result,
+            result,
+            teacher,
+            student=student_id(capture.name),
+            generated_at=_now(),
+            version=__version__,
+        )
+        written = reporter.write_report(reporter.render_feedback(page), output)
+        typer.echo(f"Wrote feedback to {printable(str(written))}", err=True)
+    if not result.passed:
+        raise typer.Exit(int(ExitStatus.CHECK_FAILED))
+
+
+@app.command()
+def grade(
+    submissions: Annotated[
+        Path,
+        typer.Argument(
+            help="A folder with one capture file or one folder per student.", show_default=False
+        ),
+    ],
+    rubric: RubricOpt,
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Folder for gradebook.csv, summary.html and the feedback pages.",
+            show_default=False,
+        ),
+    ],
+    jobs: JobsOpt = 0,
+    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    scheduler: SchedulerOpt = None,
+    time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
+) -> None:
+    """Grade a whole class: a gradebook, a feedback page per student, a class summary.
+
+    Example: pcapexplain grade submissions/ --rubric lab.toml -o results/ --jobs 2
+    """
+    from pcapexplain import classroom, gradebook, reporter, runner
+    from pcapexplain import rubric as rubrics
+    from pcapexplain.output import atomic_write_text
+
+    teacher = rubrics.load_rubric(rubric)
+    stamp = _now()
+    tasks = classroom.student_tasks(
+        submissions, teacher, output, lang=lang, generated_at=stamp, version=__version__
+    )
+    options = runner.RunOptions(
+        jobs=jobs or (0 if scheduler else runner.default_jobs()),
+        time_limit=time_limit or None,
+        scheduler=scheduler,
+    )
+    result = _run_grade(tasks, options)
+    outcomes = result.outcomes
+    errors = sum(1 for o in outcomes if o.check is None)
+    if result.interrupted:
+        sys.stderr.write(
+            f"pcapexplain: interrupted after {len(outcomes)} of {len(tasks)} students; "
+            "no gradebook written (the class-wide checks need every student)\n"
+        )
+        raise typer.Exit(int(ExitStatus.INTERRUPTED))
+    atomic_write_text(output / "gradebook.csv", gradebook.csv_text(outcomes, teacher))
+    summary = gradebook.build_summary(
+        outcomes, teacher, lang=lang, generated_at=stamp, version=__version__
+    )
+    reporter.write_report(reporter.render_summary(summary), output / "summary.html")
+    flagged = sum(1 for o in outcomes if o.flags)
+    typer.echo(
+        f"Graded {len(outcomes) - errors} of {len(outcomes)} students ({errors} errors, "
+        f"{flagged} flagged); wrote {printable(str(output / 'gradebook.csv'))} and "
+        f"{printable(str(output / 'summary.html'))}"
+    )
+    if errors:
+        raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
+
+
+def _run_grade(
+    tasks: list[classroom_module.StudentTask], options: runner_module.RunOptions
+) -> classroom_module.ClassResult:
+    from pcapexplain import classroom, terminal
+    from pcapexplain.progress import RunProgress
+
+    display = RunProgress(
+        total=len(tasks), total_weight=sum(classroom.weight(t) for t in tasks), unit="packets"
+    )
+
+    class Listener:
+        def started(self, student: str) -> None:
+            display.started(student)
+
+        def finished(self, outcome: classroom.StudentOutcome, weight: int, seconds: float) -> None:
+            display.finished(
+                outcome.student,
+                weight=weight,
+                amount=outcome.packets,
+                line=terminal.student_line(outcome, seconds),
+                failed=outcome.check is None,
+            )
+
+    with display:
+        return classroom.grade_class(tasks, options, Listener())
+
+
 @app.command()
 def batch(
     folder: Annotated[
@@ -241,32 +429,15 @@ def batch(
     recursive: Annotated[
         bool, typer.Option("--recursive", "-r", help="Search subfolders too.")
     ] = False,
-    jobs: Annotated[
-        int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
-    ] = 0,
+    jobs: JobsOpt = 0,
     lang: Annotated[
         Lang, typer.Option("--lang", help="Language of the reports and index.")
     ] = Lang.EN,
     force: Annotated[
         bool, typer.Option("--force", help="Redo captures that are unchanged since the last run.")
     ] = False,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler",
-            metavar="ADDRESS",
-            help="Send the captures to a Dask cluster (tcp://HOST:PORT); needs the dask extra.",
-        ),
-    ] = None,
-    time_limit: Annotated[
-        float,
-        typer.Option(
-            "--time-limit",
-            min=0,
-            metavar="SECONDS",
-            help="Stop a capture after this long (0: never).",
-        ),
-    ] = BATCH_TIME_LIMIT,
+    scheduler: SchedulerOpt = None,
+    time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
 ) -> None:
     """Report on every capture in a folder, in parallel, with an index and summary tables.
 

@@ -68,6 +68,26 @@ class OutputError(PcapExplainError):
     default_hint = "check that the output folder exists and is writable"
 
 
+class RubricError(PcapExplainError):
+    """A rubric (or an answers file) that cannot be used; `line` is 1-based when known."""
+
+    default_hint = "see README.md, section 'The rubric format', for every key and value"
+
+    def __init__(self, path: str, line: int | None, message: str, hint: str | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else path
+        super().__init__(f"{where}: {message}", hint)
+        self.path = path
+        self.line = line
+
+
+class AnswersError(RubricError):
+    default_hint = "see README.md, section 'The answers file', for its format"
+
+
+class SubmissionsError(PcapExplainError):
+    default_hint = "pass a folder with one capture file or one folder per student"
+
+
 class BatchError(PcapExplainError):
     default_hint = (
         "pass a folder of .pcap, .pcapng or .gz captures; --recursive searches subfolders"

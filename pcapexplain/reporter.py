@@ -12,6 +12,7 @@ import functools
 import os
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import jinja2
 from markupsafe import Markup
@@ -20,7 +21,19 @@ from pcapexplain.index_context import IndexContext
 from pcapexplain.output import atomic_write_text
 from pcapexplain.report_context import ReportContext, build_context
 
-__all__ = ["ReportContext", "build_context", "render_html", "render_index", "write_report"]
+if TYPE_CHECKING:
+    from pcapexplain.feedback import FeedbackContext
+    from pcapexplain.gradebook import SummaryContext
+
+__all__ = [
+    "ReportContext",
+    "build_context",
+    "render_feedback",
+    "render_html",
+    "render_index",
+    "render_summary",
+    "write_report",
+]
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -60,6 +73,24 @@ def render_html(ctx: ReportContext) -> str:
         css=Markup(_asset("report.css")),
         js=Markup(_asset("report.js")),
     )
+
+
+def render_feedback(ctx: FeedbackContext) -> str:
+    """A student's feedback: the report of the rubric's connections with the results on top."""
+    return _render_grading(
+        "feedback.html.j2", ctx=ctx.report, fb=ctx, js=Markup(_asset("report.js"))
+    )
+
+
+def render_summary(ctx: SummaryContext) -> str:
+    """The class summary page: score distribution, most-missed items, flagged students."""
+    return _render_grading("summary.html.j2", ctx=ctx)
+
+
+def _render_grading(name: str, **values: object) -> str:
+    template = _environment().get_template(name)
+    styles = {"css": Markup(_asset("report.css")), "grading_css": Markup(_asset("grading.css"))}
+    return template.render(csp=CSP, **styles, **values)
 
 
 def render_index(ctx: IndexContext) -> str:

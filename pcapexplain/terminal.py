@@ -1,4 +1,4 @@
-"""Terminal output: the connections table, explain's story, batch lines, and safe file names.
+"""Terminal output: the connections table, explain's story, batch and grade lines, safe names.
 
 cli.py decides what to print and where; this module only turns results into lines for a terminal
 or a pipe. The only rich user; like the stages, imported where it is needed, so that `--version`
@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from pcapexplain.classroom import StudentOutcome
     from pcapexplain.model import CaptureAnalysis, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
@@ -91,3 +92,13 @@ def batch_line(row: CaptureRow) -> str:
     line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
     line += f" · {row.seconds:.1f} s"
     return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
+
+
+def student_line(outcome: StudentOutcome, seconds: float) -> str:
+    """One finished student of `grade`: the score and flags, or why it could not be graded."""
+    name = printable(outcome.student)
+    if outcome.check is None:
+        return f"error    {name}: {printable(outcome.error)}"
+    c = outcome.check
+    line = f"graded   {name} · {c.earned:g}/{c.possible:g} points · {seconds:.1f} s"
+    return line + "".join(f" · {flag.flag.value}" for flag in outcome.flags)

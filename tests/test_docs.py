@@ -10,6 +10,8 @@ import typer.main
 
 from pcapexplain.cli import app
 from pcapexplain.errors import ExitStatus
+from pcapexplain.grading import Status
+from pcapexplain.integrity import IntegrityFlag
 from pcapexplain.model import (
     AnomalySlug,
     CapturePoint,
@@ -19,6 +21,8 @@ from pcapexplain.model import (
     Inference,
     Teardown,
 )
+from pcapexplain.questions import QuestionKind
+from pcapexplain.rubric import QUESTION_KEYS, REQUIREMENT_KEYS, SELECT_KEYS, TOP_KEYS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -52,7 +56,17 @@ def test_every_zeek_state_is_in_the_glossary(state: str) -> None:
 
 
 def test_glossary_defines_nothing_unknown() -> None:
-    vocabularies = (AnomalySlug, Handshake, Teardown, Closer, ConnState, CapturePoint, Inference)
+    vocabularies = (
+        AnomalySlug,
+        Handshake,
+        Teardown,
+        Closer,
+        Inference,
+        ConnState,
+        CapturePoint,
+        Status,
+        IntegrityFlag,
+    )
     known = {member.value for enum in vocabularies for member in enum}
     assert _glossary_terms() <= known
 
@@ -73,3 +87,16 @@ def test_readme_gives_the_two_setup_commands_ci_uses() -> None:
     assert "bash dev.sh demo" in README and "bash dev.sh test" in README
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "bash dev.sh test" in ci
+
+
+@pytest.mark.parametrize("value", [*(s.value for s in Status), *(f.value for f in IntegrityFlag)])
+def test_every_item_status_and_integrity_flag_is_in_the_glossary(value: str) -> None:
+    assert value in _glossary_terms()
+
+
+def test_the_rubric_format_documents_every_key_and_question_kind() -> None:
+    section = README.split("## The rubric format", 1)[1].split("\n## ", 1)[0]
+    for kind in QuestionKind:
+        assert re.search(rf"`{kind.value}`", section), kind
+    for key in (*TOP_KEYS, *REQUIREMENT_KEYS, *QUESTION_KEYS, *SELECT_KEYS):
+        assert f"`{key}`" in section or f"[{key}]" in section or f"[[{key}]]" in section, key

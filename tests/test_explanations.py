@@ -21,6 +21,9 @@ from pcapexplain.explanations import (
     plural_rule,
     text,
 )
+from pcapexplain.grading import VERDICT_PARAMS, ItemKind, Status
+from pcapexplain.integrity import IntegrityFlag
+from pcapexplain.marking import Problem
 from pcapexplain.model import (
     AnomalySlug,
     Closer,
@@ -31,6 +34,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
+from pcapexplain.questions import QuestionKind, Reason
 
 LANGUAGES = tuple(Lang)
 # The plain (uncounted) texts of each language; counted ones are checked on their own below.
@@ -43,6 +47,7 @@ COUNTED = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
+    "rubric.ui.labelled",
     "narr.side_change",
     "narr.side_passed",
     "ui.path_sep",
@@ -81,6 +86,21 @@ BATCH_PARAMS = {
     "batch.interrupted": {"done", "total"},
 }
 SUMMARY_PARAMS = {"count", "amount"}
+GRADING_PARAMS = {
+    "rubric.ui.score": {"earned", "possible"},
+    "rubric.ui.not_graded": {"points"},
+    "rubric.ui.connection": {"id"},
+    "rubric.ui.frames_in": {"frames", "id"},
+    "rubric.ui.about": {"shown", "total"},
+    "rubric.ui.about_none": {"total"},
+    "rubric.ui.shown_of": {"shown", "total"},
+    "rubric.ui.labelled": {"label", "value"},
+    "rubric.note.unknown_answer": {"id", "hint"},
+    "rubric.req.none_selected": {"select"},
+    "rubric.show.sequence": {"raw", "relative"},
+    "rubric.show.cited": {"value", "frames"},
+    "grade.window": {"opens", "closes"},
+}
 UI_PARAMS = {
     "ui.frame": {"frame"},
     "ui.frames": {"first", "last"},
@@ -125,6 +145,14 @@ def allowed_params(key: str) -> set[str]:
         return {"syn_synack", "synack_ack", "total", "client", "server", "lean"}
     if key.startswith("batch."):
         return BATCH_PARAMS.get(key, set())
+    if key.startswith("rubric.verdict."):
+        return set(VERDICT_PARAMS)
+    if key.startswith("rubric.req."):
+        return GRADING_PARAMS.get(key, {"connection", "client", "server"})
+    if key.startswith("grade.flag.") and key.endswith(".explain"):
+        return {"others", "window", "select"}
+    if key.startswith(("rubric.", "grade.")):
+        return GRADING_PARAMS.get(key, set())
     if key.startswith("anomaly.") and key.endswith(".explain"):
         return anomaly_params().get(key.split(".")[1], set())
     return set()
@@ -145,6 +173,12 @@ REQUIRED = [
         for part in ("title", "explain", "why")
     ),
     *(f"concept.{cid}.{part}" for cid in CONCEPTS for part in ("title", "body")),
+    *(f"rubric.q.{kind.value}.{part}" for kind in QuestionKind for part in ("title", "explain")),
+    *(f"rubric.reason.{reason.value}" for reason in Reason),
+    *(f"rubric.verdict.{problem.value}" for problem in Problem),
+    *(f"rubric.status.{status.value}" for status in Status),
+    *(f"rubric.kind.{kind.value}" for kind in ItemKind),
+    *(f"grade.flag.{flag.value}{part}" for flag in IntegrityFlag for part in ("", ".explain")),
 ]
 
 

@@ -70,6 +70,13 @@ ABBREVIATIONS = {
     "UTC",
     "ID",
     "CPU",
+    "MTU",
+    "JSON",
+    "RTTS",  # 谢希仁's smoothed RTT and its deviation (RFC 6298's SRTT, RTTVAR)
+    "RTTD",
+    "SampleRTT",
+    "EstimatedRTT",
+    "rwnd",
 } | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
 # Programs, scans and error names the page quotes; everything else English is a translation gap.
 PROPER_NAMES = {
@@ -85,6 +92,8 @@ PROPER_NAMES = {
     "Xmas",
     "ECONNREFUSED",
     "ECONNRESET",
+    "Karn",
+    "README.md",
 }
 UNITS = {"kB", "MB", "GB"}
 # What Wireshark and Zeek show, as a reader types or greps it: display-filter fields and log
@@ -131,6 +140,8 @@ def _allowed(word: str, before: str) -> bool:
     core = word.strip(".,;:()'/-")
     if before.endswith("weird.log："):  # Zeek's name of the event, as its log writes it
         return True
+    if before.endswith("[") or (before.count("“") > before.count("”") and "Wireshark" in before):
+        return True  # a rubric's table name, or Wireshark's own words quoted
     if not core or core in CODES:
         return not core
     if core in NAMES | ABBREVIATIONS | PROPER_NAMES | UNITS:

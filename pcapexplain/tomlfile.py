@@ -1,0 +1,121 @@
+"""Reading teacher- and student-written TOML: parse, and find the line of any key for errors.
+
+tomllib reports the line of a syntax error but returns plain dicts, which know no lines. The
+locator scans the text once and remembers where each table and key was written, so that a
+rubric error says "line 14" even for a key that parsed fine but means nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from pcapexplain.errors import CaptureUnreadable
+
+Key = tuple[str | int, ...]
+
+_BARE_OR_QUOTED = r'(?:[A-Za-z0-9_-]+|"[^"\n]*"|\'[^\'\n]*\')'
+_DOTTED = rf"{_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*"
+_HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+_INLINE_KEY = re.compile(rf"[{{,]\s*({_DOTTED})\s*=")
+_SYNTAX_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+MAX_BYTES = 1 << 20  # a rubric or an answers file is a few kilobytes; refuse a disguised capture
+
+
+def _parts(dotted: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.findall(_BARE_OR_QUOTED, dotted)]
+
+
+class Locator:
+    """Where each key of a TOML text was written: path (table names, array indexes, keys) → line."""
+
+    def __init__(self, text: str) -> None:
+        self._lines: dict[Key, int] = {}
+        self._scan(text)
+
+    def _scan(self, text: str) -> None:
+        current: Key = ()
+        counters: dict[Key, int] = {}
+        closing: str | None = None
+        for number, line in enumerate(text.splitlines(), start=1):
+            if closing is not None:
+                if closing in line:
+                    closing = None
+                continue
+            header = _HEADER.match(line)
+            if header:
+                current = self._header(header, counters)
+                self._lines.setdefault(current, number)
+                continue
+            key = _KEY.match(line)
+            if not key:
+                continue
+            path = current + tuple(_parts(key.group(1)))
+            self._lines.setdefault(path, number)
+            rest = line[key.end() :]
+            for inner in _INLINE_KEY.finditer(rest):
+                self._lines.setdefault(path + tuple(_parts(inner.group(1))), number)
+            for quote in ('"""', "'''"):
+                if rest.count(quote) % 2 == 1:
+                    closing = quote
+
+    def _header(self, match: re.Match[str], counters: dict[Key, int]) -> Key:
+        names: Key = tuple(_parts(match.group(2)))
+        if match.group(1) == "[[":
+            index = counters.get(names, 0)
+            counters[names] = index + 1
+            return (*names, index)
+        return names
+
+    def line(self, path: Key) -> int | None:
+        """The line of path, else of its nearest written parent (an inline table's key)."""
+        for end in range(len(path), 0, -1):
+            found = self._lines.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+
+def read_toml(
+    path: str | Path, error: Callable[[str, int | None, str], Exception]
+) -> tuple[dict[str, Any], Locator]:
+    """Parse a TOML file; error(path, line, message) builds the exception for any problem."""
+    target = Path(path)
+    name = str(path)
+    try:
+        size = target.stat().st_size
+        if size > MAX_BYTES:
+            raise error(name, None, f"is {size:,} bytes: too large for a TOML text file")
+        raw = target.read_bytes()
+    except FileNotFoundError as exc:
+        raise error(name, None, "no such file") from exc
+    except IsADirectoryError as exc:
+        raise error(name, None, "is a folder, not a TOML file") from exc
+    except OSError as exc:
+        raise CaptureUnreadable(f"cannot read {name}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(name, None, "is not UTF-8 text (is it a capture or a document?)") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        found = _SYNTAX_LINE.search(str(exc))
+        message = _SYNTAX_LINE.sub("", str(exc)).strip()
+        line = int(found.group(1)) if found else None
+        if "(at end of document)" in message:  # something left open: say where the file ends
+            message = message.replace("(at end of document)", "at the end of the file").strip()
+            line = max(text.count("\n") + (not text.endswith("\n")), 1)
+        raise error(name, line, f"not valid TOML: {message}") from exc
+    return data, Locator(text)
+
+
+def suggestion(word: str, choices: Iterable[str]) -> str:
+    """ " (did you mean 'points'?)" for the nearest choice, or "" when nothing is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""

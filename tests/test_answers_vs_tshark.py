@@ -1,0 +1,106 @@
+"""The computed answers agree with tshark's own fields on every sample capture.
+
+The reference (tests/tshark_reference.py) reads tcp.seq_raw, tcp.ack_raw, tcp.seq, tcp.ack,
+tcp.options.mss_val, tcp.options.wscale.shift, tcp.window_size, frame.number and
+frame.time_epoch straight from tshark, and never calls pcapexplain.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from pcapexplain import api
+from pcapexplain.questions import (
+    Computed,
+    Params,
+    QuestionKind,
+    Side,
+    Unanswerable,
+    View,
+    extract,
+)
+from tests import tshark_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+CAPTURES = sorted((ROOT / "sample_captures").glob("*.pcap")) + sorted(
+    p for p in (ROOT / "examples" / "class" / "submissions").rglob("*.pcap")
+)
+SEQUENCE = {
+    QuestionKind.CLIENT_ISN: "client_isn",
+    QuestionKind.SYNACK_SEQ: "synack_seq",
+    QuestionKind.SYNACK_ACK: "synack_ack",
+    QuestionKind.FIRST_DATA_SEQ: "first_data_seq",
+    QuestionKind.FIN_SEQ: "fin_seq",
+    QuestionKind.FIN_ACK: "fin_ack",
+}
+
+pytestmark = pytest.mark.tshark
+
+
+@cache
+def analysed(path: Path) -> api.Analysis:
+    return api.analyse(path)
+
+
+def cases() -> list[tuple[Path, int]]:
+    return [(p, c.id) for p in CAPTURES for c in analysed(p).result.connections]
+
+
+def ask(view: View, kind: QuestionKind, side: Side = Side.CLIENT) -> Computed | None:
+    found = extract(kind, view, Params(side=side))
+    return None if isinstance(found, Unanswerable) else found
+
+
+@pytest.mark.parametrize(("path", "conn_id"), cases(), ids=lambda v: getattr(v, "name", str(v)))
+def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None:
+    result = analysed(path).result
+    conn = result.connections[conn_id]
+    view = View(result.packets, result.states, conn)
+    (stream,) = conn.tshark_streams
+    ref = tshark_reference.answers(path, stream, conn.server.port)
+    illegal = any(a.slug == "illegal-flags" for a in result.anomalies_of(conn.id))
+    for kind, key in SEQUENCE.items():
+        if illegal and key.startswith("fin"):
+            continue  # a scanner's FIN+PSH+URG is no close; the reference takes any FIN
+        got = ask(view, kind)
+        if key not in ref:
+            assert got is None, (kind, got)
+            continue
+        raw, relative, frame = ref[key]
+        assert got is not None, kind
+        assert (got.value, got.relative) == (raw, relative), kind
+        assert frame in got.accepted and got.evidence[0] == frame, kind
+    for kind, key in (
+        (QuestionKind.CLIENT_MSS, "client_mss"),
+        (QuestionKind.CLIENT_WSCALE, "client_wscale"),
+    ):
+        got = ask(view, kind)
+        assert (got.value if got else "absent") == ref.get(key, "absent"), kind
+    window = ask(view, QuestionKind.MIN_WINDOW, Side.SERVER)
+    assert (window.value if window else None) == ref.get("min_window"), "min_window"
+    rtt = ask(view, QuestionKind.HANDSHAKE_RTT)
+    if "handshake_rtt" in ref:
+        assert rtt is not None and rtt.value == pytest.approx(ref["handshake_rtt"], abs=2e-6)
+    resent = ask(view, QuestionKind.RETRANSMITTED_FRAMES)
+    assert resent is not None and list(resent.value) == ref["retransmitted_frames"]  # type: ignore[arg-type]
+    samples = ask(view, QuestionKind.SAMPLE_RTTS)
+    expected = ref["sample_rtts"]
+    if samples is None:
+        assert expected == []
+    else:
+        assert samples.evidence == tuple(frame for _, frame in expected)
+        assert list(samples.value) == pytest.approx([s for s, _ in expected], abs=2e-6)  # type: ignore[arg-type]
+        estimate = ask(view, QuestionKind.ESTIMATED_RTT)
+        assert estimate is not None
+        assert estimate.value == pytest.approx(tshark_reference.estimated([s for s, _ in expected]))
+    if not illegal and "first_fin_sender" in ref:
+        sender = ask(view, QuestionKind.FIRST_FIN_SENDER)
+        assert sender is not None and (sender.value, sender.evidence[0]) == ref["first_fin_sender"]
+
+
+def test_every_sample_capture_is_covered() -> None:
+    assert len(CAPTURES) >= 20
+    assert len(cases()) >= 30
