@@ -12,7 +12,7 @@ from pcapexplain.model import (
     Severity,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, closed_by_client, merged
 from tests.findings import check_against_catalogue
 
 F = AnalysisFlag
@@ -250,15 +250,7 @@ def test_one_bad_checksum_among_good_ones_is_an_error() -> None:
 
 
 def test_a_clean_connection_has_no_anomaly() -> None:
-    c = Conversation()
-    c.handshake()
-    c.data(c.client)
-    c.ack(c.server)
-    c.fin(c.client)
-    c.ack(c.server)
-    c.fin(c.server)
-    c.ack(c.client)
-    assert found(c.columns())[0] == []
+    assert found(closed_by_client().columns())[0] == []
 
 
 def test_zero_window_probes_and_keep_alives_follow_the_replay_s_one_rule() -> None:

@@ -240,6 +240,9 @@ def test_explain_narrates_handshake_and_teardown(
     status, out, _ = _run(capsys, "explain", str(SAMPLE), "--lang", lang)
     assert status == ExitStatus.OK
     assert "SYN" in out and "FIN" in out
+    # A note under the header says where the capture was taken (a veth pair: too close to tell).
+    notes = out.split("\n  frame 1 ", 1)[0] if lang == "en" else out.split("\n  帧 1 ", 1)[0]
+    assert ("cannot be told reliably" if lang == "en" else "无法可靠地判断抓包点") in notes
     if lang == "zh":
         assert "握手" in out
 
