@@ -200,6 +200,11 @@ def peer(lang: Lang, slug: str, tool: str, original: str) -> str:
     return original if translated is None else str(translated)
 
 
+def reader_name(lang: Lang, reader: str, read_by: str) -> str:
+    """Which reader read a capture, in lang: tshark keeps its name and version."""
+    return text(lang, "ui.native_reader") if reader == "native" else read_by
+
+
 def has(lang: Lang, key: str) -> bool:
     """Whether lang has a text under key (for optional keys such as an anomaly's explanation)."""
     return key in catalog(lang)

@@ -22,6 +22,7 @@ from pcapexplain.explanations import (
     has,
     peer,
     plural,
+    reader_name,
     sentences,
     shows_codes,
     text,
@@ -278,7 +279,7 @@ def _capture_facts(
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.reader"), info.read_by),
+        (text(lang, "report.fact.reader"), reader_name(lang, info.reader, info.read_by)),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
