@@ -9,7 +9,7 @@ reconstructor's summary of it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
@@ -92,7 +92,7 @@ def offload_hosts(
     return frozenset(h for h, n in bad.items() if h in accepted or n >= sent.get(h, 0) > 0)
 
 
-def _acknowledged(packets: PacketColumns, index: list[int], row: int) -> bool:
+def _acknowledged(packets: PacketColumns, index: Sequence[int], row: int) -> bool:
     """The peer acknowledged row's sequence space before the sender sent it again."""
     p = packets
     if not p.length[row] and not p.flags[row] & (SYN | FIN):
