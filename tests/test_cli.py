@@ -285,3 +285,22 @@ def test_control_characters_in_file_names_cannot_reach_the_terminal(
     assert "\x1b" not in err
     _assert_one_error(err)
     assert "\\x1b[2J\\x0aforged line.pcap" in err
+
+
+def test_a_reader_that_leaves_early_is_no_error() -> None:
+    """`pcapexplain explain ... | head -1`: the closed pipe ends the run quietly with status 0."""
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    run = subprocess.run(
+        [sys.executable, "-m", "pcapexplain", "explain", str(SAMPLE), "--lang", "zh"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        check=False,
+    )
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait(timeout=30)
+    assert (run.returncode, run.stderr) == (0, b"")
