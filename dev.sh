@@ -13,11 +13,13 @@ SHARED=../shared/captures  # the corpora, when a copy of shared/ sits beside the
 
 # Debian packages, each with the command that shows it is installed (none: ask dpkg).
 # demo needs the first list; the test suite needs both.
-APT_DEMO=("tshark tshark")
+APT_DEMO=(
+  "tshark tshark"
+  "fonts-noto-cjk"                # Chinese glyphs: without them the demo's zh report is empty boxes
+)
 APT_TEST=(
   "tcpdump tcpdump"               # sample capture scripts, link-type tests
   "chromium chromium"             # the report in a real browser (Playwright drives Debian's build)
-  "fonts-noto-cjk"                # Chinese glyphs in the browser tests and screenshots
   "procps pgrep"                  # the test that no tshark outlives an interrupted run
 )
 

@@ -574,6 +574,13 @@ def doctor() -> None:
         raise typer.Exit(int(ExitStatus.ERROR))
 
 
+def _reader_left() -> int:
+    """`pcapexplain ... | head`: the reader left; stay quiet like other Unix tools."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return int(ExitStatus.OK)
+
+
 def _report_error(exc: PcapExplainError) -> int:
     sys.stderr.write(f"pcapexplain: error: {printable(exc.message)}\n")
     if exc.hint:
@@ -610,10 +617,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("pcapexplain: interrupted\n")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
-        # `pcapexplain ... | head`: the reader left; stay quiet like other Unix tools.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return int(ExitStatus.OK)
+        return _reader_left()
+    except SystemExit as exc:
+        # click turns a broken pipe into exit 1 even outside standalone mode.
+        if isinstance(exc.__context__, BrokenPipeError):
+            return _reader_left()
+        raise
     except (OSError, MemoryError) as exc:
         return _unexpected(exc, "check free memory and disk space, then try again")
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users

@@ -74,6 +74,8 @@ class Side:
     state: int
     isn: int | None = None
     sent_syn: int | None = None  # seq of its pure SYN
+    syn_row: int | None = None  # the row of that SYN
+    fin_row: int | None = None  # the row of its first FIN
     sent_synack: int | None = None  # seq of its SYN-ACK
     passive: bool = False  # reached SYN_RECEIVED from LISTEN (RST sends it back there)
     fin_end: int | None = None  # sequence number just after its FIN
@@ -272,7 +274,7 @@ def _step(
         _on_rst(packets, row, sender, receiver)
         return _ROLE_RST
     if flags & _SYN:
-        return _on_syn(packets, row, pos, flags, sender, receiver, conn)
+        return _on_syn(packets, row, pos, flags, sender, receiver, states, conn)
     ack = packets.ack[row] if flags & _ACK else None
     role = _plain_role(packets, row)
     sender_at_start, receiver_at_start = sender.state, receiver.state
@@ -347,22 +349,25 @@ def _on_syn(
     flags: int,
     sender: Side,
     receiver: Side,
+    states: PacketStates,
     conn: Connection,
 ) -> int:
     seq = packets.seq[row]
     if flags & _ACK:
-        return _on_synack(packets, row, pos, seq, sender, receiver, conn)
+        return _on_synack(packets, row, pos, seq, sender, receiver, states, conn)
     if sender.sent_syn is not None:
         return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
     if sender.state not in _MAY_OPEN or receiver.state not in (*_MAY_OPEN, _SYN_SENT):
         return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
-    sender.sent_syn = seq
+    sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq
     sender.state = _SYN_SENT
     if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
         # The SYNs crossed (RFC 9293 Fig. 7): this one finds its receiver in SYN_SENT, while the
         # receiver's SYN reaches this sender later (its SYN-ACK will show that).
         receiver.state = _SYN_RCVD
+        if receiver.syn_row is not None:
+            states.crossed[row] = receiver.syn_row
     elif receiver.state == _LISTEN:
         receiver.state, receiver.passive = _SYN_RCVD, True
     return _ROLE_SYN
@@ -375,6 +380,7 @@ def _on_synack(
     seq: int,
     sender: Side,
     receiver: Side,
+    states: PacketStates,
     conn: Connection,
 ) -> int:
     if sender.sent_synack == seq:
@@ -389,8 +395,8 @@ def _on_synack(
     ack = packets.ack[row]
     if receiver.isn is not None and not acks_syn(ack, receiver.isn):
         receiver.bad_synack_ack = ack  # not for our SYN: the receiver will answer with RST
-    elif receiver.state == _SYN_SENT and _next_is_synack(packets, conn, pos):
-        pass  # the SYN-ACKs crossed: the receiver sent its own before this one arrived
+    elif receiver.state == _SYN_SENT and (answer := _next_synack(packets, conn, pos)) is not None:
+        states.crossed[answer] = row  # the receiver sent its own SYN-ACK before this one arrived
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
         receiver.state = _EST
         if receiver.isn is None:
@@ -398,8 +404,9 @@ def _on_synack(
     return _ROLE_SYN_ACK
 
 
-def _next_is_synack(packets: PacketColumns, conn: Connection, pos: int) -> bool:
-    """The receiver of row pos next sends a SYN-ACK: it had not processed row pos by then."""
+def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | None:
+    """The row of the SYN-ACK the receiver of row pos sends next, if its next segment is one:
+    it had not processed row pos by then."""
     index = conn.packet_index
     row = index[pos]
     receiver = (packets.dst[row], packets.dport[row])
@@ -407,8 +414,8 @@ def _next_is_synack(packets: PacketColumns, conn: Connection, pos: int) -> bool:
         later = index[k]
         if (packets.src[later], packets.sport[later]) == receiver:
             flags = packets.flags[later]
-            return bool(flags & _SYN and flags & _ACK and not flags & _RST)
-    return False
+            return later if flags & _SYN and flags & _ACK and not flags & _RST else None
+    return None
 
 
 def _missed_synack(sender: Side, receiver: Side, role: int, row: int) -> int:
@@ -455,9 +462,12 @@ def _on_fin(
     sender.fin_sends += 1
     if sender.fin_end is None:
         sender.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
+        sender.fin_row = row
         if _crossed(ack, sender, receiver):
             _undo_last_change(sender, states, conn, pos)
             receiver.fin_in_flight = sender.crossed = True
+            if receiver.fin_row is not None:
+                states.crossed[row] = receiver.fin_row
         if sender.state in _OPEN:
             sender.state = _FW1
         elif sender.state == _CW:

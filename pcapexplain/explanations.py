@@ -22,7 +22,14 @@ Key scheme (the same keys exist in every language; a test checks it):
   ``narr.sum.*`` entries that are tables are counted (see ``plural``).
 - ``who.*``, ``side.*``, ``dir.*``: the two endpoints and the two directions in running text.
 - ``ui.*``: labels of the CLI and the report (the header line of ``explain`` is ``ui.connection``).
+- ``short.handshake.*``, ``short.teardown.*``: the outcome in a table cell (English: the code).
+- ``vantage.*``: where the capture was taken (``narrate.vantage_text``).
+- ``[meta]``: the language's plural rule, whether it puts spaces between words and sentences
+  (Chinese does not: a space a placeholder leaves between two Chinese words is dropped), and
+  whether its report shows the English codes.
 - ``batch.*``: labels of a batch's index page (it also uses the ``report.*`` labels it shares).
+- ``[peers]`` (optional, not a key of the catalogue): translations of the words in what Wireshark
+  and Zeek show for a finding (``peer``); the English originals live in the anomaly catalogue.
 
 Chinese texts use the terms of Xie Xiren's textbook (三次握手, 四次挥手, 半关闭, 已失效的连接请求
 报文段, 2MSL, 主动关闭/被动关闭, 序号, 确认号, 报文段, 全双工) and keep protocol names (SYN, ACK,
@@ -31,14 +38,16 @@ FIN, RST, TIME_WAIT, FIN_WAIT_1, ...) as they are.
 
 from __future__ import annotations
 
+import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from importlib import resources
 from typing import Final
 
 from pcapexplain.model import Lang
 
+_NOT_KEYED = frozenset({"meta", "peers"})  # tables of a text file that are not catalogue keys
 # Concept notes, in the order a reader should meet them.
 CONCEPTS: Final[tuple[str, ...]] = (
     "three_way_handshake",
@@ -120,7 +129,7 @@ def catalog(lang: Lang) -> Mapping[str, Entry]:
     return {
         f"{head}.{rest}": value
         for head, table in _document(lang).items()
-        if head != "meta"
+        if head not in _NOT_KEYED
         for rest, value in table.items()
     }
 
@@ -133,6 +142,33 @@ def plural_rule(lang: Lang) -> str:
     return rule
 
 
+# A space between two Chinese characters or full-width signs: left where a placeholder took a
+# Chinese word ("保持 {state}" with 未知), and wrong in a language that writes no spaces.
+_HAN = "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”]"
+_HAN_GAP = re.compile(f"(?<={_HAN}) (?={_HAN})")
+
+
+def spaced(lang: Lang) -> bool:
+    """Whether lang separates words and sentences with spaces ([meta] spaced)."""
+    return bool(_document(lang)["meta"]["spaced"])
+
+
+def sentences(lang: Lang, parts: Iterable[str]) -> str:
+    """Sentences run together as lang writes them: a space between them in English, none in
+    Chinese."""
+    return (" " if spaced(lang) else "").join(parts)
+
+
+def _typeset(lang: Lang, filled: str) -> str:
+    return filled if spaced(lang) else _HAN_GAP.sub("", filled)
+
+
+def shows_codes(lang: Lang) -> bool:
+    """Whether lang's report shows pcapexplain's codes (outcome values, anomaly slugs) beside
+    their labels ([meta] codes): they are English words, so a Chinese page shows labels only."""
+    return bool(_document(lang)["meta"]["codes"])
+
+
 def text(lang: Lang, key: str, **params: object) -> str:
     """The sentence under key in lang, formatted with params.
 
@@ -142,7 +178,7 @@ def text(lang: Lang, key: str, **params: object) -> str:
     entry = catalog(lang)[key]
     if not isinstance(entry, str):
         raise KeyError(f"{key} is a counted text: use plural()")
-    return entry.format(**params)
+    return _typeset(lang, entry.format(**params))
 
 
 def plural(lang: Lang, key: str, count: int, **params: object) -> str:
@@ -154,7 +190,19 @@ def plural(lang: Lang, key: str, count: int, **params: object) -> str:
     if isinstance(entry, str):
         raise KeyError(f"{key} is not a counted text: use text()")
     form = PLURAL_RULES[plural_rule(lang)](count)
-    return entry[form].format(count=f"{count:,}", **params)
+    return _typeset(lang, entry[form].format(count=f"{count:,}", **params))
+
+
+def peer(lang: Lang, slug: str, tool: str, original: str) -> str:
+    """What another tool shows for a finding, in lang: the catalogue's English original unless
+    lang's [peers] table translates its words (names and filters stay as they are)."""
+    translated = _document(lang).get("peers", {}).get(f"{slug}.{tool}")
+    return original if translated is None else str(translated)
+
+
+def reader_name(lang: Lang, reader: str, read_by: str) -> str:
+    """Which reader read a capture, in lang: tshark keeps its name and version."""
+    return text(lang, "ui.native_reader") if reader == "native" else read_by
 
 
 def has(lang: Lang, key: str) -> bool:

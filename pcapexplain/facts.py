@@ -41,9 +41,10 @@ _FLAG_ORDER = tuple(TcpFlags)
 
 
 def flags_label(flags: int, lang: Lang = Lang.EN) -> str:
-    """The set TCP flags as Wireshark lists them, e.g. "SYN, ACK"; "no flags" in lang for none."""
+    """The set TCP flags in Wireshark's order, e.g. "SYN, ACK" ("SYN、ACK" in Chinese); "no
+    flags" in lang for none."""
     names = [flag.name or "" for flag in _FLAG_ORDER if flags & flag]
-    return ", ".join(names) if names else text(lang, "ui.no_flags")
+    return text(lang, "ui.list_sep").join(names) if names else text(lang, "ui.no_flags")
 
 
 @dataclass(slots=True)

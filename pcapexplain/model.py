@@ -284,6 +284,29 @@ class Closer(StrEnum):
     NONE = "none"
 
 
+class CapturePoint(StrEnum):
+    """Where on the path the capture was most likely taken, from the handshake's two halves."""
+
+    NEAR_CLIENT = "near_client"  # SYN → SYN-ACK held nearly the whole round trip
+    NEAR_SERVER = "near_server"  # SYN-ACK → ACK held nearly the whole round trip
+    MIDDLE = "middle"  # both halves took a real share of it
+    UNKNOWN = "unknown"  # no SYN, SYN-ACK and ACK all captured: nothing to split
+
+
+@dataclass(frozen=True, slots=True)
+class Vantage:
+    """The capture point and how far each endpoint was from it (one way, seconds).
+
+    A segment reaches an endpoint, and the endpoint changes state, about its delay after the
+    capture shows the segment; the endpoint's own segments left it about that much earlier.
+    """
+
+    point: CapturePoint = CapturePoint.UNKNOWN
+    weak: bool = True  # the round trip is so short that processing time weighs as much as the path
+    client_delay: float | None = None  # half of SYN-ACK → ACK
+    server_delay: float | None = None  # half of SYN → SYN-ACK
+
+
 class Severity(StrEnum):
     """Anomaly severity; maps onto Wireshark's expert levels Chat < Note < Warn < Error."""
 
@@ -369,6 +392,7 @@ class Connection:
     server_options: TcpOptions = field(default_factory=TcpOptions)
     rtt_syn_synack: float | None = None  # seconds, SYN → SYN-ACK at the capture point
     rtt_synack_ack: float | None = None  # seconds, SYN-ACK → ACK
+    vantage: Vantage = field(default_factory=Vantage)  # where the capture was taken
     to_server: DirectionStats = field(default_factory=DirectionStats)
     to_client: DirectionStats = field(default_factory=DirectionStats)
     client_final: TcpState = TcpState.UNKNOWN
@@ -400,6 +424,9 @@ class PacketStates:
     # segment, RFC 9293 §3.10.7.4) passes a state in between: row -> (client's, server's) state
     # passed, UNKNOWN for none. Sparse: such packets are a handful per connection.
     passed: dict[int, tuple[int, int]] = field(default_factory=dict)
+    # Segments that crossed in flight: row -> the row of the opposite segment its sender had not
+    # received yet when it sent it (crossing SYNs, SYN-ACKs or FINs, as the replay decided).
+    crossed: dict[int, int] = field(default_factory=dict)
 
     def passed_through(self, row: int, client: bool) -> TcpState | None:
         """The state a side passed through within this packet, if any."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain import facts
-from pcapexplain.explanations import plural, text
+from pcapexplain.explanations import plural, sentences, text
 from pcapexplain.facts import Walk, join, state_name
 from pcapexplain.facts import flags_label as flags_label  # the ladder and tests name it here
 from pcapexplain.model import (
@@ -23,6 +23,7 @@ from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
     CaptureAnalysis,
+    CapturePoint,
     Closer,
     Connection,
     Direction,
@@ -136,7 +137,11 @@ def story(
     finds it for a whole capture at once); it explains a reuse."""
     found = result.anomalies_of(connection.id)
     lines = narrate(result.packets, result.states, connection, lang, found, previous=previous)
-    notes = (*state_paths(result.states, connection, lang), *inference_notes(connection, lang))
+    notes = (
+        *state_paths(result.states, connection, lang),
+        *inference_notes(connection, lang),
+        vantage_text(connection, lang),
+    )
     return Story(connection_header(connection, lang), notes, tuple(lines))
 
 
@@ -245,12 +250,13 @@ def _key_line(walker: Walk, row: int) -> NarrativeLine:
     has_ack = bool(packets.flags[row] & TcpFlags.ACK)
     ack_rel = relative(packets.ack[row], walker.base[facts.other(direction)]) if has_ack else None
     reuse = facts.reuse(walker, row, situation)
-    sentences = _sentences(walker, row, told, situation, seq_rel, ack_rel, reuse)
+    said = _sentences(walker, row, told, situation, seq_rel, ack_rel, reuse)
     if found:
-        titles = join(walker.lang, (text(walker.lang, f"anomaly.{a.slug}.title") for a in found))
-        sentences.append(text(walker.lang, "narr.flagged", titles=titles))
-    sentences.append(_states_clause(walker.lang, told))
-    joined = " ".join(sentences) if walker.lang == Lang.EN else "".join(sentences)
+        names = (text(walker.lang, f"anomaly.{a.slug}.title") for a in found)
+        titles = text(walker.lang, "ui.list_sep").join(names)  # a list of names: 、 in Chinese
+        said.append(text(walker.lang, "narr.flagged", titles=titles))
+    said.append(_states_clause(walker.lang, told))
+    joined = sentences(walker.lang, said)
     return NarrativeLine(
         frame=packets.frame[row],
         last_frame=packets.frame[row],
@@ -364,10 +370,10 @@ def _count(lang: Lang, key: str, count: int) -> str:
     return plural(lang, f"narr.sum.{key}", count)
 
 
-def human_bytes(count: int) -> str:
-    """A byte count for people: 950 B, 1.2 kB, 3.4 MB, 5.6 GB (decimal units)."""
+def human_bytes(count: int, lang: Lang = Lang.EN) -> str:
+    """A byte count for people: 950 B (950 字节), 1.2 kB, 3.4 MB, 5.6 GB (decimal units)."""
     if count < 1000:
-        return f"{count} B"
+        return text(lang, "ui.bytes", count=count)
     value = float(count)
     for unit in ("kB", "MB", "GB"):
         value /= 1000
@@ -382,9 +388,13 @@ def _summary_text(lang: Lang, run: _Run) -> str:
         parts.append(_count(lang, "data", run.data))
         amounts = []
         if run.to_server:
-            amounts.append(text(lang, "narr.sum.to_server", amount=human_bytes(run.to_server)))
+            amounts.append(
+                text(lang, "narr.sum.to_server", amount=human_bytes(run.to_server, lang))
+            )
         if run.to_client:
-            amounts.append(text(lang, "narr.sum.to_client", amount=human_bytes(run.to_client)))
+            amounts.append(
+                text(lang, "narr.sum.to_client", amount=human_bytes(run.to_client, lang))
+            )
         parts.append(text(lang, "narr.sum.and").join(amounts))
     counted = (
         ("acks", run.acks),
@@ -458,7 +468,9 @@ def connection_header(connection: Connection, lang: Lang) -> str:
             duration=f"{conn.duration:.3f}",
         )
     ]
-    if conn.closed_first is not Closer.NONE:
+    if conn.closed_first is Closer.BOTH:
+        parts.append(text(lang, "ui.closed_together"))  # not "both closed first"
+    elif conn.closed_first is not Closer.NONE:
         parts.append(text(lang, "ui.closed_first", who=text(lang, f"closer.{conn.closed_first}")))
     if conn.time_wait is not Closer.NONE:
         parts.append(text(lang, "ui.time_wait", who=text(lang, f"closer.{conn.time_wait}")))
@@ -493,3 +505,31 @@ def state_paths(states: PacketStates, conn: Connection, lang: Lang) -> tuple[str
 def inference_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
     """What the verdicts rest on beyond the packets (the contract's `inferred`), one note each."""
     return tuple(text(lang, f"ui.inferred.{i.value}") for i in conn.inferred)
+
+
+def _milliseconds(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.3f}" if ms < 1 else f"{ms:.1f}"
+
+
+def vantage_text(connection: Connection, lang: Lang) -> str:
+    """Where the capture was most likely taken, and how far each endpoint's moments are off."""
+    conn, found = connection, connection.vantage
+    if found.point is CapturePoint.UNKNOWN:
+        return text(lang, "vantage.unknown")
+    syn_synack, synack_ack = conn.rtt_syn_synack or 0.0, conn.rtt_synack_ack or 0.0
+    times = {
+        "syn_synack": _milliseconds(syn_synack),
+        "synack_ack": _milliseconds(synack_ack),
+        "total": _milliseconds(syn_synack + synack_ack),
+    }
+    if found.weak:
+        lean = text(lang, f"vantage.lean.{found.point.value}")
+        return text(lang, "vantage.weak", lean=lean, **times)
+    return text(
+        lang,
+        f"vantage.{found.point.value}",
+        client=_milliseconds(found.client_delay or 0.0),
+        server=_milliseconds(found.server_delay or 0.0),
+        **times,
+    )

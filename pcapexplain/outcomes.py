@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pcapexplain import vantage
 from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
@@ -29,6 +30,7 @@ from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
 _NEVER_OPENED = frozenset(
     (
@@ -48,6 +50,7 @@ class _Facts:
     syn: int | None = None  # the client's first SYN
     last_syn: int | None = None  # its SYN just before the first SYN-ACK
     synack: int | None = None  # the server's first SYN-ACK acknowledging the client's SYN
+    last_synack: int | None = None  # its last one before the handshake ACK: the one answered
     server_syn: bool = False  # the server sent a pure SYN too
     hs_ack: int | None = None
     fins: list[int | None] = field(default_factory=lambda: [None, None])  # first FIN per direction
@@ -82,6 +85,7 @@ def summarise(
     conn.handshake = _handshake(conn, facts, server)
     if conn.handshake is Handshake.OLD_DUPLICATE and client.bad_synack_ack is None:
         _client_had_no_connection(states, conn)
+    conn.vantage = vantage.locate(conn.handshake, conn.rtt_syn_synack, conn.rtt_synack_ack)
     conn.teardown = _teardown(conn, facts, client, server)
     conn.closed_first = _closed_first(conn, facts)
     conn.time_wait = _closer(client.reached_time_wait, server.reached_time_wait)
@@ -97,13 +101,11 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
     for row in conn.packet_index:
         d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
-        bits = packets.analysis[row]
         direction = stats[d]
         direction.packets += 1
         direction.payload_bytes += length
         direction.unknown_length += p_unknown[row]
-        if bits & RETRANSMITTED and states.role[row] not in _FIRST_SENDS:
-            # tshark calls the SYN-ACKs of a simultaneous open retransmissions: first sends.
+        if resent(packets, states, row):
             direction.retransmissions += 1
         facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
@@ -113,6 +115,17 @@ def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, clie
         if length or flags & _FIN:
             _data(facts, d, p_seq[row], length, flags)
     return facts
+
+
+def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
+    """The packet is a copy of one sent before: tshark says so, or the replay found a SYN resent.
+
+    tshark also calls the SYN-ACKs of a simultaneous open retransmissions; they are first sends.
+    """
+    role = states.role[row]
+    if role == _SYN_RESENT:
+        return True
+    return bool(packets.analysis[row] & RETRANSMITTED) and role not in _FIRST_SENDS
 
 
 def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side) -> None:
@@ -143,8 +156,11 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
         facts.server_syn = True
         return
     facts.synack_acks.add(ack)
-    if facts.synack is None and (client.isn is None or acks_syn(ack, client.isn)):
-        facts.synack = row
+    if client.isn is None or acks_syn(ack, client.isn):
+        if facts.synack is None:
+            facts.synack = row
+        if facts.hs_ack is None or facts.last_synack is None:
+            facts.last_synack = row
 
 
 def _resets_synack(facts: _Facts, flags: int, seq: int) -> bool:
@@ -190,8 +206,9 @@ def _rtts(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
     time = packets.time
     if facts.synack is not None and facts.last_syn is not None:
         conn.rtt_syn_synack = max(time[facts.synack] - time[facts.last_syn], 0.0)
-    if facts.hs_ack is not None and facts.synack is not None:
-        conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.synack], 0.0)
+    if facts.hs_ack is not None and facts.last_synack is not None:
+        # From the SYN-ACK the ACK answered: an earlier, lost one would add a timeout.
+        conn.rtt_synack_ack = max(time[facts.hs_ack] - time[facts.last_synack], 0.0)
 
 
 def _handshake(conn: Connection, facts: _Facts, server: Side) -> Handshake:

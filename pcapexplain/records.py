@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from pcapexplain.model import (
     AnomalySlug,
     CaptureAnalysis,
+    CapturePoint,
     Closer,
     Connection,
     ConnState,
@@ -72,6 +73,8 @@ class ConnectionRecord:
     server_options: TcpOptions
     rtt_syn_to_synack: float | None
     rtt_synack_to_ack: float | None
+    capture_point: CapturePoint
+    capture_point_weak: bool
     tshark_streams: tuple[int, ...]
     tshark_version: str | None  # None when the native reader read the file
     reader: str  # the Reader value of the reader that read the file
@@ -165,6 +168,8 @@ def connection_record(
         server_options=conn.server_options,
         rtt_syn_to_synack=_round(conn.rtt_syn_synack),
         rtt_synack_to_ack=_round(conn.rtt_synack_ack),
+        capture_point=conn.vantage.point,
+        capture_point_weak=conn.vantage.weak,
         tshark_streams=conn.tshark_streams,
         tshark_version=result.capture.tshark_version or None,
         reader=result.capture.reader,

@@ -7,6 +7,7 @@ to keep a 20,000-connection report small enough for a browser.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 from collections import Counter
@@ -15,13 +16,27 @@ from dataclasses import dataclass
 
 from pcapexplain import ladder, narrate
 from pcapexplain.anomalies import CATALOGUE, MAX_FRAMES
-from pcapexplain.explanations import CONCEPTS, finding_texts, has, plural, text, ui_texts
+from pcapexplain.explanations import (
+    CONCEPTS,
+    finding_texts,
+    has,
+    peer,
+    plural,
+    reader_name,
+    sentences,
+    shows_codes,
+    text,
+    ui_texts,
+)
+from pcapexplain.facts import state_name
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
+    Closer,
     Connection,
     Handshake,
     Lang,
+    PacketColumns,
     PacketRole,
     Severity,
     TcpFlags,
@@ -63,6 +78,7 @@ class Badge:
     slug: str
     severity: str
     title: str
+    text: str  # what the badge shows: the slug where the language shows codes, else the title
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +92,10 @@ class Row:
     inferred_note: str
     handshake: str
     handshake_label: str
+    handshake_short: str  # the table cell
     teardown: str
     teardown_label: str
+    teardown_short: str
     closed_first: str
     time_wait: str
     duration: float
@@ -152,6 +170,7 @@ class Concept:
 @dataclass(frozen=True, slots=True)
 class ReportContext:
     lang: str
+    codes: bool  # show pcapexplain's codes (outcome values, slugs) beside their labels
     ui: dict[str, str]
     capture_name: str
     facts: tuple[tuple[str, str], ...]
@@ -192,6 +211,7 @@ def build_context(
     severe_left_out = sum(1 for r in rows if not r.detailed and r.worst >= Severity.WARN.rank)
     return ReportContext(
         lang=language,
+        codes=shows_codes(language),
         ui=_ui(language),
         capture_name=os.path.basename(result.capture.path),
         facts=_capture_facts(language, result, generated_at, version),
@@ -235,7 +255,8 @@ def _left_out_note(lang: Lang, left_out: int, severe: int) -> str:
         return ""
     note = text(lang, "report.left_out", count=f"{left_out:,}")
     if severe:
-        note += " " + text(lang, "report.left_out_severe", count=f"{severe:,}", limit=FULL_LIMIT)
+        severe_note = text(lang, "report.left_out_severe", count=f"{severe:,}", limit=FULL_LIMIT)
+        note = sentences(lang, (note, severe_note))
     return note
 
 
@@ -253,12 +274,12 @@ def _capture_facts(
     info, packets = result.capture, result.packets
     span = f"{packets.time[-1] - packets.time[0]:.3f}" if len(packets) else "0"
     facts = [
-        (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes)}"),
+        (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes, lang)}"),
         (text(lang, "report.fact.sha256"), info.sha256),
         (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
-        (text(lang, "report.fact.reader"), info.read_by),
+        (text(lang, "report.fact.reader"), reader_name(lang, info.reader, info.read_by)),
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
@@ -299,18 +320,22 @@ def _title(lang: Lang, slug: str) -> str:
 
 def _row(lang: Lang, conn: Connection, anomalies: Sequence[Anomaly], detailed: bool) -> Row:
     badges = tuple(
-        Badge(a.slug, a.severity.value, _title(lang, a.slug)) for a in _unique_by_slug(anomalies)
+        Badge(a.slug, a.severity.value, title, a.slug if shows_codes(lang) else title)
+        for a in _unique_by_slug(anomalies)
+        for title in [_title(lang, a.slug)]
     )
     return Row(
         id=conn.id,
         client=str(conn.client),
         server=str(conn.server),
         inferred=bool(conn.inferred),
-        inferred_note=" ".join(narrate.inference_notes(conn, lang)),
+        inferred_note=sentences(lang, narrate.inference_notes(conn, lang)),
         handshake=conn.handshake.value,
         handshake_label=text(lang, f"handshake.{conn.handshake.value}"),
+        handshake_short=text(lang, f"short.handshake.{conn.handshake.value}"),
         teardown=conn.teardown.value,
         teardown_label=text(lang, f"teardown.{conn.teardown.value}"),
+        teardown_short=text(lang, f"short.teardown.{conn.teardown.value}"),
         closed_first=text(lang, f"report.who.{conn.closed_first.value}"),
         time_wait=text(lang, f"report.who.{conn.time_wait.value}"),
         duration=round(conn.duration, 6),
@@ -336,19 +361,23 @@ def _section(
     lang: Lang, result: CaptureAnalysis, conn: Connection, previous: Connection | None
 ) -> Section:
     found = result.anomalies_of(conn.id)
-    frames = frozenset(f for a in found for f in a.frames)
-    # The ladder draws in red what is wrong; info findings (a simultaneous open) are not.
-    wrong = frozenset(f for a in found if a.severity.rank >= Severity.NOTE.rank for f in a.frames)
+    # Warnings and errors mark their packets; info and notes (a simultaneous open) do not.
+    severe = [a for a in found if a.severity.rank >= Severity.WARN.rank]
+    warned = frozenset(f for a in severe for f in a.frames)
     drawn = ladder.build(
         result.packets,
         result.states,
         conn,
-        wrong,
-        time_format="+{:.3f} " + text(lang, "report.second_unit"),
+        warned,
+        lang,
     )
     drawn = dataclasses.replace(drawn, parts=tuple(_labelled(lang, p) for p in drawn.parts))
+    warned_slugs = frozenset(a.slug for a in severe)
     told = narrate.story(result, conn, lang, previous)
-    lines = tuple(_line(lang, line, frames, f"c{conn.id}-f{line.frame}") for line in told.lines)
+    lines = tuple(
+        _line(lang, result.packets, line, warned, warned_slugs, f"c{conn.id}-f{line.frame}")
+        for line in told.lines
+    )
     anchors = _anchors(lines, conn.id)
     used = sorted({key for line in lines for key, _ in line.concepts}, key=CONCEPTS.index)
     return Section(
@@ -376,7 +405,7 @@ def _labelled(lang: Lang, part: ladder.Segment | ladder.Band) -> ladder.Segment 
         "report.band",
         frames=text(lang, "ui.frames", first=part.first_frame, last=part.last_frame),
         count=f"{part.packets:,}",
-        size=narrate.human_bytes(part.payload),
+        size=narrate.human_bytes(part.payload, lang),
     )
     if part.retransmissions:
         label += text(lang, "narr.sum.sep") + plural(lang, "narr.sum.retrans", part.retransmissions)
@@ -394,7 +423,7 @@ def _connection_facts(
     return (
         (text(lang, "report.col.handshake"), text(lang, f"handshake.{conn.handshake.value}")),
         (text(lang, "report.col.teardown"), text(lang, f"teardown.{conn.teardown.value}")),
-        (text(lang, "report.col.closed_first"), text(lang, f"closer.{conn.closed_first.value}")),
+        (text(lang, "report.col.closed_first"), _closed_first(lang, conn.closed_first)),
         (text(lang, "report.col.time_wait"), text(lang, f"closer.{conn.time_wait.value}")),
         (text(lang, "report.fact.isn"), f"{isn} / {peer_isn}"),
         (text(lang, "report.fact.rtt_syn"), ms(conn.rtt_syn_synack)),
@@ -406,12 +435,18 @@ def _connection_facts(
                 lang,
                 "report.traffic",
                 up=conn.to_server.packets,
-                up_bytes=narrate.human_bytes(conn.to_server.payload_bytes),
+                up_bytes=narrate.human_bytes(conn.to_server.payload_bytes, lang),
                 down=conn.to_client.packets,
-                down_bytes=narrate.human_bytes(conn.to_client.payload_bytes),
+                down_bytes=narrate.human_bytes(conn.to_client.payload_bytes, lang),
             ),
         ),
     )
+
+
+def _closed_first(lang: Lang, closer: Closer) -> str:
+    if closer is Closer.BOTH:
+        return text(lang, "ui.closed_together")
+    return text(lang, f"closer.{closer.value}")
 
 
 def _options(
@@ -444,8 +479,14 @@ def _anchors(lines: Sequence[Line], connection_id: int) -> dict[int, str]:
 
 
 def _line(
-    lang: Lang, line: narrate.NarrativeLine, anomalous_frames: frozenset[int], anchor: str
+    lang: Lang,
+    packets: PacketColumns,
+    line: narrate.NarrativeLine,
+    warned_frames: frozenset[int],
+    warned_slugs: frozenset[str],
+    anchor: str,
 ) -> Line:
+    """One row of the packet list; it is marked when a warning or an error concerns it."""
     frames = (
         text(lang, "ui.frames", first=line.frame, last=line.last_frame)
         if line.is_summary and line.frame != line.last_frame
@@ -453,6 +494,13 @@ def _line(
     )
     direction = "" if line.direction is None else text(lang, f"dir.{line.direction.name.lower()}")
     states = "" if line.is_summary else _states(lang, line)
+    # Frame numbers rise through the capture: the packet's row is found by bisection.
+    row = (
+        None
+        if line.is_summary or line.frame is None
+        else bisect.bisect_left(packets.frame, line.frame)
+    )
+    bits = 0 if row is None else packets.flags[row]
     return Line(
         frames=frames,
         anchor=anchor,
@@ -460,25 +508,24 @@ def _line(
         last_frame=line.last_frame,
         time=text(lang, "ui.time", seconds=f"{line.time:.3f}"),
         direction=direction,
-        flags="" if line.flags is None else narrate.flags_label(line.flags, lang),
+        flags="" if row is None else narrate.flags_label(bits, lang),
         seq=_numbers(lang, line.seq_raw, line.seq_rel),
         ack=_numbers(lang, line.ack_raw, line.ack_rel),
         length=line.length,
         states=states,
         text=line.text,
         concepts=tuple((k, text(lang, f"concept.{k}.title")) for k in line.concepts),
-        anomalous=bool(line.anomalies) or line.frame in anomalous_frames,
+        anomalous=line.frame in warned_frames or not warned_slugs.isdisjoint(line.anomalies),
         is_summary=line.is_summary,
-        key_packet=_is_key(line),
+        key_packet=_is_key(line, bits),
     )
 
 
-def _is_key(line: narrate.NarrativeLine) -> bool:
+def _is_key(line: narrate.NarrativeLine, flags: int) -> bool:
     """SYN, SYN-ACK, handshake ACK, FIN, ACK of a FIN and RST: each gets its own explanation."""
     if line.is_summary:
         return False
-    control = line.flags is not None and bool(line.flags & _CONTROL)
-    return control or line.role in EXPLAINED_ROLES
+    return bool(flags & _CONTROL) or line.role in EXPLAINED_ROLES
 
 
 def _numbers(lang: Lang, raw: int | None, rel: int | None) -> str:
@@ -491,10 +538,10 @@ def _states(lang: Lang, line: narrate.NarrativeLine) -> str:
     return text(
         lang,
         "report.states_line",
-        client_before=line.client_before.name,
-        client_after=line.client_after.name,
-        server_before=line.server_before.name,
-        server_after=line.server_after.name,
+        client_before=state_name(lang, line.client_before),
+        client_after=state_name(lang, line.client_after),
+        server_before=state_name(lang, line.server_before),
+        server_after=state_name(lang, line.server_after),
     )
 
 
@@ -509,13 +556,13 @@ def _finding(lang: Lang, anomaly: Anomaly, anchors: dict[int, str]) -> Finding:
         why=why,
         frames=tuple((f, anchors.get(f, "")) for f in anomaly.frames[:FINDING_FRAMES]),
         more_frames=_more_frames(lang, anomaly),
-        wireshark=_peer(CATALOGUE[anomaly.slug].wireshark_peer),
-        zeek=_peer(CATALOGUE[anomaly.slug].zeek_peer),
+        wireshark=_peer(lang, anomaly.slug, "wireshark", CATALOGUE[anomaly.slug].wireshark_peer),
+        zeek=_peer(lang, anomaly.slug, "zeek", CATALOGUE[anomaly.slug].zeek_peer),
     )
 
 
-def _peer(text: str) -> str:
-    return "" if text == "-" else text
+def _peer(lang: Lang, slug: str, tool: str, original: str) -> str:
+    return "" if original == "-" else peer(lang, slug, tool, original)
 
 
 def _more_frames(lang: Lang, anomaly: Anomaly) -> str:

@@ -49,7 +49,13 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["wbr"] = _word_breaks
     return env
+
+
+def _word_breaks(label: str) -> Markup:
+    """A heading that may wrap after an underscore (TIME_ / WAIT), never inside a word."""
+    return Markup("_<wbr>").join(Markup.escape(part) for part in label.split("_"))
 
 
 @functools.cache

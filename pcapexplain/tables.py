@@ -19,6 +19,7 @@ import pandas as pd
 
 from pcapexplain.model import (
     NO_VALUE,
+    CapturePoint,
     ChecksumStatus,
     Closer,
     ConnState,
@@ -83,6 +84,8 @@ CONNECTION_DTYPES: dict[str, object] = {
     "server_tfo": "bool",
     "rtt_syn_to_synack": "float64",
     "rtt_synack_to_ack": "float64",
+    "capture_point": _categories(CapturePoint),
+    "capture_point_weak": "bool",
     "tshark_streams": "string",
     "tshark_version": "string",
     "reader": "string",

@@ -86,9 +86,9 @@ def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang
 
 def reader_line(info: CaptureInfo, lang: Lang) -> str:
     """The line that ends `explain`: which reader read the capture (tshark with its version)."""
-    from pcapexplain.explanations import text
+    from pcapexplain.explanations import reader_name, text
 
-    return text(lang, "ui.read_by", reader=info.read_by)
+    return text(lang, "ui.read_by", reader=reader_name(lang, info.reader, info.read_by))
 
 
 def batch_line(row: CaptureRow) -> str:

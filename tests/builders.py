@@ -136,6 +136,20 @@ class Conversation:
         return columns(self.packets)
 
 
+def closed_by_client() -> Conversation:
+    """The textbook connection: handshake, one data segment acknowledged, a four-way close that
+    the client starts."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
 def merged(*conversations: Conversation) -> PacketColumns:
     """Several conversations' packets interleaved by time, as a capture would hold them."""
     packets = sorted((p for c in conversations for p in c.packets), key=lambda p: p.time)

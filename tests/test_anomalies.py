@@ -12,7 +12,17 @@ from pcapexplain.model import (
     Severity,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+from tests.builders import (
+    ACK,
+    FIN,
+    PSH,
+    RETRANSMISSION,
+    RST,
+    SYN,
+    Conversation,
+    closed_by_client,
+    merged,
+)
 from tests.findings import check_against_catalogue
 
 F = AnalysisFlag
@@ -239,7 +249,8 @@ def test_offloaded_checksums_from_one_host() -> None:
 def test_one_bad_checksum_among_good_ones_is_an_error() -> None:
     c = Conversation()
     c.handshake()
-    c.data(c.client)
+    c.data(c.client)  # frame 4: damaged on the way, dropped, never acknowledged
+    c.send(c.client, ACK | PSH, 100, seq=c.client_isn + 1, analysis=RETRANSMISSION)
     c.data(c.server)
     packets = c.columns()
     packets.tcp_checksum = [int(ChecksumStatus.BAD) if f == 4 else 0 for f in packets.frame]
@@ -249,16 +260,80 @@ def test_one_bad_checksum_among_good_ones_is_an_error() -> None:
     assert AnomalySlug.CHECKSUM_OFFLOAD not in slugs(conn)
 
 
-def test_a_clean_connection_has_no_anomaly() -> None:
+def test_a_bad_checksum_its_receiver_acknowledged_is_offload() -> None:
+    # Captured on the sender: the kernel fills in most checksums on the NIC, but the ACK a
+    # TIME_WAIT socket sends is computed in software, so one of the host's packets is good.
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)  # frame 4, acknowledged by the server's reply
+    c.data(c.server)
+    c.ack(c.client)  # frame 6: the only good one
+    packets = c.columns()
+    packets.tcp_checksum = [
+        int(ChecksumStatus.BAD) if s == "10.0.0.1" and f != 6 else 0
+        for s, f in zip(packets.src, packets.frame, strict=True)
+    ]
+    conn = found(packets)[0]
+    assert one(conn, AnomalySlug.CHECKSUM_OFFLOAD).params == {"count": 3, "side": "client"}
+    assert AnomalySlug.BAD_CHECKSUM not in slugs(conn)
+
+
+def test_loopback_checksums_are_offload_on_both_sides() -> None:
+    # Loopback never computes TCP checksums: every packet of both hosts is "bad".
     c = Conversation()
     c.handshake()
     c.data(c.client)
-    c.ack(c.server)
+    c.data(c.server)
+    packets = c.columns()
+    packets.tcp_checksum = [int(ChecksumStatus.BAD)] * len(packets.frame)
+    conn = found(packets)[0]
+    assert one(conn, AnomalySlug.CHECKSUM_OFFLOAD).params == {"count": 5, "side": "both"}
+    assert AnomalySlug.BAD_CHECKSUM not in slugs(conn)
+
+
+def test_data_resent_with_its_fin_is_not_data_after_fin() -> None:
+    # Linux collapses a retransmission with what follows it: lost bytes, later bytes and the FIN
+    # come again in one segment, after the FIN was first sent alone.
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.data(c.client, 50)
     c.fin(c.client)
+    c.send(c.client, FIN | ACK | PSH, 150, seq=c.client_isn + 1, analysis=RETRANSMISSION)
+    c.send(c.server, ACK, ack=c.client_isn + 152)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.DATA_AFTER_FIN not in slugs(conn)
+    assert AnomalySlug.DATA_AFTER_RESET not in slugs(conn)
+
+
+def test_data_beyond_the_fin_is_data_after_fin() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.data(c.client, 6)
+    conn = found(c.columns())[0]
+    after = one(conn, AnomalySlug.DATA_AFTER_FIN)
+    assert (after.frames, after.params["bytes"], after.params["side"]) == ((5,), 6, "client")
+
+
+def test_a_new_syn_does_not_move_the_old_sequence_space() -> None:
+    # H10: the client lost its state and connects again with a new ISN; the server's challenge
+    # ACK draws the client's RST <SEQ=SEG.ACK>. Nothing was left unacknowledged.
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 6)
     c.ack(c.server)
-    c.fin(c.server)
-    c.ack(c.client)
-    assert found(c.columns())[0] == []
+    c.send(c.client, SYN, seq=900_000, advance=False)
+    c.ack(c.server)  # the challenge ACK
+    c.send(c.client, RST, seq=c.client_isn + 7)
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.SYN_IN_ESTABLISHED).params == {"count": 1, "side": "client"}
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "unknown"
+    assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
+
+
+def test_a_clean_connection_has_no_anomaly() -> None:
+    assert found(closed_by_client().columns())[0] == []
 
 
 def test_zero_window_probes_and_keep_alives_follow_the_replay_s_one_rule() -> None:

@@ -240,6 +240,9 @@ def test_explain_narrates_handshake_and_teardown(
     status, out, _ = _run(capsys, "explain", str(SAMPLE), "--lang", lang)
     assert status == ExitStatus.OK
     assert "SYN" in out and "FIN" in out
+    # A note under the header says where the capture was taken (a veth pair: too close to tell).
+    notes = out.split("\n  frame 1 ", 1)[0] if lang == "en" else out.split("\n  帧 1 ", 1)[0]
+    assert ("cannot be told reliably" if lang == "en" else "无法可靠地判断抓包点") in notes
     if lang == "zh":
         assert "握手" in out
 
@@ -282,3 +285,22 @@ def test_control_characters_in_file_names_cannot_reach_the_terminal(
     assert "\x1b" not in err
     _assert_one_error(err)
     assert "\\x1b[2J\\x0aforged line.pcap" in err
+
+
+def test_a_reader_that_leaves_early_is_no_error() -> None:
+    """`pcapexplain explain ... | head -1`: the closed pipe ends the run quietly with status 0."""
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    run = subprocess.run(
+        [sys.executable, "-m", "pcapexplain", "explain", str(SAMPLE), "--lang", "zh"],
+        stdout=reader.stdin,
+        stderr=subprocess.PIPE,
+        timeout=120,
+        check=False,
+    )
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait(timeout=30)
+    assert (run.returncode, run.stderr) == (0, b"")

@@ -12,7 +12,15 @@ from pcapexplain.cli import app
 from pcapexplain.errors import ExitStatus
 from pcapexplain.grading import Status
 from pcapexplain.integrity import IntegrityFlag
-from pcapexplain.model import AnomalySlug, Closer, ConnState, Handshake, Inference, Teardown
+from pcapexplain.model import (
+    AnomalySlug,
+    CapturePoint,
+    Closer,
+    ConnState,
+    Handshake,
+    Inference,
+    Teardown,
+)
 from pcapexplain.questions import QuestionKind
 from pcapexplain.rubric import QUESTION_KEYS, REQUIREMENT_KEYS, SELECT_KEYS, TOP_KEYS
 
@@ -36,7 +44,7 @@ def test_every_anomaly_slug_is_in_the_glossary(slug: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [v.value for enum in (Handshake, Teardown, Inference) for v in enum]
+    "value", [v.value for enum in (Handshake, Teardown, CapturePoint, Inference) for v in enum]
 )
 def test_every_outcome_is_in_the_glossary(value: str) -> None:
     assert value in _glossary_terms()
@@ -55,6 +63,7 @@ def test_glossary_defines_nothing_unknown() -> None:
         Closer,
         Inference,
         ConnState,
+        CapturePoint,
         Status,
         IntegrityFlag,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import tomllib
 from enum import Enum
 from importlib import resources
 
@@ -15,6 +16,7 @@ from pcapexplain.explanations import (
     NARRATIVE_PARAMS,
     PLURAL_RULES,
     catalog,
+    peer,
     plural,
     plural_rule,
     text,
@@ -55,6 +57,13 @@ LANGUAGE_NEUTRAL = {
     "report.fact.zeek",
     "report.col.time_wait",
     "report.option.mss",
+    "report.colon",
+    "report.list_sep",
+    "ui.list_sep",
+    "ui.bytes",
+    "report.ladder_seq",
+    "report.ladder_ack",
+    "report.ladder_len",
 }
 REPORT_PARAMS = {
     "report.left_out": {"count"},
@@ -66,6 +75,9 @@ REPORT_PARAMS = {
     "report.seconds": {"seconds"},
     "report.ms": {"ms"},
     "report.traffic": {"up", "up_bytes", "down", "down_bytes"},
+    "report.ladder_seq": {"value"},
+    "report.ladder_ack": {"value"},
+    "report.ladder_len": {"value"},
 }
 BATCH_PARAMS = {
     "batch.hint": {"hint"},
@@ -95,6 +107,7 @@ UI_PARAMS = {
     "ui.connection": {"id", "client", "server", "handshake", "teardown", "packets", "duration"},
     "ui.closed_first": {"who"},
     "ui.time_wait": {"who"},
+    "ui.bytes": {"count"},
     "ui.paths": {"client", "server"},
     "ui.read_by": {"reader"},
 }
@@ -128,6 +141,8 @@ def allowed_params(key: str) -> set[str]:
         return UI_PARAMS.get(key, set())
     if key.startswith("report."):
         return REPORT_PARAMS.get(key, set())
+    if key.startswith("vantage."):
+        return {"syn_synack", "synack_ack", "total", "client", "server", "lean"}
     if key.startswith("batch."):
         return BATCH_PARAMS.get(key, set())
     if key.startswith("rubric.verdict."):
@@ -257,7 +272,9 @@ def test_missing_key_or_param_raises_instead_of_falling_back() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_state_texts_keep_the_rfc_name(lang: Lang) -> None:
     for state in TcpState:
-        assert text(lang, f"state.{state.name}").startswith(f"{state.name}"), state
+        # UNKNOWN is pcapexplain's word, not an RFC name: each language says it in its own.
+        name = text(lang, "narr.unknown_state") if state is TcpState.UNKNOWN else state.name
+        assert text(lang, f"state.{state.name}").startswith(name), state
 
 
 def test_chinese_is_translated_not_copied() -> None:
@@ -304,9 +321,30 @@ def test_handshake_concept_uses_the_phone_call_analogy() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_texts_have_clean_whitespace(lang: Lang) -> None:
     for key, value in CATALOG[lang].items():
-        if key.endswith(("sum.and", "sum.sep", "path_sep")):
+        if key.endswith(("sum.and", "sum.sep", "path_sep", "colon", "list_sep")):
             continue  # separators: their spaces are the point
         assert value == value.strip(), key
         assert "  " not in value, key
         if lang == "zh":
             assert not re.search(r" [，。；：、）]|[，。；：、（] ", value), key
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_translated_peers_keep_every_name_the_original_shows(lang: Lang) -> None:
+    """A [peers] entry translates the words of a catalogue peer; the filter fields, Zeek names
+    and codes a reader types into Wireshark or greps in a log stay exactly as they are."""
+    table = tomllib.loads(
+        resources.files("pcapexplain").joinpath(f"texts/{lang.value}.toml").read_text("utf-8")
+    ).get("peers", {})
+    names = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)+|\b[A-Z]+[0-9]\b|\bREJ\b")
+    for key, translated in table.items():
+        slug, tool = key.split(".")
+        spec = anomalies.CATALOGUE[AnomalySlug(slug)]
+        original = spec.wireshark_peer if tool == "wireshark" else spec.zeek_peer
+        assert tool in ("wireshark", "zeek") and original != "-", key
+        for name in names.findall(original):
+            assert name in translated, (key, name)
+        assert peer(lang, slug, tool, original) == translated
+    assert peer(lang, "retransmission", "wireshark", "tcp.analysis.retransmission") == (
+        "tcp.analysis.retransmission"
+    )

@@ -192,7 +192,7 @@ def test_ctrl_c_stops_the_class_at_once_and_leaves_no_tshark(tmp_path: Path) -> 
         shutil.copy(CLASS / "alice" / "alice-lab.pcap", folder / f"s{n:02d}.pcap")
     command = [sys.executable, "-m", "pcapexplain", "grade", str(folder), "--rubric", str(RUBRIC)]
     proc = subprocess.Popen(
-        [*command, "-o", str(tmp_path / "out"), "--jobs", "2"],
+        [*command, "-o", str(tmp_path / "out"), "--jobs", "2", "--reader", "tshark"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

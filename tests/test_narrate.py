@@ -282,7 +282,7 @@ def test_four_way_close_in_chinese() -> None:
         ),
         (
             "zh",
-            "5 个数据报文段，客户端 → 服务器 400 B，服务器 → 客户端 2.0 kB，2 个纯确认",
+            "5 个数据报文段，客户端 → 服务器 400 字节，服务器 → 客户端 2.0 kB，2 个纯确认",
         ),
     ],
 )
@@ -440,6 +440,8 @@ def test_refused_connection(lang: Lang) -> None:
     ]
     rst = story(pkts, lang, handshake=Handshake.REFUSED, server_isn=None)[1]
     assert rst.role is R.RST and rst.flags == RST | ACK and rst.ack_rel == 1
+    listed = "RST, ACK" if lang == "en" else "RST、ACK"  # Chinese lists names with 、
+    assert f" · {listed} · " in format_line(rst, lang)
     assert "port 80" in rst.text if lang == "en" else "端口 80" in rst.text
     assert ("refused" if lang == "en" else "拒绝") in rst.text
     assert "rst" in rst.concepts

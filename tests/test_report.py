@@ -14,6 +14,7 @@ import pytest
 from pcapexplain import api, ladder, narrate, report_context, reporter
 from pcapexplain.cli import main
 from pcapexplain.model import (
+    AnalysisFlag,
     Anomaly,
     AnomalySlug,
     CaptureAnalysis,
@@ -24,7 +25,7 @@ from pcapexplain.model import (
     ZeekVerdict,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import Conversation, merged
+from tests.builders import ACK, Conversation, merged
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_captures"
@@ -275,7 +276,7 @@ def test_hostile_file_name_through_the_command(tmp_path: Path, name: str) -> Non
     page.feed(html)
     assert page.tags.count("script") == 1
     assert "img" not in page.tags
-    assert page.tags.count("svg") == len(re.findall(r"<svg class=\"ladder-svg\"", html))
+    assert page.tags.count("svg") == len(re.findall(r"<svg class=\"(?:ladder-svg|swatch)\"", html))
     assert not [a for a in page.attributes if a.startswith("on")]
     assert name in "".join(page.text)  # shown, exactly as it was
     assert ">49<" not in html
@@ -358,6 +359,7 @@ def test_ladder_bands_the_data_phase_and_draws_handshake_and_close_in_full() -> 
         "TIME_WAIT",  # the server's FIN: client first, then server, on the same arrow
         "LAST_ACK",
         "CLOSED",
+        "CLOSED",  # the client's, after TIME_WAIT's 2MSL
     ]
     assert first.arrows[0].label == "SYN seq=0 len=0"
     assert first.arrows[1].label == "SYN, ACK seq=0 ack=1 len=0"
@@ -375,6 +377,26 @@ def test_band_summary_counts_segments_and_bytes(lang: str, label: str) -> None:
     bands = [p for p in ctx.sections[0].ladder.parts if isinstance(p, ladder.Band)]
     assert [b.label for b in bands] == [label]
     assert label in reporter.render_html(ctx)
+
+
+def test_a_band_of_resent_data_is_not_drawn_as_an_error() -> None:
+    """Red marks what a warning or an error concerns (the legend says so); a band holds no such
+    segment, so its summary counts the resent ones in ordinary ink."""
+    conv = Conversation()
+    conv.handshake()
+    for _ in range(10):
+        conv.data(conv.server, 1000)
+        conv.ack(conv.client)
+    resent = AnalysisFlag.FAST_RETRANSMISSION | AnalysisFlag.RETRANSMISSION  # a note
+    conv.send(conv.server, ACK, 1000, seq=conv.next[conv.server] - 1000, analysis=resent)
+    for _ in range(5):
+        conv.ack(conv.client)
+    packets = conv.columns()
+    result = api.analyse_columns(CaptureInfo("resent.pcap", 1, "0", "T", len(packets)), packets)
+    html = render(result)
+    summary = re.search(r"<summary><span([^>]*)>(frames 4–29:[^<]*)</span>", html)
+    assert summary is not None and "1 retransmission" in summary.group(2)
+    assert summary.group(1) == ""
 
 
 def test_long_frame_lists_are_cut_and_counted() -> None:

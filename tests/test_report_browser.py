@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
+import re
+import struct
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,19 +11,12 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from docs import make_screenshot
+from pcapexplain import ladder
 from pcapexplain.cli import main
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+README = SAMPLES.parent / "README.md"
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -32,11 +26,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.tshark]
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
+    if not Path(make_screenshot.CHROMIUM).exists():
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        instance = make_screenshot.launch(p)
         yield instance
         instance.close()
 
@@ -127,6 +121,228 @@ def test_closed_bands_print_their_packets(browser: Browser, tmp_path: Path) -> N
     page.evaluate("window.dispatchEvent(new Event('afterprint'))")
     assert not inner.is_visible()  # the reader's closed bands are closed again
     page.close()
+
+
+# Families that carry the Han script on Linux, macOS and Windows (the report's font stack).
+CJK_FAMILIES = (
+    "Noto Sans CJK",
+    "Noto Serif CJK",
+    "Source Han",
+    "WenQuanYi",
+    "PingFang",
+    "Hiragino",
+    "Microsoft YaHei",
+    "SimHei",
+    "SimSun",
+    "Droid Sans Fallback",
+)
+HAN = re.compile(r"[\u3400-\u9fff]")
+# Draws text with an element's own font on a canvas; a Han character must not come out as the box
+# drawn for a code point no font has (U+0378 is unassigned), and two must not look the same.
+GLYPHS_JS = """
+(el, chars) => {
+  const font = getComputedStyle(el).font;
+  const draw = (ch) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 64;
+    const ctx = canvas.getContext('2d');
+    ctx.font = font.replace(/\\d+(\\.\\d+)?px/, '48px');
+    ctx.fillText(ch, 4, 52);
+    return Array.from(ctx.getImageData(0, 0, 64, 64).data).join(',');
+  };
+  const missing = draw('\\u0378');
+  return chars.map(draw).map((pixels) => [pixels === missing, pixels]);
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def zh_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("zh") / "simultaneous_close.zh.html"
+    capture = SAMPLES / "simultaneous_close.pcap"
+    assert main(["report", str(capture), "-o", str(target), "--lang", "zh"]) == 0
+    return target
+
+
+@pytest.mark.parametrize(
+    "selector", ["header.page h1", "#summary h2", "td.explanation", "svg .end-title"]
+)
+def test_chinese_is_drawn_with_a_cjk_font(browser: Browser, zh_report: Path, selector: str) -> None:
+    """Chromium reports which installed font drew each glyph: Han text needs a CJK font."""
+    page = browser.new_page()
+    page.goto(zh_report.as_uri())
+    element = page.locator(selector).first
+    # The font list covers the element's own text nodes, not its descendants'.
+    own = element.evaluate(
+        "el => [...el.childNodes].filter(n => n.nodeType === 3).map(n => n.data).join('')"
+    )
+    han = HAN.findall(own)
+    assert han, f"{selector} holds no Chinese to check"
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    cjk = [f for f in fonts if f["familyName"].startswith(CJK_FAMILIES)]
+    assert cjk, f"{selector}: Chinese drawn with {[f['familyName'] for f in fonts]}, no CJK font"
+    assert sum(f["glyphCount"] for f in cjk) >= len(han)
+    page.close()
+
+
+def test_chinese_glyphs_are_not_empty_boxes(browser: Browser, zh_report: Path) -> None:
+    """Pixel evidence, independent of font names: distinct characters, none of them a box."""
+    page = browser.new_page()
+    page.goto(zh_report.as_uri())
+    heading = page.locator("#summary h2")
+    chars = sorted(set(HAN.findall(page.locator("main").text_content() or "")))[:12]
+    assert len(chars) >= 8
+    drawn = heading.evaluate(GLYPHS_JS, chars)
+    assert [c for c, (box, _) in zip(chars, drawn, strict=True) if box] == []
+    assert len({pixels for _, pixels in drawn}) == len(chars), "some characters look the same"
+    page.close()
+
+
+# Every drawn label's real box (getBBox, in the SVG's own units) against every arrow line and
+# every other label of the same diagram; the page's font decides the boxes, not an estimate.
+GEOMETRY_JS = """
+(svg) => {
+  const problems = [], widths = [];
+  const lines = [...svg.querySelectorAll('g.arrow line')].map((l) => ({
+    x1: +l.getAttribute('x1'), y1: +l.getAttribute('y1'),
+    x2: +l.getAttribute('x2'), y2: +l.getAttribute('y2'),
+    frame: l.parentNode.dataset.frame,
+  }));
+  const yAt = (l, x) =>
+    l.y1 + (l.y2 - l.y1) * Math.min(Math.max((x - l.x1) / (l.x2 - l.x1), 0), 1);
+  const crosses = (b, l) => {
+    const left = Math.max(b.x, Math.min(l.x1, l.x2));
+    const right = Math.min(b.x + b.width, Math.max(l.x1, l.x2));
+    if (left > right) return false;
+    const ys = [yAt(l, left), yAt(l, right)].sort((a, c) => a - c);
+    return ys[0] <= b.y + b.height && ys[1] >= b.y;
+  };
+  const texts = [...svg.querySelectorAll('text.label, text.state, text.time, g.bracket text')];
+  const boxes = texts.map((t) => ({ box: t.getBBox(), text: t.textContent, node: t }));
+  for (const { box, text, node } of boxes) {
+    for (const l of lines) {
+      if (crosses(box, l)) problems.push(`line of #${l.frame} through "${text}"`);
+    }
+    if (node.classList.contains('label')) widths.push([text, box.width]);
+  }
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const a = boxes[i].box, b = boxes[j].box;
+    if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height)
+      problems.push(`"${boxes[i].text}" overlaps "${boxes[j].text}"`);
+  }
+  return [problems, widths];
+}
+"""
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize(
+    "capture",
+    ["simultaneous_close.pcap", "crafted_simultaneous_open.pcap", "lossy_transfer.pcap"],
+)
+def test_no_line_runs_through_a_label(
+    browser: Browser, tmp_path: Path, capture: str, lang: str
+) -> None:
+    target = tmp_path / "ladder.html"
+    assert main(["report", str(SAMPLES / capture), "-o", str(target), "--lang", lang]) == 0
+    page = browser.new_page()
+    page.goto(target.as_uri())
+    page.evaluate("document.querySelectorAll('details.band').forEach((d) => { d.open = true; })")
+    svgs = page.locator("svg.ladder-svg")
+    assert svgs.count() >= 1
+    problems: list[str] = []
+    for svg in svgs.all():
+        found, widths = svg.evaluate(GEOMETRY_JS)
+        problems += found
+        # The layout's width estimate must not be smaller than the real text, or it misplaces.
+        problems += [
+            f"{t!r}: {w:.1f} > {ladder.text_width(t)}"
+            for t, w in widths
+            if w > ladder.text_width(t)
+        ]
+    assert problems == []
+    page.close()
+
+
+# The words of an element's text that the browser broke across lines. A word is a run of letters
+# and digits (an underscore or hyphen ends one: TIME_ / WAIT may wrap there) or of Chinese
+# characters; an arrow between two such runs joins them (客→服, c→s).
+BROKEN_WORDS_JS = """
+(el) => {
+  const broken = [];
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const run = '(?:[A-Za-z0-9.:]+|[\\u4e00-\\u9fff]+)';
+    const re = new RegExp(`${run}(?:\\u2060?→\\u2060?${run})*`, 'g');
+    for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const tops = new Set([...range.getClientRects()].map((r) => Math.round(r.top)));
+      if (tops.size > 1) broken.push(m[0]);
+    }
+  }
+  return broken;
+}
+"""
+
+
+# How many lines an element's text takes.
+LINES_JS = """
+(el) => {
+  const range = document.createRange();
+  range.selectNodeContents(el);
+  const rects = [...range.getClientRects()].filter((r) => r.width > 0);
+  return new Set(rects.map((r) => Math.round(r.top))).size;
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 1024])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_tables_fit_their_words(browser: Browser, report: Path, lang: str, width: int) -> None:
+    """No heading broken inside a word (TIME_W / AIT); direction and frame cells on one line."""
+    target = report.with_name(f"mixed.{lang}.html")
+    if not target.exists():
+        assert (
+            main(["report", str(report.with_suffix(".pcap")), "-o", str(target), "--lang", lang])
+            == 0
+        )
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.goto(target.as_uri())
+    broken = {}
+    for cell in page.locator("#conn-head th, #conn-table td:not(.host), table.packets th").all():
+        for word in cell.evaluate(BROKEN_WORDS_JS):
+            broken[word] = cell.inner_text()
+    assert broken == {}
+    for cell in page.locator("table.packets tr.packet td:nth-child(-n+4)").all():
+        lines = cell.evaluate(LINES_JS)
+        assert lines == 1, cell.inner_text()
+    page.close()
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", path
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def test_readme_screenshots_come_from_this_machinery(browser: Browser, tmp_path: Path) -> None:
+    """docs/make_screenshot.py makes the README's pair with the browser these tests use."""
+    size = (make_screenshot.SIZE["width"], make_screenshot.SIZE["height"])
+    for lang, shipped in make_screenshot.SCREENSHOTS.items():
+        made = make_screenshot.screenshot(browser, lang, tmp_path / shipped.name)
+        assert _png_size(made) == size
+        assert _png_size(shipped) == size, (
+            f"{shipped} is missing or stale: run docs/make_screenshot.py"
+        )
+        assert f"docs/{shipped.name}" in README.read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

@@ -104,15 +104,15 @@ def _ge(a: int, b: int) -> bool:
 
 
 def answers(
-    path: Path, stream: int, server_port: int, frames: Collection[int] | None = None
+    path: Path, streams: Collection[int], server_port: int, frames: Collection[int] | None = None
 ) -> dict[str, Any]:
-    """The reference answers for tshark stream `stream`, whose server listens on server_port.
+    """The reference answers for tshark streams `streams`, whose server listens on server_port.
 
     `frames` narrows the stream to one connection's frames, where a stream holds two (a stale
     SYN-ACK and its RST beside the real handshake). Sequence answers are (raw, relative) pairs;
     times are in seconds; absent answers are left out.
     """
-    rows = [r for r in read(path) if r.stream == stream and (frames is None or r.frame in frames)]
+    rows = [r for r in read(path) if r.stream in streams and (frames is None or r.frame in frames)]
     from_client = [r for r in rows if r.dport == server_port]
     from_server = [r for r in rows if r.sport == server_port]
     found: dict[str, Any] = {}
@@ -137,7 +137,9 @@ def answers(
         found["min_window"] = min(r.window for r in from_server)
     data = [r for r in from_client if r.length > 0]
     if data:
-        found["first_data_seq"] = (data[0].seq_raw, data[0].seq, data[0].frame)
+        first = data[0]
+        on_syn = 1 if first.flags & SYN else 0  # data on a SYN (TFO) starts after the SYN's number
+        found["first_data_seq"] = ((first.seq_raw + on_syn) % MOD, first.seq + on_syn, first.frame)
     found["sample_rtts"] = _samples(data, from_server)
     found["retransmitted_frames"] = [r.frame for r in rows if r.resent]
     fins = [r for r in rows if r.flags & FIN]

@@ -9,7 +9,7 @@ reconstructor's summary of it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
@@ -25,7 +25,7 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
 )
-from pcapexplain.seqspace import segment_end, seq_gt
+from pcapexplain.seqspace import segment_end, seq_ge, seq_gt
 
 # Plain ints: IntFlag's own `&` costs a call per row.
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -67,21 +67,45 @@ def gather(
 def offload_hosts(
     packets: PacketColumns, connections: list[Connection], notable: dict[int, list[int]]
 ) -> frozenset[str]:
-    """Hosts every one of whose packets has a bad TCP checksum, while other hosts' do not."""
+    """Hosts whose bad TCP checksums are an artefact of the capture point, not damage.
+
+    A receiver drops a segment with a wrong checksum, so a bad segment that its receiver then
+    acknowledged left its host intact: the capture saw it before the NIC (or loopback, which never
+    computes them) filled the checksum in. A host all of whose packets are bad is taken as
+    offloading too (unanswered SYNs, say): damage on the way does not hit every packet.
+    """
     bad: dict[str, int] = {}
-    for rows in notable.values():
-        for r in rows:
+    accepted: set[str] = set()
+    for c in connections:
+        for r in notable.get(c.id, ()):
             if packets.tcp_checksum[r] == BAD_CHECKSUM:
-                bad[packets.src[r]] = bad.get(packets.src[r], 0) + 1
+                src = packets.src[r]
+                bad[src] = bad.get(src, 0) + 1
+                if src not in accepted and _acknowledged(packets, c.packet_index, r):
+                    accepted.add(src)
     if not bad:
         return frozenset()
     sent: dict[str, int] = {}
     for c in connections:
         sent[c.client.ip] = sent.get(c.client.ip, 0) + c.to_server.packets
         sent[c.server.ip] = sent.get(c.server.ip, 0) + c.to_client.packets
-    hosts = frozenset(h for h, n in bad.items() if n >= sent.get(h, 0) > 0)
-    others_good = any(n > bad.get(h, 0) for h, n in sent.items() if h not in hosts)
-    return hosts if others_good else frozenset()
+    return frozenset(h for h, n in bad.items() if h in accepted or n >= sent.get(h, 0) > 0)
+
+
+def _acknowledged(packets: PacketColumns, index: Sequence[int], row: int) -> bool:
+    """The peer acknowledged row's sequence space before the sender sent it again."""
+    p = packets
+    if not p.length[row] and not p.flags[row] & (SYN | FIN):
+        return False  # a pure ACK: its arrival leaves no trace
+    end = segment_end(p.seq[row], p.length[row], p.flags[row])
+    pos = bisect_left(index, row) + 1
+    for r in index[pos : pos + LOOK_BACK]:
+        if p.src[r] == p.src[row]:
+            if p.seq[r] == p.seq[row] and p.flags[r] & SYN == p.flags[row] & SYN:
+                return False  # resent first: the original may have been dropped
+        elif p.flags[r] & ACK and seq_ge(p.ack[r], end):
+            return True
+    return False
 
 
 def side_name(direction: int) -> str:
@@ -100,7 +124,7 @@ class Context:
     capture_end: float
     prev: Connection | None = None  # the previous incarnation of the same 4-tuple
     skip: set[int] = field(default_factory=set)  # rows already explained by an earlier check
-    offload_hosts: frozenset[str] = frozenset()  # D14: every packet they sent has a bad checksum
+    offload_hosts: frozenset[str] = frozenset()  # D14: their bad checksums are offload
     memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
 
     def d(self, row: int) -> int:
@@ -183,8 +207,11 @@ class Context:
     def next_seq(self, row: int, direction: int) -> int | None:
         """next(sender): the highest segment end the direction had sent before row."""
         best: int | None = None
+        isn = self.c.client_isn if direction == Direction.TO_SERVER else self.c.server_isn
+        flags, seq = self.p.flags, self.p.seq
         for r in self.before(row, direction):
-            if not self.p.flags[r] & RST:
+            # A RST takes no sequence space; a SYN with another ISN opens another one (H10).
+            if not flags[r] & RST and not (flags[r] & SYN and seq[r] != isn):
                 e = self.end(r)
                 best = e if best is None or seq_gt(e, best) else best
         return best

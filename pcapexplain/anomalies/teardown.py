@@ -216,7 +216,8 @@ def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
 def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
     """T9: payload from a side after its own RST, or beyond its own FIN's sequence number.
 
-    Data sent before the RST or FIN but captured after it (seq below it) is reordering, not this.
+    Data sent before the RST or FIN but captured after it (seq below it) is reordering, not this;
+    so is a retransmission that carries the FIN again: only the payload's end is compared.
     """
     p = ctx.p
     after_rst: list[int] = []
@@ -224,14 +225,13 @@ def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
     for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
         rsts, fins = ctx.rsts(d), ctx.fins(d)
         data = [r for r in ctx.rows if ctx.d(r) == d and p.length[r] and not p.flags[r] & SYN]
+        ends = {r: seq_add(p.seq[r], p.length[r]) for r in data}
         if rsts:
-            after_rst += [r for r in data if r > rsts[0] and seq_gt(ctx.end(r), p.seq[rsts[0]])]
+            after_rst += [r for r in data if r > rsts[0] and seq_gt(ends[r], p.seq[rsts[0]])]
         if fins:
             fin_seq = seq_add(p.seq[fins[0]], p.length[fins[0]])
             after_fin += [
-                r
-                for r in data
-                if r > fins[0] and seq_gt(ctx.end(r), fin_seq) and r not in after_rst
+                r for r in data if r > fins[0] and seq_gt(ends[r], fin_seq) and r not in after_rst
             ]
     for slug, rows in ((A.DATA_AFTER_RESET, after_rst), (A.DATA_AFTER_FIN, after_fin)):
         if rows:

@@ -127,11 +127,68 @@ def illegal_flags() -> Wire:
     return w
 
 
+def handshake(w: Wire, ap: int, bp: int, a_isn: int, b_isn: int) -> None:
+    w.a(0.5, sport=ap, dport=bp, flags="S", seq=a_isn, window=WIN, options=OPTS)
+    w.b(sport=bp, dport=ap, flags="SA", seq=b_isn, ack=a_isn + 1, window=WIN, options=OPTS)
+    w.a(0.0002, sport=ap, dport=bp, flags="A", seq=a_isn + 1, ack=b_isn + 1, window=WIN)
+
+
+def protocol_violations() -> Wire:
+    """Five connections: four break a rule of RFC 9293 no Linux stack breaks, one is corrupted."""
+    w = Wire()
+    # #0: a data segment with PSH but no ACK flag, its ack field still filled in. B drops it
+    # (§3.10.7.4: "if the ACK bit is off, drop the segment"); A resends it with ACK.
+    ap, bp = 55301, 45301
+    handshake(w, ap, bp, 100, 300)
+    w.a(0.01, sport=ap, dport=bp, flags="P", seq=101, ack=301, window=WIN, load=b"hello\n")
+    w.a(0.2, sport=ap, dport=bp, flags="PA", seq=101, ack=301, window=WIN, load=b"hello\n")
+    w.b(sport=bp, dport=ap, flags="A", seq=301, ack=107, window=WIN)
+    exchange_and_close(w, ap, bp, 107, 301)
+    # #1: a SYN with a new ISN on an established connection (A lost its state, B did not): B
+    # answers with a challenge ACK (RFC 5961 §4), A in SYN-SENT resets <SEQ=SEG.ACK>.
+    ap, bp = 55302, 45302
+    handshake(w, ap, bp, 100, 300)
+    w.a(0.01, sport=ap, dport=bp, flags="PA", seq=101, ack=301, window=WIN, load=b"hello\n")
+    w.b(sport=bp, dport=ap, flags="A", seq=301, ack=107, window=WIN)
+    w.a(5.0, sport=ap, dport=bp, flags="S", seq=9000, window=WIN, options=OPTS)
+    w.b(sport=bp, dport=ap, flags="A", seq=301, ack=107, window=WIN)
+    w.a(0.0002, sport=ap, dport=bp, flags="R", seq=107, window=0)
+    # #2: A sends its request right behind its SYN, before B's SYN-ACK, without TFO: B, in
+    # SYN-RECEIVED, drops a segment without ACK (§3.10.7.4); A resends it once established.
+    ap, bp = 55303, 45303
+    w.a(0.5, sport=ap, dport=bp, flags="S", seq=100, window=WIN, options=OPTS)
+    w.a(0.0001, sport=ap, dport=bp, flags="P", seq=101, window=WIN, load=b"hello\n")
+    w.b(0.0002, sport=bp, dport=ap, flags="SA", seq=300, ack=101, window=WIN, options=OPTS)
+    w.a(0.0002, sport=ap, dport=bp, flags="A", seq=101, ack=301, window=WIN)
+    exchange_and_close(w, ap, bp, 101, 301)
+    # #3: A sends FIN (seq 107), then 6 more bytes beyond it; B ACKs only up to the FIN.
+    ap, bp = 55304, 45304
+    handshake(w, ap, bp, 100, 300)
+    w.a(0.01, sport=ap, dport=bp, flags="PA", seq=101, ack=301, window=WIN, load=b"hello\n")
+    w.b(sport=bp, dport=ap, flags="A", seq=301, ack=107, window=WIN)
+    w.a(0.1, sport=ap, dport=bp, flags="FA", seq=107, ack=301, window=WIN)
+    w.a(0.0001, sport=ap, dport=bp, flags="PA", seq=108, ack=301, window=WIN, load=b"again\n")
+    w.b(0.04, sport=bp, dport=ap, flags="A", seq=301, ack=108, window=WIN)
+    w.b(0.1, sport=bp, dport=ap, flags="FA", seq=301, ack=108, window=WIN)
+    w.a(sport=ap, dport=bp, flags="A", seq=108, ack=302, window=WIN)
+    # #4: A's request is corrupted on the way (its TCP checksum no longer matches); B drops it
+    # and A's retransmission timer resends it intact. Shows only with --check-checksums.
+    ap, bp = 55305, 45305
+    handshake(w, ap, bp, 100, 300)
+    w.a(0.01, sport=ap, dport=bp, flags="PA", seq=101, ack=301, window=WIN, load=b"hello\n",
+        chksum=0x1234)  # fmt: skip
+    w.a(0.2, sport=ap, dport=bp, flags="PA", seq=101, ack=301, window=WIN, load=b"hello\n")
+    w.b(sport=bp, dport=ap, flags="A", seq=301, ack=107, window=WIN)
+    exchange_and_close(w, ap, bp, 107, 301)
+    return w
+
+
 CRAFTED = {
     "crafted_old_duplicate_syn.pcap": old_duplicate_syn,
     "crafted_old_duplicate_syn_at_client.pcap": old_duplicate_syn_at_client,
     "crafted_simultaneous_open.pcap": simultaneous_open,
     "crafted_illegal_flags.pcap": illegal_flags,
+    "crafted_protocol_violations.pcap": protocol_violations,
 }
 
 
