@@ -63,6 +63,11 @@ def _asset(name: str) -> str:
     return (resources.files("pcapexplain") / "templates" / name).read_text(encoding="utf-8")
 
 
+def _script(name: str) -> Markup:
+    """A page's script after the table sorting that the report and the index share."""
+    return Markup(_asset("table.js") + _asset(name))
+
+
 def render_html(ctx: ReportContext) -> str:
     """The whole page as one string; deterministic for the same context."""
     template = _environment().get_template("report.html.j2")
@@ -71,15 +76,13 @@ def render_html(ctx: ReportContext) -> str:
         ctx=ctx,
         csp=CSP,
         css=Markup(_asset("report.css")),
-        js=Markup(_asset("report.js")),
+        js=_script("report.js"),
     )
 
 
 def render_feedback(ctx: FeedbackContext) -> str:
     """A student's feedback: the report of the rubric's connections with the results on top."""
-    return _render_grading(
-        "feedback.html.j2", ctx=ctx.report, fb=ctx, js=Markup(_asset("report.js"))
-    )
+    return _render_grading("feedback.html.j2", ctx=ctx.report, fb=ctx, js=_script("report.js"))
 
 
 def render_summary(ctx: SummaryContext) -> str:
@@ -101,7 +104,7 @@ def render_index(ctx: IndexContext) -> str:
         ctx=ctx,
         csp=CSP,
         css=Markup(_asset("report.css") + _asset("index.css")),
-        js=Markup(_asset("index.js")),
+        js=_script("index.js"),
     )
 
 

@@ -50,23 +50,7 @@
   }
 
   function sortBy(th) {
-    var index = th.cellIndex;
-    var numeric = th.dataset.sort === "num";
-    var ascending = !th.classList.contains("sorted-asc");
-    Array.prototype.forEach.call(head.tHead.rows[0].cells, function (cell) {
-      cell.classList.remove("sorted-asc", "sorted-desc");
-    });
-    th.classList.add(ascending ? "sorted-asc" : "sorted-desc");
-    function key(row) {
-      var cell = row.cells[index];
-      var raw = cell.dataset.v !== undefined ? cell.dataset.v : cell.textContent;
-      return numeric ? parseFloat(raw) : raw.toLowerCase();
-    }
-    rows.sort(function (a, b) {
-      var x = key(a), y = key(b);
-      var order = x < y ? -1 : x > y ? 1 : 0;
-      return ascending ? order : -order;
-    });
+    pcapexplainSortRows(head.tHead.rows[0], rows, th);
     // Refill the chunks in the new order, each with as many rows as before.
     rows.forEach(function (row, i) { bodies[Math.floor(i / chunkSize)].appendChild(row); });
   }
