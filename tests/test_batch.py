@@ -493,15 +493,18 @@ def test_the_time_limit_makes_one_error_row(
     folder = tmp_path / "in"
     folder.mkdir()
     generator = Path(__file__).resolve().parent.parent / "benchmarks" / "generate.py"
-    # Far more than the limit even on a fast idle machine, while the small capture stays well
-    # within it on a loaded one (its worker's first call also looks tshark up).
+    # Read by tshark, the slower reader, so that big.pcap takes several times the limit even on a
+    # fast idle machine (about 50 s here), while the small capture stays well within it on a
+    # loaded one (its worker's first call also looks tshark up).
     subprocess.run(
-        [sys.executable, str(generator), str(folder / "big.pcap"), "--packets", "250000"],
+        [sys.executable, str(generator), str(folder / "big.pcap"), "--packets", "400000"],
         check=True,
         capture_output=True,
     )
     shutil.copy(SAMPLES / "refused.pcap", folder / "small.pcap")
-    result = run_batch(folder, tmp_path / "out", "--jobs", "2", "--time-limit", "15")
+    result = run_batch(
+        folder, tmp_path / "out", "--jobs", "2", "--time-limit", "15", "--reader", "tshark"
+    )
     assert result.returncode == 4, result.stderr
     rows = captures_csv(tmp_path / "out")
     assert rows["small.pcap"]["status"] == "ok"

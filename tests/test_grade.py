@@ -83,6 +83,7 @@ def test_a_student_over_the_time_limit_is_an_error_row(tmp_path: Path) -> None:
     shutil.copy(CLASS / "alice" / "alice-lab.pcap", folder / "alice.pcap")
     out = tmp_path / "out"
     args = ["grade", str(folder), "--rubric", str(RUBRIC), "-o", str(out), "--time-limit", "0.01"]
+    args += ["--reader", "tshark"]
     assert main(args) == ExitStatus.COMPLETED_WITH_ERRORS
     book = rows(out)
     assert book["alice"]["status"] == "error"
