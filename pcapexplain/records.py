@@ -94,32 +94,45 @@ class ConnectionRecord:
     def to_json_dict(self) -> dict[str, Any]:
         """The JSON-contract object: enums as their values (states by name), options as objects,
         tuples as lists."""
-        return {f.name: _json_value(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        return {name: _json_value(getattr(self, name)) for name in _RECORD_FIELDS}
 
     def flat(self) -> dict[str, Scalar]:
         """One CSV/DataFrame row: options spread out (client_mss, ...), lists joined by spaces."""
+        # The same values as to_json_dict's, without building that dict first (a CSV of a
+        # million-packet capture has tens of thousands of rows).
         flat: dict[str, Scalar] = {}
-        for key, value in self.to_json_dict().items():
-            if isinstance(value, dict):
-                for sub, inner in value.items():
-                    flat[f"{key.removesuffix('_options')}_{sub}"] = inner
-            elif isinstance(value, list):
-                flat[key] = " ".join(str(v) for v in value)
-            else:
+        for key in _RECORD_FIELDS:
+            value = getattr(self, key)
+            if type(value) in _PLAIN:
                 flat[key] = value
+            elif isinstance(value, TcpOptions):
+                prefix = key.removesuffix("_options")
+                for sub in _OPTION_FIELDS:
+                    flat[f"{prefix}_{sub}"] = getattr(value, sub)
+            elif isinstance(value, tuple):
+                flat[key] = " ".join(str(_json_value(v)) for v in value)
+            else:
+                flat[key] = _json_value(value)
         return flat
 
 
 def _json_value(value: object) -> Any:
+    if type(value) in _PLAIN:  # most fields; the checks below would return it unchanged
+        return value
     if isinstance(value, TcpState):
         return value.name
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, TcpOptions):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {name: getattr(value, name) for name in _OPTION_FIELDS}
     if isinstance(value, tuple):
         return [_json_value(v) for v in value]
     return value
+
+
+_PLAIN = frozenset((int, float, str, bool, type(None)))
+_RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(ConnectionRecord))
+_OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(TcpOptions))
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
