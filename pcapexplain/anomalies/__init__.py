@@ -2,7 +2,7 @@
 
 The catalogue (`catalogue.py`) follows TCP-REFERENCE section (b): handshake H1–H10, data phase
 D1–D15, teardown T4–T11 (T1–T3 are normal outcomes, carried by `Connection.teardown`). `detect`
-makes one pass over all packets (`context.gather`), then runs every check of `handshake.py`,
+gathers each connection's notable rows (`context.gather`), then runs every check of `handshake.py`,
 `data.py` and `teardown.py` on each connection's notable rows.
 """
 
@@ -67,14 +67,19 @@ def detect(
     # In order of first packet, so that each connection meets the incarnation before it.
     for conn in sorted(connections, key=lambda c: (c.first_time, c.id)):
         key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        mine_notable = notable[conn.id]
         ctx = Context(
             packets,
             states,
             conn,
-            notable[conn.id],
+            mine_notable.rows,
             capture_end,
             previous.get(key),
             offload_hosts=offload,
+            seen_flags=mine_notable.flags,
+            seen_bits=mine_notable.bits,
+            seen_bad_checksum=mine_notable.bad_checksum,
+            seen_zero_window=mine_notable.zero_window,
         )
         previous[key] = conn
         mine = [a for check in CHECKS for a in check(ctx)]

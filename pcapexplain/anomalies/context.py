@@ -1,6 +1,6 @@
 """What every anomaly check works on: each connection's notable rows and bounded look-ups.
 
-`gather` makes exactly one pass over all packets, collecting each connection's *notable* rows
+`gather` makes whole-column passes over all packets, collecting each connection's *notable* rows
 (tshark analysis bits, control flags, bad checksums, oversize segments, data after a FIN or RST);
 a `Context` then gives the checks those rows, short look-backs inside one connection, and the
 reconstructor's summary of it.
@@ -11,6 +11,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
 from pcapexplain.model import (
@@ -36,36 +38,68 @@ LOOK_BACK = 256  # packets of one connection a check may scan backwards from a r
 AT_END = 1.0  # less capture than this after a packet: it happened "at capture end"
 
 
+@dataclass(frozen=True, slots=True)
+class Notable:
+    """One connection's notable rows, and what any of them carries (to skip empty look-ups)."""
+
+    rows: list[int]
+    flags: int = 0  # every TCP flag set on some notable row
+    bits: int = 0  # every analysis bit set on some notable row
+    bad_checksum: bool = False  # some notable row has a bad TCP checksum
+    zero_window: bool = False  # some notable row advertises a zero window
+
+
 def gather(
     packets: PacketColumns, states: PacketStates, connections: list[Connection]
-) -> dict[int, list[int]]:
-    """The notable rows of every connection, in capture order, from one pass over the packets."""
-    notable: dict[int, list[int]] = {c.id: [] for c in connections}
+) -> dict[int, Notable]:
+    """The notable rows of every connection, in capture order, from whole-column passes.
+
+    A row is notable when it has analysis bits, any flag but a lone ACK, a bad checksum or more
+    payload than the smallest MSS any connection announced, or carries data after a FIN or RST
+    of its connection: every other row is an ordinary data or ACK segment that no check reads.
+    """
     known_mss = [o.mss for c in connections for o in (c.client_options, c.server_options) if o.mss]
     min_mss = min(known_mss, default=1 << 30)
-    closed: set[int] = set()  # connections in which a FIN or RST has been seen so far
-    columns = zip(
-        states.connection,
-        packets.flags,
-        packets.length,
-        packets.analysis,
-        packets.tcp_checksum,
-        strict=True,
+    count = len(packets)
+    cid = np.asarray(states.connection, dtype=np.int64)
+    flags = np.asarray(packets.flags, dtype=np.int64)
+    length = np.asarray(packets.length, dtype=np.int64)
+    bits = np.asarray(packets.analysis, dtype=np.int64)
+    size = max(len(connections), int(cid.max()) + 1 if count else 0)
+    # The first FIN or RST of each connection: data after it is notable (T4, T9).
+    closing = np.flatnonzero(flags & (FIN | RST))
+    first_close = np.full(size, count, dtype=np.int64)
+    np.minimum.at(first_close, cid[closing], closing)
+    bad = np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM
+    mask = (
+        (bits != 0)
+        | ((flags & _CTRL) != ACK)
+        | bad
+        | (length > min_mss)
+        | ((length != 0) & (first_close[cid] < np.arange(count)))
     )
-    for row, (cid, flags, length, bits, checksum) in enumerate(columns):
-        if bits or (flags & _CTRL) != ACK or checksum == BAD_CHECKSUM or length > min_mss:
-            if flags & (FIN | RST):
-                closed.add(cid)
-        elif not (length and cid in closed):
-            continue  # the common case: an ordinary data or ACK segment
-        rows = notable.get(cid)
-        if rows is not None:
-            rows.append(row)
+    rows = np.flatnonzero(mask)
+    rows = rows[np.argsort(cid[rows], kind="stable")]  # by connection, each in capture order
+    owner = cid[rows]
+    seen_flags = np.zeros(size, dtype=np.int64)
+    seen_bits = np.zeros(size, dtype=np.int64)
+    np.bitwise_or.at(seen_flags, owner, flags[rows])
+    np.bitwise_or.at(seen_bits, owner, bits[rows])
+    bad_seen = np.bincount(owner[bad[rows]], minlength=size).tolist()
+    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size).tolist()
+    ends = np.cumsum(np.bincount(owner, minlength=size)).tolist()
+    listed, f_list, b_list = rows.tolist(), seen_flags.tolist(), seen_bits.tolist()
+    notable = {}
+    for c in connections:
+        start, i = (ends[c.id - 1] if c.id else 0), c.id
+        notable[i] = Notable(
+            listed[start : ends[i]], f_list[i], b_list[i], bool(bad_seen[i]), bool(zero_seen[i])
+        )
     return notable
 
 
 def offload_hosts(
-    packets: PacketColumns, connections: list[Connection], notable: dict[int, list[int]]
+    packets: PacketColumns, connections: list[Connection], notable: dict[int, Notable]
 ) -> frozenset[str]:
     """Hosts whose bad TCP checksums are an artefact of the capture point, not damage.
 
@@ -77,7 +111,9 @@ def offload_hosts(
     bad: dict[str, int] = {}
     accepted: set[str] = set()
     for c in connections:
-        for r in notable.get(c.id, ()):
+        if c.id not in notable:
+            continue
+        for r in notable[c.id].rows:
             if packets.tcp_checksum[r] == BAD_CHECKSUM:
                 src = packets.src[r]
                 bad[src] = bad.get(src, 0) + 1
@@ -126,6 +162,12 @@ class Context:
     skip: set[int] = field(default_factory=set)  # rows already explained by an earlier check
     offload_hosts: frozenset[str] = frozenset()  # D14: their bad checksums are offload
     memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
+    # Every flag and analysis bit some notable row carries (-1: unknown, all): a look-up for
+    # rows with a flag or bit none of them has is empty without reading them.
+    seen_flags: int = -1
+    seen_bits: int = -1
+    seen_bad_checksum: bool = True
+    seen_zero_window: bool = True
 
     def d(self, row: int) -> int:
         return self.s.direction[row]
@@ -145,11 +187,15 @@ class Context:
         """Notable rows carrying any of the analysis bits or any of the flags."""
         analysis, packet_flags = self.p.analysis, self.p.flags
         bits, flags = int(bits), int(flags)  # IntFlag's own `&` costs a call per row
+        if not (bits & self.seen_bits or flags & self.seen_flags):
+            return []
         return [r for r in self.rows if analysis[r] & bits or packet_flags[r] & flags]
 
     def syns(self, direction: int, *, with_ack: bool) -> list[int]:
         """SYN rows (not SYN+RST) from one direction, with or without the ACK flag."""
         key = ("syn", direction, with_ack)
+        if not self.seen_flags & SYN:
+            return []
         if key not in self.memo:
             flags, d = self.p.flags, self.s.direction
             self.memo[key] = [
@@ -165,6 +211,8 @@ class Context:
     def fins(self, direction: int) -> list[int]:
         """FIN rows (not with SYN or RST) from one direction."""
         key = ("fin", direction, False)
+        if not self.seen_flags & FIN:
+            return []
         if key not in self.memo:
             flags, d = self.p.flags, self.s.direction
             self.memo[key] = [
@@ -177,6 +225,8 @@ class Context:
     def rsts(self, direction: int) -> list[int]:
         """RST rows from one direction."""
         key = ("rst", direction, False)
+        if not self.seen_flags & RST:
+            return []
         if key not in self.memo:
             flags, d = self.p.flags, self.s.direction
             self.memo[key] = [r for r in self.rows if flags[r] & RST and d[r] == direction]

@@ -35,6 +35,8 @@ F = AnalysisFlag
 _ZERO_WINDOW_PROBE = int(PacketRole.ZERO_WINDOW_PROBE)
 _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
 _PROBE_ANSWER = int(F.KEEP_ALIVE_ACK | F.ZERO_WINDOW_PROBE_ACK)
+_KEEP_ALIVE_BITS = int(F.KEEP_ALIVE | F.KEEP_ALIVE_ACK)
+_PROBE_BITS = int(F.ZERO_WINDOW_PROBE | F.ZERO_WINDOW_PROBE_ACK)
 
 
 def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
@@ -258,14 +260,19 @@ def check_zero_window(ctx: Context) -> Iterator[Anomaly]:
     of them probe a zero window is the replay's one rule (PacketRole.ZERO_WINDOW_PROBE, decided
     in endpoints.py), so that a finding and the story never call one segment two things.
     """
+    # The replay gives the probe role only to rows with probe or keep-alive bits, and a closed
+    # window is a zero window field: without either among the notable rows there is nothing.
+    probing = ctx.seen_bits & (_KEEP_ALIVE_BITS | _PROBE_BITS)
+    if not probing and not ctx.seen_zero_window:
+        return
     all_probes = [
         r
-        for r in ctx.rows
+        for r in (ctx.rows if probing else ())
         if ctx.s.role[r] == _ZERO_WINDOW_PROBE and not ctx.p.analysis[r] & _PROBE_ANSWER
     ]
     probes: list[int] = []
     kinds: set[str] = set()
-    for rows, reopened in _episodes(ctx):
+    for rows, reopened in _episodes(ctx) if ctx.seen_zero_window else ():
         start, d = rows[0], ctx.d(rows[0])
         stop = reopened if reopened is not None else ctx.c.packet_index[-1]
         inside = [r for r in all_probes if start < r <= stop and ctx.d(r) != d]
@@ -309,6 +316,8 @@ def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
     The replay's role decides (endpoints.py): a probe of a zero window and its answer are not
     keep-alives, even where tshark calls them so.
     """
+    if not ctx.seen_bits & _KEEP_ALIVE_BITS:
+        return  # the replay gives the role only to rows with these bits (endpoints._plain_role)
     own = [r for r in ctx.rows if ctx.s.role[r] == _KEEP_ALIVE and r not in ctx.skip]
     probes = [r for r in own if not ctx.p.analysis[r] & _PROBE_ANSWER]
     if not probes:
@@ -329,14 +338,15 @@ def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
 
 def check_oversize(ctx: Context) -> Iterator[Anomaly]:
     """D13: payload above the peer's MSS: TSO/GSO on the capture host, not on the wire."""
-    limits = {
-        Direction.TO_SERVER: ctx.c.server_options.mss,
-        Direction.TO_CLIENT: ctx.c.client_options.mss,
-    }
-    rows = [r for r in ctx.rows if (m := limits[Direction(ctx.d(r))]) and ctx.p.length[r] > m]
+    # By direction code: Direction.TO_SERVER (0) is limited by the server's MSS.
+    limits = (ctx.c.server_options.mss, ctx.c.client_options.mss)
+    if not any(limits):
+        return
+    d, length = ctx.s.direction, ctx.p.length
+    rows = [r for r in ctx.rows if (m := limits[d[r]]) and length[r] > m]
     if rows:
-        largest = max(ctx.p.length[r] for r in rows)
-        mss = min(limits[Direction(ctx.d(r))] or 0 for r in rows)
+        largest = max(length[r] for r in rows)
+        mss = min(limits[d[r]] or 0 for r in rows)
         yield ctx.make(
             A.SEGMENT_EXCEEDS_MSS,
             rows,
@@ -388,6 +398,8 @@ def check_checksums(ctx: Context) -> Iterator[Anomaly]:
     """D14: bad checksums (seen only when validation was on); an offload artefact when every
     packet of the sending host is bad (captured before the NIC filled the checksum in)."""
     p = ctx.p
+    if not ctx.seen_bad_checksum:
+        return
     bad = [r for r in ctx.rows if p.tcp_checksum[r] == BAD_CHECKSUM]
     offload = [r for r in bad if p.src[r] in ctx.offload_hosts]
     other = [r for r in bad if p.src[r] not in ctx.offload_hosts]

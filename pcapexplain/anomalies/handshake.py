@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import cache
 
 from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context
 from pcapexplain.model import (
@@ -23,6 +24,7 @@ from pcapexplain.seqspace import seq_add
 
 A = AnomalySlug
 F = AnalysisFlag
+_illegal = cache(TcpFlags.illegal)  # a handful of distinct flag values, one call per row
 LINUX_TIME_WAIT = 60.0  # TCP_TIMEWAIT_LEN in include/net/tcp.h
 RFC_2MSL = 240.0  # RFC 9293 §3.4.2: MSL = 2 minutes
 
@@ -192,7 +194,8 @@ def check_syn_data(ctx: Context) -> Iterator[Anomaly]:
 
 def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
     """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
-    found = [(r, kind) for r in ctx.rows if (kind := TcpFlags.illegal(ctx.p.flags[r])) is not None]
+    flags = ctx.p.flags
+    found = [(r, kind) for r in ctx.rows if (kind := _illegal(flags[r])) is not None]
     if found:
         kinds = {kind.value for _, kind in found}
         rows = [r for r, _ in found]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterator
 
 from pcapexplain.anomalies.context import ACK, RST, SYN, Context, side_name
@@ -32,8 +33,8 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
         y = 1 - d
         data = [
             r
-            for r in ctx.rows
-            if r > fins[0] and ctx.d(r) == y and p.length[r] and not p.analysis[r] & RETRANSMITTED
+            for r in ctx.rows[bisect_right(ctx.rows, fins[0]) :]
+            if ctx.d(r) == y and p.length[r] and not p.analysis[r] & RETRANSMITTED
         ]
         if data or ctx.c.half_close and ctx.c.closed_first.value == side_name(d):
             yield ctx.make(
@@ -224,7 +225,15 @@ def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
     after_fin: list[int] = []
     for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
         rsts, fins = ctx.rsts(d), ctx.fins(d)
-        data = [r for r in ctx.rows if ctx.d(r) == d and p.length[r] and not p.flags[r] & SYN]
+        if not rsts and not fins:
+            continue
+        # Only rows after the first RST or FIN can count; the rows are in capture order.
+        first = min(r[0] for r in (rsts, fins) if r)
+        data = [
+            r
+            for r in ctx.rows[bisect_right(ctx.rows, first) :]
+            if ctx.d(r) == d and p.length[r] and not p.flags[r] & SYN
+        ]
         ends = {r: seq_add(p.seq[r], p.length[r]) for r in data}
         if rsts:
             after_rst += [r for r in data if r > rsts[0] and seq_gt(ends[r], p.seq[rsts[0]])]
