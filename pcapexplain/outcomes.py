@@ -5,7 +5,11 @@ Works on one connection after `endpoints.replay` has given every packet its role
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from pcapexplain import vantage
 from pcapexplain.endpoints import Side
@@ -31,7 +35,7 @@ _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN)
 _TO_SERVER = int(Direction.TO_SERVER)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
-_FIRST_SENDS = frozenset((int(PacketRole.SYN), int(PacketRole.SYN_ACK)))
+_FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
 _NEVER_OPENED = frozenset(
     (
         Handshake.REFUSED,
@@ -60,7 +64,6 @@ class _Facts:
     stale_reset: bool = False  # the client reset a SYN-ACK: <SEQ=SEG.ACK><CTL=RST> (Fig. 8)
     half_close: bool = False
     sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
-    streams: set[int] = field(default_factory=set)
 
 
 def summarise(
@@ -77,7 +80,6 @@ def summarise(
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
     conn.client_final = TcpState(states.client_after[last])
     conn.server_final = TcpState(states.server_after[last])
-    conn.tshark_streams = tuple(sorted(facts.streams))
     _options(packets, conn, facts)
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
@@ -95,26 +97,63 @@ def summarise(
 
 def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
     facts = _Facts()
-    stats = (conn.to_server, conn.to_client)
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
-    p_unknown = packets.length_unknown
+    direction, role = states.direction, states.role
     for row in conn.packet_index:
-        d = states.direction[row]
         flags, length = p_flags[row], p_len[row]
-        direction = stats[d]
-        direction.packets += 1
-        direction.payload_bytes += length
-        direction.unknown_length += p_unknown[row]
-        if resent(packets, states, row):
-            direction.retransmissions += 1
-        facts.streams.add(packets.stream[row])
         if flags & (_SYN | _FIN | _RST):
-            _control(facts, row, d, flags, p_seq[row], p_ack[row], client)
-        elif states.role[row] == _HS_ACK and facts.hs_ack is None:
+            _control(facts, row, direction[row], flags, p_seq[row], p_ack[row], client)
+        elif facts.hs_ack is None and role[row] == _HS_ACK:
             facts.hs_ack = row
         if length or flags & _FIN:
-            _data(facts, d, p_seq[row], length, flags)
+            _data(facts, direction[row], p_seq[row], length, flags)
     return facts
+
+
+def count(packets: PacketColumns, states: PacketStates, connections: list[Connection]) -> None:
+    """Fill every connection's per-direction counters and tshark stream numbers, from
+    whole-column passes over the replayed rows (each row belongs to one connection)."""
+    size = 2 * len(connections)
+    if not size:
+        return
+    key = 2 * np.asarray(states.connection, dtype=np.int64)
+    key += np.asarray(states.direction, dtype=np.int64)  # Direction code: 0 to server
+    counts = np.bincount(key, minlength=size).tolist()
+    payload = _sums(key, packets.length, size)
+    unknown = _sums(key, packets.length_unknown, size)
+    roles, bits = np.asarray(states.role), np.asarray(packets.analysis)
+    resends = np.bincount(key[_resent(roles, bits)], minlength=size).tolist()
+    streams = _streams(key // 2, packets.stream)
+    for conn in connections:
+        for d, stats in enumerate((conn.to_server, conn.to_client)):
+            k = 2 * conn.id + d
+            stats.packets, stats.payload_bytes = counts[k], payload[k]
+            stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
+        conn.tshark_streams = streams.get(conn.id, ())
+
+
+def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
+    sums = np.zeros(size, dtype=np.int64)
+    np.add.at(sums, key, np.asarray(column, dtype=np.int64))
+    return sums.tolist()
+
+
+def _streams(owner: np.ndarray, column: Sequence[int]) -> dict[int, tuple[int, ...]]:
+    """Each connection's distinct tshark stream numbers, ascending."""
+    streams = np.asarray(column, dtype=np.int64)
+    low = int(streams.min())
+    span = int(streams.max()) - low + 1
+    pairs = np.unique(owner * span + (streams - low))  # by connection, then stream
+    found: dict[int, tuple[int, ...]] = {}
+    for cid, stream in zip((pairs // span).tolist(), (pairs % span + low).tolist(), strict=True):
+        found[cid] = (*found.get(cid, ()), stream)
+    return found
+
+
+def _resent(role: Any, analysis: Any) -> Any:
+    """The one rule, for a row's role and analysis codes or for whole columns of them (numpy)."""
+    resend = (role != _FIRST_SENDS[0]) & (role != _FIRST_SENDS[1])  # & and |: bool or array
+    return (role == _SYN_RESENT) | (((analysis & RETRANSMITTED) != 0) & resend)
 
 
 def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
@@ -122,10 +161,7 @@ def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
 
     tshark also calls the SYN-ACKs of a simultaneous open retransmissions; they are first sends.
     """
-    role = states.role[row]
-    if role == _SYN_RESENT:
-        return True
-    return bool(packets.analysis[row] & RETRANSMITTED) and role not in _FIRST_SENDS
+    return bool(_resent(states.role[row], packets.analysis[row]))
 
 
 def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side) -> None:

@@ -5,7 +5,8 @@ its end; a new SYN with a new ISN after the old incarnation ended starts the nex
 that answers some other SYN than the client's, and the client's RST to it, form a connection of
 their own, as they do at the server: RFC 9293 Fig. 8), then replays
 each connection's packets through the endpoint state machine in `endpoints.py` and summarises it
-with `outcomes.py`. Both passes are plain loops over the loader's columns: no object per packet.
+with `outcomes.py`. Both passes are plain loops over the loader's columns: no object per packet;
+the per-direction counters come last, from whole-column passes (`outcomes.count`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def reconstruct(packets: PacketColumns) -> tuple[list[Connection], PacketStates]
         client_side, server_side = endpoints.replay(packets, states, conn)
         outcomes.summarise(packets, states, conn, client_side, server_side)
         connections.append(conn)
+    outcomes.count(packets, states, connections)
     return connections, states
 
 
