@@ -92,7 +92,12 @@ def _group(packets: PacketColumns) -> list[_Incarnation]:
     for row, (src, sport, dst, dport, flags, seq, ack) in enumerate(columns):
         key = (src, sport, dst, dport)
         group = current.get(key)
-        if group is not None and _is_stale(group, (src, sport), (dst, dport), flags, seq, ack):
+        if (
+            group is not None
+            # _is_stale is False, and changes nothing, for any other segment: skip the call.
+            and (group.stale_synack is not None or flags & _OPENING == _SYN | _ACK)
+            and _is_stale(group, (src, sport), (dst, dport), flags, seq, ack)
+        ):
             if group.stale is None:
                 group.stale = _Incarnation(rows=array("l"), first=(src, sport))
                 groups.append(group.stale)

@@ -202,7 +202,7 @@ def feed(
     if checksums_validated and packets.ip_checksum[row] == _BAD:
         return  # dropped before connection tracking
     sender = (packets.src[row], packets.sport[row])
-    side, peer = conn.sides[sender], conn.sides[_other(conn, sender)]
+    side = conn.sides[sender]
     conn.last = packets.time[row]
     flags, length = packets.flags[row], packets.length[row]
     if meter:
@@ -234,7 +234,7 @@ def feed(
     side.payload += length
     _history(conn, packets, row, sender, side, flags, length)
     before = side.state
-    _transition(conn, sender, side, peer, flags, length)
+    _transition(conn, sender, side, conn.sides[_other(conn, sender)], flags, length)
     if meter:
         _meter(conn, packets, row, sender, before)
     _maybe_late_flip(conn, flags, length)

@@ -37,6 +37,8 @@ _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
 _PROBE_ANSWER = int(F.KEEP_ALIVE_ACK | F.ZERO_WINDOW_PROBE_ACK)
 _KEEP_ALIVE_BITS = int(F.KEEP_ALIVE | F.KEEP_ALIVE_ACK)
 _PROBE_BITS = int(F.ZERO_WINDOW_PROBE | F.ZERO_WINDOW_PROBE_ACK)
+_ESTABLISHED = int(TcpState.ESTABLISHED)
+_EARLY = frozenset(int(s) for s in (TcpState.CLOSED, TcpState.LISTEN, TcpState.SYN_SENT))
 
 
 def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
@@ -363,16 +365,13 @@ def check_data_before_handshake(ctx: Context) -> Iterator[Anomaly]:
     c, p, s = ctx.c, ctx.p, ctx.s
     if c.handshake is Handshake.NOT_CAPTURED or c.client_options.tfo:
         return
-    early = (TcpState.CLOSED, TcpState.LISTEN, TcpState.SYN_SENT)
     rows = []
     for k in range(min(len(c.packet_index), LOOK_BACK)):
         r = c.packet_index[k]
-        if s.client_before[r] == TcpState.ESTABLISHED and s.server_before[r] == (
-            TcpState.ESTABLISHED
-        ):
+        if s.client_before[r] == _ESTABLISHED and s.server_before[r] == _ESTABLISHED:
             break
         before = s.client_before[r] if ctx.d(r) == Direction.TO_SERVER else s.server_before[r]
-        if p.length[r] and not p.flags[r] & SYN and before in early:
+        if p.length[r] and not p.flags[r] & SYN and before in _EARLY:
             rows.append(r)
     if rows:
         yield ctx.make(
