@@ -139,6 +139,11 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_after=_s(T.ESTABLISHED),
         handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
     ),
+    Situation.ACK_AFTER_CROSSED_SYNACK: Claim(
+        receiver_before=_s(T.SYN_RECEIVED),
+        receiver_after=_s(T.ESTABLISHED),
+        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
+    ),
     Situation.RST_REFUSED: Claim(
         sender_before=_s(T.CLOSED),
         receiver_before=_s(T.SYN_SENT),

@@ -12,7 +12,9 @@ corrections follow the evidence of later packets:
   RFC 9293 Fig. 8) leaves the client in SYN_SENT;
 - in a simultaneous open (RFC 9293 Fig. 7) the second SYN's sender goes CLOSED → SYN_SENT, and
   SYN_RECEIVED only with its SYN-ACK, which proves the first SYN reached it; a SYN-ACK it had not
-  yet received when it sent its own (the two SYN-ACKs crossed) changes nothing on arrival.
+  yet received when it sent its own (the two SYN-ACKs crossed) reaches it after that one left,
+  and, like a crossed FIN, before its sender's next segment: that segment is where it becomes
+  ESTABLISHED.
 Segments a closed port answers (RFC 9293 §3.10.7.1) belong to no connection and change no state.
 """
 

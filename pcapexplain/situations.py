@@ -50,6 +50,7 @@ class Situation(StrEnum):
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
+    ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
     # resets
     RST_REFUSED = "rst_refused"
     RST_CLOSED_PORT = "rst_closed_port"  # answers a segment without ACK (RFC 9293 §3.10.7.1)
@@ -145,6 +146,7 @@ class PacketFacts:
     window_zero: bool = False  # the window field is 0: the sender can take no more data
     resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
+    synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
 
     @property
     def illegal(self) -> bool:
@@ -269,6 +271,8 @@ def _ack_or_data(f: PacketFacts) -> Situation:
             return Situation.HS_ACK_INFERRED
         if r.before is T.SYN_RECEIVED and r.after is T.ESTABLISHED:
             if f.handshake is Handshake.SIMULTANEOUS_OPEN:
+                if f.synack_crossed:
+                    return Situation.ACK_AFTER_CROSSED_SYNACK
                 return Situation.ACK_OPENS_SIMULTANEOUS
             return Situation.HS_ACK_DATA if f.length else Situation.HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
@@ -344,6 +348,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
+    Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),
     Situation.RST_REFUSED: ("rst", "sequence_numbers"),
     Situation.RST_CLOSED_PORT: ("rst", "sequence_numbers"),
     Situation.RST_CLOSED_PORT_ACK: ("rst",),
