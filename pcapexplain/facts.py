@@ -159,6 +159,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
         synack_crossed=direction in walker.synack_crossed,
+        sent_synack=(direction, True) in walker.syn_times,
     )
 
 

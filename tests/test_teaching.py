@@ -219,8 +219,8 @@ def test_crossed_synack_establishes_the_server_before_the_next_segment(
     if lang is EN:
         assert "changes nothing there on arrival" not in third
         assert "before the client's next segment does" in third
-        assert "The SYN-ACK that the client sent, which crossed the server's" in fifth
-        assert "moved it from SYN_RECEIVED to ESTABLISHED" in fifth
+        assert "The SYN-ACK that the client sent, which crossed the one of the server" in fifth
+        assert "moved the server from SYN_RECEIVED to ESTABLISHED" in fifth
     else:
         assert "到达时不改变" not in third and "先于客户端的下一个报文段到达" in third
         assert "先到达服务器" in fifth and "SYN_RECEIVED 进入 ESTABLISHED" in fifth
