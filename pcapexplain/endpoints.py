@@ -164,13 +164,17 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
         packets.length,
         packets.analysis,
     )
+    # The output columns as locals: this loop runs once per packet.
+    s_conn, s_dir, s_role = states.connection, states.direction, states.role
+    c_before, c_after = states.client_before, states.client_after
+    s_before, s_after = states.server_before, states.server_after
     for pos, row in enumerate(conn.packet_index):
         to_server = src[row] == cip and sport[row] == cport
         sender, receiver = (client, server) if to_server else (server, client)
         before_c, before_s = client.state, server.state
         flags = flags_col[row]
-        states.connection[row] = cid
-        states.direction[row] = _TO_SERVER if to_server else _TO_CLIENT
+        s_conn[row] = cid
+        s_dir[row] = _TO_SERVER if to_server else _TO_CLIENT
         if (
             flags & _CONTROL
             or sender.fin_in_flight
@@ -185,9 +189,9 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             if sender.undone:
                 sender.undone = False
                 if to_server:
-                    before_c = states.client_after[conn.packet_index[pos - 1]] if pos else _UNK
+                    before_c = c_after[conn.packet_index[pos - 1]] if pos else _UNK
                 else:
-                    before_s = states.server_after[conn.packet_index[pos - 1]] if pos else _UNK
+                    before_s = s_after[conn.packet_index[pos - 1]] if pos else _UNK
             _mark_changes(client, before_c, pos)
             _mark_changes(server, before_s, pos)
         elif analysis[row] & _SPECIAL_ROLES:
@@ -196,9 +200,9 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
         if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
             role = _ROLE_ZWP
-        states.role[row] = role
-        states.client_before[row], states.server_before[row] = before_c, before_s
-        states.client_after[row], states.server_after[row] = client.state, server.state
+        s_role[row] = role
+        c_before[row], s_before[row] = before_c, before_s
+        c_after[row], s_after[row] = client.state, server.state
     return client, server
 
 

@@ -98,15 +98,26 @@ def summarise(
 def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
     facts = _Facts()
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
-    direction, role = states.direction, states.role
-    for row in conn.packet_index:
-        flags, length = p_flags[row], p_len[row]
+    direction, role, index = states.direction, states.role, conn.packet_index
+    moving = False  # sent_end is kept up to date row by row
+    for pos, row in enumerate(index):
+        flags, length, d = p_flags[row], p_len[row], direction[row]
         if flags & (_SYN | _FIN | _RST):
-            _control(facts, row, direction[row], flags, p_seq[row], p_ack[row], client)
+            _control(facts, row, d, flags, p_seq[row], p_ack[row], client)
         elif facts.hs_ack is None and role[row] == _HS_ACK:
             facts.hs_ack = row
-        if length or flags & _FIN:
-            _data(facts, direction[row], p_seq[row], length, flags)
+        if moving:
+            if length or flags & _FIN:
+                _data(facts, d, p_seq[row], length, flags)
+        elif length and facts.fins[1 - d] is not None and facts.fins[d] is None:
+            # The first row that _data can find a half-close on; before it, _data only moved
+            # sent_end. Most connections have no such row, so that is done here, once.
+            for earlier in index[:pos]:
+                if p_len[earlier] or p_flags[earlier] & _FIN:
+                    end = segment_end(p_seq[earlier], p_len[earlier], p_flags[earlier])
+                    _advance(facts, direction[earlier], end)
+            moving = True
+            _data(facts, d, p_seq[row], length, flags)
     return facts
 
 
@@ -215,6 +226,10 @@ def _data(facts: _Facts, d: int, seq: int, length: int, flags: int) -> None:
         previous = facts.sent_end[d]
         if previous is None or seq_gt(end, previous):
             facts.half_close = True  # new data after the peer closed its direction
+    _advance(facts, d, end)
+
+
+def _advance(facts: _Facts, d: int, end: int) -> None:
     previous = facts.sent_end[d]
     if previous is None or seq_ge(end, previous):
         facts.sent_end[d] = end

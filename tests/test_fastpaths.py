@@ -14,6 +14,7 @@ import pytest
 
 from pcapexplain import anomalies, native, outcomes
 from pcapexplain.anomalies import context
+from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -190,3 +191,51 @@ def test_resend_rule_gives_the_same_for_one_row_and_for_columns() -> None:
     assert outcomes._resent(int(PacketRole.SYN_RETRANSMISSION), 0)
     assert not outcomes._resent(int(PacketRole.SYN_ACK), int(F.RETRANSMISSION))
     assert outcomes._resent(int(PacketRole.DATA), int(F.FAST_RETRANSMISSION))
+
+
+def _resent_after_fin() -> PacketColumns:
+    """The server resends old data after the client's FIN: no new data, so no half-close."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.server, 300)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.send(c.server, ACK | PSH, 300, seq=c.next[c.server] - 300, analysis=int(F.RETRANSMISSION))
+    c.fin(c.server)
+    c.ack(c.client)
+    return c.columns()
+
+
+def _eager_half_close(packets: PacketColumns, states: PacketStates, conn: Connection) -> bool:
+    """The summary loop as it was: _data on every data or FIN row, from the first row on."""
+    facts = outcomes._Facts()
+    client = Side(0)
+    for row in conn.packet_index:
+        d, flags, length = states.direction[row], packets.flags[row], packets.length[row]
+        if flags & int(TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST):
+            outcomes._control(facts, row, d, flags, packets.seq[row], packets.ack[row], client)
+        if length or flags & int(TcpFlags.FIN):
+            outcomes._data(facts, d, packets.seq[row], length, flags)
+    return facts.half_close
+
+
+@pytest.mark.parametrize(
+    "packets",
+    [_resent_after_fin(), *_captures()],
+    ids=["resent-after-fin", "mixed", *(p.name for p in SAMPLES)],
+)
+def test_half_close_found_as_by_the_loop_over_every_row(packets: PacketColumns) -> None:
+    connections, states = reconstruct(packets)
+    for conn in connections:
+        assert conn.half_close == (
+            _eager_half_close(packets, states, conn) and conn.teardown.value != "none"
+        )
+
+
+def test_half_close_seen_in_the_samples_and_the_mixed_capture() -> None:
+    # The comparison above means something only if both answers occur.
+    found: set[bool] = set()
+    for packets in [_resent_after_fin(), *_captures()]:
+        connections, _ = reconstruct(packets)
+        found.update(c.half_close for c in connections)
+    assert found == {True, False}
