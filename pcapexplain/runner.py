@@ -338,16 +338,19 @@ def serve(task_fd: int, result_fd: int, parent: int, preload: str = "") -> None:
     if preload:
         with contextlib.suppress(Exception):  # a broken import shows up again in the first call
             importlib.import_module(preload)
-    with os.fdopen(task_fd, "rb") as tasks, os.fdopen(result_fd, "wb") as results:
-        results.write(_LENGTH.pack(0))
-        results.flush()
-        while select.select([tasks], [], [], IDLE_EXIT)[0]:
-            frame = _read_frame(tasks)
-            if frame is None:
-                return
-            answer = _answer(frame)
-            results.write(_LENGTH.pack(len(answer)) + answer)
+    try:
+        with os.fdopen(task_fd, "rb") as tasks, os.fdopen(result_fd, "wb") as results:
+            results.write(_LENGTH.pack(0))
             results.flush()
+            while select.select([tasks], [], [], IDLE_EXIT)[0]:
+                frame = _read_frame(tasks)
+                if frame is None:
+                    return
+                answer = _answer(frame)
+                results.write(_LENGTH.pack(len(answer)) + answer)
+                results.flush()
+    except BrokenPipeError:
+        return  # the caller stopped reading (Ctrl-C): nobody waits for this answer
 
 
 def _answer(frame: bytes) -> bytes:
