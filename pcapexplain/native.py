@@ -29,7 +29,15 @@ from pcapexplain.errors import (
     NoTcp,
 )
 from pcapexplain.explanations import plural
-from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, Lang, PacketColumns, Reader
+from pcapexplain.model import (
+    NO_VALUE,
+    Capture,
+    CaptureInfo,
+    IcmpError,
+    Lang,
+    PacketColumns,
+    Reader,
+)
 
 Array = np.ndarray[Any, Any]
 
@@ -59,7 +67,7 @@ def load_capture(
         digest = pool.submit(files.sha256, capture, stop)  # runs beside the parse
         try:
             status.reading = True
-            summary, foreign, packets = _read(
+            summary, foreign, packets, icmp = _read(
                 capture, files.error_name(capture, shown), validate_checksums, strict, status
             )
         except BaseException:
@@ -89,18 +97,21 @@ def load_capture(
     if len(packets) == 0:
         frames = plural(Lang.EN, "ui.packets", info.total_frames)
         raise NoTcp(f"{name} holds {frames} but no TCP segment")
-    return Capture(info=info, packets=packets)
+    return Capture(info=info, packets=packets, icmp=icmp)
 
 
 def _read(
     capture: Path, name: str, validate_checksums: bool, strict: bool, status: files.ReadStatus
-) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns]:
+) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns, tuple[IcmpError, ...]]:
     summary = capfile.FileSummary()
     collected = _Collected()
+    icmp: list[IcmpError] = []
     try:
         for records in capfile.read_records(capture, summary):
             _check_linktypes(summary.linktypes)
-            collected.add(decode.decode(records, validate_checksums=validate_checksums))
+            result = decode.decode(records, validate_checksums=validate_checksums)
+            icmp.extend(_icmp_errors(result))
+            collected.add(result)
             status.frames = summary.frames
     except capfile.UnknownFormat as exc:
         if strict:
@@ -120,7 +131,33 @@ def _read(
         raise NativeUnsupported(f"{name}: {_foreign_text(collected.foreign)}")
     packets = collected.columns()
     _return_freed_memory()
-    return summary, collected.foreign, packets
+    return summary, collected.foreign, packets, tuple(icmp)
+
+
+def _icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
+    """The TCP headers quoted in ICMP errors, with the errors' own type, code and sender."""
+    s, found = result.segments, []
+    for i in np.flatnonzero(s.in_error).tolist():
+        error = result.errors.get(int(s.frame[i]))
+        if error is None:
+            continue
+        family = int(s.family[i])
+        found.append(
+            IcmpError(
+                frame=int(s.frame[i]),
+                time=float(epoch_seconds(s.seconds[i : i + 1], s.nanos[i : i + 1])[0]),
+                reporter=decode.address_text(error.reporter, error.family),
+                version=error.family,
+                type=error.type,
+                code=error.code,
+                src=decode.address_text(bytes(s.src[i]), family),
+                sport=int(s.sport[i]),
+                dst=decode.address_text(bytes(s.dst[i]), family),
+                dport=int(s.dport[i]),
+                seq=int(s.seq[i]),
+            )
+        )
+    return found
 
 
 def _return_freed_memory() -> None:

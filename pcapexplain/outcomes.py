@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pcapexplain import vantage
+from pcapexplain import icmp, vantage
 from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
@@ -36,6 +36,7 @@ _NEVER_OPENED = frozenset(
     (
         Handshake.REFUSED,
         Handshake.UNANSWERED,
+        Handshake.UNREACHABLE,
         Handshake.INCOMPLETE,
         Handshake.OLD_DUPLICATE,
         Handshake.STRAY,
@@ -226,6 +227,8 @@ def _handshake(conn: Connection, facts: _Facts, server: Side) -> Handshake:
             return Handshake.REFUSED
         if facts.hs_ack is not None:
             return Handshake.COMPLETE  # the client's ACK proves a SYN-ACK the capture missed
+        if any(icmp.aborts_opening(e) and e.src == conn.client.ip for e in conn.icmp):
+            return Handshake.UNREACHABLE
         return Handshake.UNANSWERED
     if facts.hs_ack is not None:
         return Handshake.COMPLETE

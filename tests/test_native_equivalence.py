@@ -42,7 +42,7 @@ def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
         capture = native.load_capture(path, validate_checksums=validate, strict=True)
     else:
         capture = readers.load(path, reader=reader, validate_checksums=validate)
-    return api.analyse_columns(capture.info, capture.packets, checksums_validated=validate)
+    return api.analyse_capture(capture, checksums_validated=validate)
 
 
 def _views(result: CaptureAnalysis, name: str, validate: bool) -> dict[str, Any]:
