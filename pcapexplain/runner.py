@@ -338,6 +338,15 @@ def serve(task_fd: int, result_fd: int, parent: int, preload: str = "") -> None:
     if preload:
         with contextlib.suppress(Exception):  # a broken import shows up again in the first call
             importlib.import_module(preload)
+    try:
+        _serve(task_fd, result_fd)
+    except BrokenPipeError:
+        # The caller closed its end (Ctrl-C, or it stopped this worker) while an answer was on
+        # its way: nobody is left to tell, and a traceback would reach the user's terminal.
+        os._exit(0)
+
+
+def _serve(task_fd: int, result_fd: int) -> None:
     with os.fdopen(task_fd, "rb") as tasks, os.fdopen(result_fd, "wb") as results:
         results.write(_LENGTH.pack(0))
         results.flush()
