@@ -13,14 +13,16 @@ A = AnomalySlug
 
 
 def check_icmp_errors(ctx: Context) -> Iterator[Anomaly]:
-    """ICMP errors about the connection's segments: what the first one says and who sent it;
-    the frames are the errors' and those of the segments they quote."""
+    """ICMP errors about the connection's segments: what the first one says and who sent it.
+
+    The frames are those of the TCP segments the errors quote (a finding's frames are always the
+    connection's packets); the story's notes give the errors' own frames."""
     errors = ctx.c.icmp
     if not errors:
         return
     first = errors[0]
     quoted = {ctx.p.frame[r] for e in errors if (r := _quoted_row(ctx, e)) is not None}
-    frames = tuple(sorted(quoted | {e.frame for e in errors}))[:MAX_FRAMES]
+    frames = tuple(sorted(quoted))[:MAX_FRAMES]
     params: dict[str, str | int | float] = {
         "count": len(errors),
         "kind": icmp.kind_of(first).value,
