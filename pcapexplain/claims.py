@@ -87,7 +87,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.SYN_CROSSING: Claim(
         sender_after=_s(T.SYN_SENT),
         receiver_before=_s(T.SYN_SENT),
-        receiver_after=_s(T.SYN_RECEIVED),
+        receiver_after=_s(T.SYN_SENT),
     ),
     Situation.SYN_IN_CONNECTION: Claim(),
     Situation.SYNACK: Claim(
@@ -114,6 +114,8 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     ),
     Situation.SYNACK_NO_SYN: Claim(receiver_after=_s(T.ESTABLISHED)),
     Situation.SYNACK_CROSSING: Claim(
+        sender_before=_s(T.SYN_SENT),
+        sender_after=_s(T.SYN_RECEIVED),
         receiver_before=_s(T.SYN_SENT),
         receiver_after=_s(T.SYN_SENT),
         handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
@@ -135,6 +137,12 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     ),
     Situation.HS_ACK_INFERRED: Claim(sender_before=_s(T.SYN_SENT), sender_after=_s(T.ESTABLISHED)),
     Situation.ACK_OPENS_SIMULTANEOUS: Claim(
+        sender_after=_s(T.ESTABLISHED),
+        receiver_before=_s(T.SYN_RECEIVED),
+        receiver_after=_s(T.ESTABLISHED),
+        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
+    ),
+    Situation.ACK_AFTER_CROSSED_SYNACK: Claim(
         receiver_before=_s(T.SYN_RECEIVED),
         receiver_after=_s(T.ESTABLISHED),
         handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),

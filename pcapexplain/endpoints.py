@@ -10,9 +10,11 @@ corrections follow the evidence of later packets:
   copy that is acknowledged is the one that arrives;
 - a RST from a SYN_SENT client answering a SYN-ACK for a SYN it never sent (the stale SYN of
   RFC 9293 Fig. 8) leaves the client in SYN_SENT;
-- in a simultaneous open (RFC 9293 Fig. 7) the second SYN's sender goes CLOSED → SYN_SENT, and
-  SYN_RECEIVED only with its SYN-ACK, which proves the first SYN reached it; a SYN-ACK it had not
-  yet received when it sent its own (the two SYN-ACKs crossed) changes nothing on arrival.
+- in a simultaneous open (RFC 9293 Fig. 7) each SYN's sender goes SYN_SENT, and SYN_RECEIVED
+  only with its SYN-ACK, which proves the peer's SYN reached it; a SYN-ACK it had not
+  yet received when it sent its own (the two SYN-ACKs crossed) reaches it after that one left,
+  and, like a crossed FIN, before its sender's next segment: that segment is where it becomes
+  ESTABLISHED.
 Segments a closed port answers (RFC 9293 §3.10.7.1) belong to no connection and change no state.
 """
 
@@ -363,9 +365,9 @@ def _on_syn(
     sender.isn = seq
     sender.state = _SYN_SENT
     if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
-        # The SYNs crossed (RFC 9293 Fig. 7): this one finds its receiver in SYN_SENT, while the
-        # receiver's SYN reaches this sender later (its SYN-ACK will show that).
-        receiver.state = _SYN_RCVD
+        # The SYNs crossed (RFC 9293 Fig. 7). Like the first SYN, this one is known to have
+        # arrived only once its receiver answers it with a SYN-ACK: the receiver may as well
+        # never get it and send its own SYN again (one SYN lost, the other answered).
         if receiver.syn_row is not None:
             states.crossed[row] = receiver.syn_row
     elif receiver.state == _LISTEN:

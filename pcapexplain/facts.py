@@ -66,6 +66,7 @@ class Walk:
     acked_fin: set[Direction] = field(default_factory=set)  # sides that ACKed the peer's FIN
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
+    synack_crossed: set[Direction] = field(default_factory=set)  # sides whose SYN-ACK crossed
     resent_seen: int = 0  # resent data segments so far
     evidence: dict[int, retransmission.Evidence] | None = None  # resent row → its evidence
 
@@ -91,6 +92,8 @@ def remember(walker: Walk, row: int) -> None:
         times.append(p.time[row])
         if direction is Direction.TO_SERVER and not flags & TcpFlags.ACK:
             walker.syn_length = walker.syn_length or p.length[row]
+    if flags & TcpFlags.SYN and flags & TcpFlags.ACK and row in walker.states.crossed:
+        walker.synack_crossed.add(other(direction))  # the SYN-ACK this one crossed was the peer's
     if flags & TcpFlags.FIN:
         end = segment_end(p.seq[row], p.length[row], flags)
         if walker.fin_end.get(direction) == end:
@@ -155,6 +158,8 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         fin_resent_later=_fin_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
+        synack_crossed=direction in walker.synack_crossed,
+        sent_synack=(direction, True) in walker.syn_times,
     )
 
 

@@ -237,7 +237,9 @@ def _inferred(conn: Connection, facts: _Facts) -> tuple[Inference, ...]:
     found = []
     if conn.roles_inferred:
         found.append(Inference.ROLES)
-    if facts.syn is not None and facts.synack is None and facts.hs_ack is not None:
+    # In a simultaneous open the server's own SYN stands in for its SYN-ACK: none is missing.
+    missed = facts.synack is None and facts.hs_ack is not None and not facts.server_syn
+    if facts.syn is not None and missed:
         found.append(Inference.SYNACK_NOT_CAPTURED)
     if facts.syn is None and facts.synack is not None:
         found.append(Inference.SYN_NOT_CAPTURED)

@@ -50,6 +50,7 @@ class Situation(StrEnum):
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
+    ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
     # resets
     RST_REFUSED = "rst_refused"
     RST_CLOSED_PORT = "rst_closed_port"  # answers a segment without ACK (RFC 9293 §3.10.7.1)
@@ -145,6 +146,8 @@ class PacketFacts:
     window_zero: bool = False  # the window field is 0: the sender can take no more data
     resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
+    synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
+    sent_synack: bool = False  # its sender has sent a SYN-ACK before it
 
     @property
     def illegal(self) -> bool:
@@ -198,7 +201,7 @@ def _syn(f: PacketFacts) -> Situation:
         return _again(f.backoff)
     if f.handshake is Handshake.OLD_DUPLICATE and s.before is s.after is T.CLOSED:
         return Situation.SYN_STALE
-    if s.after is T.SYN_SENT and r.before is T.SYN_SENT and r.after is T.SYN_RECEIVED:
+    if s.after is T.SYN_SENT and r.before is r.after is T.SYN_SENT:
         return Situation.SYN_CROSSING
     if s.before in SYNCHRONIZED or f.role is PacketRole.OTHER:
         return Situation.SYN_IN_CONNECTION
@@ -226,7 +229,7 @@ def _synack(f: PacketFacts) -> Situation:
         return Situation.SYNACK_STALE if f.syn_captured else Situation.SYNACK_STALE_UNSEEN
     if f.handshake is Handshake.SIMULTANEOUS_OPEN:
         if not r.changed:
-            return Situation.SYNACK_CROSSING
+            return Situation.SYNACK_CROSSING if s.changed else Situation.OTHER
         return Situation.SYNACK_SIMULTANEOUS if s.changed else Situation.SYNACK_SIMULTANEOUS_LAST
     if r.after is not T.ESTABLISHED or not r.changed:
         return Situation.OTHER
@@ -268,7 +271,9 @@ def _ack_or_data(f: PacketFacts) -> Situation:
         if s.before is T.SYN_SENT and s.after is T.ESTABLISHED:
             return Situation.HS_ACK_INFERRED
         if r.before is T.SYN_RECEIVED and r.after is T.ESTABLISHED:
-            if f.handshake is Handshake.SIMULTANEOUS_OPEN:
+            if f.handshake is Handshake.SIMULTANEOUS_OPEN and f.synack_crossed:
+                return Situation.ACK_AFTER_CROSSED_SYNACK
+            if f.handshake is Handshake.SIMULTANEOUS_OPEN and not f.sent_synack:
                 return Situation.ACK_OPENS_SIMULTANEOUS
             return Situation.HS_ACK_DATA if f.length else Situation.HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
@@ -344,6 +349,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
+    Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),
     Situation.RST_REFUSED: ("rst", "sequence_numbers"),
     Situation.RST_CLOSED_PORT: ("rst", "sequence_numbers"),
     Situation.RST_CLOSED_PORT_ACK: ("rst",),

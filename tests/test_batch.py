@@ -494,7 +494,7 @@ def test_the_time_limit_makes_one_error_row(
     folder.mkdir()
     generator = Path(__file__).resolve().parent.parent / "benchmarks" / "generate.py"
     # Read by tshark, the slower reader, so that big.pcap takes several times the limit even on a
-    # fast idle machine (about 50 s here), while the small capture stays well within it on a
+    # fast idle machine (about 40 s here), while the small capture stays well within it on a
     # loaded one (its worker's first call also looks tshark up).
     subprocess.run(
         [sys.executable, str(generator), str(folder / "big.pcap"), "--packets", "400000"],
@@ -503,13 +503,13 @@ def test_the_time_limit_makes_one_error_row(
     )
     shutil.copy(SAMPLES / "refused.pcap", folder / "small.pcap")
     result = run_batch(
-        folder, tmp_path / "out", "--jobs", "2", "--time-limit", "15", "--reader", "tshark"
+        folder, tmp_path / "out", "--jobs", "2", "--time-limit", "10", "--reader", "tshark"
     )
     assert result.returncode == 4, result.stderr
     rows = captures_csv(tmp_path / "out")
     assert rows["small.pcap"]["status"] == "ok"
     assert rows["big.pcap"]["status"] == "error"
-    assert rows["big.pcap"]["error"] == "stopped after 15 s, the time limit for one input"
+    assert rows["big.pcap"]["error"] == "stopped after 10 s, the time limit for one input"
     assert "--time-limit" in rows["big.pcap"]["hint"]
     assert leftover_processes(5.0) == []  # the tshark reading big.pcap was killed with its worker
     assert not os.path.exists(tmp_path / "out" / "reports" / "big.pcap.html")

@@ -249,8 +249,9 @@ def test_synack_never_acknowledged_is_incomplete() -> None:
 
 
 def test_simultaneous_open() -> None:
-    """RFC 9293 Fig. 7: the second SYN's sender goes CLOSED → SYN_SENT, then SYN_RECEIVED with its
-    SYN-ACK; the client's SYN-ACK crossed the server's and reaches a server still in SYN_SENT."""
+    """RFC 9293 Fig. 7: each SYN's sender goes SYN_SENT, then SYN_RECEIVED with its SYN-ACK (only
+    that shows the peer's SYN arrived); the client's SYN-ACK crossed the server's, so the server
+    becomes ESTABLISHED at the client's next segment, which that SYN-ACK travelled ahead of."""
     c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
     c.send(c.client, SYN)
     c.send(c.server, SYN)
@@ -261,8 +262,8 @@ def test_simultaneous_open() -> None:
     conn = only(conns)
     assert ladder(states, conn) == [
         ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "CLOSED"),
-        ("SYN", "SYN_SENT", "SYN_RECEIVED", "CLOSED", "SYN_SENT"),
-        ("SYN_ACK", "SYN_RECEIVED", "SYN_RECEIVED", "SYN_SENT", "SYN_SENT"),
+        ("SYN", "SYN_SENT", "SYN_SENT", "CLOSED", "SYN_SENT"),
+        ("SYN_ACK", "SYN_SENT", "SYN_RECEIVED", "SYN_SENT", "SYN_SENT"),
         ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "SYN_SENT", "SYN_RECEIVED"),
         ("HANDSHAKE_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "ESTABLISHED"),
     ]
@@ -270,18 +271,43 @@ def test_simultaneous_open() -> None:
     assert conn.teardown is Teardown.OPEN_AT_END
 
 
-def test_simultaneous_open_without_crossing_synacks() -> None:
-    """The server answers the client's SYN before the client's SYN-ACK reaches it."""
+def test_simultaneous_open_server_synack_first() -> None:
+    """The server's SYN-ACK shows first, then the client's: a client that had received it would
+    be ESTABLISHED and send a plain ACK, so the two crossed; the server's SYN-ACK reaches the
+    client ahead of the server's next segment."""
     c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
     c.send(c.client, SYN)
     c.send(c.server, SYN)
     c.send(c.server, SYN | ACK, seq=5000)
     c.send(c.client, SYN | ACK, seq=1000)
+    c.send(c.server, ACK)
     conns, states = run(c)
     assert ladder(states, only(conns))[2:] == [
-        ("SYN_ACK", "SYN_RECEIVED", "ESTABLISHED", "SYN_SENT", "SYN_RECEIVED"),
-        ("SYN_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "ESTABLISHED"),
+        ("SYN_ACK", "SYN_SENT", "SYN_SENT", "SYN_SENT", "SYN_RECEIVED"),
+        ("SYN_ACK", "SYN_SENT", "SYN_RECEIVED", "SYN_RECEIVED", "ESTABLISHED"),
+        ("HANDSHAKE_ACK", "SYN_RECEIVED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
     ]
+
+
+def test_simultaneous_open_with_one_syn_lost() -> None:
+    """The real capture simultaneous_open.pcap: the client's SYN never reaches the server; the
+    server's SYN finds the client in SYN_SENT, the client's SYN-ACK finds the server in SYN_SENT
+    (straight to ESTABLISHED, RFC 9293 §3.10.7.3), and the server's plain ACK ends the opening."""
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    c.send(c.client, SYN | ACK, seq=1000)
+    c.send(c.server, ACK)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn) == [
+        ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "CLOSED"),
+        ("SYN", "SYN_SENT", "SYN_SENT", "CLOSED", "SYN_SENT"),
+        ("SYN_ACK", "SYN_SENT", "SYN_RECEIVED", "SYN_SENT", "ESTABLISHED"),
+        ("HANDSHAKE_ACK", "SYN_RECEIVED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+    ]
+    assert conn.handshake is Handshake.SIMULTANEOUS_OPEN
+    assert conn.inferred == ()  # the server's SYN stands in for a SYN-ACK: nothing is missing
 
 
 def test_old_duplicate_syn_seen_at_the_server() -> None:

@@ -203,6 +203,31 @@ def test_simultaneous_open_server_passes_syn_sent() -> None:
 
 
 @pytest.mark.tshark
+@pytest.mark.parametrize("lang", [EN, ZH])
+def test_crossed_synack_establishes_the_server_before_the_next_segment(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fig. 7: the client's SYN-ACK (frame 3) crossed the server's (frame 4), so it arrives after
+    frame 4 left, and, one direction arriving in order, before frame 5: frame 3 must not say its
+    arrival changes nothing, and frame 5 must credit that SYN-ACK, not itself, with ESTABLISHED."""
+    sample = str(SAMPLES / "crafted_simultaneous_open.pcap")
+    assert main(["explain", sample, "--lang", lang.value]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    frame = "frame" if lang is EN else "帧"
+    third = next(line for line in lines if line.lstrip().startswith(f"{frame} 3 · "))
+    fifth = next(line for line in lines if line.lstrip().startswith(f"{frame} 5 · "))
+    if lang is EN:
+        assert "changes nothing there on arrival" not in third
+        assert "before the client's next segment does" in third
+        assert "The SYN-ACK that the client sent, which crossed the one of the server" in fifth
+        assert "moved the server from SYN_RECEIVED to ESTABLISHED" in fifth
+    else:
+        assert "到达时不改变" not in third and "先于客户端的下一个报文段到达" in third
+        assert "先到达服务器" in fifth and "SYN_RECEIVED 进入 ESTABLISHED" in fifth
+    assert fifth.rstrip(".。").endswith("SYN_RECEIVED → ESTABLISHED")  # the replay agrees
+
+
+@pytest.mark.tshark
 @pytest.mark.parametrize(
     ("name", "stale"),
     [("crafted_old_duplicate_syn.pcap", 0), ("crafted_old_duplicate_syn_at_client.pcap", 1)],

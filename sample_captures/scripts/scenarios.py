@@ -370,6 +370,37 @@ def server_close_at_once(spec: Spec) -> None:
     server_echo_then_wait_eof(spec, close_delay=0.0)
 
 
+def peer_connect_on_command(spec: Spec) -> None:
+    """The "server" of a simultaneous open: no listener; it connects to the client's port itself,
+    from its own fixed port, once the client's SYN is on its way."""
+    sock = socket.socket(spec.family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(spec.server_addr)
+    say("ready")
+    hear("go")
+    sock.connect(spec.client_addr)
+    request = recv_exactly(sock, len(REQUEST))
+    sock.sendall(REPLY if request == REQUEST else b"?")
+    recv_until_eof(sock)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    sock.close()
+
+
+def client_connect_first(spec: Spec) -> None:
+    """The first SYN of a simultaneous open: sent without waiting, then the peer's SYN arrives."""
+    sock = socket.socket(spec.family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(spec.client_addr)
+    sock.setblocking(False)
+    sock.connect_ex(spec.server_addr)  # EINPROGRESS: the SYN is sent, the socket is in SYN_SENT
+    say("syn-sent")
+    sock.setblocking(True)
+    sock.settimeout(10)
+    sock.sendall(REQUEST)  # blocks until the connection is established
+    recv_exactly(sock, len(REPLY))
+    sock.close()
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -494,6 +525,31 @@ def run_simultaneous_close(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_simultaneous_open(spec: Spec, out: Path) -> None:
+    """Both sides connect to each other (RFC 9293 Fig. 7), with no listener anywhere.
+
+    The client's SYN is dropped on arrival in pxb (after tcpdump in pxa saw it), so the server,
+    still in CLOSED, cannot answer it; the server then connects and its SYN finds the client in
+    SYN_SENT. What Linux does from there (which side sends a SYN-ACK, and whether the client's
+    SYN timer still fires) is the stack's own.
+    """
+    rule = f"INPUT -p tcp --dport {spec.port} --syn -j DROP"
+    iptables(f"-A {rule}")
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("syn-sent")
+        time.sleep(0.05)
+        server.tell("go")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop(linger=1.5)  # the client's SYN retransmission timer (1 s) may still fire
+        iptables(f"-D {rule}")
+
+
 def run_lossy(spec: Spec, out: Path) -> None:
     # Deterministic loss: every 23rd full-sized segment towards the server is dropped on arrival
     # in pxb, after tcpdump in pxa saw it leave; the receiver's dup ACKs carry SACK blocks.
@@ -561,6 +617,7 @@ SPECS = {
         Spec("ipv6_normal", "ipv6_normal.pcap", 45013, v6=True),
         Spec("port_reuse_time_wait", "port_reuse_time_wait.pcap", 45014),
         Spec("midstream", "midstream.pcap", 45015),
+        Spec("simultaneous_open", "simultaneous_open.pcap", 45016),
     )
 }
 
@@ -578,6 +635,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "ipv6_normal": server_echo_then_wait_eof,
     "port_reuse_time_wait": server_twice,
     "midstream": server_two_requests,
+    "simultaneous_open": peer_connect_on_command,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -596,6 +654,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "ipv6_normal": client_request_then_close,
     "port_reuse_time_wait": client_twice_same_port,
     "midstream": client_midstream,
+    "simultaneous_open": client_connect_first,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -604,6 +663,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "lossy_transfer": run_lossy,
     "port_reuse_time_wait": run_port_reuse,
     "midstream": run_midstream,
+    "simultaneous_open": run_simultaneous_open,
 }
 
 
