@@ -48,6 +48,7 @@ ABBREVIATIONS = {
     "IPv4",
     "IPv6",
     "UDP",
+    "ICMP",
     "ISN",
     "MSS",
     "SACK",
