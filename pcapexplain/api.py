@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -11,9 +12,11 @@ from pcapexplain.errors import ConnectionNotFound
 from pcapexplain.files import ReadStatus
 from pcapexplain.model import (
     Anomaly,
+    Capture,
     CaptureAnalysis,
     CaptureInfo,
     Connection,
+    IcmpError,
     PacketColumns,
     Reader,
 )
@@ -23,14 +26,19 @@ if TYPE_CHECKING:
 
 
 def analyse_columns(
-    info: CaptureInfo, packets: PacketColumns, *, checksums_validated: bool = False
+    info: CaptureInfo,
+    packets: PacketColumns,
+    *,
+    checksums_validated: bool = False,
+    icmp: Sequence[IcmpError] = (),
 ) -> CaptureAnalysis:
     """Run the pure stages over packets that are already loaded.
 
-    info describes the capture; packets are the loader's typed columns. With checksums_validated,
-    the Zeek view drops packets whose checksums tshark found bad, as Zeek does by default.
+    info describes the capture; packets are the loader's typed columns; icmp the ICMP errors
+    about TCP segments it found. With checksums_validated, the Zeek view drops packets whose
+    checksums tshark found bad, as Zeek does by default.
     """
-    connections, states = reconstructor.reconstruct(packets)
+    connections, states = reconstructor.reconstruct(packets, icmp)
     findings = anomalies.detect(packets, states, connections)
     verdicts = zeek.verdicts(packets, connections, checksums_validated=checksums_validated)
     return CaptureAnalysis(
@@ -40,6 +48,16 @@ def analyse_columns(
         connections=connections,
         anomalies=findings,
         zeek=verdicts,
+    )
+
+
+def analyse_capture(capture: Capture, *, checksums_validated: bool = False) -> CaptureAnalysis:
+    """The pure stages over a capture a reader loaded: its packets and its ICMP errors."""
+    return analyse_columns(
+        capture.info,
+        capture.packets,
+        checksums_validated=checksums_validated,
+        icmp=capture.icmp,
     )
 
 
@@ -108,5 +126,5 @@ def analyse(
     capture = readers.load(
         path, reader=Reader(reader), validate_checksums=validate_checksums, status=status
     )
-    result = analyse_columns(capture.info, capture.packets, checksums_validated=validate_checksums)
+    result = analyse_capture(capture, checksums_validated=validate_checksums)
     return Analysis(result)

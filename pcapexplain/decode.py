@@ -81,10 +81,21 @@ class Segments:
 SEGMENT_FIELDS = tuple(f.name for f in fields(Segments))
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorHeader:
+    """The ICMP header and sender of an ICMP error whose quoted TCP header is in the segments."""
+
+    family: int  # IPV4 or IPV6: of the ICMP message, hence ICMP or ICMPv6
+    type: int
+    code: int
+    reporter: bytes  # 16 bytes, an IPv4 address in the last 4
+
+
 @dataclass(slots=True)
 class BlockResult:
     segments: Segments
     foreign: dict[str, int] = field(default_factory=dict)  # what was not followed → frames
+    errors: dict[int, ErrorHeader] = field(default_factory=dict)  # frame → its ICMP error
 
 
 def decode(records: Records, *, validate_checksums: bool) -> BlockResult:
@@ -97,9 +108,23 @@ def decode(records: Records, *, validate_checksums: bool) -> BlockResult:
     rep_end = records.start + np.maximum(records.wirelen, records.caplen)
     net = _Network(data, validate_checksums, foreign)
     parts = [net.locate(found.kind, found.net, cap_end, rep_end - found.net, found.vlan, False)]
+    errors: dict[int, ErrorHeader] = {}
     if len(parts[0].icmp_rows):
         parts.append(net.quoted(parts[0], cap_end))
-    return BlockResult(_tcp(data, records, parts, validate_checksums), foreign)
+        errors = _error_headers(data, records.first_frame, parts[0])
+    return BlockResult(_tcp(data, records, parts, validate_checksums), foreign, errors)
+
+
+def _error_headers(data: Bytes, first_frame: int, outer: _Found) -> dict[int, ErrorHeader]:
+    """The ICMP header in front of each quoted datagram (icmp_at points past its 8 bytes)."""
+    kinds = data.u8(outer.icmp_at - 8).tolist()
+    codes = data.u8(outer.icmp_at - 7).tolist()
+    return {
+        first_frame + int(row): ErrorHeader(int(family), kind, code, bytes(src))
+        for row, family, kind, code, src in zip(
+            outer.icmp_rows, outer.icmp_family, kinds, codes, outer.icmp_src, strict=True
+        )
+    }
 
 
 def _count(foreign: dict[str, int], what: str, mask: Array) -> None:
@@ -138,17 +163,18 @@ class _Found:
     icmp_at: Array
     icmp_rep: Array
     icmp_family: Array
+    icmp_src: Array  # the ICMP message's source address, 16 bytes
 
 
 _FOUND = ("rows", "tcp_at", "tcp_rep", "tcp_end", "family", "src", "dst", "ttl", "ip_len",
           "ip_checksum", "fragmented", "in_error")  # fmt: skip
-_ICMP = ("icmp_rows", "icmp_at", "icmp_rep", "icmp_family")
+_ICMP = ("icmp_rows", "icmp_at", "icmp_rep", "icmp_family", "icmp_src")
 
 
 def _empty(n: int = 0) -> dict[str, Array]:
     z = np.zeros(n, dtype=np.int64)
     a = np.zeros((n, 16), dtype=np.uint8)
-    return {**{k: z for k in _FOUND + _ICMP}, "src": a, "dst": a,
+    return {**{k: z for k in _FOUND + _ICMP}, "src": a, "dst": a, "icmp_src": a,
             "fragmented": z.astype(bool), "in_error": z.astype(bool)}  # fmt: skip
 
 
@@ -240,7 +266,7 @@ class _Network:
             "ip_len": ip_len[tcp],
             "fragmented": first[tcp],
             "in_error": np.full(int(tcp.sum()), in_error),
-            **_icmp(icmp, rows, tcp_at, seg_rep, IPV4),
+            **_icmp(icmp, rows, tcp_at, seg_rep, IPV4, head[icmp, 12:16]),
         }
 
     def _ipv6(
@@ -289,7 +315,7 @@ class _Network:
             "ip_len": plen[tcp] + 40,
             "fragmented": np.zeros(int(tcp.sum()), dtype=bool),
             "in_error": np.full(int(tcp.sum()), in_error),
-            **_icmp(icmp, rows, cursor, seg_rep, IPV6),
+            **_icmp(icmp, rows, cursor, seg_rep, IPV6, head[icmp, 8:24]),
         }
 
     def _udp_tunnels(self, udp: Array, at: Array) -> None:
@@ -331,12 +357,18 @@ def _select(
     }
 
 
-def _icmp(mask: Array, rows: Array, at: Array, rep: Array, family: int) -> dict[str, Array]:
+def _icmp(
+    mask: Array, rows: Array, at: Array, rep: Array, family: int, src: Array
+) -> dict[str, Array]:
+    """ICMP errors to read the quoted datagram of; src: their senders' address bytes."""
+    wide = np.zeros((len(src), 16), dtype=np.uint8)
+    wide[:, 16 - src.shape[1] :] = src
     return {
         "icmp_rows": rows[mask],
         "icmp_at": at[mask] + 8,
         "icmp_rep": rep[mask] - 8,
         "icmp_family": np.full(int(mask.sum()), family, dtype=np.int64),
+        "icmp_src": wide,
     }
 
 

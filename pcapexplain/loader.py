@@ -42,6 +42,7 @@ from pcapexplain.model import (
     AnalysisFlag,
     Capture,
     CaptureInfo,
+    IcmpError,
     Lang,
     PacketColumns,
 )
@@ -94,6 +95,11 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     ("ip_checksum", "ip.checksum.status:-1", "text"),
     ("icmp", "icmp.type:1", "number"),  # an ICMP error may quote another ICMP message
     ("icmp6", "icmpv6.type:1", "number"),
+    ("icmp_code", "icmp.code:1", "number"),
+    ("icmp6_code", "icmpv6.code:1", "number"),
+    ("ip_src_outer", "ip.src:1", "text"),  # an ICMP error's sender; ip.src:-1 is the quoted one
+    ("ip6_src_outer", "ipv6.src:1", "text"),
+    ("seq_in_error", "tcp.seq:-1", "int"),  # in an ICMP error tcp.seq is raw, tcp.seq_raw empty
     ("stream", "tcp.stream:-1", "int"),
     ("sport", "tcp.srcport:-1", "int"),
     ("dport", "tcp.dstport:-1", "int"),
@@ -233,7 +239,7 @@ def _load(capture: Path, shown: str, validate_checksums: bool, status: files.Rea
             stop.set()  # a failed run leaves no hashing behind (a huge file would take minutes)
             raise
         info = dataclasses.replace(info, sha256=digest.result())
-    return Capture(info=info, packets=packets)
+    return Capture(info=info, packets=packets, icmp=builder.icmp())
 
 
 def _read(command: list[str], status: files.ReadStatus) -> tuple[_TabReader, str]:
@@ -277,6 +283,9 @@ class _TabReader:
     def columns(self) -> PacketColumns:
         out = self._table.out if self._table else {}
         return PacketColumns(**{name: out.get(name, array("b")) for name in COLUMN_NAMES})
+
+    def icmp(self) -> tuple[IcmpError, ...]:
+        return tuple(self._table.icmp) if self._table else ()
 
 
 class _Watched(io.RawIOBase):

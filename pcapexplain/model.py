@@ -193,12 +193,38 @@ class CaptureInfo:
         return self.reader if self.reader != "tshark" else f"tshark {self.tshark_version}"
 
 
+@dataclass(frozen=True, slots=True)
+class IcmpError:
+    """An ICMP or ICMPv6 error message that quotes the start of a TCP segment (RFC 792, 4443).
+
+    The quoted addresses, ports and sequence number are the segment's as its sender sent it.
+    """
+
+    frame: int
+    time: float
+    reporter: str  # the source address of the ICMP message: the host or router that sent it
+    version: int  # 4 (ICMP) or 6 (ICMPv6)
+    type: int
+    code: int
+    src: str  # the quoted segment's sender
+    sport: int
+    dst: str
+    dport: int
+    seq: int
+
+    @property
+    def unreachable(self) -> bool:
+        """Destination unreachable (ICMP type 3, ICMPv6 type 1)."""
+        return self.type == (3 if self.version == 4 else 1)
+
+
 @dataclass(slots=True)
 class Capture:
     """Loader output: the TCP packets as typed columns, plus facts about the file."""
 
     info: CaptureInfo
     packets: PacketColumns
+    icmp: tuple[IcmpError, ...] = ()  # ICMP errors about TCP segments, in capture order
 
 
 class TcpState(IntEnum):
@@ -247,6 +273,7 @@ class Handshake(StrEnum):
     COMPLETE = "complete"  # SYN, SYN-ACK, ACK
     REFUSED = "refused"  # SYN answered by RST: nothing listening
     UNANSWERED = "unanswered"  # SYN(s) with no reply
+    UNREACHABLE = "unreachable"  # SYN(s) answered by an ICMP destination unreachable only
     INCOMPLETE = "incomplete"  # SYN-ACK never acknowledged
     SIMULTANEOUS_OPEN = "simultaneous_open"  # both sides sent SYN (RFC 9293 Fig. 7)
     OLD_DUPLICATE = "old_duplicate"  # client reset a SYN-ACK for a stale SYN (RFC 9293 Fig. 8)
@@ -399,6 +426,7 @@ class Connection:
     server_final: TcpState = TcpState.UNKNOWN
     packet_index: array[int] = field(default_factory=lambda: array("l"))  # rows of PacketColumns
     tshark_streams: tuple[int, ...] = ()
+    icmp: tuple[IcmpError, ...] = ()  # ICMP errors about its segments, in capture order
 
     @property
     def duration(self) -> float:
@@ -478,6 +506,7 @@ class CaptureAnalysis:
     connections: list[Connection]
     anomalies: list[Anomaly]  # every finding, by connection id, then by first frame
     zeek: dict[int, ZeekVerdict]  # connection id → Zeek's conn_state and history
+    icmp: dict[int, tuple[IcmpError, ...]] = field(default_factory=dict)  # connection id → errors
     _by_connection: dict[int, tuple[Anomaly, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -510,6 +539,7 @@ class AnomalySlug(StrEnum):
     PORT_REUSED = "port-reused"  # H9
     PORT_REUSED_IN_TIME_WAIT = "port-reused-in-time-wait"  # H9 sub-rule
     SYN_IN_ESTABLISHED = "syn-in-established"  # H10
+    ICMP_ERROR = "icmp-error"  # an ICMP error about its segments (any phase)
     # data phase
     RETRANSMISSION = "retransmission"  # D1
     FAST_RETRANSMISSION = "fast-retransmission"  # D2

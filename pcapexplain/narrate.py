@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from pcapexplain import facts
+from pcapexplain import facts, icmp
 from pcapexplain.explanations import plural, sentences, text
 from pcapexplain.facts import Walk, join, state_name
 from pcapexplain.facts import flags_label as flags_label  # the ladder and tests name it here
@@ -141,6 +141,7 @@ def story(
         *state_paths(result.states, connection, lang),
         *inference_notes(connection, lang),
         vantage_text(connection, lang),
+        *icmp_notes(connection, lang),
     )
     return Story(connection_header(connection, lang), notes, tuple(lines))
 
@@ -464,7 +465,7 @@ def connection_header(connection: Connection, lang: Lang) -> str:
             server=str(conn.server),
             handshake=text(lang, f"handshake.{conn.handshake.value}"),
             teardown=text(lang, f"teardown.{conn.teardown.value}"),
-            packets=f"{len(conn.packet_index):,}",
+            packets=plural(lang, "ui.connection_packets", len(conn.packet_index)),
             duration=f"{conn.duration:.3f}",
         )
     ]
@@ -505,6 +506,26 @@ def state_paths(states: PacketStates, conn: Connection, lang: Lang) -> tuple[str
 def inference_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
     """What the verdicts rest on beyond the packets (the contract's `inferred`), one note each."""
     return tuple(text(lang, f"ui.inferred.{i.value}") for i in conn.inferred)
+
+
+def icmp_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """One note per ICMP error about the connection's segments: what, from whom, about what."""
+    return tuple(
+        text(
+            lang,
+            "ui.icmp",
+            frame=e.frame,
+            seconds=f"{e.time - conn.first_time:.3f}",
+            kind=text(lang, f"ui.icmp_kind.{icmp.kind_of(e).value}"),
+            type=e.type,
+            code=e.code,
+            reporter=e.reporter,
+            source=text(lang, f"ui.icmp_source.{icmp.source(e)}"),
+            sender=text(lang, f"who.{'client' if e.src == conn.client.ip else 'server'}"),
+            seq=e.seq,
+        )
+        for e in conn.icmp
+    )
 
 
 def _milliseconds(seconds: float) -> str:

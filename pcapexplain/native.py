@@ -13,7 +13,7 @@ import ctypes
 import os
 import threading
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,15 @@ from pcapexplain.errors import (
     NoTcp,
 )
 from pcapexplain.explanations import plural
-from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, Lang, PacketColumns, Reader
+from pcapexplain.model import (
+    NO_VALUE,
+    Capture,
+    CaptureInfo,
+    IcmpError,
+    Lang,
+    PacketColumns,
+    Reader,
+)
 
 Array = np.ndarray[Any, Any]
 
@@ -59,7 +67,7 @@ def load_capture(
         digest = pool.submit(files.sha256, capture, stop)  # runs beside the parse
         try:
             status.reading = True
-            summary, foreign, packets = _read(
+            summary, foreign, packets, icmp = _read(
                 capture, files.error_name(capture, shown), validate_checksums, strict, status
             )
         except BaseException:
@@ -89,18 +97,21 @@ def load_capture(
     if len(packets) == 0:
         frames = plural(Lang.EN, "ui.packets", info.total_frames)
         raise NoTcp(f"{name} holds {frames} but no TCP segment")
-    return Capture(info=info, packets=packets)
+    return Capture(info=info, packets=packets, icmp=icmp)
 
 
 def _read(
     capture: Path, name: str, validate_checksums: bool, strict: bool, status: files.ReadStatus
-) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns]:
+) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns, tuple[IcmpError, ...]]:
     summary = capfile.FileSummary()
     collected = _Collected()
+    icmp: list[IcmpError] = []
     try:
         for records in capfile.read_records(capture, summary):
             _check_linktypes(summary.linktypes)
-            collected.add(decode.decode(records, validate_checksums=validate_checksums))
+            result = decode.decode(records, validate_checksums=validate_checksums)
+            icmp.extend(_icmp_errors(result))
+            collected.add(result)
             status.frames = summary.frames
     except capfile.UnknownFormat as exc:
         if strict:
@@ -120,7 +131,33 @@ def _read(
         raise NativeUnsupported(f"{name}: {_foreign_text(collected.foreign)}")
     packets = collected.columns()
     _return_freed_memory()
-    return summary, collected.foreign, packets
+    return summary, collected.foreign, packets, tuple(icmp)
+
+
+def _icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
+    """The TCP headers quoted in ICMP errors, with the errors' own type, code and sender."""
+    s, found = result.segments, []
+    for i in np.flatnonzero(s.in_error).tolist():
+        error = result.errors.get(int(s.frame[i]))
+        if error is None:
+            continue
+        family = int(s.family[i])
+        found.append(
+            IcmpError(
+                frame=int(s.frame[i]),
+                time=float(epoch_seconds(s.seconds[i : i + 1], s.nanos[i : i + 1])[0]),
+                reporter=decode.address_text(error.reporter, error.family),
+                version=error.family,
+                type=error.type,
+                code=error.code,
+                src=decode.address_text(bytes(s.src[i]), family),
+                sport=int(s.sport[i]),
+                dst=decode.address_text(bytes(s.dst[i]), family),
+                dport=int(s.dport[i]),
+                seq=int(s.seq[i]),
+            )
+        )
+    return found
 
 
 def _return_freed_memory() -> None:
@@ -160,80 +197,89 @@ def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[st
 
 @dataclass(slots=True)
 class _Collected:
-    """Decoded headers of every block, kept compact until the whole file is read.
+    """Every block turned into its final columns as it is decoded, but for two.
 
     The analysis needs one fact only the whole file gives (which flows may reach tshark's limit of
-    unacknowledged segments), so the blocks wait; then each is analysed and turned into columns
-    in turn, and dropped, so that the blocks and the columns are never both whole in memory.
+    unacknowledged segments), so its inputs wait, compact (about 45 bytes a header, `_WAITING`),
+    and the analysis columns (stream, analysis) are added once they are all read. Nothing else
+    of a block outlives it: the columns and the waiting headers are all that grows.
     """
 
-    blocks: list[_Block] = field(default_factory=list)
     foreign: dict[str, int] = field(default_factory=dict)
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
+    names: list[str] = field(default_factory=list)  # id → the address as tshark prints it
     pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
     listed: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per flow
+    waiting: dict[str, list[Array]] = field(
+        default_factory=lambda: {k: [] for k in ("flow", *_WAITING)}
+    )
+    out: _Columns = field(default_factory=lambda: _Columns())
 
     def add(self, result: decode.BlockResult) -> None:
         for what, count in result.foreign.items():
             self.foreign[what] = self.foreign.get(what, 0) + count
-        if len(result.segments):
-            block = _Block.build(result.segments, self.addresses, self.pairs)
-            self.blocks.append(block)
-            counts = np.bincount(block.flow[block.listable()], minlength=2 * len(self.pairs))
-            counts[: len(self.listed)] += self.listed
-            self.listed = counts
+        s = result.segments
+        if not len(s):
+            return
+        src = _intern_addresses(s.family, s.src, self.addresses, self.names)
+        dst = _intern_addresses(s.family, s.dst, self.addresses, self.names)
+        flow = _flows(src, dst, s, self.pairs)
+        listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)  # payload, SYN or FIN: tshark lists
+        counts = np.bincount(flow[listable], minlength=2 * len(self.pairs))
+        counts[: len(self.listed)] += self.listed
+        self.listed = counts
+        self.waiting["flow"].append(flow)
+        for name, get in _WAITING.items():
+            self.waiting[name].append(get(s))
+        self.out.extend(s, src, dst, self.names)
 
     def columns(self, *, fast: bool = True) -> PacketColumns:
-        """Analyse every header, then turn each block into columns and drop it.
+        """Analyse every header, then add the stream and analysis columns.
 
         fast sends the in-order 4-tuples through tcpfast; without it every header goes through
         the reference loop (the equivalence test compares the two).
         """
         headers = self._headers()
-        if fast and len(headers):
+        n = len(headers)
+        if fast and n:
             split = tcpfast.split(headers)
         else:
-            n = len(headers)
-            split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(0, np.int64))
+            pairs = len(self.pairs)
+            split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1))
         rows = np.flatnonzero(~split.plain)
         analyser = tcpanalysis.Analyser()
         analysed = analyser.feed(headers, rows)
         stream, flags = _streams(headers, split, rows, analysed, analyser.created)
-        names = np.array(_address_names(self.addresses), dtype=object)
-        out = _Columns()
-        offset = 0
-        self.blocks.reverse()
-        while self.blocks:
-            block = self.blocks.pop()
-            part = slice(offset, offset + len(block.pair))
-            out.extend(block, stream[part], flags[part], names)
-            offset = part.stop
-        return out.packets()
+        keep = headers.in_error == 0
+        del headers, split, analysed
+        self.out.finish(stream[keep], tcpanalysis.printed_flags(flags[keep]))
+        return self.out.packets()
 
     def _headers(self) -> tcpanalysis.Headers:
-        """The analysis inputs of all blocks in one set of arrays (a few dozen bytes a header)."""
+        """The waiting analysis inputs of all blocks, each joined into one array in turn."""
+        joined = {}
+        for name, parts in self.waiting.items():
+            joined[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            parts.clear()  # one column at a time is both in parts and joined
+        flow = joined["flow"]
         heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
+        heavy_pairs = heavy_flows[0::2] | heavy_flows[1::2]
+        return tcpanalysis.Headers(**joined, pair=flow >> 1, heavy=heavy_pairs[flow >> 1])
 
-        def joined(get: Any) -> Array:
-            parts = [get(b) for b in self.blocks]
-            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
-        flow = joined(lambda b: b.flow)
-        return tcpanalysis.Headers(
-            frame=joined(lambda b: b.segments.frame),
-            time=joined(lambda b: b.segments.seconds * 1_000_000_000 + b.segments.nanos),
-            pair=flow >> 1,
-            flow=flow,
-            flags=joined(lambda b: b.segments.flags),
-            seq=joined(lambda b: b.segments.seq),
-            ack=joined(lambda b: b.segments.ack),
-            seglen=joined(lambda b: b.segments.seglen),
-            window=joined(lambda b: b.segments.window),
-            reach=joined(lambda b: b.segments.reach),
-            in_error=joined(lambda b: b.segments.in_error),
-            ws_stored=joined(lambda b: b.segments.ws_stored),
-            heavy=heavy_flows[flow & ~1] | heavy_flows[flow | 1] if len(flow) else flow > 0,
-        )
+# The analysis inputs that wait for the whole file (with "flow"), in decode's compact types.
+_WAITING: dict[str, Callable[[decode.Segments], Array]] = {
+    "frame": lambda s: s.frame,
+    "time": lambda s: s.seconds * 1_000_000_000 + s.nanos,
+    "flags": lambda s: s.flags,
+    "seq": lambda s: s.seq,
+    "ack": lambda s: s.ack,
+    "seglen": lambda s: s.seglen,
+    "window": lambda s: s.window,
+    "reach": lambda s: s.reach,
+    "in_error": lambda s: s.in_error,
+    "ws_stored": lambda s: s.ws_stored,
+}
 
 
 def _streams(
@@ -245,68 +291,52 @@ def _streams(
 ) -> tuple[Array, Array]:
     """tcp.stream per header: conversations numbered by the frame that opened them, whichever
     path found them; and the TCP_A_* flags per header from either path."""
-    opened = np.sort(np.concatenate([split.first_frame, np.asarray(created, dtype=np.int64)]))
-    stream = np.empty(len(headers), dtype=np.int64)
-    flags = split.flags.copy()
-    flags[rows] = analysed.flags
     created_frames = np.asarray(created, dtype=np.int64)
+    opened = np.sort(np.concatenate([split.first_frame, created_frames]))
+    stream = np.empty(len(headers), dtype=np.int64)
+    flags = split.flags
+    flags[rows] = analysed.flags
     stream[rows] = np.searchsorted(opened, created_frames[analysed.conversation])
     plain = np.flatnonzero(split.plain)
     if len(plain):
-        _, first, inverse = np.unique(headers.pair[plain], return_index=True, return_inverse=True)
-        stream[plain] = np.searchsorted(opened, headers.frame[plain][first][inverse])
+        stream[plain] = np.searchsorted(opened, split.opening[headers.pair[plain]])
     return stream, flags
 
 
-@dataclass(slots=True)
-class _Block:
-    segments: decode.Segments
-    src: Array  # address ids
-    dst: Array
-    pair: Array  # number of the unordered 4-tuple
-    flow: Array  # pair * 2 + direction (0 or 1, the same for every header of one direction)
-
-    @classmethod
-    def build(
-        cls, s: decode.Segments, addresses: dict[bytes, int], pairs: dict[tuple[int, int], int]
-    ) -> _Block:
-        src = _intern_addresses(s.family, s.src, addresses)
-        dst = _intern_addresses(s.family, s.dst, addresses)
-        # Order the two endpoints so that both directions of a connection share one key.
-        src_key = (src << 16) | s.sport
-        dst_key = (dst << 16) | s.dport
-        low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
-        first, inverse = _unique_rows(low, high)
-        ids = np.fromiter(
-            (
-                pairs.setdefault(pair, len(pairs))
-                for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
-            ),
-            dtype=np.int64,
-            count=len(first),
-        )
-        pair = ids[inverse]
-        compact = decode.Segments(**{name: getattr(s, name) for name in decode.SEGMENT_FIELDS})
-        compact.src = compact.dst = np.zeros((0, 16), dtype=np.uint8)  # ids stand for them now
-        return cls(compact, src, dst, pair, pair * 2 + (src_key > dst_key))
-
-    def listable(self) -> Array:
-        """Headers tshark puts in its list of unacknowledged segments (payload, SYN or FIN)."""
-        s = self.segments
-        mask: Array = (s.seglen > 0) | ((s.flags & 0x03) != 0)
-        return mask
-
-
-def _intern_addresses(family: Array, raw: Array, addresses: dict[bytes, int]) -> Array:
-    """A number per distinct (family, address), stable across blocks."""
-    halves = raw.view(">u8").astype(np.uint64)
-    first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
-    keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
+def _flows(src: Array, dst: Array, s: decode.Segments, pairs: dict[tuple[int, int], int]) -> Array:
+    """Per header: its 4-tuple's number * 2 + its direction (0 or 1, one per direction)."""
+    # Order the two endpoints so that both directions of a connection share one key.
+    src_key = (src << 16) | s.sport
+    dst_key = (dst << 16) | s.dport
+    low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
+    first, inverse = _unique_rows(low, high)
     ids = np.fromiter(
-        (addresses.setdefault(row.tobytes(), len(addresses)) for row in keys),
+        (
+            pairs.setdefault(pair, len(pairs))
+            for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
+        ),
         dtype=np.int64,
         count=len(first),
     )
+    flow: Array = ids[inverse] * 2 + (src_key > dst_key)
+    return flow
+
+
+def _intern_addresses(
+    family: Array, raw: Array, addresses: dict[bytes, int], names: list[str]
+) -> Array:
+    """A number per distinct (family, address), stable across blocks; names grows with them."""
+    halves = raw.view(">u8").astype(np.uint64)
+    first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
+    keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
+    ids = np.empty(len(first), dtype=np.int64)
+    for i, row in enumerate(keys):
+        key = row.tobytes()
+        found = addresses.get(key)
+        if found is None:
+            found = addresses[key] = len(names)
+            names.append(decode.address_text(key[1:], key[0]))
+        ids[i] = found
     interned: Array = ids[inverse]
     return interned
 
@@ -325,13 +355,6 @@ def _unique_rows(*columns: Array) -> tuple[Array, Array]:
     inverse = np.empty(len(order), dtype=np.int64)
     inverse[order] = group
     return order[starts], inverse
-
-
-def _address_names(addresses: dict[bytes, int]) -> list[str]:
-    names = [""] * len(addresses)
-    for key, index in addresses.items():
-        names[index] = decode.address_text(key[1:], key[0])
-    return names
 
 
 def epoch_seconds(seconds: Array, nanos: Array) -> Array:
@@ -355,8 +378,8 @@ class _Columns:
         self.src: list[str] = []
         self.dst: list[str] = []
 
-    def extend(self, block: _Block, stream: Array, ta_flags: Array, names: Array) -> None:
-        s = block.segments
+    def extend(self, s: decode.Segments, src: Array, dst: Array, names: list[str]) -> None:
+        """Every column but the analysis ones; src and dst are address ids into names."""
         keep = ~s.in_error
         printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
         values = {
@@ -377,17 +400,24 @@ class _Columns:
             "tfo": s.tfo,
             "ttl": s.ttl,
             "ip_len": s.ip_len,
-            "analysis": tcpanalysis.printed_flags(ta_flags),
             "ip_checksum": s.ip_checksum,
             "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
-            "stream": stream,
         }
-        for name, column in self.ints.items():
-            dtype = _NUMPY[column.typecode]
-            column.frombytes(np.ascontiguousarray(values[name][keep], dtype=dtype).tobytes())
+        for name, column in values.items():
+            self._append(name, column[keep])
         self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
-        self.src.extend(names[block.src[keep]].tolist())
-        self.dst.extend(names[block.dst[keep]].tolist())
+        # One str per distinct address: the columns hold references to it.
+        self.src.extend(map(names.__getitem__, src[keep].tolist()))
+        self.dst.extend(map(names.__getitem__, dst[keep].tolist()))
+
+    def finish(self, stream: Array, analysis: Array) -> None:
+        """The two columns the analysis of the whole file gives."""
+        self._append("stream", stream)
+        self._append("analysis", analysis)
+
+    def _append(self, name: str, values: Array) -> None:
+        column = self.ints[name]
+        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).tobytes())
 
     def packets(self) -> PacketColumns:
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import vantage
+from pcapexplain import icmp, vantage
 from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
@@ -40,6 +40,7 @@ _NEVER_OPENED = frozenset(
     (
         Handshake.REFUSED,
         Handshake.UNANSWERED,
+        Handshake.UNREACHABLE,
         Handshake.INCOMPLETE,
         Handshake.OLD_DUPLICATE,
         Handshake.STRAY,
@@ -277,6 +278,8 @@ def _handshake(conn: Connection, facts: _Facts, server: Side) -> Handshake:
             return Handshake.REFUSED
         if facts.hs_ack is not None:
             return Handshake.COMPLETE  # the client's ACK proves a SYN-ACK the capture missed
+        if any(icmp.aborts_opening(e) and e.src == conn.client.ip for e in conn.icmp):
+            return Handshake.UNREACHABLE
         return Handshake.UNANSWERED
     if facts.hs_ack is not None:
         return Handshake.COMPLETE

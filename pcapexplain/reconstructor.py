@@ -12,10 +12,18 @@ the per-direction counters come last, from whole-column passes (`outcomes.count`
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pcapexplain import endpoints, outcomes
-from pcapexplain.model import Connection, Endpoint, PacketColumns, PacketStates, TcpFlags
+from pcapexplain import endpoints, icmp, outcomes
+from pcapexplain.model import (
+    Connection,
+    Endpoint,
+    IcmpError,
+    PacketColumns,
+    PacketStates,
+    TcpFlags,
+)
 from pcapexplain.seqspace import acks_syn
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -43,18 +51,23 @@ class _Incarnation:
     stale_synack: tuple[int, int, Side] | None = None  # that SYN-ACK's seq, ack and sender
 
 
-def reconstruct(packets: PacketColumns) -> tuple[list[Connection], PacketStates]:
+def reconstruct(
+    packets: PacketColumns, icmp_errors: Sequence[IcmpError] = ()
+) -> tuple[list[Connection], PacketStates]:
     """Every TCP connection in the packets, and each packet's role and endpoint states.
 
-    Connections are numbered from 0 in the order of their first packet.
+    Connections are numbered from 0 in the order of their first packet; each holds the ICMP
+    errors about its segments.
     """
     groups = _group(packets)
     states = _blank_states(len(packets))
+    errors = icmp.match(icmp_errors, packets, [g.rows[0] for g in groups]) if icmp_errors else {}
     connections = []
     for cid, group in enumerate(groups):
         client, server, inferred = _roles(packets, group)
         conn = Connection(id=cid, client=client, server=server, roles_inferred=inferred)
         conn.packet_index = group.rows
+        conn.icmp = tuple(errors.get(cid, ()))
         client_side, server_side = endpoints.replay(packets, states, conn)
         outcomes.summarise(packets, states, conn, client_side, server_side)
         connections.append(conn)

@@ -339,18 +339,24 @@ def serve(task_fd: int, result_fd: int, parent: int, preload: str = "") -> None:
         with contextlib.suppress(Exception):  # a broken import shows up again in the first call
             importlib.import_module(preload)
     try:
-        with os.fdopen(task_fd, "rb") as tasks, os.fdopen(result_fd, "wb") as results:
-            results.write(_LENGTH.pack(0))
-            results.flush()
-            while select.select([tasks], [], [], IDLE_EXIT)[0]:
-                frame = _read_frame(tasks)
-                if frame is None:
-                    return
-                answer = _answer(frame)
-                results.write(_LENGTH.pack(len(answer)) + answer)
-                results.flush()
+        _serve(task_fd, result_fd)
     except BrokenPipeError:
-        return  # the caller stopped reading (Ctrl-C): nobody waits for this answer
+        # The caller closed its end (Ctrl-C, or it stopped this worker) while an answer was on
+        # its way: nobody is left to tell, and a traceback would reach the user's terminal.
+        os._exit(0)
+
+
+def _serve(task_fd: int, result_fd: int) -> None:
+    with os.fdopen(task_fd, "rb") as tasks, os.fdopen(result_fd, "wb") as results:
+        results.write(_LENGTH.pack(0))
+        results.flush()
+        while select.select([tasks], [], [], IDLE_EXIT)[0]:
+            frame = _read_frame(tasks)
+            if frame is None:
+                return
+            answer = _answer(frame)
+            results.write(_LENGTH.pack(len(answer)) + answer)
+            results.flush()
 
 
 def _answer(frame: bytes) -> bytes:

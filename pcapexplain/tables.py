@@ -25,6 +25,7 @@ from pcapexplain.model import (
     ConnState,
     Direction,
     Handshake,
+    IcmpError,
     PacketRole,
     TcpState,
     Teardown,
@@ -257,6 +258,7 @@ class TabColumns:
         self.last_frame = 0
         self._on_frames = on_frames
         self._strings: dict[str, str] = {}
+        self.icmp: list[IcmpError] = []
 
     def consume(self, stream: IO[bytes] | io.RawIOBase) -> None:
         for chunk in read_tabs(stream, self.layout, chunk_rows=1 << 16):
@@ -270,10 +272,33 @@ class TabColumns:
             self.last_frame = int(chunk["frame"][frames][-1])
         if self._on_frames is not None:
             self._on_frames(self.total_frames)
-        tcp = frames & ~np.isnan(chunk["stream"]) & np.isnan(chunk["icmp"])
-        tcp &= np.isnan(chunk["icmp6"])
+        tcp = frames & ~np.isnan(chunk["stream"])
+        quoted = tcp & ~(np.isnan(chunk["icmp"]) & np.isnan(chunk["icmp6"]))
+        if quoted.any():
+            self._add_icmp({name: values[quoted] for name, values in chunk.items()})
+        tcp &= ~quoted
         if tcp.any():
             self._add_packets({name: values[tcp] for name, values in chunk.items()})
+
+    def _add_icmp(self, c: TabChunk) -> None:
+        """ICMP errors quoting a TCP segment: the quoted header is in the innermost fields."""
+        for i in range(len(c["frame"])):
+            six = not np.isnan(c["icmp6"][i])
+            self.icmp.append(
+                IcmpError(
+                    frame=int(c["frame"][i]),
+                    time=float(c["time"][i]),
+                    reporter=str(c["ip6_src_outer" if six else "ip_src_outer"][i]),
+                    version=6 if six else 4,
+                    type=int(c["icmp6" if six else "icmp"][i]),
+                    code=_int_or_0(c["icmp6_code" if six else "icmp_code"][i]),
+                    src=str(c["ip6_src" if six else "ip_src"][i]),
+                    sport=_int_or_0(c["sport"][i]),
+                    dst=str(c["ip6_dst" if six else "ip_dst"][i]),
+                    dport=_int_or_0(c["dport"][i]),
+                    seq=_int_or_0(c["seq_in_error"][i]),
+                )
+            )
 
     def _add_packets(self, c: TabChunk) -> None:
         for name, kind in self.layout:
@@ -311,6 +336,10 @@ class TabColumns:
 
 
 _NUMPY_CODES = {"q": np.int64, "d": np.float64, "b": np.int8}
+
+
+def _int_or_0(value: float) -> int:
+    return 0 if np.isnan(value) else int(value)
 
 
 def _ints(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:

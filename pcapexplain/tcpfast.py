@@ -31,15 +31,53 @@ _M = seqspace.MOD - 1
 _HALF = seqspace.HALF
 
 
+_CHUNK = 1 << 17  # headers per group of whole 4-tuples: bounds the temporaries (~200 B each)
+
+
 @dataclass(slots=True)
 class Split:
     plain: Array  # bool per header: its 4-tuple took the fast path
     flags: Array  # TCP_A_* bits for the plain headers (0 elsewhere)
-    first_frame: Array  # per plain 4-tuple (sorted): the frame that opened its conversation
+    opening: Array  # per 4-tuple: the frame that opened its conversation if plain, else -1
+
+    @property
+    def first_frame(self) -> Array:
+        """The opening frames of the plain 4-tuples, sorted."""
+        frames: Array = np.sort(self.opening[self.opening >= 0])
+        return frames
 
 
 def split(h: Headers) -> Split:
-    """Which headers belong to plain 4-tuples, and the analysis flags of those headers."""
+    """Which headers belong to plain 4-tuples, and the analysis flags of those headers.
+
+    Every rule here looks only at the headers of one 4-tuple, so the 4-tuples go through in
+    groups of about _CHUNK headers, renumbered from 0 within their group.
+    """
+    n = len(h.frame)
+    pairs = int(h.pair.max()) + 1 if n else 0
+    plain = np.zeros(n, dtype=bool)
+    flags = np.zeros(n, dtype=np.int64)
+    opening = np.full(pairs, -1, dtype=np.int64)
+    order = np.argsort(h.pair, kind="stable")  # by 4-tuple, frame order within each
+    ends = np.cumsum(np.bincount(h.pair, minlength=pairs))  # past each 4-tuple's last header
+    low = 0
+    while low < pairs:
+        start = int(ends[low - 1]) if low else 0
+        high = max(int(np.searchsorted(ends, start + _CHUNK, side="right")), low + 1)
+        rows = order[start : int(ends[high - 1])]
+        part = Headers(**{name: getattr(h, name)[rows] for name in _HEADER_FIELDS})
+        part.pair -= low
+        part.flow -= 2 * low
+        plain[rows], flags[rows], opening[low:high] = _split_part(part, high - low)
+        low = high
+    return Split(plain, flags, opening)
+
+
+_HEADER_FIELDS = tuple(Headers.__dataclass_fields__)
+
+
+def _split_part(h: Headers, pairs: int) -> tuple[Array, Array, Array]:
+    """split for headers of whole 4-tuples numbered 0 .. pairs - 1, in any order across them."""
     n = len(h.frame)
     flags = h.flags.astype(np.int64)
     seq, ack = h.seq.astype(np.int64), h.ack.astype(np.int64)
@@ -56,7 +94,7 @@ def split(h: Headers) -> Split:
     bad |= ((flags & _ACK) != 0) & (rev_next != 0) & (((rev_next - ack) & _M) >= _HALF)
     # ... and data the other side had already acknowledged a "spurious retransmission".
     bad |= (seglen > 0) & (rev_ack != 0) & (((rev_ack - seq - seglen) & _M) < _HALF)
-    plain_pairs = np.ones(int(h.pair.max()) + 1 if n else 0, dtype=bool)
+    plain_pairs = np.ones(pairs, dtype=bool)
     plain_pairs[h.pair[bad]] = False
     plain = plain_pairs[h.pair]
     sfr = (flags & (_SYN | _FIN | _RST)) != 0
@@ -71,8 +109,10 @@ def split(h: Headers) -> Split:
         scales = _Scales(h, flags, plain, near.first_of_pair)
         full = scales.window_full(h, data, seq + seglen, window, ack, rev)
         out[data[full]] |= tcpanalysis.WINDOW_FULL
-    opened = h.frame[plain & near.first_of_pair]
-    return Split(plain, out, np.sort(opened))
+    opening = np.full(pairs, -1, dtype=np.int64)
+    opened = plain & near.first_of_pair
+    opening[h.pair[opened]] = h.frame[opened]
+    return plain, out, opening
 
 
 class _Neighbours:

@@ -110,6 +110,7 @@ UI_PARAMS = {
     "ui.bytes": {"count"},
     "ui.paths": {"client", "server"},
     "ui.read_by": {"reader"},
+    "ui.icmp": {"frame", "seconds", "kind", "type", "code", "reporter", "source", "sender", "seq"},
 }
 
 

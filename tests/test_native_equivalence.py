@@ -24,7 +24,17 @@ from typing import Any
 
 import pytest
 
-from pcapexplain import api, capfile, connlog, decode, narrate, native, readers, records
+from pcapexplain import (
+    api,
+    capfile,
+    connlog,
+    decode,
+    narrate,
+    native,
+    readers,
+    records,
+    tcpfast,
+)
 from pcapexplain.errors import NativeUnsupported, PcapExplainError
 from pcapexplain.model import CaptureAnalysis, Reader
 from tests import scenarios
@@ -42,7 +52,7 @@ def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
         capture = native.load_capture(path, validate_checksums=validate, strict=True)
     else:
         capture = readers.load(path, reader=reader, validate_checksums=validate)
-    return api.analyse_columns(capture.info, capture.packets, checksums_validated=validate)
+    return api.analyse_capture(capture, checksums_validated=validate)
 
 
 def _views(result: CaptureAnalysis, name: str, validate: bool) -> dict[str, Any]:
@@ -302,6 +312,23 @@ def test_fast_path_matches_the_reference_loop(tmp_path: Path) -> None:
         sources.append(scenarios.mutate(generated, tmp_path / f"g{seed}.pcap", seed))
     for path in sources:
         assert _stream_and_flags(path, fast=True) == _stream_and_flags(path, fast=False), path
+
+
+def test_fast_path_in_small_groups_matches_the_reference_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tcpfast takes the 4-tuples a group at a time: with groups of a few dozen headers (a
+    4-tuple longer than that makes a group alone) it still agrees with the reference loop."""
+    generated = tmp_path / "generated.pcap"
+    script = ROOT / "benchmarks" / "generate.py"
+    command = [sys.executable, str(script), str(generated), "--connections", "200", "--seed", "5"]
+    subprocess.run(command, check=True, capture_output=True)
+    sources = [generated, scenarios.mutate(generated, tmp_path / "m.pcap", 1)]
+    sources += [SAMPLES / name for name in ("lossy_transfer.pcap", "port_reuse_time_wait.pcap")]
+    reference = {path: _stream_and_flags(path, fast=False) for path in sources}
+    monkeypatch.setattr(tcpfast, "_CHUNK", 40)
+    for path in sources:
+        assert _stream_and_flags(path, fast=True) == reference[path], path
 
 
 def test_every_listed_difference_has_a_reason() -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -153,3 +155,23 @@ def test_schedule_is_largest_first_and_stable(weights: list[int]) -> None:
     assert [weights[i] for i in order] == sorted(weights, reverse=True)
     if weights == [1, 3, 2, 3]:
         assert order == [1, 3, 2, 0]
+
+
+def test_a_worker_whose_caller_is_gone_leaves_without_a_traceback() -> None:
+    """Ctrl-C closes the caller's end while a worker is busy: its answer meets a broken pipe,
+    and the worker, whose stderr is the user's terminal, must leave without a word."""
+    task_r, task_w = os.pipe()
+    result_r, result_w = os.pipe()
+    boot = "from pcapexplain.runner import boot; boot()"
+    command = [sys.executable, "-c", boot, str(task_r), str(result_w), str(os.getpid())]
+    worker = subprocess.Popen(command, pass_fds=(task_r, result_w), stderr=subprocess.PIPE)
+    os.close(task_r)
+    os.close(result_w)
+    assert os.read(result_r, runner._LENGTH.size) == runner._LENGTH.pack(0)  # ready
+    os.close(result_r)  # the caller is gone
+    frame = pickle.dumps((time.sleep, 0.2))
+    os.write(task_w, runner._LENGTH.pack(len(frame)) + frame)
+    os.close(task_w)
+    _, err = worker.communicate(timeout=30)
+    assert b"Traceback" not in err, err.decode(errors="replace")
+    assert worker.returncode == 0

@@ -193,7 +193,7 @@ def _capture(name: str) -> loader.Capture:
 @cache
 def _sample(name: str) -> CaptureAnalysis:
     capture = _capture(name)
-    return api.analyse_columns(capture.info, capture.packets)
+    return api.analyse_capture(capture)
 
 
 @cache

@@ -64,7 +64,9 @@ def _int(value: str) -> int | None:
 @cache
 def read(path: Path) -> list[Row]:
     """Every TCP packet of the capture as tshark dissects it (relative numbers on, -n)."""
-    command = ["tshark", "-n", "-r", str(path), "-Y", "tcp", "-T", "fields", "-E", "separator=\t"]
+    # An ICMP error quoting a TCP header is not a segment of the connection (seq_raw is empty).
+    shown = "tcp and not icmp and not icmpv6"
+    command = ["tshark", "-n", "-r", str(path), "-Y", shown, "-T", "fields", "-E", "separator=\t"]
     command += [
         "-o",
         "tcp.relative_sequence_numbers:TRUE",

@@ -8,7 +8,7 @@ gathers each connection's notable rows (`context.gather`), then runs every check
 
 from __future__ import annotations
 
-from pcapexplain.anomalies import data, handshake, teardown
+from pcapexplain.anomalies import data, handshake, network, teardown
 from pcapexplain.anomalies.catalogue import CATALOGUE, AnomalySpec
 from pcapexplain.anomalies.context import MAX_FRAMES, Check, Context, gather, offload_hosts
 from pcapexplain.model import Anomaly, Connection, PacketColumns, PacketStates
@@ -28,6 +28,7 @@ CHECKS: tuple[Check, ...] = (
     handshake.check_ack_without_flag,
     handshake.check_syn_in_established,
     handshake.check_port_reuse,
+    network.check_icmp_errors,
     data.check_zero_window,
     data.check_retransmissions,
     data.check_gaps,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from pcapexplain.icmp import IcmpKind
 from pcapexplain.model import AnomalySlug, IllegalFlags, Severity
 from pcapexplain.retransmission import Cause
 
@@ -51,6 +52,12 @@ _SPECS = (
     # H2: port = server port; delay = seconds from the first SYN to the RST.
     AnomalySpec(A.CONNECTION_REFUSED, W, ("port", "delay"),
                 "tcp.connection.rst; completeness 37", "REJ, history Sr"),
+    # Not in the catalogue of TCP-REFERENCE: ICMP errors quoting the connection's segments (any
+    # phase); kind, type and code are the first one's; source: who sent it.
+    AnomalySpec(A.ICMP_ERROR, W, ("count", "kind", "source", "type", "code"),
+                "icmp.type 3 / icmpv6.type 1, 2, 3 quoting the TCP header",
+                "a row of its own (proto icmp); the TCP row stays S0",
+                {"kind": tuple(k.value for k in IcmpKind), "source": ("destination", "router")}),
     # H3: count = SYN-ACKs sent; wait = seconds of capture after the first SYN-ACK.
     AnomalySpec(A.HANDSHAKE_INCOMPLETE, W, ("count", "wait"), "completeness 3",
                 "S1, history Sh"),

@@ -202,6 +202,7 @@ def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
     c = ctx.c
     if c.teardown is Teardown.OPEN_AT_END and c.handshake not in (
         Handshake.UNANSWERED,
+        Handshake.UNREACHABLE,
         Handshake.REFUSED,
         Handshake.INCOMPLETE,
         Handshake.OLD_DUPLICATE,

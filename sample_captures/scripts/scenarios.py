@@ -168,6 +168,27 @@ def client_expect_refused(spec: Spec) -> None:
         raise SystemExit("the connection was not refused")
 
 
+# What iptables' REJECT answers on each port of the icmp_unreachable scenario (port offset).
+ICMP_REJECTS = ("icmp-port-unreachable", "icmp-host-unreachable", "icmp-admin-prohibited")
+
+
+def client_expect_icmp_errors(spec: Spec) -> None:
+    """One connection attempt per port of ICMP_REJECTS: each fails at once on the ICMP error."""
+    for offset in range(len(ICMP_REJECTS)):
+        sock = socket.socket(spec.family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((spec.client_addr[0], spec.client_addr[1] + offset))
+        sock.settimeout(5)
+        try:
+            sock.connect((spec.server_addr[0], spec.port + offset))
+        except OSError as exc:
+            say(f"failed:{exc.strerror}")
+        else:
+            raise SystemExit("the connection was not rejected")
+        finally:
+            sock.close()
+
+
 def client_expect_timeout(spec: Spec) -> None:
     try:
         connect(spec)
@@ -442,13 +463,13 @@ class Child:
 
 
 class Tcpdump:
-    """tcpdump in the client namespace, TCP only, default snaplen, classic pcap."""
+    """tcpdump in the client namespace, TCP only (unless told), default snaplen, classic pcap."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, capture_filter: str = "tcp") -> None:
         # --immediate-mode: without it, packets still in the kernel's TPACKET_V3 block when
         # tcpdump gets SIGINT are lost (a 2-packet refusal came out empty).
         cmd = ["ip", "netns", "exec", CLIENT_NS, "tcpdump", "-i", CLIENT_IF, "-n", "-U"]
-        cmd += ["--immediate-mode", "-Z", "root", "-w", str(path), "tcp"]
+        cmd += ["--immediate-mode", "-Z", "root", "-w", str(path), capture_filter]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()  # "listening on veth-a, ..." once the socket is live
@@ -521,6 +542,19 @@ def run_simultaneous_close(spec: Spec, out: Path) -> None:
         iptables(f"-D {rule}")
         client.wait()
         server.wait()
+    finally:
+        cap.stop()
+
+
+def run_icmp_unreachable(spec: Spec, out: Path) -> None:
+    """The server's namespace rejects each port with another ICMP error (iptables REJECT): the
+    capture, TCP and ICMP, shows each SYN and the error that answered it."""
+    for offset, reject in enumerate(ICMP_REJECTS):
+        iptables(f"-A INPUT -p tcp --dport {spec.port + offset} -j REJECT --reject-with {reject}")
+    cap = Tcpdump(out, "tcp or icmp")
+    try:
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.wait()
     finally:
         cap.stop()
 
@@ -618,6 +652,7 @@ SPECS = {
         Spec("port_reuse_time_wait", "port_reuse_time_wait.pcap", 45014),
         Spec("midstream", "midstream.pcap", 45015),
         Spec("simultaneous_open", "simultaneous_open.pcap", 45016),
+        Spec("icmp_unreachable", "icmp_unreachable.pcap", 45017),  # and 45018, 45019
     )
 }
 
@@ -655,6 +690,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "port_reuse_time_wait": client_twice_same_port,
     "midstream": client_midstream,
     "simultaneous_open": client_connect_first,
+    "icmp_unreachable": client_expect_icmp_errors,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -664,6 +700,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "port_reuse_time_wait": run_port_reuse,
     "midstream": run_midstream,
     "simultaneous_open": run_simultaneous_open,
+    "icmp_unreachable": run_icmp_unreachable,
 }
 
 
