@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from pcapexplain.model import IcmpError, PacketColumns
+from pcapexplain.model import Connection, IcmpError, PacketColumns
 
 Key = tuple[str, int, str, int]
 
@@ -62,6 +62,12 @@ def kind_of(error: IcmpError) -> IcmpKind:
     if codes is None:
         return IcmpKind.OTHER
     return codes.get(error.code, codes.get(None, IcmpKind.OTHER))
+
+
+def about_client(error: IcmpError, conn: Connection) -> bool:
+    """The quoted segment is the client's: by address and port, as both ends may share an
+    address (loopback, a host talking to itself)."""
+    return (error.src, error.sport) == (conn.client.ip, conn.client.port)
 
 
 def source(error: IcmpError) -> str:

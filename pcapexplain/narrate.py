@@ -521,7 +521,7 @@ def icmp_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
             code=e.code,
             reporter=e.reporter,
             source=text(lang, f"ui.icmp_source.{icmp.source(e)}"),
-            sender=text(lang, f"who.{'client' if e.src == conn.client.ip else 'server'}"),
+            sender=text(lang, f"who.{'client' if icmp.about_client(e, conn) else 'server'}"),
             seq=e.seq,
         )
         for e in conn.icmp

@@ -278,7 +278,7 @@ def _handshake(conn: Connection, facts: _Facts, server: Side) -> Handshake:
             return Handshake.REFUSED
         if facts.hs_ack is not None:
             return Handshake.COMPLETE  # the client's ACK proves a SYN-ACK the capture missed
-        if any(icmp.aborts_opening(e) and e.src == conn.client.ip for e in conn.icmp):
+        if any(icmp.aborts_opening(e) and icmp.about_client(e, conn) for e in conn.icmp):
             return Handshake.UNREACHABLE
         return Handshake.UNANSWERED
     if facts.hs_ack is not None:

@@ -84,6 +84,21 @@ def test_an_error_about_the_servers_segment_gives_no_opening_verdict() -> None:
     assert conns[0].handshake is Handshake.UNANSWERED
 
 
+def test_on_one_address_the_port_says_whose_segment_it_was() -> None:
+    """Loopback: both ends are 127.0.0.1, so only the port tells that the error quotes the
+    server's segment, which says nothing about the client's opening."""
+    c = Conversation(client=("127.0.0.1", 40000), server=("127.0.0.1", 80))
+    c.send(c.client, SYN)
+    about_server = IcmpError(9, 0.005, "127.0.0.1", 4, 3, 3, "127.0.0.1", 80, "127.0.0.1", 40000, 1)
+    about_client = IcmpError(9, 0.005, "127.0.0.1", 4, 3, 3, "127.0.0.1", 40000, "127.0.0.1", 80, 1)
+    for error_, verdict in (
+        (about_server, Handshake.UNANSWERED),
+        (about_client, Handshake.UNREACHABLE),
+    ):
+        conns, _ = reconstruct(c.columns(), [error_])
+        assert conns[0].handshake is verdict
+
+
 def test_an_error_belongs_to_the_incarnation_that_had_begun() -> None:
     """Two connections on one 4-tuple: the error at 1.5 s concerns the second, not the first."""
     c = Conversation(client=CLIENT, server=SERVER)
