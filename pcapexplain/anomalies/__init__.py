@@ -2,15 +2,27 @@
 
 The catalogue (`catalogue.py`) follows TCP-REFERENCE section (b): handshake H1–H10, data phase
 D1–D15, teardown T4–T11 (T1–T3 are normal outcomes, carried by `Connection.teardown`). `detect`
-gathers each connection's notable rows (`context.gather`), then runs every check of `handshake.py`,
-`data.py` and `teardown.py` on each connection's notable rows.
+gathers each connection's notable rows (`context.gather_columns`), then runs the checks of
+`handshake.py`, `data.py`, `network.py` and `teardown.py` on each connection's notable rows: each
+check only on the connections its precondition admits (`preconditions.py`), since on the others
+it provably finds nothing.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from pcapexplain.anomalies import data, handshake, network, teardown
 from pcapexplain.anomalies.catalogue import CATALOGUE, AnomalySpec
-from pcapexplain.anomalies.context import MAX_FRAMES, Check, Context, gather, offload_hosts
+from pcapexplain.anomalies.context import (
+    MAX_FRAMES,
+    Check,
+    Context,
+    Gathered,
+    gather_columns,
+    offload_hosts,
+)
+from pcapexplain.anomalies.preconditions import PRECONDITIONS, Facts
 from pcapexplain.model import Anomaly, Connection, PacketColumns, PacketStates
 
 __all__ = ["CATALOGUE", "CHECKS", "MAX_FRAMES", "AnomalySpec", "detect"]
@@ -60,30 +72,89 @@ def detect(
     """
     if not len(packets):
         return []
-    notable = gather(packets, states, connections)
-    offload = offload_hosts(packets, connections, notable)
+    notable = gather_columns(packets, states, connections)
+    offload = offload_hosts(packets, states, connections)
     capture_end = max(packets.time[-1], max((c.last_time for c in connections), default=0.0))
-    previous: dict[frozenset[tuple[str, int]], Connection] = {}
-    found: dict[int, list[Anomaly]] = {}
     # In order of first packet, so that each connection meets the incarnation before it.
-    for conn in sorted(connections, key=lambda c: (c.first_time, c.id)):
-        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
-        mine_notable = notable[conn.id]
+    ordered = sorted(connections, key=lambda c: (c.first_time, c.id))
+    previous = _previous_incarnations(ordered)
+    wanted = _checks_to_run(packets, states, connections, notable, previous)
+    found: dict[int, list[Anomaly]] = {}
+    for conn in ordered:
+        checks = wanted[conn.id]
+        if not checks:
+            found[conn.id] = []
+            continue
+        mine_notable = notable.of(conn.id)
         ctx = Context(
             packets,
             states,
             conn,
             mine_notable.rows,
             capture_end,
-            previous.get(key),
+            previous.get(conn.id),
             offload_hosts=offload,
             seen_flags=mine_notable.flags,
             seen_bits=mine_notable.bits,
             seen_bad_checksum=mine_notable.bad_checksum,
             seen_zero_window=mine_notable.zero_window,
         )
-        previous[key] = conn
-        mine = [a for check in CHECKS for a in check(ctx)]
+        mine = [a for check in checks for a in check(ctx)]
         mine.sort(key=lambda a: (a.frames[0] if a.frames else 0, a.slug))
         found[conn.id] = mine
     return [a for conn in connections for a in found[conn.id]]
+
+
+def _previous_incarnations(ordered: list[Connection]) -> dict[int, Connection]:
+    """Connection id → the incarnation of the same 4-tuple just before it, if any."""
+    last: dict[frozenset[tuple[str, int]], Connection] = {}
+    previous: dict[int, Connection] = {}
+    for conn in ordered:
+        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        if key in last:
+            previous[conn.id] = last[key]
+        last[key] = conn
+    return previous
+
+
+# Tests set this to run every check on every connection, to prove the preconditions skip only
+# connections on which a check finds nothing.
+_EVERY_CHECK_EVERYWHERE = False
+
+
+def _checks_to_run(
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: list[Connection],
+    notable: Gathered,
+    previous: dict[int, Connection],
+) -> dict[int, tuple[Check, ...]]:
+    """Connection id → the checks (in CHECKS order) whose preconditions it meets."""
+    if _EVERY_CHECK_EVERYWHERE:
+        return {c.id: CHECKS for c in connections}
+    size = len(notable.starts) - 1
+    has_previous = np.zeros(size, dtype=np.bool_)
+    has_previous[list(previous)] = True
+    facts = Facts(
+        packets,
+        states,
+        connections,
+        size=size,
+        zero_window=notable.zero_window,
+        bad_checksum=notable.bad_checksum,
+        bits=notable.bits,
+        has_previous=has_previous,
+    )
+    codes = np.zeros(size, dtype=np.int64)
+    for k, check in enumerate(CHECKS):
+        precondition = PRECONDITIONS.get(check)
+        codes |= (precondition(facts) if precondition else True) * np.int64(1 << k)
+    by_code: dict[int, tuple[Check, ...]] = {}
+    wanted: dict[int, tuple[Check, ...]] = {}
+    listed = codes.tolist()
+    for c in connections:
+        code = listed[c.id]
+        if code not in by_code:
+            by_code[code] = tuple(ch for k, ch in enumerate(CHECKS) if code >> k & 1)
+        wanted[c.id] = by_code[code]
+    return wanted

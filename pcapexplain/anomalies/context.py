@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
 from pcapexplain.model import (
@@ -49,9 +50,41 @@ class Notable:
     zero_window: bool = False  # some notable row advertises a zero window
 
 
+@dataclass(frozen=True, slots=True)
+class Gathered:
+    """Every connection's notable rows, grouped: connection i owns rows[starts[i]:starts[i+1]].
+
+    The per-connection arrays are indexed by connection id.
+    """
+
+    rows: list[int]
+    starts: list[int]  # one more than the connections
+    flags: npt.NDArray[np.int64]  # every TCP flag set on some notable row
+    bits: npt.NDArray[np.int64]  # every analysis bit set on some notable row
+    bad_checksum: npt.NDArray[np.bool_]
+    zero_window: npt.NDArray[np.bool_]
+
+    def of(self, cid: int) -> Notable:
+        return Notable(
+            self.rows[self.starts[cid] : self.starts[cid + 1]],
+            int(self.flags[cid]),
+            int(self.bits[cid]),
+            bool(self.bad_checksum[cid]),
+            bool(self.zero_window[cid]),
+        )
+
+
 def gather(
     packets: PacketColumns, states: PacketStates, connections: list[Connection]
 ) -> dict[int, Notable]:
+    """The notable rows of every connection, in capture order (see gather_columns)."""
+    found = gather_columns(packets, states, connections)
+    return {c.id: found.of(c.id) for c in connections}
+
+
+def gather_columns(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+) -> Gathered:
     """The notable rows of every connection, in capture order, from whole-column passes.
 
     A row is notable when it has analysis bits, any flag but a lone ACK, a bad checksum or more
@@ -85,21 +118,15 @@ def gather(
     seen_bits = np.zeros(size, dtype=np.int64)
     np.bitwise_or.at(seen_flags, owner, flags[rows])
     np.bitwise_or.at(seen_bits, owner, bits[rows])
-    bad_seen = np.bincount(owner[bad[rows]], minlength=size).tolist()
-    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size).tolist()
-    ends = np.cumsum(np.bincount(owner, minlength=size)).tolist()
-    listed, f_list, b_list = rows.tolist(), seen_flags.tolist(), seen_bits.tolist()
-    notable = {}
-    for c in connections:
-        start, i = (ends[c.id - 1] if c.id else 0), c.id
-        notable[i] = Notable(
-            listed[start : ends[i]], f_list[i], b_list[i], bool(bad_seen[i]), bool(zero_seen[i])
-        )
-    return notable
+    bad_seen = np.bincount(owner[bad[rows]], minlength=size) > 0
+    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size) > 0
+    starts = np.zeros(size + 1, dtype=np.int64)
+    np.cumsum(np.bincount(owner, minlength=size), out=starts[1:])
+    return Gathered(rows.tolist(), starts.tolist(), seen_flags, seen_bits, bad_seen, zero_seen)
 
 
 def offload_hosts(
-    packets: PacketColumns, connections: list[Connection], notable: dict[int, Notable]
+    packets: PacketColumns, states: PacketStates, connections: list[Connection]
 ) -> frozenset[str]:
     """Hosts whose bad TCP checksums are an artefact of the capture point, not damage.
 
@@ -108,17 +135,20 @@ def offload_hosts(
     computes them) filled the checksum in. A host all of whose packets are bad is taken as
     offloading too (unanswered SYNs, say): damage on the way does not hit every packet.
     """
+    bad_rows = np.flatnonzero(np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM)
+    if not len(bad_rows):
+        return frozenset()
+    by_id = {c.id: c for c in connections}
     bad: dict[str, int] = {}
     accepted: set[str] = set()
-    for c in connections:
-        if c.id not in notable:
+    for r in bad_rows.tolist():
+        c = by_id.get(states.connection[r])
+        if c is None:
             continue
-        for r in notable[c.id].rows:
-            if packets.tcp_checksum[r] == BAD_CHECKSUM:
-                src = packets.src[r]
-                bad[src] = bad.get(src, 0) + 1
-                if src not in accepted and _acknowledged(packets, c.packet_index, r):
-                    accepted.add(src)
+        src = packets.src[r]
+        bad[src] = bad.get(src, 0) + 1
+        if src not in accepted and _acknowledged(packets, c.packet_index, r):
+            accepted.add(src)
     if not bad:
         return frozenset()
     sent: dict[str, int] = {}

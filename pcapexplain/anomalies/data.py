@@ -5,6 +5,8 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterator
 
+import numpy as np
+
 from pcapexplain import retransmission
 from pcapexplain.anomalies.context import (
     AT_END,
@@ -16,6 +18,7 @@ from pcapexplain.anomalies.context import (
     Context,
     side_name,
 )
+from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -41,6 +44,7 @@ _ESTABLISHED = int(TcpState.ESTABLISHED)
 _EARLY = frozenset(int(s) for s in (TcpState.CLOSED, TcpState.LISTEN, TcpState.SYN_SENT))
 
 
+@needs(lambda f: (f.bits & (RETRANSMITTED | F.OUT_OF_ORDER)) != 0)
 def check_retransmissions(ctx: Context) -> Iterator[Anomaly]:
     """D1–D3, D6: tshark's retransmission verdicts, minus the SYNs and bare FINs (H1, H3, T5)."""
     p = ctx.p
@@ -103,6 +107,7 @@ def _retransmissions_by_cause(ctx: Context, plain: list[int]) -> Iterator[Anomal
         )
 
 
+@needs(lambda f: (f.bits & F.LOST_SEGMENT) != 0)
 def check_gaps(ctx: Context) -> Iterator[Anomaly]:
     """D4: bytes missing before a segment; capture loss when the receiver ACKed past them unsent.
 
@@ -155,6 +160,7 @@ def _filled_by(ctx: Context, gap_row: int, start: int) -> str | None:
     return None
 
 
+@needs(lambda f: (f.bits & F.ACK_LOST_SEGMENT) != 0)
 def check_acked_unseen(ctx: Context) -> Iterator[Anomaly]:
     """D5: an ACK of bytes never seen; info at capture start or after a gap (capture loss).
 
@@ -206,6 +212,7 @@ def _acks_beyond_sent(ctx: Context, flagged: list[int]) -> list[int]:
     return found
 
 
+@needs(lambda f: (f.bits & F.DUPLICATE_ACK) != 0)
 def check_duplicate_acks(ctx: Context) -> Iterator[Anomaly]:
     """D7: duplicate ACKs, in runs of the same ack value; three or more trigger fast retransmit."""
     p = ctx.p
@@ -255,6 +262,7 @@ def _episodes(ctx: Context) -> list[tuple[list[int], int | None]]:
     return sorted(done)
 
 
+@needs(lambda f: ((f.bits & (_KEEP_ALIVE_BITS | _PROBE_BITS)) != 0) | f.zero_window)
 def check_zero_window(ctx: Context) -> Iterator[Anomaly]:
     """D8/D9: each zero-window episode, and the probes sent into it.
 
@@ -302,6 +310,7 @@ def check_zero_window(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+@needs(lambda f: (f.bits & (F.WINDOW_FULL | F.WINDOW_UPDATE)) != 0)
 def check_window_flags(ctx: Context) -> Iterator[Anomaly]:
     """D10/D11: the sender filled the window; the receiver only changed its window."""
     full = ctx.where(bits=F.WINDOW_FULL)
@@ -312,6 +321,7 @@ def check_window_flags(ctx: Context) -> Iterator[Anomaly]:
         yield ctx.make(A.WINDOW_UPDATE, updates, count=len(updates))
 
 
+@needs(lambda f: (f.bits & _KEEP_ALIVE_BITS) != 0)
 def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
     """D12: keep-alive probes (seq = next − 1) and their ACKs; idle time before the first.
 
@@ -338,6 +348,13 @@ def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
     )
 
 
+def _above_mss(f: Facts) -> Mask:
+    """Connections with payload above the MSS its receiver announced."""
+    limit = np.where(f.direction == Direction.TO_SERVER, f.server_mss[f.cid], f.client_mss[f.cid])
+    return f.any((limit > 0) & (f.length > limit))
+
+
+@needs(_above_mss)
 def check_oversize(ctx: Context) -> Iterator[Anomaly]:
     """D13: payload above the peer's MSS: TSO/GSO on the capture host, not on the wire."""
     # By direction code: Direction.TO_SERVER (0) is limited by the server's MSS.
@@ -359,6 +376,18 @@ def check_oversize(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+def _early_data(f: Facts) -> Mask:
+    """Connections with payload (not on a SYN) from a side still closed, listening or SYN-SENT."""
+    sender = np.where(
+        f.direction == Direction.TO_SERVER,
+        f.column(f.s.client_before),
+        f.column(f.s.server_before),
+    )
+    early = np.isin(sender, list(_EARLY))
+    return f.any(early & (f.length > 0) & ((f.flags & SYN) == 0))
+
+
+@needs(lambda f: _early_data(f) & ~f.handshake_in(Handshake.NOT_CAPTURED))
 def check_data_before_handshake(ctx: Context) -> Iterator[Anomaly]:
     """D15: payload from the client before it could ACK the SYN-ACK, or from the server before
     its SYN-ACK (RFC 9293 §3.10.7.3); TFO data on or right after the SYN is legitimate."""
@@ -383,6 +412,7 @@ def check_data_before_handshake(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+@needs(lambda f: f.unknown_length > 0)
 def check_length_unknown(ctx: Context) -> Iterator[Anomaly]:
     """Segments whose payload length tshark could not tell (a malformed or cut TCP header):
     counted apart, never as bytes, and read as carrying no data by every other check."""
@@ -393,6 +423,7 @@ def check_length_unknown(ctx: Context) -> Iterator[Anomaly]:
     yield ctx.make(A.LENGTH_UNKNOWN, rows, count=len(rows), side=ctx.sides(rows))
 
 
+@needs(lambda f: f.bad_checksum)
 def check_checksums(ctx: Context) -> Iterator[Anomaly]:
     """D14: bad checksums (seen only when validation was on); an offload artefact when every
     packet of the sending host is bad (captured before the NIC filled the checksum in)."""

@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from functools import cache
 
+import numpy as np
+
 from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context
+from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -20,7 +23,7 @@ from pcapexplain.model import (
     TcpState,
     Teardown,
 )
-from pcapexplain.seqspace import seq_add
+from pcapexplain.seqspace import MOD, seq_add
 
 A = AnomalySlug
 F = AnalysisFlag
@@ -50,6 +53,7 @@ def _intervals(ctx: Context, rows: list[int]) -> dict[str, str | int | float]:
     }
 
 
+@needs(lambda f: (f.count(f.client_syn) > 1) | (f.count(f.server_synack) > 1))
 def check_syn_retries(ctx: Context) -> Iterator[Anomaly]:
     """H1/H3: SYNs and SYN-ACKs sent again with the same ISN (RFC 9293 §3.8.1 retransmission)."""
     for slug, direction, with_ack, isn in (
@@ -63,6 +67,7 @@ def check_syn_retries(ctx: Context) -> Iterator[Anomaly]:
             yield ctx.make(slug, rows[1:], **params)
 
 
+@needs(lambda f: f.handshake_in(Handshake.UNANSWERED))
 def check_unanswered(ctx: Context) -> Iterator[Anomaly]:
     """H1: SYNs and nothing back; "at capture end" when under AT_END seconds followed."""
     if ctx.c.handshake is not Handshake.UNANSWERED:
@@ -77,6 +82,7 @@ def check_unanswered(ctx: Context) -> Iterator[Anomaly]:
     )
 
 
+@needs(lambda f: f.handshake_in(Handshake.REFUSED))
 def check_refused(ctx: Context) -> Iterator[Anomaly]:
     """H2: the SYN answered by RST (RFC 9293 §3.10.7.1: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><RST,ACK>)."""
     if ctx.c.handshake is not Handshake.REFUSED:
@@ -91,6 +97,7 @@ def check_refused(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+@needs(lambda f: f.handshake_in(Handshake.INCOMPLETE))
 def check_incomplete(ctx: Context) -> Iterator[Anomaly]:
     """H3: a SYN-ACK that the client never acknowledged."""
     if ctx.c.handshake is not Handshake.INCOMPLETE:
@@ -101,6 +108,28 @@ def check_incomplete(ctx: Context) -> Iterator[Anomaly]:
         yield ctx.make(A.HANDSHAKE_INCOMPLETE, rows, count=len(rows), wait=round(wait, 6))
 
 
+def _synack_unexpected(f: Facts) -> Mask:
+    """Connections with a SYN-ACK that check_old_duplicate may question: one that acks neither
+    end nor ISN+1 of the client's SYN before it, or any RST without ACK from the client."""
+    rows = np.flatnonzero(f.client_syn | f.server_synack)
+    rows = rows[np.argsort(f.cid[rows], kind="stable")]  # by connection, each in capture order
+    is_syn = f.client_syn[rows]
+    last = np.maximum.accumulate(np.where(is_syn, np.arange(len(rows)), -1))
+    recent = rows[last]  # the client's SYN before each row (checked to be of its connection)
+    ack = f.column(f.p.ack)[rows]
+    seq = f.column(f.p.seq)[recent]
+    mismatch = (
+        ~is_syn
+        & (last >= 0)
+        & (f.cid[recent] == f.cid[rows])
+        & (ack != f.segment_end(recent))
+        & (ack != (seq + 1) % MOD)
+    )
+    bare_rst = f.rst & ((f.flags & ACK) == 0) & f.from_(Direction.TO_SERVER)
+    return f.any(f.server_synack) & (f.any(bare_rst) | f.any_of(rows[mismatch]))
+
+
+@needs(_synack_unexpected)
 def check_old_duplicate(ctx: Context) -> Iterator[Anomaly]:
     """H4: the client resets a SYN-ACK that acknowledges a SYN it is not (or no longer) making.
 
@@ -138,6 +167,7 @@ def check_old_duplicate(ctx: Context) -> Iterator[Anomaly]:
         return
 
 
+@needs(lambda f: f.handshake_in(Handshake.SIMULTANEOUS_OPEN))
 def check_simultaneous_open(ctx: Context) -> Iterator[Anomaly]:
     """H5: SYNs crossed (RFC 9293 Fig. 7); tshark's retransmission and dup-ACK labels are wrong."""
     if ctx.c.handshake is not Handshake.SIMULTANEOUS_OPEN:
@@ -163,6 +193,7 @@ def _simultaneous_mislabels(ctx: Context) -> list[int]:
     return found
 
 
+@needs(lambda f: f.any(f.client_syn & (f.length > 0)))
 def check_syn_data(ctx: Context) -> Iterator[Anomaly]:
     """H6: data on the SYN; accepted if the SYN-ACK acks ISN+1+len, ignored if ISN+1 (RFC 7413)."""
     p = ctx.p
@@ -192,6 +223,7 @@ def check_syn_data(ctx: Context) -> Iterator[Anomaly]:
         return
 
 
+@needs(lambda f: f.any(np.isin(f.flags, _illegal_values(f))))
 def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
     """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
     flags = ctx.p.flags
@@ -208,6 +240,7 @@ def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+@needs(lambda f: f.any(((f.flags & (ACK | SYN | RST)) == 0) & (f.column(f.p.ack) != 0)))
 def check_ack_without_flag(ctx: Context) -> Iterator[Anomaly]:
     """H8: a non-zero ack field without the ACK flag.
 
@@ -220,6 +253,7 @@ def check_ack_without_flag(ctx: Context) -> Iterator[Anomaly]:
         yield ctx.make(A.ACK_WITHOUT_ACK_FLAG, rows, count=len(rows))
 
 
+@needs(lambda f: f.any(((f.flags & SYN) != 0) & _both_established(f)))
 def check_syn_in_established(ctx: Context) -> Iterator[Anomaly]:
     """H10: a SYN with a new sequence number on an open connection (RFC 5961 §4: challenge ACK)."""
     p, s = ctx.p, ctx.s
@@ -233,6 +267,7 @@ def check_syn_in_established(ctx: Context) -> Iterator[Anomaly]:
         yield ctx.make(A.SYN_IN_ESTABLISHED, rows, count=len(rows), side=ctx.sides(rows))
 
 
+@needs(lambda f: f.has_previous)
 def check_port_reuse(ctx: Context) -> Iterator[Anomaly]:
     """H9/T11: a new incarnation of a 4-tuple, and whether the old one was still in TIME_WAIT."""
     prev, c = ctx.prev, ctx.c
@@ -262,6 +297,16 @@ def check_port_reuse(ctx: Context) -> Iterator[Anomaly]:
         yield ctx.make(
             A.TIME_WAIT_CONFLICT, (syn, answer), gap=gap, answer=kind, time_wait_side=tw_side
         )
+
+
+def _illegal_values(f: Facts) -> list[int]:
+    return [v for v in np.unique(f.flags).tolist() if _illegal(v) is not None]
+
+
+def _both_established(f: Facts) -> Mask:
+    est = int(TcpState.ESTABLISHED)
+    both = (f.column(f.s.client_before) == est) & (f.column(f.s.server_before) == est)
+    return np.asarray(both, dtype=np.bool_)
 
 
 def _ended(conn: Connection) -> bool:

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from pcapexplain import icmp
 from pcapexplain.anomalies.catalogue import CATALOGUE
 from pcapexplain.anomalies.context import MAX_FRAMES, Context
+from pcapexplain.anomalies.preconditions import needs
 from pcapexplain.model import Anomaly, AnomalySlug, IcmpError
 
 A = AnomalySlug
 
 
+@needs(lambda f: f.icmp_errors > 0)
 def check_icmp_errors(ctx: Context) -> Iterator[Anomaly]:
     """ICMP errors about the connection's segments: what the first one says and who sent it.
 

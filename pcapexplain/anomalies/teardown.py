@@ -5,7 +5,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 
+import numpy as np
+
 from pcapexplain.anomalies.context import ACK, RST, SYN, Context, side_name
+from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
     Anomaly,
@@ -20,8 +23,32 @@ from pcapexplain.model import (
 from pcapexplain.seqspace import seq_add, seq_diff, seq_ge, seq_gt, seq_sub
 
 A = AnomalySlug
+# No connection to reset: refused, a stale SYN's, or a closed port's answer (check_resets).
+_NO_RESET = (Handshake.REFUSED, Handshake.OLD_DUPLICATE, Handshake.STRAY)
 
 
+def _closed_first_then(f: Facts) -> Mask:
+    """Connections where the side that sent the first FIN may have a half-close to report: its
+    peer sent new data after that FIN, or the replay saw a half-close, or the peer sent neither
+    FIN nor RST (CLOSE_WAIT lingering)."""
+    first = f.first(f.fin).reshape(-1, 2)
+    count = len(f.rows)
+    closer = np.argmin(first, axis=1)  # the direction whose FIN came first
+    first_fin = first.min(axis=1, initial=count)
+    data = (
+        (f.length > 0)
+        & ((f.column(f.p.analysis) & RETRANSMITTED) == 0)
+        & (f.rows > first_fin[f.cid])
+        & (f.direction != closer[f.cid])
+    )
+    peer = 1 - closer
+    ids = np.arange(f.size)
+    quiet = (first[ids, peer] == count) & (f.by_direction(f.rst)[ids, peer] == 0)
+    closed = first_fin < count
+    return np.asarray(closed & (f.any(data) | quiet | f.half_close), dtype=np.bool_)
+
+
+@needs(_closed_first_then)
 def check_half_close(ctx: Context) -> Iterator[Anomaly]:
     """T4: the peer kept sending after a FIN (RFC 1122 §4.2.2.13 half-duplex close), or never
     sent its own FIN and sat in CLOSE_WAIT until the capture ended."""
@@ -59,6 +86,7 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
             )
 
 
+@needs(lambda f: f.by_direction(f.fin).max(axis=1, initial=0) > 1)
 def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
     """T5: a FIN sent again. If its receiver had already ACKed it and ACKs it again, the first
     ACK was lost after the capture point and TIME_WAIT did its job (RFC 9293 §3.4.2 reason 1)."""
@@ -86,15 +114,12 @@ def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
             yield ctx.make(A.FIN_RETRANSMITTED, plain, count=len(plain), side=side_name(d))
 
 
+@needs(lambda f: f.any(f.rst) & ~f.handshake_in(*_NO_RESET))
 def check_resets(ctx: Context) -> Iterator[Anomaly]:
     """T6: the first RST that ended the connection, and what the capture says about its cause."""
     p = ctx.p
     rsts = [r for r in ctx.where(flags=RST) if r not in ctx.skip]
-    if not rsts or ctx.c.handshake in (
-        Handshake.REFUSED,
-        Handshake.OLD_DUPLICATE,
-        Handshake.STRAY,  # a closed port's answer: there was no connection to reset
-    ):
+    if not rsts or ctx.c.handshake in _NO_RESET:
         return
     rst = rsts[0]
     d, side = ctx.d(rst), ctx.side(rst)
@@ -146,6 +171,7 @@ def _reset_cause(ctx: Context, rst: int, after_fin: bool) -> tuple[str, int]:
     return "unknown", 0
 
 
+@needs(lambda f: f.any(f.rst))
 def check_rst_validity(ctx: Context) -> Iterator[Anomaly]:
     """T7: a RST whose seq is not exactly its receiver's RCV.NXT (RFC 5961 §3.2): in the window
     it draws a challenge ACK, outside it is ignored; in SYN-SENT it must ack the SYN (§3.10.7.3).
@@ -197,6 +223,7 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
     return ("in-window" if inside else "out-of-window"), offset
 
 
+@needs(lambda f: f.teardown_is(Teardown.OPEN_AT_END))
 def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
     """T8: neither FIN nor RST before the capture ended."""
     c = ctx.c
@@ -215,6 +242,13 @@ def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
+def _data_after_own_close(f: Facts) -> Mask:
+    """Connections where a side sent payload (not on a SYN) after its own first RST or FIN."""
+    first = f.first(f.rst | f.fin)
+    return f.any((f.length > 0) & ((f.flags & SYN) == 0) & f.later_than(first))
+
+
+@needs(_data_after_own_close)
 def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
     """T9: payload from a side after its own RST, or beyond its own FIN's sequence number.
 
@@ -250,6 +284,7 @@ def check_data_after_close(ctx: Context) -> Iterator[Anomaly]:
             )
 
 
+@needs(lambda f: f.handshake_in(Handshake.NOT_CAPTURED))
 def check_midstream(ctx: Context) -> Iterator[Anomaly]:
     """T10: the capture started after the handshake (not a scanner's probe, which H7 explains)."""
     c = ctx.c

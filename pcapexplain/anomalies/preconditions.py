@@ -1,0 +1,211 @@
+"""Which connections a check can possibly flag: per-connection facts from whole-column passes.
+
+Most connections are ordinary, and on them almost every check returns nothing. Each check
+declares, beside its definition (`@needs(...)`), a precondition over `Facts`: a boolean per
+connection that is true wherever the check could emit a finding. `detect` runs a check only where
+its precondition holds; the check alone still decides what it finds. A precondition may be looser
+than its check, never tighter: it only skips connections where the check provably yields nothing
+(and so marks no rows as explained for the checks after it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import cached_property
+from typing import TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+from pcapexplain.model import (
+    Connection,
+    Direction,
+    Handshake,
+    PacketColumns,
+    PacketStates,
+    TcpFlags,
+    Teardown,
+)
+from pcapexplain.seqspace import MOD
+
+SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
+_TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
+
+Mask = npt.NDArray[np.bool_]
+Ints = npt.NDArray[np.int64]
+Precondition = Callable[["Facts"], Mask]
+_C = TypeVar("_C", bound=Callable[..., object])
+
+# check function → its precondition; a check without one runs on every connection.
+PRECONDITIONS: dict[Callable[..., object], Precondition] = {}
+
+
+def needs(precondition: Precondition) -> Callable[[_C], _C]:
+    """Declare the connections on which the decorated check can possibly emit."""
+
+    def mark(check: _C) -> _C:
+        PRECONDITIONS[check] = precondition
+        return check
+
+    return mark
+
+
+class Facts:
+    """Per-connection facts, each a numpy array indexed by connection id, computed on demand.
+
+    Row-level columns (`flags`, `length`, ...) are numpy views of the packet columns; `any(mask)`
+    turns a row mask into "some row of the connection matches".
+    """
+
+    def __init__(
+        self,
+        packets: PacketColumns,
+        states: PacketStates,
+        connections: Sequence[Connection],
+        *,
+        size: int,
+        zero_window: Mask,
+        bad_checksum: Mask,
+        bits: Ints,
+        has_previous: Mask,
+    ) -> None:
+        self.p, self.s, self.connections, self.size = packets, states, connections, size
+        self.rows = np.arange(len(packets), dtype=np.int64)
+        self.cid = np.asarray(states.connection, dtype=np.int64)
+        self.direction = np.asarray(states.direction, dtype=np.int64)
+        self.flags = np.asarray(packets.flags, dtype=np.int64)
+        self.length = np.asarray(packets.length, dtype=np.int64)
+        self.zero_window = zero_window  # some notable row advertises a zero window
+        self.bad_checksum = bad_checksum  # some notable row has a bad TCP checksum
+        self.bits = bits  # every analysis bit some row of the connection carries
+        self.has_previous = has_previous  # an earlier incarnation of the same 4-tuple exists
+
+    def any(self, rows: Mask) -> Mask:
+        """Connections with some row where rows is true."""
+        return _mask(self.count(rows) > 0)
+
+    def count(self, rows: Mask) -> Ints:
+        """How many rows of each connection match."""
+        return _ints(np.bincount(self.cid[rows], minlength=self.size)[: self.size])
+
+    def any_of(self, rows: Ints) -> Mask:
+        """Connections owning one of rows (row numbers)."""
+        return _mask(np.bincount(self.cid[rows], minlength=self.size)[: self.size] > 0)
+
+    def column(self, values: Sequence[int]) -> Ints:
+        return _ints(values)
+
+    def by_direction(self, rows: Mask) -> Ints:
+        """How many rows match, per connection and direction: shape (connections, 2)."""
+        keys = self.pair_key()[rows]
+        return _ints(np.bincount(keys, minlength=2 * self.size)[: 2 * self.size].reshape(-1, 2))
+
+    def handshake_in(self, *kinds: Handshake) -> Mask:
+        codes = [list(Handshake).index(k) for k in kinds]
+        return _mask(np.isin(self._summary[:, 0], codes))
+
+    def teardown_is(self, kind: Teardown) -> Mask:
+        return _mask(self._summary[:, 1] == list(Teardown).index(kind))
+
+    @property
+    def server_mss(self) -> Ints:
+        """The MSS the server announced, 0 for none."""
+        return self._summary[:, 2]
+
+    @property
+    def client_mss(self) -> Ints:
+        return self._summary[:, 3]
+
+    @property
+    def unknown_length(self) -> Ints:
+        """Segments whose payload length tshark could not tell, both directions."""
+        return self._summary[:, 4]
+
+    @property
+    def half_close(self) -> Mask:
+        """The replay saw a half-close."""
+        return _mask(self._summary[:, 5])
+
+    @property
+    def icmp_errors(self) -> Ints:
+        return self._summary[:, 6]
+
+    @cached_property
+    def _summary(self) -> Ints:
+        """What the checks' preconditions read of each connection's summary, one row per id."""
+        handshakes = {k: i for i, k in enumerate(Handshake)}
+        teardowns = {k: i for i, k in enumerate(Teardown)}
+        out = np.full((self.size, 7), -1, dtype=np.int64)
+        out[[c.id for c in self.connections]] = [
+            (
+                handshakes[c.handshake],
+                teardowns[c.teardown],
+                c.server_options.mss or 0,
+                c.client_options.mss or 0,
+                c.to_server.unknown_length + c.to_client.unknown_length,
+                c.half_close,
+                len(c.icmp),
+            )
+            for c in self.connections
+        ]
+        return out
+
+    def from_(self, direction: int) -> Mask:
+        return _mask(self.direction == direction)
+
+    @cached_property
+    def syn(self) -> Mask:
+        """SYN rows without RST (ctx.syns)."""
+        return _mask((self.flags & (SYN | RST)) == SYN)
+
+    @cached_property
+    def client_syn(self) -> Mask:
+        return _mask(self.syn & ((self.flags & ACK) == 0) & self.from_(_TO_SERVER))
+
+    @cached_property
+    def server_synack(self) -> Mask:
+        return _mask(self.syn & ((self.flags & ACK) != 0) & self.from_(_TO_CLIENT))
+
+    @cached_property
+    def fin(self) -> Mask:
+        """FIN rows without SYN or RST (ctx.fins)."""
+        return _mask((self.flags & (FIN | SYN | RST)) == FIN)
+
+    @cached_property
+    def rst(self) -> Mask:
+        return _mask((self.flags & RST) != 0)
+
+    def first(self, rows: Mask) -> Ints:
+        """Per (connection, direction) — index cid * 2 + direction — the first row where rows is
+        true, or the number of rows when there is none."""
+        out = np.full(2 * self.size, len(self.rows), dtype=np.int64)
+        hits = np.flatnonzero(rows)
+        keys, at = np.unique(self.pair_key()[hits], return_index=True)
+        out[keys] = hits[at]
+        return out
+
+    @cached_property
+    def _pair_key(self) -> Ints:
+        return self.cid * 2 + self.direction
+
+    def pair_key(self) -> Ints:
+        return self._pair_key
+
+    def segment_end(self, rows: Ints) -> Ints:
+        """seqspace.segment_end over rows."""
+        seq = np.asarray(self.p.seq, dtype=np.int64)[rows]
+        flags = self.flags[rows]
+        end = seq + self.length[rows] + ((flags & SYN) != 0) + ((flags & FIN) != 0)
+        return _ints(end % MOD)
+
+    def later_than(self, first: Ints) -> Mask:
+        """Rows after the first row of their own (connection, direction) in first."""
+        return _mask(self.rows > first[self.pair_key()])
+
+
+def _mask(values: object) -> Mask:
+    return np.asarray(values, dtype=np.bool_)
+
+
+def _ints(values: object) -> Ints:
+    return np.asarray(values, dtype=np.int64)
