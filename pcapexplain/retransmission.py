@@ -84,14 +84,18 @@ def evidence_of(
         return found
     sides = {0: _Sent(), 1: _Sent()}
     analysis, sack, length, seq = packets.analysis, packets.sack, packets.length, packets.seq
+    # Only what came before the last wanted row, and segments of a side with wanted rows, matter.
+    last, resending = max(wanted), {directions[row] for row in wanted}
     for row in rows:
+        if row > last:
+            break
         d = directions[row]
         own, peer = sides[d], sides[1 - d]
         if row in wanted:
             found[row] = _evidence(packets, row, own, rtt)
         peer.dup_acks_seen += bool(analysis[row] & _DUP_ACK)  # counted for the peer's resends
         peer.sack_acks_seen += bool(sack[row])
-        if length[row]:
+        if length[row] and d in resending:
             own.add(seq[row], length[row], row)
     return found
 

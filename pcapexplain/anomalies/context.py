@@ -102,7 +102,8 @@ def gather_columns(
     # The first FIN or RST of each connection: data after it is notable (T4, T9).
     closing = np.flatnonzero(flags & (FIN | RST))
     first_close = np.full(size, count, dtype=np.int64)
-    np.minimum.at(first_close, cid[closing], closing)
+    closers, first = np.unique(cid[closing], return_index=True)  # rows ascend: the first
+    first_close[closers] = closing[first]
     bad = np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM
     mask = (
         (bits != 0)
@@ -114,14 +115,17 @@ def gather_columns(
     rows = np.flatnonzero(mask)
     rows = rows[np.argsort(cid[rows], kind="stable")]  # by connection, each in capture order
     owner = cid[rows]
-    seen_flags = np.zeros(size, dtype=np.int64)
-    seen_bits = np.zeros(size, dtype=np.int64)
-    np.bitwise_or.at(seen_flags, owner, flags[rows])
-    np.bitwise_or.at(seen_bits, owner, bits[rows])
-    bad_seen = np.bincount(owner[bad[rows]], minlength=size) > 0
-    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size) > 0
     starts = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=size), out=starts[1:])
+    # OR over each connection's run of rows (the runs are contiguous: rows are by connection).
+    present = np.flatnonzero(starts[1:] > starts[:-1])
+    seen_flags = np.zeros(size, dtype=np.int64)
+    seen_bits = np.zeros(size, dtype=np.int64)
+    if len(rows):
+        seen_flags[present] = np.bitwise_or.reduceat(flags[rows], starts[present])
+        seen_bits[present] = np.bitwise_or.reduceat(bits[rows], starts[present])
+    bad_seen = np.bincount(owner[bad[rows]], minlength=size) > 0
+    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size) > 0
     return Gathered(rows.tolist(), starts.tolist(), seen_flags, seen_bits, bad_seen, zero_seen)
 
 
@@ -192,6 +196,7 @@ class Context:
     skip: set[int] = field(default_factory=set)  # rows already explained by an earlier check
     offload_hosts: frozenset[str] = frozenset()  # D14: their bad checksums are offload
     memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
+    next_seqs: dict[tuple[int, int], int | None] = field(default_factory=dict)  # next_seq's
     # Every flag and analysis bit some notable row carries (-1: unknown, all): a look-up for
     # rows with a flag or bit none of them has is empty without reading them.
     seen_flags: int = -1
@@ -286,14 +291,23 @@ class Context:
 
     def next_seq(self, row: int, direction: int) -> int | None:
         """next(sender): the highest segment end the direction had sent before row."""
+        key = (row, direction)
+        if key in self.next_seqs:
+            return self.next_seqs[key]
         best: int | None = None
         isn = self.c.client_isn if direction == Direction.TO_SERVER else self.c.server_isn
-        flags, seq = self.p.flags, self.p.seq
-        for r in self.before(row, direction):
+        flags, seq, length, d = self.p.flags, self.p.seq, self.p.length, self.s.direction
+        index = self.c.packet_index
+        pos = bisect_left(index, row)
+        for k in range(pos - 1, max(pos - 1 - LOOK_BACK, -1), -1):  # as before(row, direction)
+            r = index[k]
+            f = flags[r]
             # A RST takes no sequence space; a SYN with another ISN opens another one (H10).
-            if not flags[r] & RST and not (flags[r] & SYN and seq[r] != isn):
-                e = self.end(r)
-                best = e if best is None or seq_gt(e, best) else best
+            if d[r] != direction or f & RST or (f & SYN and seq[r] != isn):
+                continue
+            e = segment_end(seq[r], length[r], f)
+            best = e if best is None or seq_gt(e, best) else best
+        self.next_seqs[key] = best
         return best
 
     def last_ack(self, direction: int, row: int | None = None) -> int | None:

@@ -380,8 +380,8 @@ def _early_data(f: Facts) -> Mask:
     """Connections with payload (not on a SYN) from a side still closed, listening or SYN-SENT."""
     sender = np.where(
         f.direction == Direction.TO_SERVER,
-        f.column(f.s.client_before),
-        f.column(f.s.server_before),
+        f.client_before,
+        f.server_before,
     )
     early = np.isin(sender, list(_EARLY))
     return f.any(early & (f.length > 0) & ((f.flags & SYN) == 0))

@@ -116,8 +116,8 @@ def _synack_unexpected(f: Facts) -> Mask:
     is_syn = f.client_syn[rows]
     last = np.maximum.accumulate(np.where(is_syn, np.arange(len(rows)), -1))
     recent = rows[last]  # the client's SYN before each row (checked to be of its connection)
-    ack = f.column(f.p.ack)[rows]
-    seq = f.column(f.p.seq)[recent]
+    ack = f.ack[rows]
+    seq = f.seq[recent]
     mismatch = (
         ~is_syn
         & (last >= 0)
@@ -223,7 +223,7 @@ def check_syn_data(ctx: Context) -> Iterator[Anomaly]:
         return
 
 
-@needs(lambda f: f.any(np.isin(f.flags, _illegal_values(f))))
+@needs(lambda f: f.any(_illegal_rows(f)))
 def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
     """H7: flag combinations no TCP sends (typical of scanners fingerprinting a host)."""
     flags = ctx.p.flags
@@ -240,7 +240,7 @@ def check_illegal_flags(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
-@needs(lambda f: f.any(((f.flags & (ACK | SYN | RST)) == 0) & (f.column(f.p.ack) != 0)))
+@needs(lambda f: f.any(((f.flags & (ACK | SYN | RST)) == 0) & (f.ack != 0)))
 def check_ack_without_flag(ctx: Context) -> Iterator[Anomaly]:
     """H8: a non-zero ack field without the ACK flag.
 
@@ -299,13 +299,17 @@ def check_port_reuse(ctx: Context) -> Iterator[Anomaly]:
         )
 
 
-def _illegal_values(f: Facts) -> list[int]:
-    return [v for v in np.unique(f.flags).tolist() if _illegal(v) is not None]
+def _illegal_rows(f: Facts) -> Mask:
+    """Rows whose flags no TCP sends, asking TcpFlags.illegal once per distinct value."""
+    counts = np.bincount(f.flags) if len(f.flags) else np.zeros(0, dtype=np.int64)
+    table = np.zeros(len(counts), dtype=np.bool_)
+    table[[v for v in np.flatnonzero(counts).tolist() if _illegal(v) is not None]] = True
+    return np.asarray(table[f.flags], dtype=np.bool_)
 
 
 def _both_established(f: Facts) -> Mask:
     est = int(TcpState.ESTABLISHED)
-    both = (f.column(f.s.client_before) == est) & (f.column(f.s.server_before) == est)
+    both = (f.client_before == est) & (f.server_before == est)
     return np.asarray(both, dtype=np.bool_)
 
 

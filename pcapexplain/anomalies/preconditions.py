@@ -92,8 +92,25 @@ class Facts:
         """Connections owning one of rows (row numbers)."""
         return _mask(np.bincount(self.cid[rows], minlength=self.size)[: self.size] > 0)
 
-    def column(self, values: Sequence[int]) -> Ints:
-        return _ints(values)
+    @cached_property
+    def seq(self) -> Ints:
+        return _ints(self.p.seq)
+
+    @cached_property
+    def ack(self) -> Ints:
+        return _ints(self.p.ack)
+
+    @cached_property
+    def analysis(self) -> Ints:
+        return _ints(self.p.analysis)
+
+    @cached_property
+    def client_before(self) -> Ints:
+        return _ints(self.s.client_before)
+
+    @cached_property
+    def server_before(self) -> Ints:
+        return _ints(self.s.server_before)
 
     def by_direction(self, rows: Mask) -> Ints:
         """How many rows match, per connection and direction: shape (connections, 2)."""
@@ -193,7 +210,7 @@ class Facts:
 
     def segment_end(self, rows: Ints) -> Ints:
         """seqspace.segment_end over rows."""
-        seq = np.asarray(self.p.seq, dtype=np.int64)[rows]
+        seq = self.seq[rows]
         flags = self.flags[rows]
         end = seq + self.length[rows] + ((flags & SYN) != 0) + ((flags & FIN) != 0)
         return _ints(end % MOD)

@@ -37,7 +37,7 @@ def _closed_first_then(f: Facts) -> Mask:
     first_fin = first.min(axis=1, initial=count)
     data = (
         (f.length > 0)
-        & ((f.column(f.p.analysis) & RETRANSMITTED) == 0)
+        & ((f.analysis & RETRANSMITTED) == 0)
         & (f.rows > first_fin[f.cid])
         & (f.direction != closer[f.cid])
     )
