@@ -100,7 +100,8 @@ def detect(
             seen_zero_window=mine_notable.zero_window,
         )
         mine = [a for check in checks for a in check(ctx)]
-        mine.sort(key=lambda a: (a.frames[0] if a.frames else 0, a.slug))
+        if len(mine) > 1:
+            mine.sort(key=lambda a: (a.frames[0] if a.frames else 0, a.slug))
         found[conn.id] = mine
     return [a for conn in connections for a in found[conn.id]]
 

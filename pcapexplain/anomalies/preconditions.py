@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import cached_property
+from operator import attrgetter
 from typing import TypeVar
 
 import numpy as np
@@ -152,19 +153,18 @@ class Facts:
         """What the checks' preconditions read of each connection's summary, one row per id."""
         handshakes = {k: i for i, k in enumerate(Handshake)}
         teardowns = {k: i for i, k in enumerate(Teardown)}
-        out = np.full((self.size, 7), -1, dtype=np.int64)
-        out[[c.id for c in self.connections]] = [
-            (
-                handshakes[c.handshake],
-                teardowns[c.teardown],
-                c.server_options.mss or 0,
-                c.client_options.mss or 0,
-                c.to_server.unknown_length + c.to_client.unknown_length,
-                c.half_close,
-                len(c.icmp),
-            )
-            for c in self.connections
+        conns = self.connections
+        columns = [
+            list(map(handshakes.__getitem__, map(attrgetter("handshake"), conns))),
+            list(map(teardowns.__getitem__, map(attrgetter("teardown"), conns))),
+            [o.mss or 0 for o in map(attrgetter("server_options"), conns)],
+            [o.mss or 0 for o in map(attrgetter("client_options"), conns)],
+            [c.to_server.unknown_length + c.to_client.unknown_length for c in conns],
+            list(map(attrgetter("half_close"), conns)),
+            list(map(len, map(attrgetter("icmp"), conns))),
         ]
+        out = np.full((self.size, len(columns)), -1, dtype=np.int64)
+        out[[c.id for c in conns]] = np.array(columns, dtype=np.int64).T
         return out
 
     def from_(self, direction: int) -> Mask:
