@@ -271,19 +271,19 @@ class Context:
         """Rows of this connection before row, newest first, at most LOOK_BACK of them."""
         index = self.c.packet_index
         pos = bisect_left(index, row)
-        for k in range(pos - 1, max(pos - 1 - LOOK_BACK, -1), -1):
-            r = index[k]
-            if direction is None or self.s.direction[r] == direction:
-                yield r
+        return self._of(reversed(index[max(pos - LOOK_BACK, 0) : pos]), direction)
 
     def after(self, row: int, direction: int | None = None) -> Iterator[int]:
         """Rows of this connection after row, oldest first, at most LOOK_BACK of them."""
         index = self.c.packet_index
         pos = bisect_left(index, row) + 1
-        for k in range(pos, min(pos + LOOK_BACK, len(index))):
-            r = index[k]
-            if direction is None or self.s.direction[r] == direction:
-                yield r
+        return self._of(iter(index[pos : pos + LOOK_BACK]), direction)
+
+    def _of(self, rows: Iterator[int], direction: int | None) -> Iterator[int]:
+        if direction is None:
+            return rows
+        d = self.s.direction
+        return (r for r in rows if d[r] == direction)
 
     def end(self, row: int) -> int:
         """Sequence number just after the row's segment (SYN and FIN count one each)."""
@@ -297,10 +297,7 @@ class Context:
         best: int | None = None
         isn = self.c.client_isn if direction == Direction.TO_SERVER else self.c.server_isn
         flags, seq, length, d = self.p.flags, self.p.seq, self.p.length, self.s.direction
-        index = self.c.packet_index
-        pos = bisect_left(index, row)
-        for k in range(pos - 1, max(pos - 1 - LOOK_BACK, -1), -1):  # as before(row, direction)
-            r = index[k]
+        for r in self.before(row):
             f = flags[r]
             # A RST takes no sequence space; a SYN with another ISN opens another one (H10).
             if d[r] != direction or f & RST or (f & SYN and seq[r] != isn):
