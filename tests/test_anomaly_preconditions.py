@@ -20,10 +20,12 @@ import pytest
 
 from pcapexplain import anomalies, native
 from pcapexplain.anomalies import preconditions
-from pcapexplain.anomalies.context import Check, Context
+from pcapexplain.anomalies.context import LOOK_BACK, RST, SYN, Check, Context
 from pcapexplain.model import Anomaly, AnomalySlug, Connection, PacketColumns, PacketStates
 from pcapexplain.reconstructor import reconstruct
+from pcapexplain.seqspace import segment_end, seq_gt
 from tests import scenarios, test_anomalies
+from tests.builders import ACK, PSH, Conversation
 from tests.test_fastpaths import _mixed_capture
 
 ROOT = Path(__file__).parent.parent
@@ -183,3 +185,52 @@ def test_the_preconditions_skip_most_checks_on_ordinary_connections(
     monkeypatch.setattr(anomalies, "CHECKS", tuple(counted(c) for c in anomalies.CHECKS))
     anomalies.detect(packets, states, connections)
     assert 0 < len(calls) < len(connections) * len(anomalies.CHECKS) / 4
+
+
+def _next_seq_one_by_one(ctx: Context, row: int, direction: int) -> int | None:
+    """next(sender) as a walk back over one direction's rows, one row at a time."""
+    index, p = list(ctx.c.packet_index), ctx.p
+    isn = ctx.c.client_isn if direction == 0 else ctx.c.server_isn
+    best: int | None = None
+    pos = index.index(row)
+    for r in reversed(index[max(pos - LOOK_BACK, 0) : pos]):
+        if ctx.s.direction[r] != direction or p.flags[r] & RST:
+            continue
+        if p.flags[r] & SYN and p.seq[r] != isn:
+            continue
+        e = segment_end(p.seq[r], p.length[r], p.flags[r])
+        best = e if best is None or seq_gt(e, best) else best
+    return best
+
+
+def _long_connection() -> PacketColumns:
+    """More rows than LOOK_BACK, with resent data and a RST at the end."""
+    c = Conversation()
+    c.handshake()
+    for k in range(200):
+        c.data(c.client, 1000)
+        c.ack(c.server)
+        if k % 50 == 7:
+            c.send(c.client, ACK | PSH, 1000, seq=c.next[c.client] - 1000)
+    c.rst(c.server)
+    return c.columns()
+
+
+def test_next_seq_of_both_directions_in_one_walk_matches_one_at_a_time(tmp_path: Path) -> None:
+    # Long connections (past LOOK_BACK rows), resends, SYNs with another ISN, RSTs.
+    paths = [_generated(tmp_path, 5), *SAMPLES]
+    paths.append(scenarios.mutate(paths[0], tmp_path / "mutated.pcap", 5))
+    asked = 0
+    for packets in [
+        _long_connection(),
+        *(native.load_capture(str(path)).packets for path in paths),
+    ]:
+        connections, states = reconstruct(packets)
+        for conn in connections:
+            ctx = Context(packets, states, conn, [], packets.time[-1])
+            for row in conn.packet_index:
+                for direction in (1, 0):
+                    expected = _next_seq_one_by_one(ctx, row, direction)
+                    assert ctx.next_seq(row, direction) == expected
+                    asked += expected is not None
+    assert asked > 10_000

@@ -292,20 +292,20 @@ class Context:
     def next_seq(self, row: int, direction: int) -> int | None:
         """next(sender): the highest segment end the direction had sent before row."""
         key = (row, direction)
-        if key in self.next_seqs:
-            return self.next_seqs[key]
-        best: int | None = None
-        isn = self.c.client_isn if direction == Direction.TO_SERVER else self.c.server_isn
-        flags, seq, length, d = self.p.flags, self.p.seq, self.p.length, self.s.direction
-        for r in self.before(row):
-            f = flags[r]
-            # A RST takes no sequence space; a SYN with another ISN opens another one (H10).
-            if d[r] != direction or f & RST or (f & SYN and seq[r] != isn):
-                continue
-            e = segment_end(seq[r], length[r], f)
-            best = e if best is None or seq_gt(e, best) else best
-        self.next_seqs[key] = best
-        return best
+        if key not in self.next_seqs:
+            # Both directions in one walk: the checks that ask for one mostly ask for the other.
+            best: list[int | None] = [None, None]
+            isn = (self.c.client_isn, self.c.server_isn)  # by Direction code
+            flags, seq, length, dirs = self.p.flags, self.p.seq, self.p.length, self.s.direction
+            for r in self.before(row):
+                f, d = flags[r], dirs[r]
+                # A RST takes no sequence space; a SYN with another ISN opens another one (H10).
+                if f & RST or (f & SYN and seq[r] != isn[d]):
+                    continue
+                e, top = segment_end(seq[r], length[r], f), best[d]
+                best[d] = e if top is None or seq_gt(e, top) else top
+            self.next_seqs[(row, 0)], self.next_seqs[(row, 1)] = best
+        return self.next_seqs[key]
 
     def last_ack(self, direction: int, row: int | None = None) -> int | None:
         """The newest ack number the direction sent (before row, or in the whole connection)."""
