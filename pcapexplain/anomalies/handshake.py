@@ -126,7 +126,7 @@ def _synack_unexpected(f: Facts) -> Mask:
         & (ack != (seq + 1) % MOD)
     )
     bare_rst = f.rst & ((f.flags & ACK) == 0) & f.from_(Direction.TO_SERVER)
-    return f.any(f.server_synack) & (f.any(bare_rst) | f.any_of(rows[mismatch]))
+    return f.any(f.server_synack) & (f.any(bare_rst) | f.any(rows[mismatch]))
 
 
 @needs(_synack_unexpected)

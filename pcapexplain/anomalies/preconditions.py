@@ -52,7 +52,7 @@ def needs(precondition: Precondition) -> Callable[[_C], _C]:
 
 
 class Facts:
-    """Per-connection facts, each a numpy array indexed by connection id, computed on demand.
+    """Per-connection facts, each a numpy array indexed by connection id, some computed on demand.
 
     Row-level columns (`flags`, `length`, ...) are numpy views of the packet columns; `any(mask)`
     turns a row mask into "some row of the connection matches".
@@ -76,46 +76,27 @@ class Facts:
         self.direction = np.asarray(states.direction, dtype=np.int64)
         self.flags = np.asarray(packets.flags, dtype=np.int64)
         self.length = np.asarray(packets.length, dtype=np.int64)
+        self.seq = np.asarray(packets.seq, dtype=np.int64)
+        self.ack = np.asarray(packets.ack, dtype=np.int64)
+        self.analysis = np.asarray(packets.analysis, dtype=np.int64)
+        self.client_before = np.asarray(states.client_before, dtype=np.int64)
+        self.server_before = np.asarray(states.server_before, dtype=np.int64)
         self.zero_window = zero_window  # some notable row advertises a zero window
         self.bad_checksum = bad_checksum  # some notable row has a bad TCP checksum
         self.bits = bits  # every analysis bit some row of the connection carries
         self.has_previous = has_previous  # an earlier incarnation of the same 4-tuple exists
 
-    def any(self, rows: Mask) -> Mask:
-        """Connections with some row where rows is true."""
+    def any(self, rows: Mask | Ints) -> Mask:
+        """Connections with some row where rows (a mask, or row numbers) is true."""
         return _mask(self.count(rows) > 0)
 
-    def count(self, rows: Mask) -> Ints:
+    def count(self, rows: Mask | Ints) -> Ints:
         """How many rows of each connection match."""
         return _ints(np.bincount(self.cid[rows], minlength=self.size)[: self.size])
 
-    def any_of(self, rows: Ints) -> Mask:
-        """Connections owning one of rows (row numbers)."""
-        return _mask(np.bincount(self.cid[rows], minlength=self.size)[: self.size] > 0)
-
-    @cached_property
-    def seq(self) -> Ints:
-        return _ints(self.p.seq)
-
-    @cached_property
-    def ack(self) -> Ints:
-        return _ints(self.p.ack)
-
-    @cached_property
-    def analysis(self) -> Ints:
-        return _ints(self.p.analysis)
-
-    @cached_property
-    def client_before(self) -> Ints:
-        return _ints(self.s.client_before)
-
-    @cached_property
-    def server_before(self) -> Ints:
-        return _ints(self.s.server_before)
-
     def by_direction(self, rows: Mask) -> Ints:
         """How many rows match, per connection and direction: shape (connections, 2)."""
-        keys = self.pair_key()[rows]
+        keys = self.pair_key[rows]
         return _ints(np.bincount(keys, minlength=2 * self.size)[: 2 * self.size].reshape(-1, 2))
 
     def handshake_in(self, *kinds: Handshake) -> Mask:
@@ -193,20 +174,18 @@ class Facts:
         return _mask((self.flags & RST) != 0)
 
     def first(self, rows: Mask) -> Ints:
-        """Per (connection, direction) — index cid * 2 + direction — the first row where rows is
-        true, or the number of rows when there is none."""
+        """Per (connection, direction), indexed as pair_key, the first row where rows is true, or
+        the number of rows when there is none."""
         out = np.full(2 * self.size, len(self.rows), dtype=np.int64)
         hits = np.flatnonzero(rows)
-        keys, at = np.unique(self.pair_key()[hits], return_index=True)
+        keys, at = np.unique(self.pair_key[hits], return_index=True)
         out[keys] = hits[at]
         return out
 
     @cached_property
-    def _pair_key(self) -> Ints:
-        return self.cid * 2 + self.direction
-
     def pair_key(self) -> Ints:
-        return self._pair_key
+        """Each row's (connection, direction) as one index: cid * 2 + direction."""
+        return _ints(self.cid * 2 + self.direction)
 
     def segment_end(self, rows: Ints) -> Ints:
         """seqspace.segment_end over rows."""
@@ -217,7 +196,7 @@ class Facts:
 
     def later_than(self, first: Ints) -> Mask:
         """Rows after the first row of their own (connection, direction) in first."""
-        return _mask(self.rows > first[self.pair_key()])
+        return _mask(self.rows > first[self.pair_key])
 
 
 def _mask(values: object) -> Mask:
