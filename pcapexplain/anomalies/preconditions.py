@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import cached_property
 from operator import attrgetter
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -34,6 +34,7 @@ _TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 
 Mask = npt.NDArray[np.bool_]
 Ints = npt.NDArray[np.int64]
+Codes = npt.NDArray[np.integer[Any]]  # enum codes, int8 in the readers' columns
 Precondition = Callable[["Facts"], Mask]
 _C = TypeVar("_C", bound=Callable[..., object])
 
@@ -71,16 +72,16 @@ class Facts:
         has_previous: Mask,
     ) -> None:
         self.p, self.s, self.connections, self.size = packets, states, connections, size
-        self.rows = np.arange(len(packets), dtype=np.int64)
+        # Views of the columns where their type allows it (no copy); the small codes stay small.
         self.cid = np.asarray(states.connection, dtype=np.int64)
-        self.direction = np.asarray(states.direction, dtype=np.int64)
+        self.direction: Codes = np.asarray(states.direction)
         self.flags = np.asarray(packets.flags, dtype=np.int64)
         self.length = np.asarray(packets.length, dtype=np.int64)
         self.seq = np.asarray(packets.seq, dtype=np.int64)
         self.ack = np.asarray(packets.ack, dtype=np.int64)
         self.analysis = np.asarray(packets.analysis, dtype=np.int64)
-        self.client_before = np.asarray(states.client_before, dtype=np.int64)
-        self.server_before = np.asarray(states.server_before, dtype=np.int64)
+        self.client_before: Codes = np.asarray(states.client_before)
+        self.server_before: Codes = np.asarray(states.server_before)
         self.zero_window = zero_window  # some notable row advertises a zero window
         self.bad_checksum = bad_checksum  # some notable row has a bad TCP checksum
         self.bits = bits  # every analysis bit some row of the connection carries
@@ -176,11 +177,16 @@ class Facts:
     def first(self, rows: Mask) -> Ints:
         """Per (connection, direction), indexed as pair_key, the first row where rows is true, or
         the number of rows when there is none."""
-        out = np.full(2 * self.size, len(self.rows), dtype=np.int64)
+        out = np.full(2 * self.size, len(self.p), dtype=np.int64)
         hits = np.flatnonzero(rows)
         keys, at = np.unique(self.pair_key[hits], return_index=True)
         out[keys] = hits[at]
         return out
+
+    @cached_property
+    def rows(self) -> Ints:
+        """Each row's own number."""
+        return np.arange(len(self.p), dtype=np.int64)
 
     @cached_property
     def pair_key(self) -> Ints:

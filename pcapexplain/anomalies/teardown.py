@@ -32,7 +32,7 @@ def _closed_first_then(f: Facts) -> Mask:
     peer sent new data after that FIN, or the replay saw a half-close, or the peer sent neither
     FIN nor RST (CLOSE_WAIT lingering)."""
     first = f.first(f.fin).reshape(-1, 2)
-    count = len(f.rows)
+    count = len(f.p)
     closer = np.argmin(first, axis=1)  # the direction whose FIN came first
     first_fin = first.min(axis=1, initial=count)
     data = (
