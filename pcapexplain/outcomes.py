@@ -68,14 +68,27 @@ class _Facts:
 
 
 def summarise(
-    packets: PacketColumns, states: PacketStates, conn: Connection, client: Side, server: Side
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    client: Side,
+    server: Side,
+    rows: Sequence[tuple[int, int]] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> None:
-    """Fill the connection's outcome fields from its replayed rows."""
-    facts = _gather(packets, states, conn, client)
+    """Fill the connection's outcome fields from its replayed rows.
+
+    rows, when given, are the (position, row) pairs of packet_index that can add a fact: its rows
+    with SYN, FIN or RST, its handshake ACKs, and its payload after a FIN; span, when given, is
+    its earliest and latest timestamp.
+    """
+    facts = _gather(packets, states, conn, client, rows)
     index = conn.packet_index
     first, last = index[0], index[-1]
-    times = [packets.time[row] for row in index]
-    conn.first_time, conn.last_time = min(times), max(times)  # never a negative duration
+    if span is None:
+        times = [packets.time[row] for row in index]
+        span = min(times), max(times)
+    conn.first_time, conn.last_time = span  # never a negative duration
     conn.first_frame, conn.last_frame = packets.frame[first], packets.frame[last]
     conn.client_isn = client.sent_syn if client.sent_syn is not None else client.isn
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
@@ -96,12 +109,20 @@ def summarise(
     conn.inferred = _inferred(conn, facts)
 
 
-def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
+def _gather(
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    client: Side,
+    rows: Sequence[tuple[int, int]] | None,
+) -> _Facts:
     facts = _Facts()
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
     direction, role, index = states.direction, states.role, conn.packet_index
     moving = False  # sent_end is kept up to date row by row
-    for pos, row in enumerate(index):
+    # A row left out is none of these: it moves sent_end only once some FIN was seen, and then
+    # only with payload (or a FIN).
+    for pos, row in enumerate(index) if rows is None else rows:
         flags, length, d = p_flags[row], p_len[row], direction[row]
         if flags & (_SYN | _FIN | _RST):
             _control(facts, row, d, flags, p_seq[row], p_ack[row], client)
