@@ -5,8 +5,9 @@ Works on one connection after `endpoints.replay` has given every packet its role
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _TO_SERVER = int(Direction.TO_SERVER)
+_STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
@@ -73,7 +75,7 @@ def summarise(
     conn: Connection,
     client: Side,
     server: Side,
-    rows: Sequence[tuple[int, int]] | None = None,
+    rows: Iterable[tuple[int, int]] | None = None,
     span: tuple[float, float] | None = None,
 ) -> None:
     """Fill the connection's outcome fields from its replayed rows.
@@ -92,8 +94,8 @@ def summarise(
     conn.first_frame, conn.last_frame = packets.frame[first], packets.frame[last]
     conn.client_isn = client.sent_syn if client.sent_syn is not None else client.isn
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
-    conn.client_final = TcpState(states.client_after[last])
-    conn.server_final = TcpState(states.server_after[last])
+    conn.client_final = _STATES[states.client_after[last]]
+    conn.server_final = _STATES[states.server_after[last]]
     _options(packets, conn, facts)
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
@@ -114,7 +116,7 @@ def _gather(
     states: PacketStates,
     conn: Connection,
     client: Side,
-    rows: Sequence[tuple[int, int]] | None,
+    rows: Iterable[tuple[int, int]] | None,
 ) -> _Facts:
     facts = _Facts()
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
@@ -166,8 +168,13 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
+    values = np.asarray(column, dtype=np.int64)
+    if len(values) and values.min() >= 0 and int(values.sum()) < 1 << 53:
+        # float64 adds integers exactly below 2**53, and bincount is many times faster
+        sums = np.bincount(key, weights=values, minlength=size).astype(np.int64)
+        return list(sums.tolist())
     sums = np.zeros(size, dtype=np.int64)
-    np.add.at(sums, key, np.asarray(column, dtype=np.int64))
+    np.add.at(sums, key, values)
     return sums.tolist()
 
 
@@ -265,13 +272,23 @@ def _options(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
 
 
 def _options_of(packets: PacketColumns, row: int) -> TcpOptions:
-    mss, wscale = packets.mss[row], packets.wscale[row]
+    return _offered(
+        packets.mss[row],
+        packets.wscale[row],
+        bool(packets.sack_perm[row]),
+        packets.tsval[row] != NO_VALUE,
+        bool(packets.tfo[row]),
+    )
+
+
+@lru_cache(maxsize=4096)  # a capture offers few distinct sets; TcpOptions is immutable
+def _offered(mss: int, wscale: int, sack: bool, timestamps: bool, tfo: bool) -> TcpOptions:
     return TcpOptions(
         mss=None if mss == NO_VALUE else mss,
         wscale=None if wscale == NO_VALUE else wscale,
-        sack_permitted=bool(packets.sack_perm[row]),
-        timestamps=packets.tsval[row] != NO_VALUE,
-        tfo=bool(packets.tfo[row]),
+        sack_permitted=sack,
+        timestamps=timestamps,
+        tfo=tfo,
     )
 
 
