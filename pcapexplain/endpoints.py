@@ -254,20 +254,19 @@ def _mark_changes(side: Side, before: int, pos: int) -> None:
         side.reached_time_wait = True
 
 
-def plain_roles(packets: PacketColumns) -> np.ndarray:
-    """Every row's role from its own fields, as a segment that changes no state has it."""
+def plain_roles(packets: PacketColumns, roles: np.ndarray) -> None:
+    """Write every row's role from its own fields, as a segment that changes no state has it.
+
+    The first of these that holds decides: zero-window probe, keep-alive, data, window update,
+    pure ACK, other (written in reverse, so the first one's write lands last).
+    """
     bits = np.asarray(packets.analysis, dtype=np.int64)
-    return np.select(
-        (
-            (bits & _ZERO_WINDOW_PROBE) != 0,
-            (bits & _KEEP_ALIVE) != 0,
-            np.asarray(packets.length, dtype=np.int64) != 0,
-            (bits & _WINDOW_UPDATE) != 0,
-            (np.asarray(packets.flags, dtype=np.int64) & _ACK) != 0,
-        ),
-        (_ROLE_ZWP, _ROLE_KEEP_ALIVE, _ROLE_DATA, _ROLE_WINDOW, _ROLE_ACK),
-        _ROLE_OTHER,
-    ).astype(np.int8)
+    roles[:] = _ROLE_OTHER
+    roles[(np.asarray(packets.flags, dtype=np.int64) & _ACK) != 0] = _ROLE_ACK
+    roles[(bits & _WINDOW_UPDATE) != 0] = _ROLE_WINDOW
+    roles[np.asarray(packets.length, dtype=np.int64) != 0] = _ROLE_DATA
+    roles[(bits & _KEEP_ALIVE) != 0] = _ROLE_KEEP_ALIVE
+    roles[(bits & _ZERO_WINDOW_PROBE) != 0] = _ROLE_ZWP
 
 
 def probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> bool:

@@ -72,7 +72,7 @@ class _Incarnation:
 class _Layout:
     """Every row's connection, and the rows listed connection after connection."""
 
-    owner: Any  # connection id per row (numpy int64)
+    owner: Any  # connection id per row (numpy int32, int64 past 2**31 rows)
     order: Any  # rows by connection, ascending within each (numpy int64)
     starts: list[int]  # where each connection's rows begin in order, and the end
     endpoint: Any  # sender's endpoint code per row (numpy int64)
@@ -170,21 +170,24 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     can change the grouping (`_note`, `_is_stale`, `_starts_new`); the loop visits those, and
     every other row joins the incarnation its 4-tuple has at its position.
     """
+    # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
     sender, receiver = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
-    flags = _column(packets.flags)
+    del receiver
     by_key = np.argsort(key, kind="stable")
-    visit = _rows_to_visit(key[by_key], flags[by_key])
-    rows = np.sort(by_key[visit])
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], _column(packets.flags)[by_key])])
     groups, own, current = _assign(packets, rows.tolist(), key[rows].tolist())
-    count = len(key)
-    latest = np.full(count, -1, dtype=np.int64)
+    del key
+    count = len(by_key)
+    index: Any = np.int32 if count < 1 << 31 else np.int64
+    latest: Any = np.full(count, -1, dtype=index)
     latest[rows] = current
     latest = latest[by_key]
-    last_visited = np.where(latest >= 0, np.arange(count), 0)
+    last_visited = np.where(latest >= 0, np.arange(count, dtype=index), 0).astype(index)
     np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is visited
-    owner = np.empty(count, dtype=np.int64)
+    owner = np.empty(count, dtype=index)
     owner[by_key] = latest[last_visited]
+    del latest, last_visited, by_key
     owner[rows] = own
     order = np.argsort(owner, kind="stable")
     starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
@@ -198,8 +201,12 @@ def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
     code = {name: i for i, name in enumerate(names)}
     count = len(packets)
     src = np.fromiter(map(code.__getitem__, packets.src), dtype=np.int64, count=count)
+    src <<= 16
+    src |= _column(packets.sport)
     dst = np.fromiter(map(code.__getitem__, packets.dst), dtype=np.int64, count=count)
-    return (src << 16) | _column(packets.sport), (dst << 16) | _column(packets.dport)
+    dst <<= 16
+    dst |= _column(packets.dport)
+    return src, dst
 
 
 def _pair_keys(sender: Any, receiver: Any) -> Any:
@@ -210,7 +217,9 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
         dense = np.unique(np.concatenate((low, high)), return_inverse=True)[1]
         low, high = dense[: len(low)], dense[len(low) :]
         width = int(high.max()) + 1
-    return low * width + high
+    low *= width
+    low += high
+    return low
 
 
 def _rows_to_visit(keys: Any, flags: Any) -> Any:
@@ -324,9 +333,10 @@ def _fill_outline(
         sends = (packets.src[first], packets.sport[first]) == (conn.client.ip, conn.client.port)
         other = first if sends else _peer_row(packets, conn)
         clients[conn.id] = sender[other] if other is not None else -1
-    to_server = sender == clients[layout.owner]
-    _view(states.direction)[:] = np.where(to_server, _TO_SERVER, _TO_CLIENT)
-    _view(states.role)[:] = endpoints.plain_roles(packets)
+    direction = _view(states.direction)
+    direction[:] = _TO_CLIENT
+    direction[sender == clients[layout.owner]] = _TO_SERVER
+    endpoints.plain_roles(packets, _view(states.role))
 
 
 def _peer_row(packets: PacketColumns, conn: Connection) -> int | None:
@@ -348,7 +358,7 @@ def _replay(
     """Replay every connection, visiting only rows that may change a state, then write the
     skipped rows' states and the zero-window probes' roles column-wise."""
     starts = np.asarray(layout.starts, dtype=np.int64)
-    marks = np.flatnonzero(flags[layout.order] & _NOTABLE)
+    marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
     run_starts: list[int] = []
@@ -417,14 +427,14 @@ def _summary_rows(
     if not _SKIP:
         keep = np.arange(len(order))
     else:
-        f = flags[order]
-        fin = (f & _FIN) != 0
-        fins = np.cumsum(fin)
+        fin = ((flags & _FIN) != 0)[order]
+        fins = np.cumsum(fin, dtype=np.int32 if len(fin) < 1 << 31 else np.int64)
         earlier = (fins - fin)[starts[:-1]]  # FINs before each connection's first row
         after_fin = fins > np.repeat(earlier, np.diff(starts))
-        payload = _column(packets.length)[order] > 0
-        handshake_ack = np.asarray(states.role)[order] == int(PacketRole.HANDSHAKE_ACK)
-        keep = np.flatnonzero(((f & _NOTABLE) != 0) | handshake_ack | (after_fin & payload))
+        del fins
+        payload = (_column(packets.length) > 0)[order]
+        wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
+        keep = np.flatnonzero(wanted[order] | (after_fin & payload))
     bounds = np.searchsorted(keep, starts).tolist()
     local = keep - starts[layout.owner[order[keep]]]
     return _SummaryRows(bounds, local.tolist(), order[keep].tolist())
