@@ -15,9 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from pcapexplain import endpoints, native, reconstructor
+from pcapexplain import endpoints, native, outcomes, reconstructor
 from pcapexplain.model import Connection, PacketColumns, PacketStates
 from tests import scenarios, test_reconstructor
 
@@ -138,3 +139,16 @@ def test_zeek_corpus_gives_the_same_both_ways(zeek_corpus: Path) -> None:
     assert traces
     for trace in traces:
         _assert_same(native.load_capture(str(trace)).packets)
+
+
+def test_stream_numbers_per_connection_match_a_set_per_connection() -> None:
+    """Most connections have one tshark stream (found without sorting); some have several."""
+    rng = np.random.default_rng(7)
+    owner = rng.integers(0, 50, size=2000)
+    streams = np.where(owner % 3 == 0, rng.integers(0, 4, size=2000), owner * 10)
+    expected: dict[int, set[int]] = {}
+    for cid, stream in zip(owner.tolist(), streams.tolist(), strict=True):
+        expected.setdefault(cid, set()).add(stream)
+    found = outcomes._streams(owner, streams.tolist(), 50)
+    assert found == {cid: tuple(sorted(s)) for cid, s in expected.items()}
+    assert any(len(s) > 1 for s in found.values()) and any(len(s) == 1 for s in found.values())
