@@ -122,8 +122,8 @@ def _gather(
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
     direction, role, index = states.direction, states.role, conn.packet_index
     moving = False  # sent_end is kept up to date row by row
-    # A row left out is none of these: it moves sent_end only once some FIN was seen, and then
-    # only with payload (or a FIN).
+    # rows may leave out rows without SYN, FIN or RST that are no handshake ACK and carry no
+    # payload after a FIN: the loop does nothing with those.
     for pos, row in enumerate(index) if rows is None else rows:
         flags, length, d = p_flags[row], p_len[row], direction[row]
         if flags & (_SYN | _FIN | _RST):
@@ -170,13 +170,8 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
-    values = np.asarray(column, dtype=np.int64)
-    if len(values) and values.min() >= 0 and int(values.sum()) < 1 << 53:
-        # float64 adds integers exactly below 2**53, and bincount is many times faster
-        sums = np.bincount(key, weights=values, minlength=size).astype(np.int64)
-        return list(sums.tolist())
     sums = np.zeros(size, dtype=np.int64)
-    np.add.at(sums, key, values)
+    np.add.at(sums, key, np.asarray(column, dtype=np.int64))
     return sums.tolist()
 
 
