@@ -165,3 +165,17 @@ def test_tcpdump_corpus_gives_the_same_both_ways(tcpdump_corpus: Path) -> None:
         _assert_same(packets)
         compared += 1
     assert compared >= 50
+
+
+def test_pair_keys_are_one_per_4_tuple_in_both_directions_even_past_int32_codes() -> None:
+    """Past 32,767 addresses the endpoint codes no longer multiply within int64: the keys are
+    then made from dense codes, and must still name each 4-tuple once, either way round."""
+    rng = np.random.default_rng(3)
+    for top in (1 << 20, 1 << 40):
+        ends = rng.integers(0, top, size=(400, 2))
+        sender = np.concatenate((ends[:, 0], ends[:, 1]))
+        receiver = np.concatenate((ends[:, 1], ends[:, 0]))
+        keys = reconstructor._pair_keys(sender.copy(), receiver.copy()).tolist()
+        assert keys[:400] == keys[400:]
+        pairs = {frozenset(p) for p in ends.tolist()}
+        assert len(set(keys)) == len(pairs)
