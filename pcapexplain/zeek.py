@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -78,7 +79,7 @@ class _Side:
     last_seq: dict[str, int] = field(default_factory=dict)  # S/H/F/R: seq of the last recorded
     counts: dict[str, int] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
-    space: SeqSpace = field(default_factory=lambda: SeqSpace())
+    space: SeqSpace = field(default_factory=SeqSpace)
 
     def set(self, state: EndpointState) -> None:
         self.prev_state, self.state = self.state, state
@@ -124,7 +125,8 @@ class ZeekConn:
         return self.sides[self.resp]
 
     def history_text(self) -> str:
-        letters = "".join(c if who == self.orig else c.lower() for who, c in self.history)
+        orig = self.orig
+        letters = "".join([c if who == orig else c.lower() for who, c in self.history])
         return ("^" if self.flipped else "") + letters
 
     def state(self) -> ConnState:
@@ -479,7 +481,8 @@ def verdicts(
         if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
             found[conn.id] = ZeekVerdict(ConnState.OTH, "")
         else:
-            found[conn.id] = ZeekVerdict(zc.state(), zc.history_text())
+            history = zc.history_text()
+            found[conn.id] = ZeekVerdict(conn_state(zc.orig_side, zc.resp_side, history), history)
     return found
 
 
@@ -489,15 +492,33 @@ def views(
     checksums_validated: bool,
     *,
     skip_quiet: bool,
-) -> list[ZeekConn | None]:
-    """view of every connection; with skip_quiet, the quiet runs only add to the counters."""
+) -> Iterator[ZeekConn | None]:
+    """view of each connection in turn (each dropped once used: thousands of them held at once
+    weigh on memory and on the garbage collector); with skip_quiet, quiet runs only add to the
+    counters."""
     if not skip_quiet:
-        return [view(packets, c, checksums_validated=checksums_validated) for c in connections]
-    runs = plan(packets, connections, checksums_validated=checksums_validated)
-    return [
-        _view_planned(packets, conn, runs, i, checksums_validated)
-        for i, conn in enumerate(connections)
-    ]
+        for conn in connections:
+            yield view(packets, conn, checksums_validated=checksums_validated)
+        return
+    for chunk in _chunks(connections):
+        runs = plan(packets, chunk, checksums_validated=checksums_validated)
+        for i, conn in enumerate(chunk):
+            yield _view_planned(packets, conn, runs, i, checksums_validated)
+
+
+_CHUNK_ROWS = 1 << 17  # packets planned at once: the plan's arrays stay some tens of megabytes
+
+
+def _chunks(connections: list[Connection]) -> Iterator[list[Connection]]:
+    """Consecutive connections in groups of about _CHUNK_ROWS packets (a larger one alone)."""
+    begin, rows = 0, 0
+    for end, conn in enumerate(connections, 1):
+        rows += len(conn.packet_index)
+        if rows >= _CHUNK_ROWS:
+            yield connections[begin:end]
+            begin, rows = end, 0
+    if begin < len(connections):
+        yield connections[begin:]
 
 
 def _view_planned(

@@ -11,6 +11,7 @@ the machine's state at that point proves it quiet (zeek.quiet), adding the run's
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -70,11 +71,7 @@ def plan(
     sizes = np.fromiter((len(c.packet_index) for c in connections), np.int64, len(connections))
     bounds = np.zeros(len(connections) + 1, np.int64)
     np.cumsum(sizes, out=bounds[1:])
-    rows = (
-        np.concatenate([np.asarray(c.packet_index, np.int64) for c in connections])
-        if connections
-        else np.zeros(0, np.int64)
-    )
+    rows = _all_rows(connections)
     owner = np.repeat(np.arange(len(connections)), sizes)
     flags, length = _column(packets.flags, rows), _column(packets.length, rows)
     sport, dport = _column(packets.sport, rows), _column(packets.dport, rows)
@@ -103,6 +100,17 @@ def plan(
     return _events(rows, bounds, skip, code, from_client, length)
 
 
+def _all_rows(connections: Sequence[Connection]) -> Array:
+    """Every connection's packet rows, one connection after the other."""
+    indexes = [c.packet_index for c in connections]
+    if not indexes:
+        return np.zeros(0, np.int64)
+    kinds = {i.typecode if isinstance(i, array) else "" for i in indexes}
+    if len(kinds) == 1 and "" not in kinds:  # arrays of one type: their bytes, joined
+        return np.frombuffer(b"".join(indexes), np.dtype(kinds.pop())).astype(np.int64)
+    return np.concatenate([np.asarray(i, np.int64) for i in indexes])
+
+
 def _column(column: Sequence[int], rows: Array) -> Array:
     return np.asarray(column)[rows] if len(rows) else np.zeros(0, np.int64)
 
@@ -116,8 +124,8 @@ def _events(
     length: Array,
 ) -> Plan:
     n = len(rows)
-    if n == 0:
-        return Plan([], [0] * len(bounds), rows, [], [], [], [], [], [], [])
+    if not skip.any():
+        return Plan(rows.tolist(), np.minimum(bounds, n).tolist(), rows, [], [], [], [], [], [], [])
     new_conn = np.zeros(n + 1, bool)
     new_conn[bounds] = True
     previous = np.concatenate(([False], skip[:-1]))
@@ -132,15 +140,11 @@ def _events(
     at, value = at[order], value[order]
 
     def per_run(values: Array) -> Array:
-        """values summed over each run, exactly (int64 running sums)."""
-        total = np.zeros(n + 1, np.int64)
-        np.cumsum(np.where(skip, values, 0), out=total[1:])
-        return total[ends] - total[starts]
+        """values summed over each run (rows between runs count 0)."""
+        return np.add.reduceat(np.where(skip, values, 0), starts)
 
     client = from_client.astype(np.int64)
-    letters = np.zeros(len(starts), np.int64)
-    for bit in (DATA, ACKED, DATA << 2, ACKED << 2):
-        letters |= np.where(per_run((code == bit).astype(np.int64)) > 0, bit, 0)
+    letters = np.bitwise_or.reduceat(np.where(skip, code, 0), starts)
     return Plan(
         events=value.tolist(),
         bounds=np.searchsorted(at, bounds).tolist(),
