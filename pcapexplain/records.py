@@ -105,7 +105,13 @@ class ConnectionRecord(NamedTuple):
 
     def flat(self) -> dict[str, Scalar]:
         """One CSV/DataFrame row: options spread out (client_mss, ...), lists joined by spaces."""
-        return dict(zip(FLAT_NAMES, next(flat_rows([self])), strict=True))
+        # The conversions flat_rows applies to whole columns, applied to this record's values.
+        values: list[Any] = list(self)
+        for at, convert in _CONVERSIONS:
+            values[at] = convert(values[at])
+        for at in _OPTIONS_AT:  # from the right, so the positions before stay valid
+            values[at : at + 1] = [get(values[at]) for get in _OPTION_GETTERS]
+        return dict(zip(FLAT_NAMES, values, strict=True))
 
 
 def _json_value(value: object) -> Any:
