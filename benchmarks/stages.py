@@ -19,10 +19,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
-import csv  # noqa: E402
 import io  # noqa: E402
 import os  # noqa: E402
 import pstats  # noqa: E402
+import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="cProfile this stage (read, reconstruct, ...)")
     args = parser.parse_args(argv)
 
-    from pcapexplain import anomalies, readers, reconstructor, records, zeek
+    from pcapexplain import anomalies, output, readers, reconstructor, records, zeek
     from pcapexplain.model import CaptureAnalysis, Reader
 
     state: dict[str, Any] = {}
@@ -93,15 +93,14 @@ def main(argv: list[str] | None = None) -> int:
             state["anomalies"],
             state["zeek"],
         )
-        state["rows"] = [r.flat() for r in records.connection_records(result, "x")]
+        state["rows"] = records.connection_records(result, "x")
 
     def write() -> None:
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(state["rows"][0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(state["rows"])
-        with open(os.devnull, "w", encoding="utf-8") as sink:
-            sink.write(buffer.getvalue())
+        # What `connections --format csv -o FILE` does with the records: flat rows, CSV, written
+        # to a temporary file then renamed.
+        with tempfile.TemporaryDirectory(prefix="stages-") as folder:
+            target = Path(folder) / "connections.csv"
+            output.atomic_write(target, lambda handle: records.write_csv(state["rows"], handle))
 
     stages: list[tuple[str, Callable[[], None]]] = [
         ("read", read), ("reconstruct", reconstruct), ("anomalies", detect),

@@ -173,9 +173,7 @@ def _write_rows(fmt: Format, rows: list[records.ConnectionRecord], out: TextIO) 
     if fmt is Format.JSON:
         records.write_json(rows, out)
         return
-    from pcapexplain.output import write_csv
-
-    write_csv((r.flat() for r in rows), out)
+    records.write_csv(rows, out)
 
 
 @app.command()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import itertools
+import operator
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -93,8 +95,26 @@ def write_csv(rows: Iterable[Mapping[str, object]], out: TextIO) -> None:
     """csv_text written to out, a row at a time."""
     rows = iter(rows)
     first = next(rows, None)
-    if first is not None:
-        writer = csv.DictWriter(out, fieldnames=list(first), lineterminator="\n")
-        writer.writeheader()
-        writer.writerow(first)
-        writer.writerows(rows)
+    if first is None:
+        return
+    names = list(first)
+    keys, values = first.keys(), operator.itemgetter(*names)
+
+    def ordered(row: Mapping[str, object]) -> Sequence[object]:
+        if row.keys() == keys:
+            found = values(row)
+            return found if len(names) > 1 else (found,)
+        # A row with other keys: as csv.DictWriter does, missing ones empty, extra ones an error.
+        extra = row.keys() - keys
+        if extra:
+            raise ValueError(f"dict contains fields not in fieldnames: {sorted(extra)!r}")
+        return [row.get(name, "") for name in names]
+
+    write_table(names, map(ordered, itertools.chain((first,), rows)), out)
+
+
+def write_table(names: Sequence[str], rows: Iterable[Sequence[object]], out: TextIO) -> None:
+    """A header line of names, then the rows (values in the order of names), as CSV."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    writer.writerows(rows)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -26,6 +27,7 @@ from pcapexplain.model import (
     ZeekVerdict,
 )
 from pcapexplain.seqspace import seq_add, seq_wrap
+from pcapexplain.zeek_runs import ACKED, DATA, Plan, plan, steady
 from pcapexplain.zeek_seqspace import SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -77,7 +79,7 @@ class _Side:
     last_seq: dict[str, int] = field(default_factory=dict)  # S/H/F/R: seq of the last recorded
     counts: dict[str, int] = field(default_factory=dict)
     once: set[str] = field(default_factory=set)
-    space: SeqSpace = field(default_factory=lambda: SeqSpace())
+    space: SeqSpace = field(default_factory=SeqSpace)
 
     def set(self, state: EndpointState) -> None:
         self.prev_state, self.state = self.state, state
@@ -123,7 +125,8 @@ class ZeekConn:
         return self.sides[self.resp]
 
     def history_text(self) -> str:
-        letters = "".join(c if who == self.orig else c.lower() for who, c in self.history)
+        orig = self.orig
+        letters = "".join([c if who == orig else c.lower() for who, c in self.history])
         return ("^" if self.flipped else "") + letters
 
     def state(self) -> ConnState:
@@ -208,14 +211,13 @@ def feed(
     if meter:
         conn.rows.append(row)
     if (
-        not flags & (_SYN | _FIN | _RST)
-        and side.state is not E.INACTIVE
-        and not packets.analysis[row]
-        and packets.window[row]
+        side.state is not E.INACTIVE
+        and steady(flags, packets.analysis[row], packets.window[row])
         and not (checksums_validated and packets.tcp_checksum[row] == _BAD)
         and (conn.flipped or conn.history[0][1] != "H")
     ):
-        # The common case: data or an ACK on a running connection changes no state.
+        # The common case: data or an ACK on a running connection changes no state (quiet
+        # relies on it: a letter already recorded leaves only the two counters).
         side.packets += 1
         side.payload += length
         letter = "D" if length else "A" if flags & _ACK else ""
@@ -463,17 +465,112 @@ def _starts_new(conn: ZeekConn, packets: PacketColumns, row: int) -> bool:
 
 
 def verdicts(
-    packets: PacketColumns, connections: list[Connection], *, checksums_validated: bool = False
+    packets: PacketColumns,
+    connections: list[Connection],
+    *,
+    checksums_validated: bool = False,
+    skip_quiet: bool = True,
 ) -> dict[int, ZeekVerdict]:
-    """Zeek's conn_state and history for each of pcapexplain's connections, by connection id."""
+    """Zeek's conn_state and history for each of pcapexplain's connections, by connection id.
+
+    skip_quiet: skip the runs of segments zeek_runs proves quiet (False feeds every packet).
+    """
     found = {}
-    for conn in connections:
-        zc = view(packets, conn, checksums_validated=checksums_validated)
+    seen = views(packets, connections, checksums_validated, skip_quiet=skip_quiet)
+    for conn, zc in zip(connections, seen, strict=True):
         if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
             found[conn.id] = ZeekVerdict(ConnState.OTH, "")
         else:
-            found[conn.id] = ZeekVerdict(zc.state(), zc.history_text())
+            history = zc.history_text()
+            found[conn.id] = ZeekVerdict(conn_state(zc.orig_side, zc.resp_side, history), history)
     return found
+
+
+def views(
+    packets: PacketColumns,
+    connections: list[Connection],
+    checksums_validated: bool,
+    *,
+    skip_quiet: bool,
+) -> Iterator[ZeekConn | None]:
+    """view of each connection in turn (each dropped once used: thousands of them held at once
+    weigh on memory and on the garbage collector); with skip_quiet, quiet runs only add to the
+    counters."""
+    if not skip_quiet:
+        for conn in connections:
+            yield view(packets, conn, checksums_validated=checksums_validated)
+        return
+    for chunk in _chunks(connections):
+        runs = plan(packets, chunk, checksums_validated=checksums_validated)
+        for i, conn in enumerate(chunk):
+            yield _view_planned(packets, conn, runs, i, checksums_validated)
+
+
+_CHUNK_ROWS = 1 << 17  # packets planned at once: the plan's arrays stay some tens of megabytes
+
+
+def _chunks(connections: list[Connection]) -> Iterator[list[Connection]]:
+    """Consecutive connections in groups of about _CHUNK_ROWS packets (a larger one alone)."""
+    begin, rows = 0, 0
+    for end, conn in enumerate(connections, 1):
+        rows += len(conn.packet_index)
+        if rows >= _CHUNK_ROWS:
+            yield connections[begin:end]
+            begin, rows = end, 0
+    if begin < len(connections):
+        yield connections[begin:]
+
+
+def _view_planned(
+    packets: PacketColumns, conn: Connection, runs: Plan, i: int, checksums_validated: bool
+) -> ZeekConn | None:
+    zc: ZeekConn | None = None
+    client = (conn.client.ip, conn.client.port)
+    server = (conn.server.ip, conn.server.port)
+    for event in runs.events[runs.bounds[i] : runs.bounds[i + 1]]:
+        if event >= 0:
+            zc = _step(zc, packets, event, checksums_validated)
+            continue
+        k = ~event
+        if zc is not None and quiet(zc, client, server, runs.letters[k]):
+            zc.sides[client].packets += runs.client_packets[k]
+            zc.sides[client].payload += runs.client_bytes[k]
+            zc.sides[server].packets += runs.server_packets[k]
+            zc.sides[server].payload += runs.server_bytes[k]
+            zc.last = packets.time[runs.rows[runs.end[k] - 1]]
+            continue
+        for row in runs.rows[runs.start[k] : runs.end[k]].tolist():
+            zc = _step(zc, packets, row, checksums_validated)
+    return zc
+
+
+def quiet(zc: ZeekConn, client: tuple[str, int], server: tuple[str, int], letters: int) -> bool:
+    """Whether feeding steady segments that carry these letters (zeek_runs.Plan.letters) takes
+    feed's common path and records nothing: the sides that send them are running and have
+    recorded those letters, and the originator is settled (no late flip pending)."""
+    if not zc.flipped and (not zc.history or zc.history[0][1] == "H"):
+        return False
+    for key, bits in ((client, letters & 3), (server, letters >> 2)):
+        if not bits:
+            continue
+        side = zc.sides.get(key)
+        if side is None or side.state is E.INACTIVE:
+            return False
+        if (bits & DATA and "D" not in side.once) or (bits & ACKED and "A" not in side.once):
+            return False
+    return True
+
+
+def _step(
+    zc: ZeekConn | None, packets: PacketColumns, row: int, checksums_validated: bool
+) -> ZeekConn | None:
+    """One packet of view: dropped for a bad IP checksum, or fed (the first one makes zc)."""
+    if checksums_validated and packets.ip_checksum[row] == _BAD:
+        return zc
+    if zc is None:
+        zc = _new_conn(packets, row)
+    feed(zc, packets, row, checksums_validated=checksums_validated, timers=False, meter=False)
+    return zc
 
 
 def view(
@@ -482,9 +579,5 @@ def view(
     """Zeek's machine over one of pcapexplain's connections (no timer splits)."""
     zc: ZeekConn | None = None
     for row in conn.packet_index:
-        if checksums_validated and packets.ip_checksum[row] == _BAD:
-            continue
-        if zc is None:
-            zc = _new_conn(packets, row)
-        feed(zc, packets, row, checksums_validated=checksums_validated, timers=False, meter=False)
+        zc = _step(zc, packets, row, checksums_validated)
     return zc

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+from pathlib import Path
+
+import pytest
 
 from pcapexplain import api, records
-from pcapexplain.model import AnomalySlug, CaptureInfo, ConnState, Handshake, TcpFlags, TcpState
+from pcapexplain.model import (
+    AnomalySlug,
+    CaptureInfo,
+    ConnState,
+    Handshake,
+    Reader,
+    TcpFlags,
+    TcpState,
+)
 from pcapexplain.output import csv_text
 from tests.builders import Conversation
+
+SAMPLES = sorted((Path(__file__).parent.parent / "sample_captures").glob("*.pcap"))
 
 
 def _refused() -> list[records.ConnectionRecord]:
@@ -81,3 +96,47 @@ def test_duration_runs_from_the_earliest_to_the_latest_time() -> None:
     (record,) = records.connection_records(result, "b.pcap")
     assert record.duration >= 5.0
     assert record.first_time == round(packets.time[2], 6)
+
+
+def _reference_flat(record: records.ConnectionRecord) -> dict[str, object]:
+    """The flat row from the JSON form, the contract's own definition: option objects spread
+    (client_mss, ...), lists joined by spaces, everything else as JSON has it."""
+    flat: dict[str, object] = {}
+    for key, value in record.to_json_dict().items():
+        if isinstance(value, dict):
+            flat.update({f"{key.removesuffix('_options')}_{k}": v for k, v in value.items()})
+        elif isinstance(value, list):
+            flat[key] = " ".join(str(v) for v in value)
+        else:
+            flat[key] = value
+    return flat
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_csv_built_by_columns_is_the_csv_of_the_json_form(path: Path) -> None:
+    result = api.analyse(path, reader=Reader.NATIVE).result
+    rows = records.connection_records(result, path.name)
+    assert [
+        records.connection_record(c, result, capture=path.name) for c in result.connections
+    ] == (rows)
+    reference = [_reference_flat(r) for r in rows]
+    assert [r.flat() for r in rows] == reference
+    assert [type(v) for r in rows for v in r.flat().values()] == [
+        type(v) for r in reference for v in r.values()
+    ]  # plain values, no enums
+    expected = io.StringIO()
+    writer = csv.DictWriter(expected, fieldnames=list(reference[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(reference)
+    written = io.StringIO()
+    records.write_csv(rows, written)
+    assert written.getvalue() == expected.getvalue()
+    assert csv_text(r.flat() for r in rows) == expected.getvalue()
+
+
+def test_csv_of_rows_with_other_keys_is_what_dictwriter_writes() -> None:
+    assert csv_text([{"a": 1, "b": "x,y"}, {"b": 2}]) == 'a,b\n1,"x,y"\n,2\n'
+    assert csv_text([{"a": "one"}, {"a": "two"}]) == "a\none\ntwo\n"  # one column: not its letters
+    assert csv_text([]) == ""
+    with pytest.raises(ValueError, match="not in fieldnames"):
+        csv_text([{"a": 1}, {"a": 2, "c": 3}])
