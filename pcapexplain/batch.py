@@ -235,12 +235,14 @@ class _Committer:
     def finished(self, done: runner.Finished[Any, Any], label: str) -> None:
         planned = self.by_capture[label]
         row = self._row(planned, done)
-        self.rows[label] = row
         self._record(
             planned,
             row,
             deterministic=done.error is None or done.error.kind is runner.ErrorKind.FAILED,
         )
+        # Counted as done only once its record is on disk: Ctrl-C in between would list it as
+        # done without the record a rerun looks for, and the rerun would do it again.
+        self.rows[label] = row
         if self.listener is not None:
             self.listener.finished(row, planned.found.weight)
 

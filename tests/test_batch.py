@@ -487,6 +487,32 @@ def test_ctrl_c_keeps_what_finished_and_a_rerun_does_the_rest(
     assert {n for n, r in rows.items() if r["reused"] == "True"} == done
 
 
+def test_ctrl_c_while_a_result_is_recorded_leaves_it_to_the_rerun(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A capture counts as done only once its record is written; otherwise the interrupted run
+    lists it as done and the rerun, finding no record, does it again."""
+    from pcapexplain import batch, runner
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(SAMPLES / "refused.pcap", folder / "a.pcap")
+    p = batch.plan(folder, tmp_path / "out", batch.BatchOptions(jobs=1))
+    committer = batch._Committer(p, None)
+    planned = p.to_run[0]
+    done: runner.Finished[object, object] = runner.Finished(
+        0, planned.task, None, runner.ItemError(runner.ErrorKind.FAILED, "bad capture"), 0.1
+    )
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "atomic_write_text", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        committer.finished(done, planned.found.capture)
+    assert committer.rows == {}
+
+
 def test_the_time_limit_makes_one_error_row(
     tmp_path: Path, leftover_processes: Callable[[float], list[int]]
 ) -> None:
