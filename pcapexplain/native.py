@@ -233,11 +233,12 @@ class _Collected:
             self.waiting[name].append(get(s))
         self.out.extend(s, src, dst, self.names)
 
-    def columns(self, *, fast: bool = True) -> PacketColumns:
+    def columns(self, *, fast: bool = True, skip: bool = True) -> PacketColumns:
         """Analyse every header, then add the stream and analysis columns.
 
-        fast sends the in-order 4-tuples through tcpfast; without it every header goes through
-        the reference loop (the equivalence test compares the two).
+        fast sends the in-order 4-tuples through tcpfast, and skip lets the ordinary segments of
+        the others skip the reference loop (tcpfast.ordinary); without them every header goes
+        through the loop (the equivalence tests compare the three).
         """
         headers = self._headers()
         n = len(headers)
@@ -246,9 +247,10 @@ class _Collected:
         else:
             pairs = len(self.pairs)
             split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1))
-        rows = np.flatnonzero(~split.plain)
+        order = np.argsort(headers.pair, kind="stable")  # by 4-tuple, frame order within each
+        rows = order[~split.plain[order]]
         analyser = tcpanalysis.Analyser()
-        analysed = analyser.feed(headers, rows)
+        analysed = analyser.feed(headers, rows, tcpfast.ordinary if fast and skip else None)
         stream, flags = _streams(headers, split, rows, analysed, analyser.created)
         keep = headers.in_error == 0
         del headers, split, analysed
