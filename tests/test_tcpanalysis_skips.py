@@ -33,27 +33,28 @@ def _headers(rng: random.Random, pairs: int, count: int) -> Headers:
     """count headers over pairs 4-tuples: mostly in-order data and ACKs, with every kind of
     irregular segment mixed in at random."""
     columns: dict[str, list[int]] = {name: [] for name in Headers.__dataclass_fields__}
-    sides = {}
-    for pair in range(pairs):
-        isn = [rng.choice((1000, MOD - 40, rng.randrange(MOD))) for _ in range(2)]
-        sides[pair] = {"next": [isn[0], isn[1]], "acked": [0, 0], "win": [4000, 3000], "on": 0}
+    nexts = {
+        p: [rng.choice((1000, MOD - 40, rng.randrange(MOD))) for _ in "cs"] for p in range(pairs)
+    }
+    windows = {pair: [4000, 3000] for pair in range(pairs)}
+    opened: set[int] = set()
     clock = 1_700_000_000_000_000_000
     for frame in range(1, count + 1):
         pair = rng.randrange(pairs)
-        state = sides[pair]
+        state_next, state_win = nexts[pair], windows[pair]
         d = rng.randrange(2)
         clock += rng.choice((10, 1000, 100_000, 5_000_000))
         seglen = rng.choice((0, 0, 0, 1, 10, 100, 100, 100))
-        seq = state["next"][d]
+        seq = state_next[d]
         flags = ACK
-        window = state["win"][d]
+        window = state_win[d]
         roll = rng.random()
-        if not state["on"] or roll < 0.01:  # a handshake, perhaps a new ISN (port reuse)
+        if pair not in opened or roll < 0.01:  # a handshake, perhaps a new ISN (port reuse)
             flags = SYN | (ACK if d else 0)
             seglen = 0
             if rng.random() < 0.5:
-                state["next"][d] = seq = rng.randrange(MOD)
-            state["on"] = 1
+                state_next[d] = seq = rng.randrange(MOD)
+            opened.add(pair)
         elif roll < 0.05:
             seq = (seq - rng.choice((1, 10, 100, 300))) % MOD  # resent, keep-alive, reordered
         elif roll < 0.08:
@@ -63,15 +64,15 @@ def _headers(rng: random.Random, pairs: int, count: int) -> Headers:
         elif roll < 0.13:
             window = rng.choice((0, 0, 1000, 65535))
         elif roll < 0.15:
-            state["win"][d] = window = rng.choice((0, 500, 4000, 8000))
-        ack = state["next"][1 - d]
+            state_win[d] = window = rng.choice((0, 500, 4000, 8000))
+        ack = state_next[1 - d]
         if rng.random() < 0.1:
             ack = (ack - rng.choice((0, 100, 1000))) % MOD  # an older ACK (duplicates follow)
         elif rng.random() < 0.02:
             ack = (ack + 100) % MOD  # acknowledges what the capture never showed
         end = (seq + seglen + (1 if flags & (SYN | FIN) else 0)) % MOD
-        if (end - state["next"][d]) % MOD < MOD // 2:
-            state["next"][d] = end
+        if (end - state_next[d]) % MOD < MOD // 2:
+            state_next[d] = end
         rare = rng.random()
         values = {
             "frame": frame,
