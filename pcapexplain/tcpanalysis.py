@@ -138,8 +138,8 @@ class Skips:
     A skippable row is an ordinary segment (in order, no SYN, FIN or RST, nothing flagged but
     perhaps a window update) provided the state of its conversation is the one assumed here.
     Consecutive skippable rows of one 4-tuple form a run; the loop checks the assumption where it
-    enters a run and then takes the run's results, or else runs the rules on that row and checks
-    again at the next. Per row; the (n, 2) columns per direction (flow & 1) of its 4-tuple.
+    enters a run and then takes the run's results, or else runs the rules on the whole run.
+    Per row; the (n, 2) columns per direction (flow & 1) of its 4-tuple.
     """
 
     end: Array  # a skippable row: past its run's last row (runs end at slices); else 0
@@ -308,7 +308,9 @@ class Analyser:
                     streams[k:end] = [conv] * (end - k)
                     k = end
                     continue
-                stop = k + 1  # another state than assumed: this row takes the rules
+                # Another state than assumed (most often the max seq to be acked still behind
+                # nextseq after a gap, until a row that ends the run): the run takes the rules.
+                stop = end
             else:
                 stop = upcoming[k]
             streams[k:stop], printed[k:stop] = self._rules(table[k:stop].tolist())

@@ -39,6 +39,7 @@ class Split:
     plain: Array  # bool per header: its 4-tuple took the fast path
     flags: Array  # TCP_A_* bits for the plain headers (0 elsewhere)
     opening: Array  # per 4-tuple: the frame that opened its conversation if plain, else -1
+    order: Array  # every header by 4-tuple, frame order within each
 
     @property
     def first_frame(self) -> Array:
@@ -70,7 +71,7 @@ def split(h: Headers) -> Split:
         part.flow -= 2 * low
         plain[rows], flags[rows], opening[low:high] = _split_part(part, high - low)
         low = high
-    return Split(plain, flags, opening)
+    return Split(plain, flags, opening, order)
 
 
 _HEADER_FIELDS = tuple(Headers.__dataclass_fields__)
