@@ -143,13 +143,14 @@ class Skips:
     """
 
     end: Array  # a skippable row: past its run's last row (runs end at slices); else 0
-    ta: Array  # TCP_A_* bits of a skippable row: 0 or WINDOW_UPDATE
+    ta: Array  # TCP_A_* bits of a skippable row: 0, WINDOW_UPDATE or DUPLICATE_ACK
     nextseq: Array  # (n, 2) before the row: nextseq, which also is the max seq to be acked
     lastack: Array  # (n, 2) before the row: the last ACK
     window: Array  # (n, 2) before the row: the last window
     last: Array  # (n, 2) its run's last row of the direction (-1: none)
     moved: Array  # (n, 2) its run's last row of the direction with payload (-1: none)
     reset: Array  # (n, 2) its run's last row of the direction that changed the ACK (-1: none)
+    duplicates: Array  # (n, 2) duplicate ACKs of the direction from the row to its run's end
 
     def part(self, rows: slice) -> Skips:
         """The skips of rows (a slice no run crosses), numbered from its start."""
@@ -169,6 +170,7 @@ class Skips:
             last=shift(self.last[rows]),
             moved=shift(self.moved[rows]),
             reset=shift(self.reset[rows]),
+            duplicates=self.duplicates[rows],
         )
 
 
@@ -184,6 +186,7 @@ class _Runs:
         # Read where the loop enters a run: the assumed state, and where the run's rows are.
         self.state = np.concatenate([skips.nextseq, skips.lastack, skips.window], axis=1)
         self.rows = np.concatenate([skips.last, skips.moved, skips.reset], axis=1)
+        self.duplicates = skips.duplicates
         starts = np.flatnonzero(skips.end > 0)
         n = len(skips.end)
         after = np.searchsorted(starts, np.arange(n), side="right")
@@ -319,7 +322,8 @@ class Analyser:
 
     def _state_is(self, conv: int, state: list[int]) -> bool:
         """Is the state of both flows what the fast path assumed (nextseq, which is also the max
-        seq to be acked, last ACK and window of either direction)?"""
+        seq to be acked, last ACK and window of either direction), and neither flow's last
+        segment a keep-alive (whose duplicate ACK is a keep-alive ACK)?"""
         nextseq0, nextseq1, lastack0, lastack1, window0, window1 = state
         flow = 2 * conv
         return (
@@ -331,6 +335,7 @@ class Analyser:
             and self._window[flow + 1] == window1
             and self._base_set[flow]
             and self._base_set[flow + 1]
+            and not (self._last_flags[flow] | self._last_flags[flow + 1]) & KEEP_ALIVE
         )
 
     def _take_run(self, conv: int, runs: _Runs, table: Array, k: int, end: int) -> None:
@@ -350,8 +355,13 @@ class Analyser:
             self._first_ack[flow] = False  # an ACK without SYN
             if moved >= k:
                 self._nextseq_time[flow] = int(table[moved, _TIME])
-            if reset >= k:
-                self._dupacks[flow] = 0
+            if reset >= k:  # the count starts again after it
+                after = reset + 1
+                self._dupacks[flow] = int(runs.duplicates[after, d]) if after < end else 0
+            elif runs.duplicates[k, d]:
+                count = self._dupacks[flow]
+                count = 1 if count == _STALLED else count + 1
+                self._dupacks[flow] = count + int(runs.duplicates[k, d]) - 1
         first_syn = self._last_syn[conv]
         if first_syn and not self._first_rtt[conv]:  # the first ACK after a SYN gives the RTT
             for ts in table[k:end, _TIME].tolist():

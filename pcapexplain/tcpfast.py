@@ -246,9 +246,9 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     A row may when, with the state its direction's and the other direction's earlier rows leave
     if every in-order segment moved nextseq (a running maximum of segment ends), it is an
     ordinary segment: analysed and fully read, in order, ACK without SYN, FIN or RST, a non-zero
-    window and no window-scale option, not a duplicate ACK, no ACK beyond what the other side
-    sent, no data it already acknowledged, not a possible window-full or zero-window probe.
-    Then the rules flag at most a window update, and leave a state its fields give. Whether the
+    window and no window-scale option, no ACK beyond what the other side sent, no data it
+    already acknowledged, not a possible window-full or zero-window probe. Then the rules flag
+    at most a window update or a duplicate ACK, and leave a state its fields give. Whether the
     loop's state really is the assumed one it checks where it enters a run (Skips). Runs end
     at every cut rows (the loop's slices).
     """
@@ -282,7 +282,7 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     ok &= (end - most[p] == seglen) & tame & (nextseq[p] != 0) & (after != 0)
     ok &= ~((seglen == 1) & (window[q] == 0))  # a zero-window probe
     same_ack = ack == ack[p]
-    ok &= ~((seglen == 0) & same_ack & (window == window[p]))  # a duplicate ACK (or its kin)
+    duplicate = (seglen == 0) & same_ack & (window == window[p])  # or a keep-alive's ACK
     rev_ack, rev_window = ack[q], window[q]
     ok &= ~((seglen > 0) & (rev_ack != 0) & (((rev_ack - seq - seglen) & _M) < _HALF))
     gap = (seq + seglen - rev_ack) & _M
@@ -291,6 +291,7 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     rev_next = nextseq[q]
     ok &= ~((rev_next != 0) & (((rev_next - ack) & _M) >= _HALF))  # ACKed unseen
     ta = np.where(ok & (seglen == 0) & same_ack, tcpanalysis.WINDOW_UPDATE, 0)
+    ta[ok & duplicate] = tcpanalysis.DUPLICATE_ACK
     starts = ok & (pair_first | (pos % cut == 0))
     starts[1:] |= ok[1:] & ~ok[:-1]
     starts[:1] = ok[:1]
@@ -308,7 +309,9 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
         last=np.full((n, 2), -1, dtype=np.int64),
         moved=np.full((n, 2), -1, dtype=np.int64),
         reset=np.full((n, 2), -1, dtype=np.int64),
+        duplicates=np.zeros((n, 2), dtype=np.int64),
     )
+    run_last = ends[run] - 1
     for e in (0, 1):
         mine = ok & (d == e)
         for column, chosen in (
@@ -321,6 +324,8 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
             per_run = np.full(max(runs, 1), -1, dtype=np.int64)
             per_run[run[at]] = at
             column[:, e] = np.where(ok, per_run[run], -1)
+        counted = np.cumsum(mine & duplicate)  # from each row to its run's end
+        skips.duplicates[:, e] = np.where(ok, counted[run_last] - counted + (mine & duplicate), 0)
     return skips
 
 
