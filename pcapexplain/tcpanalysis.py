@@ -11,7 +11,8 @@ depend on what the earlier ones left behind.
 State lives in flat lists indexed by flow (2 per conversation: one per direction), and the loop
 runs over plain Python ints of one slice of headers at a time: the analysis is sequential by
 nature (each packet's flags depend on the previous ones of its connection), so it is the one
-per-packet loop of the native reader, kept to integer comparisons.
+per-packet loop of the native reader, kept to integer comparisons. Runs of ordinary segments
+that tcpfast.ordinary finds skip it when the loop's state is the one they assume (`Skips`).
 """
 
 from __future__ import annotations

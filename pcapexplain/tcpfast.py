@@ -9,7 +9,9 @@ operations and flags their packets; every other 4-tuple goes through tcpanalysis
 reference, and `tests/test_native_equivalence.py` holds the two paths equal (it runs both).
 
 The conditions that make a 4-tuple plain are exactly the ones under which the other rules of
-tcp_analyze_sequence_number cannot fire; docs/NATIVE-READER.md lists them.
+tcp_analyze_sequence_number cannot fire; docs/NATIVE-READER.md lists them. In the other 4-tuples
+`ordinary` finds, with the same kind of passes, the runs of segments the rules would flag at most
+as window updates or duplicate ACKs, given a state the loop checks before it lets a run skip.
 """
 
 from __future__ import annotations
