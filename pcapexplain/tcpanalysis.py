@@ -80,7 +80,7 @@ _PRINTED = (
 )
 _SLICE = 1 << 15  # headers converted to Python ints at a time (bounds the transient memory)
 _TIME = 8  # the time stamps' column in _slice's table
-_GROUP = 1 << 17  # headers per group of whole 4-tuples given to the fast path at a time
+_GROUP = 1 << 15  # headers per group of whole 4-tuples given to the fast path (its temporaries)
 
 
 _EVERY_BIT = int(np.bitwise_or.reduce([bits for bits, _ in _PRINTED]))  # others print nothing
