@@ -409,7 +409,7 @@ class _Columns:
 
     def extend(self, s: decode.Segments, src: Array, dst: Array, names: list[str]) -> None:
         """Every column but the analysis ones; src and dst are address ids into names."""
-        keep = slice(None) if not s.in_error.any() else ~s.in_error  # (a slice copies nothing)
+        keep = ~s.in_error
         printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
         values = {
             "frame": s.frame,
@@ -434,7 +434,7 @@ class _Columns:
         }
         for name, column in values.items():
             self._append(name, column[keep])
-        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).data.cast("B"))
+        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
         # One str per distinct address: the columns hold references to it.
         self.src.extend(map(names.__getitem__, src[keep].tolist()))
         self.dst.extend(map(names.__getitem__, dst[keep].tolist()))
@@ -446,7 +446,7 @@ class _Columns:
 
     def _append(self, name: str, values: Array) -> None:
         column = self.ints[name]
-        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).data.cast("B"))
+        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).tobytes())
 
     def packets(self) -> PacketColumns:
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
