@@ -152,6 +152,8 @@ class Skips:
     moved: Array  # (n, 2) its run's last row of the direction with payload (-1: none)
     reset: Array  # (n, 2) its run's last row of the direction that changed the ACK (-1: none)
     duplicates: Array  # (n, 2) duplicate ACKs of the direction from the row to its run's end
+    # (n, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
+    headroom: Array
 
     def part(self, rows: slice) -> Skips:
         """The skips of rows (a slice no run crosses), numbered from its start."""
@@ -172,6 +174,7 @@ class Skips:
             moved=shift(self.moved[rows]),
             reset=shift(self.reset[rows]),
             duplicates=self.duplicates[rows],
+            headroom=self.headroom[rows],
         )
 
 
@@ -188,6 +191,7 @@ class _Runs:
         self.state = np.concatenate([skips.nextseq, skips.lastack, skips.window], axis=1)
         self.rows = np.concatenate([skips.last, skips.moved, skips.reset], axis=1)
         self.duplicates = skips.duplicates
+        self.headroom = skips.headroom
         starts = np.flatnonzero(skips.end > 0)
         n = len(skips.end)
         after = np.searchsorted(starts, np.arange(n), side="right")
@@ -307,8 +311,9 @@ class Analyser:
             end = ends[k]
             if end:  # a skippable row
                 conv = self._current[tups[k]]
-                if self._state_is(conv, runs.state[k].tolist()):
-                    self._take_run(conv, runs, table, k, end)
+                lagging = self._lagging(conv, runs, k)
+                if lagging >= 0:
+                    self._take_run(conv, runs, table, k, end, lagging)
                     streams[k:end] = [conv] * (end - k)
                     k = end
                     continue
@@ -321,15 +326,16 @@ class Analyser:
             k = stop
         return streams, printed
 
-    def _state_is(self, conv: int, state: list[int]) -> bool:
-        """Is the state of both flows what the fast path assumed (nextseq, which is also the max
-        seq to be acked, last ACK and window of either direction), and neither flow's last
-        segment a keep-alive (whose duplicate ACK is a keep-alive ACK)?"""
-        nextseq0, nextseq1, lastack0, lastack1, window0, window1 = state
+    def _lagging(self, conv: int, runs: _Runs, k: int) -> int:
+        """-1 unless the state of both flows is what the fast path assumed at row k (nextseq,
+        last ACK and window of either direction, neither flow's last segment a keep-alive, whose
+        duplicate ACK is a keep-alive ACK); then a bit per flow whose max seq to be acked lags
+        behind its nextseq, as far as no ACK of the run goes beyond it (else it is nextseq)."""
+        nextseq0, nextseq1, lastack0, lastack1, window0, window1 = runs.state[k].tolist()
         flow = 2 * conv
-        return (
-            self._nextseq[flow] == self._maxseq[flow] == nextseq0
-            and self._nextseq[flow + 1] == self._maxseq[flow + 1] == nextseq1
+        if not (
+            self._nextseq[flow] == nextseq0
+            and self._nextseq[flow + 1] == nextseq1
             and self._lastack[flow] == lastack0
             and self._lastack[flow + 1] == lastack1
             and self._window[flow] == window0
@@ -337,9 +343,21 @@ class Analyser:
             and self._base_set[flow]
             and self._base_set[flow + 1]
             and not (self._last_flags[flow] | self._last_flags[flow + 1]) & KEEP_ALIVE
-        )
+        ):
+            return -1
+        lagging = 0
+        for d in (0, 1):
+            nextseq, maxseq = self._nextseq[flow + d], self._maxseq[flow + d]
+            if maxseq != nextseq:
+                lag = (nextseq - maxseq) & _M
+                if not maxseq or lag >= _HALF or lag > runs.headroom[k, d]:
+                    return -1  # an ACK of the run would be an ACKed unseen segment
+                lagging |= 1 << d
+        return lagging
 
-    def _take_run(self, conv: int, runs: _Runs, table: Array, k: int, end: int) -> None:
+    def _take_run(
+        self, conv: int, runs: _Runs, table: Array, k: int, end: int, lagging: int
+    ) -> None:
         """The state the rules would leave after the ordinary segments at rows k .. end - 1."""
         at = runs.rows[k].tolist()
         for d in (0, 1):
@@ -348,7 +366,9 @@ class Analyser:
             if last < k:
                 continue  # no segment of this direction from k on
             _, _, _, _, seq, ack, seglen, win, ts, _, _, _ = table[last].tolist()
-            self._nextseq[flow] = self._maxseq[flow] = (seq + seglen) & _M
+            self._nextseq[flow] = (seq + seglen) & _M
+            if not lagging >> d & 1:  # else no segment starts at it: it stays behind
+                self._maxseq[flow] = self._nextseq[flow]
             self._window[flow] = win
             self._lastack[flow] = ack
             self._lastack_time[flow] = ts

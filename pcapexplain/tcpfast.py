@@ -312,6 +312,7 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
         moved=np.full((n, 2), -1, dtype=np.int64),
         reset=np.full((n, 2), -1, dtype=np.int64),
         duplicates=np.zeros((n, 2), dtype=np.int64),
+        headroom=np.zeros((n, 2), dtype=np.int64),
     )
     run_last = ends[run] - 1
     for e in (0, 1):
@@ -328,7 +329,38 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
             column[:, e] = np.where(ok, per_run[run], -1)
         counted = np.cumsum(mine & duplicate)  # from each row to its run's end
         skips.duplicates[:, e] = np.where(ok, counted[run_last] - counted + (mine & duplicate), 0)
+    skips.headroom = _headroom(ok, d, ack, last, most, nextseq, run, runs, skips.last)
     return skips
+
+
+def _headroom(
+    ok: Array, d: Array, ack: Array, last: Array, most: Array, nextseq: Array,
+    run: Array, runs: int, last_in_run: Array,
+) -> Array:  # fmt: skip
+    """Per skippable row and direction: how far that flow's max seq to be acked may lag behind
+    its nextseq at the row with no ACK from it to its run's end going beyond it (-1: none may).
+
+    Unwrapped in the flow's own terms, as _running_nextseq gives them; the flow's growth over
+    the run stays under 2**31, so that no segment of it can start at the lagging value.
+    """
+    n = len(ok)
+    room = np.full((n, 2), -1, dtype=np.int64)
+    none = 1 << 40
+    for e in (0, 1):
+        here = np.where(last[:, e] >= 0, most[np.maximum(last[:, e], 0)], 0)  # its nextseq
+        rev_next = np.where(last[:, e] >= 0, nextseq[np.maximum(last[:, e], 0)], 0)
+        acking = ok & (d == 1 - e) & (rev_next != 0)  # (ok: a row of e came before)
+        acked = np.where(acking, here - ((rev_next - ack) & _M), -none)
+        acked[ok & (d == 1 - e) & (rev_next == 0)] = none  # nextseq unknown: no lag at all
+        # The highest ACK from each row to its run's end: a running maximum on the reversed rows,
+        # lifted run by run so that runs do not mix.
+        lift = (runs - run)[::-1] * (4 * none)
+        highest = (np.maximum.accumulate(np.clip(acked, -none, none)[::-1] + lift) - lift)[::-1]
+        end_row = last_in_run[:, e]
+        grown = np.where(end_row >= 0, most[np.maximum(end_row, 0)], here) - here
+        fine = ok & (last[:, e] >= 0) & (grown < _HALF)
+        room[:, e] = np.where(fine, np.minimum(here - highest, none), -1)
+    return room
 
 
 _WILD = 1 << 36  # an unwrapped sequence number further than this from its start: no skip
