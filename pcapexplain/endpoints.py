@@ -24,6 +24,8 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -51,6 +53,7 @@ _SYN_SENT, _SYN_RCVD, _EST = int(S.SYN_SENT), int(S.SYN_RECEIVED), int(S.ESTABLI
 _FW1, _FW2, _CW = int(S.FIN_WAIT_1), int(S.FIN_WAIT_2), int(S.CLOSE_WAIT)
 _CLOSING, _LAST_ACK, _TW = int(S.CLOSING), int(S.LAST_ACK), int(S.TIME_WAIT)
 _WAITING_FOR_ACK = frozenset((_SYN_RCVD, _FW1, _CLOSING, _LAST_ACK))
+_UNSETTLED = _WAITING_FOR_ACK | {_SYN_SENT}  # a segment without SYN, FIN or RST may move it
 _OPEN = frozenset((_UNK, _EST, _SYN_RCVD))  # may still send its first FIN
 _NO_CONNECTION = frozenset((_CLOSED, _LISTEN))  # a RST changes nothing here
 _MAY_OPEN = frozenset((_UNK, _CLOSED, _LISTEN))
@@ -150,31 +153,52 @@ def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
     return _CLOSED, _UNK  # unanswered: the server may be down or filtered
 
 
-def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tuple[Side, Side]:
-    """Fill states (connection, direction, role, before/after) for the connection's rows."""
+def replay(
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    controls: Sequence[int] | None = None,
+    runs: list[tuple[int, int, int, int]] | None = None,
+) -> tuple[Side, Side]:
+    """Fill states (role, before/after) for the connection's rows.
+
+    states must hold each row's connection, direction and plain role (`plain_roles`) already;
+    a zero-window probe's role is the caller's (`probes_zero_window`). With controls (the
+    positions in packet_index of the rows with SYN, FIN or RST, ascending) and runs, rows that
+    cannot change a state (no SYN, FIN or RST while neither side waits for a segment) are not
+    visited: each run of them goes to runs as (first position, stop, client state, server state),
+    for the caller to write.
+    """
     if stray_prober(packets, conn.packet_index) == (conn.client.ip, conn.client.port):
         return _replay_stray(packets, states, conn)
     client_state, server_state = initial_states(packets, conn)
     client, server = Side(client_state), Side(server_state)
-    cip, cport, cid = conn.client.ip, conn.client.port, conn.id
-    src, sport, flags_col, length, analysis = (
-        packets.src,
-        packets.sport,
-        packets.flags,
-        packets.length,
-        packets.analysis,
-    )
-    # The output columns as locals: this loop runs once per packet.
-    s_conn, s_dir, s_role = states.connection, states.direction, states.role
+    index, flags_col = conn.packet_index, packets.flags
+    # The output columns as locals: this loop runs once per visited packet.
+    s_dir, s_role = states.direction, states.role
     c_before, c_after = states.client_before, states.client_after
     s_before, s_after = states.server_before, states.server_after
-    for pos, row in enumerate(conn.packet_index):
-        to_server = src[row] == cip and sport[row] == cport
+    count, pos, upcoming = len(index), 0, 0
+    while pos < count:
+        if (
+            controls is not None
+            and runs is not None
+            and client.state not in _UNSETTLED
+            and server.state not in _UNSETTLED
+            and not (client.fin_in_flight or server.fin_in_flight)
+        ):
+            while upcoming < len(controls) and controls[upcoming] < pos:
+                upcoming += 1
+            stop = controls[upcoming] if upcoming < len(controls) else count
+            if stop > pos:
+                runs.append((pos, stop, client.state, server.state))
+                pos = stop
+                continue
+        row = index[pos]
+        to_server = s_dir[row] == _TO_SERVER
         sender, receiver = (client, server) if to_server else (server, client)
         before_c, before_s = client.state, server.state
         flags = flags_col[row]
-        s_conn[row] = cid
-        s_dir[row] = _TO_SERVER if to_server else _TO_CLIENT
         if (
             flags & _CONTROL
             or sender.fin_in_flight
@@ -182,27 +206,22 @@ def replay(packets: PacketColumns, states: PacketStates, conn: Connection) -> tu
             or sender.state == _SYN_SENT
             or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
         ):
-            role = _step(packets, row, pos, sender, receiver, states, conn)
+            s_role[row] = _step(packets, row, pos, sender, receiver, states, conn, runs)
             if client.passed or server.passed:
                 states.passed[row] = (client.passed, server.passed)
                 client.passed = server.passed = _UNK
             if sender.undone:
                 sender.undone = False
                 if to_server:
-                    before_c = c_after[conn.packet_index[pos - 1]] if pos else _UNK
+                    before_c = c_after[index[pos - 1]] if pos else _UNK
                 else:
-                    before_s = s_after[conn.packet_index[pos - 1]] if pos else _UNK
+                    before_s = s_after[index[pos - 1]] if pos else _UNK
             _mark_changes(client, before_c, pos)
             _mark_changes(server, before_s, pos)
-        elif analysis[row] & _SPECIAL_ROLES:
-            role = _plain_role(packets, row)
-        else:  # the common case: data or a pure ACK that changes no state
-            role = _ROLE_DATA if length[row] else _ROLE_ACK if flags & _ACK else _ROLE_OTHER
-        if role == _ROLE_KEEP_ALIVE and _probes_zero_window(packets, conn, pos):
-            role = _ROLE_ZWP
-        s_role[row] = role
+        # else the common case: data or a pure ACK that changes no state, and keeps its role
         c_before[row], s_before[row] = before_c, before_s
         c_after[row], s_after[row] = client.state, server.state
+        pos += 1
     return client, server
 
 
@@ -235,20 +254,22 @@ def _mark_changes(side: Side, before: int, pos: int) -> None:
         side.reached_time_wait = True
 
 
-def _plain_role(packets: PacketColumns, row: int) -> int:
-    bits = packets.analysis[row]
-    if bits & _ZERO_WINDOW_PROBE:
-        return _ROLE_ZWP
-    if bits & _KEEP_ALIVE:
-        return _ROLE_KEEP_ALIVE
-    if packets.length[row]:
-        return _ROLE_DATA
-    if bits & _WINDOW_UPDATE:
-        return _ROLE_WINDOW
-    return _ROLE_ACK if packets.flags[row] & _ACK else _ROLE_OTHER
+def plain_roles(packets: PacketColumns, roles: np.ndarray) -> None:
+    """Write every row's role from its own fields, as a segment that changes no state has it.
+
+    The first of these that holds decides: zero-window probe, keep-alive, data, window update,
+    pure ACK, other (written in reverse, so the first one's write lands last).
+    """
+    bits = np.asarray(packets.analysis, dtype=np.int64)
+    roles[:] = _ROLE_OTHER
+    roles[(np.asarray(packets.flags, dtype=np.int64) & _ACK) != 0] = _ROLE_ACK
+    roles[(bits & _WINDOW_UPDATE) != 0] = _ROLE_WINDOW
+    roles[np.asarray(packets.length, dtype=np.int64) != 0] = _ROLE_DATA
+    roles[(bits & _KEEP_ALIVE) != 0] = _ROLE_KEEP_ALIVE
+    roles[(bits & _ZERO_WINDOW_PROBE) != 0] = _ROLE_ZWP
 
 
-def _probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> bool:
+def probes_zero_window(packets: PacketColumns, conn: Connection, pos: int) -> bool:
     """A segment tshark calls a keep-alive while the window it probes is zero: a zero-window
     probe (RFC 9293 §3.8.6.1). Linux sends both with seq = SND.UNA − 1 and no data, so only the
     window tells them apart: the peer's last advertised window for a probe, its own for the
@@ -273,6 +294,7 @@ def _step(
     receiver: Side,
     states: PacketStates,
     conn: Connection,
+    runs: list[tuple[int, int, int, int]] | None,
 ) -> int:
     """One control or acknowledging segment: update both sides, return the packet's role."""
     flags = packets.flags[row]
@@ -282,7 +304,7 @@ def _step(
     if flags & _SYN:
         return _on_syn(packets, row, pos, flags, sender, receiver, states, conn)
     ack = packets.ack[row] if flags & _ACK else None
-    role = _plain_role(packets, row)
+    role = states.role[row]
     sender_at_start, receiver_at_start = sender.state, receiver.state
     if sender.fin_in_flight and not _fin_lost(packets, conn, pos, sender):
         sender.fin_in_flight = False  # it arrived before this segment, sent after it
@@ -298,7 +320,7 @@ def _step(
     if flags & _FIN:
         # The ACK is processed before the FIN (RFC 9293 §3.10.7.4): a side may pass a state.
         sender_mid, receiver_mid = sender.state, receiver.state
-        _on_fin(packets, row, pos, ack, sender, receiver, states, conn)
+        _on_fin(packets, row, pos, ack, sender, receiver, states, conn, runs)
         role = _ROLE_FIN
         if sender_mid not in (sender_at_start, sender.state) and not sender.undone:
             sender.passed = sender_mid
@@ -464,13 +486,14 @@ def _on_fin(
     receiver: Side,
     states: PacketStates,
     conn: Connection,
+    runs: list[tuple[int, int, int, int]] | None,
 ) -> None:
     sender.fin_sends += 1
     if sender.fin_end is None:
         sender.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
         sender.fin_row = row
         if _crossed(ack, sender, receiver):
-            _undo_last_change(sender, states, conn, pos)
+            _undo_last_change(sender, states, conn, pos, runs)
             receiver.fin_in_flight = sender.crossed = True
             if receiver.fin_row is not None:
                 states.crossed[row] = receiver.fin_row
@@ -481,7 +504,7 @@ def _on_fin(
     else:
         sender.fin_in_flight = False  # the resent FIN is delivered like any other
         if _fin_ack_was_lost(sender, states, conn, pos):
-            _undo_last_change(sender, states, conn, pos)
+            _undo_last_change(sender, states, conn, pos, runs)
     receiver.state = _ON_FIN.get(receiver.state, receiver.state)
 
 
@@ -509,13 +532,27 @@ def _columns_of_sender(
     return states.server_before, states.server_after
 
 
-def _undo_last_change(sender: Side, states: PacketStates, conn: Connection, pos: int) -> None:
+def _undo_last_change(
+    sender: Side,
+    states: PacketStates,
+    conn: Connection,
+    pos: int,
+    runs: list[tuple[int, int, int, int]] | None,
+) -> None:
     """Rewrite the sender's rows since its last state change back to the state it really had.
 
     Used when a later packet shows the change never happened: the peer's FIN did not arrive
-    (crossed FINs) or the ACK of its own FIN did not (the FIN is resent).
+    (crossed FINs) or the ACK of its own FIN did not (the FIN is resent). Rows the replay left
+    to its caller are written first, as the rewrite reads and changes them.
     """
     index = conn.packet_index
+    for first, stop, client_state, server_state in runs or ():
+        for k in range(first, stop):
+            r = index[k]
+            states.client_before[r] = states.client_after[r] = client_state
+            states.server_before[r] = states.server_after[r] = server_state
+    if runs:
+        runs.clear()
     changed = max(sender.state_rows - 1, 0)  # the row after which it entered the current state
     before, after = _columns_of_sender(states, conn, pos)
     restored = before[index[changed]]

@@ -5,8 +5,9 @@ Works on one connection after `endpoints.replay` has given every packet its role
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _TO_SERVER = int(Direction.TO_SERVER)
+_STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
@@ -68,19 +70,32 @@ class _Facts:
 
 
 def summarise(
-    packets: PacketColumns, states: PacketStates, conn: Connection, client: Side, server: Side
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    client: Side,
+    server: Side,
+    rows: Iterable[tuple[int, int]] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> None:
-    """Fill the connection's outcome fields from its replayed rows."""
-    facts = _gather(packets, states, conn, client)
+    """Fill the connection's outcome fields from its replayed rows.
+
+    rows, when given, are the (position, row) pairs of packet_index that can add a fact: its rows
+    with SYN, FIN or RST, its handshake ACKs, and its payload after a FIN; span, when given, is
+    its earliest and latest timestamp.
+    """
+    facts = _gather(packets, states, conn, client, rows)
     index = conn.packet_index
     first, last = index[0], index[-1]
-    times = [packets.time[row] for row in index]
-    conn.first_time, conn.last_time = min(times), max(times)  # never a negative duration
+    if span is None:
+        times = [packets.time[row] for row in index]
+        span = min(times), max(times)
+    conn.first_time, conn.last_time = span  # never a negative duration
     conn.first_frame, conn.last_frame = packets.frame[first], packets.frame[last]
     conn.client_isn = client.sent_syn if client.sent_syn is not None else client.isn
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
-    conn.client_final = TcpState(states.client_after[last])
-    conn.server_final = TcpState(states.server_after[last])
+    conn.client_final = _STATES[states.client_after[last]]
+    conn.server_final = _STATES[states.server_after[last]]
     _options(packets, conn, facts)
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
@@ -96,12 +111,20 @@ def summarise(
     conn.inferred = _inferred(conn, facts)
 
 
-def _gather(packets: PacketColumns, states: PacketStates, conn: Connection, client: Side) -> _Facts:
+def _gather(
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    client: Side,
+    rows: Iterable[tuple[int, int]] | None,
+) -> _Facts:
     facts = _Facts()
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
     direction, role, index = states.direction, states.role, conn.packet_index
     moving = False  # sent_end is kept up to date row by row
-    for pos, row in enumerate(index):
+    # rows may leave out rows without SYN, FIN or RST that are no handshake ACK and carry no
+    # payload after a FIN: the loop does nothing with those.
+    for pos, row in enumerate(index) if rows is None else rows:
         flags, length, d = p_flags[row], p_len[row], direction[row]
         if flags & (_SYN | _FIN | _RST):
             _control(facts, row, d, flags, p_seq[row], p_ack[row], client)
@@ -128,14 +151,16 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
     size = 2 * len(connections)
     if not size:
         return
-    key = 2 * np.asarray(states.connection, dtype=np.int64)
-    key += np.asarray(states.direction, dtype=np.int64)  # Direction code: 0 to server
+    owner = np.asarray(states.connection, dtype=np.int64)
+    key = owner.astype(np.int32) if size < 1 << 31 else owner.copy()  # half the memory
+    key *= 2
+    key += np.asarray(states.direction)  # Direction code: 0 to server
     counts = np.bincount(key, minlength=size).tolist()
     payload = _sums(key, packets.length, size)
     unknown = _sums(key, packets.length_unknown, size)
     roles, bits = np.asarray(states.role), np.asarray(packets.analysis)
     resends = np.bincount(key[_resent(roles, bits)], minlength=size).tolist()
-    streams = _streams(key // 2, packets.stream)
+    streams = _streams(owner, packets.stream, len(connections))
     for conn in connections:
         for d, stats in enumerate((conn.to_server, conn.to_client)):
             k = 2 * conn.id + d
@@ -150,9 +175,25 @@ def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
     return sums.tolist()
 
 
-def _streams(owner: np.ndarray, column: Sequence[int]) -> dict[int, tuple[int, ...]]:
+def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
     """Each connection's distinct tshark stream numbers, ascending."""
     streams = np.asarray(column, dtype=np.int64)
+    least = np.full(size, np.iinfo(np.int64).max)
+    most = np.full(size, np.iinfo(np.int64).min)
+    np.minimum.at(least, owner, streams)
+    np.maximum.at(most, owner, streams)
+    single = least == most  # nearly every connection: one stream, found without sorting
+    pairs = zip(least.tolist(), single.tolist(), strict=True)
+    found: dict[int, tuple[int, ...]] = {
+        cid: (stream,) for cid, (stream, alone) in enumerate(pairs) if alone
+    }
+    rows = np.flatnonzero(~single[owner])
+    if len(rows):
+        found.update(_distinct(owner[rows], streams[rows]))
+    return found
+
+
+def _distinct(owner: np.ndarray, streams: np.ndarray) -> dict[int, tuple[int, ...]]:
     low = int(streams.min())
     span = int(streams.max()) - low + 1
     pairs = np.unique(owner * span + (streams - low))  # by connection, then stream
@@ -244,13 +285,23 @@ def _options(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
 
 
 def _options_of(packets: PacketColumns, row: int) -> TcpOptions:
-    mss, wscale = packets.mss[row], packets.wscale[row]
+    return _offered(
+        packets.mss[row],
+        packets.wscale[row],
+        bool(packets.sack_perm[row]),
+        packets.tsval[row] != NO_VALUE,
+        bool(packets.tfo[row]),
+    )
+
+
+@lru_cache(maxsize=4096)  # a capture offers few distinct sets; TcpOptions is immutable
+def _offered(mss: int, wscale: int, sack: bool, timestamps: bool, tfo: bool) -> TcpOptions:
     return TcpOptions(
         mss=None if mss == NO_VALUE else mss,
         wscale=None if wscale == NO_VALUE else wscale,
-        sack_permitted=bool(packets.sack_perm[row]),
-        timestamps=packets.tsval[row] != NO_VALUE,
-        tfo=bool(packets.tfo[row]),
+        sack_permitted=sack,
+        timestamps=timestamps,
+        tfo=tfo,
     )
 
 

@@ -1,38 +1,55 @@
 """Reconstructor stage (pure): split packets into TCP incarnations, then replay each one.
 
-`reconstruct` makes one pass to assign every packet to a connection (a 4-tuple between its SYN and
-its end; a new SYN with a new ISN after the old incarnation ended starts the next one; a SYN-ACK
-that answers some other SYN than the client's, and the client's RST to it, form a connection of
-their own, as they do at the server: RFC 9293 Fig. 8), then replays
-each connection's packets through the endpoint state machine in `endpoints.py` and summarises it
-with `outcomes.py`. Both passes are plain loops over the loader's columns: no object per packet;
-the per-direction counters come last, from whole-column passes (`outcomes.count`).
+`reconstruct` assigns every packet to a connection (a 4-tuple between its SYN and its end; a new
+SYN with a new ISN after the old incarnation ended starts the next one; a SYN-ACK that answers
+some other SYN than the client's, and the client's RST to it, form a connection of their own, as
+they do at the server: RFC 9293 Fig. 8), then replays each connection's packets through the
+endpoint state machine in `endpoints.py` and summarises it with `outcomes.py`.
+
+Most rows decide nothing: a segment without SYN, FIN or RST changes no grouping once its
+incarnation has seen a plain ACK, and no endpoint state while neither side waits for anything.
+Such rows are found with whole-column numpy passes; the loops visit the others only, and the
+skipped rows' outputs are written column-wise. `_SKIP = False` makes every loop visit every row:
+the tests compare both ways.
 """
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from pcapexplain import endpoints, icmp, outcomes
 from pcapexplain.model import (
     Connection,
+    Direction,
     Endpoint,
     IcmpError,
     PacketColumns,
+    PacketRole,
     PacketStates,
     TcpFlags,
+    TcpOptions,
+    Vantage,
 )
 from pcapexplain.seqspace import acks_syn
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _OPENING = _SYN | _ACK | _RST
 _NOTABLE = _SYN | _FIN | _RST
+_TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
+_KEEP_ALIVE, _ZWP = int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE)
 
 # Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
 WELL_KNOWN_LIMIT = 1024
 EPHEMERAL_START = 32768  # Linux ip_local_port_range default; IANA's 49152 lies inside it
+
+_NO_OPTIONS, _NOWHERE = TcpOptions(), Vantage()
+_SKIP = True  # False: every loop visits every row (the reference the tests compare with)
 
 Side = tuple[str, int]
 
@@ -41,14 +58,24 @@ Side = tuple[str, int]
 class _Incarnation:
     """Grouping state of one connection while packets are assigned."""
 
-    rows: array[int]
-    first: Side  # sender of the first packet
+    id: int  # its connection id: incarnations are made in the order of their first row
+    first_row: int
     syn_isn: dict[Side, int] = field(default_factory=dict)  # pure SYNs seen, per sender
     synack: bool = False
     acked: bool = False  # a plain ACK was seen: the connection got past the handshake
     ended: bool = False  # a FIN or RST was seen
     stale: _Incarnation | None = None  # a SYN-ACK for another SYN, and the RST answering it
     stale_synack: tuple[int, int, Side] | None = None  # that SYN-ACK's seq, ack and sender
+
+
+@dataclass(slots=True)
+class _Layout:
+    """Every row's connection, and the rows listed connection after connection."""
+
+    owner: Any  # connection id per row (numpy int32, int64 past 2**31 rows)
+    order: Any  # rows by connection, ascending within each (numpy int64)
+    starts: list[int]  # where each connection's rows begin in order, and the end
+    endpoint: Any  # sender's endpoint code per row (numpy int64)
 
 
 def reconstruct(
@@ -59,20 +86,68 @@ def reconstruct(
     Connections are numbered from 0 in the order of their first packet; each holds the ICMP
     errors about its segments.
     """
-    groups = _group(packets)
+    # The stage allocates many small objects and makes no reference cycles: the cyclic
+    # collector would only rescan the capture's columns, at about a tenth of the stage's time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _reconstruct(packets, icmp_errors)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _reconstruct(
+    packets: PacketColumns, icmp_errors: Sequence[IcmpError]
+) -> tuple[list[Connection], PacketStates]:
+    if not len(packets):
+        return [], _blank_states(0)
+    groups, layout = _group(packets)
     states = _blank_states(len(packets))
-    errors = icmp.match(icmp_errors, packets, [g.rows[0] for g in groups]) if icmp_errors else {}
+    firsts = [g.first_row for g in groups]
+    errors = icmp.match(icmp_errors, packets, firsts) if icmp_errors else {}
     connections = []
-    for cid, group in enumerate(groups):
-        client, server, inferred = _roles(packets, group)
-        conn = Connection(id=cid, client=client, server=server, roles_inferred=inferred)
-        conn.packet_index = group.rows
+    for cid in range(len(groups)):
+        rows = array("l", layout.order[layout.starts[cid] : layout.starts[cid + 1]].tobytes())
+        client, server, inferred = _roles(packets, rows)
+        conn = Connection(
+            id=cid,
+            client=client,
+            server=server,
+            roles_inferred=inferred,
+            packet_index=rows,
+            # Shared immutable defaults: their factories would cost more than the rest here.
+            client_options=_NO_OPTIONS,
+            server_options=_NO_OPTIONS,
+            vantage=_NOWHERE,
+        )
         conn.icmp = tuple(errors.get(cid, ()))
-        client_side, server_side = endpoints.replay(packets, states, conn)
-        outcomes.summarise(packets, states, conn, client_side, server_side)
         connections.append(conn)
+    flags = _column(packets.flags)
+    _fill_outline(packets, states, connections, layout)
+    sides = _replay(packets, states, connections, layout, flags)
+    summary = _summary_rows(packets, states, layout, flags)
+    times = _column(packets.time, np.float64)[layout.order]
+    first_times = np.minimum.reduceat(times, layout.starts[:-1]).tolist()
+    last_times = np.maximum.reduceat(times, layout.starts[:-1]).tolist()
+    bounds = summary.bounds
+    for conn, (client_side, server_side) in zip(connections, sides, strict=True):
+        cid = conn.id
+        a, b = bounds[cid], bounds[cid + 1]
+        rows_seen = zip(summary.positions[a:b], summary.rows[a:b], strict=True)
+        span = (first_times[cid], last_times[cid])
+        outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
     outcomes.count(packets, states, connections)
     return connections, states
+
+
+def _column(values: Sequence[Any], dtype: Any = np.int64) -> Any:
+    return np.asarray(values, dtype=dtype)
+
+
+def _view(column: array[int]) -> Any:
+    """A writable numpy view of an output column."""
+    return np.frombuffer(column, dtype=np.int64 if column.itemsize == 8 else np.int8)
 
 
 def _blank_states(count: int) -> PacketStates:
@@ -88,42 +163,116 @@ def _blank_states(count: int) -> PacketStates:
     )
 
 
-def _group(packets: PacketColumns) -> list[_Incarnation]:
-    """Assign each row to an incarnation; both directions of a 4-tuple share one dict entry."""
-    current: dict[tuple[str, int, str, int], _Incarnation] = {}
+def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
+    """Assign each row to an incarnation; both directions of a 4-tuple share one key.
+
+    Only a row with SYN, FIN or RST, a 4-tuple's first row, and the first plain ACK after a SYN
+    can change the grouping (`_note`, `_is_stale`, `_starts_new`); the loop visits those, and
+    every other row joins the incarnation its 4-tuple has at its position.
+    """
+    # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
+    sender, receiver = _endpoint_codes(packets)
+    key = _pair_keys(sender, receiver)
+    del receiver
+    by_key = np.argsort(key, kind="stable")
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], _column(packets.flags)[by_key])])
+    groups, own, current = _assign(packets, rows.tolist(), key[rows].tolist())
+    del key
+    count = len(by_key)
+    index: Any = np.int32 if count < 1 << 31 else np.int64
+    latest: Any = np.full(count, -1, dtype=index)
+    latest[rows] = current
+    latest = latest[by_key]
+    last_visited = np.where(latest >= 0, np.arange(count, dtype=index), 0).astype(index)
+    np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is visited
+    owner = np.empty(count, dtype=index)
+    owner[by_key] = latest[last_visited]
+    del latest, last_visited, by_key
+    owner[rows] = own
+    order = np.argsort(owner, kind="stable")
+    starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
+    return groups, _Layout(owner, order, starts, sender)
+
+
+def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
+    """Per row, a code for (address, port) of the sender and of the receiver."""
+    names = dict.fromkeys(packets.src)
+    names.update(dict.fromkeys(packets.dst))
+    code = {name: i for i, name in enumerate(names)}
+    count = len(packets)
+    src = np.fromiter(map(code.__getitem__, packets.src), dtype=np.int64, count=count)
+    src <<= 16
+    src |= _column(packets.sport)
+    dst = np.fromiter(map(code.__getitem__, packets.dst), dtype=np.int64, count=count)
+    dst <<= 16
+    dst |= _column(packets.dport)
+    return src, dst
+
+
+def _pair_keys(sender: Any, receiver: Any) -> Any:
+    """One int64 per row for its 4-tuple, the same in both directions."""
+    low, high = np.minimum(sender, receiver), np.maximum(sender, receiver)
+    width = int(high.max()) + 1
+    if width >= 1 << 31:  # the product would overflow: renumber the endpoints densely
+        dense = np.unique(np.concatenate((low, high)), return_inverse=True)[1]
+        low, high = dense[: len(low)], dense[len(low) :]
+        width = int(high.max()) + 1
+    low *= width
+    low += high
+    return low
+
+
+def _rows_to_visit(keys: Any, flags: Any) -> Any:
+    """Which rows, sorted by 4-tuple, the grouping loop must see."""
+    count = len(keys)
+    if not _SKIP:
+        return np.ones(count, dtype=bool)
+    first = np.ones(count, dtype=bool)
+    first[1:] = keys[1:] != keys[:-1]
+    visit = first | ((flags & _NOTABLE) != 0)
+    # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
+    run = np.cumsum(first | ((flags & _SYN) != 0))
+    acks = np.flatnonzero(~visit & ((flags & _ACK) != 0))
+    if len(acks):
+        run_of = run[acks]
+        visit[acks[np.r_[True, run_of[1:] != run_of[:-1]]]] = True
+    return visit
+
+
+def _assign(
+    packets: PacketColumns, rows: list[int], keys: list[int]
+) -> tuple[list[_Incarnation], list[int], list[int]]:
+    """The grouping loop over the rows that matter: (incarnations, each row's incarnation, the
+    incarnation its 4-tuple has after it)."""
+    current: dict[int, _Incarnation] = {}
     groups: list[_Incarnation] = []
-    columns = zip(
-        packets.src,
-        packets.sport,
-        packets.dst,
-        packets.dport,
-        packets.flags,
-        packets.seq,
-        packets.ack,
-        strict=True,
-    )
-    for row, (src, sport, dst, dport, flags, seq, ack) in enumerate(columns):
-        key = (src, sport, dst, dport)
+    own: list[int] = []
+    latest: list[int] = []
+    p_src, p_sport, p_dst, p_dport = packets.src, packets.sport, packets.dst, packets.dport
+    p_flags, p_seq, p_ack = packets.flags, packets.seq, packets.ack
+    for row, key in zip(rows, keys, strict=True):
+        sender, flags, seq = (p_src[row], p_sport[row]), p_flags[row], p_seq[row]
         group = current.get(key)
         if (
             group is not None
             # _is_stale is False, and changes nothing, for any other segment: skip the call.
             and (group.stale_synack is not None or flags & _OPENING == _SYN | _ACK)
-            and _is_stale(group, (src, sport), (dst, dport), flags, seq, ack)
+            and _is_stale(group, sender, (p_dst[row], p_dport[row]), flags, seq, p_ack[row])
         ):
             if group.stale is None:
-                group.stale = _Incarnation(rows=array("l"), first=(src, sport))
+                group.stale = _Incarnation(len(groups), row)
                 groups.append(group.stale)
-            group.stale.rows.append(row)
+            own.append(group.stale.id)
+            latest.append(group.id)
             continue
-        if group is None or (flags & _OPENING == _SYN and _starts_new(group, (src, sport), seq)):
-            group = _Incarnation(rows=array("l"), first=(src, sport))
+        if group is None or (flags & _OPENING == _SYN and _starts_new(group, sender, seq)):
+            group = current[key] = _Incarnation(len(groups), row)
             groups.append(group)
-            current[key] = current[(dst, dport, src, sport)] = group
-        group.rows.append(row)
+        own.append(group.id)
+        latest.append(group.id)
         if flags & _NOTABLE or not group.acked:
-            _note(group, (src, sport), flags, seq)
-    return groups
+            _note(group, sender, flags, seq)
+    return groups, own, latest
 
 
 def _is_stale(
@@ -172,17 +321,136 @@ def _note(group: _Incarnation, sender: Side, flags: int, seq: int) -> None:
         group.ended = True
 
 
-def _roles(packets: PacketColumns, group: _Incarnation) -> tuple[Endpoint, Endpoint, bool]:
+def _fill_outline(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], layout: _Layout
+) -> None:
+    """The columns the replay reads and does not decide: connection, direction, plain role."""
+    _view(states.connection)[:] = layout.owner
+    sender = layout.endpoint
+    clients = np.empty(len(connections), dtype=np.int64)
+    for conn in connections:
+        first = conn.packet_index[0]
+        sends = (packets.src[first], packets.sport[first]) == (conn.client.ip, conn.client.port)
+        other = first if sends else _peer_row(packets, conn)
+        clients[conn.id] = sender[other] if other is not None else -1
+    direction = _view(states.direction)
+    direction[:] = _TO_CLIENT
+    direction[sender == clients[layout.owner]] = _TO_SERVER
+    endpoints.plain_roles(packets, _view(states.role))
+
+
+def _peer_row(packets: PacketColumns, conn: Connection) -> int | None:
+    """A row the client sent, if any (the first row was the server's)."""
+    client = (conn.client.ip, conn.client.port)
+    for row in conn.packet_index:
+        if (packets.src[row], packets.sport[row]) == client:
+            return row
+    return None
+
+
+def _replay(
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: list[Connection],
+    layout: _Layout,
+    flags: Any,
+) -> list[tuple[endpoints.Side, endpoints.Side]]:
+    """Replay every connection, visiting only rows that may change a state, then write the
+    skipped rows' states and the zero-window probes' roles column-wise."""
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
+    bounds = np.searchsorted(marks, starts).tolist()
+    local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
+    run_starts: list[int] = []
+    run_stops: list[int] = []
+    run_client: list[int] = []
+    run_server: list[int] = []
+    sides = []
+    for conn in connections:
+        cid = conn.id
+        runs: list[tuple[int, int, int, int]] = []
+        controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
+        sides.append(endpoints.replay(packets, states, conn, controls, runs))
+        offset = layout.starts[cid]
+        for first, stop, client_state, server_state in runs:
+            run_starts.append(offset + first)
+            run_stops.append(offset + stop)
+            run_client.append(client_state)
+            run_server.append(server_state)
+    if run_starts:
+        begins = np.asarray(run_starts, dtype=np.int64)
+        sizes = np.asarray(run_stops, dtype=np.int64) - begins
+        ends = np.cumsum(sizes)
+        rows = layout.order[np.repeat(begins - ends + sizes, sizes) + np.arange(int(ends[-1]))]
+        client = np.repeat(np.asarray(run_client, dtype=np.int8), sizes)
+        server = np.repeat(np.asarray(run_server, dtype=np.int8), sizes)
+        _view(states.client_before)[rows] = client
+        _view(states.client_after)[rows] = client
+        _view(states.server_before)[rows] = server
+        _view(states.server_after)[rows] = server
+    _zero_window_probes(packets, states, connections, layout)
+    return sides
+
+
+def _zero_window_probes(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], layout: _Layout
+) -> None:
+    roles = _view(states.role)
+    probes = np.flatnonzero(roles == _KEEP_ALIVE)
+    if not len(probes):
+        return
+    rank = np.empty(len(roles), dtype=np.int64)
+    rank[layout.order] = np.arange(len(roles))
+    owners = layout.owner[probes]
+    positions = rank[probes] - np.asarray(layout.starts, dtype=np.int64)[owners]
+    for row, cid, pos in zip(probes.tolist(), owners.tolist(), positions.tolist(), strict=True):
+        if endpoints.probes_zero_window(packets, connections[cid], pos):
+            roles[row] = _ZWP
+
+
+@dataclass(slots=True)
+class _SummaryRows:
+    """Per connection, the (position, row) pairs outcomes.summarise must see."""
+
+    bounds: list[int]
+    positions: list[int]  # in packet_index
+    rows: list[int]
+
+
+def _summary_rows(
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
+) -> _SummaryRows:
+    """Control rows, handshake ACKs, and payload after a FIN: the rows `outcomes._gather`
+    acts on (the others change none of its facts)."""
+    order = layout.order
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    if not _SKIP:
+        keep = np.arange(len(order))
+    else:
+        fin = ((flags & _FIN) != 0)[order]
+        fins = np.cumsum(fin, dtype=np.int32 if len(fin) < 1 << 31 else np.int64)
+        earlier = (fins - fin)[starts[:-1]]  # FINs before each connection's first row
+        after_fin = fins > np.repeat(earlier, np.diff(starts))
+        del fins
+        payload = (_column(packets.length) > 0)[order]
+        wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
+        keep = np.flatnonzero(wanted[order] | (after_fin & payload))
+    bounds = np.searchsorted(keep, starts).tolist()
+    local = keep - starts[layout.owner[order[keep]]]
+    return _SummaryRows(bounds, local.tolist(), order[keep].tolist())
+
+
+def _roles(packets: PacketColumns, rows: array[int]) -> tuple[Endpoint, Endpoint, bool]:
     """(client, server, inferred): the SYN sender is the client; otherwise guess and say so."""
-    rows = group.rows
-    first, other = _endpoints_of(packets, rows[0])
+    p_flags = packets.flags
     for row in rows:
-        flags = packets.flags[row]
+        flags = p_flags[row]
         if flags & _SYN and not flags & _RST:
             sender, receiver = _endpoints_of(packets, row)
             if not flags & _ACK:
                 return sender, receiver, False
             return receiver, sender, True
+    first, other = _endpoints_of(packets, rows[0])
     prober = endpoints.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)

@@ -1,0 +1,181 @@
+"""The reconstructor's skips, checked against its loops over every row.
+
+Grouping, replay and summary visit only the rows that can change what they compute and write the
+others column-wise (reconstructor._SKIP). With the switch off every loop visits every row; both
+must give the same connections, every per-packet column and the sparse passed/crossed maps, on
+captures rich in what a skip must not swallow: crossed FINs, a FIN resent after its lost ACK,
+simultaneous opens, stale SYN-ACKs, zero-window probes, resets, port reuse.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pcapexplain import endpoints, native, outcomes, reconstructor
+from pcapexplain.errors import PcapExplainError
+from pcapexplain.model import Connection, PacketColumns, PacketStates
+from tests import scenarios, test_reconstructor
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
+_COLUMNS = tuple(f for f in PacketStates.__dataclass_fields__ if f not in ("passed", "crossed"))
+
+Outputs = tuple[list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int]]
+
+
+def _outputs(packets: PacketColumns, skip: bool) -> Outputs:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reconstructor, "_SKIP", skip)
+        connections, states = reconstructor.reconstruct(packets)
+    columns = {name: list(getattr(states, name)) for name in _COLUMNS}
+    return connections, columns, dict(states.passed), dict(states.crossed)
+
+
+def _assert_same(packets: PacketColumns) -> None:
+    fast, slow = _outputs(packets, True), _outputs(packets, False)
+    assert len(fast[0]) == len(slow[0])
+    for got, want in zip(fast[0], slow[0], strict=True):
+        assert got == want, got.id
+    for name in _COLUMNS:
+        assert fast[1][name] == slow[1][name], name
+    assert fast[2:] == slow[2:]
+
+
+# --------------------------------------------------------------------- hand-built packet lists
+
+
+def _calls(test: Callable[..., None]) -> Iterator[tuple[Any, ...]]:
+    marks = [m for m in getattr(test, "pytestmark", []) if m.name == "parametrize"]
+    if not marks:
+        yield ()
+        return
+    for values in marks[0].args[1]:
+        values = values.values if hasattr(values, "values") else values
+        yield tuple(values) if isinstance(values, tuple | list) else (values,)
+
+
+def _hand_built() -> list[PacketColumns]:
+    """Every packet list the reconstructor's own tests build (crossed FINs, a FIN resent after
+    a lost ACK, simultaneous opens, stale SYN-ACKs, resets, stray probes, port reuse...)."""
+    seen: list[PacketColumns] = []
+
+    def record(packets: PacketColumns, icmp_errors: Any = ()) -> Any:
+        seen.append(packets)
+        return reconstructor.reconstruct(packets, icmp_errors)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(test_reconstructor, "reconstruct", record)
+        for name, test in vars(test_reconstructor).items():
+            if name.startswith("test_") and callable(test):
+                for args in _calls(test):
+                    test(*args)
+    return seen
+
+
+def test_hand_built_packet_lists_give_the_same_both_ways() -> None:
+    lists = _hand_built()
+    assert len(lists) >= 35
+    for packets in lists:
+        _assert_same(packets)
+
+
+# ------------------------------------------------------------------------------ real captures
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
+def test_sample_captures_give_the_same_both_ways(path: Path) -> None:
+    _assert_same(native.load_capture(str(path)).packets)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -> None:
+    """benchmarks/generate.py mixes loss, resets, half-closes, unanswered and refused SYNs and
+    connections open at the end, interleaved."""
+    out = tmp_path / f"generated-{seed}.pcap"
+    generator = ROOT / "benchmarks" / "generate.py"
+    command = [sys.executable, str(generator), str(out), "--connections", "300"]
+    subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True)
+    packets = native.load_capture(str(out)).packets
+    _assert_same(packets)
+    skipped = _skipped_rows(packets)
+    assert skipped > len(packets) // 2  # the skip does happen
+
+
+def _skipped_rows(packets: PacketColumns) -> int:
+    skipped = 0
+    replay = endpoints.replay
+
+    def counting(*args: Any) -> Any:
+        nonlocal skipped
+        result = replay(*args)
+        skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
+        return result
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(endpoints, "replay", counting)
+        reconstructor.reconstruct(packets)
+    return skipped
+
+
+def test_generated_scenarios_and_their_mutations_give_the_same_both_ways(tmp_path: Path) -> None:
+    """Zero windows and probes, reordering, loss, keep-alives, port reuse; then records dropped,
+    duplicated, swapped and re-timed at random."""
+    for name in scenarios.SCENARIOS:
+        source = scenarios.build(name, tmp_path)
+        _assert_same(native.load_capture(str(source)).packets)
+        for seed in range(4):
+            mutated = scenarios.mutate(source, tmp_path / f"{name}-{seed}.pcap", seed)
+            _assert_same(native.load_capture(str(mutated)).packets)
+
+
+def test_zeek_corpus_gives_the_same_both_ways(zeek_corpus: Path) -> None:
+    traces = sorted((zeek_corpus / "traces").glob("*.pcap"))
+    assert traces
+    for trace in traces:
+        _assert_same(native.load_capture(str(trace)).packets)
+
+
+def test_stream_numbers_per_connection_match_a_set_per_connection() -> None:
+    """Most connections have one tshark stream (found without sorting); some have several."""
+    rng = np.random.default_rng(7)
+    owner = rng.integers(0, 50, size=2000)
+    streams = np.where(owner % 3 == 0, rng.integers(0, 4, size=2000), owner * 10)
+    expected: dict[int, set[int]] = {}
+    for cid, stream in zip(owner.tolist(), streams.tolist(), strict=True):
+        expected.setdefault(cid, set()).add(stream)
+    found = outcomes._streams(owner, streams.tolist(), 50)
+    assert found == {cid: tuple(sorted(s)) for cid, s in expected.items()}
+    assert any(len(s) > 1 for s in found.values()) and any(len(s) == 1 for s in found.values())
+
+
+def test_tcpdump_corpus_gives_the_same_both_ways(tcpdump_corpus: Path) -> None:
+    compared = 0
+    for trace in sorted((tcpdump_corpus / "traces").iterdir()):
+        try:
+            packets = native.load_capture(str(trace)).packets
+        except PcapExplainError:
+            continue  # a link type or format the native reader leaves to tshark
+        _assert_same(packets)
+        compared += 1
+    assert compared >= 50
+
+
+def test_pair_keys_are_one_per_4_tuple_in_both_directions_even_past_int32_codes() -> None:
+    """Past 32,767 addresses the endpoint codes no longer multiply within int64: the keys are
+    then made from dense codes, and must still name each 4-tuple once, either way round."""
+    rng = np.random.default_rng(3)
+    for top in (1 << 20, 1 << 40):
+        ends = rng.integers(0, top, size=(400, 2))
+        sender = np.concatenate((ends[:, 0], ends[:, 1]))
+        receiver = np.concatenate((ends[:, 1], ends[:, 0]))
+        keys = reconstructor._pair_keys(sender.copy(), receiver.copy()).tolist()
+        assert keys[:400] == keys[400:]
+        pairs = {frozenset(p) for p in ends.tolist()}
+        assert len(set(keys)) == len(pairs)
