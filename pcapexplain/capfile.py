@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -322,7 +323,13 @@ def _record_positions(buffer: memoryview, pos: int, lengths: Any, swap: int) -> 
     limit = len(buffer) - 16
     positions: list[int] = []
     append = positions.append
-    if swap == _SWAP_NEVER:
+    if swap == _SWAP_NEVER and lengths(_ONE_TWO, 0) == (1, 2):  # the file's order is the CPU's
+        # The 32-bit words at offsets k, k + 4, ... for each k < 4: one index per record.
+        words = [buffer[k : k + (len(buffer) - k) // 4 * 4].cast("I") for k in range(4)]
+        while pos <= limit:
+            append(pos)
+            pos += 16 + words[pos & 3][(pos >> 2) + 2]  # the captured length, at pos + 8
+    elif swap == _SWAP_NEVER:
         while pos <= limit:
             append(pos)
             pos += 16 + lengths(buffer, pos + 8)[0]
@@ -333,6 +340,9 @@ def _record_positions(buffer: memoryview, pos: int, lengths: Any, swap: int) -> 
             pos += 16 + (orig if swap == _SWAP_ALWAYS else min(incl, orig))
     positions.append(pos)  # where the record after the last one starts
     return positions
+
+
+_ONE_TWO = memoryview(array("I", [1, 2])).cast("B")  # 1 and 2 in the CPU's byte order
 
 
 def _pcap_block(

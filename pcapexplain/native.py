@@ -221,8 +221,13 @@ class _Collected:
         s = result.segments
         if not len(s):
             return
-        src = _intern_addresses(s.family, s.src, self.addresses, self.names)
-        dst = _intern_addresses(s.family, s.dst, self.addresses, self.names)
+        both = _intern_addresses(
+            np.concatenate([s.family, s.family]),
+            np.concatenate([s.src, s.dst]),
+            self.addresses,
+            self.names,
+        )
+        src, dst = both[: len(s)], both[len(s) :]
         flow = _flows(src, dst, s, self.pairs)
         listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)  # payload, SYN or FIN: tshark lists
         counts = np.bincount(flow[listable], minlength=2 * len(self.pairs))
@@ -233,11 +238,12 @@ class _Collected:
             self.waiting[name].append(get(s))
         self.out.extend(s, src, dst, self.names)
 
-    def columns(self, *, fast: bool = True) -> PacketColumns:
+    def columns(self, *, fast: bool = True, skip: bool = True) -> PacketColumns:
         """Analyse every header, then add the stream and analysis columns.
 
-        fast sends the in-order 4-tuples through tcpfast; without it every header goes through
-        the reference loop (the equivalence test compares the two).
+        fast sends the in-order 4-tuples through tcpfast, and skip lets the ordinary segments of
+        the others skip the reference loop (tcpfast.ordinary); without them every header goes
+        through the loop (the equivalence tests compare the three).
         """
         headers = self._headers()
         n = len(headers)
@@ -245,10 +251,13 @@ class _Collected:
             split = tcpfast.split(headers)
         else:
             pairs = len(self.pairs)
-            split = tcpfast.Split(np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1))
-        rows = np.flatnonzero(~split.plain)
+            order = np.argsort(headers.pair, kind="stable")
+            split = tcpfast.Split(
+                np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1), order
+            )
+        rows = split.order[~split.plain[split.order]]  # the others, 4-tuple by 4-tuple
         analyser = tcpanalysis.Analyser()
-        analysed = analyser.feed(headers, rows)
+        analysed = analyser.feed(headers, rows, tcpfast.ordinary if fast and skip else None)
         stream, flags = _streams(headers, split, rows, analysed, analyser.created)
         keep = headers.in_error == 0
         del headers, split, analysed
@@ -342,19 +351,39 @@ def _intern_addresses(
 
 
 def _unique_rows(*columns: Array) -> tuple[Array, Array]:
-    """(a row index per distinct row, the row's number for every row) of parallel columns."""
+    """(a row index per distinct row, the row's number for every row) of parallel columns of
+    non-negative integers; the distinct rows are numbered in lexicographic order."""
     if not len(columns[0]):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    order = np.lexsort(columns[::-1])
-    starts = np.zeros(len(order), dtype=bool)
-    starts[0] = True
-    for column in columns:
-        ordered = column[order]
-        starts[1:] |= ordered[1:] != ordered[:-1]
+    key = _packed(columns)
+    if key is not None:  # one sort of one key (addresses of IPv4, most 4-tuples)
+        order = np.argsort(key)
+        ordered = key[order]
+        starts = np.empty(len(order), dtype=bool)
+        starts[0] = True
+        starts[1:] = ordered[1:] != ordered[:-1]
+    else:
+        order = np.lexsort(columns[::-1])
+        starts = np.zeros(len(order), dtype=bool)
+        starts[0] = True
+        for column in columns:
+            ordered = column[order]
+            starts[1:] |= ordered[1:] != ordered[:-1]
     group = np.cumsum(starts) - 1
     inverse = np.empty(len(order), dtype=np.int64)
     inverse[order] = group
     return order[starts], inverse
+
+
+def _packed(columns: tuple[Array, ...]) -> Array | None:
+    """The columns' values side by side in one int64 (lexicographic order kept), if they fit."""
+    widths = [int(column.max()).bit_length() for column in columns]
+    if sum(widths) > 62:
+        return None
+    key = np.zeros(len(columns[0]), dtype=np.int64)
+    for column, width in zip(columns, widths, strict=True):
+        key = (key << width) | column.astype(np.int64)
+    return key
 
 
 def epoch_seconds(seconds: Array, nanos: Array) -> Array:

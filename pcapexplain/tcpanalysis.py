@@ -11,11 +11,13 @@ depend on what the earlier ones left behind.
 State lives in flat lists indexed by flow (2 per conversation: one per direction), and the loop
 runs over plain Python ints of one slice of headers at a time: the analysis is sequential by
 nature (each packet's flags depend on the previous ones of its connection), so it is the one
-per-packet loop of the native reader, kept to integer comparisons.
+per-packet loop of the native reader, kept to integer comparisons. Runs of ordinary segments
+that tcpfast.ordinary finds skip it when the loop's state is the one they assume (`Skips`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,6 +79,8 @@ _PRINTED = (
     (REUSED_PORTS, AnalysisFlag.REUSED_PORTS),
 )
 _SLICE = 1 << 15  # headers converted to Python ints at a time (bounds the transient memory)
+_TIME = 8  # the time stamps' column in _slice's table
+_GROUP = 1 << 15  # headers per group of whole 4-tuples given to the fast path (its temporaries)
 
 
 _EVERY_BIT = int(np.bitwise_or.reduce([bits for bits, _ in _PRINTED]))  # others print nothing
@@ -128,6 +132,87 @@ class Analysed:
     flags: Array  # int64 TCP_A_* bits printed (0 where tshark printed no analysis)
 
 
+@dataclass(slots=True)
+class Skips:
+    """The rows of a group fed (whole 4-tuples) that may skip the rules, found by the fast path.
+
+    A skippable row is an ordinary segment (in order, no SYN, FIN or RST, nothing flagged but
+    perhaps a window update) provided the state of its conversation is the one assumed here.
+    Consecutive skippable rows of one 4-tuple form a run; the loop checks the assumption where it
+    enters a run and then takes the run's results, or else runs the rules on the whole run.
+    Per row; the (n, 2) columns per direction (flow & 1) of its 4-tuple.
+    """
+
+    end: Array  # a skippable row: past its run's last row (runs end at slices); else 0
+    ta: Array  # TCP_A_* bits of a skippable row: 0, WINDOW_UPDATE or DUPLICATE_ACK
+    nextseq: Array  # (n, 2) before the row: nextseq, which also is the max seq to be acked
+    lastack: Array  # (n, 2) before the row: the last ACK
+    window: Array  # (n, 2) before the row: the last window
+    last: Array  # (n, 2) its run's last row of the direction (-1: none)
+    moved: Array  # (n, 2) its run's last row of the direction with payload (-1: none)
+    reset: Array  # (n, 2) its run's last row of the direction that changed the ACK (-1: none)
+    duplicates: Array  # (n, 2) duplicate ACKs of the direction from the row to its run's end
+    # (n, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
+    headroom: Array
+
+    def part(self, rows: slice) -> Skips:
+        """The skips of rows (a slice no run crosses), numbered from its start."""
+        start = rows.start
+
+        def shift(at: Array) -> Array:
+            moved: Array = np.where(at >= 0, at - start, -1)
+            return moved
+
+        end = self.end[rows]
+        return Skips(
+            end=np.where(end > 0, end - start, 0),
+            ta=self.ta[rows],
+            nextseq=self.nextseq[rows],
+            lastack=self.lastack[rows],
+            window=self.window[rows],
+            last=shift(self.last[rows]),
+            moved=shift(self.moved[rows]),
+            reset=shift(self.reset[rows]),
+            duplicates=self.duplicates[rows],
+            headroom=self.headroom[rows],
+        )
+
+
+SkipFinder = Callable[[Headers, Array, int], Skips]  # (headers, rows, slice length) → Skips
+
+
+class _Runs:
+    """Skips of one slice, kept as arrays but for what the loop reads at every row it visits."""
+
+    def __init__(self, skips: Skips) -> None:
+        self.end: list[int] = skips.end.tolist()
+        self.ta: list[int] = skips.ta.tolist()
+        # Read where the loop enters a run: the assumed state, and where the run's rows are.
+        self.state = np.concatenate([skips.nextseq, skips.lastack, skips.window], axis=1)
+        self.rows = np.concatenate([skips.last, skips.moved, skips.reset], axis=1)
+        self.duplicates = skips.duplicates
+        self.headroom = skips.headroom
+        starts = np.flatnonzero(skips.end > 0)
+        n = len(skips.end)
+        after = np.searchsorted(starts, np.arange(n), side="right")
+        self.upcoming: list[int] = np.append(starts, n)[after].tolist()  # next skippable row
+
+
+def _groups(pair: Array, size: int) -> Iterator[tuple[int, int]]:
+    """(low, high) bounds of consecutive groups of about size rows of whole 4-tuples (pair is
+    grouped by 4-tuple; a 4-tuple longer than size makes a group alone)."""
+    n = len(pair)
+    ends = np.append(np.flatnonzero(pair[1:] != pair[:-1]) + 1, n)
+    low = 0
+    while low < n:
+        at = max(int(np.searchsorted(ends, low + size, side="right")) - 1, 0)
+        high = int(ends[at])
+        if high <= low:
+            high = int(ends[np.searchsorted(ends, low, side="right")])
+        yield low, high
+        low = high
+
+
 class Analyser:
     """Conversation and per-flow state across the whole capture, fed one block at a time."""
 
@@ -152,17 +237,28 @@ class Analyser:
         self._dupacks: list[int] = []
         self._unacked: list[list[int] | None] = []  # listed segments' next seqs, when tracked
 
-    def feed(self, headers: Headers, rows: Array) -> Analysed:
-        """Analyse the headers at rows (increasing: frame order), continuing from earlier ones."""
+    def feed(self, headers: Headers, rows: Array, skip: SkipFinder | None = None) -> Analysed:
+        """Analyse the headers at rows, continuing from earlier ones.
+
+        rows holds whole 4-tuples, each in frame order, the 4-tuples by increasing number: they
+        are independent, and conversations are numbered by the frame that opened them, so their
+        order does not matter. skip, when given, names the rows that may skip the rules (Skips),
+        for a group of whole 4-tuples at a time.
+        """
         n = len(rows)
         conversation = np.empty(n, dtype=np.int64)
         flags = np.empty(n, dtype=np.int64)
-        for first in range(0, n, _SLICE):
-            part = slice(first, min(first + _SLICE, n))
-            conversation[part], flags[part] = self._slice(headers, rows[part])
+        for low, high in _groups(headers.pair[rows], _GROUP if skip is not None else n):
+            group = rows[low:high]
+            skips = skip(headers, group, _SLICE) if skip is not None else None
+            for first in range(low, high, _SLICE):
+                last = min(first + _SLICE, high)
+                part = slice(first - low, last - low)
+                out = self._slice(headers, group[part], skips.part(part) if skips else None)
+                conversation[first:last], flags[first:last] = out
         return Analysed(conversation=conversation, flags=flags)
 
-    def _new_conversation(self, heavy: bool, frame: int) -> int:
+    def _new_conversation(self, heavy: int, frame: int) -> int:
         conv = len(self._first_rtt)
         self._first_rtt.append(0)
         self._last_syn.append(0)
@@ -183,27 +279,123 @@ class Analyser:
             self._unacked.append([] if heavy else None)
         return conv
 
-    def _slice(self, h: Headers, rows: Array) -> tuple[list[int], list[int]]:
-        """The loop of dissect_tcp and tcp_analyze_sequence_number over one slice of headers.
+    def _slice(self, h: Headers, rows: Array, skips: Skips | None) -> tuple[list[int], list[int]]:
+        """The rules over one slice of headers, but for the runs of ordinary segments (skips)
+        that find the state the fast path assumed: those take its results instead."""
+        table = np.stack(
+            [
+                h.frame[rows],
+                h.pair[rows],
+                h.flow[rows] & 1,
+                h.flags[rows],
+                h.seq[rows],
+                h.ack[rows],
+                h.seglen[rows],
+                h.window[rows],
+                h.time[rows],
+                h.reach[rows],
+                h.ws_stored[rows],
+                h.heavy[rows],
+            ],
+            axis=1,
+            dtype=np.int64,
+        )
+        n = len(rows)
+        if skips is None:
+            return self._rules(table.tolist())
+        runs = _Runs(skips)
+        streams, printed = [0] * n, runs.ta[:]
+        tups, ends, upcoming = h.pair[rows].tolist(), runs.end, runs.upcoming
+        k = 0
+        while k < n:
+            end = ends[k]
+            if end:  # a skippable row
+                conv = self._current[tups[k]]
+                lagging = self._lagging(conv, runs, k)
+                if lagging >= 0:
+                    self._take_run(conv, runs, table, k, end, lagging)
+                    streams[k:end] = [conv] * (end - k)
+                    k = end
+                    continue
+                # Another state than assumed (most often the max seq to be acked still behind
+                # nextseq after a gap, until a row that ends the run): the run takes the rules.
+                stop = end
+            else:
+                stop = upcoming[k]
+            streams[k:stop], printed[k:stop] = self._rules(table[k:stop].tolist())
+            k = stop
+        return streams, printed
+
+    def _lagging(self, conv: int, runs: _Runs, k: int) -> int:
+        """-1 unless the state of both flows is what the fast path assumed at row k (nextseq,
+        last ACK and window of either direction, neither flow's last segment a keep-alive, whose
+        duplicate ACK is a keep-alive ACK); then a bit per flow whose max seq to be acked lags
+        behind its nextseq, as far as no ACK of the run goes beyond it (else it is nextseq)."""
+        nextseq0, nextseq1, lastack0, lastack1, window0, window1 = runs.state[k].tolist()
+        flow = 2 * conv
+        if not (
+            self._nextseq[flow] == nextseq0
+            and self._nextseq[flow + 1] == nextseq1
+            and self._lastack[flow] == lastack0
+            and self._lastack[flow + 1] == lastack1
+            and self._window[flow] == window0
+            and self._window[flow + 1] == window1
+            and self._base_set[flow]
+            and self._base_set[flow + 1]
+            and not (self._last_flags[flow] | self._last_flags[flow + 1]) & KEEP_ALIVE
+        ):
+            return -1
+        lagging = 0
+        for d in (0, 1):
+            nextseq, maxseq = self._nextseq[flow + d], self._maxseq[flow + d]
+            if maxseq != nextseq:
+                lag = (nextseq - maxseq) & _M
+                if not maxseq or lag >= _HALF or lag > runs.headroom[k, d]:
+                    return -1  # an ACK of the run would be an ACKed unseen segment
+                lagging |= 1 << d
+        return lagging
+
+    def _take_run(
+        self, conv: int, runs: _Runs, table: Array, k: int, end: int, lagging: int
+    ) -> None:
+        """The state the rules would leave after the ordinary segments at rows k .. end - 1."""
+        at = runs.rows[k].tolist()
+        for d in (0, 1):
+            flow = 2 * conv + d
+            last, moved, reset = at[d], at[2 + d], at[4 + d]
+            if last < k:
+                continue  # no segment of this direction from k on
+            _, _, _, _, seq, ack, seglen, win, ts, _, _, _ = table[last].tolist()
+            self._nextseq[flow] = (seq + seglen) & _M
+            if not lagging >> d & 1:  # else no segment starts at it: it stays behind
+                self._maxseq[flow] = self._nextseq[flow]
+            self._window[flow] = win
+            self._lastack[flow] = ack
+            self._lastack_time[flow] = ts
+            self._last_flags[flow] = runs.ta[last]
+            self._first_ack[flow] = False  # an ACK without SYN
+            if moved >= k:
+                self._nextseq_time[flow] = int(table[moved, _TIME])
+            if reset >= k:  # the count starts again after it
+                after = reset + 1
+                self._dupacks[flow] = int(runs.duplicates[after, d]) if after < end else 0
+            elif runs.duplicates[k, d]:
+                count = self._dupacks[flow]
+                count = 1 if count == _STALLED else count + 1
+                self._dupacks[flow] = count + int(runs.duplicates[k, d]) - 1
+        first_syn = self._last_syn[conv]
+        if first_syn and not self._first_rtt[conv]:  # the first ACK after a SYN gives the RTT
+            for ts in table[k:end, _TIME].tolist():
+                self._first_rtt[conv] = ts - first_syn
+                if ts != first_syn:
+                    break
+
+    def _rules(self, rows: list[list[int]]) -> tuple[list[int], list[int]]:
+        """The loop of dissect_tcp and tcp_analyze_sequence_number over rows (_slice's table).
 
         The common cases (in-order data, pure ACKs) run inline on local names; the rare ones
         (port reuse, ACKed unseen segments, retransmissions, listed segments) call helpers.
         """
-        columns = zip(
-            h.frame[rows].tolist(),
-            h.pair[rows].tolist(),
-            (h.flow[rows] & 1).tolist(),
-            h.flags[rows].tolist(),
-            h.seq[rows].tolist(),
-            h.ack[rows].tolist(),
-            h.seglen[rows].tolist(),
-            h.window[rows].tolist(),
-            h.time[rows].tolist(),
-            h.reach[rows].tolist(),
-            h.ws_stored[rows].tolist(),
-            h.heavy[rows].tolist(),
-            strict=True,
-        )
         streams: list[int] = []
         printed: list[int] = []
         current = self._current
@@ -212,7 +404,7 @@ class Analyser:
         lastack_of, lastack_time, window_of = self._lastack, self._lastack_time, self._window
         win_scale, first_ack, last_flags = self._win_scale, self._first_ack, self._last_flags
         dupacks, unacked = self._dupacks, self._unacked
-        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in columns:
+        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in rows:
             conv = current.get(tup)
             if conv is None:
                 conv = current[tup] = self._new_conversation(big, frame)
@@ -321,7 +513,7 @@ class Analyser:
         return streams, printed
 
     def _syn_on_known_flow(
-        self, tup: int, conv: int, d: int, flags: int, seq: int, big: bool, frame: int
+        self, tup: int, conv: int, d: int, flags: int, seq: int, big: int, frame: int
     ) -> tuple[int, int]:
         """A SYN on a flow whose ISN is known: port reuse, or a repeated SYN (dissect_tcp)."""
         fwd = 2 * conv + d

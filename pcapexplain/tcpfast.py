@@ -9,7 +9,9 @@ operations and flags their packets; every other 4-tuple goes through tcpanalysis
 reference, and `tests/test_native_equivalence.py` holds the two paths equal (it runs both).
 
 The conditions that make a 4-tuple plain are exactly the ones under which the other rules of
-tcp_analyze_sequence_number cannot fire; docs/NATIVE-READER.md lists them.
+tcp_analyze_sequence_number cannot fire; docs/NATIVE-READER.md lists them. In the other 4-tuples
+`ordinary` finds, with the same kind of passes, the runs of segments the rules would flag at most
+as window updates or duplicate ACKs, given a state the loop checks before it lets a run skip.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Split:
     plain: Array  # bool per header: its 4-tuple took the fast path
     flags: Array  # TCP_A_* bits for the plain headers (0 elsewhere)
     opening: Array  # per 4-tuple: the frame that opened its conversation if plain, else -1
+    order: Array  # every header by 4-tuple, frame order within each
 
     @property
     def first_frame(self) -> Array:
@@ -70,7 +73,7 @@ def split(h: Headers) -> Split:
         part.flow -= 2 * low
         plain[rows], flags[rows], opening[low:high] = _split_part(part, high - low)
         low = high
-    return Split(plain, flags, opening)
+    return Split(plain, flags, opening, order)
 
 
 _HEADER_FIELDS = tuple(Headers.__dataclass_fields__)
@@ -234,3 +237,168 @@ class _Scales:
         edge = (rev_ack + ((rev_window << shift) & _M)) & _M
         full: Array = (scale != -1) & (((end[rows] - edge) & _M) == 0)
         return full
+
+
+# ------------------------------------------------------------------- ordinary segments
+
+
+def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
+    """The rows (whole 4-tuples, by 4-tuple, frame order within) that may skip the rules.
+
+    A row may when, with the state its direction's and the other direction's earlier rows leave
+    if every in-order segment moved nextseq (a running maximum of segment ends), it is an
+    ordinary segment: analysed and fully read, in order, ACK without SYN, FIN or RST, a non-zero
+    window and no window-scale option, no ACK beyond what the other side sent, no data it
+    already acknowledged, not a possible window-full or zero-window probe. Then the rules flag
+    at most a window update or a duplicate ACK, and leave a state its fields give. Whether the
+    loop's state really is the assumed one it checks where it enters a run (Skips). Runs end
+    at every cut rows (the loop's slices).
+    """
+    n = len(rows)
+    pos = np.arange(n)
+    pair = h.pair[rows]
+    d = (h.flow[rows] & 1).astype(np.int64)
+    flags = h.flags[rows].astype(np.int64)
+    seq, ack = h.seq[rows].astype(np.int64), h.ack[rows].astype(np.int64)
+    seglen, window = h.seglen[rows].astype(np.int64), h.window[rows].astype(np.int64)
+    analysed = seglen >= 0
+    after = (seq + np.maximum(seglen, 0) + ((flags & (_SYN | _FIN)) != 0)) & _M
+    # A pure SYN after a 4-tuple's first row may open a new conversation or reset nextseq
+    # (repeated SYN): the assumptions start again there ("epochs").
+    pair_first = np.ones(n, dtype=bool)
+    pair_first[1:] = pair[1:] != pair[:-1]
+    epoch_first = pair_first | ((flags & (_SYN | _ACK)) == _SYN)
+    epoch_start = np.maximum.accumulate(np.where(epoch_first, pos, 0))
+    last = np.empty((n, 2), dtype=np.int64)  # the last analysed row of each direction before
+    for e in (0, 1):
+        seen = np.maximum.accumulate(np.where(analysed & (d == e), pos, -1))
+        before = np.concatenate([[-1], seen[:-1]])
+        last[:, e] = np.where(before >= epoch_start, before, -1)
+    end, most, nextseq, tame = _running_nextseq(after, analysed, d, np.cumsum(epoch_first))
+    own, other = last[pos, d], last[pos, 1 - d]
+    p, q = np.maximum(own, 0), np.maximum(other, 0)
+    ok = (own >= 0) & (other >= 0) & analysed & (h.reach[rows] == REACH_ALL)
+    ok &= ~h.in_error[rows] & ~h.heavy[rows] & (h.ws_stored[rows] < 0) & (window != 0)
+    ok &= (flags & (_SYN | _FIN | _RST | _ACK)) == _ACK
+    # In order, where nextseq is known and the segment's end is not 0 (unknown to tshark).
+    ok &= (end - most[p] == seglen) & tame & (nextseq[p] != 0) & (after != 0)
+    ok &= ~((seglen == 1) & (window[q] == 0))  # a zero-window probe
+    same_ack = ack == ack[p]
+    duplicate = (seglen == 0) & same_ack & (window == window[p])  # or a keep-alive's ACK
+    rev_ack, rev_window = ack[q], window[q]
+    ok &= ~((seglen > 0) & (rev_ack != 0) & (((rev_ack - seq - seglen) & _M) < _HALF))
+    gap = (seq + seglen - rev_ack) & _M
+    for shift in range(15):  # window full, whatever the scale
+        ok &= ~((seglen > 0) & (gap == ((rev_window << shift) & _M)))
+    rev_next = nextseq[q]
+    ok &= ~((rev_next != 0) & (((rev_next - ack) & _M) >= _HALF))  # ACKed unseen
+    ta = np.where(ok & (seglen == 0) & same_ack, tcpanalysis.WINDOW_UPDATE, 0)
+    ta[ok & duplicate] = tcpanalysis.DUPLICATE_ACK
+    starts = ok & (pair_first | (pos % cut == 0))
+    starts[1:] |= ok[1:] & ~ok[:-1]
+    starts[:1] = ok[:1]
+    lasts = ok.copy()
+    lasts[:-1] &= ~ok[1:] | starts[1:]
+    run = np.maximum(np.cumsum(starts) - 1, 0)  # the run of each skippable row
+    runs = int(np.count_nonzero(starts))
+    ends = np.append(np.flatnonzero(lasts) + 1, 0)  # (a last 0 for no run at all)
+    skips = tcpanalysis.Skips(
+        end=np.where(ok, ends[run], 0),
+        ta=ta,
+        nextseq=np.where(last >= 0, nextseq[np.maximum(last, 0)], 0),
+        lastack=ack[np.maximum(last, 0)],
+        window=window[np.maximum(last, 0)],
+        last=np.full((n, 2), -1, dtype=np.int64),
+        moved=np.full((n, 2), -1, dtype=np.int64),
+        reset=np.full((n, 2), -1, dtype=np.int64),
+        duplicates=np.zeros((n, 2), dtype=np.int64),
+        headroom=np.zeros((n, 2), dtype=np.int64),
+    )
+    run_last = ends[run] - 1
+    for e in (0, 1):
+        mine = ok & (d == e)
+        for column, chosen in (
+            (skips.last, mine),
+            (skips.moved, mine & (seglen > 0)),
+            (skips.reset, mine & ~same_ack),
+        ):
+            at = np.flatnonzero(chosen)  # the last of each run
+            at = at[np.append(run[at][1:] != run[at][:-1], True)] if len(at) else at
+            per_run = np.full(max(runs, 1), -1, dtype=np.int64)
+            per_run[run[at]] = at
+            column[:, e] = np.where(ok, per_run[run], -1)
+        counted = np.cumsum(mine & duplicate)  # from each row to its run's end
+        skips.duplicates[:, e] = np.where(ok, counted[run_last] - counted + (mine & duplicate), 0)
+    skips.headroom = _headroom(ok, d, ack, last, most, nextseq, run, runs, skips.last)
+    return skips
+
+
+def _headroom(
+    ok: Array, d: Array, ack: Array, last: Array, most: Array, nextseq: Array,
+    run: Array, runs: int, last_in_run: Array,
+) -> Array:  # fmt: skip
+    """Per skippable row and direction: how far that flow's max seq to be acked may lag behind
+    its nextseq at the row with no ACK from it to its run's end going beyond it (-1: none may).
+
+    Unwrapped in the flow's own terms, as _running_nextseq gives them; the flow's growth over
+    the run stays under 2**31, so that no segment of it can start at the lagging value.
+    """
+    n = len(ok)
+    room = np.full((n, 2), -1, dtype=np.int64)
+    none = 1 << 40
+    for e in (0, 1):
+        here = np.where(last[:, e] >= 0, most[np.maximum(last[:, e], 0)], 0)  # its nextseq
+        rev_next = np.where(last[:, e] >= 0, nextseq[np.maximum(last[:, e], 0)], 0)
+        acking = ok & (d == 1 - e) & (rev_next != 0)  # (ok: a row of e came before)
+        acked = np.where(acking, here - ((rev_next - ack) & _M), -none)
+        acked[ok & (d == 1 - e) & (rev_next == 0)] = none  # nextseq unknown: no lag at all
+        # The highest ACK from each row to its run's end: a running maximum on the reversed rows,
+        # lifted run by run so that runs do not mix.
+        lift = (runs - run)[::-1] * (4 * none)
+        highest = (np.maximum.accumulate(np.clip(acked, -none, none)[::-1] + lift) - lift)[::-1]
+        end_row = last_in_run[:, e]
+        grown = np.where(end_row >= 0, most[np.maximum(end_row, 0)], here) - here
+        fine = ok & (last[:, e] >= 0) & (grown < _HALF)
+        room[:, e] = np.where(fine, np.minimum(here - highest, none), -1)
+    return room
+
+
+_WILD = 1 << 36  # an unwrapped sequence number further than this from its start: no skip
+
+
+def _running_nextseq(
+    after: Array, analysed: Array, d: Array, epoch: Array
+) -> tuple[Array, Array, Array, Array]:
+    """Per analysed row, within its epoch and direction: its segment end unwrapped (relative to
+    the first one), the running maximum of those up to it (nextseq if every segment that goes
+    further moves it), that maximum as a sequence number, and whether the unwrapping stayed
+    tame. Unwrapping takes each step between consecutive ends as the signed 32-bit difference."""
+    n = len(after)
+    rows = np.flatnonzero(analysed)
+    key = epoch[rows] * 2 + d[rows]
+    rows = rows[np.argsort(key, kind="stable")]
+    key = epoch[rows] * 2 + d[rows]
+    first = np.ones(len(rows), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    ends = after[rows]
+    step = np.zeros(len(rows), dtype=np.int64)
+    step[1:] = ((ends[1:] - ends[:-1] + _HALF) & _M) - _HALF
+    step[first] = 0
+    total = np.cumsum(step)
+    group = np.cumsum(first) - 1
+    relative = total - total[np.flatnonzero(first)][group]
+    wild = np.abs(relative) > _WILD
+    relative = np.clip(relative, -_WILD, _WILD)
+    lift = group * (4 * _WILD)
+    most = np.maximum.accumulate(relative + lift) - lift
+    origin = ends[np.flatnonzero(first)][group]
+    out_end = np.zeros(n, dtype=np.int64)
+    out_most = np.zeros(n, dtype=np.int64)
+    out_next = np.zeros(n, dtype=np.int64)
+    tame = np.zeros(n, dtype=bool)
+    out_end[rows] = relative
+    out_most[rows] = most
+    out_next[rows] = (origin + most) & _M
+    wild_so_far = np.maximum.accumulate(wild.astype(np.int64) + 2 * group) - 2 * group
+    tame[rows] = wild_so_far == 0
+    return out_end, out_most, out_next, tame
