@@ -324,7 +324,7 @@ def check_keep_alive(ctx: Context) -> Iterator[Anomaly]:
     keep-alives, even where tshark calls them so.
     """
     if not ctx.seen_bits & _KEEP_ALIVE_BITS:
-        return  # the replay gives the role only to rows with these bits (endpoints._plain_role)
+        return  # the replay gives the role only to rows with these bits (endpoints.plain_roles)
     own = [r for r in ctx.rows if ctx.s.role[r] == _KEEP_ALIVE and r not in ctx.skip]
     probes = [r for r in own if not ctx.p.analysis[r] & _PROBE_ANSWER]
     if not probes:
