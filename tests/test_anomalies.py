@@ -190,6 +190,39 @@ def test_port_reuse_inside_time_wait() -> None:
     assert reuse.params["gap"] < 60
 
 
+def test_a_syn_the_server_in_time_wait_answers_with_an_ack_is_a_conflict() -> None:
+    """The server closed first, so it holds the 4-tuple in TIME_WAIT; 2 s later the client's new
+    SYN gets a (challenge) ACK instead of a SYN-ACK."""
+    first = Conversation()
+    first.handshake()
+    first.fin(first.server)
+    first.fin(first.client)
+    first.ack(first.server)
+    again = Conversation(client_isn=900000, server_isn=700000)
+    again.clock = first.clock + 2.0
+    again.send(again.client, SYN)
+    again.send(again.server, ACK, ack=first.next[first.client])
+    conns = found(merged(first, again))
+    conflict = one(conns[1], AnomalySlug.TIME_WAIT_CONFLICT)
+    assert conflict.params["answer"] == "ack"
+    assert conflict.params["time_wait_side"] == "server"
+    assert conflict.frames == (7, 8)  # the new SYN and its answer
+    assert conflict.params["gap"] < 60
+
+
+def test_a_spurious_retransmission_is_its_own_finding() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.ack(c.server)
+    c.send(
+        c.client, ACK | PSH, 100, seq=1001, advance=False, analysis=int(F.SPURIOUS_RETRANSMISSION)
+    )
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.SPURIOUS_RETRANSMISSION).frames == (6,)
+    assert AnomalySlug.RETRANSMISSION not in slugs(conn)
+
+
 def test_retransmitted_data_is_flagged_from_tsharks_verdict() -> None:
     c = Conversation()
     c.handshake()

@@ -36,8 +36,6 @@ NOT_PRODUCED = [
     "length-unknown",
     "port-reused",
     "reset-unread-data",
-    "spurious-retransmission",
-    "time-wait-conflict",
 ]
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 
