@@ -223,6 +223,29 @@ def test_a_spurious_retransmission_is_its_own_finding() -> None:
     assert AnomalySlug.RETRANSMISSION not in slugs(conn)
 
 
+def test_port_reuse_after_2msl_is_plain_reuse() -> None:
+    first = closed_by_client()
+    again = Conversation(client_isn=900000, server_isn=700000)
+    again.clock = first.clock + 300.0  # past 2MSL (RFC 9293: 240 s)
+    again.handshake()
+    conns = found(merged(first, again))
+    reuse = one(conns[1], AnomalySlug.PORT_REUSED)
+    assert reuse.frames == (len(first.packets) + 1,)
+    assert reuse.params["previous"] == 0 and reuse.params["gap"] >= 240
+    assert AnomalySlug.PORT_REUSED_IN_TIME_WAIT not in slugs(conns[1])
+
+
+def test_a_reset_that_leaves_received_data_unacknowledged_says_so() -> None:
+    """The server resets while 600 bytes it received are unacknowledged (unread data)."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 600)
+    c.send(c.server, RST | ACK, ack=c.client_isn + 1)
+    unread = one(found(c.columns())[0], AnomalySlug.RESET_UNREAD_DATA)
+    assert unread.frames == (5,)
+    assert unread.params == {"side": "server", "cause": "unacked-received", "bytes": 600}
+
+
 def test_retransmitted_data_is_flagged_from_tsharks_verdict() -> None:
     c = Conversation()
     c.handshake()

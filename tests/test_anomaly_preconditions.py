@@ -34,8 +34,6 @@ NOT_PRODUCED = [
     "acked-unseen-segment",
     "icmp-error",
     "length-unknown",
-    "port-reused",
-    "reset-unread-data",
 ]
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 
