@@ -290,6 +290,9 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Kill the worker and everything in its process group (tshark included), and reap it."""
+        if self._process.returncode is not None:  # reaped: its pid may belong to another now
+            self._close_pipes()
+            return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -436,6 +439,10 @@ class _LocalRun(Generic[T, R]):
         self.running: dict[WorkerProcess, _Running] = {}
         self.starting: list[WorkerProcess] = []
         self.idle: list[WorkerProcess] = []
+        # Every worker ever started: Ctrl-C can land between a worker leaving one of the lists
+        # above and joining another (just after it was sent an item, say), and the clean-up
+        # must still stop it, or it finishes the item after the caller cleaned up.
+        self.spawned: list[WorkerProcess] = []
 
     def run(self, order: list[int]) -> Outcome[T, R]:
         pending = deque(order)
@@ -461,12 +468,14 @@ class _LocalRun(Generic[T, R]):
         return self.outcome
 
     def _spawn(self) -> None:
-        self.starting.append(WorkerProcess(self.preload))
+        worker = WorkerProcess(self.preload)
+        self.spawned.append(worker)
+        self.starting.append(worker)
 
     def _stop(self) -> None:
         stop = bool(self.running) or self.outcome.interrupted
-        for worker in [*self.running, *self.starting, *self.idle]:
-            if stop or worker in self.starting:
+        for worker in self.spawned:  # killing one already reaped is harmless
+            if stop or worker not in self.idle:
                 worker.kill()
             else:
                 worker.close()

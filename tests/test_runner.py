@@ -33,6 +33,9 @@ def work(item: str) -> str:
         time.sleep(300)
     if item.startswith("slow"):
         time.sleep(30)
+    if item.startswith("late:"):  # leaves a trace on disk if it is not stopped within a second
+        time.sleep(1)
+        open(item.removeprefix("late:"), "w").close()
     return item.upper() + f"@{os.getpid()}"
 
 
@@ -135,6 +138,28 @@ def test_ctrl_c_keeps_what_finished_and_leaves_no_process(
     assert [f.item for f in outcome.finished] == ["a"]
     assert sorted(items[i] for i in outcome.not_run) == ["slow1", "slow2", "slow3", "slow4"]
     assert leftover_processes(5.0) == []
+
+
+def test_ctrl_c_just_after_an_item_was_sent_stops_the_worker_that_got_it(
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    leftover_processes: Callable[[float], list[int]],
+) -> None:
+    """Ctrl-C between handing an item over and noting the worker as busy: the worker must still
+    be stopped, or it finishes the item (a batch's report, say) after the caller cleaned up."""
+    trace = tmp_path / "written-late"
+    send = runner.WorkerProcess.send
+
+    def send_then_interrupt(self: runner.WorkerProcess, func: Any, item: Any) -> None:
+        send(self, func, item)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner.WorkerProcess, "send", send_then_interrupt)
+    outcome = runner.run(work, [f"late:{trace}"], RunOptions(jobs=1))
+    assert outcome.interrupted and outcome.finished == []
+    assert leftover_processes(5.0) == []
+    time.sleep(1.5)  # longer than the item takes
+    assert not trace.exists()
 
 
 def test_call_isolated_is_the_same_call_on_a_dask_worker() -> None:
