@@ -49,6 +49,7 @@ def load_capture(
     strict: bool = False,
     status: files.ReadStatus | None = None,
     shown: str | None = None,
+    digest: bool = True,
 ) -> Capture:
     """Read every TCP segment of a capture without tshark.
 
@@ -57,6 +58,7 @@ def load_capture(
     a warning. Raises the loader's errors for bad input: CaptureNotFound, CaptureUnreadable,
     NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
     status and shown: as for loader.load_capture (the frames read are counted, not the bytes).
+    Without digest the file's SHA-256 is not computed (CaptureInfo.sha256 is "").
     """
     status = status if status is not None else files.ReadStatus()
     capture = files.check_file(Path(path))
@@ -64,7 +66,8 @@ def load_capture(
     status.size = capture.stat().st_size
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(files.sha256, capture, stop)  # runs beside the parse
+        # Runs beside the parse, but it costs about as much CPU as the record walk.
+        hashing = pool.submit(files.sha256, capture, stop) if digest else None
         try:
             status.reading = True
             summary, foreign, packets, icmp = _read(
@@ -75,7 +78,7 @@ def load_capture(
             raise
         finally:
             status.reading = False
-        sha256 = digest.result()
+        sha256 = hashing.result() if hashing is not None else ""
     info = CaptureInfo(
         path=shown,
         size_bytes=status.size,
