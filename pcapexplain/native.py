@@ -409,21 +409,25 @@ class _Columns:
         self.time = array("d")
         self.src: list[str] = []
         self.dst: list[str] = []
+        self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
+        self._known = 0  # how many of them are filled in
 
     def extend(self, s: decode.Segments, src: Array, dst: Array, names: list[str]) -> None:
         """Every column but the analysis ones; src and dst are address ids into names."""
         keep = ~s.in_error
+        everything = bool(keep.all())  # the usual block: no ICMP error to leave out
         printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
+        hidden = not printed.all()
         values = {
             "frame": s.frame,
             "sport": s.sport,
             "dport": s.dport,
-            "flags": np.where(printed, s.flags, 0),
+            "flags": np.where(printed, s.flags, 0) if hidden else s.flags,
             "seq": s.seq,
-            "ack": np.where(printed, s.ack, NO_VALUE),
+            "ack": np.where(printed, s.ack, NO_VALUE) if hidden else s.ack,
             "length": np.maximum(s.seglen, 0),
             "length_unknown": s.seglen < 0,  # as tshark leaves tcp.len empty
-            "window": np.where(printed, s.window, NO_VALUE),
+            "window": np.where(printed, s.window, NO_VALUE) if hidden else s.window,
             "mss": s.mss,
             "wscale": s.wscale,
             "sack_perm": s.sack_perm,
@@ -436,11 +440,21 @@ class _Columns:
             "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
         }
         for name, column in values.items():
-            self._append(name, column[keep])
-        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
-        # One str per distinct address: the columns hold references to it.
-        self.src.extend(map(names.__getitem__, src[keep].tolist()))
-        self.dst.extend(map(names.__getitem__, dst[keep].tolist()))
+            self._append(name, column if everything else column[keep])
+        seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
+        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8))
+        # One str per distinct address: the columns hold references to it. An object array of
+        # the names turns ids into them in one gather.
+        known = self._known
+        if known < len(names):  # grown by doubling: a port scan's addresses stay linear
+            if len(self._names) < len(names):
+                grown = np.empty(max(2 * len(self._names), len(names)), dtype=object)
+                grown[:known] = self._names[:known]
+                self._names = grown
+            self._names[known : len(names)] = names[known:]
+            self._known = len(names)
+        for column, ids in ((self.src, src), (self.dst, dst)):
+            column.extend(self._names[ids if everything else ids[keep]].tolist())
 
     def finish(self, stream: Array, analysis: Array) -> None:
         """The two columns the analysis of the whole file gives."""
@@ -449,7 +463,8 @@ class _Columns:
 
     def _append(self, name: str, values: Array) -> None:
         column = self.ints[name]
-        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).tobytes())
+        # A byte view, not tobytes(): frombytes copies it once.
+        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).view(np.uint8))
 
     def packets(self) -> PacketColumns:
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
