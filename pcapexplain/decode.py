@@ -196,6 +196,8 @@ class _Network:
             v6, v4 = np.sort(np.concatenate([v6, v4[six]])), v4[~six]
         parts = [self._ipv4(v4, net[v4], cap_end[v4], rep[v4], in_error),
                  self._ipv6(v6, net[v6], cap_end[v6], rep[v6], in_error)]  # fmt: skip
+        if not len(v4) or not len(v6):  # one family only (the usual block): in row order
+            return _Found(**parts[0] if len(v4) else parts[1])
         merged = {k: np.concatenate([p[k] for p in parts]) for k in _FOUND + _ICMP}
         order = np.argsort(merged["rows"], kind="stable")
         return _Found(**{k: (merged[k][order] if k in _FOUND else merged[k]) for k in merged})
@@ -409,10 +411,15 @@ def _ip_checksum_ok(data: Bytes, at: Array, hlen: Array) -> Array:
 
 
 def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> Segments:
-    merged = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _FOUND}
-    order = np.lexsort((merged["in_error"].astype(np.int64), merged["rows"]))
-    keep = order[merged["tcp_end"][order] - merged["tcp_at"][order] >= 16]  # else no stream
-    f = {k: v[keep] for k, v in merged.items()}
+    if len(parts) == 1:  # no ICMP error: the rows are in order already
+        f = {k: getattr(parts[0], k) for k in _FOUND}
+    else:
+        merged = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _FOUND}
+        order = np.lexsort((merged["in_error"].astype(np.int64), merged["rows"]))
+        f = {k: v[order] for k, v in merged.items()}
+    readable = f["tcp_end"] - f["tcp_at"] >= 16  # else no stream
+    if not readable.all():
+        f = {k: v[readable] for k, v in f.items()}
     row, at = f["rows"], f["tcp_at"]
     avail = f["tcp_end"] - at  # header bytes the TCP dissector may read
     head = data.rows(at, 60)
@@ -528,19 +535,27 @@ def _option_values(
             result = (result << 8) | cell
         return result
 
-    mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
-    out["mss"][rows[mss]] = value(2)[mss]
-    ws = good & (kind == _WS) & (size == 3)
-    shift = value(1)
-    fresh = ws & (out["wscale"][rows] < 0)
-    out["wscale"][rows[fresh]] = shift[fresh]
-    out["ws_stored"][rows[ws]] = np.minimum(shift, 14)[ws]  # RFC 7323 §2.3: use 14 instead
-    marks["sack_perm"][rows[good & (kind == _SACK_PERM)]] = 1
-    marks["sack"][rows[good & (kind == _SACK) & (size >= 6)]] = 1  # a left edge was read
-    ts = good & (kind == _TS) & (size == 10)
-    ts &= out["tsval"][rows] < 0
-    out["tsval"][rows[ts]] = value(4)[ts]
-    marks["tfo"][rows[good & (kind == _TFO)]] = 1
+    # Each walk step holds few kinds of option (most often one): only theirs are looked at.
+    present = set(np.unique(kind[good]).tolist())
+    if _MSS in present:
+        mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
+        out["mss"][rows[mss]] = value(2)[mss]
+    if _WS in present:
+        ws = good & (kind == _WS) & (size == 3)
+        shift = value(1)
+        fresh = ws & (out["wscale"][rows] < 0)
+        out["wscale"][rows[fresh]] = shift[fresh]
+        out["ws_stored"][rows[ws]] = np.minimum(shift, 14)[ws]  # RFC 7323 §2.3: use 14 instead
+    if _SACK_PERM in present:
+        marks["sack_perm"][rows[good & (kind == _SACK_PERM)]] = 1
+    if _SACK in present:
+        marks["sack"][rows[good & (kind == _SACK) & (size >= 6)]] = 1  # a left edge was read
+    if _TS in present:
+        ts = good & (kind == _TS) & (size == 10)
+        ts &= out["tsval"][rows] < 0
+        out["tsval"][rows[ts]] = value(4)[ts]
+    if _TFO in present:
+        marks["tfo"][rows[good & (kind == _TFO)]] = 1
 
 
 def _tcp_checksums(data: Bytes, f: dict[str, Array], head: Array, reach: Array) -> Array:

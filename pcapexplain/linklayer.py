@@ -117,6 +117,17 @@ class Bytes:
 
 def be(matrix: Array, offset: int, size: int) -> Array:
     """Big-endian integers from columns offset..offset+size of a byte matrix."""
+    if size in (2, 4) and matrix.flags.c_contiguous and len(matrix):
+        # The matrix's rows read as big-endian words in place: one conversion, not size of them.
+        words = np.ndarray(
+            shape=(len(matrix),),
+            dtype=f">u{size}",
+            buffer=matrix,
+            offset=offset,
+            strides=(matrix.strides[0],),
+        )
+        converted: Array = words.astype(np.int64)
+        return converted
     value: Array = matrix[:, offset].astype(np.int64)
     for i in range(1, size):
         value = (value << 8) | matrix[:, offset + i]

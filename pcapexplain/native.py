@@ -254,7 +254,7 @@ class _Collected:
             split = tcpfast.split(headers)
         else:
             pairs = len(self.pairs)
-            order = np.argsort(headers.pair, kind="stable")
+            order = tcpfast.stable_order(headers.pair)
             split = tcpfast.Split(
                 np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1), order
             )
