@@ -442,7 +442,7 @@ class _Columns:
         for name, column in values.items():
             self._append(name, column if everything else column[keep])
         seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
-        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8))
+        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8).data)
         # One str per distinct address: the columns hold references to it. An object array of
         # the names turns ids into them in one gather.
         known = self._known
@@ -453,8 +453,8 @@ class _Columns:
                 self._names = grown
             self._names[known : len(names)] = names[known:]
             self._known = len(names)
-        for column, ids in ((self.src, src), (self.dst, dst)):
-            column.extend(self._names[ids if everything else ids[keep]].tolist())
+        for listed, ids in ((self.src, src), (self.dst, dst)):
+            listed.extend(self._names[ids if everything else ids[keep]].tolist())
 
     def finish(self, stream: Array, analysis: Array) -> None:
         """The two columns the analysis of the whole file gives."""
@@ -464,7 +464,8 @@ class _Columns:
     def _append(self, name: str, values: Array) -> None:
         column = self.ints[name]
         # A byte view, not tobytes(): frombytes copies it once.
-        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).view(np.uint8))
+        typed = np.ascontiguousarray(values, dtype=_NUMPY[column.typecode])
+        column.frombytes(typed.view(np.uint8).data)
 
     def packets(self) -> PacketColumns:
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
