@@ -304,9 +304,13 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     duplicate = (seglen == 0) & same_ack & (window == window[p])  # or a keep-alive's ACK
     rev_ack, rev_window = ack[q], window[q]
     ok &= ~((seglen > 0) & (rev_ack != 0) & (((rev_ack - seq - seglen) & _M) < _HALF))
-    gap = (seq + seglen - rev_ack) & _M
-    for shift in range(15):  # window full, whatever the scale
-        ok &= ~((seglen > 0) & (gap == ((rev_window << shift) & _M)))
+    # Window full, whatever the scale: only rows still ok with payload can be.
+    data = np.flatnonzero(ok & (seglen > 0))
+    gap, edge = (seq[data] + seglen[data] - rev_ack[data]) & _M, rev_window[data]
+    full = np.zeros(len(data), dtype=bool)
+    for shift in range(15):
+        full |= gap == ((edge << shift) & _M)
+    ok[data[full]] = False
     rev_next = nextseq[q]
     ok &= ~((rev_next != 0) & (((rev_next - ack) & _M) >= _HALF))  # ACKed unseen
     ta = np.where(ok & (seglen == 0) & same_ack, tcpanalysis.WINDOW_UPDATE, 0)
