@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     state: dict[str, Any] = {}
 
     def read() -> None:
-        state["capture"] = readers.load(args.capture, reader=Reader(args.reader))
+        # As `connections` reads: its outputs never show the file's SHA-256.
+        state["capture"] = readers.load(args.capture, reader=Reader(args.reader), digest=False)
 
     def reconstruct() -> None:
         state["connections"], state["states"] = reconstructor.reconstruct(state["capture"].packets)

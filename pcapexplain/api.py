@@ -114,6 +114,7 @@ def analyse(
     validate_checksums: bool = False,
     reader: Reader | str = Reader.AUTO,
     status: ReadStatus | None = None,
+    digest: bool = True,
 ) -> Analysis:
     """Read a capture and analyse every TCP connection in it.
 
@@ -121,10 +122,15 @@ def analyse(
     validate_checksums, IP and TCP checksums are checked and the Zeek view ignores bad packets as
     Zeek does. reader is "auto" (the native reader when it reads everything in the file, else
     tshark), "native" or "tshark"; `.capture.reader` says which one read it. status, when given,
-    follows the reading for a progress display. Raises PcapExplainError subclasses for bad input.
+    follows the reading for a progress display. Without digest the native reader leaves
+    `.capture.sha256` empty. Raises PcapExplainError subclasses for bad input.
     """
     capture = readers.load(
-        path, reader=Reader(reader), validate_checksums=validate_checksums, status=status
+        path,
+        reader=Reader(reader),
+        validate_checksums=validate_checksums,
+        status=status,
+        digest=digest,
     )
     result = analyse_capture(capture, checksums_validated=validate_checksums)
     return Analysis(result)

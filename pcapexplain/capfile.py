@@ -388,8 +388,15 @@ def int32(values: Array) -> Array:
 
 
 def _gather_u32(data: Array, at: Array, count: int, order: str) -> list[Array]:
-    """count consecutive 32-bit words at each offset, as int64 arrays (one strided gather each)."""
-    dtype = np.dtype(order + "u4")
-    words = np.ndarray(buffer=data, shape=(len(data) - 3,), dtype=dtype, strides=(1,))
-    last = len(words) - 1
-    return [words[np.minimum(at + 4 * i, last)].astype(np.int64) for i in range(count)]
+    """count consecutive 32-bit words at each offset, as int64 arrays.
+
+    One gather of whole headers (an element per byte offset, count words wide): the headers lie
+    scattered over the block, and each is fetched from memory once rather than once per word.
+    """
+    size = 4 * count
+    rows = np.ndarray(
+        buffer=data, shape=(len(data) - size + 1,), dtype=np.dtype((np.void, size)), strides=(1,)
+    )
+    gathered = rows[np.minimum(at, len(rows) - 1)].view(order + "u4").reshape(-1, count)
+    words = gathered.astype(np.int64)
+    return [words[:, i] for i in range(count)]

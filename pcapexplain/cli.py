@@ -90,8 +90,12 @@ def _root(
     _state["debug"] = debug
 
 
-def _analyse(capture: Path, check_checksums: bool, reader: Reader) -> api.Analysis:
-    """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow."""
+def _analyse(
+    capture: Path, check_checksums: bool, reader: Reader, *, digest: bool = True
+) -> api.Analysis:
+    """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow.
+
+    digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
     from pcapexplain.files import ReadStatus
     from pcapexplain.progress import CaptureProgress
@@ -99,7 +103,11 @@ def _analyse(capture: Path, check_checksums: bool, reader: Reader) -> api.Analys
     status = ReadStatus()
     with CaptureProgress(status):
         analysis = api.analyse(
-            capture, validate_checksums=check_checksums, reader=reader, status=status
+            capture,
+            validate_checksums=check_checksums,
+            reader=reader,
+            status=status,
+            digest=digest,
         )
     for warning in analysis.capture.warnings:
         typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
@@ -129,7 +137,7 @@ def connections(
     """
     from pcapexplain import records
 
-    analysis = _analyse(capture, check_checksums, reader)
+    analysis = _analyse(capture, check_checksums, reader, digest=False)
     if fmt is Format.ZEEK:
         text, what = _conn_log(analysis, check_checksums)
     else:

@@ -33,6 +33,12 @@ _TUNNEL_PROTOCOLS = (4, 41, 47, 97, 115, 137, 135, 140)  # IP-in-IP, IPv6-in-IP,
 _TUNNEL_UDP_PORTS = (4789, 6081, 4790, 2152, 3544, 1701, 6343, 8472, 4754, 6633, 6653, 5555)
 _ICMP_ERRORS = (3, 4, 5, 11, 12)  # ICMP types that quote the datagram they are about
 _ICMPV6_ERRORS = (1, 2, 3, 4)
+# The same sets as lookup tables over every protocol number, ICMP type or port.
+_IS_TUNNEL_PROTOCOL = linklayer.lookup(_TUNNEL_PROTOCOLS, 1 << 8)
+_IS_TUNNEL_PORT = linklayer.lookup(_TUNNEL_UDP_PORTS, 1 << 16)
+_IS_ICMP_ERROR = linklayer.lookup(_ICMP_ERRORS, 1 << 8)
+_IS_ICMPV6_ERROR = linklayer.lookup(_ICMPV6_ERRORS, 1 << 8)
+_IS_IPV6_EXTENSION = linklayer.lookup(_IPV6_EXTENSIONS, 1 << 8)
 
 # How far packet-tcp.c's dissect_tcp gets (Segments.reach), by captured bytes of the header:
 REACH_STREAM = 1  # ports to window read: conversation and analysis done, then a bogus length
@@ -196,6 +202,8 @@ class _Network:
             v6, v4 = np.sort(np.concatenate([v6, v4[six]])), v4[~six]
         parts = [self._ipv4(v4, net[v4], cap_end[v4], rep[v4], in_error),
                  self._ipv6(v6, net[v6], cap_end[v6], rep[v6], in_error)]  # fmt: skip
+        if not len(v4) or not len(v6):  # one family only (the usual block): in row order
+            return _Found(**parts[0] if len(v4) else parts[1])
         merged = {k: np.concatenate([p[k] for p in parts]) for k in _FOUND + _ICMP}
         order = np.argsort(merged["rows"], kind="stable")
         return _Found(**{k: (merged[k][order] if k in _FOUND else merged[k]) for k in merged})
@@ -250,7 +258,7 @@ class _Network:
         first = fragment & ~held & (offset == 0)  # dissected as it is, its length unknown
         payload = ok & (~fragment | first)
         tcp_at = at + hlen
-        _count(self.foreign, "tunnels", payload & np.isin(proto, _TUNNEL_PROTOCOLS))
+        _count(self.foreign, "tunnels", payload & _IS_TUNNEL_PROTOCOL[proto])
         self._udp_tunnels(payload & (proto == UDP) & ~first, tcp_at)
         ah = payload & (proto == AH)
         if ah.any():  # an authentication header in front of the transport header
@@ -260,7 +268,7 @@ class _Network:
             seg_rep = np.where(ah, seg_rep - ah_len, seg_rep)
         tcp = payload & (proto == TCP)
         icmp = payload & (proto == ICMP) & ~first & (tcp_at + 8 <= end)
-        icmp &= np.isin(self.data.u8(tcp_at), _ICMP_ERRORS)
+        icmp &= _IS_ICMP_ERROR[self.data.u8(tcp_at)]
         return {
             **_select(tcp, rows, tcp_at, seg_rep, end, 4, head, 12, 16, head[:, 8], checksum),
             "ip_len": ip_len[tcp],
@@ -286,7 +294,7 @@ class _Network:
         seg_rep = np.minimum(plen, rep - 40)
         cursor = at + 40
         for _ in range(16):  # a longer chain of extension headers is left alone
-            ext = ok & np.isin(nxt, _IPV6_EXTENSIONS)
+            ext = ok & _IS_IPV6_EXTENSION[nxt]
             routing = ok & (nxt == _IPV6_ROUTING)
             if routing.any():  # with segments left, tshark's conversation uses the last hop
                 moves = routing & (self.data.u8(cursor + 3) > 0)
@@ -304,11 +312,11 @@ class _Network:
             nxt = np.where(ext, self.data.u8(cursor), nxt)
             cursor = np.where(ext, cursor + length, cursor)
             seg_rep = np.where(ext, seg_rep - length, seg_rep)
-        _count(self.foreign, "tunnels", ok & np.isin(nxt, _TUNNEL_PROTOCOLS))
+        _count(self.foreign, "tunnels", ok & _IS_TUNNEL_PROTOCOL[nxt])
         self._udp_tunnels(ok & (nxt == UDP), cursor)
         tcp = ok & (nxt == TCP)
         icmp = ok & (nxt == ICMPV6) & (cursor + 8 <= end)
-        icmp &= np.isin(self.data.u8(cursor), _ICMPV6_ERRORS)
+        icmp &= _IS_ICMPV6_ERROR[self.data.u8(cursor)]
         zero = np.zeros(len(rows), dtype=np.int64)
         return {
             **_select(tcp, rows, cursor, seg_rep, end, 6, head, 8, 24, head[:, 7], zero),
@@ -321,8 +329,8 @@ class _Network:
     def _udp_tunnels(self, udp: Array, at: Array) -> None:
         if udp.any():
             ports = self.data.rows(at, 4)
-            tunnel = np.isin(be(ports, 0, 2), _TUNNEL_UDP_PORTS)
-            tunnel |= np.isin(be(ports, 2, 2), _TUNNEL_UDP_PORTS)
+            tunnel = _IS_TUNNEL_PORT[be(ports, 0, 2)]
+            tunnel |= _IS_TUNNEL_PORT[be(ports, 2, 2)]
             _count(self.foreign, "tunnels", udp & tunnel)
 
 
@@ -409,10 +417,15 @@ def _ip_checksum_ok(data: Bytes, at: Array, hlen: Array) -> Array:
 
 
 def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> Segments:
-    merged = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _FOUND}
-    order = np.lexsort((merged["in_error"].astype(np.int64), merged["rows"]))
-    keep = order[merged["tcp_end"][order] - merged["tcp_at"][order] >= 16]  # else no stream
-    f = {k: v[keep] for k, v in merged.items()}
+    if len(parts) == 1:  # no ICMP error: the rows are in order already
+        f = {k: getattr(parts[0], k) for k in _FOUND}
+    else:
+        merged = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _FOUND}
+        order = np.lexsort((merged["in_error"].astype(np.int64), merged["rows"]))
+        f = {k: v[order] for k, v in merged.items()}
+    readable = f["tcp_end"] - f["tcp_at"] >= 16  # else no stream
+    if not readable.all():
+        f = {k: v[readable] for k, v in f.items()}
     row, at = f["rows"], f["tcp_at"]
     avail = f["tcp_end"] - at  # header bytes the TCP dissector may read
     head = data.rows(at, 60)
@@ -528,19 +541,27 @@ def _option_values(
             result = (result << 8) | cell
         return result
 
-    mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
-    out["mss"][rows[mss]] = value(2)[mss]
-    ws = good & (kind == _WS) & (size == 3)
-    shift = value(1)
-    fresh = ws & (out["wscale"][rows] < 0)
-    out["wscale"][rows[fresh]] = shift[fresh]
-    out["ws_stored"][rows[ws]] = np.minimum(shift, 14)[ws]  # RFC 7323 §2.3: use 14 instead
-    marks["sack_perm"][rows[good & (kind == _SACK_PERM)]] = 1
-    marks["sack"][rows[good & (kind == _SACK) & (size >= 6)]] = 1  # a left edge was read
-    ts = good & (kind == _TS) & (size == 10)
-    ts &= out["tsval"][rows] < 0
-    out["tsval"][rows[ts]] = value(4)[ts]
-    marks["tfo"][rows[good & (kind == _TFO)]] = 1
+    # Each walk step holds few kinds of option (most often one): only theirs are looked at.
+    present = set(np.unique(kind[good]).tolist())
+    if _MSS in present:
+        mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
+        out["mss"][rows[mss]] = value(2)[mss]
+    if _WS in present:
+        ws = good & (kind == _WS) & (size == 3)
+        shift = value(1)
+        fresh = ws & (out["wscale"][rows] < 0)
+        out["wscale"][rows[fresh]] = shift[fresh]
+        out["ws_stored"][rows[ws]] = np.minimum(shift, 14)[ws]  # RFC 7323 §2.3: use 14 instead
+    if _SACK_PERM in present:
+        marks["sack_perm"][rows[good & (kind == _SACK_PERM)]] = 1
+    if _SACK in present:
+        marks["sack"][rows[good & (kind == _SACK) & (size >= 6)]] = 1  # a left edge was read
+    if _TS in present:
+        ts = good & (kind == _TS) & (size == 10)
+        ts &= out["tsval"][rows] < 0
+        out["tsval"][rows[ts]] = value(4)[ts]
+    if _TFO in present:
+        marks["tfo"][rows[good & (kind == _TFO)]] = 1
 
 
 def _tcp_checksums(data: Bytes, f: dict[str, Array], head: Array, reach: Array) -> Array:

@@ -10,6 +10,7 @@ access to a block's bytes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +70,19 @@ _NO_TCP_ETHERTYPES = frozenset((
     0x0BAD, 0x0BAF, 0x08FF, 0x889A, 0x886F, 0x886C, 0x8901, 0x8911, 0x80D5, 0x8204, 0x8133,
     0x81FD, 0xD00D, 0x80FF, 0x872D, 0x0000,
 ))  # fmt: skip
-_FOREIGN_ETHERTYPES = np.array(sorted(_REGISTERED_ETHERTYPES - _NO_TCP_ETHERTYPES))
+
+
+def lookup(values: Iterable[int], size: int) -> Array:
+    """A table of size booleans, true at values: `table[x]` is np.isin(x, values) for 0 <= x <
+    size, without isin's sort or table built on every call."""
+    table = np.zeros(size, dtype=bool)
+    table[list(values)] = True
+    return table
+
+
+_FOREIGN_ETHERTYPES = lookup(_REGISTERED_ETHERTYPES - _NO_TCP_ETHERTYPES, 1 << 16)
+_IS_VLAN_TAG = lookup(_VLAN_TAGS, 1 << 16)
+_LLC_WITH_IP = lookup((0xAA, 0x06), 1 << 8)  # SNAP, or the IP SAP
 _BSD_AF_INET, _BSD_AF_INET6 = 2, (24, 28, 30)
 _ARPHRD_NETLINK, _ARPHRD_IPGRE = 824, 778
 
@@ -117,6 +130,17 @@ class Bytes:
 
 def be(matrix: Array, offset: int, size: int) -> Array:
     """Big-endian integers from columns offset..offset+size of a byte matrix."""
+    if size in (2, 4) and matrix.flags.c_contiguous and len(matrix):
+        # The matrix's rows read as big-endian words in place: one conversion, not size of them.
+        words = np.ndarray(
+            shape=(len(matrix),),
+            dtype=f">u{size}",
+            buffer=matrix,
+            offset=offset,
+            strides=(matrix.strides[0],),
+        )
+        converted: Array = words.astype(np.int64)
+        return converted
     value: Array = matrix[:, offset].astype(np.int64)
     for i in range(1, size):
         value = (value << 8) | matrix[:, offset + i]
@@ -147,7 +171,7 @@ def link(data: Bytes, records: Records) -> Link:
         # 802.3 frames: LLC with SNAP or the IP SAP, and Cisco ISL, can hold IP.
         llc = eth & (etype <= 1500) & (etype != 0)
         isl = (be(head, 0, 2) == 0x0100) | (be(head, 0, 2) == 0x0C00)
-        out.kind[llc & (np.isin(head[:, 14], (0xAA, 0x06)) | isl)] = FOREIGN
+        out.kind[llc & (_LLC_WITH_IP[head[:, 14]] | isl)] = FOREIGN
     for linktype, size, proto_at, hatype_at in ((SLL, 16, 14, 2), (SLL2, 20, 0, 8)):
         sll = (lt == linktype) & (have >= size)
         if sll.any():
@@ -178,11 +202,11 @@ def _ethertype(
     etype = first_type
     payload = payload_at.copy()
     for depth in range(_MAX_VLAN_TAGS + 1):
-        tag = active & np.isin(etype, _VLAN_TAGS) & (payload + 4 <= end)
+        tag = active & _IS_VLAN_TAG[etype] & (payload + 4 <= end)
         done = active & ~tag
         out.kind[done & (etype == 0x0800)] = IPV4
         out.kind[done & (etype == 0x86DD)] = IPV6
-        out.kind[done & np.isin(etype, _FOREIGN_ETHERTYPES)] = FOREIGN
+        out.kind[done & _FOREIGN_ETHERTYPES[etype]] = FOREIGN
         out.net[done] = payload[done]
         if not tag.any() or depth == _MAX_VLAN_TAGS:
             break
@@ -214,7 +238,7 @@ def _cooked(
     plain = typed & ~gre
     _ethertype(data, plain, proto, start + size, end, out)
     llc = rows & (hatype != _ARPHRD_NETLINK) & (proto == 4)
-    out.kind[llc & np.isin(data.u8(start + size), (0xAA, 0x06))] = FOREIGN
+    out.kind[llc & _LLC_WITH_IP[data.u8(start + size)]] = FOREIGN
 
 
 def _raw(head: Array, rows: Array, have: Array, start: Array, out: Link) -> None:

@@ -49,6 +49,7 @@ def load_capture(
     strict: bool = False,
     status: files.ReadStatus | None = None,
     shown: str | None = None,
+    digest: bool = True,
 ) -> Capture:
     """Read every TCP segment of a capture without tshark.
 
@@ -57,6 +58,7 @@ def load_capture(
     a warning. Raises the loader's errors for bad input: CaptureNotFound, CaptureUnreadable,
     NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
     status and shown: as for loader.load_capture (the frames read are counted, not the bytes).
+    Without digest the file's SHA-256 is not computed (CaptureInfo.sha256 is "").
     """
     status = status if status is not None else files.ReadStatus()
     capture = files.check_file(Path(path))
@@ -64,7 +66,8 @@ def load_capture(
     status.size = capture.stat().st_size
     stop = threading.Event()
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(files.sha256, capture, stop)  # runs beside the parse
+        # Runs beside the parse, but it costs about as much CPU as the record walk.
+        hashing = pool.submit(files.sha256, capture, stop) if digest else None
         try:
             status.reading = True
             summary, foreign, packets, icmp = _read(
@@ -75,7 +78,7 @@ def load_capture(
             raise
         finally:
             status.reading = False
-        sha256 = digest.result()
+        sha256 = hashing.result() if hashing is not None else ""
     info = CaptureInfo(
         path=shown,
         size_bytes=status.size,
@@ -251,7 +254,7 @@ class _Collected:
             split = tcpfast.split(headers)
         else:
             pairs = len(self.pairs)
-            order = np.argsort(headers.pair, kind="stable")
+            order = tcpfast.stable_order(headers.pair)
             split = tcpfast.Split(
                 np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1), order
             )
@@ -406,21 +409,25 @@ class _Columns:
         self.time = array("d")
         self.src: list[str] = []
         self.dst: list[str] = []
+        self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
+        self._known = 0  # how many of them are filled in
 
     def extend(self, s: decode.Segments, src: Array, dst: Array, names: list[str]) -> None:
         """Every column but the analysis ones; src and dst are address ids into names."""
         keep = ~s.in_error
+        everything = bool(keep.all())  # the usual block: no ICMP error to leave out
         printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
+        hidden = not printed.all()
         values = {
             "frame": s.frame,
             "sport": s.sport,
             "dport": s.dport,
-            "flags": np.where(printed, s.flags, 0),
+            "flags": np.where(printed, s.flags, 0) if hidden else s.flags,
             "seq": s.seq,
-            "ack": np.where(printed, s.ack, NO_VALUE),
+            "ack": np.where(printed, s.ack, NO_VALUE) if hidden else s.ack,
             "length": np.maximum(s.seglen, 0),
             "length_unknown": s.seglen < 0,  # as tshark leaves tcp.len empty
-            "window": np.where(printed, s.window, NO_VALUE),
+            "window": np.where(printed, s.window, NO_VALUE) if hidden else s.window,
             "mss": s.mss,
             "wscale": s.wscale,
             "sack_perm": s.sack_perm,
@@ -433,11 +440,21 @@ class _Columns:
             "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
         }
         for name, column in values.items():
-            self._append(name, column[keep])
-        self.time.frombytes(epoch_seconds(s.seconds[keep], s.nanos[keep]).tobytes())
-        # One str per distinct address: the columns hold references to it.
-        self.src.extend(map(names.__getitem__, src[keep].tolist()))
-        self.dst.extend(map(names.__getitem__, dst[keep].tolist()))
+            self._append(name, column if everything else column[keep])
+        seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
+        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8).data)
+        # One str per distinct address: the columns hold references to it. An object array of
+        # the names turns ids into them in one gather.
+        known = self._known
+        if known < len(names):  # grown by doubling: a port scan's addresses stay linear
+            if len(self._names) < len(names):
+                grown = np.empty(max(2 * len(self._names), len(names)), dtype=object)
+                grown[:known] = self._names[:known]
+                self._names = grown
+            self._names[known : len(names)] = names[known:]
+            self._known = len(names)
+        for listed, ids in ((self.src, src), (self.dst, dst)):
+            listed.extend(self._names[ids if everything else ids[keep]].tolist())
 
     def finish(self, stream: Array, analysis: Array) -> None:
         """The two columns the analysis of the whole file gives."""
@@ -446,7 +463,9 @@ class _Columns:
 
     def _append(self, name: str, values: Array) -> None:
         column = self.ints[name]
-        column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY[column.typecode]).tobytes())
+        # A byte view, not tobytes(): frombytes copies it once.
+        typed = np.ascontiguousarray(values, dtype=_NUMPY[column.typecode])
+        column.frombytes(typed.view(np.uint8).data)
 
     def packets(self) -> PacketColumns:
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)

@@ -22,16 +22,18 @@ def load(
     reader: Reader = Reader.AUTO,
     validate_checksums: bool = False,
     status: files.ReadStatus | None = None,
+    digest: bool = True,
 ) -> Capture:
     """Read a capture with the chosen reader; raises the loaders' PcapExplainError subclasses.
 
-    status, when given, is kept up to date for a progress display.
+    status, when given, is kept up to date for a progress display. Without digest the native
+    reader leaves the file's SHA-256 out (""), for outputs that do not show it.
     """
     status = status if status is not None else files.ReadStatus()
     if str(path) == files.STDIN:
         with files.spooled_stdin(status) as spooled:
-            return _load(spooled, files.STDIN, reader, validate_checksums, status)
-    return _load(path, None, reader, validate_checksums, status)
+            return _load(spooled, files.STDIN, reader, validate_checksums, status, digest)
+    return _load(path, None, reader, validate_checksums, status, digest)
 
 
 def _load(
@@ -40,6 +42,7 @@ def _load(
     reader: Reader,
     validate_checksums: bool,
     status: files.ReadStatus,
+    digest: bool,
 ) -> Capture:
     if reader is not Reader.TSHARK:
         try:
@@ -49,6 +52,7 @@ def _load(
                 strict=reader is Reader.AUTO,
                 status=status,
                 shown=shown,
+                digest=digest,
             )
         except NativeUnsupported:
             if reader is Reader.NATIVE:

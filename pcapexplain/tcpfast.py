@@ -50,6 +50,23 @@ class Split:
         return frames
 
 
+def stable_order(keys: Array) -> Array:
+    """np.argsort(keys, kind="stable") of non-negative integers, 16 bits at a time.
+
+    numpy sorts 16-bit integers stably by radix, in linear time, and wider ones by merging: a
+    million 4-tuple numbers sort about five times faster a digit at a time (least significant
+    first, each pass stable).
+    """
+    order: Array = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    top = int(keys.max()) if len(keys) else 0
+    shift = 16
+    while top >> shift:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
+
+
 def split(h: Headers) -> Split:
     """Which headers belong to plain 4-tuples, and the analysis flags of those headers.
 
@@ -61,7 +78,7 @@ def split(h: Headers) -> Split:
     plain = np.zeros(n, dtype=bool)
     flags = np.zeros(n, dtype=np.int64)
     opening = np.full(pairs, -1, dtype=np.int64)
-    order = np.argsort(h.pair, kind="stable")  # by 4-tuple, frame order within each
+    order = stable_order(h.pair)  # by 4-tuple, frame order within each
     ends = np.cumsum(np.bincount(h.pair, minlength=pairs))  # past each 4-tuple's last header
     low = 0
     while low < pairs:
@@ -124,7 +141,7 @@ class _Neighbours:
 
     def __init__(self, pair: Array, flow: Array) -> None:
         n = len(pair)
-        order = np.argsort(pair, kind="stable")  # by 4-tuple, frame order within each
+        order = stable_order(pair)  # by 4-tuple, frame order within each
         ordered = pair[order]
         starts = np.ones(n, dtype=bool)
         starts[1:] = ordered[1:] != ordered[:-1]
@@ -287,9 +304,13 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     duplicate = (seglen == 0) & same_ack & (window == window[p])  # or a keep-alive's ACK
     rev_ack, rev_window = ack[q], window[q]
     ok &= ~((seglen > 0) & (rev_ack != 0) & (((rev_ack - seq - seglen) & _M) < _HALF))
-    gap = (seq + seglen - rev_ack) & _M
-    for shift in range(15):  # window full, whatever the scale
-        ok &= ~((seglen > 0) & (gap == ((rev_window << shift) & _M)))
+    # Window full, whatever the scale: only rows still ok with payload can be.
+    data = np.flatnonzero(ok & (seglen > 0))
+    gap, edge = (seq[data] + seglen[data] - rev_ack[data]) & _M, rev_window[data]
+    full = np.zeros(len(data), dtype=bool)
+    for shift in range(15):
+        full |= gap == ((edge << shift) & _M)
+    ok[data[full]] = False
     rev_next = nextseq[q]
     ok &= ~((rev_next != 0) & (((rev_next - ack) & _M) >= _HALF))  # ACKed unseen
     ta = np.where(ok & (seglen == 0) & same_ack, tcpanalysis.WINDOW_UPDATE, 0)
@@ -376,7 +397,7 @@ def _running_nextseq(
     n = len(after)
     rows = np.flatnonzero(analysed)
     key = epoch[rows] * 2 + d[rows]
-    rows = rows[np.argsort(key, kind="stable")]
+    rows = rows[stable_order(key)]
     key = epoch[rows] * 2 + d[rows]
     first = np.ones(len(rows), dtype=bool)
     first[1:] = key[1:] != key[:-1]

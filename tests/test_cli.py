@@ -8,6 +8,7 @@ import json
 import re
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -304,3 +305,34 @@ def test_a_reader_that_leaves_early_is_no_error() -> None:
     reader.stdin.close()
     reader.wait(timeout=30)
     assert (run.returncode, run.stderr) == (0, b"")
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv"])
+def test_connections_never_hashes_the_file_and_shows_the_same(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    fmt: str,
+) -> None:
+    """No output of `connections` shows the SHA-256, so it is not computed (a sixth of the native
+    reader's CPU); the rows are those of an analysis that has the digest."""
+    from pcapexplain import api, files, records
+
+    analysis = api.analyse(SAMPLE, reader="native")
+    assert len(analysis.capture.sha256) == 64
+    rows = records.connection_records(analysis.result, SAMPLE.name)
+    expected = io.StringIO()
+    (records.write_json if fmt == "json" else records.write_csv)(rows, expected)
+    real, calls = files.sha256, []
+
+    def counted(*args: Any) -> str:
+        calls.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(files, "sha256", counted)
+    status, out, _ = _run(capsys, "connections", str(SAMPLE), "-f", fmt, "--reader", "native")
+    assert status == ExitStatus.OK
+    assert not calls
+    assert out == expected.getvalue()
+    status, _, _ = _run(capsys, "report", str(SAMPLE), "-o", str(tmp_path / "r.html"))
+    assert status == ExitStatus.OK and calls  # the report shows it: computed there

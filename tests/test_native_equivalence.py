@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from pcapexplain import (
@@ -329,6 +330,17 @@ def test_fast_path_in_small_groups_matches_the_reference_loop(
     monkeypatch.setattr(tcpfast, "_CHUNK", 40)
     for path in sources:
         assert _stream_and_flags(path, fast=True) == reference[path], path
+
+
+@pytest.mark.parametrize("top", [1, 3, 1 << 16, 70_000, 1 << 33])
+def test_stable_order_is_numpys_stable_argsort(top: int) -> None:
+    """tcpfast.stable_order sorts 16 bits at a time; it must give np.argsort's stable order,
+    ties in their original order, whatever the keys' width."""
+    rng = np.random.default_rng(top)
+    for n in (0, 1, 7, 50_000):
+        keys = rng.integers(0, top, n)
+        expected = np.argsort(keys, kind="stable")
+        assert np.array_equal(tcpfast.stable_order(keys), expected), (top, n)
 
 
 def test_every_listed_difference_has_a_reason() -> None:
