@@ -170,20 +170,23 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
-    sums = np.zeros(size, dtype=np.int64)
-    np.add.at(sums, key, np.asarray(column, dtype=np.int64))
-    return sums.tolist()
+    # bincount sums in float64 (exact below 2**53 bytes), ten times faster than np.add.at.
+    sums = np.bincount(key, weights=np.asarray(column, dtype=np.float64), minlength=size)
+    return sums.astype(np.int64).tolist()
 
 
 def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
     """Each connection's distinct tshark stream numbers, ascending."""
     streams = np.asarray(column, dtype=np.int64)
-    least = np.full(size, np.iinfo(np.int64).max)
-    most = np.full(size, np.iinfo(np.int64).min)
-    np.minimum.at(least, owner, streams)
-    np.maximum.at(most, owner, streams)
-    single = least == most  # nearly every connection: one stream, found without sorting
-    pairs = zip(least.tolist(), single.tolist(), strict=True)
+    # One stream per connection, whichever of its rows wrote it last (np.minimum.at is slow):
+    # a connection whose rows all equal it has that one stream, as nearly every one does.
+    some = np.zeros(size, dtype=np.int64)
+    some[owner] = streams
+    single = np.ones(size, dtype=bool)
+    single[owner[streams != some[owner]]] = False
+    seen = np.zeros(size, dtype=bool)
+    seen[owner] = True
+    pairs = zip(some.tolist(), (single & seen).tolist(), strict=True)
     found: dict[int, tuple[int, ...]] = {
         cid: (stream,) for cid, (stream, alone) in enumerate(pairs) if alone
     }
