@@ -172,7 +172,8 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
     # bincount sums in float64 (exact below 2**53 bytes), ten times faster than np.add.at.
     sums = np.bincount(key, weights=np.asarray(column, dtype=np.float64), minlength=size)
-    return sums.astype(np.int64).tolist()
+    found: list[int] = sums.astype(np.int64).tolist()
+    return found
 
 
 def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:

@@ -52,6 +52,7 @@ _NO_OPTIONS, _NOWHERE = TcpOptions(), Vantage()
 _SKIP = True  # False: every loop visits every row (the reference the tests compare with)
 
 Side = tuple[str, int]
+_NO_SIDE: Side = ("", -1)  # stands for the sender of a row without SYN, which no rule reads
 
 
 @dataclass(slots=True)
@@ -175,8 +176,11 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     key = _pair_keys(sender, receiver)
     del receiver
     by_key = np.argsort(key, kind="stable")
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], _column(packets.flags)[by_key])])
-    groups, own, current = _assign(packets, rows.tolist(), key[rows].tolist())
+    flags = _column(packets.flags)
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key])])
+    visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
+    groups, own, current = _assign(packets, visited)
+    del flags
     del key
     count = len(by_key)
     index: Any = np.int32 if count < 1 << 31 else np.int64
@@ -239,8 +243,17 @@ def _rows_to_visit(keys: Any, flags: Any) -> Any:
     return visit
 
 
+@dataclass(slots=True)
+class _Visited:
+    """The rows the grouping loop visits, in capture order, with their 4-tuple keys and flags."""
+
+    rows: list[int]
+    keys: list[int]
+    flags: list[int]
+
+
 def _assign(
-    packets: PacketColumns, rows: list[int], keys: list[int]
+    packets: PacketColumns, visited: _Visited
 ) -> tuple[list[_Incarnation], list[int], list[int]]:
     """The grouping loop over the rows that matter: (incarnations, each row's incarnation, the
     incarnation its 4-tuple has after it)."""
@@ -249,15 +262,17 @@ def _assign(
     own: list[int] = []
     latest: list[int] = []
     p_src, p_sport, p_dst, p_dport = packets.src, packets.sport, packets.dst, packets.dport
-    p_flags, p_seq, p_ack = packets.flags, packets.seq, packets.ack
-    for row, key in zip(rows, keys, strict=True):
-        sender, flags, seq = (p_src[row], p_sport[row]), p_flags[row], p_seq[row]
+    p_seq, p_ack = packets.seq, packets.ack
+    for row, key, flags in zip(visited.rows, visited.keys, visited.flags, strict=True):
+        # Only a row with SYN reads its sender (_is_stale, _starts_new, _note): most rows
+        # have none, and building the tuple for them would cost as much as the rest.
+        sender = (p_src[row], p_sport[row]) if flags & _SYN else _NO_SIDE
         group = current.get(key)
         if (
             group is not None
             # _is_stale is False, and changes nothing, for any other segment: skip the call.
             and (group.stale_synack is not None or flags & _OPENING == _SYN | _ACK)
-            and _is_stale(group, sender, (p_dst[row], p_dport[row]), flags, seq, p_ack[row])
+            and _is_stale(group, sender, (p_dst[row], p_dport[row]), flags, p_seq[row], p_ack[row])
         ):
             if group.stale is None:
                 group.stale = _Incarnation(len(groups), row)
@@ -265,13 +280,13 @@ def _assign(
             own.append(group.stale.id)
             latest.append(group.id)
             continue
-        if group is None or (flags & _OPENING == _SYN and _starts_new(group, sender, seq)):
+        if group is None or (flags & _OPENING == _SYN and _starts_new(group, sender, p_seq[row])):
             group = current[key] = _Incarnation(len(groups), row)
             groups.append(group)
         own.append(group.id)
         latest.append(group.id)
         if flags & _NOTABLE or not group.acked:
-            _note(group, sender, flags, seq)
+            _note(group, sender, flags, p_seq[row])
     return groups, own, latest
 
 
