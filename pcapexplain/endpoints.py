@@ -169,7 +169,11 @@ def replay(
     visited: each run of them goes to runs as (first position, stop, client state, server state),
     for the caller to write.
     """
-    if stray_prober(packets, conn.packet_index) == (conn.client.ip, conn.client.port):
+    # Roles are inferred unless the client sent a SYN, and a connection with a SYN is no stray.
+    if conn.roles_inferred and stray_prober(packets, conn.packet_index) == (
+        conn.client.ip,
+        conn.client.port,
+    ):
         return _replay_stray(packets, states, conn)
     client_state, server_state = initial_states(packets, conn)
     client, server = Side(client_state), Side(server_state)
@@ -179,14 +183,15 @@ def replay(
     c_before, c_after = states.client_before, states.client_after
     s_before, s_after = states.server_before, states.server_after
     count, pos, upcoming = len(index), 0, 0
+    skipping = controls is not None and runs is not None
     while pos < count:
         if (
-            controls is not None
-            and runs is not None
+            skipping
             and client.state not in _UNSETTLED
             and server.state not in _UNSETTLED
             and not (client.fin_in_flight or server.fin_in_flight)
         ):
+            assert controls is not None and runs is not None  # for mypy: skipping says so
             while upcoming < len(controls) and controls[upcoming] < pos:
                 upcoming += 1
             stop = controls[upcoming] if upcoming < len(controls) else count
@@ -216,8 +221,11 @@ def replay(
                     before_c = c_after[index[pos - 1]] if pos else _UNK
                 else:
                     before_s = s_after[index[pos - 1]] if pos else _UNK
-            _mark_changes(client, before_c, pos)
-            _mark_changes(server, before_s, pos)
+            # _mark_changes does nothing to a side still in its state, unless that is TIME_WAIT.
+            if client.state != before_c or client.state == _TW:
+                _mark_changes(client, before_c, pos)
+            if server.state != before_s or server.state == _TW:
+                _mark_changes(server, before_s, pos)
         # else the common case: data or a pure ACK that changes no state, and keeps its role
         c_before[row], s_before[row] = before_c, before_s
         c_after[row], s_after[row] = client.state, server.state
