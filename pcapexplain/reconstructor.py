@@ -77,6 +77,7 @@ class _Layout:
     order: Any  # rows by connection, ascending within each (numpy int64)
     starts: list[int]  # where each connection's rows begin in order, and the end
     endpoint: Any  # sender's endpoint code per row (numpy int64)
+    addresses: dict[str, int]  # an endpoint's code is its address's here, shifted, | its port
 
 
 def reconstruct(
@@ -108,9 +109,13 @@ def _reconstruct(
     firsts = [g.first_row for g in groups]
     errors = icmp.match(icmp_errors, packets, firsts) if icmp_errors else {}
     connections = []
+    flags = _column(packets.flags)
+    opening = _opening_rows(flags, layout)
+    every_row = array("l", layout.order.tobytes())  # sliced per connection: no numpy per slice
+    known: dict[Side, Endpoint] = {}
     for cid in range(len(groups)):
-        rows = array("l", layout.order[layout.starts[cid] : layout.starts[cid + 1]].tobytes())
-        client, server, inferred = _roles(packets, rows)
+        rows = every_row[layout.starts[cid] : layout.starts[cid + 1]]
+        client, server, inferred = _roles(packets, rows, opening[cid], known)
         conn = Connection(
             id=cid,
             client=client,
@@ -124,7 +129,6 @@ def _reconstruct(
         )
         conn.icmp = tuple(errors.get(cid, ()))
         connections.append(conn)
-    flags = _column(packets.flags)
     _fill_outline(packets, states, connections, layout)
     sides = _replay(packets, states, connections, layout, flags)
     summary = _summary_rows(packets, states, layout, flags)
@@ -172,7 +176,7 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     every other row joins the incarnation its 4-tuple has at its position.
     """
     # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
-    sender, receiver = _endpoint_codes(packets)
+    sender, receiver, addresses = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
     del receiver
     by_key = np.argsort(key, kind="stable")
@@ -195,11 +199,12 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     owner[rows] = own
     order = np.argsort(owner, kind="stable")
     starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
-    return groups, _Layout(owner, order, starts, sender)
+    return groups, _Layout(owner, order, starts, sender, addresses)
 
 
-def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
-    """Per row, a code for (address, port) of the sender and of the receiver."""
+def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
+    """Per row, a code for (address, port) of the sender and of the receiver; and each
+    address's code."""
     names = dict.fromkeys(packets.src)
     names.update(dict.fromkeys(packets.dst))
     code = {name: i for i, name in enumerate(names)}
@@ -210,7 +215,7 @@ def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
     dst = np.fromiter(map(code.__getitem__, packets.dst), dtype=np.int64, count=count)
     dst <<= 16
     dst |= _column(packets.dport)
-    return src, dst
+    return src, dst, code
 
 
 def _pair_keys(sender: Any, receiver: Any) -> Any:
@@ -341,26 +346,16 @@ def _fill_outline(
 ) -> None:
     """The columns the replay reads and does not decide: connection, direction, plain role."""
     _view(states.connection)[:] = layout.owner
-    sender = layout.endpoint
-    clients = np.empty(len(connections), dtype=np.int64)
-    for conn in connections:
-        first = conn.packet_index[0]
-        sends = (packets.src[first], packets.sport[first]) == (conn.client.ip, conn.client.port)
-        other = first if sends else _peer_row(packets, conn)
-        clients[conn.id] = sender[other] if other is not None else -1
+    sender, addresses = layout.endpoint, layout.addresses
+    clients = np.fromiter(
+        ((addresses[conn.client.ip] << 16) | conn.client.port for conn in connections),
+        dtype=np.int64,
+        count=len(connections),
+    )
     direction = _view(states.direction)
     direction[:] = _TO_CLIENT
     direction[sender == clients[layout.owner]] = _TO_SERVER
     endpoints.plain_roles(packets, _view(states.role))
-
-
-def _peer_row(packets: PacketColumns, conn: Connection) -> int | None:
-    """A row the client sent, if any (the first row was the server's)."""
-    client = (conn.client.ip, conn.client.port)
-    for row in conn.packet_index:
-        if (packets.src[row], packets.sport[row]) == client:
-            return row
-    return None
 
 
 def _replay(
@@ -455,28 +450,50 @@ def _summary_rows(
     return _SummaryRows(bounds, local.tolist(), order[keep].tolist())
 
 
-def _roles(packets: PacketColumns, rows: array[int]) -> tuple[Endpoint, Endpoint, bool]:
-    """(client, server, inferred): the SYN sender is the client; otherwise guess and say so."""
-    p_flags = packets.flags
-    for row in rows:
-        flags = p_flags[row]
-        if flags & _SYN and not flags & _RST:
-            sender, receiver = _endpoints_of(packets, row)
-            if not flags & _ACK:
-                return sender, receiver, False
-            return receiver, sender, True
-    first, other = _endpoints_of(packets, rows[0])
+def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
+    """Per connection, its first row with SYN and without RST, or -1: the one `_roles` reads."""
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    positions = np.flatnonzero((((flags & _SYN) != 0) & ((flags & _RST) == 0))[layout.order])
+    at = np.minimum(np.searchsorted(positions, starts[:-1]), max(len(positions) - 1, 0))
+    found = np.full(len(starts) - 1, -1, dtype=np.int64)
+    if len(positions):
+        inside = positions[at] < starts[1:]  # at the connection's first such row, or past it
+        inside &= positions[at] >= starts[:-1]
+        found[inside] = layout.order[positions[at[inside]]]
+    rows: list[int] = found.tolist()
+    return rows
+
+
+def _roles(
+    packets: PacketColumns, rows: array[int], opening: int, known: dict[Side, Endpoint]
+) -> tuple[Endpoint, Endpoint, bool]:
+    """(client, server, inferred): the SYN sender is the client; otherwise guess and say so.
+
+    opening is the connection's first row with SYN and without RST (-1 when it has none).
+    """
+    if opening >= 0:
+        sender, receiver = _endpoints_of(packets, opening, known)
+        if not packets.flags[opening] & _ACK:
+            return sender, receiver, False
+        return receiver, sender, True
+    first, other = _endpoints_of(packets, rows[0], known)
     prober = endpoints.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
     return (*_guess_roles(first, other), True)
 
 
-def _endpoints_of(packets: PacketColumns, row: int) -> tuple[Endpoint, Endpoint]:
-    return (
-        Endpoint(packets.src[row], packets.sport[row]),
-        Endpoint(packets.dst[row], packets.dport[row]),
-    )
+def _endpoints_of(
+    packets: PacketColumns, row: int, known: dict[Side, Endpoint]
+) -> tuple[Endpoint, Endpoint]:
+    """The row's sender and receiver; one Endpoint per (address, port), shared (it is frozen)."""
+    ends = []
+    for side in ((packets.src[row], packets.sport[row]), (packets.dst[row], packets.dport[row])):
+        end = known.get(side)
+        if end is None:
+            end = known[side] = Endpoint(*side)
+        ends.append(end)
+    return ends[0], ends[1]
 
 
 def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:
