@@ -240,11 +240,18 @@ def _rows_to_visit(keys: Any, flags: Any) -> Any:
     first[1:] = keys[1:] != keys[:-1]
     visit = first | ((flags & _NOTABLE) != 0)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
-    run = np.cumsum(first | ((flags & _SYN) != 0))
+    opens = first | ((flags & _SYN) != 0)
+    run = np.cumsum(opens)
     acks = np.flatnonzero(~visit & ((flags & _ACK) != 0))
     if len(acks):
         run_of = run[acks]
         visit[acks[np.r_[True, run_of[1:] != run_of[:-1]]]] = True
+    # A FIN without SYN or RST is never stale, and the run's first one set `ended` (`_note`);
+    # `acked` no longer matters then (`_starts_new`): a later one joins the incarnation it finds.
+    fin = (flags & _NOTABLE) == _FIN
+    earlier = np.cumsum(fin) - fin
+    earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
+    visit &= ~(fin & (earlier > 0))
     return visit
 
 
