@@ -139,8 +139,8 @@ def _reconstruct(
     for conn, (client_side, server_side) in zip(connections, sides, strict=True):
         cid = conn.id
         a, b = bounds[cid], bounds[cid + 1]
-        rows_seen = zip(summary.positions[a:b], summary.rows[a:b], strict=True)
         span = (first_times[cid], last_times[cid])
+        rows_seen = summary.rows[a:b]
         outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
     outcomes.count(packets, states, connections)
     return connections, states
@@ -427,11 +427,10 @@ def _zero_window_probes(
 
 @dataclass(slots=True)
 class _SummaryRows:
-    """Per connection, the (position, row) pairs outcomes.summarise must see."""
+    """Per connection, the rows outcomes.summarise must see, with their fields."""
 
     bounds: list[int]
-    positions: list[int]  # in packet_index
-    rows: list[int]
+    rows: list[outcomes.SeenRow]
 
 
 def _summary_rows(
@@ -453,8 +452,13 @@ def _summary_rows(
         wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
         keep = np.flatnonzero(wanted[order] | (after_fin & payload))
     bounds = np.searchsorted(keep, starts).tolist()
-    local = keep - starts[layout.owner[order[keep]]]
-    return _SummaryRows(bounds, local.tolist(), order[keep].tolist())
+    rows = order[keep]
+    local = keep - starts[layout.owner[rows]]
+    # Gathered column-wise once: the summary loop then reads no column row by row.
+    fields = [flags[rows], _column(packets.length)[rows], _view(states.direction)[rows]]
+    fields += [_column(packets.seq)[rows], _column(packets.ack)[rows]]
+    seen = zip(local.tolist(), rows.tolist(), *(f.tolist() for f in fields), strict=True)
+    return _SummaryRows(bounds, list(seen))
 
 
 def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
