@@ -378,29 +378,26 @@ def _replay(
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
-    run_starts: list[int] = []
-    run_stops: list[int] = []
-    run_client: list[int] = []
-    run_server: list[int] = []
+    every_run: list[tuple[int, int, int, int]] = []
+    run_counts: list[int] = []
     sides = []
     for conn in connections:
         cid = conn.id
         runs: list[tuple[int, int, int, int]] = []
         controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
         sides.append(endpoints.replay(packets, states, conn, controls, runs))
-        offset = layout.starts[cid]
-        for first, stop, client_state, server_state in runs:
-            run_starts.append(offset + first)
-            run_stops.append(offset + stop)
-            run_client.append(client_state)
-            run_server.append(server_state)
-    if run_starts:
-        begins = np.asarray(run_starts, dtype=np.int64)
-        sizes = np.asarray(run_stops, dtype=np.int64) - begins
+        every_run += runs
+        run_counts.append(len(runs))
+    if every_run:
+        found = np.asarray(every_run, dtype=np.int64)
+        # Positions in packet_index become positions in layout.order: add each one's start.
+        offsets = np.repeat(starts[:-1], run_counts)
+        begins = found[:, 0] + offsets
+        sizes = found[:, 1] + offsets - begins
         ends = np.cumsum(sizes)
         rows = layout.order[np.repeat(begins - ends + sizes, sizes) + np.arange(int(ends[-1]))]
-        client = np.repeat(np.asarray(run_client, dtype=np.int8), sizes)
-        server = np.repeat(np.asarray(run_server, dtype=np.int8), sizes)
+        client = np.repeat(found[:, 2].astype(np.int8), sizes)
+        server = np.repeat(found[:, 3].astype(np.int8), sizes)
         _view(states.client_before)[rows] = client
         _view(states.client_after)[rows] = client
         _view(states.server_before)[rows] = server
