@@ -129,6 +129,7 @@ def _reconstruct(
         )
         conn.icmp = tuple(errors.get(cid, ()))
         connections.append(conn)
+    del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
     sides = _replay(packets, states, connections, layout, flags)
     summary = _summary_rows(packets, states, layout, flags)
