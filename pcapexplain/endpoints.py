@@ -57,6 +57,7 @@ _UNSETTLED = _WAITING_FOR_ACK | {_SYN_SENT}  # a segment without SYN, FIN or RST
 _OPEN = frozenset((_UNK, _EST, _SYN_RCVD))  # may still send its first FIN
 _NO_CONNECTION = frozenset((_CLOSED, _LISTEN))  # a RST changes nothing here
 _MAY_OPEN = frozenset((_UNK, _CLOSED, _LISTEN))
+_MAY_RECEIVE_SYN = _MAY_OPEN | {_SYN_SENT}
 
 # Receiving a FIN (after any ACK in the same segment has been applied).
 _ON_FIN = {_UNK: _CW, _EST: _CW, _SYN_RCVD: _CW, _FW1: _CLOSING, _FW2: _TW}
@@ -169,7 +170,11 @@ def replay(
     visited: each run of them goes to runs as (first position, stop, client state, server state),
     for the caller to write.
     """
-    if stray_prober(packets, conn.packet_index) == (conn.client.ip, conn.client.port):
+    # Roles are inferred unless the client sent a SYN, and a connection with a SYN is no stray.
+    if conn.roles_inferred and stray_prober(packets, conn.packet_index) == (
+        conn.client.ip,
+        conn.client.port,
+    ):
         return _replay_stray(packets, states, conn)
     client_state, server_state = initial_states(packets, conn)
     client, server = Side(client_state), Side(server_state)
@@ -179,14 +184,15 @@ def replay(
     c_before, c_after = states.client_before, states.client_after
     s_before, s_after = states.server_before, states.server_after
     count, pos, upcoming = len(index), 0, 0
+    skipping = controls is not None and runs is not None
     while pos < count:
         if (
-            controls is not None
-            and runs is not None
+            skipping
             and client.state not in _UNSETTLED
             and server.state not in _UNSETTLED
             and not (client.fin_in_flight or server.fin_in_flight)
         ):
+            assert controls is not None and runs is not None  # for mypy: skipping says so
             while upcoming < len(controls) and controls[upcoming] < pos:
                 upcoming += 1
             stop = controls[upcoming] if upcoming < len(controls) else count
@@ -216,8 +222,11 @@ def replay(
                     before_c = c_after[index[pos - 1]] if pos else _UNK
                 else:
                     before_s = s_after[index[pos - 1]] if pos else _UNK
-            _mark_changes(client, before_c, pos)
-            _mark_changes(server, before_s, pos)
+            for side, before in ((client, before_c), (server, before_s)):
+                if side.state != before:  # where a patch (_undo_last_change) starts
+                    side.state_rows = pos + 1
+                if side.state == _TW:
+                    side.reached_time_wait = True
         # else the common case: data or a pure ACK that changes no state, and keeps its role
         c_before[row], s_before[row] = before_c, before_s
         c_after[row], s_after[row] = client.state, server.state
@@ -245,13 +254,6 @@ def _replay_stray(
         states.client_before[row] = states.client_after[row] = client.state
         states.server_before[row] = states.server_after[row] = server.state
     return client, server
-
-
-def _mark_changes(side: Side, before: int, pos: int) -> None:
-    if side.state != before:
-        side.state_rows = pos + 1
-    if side.state == _TW:
-        side.reached_time_wait = True
 
 
 def plain_roles(packets: PacketColumns, roles: np.ndarray) -> None:
@@ -385,7 +387,7 @@ def _on_syn(
         return _on_synack(packets, row, pos, seq, sender, receiver, states, conn)
     if sender.sent_syn is not None:
         return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
-    if sender.state not in _MAY_OPEN or receiver.state not in (*_MAY_OPEN, _SYN_SENT):
+    if sender.state not in _MAY_OPEN or receiver.state not in _MAY_RECEIVE_SYN:
         return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
     sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq

@@ -52,6 +52,7 @@ _NO_OPTIONS, _NOWHERE = TcpOptions(), Vantage()
 _SKIP = True  # False: every loop visits every row (the reference the tests compare with)
 
 Side = tuple[str, int]
+_NO_SIDE: Side = ("", -1)  # stands for the sender of a row without SYN, which no rule reads
 
 
 @dataclass(slots=True)
@@ -76,6 +77,7 @@ class _Layout:
     order: Any  # rows by connection, ascending within each (numpy int64)
     starts: list[int]  # where each connection's rows begin in order, and the end
     endpoint: Any  # sender's endpoint code per row (numpy int64)
+    addresses: dict[str, int]  # an endpoint's code is its address's here, shifted, | its port
 
 
 def reconstruct(
@@ -107,9 +109,13 @@ def _reconstruct(
     firsts = [g.first_row for g in groups]
     errors = icmp.match(icmp_errors, packets, firsts) if icmp_errors else {}
     connections = []
+    flags = _column(packets.flags)
+    opening = _opening_rows(flags, layout)
+    every_row = array("l", layout.order.tobytes())  # sliced per connection: no numpy per slice
+    known: dict[Side, Endpoint] = {}
     for cid in range(len(groups)):
-        rows = array("l", layout.order[layout.starts[cid] : layout.starts[cid + 1]].tobytes())
-        client, server, inferred = _roles(packets, rows)
+        rows = every_row[layout.starts[cid] : layout.starts[cid + 1]]
+        client, server, inferred = _roles(packets, rows, opening[cid], known)
         conn = Connection(
             id=cid,
             client=client,
@@ -123,7 +129,7 @@ def _reconstruct(
         )
         conn.icmp = tuple(errors.get(cid, ()))
         connections.append(conn)
-    flags = _column(packets.flags)
+    del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
     sides = _replay(packets, states, connections, layout, flags)
     summary = _summary_rows(packets, states, layout, flags)
@@ -134,8 +140,8 @@ def _reconstruct(
     for conn, (client_side, server_side) in zip(connections, sides, strict=True):
         cid = conn.id
         a, b = bounds[cid], bounds[cid + 1]
-        rows_seen = zip(summary.positions[a:b], summary.rows[a:b], strict=True)
         span = (first_times[cid], last_times[cid])
+        rows_seen = summary.rows[a:b]
         outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
     outcomes.count(packets, states, connections)
     return connections, states
@@ -171,12 +177,15 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     every other row joins the incarnation its 4-tuple has at its position.
     """
     # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
-    sender, receiver = _endpoint_codes(packets)
+    sender, receiver, addresses = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
     del receiver
     by_key = np.argsort(key, kind="stable")
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], _column(packets.flags)[by_key])])
-    groups, own, current = _assign(packets, rows.tolist(), key[rows].tolist())
+    flags = _column(packets.flags)
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key])])
+    visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
+    groups, own, current = _assign(packets, visited)
+    del flags
     del key
     count = len(by_key)
     index: Any = np.int32 if count < 1 << 31 else np.int64
@@ -191,11 +200,12 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     owner[rows] = own
     order = np.argsort(owner, kind="stable")
     starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
-    return groups, _Layout(owner, order, starts, sender)
+    return groups, _Layout(owner, order, starts, sender, addresses)
 
 
-def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
-    """Per row, a code for (address, port) of the sender and of the receiver."""
+def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
+    """Per row, a code for (address, port) of the sender and of the receiver; and each
+    address's code."""
     names = dict.fromkeys(packets.src)
     names.update(dict.fromkeys(packets.dst))
     code = {name: i for i, name in enumerate(names)}
@@ -206,7 +216,7 @@ def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any]:
     dst = np.fromiter(map(code.__getitem__, packets.dst), dtype=np.int64, count=count)
     dst <<= 16
     dst |= _column(packets.dport)
-    return src, dst
+    return src, dst, code
 
 
 def _pair_keys(sender: Any, receiver: Any) -> Any:
@@ -231,16 +241,32 @@ def _rows_to_visit(keys: Any, flags: Any) -> Any:
     first[1:] = keys[1:] != keys[:-1]
     visit = first | ((flags & _NOTABLE) != 0)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
-    run = np.cumsum(first | ((flags & _SYN) != 0))
+    opens = first | ((flags & _SYN) != 0)
+    run = np.cumsum(opens)
     acks = np.flatnonzero(~visit & ((flags & _ACK) != 0))
     if len(acks):
         run_of = run[acks]
         visit[acks[np.r_[True, run_of[1:] != run_of[:-1]]]] = True
+    # A FIN without SYN or RST is never stale, and the run's first one set `ended` (`_note`);
+    # `acked` no longer matters then (`_starts_new`): a later one joins the incarnation it finds.
+    fin = (flags & _NOTABLE) == _FIN
+    earlier = np.cumsum(fin) - fin
+    earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
+    visit &= ~(fin & (earlier > 0))
     return visit
 
 
+@dataclass(slots=True)
+class _Visited:
+    """The rows the grouping loop visits, in capture order, with their 4-tuple keys and flags."""
+
+    rows: list[int]
+    keys: list[int]
+    flags: list[int]
+
+
 def _assign(
-    packets: PacketColumns, rows: list[int], keys: list[int]
+    packets: PacketColumns, visited: _Visited
 ) -> tuple[list[_Incarnation], list[int], list[int]]:
     """The grouping loop over the rows that matter: (incarnations, each row's incarnation, the
     incarnation its 4-tuple has after it)."""
@@ -249,15 +275,17 @@ def _assign(
     own: list[int] = []
     latest: list[int] = []
     p_src, p_sport, p_dst, p_dport = packets.src, packets.sport, packets.dst, packets.dport
-    p_flags, p_seq, p_ack = packets.flags, packets.seq, packets.ack
-    for row, key in zip(rows, keys, strict=True):
-        sender, flags, seq = (p_src[row], p_sport[row]), p_flags[row], p_seq[row]
+    p_seq, p_ack = packets.seq, packets.ack
+    for row, key, flags in zip(visited.rows, visited.keys, visited.flags, strict=True):
+        # Only a row with SYN reads its sender (_is_stale, _starts_new, _note): most rows
+        # have none, and building the tuple for them would cost as much as the rest.
+        sender = (p_src[row], p_sport[row]) if flags & _SYN else _NO_SIDE
         group = current.get(key)
         if (
             group is not None
             # _is_stale is False, and changes nothing, for any other segment: skip the call.
             and (group.stale_synack is not None or flags & _OPENING == _SYN | _ACK)
-            and _is_stale(group, sender, (p_dst[row], p_dport[row]), flags, seq, p_ack[row])
+            and _is_stale(group, sender, (p_dst[row], p_dport[row]), flags, p_seq[row], p_ack[row])
         ):
             if group.stale is None:
                 group.stale = _Incarnation(len(groups), row)
@@ -265,13 +293,13 @@ def _assign(
             own.append(group.stale.id)
             latest.append(group.id)
             continue
-        if group is None or (flags & _OPENING == _SYN and _starts_new(group, sender, seq)):
+        if group is None or (flags & _OPENING == _SYN and _starts_new(group, sender, p_seq[row])):
             group = current[key] = _Incarnation(len(groups), row)
             groups.append(group)
         own.append(group.id)
         latest.append(group.id)
         if flags & _NOTABLE or not group.acked:
-            _note(group, sender, flags, seq)
+            _note(group, sender, flags, p_seq[row])
     return groups, own, latest
 
 
@@ -326,26 +354,16 @@ def _fill_outline(
 ) -> None:
     """The columns the replay reads and does not decide: connection, direction, plain role."""
     _view(states.connection)[:] = layout.owner
-    sender = layout.endpoint
-    clients = np.empty(len(connections), dtype=np.int64)
-    for conn in connections:
-        first = conn.packet_index[0]
-        sends = (packets.src[first], packets.sport[first]) == (conn.client.ip, conn.client.port)
-        other = first if sends else _peer_row(packets, conn)
-        clients[conn.id] = sender[other] if other is not None else -1
+    sender, addresses = layout.endpoint, layout.addresses
+    clients = np.fromiter(
+        ((addresses[conn.client.ip] << 16) | conn.client.port for conn in connections),
+        dtype=np.int64,
+        count=len(connections),
+    )
     direction = _view(states.direction)
     direction[:] = _TO_CLIENT
     direction[sender == clients[layout.owner]] = _TO_SERVER
     endpoints.plain_roles(packets, _view(states.role))
-
-
-def _peer_row(packets: PacketColumns, conn: Connection) -> int | None:
-    """A row the client sent, if any (the first row was the server's)."""
-    client = (conn.client.ip, conn.client.port)
-    for row in conn.packet_index:
-        if (packets.src[row], packets.sport[row]) == client:
-            return row
-    return None
 
 
 def _replay(
@@ -361,29 +379,26 @@ def _replay(
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
-    run_starts: list[int] = []
-    run_stops: list[int] = []
-    run_client: list[int] = []
-    run_server: list[int] = []
+    every_run: list[tuple[int, int, int, int]] = []
+    run_counts: list[int] = []
     sides = []
     for conn in connections:
         cid = conn.id
         runs: list[tuple[int, int, int, int]] = []
         controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
         sides.append(endpoints.replay(packets, states, conn, controls, runs))
-        offset = layout.starts[cid]
-        for first, stop, client_state, server_state in runs:
-            run_starts.append(offset + first)
-            run_stops.append(offset + stop)
-            run_client.append(client_state)
-            run_server.append(server_state)
-    if run_starts:
-        begins = np.asarray(run_starts, dtype=np.int64)
-        sizes = np.asarray(run_stops, dtype=np.int64) - begins
+        every_run += runs
+        run_counts.append(len(runs))
+    if every_run:
+        found = np.asarray(every_run, dtype=np.int64)
+        # Positions in packet_index become positions in layout.order: add each one's start.
+        offsets = np.repeat(starts[:-1], run_counts)
+        begins = found[:, 0] + offsets
+        sizes = found[:, 1] + offsets - begins
         ends = np.cumsum(sizes)
         rows = layout.order[np.repeat(begins - ends + sizes, sizes) + np.arange(int(ends[-1]))]
-        client = np.repeat(np.asarray(run_client, dtype=np.int8), sizes)
-        server = np.repeat(np.asarray(run_server, dtype=np.int8), sizes)
+        client = np.repeat(found[:, 2].astype(np.int8), sizes)
+        server = np.repeat(found[:, 3].astype(np.int8), sizes)
         _view(states.client_before)[rows] = client
         _view(states.client_after)[rows] = client
         _view(states.server_before)[rows] = server
@@ -410,11 +425,10 @@ def _zero_window_probes(
 
 @dataclass(slots=True)
 class _SummaryRows:
-    """Per connection, the (position, row) pairs outcomes.summarise must see."""
+    """Per connection, the rows outcomes.summarise must see, with their fields."""
 
     bounds: list[int]
-    positions: list[int]  # in packet_index
-    rows: list[int]
+    rows: list[outcomes.SeenRow]
 
 
 def _summary_rows(
@@ -436,32 +450,59 @@ def _summary_rows(
         wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
         keep = np.flatnonzero(wanted[order] | (after_fin & payload))
     bounds = np.searchsorted(keep, starts).tolist()
-    local = keep - starts[layout.owner[order[keep]]]
-    return _SummaryRows(bounds, local.tolist(), order[keep].tolist())
+    rows = order[keep]
+    local = keep - starts[layout.owner[rows]]
+    # Gathered column-wise once: the summary loop then reads no column row by row.
+    fields = [flags[rows], _column(packets.length)[rows], _view(states.direction)[rows]]
+    fields += [_column(packets.seq)[rows], _column(packets.ack)[rows]]
+    seen = zip(local.tolist(), rows.tolist(), *(f.tolist() for f in fields), strict=True)
+    return _SummaryRows(bounds, list(seen))
 
 
-def _roles(packets: PacketColumns, rows: array[int]) -> tuple[Endpoint, Endpoint, bool]:
-    """(client, server, inferred): the SYN sender is the client; otherwise guess and say so."""
-    p_flags = packets.flags
-    for row in rows:
-        flags = p_flags[row]
-        if flags & _SYN and not flags & _RST:
-            sender, receiver = _endpoints_of(packets, row)
-            if not flags & _ACK:
-                return sender, receiver, False
-            return receiver, sender, True
-    first, other = _endpoints_of(packets, rows[0])
+def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
+    """Per connection, its first row with SYN and without RST, or -1: the one `_roles` reads."""
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    positions = np.flatnonzero((((flags & _SYN) != 0) & ((flags & _RST) == 0))[layout.order])
+    at = np.minimum(np.searchsorted(positions, starts[:-1]), max(len(positions) - 1, 0))
+    found = np.full(len(starts) - 1, -1, dtype=np.int64)
+    if len(positions):
+        inside = positions[at] < starts[1:]  # at the connection's first such row, or past it
+        inside &= positions[at] >= starts[:-1]
+        found[inside] = layout.order[positions[at[inside]]]
+    rows: list[int] = found.tolist()
+    return rows
+
+
+def _roles(
+    packets: PacketColumns, rows: array[int], opening: int, known: dict[Side, Endpoint]
+) -> tuple[Endpoint, Endpoint, bool]:
+    """(client, server, inferred): the SYN sender is the client; otherwise guess and say so.
+
+    opening is the connection's first row with SYN and without RST (-1 when it has none).
+    """
+    if opening >= 0:
+        sender, receiver = _endpoints_of(packets, opening, known)
+        if not packets.flags[opening] & _ACK:
+            return sender, receiver, False
+        return receiver, sender, True
+    first, other = _endpoints_of(packets, rows[0], known)
     prober = endpoints.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
     return (*_guess_roles(first, other), True)
 
 
-def _endpoints_of(packets: PacketColumns, row: int) -> tuple[Endpoint, Endpoint]:
-    return (
-        Endpoint(packets.src[row], packets.sport[row]),
-        Endpoint(packets.dst[row], packets.dport[row]),
-    )
+def _endpoints_of(
+    packets: PacketColumns, row: int, known: dict[Side, Endpoint]
+) -> tuple[Endpoint, Endpoint]:
+    """The row's sender and receiver; one Endpoint per (address, port), shared (it is frozen)."""
+    ends = []
+    for side in ((packets.src[row], packets.sport[row]), (packets.dst[row], packets.dport[row])):
+        end = known.get(side)
+        if end is None:
+            end = known[side] = Endpoint(*side)
+        ends.append(end)
+    return ends[0], ends[1]
 
 
 def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:

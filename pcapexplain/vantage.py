@@ -16,6 +16,8 @@ NEAR_SHARE = 0.2
 # still leans one way, but the evidence is weak.
 WEAK_RTT = 0.001  # seconds
 
+_UNKNOWN = Vantage()  # shared: it is frozen
+
 
 def locate(handshake: Handshake, syn_synack: float | None, synack_ack: float | None) -> Vantage:
     """The capture point of one connection.
@@ -25,7 +27,7 @@ def locate(handshake: Handshake, syn_synack: float | None, synack_ack: float | N
     syn_synack, synack_ack: the two halves in seconds, as measured at the capture point.
     """
     if handshake is not Handshake.COMPLETE or syn_synack is None or synack_ack is None:
-        return Vantage()
+        return _UNKNOWN
     total = syn_synack + synack_ack
     if total <= 0:
         return Vantage(client_delay=0.0, server_delay=0.0)

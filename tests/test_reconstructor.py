@@ -429,6 +429,23 @@ def test_port_reuse_after_close_is_a_new_connection() -> None:
     assert conns[0].time_wait is Closer.CLIENT
 
 
+def test_port_reused_twice_after_close_gives_three_connections() -> None:
+    """Each incarnation's own FIN ends it: the next SYN on the 4-tuple starts the next one."""
+    conversations = []
+    for n, (client_isn, server_isn) in enumerate(((1000, 5000), (90000, 70000), (190000, 170000))):
+        c = Conversation(client_isn=client_isn, server_isn=server_isn)
+        c.clock = 10.0 * n
+        c.handshake()
+        c.data(c.client)
+        c.fin(c.client)
+        c.fin(c.server)
+        c.ack(c.client)
+        conversations.append(c)
+    conns, _ = run(merged(*conversations))
+    assert [x.client_isn for x in conns] == [1000, 90000, 190000]
+    assert {x.teardown for x in conns} == {Teardown.THREE_WAY}
+
+
 def test_syn_with_new_isn_on_an_open_connection_stays_in_it() -> None:
     c = Conversation()
     c.handshake()
