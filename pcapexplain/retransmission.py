@@ -10,7 +10,7 @@ a finding and a sentence can never give a segment two different causes.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -125,19 +125,22 @@ class _Sent:
 
     def add_before(self, packets: PacketColumns, row: int) -> None:
         """Index the segments sent before row."""
-        segments, latest, offsets, seq = self.segments, self.latest, self.offsets, packets.seq
-        k = self.added
-        if k < len(segments) and self.base is None:
+        segments, seq = self.segments, packets.seq
+        stop = bisect_left(segments, row, self.added)
+        if stop == self.added:
+            return
+        if self.base is None:
             self.base = seq[segments[0]]
         base = self.base
-        while k < len(segments) and segments[k] < row:
-            r = segments[k]
-            offset = seq_sub(seq[r], base)  # type: ignore[arg-type]  # set above
-            if offset not in latest:
-                insort(offsets, offset)
-            latest[offset] = r  # a later copy replaces the earlier
-            k += 1
-        self.added = k
+        rows = segments[self.added : stop]
+        offsets = [seq_sub(seq[r], base) for r in rows]
+        fresh = set(offsets).difference(self.latest)
+        self.latest.update(zip(offsets, rows, strict=True))  # a later copy replaces the earlier
+        if fresh:
+            # Sorting a sorted list with a few keys appended is one merge: linear, in C.
+            self.offsets.extend(fresh)
+            self.offsets.sort()
+        self.added = stop
 
     def holding(self, packets: PacketColumns, seq: int) -> int | None:
         """The row of the latest earlier segment holding the byte seq, or None."""

@@ -10,6 +10,8 @@ it provably finds nothing.
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import numpy.typing as npt
 
@@ -74,6 +76,20 @@ def detect(
     """
     if not len(packets):
         return []
+    # The stage allocates many small objects and makes no reference cycles: the cyclic collector
+    # would only rescan the capture's columns and connections, at about a fifth of its time.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _detect(packets, states, connections)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _detect(
+    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+) -> list[Anomaly]:
     notable = gather_columns(packets, states, connections)
     offload = offload_hosts(packets, states, connections)
     capture_end = max(packets.time[-1], max((c.last_time for c in connections), default=0.0))
