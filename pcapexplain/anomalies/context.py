@@ -367,7 +367,8 @@ class Context:
         /,
         **params: str | int | float,
     ) -> Anomaly:
-        frames = tuple(sorted({self.p.frame[r] for r in rows}))[:MAX_FRAMES]
+        frame = self.p.frame
+        frames = tuple(sorted({frame[r] for r in rows}))[:MAX_FRAMES]
         return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
 
 
