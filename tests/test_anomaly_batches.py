@@ -1,8 +1,9 @@
 """The anomaly stage's answers made once for many rows equal those made one row at a time.
 
-`nextseq.known` answers Context.next_seq for the rows the checks ask about with whole-array
-passes; `Gathered.where` answers Context.where once per question for every connection;
-`retransmission.evidence_of` weighs resent segments from lists built with a few comprehensions.
+`lookback.known` answers Context.next_seq and teardown's usual TTL for the rows the checks ask
+about with whole-array passes; `Gathered.where` answers Context.where once per question for every
+connection; `retransmission.evidence_of` weighs resent segments from lists built with a few
+comprehensions.
 Each is compared here with its row-by-row reference, and `detect` with all of them switched off.
 """
 
@@ -15,8 +16,9 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import anomalies, native, retransmission
-from pcapexplain.anomalies import context, nextseq
+from pcapexplain.anomalies import context, lookback, teardown
 from pcapexplain.model import (
+    NO_VALUE,
     RETRANSMITTED,
     AnalysisFlag,
     Connection,
@@ -40,6 +42,7 @@ def _captures(folder: Path) -> list[PacketColumns]:
         _long_connection(),
         _mixed_capture(),
         _wrapping(),
+        _ttls(),
         *(native.load_capture(str(p)).packets for p in paths),
     ]
 
@@ -57,12 +60,25 @@ def _wrapping() -> PacketColumns:
     return c.columns()
 
 
+def _ttls() -> PacketColumns:
+    """RSTs after packets whose TTL is unknown (left out) or differs (no usual TTL)."""
+    c = Conversation()
+    c.handshake()
+    c.send(c.client, ACK | PSH, 100, ttl=NO_VALUE)
+    c.ack(c.server)
+    c.send(c.server, ACK | PSH, 100, ttl=50)
+    c.ack(c.client)
+    c.rst(c.client)
+    c.rst(c.server)
+    return c.columns()
+
+
 def test_next_seq_answered_at_once_matches_the_walk(tmp_path: Path) -> None:
     answered = 0
     for packets in _captures(tmp_path):
         connections, states = reconstruct(packets)
         rows = list(range(len(packets)))
-        known = nextseq.known(packets, states, connections, rows)
+        known = lookback.known(packets, states, connections, rows).next_seqs
         for conn in connections:
             ctx = context.Context(packets, states, conn, [], packets.time[-1])
             for row in conn.packet_index:
@@ -73,11 +89,28 @@ def test_next_seq_answered_at_once_matches_the_walk(tmp_path: Path) -> None:
     assert answered > 10_000
 
 
+def test_usual_ttl_answered_at_once_matches_the_walk(tmp_path: Path) -> None:
+    agreed = disagreed = 0
+    for packets in _captures(tmp_path):
+        connections, states = reconstruct(packets)
+        # Rows of every kind: RSTs are what the check asks about, the others widen the test.
+        known = lookback.known(packets, states, connections, list(range(len(packets))))
+        for conn in connections:
+            ctx = context.Context(packets, states, conn, [], packets.time[-1])
+            for row in conn.packet_index:
+                expected = teardown._usual_ttl(ctx, row)
+                assert known.usual_ttls[row] == expected, row
+                agreed += expected is not None
+                disagreed += expected is None
+    assert agreed > 10_000
+    assert disagreed > 100
+
+
 def test_next_seq_leaves_ends_half_the_space_apart_to_the_walk() -> None:
     packets = _wrapping()
     connections, states = reconstruct(packets)
     rst = len(packets) - 1
-    known = nextseq.known(packets, states, connections, [rst])
+    known = lookback.known(packets, states, connections, [rst]).next_seqs
     assert (rst, 0) not in known  # the client's ends: more than half the space apart
     assert (rst, 1) in known
     ctx = context.Context(packets, states, connections[0], [], packets.time[-1], next_seqs=known)
@@ -199,6 +232,7 @@ def test_resend_evidence_matches_a_walk_over_every_row(tmp_path: Path) -> None:
 def _without_batches(*args: object, **kwargs: object) -> context.Context:
     kwargs.pop("notable")
     kwargs.pop("next_seqs")
+    kwargs.pop("usual_ttls")
     return context.Context(*args, **kwargs)  # type: ignore[arg-type]
 
 
@@ -210,7 +244,7 @@ def test_detect_finds_the_same_without_the_batched_answers(
         fast = anomalies.detect(packets, states, connections)
         with monkeypatch.context() as m:
             m.setattr(anomalies, "Context", _without_batches)
-            m.setattr(nextseq, "_ENABLED", False)
+            m.setattr(lookback, "_ENABLED", False)
             slow = anomalies.detect(packets, states, connections)
         assert [(a, a.severity, a.params) for a in fast] == [
             (a, a.severity, a.params) for a in slow

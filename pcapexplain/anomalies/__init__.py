@@ -15,7 +15,7 @@ import gc
 import numpy as np
 import numpy.typing as npt
 
-from pcapexplain.anomalies import data, handshake, network, nextseq, teardown
+from pcapexplain.anomalies import data, handshake, lookback, network, teardown
 from pcapexplain.anomalies.catalogue import CATALOGUE, AnomalySpec
 from pcapexplain.anomalies.context import (
     MAX_FRAMES,
@@ -97,7 +97,7 @@ def _detect(
     ordered = _by_first_packet(connections)
     previous = _previous_incarnations(ordered)
     wanted = _checks_to_run(packets, states, connections, notable, previous)
-    next_seqs = nextseq.known(packets, states, connections, _asked(notable))
+    known = lookback.known(packets, states, connections, _asked(notable))
     # Plain values, read once per connection below.
     rows, starts = notable.rows, notable.starts
     flags, bits = notable.flags.tolist(), notable.bits.tolist()
@@ -117,7 +117,8 @@ def _detect(
             capture_end,
             previous.get(cid),
             offload_hosts=offload,
-            next_seqs=next_seqs,
+            next_seqs=known.next_seqs,
+            usual_ttls=known.usual_ttls,
             seen_flags=flags[cid],
             seen_bits=bits[cid],
             seen_bad_checksum=bad[cid],
@@ -139,8 +140,8 @@ def _by_first_packet(connections: list[Connection]) -> list[Connection]:
 
 
 def _asked(notable: Gathered) -> npt.NDArray[np.int64]:
-    """The notable rows whose next(sender) a check may ask for."""
-    asked = ((notable.row_bits & nextseq.ASKED_BITS) | (notable.row_flags & RST)) != 0
+    """The notable rows whose look-backs a check may ask for."""
+    asked = ((notable.row_bits & lookback.ASKED_BITS) | (notable.row_flags & RST)) != 0
     return np.asarray(notable.row_numbers[asked], dtype=np.int64)
 
 

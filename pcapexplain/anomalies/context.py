@@ -227,6 +227,7 @@ class Context:
     offload_hosts: frozenset[str] = frozenset()  # D14: their bad checksums are offload
     memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
     next_seqs: dict[tuple[int, int], int | None] = field(default_factory=dict)  # next_seq's
+    usual_ttls: dict[int, int | None] = field(default_factory=dict)  # RST row → sender's TTL
     # Every flag and analysis bit some notable row carries (-1: unknown, all): a look-up for
     # rows with a flag or bit none of them has is empty without reading them.
     seen_flags: int = -1

@@ -1,20 +1,23 @@
-"""next(sender) for many rows at once: Context.next_seq's walk, done as whole-array passes.
+"""Look-backs for many rows at once: next(sender) and a RST sender's usual TTL, as whole-array
+passes.
 
 The checks ask Context.next_seq about a few thousand rows of a capture (gaps, unseen ACKs,
-resets), each a walk back over up to LOOK_BACK rows of its connection. `known` answers them all
-beforehand, for the rows the checks may ask about, and hands the answers to every Context;
-Context.next_seq stays the definition and still walks for any row not answered here.
+resets), and teardown's `_usual_ttl` about each RST, each a walk back over up to LOOK_BACK rows
+of its connection. `known` answers them all beforehand, for the rows the checks may ask about,
+and hands the answers to every Context; the walks stay the definitions and still run for any row
+not answered here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from pcapexplain.anomalies.context import FIN, LOOK_BACK, RST, SYN
-from pcapexplain.model import AnalysisFlag, Connection, PacketColumns, PacketStates
+from pcapexplain.model import NO_VALUE, AnalysisFlag, Connection, PacketColumns, PacketStates
 from pcapexplain.seqspace import HALF, MOD
 
 Ints = npt.NDArray[np.int64]
@@ -23,9 +26,20 @@ Ints = npt.NDArray[np.int64]
 ASKED_BITS = int(AnalysisFlag.LOST_SEGMENT | AnalysisFlag.ACK_LOST_SEGMENT)
 CHUNK = 1 << 20  # window cells per pass, to bound the temporary arrays (about 8 MB each)
 _NO_ISN = -1  # never a sequence number: a SYN compared with it always has "another ISN"
+_NO_TTL = NO_VALUE  # the column's value when the TTL is unknown
 
 # Tests turn this off to compare the answers with the walk's.
 _ENABLED = True
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """The look-backs answered beforehand (a row absent from a dict is walked)."""
+
+    # (row, direction) → next(sender), as Context.next_seq defines it
+    next_seqs: dict[tuple[int, int], int | None] = field(default_factory=dict)
+    # row → the TTL all its sender's other recent packets agree on, as teardown._usual_ttl
+    usual_ttls: dict[int, int | None] = field(default_factory=dict)
 
 
 def known(
@@ -33,19 +47,20 @@ def known(
     states: PacketStates,
     connections: Sequence[Connection],
     rows: Sequence[int] | Ints,
-) -> dict[tuple[int, int], int | None]:
-    """(row, direction) → next(sender) as Context.next_seq defines it, for each of rows whose
-    answer the arrays can give (rows of connections; the rest are left to the walk).
+) -> Known:
+    """The look-backs of each of rows whose answer the arrays can give (rows of connections; the
+    rest are left to the walks).
 
-    Within each answer the fold "the later of two ends" is a maximum only where the ends lie
+    Within a next(sender) the fold "the later of two ends" is a maximum only where the ends lie
     less than half the sequence space apart; a row whose ends do not is left out, for the walk.
     """
     by_id = {c.id: c for c in connections}
     cid = np.asarray(states.connection, dtype=np.int64)
     rows_ = np.asarray(rows, dtype=np.int64)
     rows_ = rows_[np.isin(cid[rows_], list(by_id))] if len(rows_) else rows_
+    found = Known()
     if not _ENABLED or not len(rows_):
-        return {}
+        return found
     owners = np.unique(cid[rows_])
     # Each owner's rows, in capture order, one owner after another; rank orders the owners.
     conns = [by_id[c] for c in owners.tolist()]
@@ -67,7 +82,6 @@ def known(
             if value is not None:
                 isn[k, d] = value
     columns = _Columns(packets, states, index, isn)
-    found: dict[tuple[int, int], int | None] = {}
     # Rows with windows of alike width go together, so the padded arrays stay mostly full.
     by_width = np.argsort(width, kind="stable")
     start = 0
@@ -90,6 +104,7 @@ class _Columns:
         self.seq = np.asarray(packets.seq, dtype=np.int64)[index]
         self.length = np.asarray(packets.length, dtype=np.int64)[index]
         self.direction = np.asarray(states.direction, dtype=np.int64)[index]
+        self.ttl = np.asarray(packets.ttl, dtype=np.int64)[index]
         self.isn = isn
 
     def answer(
@@ -98,7 +113,7 @@ class _Columns:
         pos: Ints,
         width: Ints,
         owner: Ints,
-        found: dict[tuple[int, int], int | None],
+        found: Known,
     ) -> None:
         """Fill found for rows, whose windows are the width positions before pos."""
         widest = max(int(width.max(initial=0)), 1)  # a column even for first rows (no window)
@@ -126,4 +141,13 @@ class _Columns:
             ordered = ~has | (top - bottom < HALF)
             best = ((ref + top) % MOD).tolist()
             for k in np.flatnonzero(ordered).tolist():
-                found[(listed[k], d)] = best[k] if has[k] else None
+                found.next_seqs[(listed[k], d)] = best[k] if has[k] else None
+        # The TTLs of the row's sender on its other packets (not RSTs) in the window.
+        ttl = self.ttl[at]
+        sent = inside & (direction == self.direction[pos][:, None]) & ((flags & RST) == 0)
+        sent &= ttl != _NO_TTL
+        low = np.where(sent, ttl, np.iinfo(np.int64).max).min(axis=1)
+        agree = sent.any(axis=1) & (low == np.where(sent, ttl, _NO_TTL).max(axis=1))
+        usual = np.where(agree, low, _NO_TTL).tolist()
+        pairs = zip(listed, usual, strict=True)
+        found.usual_ttls.update((row, None if u == _NO_TTL else u) for row, u in pairs)
