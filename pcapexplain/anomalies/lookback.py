@@ -24,7 +24,7 @@ Ints = npt.NDArray[np.int64]
 # The rows whose next(sender) some check asks for: data after a gap (D4), ACKs of unseen data
 # (D5) and RSTs (T6, T7). Asking for others is fine: they are walked.
 ASKED_BITS = int(AnalysisFlag.LOST_SEGMENT | AnalysisFlag.ACK_LOST_SEGMENT)
-CHUNK = 1 << 20  # window cells per pass, to bound the temporary arrays (about 8 MB each)
+CHUNK = 1 << 18  # window cells per pass, to bound the temporary arrays (about 2 MB each)
 _NO_ISN = -1  # never a sequence number: a SYN compared with it always has "another ISN"
 _NO_TTL = NO_VALUE  # the column's value when the TTL is unknown
 
