@@ -10,7 +10,7 @@ a finding and a sentence can never give a segment two different causes.
 
 from __future__ import annotations
 
-from bisect import bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -72,88 +72,104 @@ def evidence_of(
 ) -> dict[int, Evidence]:
     """The evidence for each row of wanted (segments tshark marks as resent), in one pass.
 
-    rows are one connection's rows in capture order; directions holds every row's Direction code
-    (PacketStates.direction); rtt is the handshake round trip in seconds, or None when the
-    handshake was not captured. Each segment is indexed by its first sequence number as the pass
-    goes by, so that finding the copy before a resent one costs a dictionary look-up, not a
-    search back through the connection: linear in the connection's packets.
+    rows are one connection's rows in capture order (ascending); directions holds every row's
+    Direction code (PacketStates.direction); rtt is the handshake round trip in seconds, or None
+    when the handshake was not captured. Each segment is indexed by its first sequence number as
+    the pass goes by, so that finding the copy before a resent one costs a dictionary look-up,
+    not a search back through the connection: linear in the connection's packets.
     """
-    wanted = set(wanted)
     found: dict[int, Evidence] = {}
     if not wanted:
         return found
-    sides = {0: _Sent(), 1: _Sent()}
-    analysis, sack, length, seq = packets.analysis, packets.sack, packets.length, packets.seq
     # Only what came before the last wanted row, and segments of a side with wanted rows, matter.
-    last, resending = max(wanted), {directions[row] for row in wanted}
-    for row in rows:
-        if row > last:
-            break
-        d = directions[row]
-        own, peer = sides[d], sides[1 - d]
-        if row in wanted:
-            found[row] = _evidence(packets, row, own, rtt)
-        peer.dup_acks_seen += bool(analysis[row] & _DUP_ACK)  # counted for the peer's resends
-        peer.sack_acks_seen += bool(sack[row])
-        if length[row] and d in resending:
-            own.add(seq[row], length[row], row)
+    ordered = sorted(set(wanted))
+    before_last = rows[: bisect_right(rows, ordered[-1])]
+    analysis, sack, length = packets.analysis, packets.sack, packets.length
+    for d in sorted({directions[row] for row in ordered}):
+        # The peer's duplicate ACKs and ACKs with SACK blocks, and the side's data segments.
+        peer = [r for r in before_last if directions[r] != d]
+        seen = _Seen([r for r in peer if analysis[r] & _DUP_ACK], [r for r in peer if sack[r]])
+        sent = _Sent([r for r in before_last if directions[r] == d and length[r]])
+        for row in ordered:
+            if directions[row] == d:
+                sent.add_before(packets, row)
+                found[row] = _evidence(packets, row, sent, seen, rtt)
     return found
 
 
-@dataclass(slots=True)
-class _Segment:
-    """The latest segment one side sent from a given first sequence number."""
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What one side's peer sent (rows, in capture order)."""
 
-    length: int
-    row: int  # rows are in capture order: a later copy has a larger row
-    dup_acks: int  # the side's dup_acks_seen when it was sent
-    sack_acks: int
+    dup_acks: list[int]  # duplicate ACKs
+    sack_acks: list[int]  # ACKs with SACK blocks
+
+    def between(self, first: int, last: int) -> tuple[int, int]:
+        """Duplicate ACKs and SACK-carrying ACKs after row first and before row last."""
+        dup, sack = self.dup_acks, self.sack_acks
+        return (
+            bisect_left(dup, last) - bisect_right(dup, first),
+            bisect_left(sack, last) - bisect_right(sack, first),
+        )
 
 
 @dataclass(slots=True)
 class _Sent:
-    """One side's data segments so far, by first sequence number, and the peer's ACKs since."""
+    """One side's data segments, and those indexed so far by first sequence number."""
 
-    base: int | None = None  # offsets count from the side's first data byte seen
-    by_offset: dict[int, _Segment] = field(default_factory=dict)
-    offsets: list[int] = field(default_factory=list)  # sorted keys of by_offset
-    dup_acks_seen: int = 0  # duplicate ACKs from the peer so far
-    sack_acks_seen: int = 0  # ACKs with SACK blocks from the peer so far
+    segments: list[int]  # rows of every data segment of the side, in capture order
+    added: int = 0  # segments indexed so far: segments[:added]
+    base: int | None = None  # offsets count from the side's first data byte
+    latest: dict[int, int] = field(default_factory=dict)  # offset → row of the latest from it
+    offsets: list[int] = field(default_factory=list)  # sorted keys of latest
 
-    def add(self, seq: int, length: int, row: int) -> None:
+    def add_before(self, packets: PacketColumns, row: int) -> None:
+        """Index the segments sent before row."""
+        segments, seq = self.segments, packets.seq
+        stop = bisect_left(segments, row, self.added)
+        if stop == self.added:
+            return
         if self.base is None:
-            self.base = seq
-        offset = seq_sub(seq, self.base)
-        if offset not in self.by_offset:
-            insort(self.offsets, offset)
-        self.by_offset[offset] = _Segment(length, row, self.dup_acks_seen, self.sack_acks_seen)
+            self.base = seq[segments[0]]
+        base = self.base
+        rows = segments[self.added : stop]
+        offsets = [seq_sub(seq[r], base) for r in rows]
+        fresh = set(offsets).difference(self.latest)
+        self.latest.update(zip(offsets, rows, strict=True))  # a later copy replaces the earlier
+        if fresh:
+            # Sorting a sorted list with a few keys appended is one merge: linear, in C.
+            self.offsets.extend(fresh)
+            self.offsets.sort()
+        self.added = stop
 
-    def holding(self, seq: int) -> _Segment | None:
-        """The latest earlier segment holding the byte seq, or None."""
-        if self.base is None:
+    def holding(self, packets: PacketColumns, seq: int) -> int | None:
+        """The row of the latest earlier segment holding the byte seq, or None."""
+        if not self.added or self.base is None:
             return None
         offset = seq_sub(seq, self.base)
-        best = self.by_offset.get(offset)
+        best = self.latest.get(offset)
         k = bisect_right(self.offsets, offset)
         for start in reversed(self.offsets[max(k - OVERLAP_SCAN, 0) : k]):
-            segment = self.by_offset[start]
-            newer = best is None or segment.row > best.row
-            if offset - start < segment.length and newer:
-                best = segment
+            row = self.latest[start]
+            newer = best is None or row > best  # rows follow capture order
+            if offset - start < packets.length[row] and newer:
+                best = row
         return best
 
 
-def _evidence(packets: PacketColumns, row: int, own: _Sent, rtt: float | None) -> Evidence:
-    """What the capture shows about one resent segment, given what its sender sent before."""
+def _evidence(
+    packets: PacketColumns, row: int, own: _Sent, seen: _Seen, rtt: float | None
+) -> Evidence:
+    """What the capture shows about one resent segment, given what its sender sent before and
+    what its peer sent back."""
     cause_if_found = Cause.SPURIOUS if packets.analysis[row] & _SPURIOUS else None
-    before = own.holding(packets.seq[row])
+    before = own.holding(packets, packets.seq[row])
     if before is None:
         return Evidence(cause_if_found or Cause.UNKNOWN, None, 0.0, 0, 0, rtt)
-    dup = own.dup_acks_seen - before.dup_acks
-    sack = own.sack_acks_seen - before.sack_acks
-    delay = max(packets.time[row] - packets.time[before.row], 0.0)
+    dup, sack = seen.between(before, row)
+    delay = max(packets.time[row] - packets.time[before], 0.0)
     cause = cause_if_found or _cause(dup, sack, delay)
-    return Evidence(cause, before.row, delay, dup, sack, rtt)
+    return Evidence(cause, before, delay, dup, sack, rtt)
 
 
 def _cause(dup: int, sack: int, delay: float) -> Cause:

@@ -63,6 +63,25 @@ class Gathered:
     bits: npt.NDArray[np.int64]  # every analysis bit set on some notable row
     bad_checksum: npt.NDArray[np.bool_]
     zero_window: npt.NDArray[np.bool_]
+    # The notable rows (as rows) with their flags, analysis bits and connection, for `where`.
+    row_numbers: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_flags: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_bits: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    row_owner: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    # (bits, flags) → the rows `where` gives for them, grouped as rows/starts are.
+    found: dict[tuple[int, int], tuple[list[int], list[int]]] = field(default_factory=dict)
+
+    def where(self, cid: int, bits: int, flags: int) -> list[int]:
+        """Context.where for connection cid: its notable rows carrying any of the bits or any of
+        the flags, in capture order. One whole-array pass per distinct question, then slices."""
+        key = (bits, flags)
+        if key not in self.found:
+            hit = ((self.row_bits & bits) | (self.row_flags & flags)) != 0
+            starts = np.zeros(len(self.starts), dtype=np.int64)
+            np.cumsum(np.bincount(self.row_owner[hit], minlength=len(starts) - 1), out=starts[1:])
+            self.found[key] = (self.row_numbers[hit].tolist(), starts.tolist())
+        rows, bounds = self.found[key]
+        return rows[bounds[cid] : bounds[cid + 1]]
 
     def of(self, cid: int) -> Notable:
         return Notable(
@@ -126,7 +145,18 @@ def gather_columns(
         seen_bits[present] = np.bitwise_or.reduceat(bits[rows], starts[present])
     bad_seen = np.bincount(owner[bad[rows]], minlength=size) > 0
     zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size) > 0
-    return Gathered(rows.tolist(), starts.tolist(), seen_flags, seen_bits, bad_seen, zero_seen)
+    return Gathered(
+        rows.tolist(),
+        starts.tolist(),
+        seen_flags,
+        seen_bits,
+        bad_seen,
+        zero_seen,
+        row_numbers=rows,
+        row_flags=flags[rows],
+        row_bits=bits[rows],
+        row_owner=owner,
+    )
 
 
 def offload_hosts(
@@ -197,12 +227,16 @@ class Context:
     offload_hosts: frozenset[str] = frozenset()  # D14: their bad checksums are offload
     memo: dict[tuple[str, int, bool], list[int]] = field(default_factory=dict)  # row lists
     next_seqs: dict[tuple[int, int], int | None] = field(default_factory=dict)  # next_seq's
+    usual_ttls: dict[int, int | None] = field(default_factory=dict)  # RST row → sender's TTL
     # Every flag and analysis bit some notable row carries (-1: unknown, all): a look-up for
     # rows with a flag or bit none of them has is empty without reading them.
     seen_flags: int = -1
     seen_bits: int = -1
     seen_bad_checksum: bool = True
     seen_zero_window: bool = True
+    # Every connection's notable rows, when rows are this connection's share of them: `where`
+    # then slices an answer made once for all connections.
+    notable: Gathered | None = None
 
     def d(self, row: int) -> int:
         return self.s.direction[row]
@@ -224,6 +258,8 @@ class Context:
         bits, flags = int(bits), int(flags)  # IntFlag's own `&` costs a call per row
         if not (bits & self.seen_bits or flags & self.seen_flags):
             return []
+        if self.notable is not None:
+            return self.notable.where(self.c.id, bits, flags)
         return [r for r in self.rows if analysis[r] & bits or packet_flags[r] & flags]
 
     def syns(self, direction: int, *, with_ack: bool) -> list[int]:
@@ -332,7 +368,8 @@ class Context:
         /,
         **params: str | int | float,
     ) -> Anomaly:
-        frames = tuple(sorted({self.p.frame[r] for r in rows}))[:MAX_FRAMES]
+        frame = self.p.frame
+        frames = tuple(sorted({frame[r] for r in rows}))[:MAX_FRAMES]
         return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
 
 

@@ -215,9 +215,10 @@ def check_duplicate_acks(ctx: Context) -> Iterator[Anomaly]:
     if not rows:
         return
     runs: list[list[int]] = []
+    direction, ack = ctx.s.direction, p.ack
     for r in rows:
         last = runs[-1][-1] if runs else None
-        if last is not None and ctx.d(last) == ctx.d(r) and p.ack[last] == p.ack[r]:
+        if last is not None and direction[last] == direction[r] and ack[last] == ack[r]:
             runs[-1].append(r)
         else:
             runs.append([r])

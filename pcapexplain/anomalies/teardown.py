@@ -147,7 +147,10 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
 
 def _usual_ttl(ctx: Context, rst: int) -> int | None:
     """The TTL of the RST sender's other recent packets, when they agree on one."""
-    ttls = {ctx.p.ttl[r] for r in ctx.before(rst, ctx.d(rst)) if not ctx.p.flags[r] & RST}
+    if rst in ctx.usual_ttls:
+        return ctx.usual_ttls[rst]  # answered beforehand (lookback.py)
+    ttl, flags = ctx.p.ttl, ctx.p.flags  # bound once: the walk reads up to LOOK_BACK rows
+    ttls = {ttl[r] for r in ctx.before(rst, ctx.d(rst)) if not flags[r] & RST}
     ttls.discard(-1)
     return ttls.pop() if len(ttls) == 1 else None
 
