@@ -219,19 +219,23 @@ def _round_all(values: Sequence[float | None]) -> list[float | None]:
     """_round of each value, a column at once: the same doubles, without round()'s decimal string
     and back (about a microsecond a value).
 
-    Where v·10⁶ lies under 0.49 from an integer n (the product's own error stays below 0.01 for
-    |v| < 2²⁶), the 6-digit decimal nearest v is n·10⁻⁶, and n / 10⁶, rounded to the nearest
-    double, is what round() returns. Other values (near a tie, large, None, not floats) take
-    _round itself.
+    With n the integer nearest v·10⁶, round(v, 6) is the double nearest n·10⁻⁶, which is n / 10⁶
+    in floating point, whenever n·10⁻⁶ is the 6-digit decimal nearest v, with no tie. That holds
+    when v·10⁶ is under 0.49 from n once the product's own error (below 2⁻⁵² of it) is added,
+    and when v is already the double nearest n·10⁻⁶ and |v| < 2³³ (doubles there are under
+    10⁻⁶ apart, so v is under 5·10⁻⁷ from n·10⁻⁶). Other values (near a tie, huge, None, not
+    floats) take _round itself.
     """
     if not set(map(type, values)) <= _FLOAT_OR_NONE:
         return list(map(_round, values))
     x = np.array(values, dtype=np.float64)  # None as nan
     scaled = x * 1e6
     whole = np.rint(scaled)
-    rounded: list[float | None] = (whole / 1e6).tolist()
+    divided = whole / 1e6
     with np.errstate(invalid="ignore"):  # inf - inf: nan, which is not sure
-        sure = (np.abs(scaled - whole) < 0.49) & (np.abs(x) < 2.0**26)
+        near = np.abs(scaled - whole) + np.abs(scaled) * 2.0**-52 < 0.49
+        sure = near | ((divided == x) & (np.abs(x) < 2.0**33))
+    rounded: list[float | None] = divided.tolist()
     for at in np.flatnonzero(~sure).tolist():
         rounded[at] = _round(values[at])
     return rounded

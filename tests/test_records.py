@@ -189,15 +189,17 @@ def test_rounding_a_column_gives_the_doubles_round_gives() -> None:
     rng = random.Random(7)
     values: list[float | None] = [
         None, 0.0, -0.0, 1e-9, -1e-9, 0.0078125, -0.0078125, 2.5e-06, 0.0000005, 1.0000005,
-        float("nan"), float("inf"), -float("inf"), 2.0**26, 2.0**26 - 1e-6, 1e20, 5e-324,
+        float("nan"), float("inf"), -float("inf"), 2.0**33, 2.0**33 - 2.0**-20, 1e20, 5e-324,
+        1e15 + 0.5, 2.0**52, 4503599627.3704965, 1234567890.1234565,
     ]  # fmt: skip
     for _ in range(20000):
-        scale = 10.0 ** rng.randint(-8, 10)
+        scale = 10.0 ** rng.randint(-8, 16)
         values.append(rng.uniform(-1, 1) * scale)  # any double
         stamp = 1_700_000_000 + rng.randint(0, 10**9) / 1e6
         values.append(stamp)  # a microsecond timestamp
         values.append(stamp - (1_700_000_000 + rng.randint(0, 10**9) / 1e6))  # a difference
         values.append(rng.randint(-(10**9), 10**9) / 2 ** rng.randint(0, 30))  # dyadic: ties
+        values.append(rng.randint(0, 2**33) + rng.randint(0, 2**20) / 2**20)  # spacing 2⁻²⁰
     expected = [repr(records._round(v)) for v in values]
     assert [repr(v) for v in records._round_all(values)] == expected
     assert records._round_all([1, 2.5, None]) == [1, 2.5, None]  # an int stays an int
