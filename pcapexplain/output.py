@@ -118,3 +118,38 @@ def write_table(names: Sequence[str], rows: Iterable[Sequence[object]], out: Tex
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(names)
     writer.writerows(rows)
+
+
+def write_columns(
+    names: Sequence[str], batches: Iterable[Sequence[Sequence[object]]], out: TextIO
+) -> None:
+    """write_table's text for rows given as batches of columns (one sequence of values per name,
+    all of a batch the same length), each batch written as one string.
+
+    A batch is written with one %-format per row, which turns each value into text as csv.writer
+    does (str; None as nothing); when that text shows a value that needs quotes (a comma, quote
+    or line break in it), csv.writer writes the batch instead.
+    """
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(names)
+    line = ",".join(["%s"] * len(names))
+    for columns in batches:
+        rows = len(columns[0]) if columns else 0
+        text = ""
+        if rows and len(columns) > 1:  # csv quotes a lone empty field
+            texts = [_no_none(column) for column in columns]
+            text = "\n".join(map(line.__mod__, zip(*texts, strict=True))) + "\n"
+            commas, breaks = text.count(","), text.count("\n")
+            if commas != rows * (len(names) - 1) or breaks != rows or '"' in text or "\r" in text:
+                text = ""
+        if text:
+            out.write(text)
+        else:
+            writer.writerows(zip(*columns, strict=True))
+
+
+def _no_none(column: Sequence[object]) -> Sequence[object]:
+    """The column with None as "", as csv.writer writes it."""
+    if column.count(None):
+        return ["" if v is None else v for v in column]
+    return column

@@ -7,15 +7,17 @@ documented JSON object (README.md), and `flat` into one CSV or DataFrame row.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import itertools
 import json
 import operator
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from enum import Enum, StrEnum
 from typing import Any, NamedTuple, TextIO, get_args, get_origin, get_type_hints
+
+import numpy as np
 
 from pcapexplain.model import (
     AnomalySlug,
@@ -30,8 +32,9 @@ from pcapexplain.model import (
     TcpOptions,
     TcpState,
     Teardown,
+    ZeekVerdict,
 )
-from pcapexplain.output import write_table
+from pcapexplain.output import write_columns
 
 Scalar = str | int | float | bool | None
 
@@ -169,115 +172,192 @@ _OPTION_GETTERS = tuple(operator.attrgetter(name) for name in _OPTION_FIELDS)
 
 
 def flat_rows(records: Sequence[ConnectionRecord]) -> Iterator[tuple[Scalar, ...]]:
-    """flat's values of many records, in FLAT_NAMES order, built a column at a time (a field of a
-    batch of records per step, rather than a record per step)."""
+    """flat's values of many records, in FLAT_NAMES order."""
+    for columns in flat_columns(records):
+        yield from zip(*columns, strict=True)
+
+
+def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[Scalar]]]:
+    """flat_rows in batches of columns, built a column at a time (a field of a batch of records
+    per step, rather than a record per step)."""
+    # Lists (anomalies, inferred, streams) repeat: each distinct one is joined once.
+    conversions = [(at, _Joined().__getitem__ if c is _joined else c) for at, c in _CONVERSIONS]
     for begin in range(0, len(records), _BATCH):
         columns: list[Sequence[Any]] = list(zip(*records[begin : begin + _BATCH], strict=True))
-        for at, convert in _CONVERSIONS:
+        for at, convert in conversions:
             columns[at] = list(map(convert, columns[at]))
         for at in _OPTIONS_AT:  # from the right, so the positions before stay valid
             options = columns[at]
             columns[at : at + 1] = [list(map(get, options)) for get in _OPTION_GETTERS]
-        yield from zip(*columns, strict=True)
+        yield columns
 
 
 _BATCH = 4096  # records per step of flat_rows: its columns stay a few megabytes
+
+
+class _Joined(dict[tuple[object, ...], str]):
+    """_joined of each list field seen so far (a list field holds one type of value: no two
+    lists that compare equal are written differently)."""
+
+    def __missing__(self, values: tuple[object, ...]) -> str:
+        text = self[values] = _joined(values)
+        return text
 
 
 def write_csv(records: Sequence[ConnectionRecord], out: TextIO) -> None:
     """The `connections --format csv` text: a header of FLAT_NAMES, then one flat row per record
     (nothing at all for no records)."""
     if records:
-        write_table(FLAT_NAMES, flat_rows(records), out)
+        write_columns(FLAT_NAMES, flat_columns(records), out)
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Callable[[Connection], Any]]:
-    """Where each record field comes from: a function of the connection, or a constant (the same
-    for every connection of result), by field name."""
-    zeek, anomalies_of = result.zeek, result.anomalies_of
-    get = operator.attrgetter
-    sources: dict[str, Callable[[Connection], Any]] = {
-        "id": get("id"),
-        "capture": _Constant(capture),
-        "client_ip": get("client.ip"),
-        "client_port": get("client.port"),
-        "server_ip": get("server.ip"),
-        "server_port": get("server.port"),
-        "roles_inferred": get("roles_inferred"),
-        "inferred": get("inferred"),
-        "handshake": get("handshake"),
-        "teardown": get("teardown"),
-        "half_close": get("half_close"),
-        "closed_first": get("closed_first"),
-        "time_wait": get("time_wait"),
-        "client_final_state": get("client_final"),
-        "server_final_state": get("server_final"),
-        "zeek_state": lambda c: zeek[c.id].state,
-        "zeek_history": lambda c: zeek[c.id].history,
-        "anomalies": lambda c: tuple(sorted({a.slug for a in anomalies_of(c.id)})),
-        "packets_to_server": get("to_server.packets"),
-        "bytes_to_server": get("to_server.payload_bytes"),
-        "retransmissions_to_server": get("to_server.retransmissions"),
-        "packets_to_client": get("to_client.packets"),
-        "bytes_to_client": get("to_client.payload_bytes"),
-        "retransmissions_to_client": get("to_client.retransmissions"),
-        "unknown_length_segments": lambda c: (
-            c.to_server.unknown_length + c.to_client.unknown_length
+def _round_all(values: Sequence[float | None]) -> list[float | None]:
+    """_round of each value, a column at once: the same doubles, without round()'s decimal string
+    and back (about a microsecond a value).
+
+    With n the integer nearest v·10⁶, round(v, 6) is the double nearest n·10⁻⁶, which is n / 10⁶
+    in floating point, whenever n·10⁻⁶ is the 6-digit decimal nearest v, with no tie. That holds
+    when v·10⁶ is under 0.49 from n once the product's own error (below 2⁻⁵² of it) is added,
+    and when v is already the double nearest n·10⁻⁶ and |v| < 2³³ (doubles there are under
+    10⁻⁶ apart, so v is under 5·10⁻⁷ from n·10⁻⁶). Other values (near a tie, huge, None, not
+    floats) take _round itself.
+    """
+    if not set(map(type, values)) <= _FLOAT_OR_NONE:
+        return list(map(_round, values))
+    x = np.array(values, dtype=np.float64)  # None as nan
+    scaled = x * 1e6
+    whole = np.rint(scaled)
+    divided = whole / 1e6
+    with np.errstate(invalid="ignore"):  # inf - inf: nan, which is not sure
+        near = np.abs(scaled - whole) + np.abs(scaled) * 2.0**-52 < 0.49
+        sure = near | ((divided == x) & (np.abs(x) < 2.0**33))
+    rounded: list[float | None] = divided.tolist()
+    for at in np.flatnonzero(~sure).tolist():
+        rounded[at] = _round(values[at])
+    return rounded
+
+
+_FLOAT_OR_NONE = frozenset((float, type(None)))
+
+
+def _slugs(result: CaptureAnalysis) -> dict[int, tuple[AnomalySlug, ...]]:
+    """Each slug once, sorted, by connection id (connections without findings left out)."""
+    found: dict[int, set[AnomalySlug]] = {}
+    for anomaly in result.anomalies:
+        found.setdefault(anomaly.connection, set()).add(anomaly.slug)
+    return {cid: tuple(sorted(slugs)) for cid, slugs in found.items()}
+
+
+Column = Callable[[Sequence[Connection]], Iterable[Any]]
+
+
+def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Column]:
+    """Where each record field comes from: a function of the connections that gives the field's
+    value for each of them, in order, by field name. Built of maps over attribute getters and
+    built-ins, which run without a Python call per connection and field."""
+    zeek, slugs = result.zeek, _slugs(result)
+
+    def verdicts(conns: Sequence[Connection]) -> Iterator[ZeekVerdict]:
+        return map(zeek.__getitem__, map(_ID, conns))
+
+    sources: dict[str, Column] = {
+        "id": _attr("id"),
+        "capture": _constant(capture),
+        "client_ip": _attr("client.ip"),
+        "client_port": _attr("client.port"),
+        "server_ip": _attr("server.ip"),
+        "server_port": _attr("server.port"),
+        "roles_inferred": _attr("roles_inferred"),
+        "inferred": _attr("inferred"),
+        "handshake": _attr("handshake"),
+        "teardown": _attr("teardown"),
+        "half_close": _attr("half_close"),
+        "closed_first": _attr("closed_first"),
+        "time_wait": _attr("time_wait"),
+        "client_final_state": _attr("client_final"),
+        "server_final_state": _attr("server_final"),
+        "zeek_state": lambda conns: map(_STATE, verdicts(conns)),
+        "zeek_history": lambda conns: map(_HISTORY, verdicts(conns)),
+        "anomalies": lambda conns: map(slugs.get, map(_ID, conns), itertools.repeat(())),
+        "packets_to_server": _attr("to_server.packets"),
+        "bytes_to_server": _attr("to_server.payload_bytes"),
+        "retransmissions_to_server": _attr("to_server.retransmissions"),
+        "packets_to_client": _attr("to_client.packets"),
+        "bytes_to_client": _attr("to_client.payload_bytes"),
+        "retransmissions_to_client": _attr("to_client.retransmissions"),
+        "unknown_length_segments": lambda conns: map(
+            operator.add,
+            _attr("to_server.unknown_length")(conns),
+            _attr("to_client.unknown_length")(conns),
         ),
-        "first_frame": get("first_frame"),
-        "last_frame": get("last_frame"),
-        "first_time": lambda c: round(c.first_time, 6),
-        "last_time": lambda c: round(c.last_time, 6),
-        "duration": lambda c: round(c.duration, 6),
-        "client_isn": get("client_isn"),
-        "server_isn": get("server_isn"),
-        "client_options": get("client_options"),
-        "server_options": get("server_options"),
-        "rtt_syn_to_synack": lambda c: _round(c.rtt_syn_synack),
-        "rtt_synack_to_ack": lambda c: _round(c.rtt_synack_ack),
-        "capture_point": get("vantage.point"),
-        "capture_point_weak": get("vantage.weak"),
-        "tshark_streams": get("tshark_streams"),
-        "tshark_version": _Constant(result.capture.tshark_version or None),
-        "reader": _Constant(result.capture.reader),
+        "first_frame": _attr("first_frame"),
+        "last_frame": _attr("last_frame"),
+        "first_time": _rounded("first_time"),
+        "last_time": _rounded("last_time"),
+        "duration": _rounded("duration"),
+        "client_isn": _attr("client_isn"),
+        "server_isn": _attr("server_isn"),
+        "client_options": _attr("client_options"),
+        "server_options": _attr("server_options"),
+        "rtt_syn_to_synack": _rounded("rtt_syn_synack"),
+        "rtt_synack_to_ack": _rounded("rtt_synack_ack"),
+        "capture_point": _attr("vantage.point"),
+        "capture_point_weak": _attr("vantage.weak"),
+        "tshark_streams": _attr("tshark_streams"),
+        "tshark_version": _constant(result.capture.tshark_version or None),
+        "reader": _constant(result.capture.reader),
     }
     if tuple(sources) != _RECORD_FIELDS:  # the record is built from them by position
         raise AssertionError("record sources out of step with ConnectionRecord's fields")
     return sources
 
 
-@dataclass(frozen=True, slots=True)
-class _Constant:
-    """A source that gives the same value for every connection."""
+_ID = operator.attrgetter("id")
+_STATE, _HISTORY = operator.attrgetter("state"), operator.attrgetter("history")
 
-    value: object
 
-    def __call__(self, conn: Connection) -> object:
-        return self.value
+def _attr(path: str) -> Column:
+    """The attribute at path (dotted) of each connection."""
+    get = operator.attrgetter(path)
+    return lambda conns: map(get, conns)
+
+
+def _rounded(path: str) -> Column:
+    """The attribute at path of each connection, rounded to 6 digits (None stays None)."""
+    get = operator.attrgetter(path)
+    return lambda conns: _round_all(list(map(get, conns)))
+
+
+def _constant(value: object) -> Column:
+    """The same value for every connection."""
+    return lambda conns: itertools.repeat(value, len(conns))
 
 
 def connection_record(
     conn: Connection, result: CaptureAnalysis, *, capture: str
 ) -> ConnectionRecord:
     """The record of one connection of result; capture is the name the contract shows."""
-    return ConnectionRecord._make(source(conn) for source in _sources(result, capture).values())
+    return _records_of([conn], result, capture)[0]
 
 
 def connection_records(result: CaptureAnalysis, capture_name: str) -> list[ConnectionRecord]:
     """Every connection of an analysis as records, in id order (built a field at a time)."""
-    connections = result.connections
-    columns = [
-        itertools.repeat(source.value)
-        if isinstance(source, _Constant)
-        else map(source, connections)
-        for source in _sources(result, capture_name).values()
-    ]
-    rows = itertools.islice(zip(*columns, strict=False), len(connections))  # constants repeat
-    return list(map(ConnectionRecord._make, rows))
+    return _records_of(result.connections, result, capture_name)
+
+
+def _records_of(
+    connections: Sequence[Connection], result: CaptureAnalysis, capture: str
+) -> list[ConnectionRecord]:
+    """The records of some connections of result, in their order."""
+    columns = [source(connections) for source in _sources(result, capture).values()]
+    # tuple.__new__ makes each record from its row without _make's Python call: the sources are
+    # the fields, in order (checked by _sources), and zip's strict check keeps each row whole.
+    make = functools.partial(tuple.__new__, ConnectionRecord)
+    return list(map(make, zip(*columns, strict=True)))
 
 
 def to_json(records: list[ConnectionRecord]) -> str:

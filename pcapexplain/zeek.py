@@ -27,7 +27,7 @@ from pcapexplain.model import (
     ZeekVerdict,
 )
 from pcapexplain.seqspace import seq_add, seq_wrap
-from pcapexplain.zeek_runs import ACKED, DATA, Plan, plan, steady
+from pcapexplain.zeek_runs import ACKED, DATA, EVENT_CODE, Plan, plan, steady
 from pcapexplain.zeek_seqspace import SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -168,10 +168,7 @@ def conn_state(orig: _Side, resp: _Side, history: str) -> ConnState:
 def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
     sender = (packets.src[row], packets.sport[row])
     receiver = (packets.dst[row], packets.dport[row])
-    orig, resp = sender, receiver
-    flags = packets.flags[row]
-    if not (flags & _SYN and not flags & _ACK) and _swap_on_ports(sender, receiver, flags):
-        orig, resp = receiver, sender
+    orig, resp = (receiver, sender) if _swapped(packets, row) else (sender, receiver)
     start = packets.time[row]
     conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=start, end=start)
     conn.sides = {orig: _Side(), resp: _Side()}
@@ -179,13 +176,21 @@ def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
     return conn
 
 
-def _swap_on_ports(sender: tuple[str, int], receiver: tuple[str, int], flags: int) -> bool:
+def _swapped(packets: PacketColumns, row: int) -> bool:
+    """Whether the receiver of a connection's first packet is its originator."""
+    flags = packets.flags[row]
+    if flags & _SYN and not flags & _ACK:
+        return False
+    return _swap_on_ports(packets.sport[row], packets.dport[row], flags)
+
+
+def _swap_on_ports(sport: int, dport: int, flags: int) -> bool:
     """Rule 1: a first packet that is not a plain SYN goes from server to client by its ports."""
-    s_likely, r_likely = sender[1] in LIKELY_SERVER_PORTS, receiver[1] in LIKELY_SERVER_PORTS
+    s_likely, r_likely = sport in LIKELY_SERVER_PORTS, dport in LIKELY_SERVER_PORTS
     if s_likely and not r_likely:
         return True
     synack = flags & _SYN and flags & _ACK
-    return s_likely and r_likely and not synack and sender[1] < receiver[1]
+    return s_likely and r_likely and not synack and sport < dport
 
 
 def feed(
@@ -470,20 +475,58 @@ def verdicts(
     *,
     checksums_validated: bool = False,
     skip_quiet: bool = True,
+    share: bool = True,
 ) -> dict[int, ZeekVerdict]:
     """Zeek's conn_state and history for each of pcapexplain's connections, by connection id.
 
     skip_quiet: skip the runs of segments zeek_runs proves quiet (False feeds every packet).
+    share: with skip_quiet, connections whose packets the machine reads alike (the same codes,
+    zeek_runs.Plan.codes) share the verdict of the first of them.
     """
-    found = {}
-    seen = views(packets, connections, checksums_validated, skip_quiet=skip_quiet)
-    for conn, zc in zip(connections, seen, strict=True):
-        if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
-            found[conn.id] = ZeekVerdict(ConnState.OTH, "")
-        else:
-            history = zc.history_text()
-            found[conn.id] = ZeekVerdict(conn_state(zc.orig_side, zc.resp_side, history), history)
+    if not skip_quiet:
+        seen = views(packets, connections, checksums_validated, skip_quiet=False)
+        return {conn.id: _verdict(zc) for conn, zc in zip(connections, seen, strict=True)}
+    found: dict[int, ZeekVerdict] = {}
+    known: dict[bytes, ZeekVerdict] = {}
+    for chunk in _chunks(connections):
+        runs = plan(packets, chunk, checksums_validated=checksums_validated)
+        for i, conn in enumerate(chunk):
+            key = _key(packets, runs, i, checksums_validated) if share else None
+            verdict = known.get(key) if key is not None else None
+            if verdict is None:
+                zc, settled = _view_planned(packets, conn, runs, i, checksums_validated)
+                verdict = _verdict(zc)
+                if key is not None and settled:
+                    known[key] = verdict
+            found[conn.id] = verdict
     return found
+
+
+def _verdict(zc: ZeekConn | None) -> ZeekVerdict:
+    if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
+        return ZeekVerdict(ConnState.OTH, "")
+    history = zc.history_text()
+    return ZeekVerdict(conn_state(zc.orig_side, zc.resp_side, history), history)
+
+
+def _key(packets: PacketColumns, runs: Plan, i: int, checksums_validated: bool) -> bytes | None:
+    """What the machine reads of connection i's packets (None when the codes cannot say it): the
+    codes of its events, after whether the first packet Zeek keeps is sent by the responder.
+
+    Two connections with the same key take the same steps through the machine: it reads nothing
+    else of their packets but what goes into the counters (quiet runs' sizes, payload lengths
+    beyond nonzero), and it tells the sides apart by address and port only to find their state.
+    """
+    if not runs.shareable[i]:
+        return None
+    begin, end = runs.bounds[i], runs.bounds[i + 1]
+    codes = runs.codes[begin * EVENT_CODE.itemsize : end * EVENT_CODE.itemsize]
+    for event in runs.events[begin:end]:
+        if event < 0:
+            return None  # a run before any packet: never planned so, but then not shared
+        if not (checksums_validated and packets.ip_checksum[event] == _BAD):
+            return (b"r" if _swapped(packets, event) else b"s") + codes
+    return codes
 
 
 def views(
@@ -503,7 +546,7 @@ def views(
     for chunk in _chunks(connections):
         runs = plan(packets, chunk, checksums_validated=checksums_validated)
         for i, conn in enumerate(chunk):
-            yield _view_planned(packets, conn, runs, i, checksums_validated)
+            yield _view_planned(packets, conn, runs, i, checksums_validated)[0]
 
 
 _CHUNK_ROWS = 1 << 17  # packets planned at once: the plan's arrays stay some tens of megabytes
@@ -523,8 +566,10 @@ def _chunks(connections: list[Connection]) -> Iterator[list[Connection]]:
 
 def _view_planned(
     packets: PacketColumns, conn: Connection, runs: Plan, i: int, checksums_validated: bool
-) -> ZeekConn | None:
+) -> tuple[ZeekConn | None, bool]:
+    """The machine over connection i of runs, and whether every run it met was quiet."""
     zc: ZeekConn | None = None
+    settled = True
     client = (conn.client.ip, conn.client.port)
     server = (conn.server.ip, conn.server.port)
     for event in runs.events[runs.bounds[i] : runs.bounds[i + 1]]:
@@ -539,9 +584,10 @@ def _view_planned(
             zc.sides[server].payload += runs.server_bytes[k]
             zc.last = packets.time[runs.rows[runs.end[k] - 1]]
             continue
+        settled = False
         for row in runs.rows[runs.start[k] : runs.end[k]].tolist():
             zc = _step(zc, packets, row, checksums_validated)
-    return zc
+    return zc, settled
 
 
 def quiet(zc: ZeekConn, client: tuple[str, int], server: tuple[str, int], letters: int) -> bool:

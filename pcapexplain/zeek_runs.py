@@ -62,6 +62,8 @@ class Plan:
     client_bytes: list[int]
     server_packets: list[int]
     server_bytes: list[int]
+    codes: bytes  # each event's code (see _codes), EVENT_CODE per event, in events' order
+    shareable: list[bool]  # per connection: codes say all the machine reads of its packets
 
 
 def plan(
@@ -97,7 +99,68 @@ def plan(
         first = np.ones(len(at), bool)
         first[1:] = owner[at[1:]] != owner[at[:-1]]
         skip[at[first]] = False
-    return _events(rows, bounds, skip, code, from_client, length)
+    codes = _codes(packets, rows, owner, from_client, flags, length, checksums_validated)
+    # Negative lengths (tshark's malformed segments) would make the payload sums, which decide
+    # REJ, depend on more than whether a segment carried data.
+    shareable = fits & (np.bincount(owner, weights=length < 0, minlength=len(connections)) == 0)
+    return _events(rows, bounds, skip, code, from_client, length, codes, shareable)
+
+
+# Bits of a fed row's code (_codes); a skipped run's code is RUN | its letters.
+_FROM_CLIENT, _LENGTH, _RESENT, _LOST, _SHUT = 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8
+_SAME_SYN, _SAME_FIN, _SAME_RST, _IP_BAD, _TCP_BAD = 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13
+RUN = 1 << 14
+EVENT_CODE = np.dtype(np.uint16)
+_SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
+_FLAG_BITS = ((_SYN, 1), (_ACK, 2), (_FIN, 4), (_RST, 8))
+
+
+def _codes(
+    packets: PacketColumns,
+    rows: Array,
+    owner: Array,
+    from_client: Array,
+    flags: Array,
+    length: Array,
+    checksums_validated: bool,
+) -> Array:
+    """Per row, all that zeek.feed (no timers, no meter) reads of it, short of the values that
+    only add to the counters: its side, its SYN/ACK/FIN/RST bits, whether it carries data, the
+    analysis verdicts the history reads, a zero window, its checksum verdicts, and, for each of
+    its SYN (S or H), FIN and RST, whether it repeats the sequence number (the FIN's end) of that
+    side's previous one: zeek._record notes such a letter again only when the number differs."""
+    code = np.zeros(len(rows), np.int64)
+    for flag, bit in _FLAG_BITS:
+        code |= np.where(flags & flag, bit, 0)
+    analysis, window = _column(packets.analysis, rows), _column(packets.window, rows)
+    code |= np.where(from_client, _FROM_CLIENT, 0) | np.where(length > 0, _LENGTH, 0)
+    code |= np.where(analysis & RETRANSMITTED, _RESENT, 0)
+    code |= np.where(analysis & int(AnalysisFlag.ACK_LOST_SEGMENT), _LOST, 0)
+    code |= np.where(window == 0, _SHUT, 0)
+    noted = np.ones(len(rows), bool)  # rows whose letters reach zeek._history
+    if checksums_validated:
+        ip_bad = _column(packets.ip_checksum, rows) == _BAD
+        tcp_bad = _column(packets.tcp_checksum, rows) == _BAD
+        code |= np.where(ip_bad, _IP_BAD, 0) | np.where(tcp_bad, _TCP_BAD, 0)
+        noted = ~(ip_bad | tcp_bad)
+    seq = _column(packets.seq, rows)
+    side = owner * 2 + from_client
+    ack = (flags & _ACK) != 0
+    code |= np.where(_repeats(side * 2 + ack, seq, noted & ((flags & _SYN) != 0)), _SAME_SYN, 0)
+    code |= np.where(_repeats(side, seq + length, noted & ((flags & _FIN) != 0)), _SAME_FIN, 0)
+    code |= np.where(_repeats(side, seq, noted & ((flags & _RST) != 0)), _SAME_RST, 0)
+    return code
+
+
+def _repeats(group: Array, value: Array, mask: Array) -> Array:
+    """Whether each masked row has the value of the previous masked row of its group."""
+    at = np.flatnonzero(mask)
+    at = at[np.argsort(group[at], kind="stable")]
+    same = np.zeros(len(at), bool)
+    same[1:] = (group[at[1:]] == group[at[:-1]]) & (value[at[1:]] == value[at[:-1]])
+    found = np.zeros(len(mask), bool)
+    found[at] = same
+    return found
 
 
 def _all_rows(connections: Sequence[Connection]) -> Array:
@@ -122,10 +185,15 @@ def _events(
     code: Array,
     from_client: Array,
     length: Array,
+    codes: Array,
+    shareable: Array,
 ) -> Plan:
     n = len(rows)
     if not skip.any():
-        return Plan(rows.tolist(), np.minimum(bounds, n).tolist(), rows, [], [], [], [], [], [], [])
+        return Plan(
+            rows.tolist(), np.minimum(bounds, n).tolist(), rows, [], [], [], [], [], [], [],
+            codes.astype(EVENT_CODE).tobytes(), shareable.tolist(),
+        )  # fmt: skip
     new_conn = np.zeros(n + 1, bool)
     new_conn[bounds] = True
     previous = np.concatenate(([False], skip[:-1]))
@@ -138,13 +206,14 @@ def _events(
     value = np.concatenate((rows[fed], ~np.arange(len(starts))))
     order = np.argsort(at, kind="stable")
     at, value = at[order], value[order]
+    letters = np.bitwise_or.reduceat(np.where(skip, code, 0), starts)
+    codes = np.concatenate((codes[fed], RUN | letters))[order]
 
     def per_run(values: Array) -> Array:
         """values summed over each run (rows between runs count 0)."""
         return np.add.reduceat(np.where(skip, values, 0), starts)
 
     client = from_client.astype(np.int64)
-    letters = np.bitwise_or.reduceat(np.where(skip, code, 0), starts)
     return Plan(
         events=value.tolist(),
         bounds=np.searchsorted(at, bounds).tolist(),
@@ -156,4 +225,6 @@ def _events(
         client_bytes=per_run(length * client).tolist(),
         server_packets=per_run(1 - client).tolist(),
         server_bytes=per_run(length * (1 - client)).tolist(),
+        codes=codes.astype(EVENT_CODE).tobytes(),
+        shareable=shareable.tolist(),
     )

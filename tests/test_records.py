@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
-from pcapexplain.output import csv_text
+from pcapexplain.output import csv_text, write_columns, write_table
 from tests.builders import Conversation
 
 SAMPLES = sorted((Path(__file__).parent.parent / "sample_captures").glob("*.pcap"))
@@ -140,3 +141,65 @@ def test_csv_of_rows_with_other_keys_is_what_dictwriter_writes() -> None:
     assert csv_text([]) == ""
     with pytest.raises(ValueError, match="not in fieldnames"):
         csv_text([{"a": 1}, {"a": 2, "c": 3}])
+
+
+class _Float(float):
+    """A float whose str and repr differ."""
+
+    def __str__(self) -> str:
+        return "str"
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["a,b", "plain"],  # the delimiter
+        ['say "hi"', "plain"],  # the quote
+        ["two\nlines", "plain"],
+        ["carriage\rreturn", "plain"],
+        ["", "plain"],  # empty text, not quoted beside other fields
+        [None, 3],
+        [1.5, None],
+        [0.1 + 0.2, 1e-07],  # floats by repr
+        [_Float(2.5), 1.0],
+        [True, False],
+        [ConnState.SF, ConnState.REJ],  # a StrEnum: its value
+        [TcpState.ESTABLISHED, TcpState.CLOSED],  # another enum: str() as csv does
+        ["é 中文", "plain"],
+        ["x" * 40 + ",", "plain"],
+        [" leading space", "tab\there"],
+        [(1, "a,b"), ("x",)],  # not a plain value: its str
+    ],
+)
+def test_csv_written_by_columns_is_what_csv_writer_writes(column: list[object]) -> None:
+    names = ["n", "value", "tail"]
+    batches = [[[1, 2], column, ["end", "end"]], [[3], column[:1], ["z"]], [[], [], []]]
+    expected, written = io.StringIO(), io.StringIO()
+    rows = (row for batch in batches for row in zip(*batch, strict=True))
+    write_table(names, rows, expected)
+    write_columns(names, batches, written)
+    assert written.getvalue() == expected.getvalue()
+    one, alone = io.StringIO(), io.StringIO()
+    write_table(["value"], ((v,) for v in column), one)
+    write_columns(["value"], [[column]], alone)  # a lone empty field is quoted
+    assert alone.getvalue() == one.getvalue()
+
+
+def test_rounding_a_column_gives_the_doubles_round_gives() -> None:
+    rng = random.Random(7)
+    values: list[float | None] = [
+        None, 0.0, -0.0, 1e-9, -1e-9, 0.0078125, -0.0078125, 2.5e-06, 0.0000005, 1.0000005,
+        float("nan"), float("inf"), -float("inf"), 2.0**33, 2.0**33 - 2.0**-20, 1e20, 5e-324,
+        1e15 + 0.5, 2.0**52, 4503599627.3704965, 1234567890.1234565,
+    ]  # fmt: skip
+    for _ in range(20000):
+        scale = 10.0 ** rng.randint(-8, 16)
+        values.append(rng.uniform(-1, 1) * scale)  # any double
+        stamp = 1_700_000_000 + rng.randint(0, 10**9) / 1e6
+        values.append(stamp)  # a microsecond timestamp
+        values.append(stamp - (1_700_000_000 + rng.randint(0, 10**9) / 1e6))  # a difference
+        values.append(rng.randint(-(10**9), 10**9) / 2 ** rng.randint(0, 30))  # dyadic: ties
+        values.append(rng.randint(0, 2**33) + rng.randint(0, 2**20) / 2**20)  # spacing 2⁻²⁰
+    expected = [repr(records._round(v)) for v in values]
+    assert [repr(v) for v in records._round_all(values)] == expected
+    assert records._round_all([1, 2.5, None]) == [1, 2.5, None]  # an int stays an int

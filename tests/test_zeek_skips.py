@@ -205,3 +205,74 @@ def test_quiet_never_for_a_side_that_is_not_running() -> None:
     zc.sides[c.client].once.add("D")  # as though recorded: the state still says inactive
     assert zeek.quiet(zc, c.client, c.server, DATA << 2)
     assert not zeek.quiet(zc, c.client, c.server, DATA)
+
+
+def _variants(c: Conversation, kind: int, size: int) -> None:
+    """A connection of one kind; each odd kind differs from the even one before it in one thing
+    the machine reads, in the same packet (so their events line up); size varies only what the
+    machine counts (payload lengths)."""
+    c.handshake()
+    if kind in (0, 1):  # the SYN again, with the same number (one S) or another (S again)
+        c.send(c.client, SYN, seq=c.client_isn + kind * 7, advance=False)
+    if kind in (2, 3):  # the same SYN with a RST in it too
+        c.send(c.client, SYN | RST if kind == 3 else SYN, seq=c.client_isn, advance=False)
+    # Pairs 4 to 9 shut the window or acknowledge unseen bytes in both kinds, so that the
+    # segment is fed through the machine in both (zeek_runs.steady).
+    if kind in (4, 5):  # a client's first data that is a resend, or not
+        resent = int(F.RETRANSMISSION) if kind == 4 else 0
+        c.send(c.client, ACK | PSH, size, window=0, analysis=resent)
+    if kind in (10, 11):  # a segment that shuts the window carries the first data, or none
+        c.send(c.client, ACK | PSH, size if kind == 10 else 0, window=0)
+    c.data(c.client, size)
+    lost = int(F.ACK_LOST_SEGMENT)
+    if kind in (6, 7):  # the server's first ACK shuts the window, or not
+        c.send(c.server, ACK, window=0 if kind == 6 else 1000, analysis=lost)
+    if kind in (8, 9):  # the server's first ACK acknowledges bytes never seen, or not
+        c.send(c.server, ACK, window=0, analysis=lost if kind == 8 else 0)
+    _long(c, 2)
+    end = c.next[c.client]
+    c.fin(c.client)
+    if kind in (12, 13):  # the FIN again, with the same end or another
+        c.send(c.client, FIN | ACK, seq=end + kind - 12)
+    if kind in (14, 15):  # RSTs with the same number, or another
+        c.rst(c.server)
+        c.send(c.server, RST | ACK, seq=c.next[c.server] + kind - 14)
+        return
+    c.fin(c.server)
+    c.ack(c.client)
+
+
+def test_connections_share_a_verdict_only_when_the_machine_reads_their_packets_alike() -> None:
+    conversations = []
+    for kind in range(16):
+        for twin, size in enumerate((100, 1300)):
+            c = Conversation(
+                client=(f"10.1.{twin}.{kind}", 40000 + 1000 * twin + kind),
+                server=(f"10.2.{twin}.{kind}", 80),
+                client_isn=1000 + 77 * kind + twin * 99991,
+                server_isn=5000 + 31 * kind + twin * 4_000_000_000,
+                clock=0.0001 * (kind * 2 + twin),
+            )
+            _variants(c, kind, size)
+            conversations.append(c)
+    # Midstream, data first from a well-known port (Zeek swaps the sides) or another one.
+    for twin in range(2):
+        for i, port in enumerate((80, 5555)):
+            c = Conversation(client=(f"10.3.{twin}.{i}", port), server=(f"10.4.{twin}.{i}", 40100))
+            c.data(c.client, 100 + twin)
+            _long(c, 1)
+            conversations.append(c)
+    packets = merged(*conversations)
+    connections, _ = reconstruct(packets)
+    every = zeek.verdicts(packets, connections, skip_quiet=False)
+    before = _Counter.calls
+    shared = zeek.verdicts(packets, connections)
+    fed = _Counter.calls - before
+    assert shared == every
+    seen = {ip: every[c.id] for c in connections for ip in (c.client.ip, c.server.ip)}
+    pairs = [(f"10.1.0.{k}", f"10.1.0.{k + 1}") for k in range(0, 16, 2)]
+    for a, b in [*pairs, ("10.3.0.0", "10.3.0.1")]:
+        assert seen[a] != seen[b], (a, b)  # the pair's one difference shows: keys must keep it
+    before = _Counter.calls
+    assert zeek.verdicts(packets, connections, share=False) == every
+    assert fed < (_Counter.calls - before) * 2 // 3  # twins were shared
