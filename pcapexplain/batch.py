@@ -250,9 +250,12 @@ class _Committer:
 
     def _row(self, planned: Planned, done: runner.Finished[Any, Any]) -> CaptureRow:
         report = f"{REPORTS}/{planned.stem}.html"
+        lang = self.plan.options.lang  # rows are shown as they are: in the tables, index, terminal
         if done.error is None:
             summary = done.result
             assert isinstance(summary, CaptureSummary)
+            warnings = tuple(in_lang(w, lang) for w in summary.warnings)
+            summary = dataclasses.replace(summary, warnings=warnings)
             return CaptureRow(
                 planned.found.capture,
                 CaptureStatus.OK,
@@ -262,7 +265,6 @@ class _Committer:
                 seconds=done.seconds,
             )
         _remove_outputs(planned.task)  # an earlier run's report must not pass for this one's
-        lang = self.plan.options.lang  # the rows are shown in the index and terminal as they are
         return CaptureRow(
             planned.found.capture,
             CaptureStatus.ERROR,
