@@ -215,7 +215,10 @@ def _all_rows(p: BatchPlan, new: dict[str, CaptureRow]) -> list[CaptureRow]:
         for pl in p.planned
         if pl.found.capture not in done
     ]
-    rows += [CaptureRow(s.capture, CaptureStatus.SKIPPED, error=s.reason) for s in p.found.skipped]
+    rows += [
+        CaptureRow(s.capture, CaptureStatus.SKIPPED, error=in_lang(s.reason, p.options.lang))
+        for s in p.found.skipped
+    ]
     return sorted(rows, key=lambda r: r.capture)
 
 

@@ -18,7 +18,7 @@ import typer
 
 from pcapexplain import __version__, diagnostics, run_display
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
-from pcapexplain.explanations import said, text
+from pcapexplain.explanations import in_lang, said, text
 from pcapexplain.model import BATCH_TIME_LIMIT, CaptureStatus, Lang, Reader
 from pcapexplain.terminal import printable
 
@@ -500,7 +500,8 @@ def batch(
 
 def _print_plan(plan: batch_module.BatchPlan) -> None:
     for skipped in plan.found.skipped:
-        typer.echo(f"skipped  {printable(skipped.capture)}: {skipped.reason}")
+        reason = in_lang(skipped.reason, plan.options.lang)
+        typer.echo(f"skipped  {printable(skipped.capture)}: {printable(reason)}")
     if plan.found.unsearched_folders and not plan.options.recursive:
         count = plan.found.unsearched_folders
         line = diagnostics.note_line("unsearched", plan.options.lang, count=count)

@@ -265,6 +265,7 @@ def test_a_batch_in_chinese_writes_its_error_rows_in_chinese(tmp_path: Path) -> 
     folder.mkdir()
     shutil.copy(SAMPLE, folder / "good.pcap")
     (folder / "bad.pcap").write_bytes(_pcap([_udp_frame()]))
+    (folder / "notes.txt").write_text("not a capture\n")
     lossy = LOSSY.read_bytes()
     (folder / "cut.pcap").write_bytes(lossy[: len(lossy) // 2])
     out = tmp_path / "out"
@@ -279,6 +280,9 @@ def test_a_batch_in_chinese_writes_its_error_rows_in_chinese(tmp_path: Path) -> 
     assert rows["bad.pcap"]["error"] == says
     assert rows["bad.pcap"]["hint"] == "抓包文件中有分组，但没有 TCP 报文段；请检查抓包过滤器"
     assert rows["cut.pcap"]["status"] == "ok"
+    assert rows["notes.txt"]["status"] == "skipped"
+    assert rows["notes.txt"]["error"] == "不是抓包文件：没有 pcap 或 pcapng 文件头"
+    assert "skipped  notes.txt: 不是抓包文件：没有 pcap 或 pcapng 文件头" in run.stdout
     assert rows["cut.pcap"]["warning"].startswith("抓包文件在第 ")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert says in index and "请检查抓包过滤器" in index and "只分析到这里" in index
