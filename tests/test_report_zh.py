@@ -101,6 +101,9 @@ PROPER_NAMES = {
     "Dask",
     "Python",
     "tcpdump",
+    "pcap",  # file formats
+    "pcapng",
+    "gzip",
 }
 UNITS = {"kB", "MB", "GB"}
 # What Wireshark and Zeek show, as a reader types or greps it: display-filter fields and log
@@ -259,7 +262,7 @@ BAD = re.compile(r"[\u4e00-\u9fff）] ?[:;,]|\b[A-Z][A-Z_]+, [A-Z][A-Z_]+\b")
             "键 points 与 'min' 和 max，“The rubric format”",
             ["points", "max", "The", "rubric", "format"],
         ),
-        ("需要 .pcap 或 .gz 文件，不是 pcap", ["pcap"]),
+        ("需要 .pcap 或 .gz 文件，不是 file", ["file"]),
     ],
 )
 def test_the_check_tells_english_from_names(text: str, english: list[str]) -> None:
