@@ -26,6 +26,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run  # noqa: E402  (run.py: the machine description and the load remark)
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
@@ -114,7 +118,7 @@ def main() -> int:
         f"{', '.join(f'{p:.2f}' for p in pairs)}. Machine: nproc {os.cpu_count()}; "
         f"python {platform.python_version()}; load (1/5/15 min) before "
         f"{' '.join(f'{x:.2f}' for x in load_before)}, after "
-        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}. Other work was running on the machine.",
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}. " + run.load_remark(load_before),
     ]
     print("\n".join(lines))
     if args.record:

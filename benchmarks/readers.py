@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{k} {v}" for k, v in run.machine().items() if "load" not in k)
         + "; load (1/5/15 min) before "
         f"{' '.join(f'{x:.2f}' for x in load_before)}, after "
-        f"{' '.join(f'{x:.2f}' for x in load_after)}. Other work was running on the machine.",
+        f"{' '.join(f'{x:.2f}' for x in load_after)}. " + run.load_remark(load_before),
         "",
     ]
     text = "\n".join(header + lines + footer)

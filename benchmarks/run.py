@@ -224,6 +224,17 @@ def machine() -> dict[str, str]:
     }
 
 
+# A 1-minute load average above this before a run starts means other work shared the cores.
+BUSY_LOAD = 0.5
+
+
+def load_remark(before: tuple[float, float, float]) -> str:
+    """What the load before a run says about it, for the recorded footer."""
+    if before[0] > BUSY_LOAD:
+        return "Other work was running on the machine."
+    return "The machine was otherwise idle when the run started."
+
+
 def table(results: list[Measurement]) -> str:
     """The markdown table of medians, then the ratio line."""
     lines = [
