@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from pcapexplain.errors import AnswersError
+from pcapexplain.explanations import said
 from pcapexplain.tomlfile import Key, Locator, read_toml, suggestion
 
 AnswerValue = int | float | str | bool | tuple[int | float | str, ...]
@@ -69,27 +70,31 @@ class _Checker:
             if key in self.question_ids:
                 raise self.fail(
                     (*where, key),
-                    f"'{key}' is written inside the table [{ident}]: in TOML, every key after a "
-                    "[table] line belongs to that table; put plain answers before the first one",
+                    said("error.answers.inside_table", key_name=key, id=ident),
                 )
             if key not in TABLE_KEYS:
                 raise self.fail(
                     (*where, key),
-                    f"unknown key '{key}' in the answer to '{ident}'{suggestion(key, TABLE_KEYS)}",
+                    said(
+                        "error.answers.unknown_key",
+                        key_name=key,
+                        id=ident,
+                        maybe=suggestion(key, TABLE_KEYS),
+                    ),
                 )
         value = self.value(raw["value"], (*where, "value")) if "value" in raw else None
         frames = self.frames(raw.get("frames", raw.get("frame", [])), where)
         if value is None and not frames:
-            raise self.fail(where, f"the answer to '{ident}' has neither a value nor a frame")
+            raise self.fail(where, said("error.answers.empty", id=ident))
         return Answer(ident, value, frames, self.locator.line(where))
 
     def value(self, raw: Any, where: Key) -> AnswerValue:
         if isinstance(raw, list):
             if len(raw) > MAX_FRAMES or not all(_plain(v) for v in raw):
-                raise self.fail(where, "a list answer holds numbers or words only")
+                raise self.fail(where, said("error.answers.list"))
             return tuple(raw)
         if not _plain(raw) and not isinstance(raw, bool):
-            raise self.fail(where, "an answer is a number, a word, true/false or a list")
+            raise self.fail(where, said("error.answers.value"))
         value: AnswerValue = raw
         return value
 
@@ -98,7 +103,7 @@ class _Checker:
         if len(cited) > MAX_FRAMES or not all(
             isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in cited
         ):
-            raise self.fail((*where, "frame"), "frame numbers are whole numbers from 1 up")
+            raise self.fail((*where, "frame"), said("error.answers.frames"))
         return tuple(cited)
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pcapexplain import anomalies, readers, reconstructor, zeek
 from pcapexplain.errors import ConnectionNotFound
+from pcapexplain.explanations import said
 from pcapexplain.files import ReadStatus
 from pcapexplain.model import (
     Anomaly,
@@ -93,9 +94,9 @@ class Analysis:
             if conn.id == connection_id:
                 return conn
         count = len(self.result.connections)
+        name = os.path.basename(self.capture.path)
         raise ConnectionNotFound(
-            f"no connection {connection_id} in {os.path.basename(self.capture.path)} "
-            f"(it has {count}, numbered 0 to {count - 1})"
+            said("error.no_connection", id=connection_id, name=name, count=count, last=count - 1)
         )
 
     def _frame(self, name: str) -> pd.DataFrame:

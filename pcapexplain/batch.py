@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
 from pcapexplain.capture_task import CaptureTask
 from pcapexplain.errors import BatchError, OutputError
+from pcapexplain.explanations import in_lang, said
 from pcapexplain.model import (
     BATCH_TIME_LIMIT,
     CaptureRow,
@@ -106,20 +107,19 @@ def plan(
     """
     root, out = Path(folder), Path(outdir)
     if not root.is_dir():
-        raise BatchError(
-            f"{root}: no such folder" if not root.exists() else f"{root} is not a folder"
-        )
+        problem = "error.not_a_folder" if root.exists() else "error.no_such_folder"
+        raise BatchError(said(problem, path=str(root)))
     try:
         found = discovery.discover(root, recursive=options.recursive, exclude=_own_files(root, out))
     except OSError as exc:
-        raise BatchError(f"cannot list {root}: {exc.strerror or exc}") from exc
+        raise BatchError(
+            said("error.cannot_list", path=str(root), reason=exc.strerror or str(exc))
+        ) from exc
     if not found.captures:
-        more = (
-            f" ({found.unsearched_folders} subfolders not searched)"
-            if found.unsearched_folders
-            else ""
-        )
-        raise BatchError(f"no capture found in {root}{more}")
+        if found.unsearched_folders:
+            count = found.unsearched_folders
+            raise BatchError(said("error.no_capture_unsearched", path=str(root), count=count))
+        raise BatchError(said("error.no_capture", path=str(root)))
     tshark = "cluster" if options.scheduler else loader.require_tshark().version
     fingerprint = {
         "format": STATE_FORMAT,
@@ -156,7 +156,9 @@ def run(batch_plan: BatchPlan, listener: BatchListener | None = None) -> BatchRe
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(f"cannot create {folder}: {exc.strerror or exc}") from exc
+            raise OutputError(
+                said("error.cannot_create", path=str(folder), reason=exc.strerror or str(exc))
+            ) from exc
     _forget_others(p)
     _sweep_temporary_files(p.outdir)
     todo = p.to_run
@@ -213,7 +215,10 @@ def _all_rows(p: BatchPlan, new: dict[str, CaptureRow]) -> list[CaptureRow]:
         for pl in p.planned
         if pl.found.capture not in done
     ]
-    rows += [CaptureRow(s.capture, CaptureStatus.SKIPPED, error=s.reason) for s in p.found.skipped]
+    rows += [
+        CaptureRow(s.capture, CaptureStatus.SKIPPED, error=in_lang(s.reason, p.options.lang))
+        for s in p.found.skipped
+    ]
     return sorted(rows, key=lambda r: r.capture)
 
 
@@ -248,9 +253,12 @@ class _Committer:
 
     def _row(self, planned: Planned, done: runner.Finished[Any, Any]) -> CaptureRow:
         report = f"{REPORTS}/{planned.stem}.html"
+        lang = self.plan.options.lang  # rows are shown as they are: in the tables, index, terminal
         if done.error is None:
             summary = done.result
             assert isinstance(summary, CaptureSummary)
+            warnings = tuple(in_lang(w, lang) for w in summary.warnings)
+            summary = dataclasses.replace(summary, warnings=warnings)
             return CaptureRow(
                 planned.found.capture,
                 CaptureStatus.OK,
@@ -263,8 +271,8 @@ class _Committer:
         return CaptureRow(
             planned.found.capture,
             CaptureStatus.ERROR,
-            error=done.error.message,
-            hint=done.error.hint or "",
+            error=in_lang(done.error.message, lang),
+            hint=in_lang(done.error.hint or "", lang),
             sha256=_sha256(planned.found.path),
             seconds=done.seconds,
         )

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pcapexplain import __version__, capture_task, reporter, tables
 from pcapexplain.errors import BatchError
+from pcapexplain.explanations import said
 from pcapexplain.index_context import build_index_context
 from pcapexplain.model import CaptureRow, Handshake, Lang, Severity, Teardown
 from pcapexplain.output import atomic_write_text, csv_text, replacing
@@ -27,7 +28,6 @@ CONN_LOG = "conn.log"
 OUTPUT_FILES = (INDEX, CAPTURES_CSV, CONNECTIONS_CSV, CONNECTIONS_PARQUET, CONN_LOG)
 
 _CHUNK = 5_000  # rows read from a part at a time
-_STALE_PARTS = "the table parts of an earlier run do not match; run again with --force"
 
 
 def write_all(
@@ -104,7 +104,7 @@ def write_connections(parts: Sequence[Path], csv_target: Path, parquet_target: P
                     writer = csv.DictWriter(out, fieldnames=list(chunk[0]), lineterminator="\n")
                     writer.writeheader()
                 elif list(chunk[0]) != writer.fieldnames:
-                    raise BatchError(f"{part.name}: {_STALE_PARTS}")
+                    raise BatchError(said("error.stale_parts", name=part.name))
                 writer.writerows(chunk)
                 add(chunk)
         if writer is None:
@@ -122,7 +122,7 @@ def write_conn_log(parts: Sequence[Path], target: Path) -> None:
         tuple(h for h in lines if h.startswith(("#fields", "#types"))) for lines, _ in headers
     }
     if len(fields) > 1:
-        raise BatchError(f"conn.log: {_STALE_PARTS}")
+        raise BatchError(said("error.stale_parts", name="conn.log"))
     opened = min(_stamp(lines, "#open") for lines, _ in headers)
     closed = max(close for _, close in headers)
     with replacing(target) as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pcapexplain import api, feedback, grading, integrity, reporter, runner
 from pcapexplain.answers import AnswerSheet, load_answers
 from pcapexplain.errors import OutputError, PcapExplainError
+from pcapexplain.explanations import in_lang, said
 from pcapexplain.grading import CheckResult
 from pcapexplain.integrity import Fingerprint, Flag
 from pcapexplain.model import Lang, Reader
@@ -50,7 +51,8 @@ def grade_student(task: StudentTask) -> StudentOutcome:
     """Analyse, grade and write the feedback of one submission; errors become the outcome."""
     sub = task.submission
     if sub.problem is not None or sub.capture is None:
-        return StudentOutcome(sub.student, None, sub.problem or "no capture", None)
+        problem = in_lang(sub.problem or said("error.sub.none"), task.lang)
+        return StudentOutcome(sub.student, None, problem, None)
     try:
         rubric = task.rubric
         ids = tuple(q.id for q in rubric.questions)
@@ -68,7 +70,9 @@ def grade_student(task: StudentTask) -> StudentOutcome:
         )
         reporter.write_report(reporter.render_feedback(page), task.feedback_path)
     except PcapExplainError as exc:
-        return StudentOutcome(sub.student, None, _name_only(exc.message, sub), None)
+        return StudentOutcome(
+            sub.student, None, _name_only(in_lang(exc.message, task.lang), sub), None
+        )
     relative = f"{FEEDBACK_DIR}/{task.feedback_path.name}"
     packets = len(analysis.result.packets)
     return StudentOutcome(sub.student, check, "", relative, check.flags, packets)
@@ -111,7 +115,8 @@ def student_tasks(
     try:
         pages.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OutputError(f"cannot create {pages}: {exc.strerror or exc}") from exc
+        reason = exc.strerror or str(exc)
+        raise OutputError(said("error.cannot_create", path=str(pages), reason=reason)) from exc
     taken: set[str] = set()
     return [
         StudentTask(
@@ -164,7 +169,8 @@ class _Heard:
         if done.result is not None:
             return done.result
         sub = done.item.submission
-        message = done.error.message if done.error else "not graded"
+        message = done.error.message if done.error else said("error.sub.not_graded")
+        message = in_lang(message, done.item.lang)
         return StudentOutcome(sub.student, None, _name_only(message, sub), None)
 
     def started(self, index: int, label: str) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -15,16 +16,15 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from pcapexplain import __version__
-from pcapexplain.errors import BUG_HINT, ExitStatus, PcapExplainError
-from pcapexplain.model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, Lang, Reader
+from pcapexplain import __version__, diagnostics, run_display
+from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
+from pcapexplain.explanations import in_lang, said, text
+from pcapexplain.model import BATCH_TIME_LIMIT, CaptureStatus, Lang, Reader
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
     from pcapexplain import api, records
     from pcapexplain import batch as batch_module
-    from pcapexplain import classroom as classroom_module
-    from pcapexplain import runner as runner_module
 
 app = typer.Typer(
     name="pcapexplain",
@@ -34,7 +34,25 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_state = {"debug": False}
+
+@dataclass(slots=True)
+class _Session:
+    debug: bool = False
+    lang: Lang = Lang.EN  # the command's --lang: the language of its errors and warnings
+
+
+_state = _Session()
+
+
+def _speak(lang: Lang) -> Lang:
+    """--lang's callback: from here on, errors and warnings are told in the command's language."""
+    _state.lang = Lang(lang)
+    return lang
+
+
+def _lang_option(help_text: str) -> typer.models.OptionInfo:
+    option: typer.models.OptionInfo = typer.Option("--lang", help=help_text, callback=_speak)
+    return option
 
 
 class Format(StrEnum):
@@ -87,7 +105,7 @@ def _root(
     ] = False,
 ) -> None:
     """Rebuild every TCP connection in a capture and explain what each packet did."""
-    _state["debug"] = debug
+    _state.debug = debug
 
 
 def _analyse(
@@ -110,7 +128,7 @@ def _analyse(
             digest=digest,
         )
     for warning in analysis.capture.warnings:
-        typer.echo(f"pcapexplain: warning: {printable(capture.name)}: {warning}", err=True)
+        typer.echo(diagnostics.warning_line(capture.name, warning, _state.lang), err=True)
     return analysis
 
 
@@ -191,7 +209,7 @@ def explain(
         list[int] | None,
         typer.Option("--connection", "-c", help="Explain only this connection id (repeatable)."),
     ] = None,
-    lang: Annotated[Lang, typer.Option("--lang", help="Language of the explanations.")] = (Lang.EN),
+    lang: Annotated[Lang, _lang_option("Language of the explanations.")] = Lang.EN,
     limit: Annotated[
         int, typer.Option(help="Without --connection, explain at most this many connections.")
     ] = 20,
@@ -213,10 +231,8 @@ def explain(
     sys.stdout.write(terminal.reader_line(analysis.capture, lang) + "\n")
     left = len(result.connections) - len(conns)
     if chosen is None and left > 0:
-        typer.echo(
-            f"{left} more connections not shown; use --connection N or --limit {len(conns) + left}",
-            err=True,
-        )
+        limit = len(conns) + left
+        typer.echo(text(lang, "cli.more_connections", left=left, limit=limit), err=True)
 
 
 @app.command()
@@ -226,7 +242,7 @@ def report(
         Path | None,
         typer.Option("--output", "-o", help="Where to write the HTML (default: NAME.html here)."),
     ] = None,
-    lang: Annotated[Lang, typer.Option("--lang", help="Language of the report.")] = (Lang.EN),
+    lang: Annotated[Lang, _lang_option("Language of the report.")] = Lang.EN,
     connection: Annotated[
         list[int] | None,
         typer.Option("--connection", "-c", help="Draw this connection in full (repeatable)."),
@@ -321,7 +337,7 @@ def check(
         Path | None,
         typer.Option("--output", "-o", help="Also write the student's feedback page (HTML)."),
     ] = None,
-    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    lang: Annotated[Lang, _lang_option("Language of the feedback.")] = Lang.EN,
     fmt: Annotated[
         CheckFormat, typer.Option("--format", "-f", help="Output format.", case_sensitive=False)
     ] = CheckFormat.TEXT,
@@ -382,7 +398,7 @@ def grade(
         ),
     ],
     jobs: JobsOpt = 0,
-    lang: Annotated[Lang, typer.Option("--lang", help="Language of the feedback.")] = Lang.EN,
+    lang: Annotated[Lang, _lang_option("Language of the feedback.")] = Lang.EN,
     scheduler: SchedulerOpt = None,
     time_limit: TimeLimitOpt = BATCH_TIME_LIMIT,
     reader: ReaderOpt = Reader.AUTO,
@@ -411,14 +427,13 @@ def grade(
         time_limit=time_limit or None,
         scheduler=scheduler,
     )
-    result = _run_grade(tasks, options)
+    result = run_display.grade_class(tasks, options)
     outcomes = result.outcomes
     errors = sum(1 for o in outcomes if o.check is None)
     if result.interrupted:
-        sys.stderr.write(
-            f"pcapexplain: interrupted after {len(outcomes)} of {len(tasks)} students; "
-            "no gradebook written (the class-wide checks need every student)\n"
-        )
+        done, total = len(outcomes), len(tasks)
+        line = diagnostics.said_line("interrupted_grade", lang, done=done, total=total)
+        sys.stderr.write(line + "\n")
         raise typer.Exit(int(ExitStatus.INTERRUPTED))
     atomic_write_text(output / "gradebook.csv", gradebook.csv_text(outcomes, teacher))
     summary = gradebook.build_summary(
@@ -433,33 +448,6 @@ def grade(
     )
     if errors:
         raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
-
-
-def _run_grade(
-    tasks: list[classroom_module.StudentTask], options: runner_module.RunOptions
-) -> classroom_module.ClassResult:
-    from pcapexplain import classroom, terminal
-    from pcapexplain.progress import RunProgress
-
-    display = RunProgress(
-        total=len(tasks), total_weight=sum(classroom.weight(t) for t in tasks), unit="packets"
-    )
-
-    class Listener:
-        def started(self, student: str) -> None:
-            display.started(student)
-
-        def finished(self, outcome: classroom.StudentOutcome, weight: int, seconds: float) -> None:
-            display.finished(
-                outcome.student,
-                weight=weight,
-                amount=outcome.packets,
-                line=terminal.student_line(outcome, seconds),
-                failed=outcome.check is None,
-            )
-
-    with display:
-        return classroom.grade_class(tasks, options, Listener())
 
 
 @app.command()
@@ -477,9 +465,7 @@ def batch(
         bool, typer.Option("--recursive", "-r", help="Search subfolders too.")
     ] = False,
     jobs: JobsOpt = 0,
-    lang: Annotated[
-        Lang, typer.Option("--lang", help="Language of the reports and index.")
-    ] = Lang.EN,
+    lang: Annotated[Lang, _lang_option("Language of the reports and index.")] = Lang.EN,
     force: Annotated[
         bool, typer.Option("--force", help="Redo captures that are unchanged since the last run.")
     ] = False,
@@ -504,7 +490,7 @@ def batch(
     )
     plan = batch_stage.plan(folder, output, options)
     _print_plan(plan)
-    result = _run_batch(plan)
+    result = run_display.run_batch(plan)
     index = printable(str(result.outputs[0]))
     counts = ", ".join(
         f"{result.count(status)} {status.value}" for status in CaptureStatus if result.count(status)
@@ -514,7 +500,7 @@ def batch(
         f"Wrote {index}: {counts}" + (f" ({kept} unchanged since the last run)" if kept else "")
     )
     if result.interrupted:
-        sys.stderr.write("pcapexplain: interrupted; the index and tables cover what finished\n")
+        sys.stderr.write(diagnostics.said_line("interrupted_batch", lang) + "\n")
         raise typer.Exit(int(ExitStatus.INTERRUPTED))
     if result.count(CaptureStatus.ERROR):
         raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
@@ -522,41 +508,15 @@ def batch(
 
 def _print_plan(plan: batch_module.BatchPlan) -> None:
     for skipped in plan.found.skipped:
-        typer.echo(f"skipped  {printable(skipped.capture)}: {skipped.reason}")
+        reason = in_lang(skipped.reason, plan.options.lang)
+        typer.echo(f"skipped  {printable(skipped.capture)}: {printable(reason)}")
     if plan.found.unsearched_folders and not plan.options.recursive:
         count = plan.found.unsearched_folders
-        typer.echo(f"pcapexplain: note: {count} subfolders not searched; add --recursive", err=True)
+        line = diagnostics.note_line("unsearched", plan.options.lang, count=count)
+        typer.echo(line, err=True)
     kept = len(plan.planned) - len(plan.to_run)
     if kept:
         typer.echo(f"{kept} captures unchanged since the last run: kept (--force redoes them)")
-
-
-def _run_batch(plan: batch_module.BatchPlan) -> batch_module.BatchResult:
-    from pcapexplain import batch as batch_stage
-    from pcapexplain import terminal
-    from pcapexplain.progress import RunProgress
-
-    todo = plan.to_run
-    display = RunProgress(
-        total=len(todo), total_weight=sum(t.found.weight for t in todo), unit="packets"
-    )
-
-    class Listener:
-        def started(self, capture: str, weight: int) -> None:
-            display.started(capture)
-
-        def finished(self, row: CaptureRow, weight: int) -> None:
-            s = row.summary
-            display.finished(
-                row.capture,
-                weight=weight,
-                amount=s.packets if s else 0,
-                line=terminal.batch_line(row),
-                failed=row.status is not CaptureStatus.OK,
-            )
-
-    with display:
-        return batch_stage.run(plan, Listener())
 
 
 @app.command()
@@ -587,40 +547,33 @@ def _reader_left() -> int:
     return int(ExitStatus.OK)
 
 
-def _report_error(exc: PcapExplainError) -> int:
-    sys.stderr.write(f"pcapexplain: error: {printable(exc.message)}\n")
-    if exc.hint:
-        sys.stderr.write(f"hint: {printable(exc.hint)}\n")
-    return int(exc.exit_status)
-
-
 def _unexpected(exc: BaseException, hint: str) -> int:
-    if _state["debug"]:
+    if _state.debug:
         raise exc
-    sys.stderr.write(f"pcapexplain: error: {type(exc).__name__}: {printable(str(exc))}\n")
-    sys.stderr.write(f"hint: {hint}\n")
+    diagnostics.report_unexpected(exc, hint, _state.lang, sys.stderr)
     return int(ExitStatus.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (see errors.ExitStatus)."""
     args = sys.argv[1:] if argv is None else argv
+    _state.lang = Lang.EN  # until a command's --lang says otherwise
     try:
         result = app(args=args, prog_name="pcapexplain", standalone_mode=False)
     except PcapExplainError as exc:
-        if _state["debug"]:
+        if _state.debug:
             raise
-        return _report_error(exc)
+        return diagnostics.report_error(exc, _state.lang, sys.stderr)
     except typer.TyperException as exc:
         # Usage errors (bad option, missing argument) print click-style help and exit 2.
         show = getattr(exc, "show", None)
         if callable(show):
             show()
         else:
-            sys.stderr.write(f"pcapexplain: error: {exc.format_message()}\n")
+            sys.stderr.writelines(diagnostics.error_lines(exc.format_message(), None, _state.lang))
         return int(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("pcapexplain: interrupted\n")
+        sys.stderr.write(diagnostics.said_line("interrupted", _state.lang) + "\n")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         return _reader_left()
@@ -630,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
             return _reader_left()
         raise
     except (OSError, MemoryError) as exc:
-        return _unexpected(exc, "check free memory and disk space, then try again")
+        return _unexpected(exc, said("hint.memory"))
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
-        return _unexpected(exc, BUG_HINT)
+        return _unexpected(exc, bug_hint())
     return result if isinstance(result, int) else int(ExitStatus.OK)

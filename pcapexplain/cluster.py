@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pcapexplain.errors import DaskMissing, SchedulerUnavailable
+from pcapexplain.explanations import said
 from pcapexplain.runner import (
     ErrorKind,
     Finished,
@@ -59,12 +60,14 @@ def run(
     try:
         distributed = _distributed()
     except ImportError as exc:
-        raise DaskMissing("--scheduler needs dask.distributed, which is not installed") from exc
+        raise DaskMissing(said("error.dask_missing")) from exc
     address = str(options.scheduler)
     try:
         client = distributed.Client(address, timeout=CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
-        raise SchedulerUnavailable(f"cannot reach the Dask scheduler at {address}: {exc}") from exc
+        raise SchedulerUnavailable(
+            said("error.no_scheduler", address=address, reason=str(exc))
+        ) from exc
     with client:
         slots = options.jobs if options.jobs > 0 else sum(client.nthreads().values())
         return _Submitter(client, func, items, options, label, listener).run(order, max(1, slots))
@@ -131,8 +134,8 @@ class _Submitter:
         except killed_worker as exc:
             return None, ItemError(
                 ErrorKind.CRASHED,
-                f"the Dask worker running this input died: {exc}",
-                "look at the Dask worker's log; the input may need more memory than it has",
+                said("error.dask_worker_died", reason=str(exc)),
+                said("hint.dask_worker_log"),
             )
         except Exception as exc:  # noqa: BLE001 - a failure on the cluster is this input's error
             return None, bug_error(exc)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
+from pcapexplain.explanations import said
+
 
 class CaptureFormat(StrEnum):
     """What a capture file's first bytes say it is."""
@@ -154,14 +156,14 @@ def _examine(path: Path, name: str) -> Found | Skipped:
     claimed = named_like_capture(path.name)
     try:
         if not path.is_file():
-            return Skipped(name, "not a regular file (a pipe, socket or device)")
+            return Skipped(name, said("error.skip.irregular"))
         size = path.stat().st_size
         with path.open("rb") as handle:
             head = handle.read(_HEAD)
     except OSError as exc:
         if claimed:  # the analysis reports it the same way as for a single file
             return Found(path, name, 0, 0, CaptureFormat.UNKNOWN, gzipped=False)
-        return Skipped(name, f"cannot be read ({exc.strerror or exc})")
+        return Skipped(name, said("error.skip.unreadable", reason=exc.strerror or str(exc)))
     gzipped = head[:2] == _GZIP_MAGIC
     inner = _gunzip_head(path) if gzipped else head
     kind = sniff(inner) if inner is not None else None
@@ -173,12 +175,10 @@ def _examine(path: Path, name: str) -> Found | Skipped:
 
 def _why_not(head: bytes, gzipped: bool, inner: bytes | None) -> str:
     if not head:
-        return "empty file"
+        return said("error.skip.empty")
     if gzipped:
-        if inner is None:
-            return "damaged gzip file"
-        return "gzip file that does not hold a pcap or pcapng capture"
-    return "not a capture: no pcap or pcapng header"
+        return said("error.skip.bad_gzip" if inner is None else "error.skip.gzip_not_capture")
+    return said("error.skip.no_header")
 
 
 def _gunzip_head(path: Path) -> bytes | None:

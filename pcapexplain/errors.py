@@ -1,8 +1,14 @@
-"""Errors the library raises and the exit statuses the CLI maps them to (reported in cli.py)."""
+"""Errors the library raises and the exit statuses the CLI maps them to (reported in cli.py).
+
+Messages and hints are Said (explanations.said): English text to a library user, said again in
+the command's language by cli.py. The texts live under error.* and hint.* in texts/<lang>.toml.
+"""
 
 from __future__ import annotations
 
 from enum import IntEnum
+
+from pcapexplain.explanations import Said, said
 
 
 class ExitStatus(IntEnum):
@@ -17,85 +23,93 @@ class ExitStatus(IntEnum):
 
 
 class PcapExplainError(Exception):
-    """Base of every error meant for the user: a one-line message plus an optional hint."""
+    """Base of every error meant for the user: a one-line message plus an optional hint.
+
+    The package raises them with Said texts (``NotACapture(said("error.not_capture", ...))``);
+    a plain str still works, and is then shown as it is in every language.
+    """
 
     exit_status = ExitStatus.ERROR
-    default_hint: str | None = None
+    hint_key: str | None = None  # the hint when none is given, a key of the hint.* texts
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.hint = hint if hint is not None else self.default_hint
+        self.hint = hint if hint is not None else self.default_hint()
+
+    @classmethod
+    def default_hint(cls) -> Said | None:
+        return said(cls.hint_key) if cls.hint_key else None
 
 
 class CaptureNotFound(PcapExplainError):
-    default_hint = "check the path; pass a .pcap, .pcapng or .gz capture file"
+    hint_key = "hint.check_path"
 
 
 class CaptureUnreadable(PcapExplainError):
-    default_hint = "check the file's permissions, or that it is a file and not a folder"
+    hint_key = "hint.permissions"
 
 
 class NotACapture(PcapExplainError):
-    default_hint = "export it from Wireshark or tcpdump as .pcap or .pcapng"
+    hint_key = "hint.export_capture"
 
 
 class EmptyCapture(PcapExplainError):
-    default_hint = "the capture holds no packets; capture again and check the interface"
+    hint_key = "hint.empty"
 
 
 class NoTcp(PcapExplainError):
-    default_hint = "the capture holds packets but no TCP segments; check the capture filter"
+    hint_key = "hint.no_tcp"
 
 
 class TsharkMissing(PcapExplainError):
-    default_hint = "install it with: sudo apt-get install -y tshark"
+    hint_key = "hint.install_tshark"
 
 
 class TsharkTooOld(PcapExplainError):
-    default_hint = "install Wireshark/tshark 3.6 or newer"
+    hint_key = "hint.tshark_too_old"
 
 
 class TsharkFailed(PcapExplainError):
-    default_hint = "run `pcapexplain doctor`; the capture may be damaged"
+    hint_key = "hint.doctor"
 
 
 class NativeUnsupported(PcapExplainError):
-    default_hint = "read it with --reader tshark (or --reader auto, which does so by itself)"
+    hint_key = "hint.reader_tshark"
 
 
 class ConnectionNotFound(PcapExplainError):
-    default_hint = "run `pcapexplain connections CAPTURE` to list the connection ids"
+    hint_key = "hint.list_connections"
 
 
 class OutputError(PcapExplainError):
-    default_hint = "check that the output folder exists and is writable"
+    hint_key = "hint.output_writable"
 
 
 class RubricError(PcapExplainError):
     """A rubric (or an answers file) that cannot be used; `line` is 1-based when known."""
 
-    default_hint = "see README.md, section 'The rubric format', for every key and value"
+    hint_key = "hint.rubric_format"
 
     def __init__(self, path: str, line: int | None, message: str, hint: str | None = None) -> None:
-        where = f"{path}, line {line}" if line is not None else path
-        super().__init__(f"{where}: {message}", hint)
+        if line is None:
+            super().__init__(said("error.in_file", path=path, message=message), hint)
+        else:
+            super().__init__(said("error.at_line", path=path, line=line, message=message), hint)
         self.path = path
         self.line = line
 
 
 class AnswersError(RubricError):
-    default_hint = "see README.md, section 'The answers file', for its format"
+    hint_key = "hint.answers_format"
 
 
 class SubmissionsError(PcapExplainError):
-    default_hint = "pass a folder with one capture file or one folder per student"
+    hint_key = "hint.submissions_folder"
 
 
 class BatchError(PcapExplainError):
-    default_hint = (
-        "pass a folder of .pcap, .pcapng or .gz captures; --recursive searches subfolders"
-    )
+    hint_key = "hint.batch_folder"
 
 
 class WorkerStartError(PcapExplainError):
@@ -103,15 +117,13 @@ class WorkerStartError(PcapExplainError):
 
 
 class SchedulerUnavailable(PcapExplainError):
-    default_hint = (
-        "start one with `dask scheduler` and workers with `dask worker tcp://HOST:8786`, "
-        "or leave out --scheduler to run on this machine"
-    )
+    hint_key = "hint.dask_scheduler"
 
 
 class DaskMissing(PcapExplainError):
-    default_hint = "install the extra: pip install 'pcapexplain[dask]'"
+    hint_key = "hint.dask_extra"
 
 
-# For an exception that is not a PcapExplainError: shown by the CLI and in a batch's error rows.
-BUG_HINT = "this is a bug: run again with --debug and report the output"
+def bug_hint() -> Said:
+    """The hint for an exception that is not a PcapExplainError (the CLI, a batch's error rows)."""
+    return said("hint.bug")

@@ -28,6 +28,9 @@ Key scheme (the same keys exist in every language; a test checks it):
   (Chinese does not: a space a placeholder leaves between two Chinese words is dropped), and
   whether its report shows the English codes.
 - ``batch.*``: labels of a batch's index page (it also uses the ``report.*`` labels it shares).
+- ``error.*``, ``hint.*``, ``warning.*``: what goes wrong and what to do about it, said with
+  ``said`` where it happens (errors.py, the readers) and shown by cli.py and a batch in the
+  command's language; ``cli.*``: the words that mark those lines (``error``, ``hint``).
 - ``[peers]`` (optional, not a key of the catalogue): translations of the words in what Wireshark
   and Zeek show for a finding (``peer``); the English originals live in the anomaly catalogue.
 
@@ -234,3 +237,50 @@ def finding_texts(lang: Lang, slug: str, params: Mapping[str, object]) -> tuple[
         key = next((k for k in keys if has(lang, k)), None)
         parts.append(text(lang, key, **shown) if key else "")
     return parts[0], parts[1]
+
+
+class Said(str):
+    """A catalogue text said in English, which keeps its key and params to be said again in the
+    user's language (``in_lang``): errors, hints and warnings are made deep in the library, which
+    knows no language, and shown by cli.py or a batch, which do. Being a str, it reads as the
+    English text everywhere else (``.message``, logs, library users).
+
+    A param may itself be Said (a word such as "a folder"): it is said in the same language.
+    Texts are not typeset (``_typeset``): a file name among the params keeps its spaces.
+    """
+
+    key: str
+    params: dict[str, object]
+
+    def __new__(cls, key: str, params: Mapping[str, object]) -> Said:
+        said_ = super().__new__(cls, _say(Lang.EN, key, params))
+        said_.key, said_.params = key, dict(params)
+        return said_
+
+    def __reduce__(self) -> tuple[type[Said], tuple[str, dict[str, object]]]:
+        return (Said, (self.key, self.params))  # a worker's error crosses to the parent intact
+
+
+def said(key: str, /, **params: object) -> Said:
+    """The text under key, in English, able to be said again in any language (see Said).
+
+    A counted text takes its number as ``count``. Raises KeyError for an unknown key or a
+    missing param, at once: a broken error message is found when it is made, not shown.
+    """
+    return Said(key, params)
+
+
+def in_lang(value: str, lang: Lang) -> str:
+    """value in lang when it is Said; any other text (the OS's or tshark's words) as it is."""
+    return _say(lang, value.key, value.params) if isinstance(value, Said) else value
+
+
+def _say(lang: Lang, key: str, params: Mapping[str, object]) -> str:
+    shown = {k: in_lang(v, lang) if isinstance(v, str) else v for k, v in params.items()}
+    entry = catalog(lang)[key]
+    if isinstance(entry, str):
+        return entry.format(**shown)
+    count = params["count"]
+    assert isinstance(count, int), key
+    form = PLURAL_RULES[plural_rule(lang)](count)
+    return entry[form].format(**{**shown, "count": f"{count:,}"})

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pcapexplain.errors import CaptureNotFound, CaptureUnreadable
+from pcapexplain.explanations import said
 
 READ_SIZE = 1 << 20
 STDIN = "-"  # the capture argument that means standard input, as for tshark and tcpdump
@@ -67,7 +68,7 @@ def shown_name(path: str | os.PathLike[str]) -> str:
 
 def error_name(capture: Path, shown: str) -> str:
     """How an error message names the capture."""
-    return "standard input" if shown == STDIN else capture.name
+    return said("error.what.stdin") if shown == STDIN else capture.name
 
 
 @contextlib.contextmanager
@@ -75,10 +76,7 @@ def spooled_stdin(status: ReadStatus) -> Iterator[Path]:
     """Standard input copied once to a private temporary file, removed afterwards: every reader,
     the hash and the magic check need a file they can open, which a pipe cannot give them."""
     if sys.stdin is None or sys.stdin.isatty():
-        raise CaptureUnreadable(
-            "standard input is a terminal, not a capture",
-            hint="pipe a capture into it: tcpdump -w - | pcapexplain connections -",
-        )
+        raise CaptureUnreadable(said("error.stdin_terminal"), hint=said("hint.pipe_capture"))
     with tempfile.TemporaryDirectory(prefix="pcapexplain-stdin-") as folder:
         target = Path(folder) / "stdin.pcap"
         source = sys.stdin.buffer
@@ -89,12 +87,12 @@ def spooled_stdin(status: ReadStatus) -> Iterator[Path]:
         yield target
 
 
-_NOT_REGULAR = (
-    (stat.S_ISDIR, "a folder"),
-    (stat.S_ISFIFO, "a pipe (FIFO)"),
-    (stat.S_ISCHR, "a character device"),
-    (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"),
+_NOT_REGULAR = (  # keys of error.what.*
+    (stat.S_ISDIR, "folder"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISCHR, "char_device"),
+    (stat.S_ISBLK, "block_device"),
+    (stat.S_ISSOCK, "socket"),
 )
 
 
@@ -107,22 +105,25 @@ def check_file(path: Path) -> Path:
     try:
         mode = path.stat().st_mode
     except FileNotFoundError:
-        raise CaptureNotFound(f"{path}: no such file") from None
+        raise CaptureNotFound(said("error.no_such_file", path=str(path))) from None
     except OSError as exc:
-        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise CaptureUnreadable(_unreadable(path, exc)) from exc
     if not stat.S_ISREG(mode):
-        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "not a regular file")
+        kind = next((name for test, name in _NOT_REGULAR if test(mode)), "irregular")
         raise CaptureUnreadable(
-            f"{path} is {kind}, not a capture file",
-            hint="pass a capture file; to read a pipe, pass - and feed the capture on "
-            "standard input (tcpdump -w - | pcapexplain connections -)",
+            said("error.not_regular", path=str(path), kind=said(f"error.what.{kind}")),
+            hint=said("hint.pass_file_or_pipe"),
         )
     try:
         with path.open("rb") as handle:
             handle.read(1)
     except OSError as exc:
-        raise CaptureUnreadable(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        raise CaptureUnreadable(_unreadable(path, exc)) from exc
     return path
+
+
+def _unreadable(name: str | Path, exc: OSError) -> str:
+    return said("error.cannot_read", path=str(name), reason=exc.strerror or str(exc))
 
 
 def sha256(path: Path, stop: threading.Event | None = None) -> str:
@@ -146,8 +147,4 @@ def backwards_warning(times: Sequence[float], frames: Sequence[int]) -> tuple[st
     if not len(back):
         return ()
     first = int(np.asarray(frames)[back[0] + 1])
-    count = "once" if len(back) == 1 else f"{len(back):,} times"
-    return (
-        f"timestamps go backwards {count} (first at frame {first}): the capture was "
-        "reordered or its clock stepped; durations run from the earliest to the latest time",
-    )
+    return (said("warning.backwards", times=said("warning.times", count=len(back)), first=first),)

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from pcapexplain import contract, integrity
 from pcapexplain.answers import AnswerSheet
-from pcapexplain.explanations import text
+from pcapexplain.explanations import in_lang, text
 from pcapexplain.integrity import Flag
 from pcapexplain.marking import Mark, Problem, in_unit, mark
 from pcapexplain.model import AnalysisFlag, CaptureAnalysis, Connection, Lang, PacketRole
@@ -154,7 +154,7 @@ def check(
     last = packets.time[-1] if len(packets) else None
     matched = any(_takes(rubric.select, c, need_syn=False) for c in result.connections)
     notes = [
-        text(lang, "rubric.note.unknown_answer", id=ident, hint=hint)
+        text(lang, "rubric.note.unknown_answer", id=ident, hint=in_lang(hint, lang))
         for ident, hint in (answers.unknown if answers else ())
     ]
     return CheckResult(

@@ -36,14 +36,13 @@ from pcapexplain.errors import (
     TsharkMissing,
     TsharkTooOld,
 )
-from pcapexplain.explanations import plural
+from pcapexplain.explanations import said
 from pcapexplain.model import (
     COLUMN_NAMES,
     AnalysisFlag,
     Capture,
     CaptureInfo,
     IcmpError,
-    Lang,
     PacketColumns,
 )
 
@@ -161,9 +160,9 @@ def tshark_info() -> TsharkInfo:
             raise pyshark_tshark.TSharkNotFoundException(path)
         version = str(pyshark_tshark.get_tshark_version(path))
     except pyshark_tshark.TSharkNotFoundException as exc:
-        raise TsharkMissing("tshark (Wireshark's command-line dissector) was not found") from exc
+        raise TsharkMissing(said("error.tshark_missing")) from exc
     except (OSError, subprocess.SubprocessError) as exc:
-        raise TsharkFailed(f"tshark could not be run: {exc}") from exc
+        raise TsharkFailed(said("error.tshark_not_run", reason=str(exc))) from exc
     return TsharkInfo(path=path, version=version, supported=version_tuple(version) >= MIN_TSHARK)
 
 
@@ -172,7 +171,7 @@ def require_tshark() -> TsharkInfo:
     tshark = tshark_info()
     if not tshark.supported:
         needed = ".".join(map(str, MIN_TSHARK))
-        raise TsharkTooOld(f"tshark {tshark.version} is too old; pcapexplain needs {needed}")
+        raise TsharkTooOld(said("error.tshark_too_old", version=tshark.version, needed=needed))
     return tshark
 
 
@@ -251,7 +250,7 @@ def _read(command: list[str], status: files.ReadStatus) -> tuple[_TabReader, str
         if reader.interrupted:
             raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
         # Every numeric field names one occurrence (see _FIELDS), so this is tshark's own bug.
-        raise TsharkFailed(f"tshark's output could not be read: {exc}") from exc
+        raise TsharkFailed(said("error.tshark_output", reason=str(exc))) from exc
 
 
 class _TabReader:
@@ -348,9 +347,13 @@ def _run(
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     if returncode < 0:
-        raise TsharkFailed(f"tshark crashed (signal {-returncode}): {_first_error(stderr)}")
+        raise TsharkFailed(
+            said("error.tshark_crashed", signal=-returncode, detail=_first_error(stderr))
+        )
     if returncode != 0 and not _cut_short(stderr) and not _known_input_error(stderr):
-        raise TsharkFailed(f"tshark failed (exit {returncode}): {_first_error(stderr)}")
+        raise TsharkFailed(
+            said("error.tshark_failed", code=returncode, detail=_first_error(stderr))
+        )
     return stderr
 
 
@@ -431,25 +434,23 @@ def _known_input_error(stderr: str) -> bool:
 
 def _first_error(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip() and "Running as user" not in ln]
-    return lines[0] if lines else "no message"
+    return lines[0] if lines else said("error.what.no_message")
 
 
 def _warnings(stderr: str, reader: _TabReader, packets: PacketColumns) -> tuple[str, ...]:
     found = []
     if _cut_short(stderr):
-        found.append(
-            f"the capture is cut short after frame {reader.last_frame}; analysed up to there"
-        )
+        found.append(said("warning.cut_short", frame=reader.last_frame))
     return (*found, *files.backwards_warning(packets.time, packets.frame))
 
 
 def _check_content(name: str, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:
     if _known_input_error(stderr):
-        raise NotACapture(f"{name} is not a capture file tshark can read")
+        raise NotACapture(said("error.not_capture_tshark", name=name))
     if info.total_frames == 0:
         if info.truncated_at is not None:
-            raise NotACapture(f"{name} is cut short before its first packet")
-        raise EmptyCapture(f"{name} holds no packets")
+            raise NotACapture(said("error.cut_before_first", name=name))
+        raise EmptyCapture(said("error.no_packets", name=name))
     if len(packets) == 0:
-        frames = plural(Lang.EN, "ui.packets", info.total_frames)
-        raise NoTcp(f"{name} holds {frames} but no TCP segment")
+        frames = said("ui.packets", count=info.total_frames)
+        raise NoTcp(said("error.no_tcp", name=name, frames=frames))

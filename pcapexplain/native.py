@@ -28,13 +28,12 @@ from pcapexplain.errors import (
     NotACapture,
     NoTcp,
 )
-from pcapexplain.explanations import plural
+from pcapexplain.explanations import said
 from pcapexplain.model import (
     NO_VALUE,
     Capture,
     CaptureInfo,
     IcmpError,
-    Lang,
     PacketColumns,
     Reader,
 )
@@ -95,11 +94,11 @@ def load_capture(
     name = files.error_name(capture, shown)
     if info.total_frames == 0:
         if summary.damaged:
-            raise NotACapture(f"{name} is cut short before its first packet")
-        raise EmptyCapture(f"{name} holds no packets")
+            raise NotACapture(said("error.cut_before_first", name=name))
+        raise EmptyCapture(said("error.no_packets", name=name))
     if len(packets) == 0:
-        frames = plural(Lang.EN, "ui.packets", info.total_frames)
-        raise NoTcp(f"{name} holds {frames} but no TCP segment")
+        frames = said("ui.packets", count=info.total_frames)
+        raise NoTcp(said("error.no_tcp", name=name, frames=frames))
     return Capture(info=info, packets=packets, icmp=icmp)
 
 
@@ -118,20 +117,23 @@ def _read(
             status.frames = summary.frames
     except capfile.UnknownFormat as exc:
         if strict:
-            raise NativeUnsupported(f"{name}: {exc}") from exc
+            raise NativeUnsupported(said("error.named", name=name, detail=str(exc))) from exc
         raise NotACapture(
-            f"{name} is not a capture file the native reader can read ({exc})",
-            hint="--reader tshark reads many more formats",
+            said("error.not_capture_native", name=name, reason=str(exc)),
+            hint=said("hint.tshark_reads_more"),
         ) from exc
     except capfile.UnsupportedCapture as exc:
-        raise NativeUnsupported(f"{name}: {exc}") from exc
+        raise NativeUnsupported(said("error.named", name=name, detail=str(exc))) from exc
     except capfile.CaptureFormatError as exc:
-        raise NotACapture(f"{name} is not a capture file ({exc})") from exc
+        raise NotACapture(said("error.not_capture_because", name=name, reason=str(exc))) from exc
     except OSError as exc:
-        raise CaptureUnreadable(f"{name}: cannot be read ({exc.strerror or exc})") from exc
+        reason = exc.strerror or str(exc)
+        raise CaptureUnreadable(said("error.cannot_read", path=name, reason=reason)) from exc
     _check_linktypes(summary.linktypes)
     if collected.foreign and strict:
-        raise NativeUnsupported(f"{name}: {_foreign_text(collected.foreign)}")
+        raise NativeUnsupported(
+            said("error.named", name=name, detail=_foreign_text(collected.foreign))
+        )
     packets = collected.columns()
     _return_freed_memory()
     return summary, collected.foreign, packets, tuple(icmp)
@@ -178,20 +180,20 @@ def _check_linktypes(linktypes: Iterable[int]) -> None:
     unknown = sorted(set(linktypes) - linklayer.KNOWN_LINKTYPES)
     if unknown:
         names = ", ".join(str(t) for t in unknown)
-        raise NativeUnsupported(f"link type {names} is not one the native reader decodes")
+        raise NativeUnsupported(said("error.linktype", names=names))
 
 
 def _foreign_text(foreign: dict[str, int]) -> str:
     parts = ", ".join(f"{what}: {count}" for what, count in sorted(foreign.items()))
-    return f"frames in encapsulations the native reader does not follow ({parts})"
+    return said("error.foreign", parts=parts)
 
 
 def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[str, ...]:
     out = []
     if summary.damaged:
-        out.append(f"the capture is cut short after frame {summary.frames}; analysed up to there")
+        out.append(said("warning.cut_short", frame=summary.frames))
     if foreign:
-        out.append(f"{_foreign_text(foreign)} were left out; --reader tshark reads them")
+        out.append(said("warning.foreign", frames=_foreign_text(foreign)))
     return tuple(out)
 
 

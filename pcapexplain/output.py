@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from pcapexplain.errors import OutputError
+from pcapexplain.explanations import said
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
@@ -49,7 +50,7 @@ def replacing(target: Path) -> Iterator[Path]:
     try:
         fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise OutputError(_unwritable(target, exc)) from exc
     os.close(fd)
     tmp = Path(name)
     try:
@@ -62,8 +63,12 @@ def replacing(target: Path) -> Iterator[Path]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+            raise OutputError(_unwritable(target, exc)) from exc
         raise
+
+
+def _unwritable(target: Path, exc: OSError) -> str:
+    return said("error.cannot_write", path=str(target), reason=exc.strerror or str(exc))
 
 
 TEMP_SUFFIX = ".tmp"  # what a writer that was killed outright may leave behind: ".NAME.XXXX.tmp"
@@ -71,12 +76,12 @@ TEMP_SUFFIX = ".tmp"  # what a writer that was killed outright may leave behind:
 
 def _write_in_place(target: Path, write: Callable[[TextIO], object]) -> Path:
     if target.is_dir():
-        raise OutputError(f"cannot write {target}: it is a folder")
+        raise OutputError(said("error.write_folder", path=str(target)))
     try:
         with open(target, "w", encoding="utf-8", newline="") as handle:
             write(handle)
     except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from exc
+        raise OutputError(_unwritable(target, exc)) from exc
     return target
 
 

@@ -20,6 +20,7 @@ from pcapexplain.explanations import (
     CONCEPTS,
     finding_texts,
     has,
+    in_lang,
     peer,
     plural,
     reader_name,
@@ -283,7 +284,7 @@ def _capture_facts(
         (text(lang, "report.fact.version"), version),
         (text(lang, "report.fact.generated"), generated_at),
     ]
-    facts += [(text(lang, "report.fact.warning"), w) for w in info.warnings]
+    facts += [(text(lang, "report.fact.warning"), in_lang(w, lang)) for w in info.warnings]
     return tuple(facts)
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final, TypeVar
 
 from pcapexplain.contract import FIELD_TYPES, VOCABULARY
 from pcapexplain.errors import RubricError
+from pcapexplain.explanations import said
 from pcapexplain.model import Lang
 from pcapexplain.questions import SPECS, KindSpec, QuestionKind, Side, ValueType
 from pcapexplain.tomlfile import Key, Locator, read_toml, suggestion
@@ -218,27 +219,32 @@ class _Checker:
             if key not in allowed:
                 raise self.fail(
                     (*where, key),
-                    f"unknown key '{key}' in {what}{suggestion(key, allowed)}",
-                    f"the keys of {what} are: {', '.join(allowed)}",
+                    said(
+                        "error.rubric.unknown_key",
+                        key_name=key,
+                        what=what,
+                        maybe=suggestion(key, allowed),
+                    ),
+                    said("hint.rubric.keys", what=what, keys=", ".join(allowed)),
                 )
 
     def table(self, value: Any, where: Key, what: str) -> Mapping[str, Any]:
         if not isinstance(value, dict):
-            raise self.fail(where, f"{what} must be a table")
+            raise self.fail(where, said("error.rubric.not_table", what=what))
         return value
 
     def rubric(self, data: Mapping[str, Any]) -> Rubric:
-        self.keys(data, (), TOP_KEYS, "the rubric")
+        self.keys(data, (), TOP_KEYS, said("error.what.rubric"))
         fmt = data.get("format", FORMAT)
         if fmt != FORMAT:
-            raise self.fail(("format",), f"format {fmt!r} is not supported (this is format 1)")
+            raise self.fail(("format",), said("error.rubric.format", format=repr(fmt)))
         title = self.text(data.get("title", Path(self.path).stem), ("title",), "title")
         opens, closes = self.window(data.get("assignment", {}))
         select = self.selector(data.get("select", {}), ("select",), "[select]")
         requirements = self.array(data, "requirement", self.requirement)
         questions = self.array(data, "question", self.question)
         if not requirements and not questions:
-            raise self.fail((), "the rubric has no [[requirement]] and no [[question]]")
+            raise self.fail((), said("error.rubric.no_items"))
         ids: list[tuple[str, Key]] = [
             (r.id, ("requirement", i)) for i, r in enumerate(requirements)
         ]
@@ -246,7 +252,7 @@ class _Checker:
         seen: set[str] = set()
         for ident, where in ids:
             if ident in seen:
-                raise self.fail((*where, "id"), f"id '{ident}' is used twice")
+                raise self.fail((*where, "id"), said("error.rubric.id_twice", id=ident))
             seen.add(ident)
         return Rubric(self.path, title, select, requirements, questions, opens, closes)
 
@@ -255,17 +261,17 @@ class _Checker:
     ) -> tuple[T, ...]:
         items = data.get(name, [])
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise self.fail((name,), f"'{name}' must be written as [[{name}]] tables")
+            raise self.fail((name,), said("error.rubric.array", name=name))
         return tuple(build(item, (name, i)) for i, item in enumerate(items))
 
     def text(self, value: Any, where: Key, what: str) -> Bilingual:
         if isinstance(value, str):
             return Bilingual(value, value)
-        table = self.table(value, where, f"{what} (a string, or a table with en and zh)")
+        table = self.table(value, where, said("error.what.text_table", what=what))
         self.keys(table, where, ("en", "zh"), what)
         texts = {k: v for k, v in table.items() if isinstance(v, str) and v.strip()}
         if len(texts) != len(table) or not texts:
-            raise self.fail(where, f"{what}: en and zh must be non-empty strings")
+            raise self.fail(where, said("error.rubric.empty_text", what=what))
         en = texts.get("en", texts.get("zh", ""))
         return Bilingual(en, texts.get("zh", en))
 
@@ -275,7 +281,7 @@ class _Checker:
         opens = self.moment(table.get("opens"), "opens", end_of_day=False)
         closes = self.moment(table.get("closes"), "closes", end_of_day=True)
         if opens is not None and closes is not None and closes <= opens:
-            raise self.fail(("assignment", "closes"), "the assignment closes before it opens")
+            raise self.fail(("assignment", "closes"), said("error.rubric.closes_first"))
         return opens, closes
 
     def moment(self, value: Any, key: str, *, end_of_day: bool) -> float | None:
@@ -289,7 +295,7 @@ class _Checker:
             return datetime.combine(day, time(), tzinfo=UTC).timestamp()
         raise self.fail(
             ("assignment", key),
-            f"'{key}' must be a TOML date or date-time, e.g. 2026-09-01 or 2026-09-01T08:00:00Z",
+            said("error.rubric.date", key_name=key),
         )
 
     def selector(self, value: Any, where: Key, what: str) -> Selector:
@@ -298,16 +304,22 @@ class _Checker:
         ports = self.listed(table.get("server_port", []), (*where, "server_port"))
         for port in ports:
             if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-                raise self.fail((*where, "server_port"), f"{port!r} is not a port number")
+                raise self.fail(
+                    (*where, "server_port"), said("error.rubric.port", value=repr(port))
+                )
         ips = []
         for ip in self.listed(table.get("server_ip", []), (*where, "server_ip")):
             try:
                 ips.append(str(ipaddress.ip_address(str(ip))))
             except ValueError:
-                raise self.fail((*where, "server_ip"), f"{ip!r} is not an IP address") from None
+                raise self.fail(
+                    (*where, "server_ip"), said("error.rubric.ip", value=repr(ip))
+                ) from None
         syn = table.get("syn_captured")
         if syn is not None and not isinstance(syn, bool):
-            raise self.fail((*where, "syn_captured"), "'syn_captured' must be true or false")
+            raise self.fail(
+                (*where, "syn_captured"), said("error.rubric.bool", key_name="syn_captured")
+            )
         return Selector(tuple(ports), tuple(ips), syn)
 
     def listed(self, value: Any, where: Key) -> list[Any]:
@@ -318,28 +330,32 @@ class _Checker:
         if not isinstance(value, str) or not _ID.match(value):
             raise self.fail(
                 (*where, "id"),
-                f"every {what} needs an id of letters, digits, '_', '-' or '.' (got {value!r})",
+                said("error.rubric.id", what=what, value=repr(value)),
             )
         return value
 
     def points(self, value: Any, where: Key) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise self.fail(where, f"points must be a number ≥ 0 (got {value!r})")
+            raise self.fail(where, said("error.rubric.points", value=repr(value)))
         return float(value)
 
     def requirement(self, item: Mapping[str, Any], where: Key) -> Requirement:
         ident = self.ident(item, where, "[[requirement]]")
-        what = f"requirement '{ident}'"
+        what = said("error.what.requirement", id=ident)
         self.keys(item, where, REQUIREMENT_KEYS, what)
         match = self.choice(item.get("match", "any"), (*where, "match"), Match, "match")
-        expect = self.table(item.get("expect"), (*where, "expect"), f"'expect' of {what}")
+        expect = self.table(
+            item.get("expect"), (*where, "expect"), said("error.what.expect_of", what=what)
+        )
         if not expect:
-            raise self.fail((*where, "expect"), f"{what} expects nothing")
+            raise self.fail((*where, "expect"), said("error.rubric.expects_nothing", what=what))
         return Requirement(
             id=ident,
             title=self.text(item.get("title", ident), (*where, "title"), "title"),
             points=self.points(item.get("points", 1), (*where, "points")),
-            select=self.selector(item.get("select", {}), (*where, "select"), f"select of {what}"),
+            select=self.selector(
+                item.get("select", {}), (*where, "select"), said("error.what.select_of", what=what)
+            ),
             match=match,
             expect=tuple(self.expectation(k, v, (*where, "expect", k)) for k, v in expect.items()),
             feedback=self.optional_text(item, where, "feedback"),
@@ -354,8 +370,13 @@ class _Checker:
         if value not in names:
             raise self.fail(
                 where,
-                f"'{key}' cannot be {value!r}{suggestion(str(value), names)}",
-                f"choose one of: {', '.join(names)}",
+                said(
+                    "error.rubric.choice",
+                    key_name=key,
+                    value=repr(value),
+                    maybe=suggestion(str(value), names),
+                ),
+                said("hint.rubric.choose", names=", ".join(names)),
             )
         return enum(value)
 
@@ -363,12 +384,12 @@ class _Checker:
         if name not in FIELD_TYPES:
             raise self.fail(
                 where,
-                f"'{name}' is not a field of the connections JSON contract"
-                f"{suggestion(name, FIELD_TYPES)}",
-                "the fields are listed in README.md, 'The JSON contract'",
+                said("error.rubric.field", name=name, maybe=suggestion(name, FIELD_TYPES)),
+                said("hint.rubric.fields"),
             )
         if isinstance(value, dict):
-            self.keys(value, where, ("min", "max", "not"), f"the expectation on '{name}'")
+            on = said("error.what.expectation", name=name)
+            self.keys(value, where, ("min", "max", "not"), on)
             none_of = self.values(name, value.get("not", []), (*where, "not"))
             low, high = (self.bound(name, value.get(k), (*where, k)) for k in ("min", "max"))
             return Expectation(name, none_of=none_of, minimum=low, maximum=high)
@@ -383,13 +404,21 @@ class _Checker:
                 "number": isinstance(v, int | float) and not isinstance(v, bool),
             }.get(kind, isinstance(v, str))
             if not ok:
-                raise self.fail(where, f"'{name}' holds {_kind_words(kind)}, not {v!r}")
+                words = said(f"error.what.{_KIND_WORDS.get(kind, 'words')}")
+                raise self.fail(
+                    where, said("error.rubric.holds", name=name, kind=words, value=repr(v))
+                )
             vocabulary = VOCABULARY.get(name)
             if vocabulary is not None and v not in vocabulary:
                 raise self.fail(
                     where,
-                    f"'{name}' is never {v!r}{suggestion(str(v), vocabulary)}",
-                    f"its values are: {', '.join(vocabulary)}",
+                    said(
+                        "error.rubric.never",
+                        name=name,
+                        value=repr(v),
+                        maybe=suggestion(str(v), vocabulary),
+                    ),
+                    said("hint.rubric.values", values=", ".join(vocabulary)),
                 )
             found.append(v)
         return tuple(found)
@@ -398,9 +427,9 @@ class _Checker:
         if value is None:
             return None
         if FIELD_TYPES[name] != "number":
-            raise self.fail(where, f"'{name}' is not a number: min and max do not apply")
+            raise self.fail(where, said("error.rubric.not_number", name=name))
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(where, f"min and max must be numbers (got {value!r})")
+            raise self.fail(where, said("error.rubric.bounds", value=repr(value)))
         return float(value)
 
     def question(self, item: Mapping[str, Any], where: Key) -> Question:
@@ -409,28 +438,29 @@ class _Checker:
             names = [k.value for k in QuestionKind]
             raise self.fail(
                 (*where, "id"),
-                f"question '{ident}' has no kind, and its id is not a question kind"
-                f"{suggestion(ident, names)}",
-                f'add kind = "...", one of: {", ".join(names)}',
+                said("error.rubric.no_kind", id=ident, maybe=suggestion(ident, names)),
+                said("hint.rubric.add_kind", names=", ".join(names)),
             )
         kind = self.choice(item.get("kind", ident), (*where, "kind"), QuestionKind, "kind")
         spec = SPECS[kind]
         allowed = [k for k in QUESTION_KEYS if _applies(k, spec)]
-        what = f"question '{ident}' (kind {kind.value})"
+        what = said("error.what.question", id=ident, kind=kind.value)
         for key in item:
             if key in QUESTION_KEYS and key not in allowed:
-                raise self.fail((*where, key), f"'{key}' does not apply to {what}")
+                raise self.fail(
+                    (*where, key), said("error.rubric.not_apply", key_name=key, what=what)
+                )
         self.keys(item, where, allowed, what)
         points = self.points(item.get("points", 1), (*where, "points"))
         evidence = item.get("evidence", False)
         if not isinstance(evidence, bool):
-            raise self.fail((*where, "evidence"), "'evidence' must be true or false")
+            raise self.fail((*where, "evidence"), said("error.rubric.bool", key_name="evidence"))
         share = self.points(item.get("evidence_points", points / 2), (*where, "evidence_points"))
         if share > points:
-            raise self.fail((*where, "evidence_points"), "evidence_points exceeds points")
+            raise self.fail((*where, "evidence_points"), said("error.rubric.evidence_points"))
         count = item.get("count", 6)
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 100:
-            raise self.fail((*where, "count"), "'count' must be a whole number from 1 to 100")
+            raise self.fail((*where, "count"), said("error.rubric.count"))
         return Question(
             id=ident,
             kind=kind,
@@ -458,9 +488,7 @@ class _Checker:
             return Tolerance(float(value.strip().rstrip("%")), percent=True)
         if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
             return Tolerance(float(value), percent=False)
-        raise self.fail(
-            where, f"'tolerance' must be a number ≥ 0 or a percentage like \"5%\" (got {value!r})"
-        )
+        raise self.fail(where, said("error.rubric.tolerance", value=repr(value)))
 
 
 def _applies(key: str, spec: KindSpec) -> bool:
@@ -475,5 +503,5 @@ def _applies(key: str, spec: KindSpec) -> bool:
     }.get(key, True)
 
 
-def _kind_words(kind: str) -> str:
-    return {"bool": "true or false", "number": "numbers", "list": "words"}.get(kind, "words")
+# What a field of each type holds, as keys of error.what.*.
+_KIND_WORDS: Final = {"bool": "bool_words", "number": "numbers", "list": "words"}

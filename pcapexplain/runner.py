@@ -69,7 +69,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any, Generic, Protocol, TypeVar
 
-from pcapexplain.errors import BUG_HINT, PcapExplainError, WorkerStartError
+from pcapexplain.errors import PcapExplainError, WorkerStartError, bug_hint
+from pcapexplain.explanations import said
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -172,13 +173,13 @@ class _Silent:
 def timeout_error(limit: float) -> ItemError:
     return ItemError(
         ErrorKind.TIMEOUT,
-        f"stopped after {limit:g} s, the time limit for one input",
-        "raise the limit with --time-limit SECONDS (0 for none), or try this input on its own",
+        said("error.timeout", limit=f"{limit:g}"),
+        said("hint.time_limit"),
     )
 
 
 def bug_error(exc: BaseException) -> ItemError:
-    return ItemError(ErrorKind.BUG, f"{type(exc).__name__}: {exc}", BUG_HINT)
+    return ItemError(ErrorKind.BUG, f"{type(exc).__name__}: {exc}", bug_hint())
 
 
 # --------------------------------------------------------------------------- worker processes
@@ -221,8 +222,8 @@ class WorkerProcess:
         if _read_frame(self._results) != b"":
             self.kill()
             raise WorkerStartError(
-                f"a worker process could not start (exit status {self._process.returncode})",
-                f"run `{sys.executable} -c 'import pcapexplain.runner'` to see why",
+                said("error.worker_start", code=str(self._process.returncode)),
+                said("hint.worker_start", python=sys.executable),
             )
         self.ready = True
 
@@ -278,15 +279,10 @@ class WorkerProcess:
         self.kill()
         code = self._process.returncode
         if code is not None and code < 0:
-            how = f"was killed by {signal.Signals(-code).name}"
+            message = said("error.worker_killed", signal=signal.Signals(-code).name)
         else:
-            how = f"exited with status {code}"
-        return ItemError(
-            ErrorKind.CRASHED,
-            f"the worker process {how} while handling this input",
-            "try this input on its own; a crash of tshark or Python, or the system running out "
-            "of memory, ends a worker",
-        )
+            message = said("error.worker_exited", code=str(code))
+        return ItemError(ErrorKind.CRASHED, message, said("hint.worker_crashed"))
 
     def kill(self) -> None:
         """Kill the worker and everything in its process group (tshark included), and reap it."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pcapexplain.errors import SubmissionsError
+from pcapexplain.explanations import said
 
 CAPTURE_SUFFIXES = (".pcapng.gz", ".pcap.gz", ".pcapng", ".pcap", ".cap", ".gz")
 ANSWERS_SUFFIX = ".answers.toml"
@@ -43,7 +44,7 @@ def student_id(name: str) -> str:
 def find_submissions(folder: Path) -> list[Submission]:
     """Every student's submission in folder, sorted by student id."""
     if not folder.is_dir():
-        raise SubmissionsError(f"{folder} is not a folder")
+        raise SubmissionsError(said("error.not_a_folder", path=str(folder)))
     entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     answer_files = {
         p.name[: -len(ANSWERS_SUFFIX)]: p
@@ -71,14 +72,12 @@ def _from_folder(folder: Path) -> Submission:
     answers = tomls[0] if len(tomls) == 1 else None
     if len(tomls) > 1:
         names = ", ".join(p.name for p in tomls)
-        return Submission(folder.name, None, None, f"more than one answers file: {names}")
+        return Submission(folder.name, None, None, said("error.sub.many_answers", names=names))
     if not others:
-        return Submission(folder.name, None, answers, "the folder holds no capture file")
+        return Submission(folder.name, None, answers, said("error.sub.no_capture"))
     if len(others) > 1:
         names = ", ".join(str(p.relative_to(folder)) for p in others)
-        return Submission(
-            folder.name, None, answers, f"more than one file could be the capture: {names}"
-        )
+        return Submission(folder.name, None, answers, said("error.sub.many_captures", names=names))
     return Submission(folder.name, others[0], answers)
 
 
@@ -90,7 +89,7 @@ def _unique(found: list[Submission]) -> list[Submission]:
         (
             sub
             if seen[sub.student] == 1
-            else Submission(sub.student, None, None, "two submissions have this student's name")
+            else Submission(sub.student, None, None, said("error.sub.same_name"))
             for sub in found
         ),
         key=lambda s: s.student,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapexplain.errors import CaptureUnreadable
+from pcapexplain.explanations import said
 
 Key = tuple[str | int, ...]
 
@@ -90,18 +91,19 @@ def read_toml(
     try:
         size = target.stat().st_size
         if size > MAX_BYTES:
-            raise error(name, None, f"is {size:,} bytes: too large for a TOML text file")
+            raise error(name, None, said("error.toml.too_large", size=f"{size:,}"))
         raw = target.read_bytes()
     except FileNotFoundError as exc:
-        raise error(name, None, "no such file") from exc
+        raise error(name, None, said("error.toml.no_such_file")) from exc
     except IsADirectoryError as exc:
-        raise error(name, None, "is a folder, not a TOML file") from exc
+        raise error(name, None, said("error.toml.folder")) from exc
     except OSError as exc:
-        raise CaptureUnreadable(f"cannot read {name}: {exc.strerror or exc}") from exc
+        reason = exc.strerror or str(exc)
+        raise CaptureUnreadable(said("error.toml.unreadable", path=name, reason=reason)) from exc
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(name, None, "is not UTF-8 text (is it a capture or a document?)") from exc
+        raise error(name, None, said("error.toml.not_utf8")) from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -111,11 +113,11 @@ def read_toml(
         if "(at end of document)" in message:  # something left open: say where the file ends
             message = message.replace("(at end of document)", "at the end of the file").strip()
             line = max(text.count("\n") + (not text.endswith("\n")), 1)
-        raise error(name, line, f"not valid TOML: {message}") from exc
+        raise error(name, line, said("error.toml.syntax", detail=message)) from exc
     return data, Locator(text)
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:
     """ " (did you mean 'points'?)" for the nearest choice, or "" when nothing is close."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return said("error.did_you_mean", word=close[0]) if close else ""

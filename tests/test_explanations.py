@@ -64,6 +64,8 @@ LANGUAGE_NEUTRAL = {
     "report.ladder_seq",
     "report.ladder_ack",
     "report.ladder_len",
+    "error.in_file",
+    "error.named",
 }
 REPORT_PARAMS = {
     "report.left_out": {"count"},
@@ -114,6 +116,11 @@ UI_PARAMS = {
 }
 
 
+# Errors, hints and warnings (explanations.said), and the words that mark them on stderr.
+SAID_PREFIXES = ("error.", "hint.", "warning.", "cli.")
+COUNTED_SAID = {"warning.times": {"count"}}
+
+
 def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
@@ -128,6 +135,8 @@ def anomaly_params() -> dict[str, set[str]]:
 
 
 def allowed_params(key: str) -> set[str]:
+    if key.startswith(SAID_PREFIXES):  # said where they happen: test_errors checks each call
+        return placeholders(CATALOG["en"].get(key, "")) or COUNTED_SAID.get(key, set())
     if key.startswith("anomaly.") and key.count(".") == 3:  # anomaly.<slug>.<part>.<value>
         return anomaly_params().get(key.split(".")[1], set())
     if key.startswith("narr.sum."):
@@ -322,7 +331,7 @@ def test_handshake_concept_uses_the_phone_call_analogy() -> None:
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_texts_have_clean_whitespace(lang: Lang) -> None:
     for key, value in CATALOG[lang].items():
-        if key.endswith(("sum.and", "sum.sep", "path_sep", "colon", "list_sep")):
+        if key.endswith(("sum.and", "sum.sep", "path_sep", "colon", "list_sep", "did_you_mean")):
             continue  # separators: their spaces are the point
         assert value == value.strip(), key
         assert "  " not in value, key

@@ -78,6 +78,9 @@ ABBREVIATIONS = {
     "SampleRTT",
     "EstimatedRTT",
     "rwnd",
+    "TOML",
+    "UTF-8",
+    "FIFO",
 } | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
 # Programs, scans and error names the page quotes; everything else English is a translation gap.
 PROPER_NAMES = {
@@ -95,6 +98,12 @@ PROPER_NAMES = {
     "ECONNRESET",
     "Karn",
     "README.md",
+    "Dask",
+    "Python",
+    "tcpdump",
+    "pcap",  # file formats
+    "pcapng",
+    "gzip",
 }
 UNITS = {"kB", "MB", "GB"}
 # What Wireshark and Zeek show, as a reader types or greps it: display-filter fields and log
@@ -158,6 +167,12 @@ def _allowed(word: str, before: str) -> bool:
     if re.fullmatch(r"[A-Z]", core):  # A and B of an example; but not B for bytes
         return not (core == "B" and re.search(r"\d\s*$", before))
     if before.endswith(("--", "pcapexplain ")):  # a command line: its options and commands
+        return True
+    if before.count("`") % 2 or (before.endswith("'") and word.endswith("'")):
+        return True  # code, or a key's name in quotes, as it is typed
+    if "README.md" in before and before.count("“") > before.count("”"):
+        return True  # the title of a README section
+    if before.endswith(".") and core.islower():  # a file name's extension: .pcap, .gz
         return True
     # Identifiers a reader types or greps for: SO_LINGER, tcp_fin_timeout, close().
     return "_" in core or word.rstrip(".,;:'").endswith("()")
@@ -239,6 +254,15 @@ BAD = re.compile(r"[\u4e00-\u9fff）] ?[:;,]|\b[A-Z][A-Z_]+, [A-Z][A-Z_]+\b")
         ("Asks to open a connection", ["Asks", "to", "open", "a", "connection"]),
         ("请运行：pcapexplain report 抓包文件 --connection 编号", []),
         ("用 TCP Fast Open 请求", ["Fast", "Open"]),
+        (
+            "运行 `sudo apt-get install -y tshark`，见 README.md 的“The rubric format”，'points'",
+            [],
+        ),
+        (
+            "键 points 与 'min' 和 max，“The rubric format”",
+            ["points", "max", "The", "rubric", "format"],
+        ),
+        ("需要 .pcap 或 .gz 文件，不是 file", ["file"]),
     ],
 )
 def test_the_check_tells_english_from_names(text: str, english: list[str]) -> None:
