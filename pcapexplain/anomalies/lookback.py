@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from pcapexplain.anomalies.context import FIN, LOOK_BACK, RST, SYN
+from pcapexplain.anomalies.context import LOOK_BACK, RST, SYN
+from pcapexplain.anomalies.preconditions import segment_ends
 from pcapexplain.model import NO_VALUE, AnalysisFlag, Connection, PacketColumns, PacketStates
 from pcapexplain.seqspace import HALF, MOD
 
@@ -126,7 +127,7 @@ class _Columns:
         isn = self.isn[owner[:, None], direction]
         syn = (flags & SYN) != 0
         counted = inside & ((flags & RST) == 0) & ~(syn & (seq != isn))
-        end = (seq + self.length[at] + syn + ((flags & FIN) != 0)) % MOD
+        end = segment_ends(seq, self.length[at], flags)
         listed = rows.tolist()
         for d in (0, 1):
             mine = counted & (direction == d)

@@ -195,14 +195,16 @@ class Facts:
 
     def segment_end(self, rows: Ints) -> Ints:
         """seqspace.segment_end over rows."""
-        seq = self.seq[rows]
-        flags = self.flags[rows]
-        end = seq + self.length[rows] + ((flags & SYN) != 0) + ((flags & FIN) != 0)
-        return _ints(end % MOD)
+        return segment_ends(self.seq[rows], self.length[rows], self.flags[rows])
 
     def later_than(self, first: Ints) -> Mask:
         """Rows after the first row of their own (connection, direction) in first."""
         return _mask(self.rows > first[self.pair_key])
+
+
+def segment_ends(seq: Ints, length: Ints, flags: Ints) -> Ints:
+    """seqspace.segment_end over arrays of any shape."""
+    return _ints((seq + length + ((flags & SYN) != 0) + ((flags & FIN) != 0)) % MOD)
 
 
 def _mask(values: object) -> Mask:
