@@ -26,11 +26,11 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402  (run.py: the machine description and the load remark)
 
-HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BIN = Path(sys.executable).parent
 RUBRIC = ROOT / "examples" / "rubrics" / "tcp-handshake-lab.toml"
