@@ -488,17 +488,15 @@ def verdicts(
         return {conn.id: _verdict(zc) for conn, zc in zip(connections, seen, strict=True)}
     found: dict[int, ZeekVerdict] = {}
     known: dict[bytes, ZeekVerdict] = {}
-    for chunk in _chunks(connections):
-        runs = plan(packets, chunk, checksums_validated=checksums_validated)
-        for i, conn in enumerate(chunk):
-            key = _key(packets, runs, i, checksums_validated) if share else None
-            verdict = known.get(key) if key is not None else None
-            if verdict is None:
-                zc, settled = _view_planned(packets, conn, runs, i, checksums_validated)
-                verdict = _verdict(zc)
-                if key is not None and settled:
-                    known[key] = verdict
-            found[conn.id] = verdict
+    for conn, runs, i in _planned(packets, connections, checksums_validated):
+        key = _key(packets, runs, i, checksums_validated) if share else None
+        verdict = known.get(key) if key is not None else None
+        if verdict is None:
+            zc, settled = _view_planned(packets, conn, runs, i, checksums_validated)
+            verdict = _verdict(zc)
+            if key is not None and settled:
+                known[key] = verdict
+        found[conn.id] = verdict
     return found
 
 
@@ -543,10 +541,18 @@ def views(
         for conn in connections:
             yield view(packets, conn, checksums_validated=checksums_validated)
         return
+    for conn, runs, i in _planned(packets, connections, checksums_validated):
+        yield _view_planned(packets, conn, runs, i, checksums_validated)[0]
+
+
+def _planned(
+    packets: PacketColumns, connections: list[Connection], checksums_validated: bool
+) -> Iterator[tuple[Connection, Plan, int]]:
+    """Each connection with the plan of its chunk and its place in that plan."""
     for chunk in _chunks(connections):
         runs = plan(packets, chunk, checksums_validated=checksums_validated)
         for i, conn in enumerate(chunk):
-            yield _view_planned(packets, conn, runs, i, checksums_validated)[0]
+            yield conn, runs, i
 
 
 _CHUNK_ROWS = 1 << 17  # packets planned at once: the plan's arrays stay some tens of megabytes
