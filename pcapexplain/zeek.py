@@ -64,6 +64,15 @@ class EndpointState(IntEnum):
 E = EndpointState
 _INACTIVE_LIKE = (E.INACTIVE, E.PARTIAL)
 _RSTOS0 = re.compile(r"^\^?S[^HAFGIQ]*R.*$")
+# The responder's key in ZeekConn.sides when it has the originator's address and port: a socket
+# connected to itself (Connection.self_connect). Zeek keeps two endpoints all the same, and takes
+# every packet as the originator's, since its source is the originator's address and port
+# (IPBasedAnalyzer: is_orig = src == orig_addr && sport == orig_port). So the responder stays
+# INACTIVE; the originator goes SYN_SENT and stays there through its SYN-ACK (weird
+# repeated_SYN_with_ack), its ACKs and data (data_before_established), then CLOSED with its FIN
+# (inappropriate_FIN). Zeek logs SH, "originator sent a SYN then a FIN, no SYN-ACK", with
+# history SADF for the Linux self-connect: no H, as the SYN-ACK repeats the SYN's seq.
+_SILENT = ("", -1)
 _COUNTED_LETTERS = frozenset("CGTW")  # recorded at the 1st, 10th, 100th … occurrence
 _ONCE_LETTERS = frozenset("ADIQ")  # recorded once per direction
 
@@ -121,8 +130,13 @@ class ZeekConn:
         return self.sides[self.orig]
 
     @property
+    def resp_key(self) -> tuple[str, int]:
+        """The responder's key in sides (_SILENT when it has the originator's address and port)."""
+        return _SILENT if self.resp == self.orig else self.resp
+
+    @property
     def resp_side(self) -> _Side:
-        return self.sides[self.resp]
+        return self.sides[self.resp_key]
 
     def history_text(self) -> str:
         orig = self.orig
@@ -171,7 +185,7 @@ def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
     orig, resp = (receiver, sender) if _swapped(packets, row) else (sender, receiver)
     start = packets.time[row]
     conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=start, end=start)
-    conn.sides = {orig: _Side(), resp: _Side()}
+    conn.sides = {orig: _Side(), conn.resp_key: _Side()}
     conn.flipped = orig != sender
     return conn
 
@@ -326,7 +340,7 @@ def _clean(side: _Side) -> bool:
 
 
 def _other(conn: ZeekConn, sender: tuple[str, int]) -> tuple[str, int]:
-    return conn.resp if sender == conn.orig else conn.orig
+    return conn.resp_key if sender == conn.orig else conn.orig
 
 
 def _history(
@@ -380,9 +394,13 @@ def _record(
         if count not in (1, 10, 100, 1000, 10000, 100000):
             return
     elif seq is not None:
-        if side.last_seq.get(letter) == seq:
+        # S and H share one mask and one last seq in Zeek (update_history: HIST_SYN_PKT,
+        # hist_last_SYN): a SYN-ACK that repeats its sender's SYN's seq, as in a simultaneous
+        # open, adds no H.
+        key = "S" if letter == "H" else letter
+        if side.last_seq.get(key) == seq:
             return  # the same SYN/FIN/RST again: recorded only when its seq differs
-        side.last_seq[letter] = seq
+        side.last_seq[key] = seq
     conn.history.append((sender, letter))
 
 
