@@ -90,6 +90,26 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_after=_s(T.SYN_SENT),
     ),
     Situation.SYN_IN_CONNECTION: Claim(),
+    # A socket connected to itself: sender and receiver are the same Move.
+    Situation.SELF_SYN: Claim(sender_after=_s(T.SYN_SENT), receiver_after=_s(T.SYN_SENT)),
+    Situation.SELF_SYNACK: Claim(
+        sender_before=_s(T.SYN_SENT),
+        sender_passed=_s(T.SYN_RECEIVED),
+        sender_after=_s(T.ESTABLISHED),
+        receiver_after=_s(T.ESTABLISHED),
+        handshake=frozenset({Handshake.SIMULTANEOUS_OPEN}),
+    ),
+    Situation.SELF_FIN: Claim(
+        sender_passed=_s(T.FIN_WAIT_1),
+        sender_after=_s(T.CLOSING),
+        receiver_after=_s(T.CLOSING),
+    ),
+    Situation.SELF_FINACK: Claim(
+        sender_before=_s(T.CLOSING),
+        sender_after=_s(T.TIME_WAIT),
+        receiver_after=_s(T.TIME_WAIT),
+    ),
+    Situation.SELF_RST: Claim(sender_after=_s(T.CLOSED), receiver_after=_s(T.CLOSED)),
     Situation.SYNACK: Claim(
         sender_after=_s(T.SYN_RECEIVED),
         receiver_before=_s(T.SYN_SENT),

@@ -16,6 +16,13 @@ corrections follow the evidence of later packets:
   and, like a crossed FIN, before its sender's next segment: that segment is where it becomes
   ESTABLISHED.
 Segments a closed port answers (RFC 9293 §3.10.7.1) belong to no connection and change no state.
+
+A socket that connects to its own address and port (`Connection.self_connect`) is both ends: the
+replay gives client and server one `Side`, and each segment is applied to it as sent and then as
+received, as the stack does on loopback. Its SYN finds it in SYN_SENT (a simultaneous open with
+itself, RFC 9293 Fig. 7), which only its SYN-ACK proves, as for two hosts; the SYN-ACK takes it
+through SYN_RECEIVED to ESTABLISHED; its FIN finds it in FIN_WAIT_1, so it goes to CLOSING, and
+the ACK of that FIN to TIME_WAIT: a simultaneous close with itself.
 """
 
 from __future__ import annotations
@@ -177,7 +184,8 @@ def replay(
     ):
         return _replay_stray(packets, states, conn)
     client_state, server_state = initial_states(packets, conn)
-    client, server = Side(client_state), Side(server_state)
+    client = Side(client_state)
+    server = client if conn.self_connect else Side(server_state)
     index, flags_col = conn.packet_index, packets.flags
     # The output columns as locals: this loop runs once per visited packet.
     s_dir, s_role = states.direction, states.role
@@ -392,7 +400,9 @@ def _on_syn(
     sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq
     sender.state = _SYN_SENT
-    if receiver.sent_syn is not None and receiver.state == _SYN_SENT:
+    if receiver is sender:
+        pass  # its own SYN: only the SYN-ACK it sends shows that the SYN came back to it
+    elif receiver.sent_syn is not None and receiver.state == _SYN_SENT:
         # The SYNs crossed (RFC 9293 Fig. 7). Like the first SYN, this one is known to have
         # arrived only once its receiver answers it with a SYN-ACK: the receiver may as well
         # never get it and send its own SYN again (one SYN lost, the other answered).
@@ -428,6 +438,8 @@ def _on_synack(
     elif receiver.state == _SYN_SENT and (answer := _next_synack(packets, conn, pos)) is not None:
         states.crossed[answer] = row  # the receiver sent its own SYN-ACK before this one arrived
     elif receiver.state in (_SYN_SENT, _SYN_RCVD, _UNK):
+        if receiver is sender and receiver.state == _SYN_RCVD:
+            receiver.passed = _SYN_RCVD  # sent from there, then received: ESTABLISHED
         receiver.state = _EST
         if receiver.isn is None:
             receiver.isn = seq_add(ack, -1)
@@ -503,6 +515,9 @@ def _on_fin(
             sender.state = _FW1
         elif sender.state == _CW:
             sender.state = _LAST_ACK
+        if receiver is sender:  # its FIN comes back to it in FIN_WAIT_1, as a crossing FIN does
+            sender.crossed = True
+            sender.passed = sender.state
     else:
         sender.fin_in_flight = False  # the resent FIN is delivered like any other
         if _fin_ack_was_lost(sender, states, conn, pos):

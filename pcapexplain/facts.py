@@ -160,6 +160,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
         synack_crossed=direction in walker.synack_crossed,
         sent_synack=(direction, True) in walker.syn_times,
+        self_connect=conn.self_connect,
     )
 
 

@@ -432,6 +432,12 @@ class Connection:
     def duration(self) -> float:
         return self.last_time - self.first_time
 
+    @property
+    def self_connect(self) -> bool:
+        """Both ends are one address and port: one socket that sends and receives every segment
+        (it connected to itself, RFC 9293 Fig. 7 with one SYN playing both)."""
+        return self.client == self.server
+
 
 @dataclass(slots=True)
 class PacketStates:
@@ -533,6 +539,7 @@ class AnomalySlug(StrEnum):
     SYNACK_RETRANSMITTED = "synack-retransmitted"  # H3
     OLD_DUPLICATE_SYN = "old-duplicate-syn"  # H4, RFC 9293 Fig. 8
     SIMULTANEOUS_OPEN = "simultaneous-open"  # H5, RFC 9293 Fig. 7
+    SELF_CONNECT = "self-connect"  # H5 with one socket at both ends: it connected to itself
     SYN_DATA = "syn-data"  # H6, data on the SYN / TCP Fast Open
     ILLEGAL_FLAGS = "illegal-flags"  # H7
     ACK_WITHOUT_ACK_FLAG = "ack-without-ack-flag"  # H8

@@ -40,6 +40,7 @@ from pcapexplain.seqspace import relative
 from pcapexplain.situations import (
     CONCEPT_LINKS,
     RESENT_SITUATIONS,
+    Move,
     PacketFacts,
     Situation,
     select,
@@ -313,23 +314,27 @@ def _sentences(
 
 def _states_clause(lang: Lang, f: PacketFacts) -> str:
     """ "States: client SYN_SENT → ESTABLISHED; server stays SYN_RECEIVED." in lang."""
+    if f.self_connect:  # one socket: the sender's move is the receiver's
+        return text(lang, "narr.states_self", moves=_move_text(lang, "", f.sender).strip())
     by_side = (
         (f.sender, f.receiver) if f.direction is Direction.TO_SERVER else (f.receiver, f.sender)
     )
-    parts = {}
-    for side, move in zip(("client", "server"), by_side, strict=True):
-        label = text(lang, f"side.{side}")
-        before, after = state_name(lang, move.before), state_name(lang, move.after)
-        if not move.changed:
-            parts[side] = text(lang, "narr.side_same", side=label, state=after)
-        elif move.passed is not None:
-            passed = state_name(lang, move.passed)
-            parts[side] = text(
-                lang, "narr.side_passed", side=label, before=before, passed=passed, after=after
-            )
-        else:
-            parts[side] = text(lang, "narr.side_change", side=label, before=before, after=after)
+    parts = {
+        side: _move_text(lang, text(lang, f"side.{side}"), move)
+        for side, move in zip(("client", "server"), by_side, strict=True)
+    }
     return text(lang, "narr.states", **parts)
+
+
+def _move_text(lang: Lang, label: str, move: Move) -> str:
+    """ "client SYN_SENT → ESTABLISHED", "server stays SYN_RECEIVED" (label "" for no name)."""
+    before, after = state_name(lang, move.before), state_name(lang, move.after)
+    if not move.changed:
+        return text(lang, "narr.side_same", side=label, state=after)
+    if move.passed is not None:
+        passed = state_name(lang, move.passed)
+        return text(lang, "narr.side_passed", side=label, before=before, passed=passed, after=after)
+    return text(lang, "narr.side_change", side=label, before=before, after=after)
 
 
 # ----------------------------------------------------------------------------------- summaries
@@ -477,6 +482,8 @@ def connection_header(connection: Connection, lang: Lang) -> str:
         parts.append(text(lang, "ui.time_wait", who=text(lang, f"closer.{conn.time_wait}")))
     if conn.handshake is Handshake.NOT_CAPTURED:
         parts.append(text(lang, "ui.midstream"))
+    if conn.self_connect:
+        parts.append(text(lang, "ui.self_connect"))
     return " · ".join(parts)
 
 
@@ -495,6 +502,10 @@ def state_path(states: PacketStates, conn: Connection, client: bool) -> tuple[Tc
 
 def state_paths(states: PacketStates, conn: Connection, lang: Lang) -> tuple[str, ...]:
     """One note naming each side's states from the first packet to the last."""
+    if conn.self_connect:  # one socket: its two columns hold the same states
+        path = state_path(states, conn, True)
+        names = text(lang, "ui.path_sep").join(state_name(lang, s) for s in path)
+        return (text(lang, "ui.paths_self", path=names),)
     parts = {}
     for side in ("client", "server"):
         path = state_path(states, conn, side == "client")

@@ -332,6 +332,8 @@ def _flows(src: Array, dst: Array, s: decode.Segments, pairs: dict[tuple[int, in
         dtype=np.int64,
         count=len(first),
     )
+    # A socket connected to itself (src_key == dst_key) has one direction, 0, as in tshark, which
+    # takes equal addresses and ports for one direction: its SYN-ACK repeats the SYN's seq there.
     flow: Array = ids[inverse] * 2 + (src_key > dst_key)
     return flow
 

@@ -126,6 +126,7 @@ def _gather(
     facts = _Facts()
     p_flags, p_len, p_seq, p_ack = packets.flags, packets.length, packets.seq, packets.ack
     direction, role, index = states.direction, states.role, conn.packet_index
+    alone = conn.self_connect
     moving = False  # sent_end is kept up to date row by row
     if rows is None:
         rows = (
@@ -136,7 +137,7 @@ def _gather(
     # payload after a FIN: the loop does nothing with those.
     for pos, row, flags, length, d, seq, ack in rows:
         if flags & (_SYN | _FIN | _RST):
-            _control(facts, row, d, flags, seq, ack, client)
+            _control(facts, row, d, flags, seq, ack, client, alone)
         elif facts.hs_ack is None and role[row] == _HS_ACK:
             facts.hs_ack = row
         if moving:
@@ -230,7 +231,11 @@ def resent(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     return bool(_resent(states.role[row], packets.analysis[row]))
 
 
-def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side) -> None:
+def _control(
+    facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, client: Side, alone: bool
+) -> None:
+    """One SYN, FIN or RST; alone: the connection is a socket connected to itself, whose every
+    segment has d TO_SERVER and is the server's as much as the client's."""
     if flags & _RST:
         if facts.rsts[d] is None:
             facts.rsts[d] = row
@@ -240,12 +245,14 @@ def _control(facts: _Facts, row: int, d: int, flags: int, seq: int, ack: int, cl
             facts.rst_after_synack = facts.rsts[1 - d] is None
         return
     if flags & _SYN:
-        _syn(facts, row, d, flags, ack, client)
+        _syn(facts, row, d, flags, ack, client, alone)
     if flags & _FIN and facts.fins[d] is None:
         facts.fins[d] = row
+        if alone:
+            facts.fins[1 - d] = row  # the one FIN closes both ends
 
 
-def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) -> None:
+def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side, alone: bool) -> None:
     if d == _TO_SERVER:
         if not flags & _ACK:
             facts.syn = row if facts.syn is None else facts.syn
@@ -253,6 +260,12 @@ def _syn(facts: _Facts, row: int, d: int, flags: int, ack: int, client: Side) ->
                 facts.last_syn = row
         elif facts.server_syn and facts.hs_ack is None:
             facts.hs_ack = row  # simultaneous open: the client's SYN-ACK completes it
+        elif alone and client.isn is not None and acks_syn(ack, client.isn):
+            # Connected to itself: its SYN came back to it as the server's SYN (a simultaneous
+            # open), and this SYN-ACK, the server's answer, is also the one that completes it.
+            facts.server_syn = True
+            facts.synack = facts.hs_ack = row
+            facts.synack_acks.add(ack)
         return
     if not flags & _ACK:
         facts.server_syn = True

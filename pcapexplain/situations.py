@@ -36,6 +36,12 @@ class Situation(StrEnum):
     SYN_STALE = "syn_stale"  # RFC 9293 Fig. 8 at the server: a SYN its client never made
     SYN_CROSSING = "syn_crossing"  # the second SYN of a simultaneous open (Fig. 7)
     SYN_IN_CONNECTION = "syn_in_connection"  # a SYN inside a synchronized connection
+    # one socket at both ends (Connection.self_connect): each segment comes back to its sender
+    SELF_SYN = "self_syn"  # its SYN, to its own address and port
+    SELF_SYNACK = "self_synack"  # answers its own SYN: SYN_SENT → SYN_RECEIVED → ESTABLISHED
+    SELF_FIN = "self_fin"  # its FIN comes back to it: FIN_WAIT_1 → CLOSING
+    SELF_FINACK = "self_finack"  # the ACK of its own FIN: CLOSING → TIME_WAIT
+    SELF_RST = "self_rst"
     SYNACK = "synack"
     SYNACK_TFO = "synack_tfo"
     SYNACK_TFO_IGNORED = "synack_tfo_ignored"
@@ -148,6 +154,7 @@ class PacketFacts:
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
+    self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
 
     @property
     def illegal(self) -> bool:
@@ -169,6 +176,10 @@ def select(f: PacketFacts) -> Situation:
         if f.flags & TcpFlags.RST:
             return Situation.RST_CLOSED_PORT_ACK if f.answers_ack else Situation.RST_CLOSED_PORT
         return Situation.STRAY_SEGMENT
+    if f.self_connect:
+        found = _self(f)
+        if found is not None:
+            return found
     if f.flags & TcpFlags.RST:
         return _reset(f)
     if f.flags & TcpFlags.SYN:
@@ -176,6 +187,26 @@ def select(f: PacketFacts) -> Situation:
     if f.flags & TcpFlags.FIN:
         return _fin(f)
     return _ack_or_data(f)
+
+
+def _self(f: PacketFacts) -> Situation | None:
+    """A socket connected to itself: sender and receiver are one Move, applied as sent and then
+    as received. None: the segment is told as any other (data, ACKs, resent SYNs)."""
+    s = f.sender
+    if f.role is PacketRole.SYN_RETRANSMISSION:
+        return None
+    if f.flags & TcpFlags.RST:
+        return Situation.SELF_RST if s.changed else None
+    if f.flags & TcpFlags.SYN:
+        if f.flags & TcpFlags.ACK:
+            opened = s.passed is T.SYN_RECEIVED and s.after is T.ESTABLISHED
+            return Situation.SELF_SYNACK if opened else Situation.OTHER
+        return Situation.SELF_SYN if s.after is T.SYN_SENT else Situation.OTHER
+    if f.flags & TcpFlags.FIN and s.passed is T.FIN_WAIT_1 and s.after is T.CLOSING:
+        return Situation.SELF_FIN
+    if s.before is T.CLOSING and s.after is T.TIME_WAIT:
+        return Situation.SELF_FINACK
+    return None
 
 
 def _reset(f: PacketFacts) -> Situation:
@@ -335,6 +366,11 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.SYN_AGAIN_OTHER: ("three_way_handshake",),
     Situation.SYN_STALE: ("stale_syn",),
     Situation.SYN_CROSSING: ("simultaneous_open",),
+    Situation.SELF_SYN: ("simultaneous_open",),
+    Situation.SELF_SYNACK: ("simultaneous_open",),
+    Situation.SELF_FIN: ("closing",),
+    Situation.SELF_FINACK: ("closing", "time_wait"),
+    Situation.SELF_RST: ("rst",),
     Situation.SYNACK: ("three_way_handshake", "sequence_numbers"),
     Situation.SYNACK_TFO: ("three_way_handshake",),
     Situation.SYNACK_TFO_IGNORED: ("three_way_handshake",),

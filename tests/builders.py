@@ -157,3 +157,17 @@ def merged(*conversations: Conversation) -> PacketColumns:
 
 
 RETRANSMISSION = int(AnalysisFlag.RETRANSMISSION)
+
+SELF = ("127.0.0.1", 47999)  # one socket bound to it connects to it: both ends are this pair
+
+
+def connected_to_itself(isn: int = 5000) -> Conversation:
+    """A socket that connected to its own address and port, as Linux does it (see
+    sample_captures/self_connect.pcap): its SYN, the SYN-ACK it answers that SYN with (its own
+    ISN again, which tshark calls a retransmission of the SYN), then an ACK. Every later segment
+    is sent with `c.client` and acknowledges the socket's own sequence numbers."""
+    c = Conversation(client=SELF, server=SELF, client_isn=isn, server_isn=isn)
+    c.send(c.client, SYN, mss=65495, wscale=10)
+    c.send(c.client, SYN | ACK, seq=isn, mss=65495, wscale=10, analysis=RETRANSMISSION)
+    c.ack(c.client)
+    return c

@@ -18,9 +18,11 @@ from tests.builders import (
     PSH,
     RETRANSMISSION,
     RST,
+    SELF,
     SYN,
     Conversation,
     closed_by_client,
+    connected_to_itself,
     merged,
 )
 from tests.findings import check_against_catalogue
@@ -113,6 +115,48 @@ def test_simultaneous_open_corrects_tsharks_retransmission_label() -> None:
     conn = found(c.columns())[0]
     assert AnomalySlug.SIMULTANEOUS_OPEN.value in slugs(conn)
     assert not slugs(conn) & {"retransmission", "syn-retransmitted", "synack-retransmitted"}
+
+
+def test_self_connect_is_flagged_instead_of_a_simultaneous_open() -> None:
+    """One socket at both ends: one finding says so; its SYN-ACK, which tshark calls a
+    retransmission of its SYN, is the handshake, and no second SYN crossed anything."""
+    c = connected_to_itself()
+    c.data(c.client, 8)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.ack(c.client)
+    conn = found(c.columns())[0]
+    finding = one(conn, AnomalySlug.SELF_CONNECT)
+    assert finding.severity is Severity.WARN
+    assert finding.params == {"port": SELF[1], "variant": "connected"}
+    assert finding.frames == (1, 2)
+    assert not slugs(conn) & {
+        AnomalySlug.SIMULTANEOUS_OPEN,
+        AnomalySlug.SYN_UNANSWERED,
+        AnomalySlug.RETRANSMISSION,
+        AnomalySlug.SYNACK_RETRANSMITTED,
+        AnomalySlug.HALF_CLOSE,
+    }
+
+
+def test_self_connect_whose_syn_never_came_back() -> None:
+    c = Conversation(client=SELF, server=SELF)
+    for _ in range(2):
+        c.send(c.client, SYN, seq=5000)
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.SELF_CONNECT).params["variant"] == "attempt"
+    assert AnomalySlug.SYN_UNANSWERED in slugs(conn)
+
+
+def test_a_simultaneous_open_of_two_sockets_is_no_self_connect() -> None:
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.1", 6000))  # one host, two ports
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    c.send(c.client, SYN | ACK, seq=1000)
+    c.send(c.server, SYN | ACK, seq=5000)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.SIMULTANEOUS_OPEN in slugs(conn)
+    assert AnomalySlug.SELF_CONNECT not in slugs(conn)
 
 
 def test_illegal_flag_combination() -> None:

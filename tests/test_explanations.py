@@ -111,6 +111,7 @@ UI_PARAMS = {
     "ui.time_wait": {"who"},
     "ui.bytes": {"count"},
     "ui.paths": {"client", "server"},
+    "ui.paths_self": {"path"},
     "ui.read_by": {"reader"},
     "ui.icmp": {"frame", "seconds", "kind", "type", "code", "reporter", "source", "sender", "seq"},
 }
@@ -143,6 +144,8 @@ def allowed_params(key: str) -> set[str]:
         return SUMMARY_PARAMS
     if key == "narr.states":
         return {"client", "server"}
+    if key == "narr.states_self":
+        return {"moves"}
     if key in ("narr.side_change", "narr.side_same", "narr.side_passed"):
         return {"side", "before", "after", "state", "passed"}
     if key.startswith("narr."):

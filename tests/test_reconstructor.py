@@ -17,7 +17,18 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+from tests.builders import (
+    ACK,
+    FIN,
+    PSH,
+    RST,
+    SELF,
+    SYN,
+    Conversation,
+    closed_by_client,
+    connected_to_itself,
+    merged,
+)
 
 S = TcpState
 R = PacketRole
@@ -616,3 +627,78 @@ def test_fin_ack_that_acknowledges_our_fin_passes_fin_wait_2_at_once() -> None:
     assert ladder(states, conn)[4] == ("FIN", "FIN_WAIT_1", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK")
     assert states.passed_through(row, client=True) is S.FIN_WAIT_2
     assert states.passed_through(row, client=False) is None
+
+
+def test_self_connect_open_data_and_close() -> None:
+    """One socket at both ends (sample_captures/self_connect.pcap): each segment is applied to it
+    as sent, then as received. Its SYN comes back to it in SYN_SENT (a simultaneous open with
+    itself, proven by its SYN-ACK), the SYN-ACK takes it through SYN_RECEIVED to ESTABLISHED; its
+    FIN comes back to it in FIN_WAIT_1 (CLOSING), and the ACK of that FIN to TIME_WAIT."""
+    c = connected_to_itself()
+    c.data(c.client, 8)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.ack(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.self_connect and conn.client == conn.server
+    assert ladder(states, conn) == [
+        ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "SYN_SENT"),
+        ("SYN_ACK", "SYN_SENT", "ESTABLISHED", "SYN_SENT", "ESTABLISHED"),
+        ("PURE_ACK", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("DATA", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("PURE_ACK", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+        ("FIN", "ESTABLISHED", "CLOSING", "ESTABLISHED", "CLOSING"),
+        ("FIN_ACK", "CLOSING", "TIME_WAIT", "CLOSING", "TIME_WAIT"),
+    ]
+    synack, fin = conn.packet_index[1], conn.packet_index[5]
+    for client in (True, False):
+        assert states.passed_through(synack, client) is S.SYN_RECEIVED
+        assert states.passed_through(fin, client) is S.FIN_WAIT_1
+    assert states.crossed == {}  # one SYN and one FIN: nothing crossed anything
+    assert (conn.handshake, conn.teardown) == (Handshake.SIMULTANEOUS_OPEN, Teardown.SIMULTANEOUS)
+    assert (conn.closed_first, conn.time_wait) == (Closer.BOTH, Closer.BOTH)
+    assert (conn.client_final, conn.server_final) == (S.TIME_WAIT, S.TIME_WAIT)
+    assert conn.client_isn == conn.server_isn == 5000
+    # tshark calls the SYN-ACK a retransmission of the SYN: it is the socket's first SYN-ACK.
+    assert conn.to_server.retransmissions == 0
+    assert (conn.to_server.packets, conn.to_client.packets) == (7, 0)
+    assert not conn.half_close
+
+
+def test_self_connect_reset() -> None:
+    c = connected_to_itself()
+    c.data(c.client, 8)
+    c.ack(c.client)
+    c.rst(c.client)
+    conns, states = run(c)
+    conn = only(conns)
+    assert ladder(states, conn)[-1] == ("RST", "ESTABLISHED", "CLOSED", "ESTABLISHED", "CLOSED")
+    assert (conn.handshake, conn.teardown) == (
+        Handshake.SIMULTANEOUS_OPEN,
+        Teardown.RESET_BY_CLIENT,
+    )
+    assert (conn.client_final, conn.server_final) == (S.CLOSED, S.CLOSED)
+    assert conn.time_wait is Closer.NONE
+
+
+def test_self_connect_that_never_completes() -> None:
+    """A SYN to its own address and port that never comes back to it (dropped on the way in):
+    no SYN-ACK shows it arrived, so the socket stays in SYN_SENT and the SYN is unanswered."""
+    c = Conversation(client=SELF, server=SELF)
+    for _ in range(3):
+        c.send(c.client, SYN, seq=5000)
+    conns, states = run(c)
+    conn = only(conns)
+    assert conn.self_connect
+    assert ladder(states, conn) == [
+        ("SYN", "CLOSED", "SYN_SENT", "CLOSED", "SYN_SENT"),
+        ("SYN_RETRANSMISSION", "SYN_SENT", "SYN_SENT", "SYN_SENT", "SYN_SENT"),
+        ("SYN_RETRANSMISSION", "SYN_SENT", "SYN_SENT", "SYN_SENT", "SYN_SENT"),
+    ]
+    assert (conn.handshake, conn.teardown) == (Handshake.UNANSWERED, Teardown.NONE)
+
+
+def test_an_ordinary_connection_is_no_self_connect() -> None:
+    conns, _ = run(closed_by_client())
+    assert not only(conns).self_connect

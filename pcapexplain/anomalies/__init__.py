@@ -33,6 +33,7 @@ __all__ = ["CATALOGUE", "CHECKS", "MAX_FRAMES", "AnomalySpec", "detect"]
 
 # Order matters only where a check marks rows as explained (ctx.skip) for the ones after it.
 CHECKS: tuple[Check, ...] = (
+    handshake.check_self_connect,
     handshake.check_simultaneous_open,
     handshake.check_refused,
     handshake.check_old_duplicate,

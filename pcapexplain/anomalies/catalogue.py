@@ -69,6 +69,11 @@ _SPECS = (
     # H5: suppressed = tshark retransmission/dup-ACK labels not reported (they are the handshake).
     AnomalySpec(A.SIMULTANEOUS_OPEN, INFO, ("suppressed",),
                 "mislabelled retransmission x2 + duplicate_ack", "weird simultaneous_open"),
+    # port = the one port at both ends; variant: whether its SYN came back to it (its SYN-ACK).
+    AnomalySpec(A.SELF_CONNECT, W, ("port", "variant"),
+                "SYN-ACK mislabelled tcp.analysis.retransmission (the SYN's own seq)",
+                "SH, history SADF: one endpoint, the responder never active",
+                {"variant": ("connected", "attempt")}),
     AnomalySpec(A.SYN_DATA, INFO, ("bytes", "kind", "outcome"),
                 "tcp.analysis.tfo_syn / tfo_ack / tfo_ignored", "-",
                 {"kind": ("tfo", "plain"), "outcome": ("accepted", "ignored", "unanswered")}),

@@ -167,10 +167,34 @@ def check_old_duplicate(ctx: Context) -> Iterator[Anomaly]:
         return
 
 
+@needs(lambda f: f.self_connect)
+def check_self_connect(ctx: Context) -> Iterator[Anomaly]:
+    """H5 with one socket at both ends: it sent its SYN to its own address and port.
+
+    Linux picks a free ephemeral port; when it equals the port a client is retrying on the same
+    host, and no server holds it, the SYN comes back to its own sender, which is in SYN_SENT: a
+    simultaneous open with itself, and the client believes it reached the server. connected: its
+    SYN-ACK shows the SYN came back (the replay's simultaneous open); attempt: the capture shows
+    no such thing. tshark calls the SYN-ACK a retransmission of the SYN (the same seq, the same
+    direction): the handshake, like a simultaneous open's.
+    """
+    c = ctx.c
+    if not c.self_connect:
+        return
+    connected = c.handshake is Handshake.SIMULTANEOUS_OPEN
+    if connected:
+        ctx.skip.update(_simultaneous_mislabels(ctx))
+    variant = "connected" if connected else "attempt"
+    yield ctx.make(A.SELF_CONNECT, ctx.where(flags=SYN), port=c.client.port, variant=variant)
+
+
 @needs(lambda f: f.handshake_in(Handshake.SIMULTANEOUS_OPEN))
 def check_simultaneous_open(ctx: Context) -> Iterator[Anomaly]:
-    """H5: SYNs crossed (RFC 9293 Fig. 7); tshark's retransmission and dup-ACK labels are wrong."""
-    if ctx.c.handshake is not Handshake.SIMULTANEOUS_OPEN:
+    """H5: SYNs crossed (RFC 9293 Fig. 7); tshark's retransmission and dup-ACK labels are wrong.
+
+    A socket connected to itself is told by check_self_connect instead: one SYN crossed nothing.
+    """
+    if ctx.c.handshake is not Handshake.SIMULTANEOUS_OPEN or ctx.c.self_connect:
         return
     rows = ctx.where(flags=SYN)
     mislabels = _simultaneous_mislabels(ctx)

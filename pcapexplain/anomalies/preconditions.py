@@ -130,6 +130,11 @@ class Facts:
     def icmp_errors(self) -> Ints:
         return self._summary[:, 6]
 
+    @property
+    def self_connect(self) -> Mask:
+        """One address and port at both ends (Connection.self_connect)."""
+        return _mask(self._summary[:, 7])
+
     @cached_property
     def _summary(self) -> Ints:
         """What the checks' preconditions read of each connection's summary, one row per id."""
@@ -144,6 +149,7 @@ class Facts:
             [c.to_server.unknown_length + c.to_client.unknown_length for c in conns],
             list(map(attrgetter("half_close"), conns)),
             list(map(len, map(attrgetter("icmp"), conns))),
+            list(map(attrgetter("self_connect"), conns)),
         ]
         out = np.full((self.size, len(columns)), -1, dtype=np.int64)
         out[[c.id for c in conns]] = np.array(columns, dtype=np.int64).T

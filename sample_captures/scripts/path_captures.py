@@ -25,6 +25,10 @@ Scenarios (capture point in brackets):
                         so neither fast retransmit nor RACK repairs it first).
     loopback            [client's lo] one request and reply between two sockets of the client
                         host: loopback never computes TCP checksums, so all of them are "bad".
+    self_connect        [client's lo] one socket bound to 10.77.1.1:45021 connects to
+                        10.77.1.1:45021, i.e. to itself (no listener): its own SYN reaches it
+                        in SYN_SENT, a simultaneous open with itself; it sends 8 bytes, reads
+                        them back and closes.
 
 Internal roles, run inside a namespace: `path_captures.py role SCENARIO client|server|forger`.
 """
@@ -53,6 +57,7 @@ PORTS = {
     "reset_by_middlebox": 45018,
     "loss_before_capture": 45019,
     "loopback": 45020,
+    "self_connect": 45021,
 }
 REQUEST = b"GET /hello HTTP/1.0\r\n\r\n"
 REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
@@ -209,6 +214,18 @@ def client_request(port: int) -> None:
     sock.close()
 
 
+def client_self_connect(port: int) -> None:
+    """What a client retrying a local server gets once its ephemeral port is the server's port."""
+    sock = client_socket(port)
+    sock.connect((CLIENT, port))
+    show = ["ss", "-tan", f"sport = :{port}"]
+    subprocess.run(show, stdout=sys.stderr, check=False)  # ESTAB, to itself
+    sock.sendall(b"selfconn")
+    sock.recv(4096)  # its own 8 bytes
+    sock.close()
+    subprocess.run(show, stdout=sys.stderr, check=False)  # TIME-WAIT: its FIN came back to it
+
+
 def server_sink(port: int) -> None:
     conn, _ = listener(port).accept()
     read_to_eof(conn)
@@ -319,6 +336,7 @@ ROLES: dict[str, dict[str, Callable[[int], None]]] = {
     },
     "loss_before_capture": {"server": server_sink, "client": client_split_write},
     "loopback": {"server": lambda port: server_request_reply(port, 1), "client": client_request},
+    "self_connect": {"client": client_self_connect},
 }
 
 
@@ -338,22 +356,25 @@ def run(name: str, out_dir: Path) -> None:
         in_ns(ROUTER_NS, "iptables", "-A", "FORWARD", "-p", "tcp", "--dport", str(port),
               "-m", "length", "--length", "1052", "-m", "statistic", "--mode", "nth",
               "--every", "1000", "--packet", "0", "-j", "DROP")  # fmt: skip
-    if name == "loopback":
+    if name in ("loopback", "self_connect"):
         capture_at = (CLIENT_NS, "lo")
     out = out_dir / f"{name}.pcap"
     out.unlink(missing_ok=True)
     cap = Tcpdump(*capture_at, out)
     try:
         roles = ROLES[name]
-        server = Child(CLIENT_NS if name == "loopback" else SERVER_NS, name, "server")
-        server.ready()
+        server = None
+        if "server" in roles:
+            server = Child(CLIENT_NS if name == "loopback" else SERVER_NS, name, "server")
+            server.ready()
         forger_child = None
         if "forger" in roles:
             forger_child = Child(ROUTER_NS, name, "forger")
             forger_child.ready()
         client = Child(CLIENT_NS, name, "client")
         client.wait()
-        server.wait()
+        if server:
+            server.wait()
         if forger_child:
             forger_child.wait()
     finally:
