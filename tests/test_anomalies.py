@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pcapexplain import anomalies
+from pcapexplain.explanations import finding_texts
 from pcapexplain.model import (
     AnalysisFlag,
     Anomaly,
     AnomalySlug,
     ChecksumStatus,
+    Lang,
     PacketColumns,
     Severity,
 )
@@ -115,6 +117,60 @@ def test_simultaneous_open_corrects_tsharks_retransmission_label() -> None:
     conn = found(c.columns())[0]
     assert AnomalySlug.SIMULTANEOUS_OPEN.value in slugs(conn)
     assert not slugs(conn) & {"retransmission", "syn-retransmitted", "synack-retransmitted"}
+
+
+def _crossing_syns() -> Conversation:
+    c = Conversation(client=("10.0.0.1", 5000), server=("10.0.0.2", 6000))
+    c.send(c.client, SYN)
+    c.send(c.server, SYN)
+    return c
+
+
+def test_simultaneous_open_server_syn_resent_is_a_retransmission() -> None:
+    """The server's SYN sent again with its ISN: tshark labels it a retransmission, rightly (only
+    the first SYN-ACK's label is wrong there), and it is flagged as the client's would be."""
+    c = _crossing_syns()
+    c.send(c.server, SYN, seq=5000, analysis=RETRANSMISSION)
+    c.send(c.client, SYN | ACK, seq=1000, analysis=RETRANSMISSION)
+    c.send(c.server, ACK)
+    packets = c.columns()
+    conns, _ = reconstruct(packets)
+    assert (conns[0].to_server.retransmissions, conns[0].to_client.retransmissions) == (0, 1)
+    conn = found(packets)[0]
+    resent = one(conn, AnomalySlug.SYN_RETRANSMITTED)
+    assert (resent.frames, resent.params["side"], resent.params["count"]) == ((3,), "server", 1)
+    # Of tshark's labels only the SYN-ACK's (frame 4) is a mislabel of the simultaneous open.
+    assert one(conn, AnomalySlug.SIMULTANEOUS_OPEN).params["suppressed"] == 1
+    explain, why = finding_texts(Lang.EN, resent.slug, resent.params)
+    assert explain.startswith("The server, which sent a SYN of its own") and "server" in why
+    assert finding_texts(Lang.ZH, resent.slug, resent.params)[0].startswith("服务器也发出了")
+
+
+def test_simultaneous_open_client_syn_and_synack_resent() -> None:
+    c = _crossing_syns()
+    c.send(c.client, SYN, seq=1000, analysis=RETRANSMISSION)
+    c.send(c.client, SYN | ACK, seq=1000, analysis=RETRANSMISSION)
+    c.send(c.client, SYN | ACK, seq=1000, analysis=RETRANSMISSION)
+    c.send(c.server, SYN | ACK, seq=5000, analysis=RETRANSMISSION)
+    conn = found(c.columns())[0]
+    syn = one(conn, AnomalySlug.SYN_RETRANSMITTED)
+    assert (syn.frames, syn.params["side"]) == ((3,), "client")
+    synack = one(conn, AnomalySlug.SYNACK_RETRANSMITTED)
+    assert (synack.frames, synack.params["side"]) == ((5,), "client")
+    assert finding_texts(Lang.EN, synack.slug, synack.params)[0].startswith("The client, which")
+    # The two first SYN-ACKs (frames 4 and 6) are the mislabels; the copies are not.
+    assert one(conn, AnomalySlug.SIMULTANEOUS_OPEN).params["suppressed"] == 2
+
+
+def test_a_resent_syn_of_an_ordinary_client_keeps_its_texts() -> None:
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.send(c.client, SYN, seq=1000, analysis=RETRANSMISSION)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, ACK)
+    resent = one(found(c.columns())[0], AnomalySlug.SYN_RETRANSMITTED)
+    assert resent.params["side"] == "client"
+    assert finding_texts(Lang.EN, resent.slug, resent.params)[0].startswith("The client sent")
 
 
 def test_self_connect_is_flagged_instead_of_a_simultaneous_open() -> None:

@@ -47,8 +47,9 @@ _SPECS = (
     AnomalySpec(A.SYN_UNANSWERED, W, (*_RETRY, "after_last", "variant"),
                 "tcp.completeness=1; SYNs 2..n tcp.analysis.retransmission", "S0, history S",
                 {"backoff": _BACKOFF, "variant": ("timed-out", "at-capture-end")}),
-    AnomalySpec(A.SYN_RETRANSMITTED, N, _RETRY, "tcp.analysis.retransmission",
-                "history S (not repeated)", {"backoff": _BACKOFF}),
+    # side: who resent it (the server only in a simultaneous open, which sends a SYN too).
+    AnomalySpec(A.SYN_RETRANSMITTED, N, ("side", *_RETRY), "tcp.analysis.retransmission",
+                "history S (not repeated)", {"backoff": _BACKOFF, "side": _SIDE}),
     # H2: port = server port; delay = seconds from the first SYN to the RST.
     AnomalySpec(A.CONNECTION_REFUSED, W, ("port", "delay"),
                 "tcp.connection.rst; completeness 37", "REJ, history Sr"),
@@ -61,8 +62,9 @@ _SPECS = (
     # H3: count = SYN-ACKs sent; wait = seconds of capture after the first SYN-ACK.
     AnomalySpec(A.HANDSHAKE_INCOMPLETE, W, ("count", "wait"), "completeness 3",
                 "S1, history Sh"),
-    AnomalySpec(A.SYNACK_RETRANSMITTED, N, _RETRY, "tcp.analysis.retransmission",
-                "history h (not repeated)", {"backoff": _BACKOFF}),
+    # side: who resent it (the client only in a simultaneous open, which sends a SYN-ACK too).
+    AnomalySpec(A.SYNACK_RETRANSMITTED, N, ("side", *_RETRY), "tcp.analysis.retransmission",
+                "history h (not repeated)", {"backoff": _BACKOFF, "side": _SIDE}),
     AnomalySpec(A.OLD_DUPLICATE_SYN, N, ("variant",),
                 "RST only (tcp.connection.rst); next SYN tcp.analysis.reused_ports",
                 "weird bad_SYN_ack", {"variant": ("stale-syn-captured", "synack-mismatch")}),

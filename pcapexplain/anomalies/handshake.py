@@ -18,6 +18,7 @@ from pcapexplain.model import (
     Connection,
     Direction,
     Handshake,
+    PacketRole,
     Severity,
     TcpFlags,
     TcpState,
@@ -27,6 +28,7 @@ from pcapexplain.seqspace import MOD, seq_add
 
 A = AnomalySlug
 F = AnalysisFlag
+_FIRST_SYNACK = int(PacketRole.SYN_ACK)
 _illegal = cache(TcpFlags.illegal)  # a handful of distinct flag values, one call per row
 LINUX_TIME_WAIT = 60.0  # TCP_TIMEWAIT_LEN in include/net/tcp.h
 RFC_2MSL = 240.0  # RFC 9293 §3.4.2: MSL = 2 minutes
@@ -53,16 +55,32 @@ def _intervals(ctx: Context, rows: list[int]) -> dict[str, str | int | float]:
     }
 
 
-@needs(lambda f: (f.count(f.client_syn) > 1) | (f.count(f.server_synack) > 1))
+def _resent_opening(f: Facts) -> Mask:
+    """Connections where one side sent two SYNs, or two SYN-ACKs."""
+    pure = (f.flags & ACK) == 0
+    twice = (f.by_direction(f.syn & pure) > 1) | (f.by_direction(f.syn & ~pure) > 1)
+    return np.asarray(twice.any(axis=1), dtype=bool)
+
+
+@needs(_resent_opening)
 def check_syn_retries(ctx: Context) -> Iterator[Anomaly]:
-    """H1/H3: SYNs and SYN-ACKs sent again with the same ISN (RFC 9293 §3.8.1 retransmission)."""
-    for slug, direction, with_ack, isn in (
-        (A.SYN_RETRANSMITTED, Direction.TO_SERVER, False, ctx.c.client_isn),
-        (A.SYNACK_RETRANSMITTED, Direction.TO_CLIENT, True, ctx.c.server_isn),
+    """H1/H3: SYNs and SYN-ACKs sent again with the same ISN (RFC 9293 §3.8.1 retransmission).
+
+    In a simultaneous open (RFC 9293 Fig. 7) the server sends a SYN too and the client a SYN-ACK:
+    their copies are retransmissions as well, which tshark labels so, as it does the client's
+    (its label on a first SYN-ACK there is the one that is wrong: check_simultaneous_open).
+    """
+    c = ctx.c
+    for slug, direction, with_ack, isn, side in (
+        (A.SYN_RETRANSMITTED, Direction.TO_SERVER, False, c.client_isn, Closer.CLIENT),
+        (A.SYN_RETRANSMITTED, Direction.TO_CLIENT, False, c.server_isn, Closer.SERVER),
+        (A.SYNACK_RETRANSMITTED, Direction.TO_CLIENT, True, c.server_isn, Closer.SERVER),
+        (A.SYNACK_RETRANSMITTED, Direction.TO_SERVER, True, c.client_isn, Closer.CLIENT),
     ):
         rows = [r for r in ctx.syns(direction, with_ack=with_ack) if ctx.p.seq[r] == isn]
         if len(rows) > 1:
-            params = _intervals(ctx, rows)
+            # side first: its variant text, where there is one, tells who resent it.
+            params: dict[str, str | int | float] = {"side": side.value, **_intervals(ctx, rows)}
             params["count"] = len(rows) - 1
             yield ctx.make(slug, rows[1:], **params)
 
@@ -203,14 +221,18 @@ def check_simultaneous_open(ctx: Context) -> Iterator[Anomaly]:
 
 
 def _simultaneous_mislabels(ctx: Context) -> list[int]:
-    """The SYN-ACKs tshark calls retransmissions and the handshake ACKs it calls dup ACKs."""
-    p = ctx.p
+    """The SYN-ACKs tshark calls retransmissions and the handshake ACKs it calls dup ACKs.
+
+    Only a side's first SYN-ACK (role SYN_ACK) is mislabelled: it repeats the seq of that side's
+    SYN. A SYN or SYN-ACK sent again with the same ISN (SYN_RETRANSMISSION) is one, as tshark says.
+    """
+    p, role = ctx.p, ctx.s.role
     first_data = next((r for r in ctx.rows if p.length[r]), None)
     found = []
     for r in ctx.rows:
         if first_data is not None and r > first_data:
             break
-        syn_ack = p.flags[r] & SYN and p.analysis[r] & RETRANSMITTED
+        syn_ack = p.flags[r] & SYN and role[r] == _FIRST_SYNACK and p.analysis[r] & RETRANSMITTED
         dup = not p.flags[r] & (SYN | FIN | RST) and p.analysis[r] & F.DUPLICATE_ACK
         if syn_ack or dup:
             found.append(r)
