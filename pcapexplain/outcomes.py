@@ -185,7 +185,10 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
 
 def _note_unseen_sides(conn: Connection, acking: list[int]) -> None:
     """A side with no packet in the capture, though its peer acknowledged something of it (its
-    SYN at least): one direction was not captured, so what that side sent cannot be seen."""
+    SYN at least): one direction was not captured, so what that side sent cannot be seen.
+    A socket connected to itself has one direction, whose every packet is both sides'."""
+    if conn.self_connect:
+        return
     found = []
     if not conn.to_server.packets and acking[1]:
         found.append(Inference.CLIENT_NOT_CAPTURED)

@@ -703,3 +703,11 @@ def test_self_connect_that_never_completes() -> None:
 def test_an_ordinary_connection_is_no_self_connect() -> None:
     conns, _ = run(closed_by_client())
     assert not only(conns).self_connect
+
+
+def test_self_connect_is_no_one_sided_capture() -> None:
+    """No packet goes to the client, yet none of the server's is missing: they are the client's."""
+    c = connected_to_itself()
+    c.fin(c.client)
+    conns, _ = run(c)
+    assert only(conns).inferred == ()
