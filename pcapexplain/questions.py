@@ -176,6 +176,8 @@ class View:
         return self.packets.frame[row]
 
     def sent_by(self, row: int, side: Side) -> bool:
+        if self.conn.self_connect:
+            return True  # one socket at both ends sends every segment as client and as server
         wanted = _TO_SERVER if side is Side.CLIENT else _TO_CLIENT
         return self.states.direction[row] == wanted
 

@@ -213,7 +213,8 @@ def _eager_half_close(packets: PacketColumns, states: PacketStates, conn: Connec
     for row in conn.packet_index:
         d, flags, length = states.direction[row], packets.flags[row], packets.length[row]
         if flags & int(TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST):
-            outcomes._control(facts, row, d, flags, packets.seq[row], packets.ack[row], client)
+            seq, ack = packets.seq[row], packets.ack[row]
+            outcomes._control(facts, row, d, flags, seq, ack, client, conn.self_connect)
         if length or flags & int(TcpFlags.FIN):
             outcomes._data(facts, d, packets.seq[row], length, flags)
     return facts.half_close
