@@ -72,6 +72,7 @@ class _Facts:
     stale_reset: bool = False  # the client reset a SYN-ACK: <SEQ=SEG.ACK><CTL=RST> (Fig. 8)
     half_close: bool = False
     sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
+    ack_missed: bool = False  # the server's ACK of data proves a handshake ACK never captured
 
 
 def summarise(
@@ -105,6 +106,8 @@ def summarise(
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
         facts.hs_ack = client.missed_synack_row  # a FIN+ACK from SYN_SENT proves it as well
+    elif facts.hs_ack is None and server.missed_ack_row is not None:
+        facts.hs_ack, facts.ack_missed = server.missed_ack_row, True
     conn.handshake = _handshake(conn, facts, server)
     if conn.handshake is Handshake.OLD_DUPLICATE and client.bad_synack_ack is None:
         _client_had_no_connection(states, conn)
@@ -377,6 +380,8 @@ def _inferred(conn: Connection, facts: _Facts) -> tuple[Inference, ...]:
         found.append(Inference.SYNACK_NOT_CAPTURED)
     if facts.syn is None and facts.synack is not None:
         found.append(Inference.SYN_NOT_CAPTURED)
+    if facts.ack_missed:
+        found.append(Inference.ACK_NOT_CAPTURED)
     return tuple(found)
 
 
