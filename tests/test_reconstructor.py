@@ -649,3 +649,17 @@ def test_an_ack_no_higher_than_the_synacks_proves_nothing() -> None:
     conn = only(run(_server_side_only(tfo=True))[0])
     assert conn.handshake is Handshake.INCOMPLETE
     assert Inference.ACK_NOT_CAPTURED not in conn.inferred
+
+
+def test_a_lone_synack_does_not_say_that_a_direction_was_not_captured() -> None:
+    """The SYN it answers and the ACK after it may lie before and after the capture."""
+    c = Conversation()
+    c.next[c.client] += 1
+    c.send(c.server, SYN | ACK)
+    conn = only(run(c)[0])
+    assert Inference.CLIENT_NOT_CAPTURED not in conn.inferred
+    c.send(c.server, ACK | PSH, 10)  # the same acknowledgment again proves nothing either
+    assert Inference.CLIENT_NOT_CAPTURED not in only(run(c)[0]).inferred
+    c.next[c.client] += 5  # five bytes from the client arrived while the capture ran
+    c.send(c.server, ACK)
+    assert Inference.CLIENT_NOT_CAPTURED in only(run(c)[0]).inferred
