@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api, zeek
-from pcapexplain.model import ConnState, TcpFlags
+from pcapexplain.model import CaptureInfo, ConnState, Lang, TcpFlags
+from pcapexplain.narrate import story
 from pcapexplain.native import load_capture
+from pcapexplain.situations import Situation
 from tests import shipped
-from tests.builders import connected_to_itself
+from tests.builders import SELF, SYN, Conversation, connected_to_itself
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "self_connect.pcap"
 
@@ -48,7 +50,7 @@ def test_explain_tells_the_socket_connected_to_itself() -> None:
     assert "the socket, client and server at once, CLOSED → SYN_SENT → SYN_RECEIVED → " in story
     assert "ESTABLISHED → FIN_WAIT_1 → CLOSING → TIME_WAIT." in story
     frames = _frame_lines(story)
-    assert "comes back to the socket that sent it" in frames[1]
+    assert "is addressed to the socket that sent it" in frames[1]
     assert "States: the socket, client and server at once, CLOSED → SYN_SENT." in frames[1]
     assert "The socket answers its own SYN" in frames[2]
     assert "SYN_SENT → SYN_RECEIVED → ESTABLISHED." in frames[2]
@@ -134,3 +136,35 @@ def test_the_native_reader_labels_only_the_synack() -> None:
     assert [packets.flags[r] in flags for r in range(len(packets))] == labelled
     analysis = api.analyse_capture(load_capture(str(SAMPLE)))
     assert analysis.connections[0].self_connect
+
+
+def _told(c: Conversation, lang: Lang = Lang.EN) -> list[tuple[int | None, Situation | None, str]]:
+    packets = c.columns()
+    result = api.analyse_columns(CaptureInfo("self.pcap", 1, "0", "T", len(packets)), packets)
+    told = story(result, result.connections[0], lang)
+    return [(line.frame, line.situation, line.text) for line in told.lines if not line.is_summary]
+
+
+def test_story_of_a_self_connect_that_is_reset() -> None:
+    c = connected_to_itself()
+    c.data(c.client, 8)
+    c.rst(c.client)
+    told = _told(c)
+    opened = [Situation.SELF_SYN, Situation.SELF_SYNACK]
+    assert [s for _, s, _ in told] == [*opened, Situation.SELF_RST]
+    assert "aborts its connection with itself (ESTABLISHED → CLOSED)" in told[-1][2]
+
+
+def test_story_of_a_self_connect_whose_syn_never_came_back() -> None:
+    """Nothing shows the SYN came back: no sentence says the socket received it."""
+    c = Conversation(client=SELF, server=SELF, step=1.0)
+    for _ in range(3):
+        c.send(c.client, SYN, seq=5000)
+    told = _told(c)
+    assert [s for _, s, _ in told] == [
+        Situation.SELF_SYN,
+        Situation.SYN_AGAIN,
+        Situation.SYN_AGAIN_SAME,
+    ]
+    assert all("SYN_RECEIVED" not in text for _, _, text in told)
+    assert "Only a SYN-ACK can show that it did" in told[0][2]
