@@ -19,7 +19,14 @@ import typer
 from pcapexplain import __version__, diagnostics, run_display
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import in_lang, said, text
-from pcapexplain.model import BATCH_TIME_LIMIT, CaptureStatus, Lang, Reader
+from pcapexplain.model import (
+    BATCH_TIME_LIMIT,
+    Capture,
+    CaptureAnalysis,
+    CaptureStatus,
+    Lang,
+    Reader,
+)
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
@@ -87,6 +94,11 @@ ReaderOpt = Annotated[
     ),
 ]
 
+# The same for every command that runs work on all cores (connections, batch, grade).
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+]
+
 
 def _version_callback(value: bool) -> None:
     if value:
@@ -115,21 +127,29 @@ def _analyse(
 
     digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
+
+    loaded = _load(capture, check_checksums, reader, digest=digest)
+    return api.Analysis(api.analyse_capture(loaded, checksums_validated=check_checksums))
+
+
+def _load(capture: Path, check_checksums: bool, reader: Reader, *, digest: bool) -> Capture:
+    """Read the capture, with signs of life on a terminal; its warnings go to stderr."""
+    from pcapexplain import readers
     from pcapexplain.files import ReadStatus
     from pcapexplain.progress import CaptureProgress
 
     status = ReadStatus()
     with CaptureProgress(status):
-        analysis = api.analyse(
+        loaded = readers.load(
             capture,
+            reader=Reader(reader),
             validate_checksums=check_checksums,
-            reader=reader,
             status=status,
             digest=digest,
         )
-    for warning in analysis.capture.warnings:
+    for warning in loaded.info.warnings:
         typer.echo(diagnostics.warning_line(capture.name, warning, _state.lang), err=True)
-    return analysis
+    return loaded
 
 
 def _capture_name(path: Path) -> str:
@@ -148,22 +168,26 @@ def connections(
     ] = None,
     check_checksums: ChecksumOpt = False,
     reader: ReaderOpt = Reader.AUTO,
+    jobs: JobsOpt = 0,
 ) -> None:
     """List every TCP connection: endpoints, handshake, teardown, Zeek state, anomalies.
 
     Example: pcapexplain connections lab3.pcapng --format json -o lab3.json
     """
-    from pcapexplain import records
+    from pcapexplain import api, shard_run
 
-    analysis = _analyse(capture, check_checksums, reader, digest=False)
+    loaded = _load(capture, check_checksums, reader, digest=False)
     if fmt is Format.ZEEK:
-        text, what = _conn_log(analysis, check_checksums)
+        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+        text, what = _conn_log(result, check_checksums)
     else:
-        rows = records.connection_records(analysis.result, _capture_name(capture))
+        rows = shard_run.connection_records(
+            loaded, _capture_name(capture), checksums_validated=check_checksums, jobs=jobs
+        )
         if fmt is Format.TABLE and output is None:
             from pcapexplain import terminal
 
-            terminal.print_connections(rows, sys.stdout, reader=analysis.capture.reader)
+            terminal.print_connections(rows, sys.stdout, reader=loaded.info.reader)
             return
         if output is None:
             _write_rows(fmt, rows, sys.stdout)
@@ -182,11 +206,10 @@ def connections(
     typer.echo(f"Wrote {what} to {printable(str(written))}", err=True)
 
 
-def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, str]:
+def _conn_log(result: CaptureAnalysis, checksums_validated: bool) -> tuple[str, str]:
     """Zeek's rows (its splitting and flips), which may outnumber pcapexplain's connections."""
     from pcapexplain import connlog
 
-    result = analysis.result
     rows = connlog.rows(result.packets, result.states, checksums_validated=checksums_validated)
     what = f"{len(rows)} Zeek connections ({len(result.connections)} pcapexplain connections)"
     return connlog.render(rows, path=result.capture.path), what
@@ -294,9 +317,6 @@ RubricOpt = Annotated[
     typer.Option("--rubric", "-r", help="The teacher's rubric (TOML).", show_default=False),
 ]
 # The runner's options, the same for every command that runs work on all cores (batch, grade).
-JobsOpt = Annotated[
-    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
-]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
