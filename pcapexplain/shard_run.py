@@ -171,24 +171,17 @@ def _receive(pipe: Connection) -> tuple[str, Any]:
         # Killed or gone without a word (the OOM killer, most likely): OSError's hint fits.
         raise ChildProcessError("a process analysing part of the capture died") from None
     if kind == "error":
-        raise _restored(value)
+        raise value
     return str(kind), value
 
 
-def _portable(exc: BaseException) -> tuple[BaseException, dict[str, Any]]:
-    """The exception and its attributes (PcapExplainError's message and hint), or a stand-in
-    carrying its type's name and text when it cannot be pickled."""
-    state = dict(getattr(exc, "__dict__", {}))
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself (pickling keeps its attributes: PcapExplainError's message and
+    hint), or a stand-in with its type's name and text when it cannot be pickled."""
     try:
-        pickle.dumps((exc, state))
+        pickle.dumps(exc)
     except Exception:  # noqa: BLE001 - whatever it was, its text still reaches the user
-        return RuntimeError(f"{type(exc).__name__}: {exc}"), {}
-    return exc, state
-
-
-def _restored(value: tuple[BaseException, dict[str, Any]]) -> BaseException:
-    exc, state = value
-    exc.__dict__.update(state)  # pickling an exception keeps its args only
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
     return exc
 
 
