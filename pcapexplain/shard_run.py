@@ -47,7 +47,11 @@ def connection_records(
     capture: Capture, capture_name: str, *, checksums_validated: bool = False, jobs: int = 0
 ) -> list[ConnectionRecord]:
     """The records of `connections` for every TCP connection of a loaded capture, exactly as one
-    process makes them; jobs as batch's --jobs (0: one per core)."""
+    process makes them; jobs as batch's --jobs (0: one per core).
+
+    Cut into parts, the capture is taken over: each process lets go of its packets once it has
+    its part's, so the parts do not sit beside a copy of the whole (capture.packets is emptied).
+    """
     count = processes(len(capture.packets), jobs)
     where = shards.split(capture.packets, capture.icmp, count) if count > 1 else None
     if where is None or where.parts < 2:
@@ -65,6 +69,7 @@ def _analyse_part(
     share: api.Share,
 ) -> list[ConnectionRecord]:
     part = shards.part(capture.packets, capture.icmp, where, which)
+    capture.packets = shards.take(capture.packets, shards.NO_ROWS)  # freed once all have a part
     result = api.analyse_columns(
         capture.info,
         part.packets,

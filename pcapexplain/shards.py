@@ -23,6 +23,7 @@ from pcapexplain.model import COLUMN_NAMES, IcmpError, PacketColumns
 from pcapexplain.records import ConnectionRecord
 
 Ints = npt.NDArray[np.int64]
+NO_ROWS: Ints = np.zeros(0, dtype=np.int64)
 
 
 @dataclass(frozen=True, slots=True)
