@@ -357,12 +357,11 @@ def test_port_reuse_keeps_every_incarnation_of_a_4_tuple_in_one_part() -> None:
     whole = _whole(packets)
     reused = {AnomalySlug.PORT_REUSED.value, AnomalySlug.PORT_REUSED_IN_TIME_WAIT.value}
     assert sum(r[1] in reused for r in whole) == 3
-    capture = Capture(INFO, packets)
-    single = records.connection_records(api.analyse_capture(capture), "x")
+    single = records.connection_records(api.analyse_capture(Capture(INFO, packets)), "x")
     for parts in PARTS:
         shard_run._FORCE_PARTS = parts
         try:
-            assert shard_run.connection_records(capture, "x") == single
+            assert shard_run.connection_records(Capture(INFO, packets), "x") == single
         finally:
             shard_run._FORCE_PARTS = None
         assert _in_parts(packets, (), parts) in (whole, None)
