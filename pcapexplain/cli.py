@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -32,6 +34,7 @@ from pcapexplain.terminal import printable
 if TYPE_CHECKING:
     from pcapexplain import api, records
     from pcapexplain import batch as batch_module
+    from pcapexplain.files import ReadStatus
 
 app = typer.Typer(
     name="pcapexplain",
@@ -128,28 +131,42 @@ def _analyse(
     digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
 
-    loaded = _load(capture, check_checksums, reader, digest=digest)
-    return api.Analysis(api.analyse_capture(loaded, checksums_validated=check_checksums))
+    with _progress() as status:
+        loaded = _load(capture, check_checksums, reader, status, digest=digest)
+        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+    _warn(capture, loaded)
+    return api.Analysis(result)
 
 
-def _load(capture: Path, check_checksums: bool, reader: Reader, *, digest: bool) -> Capture:
-    """Read the capture, with signs of life on a terminal; its warnings go to stderr."""
-    from pcapexplain import readers
+@contextmanager
+def _progress() -> Iterator[ReadStatus]:
+    """Signs of life on a terminal while a capture is read and analysed."""
     from pcapexplain.files import ReadStatus
     from pcapexplain.progress import CaptureProgress
 
     status = ReadStatus()
     with CaptureProgress(status):
-        loaded = readers.load(
-            capture,
-            reader=Reader(reader),
-            validate_checksums=check_checksums,
-            status=status,
-            digest=digest,
-        )
+        yield status
+
+
+def _load(
+    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
+) -> Capture:
+    from pcapexplain import readers
+
+    return readers.load(
+        capture,
+        reader=Reader(reader),
+        validate_checksums=check_checksums,
+        status=status,
+        digest=digest,
+    )
+
+
+def _warn(capture: Path, loaded: Capture) -> None:
+    """The capture's warnings, once the progress line is gone."""
     for warning in loaded.info.warnings:
         typer.echo(diagnostics.warning_line(capture.name, warning, _state.lang), err=True)
-    return loaded
 
 
 def _capture_name(path: Path) -> str:
@@ -176,14 +193,18 @@ def connections(
     """
     from pcapexplain import api, shard_run
 
-    loaded = _load(capture, check_checksums, reader, digest=False)
+    with _progress() as status:
+        loaded = _load(capture, check_checksums, reader, status, digest=False)
+        if fmt is Format.ZEEK:
+            result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+        else:
+            rows = shard_run.connection_records(
+                loaded, _capture_name(capture), checksums_validated=check_checksums, jobs=jobs
+            )
+    _warn(capture, loaded)
     if fmt is Format.ZEEK:
-        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
         text, what = _conn_log(result, check_checksums)
     else:
-        rows = shard_run.connection_records(
-            loaded, _capture_name(capture), checksums_validated=check_checksums, jobs=jobs
-        )
         if fmt is Format.TABLE and output is None:
             from pcapexplain import terminal
 
