@@ -17,7 +17,7 @@ from pcapexplain.model import (
     Teardown,
 )
 from pcapexplain.reconstructor import reconstruct
-from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, merged
+from tests.builders import ACK, FIN, PSH, RST, SYN, Conversation, closed_three_way, merged
 
 S = TcpState
 R = PacketRole
@@ -435,12 +435,7 @@ def test_port_reused_twice_after_close_gives_three_connections() -> None:
     for n, (client_isn, server_isn) in enumerate(((1000, 5000), (90000, 70000), (190000, 170000))):
         c = Conversation(client_isn=client_isn, server_isn=server_isn)
         c.clock = 10.0 * n
-        c.handshake()
-        c.data(c.client)
-        c.fin(c.client)
-        c.fin(c.server)
-        c.ack(c.client)
-        conversations.append(c)
+        conversations.append(closed_three_way(c))
     conns, _ = run(merged(*conversations))
     assert [x.client_isn for x in conns] == [1000, 90000, 190000]
     assert {x.teardown for x in conns} == {Teardown.THREE_WAY}

@@ -37,7 +37,7 @@ from pcapexplain.model import (
     IcmpError,
     PacketColumns,
 )
-from tests.builders import ACK, PSH, SYN, Conversation, merged
+from tests.builders import ACK, PSH, SYN, Conversation, closed_three_way, merged
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
@@ -347,12 +347,7 @@ def test_port_reuse_keeps_every_incarnation_of_a_4_tuple_in_one_part() -> None:
     for k in range(6):
         c = Conversation(client=("10.0.1.1", 42000 + k % 3), client_isn=1000 + 7919 * k)
         c.clock = k * 0.5
-        c.handshake()
-        c.data(c.client)
-        c.fin(c.client)
-        c.fin(c.server)
-        c.ack(c.client)
-        conversations.append(c)
+        conversations.append(closed_three_way(c))
     packets = merged(*conversations)
     whole = _whole(packets)
     reused = {AnomalySlug.PORT_REUSED.value, AnomalySlug.PORT_REUSED_IN_TIME_WAIT.value}
