@@ -6,11 +6,14 @@ Usage:
 
 On the first capture it runs, k times each, interleaved in rotating order (the machine is shared):
   native         pcapexplain connections FILE --format csv -o /dev/null --reader native
-  tshark         the same with --reader tshark
+                 (its 4-tuples analysed on every core above shard_run.MIN_PACKETS)
+  native-1       the same in one process (--jobs 1)
+  tshark         the same with --reader tshark (left out with --no-tshark)
   tcptrace       tcptrace -l -n FILE > /dev/null      (installed from the OS packages if missing)
   native-reader  the native reader alone: native.load_capture(FILE), nothing after it
 and reports the medians of wall time, CPU time and peak memory of the process tree (run.py's
-sampler), with the ratios between them. --growth then runs native and tcptrace on each capture
+sampler: summed RSS, and summed PSS, the true footprint of forked processes sharing pages), with
+the ratios between them. --growth then runs native and tcptrace on each capture
 listed (the first capture's runs are reused when it is listed) and reports how wall
 time and peak memory grow with the packet count, and the memory cost per packet. Everything is one
 run, under one load; --record appends the tables to benchmarks/RESULTS.md.
@@ -51,6 +54,7 @@ def ensure_tcptrace() -> str:
 
 
 def commands(capture: Path, tcptrace: str, *, with_tshark: bool) -> list[run.Measurement]:
+    """native, native-1, native-reader, tcptrace, and tshark after native with_tshark."""
     cli = str(Path(sys.executable).parent / "pcapexplain")
     base = [cli, "connections", str(capture), "--format", "csv", "-o", "/dev/null"]
     reader_only = (
@@ -59,6 +63,7 @@ def commands(capture: Path, tcptrace: str, *, with_tshark: bool) -> list[run.Mea
     )
     out = [
         run.Measurement("native", [*base, "--reader", "native"], False),
+        run.Measurement("native-1", [*base, "--reader", "native", "--jobs", "1"], False),
         run.Measurement("native-reader", [sys.executable, "-c", reader_only, str(capture)], False),
         run.Measurement("tcptrace", [tcptrace, "-l", "-n", str(capture)], True),
     ]
@@ -81,27 +86,30 @@ def interleaved(measurements: list[run.Measurement], k: int) -> None:
             # Every run in full as it ends: a run cut short still leaves its numbers.
             line = f"  round {round_ + 1} {m.name}: wall {result.wall_s:.2f} s, "
             line += f"CPU {result.cpu_s:.2f} s, peak {result.peak_tree_mb:.0f} MB"
+            line += f" (PSS {result.peak_tree_pss_mb:.0f} MB)"
             print(line, file=sys.stderr, flush=True)
 
 
 def table(measurements: list[run.Measurement]) -> list[str]:
     lines = [
         "| measurement | wall median (s) | wall min–max (s) | CPU median (s) "
-        "| peak tree RSS median (MB) |",
-        "|---|---:|---:|---:|---:|",
+        "| peak tree RSS median (MB) | peak tree PSS median (MB) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for m in measurements:
         walls = [r.wall_s for r in m.runs]
         lines.append(
             f"| {m.name} | {m.median('wall_s'):.2f} | {min(walls):.2f}–{max(walls):.2f} | "
-            f"{m.median('cpu_s'):.2f} | {m.median('peak_tree_mb'):.0f} |"
+            f"{m.median('cpu_s'):.2f} | {m.median('peak_tree_mb'):.0f} "
+            f"| {m.median('peak_tree_pss_mb'):.0f} |"
         )
     return lines
 
 
 def ratios(measurements: list[run.Measurement]) -> list[str]:
     by = {m.name: m for m in measurements}
-    pairs = [("native", "tcptrace"), ("native-reader", "tcptrace"), ("tshark", "tcptrace"),
+    pairs = [("native", "tcptrace"), ("native-1", "tcptrace"), ("native", "native-1"),
+             ("native-reader", "tcptrace"), ("tshark", "tcptrace"),
              ("native", "tshark")]  # fmt: skip
     out = []
     for a, b in pairs:
@@ -133,7 +141,7 @@ def growth(
         if measurements is None:
             # The whole command and tcptrace; the reader alone only on the compared capture.
             measurements = commands(capture, tcptrace, with_tshark=False)
-            measurements = [m for m in measurements if m.name != "native-reader"]
+            measurements = [m for m in measurements if m.name not in ("native-reader", "native-1")]
             interleaved(measurements, k)
         rows.append((capture.name, count, measurements))
     lines = [
@@ -170,12 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         "--growth", type=Path, nargs="+", default=[], help="captures of growing size"
     )
     parser.add_argument("--record", action="store_true", help="append to benchmarks/RESULTS.md")
+    parser.add_argument("--no-tshark", action="store_true", help="leave out the tshark reader")
     args = parser.parse_args(argv)
     tcptrace = ensure_tcptrace()
     load_before = os.getloadavg()
     capture = args.capture
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
-    measurements = commands(capture, tcptrace, with_tshark=True)
+    measurements = commands(capture, tcptrace, with_tshark=not args.no_tshark)
     interleaved(measurements, args.k)
     title = f"Readers on {capture.name}"
     lines = table(measurements) + [""] + ratios(measurements)

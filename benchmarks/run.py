@@ -9,7 +9,10 @@ Runs, k times each and interleaved (the machine is shared and noisy):
   floor  tshark -n -r FILE -q -Y tcp                                 (tshark's own dissection cost)
 and reports the medians of wall time, CPU time (user + sys of the whole process tree) and peak
 memory: the sum of RSS over the process and all its descendants, sampled from /proc every ~50 ms,
-plus each process's own peak. --record appends the table to benchmarks/RESULTS.md.
+plus each process's own peak; and the sum of PSS over the tree, its true footprint once processes
+share pages (forked children share their parent's pages until either writes to them, and RSS
+counts a shared page in every process that maps it). --record appends the table to
+benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ class Run:
     peak_by_process: dict[str, float]  # "name[pid]" → that process's own peak RSS
     samples: int
     returncode: int
+    peak_tree_pss_mb: float = 0.0  # peak over samples of the summed PSS of the whole tree
 
 
 @dataclass
@@ -125,9 +129,10 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
-def _tree_rss(root: int) -> dict[str, float]:
-    """RSS in MB of root and all its descendants right now, keyed by "comm[pid]"."""
-    children, out, stack = _children_map(), {}, [root]
+def _tree_rss(root: int) -> tuple[dict[str, float], float]:
+    """RSS in MB of root and all its descendants right now, keyed by "comm[pid]"; and the sum
+    of their PSS in MB (each shared page divided among the processes that map it)."""
+    children, out, stack, pss = _children_map(), {}, [root], 0.0
     while stack:
         pid = stack.pop()
         stack.extend(children.get(pid, ()))
@@ -136,10 +141,23 @@ def _tree_rss(root: int) -> dict[str, float]:
                 rss = int(f.read().split()[1]) * PAGE / 1e6
             with open(f"/proc/{pid}/comm", "rb") as f:
                 comm = f.read().decode(errors="replace").strip()
+            pss += _pss(pid)
         except OSError:
             continue  # exited between the scan and the read
         out[f"{comm}[{pid}]"] = rss
-    return out
+    return out, pss
+
+
+def _pss(pid: int) -> float:
+    """A process's PSS in MB (/proc/PID/smaps_rollup, Linux 4.14+; 0 where it is missing)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) / 1e3  # kB
+    except FileNotFoundError:
+        pass
+    return 0.0
 
 
 def measure(argv: Sequence[str], stdout: Path | None = None) -> Run:
@@ -150,14 +168,15 @@ def measure(argv: Sequence[str], stdout: Path | None = None) -> Run:
     with open(stdout or os.devnull, "wb") as sink, tempfile.TemporaryFile() as errors:
         began = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=sink, stderr=errors)
-        peak_tree, peaks, samples = 0.0, {}, 0
+        peak_tree, peak_pss, peaks, samples = 0.0, 0.0, {}, 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            now = _tree_rss(proc.pid)
+            now, pss = _tree_rss(proc.pid)
             samples += 1
             peak_tree = max(peak_tree, sum(now.values()))
+            peak_pss = max(peak_pss, pss)
             for key, mb in now.items():
                 peaks[key] = max(peaks.get(key, 0.0), mb)
             time.sleep(SAMPLE_S)
@@ -168,7 +187,7 @@ def measure(argv: Sequence[str], stdout: Path | None = None) -> Run:
             tail = errors.read().decode(errors="replace")[-2000:]
             print(f"FAILED ({proc.returncode}): {shlex.join(argv)}\n{tail}", file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
-    return Run(wall, cpu, peak_tree, peaks, samples, proc.returncode)
+    return Run(wall, cpu, peak_tree, peaks, samples, proc.returncode, peak_pss)
 
 
 def loader_fields() -> tuple[list[str], str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -26,21 +26,29 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+# A part's tally of the capture-wide facts → the whole capture's (waiting for the other parts).
+Share = Callable[[anomalies.Tally], anomalies.CaptureWide]
+
+
 def analyse_columns(
     info: CaptureInfo,
     packets: PacketColumns,
     *,
     checksums_validated: bool = False,
     icmp: Sequence[IcmpError] = (),
+    share: Share | None = None,
 ) -> CaptureAnalysis:
     """Run the pure stages over packets that are already loaded.
 
     info describes the capture; packets are the loader's typed columns; icmp the ICMP errors
     about TCP segments it found. With checksums_validated, the Zeek view drops packets whose
-    checksums tshark found bad, as Zeek does by default.
+    checksums tshark found bad, as Zeek does by default. share is given when the packets are one
+    part of a capture cut by 4-tuple (`shards.py`): it turns this part's tally of the facts the
+    checks read across connections into the whole capture's.
     """
     connections, states = reconstructor.reconstruct(packets, icmp)
-    findings = anomalies.detect(packets, states, connections)
+    wide = share(anomalies.tally(packets, states, connections)) if share else None
+    findings = anomalies.detect(packets, states, connections, wide)
     verdicts = zeek.verdicts(packets, connections, checksums_validated=checksums_validated)
     return CaptureAnalysis(
         capture=info,

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 import webbrowser
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,12 +21,20 @@ import typer
 from pcapexplain import __version__, diagnostics, run_display
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import in_lang, said, text
-from pcapexplain.model import BATCH_TIME_LIMIT, CaptureStatus, Lang, Reader
+from pcapexplain.model import (
+    BATCH_TIME_LIMIT,
+    Capture,
+    CaptureAnalysis,
+    CaptureStatus,
+    Lang,
+    Reader,
+)
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
     from pcapexplain import api, records
     from pcapexplain import batch as batch_module
+    from pcapexplain.files import ReadStatus
 
 app = typer.Typer(
     name="pcapexplain",
@@ -87,6 +97,11 @@ ReaderOpt = Annotated[
     ),
 ]
 
+# The same for every command that runs work on all cores (connections, batch, grade).
+JobsOpt = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
+]
+
 
 def _version_callback(value: bool) -> None:
     if value:
@@ -115,21 +130,43 @@ def _analyse(
 
     digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
+
+    with _progress() as status:
+        loaded = _load(capture, check_checksums, reader, status, digest=digest)
+        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+    _warn(capture, loaded)
+    return api.Analysis(result)
+
+
+@contextmanager
+def _progress() -> Iterator[ReadStatus]:
+    """Signs of life on a terminal while a capture is read and analysed."""
     from pcapexplain.files import ReadStatus
     from pcapexplain.progress import CaptureProgress
 
     status = ReadStatus()
     with CaptureProgress(status):
-        analysis = api.analyse(
-            capture,
-            validate_checksums=check_checksums,
-            reader=reader,
-            status=status,
-            digest=digest,
-        )
-    for warning in analysis.capture.warnings:
+        yield status
+
+
+def _load(
+    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
+) -> Capture:
+    from pcapexplain import readers
+
+    return readers.load(
+        capture,
+        reader=Reader(reader),
+        validate_checksums=check_checksums,
+        status=status,
+        digest=digest,
+    )
+
+
+def _warn(capture: Path, loaded: Capture) -> None:
+    """The capture's warnings, once the progress line is gone."""
+    for warning in loaded.info.warnings:
         typer.echo(diagnostics.warning_line(capture.name, warning, _state.lang), err=True)
-    return analysis
 
 
 def _capture_name(path: Path) -> str:
@@ -148,22 +185,30 @@ def connections(
     ] = None,
     check_checksums: ChecksumOpt = False,
     reader: ReaderOpt = Reader.AUTO,
+    jobs: JobsOpt = 0,
 ) -> None:
     """List every TCP connection: endpoints, handshake, teardown, Zeek state, anomalies.
 
     Example: pcapexplain connections lab3.pcapng --format json -o lab3.json
     """
-    from pcapexplain import records
+    from pcapexplain import api, shard_run
 
-    analysis = _analyse(capture, check_checksums, reader, digest=False)
+    with _progress() as status:
+        loaded = _load(capture, check_checksums, reader, status, digest=False)
+        if fmt is Format.ZEEK:
+            result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+        else:
+            rows = shard_run.connection_records(
+                loaded, _capture_name(capture), checksums_validated=check_checksums, jobs=jobs
+            )
+    _warn(capture, loaded)
     if fmt is Format.ZEEK:
-        text, what = _conn_log(analysis, check_checksums)
+        text, what = _conn_log(result, check_checksums)
     else:
-        rows = records.connection_records(analysis.result, _capture_name(capture))
         if fmt is Format.TABLE and output is None:
             from pcapexplain import terminal
 
-            terminal.print_connections(rows, sys.stdout, reader=analysis.capture.reader)
+            terminal.print_connections(rows, sys.stdout, reader=loaded.info.reader)
             return
         if output is None:
             _write_rows(fmt, rows, sys.stdout)
@@ -182,11 +227,10 @@ def connections(
     typer.echo(f"Wrote {what} to {printable(str(written))}", err=True)
 
 
-def _conn_log(analysis: api.Analysis, checksums_validated: bool) -> tuple[str, str]:
+def _conn_log(result: CaptureAnalysis, checksums_validated: bool) -> tuple[str, str]:
     """Zeek's rows (its splitting and flips), which may outnumber pcapexplain's connections."""
     from pcapexplain import connlog
 
-    result = analysis.result
     rows = connlog.rows(result.packets, result.states, checksums_validated=checksums_validated)
     what = f"{len(rows)} Zeek connections ({len(result.connections)} pcapexplain connections)"
     return connlog.render(rows, path=result.capture.path), what
@@ -294,9 +338,6 @@ RubricOpt = Annotated[
     typer.Option("--rubric", "-r", help="The teacher's rubric (TOML).", show_default=False),
 ]
 # The runner's options, the same for every command that runs work on all cores (batch, grade).
-JobsOpt = Annotated[
-    int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")
-]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(

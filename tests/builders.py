@@ -150,6 +150,17 @@ def closed_by_client() -> Conversation:
     return c
 
 
+def closed_three_way(c: Conversation) -> Conversation:
+    """c after a handshake, one data segment from the client and a three-way close that the
+    client starts (FIN, FIN+ACK, ACK)."""
+    c.handshake()
+    c.data(c.client)
+    c.fin(c.client)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
 def merged(*conversations: Conversation) -> PacketColumns:
     """Several conversations' packets interleaved by time, as a capture would hold them."""
     packets = sorted((p for c in conversations for p in c.packets), key=lambda p: p.time)

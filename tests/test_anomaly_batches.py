@@ -134,7 +134,8 @@ def test_where_answered_for_all_connections_matches_a_scan_of_each(tmp_path: Pat
     hits = 0
     for packets in _captures(tmp_path):
         connections, states = reconstruct(packets)
-        notable = context.gather_columns(packets, states, connections)
+        min_mss = anomalies.capture_wide(packets, states, connections).min_mss
+        notable = context.gather_columns(packets, states, connections, min_mss)
         for conn in connections:
             rows = notable.rows[notable.starts[conn.id] : notable.starts[conn.id + 1]]
             ctx = context.Context(packets, states, conn, rows, 0.0, notable=notable)

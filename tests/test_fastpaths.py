@@ -80,6 +80,10 @@ def _captures() -> list[PacketColumns]:
     return [_mixed_capture(), *(native.load_capture(str(p)).packets for p in SAMPLES)]
 
 
+def _min_mss(packets: PacketColumns, states: PacketStates, connections: list[Connection]) -> int:
+    return anomalies.capture_wide(packets, states, connections).min_mss
+
+
 def _reference_notable(
     packets: PacketColumns, states: PacketStates, connections: list[Connection]
 ) -> dict[int, list[int]]:
@@ -110,7 +114,7 @@ def test_gathered_rows_and_what_they_carry_match_the_row_by_row_rule(
     packets: PacketColumns,
 ) -> None:
     connections, states = reconstruct(packets)
-    gathered = context.gather(packets, states, connections)
+    gathered = context.gather(packets, states, connections, _min_mss(packets, states, connections))
     reference = _reference_notable(packets, states, connections)
     assert {cid: n.rows for cid, n in gathered.items()} == reference
     for cid, rows in reference.items():
@@ -126,7 +130,7 @@ def test_gathered_rows_and_what_they_carry_match_the_row_by_row_rule(
 def test_the_mixed_capture_exercises_every_kind_of_notable_row() -> None:
     packets = _mixed_capture()
     connections, states = reconstruct(packets)
-    gathered = context.gather(packets, states, connections)
+    gathered = context.gather(packets, states, connections, _min_mss(packets, states, connections))
     assert len(connections) == 4
     assert any(n.bad_checksum for n in gathered.values())
     assert any(n.zero_window for n in gathered.values())

@@ -26,6 +26,7 @@ from tests.builders import (
     SYN,
     Conversation,
     closed_by_client,
+    closed_three_way,
     connected_to_itself,
     merged,
 )
@@ -446,12 +447,7 @@ def test_port_reused_twice_after_close_gives_three_connections() -> None:
     for n, (client_isn, server_isn) in enumerate(((1000, 5000), (90000, 70000), (190000, 170000))):
         c = Conversation(client_isn=client_isn, server_isn=server_isn)
         c.clock = 10.0 * n
-        c.handshake()
-        c.data(c.client)
-        c.fin(c.client)
-        c.fin(c.server)
-        c.ack(c.client)
-        conversations.append(c)
+        conversations.append(closed_three_way(c))
     conns, _ = run(merged(*conversations))
     assert [x.client_isn for x in conns] == [1000, 90000, 190000]
     assert {x.teardown for x in conns} == {Teardown.THREE_WAY}

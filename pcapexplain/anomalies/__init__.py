@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapexplain.anomalies import data, handshake, lookback, network, teardown
+from pcapexplain.anomalies.capture_wide import CaptureWide, Tally, capture_wide, combine, tally
 from pcapexplain.anomalies.catalogue import CATALOGUE, AnomalySpec
 from pcapexplain.anomalies.context import (
     MAX_FRAMES,
@@ -24,12 +25,22 @@ from pcapexplain.anomalies.context import (
     Context,
     Gathered,
     gather_columns,
-    offload_hosts,
 )
 from pcapexplain.anomalies.preconditions import PRECONDITIONS, Facts
 from pcapexplain.model import Anomaly, Connection, PacketColumns, PacketStates
 
-__all__ = ["CATALOGUE", "CHECKS", "MAX_FRAMES", "AnomalySpec", "detect"]
+__all__ = [
+    "CATALOGUE",
+    "CHECKS",
+    "MAX_FRAMES",
+    "AnomalySpec",
+    "CaptureWide",
+    "Tally",
+    "capture_wide",
+    "combine",
+    "detect",
+    "tally",
+]
 
 # Order matters only where a check marks rows as explained (ctx.skip) for the ones after it.
 CHECKS: tuple[Check, ...] = (
@@ -68,12 +79,17 @@ CHECKS: tuple[Check, ...] = (
 
 
 def detect(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: list[Connection],
+    wide: CaptureWide | None = None,
 ) -> list[Anomaly]:
     """Every finding in the capture: by connection id, then by first frame and slug.
 
     packets and states are the aligned columns of the loader and the reconstructor; connections
     are the reconstructor's summaries (their packet_index, handshake, teardown, ISNs, options).
+    wide holds the facts of the whole capture when these packets are only a part of it (`combine`
+    over every part's `tally`); without it, the packets are the whole capture.
     """
     if not len(packets):
         return []
@@ -82,18 +98,18 @@ def detect(
     collecting = gc.isenabled()
     gc.disable()
     try:
-        return _detect(packets, states, connections)
+        if wide is None:
+            wide = capture_wide(packets, states, connections)
+        return _detect(packets, states, connections, wide)
     finally:
         if collecting:
             gc.enable()
 
 
 def _detect(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], wide: CaptureWide
 ) -> list[Anomaly]:
-    notable = gather_columns(packets, states, connections)
-    offload = offload_hosts(packets, states, connections)
-    capture_end = max(packets.time[-1], max((c.last_time for c in connections), default=0.0))
+    notable = gather_columns(packets, states, connections, wide.min_mss)
     # In order of first packet, so that each connection meets the incarnation before it.
     ordered = _by_first_packet(connections)
     previous = _previous_incarnations(ordered)
@@ -115,9 +131,9 @@ def _detect(
             states,
             conn,
             rows[starts[cid] : starts[cid + 1]],
-            capture_end,
+            wide.end,
             previous.get(cid),
-            offload_hosts=offload,
+            offload_hosts=wide.offload_hosts,
             next_seqs=known.next_seqs,
             usual_ttls=known.usual_ttls,
             seen_flags=flags[cid],

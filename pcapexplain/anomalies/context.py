@@ -9,7 +9,7 @@ reconstructor's summary of it.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
 )
-from pcapexplain.seqspace import segment_end, seq_ge, seq_gt
+from pcapexplain.seqspace import segment_end, seq_gt
 
 # Plain ints: IntFlag's own `&` costs a call per row.
 SYN, ACK, FIN, RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -94,24 +94,23 @@ class Gathered:
 
 
 def gather(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], min_mss: int
 ) -> dict[int, Notable]:
     """The notable rows of every connection, in capture order (see gather_columns)."""
-    found = gather_columns(packets, states, connections)
+    found = gather_columns(packets, states, connections, min_mss)
     return {c.id: found.of(c.id) for c in connections}
 
 
 def gather_columns(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection]
+    packets: PacketColumns, states: PacketStates, connections: list[Connection], min_mss: int
 ) -> Gathered:
     """The notable rows of every connection, in capture order, from whole-column passes.
 
     A row is notable when it has analysis bits, any flag but a lone ACK, a bad checksum or more
-    payload than the smallest MSS any connection announced, or carries data after a FIN or RST
-    of its connection: every other row is an ordinary data or ACK segment that no check reads.
+    payload than min_mss (the smallest MSS any connection of the capture announced,
+    `CaptureWide.min_mss`), or carries data after a FIN or RST of its connection: every other
+    row is an ordinary data or ACK segment that no check reads.
     """
-    known_mss = [o.mss for c in connections for o in (c.client_options, c.server_options) if o.mss]
-    min_mss = min(known_mss, default=1 << 30)
     count = len(packets)
     cid = np.asarray(states.connection, dtype=np.int64)
     flags = np.asarray(packets.flags, dtype=np.int64)
@@ -157,55 +156,6 @@ def gather_columns(
         row_bits=bits[rows],
         row_owner=owner,
     )
-
-
-def offload_hosts(
-    packets: PacketColumns, states: PacketStates, connections: list[Connection]
-) -> frozenset[str]:
-    """Hosts whose bad TCP checksums are an artefact of the capture point, not damage.
-
-    A receiver drops a segment with a wrong checksum, so a bad segment that its receiver then
-    acknowledged left its host intact: the capture saw it before the NIC (or loopback, which never
-    computes them) filled the checksum in. A host all of whose packets are bad is taken as
-    offloading too (unanswered SYNs, say): damage on the way does not hit every packet.
-    """
-    bad_rows = np.flatnonzero(np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM)
-    if not len(bad_rows):
-        return frozenset()
-    by_id = {c.id: c for c in connections}
-    bad: dict[str, int] = {}
-    accepted: set[str] = set()
-    for r in bad_rows.tolist():
-        c = by_id.get(states.connection[r])
-        if c is None:
-            continue
-        src = packets.src[r]
-        bad[src] = bad.get(src, 0) + 1
-        if src not in accepted and _acknowledged(packets, c.packet_index, r):
-            accepted.add(src)
-    if not bad:
-        return frozenset()
-    sent: dict[str, int] = {}
-    for c in connections:
-        sent[c.client.ip] = sent.get(c.client.ip, 0) + c.to_server.packets
-        sent[c.server.ip] = sent.get(c.server.ip, 0) + c.to_client.packets
-    return frozenset(h for h, n in bad.items() if h in accepted or n >= sent.get(h, 0) > 0)
-
-
-def _acknowledged(packets: PacketColumns, index: Sequence[int], row: int) -> bool:
-    """The peer acknowledged row's sequence space before the sender sent it again."""
-    p = packets
-    if not p.length[row] and not p.flags[row] & (SYN | FIN):
-        return False  # a pure ACK: its arrival leaves no trace
-    end = segment_end(p.seq[row], p.length[row], p.flags[row])
-    pos = bisect_left(index, row) + 1
-    for r in index[pos : pos + LOOK_BACK]:
-        if p.src[r] == p.src[row]:
-            if p.seq[r] == p.seq[row] and p.flags[r] & SYN == p.flags[row] & SYN:
-                return False  # resent first: the original may have been dropped
-        elif p.flags[r] & ACK and seq_ge(p.ack[r], end):
-            return True
-    return False
 
 
 def side_name(direction: int) -> str:
