@@ -18,6 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from pcapexplain.explanations import text
+from pcapexplain.model import Lang
+
 if TYPE_CHECKING:
     from pcapexplain.files import ReadStatus
 
@@ -29,9 +32,8 @@ class RunProgress:
     """Use as a context manager around the run; call started() and finished() from the listener.
 
     total: how many inputs; total_weight: the sum of their weights (bytes for a batch), which
-    the bar and the time left follow, since inputs differ in size. unit names what `amount`
-    counts in finished() ("packets"), for the rate. live: draw the bar (default: when stream is
-    a terminal).
+    the bar and the time left follow, since inputs differ in size. `amount` in finished() counts
+    packets, for the rate, said in lang. live: draw the bar (default: when stream is a terminal).
     """
 
     def __init__(
@@ -39,13 +41,13 @@ class RunProgress:
         *,
         total: int,
         total_weight: int,
-        unit: str,
+        lang: Lang,
         stream: TextIO | None = None,
         live: bool | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.live = self.stream.isatty() if live is None else live
-        self.total, self.unit = total, unit
+        self.total, self.lang = total, lang
         self.done = self.amount = 0
         self.running: dict[str, None] = {}  # insertion-ordered set of names
         self.start = time.monotonic()
@@ -111,7 +113,7 @@ class RunProgress:
             self._task,
             advance=advance,
             files=self._files(),
-            rate=f"{self.amount / elapsed:,.0f} {self.unit}/s",
+            rate=text(self.lang, "cli.rate", rate=f"{self.amount / elapsed:,.0f}"),
             names=escape(names),
         )
 
