@@ -119,7 +119,7 @@ def _analyse(
     from pcapexplain.progress import CaptureProgress
 
     status = ReadStatus()
-    with CaptureProgress(status):
+    with CaptureProgress(status, lang=_state.lang):
         analysis = api.analyse(
             capture,
             validate_checksums=check_checksums,

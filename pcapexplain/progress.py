@@ -136,12 +136,13 @@ class CaptureProgress:
         self,
         status: ReadStatus,
         *,
+        lang: Lang = Lang.EN,
         stream: TextIO | None = None,
         live: bool | None = None,
         delay: float = 1.0,
         interval: float = 0.2,
     ) -> None:
-        self.status = status
+        self.status, self.lang = status, lang
         self.stream = stream if stream is not None else sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.delay, self.interval = delay, interval
@@ -167,15 +168,18 @@ class CaptureProgress:
     def line(self, elapsed: float) -> tuple[int, int, str]:
         """(completed, total, description) for the bar at this moment."""
         s = self.status
-        rate = f"{s.frames / max(elapsed, 1e-6):,.0f} packets/s"
+        lang, frames = self.lang, f"{s.frames:,}"
+        rate = text(lang, "cli.rate", rate=f"{s.frames / max(elapsed, 1e-6):,.0f}")
         if not s.reading and s.size == 0:
-            return s.received, 0, f"reading standard input: {_size(s.received)}"
+            return s.received, 0, text(lang, "cli.progress.stdin", size=_size(s.received))
         if not s.reading:
-            return s.size, s.size, f"analysing {s.frames:,} packets"
+            return s.size, s.size, text(lang, "cli.progress.analysing", frames=frames)
         if s.pid is None:  # the native reader, in this process: frames only
-            return 0, 0, f"{_size(s.size)} · {s.frames:,} packets · {rate}"
+            line = text(lang, "cli.progress.frames", size=_size(s.size), frames=frames, rate=rate)
+            return 0, 0, line
         done = s.bytes_read()
-        return done, s.size, f"{_size(done)} of {_size(s.size)} · {s.frames:,} packets · {rate}"
+        of = text(lang, "cli.progress.of", done=_size(done), size=_size(s.size))
+        return done, s.size, text(lang, "cli.progress.frames", size=of, frames=frames, rate=rate)
 
     def _run(self) -> None:
         if self._stop.wait(self.delay):
