@@ -211,6 +211,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     ),
     Situation.FIN_AGAIN: Claim(receiver_stays=True),
     Situation.FIN_AGAIN_DELIVERED: Claim(),
+    Situation.FIN_AGAIN_ACKS_MORE: Claim(),
     Situation.FIN_OTHER: Claim(),
     Situation.FINACK_FIRST: Claim(
         sender_before=_s(T.CLOSE_WAIT),

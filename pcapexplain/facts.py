@@ -138,6 +138,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
     sender, receiver = _moves(walker, row, direction)
     flags = p.flags[row]
     answered = walker.last_segment.get(other(direction))
+    resent = _resent(walker, row, direction)
     return PacketFacts(
         direction=direction,
         role=PacketRole(walker.states.role[row]),
@@ -146,7 +147,9 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sender=sender,
         receiver=receiver,
         length=p.length[row],
-        resent=_resent(walker, row, direction),
+        resent=resent,
+        fin_acks_more=resent
+        and retransmission.acks_more(p, walker.last_segment.get(direction), row),
         backoff=_backoff(walker, row, direction)[2],
         syn_captured=conn.client_isn is not None,
         synack_ack_delta=relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,

@@ -156,7 +156,8 @@ def _gather(
 
 def count(packets: PacketColumns, states: PacketStates, connections: list[Connection]) -> None:
     """Fill every connection's per-direction counters and tshark stream numbers, from
-    whole-column passes over the replayed rows (each row belongs to one connection)."""
+    whole-column passes over the replayed rows (each row belongs to one connection), and note a
+    side whose packets are all missing from the capture."""
     size = 2 * len(connections)
     if not size:
         return
@@ -176,6 +177,21 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
             stats.packets, stats.payload_bytes = counts[k], payload[k]
             stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
         conn.tshark_streams = streams.get(conn.id, ())
+    acking = np.bincount(key[(np.asarray(packets.flags) & _ACK) != 0], minlength=size).tolist()
+    for conn in connections:
+        _note_unseen_sides(conn, acking[2 * conn.id : 2 * conn.id + 2])
+
+
+def _note_unseen_sides(conn: Connection, acking: list[int]) -> None:
+    """A side with no packet in the capture, though its peer acknowledged something of it (its
+    SYN at least): one direction was not captured, so what that side sent cannot be seen."""
+    found = []
+    if not conn.to_server.packets and acking[1]:
+        found.append(Inference.CLIENT_NOT_CAPTURED)
+    if not conn.to_client.packets and acking[0]:
+        found.append(Inference.SERVER_NOT_CAPTURED)
+    if found:
+        conn.inferred = (*conn.inferred, *found)
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:

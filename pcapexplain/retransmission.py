@@ -15,8 +15,8 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pcapexplain.model import AnalysisFlag, Connection, PacketColumns
-from pcapexplain.seqspace import seq_sub
+from pcapexplain.model import AnalysisFlag, Connection, PacketColumns, TcpFlags
+from pcapexplain.seqspace import seq_gt, seq_sub
 
 _DUP_ACK = int(AnalysisFlag.DUPLICATE_ACK)
 _SPURIOUS = int(AnalysisFlag.SPURIOUS_RETRANSMISSION)
@@ -53,6 +53,19 @@ class Evidence:
     def rtts(self) -> float | None:
         """The delay in round-trip times (None without a measured RTT)."""
         return None if not self.rtt else self.delay / self.rtt
+
+
+def acks_more(packets: PacketColumns, previous: int | None, row: int) -> bool:
+    """A copy of a FIN that acknowledges more than its sender's previous segment (previous, not
+    a RST) did: the first to acknowledge something new from the peer. A stack whose FIN is not yet
+    acknowledged sets FIN on every segment it sends, ACKs included (the BSDs and macOS do), so
+    this copy may be such an ACK rather than a resend by a timer. A timer's resend that follows
+    a plain ACK (Linux) acknowledges nothing new."""
+    if previous is None:
+        return False
+    flags = packets.flags
+    both = flags[previous] & flags[row] & TcpFlags.ACK
+    return bool(both) and seq_gt(packets.ack[row], packets.ack[previous])
 
 
 def handshake_rtt(conn: Connection) -> float | None:

@@ -71,6 +71,7 @@ class Situation(StrEnum):
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
     FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
     FIN_AGAIN_DELIVERED = "fin_again_delivered"  # resent; only this copy arrives
+    FIN_AGAIN_ACKS_MORE = "fin_again_acks_more"  # resent with a higher ACK: may be no timeout
     FIN_OTHER = "fin_other"
     FINACK_FIRST = "finack_first"
     FINACK_FIRST_DATA = "finack_first_data"  # acknowledges the FIN and sends data: half-close
@@ -135,6 +136,7 @@ class PacketFacts:
     receiver: Move
     length: int
     resent: bool = False  # a SYN, SYN-ACK or FIN with the sequence number of an earlier one
+    fin_acks_more: bool = False  # a resent FIN acknowledging more than its sender's last segment
     backoff: Backoff = Backoff.FIRST  # for a resent SYN or SYN-ACK
     syn_captured: bool = True  # the client's SYN is in the capture
     synack_ack_delta: int | None = None  # a SYN-ACK's ack minus the client's ISN
@@ -247,7 +249,9 @@ def _synack(f: PacketFacts) -> Situation:
 def _fin(f: PacketFacts) -> Situation:
     s, r = f.sender, f.receiver
     if f.resent:
-        return Situation.FIN_AGAIN_DELIVERED if r.changed else Situation.FIN_AGAIN
+        if r.changed:
+            return Situation.FIN_AGAIN_DELIVERED
+        return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_AGAIN
     if s.before is T.SYN_SENT and s.passed is T.ESTABLISHED:
         return Situation.FIN_AFTER_MISSED_SYNACK
     if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:
@@ -368,6 +372,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_THREE_WAY: ("four_way_close", "close_states"),
     Situation.FIN_AGAIN: ("time_wait",),
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
+    Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
     Situation.FINACK_FIRST: ("four_way_close", "close_states"),
     Situation.FINACK_FIRST_DATA: ("four_way_close", "close_states"),
     Situation.FINACK_FROM_CLOSING: ("closing", "who_time_wait"),

@@ -17,7 +17,14 @@ import pytest
 from pcapexplain import api
 from pcapexplain.cli import main
 from pcapexplain.explanations import text
-from pcapexplain.model import CaptureAnalysis, CaptureInfo, Handshake, Lang, TcpState
+from pcapexplain.model import (
+    CaptureAnalysis,
+    CaptureInfo,
+    Handshake,
+    Inference,
+    Lang,
+    TcpState,
+)
 from pcapexplain.narrate import (
     NarrativeLine,
     Story,
@@ -27,7 +34,7 @@ from pcapexplain.narrate import (
     story,
 )
 from pcapexplain.situations import Situation
-from tests.builders import ACK, FIN, PSH, SYN, Conversation
+from tests.builders import ACK, FIN, PSH, RETRANSMISSION, SYN, Conversation
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 T = TcpState
@@ -307,6 +314,81 @@ def test_inference_reaches_the_contract_and_the_report(
     html = out.read_text(encoding="utf-8")
     assert text(EN, "ui.inferred.syn_not_captured") in html
     assert html.count('class="inferred" title="Inferred:') == 1
+
+
+# ------------------------------------------------------------------ one direction captured
+
+
+def _client_only_close(*, fin_again_acks_more: bool) -> Conversation:
+    """A capture of the client's packets only: handshake, a request, its FIN; then, as a BSD
+    stack sends it, the FIN again on the segment that acknowledges the server's (unseen) FIN,
+    or, as Linux does, a plain ACK of it."""
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.next[c.server] += 1  # the SYN-ACK, not captured
+    c.send(c.client, ACK)
+    c.data(c.client, 20)
+    c.next[c.server] += 40  # the reply, not captured
+    c.send(c.client, FIN | ACK)
+    c.next[c.server] += 1  # the server's FIN, not captured
+    if fin_again_acks_more:
+        c.send(c.client, FIN | ACK, seq=c.next[c.client] - 1, analysis=RETRANSMISSION)
+    else:
+        c.send(c.client, ACK)
+    return c
+
+
+@pytest.mark.parametrize("acks_more", [True, False])
+def test_a_capture_without_the_servers_packets_claims_nothing_of_its_fin(acks_more: bool) -> None:
+    result = _built(_client_only_close(fin_again_acks_more=acks_more))
+    conn = result.connections[0]
+    assert conn.inferred[-1] is Inference.SERVER_NOT_CAPTURED
+    assert [a.slug for a in result.anomalies] == []  # no CLOSE_WAIT lingering, no resent FIN
+    for lang in (EN, ZH):
+        told = story(result, conn, lang)
+        assert text(lang, "ui.inferred.server_not_captured") in told.notes
+        if acks_more:
+            again = _line(told, 6)
+            assert again.situation is Situation.FIN_AGAIN_ACKS_MORE
+            assert text(lang, "anomaly.close-wait-lingering.title") not in again.text
+
+
+def test_the_server_seen_silent_after_a_fin_still_lingers_in_close_wait() -> None:
+    c = _client_only_close(fin_again_acks_more=False)
+    c.packets.pop()  # not the ACK of the server's FIN: the server never sent one
+    c.send(c.server, ACK, ack=c.next[c.client])  # the server is in the capture, with no FIN
+    result = _built(c)
+    assert Inference.SERVER_NOT_CAPTURED not in result.connections[0].inferred
+    assert [a.slug.value for a in result.anomalies] == ["close-wait-lingering"]
+
+
+def test_a_fin_resent_by_a_timer_after_a_plain_ack_is_still_a_retransmission() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.send(c.server, FIN | ACK, ack=c.next[c.client] - 1)  # the FINs cross; the client's is lost
+    c.ack(c.client)  # acknowledges the server's FIN: nothing new is acknowledged after it
+    c.clock += 0.2
+    c.send(c.client, FIN | ACK, seq=c.next[c.client] - 1, analysis=RETRANSMISSION)
+    c.ack(c.server)
+    result = _built(c)
+    assert "fin-retransmitted" in [a.slug.value for a in result.anomalies]
+    assert _line(story(result, result.connections[0], EN), 7).situation in (
+        Situation.FIN_AGAIN,
+        Situation.FIN_AGAIN_DELIVERED,
+    )
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_explain_on_a_one_direction_capture_says_the_server_was_not_captured(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = str(SAMPLES / "one_direction.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert text(lang, "ui.inferred.server_not_captured") in out
+    assert text(lang, "anomaly.close-wait-lingering.title") not in out
 
 
 # ------------------------------------------------------------------------------ the notes

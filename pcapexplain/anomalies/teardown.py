@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from pcapexplain import retransmission
 from pcapexplain.anomalies.context import ACK, RST, SYN, Context, side_name
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
@@ -73,8 +74,11 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
             )
         final = ctx.c.server_final if y == Direction.TO_CLIENT else ctx.c.client_final
         acked = ctx.last_ack(y)
+        # A side none of whose packets is in the capture may have sent its FIN unseen.
+        seen = (ctx.c.to_client if y == Direction.TO_CLIENT else ctx.c.to_server).packets
         if (
-            not ctx.fins(y)
+            seen
+            and not ctx.fins(y)
             and not ctx.rsts(y)
             and (final == TcpState.CLOSE_WAIT or acked is not None and acked == ctx.end(fins[0]))
         ):
@@ -89,7 +93,9 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
 @needs(lambda f: f.by_direction(f.fin).max(axis=1, initial=0) > 1)
 def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
     """T5: a FIN sent again. If its receiver had already ACKed it and ACKs it again, the first
-    ACK was lost after the capture point and TIME_WAIT did its job (RFC 9293 §3.4.2 reason 1)."""
+    ACK was lost after the capture point and TIME_WAIT did its job (RFC 9293 §3.4.2 reason 1).
+    A copy that acknowledges more than its sender's previous segment is not flagged: it may be
+    the FIN flag that some stacks set on every segment while their FIN is unacknowledged."""
     p = ctx.p
     for d in (Direction.TO_SERVER, Direction.TO_CLIENT):
         fins = ctx.fins(d)
@@ -97,6 +103,7 @@ def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
         lost: list[int] = []
         plain: list[int] = []
         for r in again:
+            previous = next((x for x in ctx.before(r, d) if not p.flags[x] & RST), None)
             fin_end = ctx.end(r)
             acked_before = any(
                 p.flags[x] & ACK and seq_ge(p.ack[x], fin_end)
@@ -107,7 +114,10 @@ def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
             acked_again = (
                 answer is not None and p.flags[answer] & ACK and seq_ge(p.ack[answer], fin_end)
             )
-            (lost if acked_before and acked_again else plain).append(r)
+            if acked_before and acked_again:
+                lost.append(r)
+            elif not retransmission.acks_more(p, previous, r):
+                plain.append(r)
         if lost:
             yield ctx.make(A.LOST_FINAL_ACK, lost, count=len(lost), side=side_name(d))
         if plain:

@@ -546,6 +546,19 @@ def run_simultaneous_close(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_one_direction(spec: Spec, out: Path) -> None:
+    """The first scenario, captured with a filter that keeps the client's packets only, as a
+    capture point passed one way (asymmetric routing) or a `src host` filter would."""
+    cap = Tcpdump(out, f"tcp and src host {CLIENT_V4}")
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        Child(CLIENT_NS, "client", spec.name).wait(60)
+        server.wait(30)
+    finally:
+        cap.stop()
+
+
 def run_icmp_unreachable(spec: Spec, out: Path) -> None:
     """The server's namespace rejects each port with another ICMP error (iptables REJECT): the
     capture, TCP and ICMP, shows each SYN and the error that answered it."""
@@ -653,11 +666,13 @@ SPECS = {
         Spec("midstream", "midstream.pcap", 45015),
         Spec("simultaneous_open", "simultaneous_open.pcap", 45016),
         Spec("icmp_unreachable", "icmp_unreachable.pcap", 45017),  # and 45018, 45019
+        Spec("one_direction", "one_direction.pcap", 45020),
     )
 }
 
 SERVERS: dict[str, Callable[[Spec], None]] = {
     "normal_close_client_first": server_echo_then_wait_eof,
+    "one_direction": server_echo_then_wait_eof,
     "normal_close_server_first": server_reply_and_close,
     "reset_by_client_linger0": server_until_reset,
     "reset_by_server_unread_data": server_close_with_unread,
@@ -675,6 +690,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
     "normal_close_client_first": client_request_then_close,
+    "one_direction": client_request_then_close,
     "normal_close_server_first": client_read_to_eof_then_close,
     "refused": client_expect_refused,
     "syn_unanswered": client_expect_timeout,
@@ -701,6 +717,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "midstream": run_midstream,
     "simultaneous_open": run_simultaneous_open,
     "icmp_unreachable": run_icmp_unreachable,
+    "one_direction": run_one_direction,
 }
 
 
