@@ -284,6 +284,27 @@ def said_list(parts: Sequence[Said]) -> Said:
     return joined
 
 
+class ForeignWords:
+    """Another program's English messages (tomllib's, click's), each said again from the
+    catalogue: the text under prefix.<name> of the first pattern that matches the whole message,
+    with the pattern's named groups as params; a message no pattern knows is prefix.other, which
+    shows it (its param detail) in the program's words."""
+
+    def __init__(self, prefix: str, patterns: Iterable[tuple[str, str]]) -> None:
+        self.prefix = prefix
+        self.patterns = tuple((re.compile(pattern), name) for pattern, name in patterns)
+
+    def keys(self) -> list[str]:
+        return [f"{self.prefix}.{name}" for _, name in self.patterns] + [f"{self.prefix}.other"]
+
+    def said(self, message: str) -> Said:
+        for pattern, name in self.patterns:
+            found = pattern.fullmatch(message)
+            if found:
+                return said(f"{self.prefix}.{name}", **found.groupdict())
+        return said(f"{self.prefix}.other", detail=message)
+
+
 def in_lang(value: str, lang: Lang) -> str:
     """value in lang when it is Said; any other text (the OS's or tshark's words) as it is."""
     return _say(lang, value.key, value.params) if isinstance(value, Said) else value

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pcapexplain.errors import CaptureUnreadable, RubricError, os_reason
-from pcapexplain.explanations import Said, said
+from pcapexplain.explanations import ForeignWords, said
 
 Key = tuple[str | int, ...]
 
@@ -28,9 +28,9 @@ _WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
 # tomllib's messages (Python 3.11 to 3.14), each said again from the catalogue: its words
 # (error.toml.parse.*) in English, and in the command's language. A message not listed here is
 # shown in tomllib's words (error.toml.parse.other).
-_TOMLLIB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), key)
-    for pattern, key in (
+TOMLLIB_WORDS = ForeignWords(
+    "error.toml.parse",
+    (
         (r"Invalid statement", "invalid_statement"),
         (r"Expected newline or end of document after a statement", "expected_newline"),
         (r"Expected '\]' at the end of a table declaration", "table_end"),
@@ -53,7 +53,7 @@ _TOMLLIB_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"Illegal character (?P<char>.+)", "illegal_char"),
         (r"Invalid date or datetime", "date"),
         (r"Invalid value", "value"),
-    )
+    ),
 )
 MAX_BYTES = 1 << 20  # a rubric or an answers file is a few kilobytes; refuse a disguised capture
 
@@ -151,7 +151,7 @@ def _syntax_error(
         message = _WHERE.sub("", str(exc)).strip()
     if line is None and found and found.group(1):
         line, column = int(found.group(1)), int(found.group(2))
-    detail = _tomllib_words(message)
+    detail = TOMLLIB_WORDS.said(message)
     if found and not found.group(1):  # something left open: say where the file ends
         end = max(text.count("\n") + (not text.endswith("\n")), 1)
         return error(
@@ -160,14 +160,6 @@ def _syntax_error(
     if column is None:
         return error(name, line, said("error.toml.syntax", detail=detail))
     return error(name, line, said("error.toml.syntax_at", column=column, detail=detail))
-
-
-def _tomllib_words(message: str) -> Said:
-    for pattern, key in _TOMLLIB_WORDS:
-        found = pattern.fullmatch(message)
-        if found:
-            return said(f"error.toml.parse.{key}", **found.groupdict())
-    return said("error.toml.parse.other", detail=message)
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:

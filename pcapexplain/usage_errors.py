@@ -12,23 +12,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pcapexplain.explanations import Said, in_lang, said, text
+from pcapexplain.explanations import ForeignWords, Said, in_lang, said, text
 from pcapexplain.model import Lang
 from pcapexplain.terminal import printable
 
 PROG = "pcapexplain"
 
 # A bad value's reason, in typer's and click's words -> its text and what it takes from them.
-_VALUE_WORDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), key)
-    for pattern, key in (
+VALUE_WORDS = ForeignWords(
+    "error.usage",
+    (
         (r"(?:Value error, )?(?P<value>'.*') is not one of (?P<choices>.+)\.", "not_a_choice"),
         (r"Input should be a valid integer.*", "not_int"),
         (r"Input should be a valid number.*|.* is not a valid float\.", "not_number"),
         (r"'.*' is not a valid integer\.", "not_int"),
         (r"Input should be greater than or equal to (?P<minimum>\S+)", "at_least"),
         (r".* is not in the range x>=(?P<minimum>\S+)\.", "at_least"),
-    )
+    ),
 )
 _EXTRA = re.compile(r"Got unexpected extra arguments? ?(?:\(s\))? \((?P<args>.*)\)")
 _NO_COMMAND = re.compile(r"No such command (?P<name>'.*')\.(?: Did you mean (?P<maybe>'.*')\?)?")
@@ -82,7 +82,7 @@ def usage_said(exc: Exception) -> Said:
             if getattr(param, "param_type_name", None) == "argument":
                 return said("error.usage.missing_argument", name=name)
             return said("error.usage.missing_option", name=name)
-        return said("error.usage.invalid_value", name=name, detail=_value_said(detail))
+        return said("error.usage.invalid_value", name=name, detail=VALUE_WORDS.said(detail))
     command = _NO_COMMAND.fullmatch(detail)
     if command:
         found = said("error.usage.no_such_command", name=command["name"])
@@ -104,14 +104,6 @@ def _param_name(exc: Exception, param: object) -> str:
         return hint
     names = list(hint or getattr(param, "opts", None) or [getattr(param, "name", "?")])
     return " / ".join(f"'{n}'" for n in names)
-
-
-def _value_said(detail: str) -> Said:
-    for pattern, key in _VALUE_WORDS:
-        found = pattern.fullmatch(detail)
-        if found:
-            return said(f"error.usage.{key}", **found.groupdict())
-    return said("error.usage.other", detail=detail)
 
 
 def _possible(found: Said, exc: Exception, detail: str) -> Said:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import tomlfile
+from pcapexplain import tomlfile, usage_errors
 from pcapexplain.errors import ExitStatus, RubricError, os_reason
 from pcapexplain.explanations import catalog, in_lang, said
 from pcapexplain.model import Lang
@@ -58,7 +58,7 @@ def test_the_check_finds_english() -> None:
         "read",
     ]
     assert english_words("提示: 运行 'pcapexplain explain --help' 查看用法") == []
-    assert english_words("错误   a.pcap：不是 pcap 文件", ("a.pcap",)) == []
+    assert english_words("出错   a.pcap：不是 pcap 文件", ("a.pcap",)) == []
     assert english_words("skipped  a.pcap：不是 pcap 文件", ("a.pcap",)) == ["skipped"]
     assert english_words("用法: pcapexplain explain [OPTIONS] {capture}") == []
     assert english_words("错误   /tmp/lab 1/a b.pcap：no", ("/tmp/lab 1",)) == ["no"]
@@ -187,7 +187,7 @@ def test_a_batch_line_and_a_student_line_in_chinese(tmp_path: Path) -> None:
         **{**fields, "capture": "实验 一.pcap", "status": CaptureStatus.SKIPPED,
            "error": "不是抓包文件", "summary": None, "seconds": 0.0, "reused": False}
     )  # fmt: skip
-    assert terminal.batch_line(row, Lang.ZH) == "跳过   实验 一.pcap：不是抓包文件"
+    assert terminal.batch_line(row, Lang.ZH) == "已跳过 实验 一.pcap：不是抓包文件"
     assert terminal.batch_line(row, Lang.EN) == "skipped  实验 一.pcap: 不是抓包文件"
 
 
@@ -215,7 +215,8 @@ def test_keys_built_from_values_exist() -> None:
     keys = [f"cli.line.{s.value}" for s in CaptureStatus if s is not CaptureStatus.OK]
     keys += [f"cli.count.{s.value}" for s in CaptureStatus]
     keys += [pcapng._SHB, pcapng._ANY, pcapng._IDB, pcapng._SPB, pcapng._EPB, pcapng._PB]
-    keys += [f"error.toml.parse.{key}" for _, key in tomlfile._TOMLLIB_WORDS]
+    keys += tomlfile.TOMLLIB_WORDS.keys()
+    keys += usage_errors.VALUE_WORDS.keys()
     for key in keys:
         for lang in Lang:
             assert key in catalog(lang), (key, lang)
@@ -279,7 +280,7 @@ def test_tomllib_messages_are_said_in_both_languages(key: str, tmp_path: Path) -
 
 
 def test_a_message_tomllib_may_add_is_shown_in_its_words() -> None:
-    said_ = tomlfile._tomllib_words("Something new")
+    said_ = tomlfile.TOMLLIB_WORDS.said("Something new")
     assert said_ == "Something new"
     assert in_lang(said_, Lang.ZH) == "语法错误（Something new）"
 
