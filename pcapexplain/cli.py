@@ -507,10 +507,13 @@ def batch(
 
 
 def _print_plan(plan: batch_module.BatchPlan) -> None:
+    from pcapexplain import terminal
+
     lang = plan.options.lang
     for skipped in plan.found.skipped:
         reason = printable(in_lang(skipped.reason, lang))
-        typer.echo(say(lang, "cli.line.skipped", name=printable(skipped.capture), error=reason))
+        line = say(lang, "cli.line.failed", name=printable(skipped.capture), error=reason)
+        typer.echo(terminal.label(lang, "skipped") + line)
     if plan.found.unsearched_folders and not plan.options.recursive:
         count = plan.found.unsearched_folders
         typer.echo(diagnostics.note_line("unsearched", lang, count=count), err=True)

@@ -96,10 +96,10 @@ def batch_line(row: CaptureRow, lang: Lang) -> str:
     """One finished capture of a batch: its status, packets, connections, time and warnings."""
     from pcapexplain.explanations import say
 
-    name = printable(row.capture)
+    name, status = printable(row.capture), label(lang, row.status.value)
     s = row.summary
     if s is None:
-        return say(lang, f"cli.line.{row.status.value}", name=name, error=printable(row.error))
+        return status + say(lang, "cli.line.failed", name=name, error=printable(row.error))
     line = say(
         lang,
         "cli.line.ok",
@@ -108,7 +108,8 @@ def batch_line(row: CaptureRow, lang: Lang) -> str:
         connections=f"{s.connections:,}",
         seconds=f"{row.seconds:.1f}",
     )
-    return line + "".join(say(lang, "cli.line.warning", warning=printable(w)) for w in s.warnings)
+    warnings = (" " + say(lang, "cli.line.warning", warning=printable(w)) for w in s.warnings)
+    return status + line + "".join(warnings)
 
 
 def student_line(outcome: StudentOutcome, seconds: float, lang: Lang) -> str:
@@ -117,7 +118,8 @@ def student_line(outcome: StudentOutcome, seconds: float, lang: Lang) -> str:
 
     name = printable(outcome.student)
     if outcome.check is None:
-        return say(lang, "cli.line.error", name=name, error=printable(outcome.error))
+        failed = say(lang, "cli.line.failed", name=name, error=printable(outcome.error))
+        return label(lang, "error") + failed
     c = outcome.check
     line = say(
         lang,
@@ -131,12 +133,28 @@ def student_line(outcome: StudentOutcome, seconds: float, lang: Lang) -> str:
     flags = [
         f.flag.value if codes else text(lang, f"grade.flag.{f.flag.value}") for f in outcome.flags
     ]
-    return line + "".join(say(lang, "cli.line.flag", flag=flag) for flag in flags)
+    return (
+        label(lang, "graded")
+        + line
+        + "".join(" " + say(lang, "cli.line.flag", flag=f) for f in flags)
+    )
+
+
+def label(lang: Lang, status: str) -> str:
+    """A line's status word (cli.label.<status>) padded to 8 columns and a space, as a terminal
+    shows it: a Chinese character takes two columns."""
+    import unicodedata
+
+    from pcapexplain.explanations import text
+
+    word = text(lang, f"cli.label.{status}")
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in word)
+    return word + " " * (max(8 - width, 0) + 1)
 
 
 def batch_done_line(result: BatchResult, index: str, lang: Lang) -> str:
     """The line that ends `batch`: the index written and how many captures came to what."""
-    from pcapexplain.explanations import said, said_list, say
+    from pcapexplain.explanations import said, said_list, say, sentences
     from pcapexplain.model import CaptureStatus
 
     counts = [
@@ -146,4 +164,6 @@ def batch_done_line(result: BatchResult, index: str, lang: Lang) -> str:
     ]
     kept = sum(1 for r in result.rows if r.reused)
     line = say(lang, "cli.wrote_index", index=index, counts=said_list(counts))
-    return line + (say(lang, "cli.kept_since", kept=kept) if kept else "")
+    if not kept:
+        return line
+    return sentences(lang, [line, say(lang, "cli.kept_since", kept=kept)])

@@ -47,6 +47,7 @@ COUNTED = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
+    "cli.line.failed",
     "rubric.ui.labelled",
     "narr.side_change",
     "narr.side_passed",

@@ -187,7 +187,7 @@ def test_a_batch_line_and_a_student_line_in_chinese(tmp_path: Path) -> None:
         **{**fields, "capture": "实验 一.pcap", "status": CaptureStatus.SKIPPED,
            "error": "不是抓包文件", "summary": None, "seconds": 0.0, "reused": False}
     )  # fmt: skip
-    assert terminal.batch_line(row, Lang.ZH) == "已跳过 实验 一.pcap：不是抓包文件"
+    assert terminal.batch_line(row, Lang.ZH) == "已跳过   实验 一.pcap：不是抓包文件"
     assert terminal.batch_line(row, Lang.EN) == "skipped  实验 一.pcap: 不是抓包文件"
 
 
@@ -212,7 +212,7 @@ def test_keys_built_from_values_exist() -> None:
     from pcapexplain import pcapng
     from pcapexplain.model import CaptureStatus
 
-    keys = [f"cli.line.{s.value}" for s in CaptureStatus if s is not CaptureStatus.OK]
+    keys = [f"cli.label.{s.value}" for s in CaptureStatus] + ["cli.label.graded"]
     keys += [f"cli.count.{s.value}" for s in CaptureStatus]
     keys += [pcapng._SHB, pcapng._ANY, pcapng._IDB, pcapng._SPB, pcapng._EPB, pcapng._PB]
     keys += tomlfile.TOMLLIB_WORDS.keys()
