@@ -136,6 +136,9 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
     ),
     Situation.HS_ACK_INFERRED: Claim(sender_before=_s(T.SYN_SENT), sender_after=_s(T.ESTABLISHED)),
+    Situation.DATA_ACK_PROVES_HS_ACK: Claim(
+        sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.ESTABLISHED)
+    ),
     Situation.ACK_OPENS_SIMULTANEOUS: Claim(
         sender_after=_s(T.ESTABLISHED),
         receiver_before=_s(T.SYN_RECEIVED),
@@ -181,6 +184,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.RST_AFTER_FIN: Claim(sender_before=AFTER_OWN_FIN, sender_after=_s(T.CLOSED)),
     Situation.RST_NO_CONNECTION: Claim(sender_before=NO_CONNECTION),
     Situation.RST_NO_EFFECT: Claim(sender_stays=True, receiver_stays=True),
+    Situation.RST_FIRST_SEEN: Claim(sender_before=_s(T.UNKNOWN), sender_after=_s(T.CLOSED)),
     Situation.FIN_ACTIVE: Claim(
         sender_before=MAY_CLOSE_FIRST,
         sender_after=_SUPPORTS_FIN_WAIT,

@@ -36,7 +36,7 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
-from pcapexplain.seqspace import acks_syn, segment_end, seq_add, seq_ge
+from pcapexplain.seqspace import acks_syn, segment_end, seq_add, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _CONTROL = _SYN | _FIN | _RST
@@ -96,6 +96,8 @@ class Side:
     undone: bool = False  # its CLOSE_WAIT was rewritten while handling the current packet
     closed_port: bool = False  # answered segments as a port with no connection does
     missed_synack_row: int | None = None  # its ACK proved a SYN-ACK the capture never showed
+    synack_ack: int | None = None  # the ack field of its SYN-ACK
+    missed_ack_row: int | None = None  # its ACK of data proved a handshake ACK never captured
     passed: int = 0  # state passed through within the current packet (UNKNOWN: none)
 
 
@@ -211,6 +213,7 @@ def replay(
             or receiver.fin_in_flight
             or sender.state == _SYN_SENT
             or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
+            or (sender.state == _SYN_RCVD and flags & _ACK)  # may prove a missed third ACK
         ):
             s_role[row] = _step(packets, row, pos, sender, receiver, states, conn, runs)
             if client.passed or server.passed:
@@ -315,6 +318,8 @@ def _step(
     if ack is not None and sender.state == _SYN_SENT:
         role = _missed_synack(sender, receiver, role, row)
     elif ack is not None:
+        if sender.state == _SYN_RCVD and _acks_past_synack(sender, ack):
+            _missed_hs_ack(sender, row)
         acked_before = receiver.fin_acks
         role = _on_ack(ack, sender, receiver, role, packets.length[row])
         if flags & _FIN and not acked_before and receiver.fin_acks:
@@ -416,6 +421,7 @@ def _on_synack(
     if sender.sent_synack == seq:
         return _ROLE_RESENT
     sender.sent_synack = seq
+    sender.synack_ack = packets.ack[row]
     if sender.isn is None:
         sender.isn = seq
     if sender.state in (_UNK, _LISTEN, _CLOSED):
@@ -455,6 +461,20 @@ def _missed_synack(sender: Side, receiver: Side, role: int, row: int) -> int:
     if receiver.state in (_UNK, _LISTEN, _SYN_RCVD):
         receiver.state = _EST
     return _ROLE_HS_ACK if role in (_ROLE_ACK, _ROLE_DATA) else role
+
+
+def _acks_past_synack(sender: Side, ack: int) -> bool:
+    """The SYN_RECEIVED side acknowledges more than its SYN-ACK did: data that its peer sent
+    after the SYN. In SYN_RECEIVED a segment's data is accepted only when its ACK completes the
+    handshake (RFC 9293 §3.10.7.4), so that ACK arrived."""
+    return sender.synack_ack is not None and seq_gt(ack, sender.synack_ack)
+
+
+def _missed_hs_ack(sender: Side, row: int) -> None:
+    """The handshake ACK reached the sender but not the capture (one-sided capture)."""
+    sender.state = _EST
+    if sender.missed_ack_row is None:
+        sender.missed_ack_row = row
 
 
 def _on_ack(ack: int, sender: Side, receiver: Side, role: int, length: int) -> int:

@@ -156,6 +156,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         syn_length=walker.syn_length,
         tfo=bool(p.tfo[row]),
         answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
+        first_seen=not walker.last_segment,
         half_close=half_close(walker, row),
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),

@@ -287,6 +287,7 @@ class Inference(StrEnum):
     ROLES = "roles"  # no SYN captured: client and server guessed (SYN-ACK, ports, probe)
     SYNACK_NOT_CAPTURED = "synack_not_captured"  # the client's ACK proves a SYN-ACK never seen
     SYN_NOT_CAPTURED = "syn_not_captured"  # a SYN-ACK answers a SYN the capture never showed
+    ACK_NOT_CAPTURED = "ack_not_captured"  # the server ACKs data: a handshake ACK never seen
     CLIENT_NOT_CAPTURED = "client_not_captured"  # none of its packets, yet the server ACKs it
     SERVER_NOT_CAPTURED = "server_not_captured"  # none of its packets, yet the client ACKs it
 

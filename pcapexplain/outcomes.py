@@ -72,6 +72,7 @@ class _Facts:
     stale_reset: bool = False  # the client reset a SYN-ACK: <SEQ=SEG.ACK><CTL=RST> (Fig. 8)
     half_close: bool = False
     sent_end: list[int | None] = field(default_factory=lambda: [None, None])  # highest seq end
+    ack_missed: bool = False  # the server's ACK of data proves a handshake ACK never captured
 
 
 def summarise(
@@ -105,6 +106,8 @@ def summarise(
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
         facts.hs_ack = client.missed_synack_row  # a FIN+ACK from SYN_SENT proves it as well
+    elif facts.hs_ack is None and server.missed_ack_row is not None:
+        facts.hs_ack, facts.ack_missed = server.missed_ack_row, True
     conn.handshake = _handshake(conn, facts, server)
     if conn.handshake is Handshake.OLD_DUPLICATE and client.bad_synack_ack is None:
         _client_had_no_connection(states, conn)
@@ -177,21 +180,39 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
             stats.packets, stats.payload_bytes = counts[k], payload[k]
             stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
         conn.tshark_streams = streams.get(conn.id, ())
-    acking = np.bincount(key[(np.asarray(packets.flags) & _ACK) != 0], minlength=size).tolist()
-    for conn in connections:
-        _note_unseen_sides(conn, acking[2 * conn.id : 2 * conn.id + 2])
+    _note_unseen_sides(packets, key, counts, connections)
 
 
-def _note_unseen_sides(conn: Connection, acking: list[int]) -> None:
-    """A side with no packet in the capture, though its peer acknowledged something of it (its
-    SYN at least): one direction was not captured, so what that side sent cannot be seen."""
-    found = []
-    if not conn.to_server.packets and acking[1]:
-        found.append(Inference.CLIENT_NOT_CAPTURED)
-    if not conn.to_client.packets and acking[0]:
-        found.append(Inference.SERVER_NOT_CAPTURED)
-    if found:
-        conn.inferred = (*conn.inferred, *found)
+def _note_unseen_sides(
+    packets: PacketColumns, key: np.ndarray, counts: list[int], connections: list[Connection]
+) -> None:
+    """A side with no packet in the capture, though its peer's packets show that it sent
+    something while the capture ran: the peer's acknowledgment number moved, or the peer's SYN is
+    in the capture and the peer then acknowledged something. One direction was not captured, so
+    what that side sent cannot be seen. A lone SYN-ACK proves no such thing: the SYN it answers
+    and the ACK that follows may lie outside the capture."""
+    silent = np.asarray(counts) == 0  # per key: that direction has no packet
+    rows = np.flatnonzero(silent[key ^ 1])  # the packets whose peer direction is silent
+    if not len(rows):
+        return
+    keys, flags = key[rows], np.asarray(packets.flags)[rows]
+    acking = (flags & _ACK) != 0
+    acks = np.asarray(packets.ack, dtype=np.int64)[rows][acking]
+    with_ack = keys[acking]
+    firsts, first_at = np.unique(with_ack, return_index=True)  # rows are in capture order
+    first_ack = np.zeros(len(silent), dtype=np.int64)
+    first_ack[firsts] = acks[first_at]
+    moved = np.bincount(with_ack[acks != first_ack[with_ack]], minlength=len(silent)) > 0
+    syn = np.bincount(keys[(flags & (_SYN | _ACK)) == _SYN], minlength=len(silent)) > 0
+    acked = np.zeros(len(silent), dtype=bool)
+    acked[firsts] = True
+    proof = (moved | (syn & acked)).tolist()
+    by_id = {c.id: c for c in connections}
+    for k in np.unique(keys).tolist():
+        if proof[k]:
+            conn = by_id[k >> 1]
+            unseen = Inference.CLIENT_NOT_CAPTURED if k & 1 else Inference.SERVER_NOT_CAPTURED
+            conn.inferred = (*conn.inferred, unseen)
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
@@ -377,6 +398,8 @@ def _inferred(conn: Connection, facts: _Facts) -> tuple[Inference, ...]:
         found.append(Inference.SYNACK_NOT_CAPTURED)
     if facts.syn is None and facts.synack is not None:
         found.append(Inference.SYN_NOT_CAPTURED)
+    if facts.ack_missed:
+        found.append(Inference.ACK_NOT_CAPTURED)
     return tuple(found)
 
 

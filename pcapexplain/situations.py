@@ -49,6 +49,7 @@ class Situation(StrEnum):
     HS_ACK = "hs_ack"
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
+    DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
     ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
     # resets
@@ -59,6 +60,7 @@ class Situation(StrEnum):
     RST_HANDSHAKE = "rst_handshake"
     RST_NOT_ACCEPTED = "rst_not_accepted"
     RST_ABORT = "rst_abort"
+    RST_FIRST_SEEN = "rst_first_seen"  # nothing of the connection before it: abort or answer
     RST_AFTER_FIN = "rst_after_fin"
     RST_NO_CONNECTION = "rst_no_connection"
     RST_NO_EFFECT = "rst_no_effect"
@@ -143,6 +145,7 @@ class PacketFacts:
     syn_length: int = 0  # data bytes on the client's SYN
     tfo: bool = False  # the TCP Fast Open option is present
     answers_ack: bool = False  # a RST answers a segment that carried ACK
+    first_seen: bool = False  # no earlier segment of its connection is in the capture
     half_close: bool = False  # data or its ACK while one direction is closed
     reacks_fin: bool = False  # acknowledges a FIN this sender had acknowledged before
     window_zero: bool = False  # the window field is 0: the sender can take no more data
@@ -186,6 +189,8 @@ def _reset(f: PacketFacts) -> Situation:
         return Situation.RST_REFUSED
     if f.handshake is Handshake.OLD_DUPLICATE and s.before is T.CLOSED and not s.changed:
         return Situation.RST_OLD_DUPLICATE
+    if f.first_seen and s.before is T.UNKNOWN:
+        return Situation.RST_FIRST_SEEN
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
     if s.before in NO_CONNECTION:
@@ -280,6 +285,8 @@ def _ack_or_data(f: PacketFacts) -> Situation:
             if f.handshake is Handshake.SIMULTANEOUS_OPEN and not f.sent_synack:
                 return Situation.ACK_OPENS_SIMULTANEOUS
             return Situation.HS_ACK_DATA if f.length else Situation.HS_ACK
+    if s.before is T.SYN_RECEIVED and s.after is T.ESTABLISHED:
+        return Situation.DATA_ACK_PROVES_HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
         return Situation.FINACK_AGAIN
     if r.changed or s.changed:
@@ -352,6 +359,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
+    Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
     Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),
     Situation.RST_REFUSED: ("rst", "sequence_numbers"),
@@ -361,6 +369,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.RST_HANDSHAKE: ("rst",),
     Situation.RST_NOT_ACCEPTED: ("rst",),
     Situation.RST_ABORT: ("rst",),
+    Situation.RST_FIRST_SEEN: ("rst",),
     Situation.RST_AFTER_FIN: ("rst",),
     Situation.RST_NO_CONNECTION: ("rst",),
     Situation.RST_NO_EFFECT: ("rst",),

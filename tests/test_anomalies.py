@@ -428,3 +428,16 @@ def test_zero_window_probes_and_keep_alives_follow_the_replay_s_one_rule() -> No
     }
     assert all("keep-alive" not in covering[f] for f in (6, 8))
     assert "keep-alive" in covering[13]
+
+
+def test_a_reset_from_the_closer_ends_close_wait_so_nothing_lingers() -> None:
+    c = Conversation()
+    c.handshake()
+    c.fin(c.client)
+    c.data(c.server, 9)  # acknowledges the FIN and keeps sending: CLOSE_WAIT
+    c.rst(c.client, with_ack=False)  # the client, in FIN_WAIT_2, does not want it: reset
+    conn = found(c.columns())[0]
+    assert AnomalySlug.CLOSE_WAIT_LINGERING not in slugs(conn)
+    assert AnomalySlug.HALF_CLOSE in slugs(conn)
+    c.packets.pop()  # without the reset the server sits in CLOSE_WAIT to the end
+    assert AnomalySlug.CLOSE_WAIT_LINGERING in slugs(found(c.columns())[0])

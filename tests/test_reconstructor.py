@@ -617,3 +617,49 @@ def test_fin_ack_that_acknowledges_our_fin_passes_fin_wait_2_at_once() -> None:
     assert ladder(states, conn)[4] == ("FIN", "FIN_WAIT_1", "TIME_WAIT", "CLOSE_WAIT", "LAST_ACK")
     assert states.passed_through(row, client=True) is S.FIN_WAIT_2
     assert states.passed_through(row, client=False) is None
+
+
+def _server_side_only(*, tfo: bool) -> Conversation:
+    """The server's packets only: its SYN-ACK, an ACK of the client's request, a reply, a FIN."""
+    c = Conversation()
+    c.next[c.client] += 1 + (20 if tfo else 0)  # the client's SYN (with 20 bytes), not captured
+    c.send(c.server, SYN | ACK)
+    if not tfo:
+        c.next[c.client] += 23  # the request, not captured
+    c.send(c.server, ACK)
+    c.data(c.server, 44)
+    c.fin(c.server)
+    return c
+
+
+def test_the_servers_ack_of_data_proves_a_handshake_ack_the_capture_missed() -> None:
+    conns, states = run(_server_side_only(tfo=False))
+    conn = only(conns)
+    assert conn.handshake is Handshake.COMPLETE
+    assert Inference.ACK_NOT_CAPTURED in conn.inferred
+    assert Inference.CLIENT_NOT_CAPTURED in conn.inferred
+    servers = [(row[3], row[4]) for row in ladder(states, conn)]
+    assert servers[:2] == [("UNKNOWN", "SYN_RECEIVED"), ("SYN_RECEIVED", "ESTABLISHED")]
+    assert servers[3] == ("ESTABLISHED", "FIN_WAIT_1")
+
+
+def test_an_ack_no_higher_than_the_synacks_proves_nothing() -> None:
+    """With Fast Open the SYN-ACK already acknowledges the SYN's data: the same ack later does
+    not show that the client's third ACK arrived."""
+    conn = only(run(_server_side_only(tfo=True))[0])
+    assert conn.handshake is Handshake.INCOMPLETE
+    assert Inference.ACK_NOT_CAPTURED not in conn.inferred
+
+
+def test_a_lone_synack_does_not_say_that_a_direction_was_not_captured() -> None:
+    """The SYN it answers and the ACK after it may lie before and after the capture."""
+    c = Conversation()
+    c.next[c.client] += 1
+    c.send(c.server, SYN | ACK)
+    conn = only(run(c)[0])
+    assert Inference.CLIENT_NOT_CAPTURED not in conn.inferred
+    c.send(c.server, ACK | PSH, 10)  # the same acknowledgment again proves nothing either
+    assert Inference.CLIENT_NOT_CAPTURED not in only(run(c)[0]).inferred
+    c.next[c.client] += 5  # five bytes from the client arrived while the capture ran
+    c.send(c.server, ACK)
+    assert Inference.CLIENT_NOT_CAPTURED in only(run(c)[0]).inferred

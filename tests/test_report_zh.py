@@ -97,6 +97,8 @@ PROPER_NAMES = {
     "Wireshark",
     "Zeek",
     "Linux",
+    "BSD",
+    "macOS",
     "nmap",
     "sysctl",
     "JavaScript",
@@ -210,7 +212,9 @@ def _data_values(capture: Path) -> tuple[list[str], frozenset[str]]:
     result = api.analyse(capture).result
     cut = {capture.name, hashlib.sha256(capture.read_bytes()).hexdigest()}
     cut |= {e.ip for c in result.connections for e in (c.client, c.server)}
-    return sorted(cut, key=len, reverse=True), frozenset(z.history for z in result.zeek.values())
+    # A history Zeek flipped starts with "^", which is no part of a word.
+    histories = {h for z in result.zeek.values() for h in (z.history, z.history.lstrip("^"))}
+    return sorted(cut, key=len, reverse=True), frozenset(histories)
 
 
 def visible_text(html: str) -> list[str]:

@@ -465,6 +465,7 @@ def _edges(flags: int, sender: bool, crossed_fin: bool) -> set[tuple[TcpState, T
             edges |= {(s, T.SYN_RECEIVED) for s in (T.UNKNOWN, T.LISTEN, T.CLOSED, T.SYN_SENT)}
         if ack and not syn:
             edges |= {(T.SYN_SENT, T.ESTABLISHED)}  # its ACK proves a SYN-ACK not captured
+            edges |= {(T.SYN_RECEIVED, T.ESTABLISHED)}  # its ACK of data proves a third ACK
             edges |= _RECEIVE_FIN  # the ACK shows a crossed FIN has reached its sender
         if fin:
             edges |= {(s, T.FIN_WAIT_1) for s in (T.ESTABLISHED, T.UNKNOWN, T.SYN_RECEIVED)}

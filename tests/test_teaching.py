@@ -34,7 +34,7 @@ from pcapexplain.narrate import (
     story,
 )
 from pcapexplain.situations import Situation
-from tests.builders import ACK, FIN, PSH, RETRANSMISSION, SYN, Conversation
+from tests.builders import ACK, FIN, PSH, RETRANSMISSION, RST, SYN, Conversation
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 T = TcpState
@@ -348,7 +348,7 @@ def test_a_capture_without_the_servers_packets_claims_nothing_of_its_fin(acks_mo
         told = story(result, conn, lang)
         assert text(lang, "ui.inferred.server_not_captured") in told.notes
         if acks_more:
-            again = _line(told, 6)
+            again = _line(told, 5)
             assert again.situation is Situation.FIN_AGAIN_ACKS_MORE
             assert text(lang, "anomaly.close-wait-lingering.title") not in again.text
 
@@ -389,6 +389,22 @@ def test_explain_on_a_one_direction_capture_says_the_server_was_not_captured(
     out = capsys.readouterr().out
     assert text(lang, "ui.inferred.server_not_captured") in out
     assert text(lang, "anomaly.close-wait-lingering.title") not in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_explain_on_the_servers_packets_alone_finds_the_handshake_complete(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capture = str(SAMPLES / "one_direction_server.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    for key in ("ack_not_captured", "client_not_captured"):
+        assert text(lang, f"ui.inferred.{key}") in out
+    assert text(lang, "anomaly.handshake-incomplete.title") not in out
+    assert main(["connections", capture, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["handshake"], row["closed_first"]) == ("complete", "server")
 
 
 # ------------------------------------------------------------------------------ the notes
@@ -472,3 +488,19 @@ def test_findings_match_the_packets_they_name() -> None:
     sack, timer = (finding_texts(EN, a.slug, a.params) for a in lossy)
     assert "no timer involved" in sack[0] and "0.111 ms" in sack[0]
     assert "timer fired" in timer[0] and "207.308 ms" in timer[0] and "timeout" in timer[1]
+
+
+def test_a_lone_reset_is_told_as_abort_or_answer_and_a_reset_after_data_as_abort() -> None:
+    alone = Conversation()
+    alone.send(alone.client, RST, seq=7000)
+    after_data = Conversation()
+    after_data.send(after_data.client, ACK | PSH, 10, seq=7000, ack=9000)
+    after_data.send(after_data.server, ACK, seq=9000, ack=7010)
+    after_data.send(after_data.client, RST | ACK, seq=7010, ack=9000)
+    for lang in (EN, ZH):
+        lone = _built(alone)
+        told = story(lone, lone.connections[0], lang)
+        assert told.lines[0].situation is Situation.RST_FIRST_SEEN
+        later = _built(after_data)
+        told = story(later, later.connections[0], lang)
+        assert told.lines[-1].situation is Situation.RST_ABORT

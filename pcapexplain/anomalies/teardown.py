@@ -80,6 +80,7 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
             seen
             and not ctx.fins(y)
             and not ctx.rsts(y)
+            and not ctx.rsts(d)  # the closer's reset ended the CLOSE_WAIT, as the peer's would
             and (final == TcpState.CLOSE_WAIT or acked is not None and acked == ctx.end(fins[0]))
         ):
             yield ctx.make(

@@ -547,9 +547,11 @@ def run_simultaneous_close(spec: Spec, out: Path) -> None:
 
 
 def run_one_direction(spec: Spec, out: Path) -> None:
-    """The first scenario, captured with a filter that keeps the client's packets only, as a
-    capture point passed one way (asymmetric routing) or a `src host` filter would."""
-    cap = Tcpdump(out, f"tcp and src host {CLIENT_V4}")
+    """A plain scenario captured with a filter that keeps one side's packets only, as a capture
+    point passed one way (asymmetric routing) or a `src host` filter would: the client's in
+    one_direction (client closes first), the server's in one_direction_server (server first)."""
+    sender = SERVER_V4 if spec.name == "one_direction_server" else CLIENT_V4
+    cap = Tcpdump(out, f"tcp and src host {sender}")
     try:
         server = Child(SERVER_NS, "server", spec.name)
         server.expect("ready")
@@ -667,12 +669,14 @@ SPECS = {
         Spec("simultaneous_open", "simultaneous_open.pcap", 45016),
         Spec("icmp_unreachable", "icmp_unreachable.pcap", 45017),  # and 45018, 45019
         Spec("one_direction", "one_direction.pcap", 45020),
+        Spec("one_direction_server", "one_direction_server.pcap", 45021),
     )
 }
 
 SERVERS: dict[str, Callable[[Spec], None]] = {
     "normal_close_client_first": server_echo_then_wait_eof,
     "one_direction": server_echo_then_wait_eof,
+    "one_direction_server": server_reply_and_close,
     "normal_close_server_first": server_reply_and_close,
     "reset_by_client_linger0": server_until_reset,
     "reset_by_server_unread_data": server_close_with_unread,
@@ -691,6 +695,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
 CLIENTS: dict[str, Callable[[Spec], None]] = {
     "normal_close_client_first": client_request_then_close,
     "one_direction": client_request_then_close,
+    "one_direction_server": client_read_to_eof_then_close,
     "normal_close_server_first": client_read_to_eof_then_close,
     "refused": client_expect_refused,
     "syn_unanswered": client_expect_timeout,
@@ -718,6 +723,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "simultaneous_open": run_simultaneous_open,
     "icmp_unreachable": run_icmp_unreachable,
     "one_direction": run_one_direction,
+    "one_direction_server": run_one_direction,
 }
 
 
