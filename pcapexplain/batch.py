@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
 from pcapexplain.capture_task import CaptureTask
-from pcapexplain.errors import BatchError, OutputError
+from pcapexplain.errors import BatchError, OutputError, os_reason
 from pcapexplain.explanations import in_lang, said
 from pcapexplain.model import (
     BATCH_TIME_LIMIT,
@@ -112,9 +112,7 @@ def plan(
     try:
         found = discovery.discover(root, recursive=options.recursive, exclude=_own_files(root, out))
     except OSError as exc:
-        raise BatchError(
-            said("error.cannot_list", path=str(root), reason=exc.strerror or str(exc))
-        ) from exc
+        raise BatchError(said("error.cannot_list", path=str(root), reason=os_reason(exc))) from exc
     if not found.captures:
         if found.unsearched_folders:
             count = found.unsearched_folders
@@ -157,7 +155,7 @@ def run(batch_plan: BatchPlan, listener: BatchListener | None = None) -> BatchRe
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(
-                said("error.cannot_create", path=str(folder), reason=exc.strerror or str(exc))
+                said("error.cannot_create", path=str(folder), reason=os_reason(exc))
             ) from exc
     _forget_others(p)
     _sweep_temporary_files(p.outdir)

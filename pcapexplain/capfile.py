@@ -22,6 +22,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from pcapexplain.explanations import said
+
 Array = np.ndarray[Any, Any]
 
 BLOCK_SIZE = 8 << 20  # bytes of file read at a time
@@ -99,7 +101,7 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
         if not magic:
             return  # an empty file: no frames, as tshark sees it
         if len(magic) < 4:
-            raise UnknownFormat("too short to be a pcap or pcapng file")
+            raise UnknownFormat(said("error.format.too_short"))
         if struct.unpack("<I", magic)[0] == SHB:
             from pcapexplain import pcapng  # the two formats share this module's buffer
 
@@ -232,20 +234,20 @@ def _pcap(reader: Buffered, summary: FileSummary) -> Iterator[Records]:
     header = reader.peek(24)
     magic = struct.unpack("<I", header[:4])[0]
     if magic in _PCAP_OTHER_MAGIC:
-        raise UnsupportedCapture("a modified or Ixia pcap variant")
+        raise UnsupportedCapture(said("error.format.pcap_variant"))
     if magic not in _PCAP_MAGIC:  # tshark knows many more formats (and guesses at some)
-        raise UnknownFormat("not a pcap or pcapng file")
+        raise UnknownFormat(said("error.format.not_pcap"))
     order, nanosecond = _PCAP_MAGIC[magic]
     if len(header) < 24:
         summary.damaged = "cut short"
-        raise CaptureFormatError("cut short in its file header")
+        raise CaptureFormatError(said("error.format.header_cut"))
     major, minor, _, _, snaplen, network = struct.unpack(order + "HHiIII", header[4:24])
     if major < 2:
-        raise CaptureFormatError(f"pcap: major version {major} unsupported")
+        raise CaptureFormatError(said("error.format.pcap_major", major=major))
     if major == 2 and minor == 2 and not nanosecond and network in (6, 9, 15, 24):
-        raise UnsupportedCapture("an AIX pcap file")
+        raise UnsupportedCapture(said("error.format.aix"))
     if network & 0x03FF0000 or network & 0x04000000:
-        raise UnsupportedCapture(f"pcap link-type field {network:#x}")
+        raise UnsupportedCapture(said("error.format.pcap_linktype", field=f"{network:#x}"))
     swap = _SWAP_NEVER
     if major == 543 or (major == 2 and minor < 3):
         swap = _SWAP_ALWAYS
@@ -254,7 +256,7 @@ def _pcap(reader: Buffered, summary: FileSummary) -> Iterator[Records]:
     fmt = _PcapFormat(order, nanosecond, swap, snaplen, network & 0xFFFF)
     summary.linktypes.add(fmt.linktype)
     if not nanosecond and _best_variant(reader.peek(24 + 3 * (24 + MAX_SNAPLEN))[24:], fmt):
-        raise UnsupportedCapture("pcap records in a pre-2000 variant format")
+        raise UnsupportedCapture(said("error.format.pre_2000"))
     yield from _pcap_records(reader, summary, fmt)
 
 
@@ -363,9 +365,7 @@ def _pcap_block(
     count = len(at) if ok.all() else int(np.argmin(ok))
     stop = None
     if count < len(at) and bad[count]:
-        stop = (
-            f"pcap: File has {int(incl[count])}-byte packet, bigger than maximum of {MAX_SNAPLEN}"
-        )
+        stop = said("error.format.pcap_too_big", size=int(incl[count]), maximum=MAX_SNAPLEN)
     keep = after if count == len(at) else int(at[count])
     if count == 0:
         return None, keep, stop

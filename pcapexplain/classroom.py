@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from pcapexplain import api, feedback, grading, integrity, reporter, runner
 from pcapexplain.answers import AnswerSheet, load_answers
-from pcapexplain.errors import OutputError, PcapExplainError
+from pcapexplain.errors import OutputError, PcapExplainError, os_reason
 from pcapexplain.explanations import in_lang, said
 from pcapexplain.grading import CheckResult
 from pcapexplain.integrity import Fingerprint, Flag
@@ -115,7 +115,7 @@ def student_tasks(
     try:
         pages.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise OutputError(said("error.cannot_create", path=str(pages), reason=reason)) from exc
     taken: set[str] = set()
     return [

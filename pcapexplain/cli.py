@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
-from pcapexplain import __version__, diagnostics, run_display
+from pcapexplain import __version__, diagnostics, run_display, usage_errors
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
-from pcapexplain.explanations import in_lang, said, text
+from pcapexplain.explanations import in_lang, said, say, text
 from pcapexplain.model import (
     BATCH_TIME_LIMIT,
     Capture,
@@ -145,7 +145,7 @@ def _progress() -> Iterator[ReadStatus]:
     from pcapexplain.progress import CaptureProgress
 
     status = ReadStatus()
-    with CaptureProgress(status):
+    with CaptureProgress(status, lang=_state.lang):
         yield status
 
 
@@ -315,7 +315,7 @@ def report(
     )
     target = output if output is not None else Path.cwd() / default_report_name(capture)
     reporter.write_report(reporter.render_html(ctx), target)
-    typer.echo(f"Wrote report to {printable(str(target))}")
+    typer.echo(say(lang, "cli.wrote_report", path=printable(str(target))))
     if open_browser:
         webbrowser.open(target.resolve().as_uri())
 
@@ -415,7 +415,7 @@ def check(
             version=__version__,
         )
         written = reporter.write_report(reporter.render_feedback(page), output)
-        typer.echo(f"Wrote feedback to {printable(str(written))}", err=True)
+        typer.echo(say(lang, "cli.wrote_feedback", path=printable(str(written))), err=True)
     if not result.passed:
         raise typer.Exit(int(ExitStatus.CHECK_FAILED))
 
@@ -468,7 +468,7 @@ def grade(
         time_limit=time_limit or None,
         scheduler=scheduler,
     )
-    result = run_display.grade_class(tasks, options)
+    result = run_display.grade_class(tasks, options, lang)
     outcomes = result.outcomes
     errors = sum(1 for o in outcomes if o.check is None)
     if result.interrupted:
@@ -482,11 +482,17 @@ def grade(
     )
     reporter.write_report(reporter.render_summary(summary), output / "summary.html")
     flagged = sum(1 for o in outcomes if o.flags)
-    typer.echo(
-        f"Graded {len(outcomes) - errors} of {len(outcomes)} students ({errors} errors, "
-        f"{flagged} flagged); wrote {printable(str(output / 'gradebook.csv'))} and "
-        f"{printable(str(output / 'summary.html'))}"
+    graded = say(
+        lang,
+        "cli.graded",
+        graded=len(outcomes) - errors,
+        total=len(outcomes),
+        errors=errors,
+        flagged=flagged,
+        gradebook=printable(str(output / "gradebook.csv")),
+        summary=printable(str(output / "summary.html")),
     )
+    typer.echo(graded)
     if errors:
         raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
 
@@ -519,6 +525,7 @@ def batch(
     Example: pcapexplain batch labs/ -o labs-report --recursive
     """
     from pcapexplain import batch as batch_stage
+    from pcapexplain import terminal
 
     options = batch_stage.BatchOptions(
         lang=lang,
@@ -532,14 +539,7 @@ def batch(
     plan = batch_stage.plan(folder, output, options)
     _print_plan(plan)
     result = run_display.run_batch(plan)
-    index = printable(str(result.outputs[0]))
-    counts = ", ".join(
-        f"{result.count(status)} {status.value}" for status in CaptureStatus if result.count(status)
-    )
-    kept = sum(1 for r in result.rows if r.reused)
-    typer.echo(
-        f"Wrote {index}: {counts}" + (f" ({kept} unchanged since the last run)" if kept else "")
-    )
+    typer.echo(terminal.batch_done_line(result, printable(str(result.outputs[0])), lang))
     if result.interrupted:
         sys.stderr.write(diagnostics.said_line("interrupted_batch", lang) + "\n")
         raise typer.Exit(int(ExitStatus.INTERRUPTED))
@@ -548,16 +548,19 @@ def batch(
 
 
 def _print_plan(plan: batch_module.BatchPlan) -> None:
+    from pcapexplain import terminal
+
+    lang = plan.options.lang
     for skipped in plan.found.skipped:
-        reason = in_lang(skipped.reason, plan.options.lang)
-        typer.echo(f"skipped  {printable(skipped.capture)}: {printable(reason)}")
+        reason = printable(in_lang(skipped.reason, lang))
+        line = say(lang, "cli.line.failed", name=printable(skipped.capture), error=reason)
+        typer.echo(terminal.label(lang, "skipped") + line)
     if plan.found.unsearched_folders and not plan.options.recursive:
         count = plan.found.unsearched_folders
-        line = diagnostics.note_line("unsearched", plan.options.lang, count=count)
-        typer.echo(line, err=True)
+        typer.echo(diagnostics.note_line("unsearched", lang, count=count), err=True)
     kept = len(plan.planned) - len(plan.to_run)
     if kept:
-        typer.echo(f"{kept} captures unchanged since the last run: kept (--force redoes them)")
+        typer.echo(say(lang, "cli.kept", kept=kept))
 
 
 @app.command()
@@ -606,9 +609,13 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return diagnostics.report_error(exc, _state.lang, sys.stderr)
     except typer.TyperException as exc:
-        # Usage errors (bad option, missing argument) print click-style help and exit 2.
+        # Usage errors (bad option, missing argument) print click-style help and exit 2; in the
+        # language the command line asked for, which its parsing never reached.
+        asked = usage_errors.asked_lang(args)
         show = getattr(exc, "show", None)
-        if callable(show):
+        if asked is not Lang.EN and usage_errors.is_usage_error(exc):
+            sys.stderr.writelines(usage_errors.usage_lines(exc, asked))
+        elif callable(show):
             show()
         else:
             sys.stderr.writelines(diagnostics.error_lines(exc.format_message(), None, _state.lang))

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
 
+from pcapexplain.errors import os_reason
 from pcapexplain.explanations import said
 
 
@@ -163,7 +164,7 @@ def _examine(path: Path, name: str) -> Found | Skipped:
     except OSError as exc:
         if claimed:  # the analysis reports it the same way as for a single file
             return Found(path, name, 0, 0, CaptureFormat.UNKNOWN, gzipped=False)
-        return Skipped(name, said("error.skip.unreadable", reason=exc.strerror or str(exc)))
+        return Skipped(name, said("error.skip.unreadable", reason=os_reason(exc)))
     gzipped = head[:2] == _GZIP_MAGIC
     inner = _gunzip_head(path) if gzipped else head
     kind = sniff(inner) if inner is not None else None

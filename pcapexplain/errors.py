@@ -6,6 +6,7 @@ the command's language by cli.py. The texts live under error.* and hint.* in tex
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 from pcapexplain.explanations import Said, said
@@ -122,6 +123,27 @@ class SchedulerUnavailable(PcapExplainError):
 
 class DaskMissing(PcapExplainError):
     hint_key = "hint.dask_extra"
+
+
+# The errno values a user meets most (a path, permissions, a full or read-only disk): said in the
+# command's language; any other is shown in the operating system's words.
+_OS_WORDS = {
+    errno.ENOENT: "error.os.enoent",
+    errno.EACCES: "error.os.eacces",
+    errno.EISDIR: "error.os.eisdir",
+    errno.ENOTDIR: "error.os.enotdir",
+    errno.ENOSPC: "error.os.enospc",
+    errno.EROFS: "error.os.erofs",
+    errno.ENAMETOOLONG: "error.os.enametoolong",
+}
+
+
+def os_reason(exc: OSError) -> Said:
+    """Why the operating system refused, for the {reason} of an error message."""
+    key = _OS_WORDS.get(exc.errno) if exc.errno is not None else None
+    if key is not None:
+        return said(key)
+    return said("error.os.other", reason=exc.strerror or str(exc))
 
 
 def bug_hint() -> Said:

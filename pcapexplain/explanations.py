@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -268,6 +268,41 @@ def said(key: str, /, **params: object) -> Said:
     missing param, at once: a broken error message is found when it is made, not shown.
     """
     return Said(key, params)
+
+
+def say(lang: Lang, key: str, **params: object) -> str:
+    """The text under key said in lang, as a line of output says it: a file name among params
+    keeps its spaces (the text is not typeset, unlike text())."""
+    return in_lang(said(key, **params), lang)
+
+
+def said_list(parts: Sequence[Said]) -> Said:
+    """Said texts listed ("a, b, c"; Chinese "a，b，c"), said again as one (error.list)."""
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = said("error.list", head=joined, tail=part)
+    return joined
+
+
+class ForeignWords:
+    """Another program's English messages (tomllib's, click's), each said again from the
+    catalogue: the text under prefix.<name> of the first pattern that matches the whole message,
+    with the pattern's named groups as params; a message no pattern knows is prefix.other, which
+    shows it (its param detail) in the program's words."""
+
+    def __init__(self, prefix: str, patterns: Iterable[tuple[str, str]]) -> None:
+        self.prefix = prefix
+        self.patterns = tuple((re.compile(pattern), name) for pattern, name in patterns)
+
+    def keys(self) -> list[str]:
+        return [f"{self.prefix}.{name}" for _, name in self.patterns] + [f"{self.prefix}.other"]
+
+    def said(self, message: str) -> Said:
+        for pattern, name in self.patterns:
+            found = pattern.fullmatch(message)
+            if found:
+                return said(f"{self.prefix}.{name}", **found.groupdict())
+        return said(f"{self.prefix}.other", detail=message)
 
 
 def in_lang(value: str, lang: Lang) -> str:

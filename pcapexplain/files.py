@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pcapexplain.errors import CaptureNotFound, CaptureUnreadable
+from pcapexplain.errors import CaptureNotFound, CaptureUnreadable, os_reason
 from pcapexplain.explanations import said
 
 READ_SIZE = 1 << 20
@@ -123,7 +123,7 @@ def check_file(path: Path) -> Path:
 
 
 def _unreadable(name: str | Path, exc: OSError) -> str:
-    return said("error.cannot_read", path=str(name), reason=exc.strerror or str(exc))
+    return said("error.cannot_read", path=str(name), reason=os_reason(exc))
 
 
 def sha256(path: Path, stop: threading.Event | None = None) -> str:

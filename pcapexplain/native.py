@@ -27,8 +27,9 @@ from pcapexplain.errors import (
     NativeUnsupported,
     NotACapture,
     NoTcp,
+    os_reason,
 )
-from pcapexplain.explanations import said
+from pcapexplain.explanations import Said, said, said_list
 from pcapexplain.model import (
     NO_VALUE,
     Capture,
@@ -117,17 +118,17 @@ def _read(
             status.frames = summary.frames
     except capfile.UnknownFormat as exc:
         if strict:
-            raise NativeUnsupported(said("error.named", name=name, detail=str(exc))) from exc
+            raise NativeUnsupported(said("error.named", name=name, detail=_why(exc))) from exc
         raise NotACapture(
-            said("error.not_capture_native", name=name, reason=str(exc)),
+            said("error.not_capture_native", name=name, reason=_why(exc)),
             hint=said("hint.tshark_reads_more"),
         ) from exc
     except capfile.UnsupportedCapture as exc:
-        raise NativeUnsupported(said("error.named", name=name, detail=str(exc))) from exc
+        raise NativeUnsupported(said("error.named", name=name, detail=_why(exc))) from exc
     except capfile.CaptureFormatError as exc:
-        raise NotACapture(said("error.not_capture_because", name=name, reason=str(exc))) from exc
+        raise NotACapture(said("error.not_capture_because", name=name, reason=_why(exc))) from exc
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise CaptureUnreadable(said("error.cannot_read", path=name, reason=reason)) from exc
     _check_linktypes(summary.linktypes)
     if collected.foreign and strict:
@@ -137,6 +138,11 @@ def _read(
     packets = collected.columns()
     _return_freed_memory()
     return summary, collected.foreign, packets, tuple(icmp)
+
+
+def _why(exc: Exception) -> str:
+    """The capture-file stage's reason, still Said (str(exc) would keep only its English)."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
 
 
 def _icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
@@ -183,9 +189,16 @@ def _check_linktypes(linktypes: Iterable[int]) -> None:
         raise NativeUnsupported(said("error.linktype", names=names))
 
 
-def _foreign_text(foreign: dict[str, int]) -> str:
-    parts = ", ".join(f"{what}: {count}" for what, count in sorted(foreign.items()))
-    return said("error.foreign", parts=parts)
+# decode's names for what it skipped, as the catalogue says them.
+_FOREIGN_WORDS = {"link layer": "error.what.link_layer", "tunnels": "error.what.tunnels"}
+
+
+def _foreign_text(foreign: dict[str, int]) -> Said:
+    parts: list[Said] = []
+    for what, count in sorted(foreign.items()):
+        word = said(_FOREIGN_WORDS[what]) if what in _FOREIGN_WORDS else what
+        parts.append(said("error.foreign_part", what=word, count=count))
+    return said("error.foreign", parts=said_list(parts))
 
 
 def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from pcapexplain.errors import OutputError
+from pcapexplain.errors import OutputError, os_reason
 from pcapexplain.explanations import said
 
 
@@ -68,7 +68,7 @@ def replacing(target: Path) -> Iterator[Path]:
 
 
 def _unwritable(target: Path, exc: OSError) -> str:
-    return said("error.cannot_write", path=str(target), reason=exc.strerror or str(exc))
+    return said("error.cannot_write", path=str(target), reason=os_reason(exc))
 
 
 TEMP_SUFFIX = ".tmp"  # what a writer that was killed outright may leave behind: ".NAME.XXXX.tmp"

@@ -24,6 +24,7 @@ from pcapexplain.capfile import (
     Records,
     int32,
 )
+from pcapexplain.explanations import said
 
 Array = np.ndarray[Any, Any]
 
@@ -49,7 +50,16 @@ class _Section:
 
 
 class _Stop(Exception):
-    """A block wiretap would refuse: the file ends there (a damaged-file warning)."""
+    """A block wiretap would refuse: the file ends there (a damaged-file warning).
+
+    Its one arg is the reason, Said (explanations.said).
+    """
+
+
+# The blocks a length check names (keys of the error.format.block.* texts).
+_SHB, _ANY, _IDB, _SPB, _EPB, _PB = (
+    f"error.format.block.{b}" for b in ("shb", "any", "idb", "spb", "epb", "pb")
+)
 
 
 def records(reader: Buffered, summary: FileSummary) -> Iterator[Records]:
@@ -64,13 +74,13 @@ def records(reader: Buffered, summary: FileSummary) -> Iterator[Records]:
         try:
             pos = _pcapng_blocks(buffer, pos, section, pending, summary, first)
         except _Stop as stop:
-            summary.damaged = str(stop)
+            summary.damaged = stop.args[0]
             records = pending.records()
             if records is not None:
                 frame += len(records)
                 yield records
             if first and frame == 1 and pending.blocks == 0:
-                raise CaptureFormatError(str(stop)) from None
+                raise CaptureFormatError(stop.args[0]) from None
             break
         first = first and pending.blocks == 0
         records = pending.records()
@@ -141,14 +151,14 @@ def _pcapng_blocks(
     end = len(buffer)
     while pos + 12 <= end:
         if first and out.blocks == 0 and struct.unpack_from("<I", buffer, pos)[0] != SHB:
-            raise _Stop("not a pcapng file")
+            raise _Stop(said("error.format.not_pcapng"))
         kind, length = struct.unpack_from(section.order + "II", buffer, pos)
         if kind == SHB:
             order = _shb_order(buffer, pos)
             length = struct.unpack_from(order + "I", buffer, pos + 4)[0]
-            _check_length(length, 28, "SHB")
+            _check_length(length, 28, _SHB)
             if length > MAX_BLOCK:
-                raise _Stop(f"pcapng: total block length {length} is too large (> {MAX_BLOCK})")
+                raise _Stop(said("error.format.block_too_large", length=length, maximum=MAX_BLOCK))
             if pos + length > end:
                 return pos
             section.order, section.interfaces = order, []
@@ -156,8 +166,8 @@ def _pcapng_blocks(
         else:
             length = (length + 3) & ~3
             if length > MAX_BLOCK:
-                raise _Stop(f"pcapng: total block length {length} is too large (> {MAX_BLOCK})")
-            _check_length(length, 12, "block")
+                raise _Stop(said("error.format.block_too_large", length=length, maximum=MAX_BLOCK))
+            _check_length(length, 12, _ANY)
             if pos + length > end:
                 return pos
             _check_trailer(buffer, pos, length, section.order)
@@ -172,30 +182,30 @@ def _check_trailer(buffer: memoryview, pos: int, length: int, order: str) -> Non
     """A block ends with its length again; wiretap refuses the block when they differ."""
     trailer = struct.unpack_from(order + "I", buffer, pos + length - 4)[0]
     if trailer != struct.unpack_from(order + "I", buffer, pos + 4)[0]:
-        raise _Stop("pcapng: total block lengths don't match")
+        raise _Stop(said("error.format.lengths_differ"))
 
 
 def _shb_order(buffer: memoryview, pos: int) -> str:
     if pos + 12 > len(buffer):
-        raise _Stop("cut short")
+        raise _Stop(said("error.format.cut_short"))
     magic = struct.unpack_from("<I", buffer, pos + 8)[0]
     if magic == 0x1A2B3C4D:
         return "<"
     if magic == 0x4D3C2B1A:
         return ">"
-    raise _Stop("pcapng: unknown byte-order magic number")
+    raise _Stop(said("error.format.byte_order"))
 
 
 def _shb(buffer: memoryview, pos: int, length: int, order: str) -> None:
     major, minor = struct.unpack_from(order + "HH", buffer, pos + 12)
     if not (major == 1 and minor in (0, 2)):
-        raise _Stop(f"pcapng: unknown SHB version {major}.{minor}")
+        raise _Stop(said("error.format.shb_version", major=major, minor=minor))
     _options(buffer, pos + 24, pos + length - 4, order, {})
 
 
 def _check_length(length: int, minimum: int, what: str) -> None:
     if length < minimum:
-        raise _Stop(f"pcapng: total block length {length} of {what} is too small")
+        raise _Stop(said("error.format.block_too_small", length=length, what=said(what)))
 
 
 def _block(
@@ -209,7 +219,7 @@ def _block(
 ) -> None:
     order = section.order
     if kind == IDB:
-        _check_length(length, 20, "an IDB")
+        _check_length(length, 20, _IDB)
         linktype, _, snaplen = struct.unpack_from(order + "HHI", buffer, pos + 8)
         found = _options(buffer, pos + 16, pos + length - 4, order, _IDB_OPTIONS)
         units, offset = _resolution(found.get(9)), found.get(14, 0)
@@ -218,14 +228,14 @@ def _block(
     elif kind in (EPB, PB):
         _packet_block(buffer, pos, kind, length, section, out)
     elif kind == SPB:
-        _check_length(length, 16, "an SPB")
+        _check_length(length, 16, _SPB)
         if not section.interfaces:
-            raise _Stop("pcapng: SPB appeared before any IDBs in the section")
+            raise _Stop(said("error.format.spb_first"))
         iface = section.interfaces[0]
         wirelen = struct.unpack_from(order + "I", buffer, pos + 8)[0]
         caplen = min(wirelen, iface.snaplen) if iface.snaplen else wirelen
         if length < 16 + ((caplen + 3) & ~3):
-            raise _Stop(f"pcapng: total block length {length} of an SPB is too small")
+            raise _Stop(said("error.format.block_too_small", length=length, what=said(_SPB)))
         out.add(pos + 12, caplen, wirelen, 0, iface)
     elif kind in _FRAME_BLOCKS:
         out.add(pos + 8, 0, 0, 0, None)  # a record, but not a packet: it still counts a frame
@@ -236,20 +246,20 @@ def _packet_block(
 ) -> None:
     order = section.order
     if kind == EPB:
-        _check_length(length, 32, "an EPB")
+        _check_length(length, 32, _EPB)
         iface_id, high, low, caplen, wirelen = struct.unpack_from(order + "IIIII", buffer, pos + 8)
     else:
-        _check_length(length, 32, "a PB")
+        _check_length(length, 32, _PB)
         iface_id, _, high, low, caplen, wirelen = struct.unpack_from(
             order + "HHIIII", buffer, pos + 8
         )
     padded = (caplen + 3) & ~3
     if length < 32 + padded:
-        raise _Stop(f"pcapng: total block length {length} is too small for {caplen} bytes")
+        raise _Stop(said("error.format.too_small_for", length=length, caplen=caplen))
     if iface_id >= len(section.interfaces):
-        raise _Stop(f"pcapng: interface index {iface_id} is not less than section interface count")
+        raise _Stop(said("error.format.interface", index=iface_id))
     if caplen > MAX_SNAPLEN:
-        raise _Stop(f"pcapng: cap_len {caplen} is larger than {MAX_SNAPLEN}")
+        raise _Stop(said("error.format.caplen", caplen=caplen, maximum=MAX_SNAPLEN))
     _options(buffer, pos + 28 + padded, pos + length - 4, order, _EPB_OPTIONS)
     out.add(pos + 28, caplen, wirelen, (high << 32) | low, section.interfaces[iface_id])
 
@@ -277,23 +287,23 @@ def _options(
     found: dict[int, int] = {}
     while pos < end:
         if pos + 4 > end:
-            raise _Stop("pcapng: Not enough data for option header")
+            raise _Stop(said("error.format.option_header"))
         code, size = struct.unpack_from(order + "HH", buffer, pos)
         pos += 4
         rounded = (size + 3) & ~3
         if rounded > end - pos:
-            raise _Stop(f"pcapng: Not enough data to handle option of length {size}")
+            raise _Stop(said("error.format.option_length", size=size))
         if code == 0:
             break
         if code in _CUSTOM_OPTIONS and size < 4:
-            raise _Stop(f"pcapng: option length ({size}) too small for custom option")
+            raise _Stop(said("error.format.custom_option", size=size))
         rule = known.get(code)
         if rule is not None:
             exact, minimum = rule
             if (exact is not None and size != exact) or size < minimum:
-                raise _Stop(f"pcapng: option {code} has length {size}")
+                raise _Stop(said("error.format.option_size", code=code, size=size))
             if code == 7 and size >= 1 and buffer[pos] in (1, 2) and size != 9:
-                raise _Stop(f"pcapng: packet block verdict option length {size} is != 9")
+                raise _Stop(said("error.format.verdict", size=size))
             if size == 1:
                 found[code] = buffer[pos]
             elif size == 8:

@@ -18,6 +18,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from pcapexplain.explanations import text
+from pcapexplain.model import Lang
+
 if TYPE_CHECKING:
     from pcapexplain.files import ReadStatus
 
@@ -29,9 +32,8 @@ class RunProgress:
     """Use as a context manager around the run; call started() and finished() from the listener.
 
     total: how many inputs; total_weight: the sum of their weights (bytes for a batch), which
-    the bar and the time left follow, since inputs differ in size. unit names what `amount`
-    counts in finished() ("packets"), for the rate. live: draw the bar (default: when stream is
-    a terminal).
+    the bar and the time left follow, since inputs differ in size. `amount` in finished() counts
+    packets, for the rate, said in lang. live: draw the bar (default: when stream is a terminal).
     """
 
     def __init__(
@@ -39,13 +41,13 @@ class RunProgress:
         *,
         total: int,
         total_weight: int,
-        unit: str,
+        lang: Lang,
         stream: TextIO | None = None,
         live: bool | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stdout
         self.live = self.stream.isatty() if live is None else live
-        self.total, self.unit = total, unit
+        self.total, self.lang = total, lang
         self.done = self.amount = 0
         self.running: dict[str, None] = {}  # insertion-ordered set of names
         self.start = time.monotonic()
@@ -111,7 +113,7 @@ class RunProgress:
             self._task,
             advance=advance,
             files=self._files(),
-            rate=f"{self.amount / elapsed:,.0f} {self.unit}/s",
+            rate=text(self.lang, "cli.rate", rate=f"{self.amount / elapsed:,.0f}"),
             names=escape(names),
         )
 
@@ -134,12 +136,13 @@ class CaptureProgress:
         self,
         status: ReadStatus,
         *,
+        lang: Lang = Lang.EN,
         stream: TextIO | None = None,
         live: bool | None = None,
         delay: float = 1.0,
         interval: float = 0.2,
     ) -> None:
-        self.status = status
+        self.status, self.lang = status, lang
         self.stream = stream if stream is not None else sys.stderr
         self.live = self.stream.isatty() if live is None else live
         self.delay, self.interval = delay, interval
@@ -165,15 +168,18 @@ class CaptureProgress:
     def line(self, elapsed: float) -> tuple[int, int, str]:
         """(completed, total, description) for the bar at this moment."""
         s = self.status
-        rate = f"{s.frames / max(elapsed, 1e-6):,.0f} packets/s"
+        lang, frames = self.lang, f"{s.frames:,}"
+        rate = text(lang, "cli.rate", rate=f"{s.frames / max(elapsed, 1e-6):,.0f}")
         if not s.reading and s.size == 0:
-            return s.received, 0, f"reading standard input: {_size(s.received)}"
+            return s.received, 0, text(lang, "cli.progress.stdin", size=_size(s.received))
         if not s.reading:
-            return s.size, s.size, f"analysing {s.frames:,} packets"
+            return s.size, s.size, text(lang, "cli.progress.analysing", frames=frames)
         if s.pid is None:  # the native reader, in this process: frames only
-            return 0, 0, f"{_size(s.size)} · {s.frames:,} packets · {rate}"
+            line = text(lang, "cli.progress.frames", size=_size(s.size), frames=frames, rate=rate)
+            return 0, 0, line
         done = s.bytes_read()
-        return done, s.size, f"{_size(done)} of {_size(s.size)} · {s.frames:,} packets · {rate}"
+        of = text(lang, "cli.progress.of", done=_size(done), size=_size(s.size))
+        return done, s.size, text(lang, "cli.progress.frames", size=of, frames=frames, rate=rate)
 
     def _run(self) -> None:
         if self._stop.wait(self.delay):

@@ -7,21 +7,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pcapexplain.model import CaptureRow, CaptureStatus
+from pcapexplain.model import CaptureRow, CaptureStatus, Lang
 
 if TYPE_CHECKING:
     from pcapexplain import batch, classroom, runner
 
 
 def grade_class(
-    tasks: list[classroom.StudentTask], options: runner.RunOptions
+    tasks: list[classroom.StudentTask], options: runner.RunOptions, lang: Lang
 ) -> classroom.ClassResult:
     """Grade the class (classroom.grade_class) with a live display of each student's line."""
     from pcapexplain import classroom, terminal
     from pcapexplain.progress import RunProgress
 
     display = RunProgress(
-        total=len(tasks), total_weight=sum(classroom.weight(t) for t in tasks), unit="packets"
+        total=len(tasks), total_weight=sum(classroom.weight(t) for t in tasks), lang=lang
     )
 
     class Listener:
@@ -33,7 +33,7 @@ def grade_class(
                 outcome.student,
                 weight=weight,
                 amount=outcome.packets,
-                line=terminal.student_line(outcome, seconds),
+                line=terminal.student_line(outcome, seconds, lang),
                 failed=outcome.check is None,
             )
 
@@ -49,7 +49,7 @@ def run_batch(plan: batch.BatchPlan) -> batch.BatchResult:
 
     todo = plan.to_run
     display = RunProgress(
-        total=len(todo), total_weight=sum(t.found.weight for t in todo), unit="packets"
+        total=len(todo), total_weight=sum(t.found.weight for t in todo), lang=plan.options.lang
     )
 
     class Listener:
@@ -62,7 +62,7 @@ def run_batch(plan: batch.BatchPlan) -> batch.BatchResult:
                 row.capture,
                 weight=weight,
                 amount=s.packets if s else 0,
-                line=terminal.batch_line(row),
+                line=terminal.batch_line(row, plan.options.lang),
                 failed=row.status is not CaptureStatus.OK,
             )
 

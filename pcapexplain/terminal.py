@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
+    from pcapexplain.batch import BatchResult
     from pcapexplain.classroom import StudentOutcome
     from pcapexplain.model import CaptureAnalysis, CaptureInfo, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
@@ -91,22 +92,78 @@ def reader_line(info: CaptureInfo, lang: Lang) -> str:
     return text(lang, "ui.read_by", reader=reader_name(lang, info.reader, info.read_by))
 
 
-def batch_line(row: CaptureRow) -> str:
+def batch_line(row: CaptureRow, lang: Lang) -> str:
     """One finished capture of a batch: its status, packets, connections, time and warnings."""
-    name = printable(row.capture)
+    from pcapexplain.explanations import say
+
+    name, status = printable(row.capture), label(lang, row.status.value)
     s = row.summary
     if s is None:
-        return f"{row.status.value:<8} {name}: {printable(row.error)}"
-    line = f"ok       {name} · {s.packets:,} packets · {s.connections:,} connections"
-    line += f" · {row.seconds:.1f} s"
-    return line + "".join(f" · warning: {printable(w)}" for w in s.warnings)
+        return status + say(lang, "cli.line.failed", name=name, error=printable(row.error))
+    line = say(
+        lang,
+        "cli.line.ok",
+        name=name,
+        packets=f"{s.packets:,}",
+        connections=f"{s.connections:,}",
+        seconds=f"{row.seconds:.1f}",
+    )
+    warnings = (" " + say(lang, "cli.line.warning", warning=printable(w)) for w in s.warnings)
+    return status + line + "".join(warnings)
 
 
-def student_line(outcome: StudentOutcome, seconds: float) -> str:
+def student_line(outcome: StudentOutcome, seconds: float, lang: Lang) -> str:
     """One finished student of `grade`: the score and flags, or why it could not be graded."""
+    from pcapexplain.explanations import say, shows_codes, text
+
     name = printable(outcome.student)
     if outcome.check is None:
-        return f"error    {name}: {printable(outcome.error)}"
+        failed = say(lang, "cli.line.failed", name=name, error=printable(outcome.error))
+        return label(lang, "error") + failed
     c = outcome.check
-    line = f"graded   {name} · {c.earned:g}/{c.possible:g} points · {seconds:.1f} s"
-    return line + "".join(f" · {flag.flag.value}" for flag in outcome.flags)
+    line = say(
+        lang,
+        "cli.line.graded",
+        name=name,
+        earned=f"{c.earned:g}",
+        possible=f"{c.possible:g}",
+        seconds=f"{seconds:.1f}",
+    )
+    codes = shows_codes(lang)  # English shows the flag's code; Chinese, its label
+    flags = [
+        f.flag.value if codes else text(lang, f"grade.flag.{f.flag.value}") for f in outcome.flags
+    ]
+    return (
+        label(lang, "graded")
+        + line
+        + "".join(" " + say(lang, "cli.line.flag", flag=f) for f in flags)
+    )
+
+
+def label(lang: Lang, status: str) -> str:
+    """A line's status word (cli.label.<status>) padded to 8 columns and a space, as a terminal
+    shows it: a Chinese character takes two columns."""
+    import unicodedata
+
+    from pcapexplain.explanations import text
+
+    word = text(lang, f"cli.label.{status}")
+    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in word)
+    return word + " " * (max(8 - width, 0) + 1)
+
+
+def batch_done_line(result: BatchResult, index: str, lang: Lang) -> str:
+    """The line that ends `batch`: the index written and how many captures came to what."""
+    from pcapexplain.explanations import said, said_list, say, sentences
+    from pcapexplain.model import CaptureStatus
+
+    counts = [
+        said(f"cli.count.{status.value}", count=result.count(status))
+        for status in CaptureStatus
+        if result.count(status)
+    ]
+    kept = sum(1 for r in result.rows if r.reused)
+    line = say(lang, "cli.wrote_index", index=index, counts=said_list(counts))
+    if not kept:
+        return line
+    return sentences(lang, [line, say(lang, "cli.kept_since", kept=kept)])

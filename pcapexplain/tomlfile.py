@@ -10,12 +10,12 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from pcapexplain.errors import CaptureUnreadable
-from pcapexplain.explanations import said
+from pcapexplain.errors import CaptureUnreadable, RubricError, os_reason
+from pcapexplain.explanations import ForeignWords, said
 
 Key = tuple[str | int, ...]
 
@@ -24,7 +24,37 @@ _DOTTED = rf"{_BARE_OR_QUOTED}(?:\s*\.\s*{_BARE_OR_QUOTED})*"
 _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?")
 _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
 _INLINE_KEY = re.compile(rf"[{{,]\s*({_DOTTED})\s*=")
-_SYNTAX_LINE = re.compile(r"\(at line (\d+), column \d+\)")
+_WHERE = re.compile(r"\s*\(at (?:line (\d+), column (\d+)|end of document)\)$")
+# tomllib's messages (Python 3.11 to 3.14), each said again from the catalogue: its words
+# (error.toml.parse.*) in English, and in the command's language. A message not listed here is
+# shown in tomllib's words (error.toml.parse.other).
+TOMLLIB_WORDS = ForeignWords(
+    "error.toml.parse",
+    (
+        (r"Invalid statement", "invalid_statement"),
+        (r"Expected newline or end of document after a statement", "expected_newline"),
+        (r"Expected '\]' at the end of a table declaration", "table_end"),
+        (r"Expected '\]\]' at the end of an array declaration", "array_end"),
+        (r"Expected '=' after a key in a key/value pair", "expected_equals"),
+        (r"Expected (?P<what>.+)", "expected"),
+        (r"Found invalid character (?P<char>.+)", "invalid_char"),
+        (r"Cannot declare (?P<name>.+) twice", "declared_twice"),
+        (r"Cannot overwrite a value", "overwrite"),
+        (r"Cannot mutate immutable namespace (?P<name>.+)", "immutable"),
+        (r"Cannot redefine namespace (?P<name>.+)", "redefine"),
+        (r"Invalid initial character for a key part", "key_start"),
+        (r"Unclosed array", "unclosed_array"),
+        (r"Duplicate inline table key (?P<name>.+)", "duplicate_key"),
+        (r"Unclosed inline table", "unclosed_table"),
+        (r"Unescaped '\\' in a string", "backslash"),
+        (r"Invalid hex value", "hex"),
+        (r"Escaped character is not a Unicode scalar value", "not_scalar"),
+        (r"Unterminated string", "unterminated"),
+        (r"Illegal character (?P<char>.+)", "illegal_char"),
+        (r"Invalid date or datetime", "date"),
+        (r"Invalid value", "value"),
+    ),
+)
 MAX_BYTES = 1 << 20  # a rubric or an answers file is a few kilobytes; refuse a disguised capture
 
 
@@ -82,9 +112,7 @@ class Locator:
         return None
 
 
-def read_toml(
-    path: str | Path, error: Callable[[str, int | None, str], Exception]
-) -> tuple[dict[str, Any], Locator]:
+def read_toml(path: str | Path, error: type[RubricError]) -> tuple[dict[str, Any], Locator]:
     """Parse a TOML file; error(path, line, message) builds the exception for any problem."""
     target = Path(path)
     name = str(path)
@@ -98,7 +126,7 @@ def read_toml(
     except IsADirectoryError as exc:
         raise error(name, None, said("error.toml.folder")) from exc
     except OSError as exc:
-        reason = exc.strerror or str(exc)
+        reason = os_reason(exc)
         raise CaptureUnreadable(said("error.toml.unreadable", path=name, reason=reason)) from exc
     try:
         text = raw.decode("utf-8")
@@ -107,14 +135,31 @@ def read_toml(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        found = _SYNTAX_LINE.search(str(exc))
-        message = _SYNTAX_LINE.sub("", str(exc)).strip()
-        line = int(found.group(1)) if found else None
-        if "(at end of document)" in message:  # something left open: say where the file ends
-            message = message.replace("(at end of document)", "at the end of the file").strip()
-            line = max(text.count("\n") + (not text.endswith("\n")), 1)
-        raise error(name, line, said("error.toml.syntax", detail=message)) from exc
+        raise _syntax_error(exc, name, text, error) from exc
     return data, Locator(text)
+
+
+def _syntax_error(
+    exc: tomllib.TOMLDecodeError, name: str, text: str, error: type[RubricError]
+) -> RubricError:
+    """tomllib's complaint in our words, with its line and column (the exception's attributes
+    from Python 3.14; before, the end of its message)."""
+    message = getattr(exc, "msg", None)
+    line, column = getattr(exc, "lineno", None), getattr(exc, "colno", None)
+    found = _WHERE.search(str(exc))
+    if message is None:
+        message = _WHERE.sub("", str(exc)).strip()
+    if line is None and found and found.group(1):
+        line, column = int(found.group(1)), int(found.group(2))
+    detail = TOMLLIB_WORDS.said(message)
+    if found and not found.group(1):  # something left open: say where the file ends
+        end = max(text.count("\n") + (not text.endswith("\n")), 1)
+        return error(
+            name, end, said("error.toml.syntax", detail=said("error.toml.at_end", detail=detail))
+        )
+    if column is None:
+        return error(name, line, said("error.toml.syntax", detail=detail))
+    return error(name, line, said("error.toml.syntax_at", column=column, detail=detail))
 
 
 def suggestion(word: str, choices: Iterable[str]) -> str:

@@ -273,7 +273,7 @@ def test_a_batch_in_chinese_writes_its_error_rows_in_chinese(tmp_path: Path) -> 
     assert run.returncode == ExitStatus.COMPLETED_WITH_ERRORS, run.stderr
     assert "Traceback" not in run.stderr
     says = "bad.pcap 中有 1 个分组，但没有 TCP 报文段"
-    assert f"error    bad.pcap: {says}" in run.stdout.splitlines()
+    assert f"出错     bad.pcap：{says}" in run.stdout.splitlines()
     rows = {
         r["capture"]: r for r in csv.DictReader(io.StringIO((out / "captures.csv").read_text()))
     }
@@ -282,7 +282,7 @@ def test_a_batch_in_chinese_writes_its_error_rows_in_chinese(tmp_path: Path) -> 
     assert rows["cut.pcap"]["status"] == "ok"
     assert rows["notes.txt"]["status"] == "skipped"
     assert rows["notes.txt"]["error"] == "不是抓包文件：没有 pcap 或 pcapng 文件头"
-    assert "skipped  notes.txt: 不是抓包文件：没有 pcap 或 pcapng 文件头" in run.stdout
+    assert "已跳过   notes.txt：不是抓包文件：没有 pcap 或 pcapng 文件头" in run.stdout
     assert rows["cut.pcap"]["warning"].startswith("抓包文件在第 ")
     index = (out / "index.html").read_text(encoding="utf-8")
     assert says in index and "请检查抓包过滤器" in index and "只分析到这里" in index

@@ -47,6 +47,9 @@ COUNTED = {
 CJK = re.compile(r"[\u4e00-\u9fff]")
 # Templates whose text is the same in every language (arrows, protocol names, placeholders only).
 LANGUAGE_NEUTRAL = {
+    "cli.line.failed",  # a name and its error, or a list: punctuation only
+    "error.list",
+    "error.foreign_part",
     "rubric.ui.labelled",
     "narr.side_change",
     "narr.side_passed",

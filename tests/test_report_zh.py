@@ -84,6 +84,14 @@ ABBREVIATIONS = {
 } | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
 # Programs, scans and error names the page quotes; everything else English is a translation gap.
 PROPER_NAMES = {
+    "AIX",  # the pcap variants and pcapng blocks a capture-file reason names
+    "Ixia",
+    "SHB",
+    "IDB",
+    "SPB",
+    "EPB",
+    "PB",
+    "Unicode",
     "tshark",
     "pcapexplain",
     "Wireshark",
