@@ -33,6 +33,19 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def _scheduler_address(info: Path, deadline: float) -> str:
+    """The address in the scheduler's file, once it is whole: dask writes the file in place, so
+    it can exist, empty or cut short, before the JSON is complete."""
+    while True:
+        try:
+            address: str = json.loads(info.read_text())["address"]
+            return address
+        except (OSError, ValueError, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def dask_cluster(folder: Path) -> Iterator[str]:
     """A scheduler and one worker process (two threads), each started with the dask command."""
@@ -50,10 +63,7 @@ def dask_cluster(folder: Path) -> Iterator[str]:
     )
     worker = None
     try:
-        deadline = time.monotonic() + 90
-        while not info.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        address = json.loads(info.read_text())["address"]
+        address = _scheduler_address(info, deadline=time.monotonic() + 90)
         worker = subprocess.Popen(
             [str(DASK), "worker", address, "--nworkers", "1", "--nthreads", "2", *common],
             stdout=logs[1],
