@@ -104,7 +104,6 @@ def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
         lost: list[int] = []
         plain: list[int] = []
         for r in again:
-            previous = next((x for x in ctx.before(r, d) if not p.flags[x] & RST), None)
             fin_end = ctx.end(r)
             acked_before = any(
                 p.flags[x] & ACK and seq_ge(p.ack[x], fin_end)
@@ -117,7 +116,9 @@ def check_fin_retransmitted(ctx: Context) -> Iterator[Anomaly]:
             )
             if acked_before and acked_again:
                 lost.append(r)
-            elif not retransmission.acks_more(p, previous, r):
+                continue
+            previous = next((x for x in ctx.before(r, d) if not p.flags[x] & RST), None)
+            if not retransmission.acks_more(p, previous, r):
                 plain.append(r)
         if lost:
             yield ctx.make(A.LOST_FINAL_ACK, lost, count=len(lost), side=side_name(d))
