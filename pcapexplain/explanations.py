@@ -42,6 +42,7 @@ FIN, RST, TIME_WAIT, FIN_WAIT_1, ...) as they are.
 from __future__ import annotations
 
 import re
+import string
 import tomllib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
@@ -314,8 +315,44 @@ def _say(lang: Lang, key: str, params: Mapping[str, object]) -> str:
     shown = {k: in_lang(v, lang) if isinstance(v, str) else v for k, v in params.items()}
     entry = catalog(lang)[key]
     if isinstance(entry, str):
-        return entry.format(**shown)
+        return _fill(lang, entry, shown)
     count = params["count"]
     assert isinstance(count, int), key
     form = PLURAL_RULES[plural_rule(lang)](count)
-    return entry[form].format(**{**shown, "count": f"{count:,}"})
+    return _fill(lang, entry[form], {**shown, "count": f"{count:,}"})
+
+
+_FORMATTER = string.Formatter()
+_HAN_CHAR = re.compile(_HAN)
+
+
+def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
+    """template.format(**params); in a language without spaces, a template's space beside a
+    placeholder goes when the value there starts or ends with a Chinese word and the template's
+    side is Chinese too ("找不到文件 {path}" with 实验.pcap). The values' own spaces stay."""
+    if spaced(lang):
+        return template.format(**params)
+    pieces: list[str] = []
+    literal_at: list[bool] = []
+    for literal, field, spec, conversion in _FORMATTER.parse(template):
+        pieces.append(literal)
+        literal_at.append(True)
+        if field is not None:
+            value = _FORMATTER.convert_field(_FORMATTER.get_field(field, (), params)[0], conversion)
+            pieces.append(_FORMATTER.format_field(value, spec or ""))
+            literal_at.append(False)
+    for i, piece in enumerate(pieces):
+        if not literal_at[i]:
+            continue
+        before = pieces[i - 1][-1:] if i > 0 else ""
+        after = pieces[i + 1][:1] if i + 1 < len(pieces) else ""
+        if piece.startswith(" ") and _han(before) and _han(piece[1:2] or after):
+            piece = piece[1:]
+        if piece.endswith(" ") and _han(after) and _han(piece[-2:-1] or before):
+            piece = piece[:-1]
+        pieces[i] = piece
+    return "".join(pieces)
+
+
+def _han(char: str) -> bool:
+    return bool(char) and _HAN_CHAR.fullmatch(char) is not None

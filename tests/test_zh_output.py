@@ -328,3 +328,28 @@ def test_the_native_reader_gives_its_reasons_as_said_texts() -> None:
                     if isinstance(arg, ast.JoinedStr | ast.Constant):
                         plain.append((name, node.lineno))
     assert checked >= 25 and plain == []
+
+
+@pytest.mark.parametrize(
+    ("key", "params", "chinese"),
+    [
+        ("error.no_such_file", {"path": "实验.pcap"}, "找不到文件实验.pcap"),
+        ("error.no_such_file", {"path": "/tmp/实验 一.pcap"}, "找不到文件 /tmp/实验 一.pcap"),
+        ("error.not_capture_tshark", {"name": "实验 一"}, "实验 一不是 tshark 能读取的抓包文件"),
+        ("error.not_capture_tshark", {"name": "lab.pcap"}, "lab.pcap 不是 tshark 能读取的抓包文件"),
+        ("error.cannot_read", {"path": "实验", "reason": "无权限"}, "无法读取实验（无权限）"),
+        (
+            "error.at_line",
+            {"path": "评分.toml", "line": 3, "message": "键"},
+            "评分.toml 第 3 行：键",
+        ),
+    ],
+)
+def test_a_chinese_name_among_the_params_takes_no_space_beside_chinese_words(
+    key: str, params: dict[str, object], chinese: str
+) -> None:
+    """The catalogue's spaces around a placeholder are for Latin words and numbers; a Chinese
+    name there joins the sentence without one, and keeps the spaces of its own."""
+    assert in_lang(said(key, **params), Lang.ZH) == chinese
+    english = catalog(Lang.EN)[key]
+    assert isinstance(english, str) and said(key, **params) == english.format(**params)
