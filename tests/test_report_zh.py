@@ -22,107 +22,13 @@ import pytest
 
 from pcapexplain import api
 from pcapexplain.explanations import catalog
-from pcapexplain.model import (
-    AnomalySlug,
-    CapturePoint,
-    Closer,
-    Handshake,
-    Lang,
-    TcpFlags,
-    TcpState,
-    Teardown,
-)
-from pcapexplain.zeek import ConnState
+from pcapexplain.model import Lang
+from tests.english import english_words
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
 _SCRIPT = Path(sys.executable).with_name("pcapexplain")
 COMMAND = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pcapexplain"]
 
-NAMES = {s.name for s in TcpState if s is not TcpState.UNKNOWN} | {f.name or "" for f in TcpFlags}
-# pcapexplain's own codes are English words: a Chinese page shows their Chinese labels instead.
-CODES = {v.value for enum in (Handshake, Teardown, Closer, CapturePoint, AnomalySlug) for v in enum}
-# Abbreviations Chinese textbooks use as they are (谢希仁 writes TCP, ISN, MSS, RFC, 2MSL …).
-ABBREVIATIONS = {
-    "TCP",
-    "IP",
-    "IPv4",
-    "IPv6",
-    "UDP",
-    "ICMP",
-    "ISN",
-    "MSS",
-    "SACK",
-    "D-SACK",
-    "RTT",
-    "RTO",
-    "MSL",
-    "2MSL",
-    "RACK",
-    "PAWS",
-    "TSval",
-    "RFC",
-    "TFO",
-    "NAT",
-    "TTL",
-    "ECN",
-    "TSO",
-    "GSO",
-    "SHA-256",
-    "UTC",
-    "ID",
-    "CPU",
-    "MTU",
-    "JSON",
-    "RTTS",  # 谢希仁's smoothed RTT and its deviation (RFC 6298's SRTT, RTTVAR)
-    "RTTD",
-    "SampleRTT",
-    "EstimatedRTT",
-    "rwnd",
-    "TOML",
-    "UTF-8",
-    "FIFO",
-} | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
-# Programs, scans and error names the page quotes; everything else English is a translation gap.
-PROPER_NAMES = {
-    "AIX",  # the pcap variants and pcapng blocks a capture-file reason names
-    "Ixia",
-    "SHB",
-    "IDB",
-    "SPB",
-    "EPB",
-    "PB",
-    "Unicode",
-    "tshark",
-    "pcapexplain",
-    "Wireshark",
-    "Zeek",
-    "Linux",
-    "BSD",
-    "macOS",
-    "nmap",
-    "sysctl",
-    "JavaScript",
-    "NULL",
-    "Xmas",
-    "ECONNREFUSED",
-    "ECONNRESET",
-    "Karn",
-    "README.md",
-    "Dask",
-    "Python",
-    "tcpdump",
-    "pcap",  # file formats
-    "pcapng",
-    "gzip",
-}
-UNITS = {"kB", "MB", "GB"}
-# What Wireshark and Zeek show, as a reader types or greps it: display-filter fields and log
-# names (tcp.analysis.retransmission, weird.log), conn.log columns, and Zeek's history letters.
-FILTER_FIELD = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]+)+")
-LOG_COLUMNS = {"history", "uid"}
-HISTORY = re.compile(r"[ShADadFfRrCcGgTtWwIiQq^]+(/[ShADadFfRrCcGgTtWwIiQq^]+)?")
-
-WORD = re.compile(r"[A-Za-z][A-Za-z0-9_+\-./()']*")
 HIDDEN_TAGS = {"script", "style"}
 SHOWN_ATTRIBUTES = {"title", "aria-label", "alt", "placeholder"}
 
@@ -154,47 +60,6 @@ class _Visible(HTMLParser):
         elif not self._hidden and data.strip():
             self.pieces.append(data)
         self._joined = False
-
-
-def _allowed(word: str, before: str) -> bool:
-    core = word.strip(".,;:()'/-")
-    if before.endswith("weird.log："):  # Zeek's name of the event, as its log writes it
-        return True
-    if before.endswith("[") or (before.count("“") > before.count("”") and "Wireshark" in before):
-        return True  # a rubric's table name, or Wireshark's own words quoted
-    if not core or core in CODES:
-        return not core
-    if core in NAMES | ABBREVIATIONS | PROPER_NAMES | UNITS:
-        return True
-    if all(part in ABBREVIATIONS for part in core.split("/")):  # TSO/GSO
-        return True
-    if all(part in NAMES for part in re.split(r"[-+]", core)):  # SYN-ACK, FIN+ACK
-        return True
-    if FILTER_FIELD.fullmatch(core) or core in LOG_COLUMNS:
-        return True
-    if HISTORY.fullmatch(core) and re.search(r"history 字段：[^；（]*$", before):
-        return True
-    if re.fullmatch(r"[A-Z]", core):  # A and B of an example; but not B for bytes
-        return not (core == "B" and re.search(r"\d\s*$", before))
-    if before.endswith(("--", "pcapexplain ")):  # a command line: its options and commands
-        return True
-    if before.count("`") % 2 or (before.endswith("'") and word.endswith("'")):
-        return True  # code, or a key's name in quotes, as it is typed
-    if "README.md" in before and before.count("“") > before.count("”"):
-        return True  # the title of a README section
-    if before.endswith(".") and core.islower():  # a file name's extension: .pcap, .gz
-        return True
-    # Identifiers a reader types or greps for: SO_LINGER, tcp_fin_timeout, close().
-    return "_" in core or word.rstrip(".,;:'").endswith("()")
-
-
-def english_words(text: str, data: frozenset[str] = frozenset()) -> list[str]:
-    """The words of text that are English prose rather than names, codes, numbers or data."""
-    return [
-        m.group(0)
-        for m in WORD.finditer(text)
-        if m.group(0).strip(".,;:()") not in data and not _allowed(m.group(0), text[: m.start()])
-    ]
 
 
 def _report(capture: Path, out: Path) -> str:
@@ -240,7 +105,7 @@ def test_no_english_on_a_chinese_page(capture: Path) -> None:
     for piece in pieces:
         for value in own:
             piece = piece.replace(value, " ")
-        for word in english_words(piece, data):
+        for word in english_words(piece, data=data):
             found.setdefault(word, piece.strip()[:80])
     assert found == {}
 

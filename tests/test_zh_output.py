@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 import shutil
 import string
 import struct
@@ -21,34 +20,11 @@ from pcapexplain import tomlfile, usage_errors
 from pcapexplain.errors import ExitStatus, RubricError, os_reason
 from pcapexplain.explanations import catalog, in_lang, said
 from pcapexplain.model import Lang
+from tests.english import english_words
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_captures" / "normal_close_client_first.pcap"
 RUBRIC = ROOT / "examples" / "rubrics" / "tcp-handshake-lab.toml"
-
-# Words a Chinese line may hold: names of programs, formats, protocols and blocks, the commands
-# and the metavars of a usage line. Anything else made of ASCII letters is English left behind.
-NAMES = frozenset(
-    (
-        *("pcapexplain", "pcap", "pcapng", "gzip", "gz", "tshark", "Wireshark", "tcpdump", "Dask"),
-        *("TOML", "TCP", "UTF", "README", "md", "Ixia", "AIX", "SHB", "IDB", "SPB", "EPB", "PB"),
-        *("Unicode", "OPTIONS", "COMMAND", "ARGS", "sudo", "apt", "get", "install", "y", "pip"),
-        *("connections", "explain", "report", "check", "grade", "batch", "doctor"),
-    )
-)
-# Spans that hold names and values, not sentences: quoted ('hs', `--reader tshark`, “The rubric
-# format”), metavars ({capture}, [OPTIONS]) and options (--lang, -c).
-_NAMED_SPANS = re.compile(r"'[^']*'|`[^`]*`|“[^”]*”|\{[^}]*\}|\[[^\]]*\]|(?<![\w])--?[a-z][\w-]*")
-_PATHS = re.compile(r"(?:/[\w.-]+)+/?|[\w-]+\.(?:pcapng|pcap|toml|html|csv|txt)\b")
-_WORD = re.compile(r"[A-Za-z][A-Za-z_]*")
-
-
-def english_words(line: str, names: tuple[str, ...] = ()) -> list[str]:
-    """The ASCII words of line that are not a name: empty for a line said wholly in Chinese."""
-    for name in sorted(names, key=len, reverse=True):  # paths and file names of this run
-        line = line.replace(name, " ")
-    line = _NAMED_SPANS.sub(" ", _PATHS.sub(" ", line))
-    return [w for w in _WORD.findall(line) if w not in NAMES]
 
 
 def test_the_check_finds_english() -> None:
