@@ -5,16 +5,17 @@ The one place where errors reach the user.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import webbrowser
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO, TypeVar
 
 import typer
 
@@ -63,6 +64,29 @@ def _speak(lang: Lang) -> Lang:
 def _lang_option(help_text: str) -> typer.models.OptionInfo:
     option: typer.models.OptionInfo = typer.Option("--lang", help=help_text, callback=_speak)
     return option
+
+
+class _Interrupted(Exception):
+    """Ctrl-C in a command, carried to main(): typer itself turns a KeyboardInterrupt into a
+    silent exit 130, before main() could say that the command was interrupted."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _command(func: Callable[_P, _R]) -> Callable[_P, _R]:
+    """app.command() for a command whose Ctrl-C main() reports (see _Interrupted)."""
+
+    @functools.wraps(func)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            raise _Interrupted from None
+
+    app.command()(run)
+    return run
 
 
 class Format(StrEnum):
@@ -174,7 +198,7 @@ def _capture_name(path: Path) -> str:
     return os.fsencode(path.name).decode("utf-8", "replace")
 
 
-@app.command()
+@_command
 def connections(
     capture: CaptureArg,
     fmt: Annotated[
@@ -186,6 +210,9 @@ def connections(
     check_checksums: ChecksumOpt = False,
     reader: ReaderOpt = Reader.AUTO,
     jobs: JobsOpt = 0,
+    lang: Annotated[
+        Lang, _lang_option("Language of the table and messages (csv, json, zeek: unchanged).")
+    ] = Lang.EN,
 ) -> None:
     """List every TCP connection: endpoints, handshake, teardown, Zeek state, anomalies.
 
@@ -203,37 +230,39 @@ def connections(
             )
     _warn(capture, loaded)
     if fmt is Format.ZEEK:
-        text, what = _conn_log(result, check_checksums)
-    else:
-        if fmt is Format.TABLE and output is None:
-            from pcapexplain import terminal
+        _write_conn_log(result, check_checksums, output, lang)
+        return
+    if fmt is Format.TABLE and output is None:
+        from pcapexplain import terminal
 
-            terminal.print_connections(rows, sys.stdout, reader=loaded.info.reader)
-            return
-        if output is None:
-            _write_rows(fmt, rows, sys.stdout)
-            return
-        from pcapexplain.output import atomic_write
-
-        written = atomic_write(output, lambda handle: _write_rows(fmt, rows, handle))
-        typer.echo(f"Wrote {len(rows)} connections to {printable(str(written))}", err=True)
+        terminal.print_connections(rows, sys.stdout, info=loaded.info, lang=lang)
         return
     if output is None:
-        sys.stdout.write(text)
+        _write_rows(fmt, rows, sys.stdout)
         return
-    from pcapexplain.output import atomic_write_text
+    from pcapexplain.output import atomic_write
 
-    written = atomic_write_text(output, text)
-    typer.echo(f"Wrote {what} to {printable(str(written))}", err=True)
+    written = atomic_write(output, lambda handle: _write_rows(fmt, rows, handle))
+    path = printable(str(written))
+    typer.echo(say(lang, "cli.wrote_connections", count=len(rows), path=path), err=True)
 
 
-def _conn_log(result: CaptureAnalysis, checksums_validated: bool) -> tuple[str, str]:
+def _write_conn_log(
+    result: CaptureAnalysis, checksums_validated: bool, output: Path | None, lang: Lang
+) -> None:
     """Zeek's rows (its splitting and flips), which may outnumber pcapexplain's connections."""
     from pcapexplain import connlog
 
     rows = connlog.rows(result.packets, result.states, checksums_validated=checksums_validated)
-    what = f"{len(rows)} Zeek connections ({len(result.connections)} pcapexplain connections)"
-    return connlog.render(rows, path=result.capture.path), what
+    log = connlog.render(rows, path=result.capture.path)
+    if output is None:
+        sys.stdout.write(log)
+        return
+    from pcapexplain.output import atomic_write_text
+
+    written = printable(str(atomic_write_text(output, log)))
+    counts = {"rows": len(rows), "connections": len(result.connections)}
+    typer.echo(say(lang, "cli.wrote_zeek", path=written, **counts), err=True)
 
 
 def _write_rows(fmt: Format, rows: list[records.ConnectionRecord], out: TextIO) -> None:
@@ -246,7 +275,7 @@ def _write_rows(fmt: Format, rows: list[records.ConnectionRecord], out: TextIO) 
     records.write_csv(rows, out)
 
 
-@app.command()
+@_command
 def explain(
     capture: CaptureArg,
     connection: Annotated[
@@ -279,7 +308,7 @@ def explain(
         typer.echo(text(lang, "cli.more_connections", left=left, limit=limit), err=True)
 
 
-@app.command()
+@_command
 def report(
     capture: CaptureArg,
     output: Annotated[
@@ -361,7 +390,7 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-@app.command()
+@_command
 def check(
     capture: CaptureArg,
     rubric: RubricOpt,
@@ -420,7 +449,7 @@ def check(
         raise typer.Exit(int(ExitStatus.CHECK_FAILED))
 
 
-@app.command()
+@_command
 def grade(
     submissions: Annotated[
         Path,
@@ -497,7 +526,7 @@ def grade(
         raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
 
 
-@app.command()
+@_command
 def batch(
     folder: Annotated[
         Path, typer.Argument(help="A folder of captures (found by content).", show_default=False)
@@ -563,23 +592,32 @@ def _print_plan(plan: batch_module.BatchPlan) -> None:
         typer.echo(say(lang, "cli.kept", kept=kept))
 
 
-@app.command()
-def doctor() -> None:
+@_command
+def doctor(
+    lang: Annotated[Lang, _lang_option("Language of the report and messages.")] = Lang.EN,
+) -> None:
     """Check both readers: the native one (built in) and tshark (found through pyshark).
 
-    Example: pcapexplain doctor
+    Example: pcapexplain doctor --lang zh
     """
-    from pcapexplain import linklayer, loader
+    from pcapexplain import linklayer, loader, terminal
 
-    kinds = sorted(set(linklayer.LINKTYPE_NAMES.values()))
-    typer.echo("native:      built in: pcap, pcapng, gzip; " + ", ".join(kinds))
+    kinds = text(lang, "doctor.list_sep").join(sorted(set(linklayer.LINKTYPE_NAMES.values())))
+    found = [("native", say(lang, "doctor.native", kinds=kinds))]
     info = loader.tshark_info()
-    typer.echo(f"tshark:      {info.path}")
-    typer.echo(f"version:     {info.version}")
     needed = ".".join(str(n) for n in loader.MIN_TSHARK)
-    verdict = "ok" if info.supported else "too old"
-    typer.echo(f"needed:      {needed} or newer: {verdict}")
-    typer.echo(f"pcapexplain: {__version__}, Python {sys.version.split()[0]}")
+    verdict = text(lang, "doctor.ok" if info.supported else "doctor.too_old")
+    found += [
+        ("tshark", printable(info.path)),
+        ("version", info.version),
+        ("needed", say(lang, "doctor.needed", needed=needed, verdict=verdict)),
+        (
+            "pcapexplain",
+            say(lang, "doctor.pcapexplain", version=__version__, python=sys.version.split()[0]),
+        ),
+    ]
+    for line in terminal.labelled_lines(lang, "doctor", found):
+        typer.echo(line)
     if not info.supported:
         raise typer.Exit(int(ExitStatus.ERROR))
 
@@ -620,7 +658,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sys.stderr.writelines(diagnostics.error_lines(exc.format_message(), None, _state.lang))
         return int(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt, _Interrupted):
         sys.stderr.write(diagnostics.said_line("interrupted", _state.lang) + "\n")
         return int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:

@@ -16,17 +16,18 @@ if TYPE_CHECKING:
     from pcapexplain.model import CaptureAnalysis, CaptureInfo, CaptureRow, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
+# The table's columns, keys of table.col.* in the text catalogues.
 TABLE_COLUMNS = (
     "id",
     "client",
     "server",
     "handshake",
     "teardown",
-    "closed first",
-    "TIME_WAIT",
-    "pkts",
-    "bytes c→s",
-    "bytes s→c",
+    "closed_first",
+    "time_wait",
+    "packets",
+    "bytes_up",
+    "bytes_down",
     "zeek",
     "anomalies",
 )
@@ -39,34 +40,56 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
-def print_connections(records: Sequence[ConnectionRecord], stream: TextIO, *, reader: str) -> None:
-    """The `connections` table, captioned with the reader that read the capture; folded to the
-    terminal's width, whole rows when piped."""
+def print_connections(
+    records: Sequence[ConnectionRecord], stream: TextIO, *, info: CaptureInfo, lang: Lang
+) -> None:
+    """The `connections` table in lang, captioned with the reader that read the capture; folded
+    to the terminal's width, whole rows when piped."""
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(show_lines=False, header_style="bold", caption=f"read by {reader}")
-    for title in TABLE_COLUMNS:
-        table.add_column(title, overflow="fold")
+    from pcapexplain.explanations import reader_name, say, shows_codes, text
+
+    codes = shows_codes(lang)  # English shows the codes of the CSV; Chinese, their short labels
+    reader = info.reader if codes else reader_name(lang, info.reader, info.read_by)
+    caption = say(lang, "table.caption", reader=reader)
+    table = Table(show_lines=False, header_style="bold", caption=caption)
+    for column in TABLE_COLUMNS:
+        table.add_column(text(lang, f"table.col.{column}"), overflow="fold")
     for r in records:
-        inferred = " (inferred)" if r.roles_inferred else ""
+        client = str(r.client)
         table.add_row(
             str(r.id),
-            Text(f"{r.client}{inferred}"),
+            Text(say(lang, "table.inferred", endpoint=client) if r.roles_inferred else client),
             Text(str(r.server)),
-            r.handshake.value,
-            r.teardown.value,
-            r.closed_first.value,
-            r.time_wait.value,
+            _cell(lang, codes, "short.handshake", r.handshake.value),
+            _cell(lang, codes, "short.teardown", r.teardown.value),
+            _cell(lang, codes, "closer", r.closed_first.value),
+            _cell(lang, codes, "closer", r.time_wait.value),
             str(r.packets),
             f"{r.bytes_to_server:,}",
             f"{r.bytes_to_client:,}",
             r.zeek_state.value,
-            Text(", ".join(r.anomalies)),
+            Text(text(lang, "table.list_sep").join(_anomaly(lang, codes, a) for a in r.anomalies)),
         )
     width = None if stream.isatty() else PIPED_WIDTH
     Console(file=stream, highlight=False, width=width).print(table)
+
+
+def _cell(lang: Lang, codes: bool, table: str, value: str) -> str:
+    """A code as the CSV writes it, or its label under table.<value> in lang."""
+    from pcapexplain.explanations import text
+
+    return value if codes else text(lang, f"{table}.{value}")
+
+
+def _anomaly(lang: Lang, codes: bool, slug: str) -> str:
+    """An anomaly's slug, or its title in lang (the slug when it has none)."""
+    from pcapexplain.explanations import has, text
+
+    title = f"anomaly.{slug}.title"
+    return slug if codes or not has(lang, title) else text(lang, title)
 
 
 def story(result: CaptureAnalysis, connections: Sequence[Connection], lang: Lang) -> Iterator[str]:
@@ -141,15 +164,32 @@ def student_line(outcome: StudentOutcome, seconds: float, lang: Lang) -> str:
 
 
 def label(lang: Lang, status: str) -> str:
-    """A line's status word (cli.label.<status>) padded to 8 columns and a space, as a terminal
-    shows it: a Chinese character takes two columns."""
-    import unicodedata
-
+    """A line's status word (cli.label.<status>) padded to 8 columns and a space."""
     from pcapexplain.explanations import text
 
     word = text(lang, f"cli.label.{status}")
-    width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in word)
-    return word + " " * (max(8 - width, 0) + 1)
+    return word + " " * (max(8 - columns(word), 0) + 1)
+
+
+def labelled_lines(lang: Lang, table: str, rows: Sequence[tuple[str, str]]) -> list[str]:
+    """`label: value` lines, the values aligned: each label is <table>.label.<name>, followed
+    by <table>.colon."""
+    from pcapexplain.explanations import text
+
+    colon = text(lang, f"{table}.colon")
+    labels = [text(lang, f"{table}.label.{name}") + colon for name, _ in rows]
+    width = max(columns(shown) for shown in labels)
+    return [
+        shown + " " * (width - columns(shown) + 1) + value
+        for shown, (_, value) in zip(labels, rows, strict=True)
+    ]
+
+
+def columns(text: str) -> int:
+    """The columns text takes on a terminal: a Chinese character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def batch_done_line(result: BatchResult, index: str, lang: Lang) -> str:

@@ -59,6 +59,8 @@ LANGUAGE_NEUTRAL = {
     "report.fact.version",
     "report.fact.zeek",
     "report.col.time_wait",
+    "table.col.time_wait",
+    "doctor.pcapexplain",  # a version and Python's: punctuation only
     "report.option.mss",
     "report.colon",
     "report.list_sep",
@@ -120,8 +122,9 @@ UI_PARAMS = {
 }
 
 
-# Errors, hints and warnings (explanations.said), and the words that mark them on stderr.
-SAID_PREFIXES = ("error.", "hint.", "warning.", "cli.")
+# Errors, hints and warnings (explanations.said), the words that mark them on stderr, and the
+# lines of the commands that say their output (explanations.say): the connections table, doctor.
+SAID_PREFIXES = ("error.", "hint.", "warning.", "cli.", "table.", "doctor.")
 COUNTED_SAID = {"warning.times": {"count"}}
 
 

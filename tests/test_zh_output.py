@@ -108,6 +108,16 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[str, ...]]:
         "option without its value": ("explain", sample, "-c"),
         "extra argument": ("explain", sample, "extra"),
         "unknown command": ("explian", sample),
+        "connections of no capture": ("connections", f"{t}/text.pcap", "-f", "csv"),
+        "connections to no folder": (
+            "connections",
+            sample,
+            "-f",
+            "csv",
+            "-o",
+            f"{t}/nowhere/c.csv",
+        ),
+        "doctor with an argument": ("doctor", "extra"),
     }
 
 
