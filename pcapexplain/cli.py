@@ -9,8 +9,7 @@ import functools
 import os
 import sys
 import webbrowser
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -19,12 +18,11 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from pcapexplain import __version__, diagnostics, run_display, usage_errors
+from pcapexplain import __version__, capture_reading, diagnostics, run_display, usage_errors
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
-from pcapexplain.explanations import in_lang, said, say, text
+from pcapexplain.explanations import said, say, text
 from pcapexplain.model import (
     BATCH_TIME_LIMIT,
-    Capture,
     CaptureAnalysis,
     CaptureStatus,
     Lang,
@@ -33,9 +31,7 @@ from pcapexplain.model import (
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
-    from pcapexplain import api, records
-    from pcapexplain import batch as batch_module
-    from pcapexplain.files import ReadStatus
+    from pcapexplain import records
 
 app = typer.Typer(
     name="pcapexplain",
@@ -147,57 +143,6 @@ def _root(
     _state.debug = debug
 
 
-def _analyse(
-    capture: Path, check_checksums: bool, reader: Reader, *, digest: bool = True
-) -> api.Analysis:
-    """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow.
-
-    digest=False for the commands whose outputs never show the file's SHA-256."""
-    from pcapexplain import api
-
-    with _progress() as status:
-        loaded = _load(capture, check_checksums, reader, status, digest=digest)
-        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
-    _warn(capture, loaded)
-    return api.Analysis(result)
-
-
-@contextmanager
-def _progress() -> Iterator[ReadStatus]:
-    """Signs of life on a terminal while a capture is read and analysed."""
-    from pcapexplain.files import ReadStatus
-    from pcapexplain.progress import CaptureProgress
-
-    status = ReadStatus()
-    with CaptureProgress(status, lang=_state.lang):
-        yield status
-
-
-def _load(
-    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
-) -> Capture:
-    from pcapexplain import readers
-
-    return readers.load(
-        capture,
-        reader=Reader(reader),
-        validate_checksums=check_checksums,
-        status=status,
-        digest=digest,
-    )
-
-
-def _warn(capture: Path, loaded: Capture) -> None:
-    """The capture's warnings, once the progress line is gone."""
-    for warning in loaded.info.warnings:
-        typer.echo(diagnostics.warning_line(capture.name, warning, _state.lang), err=True)
-
-
-def _capture_name(path: Path) -> str:
-    """The file name as the JSON and CSV show it (bytes that are not UTF-8 as U+FFFD)."""
-    return os.fsencode(path.name).decode("utf-8", "replace")
-
-
 @_command
 def connections(
     capture: CaptureArg,
@@ -218,24 +163,15 @@ def connections(
 
     Example: pcapexplain connections lab3.pcapng --format json -o lab3.json
     """
-    from pcapexplain import api, shard_run
-
-    with _progress() as status:
-        loaded = _load(capture, check_checksums, reader, status, digest=False)
-        if fmt is Format.ZEEK:
-            result = api.analyse_capture(loaded, checksums_validated=check_checksums)
-        else:
-            rows = shard_run.connection_records(
-                loaded, _capture_name(capture), checksums_validated=check_checksums, jobs=jobs
-            )
-    _warn(capture, loaded)
     if fmt is Format.ZEEK:
-        _write_conn_log(result, check_checksums, output, lang)
+        analysis = capture_reading.analyse(capture, check_checksums, reader, lang, digest=False)
+        _write_conn_log(analysis.result, check_checksums, output, lang)
         return
+    rows, info = capture_reading.connection_rows(capture, check_checksums, reader, lang, jobs=jobs)
     if fmt is Format.TABLE and output is None:
         from pcapexplain import terminal
 
-        terminal.print_connections(rows, sys.stdout, info=loaded.info, lang=lang)
+        terminal.print_connections(rows, sys.stdout, info=info, lang=lang)
         return
     if output is None:
         _write_rows(fmt, rows, sys.stdout)
@@ -295,7 +231,7 @@ def explain(
     """
     from pcapexplain import terminal
 
-    analysis = _analyse(capture, check_checksums, reader)
+    analysis = capture_reading.analyse(capture, check_checksums, reader, lang)
     result = analysis.result
     chosen = [analysis.connection(i) for i in connection] if connection else None
     conns = chosen if chosen is not None else result.connections[:limit]
@@ -332,7 +268,7 @@ def report(
     """
     from pcapexplain import reporter
 
-    analysis = _analyse(capture, check_checksums, reader)
+    analysis = capture_reading.analyse(capture, check_checksums, reader, lang)
     for conn_id in connection or []:
         analysis.connection(conn_id)  # fail early and clearly on an unknown id
     ctx = reporter.build_context(
@@ -427,7 +363,7 @@ def check(
     sheet = None
     if answers is not None:
         sheet = load_answers(answers, tuple(q.id for q in teacher.questions))
-    analysis = _analyse(capture, False, reader)
+    analysis = capture_reading.analyse(capture, False, reader, lang)
     result = grading.check(analysis.result, teacher, sheet, lang)
     if fmt is CheckFormat.JSON:
         sys.stdout.write(feedback.json_report(result, teacher))
@@ -566,7 +502,7 @@ def batch(
         reader=reader,
     )
     plan = batch_stage.plan(folder, output, options)
-    _print_plan(plan)
+    run_display.print_plan(plan, sys.stdout, sys.stderr)
     result = run_display.run_batch(plan)
     typer.echo(terminal.batch_done_line(result, printable(str(result.outputs[0])), lang))
     if result.interrupted:
@@ -574,22 +510,6 @@ def batch(
         raise typer.Exit(int(ExitStatus.INTERRUPTED))
     if result.count(CaptureStatus.ERROR):
         raise typer.Exit(int(ExitStatus.COMPLETED_WITH_ERRORS))
-
-
-def _print_plan(plan: batch_module.BatchPlan) -> None:
-    from pcapexplain import terminal
-
-    lang = plan.options.lang
-    for skipped in plan.found.skipped:
-        reason = printable(in_lang(skipped.reason, lang))
-        line = say(lang, "cli.line.failed", name=printable(skipped.capture), error=reason)
-        typer.echo(terminal.label(lang, "skipped") + line)
-    if plan.found.unsearched_folders and not plan.options.recursive:
-        count = plan.found.unsearched_folders
-        typer.echo(diagnostics.note_line("unsearched", lang, count=count), err=True)
-    kept = len(plan.planned) - len(plan.to_run)
-    if kept:
-        typer.echo(say(lang, "cli.kept", kept=kept))
 
 
 @_command

@@ -1,11 +1,12 @@
 """Run display: a batch or a whole class run with a live progress display on stderr.
 
-The listeners the runner calls as each input starts and finishes, for cli.py's batch and grade.
+The listeners the runner calls as each input starts and finishes, for cli.py's batch and grade;
+and the lines a batch's plan gives before it runs.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from pcapexplain.model import CaptureRow, CaptureStatus, Lang
 
@@ -68,3 +69,23 @@ def run_batch(plan: batch.BatchPlan) -> batch.BatchResult:
 
     with display:
         return batch_stage.run(plan, Listener())
+
+
+def print_plan(plan: batch.BatchPlan, out: TextIO, err: TextIO) -> None:
+    """Before a batch runs: the files skipped (not captures), the subfolders not searched, and
+    how many captures are kept from the last run."""
+    from pcapexplain import diagnostics, terminal
+    from pcapexplain.explanations import in_lang, say
+
+    lang = plan.options.lang
+    for skipped in plan.found.skipped:
+        reason = terminal.printable(in_lang(skipped.reason, lang))
+        line = say(lang, "cli.line.failed", name=terminal.printable(skipped.capture), error=reason)
+        out.write(terminal.label(lang, "skipped") + line + "\n")
+    if plan.found.unsearched_folders and not plan.options.recursive:
+        count = plan.found.unsearched_folders
+        err.write(diagnostics.note_line("unsearched", lang, count=count) + "\n")
+    kept = len(plan.planned) - len(plan.to_run)
+    if kept:
+        out.write(say(lang, "cli.kept", kept=kept) + "\n")
+    out.flush()

@@ -1,0 +1,93 @@
+"""Capture reading for the commands: one capture read with signs of life on a terminal, then
+analysed or made into connection rows, and its warnings told on stderr once the progress line
+is gone.
+
+cli.py's commands call it; a capture that cannot be read raises a PcapExplainError, which cli.py
+reports.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+from pcapexplain import diagnostics
+from pcapexplain.model import Capture, CaptureInfo, Lang, Reader
+
+if TYPE_CHECKING:
+    from pcapexplain import api
+    from pcapexplain.files import ReadStatus
+    from pcapexplain.records import ConnectionRecord
+
+
+def analyse(
+    capture: Path, check_checksums: bool, reader: Reader, lang: Lang, *, digest: bool = True
+) -> api.Analysis:
+    """Run the pipeline; warnings (a capture cut short) go to stderr, the results still follow.
+
+    digest=False for the commands whose outputs never show the file's SHA-256."""
+    from pcapexplain import api
+
+    with progress(lang) as status:
+        loaded = load(capture, check_checksums, reader, status, digest=digest)
+        result = api.analyse_capture(loaded, checksums_validated=check_checksums)
+    warn(capture, loaded, lang)
+    return api.Analysis(result)
+
+
+def connection_rows(
+    capture: Path, check_checksums: bool, reader: Reader, lang: Lang, *, jobs: int
+) -> tuple[list[ConnectionRecord], CaptureInfo]:
+    """The rows of `connections` (in `jobs` processes for a large capture), and what was read."""
+    from pcapexplain import shard_run
+
+    with progress(lang) as status:
+        loaded = load(capture, check_checksums, reader, status, digest=False)
+        rows = shard_run.connection_records(
+            loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs
+        )
+    warn(capture, loaded, lang)
+    return rows, loaded.info
+
+
+@contextmanager
+def progress(lang: Lang) -> Iterator[ReadStatus]:
+    """Signs of life on a terminal while a capture is read and analysed."""
+    from pcapexplain.files import ReadStatus
+    from pcapexplain.progress import CaptureProgress
+
+    status = ReadStatus()
+    with CaptureProgress(status, lang=lang):
+        yield status
+
+
+def load(
+    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
+) -> Capture:
+    """The capture read by the reader asked for (readers.load), its progress kept in status."""
+    from pcapexplain import readers
+
+    return readers.load(
+        capture,
+        reader=Reader(reader),
+        validate_checksums=check_checksums,
+        status=status,
+        digest=digest,
+    )
+
+
+def warn(capture: Path, loaded: Capture, lang: Lang, err: TextIO | None = None) -> None:
+    """The capture's warnings, once the progress line is gone."""
+    out = sys.stderr if err is None else err
+    for warning in loaded.info.warnings:
+        out.write(diagnostics.warning_line(capture.name, warning, lang) + "\n")
+    out.flush()
+
+
+def capture_name(path: Path) -> str:
+    """The file name as the JSON and CSV show it (bytes that are not UTF-8 as U+FFFD)."""
+    return os.fsencode(path.name).decode("utf-8", "replace")
