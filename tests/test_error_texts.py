@@ -110,9 +110,13 @@ def test_a_said_text_is_its_english_and_crosses_a_process_boundary() -> None:
 
 
 def test_a_file_name_keeps_its_spaces_in_chinese() -> None:
+    """Its own spaces; the template's space before it goes, as before any Chinese word."""
     assert (
         in_lang(said("error.no_such_file", path="实验 一.pcap"), Lang.ZH)
-        == "找不到文件 实验 一.pcap"
+        == "找不到文件实验 一.pcap"
+    )
+    assert (
+        in_lang(said("error.no_such_file", path="lab 1.pcap"), Lang.ZH) == "找不到文件 lab 1.pcap"
     )
 
 
