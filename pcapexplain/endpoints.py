@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapexplain import retransmission
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -313,6 +314,10 @@ def _step(
     flags = packets.flags[row]
     if flags & _RST:
         _on_rst(packets, row, sender, receiver)
+        if pos == len(conn.packet_index) - 1 and retransmission.stall(packets, states, conn):
+            # It gives up on a peer that answered none of its tries: nothing shows that this
+            # RST arrives either, so the peer may be gone, or still ESTABLISHED (half-open).
+            receiver.state = _UNK if receiver.state == _CLOSED else receiver.state
         return _ROLE_RST
     if flags & _SYN:
         return _on_syn(packets, row, pos, flags, sender, receiver, states, conn, runs)

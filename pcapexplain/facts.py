@@ -170,7 +170,16 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
         self_connect=conn.self_connect,
+        gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
     )
+
+
+def _gives_up(walker: Walk, row: int) -> bool:
+    """The RST ends its sender's unanswered tries (retransmission.stall)."""
+    if row != walker.conn.packet_index[-1]:
+        return False
+    found = retransmission.stall(walker.packets, walker.states, walker.conn)
+    return found is not None and found.gave_up == row
 
 
 def resent_data(packets: PacketColumns, row: int) -> bool:

@@ -535,3 +535,22 @@ def test_a_lone_reset_is_told_as_abort_or_answer_and_a_reset_after_data_as_abort
         later = _built(after_data)
         told = story(later, later.connections[0], lang)
         assert told.lines[-1].situation is Situation.RST_ABORT
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_side_that_gives_up_on_a_silent_peer_is_told_so(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keep_alive_unanswered.pcap: five unanswered keep-alives, then the client's RST (13). The
+    RST's arrival is unproven, so the server's state becomes unknown, not CLOSED."""
+    told = _story("keep_alive_unanswered.pcap", lang)
+    assert _line(told, 13).situation is Situation.RST_GIVES_UP
+    capture = str(SAMPLES / "keep_alive_unanswered.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert _line(told, 13).text in out
+    assert text(lang, "anomaly.peer-unresponsive.title") in out
+    assert main(["connections", capture, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["client_final_state"], row["server_final_state"]) == ("CLOSED", "UNKNOWN")
