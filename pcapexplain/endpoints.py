@@ -145,6 +145,15 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
 
 
+def lost_connection_answer(packets: PacketColumns, answered: int | None, rst: int) -> bool:
+    """A RST without ACK that answers the peer's latest segment, which carried ACK, exactly as a
+    host without the connection does (<SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1). A stack that
+    aborts a connection it still has (Linux, Windows, the BSDs) sets ACK on that RST."""
+    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
+        return False
+    return closed_port_answer(packets, answered, rst)
+
+
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
     """(client, server) states before the first packet, from what the server did next."""
     index, flags = conn.packet_index, packets.flags

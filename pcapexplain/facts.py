@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapexplain import retransmission
+from pcapexplain import endpoints, retransmission
 from pcapexplain.explanations import text
 from pcapexplain.model import (
     NO_VALUE,
@@ -171,6 +171,8 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         hs_acked_before=direction in walker.hs_acked,
         self_connect=conn.self_connect,
         gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
+        lost_connection=bool(flags & TcpFlags.RST)
+        and endpoints.lost_connection_answer(p, answered, row),
     )
 
 

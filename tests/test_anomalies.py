@@ -630,3 +630,19 @@ def test_unanswered_keep_alives_then_a_reset_are_a_peer_given_up_on() -> None:
     assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "gave-up"
     assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
     assert (conns[0].client_final, conns[0].server_final) == (TcpState.CLOSED, TcpState.UNKNOWN)
+
+
+def test_a_reset_without_ack_at_the_peers_ack_is_a_lost_connection_not_unread_data() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.ack(c.server)
+    c.data(c.client, 23)  # unacknowledged: the server no longer has the connection
+    c.send(c.server, RST, seq=c.next[c.server])  # <SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "no-connection"
+    assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
+    c.packets.pop()
+    c.send(c.server, RST | ACK)  # an abort by a stack that still has the connection
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] != "no-connection"

@@ -554,3 +554,21 @@ def test_a_side_that_gives_up_on_a_silent_peer_is_told_so(
     assert main(["connections", capture, "--format", "json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert (row["client_final_state"], row["server_final_state"]) == ("CLOSED", "UNKNOWN")
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """server_lost_connection.pcap: the server's stack answers the client's request (8) with a RST
+    without ACK at the request's ack (9): it had no connection left, so no unread data either."""
+    told = _story("server_lost_connection.pcap", lang)
+    assert _line(told, 9).situation is Situation.RST_CONNECTION_LOST
+    result = _sample("server_lost_connection.pcap")
+    reset = next(a for a in result.anomalies if a.slug.value == "connection-reset")
+    assert reset.params["cause"] == "no-connection"
+    assert "reset-unread-data" not in [a.slug.value for a in result.anomalies]
+    capture = str(SAMPLES / "server_lost_connection.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    assert _line(told, 9).text in capsys.readouterr().out

@@ -158,7 +158,8 @@ _SPECS = (
     # T6: side = the RST's sender; cause names the sub-case found.
     AnomalySpec(A.CONNECTION_RESET, W, ("side", "cause"), "tcp.connection.rst", "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("unknown", "after-fin", "unacked-received",
-                                          "unacked-sent", "middlebox", "gave-up")}),
+                                          "unacked-sent", "middlebox", "gave-up",
+                                          "no-connection")}),
     AnomalySpec(A.RESET_UNREAD_DATA, N, ("side", "cause", "bytes"), "tcp.connection.rst",
                 "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("after-fin", "unacked-received", "unacked-sent")}),

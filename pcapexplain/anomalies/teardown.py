@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pcapexplain import retransmission
+from pcapexplain import endpoints, retransmission
 from pcapexplain.anomalies.context import ACK, RST, SYN, Context, retry_times, side_name
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
@@ -148,7 +148,12 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif cause not in ("unknown", "gave-up"):
+    elif not own_fin and endpoints.lost_connection_answer(
+        p, next(ctx.before(rst, 1 - d), None), rst
+    ):
+        # Linux answers data after its own close so too; before its FIN, it has no connection.
+        cause = "no-connection"
+    elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
             A.RESET_UNREAD_DATA, own_fin[-1:] + [rst], side=side, cause=cause, bytes=unacked
         )

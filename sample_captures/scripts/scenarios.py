@@ -192,6 +192,32 @@ def client_request_into_silence(spec: Spec) -> None:
     say("gave-up")
 
 
+def server_forget_on_command(spec: Spec) -> None:
+    """Answer one request, then drop the connection without a word that reaches the client (its
+    RST is dropped on the way out): the client still believes in it, as after a crash."""
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    hear("forget")
+    conn.close()
+    say("forgot")
+    hear("exit")
+
+
+def client_request_after_reply(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("replied")
+    hear("go")
+    cli.sendall(REQUEST)
+    with contextlib.suppress(ConnectionResetError):
+        cli.recv(4096)
+    say("reset")
+
+
 def client_keepalive_into_silence(spec: Spec) -> None:
     """An idle connection whose keep-alive probes go unanswered: three, then the stack gives up."""
     cli = connect(spec, set_keepalive)
@@ -664,6 +690,30 @@ def run_peer_silent(spec: Spec, out: Path) -> None:
     server.wait()
 
 
+def run_server_lost_connection(spec: Spec, out: Path) -> None:
+    """The server forgets the connection while its RST is dropped in pxb's OUTPUT chain (so the
+    client, and tcpdump in pxa, never see it): a crash or restart without a word. The client's
+    next request is answered by the server's stack as one for no connection."""
+    cap = Tcpdump(out)
+    rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("replied")
+        iptables(f"-I {rule}")
+        server.tell("forget")
+        server.expect("forgot")
+        iptables(f"-D {rule}")
+        client.tell("go")
+        client.expect("reset")
+        client.wait()
+        server.tell("exit")
+        server.wait()
+    finally:
+        cap.stop()
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -792,6 +842,7 @@ SPECS = {
         Spec("last_ack_lost", "last_ack_lost.pcap", 45023),
         Spec("peer_vanished", "peer_vanished.pcap", 45024),
         Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
+        Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
     )
 }
 
@@ -816,6 +867,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "last_ack_lost": server_close_after_eof_on_command,
     "peer_vanished": server_reply_then_hold,
     "keep_alive_unanswered": server_reply_then_hold,
+    "server_lost_connection": server_forget_on_command,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -842,6 +894,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "last_ack_lost": client_request_then_close,
     "peer_vanished": client_request_into_silence,
     "keep_alive_unanswered": client_keepalive_into_silence,
+    "server_lost_connection": client_request_after_reply,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -858,6 +911,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "last_ack_lost": run_last_ack_lost,
     "peer_vanished": run_peer_silent,
     "keep_alive_unanswered": run_peer_silent,
+    "server_lost_connection": run_server_lost_connection,
 }
 
 
