@@ -145,13 +145,19 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
 
 
-def lost_connection_answer(packets: PacketColumns, answered: int | None, rst: int) -> bool:
-    """A RST without ACK that answers the peer's latest segment, which carried ACK, exactly as a
-    host without the connection does (<SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1). A stack that
-    aborts a connection it still has (Linux, Windows, the BSDs) sets ACK on that RST."""
+def lost_connection_answer(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+) -> bool:
+    """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
+    segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
+    <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
+    Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
+    too, which the state rules out."""
     if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
         return False
-    return closed_port_answer(packets, answered, rst)
+    to_server = states.direction[rst] == Direction.TO_SERVER
+    before = states.client_before[rst] if to_server else states.server_before[rst]
+    return before == _EST and closed_port_answer(packets, answered, rst)
 
 
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:

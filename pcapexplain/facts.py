@@ -172,7 +172,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         self_connect=conn.self_connect,
         gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
         lost_connection=bool(flags & TcpFlags.RST)
-        and endpoints.lost_connection_answer(p, answered, row),
+        and endpoints.lost_connection_answer(p, walker.states, answered, row),
     )
 
 

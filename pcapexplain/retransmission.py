@@ -200,7 +200,8 @@ def _cause(dup: int, sack: int, delay: float) -> Cause:
     return Cause.TIMEOUT if delay >= MIN_RTO else Cause.EARLY
 
 
-_TRIED_AGAIN = int(
+# The analysis bits of a try: data or a FIN sent again, a keep-alive, a zero-window probe.
+TRIED_AGAIN = int(
     AnalysisFlag.RETRANSMISSION
     | AnalysisFlag.FAST_RETRANSMISSION
     | AnalysisFlag.KEEP_ALIVE
@@ -256,7 +257,7 @@ def stall(packets: PacketColumns, states: PacketStates, conn: Connection) -> Sta
 def _is_try(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     """Data or a FIN sent again (not spuriously), or a keep-alive or zero-window probe."""
     bits = packets.analysis[row]
-    if not bits & _TRIED_AGAIN or bits & _PROBE_ANSWER or packets.flags[row] & (_SYN | _RST):
+    if not bits & TRIED_AGAIN or bits & _PROBE_ANSWER or packets.flags[row] & (_SYN | _RST):
         return False
     if states.role[row] in _PROBES:
         return True

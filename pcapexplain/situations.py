@@ -231,7 +231,7 @@ def _reset(f: PacketFacts) -> Situation:
         return Situation.RST_FIRST_SEEN
     if f.gives_up and r.after is T.UNKNOWN:
         return Situation.RST_GIVES_UP
-    if f.lost_connection and s.before is T.ESTABLISHED and s.after is T.CLOSED:
+    if f.lost_connection and s.after is T.CLOSED:
         return Situation.RST_CONNECTION_LOST
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT

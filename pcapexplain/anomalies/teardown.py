@@ -12,7 +12,6 @@ from pcapexplain.anomalies.context import ACK, RST, SYN, Context, retry_times, s
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
-    AnalysisFlag,
     Anomaly,
     AnomalySlug,
     Direction,
@@ -148,10 +147,7 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif not own_fin and endpoints.lost_connection_answer(
-        p, next(ctx.before(rst, 1 - d), None), rst
-    ):
-        # Linux answers data after its own close so too; before its FIN, it has no connection.
+    elif endpoints.lost_connection_answer(p, ctx.s, next(ctx.before(rst, 1 - d), None), rst):
         cause = "no-connection"
     elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
@@ -247,17 +243,9 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
     return ("in-window" if inside else "out-of-window"), offset
 
 
-_TRIED_AGAIN = int(
-    AnalysisFlag.RETRANSMISSION
-    | AnalysisFlag.FAST_RETRANSMISSION
-    | AnalysisFlag.KEEP_ALIVE
-    | AnalysisFlag.ZERO_WINDOW_PROBE
-)
-
-
 def _tried_twice(f: Facts) -> Mask:
     """Connections where one side sent two or more retransmissions or probes."""
-    tried = f.by_direction((f.analysis & _TRIED_AGAIN) != 0)
+    tried = f.by_direction((f.analysis & retransmission.TRIED_AGAIN) != 0)
     return np.asarray(tried.max(axis=1, initial=0) >= retransmission.MIN_TRIES, dtype=np.bool_)
 
 
