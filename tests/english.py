@@ -38,8 +38,9 @@ ABBREVIATIONS = {
 # line's metavars; everything else English is a translation gap.
 PROPER_NAMES = {
     *("AIX", "Ixia", "SHB", "IDB", "SPB", "EPB", "PB", "Unicode"),
-    *("tshark", "pcapexplain", "Wireshark", "Zeek", "Linux", "BSD", "macOS", "nmap", "sysctl"),
-    *("JavaScript", "NULL", "Xmas", "ECONNREFUSED", "ECONNRESET", "Karn", "README.md", "Dask"),
+    *("tshark", "pcapexplain", "Wireshark", "Zeek", "Linux", "Windows", "BSD", "macOS", "nmap"),
+    *("sysctl", "JavaScript", "NULL", "Xmas", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "Karn"),
+    *("README.md", "Dask"),
     *("Python", "tcpdump", "pcap", "pcapng", "gzip"),
     *("OPTIONS", "COMMAND", "ARGS"),
 }
@@ -84,7 +85,7 @@ def _allowed(word: str, before: str) -> bool:
         return not core
     if core in NAMES | ABBREVIATIONS | PROPER_NAMES | UNITS:
         return True
-    if all(part in ABBREVIATIONS for part in core.split("/")):  # TSO/GSO
+    if all(part in ABBREVIATIONS | NAMES for part in core.split("/")):  # TSO/GSO, FIN/RST
         return True
     if all(part in NAMES for part in re.split(r"[-+]", core)):  # SYN-ACK, FIN+ACK
         return True
