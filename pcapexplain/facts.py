@@ -165,6 +165,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         synack_crossed=direction in walker.synack_crossed,
         sent_synack=(direction, True) in walker.syn_times,
         self_connect=conn.self_connect,
+        close_order_unknown=conn.closed_first is Closer.UNKNOWN,
     )
 
 
@@ -319,8 +320,8 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     prev = walker.previous
     if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
         return None
-    if prev.time_wait is Closer.NONE:
-        return None
+    if prev.time_wait in (Closer.NONE, Closer.UNKNOWN):
+        return None  # unknown: the previous connection's close was seen one way only
     p = walker.packets
     sender = (p.src[row], p.sport[row])
     old_rows = [r for r in prev.packet_index if (p.src[r], p.sport[r]) == sender]

@@ -181,11 +181,15 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
             stats.packets, stats.payload_bytes = counts[k], payload[k]
             stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
         conn.tshark_streams = streams.get(conn.id, ())
-    _note_unseen_sides(packets, key, counts, connections)
+    _note_unseen_sides(packets, states, key, counts, connections)
 
 
 def _note_unseen_sides(
-    packets: PacketColumns, key: np.ndarray, counts: list[int], connections: list[Connection]
+    packets: PacketColumns,
+    states: PacketStates,
+    key: np.ndarray,
+    counts: list[int],
+    connections: list[Connection],
 ) -> None:
     """A side with no packet in the capture, though its peer's packets show that it sent
     something while the capture ran: the peer's acknowledgment number moved, or the peer's SYN is
@@ -217,6 +221,49 @@ def _note_unseen_sides(
                 continue
             unseen = Inference.CLIENT_NOT_CAPTURED if k & 1 else Inference.SERVER_NOT_CAPTURED
             conn.inferred = (*conn.inferred, unseen)
+            _one_sided_close(packets, states, conn, k & 1)
+
+
+def _one_sided_close(
+    packets: PacketColumns, states: PacketStates, conn: Connection, seen: int
+) -> None:
+    """Who closed first, when only direction `seen` is in the capture.
+
+    The visible side's first FIN or RST is the only close the capture shows, yet the unseen side
+    may have sent its FIN before it. What the visible side's acknowledgment numbers prove:
+
+    - a later segment of the visible side acknowledges more than its close did (one more: the
+      peer's FIN; a resent FIN acking one more, as the BSDs and macOS send, counts too): what
+      the peer sent then arrived after the close was sent, and nothing follows a FIN, so the
+      peer had not closed before. The visible side closed first (both sides may have closed at
+      once, the FINs crossing: the visible side still sent its FIN before receiving the peer's).
+    - otherwise the close's ack may already cover the peer's FIN, moved by one just before or
+      with it, or long before; or the peer never closed. Exactly these packets come from either
+      order, so who closed first, the states from the close on, and (for a FIN) which side ends
+      in TIME_WAIT are unknown.
+    """
+    if conn.closed_first is not (Closer.SERVER if seen else Closer.CLIENT):
+        return
+    flags, acks, direction = packets.flags, packets.ack, states.direction
+    mine = [r for r in conn.packet_index if direction[r] == seen]
+    at = next((i for i, r in enumerate(mine) if flags[r] & (_FIN | _RST)), None)
+    if at is None:
+        return
+    acked = [acks[r] for r in mine[: at + 1] if flags[r] & _ACK]
+    if acked and any(flags[r] & _ACK and seq_gt(acks[r], acked[-1]) for r in mine[at + 1 :]):
+        return
+    conn.closed_first = Closer.UNKNOWN
+    if flags[mine[at]] & _RST:
+        return  # a reset leaves both sides CLOSED whatever came before it: no TIME_WAIT
+    conn.time_wait = Closer.UNKNOWN
+    unknown = int(TcpState.UNKNOWN)
+    close = mine[at]
+    for row in conn.packet_index:
+        if row > close:
+            states.client_before[row] = states.server_before[row] = unknown
+        if row >= close:
+            states.client_after[row] = states.server_after[row] = unknown
+    conn.client_final = conn.server_final = TcpState.UNKNOWN
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:

@@ -78,6 +78,7 @@ class Situation(StrEnum):
     FIN_PASSIVE = "fin_passive"
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
     FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
+    FIN_ORDER_UNKNOWN = "fin_order_unknown"  # one direction unseen: active or passive unknown
     FIN_AGAIN_DELIVERED = "fin_again_delivered"  # resent; only this copy arrives
     FIN_AGAIN_ACKS_MORE = "fin_again_acks_more"  # resent with a higher ACK: may be no timeout
     FIN_OTHER = "fin_other"
@@ -160,6 +161,7 @@ class PacketFacts:
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
+    close_order_unknown: bool = False  # Connection.closed_first is Closer.UNKNOWN
 
     @property
     def illegal(self) -> bool:
@@ -288,6 +290,8 @@ def _fin(f: PacketFacts) -> Situation:
         if r.changed:
             return Situation.FIN_AGAIN_DELIVERED
         return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_AGAIN
+    if f.close_order_unknown and s.after is T.UNKNOWN:
+        return Situation.FIN_ORDER_UNKNOWN  # the replay could not tell FIN_WAIT_1 from LAST_ACK
     if s.before is T.SYN_SENT and s.passed is T.ESTABLISHED:
         return Situation.FIN_AFTER_MISSED_SYNACK
     if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:

@@ -605,11 +605,13 @@ def test_fast_open_syn_then_fin_with_the_synack_missed_is_one_account() -> None:
     # Nothing of the server is in the capture, but the client acknowledges its SYN.
     assert conn.inferred == (Inference.SYNACK_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED)
     assert conn.teardown is Teardown.HALF_CLOSED_AT_END
-    assert (conn.client_final, conn.server_final) == (S.FIN_WAIT_1, S.CLOSE_WAIT)
+    # The FIN's ack may already cover a server FIN that came with the missed SYN-ACK's data:
+    # who closed first, and so the states the FIN leads to, are unknown.
+    assert conn.closed_first is Closer.UNKNOWN
+    assert (conn.client_final, conn.server_final) == (S.UNKNOWN, S.UNKNOWN)
     fin = conn.packet_index[1]
-    assert ladder(states, conn)[1] == ("FIN", "SYN_SENT", "FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT")
+    assert ladder(states, conn)[1] == ("FIN", "SYN_SENT", "UNKNOWN", "UNKNOWN", "UNKNOWN")
     assert states.passed_through(fin, client=True) is S.ESTABLISHED
-    assert states.passed_through(fin, client=False) is S.ESTABLISHED
 
 
 def test_fin_ack_that_acknowledges_our_fin_passes_fin_wait_2_at_once() -> None:
