@@ -422,6 +422,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_AGAIN: ("time_wait",),
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
     Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
+    Situation.FIN_ORDER_UNKNOWN: ("close_states",),
     Situation.FINACK_FIRST: ("four_way_close", "close_states"),
     Situation.FINACK_FIRST_DATA: ("four_way_close", "close_states"),
     Situation.FINACK_FROM_CLOSING: ("closing", "who_time_wait"),
