@@ -23,6 +23,7 @@ from pcapexplain.model import (
     Closer,
     Connection,
     Direction,
+    Inference,
     Lang,
     PacketColumns,
     PacketRole,
@@ -35,6 +36,7 @@ from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
+_UNSEEN = frozenset((Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED))
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
 _FLAG_ORDER = tuple(TcpFlags)
@@ -166,6 +168,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sent_synack=(direction, True) in walker.syn_times,
         self_connect=conn.self_connect,
         close_order_unknown=conn.closed_first is Closer.UNKNOWN,
+        peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
     )
 
 

@@ -38,6 +38,10 @@ _STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
+_SYNCHRONIZED = frozenset(
+    int(s)
+    for s in (TcpState.ESTABLISHED, TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2, TcpState.CLOSE_WAIT)
+)
 _NEVER_OPENED = frozenset(
     (
         Handshake.REFUSED,
@@ -237,10 +241,13 @@ def _one_sided_close(
       the peer sent then arrived after the close was sent, and nothing follows a FIN, so the
       peer had not closed before. The visible side closed first (both sides may have closed at
       once, the FINs crossing: the visible side still sent its FIN before receiving the peer's).
+      What moved the ack may be the peer's FIN, acknowledging the visible FIN or crossing it, or
+      data: from that segment on the states, and who ends in TIME_WAIT, are unknown.
     - otherwise the close's ack may already cover the peer's FIN, moved by one just before or
       with it, or long before; or the peer never closed. Exactly these packets come from either
-      order, so who closed first, the states from the close on, and (for a FIN) which side ends
-      in TIME_WAIT are unknown.
+      order, so who closed first is unknown, and, for a FIN, so are the states from the first
+      segment whose ack reached the close's (the peer's FIN, if any, is the last thing it
+      covers) and who ends in TIME_WAIT. A reset leaves both sides CLOSED either way.
     """
     if conn.closed_first is not (Closer.SERVER if seen else Closer.CLIENT):
         return
@@ -250,18 +257,29 @@ def _one_sided_close(
     if at is None:
         return
     acked = [acks[r] for r in mine[: at + 1] if flags[r] & _ACK]
-    if acked and any(flags[r] & _ACK and seq_gt(acks[r], acked[-1]) for r in mine[at + 1 :]):
-        return
-    conn.closed_first = Closer.UNKNOWN
+    later = (r for r in mine[at + 1 :] if acked and flags[r] & _ACK and seq_gt(acks[r], acked[-1]))
+    moved = next(later, None)
+    if moved is None:
+        conn.closed_first = Closer.UNKNOWN
     if flags[mine[at]] & _RST:
-        return  # a reset leaves both sides CLOSED whatever came before it: no TIME_WAIT
+        return
+    if moved is None:  # from the first segment that may have acknowledged the peer's FIN
+        before = states.client_before if seen == _TO_SERVER else states.server_before
+        # A segment that completes the opening keeps its story (what it proves holds either way).
+        opened = (r for r in mine[:at] if before[r] in _SYNCHRONIZED and flags[r] & _ACK)
+        moved = next((r for r in opened if acks[r] == acked[-1]), mine[at]) if acked else mine[at]
     conn.time_wait = Closer.UNKNOWN
+    _forget_states(states, conn, moved)
+
+
+def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:
+    """Both sides' states are unknown after row start and from then on."""
     unknown = int(TcpState.UNKNOWN)
-    close = mine[at]
     for row in conn.packet_index:
-        if row > close:
+        if row > start:
             states.client_before[row] = states.server_before[row] = unknown
-        if row >= close:
+            states.passed.pop(row, None)
+        if row >= start:
             states.client_after[row] = states.server_after[row] = unknown
     conn.client_final = conn.server_final = TcpState.UNKNOWN
 
