@@ -25,6 +25,7 @@ from tests.builders import (
     SELF,
     SYN,
     Conversation,
+    client_side_only,
     closed_by_client,
     closed_three_way,
     connected_to_itself,
@@ -816,12 +817,7 @@ def test_a_lone_synack_does_not_say_that_a_direction_was_not_captured() -> None:
 
 def _client_side_only() -> Conversation:
     """The client's packets only: SYN, handshake ACK, a 23-byte request, the ACK of a reply."""
-    c = Conversation()
-    c.send(c.client, SYN)
-    c.next[c.server] += 1  # the SYN-ACK, not captured
-    c.send(c.client, ACK)
-    c.data(c.client, 23)
-    c.next[c.server] += 44  # the reply, not captured
+    c = client_side_only(23, 44)
     c.ack(c.client)
     return c
 
