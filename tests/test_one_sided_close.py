@@ -59,7 +59,8 @@ def test_explain_hedges_the_fin(name: str, lang: Lang, capsys: pytest.CaptureFix
     for who in ("client", "server"):
         assert text(lang, "ui.closed_first", who=text(lang, f"closer.{who}")) not in out
     hedge = "active or the passive close cannot be told" if lang is Lang.EN else "无法判断"
-    fin_lines = [line for line in out.splitlines() if "FIN" in line and "seq" in line]
+    flags = "FIN, ACK ·" if lang is Lang.EN else "FIN、ACK ·"
+    fin_lines = [line for line in out.splitlines() if flags in line]
     assert fin_lines and all(hedge in line for line in fin_lines)
     active = "(active close)" if lang is Lang.EN else "（主动关闭）"
     assert active not in out and "TIME_WAIT at the end: the" not in out
