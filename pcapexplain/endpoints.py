@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pcapexplain import retransmission
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -142,6 +143,21 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
         return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
     expected = segment_end(packets.seq[segment], packets.length[segment], flags)
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
+
+
+def lost_connection_answer(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+) -> bool:
+    """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
+    segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
+    <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
+    Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
+    too, which the state rules out."""
+    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
+        return False
+    to_server = states.direction[rst] == Direction.TO_SERVER
+    before = states.client_before[rst] if to_server else states.server_before[rst]
+    return before == _EST and closed_port_answer(packets, answered, rst)
 
 
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
@@ -313,6 +329,10 @@ def _step(
     flags = packets.flags[row]
     if flags & _RST:
         _on_rst(packets, row, sender, receiver)
+        if pos == len(conn.packet_index) - 1 and retransmission.stall(packets, states, conn):
+            # It gives up on a peer that answered none of its tries: nothing shows that this
+            # RST arrives either, so the peer may be gone, or still ESTABLISHED (half-open).
+            receiver.state = _UNK if receiver.state == _CLOSED else receiver.state
         return _ROLE_RST
     if flags & _SYN:
         return _on_syn(packets, row, pos, flags, sender, receiver, states, conn, runs)
