@@ -247,6 +247,8 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.FIN_AGAIN_DELIVERED: Claim(),
     Situation.FIN_AGAIN_ACKS_MORE: Claim(),
     Situation.FIN_OTHER: Claim(),
+    Situation.FIN_ORDER_UNKNOWN: Claim(sender_after=_s(T.UNKNOWN), receiver_after=_s(T.UNKNOWN)),
+    Situation.ACK_PEER_UNSEEN: Claim(sender_after=_s(T.UNKNOWN), receiver_after=_s(T.UNKNOWN)),
     Situation.FINACK_FIRST: Claim(
         sender_before=_s(T.CLOSE_WAIT),
         receiver_before=_s(T.FIN_WAIT_1),

@@ -23,6 +23,7 @@ from pcapexplain.model import (
     Closer,
     Connection,
     Direction,
+    Inference,
     Lang,
     PacketColumns,
     PacketRole,
@@ -36,6 +37,7 @@ from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_UNSEEN = frozenset((Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED))
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
 _FLAG_ORDER = tuple(TcpFlags)
@@ -170,6 +172,8 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
         self_connect=conn.self_connect,
+        close_order_unknown=conn.closed_first is Closer.UNKNOWN,
+        peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
         gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
         lost_connection=bool(flags & TcpFlags.RST)
         and endpoints.lost_connection_answer(p, walker.states, answered, row),
@@ -335,8 +339,8 @@ def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     prev = walker.previous
     if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
         return None
-    if prev.time_wait is Closer.NONE:
-        return None
+    if prev.time_wait in (Closer.NONE, Closer.UNKNOWN):
+        return None  # unknown: the previous connection's close was seen one way only
     p = walker.packets
     sender = (p.src[row], p.sport[row])
     old_rows = [r for r in prev.packet_index if (p.src[r], p.sport[r]) == sender]

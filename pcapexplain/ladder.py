@@ -403,8 +403,8 @@ def _marks(states: PacketStates, row: int, arrow: Arrow, lang: Lang) -> list[Sta
         (states.client_before, states.client_after, CLIENT_X - 8, "end"),
         (states.server_before, states.server_after, SERVER_X + 8, "start"),
     ):
-        if before[row] == after[row]:
-            continue
+        if before[row] == after[row] or after[row] == TcpState.UNKNOWN:
+            continue  # no state entered; one the capture cannot tell is no mark either
         at_tail = (x < CLIENT_X) == (arrow.x1 == CLIENT_X)
         y = (arrow.y1 if at_tail else arrow.y2) + 4  # centred on the arrow's end
         passed = states.passed_through(row, client=x < CLIENT_X)

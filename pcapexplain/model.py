@@ -312,6 +312,7 @@ class Closer(StrEnum):
     SERVER = "server"
     BOTH = "both"
     NONE = "none"
+    UNKNOWN = "unknown"  # one direction was not captured and its packets may decide it
 
 
 class CapturePoint(StrEnum):

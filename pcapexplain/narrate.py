@@ -476,9 +476,13 @@ def connection_header(connection: Connection, lang: Lang) -> str:
     ]
     if conn.closed_first is Closer.BOTH:
         parts.append(text(lang, "ui.closed_together"))  # not "both closed first"
+    elif conn.closed_first is Closer.UNKNOWN:
+        parts.append(text(lang, "ui.closed_first_unknown"))
     elif conn.closed_first is not Closer.NONE:
         parts.append(text(lang, "ui.closed_first", who=text(lang, f"closer.{conn.closed_first}")))
-    if conn.time_wait is not Closer.NONE:
+    if conn.time_wait is Closer.UNKNOWN:
+        parts.append(text(lang, "ui.time_wait_unknown"))
+    elif conn.time_wait is not Closer.NONE:
         parts.append(text(lang, "ui.time_wait", who=text(lang, f"closer.{conn.time_wait}")))
     if conn.handshake is Handshake.NOT_CAPTURED:
         parts.append(text(lang, "ui.midstream"))

@@ -38,6 +38,10 @@ _STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
+_SYNCHRONIZED = frozenset(
+    int(s)
+    for s in (TcpState.ESTABLISHED, TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2, TcpState.CLOSE_WAIT)
+)
 _NEVER_OPENED = frozenset(
     (
         Handshake.REFUSED,
@@ -181,11 +185,15 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
             stats.packets, stats.payload_bytes = counts[k], payload[k]
             stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
         conn.tshark_streams = streams.get(conn.id, ())
-    _note_unseen_sides(packets, key, counts, connections)
+    _note_unseen_sides(packets, states, key, counts, connections)
 
 
 def _note_unseen_sides(
-    packets: PacketColumns, key: np.ndarray, counts: list[int], connections: list[Connection]
+    packets: PacketColumns,
+    states: PacketStates,
+    key: np.ndarray,
+    counts: list[int],
+    connections: list[Connection],
 ) -> None:
     """A side with no packet in the capture, though its peer's packets show that it sent
     something while the capture ran: the peer's acknowledgment number moved, or the peer's SYN is
@@ -217,6 +225,63 @@ def _note_unseen_sides(
                 continue
             unseen = Inference.CLIENT_NOT_CAPTURED if k & 1 else Inference.SERVER_NOT_CAPTURED
             conn.inferred = (*conn.inferred, unseen)
+            _one_sided_close(packets, states, conn, k & 1)
+
+
+def _one_sided_close(
+    packets: PacketColumns, states: PacketStates, conn: Connection, seen: int
+) -> None:
+    """Who closed first, when only direction `seen` is in the capture.
+
+    The visible side's first FIN or RST is the only close the capture shows, yet the unseen side
+    may have sent its FIN before it. What the visible side's acknowledgment numbers prove:
+
+    - a later segment of the visible side acknowledges more than its close did (one more: the
+      peer's FIN; a resent FIN acking one more, as the BSDs and macOS send, counts too): what
+      the peer sent then arrived after the close was sent, and nothing follows a FIN, so the
+      peer had not closed before. The visible side closed first (both sides may have closed at
+      once, the FINs crossing: the visible side still sent its FIN before receiving the peer's).
+      What moved the ack may be the peer's FIN, acknowledging the visible FIN or crossing it, or
+      data: from that segment on the states, and who ends in TIME_WAIT, are unknown.
+    - otherwise the close's ack may already cover the peer's FIN, moved by one just before or
+      with it, or long before; or the peer never closed. Exactly these packets come from either
+      order, so who closed first is unknown, and, for a FIN, so are the states from the first
+      segment whose ack reached the close's (the peer's FIN, if any, is the last thing it
+      covers) and who ends in TIME_WAIT. A reset leaves both sides CLOSED either way.
+    """
+    if conn.closed_first is not (Closer.SERVER if seen else Closer.CLIENT):
+        return
+    flags, acks, direction = packets.flags, packets.ack, states.direction
+    mine = [r for r in conn.packet_index if direction[r] == seen]
+    at = next((i for i, r in enumerate(mine) if flags[r] & (_FIN | _RST)), None)
+    if at is None:
+        return
+    acked = [acks[r] for r in mine[: at + 1] if flags[r] & _ACK]
+    later = (r for r in mine[at + 1 :] if acked and flags[r] & _ACK and seq_gt(acks[r], acked[-1]))
+    moved = next(later, None)
+    if moved is None:
+        conn.closed_first = Closer.UNKNOWN
+    if flags[mine[at]] & _RST:
+        return
+    if moved is None:  # from the first segment that may have acknowledged the peer's FIN
+        before = states.client_before if seen == _TO_SERVER else states.server_before
+        # A segment that completes the opening keeps its story (what it proves holds either way).
+        opened = (r for r in mine[:at] if before[r] in _SYNCHRONIZED and flags[r] & _ACK)
+        moved = next((r for r in opened if acks[r] == acked[-1]), mine[at]) if acked else mine[at]
+    conn.time_wait = Closer.UNKNOWN
+    _forget_states(states, conn, moved)
+
+
+def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:
+    """Both sides' states are unknown after row start and from then on."""
+    unknown = int(TcpState.UNKNOWN)
+    for row in conn.packet_index:
+        if row > start:
+            states.client_before[row] = states.server_before[row] = unknown
+            states.passed.pop(row, None)
+        if row >= start:
+            states.client_after[row] = states.server_after[row] = unknown
+    conn.client_final = conn.server_final = TcpState.UNKNOWN
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:

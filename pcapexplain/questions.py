@@ -14,6 +14,7 @@ from typing import Final
 
 from pcapexplain.model import (
     AnalysisFlag,
+    Closer,
     Connection,
     Direction,
     PacketColumns,
@@ -107,6 +108,7 @@ class Reason(StrEnum):
     NO_FIN_ACK = "no_fin_ack"  # the first FIN was never acknowledged in the capture
     NO_CLOSE = "no_close"  # the connection was not closed within the capture
     NO_WINDOW_SCALE = "no_window_scale"  # the handshake, hence the window scale, is missing
+    CLOSER_UNKNOWN = "closer_unknown"  # one direction unseen: who closed first is unknown
 
 
 @dataclass(frozen=True, slots=True)
@@ -411,6 +413,8 @@ def _first_fin_sender(view: View, params: Params) -> Extracted:
     fin = view.first_fin()
     if fin is None:
         return Unanswerable(Reason.NO_FIN)
+    if view.conn.closed_first is Closer.UNKNOWN:
+        return Unanswerable(Reason.CLOSER_UNKNOWN)  # the first FIN captured need not be the first
     sender = view.side_of(fin)
     also: tuple[int | str, ...] = ("both",) if view.conn.teardown is Teardown.SIMULTANEOUS else ()
     return Computed(sender.value, (view.frame(fin),), frozenset({view.frame(fin)}), also=also)
@@ -420,6 +424,8 @@ def _fin_seq(view: View, params: Params) -> Extracted:
     fin = view.first_fin()
     if fin is None:
         return Unanswerable(Reason.NO_FIN)
+    if view.conn.closed_first is Closer.UNKNOWN:
+        return Unanswerable(Reason.CLOSER_UNKNOWN)
     return _sequence(view, fin, view.packets.seq[fin], view.side_of(fin), [fin])
 
 
@@ -455,6 +461,8 @@ def _teardown(view: View, params: Params) -> Extracted:
 def _time_wait_side(view: View, params: Params) -> Extracted:
     if view.conn.teardown not in _CLOSED:
         return Unanswerable(Reason.NO_CLOSE)
+    if view.conn.time_wait is Closer.UNKNOWN:
+        return Unanswerable(Reason.CLOSER_UNKNOWN)
     states = view.states
     entered = [
         r

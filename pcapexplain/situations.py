@@ -82,6 +82,8 @@ class Situation(StrEnum):
     FIN_PASSIVE = "fin_passive"
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
     FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
+    FIN_ORDER_UNKNOWN = "fin_order_unknown"  # one direction unseen: active or passive unknown
+    ACK_PEER_UNSEEN = "ack_peer_unseen"  # may acknowledge an unseen FIN: states unknown after
     FIN_AGAIN_DELIVERED = "fin_again_delivered"  # resent; only this copy arrives
     FIN_AGAIN_ACKS_MORE = "fin_again_acks_more"  # resent with a higher ACK: may be no timeout
     FIN_OTHER = "fin_other"
@@ -165,6 +167,8 @@ class PacketFacts:
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
+    close_order_unknown: bool = False  # Connection.closed_first is Closer.UNKNOWN
+    peer_unseen: bool = False  # none of the other side's packets is in the capture
     gives_up: bool = False  # a RST that ends its sender's unanswered tries
     lost_connection: bool = False  # a RST in the form of an answer from no connection
 
@@ -295,6 +299,10 @@ def _synack(f: PacketFacts) -> Situation:
 
 def _fin(f: PacketFacts) -> Situation:
     s, r = f.sender, f.receiver
+    if f.peer_unseen and s.after is T.UNKNOWN:  # outcomes._one_sided_close forgot the states
+        if f.resent:
+            return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_OTHER
+        return Situation.FIN_ORDER_UNKNOWN if f.close_order_unknown else Situation.FIN_OTHER
     if f.resent:
         if r.changed:
             return Situation.FIN_AGAIN_DELIVERED
@@ -335,6 +343,8 @@ def _ack_or_data(f: PacketFacts) -> Situation:
         return Situation.DATA_ACK_PROVES_HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
         return Situation.FINACK_AGAIN
+    if f.peer_unseen and s.after is T.UNKNOWN and s.changed:
+        return Situation.ACK_PEER_UNSEEN
     if r.changed or s.changed:
         return _acks_fin(f)
     if f.role is PacketRole.FIN_ACK:
@@ -437,6 +447,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_AGAIN: ("time_wait",),
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
     Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
+    Situation.FIN_ORDER_UNKNOWN: ("close_states",),
+    Situation.ACK_PEER_UNSEEN: ("close_states",),
     Situation.FINACK_FIRST: ("four_way_close", "close_states"),
     Situation.FINACK_FIRST_DATA: ("four_way_close", "close_states"),
     Situation.FINACK_FROM_CLOSING: ("closing", "who_time_wait"),

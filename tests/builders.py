@@ -136,6 +136,18 @@ class Conversation:
         return columns(self.packets)
 
 
+def client_side_only(request: int, reply: int) -> Conversation:
+    """The client's packets only, as a one-way capture shows them: its SYN, the ACK of an unseen
+    SYN-ACK, a request; the server's reply of `reply` bytes is counted but not captured."""
+    c = Conversation()
+    c.send(c.client, SYN)
+    c.next[c.server] += 1  # the SYN-ACK, not captured
+    c.send(c.client, ACK)
+    c.data(c.client, request)
+    c.next[c.server] += reply
+    return c
+
+
 def closed_by_client() -> Conversation:
     """The textbook connection: handshake, one data segment acknowledged, a four-way close that
     the client starts."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api
+from pcapexplain.model import Closer
 from pcapexplain.questions import (
     Computed,
     Params,
@@ -75,6 +76,9 @@ def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None
         if key not in ref:
             assert got is None, (kind, got)
             continue
+        if kind is QuestionKind.FIN_SEQ and conn.closed_first is Closer.UNKNOWN:
+            assert got is None, kind  # one direction: the first FIN captured may not be the first
+            continue
         raw, relative, frame = ref[key]
         assert got is not None, kind
         assert got.value == raw, kind
@@ -107,7 +111,11 @@ def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None
         assert estimate.value == pytest.approx(tshark_reference.estimated([s for s, _ in expected]))
     if not illegal and "first_fin_sender" in ref:
         sender = ask(view, QuestionKind.FIRST_FIN_SENDER)
-        assert sender is not None and (sender.value, sender.evidence[0]) == ref["first_fin_sender"]
+        if conn.closed_first is Closer.UNKNOWN:
+            assert sender is None  # the reference's first FIN is only the first one captured
+        else:
+            assert sender is not None
+            assert (sender.value, sender.evidence[0]) == ref["first_fin_sender"]
 
 
 def test_every_sample_capture_is_covered() -> None:

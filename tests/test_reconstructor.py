@@ -25,6 +25,7 @@ from tests.builders import (
     SELF,
     SYN,
     Conversation,
+    client_side_only,
     closed_by_client,
     closed_three_way,
     connected_to_itself,
@@ -656,11 +657,13 @@ def test_fast_open_syn_then_fin_with_the_synack_missed_is_one_account() -> None:
     # Nothing of the server is in the capture, but the client acknowledges its SYN.
     assert conn.inferred == (Inference.SYNACK_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED)
     assert conn.teardown is Teardown.HALF_CLOSED_AT_END
-    assert (conn.client_final, conn.server_final) == (S.FIN_WAIT_1, S.CLOSE_WAIT)
+    # The FIN's ack may already cover a server FIN that came with the missed SYN-ACK's data:
+    # who closed first, and so the states the FIN leads to, are unknown.
+    assert conn.closed_first is Closer.UNKNOWN
+    assert (conn.client_final, conn.server_final) == (S.UNKNOWN, S.UNKNOWN)
     fin = conn.packet_index[1]
-    assert ladder(states, conn)[1] == ("FIN", "SYN_SENT", "FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT")
+    assert ladder(states, conn)[1] == ("FIN", "SYN_SENT", "UNKNOWN", "UNKNOWN", "UNKNOWN")
     assert states.passed_through(fin, client=True) is S.ESTABLISHED
-    assert states.passed_through(fin, client=False) is S.ESTABLISHED
 
 
 def test_fin_ack_that_acknowledges_our_fin_passes_fin_wait_2_at_once() -> None:
@@ -781,7 +784,10 @@ def test_the_servers_ack_of_data_proves_a_handshake_ack_the_capture_missed() -> 
     assert Inference.CLIENT_NOT_CAPTURED in conn.inferred
     servers = [(row[3], row[4]) for row in ladder(states, conn)]
     assert servers[:2] == [("UNKNOWN", "SYN_RECEIVED"), ("SYN_RECEIVED", "ESTABLISHED")]
-    assert servers[3] == ("ESTABLISHED", "FIN_WAIT_1")
+    # Its FIN acks no more than before and nothing follows: the client may have closed first,
+    # its FIN the last of what the server acknowledged since its data (2).
+    assert servers[2:] == [("ESTABLISHED", "UNKNOWN"), ("UNKNOWN", "UNKNOWN")]
+    assert conn.closed_first is Closer.UNKNOWN
 
 
 def test_an_ack_no_higher_than_the_synacks_proves_nothing() -> None:
@@ -804,3 +810,103 @@ def test_a_lone_synack_does_not_say_that_a_direction_was_not_captured() -> None:
     c.next[c.client] += 5  # five bytes from the client arrived while the capture ran
     c.send(c.server, ACK)
     assert Inference.CLIENT_NOT_CAPTURED in only(run(c)[0]).inferred
+
+
+# ------------------------------------------------- who closed first, seen from one side only
+
+
+def _client_side_only() -> Conversation:
+    """The client's packets only: SYN, handshake ACK, a 23-byte request, the ACK of a reply."""
+    c = client_side_only(23, 44)
+    c.ack(c.client)
+    return c
+
+
+def _unknown_close(conn: Connection, states: PacketStates, start: int) -> None:
+    """Unknown from the row start on: the first whose ack reached the FIN's."""
+    assert conn.closed_first is Closer.UNKNOWN
+    assert conn.time_wait is Closer.UNKNOWN
+    assert (conn.client_final, conn.server_final) == (S.UNKNOWN, S.UNKNOWN)
+    rows = ladder(states, conn)
+    assert rows[start - 1][2] == "ESTABLISHED"
+    assert rows[start][1:] == ("ESTABLISHED", "UNKNOWN", "ESTABLISHED", "UNKNOWN")
+    assert all(row[1:] == ("UNKNOWN",) * 4 for row in rows[start + 1 :])
+
+
+def test_a_later_ack_of_one_more_proves_the_visible_side_closed_first() -> None:
+    """The server's FIN arrived after the client's was sent: nothing follows a FIN."""
+    c = _client_side_only()
+    c.fin(c.client)
+    c.next[c.server] += 1  # the server's FIN, not captured
+    c.ack(c.client)
+    conn, states = (lambda r: (only(r[0]), r[1]))(run(c))
+    assert Inference.SERVER_NOT_CAPTURED in conn.inferred
+    assert conn.closed_first is Closer.CLIENT
+    assert ladder(states, conn)[4][1:3] == ("ESTABLISHED", "FIN_WAIT_1")
+    # What moved the ack may be the server's FIN or data: TIME_WAIT and the states are unknown.
+    assert conn.time_wait is Closer.UNKNOWN
+    assert ladder(states, conn)[5][1:] == ("FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT", "UNKNOWN")
+
+
+def test_a_fin_after_the_ack_of_the_peers_fin_leaves_who_closed_first_unknown() -> None:
+    """The server closed first: the client's ACK covers its FIN, the client's FIN the same."""
+    c = _client_side_only()
+    c.next[c.server] += 1  # the server's FIN, not captured
+    c.ack(c.client)
+    c.fin(c.client)
+    conns, states = run(c)
+    _unknown_close(only(conns), states, 4)  # the ACK that may be the ACK of the server's FIN
+
+
+def test_a_fin_whose_ack_moves_with_it_leaves_who_closed_first_unknown() -> None:
+    """The server's FIN (or one byte) may have come just before: the FIN carries ack + 1."""
+    c = _client_side_only()
+    c.next[c.server] += 1
+    c.fin(c.client)
+    conns, states = run(c)
+    _unknown_close(only(conns), states, 4)
+
+
+def test_a_fin_with_nothing_after_it_leaves_who_closed_first_unknown() -> None:
+    """The same packets come from a client that closed first and a server that closed long
+    before (its FIN acknowledged by the client's last ACK)."""
+    c = _client_side_only()
+    c.fin(c.client)
+    conns, states = run(c)
+    _unknown_close(only(conns), states, 3)  # the ACK of the reply may cover a FIN behind it
+
+
+def test_a_resent_fin_acking_one_more_proves_the_visible_side_closed_first() -> None:
+    """BSD and macOS set FIN on the ACK of the peer's FIN while their own is unacknowledged."""
+    c = _client_side_only()
+    c.fin(c.client)
+    fin_seq = c.next[c.client] - 1
+    c.next[c.server] += 1
+    c.send(c.client, FIN | ACK, seq=fin_seq)
+    assert only(run(c)[0]).closed_first is Closer.CLIENT
+
+
+def test_the_servers_fin_is_its_active_close_when_it_later_acks_one_more() -> None:
+    c = _server_side_only(tfo=False)
+    c.next[c.client] += 1  # the client's FIN, not captured
+    c.ack(c.server)
+    assert only(run(c)[0]).closed_first is Closer.SERVER
+
+
+def test_a_one_sided_reset_leaves_who_closed_first_unknown_but_no_time_wait() -> None:
+    """The server may have sent a FIN the client answered with this RST; a RST leaves no
+    TIME_WAIT whatever came before it, and both sides CLOSED."""
+    c = _client_side_only()
+    c.next[c.server] += 1
+    c.ack(c.client)
+    c.rst(c.client)
+    conn, states = (lambda r: (only(r[0]), r[1]))(run(c))
+    assert conn.teardown is Teardown.RESET_BY_CLIENT
+    assert (conn.closed_first, conn.time_wait) == (Closer.UNKNOWN, Closer.NONE)
+    assert conn.client_final is S.CLOSED
+
+
+def test_both_directions_captured_keep_the_client_as_the_first_closer() -> None:
+    """The rule reads only one-sided connections: with both, the FINs themselves tell."""
+    conn = only(run(closed_by_client())[0])
+    assert (conn.closed_first, conn.time_wait) == (Closer.CLIENT, Closer.CLIENT)

@@ -45,6 +45,7 @@ from pcapexplain.model import (
     Connection,
     Direction,
     Handshake,
+    Inference,
     Lang,
     PacketColumns,
     PacketRole,
@@ -507,6 +508,8 @@ def _check_transitions(result: CaptureAnalysis, conn: Connection) -> list[str]:
             edges = _edges(flags, sender, d in fin_sent)
             if conn.self_connect:  # one socket sends the segment, then receives it
                 edges |= _edges(flags, not sender, d in fin_sent)
+            if {Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED} & set(conn.inferred):
+                edges |= {(s, T.UNKNOWN) for s in TcpState}  # an unseen FIN may have come
             bad = [s for s in steps if s not in edges]
             if bad:
                 who = "client" if client else "server"

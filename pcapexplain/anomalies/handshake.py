@@ -352,7 +352,7 @@ def _ended(conn: Connection) -> bool:
 
 def _time_wait_side(prev: Connection, new: Connection) -> str | None:
     """Which end of the new connection was (presumably) still in TIME_WAIT from prev."""
-    if prev.time_wait is Closer.NONE:
+    if prev.time_wait in (Closer.NONE, Closer.UNKNOWN):
         return None
     if prev.time_wait is Closer.BOTH:
         return Closer.BOTH.value
