@@ -19,16 +19,10 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 
 from pcapexplain import __version__, diagnostics, run_display, usage_errors
+from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureStatus
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import in_lang, said, say, text
-from pcapexplain.model import (
-    BATCH_TIME_LIMIT,
-    Capture,
-    CaptureAnalysis,
-    CaptureStatus,
-    Lang,
-    Reader,
-)
+from pcapexplain.model import Capture, CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:
