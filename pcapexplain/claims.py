@@ -119,7 +119,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.SYNACK_TFO_IGNORED: Claim(
         receiver_before=_s(T.SYN_SENT), receiver_after=_s(T.ESTABLISHED)
     ),
-    Situation.SYNACK_AGAIN: Claim(),
+    Situation.SYNACK_AGAIN: Claim(sender_before=_s(T.SYN_RECEIVED), sender_stays=True),
     Situation.SYNACK_STALE: Claim(
         sender_after=_s(T.SYN_RECEIVED),
         receiver_before=_s(T.CLOSED),
@@ -156,6 +156,12 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
     ),
     Situation.HS_ACK_INFERRED: Claim(sender_before=_s(T.SYN_SENT), sender_after=_s(T.ESTABLISHED)),
+    Situation.HS_ACK_UNDELIVERED: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.SYN_RECEIVED), receiver_stays=True
+    ),
+    Situation.HS_ACK_AGAIN: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
+    ),
     Situation.DATA_ACK_PROVES_HS_ACK: Claim(
         sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.ESTABLISHED)
     ),

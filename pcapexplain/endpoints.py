@@ -281,7 +281,7 @@ def _step(
         _on_rst(packets, row, sender, receiver)
         return _ROLE_RST
     if flags & _SYN:
-        return _on_syn(packets, row, pos, flags, sender, receiver, states, conn)
+        return _on_syn(packets, row, pos, flags, sender, receiver, states, conn, runs)
     ack = packets.ack[row] if flags & _ACK else None
     role = states.role[row]
     sender_at_start, receiver_at_start = sender.state, receiver.state
@@ -360,10 +360,11 @@ def _on_syn(
     receiver: Side,
     states: PacketStates,
     conn: Connection,
+    runs: list[tuple[int, int, int, int]] | None,
 ) -> int:
     seq = packets.seq[row]
     if flags & _ACK:
-        return _on_synack(packets, row, pos, seq, sender, receiver, states, conn)
+        return _on_synack(packets, row, pos, seq, sender, receiver, states, conn, runs)
     if sender.sent_syn is not None:
         return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
     if sender.state not in _MAY_OPEN or receiver.state not in _MAY_RECEIVE_SYN:
@@ -393,8 +394,11 @@ def _on_synack(
     receiver: Side,
     states: PacketStates,
     conn: Connection,
+    runs: list[tuple[int, int, int, int]] | None,
 ) -> int:
     if sender.sent_synack == seq:
+        if _hs_ack_was_lost(sender, states, conn, pos):
+            _undo_last_change(sender, states, conn, pos, runs)
         return _ROLE_RESENT
     sender.sent_synack = seq
     sender.synack_ack = packets.ack[row]
@@ -416,6 +420,20 @@ def _on_synack(
         if receiver.isn is None:
             receiver.isn = seq_add(ack, -1)
     return _ROLE_SYN_ACK
+
+
+def _hs_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:
+    """The SYN-ACK is resent although the peer's ACK of it was captured: that ACK did not take
+    effect at the sender (lost on the way, or set aside by a listener that defers accepting until
+    data comes), which stayed in SYN_RECEIVED. A segment it sent since shows it established: in
+    SYN_RECEIVED it sends nothing but SYN-ACKs."""
+    if sender.state != _EST or not sender.state_rows:
+        return False
+    index, own = conn.packet_index, states.direction[conn.packet_index[pos]]
+    if any(states.direction[index[k]] == own for k in range(sender.state_rows - 1, pos)):
+        return False
+    before, _ = _columns_of_sender(states, conn, pos)
+    return before[index[sender.state_rows - 1]] == _SYN_RCVD
 
 
 def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | None:

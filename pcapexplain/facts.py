@@ -35,6 +35,7 @@ from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
+_HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
 _FLAG_ORDER = tuple(TcpFlags)
@@ -67,6 +68,7 @@ class Walk:
     last_segment: dict[Direction, int] = field(default_factory=dict)  # latest non-RST row
     half_close_told: int = 0
     synack_crossed: set[Direction] = field(default_factory=set)  # sides whose SYN-ACK crossed
+    hs_acked: set[Direction] = field(default_factory=set)  # sides that sent a handshake ACK
     resent_seen: int = 0  # resent data segments so far
     evidence: dict[int, retransmission.Evidence] | None = None  # resent row → its evidence
 
@@ -102,6 +104,8 @@ def remember(walker: Walk, row: int) -> None:
     peer_fin = walker.fin_end.get(other(direction))
     if flags & TcpFlags.ACK and peer_fin is not None and seq_ge(p.ack[row], peer_fin):
         walker.acked_fin.add(direction)
+    if walker.states.role[row] == _HS_ACK:
+        walker.hs_acked.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
     if resent_data(walker.packets, row):
@@ -164,6 +168,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
         synack_crossed=direction in walker.synack_crossed,
         sent_synack=(direction, True) in walker.syn_times,
+        hs_acked_before=direction in walker.hs_acked,
         self_connect=conn.self_connect,
     )
 

@@ -55,6 +55,8 @@ class Situation(StrEnum):
     HS_ACK = "hs_ack"
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
+    HS_ACK_UNDELIVERED = "hs_ack_undelivered"  # the SYN-ACK is resent later: no effect there
+    HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK, and completes the handshake
     DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
     ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
@@ -159,6 +161,7 @@ class PacketFacts:
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
+    hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
 
     @property
@@ -315,7 +318,11 @@ def _ack_or_data(f: PacketFacts) -> Situation:
                 return Situation.ACK_AFTER_CROSSED_SYNACK
             if f.handshake is Handshake.SIMULTANEOUS_OPEN and not f.sent_synack:
                 return Situation.ACK_OPENS_SIMULTANEOUS
-            return Situation.HS_ACK_DATA if f.length else Situation.HS_ACK
+            if f.length:
+                return Situation.HS_ACK_DATA
+            return Situation.HS_ACK_AGAIN if f.hs_acked_before else Situation.HS_ACK
+        if r.before is r.after is T.SYN_RECEIVED:
+            return Situation.HS_ACK_UNDELIVERED
     if s.before is T.SYN_RECEIVED and s.after is T.ESTABLISHED:
         return Situation.DATA_ACK_PROVES_HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
@@ -395,6 +402,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
+    Situation.HS_ACK_UNDELIVERED: ("three_way_handshake",),
+    Situation.HS_ACK_AGAIN: ("three_way_handshake", "why_three_minimum"),
     Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
     Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),

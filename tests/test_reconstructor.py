@@ -189,6 +189,57 @@ def test_lost_last_ack_fin_resent_and_answered_from_time_wait() -> None:
     assert conn.teardown is Teardown.FOUR_WAY
 
 
+def _handshake_ack_lost(resends: int) -> Conversation:
+    """The client's third ACK is captured but lost before the server, which resends its SYN-ACK
+    (resends times, each copy answered by the ACK again, every answer but the last lost too)."""
+    c = Conversation()
+    c.handshake()
+    for _ in range(resends):
+        c.send(c.server, SYN | ACK, seq=c.server_isn)
+        c.ack(c.client)
+    c.data(c.client)
+    c.ack(c.server)
+    return c
+
+
+@pytest.mark.parametrize("resends", [1, 2])
+def test_a_resent_synack_shows_the_captured_third_ack_never_took_effect(resends: int) -> None:
+    conn, states = _one(_handshake_ack_lost(resends))
+    rows = ladder(states, conn)
+    lost = ("HANDSHAKE_ACK", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "SYN_RECEIVED")
+    resent = ("SYN_RETRANSMISSION", "ESTABLISHED", "ESTABLISHED", "SYN_RECEIVED", "SYN_RECEIVED")
+    assert rows[2] == lost
+    for k in range(resends):
+        assert rows[3 + 2 * k] == resent
+        assert rows[4 + 2 * k] == (lost if k < resends - 1 else rows[4 + 2 * k])
+    last_ack = rows[2 + 2 * resends]
+    assert last_ack == (
+        "HANDSHAKE_ACK",
+        "ESTABLISHED",
+        "ESTABLISHED",
+        "SYN_RECEIVED",
+        "ESTABLISHED",
+    )
+    assert conn.handshake is Handshake.COMPLETE
+    assert conn.server_final is S.ESTABLISHED
+
+
+def test_a_synack_resent_after_the_server_acknowledged_data_undoes_nothing() -> None:
+    """Only an ACK from the peer can be lost: the server's own ACK of data proves ESTABLISHED."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.send(c.server, SYN | ACK, seq=c.server_isn)
+    conn, states = _one(c)
+    assert [row[4] for row in ladder(states, conn)[2:]] == ["ESTABLISHED"] * 4
+
+
+def _one(c: Conversation) -> tuple[Connection, PacketStates]:
+    conns, states = run(c)
+    return only(conns), states
+
+
 @pytest.mark.parametrize(
     ("side", "teardown"),
     [("client", Teardown.RESET_BY_CLIENT), ("server", Teardown.RESET_BY_SERVER)],

@@ -407,6 +407,37 @@ def test_explain_on_the_servers_packets_alone_finds_the_handshake_complete(
     assert (row["handshake"], row["closed_first"]) == ("complete", "server")
 
 
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_lost_third_ack_is_told_as_lost_and_the_next_one_completes_the_handshake(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """handshake_ack_lost.pcap: frame 3 (the ACK) never reached the server, which resends its
+    SYN-ACK (frame 4); the ACK again (frame 5) completes the handshake."""
+    told = _story("handshake_ack_lost.pcap", lang)
+    kinds = [_line(told, frame).situation for frame in (3, 4, 5)]
+    assert kinds == [Situation.HS_ACK_UNDELIVERED, Situation.SYNACK_AGAIN, Situation.HS_ACK_AGAIN]
+    assert main(["explain", str(SAMPLES / "handshake_ack_lost.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    for frame in (3, 4, 5):
+        assert _line(told, frame).text in out
+    stays = text(lang, "narr.side_same", side=text(lang, "side.server"), state="SYN_RECEIVED")
+    assert stays in out
+
+
+@pytest.mark.tshark
+def test_a_lost_last_ack_is_answered_again_from_time_wait() -> None:
+    """last_ack_lost.pcap, the textbook reason for 2MSL: the client's last ACK (frame 11) is lost,
+    the server's FIN comes again (12), and the client answers it from TIME_WAIT (13)."""
+    told = _story("last_ack_lost.pcap")
+    kinds = [_line(told, frame).situation for frame in (11, 12, 13)]
+    assert kinds == [Situation.FINACK_UNDELIVERED, Situation.FIN_AGAIN, Situation.FINACK_AGAIN]
+    result = _sample("last_ack_lost.pcap")
+    assert "lost-final-ack" in [a.slug.value for a in result.anomalies]
+    (conn,) = result.connections
+    assert (conn.time_wait.value, conn.server_final) == ("client", T.CLOSED)
+
+
 # ------------------------------------------------------------------------------ the notes
 
 

@@ -143,6 +143,30 @@ def client_request_then_close(spec: Spec) -> None:
     cli.close()
 
 
+def client_wait_then_request(spec: Spec) -> None:
+    """Stay silent after connecting for longer than the server's first SYN-ACK timeout (1 s)."""
+    cli = connect(spec)
+    time.sleep(1.5)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    cli.close()
+
+
+def server_close_after_eof_on_command(spec: Spec) -> None:
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    recv_until_eof(conn)
+    time.sleep(PASSIVE_CLOSE_DELAY)  # the delayed ACK of the FIN goes out alone: a four-way close
+    say("eof")
+    hear("close")
+    conn.close()
+    say("closed")
+    time.sleep(1.5)
+
+
 def server_reply_and_close(spec: Spec) -> None:
     srv = listen(spec)
     conn, _ = srv.accept()
@@ -546,6 +570,41 @@ def run_simultaneous_close(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_handshake_ack_lost(spec: Spec, out: Path) -> None:
+    """The client's third handshake ACK is dropped in pxb, after tcpdump in pxa saw it: the
+    server, still in SYN_RECEIVED, resends its SYN-ACK after 1 s, and the client, silent for
+    1.5 s, answers it with the ACK again. conntrack counts the SYN as the connection's first
+    packet in the original direction and the ACK as its second."""
+    iptables(
+        f"-A INPUT -p tcp --dport {spec.port} --tcp-flags ALL ACK -m connbytes --connbytes 2:2"
+        " --connbytes-dir original --connbytes-mode packets -j DROP"
+    )
+    run_plain(spec, out)
+
+
+def run_last_ack_lost(spec: Spec, out: Path) -> None:
+    """The active closer's last ACK is lost once (the textbook reason for TIME_WAIT): the
+    client's pure ACKs are dropped in pxb from the server's close until 0.1 s later, before the
+    server's FIN retransmission timer (at least 200 ms) fires; the FIN comes again, and the
+    client answers it from TIME_WAIT."""
+    cap = Tcpdump(out)
+    rule = f"INPUT -p tcp --dport {spec.port} --tcp-flags ALL ACK -j DROP"
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        server.expect("eof")
+        iptables(f"-I {rule}")
+        server.tell("close")
+        server.expect("closed")
+        time.sleep(0.1)
+        iptables(f"-D {rule}")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop(1.0)
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -670,6 +729,8 @@ SPECS = {
         Spec("icmp_unreachable", "icmp_unreachable.pcap", 45017),  # and 45018, 45019
         Spec("one_direction", "one_direction.pcap", 45020),
         Spec("one_direction_server", "one_direction_server.pcap", 45021),
+        Spec("handshake_ack_lost", "handshake_ack_lost.pcap", 45022),
+        Spec("last_ack_lost", "last_ack_lost.pcap", 45023),
     )
 }
 
@@ -690,6 +751,8 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "port_reuse_time_wait": server_twice,
     "midstream": server_two_requests,
     "simultaneous_open": peer_connect_on_command,
+    "handshake_ack_lost": server_echo_then_wait_eof,
+    "last_ack_lost": server_close_after_eof_on_command,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -712,6 +775,8 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "midstream": client_midstream,
     "simultaneous_open": client_connect_first,
     "icmp_unreachable": client_expect_icmp_errors,
+    "handshake_ack_lost": client_wait_then_request,
+    "last_ack_lost": client_request_then_close,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -724,6 +789,8 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "icmp_unreachable": run_icmp_unreachable,
     "one_direction": run_one_direction,
     "one_direction_server": run_one_direction,
+    "handshake_ack_lost": run_handshake_ack_lost,
+    "last_ack_lost": run_last_ack_lost,
 }
 
 
