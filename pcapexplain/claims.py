@@ -211,6 +211,10 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.RST_NO_CONNECTION: Claim(sender_before=NO_CONNECTION),
     Situation.RST_NO_EFFECT: Claim(sender_stays=True, receiver_stays=True),
     Situation.RST_FIRST_SEEN: Claim(sender_before=_s(T.UNKNOWN), sender_after=_s(T.CLOSED)),
+    Situation.RST_GIVES_UP: Claim(sender_after=_s(T.CLOSED), receiver_after=_s(T.UNKNOWN)),
+    Situation.RST_CONNECTION_LOST: Claim(
+        sender_before=_s(T.ESTABLISHED), sender_after=_s(T.CLOSED)
+    ),
     Situation.FIN_ACTIVE: Claim(
         sender_before=MAY_CLOSE_FIRST,
         sender_after=_SUPPORTS_FIN_WAIT,

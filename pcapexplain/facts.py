@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapexplain import retransmission
+from pcapexplain import endpoints, retransmission
 from pcapexplain.explanations import text
 from pcapexplain.model import (
     NO_VALUE,
@@ -170,7 +170,18 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
         self_connect=conn.self_connect,
+        gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
+        lost_connection=bool(flags & TcpFlags.RST)
+        and endpoints.lost_connection_answer(p, walker.states, answered, row),
     )
+
+
+def _gives_up(walker: Walk, row: int) -> bool:
+    """The RST ends its sender's unanswered tries (retransmission.stall)."""
+    if row != walker.conn.packet_index[-1]:
+        return False
+    found = retransmission.stall(walker.packets, walker.states, walker.conn)
+    return found is not None and found.gave_up == row
 
 
 def resent_data(packets: PacketColumns, row: int) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pcapexplain.explanations import text
+from pcapexplain.facts import state_name
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -317,12 +318,12 @@ class _Drawer:
                 first = self.arrow(row, y, y + CROSS_DROP, crossing=True)
                 second = self.arrow(later, y + CROSS_LAG, y + CROSS_DROP, crossing=True)
                 arrows += [first, second]
-                marks += _marks(s, row, first) + _marks(s, later, second)
+                marks += _marks(s, row, first, self.lang) + _marks(s, later, second, self.lang)
                 y, i = y + CROSS_DROP + ROW - ARROW_DROP, i + 2
             else:
                 arrow = self.arrow(row, y, y + ARROW_DROP, crossing=False)
                 arrows.append(arrow)
-                marks += _marks(s, row, arrow)
+                marks += _marks(s, row, arrow, self.lang)
                 y, i = y + ROW, i + 1
         placed = _place_labels(arrows)
         height = y - ROW + ARROW_DROP + 12  # below the last arrowhead and its state
@@ -394,8 +395,9 @@ def _initial_marks(states: PacketStates, row: int) -> list[StateMark]:
     return marks
 
 
-def _marks(states: PacketStates, row: int, arrow: Arrow) -> list[StateMark]:
-    """The sender's new state at the arrow's tail, the receiver's at its head."""
+def _marks(states: PacketStates, row: int, arrow: Arrow, lang: Lang) -> list[StateMark]:
+    """The sender's new state at the arrow's tail, the receiver's at its head (a RST's receiver
+    may become unknown: facts.state_name names that in lang)."""
     marks = []
     for before, after, x, anchor in (
         (states.client_before, states.client_after, CLIENT_X - 8, "end"),
@@ -406,7 +408,7 @@ def _marks(states: PacketStates, row: int, arrow: Arrow) -> list[StateMark]:
         at_tail = (x < CLIENT_X) == (arrow.x1 == CLIENT_X)
         y = (arrow.y1 if at_tail else arrow.y2) + 4  # centred on the arrow's end
         passed = states.passed_through(row, client=x < CLIENT_X)
-        name = TcpState(after[row]).name
+        name = state_name(lang, TcpState(after[row]))
         marks.append(StateMark(x, y, anchor, name, passed=passed.name if passed else ""))
     return marks
 

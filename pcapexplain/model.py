@@ -580,6 +580,7 @@ class AnomalySlug(StrEnum):
     RESET_BY_MIDDLEBOX = "reset-by-middlebox"  # T6c, TTL differs from the sender's packets
     RST_NOT_IN_WINDOW = "rst-not-in-window"  # T7, RFC 5961
     OPEN_AT_CAPTURE_END = "open-at-capture-end"  # T8
+    PEER_UNRESPONSIVE = "peer-unresponsive"  # T8: the end is a side's unanswered retries
     DATA_AFTER_RESET = "data-after-reset"  # T9
     DATA_AFTER_FIN = "data-after-fin"  # T9
     MIDSTREAM = "midstream"  # T10, capture started after the handshake

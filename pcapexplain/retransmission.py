@@ -15,7 +15,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from pcapexplain.model import AnalysisFlag, Connection, PacketColumns, TcpFlags
+from pcapexplain.model import (
+    AnalysisFlag,
+    Connection,
+    PacketColumns,
+    PacketRole,
+    PacketStates,
+    TcpFlags,
+)
 from pcapexplain.seqspace import seq_gt, seq_sub
 
 _DUP_ACK = int(AnalysisFlag.DUPLICATE_ACK)
@@ -191,3 +198,67 @@ def _cause(dup: int, sack: int, delay: float) -> Cause:
     if dup or sack:
         return Cause.SACK
     return Cause.TIMEOUT if delay >= MIN_RTO else Cause.EARLY
+
+
+# The analysis bits of a try: data or a FIN sent again, a keep-alive, a zero-window probe.
+TRIED_AGAIN = int(
+    AnalysisFlag.RETRANSMISSION
+    | AnalysisFlag.FAST_RETRANSMISSION
+    | AnalysisFlag.KEEP_ALIVE
+    | AnalysisFlag.ZERO_WINDOW_PROBE
+)
+_PROBE_ANSWER = int(AnalysisFlag.KEEP_ALIVE_ACK | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
+_PROBES = (int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE))
+_SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
+MIN_TRIES = 2  # one timer retransmission is ordinary loss; a second unanswered one is a stall
+
+
+@dataclass(frozen=True, slots=True)
+class Stall:
+    """A side's last tries, none answered: its peer fell silent before the connection's end."""
+
+    direction: int  # the trying side's direction
+    tries: list[int]  # rows: data or a FIN sent again, or keep-alive / zero-window probes
+    silent_since: int  # row of the peer's last packet
+    gave_up: int | None  # row of the trying side's RST that ends the connection, if any
+
+
+def stall(packets: PacketColumns, states: PacketStates, conn: Connection) -> Stall | None:
+    """The side that keeps trying after its peer's last packet, if the connection ends so.
+
+    At least MIN_TRIES tries, nothing new from the side between them, and nothing from the
+    peer until the capture ends or the side gives up with a RST. The resends themselves prove
+    that no acknowledgment reached their sender; a peer that the capture shows answering (its
+    packets come after the tries) is alive, and a peer with no packet in the capture may have
+    answered unseen (a one-sided capture): neither is a stall.
+    """
+    index, dirs = conn.packet_index, states.direction
+    if conn.self_connect or not index:
+        return None
+    last = index[-1]
+    sender = dirs[last]
+    gave_up = last if packets.flags[last] & _RST else None
+    tries: list[int] = []
+    collecting = True  # until something new: tries before it were answered, or not tries
+    for k in range(len(index) - 1 - (gave_up is not None), -1, -1):
+        row = index[k]
+        if dirs[row] != sender:
+            if len(tries) < MIN_TRIES:
+                return None
+            tries.reverse()
+            return Stall(sender, tries, row, gave_up)
+        if collecting and _is_try(packets, states, row):
+            tries.append(row)
+        elif packets.length[row] or packets.flags[row] & (_SYN | _FIN | _RST):
+            collecting = False
+    return None
+
+
+def _is_try(packets: PacketColumns, states: PacketStates, row: int) -> bool:
+    """Data or a FIN sent again (not spuriously), or a keep-alive or zero-window probe."""
+    bits = packets.analysis[row]
+    if not bits & TRIED_AGAIN or bits & _PROBE_ANSWER or packets.flags[row] & (_SYN | _RST):
+        return False
+    if states.role[row] in _PROBES:
+        return True
+    return bool(packets.length[row] or packets.flags[row] & _FIN)

@@ -69,6 +69,8 @@ class Situation(StrEnum):
     RST_NOT_ACCEPTED = "rst_not_accepted"
     RST_ABORT = "rst_abort"
     RST_FIRST_SEEN = "rst_first_seen"  # nothing of the connection before it: abort or answer
+    RST_GIVES_UP = "rst_gives_up"  # ends a side's unanswered tries (retransmission.stall)
+    RST_CONNECTION_LOST = "rst_connection_lost"  # answers as a host without the connection
     RST_AFTER_FIN = "rst_after_fin"
     RST_NO_CONNECTION = "rst_no_connection"
     RST_NO_EFFECT = "rst_no_effect"
@@ -163,6 +165,8 @@ class PacketFacts:
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
+    gives_up: bool = False  # a RST that ends its sender's unanswered tries
+    lost_connection: bool = False  # a RST in the form of an answer from no connection
 
     @property
     def illegal(self) -> bool:
@@ -225,6 +229,10 @@ def _reset(f: PacketFacts) -> Situation:
         return Situation.RST_OLD_DUPLICATE
     if f.first_seen and s.before is T.UNKNOWN:
         return Situation.RST_FIRST_SEEN
+    if f.gives_up and r.after is T.UNKNOWN:
+        return Situation.RST_GIVES_UP
+    if f.lost_connection and s.after is T.CLOSED:
+        return Situation.RST_CONNECTION_LOST
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
     if s.before in NO_CONNECTION:
@@ -415,6 +423,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.RST_NOT_ACCEPTED: ("rst",),
     Situation.RST_ABORT: ("rst",),
     Situation.RST_FIRST_SEEN: ("rst",),
+    Situation.RST_GIVES_UP: ("rst",),
+    Situation.RST_CONNECTION_LOST: ("rst",),
     Situation.RST_AFTER_FIN: ("rst",),
     Situation.RST_NO_CONNECTION: ("rst",),
     Situation.RST_NO_EFFECT: ("rst",),

@@ -541,3 +541,108 @@ def test_a_reset_from_the_closer_ends_close_wait_so_nothing_lingers() -> None:
     assert AnomalySlug.HALF_CLOSE in slugs(conn)
     c.packets.pop()  # without the reset the server sits in CLOSE_WAIT to the end
     assert AnomalySlug.CLOSE_WAIT_LINGERING in slugs(found(c.columns())[0])
+
+
+def _silent_server(tries: int, *, keep_alive: bool = False) -> Conversation:
+    """A request and its ACK, then the server falls silent: the client resends its second
+    request (or, idle, probes) tries times, each wait twice the one before."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.ack(c.server)
+    wait = 0.2
+    if keep_alive:
+        for _ in range(tries):
+            c.clock += wait
+            c.send(c.client, ACK, seq=c.next[c.client] - 1, analysis=F.KEEP_ALIVE)
+        return c
+    c.data(c.client, 23)
+    again = c.next[c.client] - 23
+    for _ in range(tries):
+        c.clock += wait
+        wait *= 2
+        c.send(c.client, ACK | PSH, 23, seq=again, analysis=RETRANSMISSION)
+    return c
+
+
+def _later(clock: float) -> Conversation:
+    """Another connection's lone SYN at clock: the capture goes on until then."""
+    other = Conversation(client=("10.0.0.9", 5555), clock=clock)
+    other.send(other.client, SYN)
+    return other
+
+
+def test_a_peer_that_stops_answering_is_named_with_the_tries_and_their_backoff() -> None:
+    c = _silent_server(3)
+    conn = found(merged(c, _later(c.clock + 5.0)))[0]
+    stall = one(conn, AnomalySlug.PEER_UNRESPONSIVE)
+    assert stall.frames == (7, 8, 9)
+    params = stall.params
+    assert (params["side"], params["ending"], params["count"]) == ("client", "at-capture-end", 3)
+    step = c.step  # the builder's clock moves on after each packet
+    assert (params["first_interval"], params["last_interval"], params["backoff"]) == (
+        round(0.4 + step, 6),
+        round(0.8 + step, 6),
+        "doubling",
+    )
+    assert params["silent"] == round(c.clock + 5.0 - 4 * step, 6)  # from the server's ACK (5)
+    explain, why = finding_texts(Lang.ZH, "peer-unresponsive", params)
+    assert "客户端又尝试了 3 次" in explain and "ETIMEDOUT" in why
+
+
+def test_one_unanswered_resend_is_ordinary_loss_not_a_silent_peer() -> None:
+    c = _silent_server(1)
+    assert AnomalySlug.PEER_UNRESPONSIVE not in slugs(found(merged(c, _later(c.clock + 5)))[0])
+
+
+def test_a_peer_that_answers_after_the_tries_is_alive() -> None:
+    c = _silent_server(3)
+    c.ack(c.server)
+    assert AnomalySlug.PEER_UNRESPONSIVE not in slugs(found(c.columns())[0])
+
+
+def test_new_data_after_the_tries_shows_they_were_answered_unseen() -> None:
+    c = _silent_server(2)
+    c.data(c.client, 50)  # a stack sends new data only once something was acknowledged
+    c.clock += 1.0
+    c.send(c.client, ACK | PSH, 50, seq=c.next[c.client] - 50, analysis=RETRANSMISSION)
+    assert AnomalySlug.PEER_UNRESPONSIVE not in slugs(found(c.columns())[0])
+
+
+def test_tries_with_no_packet_of_the_peer_in_the_capture_prove_no_silence() -> None:
+    """A one-sided capture: the server's packets may have passed another way."""
+    c = _silent_server(3)
+    c.packets = [p for p in c.packets if p.src == c.client]
+    assert AnomalySlug.PEER_UNRESPONSIVE not in slugs(found(c.columns())[0])
+
+
+def test_unanswered_keep_alives_then_a_reset_are_a_peer_given_up_on() -> None:
+    from pcapexplain.model import TcpState
+
+    c = _silent_server(3, keep_alive=True)
+    c.rst(c.client)
+    packets = c.columns()
+    conns, states = reconstruct(packets)
+    conn = found(packets)[0]
+    stall = one(conn, AnomalySlug.PEER_UNRESPONSIVE)
+    assert (stall.params["ending"], stall.params["backoff"]) == ("gave-up", "constant")
+    assert stall.frames == (6, 7, 8, 9)
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "gave-up"
+    assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
+    assert (conns[0].client_final, conns[0].server_final) == (TcpState.CLOSED, TcpState.UNKNOWN)
+
+
+def test_a_reset_without_ack_at_the_peers_ack_is_a_lost_connection_not_unread_data() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.ack(c.server)
+    c.data(c.client, 23)  # unacknowledged: the server no longer has the connection
+    c.send(c.server, RST, seq=c.next[c.server])  # <SEQ=SEG.ACK><CTL=RST>, RFC 9293 §3.10.7.1
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "no-connection"
+    assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
+    c.packets.pop()
+    c.send(c.server, RST | ACK)  # an abort by a stack that still has the connection
+    conn = found(c.columns())[0]
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] != "no-connection"

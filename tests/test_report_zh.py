@@ -106,6 +106,7 @@ PROPER_NAMES = {
     "Xmas",
     "ECONNREFUSED",
     "ECONNRESET",
+    "ETIMEDOUT",
     "Karn",
     "README.md",
     "Dask",
@@ -166,7 +167,7 @@ def _allowed(word: str, before: str) -> bool:
         return not core
     if core in NAMES | ABBREVIATIONS | PROPER_NAMES | UNITS:
         return True
-    if all(part in ABBREVIATIONS for part in core.split("/")):  # TSO/GSO
+    if all(part in ABBREVIATIONS | NAMES for part in core.split("/")):  # TSO/GSO, FIN/RST
         return True
     if all(part in NAMES for part in re.split(r"[-+]", core)):  # SYN-ACK, FIN+ACK
         return True

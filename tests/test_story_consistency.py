@@ -460,6 +460,8 @@ def _edges(flags: int, sender: bool, crossed_fin: bool) -> set[tuple[TcpState, T
     edges: set[tuple[TcpState, TcpState]] = set()
     if rst:
         edges |= {(s, T.CLOSED) for s in TcpState} | {(T.SYN_RECEIVED, T.LISTEN)}
+        if not sender:  # a RST giving up on a silent peer may never arrive (rst_gives_up)
+            edges |= {(s, T.UNKNOWN) for s in TcpState}
         return edges
     if sender:
         if syn and not ack:

@@ -535,3 +535,40 @@ def test_a_lone_reset_is_told_as_abort_or_answer_and_a_reset_after_data_as_abort
         later = _built(after_data)
         told = story(later, later.connections[0], lang)
         assert told.lines[-1].situation is Situation.RST_ABORT
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_side_that_gives_up_on_a_silent_peer_is_told_so(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keep_alive_unanswered.pcap: five unanswered keep-alives, then the client's RST (13). The
+    RST's arrival is unproven, so the server's state becomes unknown, not CLOSED."""
+    told = _story("keep_alive_unanswered.pcap", lang)
+    assert _line(told, 13).situation is Situation.RST_GIVES_UP
+    capture = str(SAMPLES / "keep_alive_unanswered.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert _line(told, 13).text in out
+    assert text(lang, "anomaly.peer-unresponsive.title") in out
+    assert main(["connections", capture, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["client_final_state"], row["server_final_state"]) == ("CLOSED", "UNKNOWN")
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """server_lost_connection.pcap: the server's stack answers the client's request (8) with a RST
+    without ACK at the request's ack (9): it had no connection left, so no unread data either."""
+    told = _story("server_lost_connection.pcap", lang)
+    assert _line(told, 9).situation is Situation.RST_CONNECTION_LOST
+    result = _sample("server_lost_connection.pcap")
+    reset = next(a for a in result.anomalies if a.slug.value == "connection-reset")
+    assert reset.params["cause"] == "no-connection"
+    assert "reset-unread-data" not in [a.slug.value for a in result.anomalies]
+    capture = str(SAMPLES / "server_lost_connection.pcap")
+    assert main(["explain", capture, "--lang", lang.value]) == 0
+    assert _line(told, 9).text in capsys.readouterr().out

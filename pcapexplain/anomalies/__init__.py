@@ -72,6 +72,7 @@ CHECKS: tuple[Check, ...] = (
     teardown.check_fin_retransmitted,
     teardown.check_resets,
     teardown.check_rst_validity,
+    teardown.check_peer_unresponsive,
     teardown.check_open_at_end,
     teardown.check_data_after_close,
     teardown.check_midstream,

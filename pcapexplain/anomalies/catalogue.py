@@ -99,7 +99,8 @@ _SPECS = (
     AnomalySpec(A.RETRANSMISSION, N,
                 ("count", "bytes", "share", "cause", "delay_min", "delay_max", "rtt"),
                 "tcp.analysis.retransmission", "history T/t",
-                {"cause": tuple(c.value for c in Cause if c is not Cause.SPURIOUS)}),
+                {"cause": tuple(c.value for c in Cause if c is not Cause.SPURIOUS),
+                 "rtt": ("-",)}),  # milliseconds, or "-" without a handshake to measure it
     AnomalySpec(A.FAST_RETRANSMISSION, N, ("count", "bytes"),
                 "tcp.analysis.fast_retransmission", "history T/t"),
     AnomalySpec(A.SPURIOUS_RETRANSMISSION, N, ("count", "bytes"),
@@ -157,7 +158,8 @@ _SPECS = (
     # T6: side = the RST's sender; cause names the sub-case found.
     AnomalySpec(A.CONNECTION_RESET, W, ("side", "cause"), "tcp.connection.rst", "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("unknown", "after-fin", "unacked-received",
-                                          "unacked-sent", "middlebox")}),
+                                          "unacked-sent", "middlebox", "gave-up",
+                                          "no-connection")}),
     AnomalySpec(A.RESET_UNREAD_DATA, N, ("side", "cause", "bytes"), "tcp.connection.rst",
                 "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("after-fin", "unacked-received", "unacked-sent")}),
@@ -168,6 +170,12 @@ _SPECS = (
                 {"side": _SIDE, "variant": ("in-window", "out-of-window", "syn-sent")}),
     AnomalySpec(A.OPEN_AT_CAPTURE_END, INFO, ("idle", "duration"),
                 "tcp.completeness without FIN/RST bits", "S1 (S2/S3 with one FIN)"),
+    # Not in TCP-REFERENCE: side = who kept trying; count = its tries after the peer's last
+    # packet; silent = seconds from that packet to the capture's end or the side's RST.
+    AnomalySpec(A.PEER_UNRESPONSIVE, W, ("side", "ending", *_RETRY, "silent"),
+                "tcp.analysis.retransmission (or keep_alive) repeated, no reply",
+                "history T/t repeated", {"side": _SIDE, "ending": ("at-capture-end", "gave-up"),
+                                         "backoff": _BACKOFF}),
     AnomalySpec(A.DATA_AFTER_RESET, E, ("count", "bytes", "side"), "-",
                 "weird data_after_reset", {"side": (*_SIDE, "both")}),
     AnomalySpec(A.DATA_AFTER_FIN, E, ("count", "bytes", "side"), "-",

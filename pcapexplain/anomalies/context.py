@@ -158,6 +158,28 @@ def gather_columns(
     )
 
 
+def retry_times(ctx: Context, rows: list[int]) -> dict[str, str | int | float]:
+    """Count and timing of a run of retries: SYNs, SYN-ACKs, resent data or probes (RFC 6298
+    §5.5: each wait doubles)."""
+    times = [ctx.p.time[r] for r in rows]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    backoff = "none"
+    if len(gaps) >= 2:
+        ratios = [b / a for a, b in zip(gaps, gaps[1:], strict=False) if a > 0]
+        if ratios and all(1.6 <= q <= 2.4 for q in ratios):
+            backoff = "doubling"
+        elif ratios and all(0.8 <= q <= 1.25 for q in ratios):
+            backoff = "constant"
+        else:
+            backoff = "irregular"
+    return {
+        "count": len(rows),
+        "first_interval": round(gaps[0], 6) if gaps else 0.0,
+        "last_interval": round(gaps[-1], 6) if gaps else 0.0,
+        "backoff": backoff,
+    }
+
+
 def side_name(direction: int) -> str:
     """The sender of a direction, as the `side` parameter names it."""
     return Closer.CLIENT.value if direction == Direction.TO_SERVER else Closer.SERVER.value

@@ -7,7 +7,7 @@ from functools import cache
 
 import numpy as np
 
-from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context
+from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context, retry_times
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
@@ -32,27 +32,6 @@ _FIRST_SYNACK = int(PacketRole.SYN_ACK)
 _illegal = cache(TcpFlags.illegal)  # a handful of distinct flag values, one call per row
 LINUX_TIME_WAIT = 60.0  # TCP_TIMEWAIT_LEN in include/net/tcp.h
 RFC_2MSL = 240.0  # RFC 9293 §3.4.2: MSL = 2 minutes
-
-
-def _intervals(ctx: Context, rows: list[int]) -> dict[str, str | int | float]:
-    """Retry count and timing of a run of SYNs or SYN-ACKs (RFC 6298: 1 s, then doubling)."""
-    times = [ctx.p.time[r] for r in rows]
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
-    backoff = "none"
-    if len(gaps) >= 2:
-        ratios = [b / a for a, b in zip(gaps, gaps[1:], strict=False) if a > 0]
-        if ratios and all(1.6 <= q <= 2.4 for q in ratios):
-            backoff = "doubling"
-        elif ratios and all(0.8 <= q <= 1.25 for q in ratios):
-            backoff = "constant"
-        else:
-            backoff = "irregular"
-    return {
-        "count": len(rows),
-        "first_interval": round(gaps[0], 6) if gaps else 0.0,
-        "last_interval": round(gaps[-1], 6) if gaps else 0.0,
-        "backoff": backoff,
-    }
 
 
 def _resent_opening(f: Facts) -> Mask:
@@ -80,7 +59,7 @@ def check_syn_retries(ctx: Context) -> Iterator[Anomaly]:
         rows = [r for r in ctx.syns(direction, with_ack=with_ack) if ctx.p.seq[r] == isn]
         if len(rows) > 1:
             # side first: its variant text, where there is one, tells who resent it.
-            params: dict[str, str | int | float] = {"side": side.value, **_intervals(ctx, rows)}
+            params: dict[str, str | int | float] = {"side": side.value, **retry_times(ctx, rows)}
             params["count"] = len(rows) - 1
             yield ctx.make(slug, rows[1:], **params)
 
@@ -96,7 +75,11 @@ def check_unanswered(ctx: Context) -> Iterator[Anomaly]:
     after = ctx.capture_end - ctx.p.time[rows[-1]]
     variant = "at-capture-end" if after < AT_END else "timed-out"
     yield ctx.make(
-        A.SYN_UNANSWERED, rows, **_intervals(ctx, rows), after_last=round(after, 6), variant=variant
+        A.SYN_UNANSWERED,
+        rows,
+        **retry_times(ctx, rows),
+        after_last=round(after, 6),
+        variant=variant,
     )
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pcapexplain import retransmission
-from pcapexplain.anomalies.context import ACK, RST, SYN, Context, side_name
+from pcapexplain import endpoints, retransmission
+from pcapexplain.anomalies.context import ACK, RST, SYN, Context, retry_times, side_name
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
 from pcapexplain.model import (
     RETRANSMITTED,
@@ -141,10 +141,15 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
         return  # a RST after both FINs: the close had completed (Zeek folds it back, too)
     ttl, usual = p.ttl[rst], _usual_ttl(ctx, rst)
     cause, unacked = _reset_cause(ctx, rst, bool(own_fin))
-    if usual is not None and ttl >= 0 and ttl != usual:
+    stalled = retransmission.stall(p, ctx.s, ctx.c)
+    if stalled is not None and stalled.gave_up == rst:
+        cause = "gave-up"  # its unread or unacknowledged data is not why: nothing answered it
+    elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif cause != "unknown":
+    elif endpoints.lost_connection_answer(p, ctx.s, next(ctx.before(rst, 1 - d), None), rst):
+        cause = "no-connection"
+    elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
             A.RESET_UNREAD_DATA, own_fin[-1:] + [rst], side=side, cause=cause, bytes=unacked
         )
@@ -236,6 +241,30 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
     offset = seq_diff(seq, own_next)
     inside = seq_sub(seq, base) < max(window, 1)
     return ("in-window" if inside else "out-of-window"), offset
+
+
+def _tried_twice(f: Facts) -> Mask:
+    """Connections where one side sent two or more retransmissions or probes."""
+    tried = f.by_direction((f.analysis & retransmission.TRIED_AGAIN) != 0)
+    return np.asarray(tried.max(axis=1, initial=0) >= retransmission.MIN_TRIES, dtype=np.bool_)
+
+
+@needs(_tried_twice)
+def check_peer_unresponsive(ctx: Context) -> Iterator[Anomaly]:
+    """A side whose tries after its peer's last packet went unanswered (retransmission.stall)."""
+    found = retransmission.stall(ctx.p, ctx.s, ctx.c)
+    if found is None:
+        return
+    p = ctx.p
+    end = ctx.capture_end if found.gave_up is None else p.time[found.gave_up]
+    yield ctx.make(
+        A.PEER_UNRESPONSIVE,
+        found.tries + ([] if found.gave_up is None else [found.gave_up]),
+        side=side_name(found.direction),
+        ending="at-capture-end" if found.gave_up is None else "gave-up",
+        **retry_times(ctx, found.tries),
+        silent=round(end - p.time[found.silent_since], 6),
+    )
 
 
 @needs(lambda f: f.teardown_is(Teardown.OPEN_AT_END))

@@ -19,6 +19,7 @@ Only the standard library is used, so a fresh Debian 12 `python3` runs it.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import struct
@@ -165,6 +166,68 @@ def server_close_after_eof_on_command(spec: Spec) -> None:
     conn.close()
     say("closed")
     time.sleep(1.5)
+
+
+def server_reply_then_hold(spec: Spec) -> None:
+    """Answer one request, then keep the connection open, silent, until told to exit (after the
+    capture has stopped: its close must not be in it)."""
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    hear("exit")
+    conn.close()
+
+
+def client_request_into_silence(spec: Spec) -> None:
+    """A second request after the server has fallen silent: resent until tcp_retries2 runs out."""
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("replied")
+    hear("go")
+    cli.sendall(REQUEST)
+    with contextlib.suppress(TimeoutError):  # ETIMEDOUT: the stack gave up
+        cli.recv(4096)
+    say("gave-up")
+
+
+def server_forget_on_command(spec: Spec) -> None:
+    """Answer one request, then drop the connection without a word that reaches the client (its
+    RST is dropped on the way out): the client still believes in it, as after a crash."""
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    hear("forget")
+    conn.close()
+    say("forgot")
+    hear("exit")
+
+
+def client_request_after_reply(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("replied")
+    hear("go")
+    cli.sendall(REQUEST)
+    with contextlib.suppress(ConnectionResetError):
+        cli.recv(4096)
+    say("reset")
+
+
+def client_keepalive_into_silence(spec: Spec) -> None:
+    """An idle connection whose keep-alive probes go unanswered: three, then the stack gives up."""
+    cli = connect(spec, set_keepalive)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    say("replied")
+    hear("go")
+    with contextlib.suppress(TimeoutError):
+        cli.recv(4096)
+    say("gave-up")
 
 
 def server_reply_and_close(spec: Spec) -> None:
@@ -605,6 +668,52 @@ def run_last_ack_lost(spec: Spec, out: Path) -> None:
         cap.stop(1.0)
 
 
+def run_peer_silent(spec: Spec, out: Path) -> None:
+    """After one request and reply, every packet towards the server is dropped in pxb (after
+    tcpdump in pxa saw it), as if the server had vanished: the client keeps trying until its
+    stack gives up (tcp_retries2=3 for data, three keep-alive probes for an idle connection).
+    The server holds its socket open until the capture has stopped."""
+    netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_retries2=3")
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("replied")
+        iptables(f"-A INPUT -p tcp --dport {spec.port} -j DROP")
+        client.tell("go")
+        client.expect("gave-up")
+        client.wait()
+    finally:
+        cap.stop()
+    server.tell("exit")
+    server.wait()
+
+
+def run_server_lost_connection(spec: Spec, out: Path) -> None:
+    """The server forgets the connection while its RST is dropped in pxb's OUTPUT chain (so the
+    client, and tcpdump in pxa, never see it): a crash or restart without a word. The client's
+    next request is answered by the server's stack as one for no connection."""
+    cap = Tcpdump(out)
+    rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("replied")
+        iptables(f"-I {rule}")
+        server.tell("forget")
+        server.expect("forgot")
+        iptables(f"-D {rule}")
+        client.tell("go")
+        client.expect("reset")
+        client.wait()
+        server.tell("exit")
+        server.wait()
+    finally:
+        cap.stop()
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -731,6 +840,9 @@ SPECS = {
         Spec("one_direction_server", "one_direction_server.pcap", 45021),
         Spec("handshake_ack_lost", "handshake_ack_lost.pcap", 45022),
         Spec("last_ack_lost", "last_ack_lost.pcap", 45023),
+        Spec("peer_vanished", "peer_vanished.pcap", 45024),
+        Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
+        Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
     )
 }
 
@@ -753,6 +865,9 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "simultaneous_open": peer_connect_on_command,
     "handshake_ack_lost": server_echo_then_wait_eof,
     "last_ack_lost": server_close_after_eof_on_command,
+    "peer_vanished": server_reply_then_hold,
+    "keep_alive_unanswered": server_reply_then_hold,
+    "server_lost_connection": server_forget_on_command,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -777,6 +892,9 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "icmp_unreachable": client_expect_icmp_errors,
     "handshake_ack_lost": client_wait_then_request,
     "last_ack_lost": client_request_then_close,
+    "peer_vanished": client_request_into_silence,
+    "keep_alive_unanswered": client_keepalive_into_silence,
+    "server_lost_connection": client_request_after_reply,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -791,6 +909,9 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "one_direction_server": run_one_direction,
     "handshake_ack_lost": run_handshake_ack_lost,
     "last_ack_lost": run_last_ack_lost,
+    "peer_vanished": run_peer_silent,
+    "keep_alive_unanswered": run_peer_silent,
+    "server_lost_connection": run_server_lost_connection,
 }
 
 
