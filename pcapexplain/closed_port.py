@@ -2,17 +2,19 @@
 
 Segments without a SYN that only such RSTs answer belong to no connection. The grouping
 (reconstructor) takes their sender for the client; the replay (endpoints) changes no state for
-them.
+them. The same RST from a side the replay has in ESTABLISHED shows a host that lost the
+connection (`lost_connection_answer`, read by the checks and the story).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from pcapexplain.model import PacketColumns, TcpFlags
+from pcapexplain.model import Direction, PacketColumns, PacketStates, TcpFlags, TcpState
 from pcapexplain.seqspace import segment_end
 
 _SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
+_EST = int(TcpState.ESTABLISHED)
 
 
 def stray_prober(packets: PacketColumns, rows: Sequence[int]) -> tuple[str, int] | None:
@@ -49,3 +51,18 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
         return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
     expected = segment_end(packets.seq[segment], packets.length[segment], flags)
     return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
+
+
+def lost_connection_answer(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+) -> bool:
+    """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
+    segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
+    <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
+    Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
+    too, which the state rules out."""
+    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
+        return False
+    to_server = states.direction[rst] == Direction.TO_SERVER
+    before = states.client_before[rst] if to_server else states.server_before[rst]
+    return before == _EST and closed_port_answer(packets, answered, rst)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapexplain import retransmission
-from pcapexplain.closed_port import closed_port_answer, stray_prober
+from pcapexplain.closed_port import stray_prober
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -109,21 +109,6 @@ class Side:
     synack_ack: int | None = None  # the ack field of its SYN-ACK
     missed_ack_row: int | None = None  # its ACK of data proved a handshake ACK never captured
     passed: int = 0  # state passed through within the current packet (UNKNOWN: none)
-
-
-def lost_connection_answer(
-    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
-) -> bool:
-    """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
-    segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
-    <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
-    Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
-    too, which the state rules out."""
-    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
-        return False
-    to_server = states.direction[rst] == Direction.TO_SERVER
-    before = states.client_before[rst] if to_server else states.server_before[rst]
-    return before == _EST and closed_port_answer(packets, answered, rst)
 
 
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:
