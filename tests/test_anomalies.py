@@ -484,7 +484,8 @@ def test_a_new_syn_does_not_move_the_old_sequence_space() -> None:
     c.send(c.client, RST, seq=c.client_isn + 7)
     conn = found(c.columns())[0]
     assert one(conn, AnomalySlug.SYN_IN_ESTABLISHED).params == {"count": 1, "side": "client"}
-    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "unknown"
+    # <SEQ=SEG.ACK> without ACK: the form of an answer from no connection (RFC 9293 §3.10.7.1).
+    assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] == "no-connection"
     assert AnomalySlug.RESET_UNREAD_DATA not in slugs(conn)
 
 

@@ -97,6 +97,7 @@ PROPER_NAMES = {
     "Wireshark",
     "Zeek",
     "Linux",
+    "Windows",
     "BSD",
     "macOS",
     "nmap",
