@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", help="cProfile this stage (read, reconstruct, ...)")
     args = parser.parse_args(argv)
 
-    from pcapexplain import anomalies, output, readers, reconstructor, records, zeek
+    from pcapexplain import anomalies, output, readers, reconstructor, records, zeek_views
     from pcapexplain.model import CaptureAnalysis, Reader
 
     state: dict[str, Any] = {}
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         state["anomalies"] = anomalies.detect(packets, state["states"], state["connections"])
 
     def zeek_view() -> None:
-        state["zeek"] = zeek.verdicts(state["capture"].packets, state["connections"])
+        state["zeek"] = zeek_views.verdicts(state["capture"].packets, state["connections"])
 
     def rows() -> None:
         capture = state["capture"]

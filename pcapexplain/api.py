@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pcapexplain import anomalies, readers, reconstructor, zeek
+from pcapexplain import anomalies, readers, reconstructor, zeek_views
 from pcapexplain.errors import ConnectionNotFound
 from pcapexplain.explanations import said
 from pcapexplain.files import ReadStatus
@@ -49,7 +49,7 @@ def analyse_columns(
     connections, states = reconstructor.reconstruct(packets, icmp)
     wide = share(anomalies.tally(packets, states, connections)) if share else None
     findings = anomalies.detect(packets, states, connections, wide)
-    verdicts = zeek.verdicts(packets, connections, checksums_validated=checksums_validated)
+    verdicts = zeek_views.verdicts(packets, connections, checksums_validated=checksums_validated)
     return CaptureAnalysis(
         capture=info,
         packets=packets,

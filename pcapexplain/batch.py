@@ -28,17 +28,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
+from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, CaptureSummary
 from pcapexplain.capture_task import CaptureTask
 from pcapexplain.errors import BatchError, OutputError, os_reason
 from pcapexplain.explanations import in_lang, said
-from pcapexplain.model import (
-    BATCH_TIME_LIMIT,
-    CaptureRow,
-    CaptureStatus,
-    CaptureSummary,
-    Lang,
-    Reader,
-)
+from pcapexplain.model import Lang, Reader
 from pcapexplain.output import TEMP_SUFFIX, atomic_write_text
 
 REPORTS = "reports"

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pcapexplain import __version__, capture_task, reporter, tables
+from pcapexplain.batch_model import CaptureRow
 from pcapexplain.errors import BatchError
 from pcapexplain.explanations import said
 from pcapexplain.index_context import build_index_context
-from pcapexplain.model import CaptureRow, Handshake, Lang, Severity, Teardown
+from pcapexplain.model import Handshake, Lang, Severity, Teardown
 from pcapexplain.output import atomic_write_text, csv_text, replacing
 
 INDEX = "index.html"

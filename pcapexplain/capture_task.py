@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pcapexplain import __version__, api, connlog, records, reporter
-from pcapexplain.model import CaptureSummary, Lang
+from pcapexplain.batch_model import CaptureSummary
+from pcapexplain.model import Lang
 from pcapexplain.output import atomic_write_text
 
 ROWS_PART = ".rows.jsonl"  # suffixes of the per-capture parts, after the parts prefix

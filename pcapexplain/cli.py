@@ -19,15 +19,10 @@ from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO, TypeVar
 import typer
 
 from pcapexplain import __version__, capture_reading, diagnostics, run_display, usage_errors
+from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureStatus
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
-from pcapexplain.model import (
-    BATCH_TIME_LIMIT,
-    CaptureAnalysis,
-    CaptureStatus,
-    Lang,
-    Reader,
-)
+from pcapexplain.model import CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
 
 if TYPE_CHECKING:

@@ -15,7 +15,8 @@ corrections follow the evidence of later packets:
   yet received when it sent its own (the two SYN-ACKs crossed) reaches it after that one left,
   and, like a crossed FIN, before its sender's next segment: that segment is where it becomes
   ESTABLISHED.
-Segments a closed port answers (RFC 9293 §3.10.7.1) belong to no connection and change no state.
+Segments a closed port answers (RFC 9293 §3.10.7.1, `closed_port`) belong to no connection and
+change no state.
 
 A socket that connects to its own address and port (`Connection.self_connect`) is both ends: the
 replay gives client and server one `Side`, and each segment is applied to it as sent and then as
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapexplain import retransmission
+from pcapexplain.closed_port import stray_prober
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -107,57 +109,6 @@ class Side:
     synack_ack: int | None = None  # the ack field of its SYN-ACK
     missed_ack_row: int | None = None  # its ACK of data proved a handshake ACK never captured
     passed: int = 0  # state passed through within the current packet (UNKNOWN: none)
-
-
-def stray_prober(packets: PacketColumns, rows: Sequence[int]) -> tuple[str, int] | None:
-    """The sender of segments that only a closed port's RSTs answer, or None.
-
-    RFC 9293 §3.10.7.1: with no connection, a segment without RST is answered by
-    <SEQ=SEG.ACK><CTL=RST> if it had ACK, else by <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>.
-    The rows qualify when nobody sent a SYN, every other segment came from one sender, and every
-    RST answers that sender's latest segment in exactly this form.
-    """
-    prober: tuple[str, int] | None = None
-    last: int | None = None
-    answered = False
-    for row in rows:
-        flags = packets.flags[row]
-        sender = (packets.src[row], packets.sport[row])
-        if flags & _SYN:
-            return None
-        if not flags & _RST:
-            if prober not in (None, sender):
-                return None
-            prober, last = sender, row
-            continue
-        if last is None or sender == prober or not closed_port_answer(packets, last, row):
-            return None
-        answered = True
-    return prober if answered else None
-
-
-def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
-    """The RST is what a port with no connection sends back for the segment (§3.10.7.1)."""
-    flags = packets.flags[segment]
-    if flags & _ACK:
-        return packets.seq[rst] == packets.ack[segment] and not packets.flags[rst] & _ACK
-    expected = segment_end(packets.seq[segment], packets.length[segment], flags)
-    return bool(packets.flags[rst] & _ACK) and packets.ack[rst] == expected
-
-
-def lost_connection_answer(
-    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
-) -> bool:
-    """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
-    segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
-    <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
-    Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
-    too, which the state rules out."""
-    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
-        return False
-    to_server = states.direction[rst] == Direction.TO_SERVER
-    before = states.client_before[rst] if to_server else states.server_before[rst]
-    return before == _EST and closed_port_answer(packets, answered, rst)
 
 
 def initial_states(packets: PacketColumns, conn: Connection) -> tuple[int, int]:

@@ -14,7 +14,7 @@ from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pcapexplain import endpoints, retransmission
+from pcapexplain import closed_port, retransmission
 from pcapexplain.explanations import text
 from pcapexplain.model import (
     NO_VALUE,
@@ -176,7 +176,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
         gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
         lost_connection=bool(flags & TcpFlags.RST)
-        and endpoints.lost_connection_answer(p, walker.states, answered, row),
+        and closed_port.lost_connection_answer(p, walker.states, answered, row),
     )
 
 

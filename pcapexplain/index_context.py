@@ -12,8 +12,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from pcapexplain.batch_model import CaptureRow, CaptureStatus
 from pcapexplain.explanations import text, ui_texts
-from pcapexplain.model import CaptureRow, CaptureStatus, Handshake, Lang, Severity, Teardown
+from pcapexplain.model import Handshake, Lang, Severity, Teardown
 from pcapexplain.report_context import Count
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import capfile, decode, files, linklayer, tcpanalysis, tcpfast
+from pcapexplain import capfile, decode, files, linklayer, tcpanalysis, tcpfast, tcpheader
 from pcapexplain.errors import (
     CaptureUnreadable,
     EmptyCapture,
@@ -294,8 +294,8 @@ class _Collected:
         return tcpanalysis.Headers(**joined, pair=flow >> 1, heavy=heavy_pairs[flow >> 1])
 
 
-# The analysis inputs that wait for the whole file (with "flow"), in decode's compact types.
-_WAITING: dict[str, Callable[[decode.Segments], Array]] = {
+# The analysis inputs that wait for the whole file (with "flow"), in tcpheader's compact types.
+_WAITING: dict[str, Callable[[tcpheader.Segments], Array]] = {
     "frame": lambda s: s.frame,
     "time": lambda s: s.seconds * 1_000_000_000 + s.nanos,
     "flags": lambda s: s.flags,
@@ -330,7 +330,9 @@ def _streams(
     return stream, flags
 
 
-def _flows(src: Array, dst: Array, s: decode.Segments, pairs: dict[tuple[int, int], int]) -> Array:
+def _flows(
+    src: Array, dst: Array, s: tcpheader.Segments, pairs: dict[tuple[int, int], int]
+) -> Array:
     """Per header: its 4-tuple's number * 2 + its direction (0 or 1, one per direction)."""
     # Order the two endpoints so that both directions of a connection share one key.
     src_key = (src << 16) | s.sport
@@ -429,11 +431,11 @@ class _Columns:
         self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
         self._known = 0  # how many of them are filled in
 
-    def extend(self, s: decode.Segments, src: Array, dst: Array, names: list[str]) -> None:
+    def extend(self, s: tcpheader.Segments, src: Array, dst: Array, names: list[str]) -> None:
         """Every column but the analysis ones; src and dst are address ids into names."""
         keep = ~s.in_error
         everything = bool(keep.all())  # the usual block: no ICMP error to leave out
-        printed = s.reach >= decode.REACH_FLAGS  # a bogus header length prints none of these
+        printed = s.reach >= tcpheader.REACH_FLAGS  # a bogus header length prints none of these
         hidden = not printed.all()
         values = {
             "frame": s.frame,
@@ -454,7 +456,7 @@ class _Columns:
             "ttl": s.ttl,
             "ip_len": s.ip_len,
             "ip_checksum": s.ip_checksum,
-            "tcp_checksum": np.where(s.reach >= decode.REACH_CHECKSUM, s.tcp_checksum, 0),
+            "tcp_checksum": np.where(s.reach >= tcpheader.REACH_CHECKSUM, s.tcp_checksum, 0),
         }
         for name, column in values.items():
             self._append(name, column if everything else column[keep])

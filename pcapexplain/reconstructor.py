@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import endpoints, icmp, outcomes
+from pcapexplain import closed_port, endpoints, icmp, outcomes
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -486,7 +486,7 @@ def _roles(
             return sender, receiver, False
         return receiver, sender, True
     first, other = _endpoints_of(packets, rows[0], known)
-    prober = endpoints.stray_prober(packets, rows)
+    prober = closed_port.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
     return (*_guess_roles(first, other), True)

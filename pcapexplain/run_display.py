@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, TextIO
 
-from pcapexplain.model import CaptureRow, CaptureStatus, Lang
+from pcapexplain.batch_model import CaptureRow, CaptureStatus
+from pcapexplain.model import Lang
 
 if TYPE_CHECKING:
     from pcapexplain import batch, classroom, runner

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 
 from pcapexplain import seqspace
-from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 from pcapexplain.model import AnalysisFlag
+from pcapexplain.tcpheader import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 
 Array = np.ndarray[Any, Any]
 
@@ -117,7 +117,7 @@ class Headers:
     ack: Array
     seglen: Array  # -1: tshark does not know it, and does no analysis
     window: Array  # the raw window field
-    reach: Array  # decode.REACH_*
+    reach: Array  # tcpheader.REACH_*
     in_error: Array  # quoted in an ICMP error
     ws_stored: Array  # window-scale shift the options leave, -1 for none
     heavy: Array  # the flow may reach tshark's limit of unacknowledged segments

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from pcapexplain import seqspace, tcpanalysis
-from pcapexplain.decode import REACH_ALL
 from pcapexplain.tcpanalysis import Headers
+from pcapexplain.tcpheader import REACH_ALL
 
 Array = np.ndarray[Any, Any]
 

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from pcapexplain.batch import BatchResult
+    from pcapexplain.batch_model import CaptureRow
     from pcapexplain.classroom import StudentOutcome
-    from pcapexplain.model import CaptureAnalysis, CaptureInfo, CaptureRow, Connection, Lang
+    from pcapexplain.model import CaptureAnalysis, CaptureInfo, Connection, Lang
     from pcapexplain.records import ConnectionRecord
 
 # The table's columns, keys of table.col.* in the text catalogues.
@@ -194,8 +195,8 @@ def columns(text: str) -> int:
 
 def batch_done_line(result: BatchResult, index: str, lang: Lang) -> str:
     """The line that ends `batch`: the index written and how many captures came to what."""
+    from pcapexplain.batch_model import CaptureStatus
     from pcapexplain.explanations import said, said_list, say, sentences
-    from pcapexplain.model import CaptureStatus
 
     counts = [
         said(f"cli.count.{status.value}", count=result.count(status))

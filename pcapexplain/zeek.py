@@ -4,15 +4,15 @@ Follows Zeek's own rules (scripts/base/protocols/conn/main.zeek and the TCP anal
 conformance corpus documents them: per-endpoint states, the originator flips, the history letters
 and their repetition rules, and, for `zeek_connections`, Zeek's way of splitting one 4-tuple into
 several connections by its timers, with the sizes Zeek logs (sequence space, IP bytes, content
-gaps, duration). `verdicts` applies the same machine to pcapexplain's own connections (one per TCP
-incarnation), so the two views stay comparable. `connlog` writes the rows as Zeek's conn.log.
+gaps, duration). `zeek_views.verdicts` applies the same machine to pcapexplain's own connections
+(one per TCP incarnation), so the two views stay comparable. `connlog` writes the rows as Zeek's
+conn.log.
 """
 
 from __future__ import annotations
 
 import re
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -20,14 +20,12 @@ from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
     ChecksumStatus,
-    Connection,
     ConnState,
     PacketColumns,
     TcpFlags,
-    ZeekVerdict,
 )
 from pcapexplain.seqspace import seq_add, seq_wrap
-from pcapexplain.zeek_runs import ACKED, DATA, EVENT_CODE, Plan, plan, steady
+from pcapexplain.zeek_runs import steady
 from pcapexplain.zeek_seqspace import SeqSpace
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
@@ -179,10 +177,11 @@ def conn_state(orig: _Side, resp: _Side, history: str) -> ConnState:
 # ---------------------------------------------------------------------- the per-packet machine
 
 
-def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
+def new_conn(packets: PacketColumns, row: int) -> ZeekConn:
+    """The connection this packet begins, with its originator chosen by Zeek's rules."""
     sender = (packets.src[row], packets.sport[row])
     receiver = (packets.dst[row], packets.dport[row])
-    orig, resp = (receiver, sender) if _swapped(packets, row) else (sender, receiver)
+    orig, resp = (receiver, sender) if swapped(packets, row) else (sender, receiver)
     start = packets.time[row]
     conn = ZeekConn(orig=orig, resp=resp, first_sender=sender, start=start, end=start)
     conn.sides = {orig: _Side(), conn.resp_key: _Side()}
@@ -190,7 +189,7 @@ def _new_conn(packets: PacketColumns, row: int) -> ZeekConn:
     return conn
 
 
-def _swapped(packets: PacketColumns, row: int) -> bool:
+def swapped(packets: PacketColumns, row: int) -> bool:
     """Whether the receiver of a connection's first packet is its originator."""
     flags = packets.flags[row]
     if flags & _SYN and not flags & _ACK:
@@ -471,7 +470,7 @@ def zeek_connections(packets: PacketColumns, *, checksums_validated: bool) -> li
         )
         conn = current.get(key)
         if conn is None or _starts_new(conn, packets, row):
-            conn = current[key] = _new_conn(packets, row)
+            conn = current[key] = new_conn(packets, row)
             done.append(conn)
         feed(conn, packets, row, checksums_validated=checksums_validated)
     return done
@@ -485,169 +484,3 @@ def _starts_new(conn: ZeekConn, packets: PacketColumns, row: int) -> bool:
         return False
     states = (conn.orig_side.state, conn.resp_side.state)
     return E.RESET in states or states == (E.CLOSED, E.CLOSED)
-
-
-def verdicts(
-    packets: PacketColumns,
-    connections: list[Connection],
-    *,
-    checksums_validated: bool = False,
-    skip_quiet: bool = True,
-    share: bool = True,
-) -> dict[int, ZeekVerdict]:
-    """Zeek's conn_state and history for each of pcapexplain's connections, by connection id.
-
-    skip_quiet: skip the runs of segments zeek_runs proves quiet (False feeds every packet).
-    share: with skip_quiet, connections whose packets the machine reads alike (the same codes,
-    zeek_runs.Plan.codes) share the verdict of the first of them.
-    """
-    if not skip_quiet:
-        seen = views(packets, connections, checksums_validated, skip_quiet=False)
-        return {conn.id: _verdict(zc) for conn, zc in zip(connections, seen, strict=True)}
-    found: dict[int, ZeekVerdict] = {}
-    known: dict[bytes, ZeekVerdict] = {}
-    for conn, runs, i in _planned(packets, connections, checksums_validated):
-        key = _key(packets, runs, i, checksums_validated) if share else None
-        verdict = known.get(key) if key is not None else None
-        if verdict is None:
-            zc, settled = _view_planned(packets, conn, runs, i, checksums_validated)
-            verdict = _verdict(zc)
-            if key is not None and settled:
-                known[key] = verdict
-        found[conn.id] = verdict
-    return found
-
-
-def _verdict(zc: ZeekConn | None) -> ZeekVerdict:
-    if zc is None:  # every packet dropped for a bad IP checksum: Zeek saw nothing
-        return ZeekVerdict(ConnState.OTH, "")
-    history = zc.history_text()
-    return ZeekVerdict(conn_state(zc.orig_side, zc.resp_side, history), history)
-
-
-def _key(packets: PacketColumns, runs: Plan, i: int, checksums_validated: bool) -> bytes | None:
-    """What the machine reads of connection i's packets (None when the codes cannot say it): the
-    codes of its events, after whether the first packet Zeek keeps is sent by the responder.
-
-    Two connections with the same key take the same steps through the machine: it reads nothing
-    else of their packets but what goes into the counters (quiet runs' sizes, payload lengths
-    beyond nonzero), and it tells the sides apart by address and port only to find their state.
-    """
-    if not runs.shareable[i]:
-        return None
-    begin, end = runs.bounds[i], runs.bounds[i + 1]
-    codes = runs.codes[begin * EVENT_CODE.itemsize : end * EVENT_CODE.itemsize]
-    for event in runs.events[begin:end]:
-        if event < 0:
-            return None  # a run before any packet: never planned so, but then not shared
-        if not (checksums_validated and packets.ip_checksum[event] == _BAD):
-            return (b"r" if _swapped(packets, event) else b"s") + codes
-    return codes
-
-
-def views(
-    packets: PacketColumns,
-    connections: list[Connection],
-    checksums_validated: bool,
-    *,
-    skip_quiet: bool,
-) -> Iterator[ZeekConn | None]:
-    """view of each connection in turn (each dropped once used: thousands of them held at once
-    weigh on memory and on the garbage collector); with skip_quiet, quiet runs only add to the
-    counters."""
-    if not skip_quiet:
-        for conn in connections:
-            yield view(packets, conn, checksums_validated=checksums_validated)
-        return
-    for conn, runs, i in _planned(packets, connections, checksums_validated):
-        yield _view_planned(packets, conn, runs, i, checksums_validated)[0]
-
-
-def _planned(
-    packets: PacketColumns, connections: list[Connection], checksums_validated: bool
-) -> Iterator[tuple[Connection, Plan, int]]:
-    """Each connection with the plan of its chunk and its place in that plan."""
-    for chunk in _chunks(connections):
-        runs = plan(packets, chunk, checksums_validated=checksums_validated)
-        for i, conn in enumerate(chunk):
-            yield conn, runs, i
-
-
-_CHUNK_ROWS = 1 << 17  # packets planned at once: the plan's arrays stay some tens of megabytes
-
-
-def _chunks(connections: list[Connection]) -> Iterator[list[Connection]]:
-    """Consecutive connections in groups of about _CHUNK_ROWS packets (a larger one alone)."""
-    begin, rows = 0, 0
-    for end, conn in enumerate(connections, 1):
-        rows += len(conn.packet_index)
-        if rows >= _CHUNK_ROWS:
-            yield connections[begin:end]
-            begin, rows = end, 0
-    if begin < len(connections):
-        yield connections[begin:]
-
-
-def _view_planned(
-    packets: PacketColumns, conn: Connection, runs: Plan, i: int, checksums_validated: bool
-) -> tuple[ZeekConn | None, bool]:
-    """The machine over connection i of runs, and whether every run it met was quiet."""
-    zc: ZeekConn | None = None
-    settled = True
-    client = (conn.client.ip, conn.client.port)
-    server = (conn.server.ip, conn.server.port)
-    for event in runs.events[runs.bounds[i] : runs.bounds[i + 1]]:
-        if event >= 0:
-            zc = _step(zc, packets, event, checksums_validated)
-            continue
-        k = ~event
-        if zc is not None and quiet(zc, client, server, runs.letters[k]):
-            zc.sides[client].packets += runs.client_packets[k]
-            zc.sides[client].payload += runs.client_bytes[k]
-            zc.sides[server].packets += runs.server_packets[k]
-            zc.sides[server].payload += runs.server_bytes[k]
-            zc.last = packets.time[runs.rows[runs.end[k] - 1]]
-            continue
-        settled = False
-        for row in runs.rows[runs.start[k] : runs.end[k]].tolist():
-            zc = _step(zc, packets, row, checksums_validated)
-    return zc, settled
-
-
-def quiet(zc: ZeekConn, client: tuple[str, int], server: tuple[str, int], letters: int) -> bool:
-    """Whether feeding steady segments that carry these letters (zeek_runs.Plan.letters) takes
-    feed's common path and records nothing: the sides that send them are running and have
-    recorded those letters, and the originator is settled (no late flip pending)."""
-    if not zc.flipped and (not zc.history or zc.history[0][1] == "H"):
-        return False
-    for key, bits in ((client, letters & 3), (server, letters >> 2)):
-        if not bits:
-            continue
-        side = zc.sides.get(key)
-        if side is None or side.state is E.INACTIVE:
-            return False
-        if (bits & DATA and "D" not in side.once) or (bits & ACKED and "A" not in side.once):
-            return False
-    return True
-
-
-def _step(
-    zc: ZeekConn | None, packets: PacketColumns, row: int, checksums_validated: bool
-) -> ZeekConn | None:
-    """One packet of view: dropped for a bad IP checksum, or fed (the first one makes zc)."""
-    if checksums_validated and packets.ip_checksum[row] == _BAD:
-        return zc
-    if zc is None:
-        zc = _new_conn(packets, row)
-    feed(zc, packets, row, checksums_validated=checksums_validated, timers=False, meter=False)
-    return zc
-
-
-def view(
-    packets: PacketColumns, conn: Connection, *, checksums_validated: bool = False
-) -> ZeekConn | None:
-    """Zeek's machine over one of pcapexplain's connections (no timer splits)."""
-    zc: ZeekConn | None = None
-    for row in conn.packet_index:
-        zc = _step(zc, packets, row, checksums_validated)
-    return zc

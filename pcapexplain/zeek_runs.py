@@ -5,8 +5,9 @@ Zeek's history records most letters once per direction. Once a side has sent dat
 SYN, FIN or RST, nothing in it that Zeek's history reads, an open window) changes nothing in
 zeek.feed but that side's packet and payload counters. `plan` finds, with array operations, each
 connection's runs of such segments that follow the first data and the first ACK of their
-direction; zeek.verdicts feeds every other packet through the machine, and skips a run only when
-the machine's state at that point proves it quiet (zeek.quiet), adding the run's sums instead.
+direction; zeek_views.verdicts feeds every other packet through the machine, and skips a run
+only when the machine's state at that point proves it quiet (zeek_views.quiet), adding the run's
+sums instead.
 """
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ import re
 from html import unescape
 
 from pcapexplain import reporter
+from pcapexplain.batch_model import CaptureRow, CaptureStatus, CaptureSummary
 from pcapexplain.batch_writers import captures_csv_rows
 from pcapexplain.index_context import build_index_context
-from pcapexplain.model import CaptureRow, CaptureStatus, CaptureSummary, Lang
+from pcapexplain.model import Lang
 
 
 def summary(packets: int, handshakes: dict[str, int], severities: dict[str, int]) -> CaptureSummary:

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 from pcapexplain import capfile, decode, native, tcpanalysis, tcpfast
-from pcapexplain.decode import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 from pcapexplain.tcpanalysis import Headers
+from pcapexplain.tcpheader import REACH_ALL, REACH_FLAGS, REACH_OPTIONS
 from tests import scenarios
 
 ROOT = Path(__file__).resolve().parent.parent

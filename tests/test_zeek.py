@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pcapexplain import zeek
+from pcapexplain import zeek, zeek_views
 from pcapexplain.model import AnalysisFlag, ChecksumStatus, ConnState, PacketColumns, ZeekVerdict
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import ACK, FIN, RST, SYN, Conversation
@@ -103,7 +103,7 @@ def test_bad_checksums_are_ignored_when_validated() -> None:
 def test_verdicts_of_our_connections() -> None:
     packets = textbook().columns()
     conns, _ = reconstruct(packets)
-    assert zeek.verdicts(packets, conns) == {0: ZeekVerdict(ConnState.SF, "ShADdFf")}
+    assert zeek_views.verdicts(packets, conns) == {0: ZeekVerdict(ConnState.SF, "ShADdFf")}
 
 
 def test_fin_only_builder_guard() -> None:

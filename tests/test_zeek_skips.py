@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import readers, zeek
+from pcapexplain import readers, zeek, zeek_views
 from pcapexplain.model import AnalysisFlag, ChecksumStatus, PacketColumns, Reader
 from pcapexplain.reconstructor import reconstruct
 from pcapexplain.zeek_runs import ACKED, DATA
@@ -32,13 +32,15 @@ def _same_both_ways(packets: PacketColumns) -> int:
     connections, _ = reconstruct(packets)
     fed = 0
     for validated in (False, True):
-        every = list(zeek.views(packets, connections, validated, skip_quiet=False))
+        every = list(zeek_views.views(packets, connections, validated, skip_quiet=False))
         fed_before = _Counter.calls
-        skipping = list(zeek.views(packets, connections, validated, skip_quiet=True))
+        skipping = list(zeek_views.views(packets, connections, validated, skip_quiet=True))
         fed = _Counter.calls - fed_before
         assert skipping == every
-        assert zeek.verdicts(packets, connections, checksums_validated=validated) == (
-            zeek.verdicts(packets, connections, checksums_validated=validated, skip_quiet=False)
+        assert zeek_views.verdicts(packets, connections, checksums_validated=validated) == (
+            zeek_views.verdicts(
+                packets, connections, checksums_validated=validated, skip_quiet=False
+            )
         )
     return fed
 
@@ -49,13 +51,13 @@ class _Counter:
 
 @pytest.fixture(autouse=True)
 def _count_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
-    real = zeek.feed
+    real = zeek_views.feed
 
     def counted(*args: object, **kwargs: object) -> None:
         _Counter.calls += 1
         real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(zeek, "feed", counted)
+    monkeypatch.setattr(zeek_views, "feed", counted)
 
 
 def _long(conv: Conversation, rounds: int = 12) -> None:
@@ -141,7 +143,7 @@ def test_generated_captures_are_the_same(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if seed == 3:
-        monkeypatch.setattr(zeek, "_CHUNK_ROWS", 97)  # planned in many small groups
+        monkeypatch.setattr(zeek_views, "_CHUNK_ROWS", 97)  # planned in many small groups
     out = tmp_path / f"gen{seed}.pcap"
     subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "generate.py"), str(out),
@@ -182,29 +184,29 @@ def test_quiet_only_once_the_senders_letters_are_recorded_and_the_originator_set
     c.data(c.client)
     packets = c.columns()
     client, server = c.client, c.server
-    zc = zeek._new_conn(packets, 0)
+    zc = zeek.new_conn(packets, 0)
     zeek.feed(zc, packets, 0, checksums_validated=False, timers=False, meter=False)
-    assert not zeek.quiet(zc, client, server, 0)  # a late flip is pending: any packet may flip
+    assert not zeek_views.quiet(zc, client, server, 0)  # a late flip pending: any packet may flip
     zeek.feed(zc, packets, 1, checksums_validated=False, timers=False, meter=False)
     assert zc.flipped and zc.history_text() == "^hA"
-    assert zeek.quiet(zc, client, server, ACKED)  # the client's A is recorded
-    assert not zeek.quiet(zc, client, server, DATA)  # its D is not, yet
-    assert not zeek.quiet(zc, client, server, ACKED << 2)  # the server sent only its SYN-ACK
+    assert zeek_views.quiet(zc, client, server, ACKED)  # the client's A is recorded
+    assert not zeek_views.quiet(zc, client, server, DATA)  # its D is not, yet
+    assert not zeek_views.quiet(zc, client, server, ACKED << 2)  # the server sent only its SYN-ACK
     zeek.feed(zc, packets, 2, checksums_validated=False, timers=False, meter=False)
-    assert zeek.quiet(zc, client, server, ACKED | DATA)
+    assert zeek_views.quiet(zc, client, server, ACKED | DATA)
     stranger = ("10.9.9.9", 1)
-    assert not zeek.quiet(zc, stranger, server, ACKED)  # not a side of this connection
+    assert not zeek_views.quiet(zc, stranger, server, ACKED)  # not a side of this connection
 
 
 def test_quiet_never_for_a_side_that_is_not_running() -> None:
     c = Conversation()
     c.data(c.server)
     packets = c.columns()
-    zc = zeek._new_conn(packets, 0)
+    zc = zeek.new_conn(packets, 0)
     zeek.feed(zc, packets, 0, checksums_validated=False, timers=False, meter=False)
     zc.sides[c.client].once.add("D")  # as though recorded: the state still says inactive
-    assert zeek.quiet(zc, c.client, c.server, DATA << 2)
-    assert not zeek.quiet(zc, c.client, c.server, DATA)
+    assert zeek_views.quiet(zc, c.client, c.server, DATA << 2)
+    assert not zeek_views.quiet(zc, c.client, c.server, DATA)
 
 
 def _variants(c: Conversation, kind: int, size: int) -> None:
@@ -264,9 +266,9 @@ def test_connections_share_a_verdict_only_when_the_machine_reads_their_packets_a
             conversations.append(c)
     packets = merged(*conversations)
     connections, _ = reconstruct(packets)
-    every = zeek.verdicts(packets, connections, skip_quiet=False)
+    every = zeek_views.verdicts(packets, connections, skip_quiet=False)
     before = _Counter.calls
-    shared = zeek.verdicts(packets, connections)
+    shared = zeek_views.verdicts(packets, connections)
     fed = _Counter.calls - before
     assert shared == every
     seen = {ip: every[c.id] for c in connections for ip in (c.client.ip, c.server.ip)}
@@ -274,5 +276,5 @@ def test_connections_share_a_verdict_only_when_the_machine_reads_their_packets_a
     for a, b in [*pairs, ("10.3.0.0", "10.3.0.1")]:
         assert seen[a] != seen[b], (a, b)  # the pair's one difference shows: keys must keep it
     before = _Counter.calls
-    assert zeek.verdicts(packets, connections, share=False) == every
+    assert zeek_views.verdicts(packets, connections, share=False) == every
     assert fed < (_Counter.calls - before) * 2 // 3  # twins were shared

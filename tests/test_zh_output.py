@@ -166,7 +166,7 @@ def test_usage_errors_keep_the_usage_line_and_exit_2(tmp_path: Path) -> None:
 
 def test_a_batch_line_and_a_student_line_in_chinese(tmp_path: Path) -> None:
     from pcapexplain import terminal
-    from pcapexplain.model import CaptureRow, CaptureStatus
+    from pcapexplain.batch_model import CaptureRow, CaptureStatus
 
     fields = {f: None for f in CaptureRow.__dataclass_fields__}
     row = CaptureRow(
@@ -196,7 +196,7 @@ def test_every_diagnostic_text_exists_in_both_languages_with_the_same_params(tab
 
 def test_keys_built_from_values_exist() -> None:
     from pcapexplain import pcapng
-    from pcapexplain.model import CaptureStatus
+    from pcapexplain.batch_model import CaptureStatus
 
     keys = [f"cli.label.{s.value}" for s in CaptureStatus] + ["cli.label.graded"]
     keys += [f"cli.count.{s.value}" for s in CaptureStatus]
