@@ -179,13 +179,21 @@ def server_reply_then_hold(spec: Spec) -> None:
     conn.close()
 
 
-def client_request_into_silence(spec: Spec) -> None:
-    """A second request after the server has fallen silent: resent until tcp_retries2 runs out."""
-    cli = connect(spec)
+def replied_then_go(
+    spec: Spec, setup: Callable[[socket.socket], None] | None = None
+) -> socket.socket:
+    """One request and its reply, then wait for the orchestrator's "go"."""
+    cli = connect(spec, setup)
     cli.sendall(REQUEST)
     recv_exactly(cli, len(REPLY))
     say("replied")
     hear("go")
+    return cli
+
+
+def client_request_into_silence(spec: Spec) -> None:
+    """A second request after the server has fallen silent: resent until tcp_retries2 runs out."""
+    cli = replied_then_go(spec)
     cli.sendall(REQUEST)
     with contextlib.suppress(TimeoutError):  # ETIMEDOUT: the stack gave up
         cli.recv(4096)
@@ -207,11 +215,7 @@ def server_forget_on_command(spec: Spec) -> None:
 
 
 def client_request_after_reply(spec: Spec) -> None:
-    cli = connect(spec)
-    cli.sendall(REQUEST)
-    recv_exactly(cli, len(REPLY))
-    say("replied")
-    hear("go")
+    cli = replied_then_go(spec)
     cli.sendall(REQUEST)
     with contextlib.suppress(ConnectionResetError):
         cli.recv(4096)
@@ -220,11 +224,7 @@ def client_request_after_reply(spec: Spec) -> None:
 
 def client_keepalive_into_silence(spec: Spec) -> None:
     """An idle connection whose keep-alive probes go unanswered: three, then the stack gives up."""
-    cli = connect(spec, set_keepalive)
-    cli.sendall(REQUEST)
-    recv_exactly(cli, len(REPLY))
-    say("replied")
-    hear("go")
+    cli = replied_then_go(spec, set_keepalive)
     with contextlib.suppress(TimeoutError):
         cli.recv(4096)
     say("gave-up")
