@@ -125,12 +125,18 @@ REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
 PASSIVE_CLOSE_DELAY = 0.2
 
 
-def server_echo_then_wait_eof(spec: Spec, close_delay: float = PASSIVE_CLOSE_DELAY) -> None:
-    """Answer one request, then close only after the client has closed (passive close)."""
+def answered_request(spec: Spec) -> socket.socket:
+    """Accept one connection, read its request and send the reply."""
     srv = listen(spec)
     conn, _ = srv.accept()
     conn.recv(4096)
     conn.sendall(REPLY)
+    return conn
+
+
+def server_echo_then_wait_eof(spec: Spec, close_delay: float = PASSIVE_CLOSE_DELAY) -> None:
+    """Answer one request, then close only after the client has closed (passive close)."""
+    conn = answered_request(spec)
     recv_until_eof(conn)
     time.sleep(close_delay)
     conn.close()
@@ -155,10 +161,7 @@ def client_wait_then_request(spec: Spec) -> None:
 
 
 def server_close_after_eof_on_command(spec: Spec) -> None:
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     recv_until_eof(conn)
     time.sleep(PASSIVE_CLOSE_DELAY)  # the delayed ACK of the FIN goes out alone: a four-way close
     say("eof")
@@ -171,10 +174,7 @@ def server_close_after_eof_on_command(spec: Spec) -> None:
 def server_reply_then_hold(spec: Spec) -> None:
     """Answer one request, then keep the connection open, silent, until told to exit (after the
     capture has stopped: its close must not be in it)."""
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     hear("exit")
     conn.close()
 
@@ -203,10 +203,7 @@ def client_request_into_silence(spec: Spec) -> None:
 def server_forget_on_command(spec: Spec) -> None:
     """Answer one request, then drop the connection without a word that reaches the client (its
     RST is dropped on the way out): the client still believes in it, as after a crash."""
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     hear("forget")
     conn.close()
@@ -231,10 +228,7 @@ def client_keepalive_into_silence(spec: Spec) -> None:
 
 
 def server_reply_and_close(spec: Spec) -> None:
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     conn.close()
 
 
@@ -286,10 +280,7 @@ def client_expect_timeout(spec: Spec) -> None:
 
 
 def server_until_reset(spec: Spec) -> None:
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     try:
         recv_until_eof(conn)
     except ConnectionResetError:
@@ -349,10 +340,7 @@ def client_half_close(spec: Spec) -> None:
 
 
 def server_close_on_command(spec: Spec) -> None:
-    srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
+    conn = answered_request(spec)
     hear("close")
     conn.close()
     say("closed")
