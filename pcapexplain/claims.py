@@ -248,6 +248,12 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.FIN_AGAIN_ACKS_MORE: Claim(),
     Situation.FIN_OTHER: Claim(),
     Situation.FIN_ORDER_UNKNOWN: Claim(sender_after=_s(T.UNKNOWN), receiver_after=_s(T.UNKNOWN)),
+    Situation.FIN_FIRST_PEER_UNSEEN: Claim(
+        sender_before=MAY_CLOSE_FIRST,
+        sender_after=_SUPPORTS_FIN_WAIT,
+        receiver_after=_s(T.UNKNOWN),
+    ),
+    Situation.FIN_AGAIN_PEER_UNSEEN: Claim(receiver_after=_s(T.UNKNOWN)),
     Situation.ACK_PEER_UNSEEN: Claim(sender_after=_s(T.UNKNOWN), receiver_after=_s(T.UNKNOWN)),
     Situation.FINACK_FIRST: Claim(
         sender_before=_s(T.CLOSE_WAIT),

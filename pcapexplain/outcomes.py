@@ -268,8 +268,28 @@ def _one_sided_close(
         # A segment that completes the opening keeps its story (what it proves holds either way).
         opened = (r for r in mine[:at] if before[r] in _SYNCHRONIZED and flags[r] & _ACK)
         moved = next((r for r in opened if acks[r] == acked[-1]), mine[at]) if acked else mine[at]
+    else:  # the peer got the FIN in CLOSE_WAIT, or in CLOSING, its own FIN crossing; or not yet
+        _forget_peer(states, conn, mine[at], client=seen != _TO_SERVER)
     conn.time_wait = Closer.UNKNOWN
     _forget_states(states, conn, moved)
+
+
+def _forget_peer(states: PacketStates, conn: Connection, start: int, *, client: bool) -> None:
+    """One side's state is unknown after row start's packet and from then on."""
+    unknown = int(TcpState.UNKNOWN)
+    before, after = (
+        (states.client_before, states.client_after)
+        if client
+        else (states.server_before, states.server_after)
+    )
+    for row in conn.packet_index:
+        if row > start:
+            before[row] = unknown
+        if row >= start:
+            after[row] = unknown
+            pair = states.passed.get(row)
+            if pair is not None:
+                states.passed[row] = (unknown, pair[1]) if client else (pair[0], unknown)
 
 
 def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:

@@ -83,6 +83,8 @@ class Situation(StrEnum):
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
     FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
     FIN_ORDER_UNKNOWN = "fin_order_unknown"  # one direction unseen: active or passive unknown
+    FIN_FIRST_PEER_UNSEEN = "fin_first_peer_unseen"  # proven first; the unseen peer's move unknown
+    FIN_AGAIN_PEER_UNSEEN = "fin_again_peer_unseen"  # resent; whether a copy arrived is unseen
     ACK_PEER_UNSEEN = "ack_peer_unseen"  # may acknowledge an unseen FIN: states unknown after
     FIN_AGAIN_DELIVERED = "fin_again_delivered"  # resent; only this copy arrives
     FIN_AGAIN_ACKS_MORE = "fin_again_acks_more"  # resent with a higher ACK: may be no timeout
@@ -303,6 +305,12 @@ def _fin(f: PacketFacts) -> Situation:
         if f.resent:
             return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_OTHER
         return Situation.FIN_ORDER_UNKNOWN if f.close_order_unknown else Situation.FIN_OTHER
+    if f.peer_unseen and r.after is T.UNKNOWN:  # outcomes._one_sided_close forgot the peer
+        if f.resent:
+            return Situation.FIN_AGAIN_PEER_UNSEEN
+        if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1 and r.changed:
+            return Situation.FIN_FIRST_PEER_UNSEEN
+        return Situation.FIN_OTHER
     if f.resent:
         if r.changed:
             return Situation.FIN_AGAIN_DELIVERED
@@ -448,6 +456,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
     Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
     Situation.FIN_ORDER_UNKNOWN: ("close_states",),
+    Situation.FIN_FIRST_PEER_UNSEEN: ("four_way_close", "close_states"),
+    Situation.FIN_AGAIN_PEER_UNSEEN: ("time_wait",),
     Situation.ACK_PEER_UNSEEN: ("close_states",),
     Situation.FINACK_FIRST: ("four_way_close", "close_states"),
     Situation.FINACK_FIRST_DATA: ("four_way_close", "close_states"),

@@ -67,6 +67,26 @@ def test_explain_hedges_the_fin(name: str, lang: Lang, capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize("lang", tuple(Lang))
+@pytest.mark.parametrize("name", tuple(KNOWN_ORDER))
+def test_explain_tells_the_first_fin_without_the_unseen_peer_s_state(
+    name: str, lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The closer is proven, but not whether its FIN found the peer open or already closing
+    (the FINs crossing): the line says so, and names no state the peer entered."""
+    assert main(["explain", str(SAMPLES / name), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    flags = "FIN, ACK ·" if lang is Lang.EN else "FIN、ACK ·"
+    (fin,) = [line for line in out.splitlines() if flags in line]
+    first = "closed first (active close)" if lang is Lang.EN else "先关闭（主动关闭）"
+    crossing = "the two FINs crossing" if lang is Lang.EN else "两个 FIN 交叉而过"
+    assert first in fin and crossing in fin
+    assert "CLOSE_WAIT" not in fin and "CLOSING" not in fin
+    unknown = "UNKNOWN" if lang is Lang.EN else "未知"
+    peer = text(lang, "side.server" if KNOWN_ORDER[name] == "client" else "side.client")
+    assert f"{peer} ESTABLISHED → {unknown}" in fin
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
 def test_report_names_no_first_closer(
     lang: Lang, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

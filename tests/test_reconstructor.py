@@ -842,10 +842,11 @@ def test_a_later_ack_of_one_more_proves_the_visible_side_closed_first() -> None:
     conn, states = (lambda r: (only(r[0]), r[1]))(run(c))
     assert Inference.SERVER_NOT_CAPTURED in conn.inferred
     assert conn.closed_first is Closer.CLIENT
-    assert ladder(states, conn)[4][1:3] == ("ESTABLISHED", "FIN_WAIT_1")
+    # The server got the FIN in CLOSE_WAIT, or in CLOSING if its own FIN crossed it; or not yet.
+    assert ladder(states, conn)[4][1:] == ("ESTABLISHED", "FIN_WAIT_1", "ESTABLISHED", "UNKNOWN")
     # What moved the ack may be the server's FIN or data: TIME_WAIT and the states are unknown.
     assert conn.time_wait is Closer.UNKNOWN
-    assert ladder(states, conn)[5][1:] == ("FIN_WAIT_1", "UNKNOWN", "CLOSE_WAIT", "UNKNOWN")
+    assert ladder(states, conn)[5][1:] == ("FIN_WAIT_1", "UNKNOWN", "UNKNOWN", "UNKNOWN")
 
 
 def test_a_fin_after_the_ack_of_the_peers_fin_leaves_who_closed_first_unknown() -> None:

@@ -285,6 +285,29 @@ def test_port_reuse_in_time_wait_says_why_it_is_safe() -> None:
 # ------------------------------------------------------------------------- inference shown
 
 
+def test_a_fin_proven_first_in_a_one_sided_capture_claims_nothing_of_the_unseen_peer() -> None:
+    """The client resends its FIN, then acknowledges one more: it closed first, but whether
+    either copy reached the server, open or closing, the capture cannot show."""
+    c = client_side_only(23, 44)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.send(c.client, FIN | ACK, seq=c.next[c.client] - 1, analysis=RETRANSMISSION)
+    c.next[c.server] += 1  # the server's FIN, not captured
+    c.ack(c.client)
+    result = _built(c)
+    conn = result.connections[0]
+    for lang in (EN, ZH):
+        told = story(result, conn, lang)
+        kinds = [line.situation for line in told.lines[-3:]]
+        assert kinds == [
+            Situation.FIN_FIRST_PEER_UNSEEN,
+            Situation.FIN_AGAIN_PEER_UNSEEN,
+            Situation.ACK_PEER_UNSEEN,
+        ]
+        for line in told.lines[-3:-1]:
+            assert "CLOSE_WAIT" not in line.text and "CLOSING" not in line.text
+
+
 def test_fast_open_fin_with_the_synack_missed_is_one_account() -> None:
     c = Conversation()
     c.send(c.client, SYN, 20, tfo=True)
