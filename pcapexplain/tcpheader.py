@@ -8,7 +8,7 @@ is validated, and how far packet-tcp.c's dissector gets before it runs out of ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -63,9 +63,6 @@ class Segments:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-
-SEGMENT_FIELDS = tuple(f.name for f in fields(Segments))
 
 
 def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool) -> Segments:
