@@ -119,6 +119,7 @@ class _Found:
     ttl: Array
     ip_len: Array
     ip_checksum: Array
+    ip_id: Array  # IPv4 identification; -1 for IPv6
     fragmented: Array  # bool: a first fragment dissected as it is
     in_error: Array  # bool
     icmp_rows: Array  # ICMP errors whose quoted datagram is read in a second pass
@@ -129,7 +130,7 @@ class _Found:
 
 
 _FOUND = ("rows", "tcp_at", "tcp_rep", "tcp_end", "family", "src", "dst", "ttl", "ip_len",
-          "ip_checksum", "fragmented", "in_error")  # fmt: skip
+          "ip_checksum", "ip_id", "fragmented", "in_error")  # fmt: skip
 _ICMP = ("icmp_rows", "icmp_at", "icmp_rep", "icmp_family", "icmp_src")
 
 
@@ -228,6 +229,7 @@ class _Network:
         return {
             **_select(tcp, rows, tcp_at, seg_rep, end, 4, head, 12, 16, head[:, 8], checksum),
             "ip_len": ip_len[tcp],
+            "ip_id": be(head, 4, 2)[tcp],
             "fragmented": first[tcp],
             "in_error": np.full(int(tcp.sum()), in_error),
             **_icmp(icmp, rows, tcp_at, seg_rep, IPV4, head[icmp, 12:16]),
@@ -277,6 +279,7 @@ class _Network:
         return {
             **_select(tcp, rows, cursor, seg_rep, end, 6, head, 8, 24, head[:, 7], zero),
             "ip_len": plen[tcp] + 40,
+            "ip_id": np.full(int(tcp.sum()), -1, dtype=np.int64),
             "fragmented": np.zeros(int(tcp.sum()), dtype=bool),
             "in_error": np.full(int(tcp.sum()), in_error),
             **_icmp(icmp, rows, cursor, seg_rep, IPV6, head[icmp, 8:24]),

@@ -114,6 +114,8 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     ("tsval", "tcp.options.timestamp.tsval:1", "int"),
     ("tfo", "tcp.options.tfo:1", "present"),
     ("tcp_checksum", "tcp.checksum.status:-1", "text"),
+    ("ip_id", "ip.id:-1:U", "text"),  # hexadecimal, even with :U
+    ("tcp_sum", "tcp.checksum:-1:U", "text"),
     *((f"a{i}", name, "text") for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
 _LAYOUT = tuple((name, kind) for name, _, kind in _FIELDS)

@@ -164,6 +164,8 @@ class PacketColumns:
     analysis: Sequence[int]  # AnalysisFlag bits from tshark
     ip_checksum: Sequence[int]  # ChecksumStatus of the IPv4 header (UNVERIFIED for IPv6)
     tcp_checksum: Sequence[int]  # ChecksumStatus of the TCP segment
+    ip_id: Sequence[int]  # IPv4 identification field, NO_VALUE for IPv6 (copies.py)
+    tcp_sum: Sequence[int]  # the TCP checksum field as sent, NO_VALUE when not captured
     stream: Sequence[int]  # tshark's tcp.stream index, for cross-checking only
 
     def __len__(self) -> int:

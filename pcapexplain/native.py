@@ -457,6 +457,8 @@ class _Columns:
             "ip_len": s.ip_len,
             "ip_checksum": s.ip_checksum,
             "tcp_checksum": np.where(s.reach >= tcpheader.REACH_CHECKSUM, s.tcp_checksum, 0),
+            "ip_id": s.ip_id,
+            "tcp_sum": s.tcp_sum,
         }
         for name, column in values.items():
             self._append(name, column if everything else column[keep])
@@ -496,5 +498,6 @@ _INT_COLUMNS = {
     **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "ip_len", "analysis", "stream"), "q"),
     **dict.fromkeys(("sack_perm", "sack", "tfo", "ip_checksum", "tcp_checksum"), "b"),
     "length_unknown": "b",
+    **dict.fromkeys(("ip_id", "tcp_sum"), "i"),
 }
-_NUMPY = {"q": np.int64, "b": np.int8}
+_NUMPY = {"q": np.int64, "b": np.int8, "i": np.int32}

@@ -3,6 +3,7 @@
 `load(path, reader)` returns the loader's `Capture` from whichever reader the choice names. `auto`
 tries the native reader first and falls back to tshark when the file holds a link type or an
 encapsulation the native reader does not follow; the result records which reader it was.
+Either way, the second copies of packets captured twice are left out (`copies.py`).
 A path of "-" is standard input, spooled once to a temporary file here, above the choice, so
 either reader (and a fallback from one to the other) reads the same file; it is removed after.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from pcapexplain import files, native
+from pcapexplain import copies, files, native
 from pcapexplain.errors import NativeUnsupported
 from pcapexplain.model import Capture, Reader
 
@@ -37,6 +38,17 @@ def load(
 
 
 def _load(
+    path: str | os.PathLike[str],
+    shown: str | None,
+    reader: Reader,
+    validate_checksums: bool,
+    status: files.ReadStatus,
+    digest: bool,
+) -> Capture:
+    return copies.without_copies(_read(path, shown, reader, validate_checksums, status, digest))
+
+
+def _read(
     path: str | os.PathLike[str],
     shown: str | None,
     reader: Reader,

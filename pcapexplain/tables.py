@@ -325,6 +325,8 @@ class TabColumns:
         self._extend("ip_checksum", "b", np.where(six, 0, checksum).astype(np.int8))
         tcp_sum = _mapped(c["tcp_checksum"], lambda v: _CHECKSUM_CODES.get(v, 0))
         self._extend("tcp_checksum", "b", tcp_sum.astype(np.int8))
+        self._extend("ip_id", "i", np.where(six, NO_VALUE, _hex(c["ip_id"])))
+        self._extend("tcp_sum", "i", _hex(c["tcp_sum"]))
         for out, v4, v6 in (("src", "ip_src", "ip6_src"), ("dst", "ip_dst", "ip6_dst")):
             picked = np.where(six, c[v6], c[v4]).tolist()
             intern = self._strings.setdefault
@@ -335,7 +337,12 @@ class TabColumns:
         column.frombytes(np.ascontiguousarray(values, dtype=_NUMPY_CODES[code]).tobytes())
 
 
-_NUMPY_CODES = {"q": np.int64, "d": np.float64, "b": np.int8}
+_NUMPY_CODES = {"q": np.int64, "d": np.float64, "b": np.int8, "i": np.int32}
+
+
+def _hex(values: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A column tshark prints as 0x-prefixed hexadecimal; NO_VALUE where it is empty."""
+    return np.array([int(v, 16) if v else NO_VALUE for v in values.tolist()], dtype=np.int32)
 
 
 def _int_or_0(value: float) -> int:

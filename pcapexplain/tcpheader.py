@@ -51,6 +51,8 @@ class Segments:
     ip_len: Array  # IP total length as tshark prints it (IPv6: payload length + 40)
     ip_checksum: Array  # int8 ChecksumStatus
     tcp_checksum: Array
+    ip_id: Array  # int32; -1 for IPv6
+    tcp_sum: Array  # int32, the checksum field; -1 when not captured
     in_error: Array  # bool: quoted in an ICMP error (the loader drops it; its stream counts)
     reach: Array  # int8 REACH_* level
     mss: Array  # int64 option values, -1 when absent or not reached
@@ -107,6 +109,8 @@ def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool)
         ip_len=f["ip_len"].astype(np.int32),
         ip_checksum=f["ip_checksum"].astype(np.int8),
         tcp_checksum=tcp_checksum.astype(np.int8),
+        ip_id=f["ip_id"].astype(np.int32),
+        tcp_sum=np.where(reach >= REACH_CHECKSUM, be(head, 16, 2), -1).astype(np.int32),
         in_error=f["in_error"],
         reach=reach,
         mss=options["mss"].astype(np.int32),

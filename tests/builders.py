@@ -37,6 +37,8 @@ class Packet:
     ip_len: int | None = None  # default: 20-byte IPv4 and TCP headers plus the payload
     tfo: bool = False
     length_unknown: bool = False  # tshark left tcp.len empty (length is then 0)
+    ip_id: int | None = None  # default: the packet's index, as a stack that counts them
+    tcp_sum: int = NO_VALUE
 
 
 def columns(packets: list[Packet]) -> PacketColumns:
@@ -65,6 +67,8 @@ def columns(packets: list[Packet]) -> PacketColumns:
         analysis=[p.analysis for p in packets],
         ip_checksum=[0 for _ in packets],
         tcp_checksum=[0 for _ in packets],
+        ip_id=[i if p.ip_id is None else p.ip_id for i, p in enumerate(packets)],
+        tcp_sum=[p.tcp_sum for p in packets],
         stream=[0 for _ in packets],
     )
 

@@ -101,6 +101,8 @@ def build(pkts: list[Pkt], **conn: object) -> tuple[PacketColumns, PacketStates,
         analysis=[p.analysis for p in pkts],
         ip_checksum=[0] * n,
         tcp_checksum=[0] * n,
+        ip_id=list(range(n)),
+        tcp_sum=[-1] * n,
         stream=[0] * n,
     )
     states = PacketStates(

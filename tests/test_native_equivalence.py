@@ -29,6 +29,7 @@ from pcapexplain import (
     api,
     capfile,
     connlog,
+    copies,
     decode,
     narrate,
     native,
@@ -49,8 +50,9 @@ pytestmark = pytest.mark.tshark
 
 def _analysis(path: Path, reader: Reader, validate: bool) -> CaptureAnalysis:
     """The analysis by one reader; the native one declines (NativeUnsupported) as in auto."""
-    if reader is Reader.NATIVE:
-        capture = native.load_capture(path, validate_checksums=validate, strict=True)
+    if reader is Reader.NATIVE:  # readers.load, declining where auto falls back to tshark
+        loaded = native.load_capture(path, validate_checksums=validate, strict=True)
+        capture = copies.without_copies(loaded)
     else:
         capture = readers.load(path, reader=reader, validate_checksums=validate)
     return api.analyse_capture(capture, checksums_validated=validate)

@@ -29,6 +29,9 @@ Scenarios (capture point in brackets):
                         10.77.1.1:45021, i.e. to itself (no listener): its own SYN reaches it
                         in SYN_SENT, a simultaneous open with itself; it sends 8 bytes, reads
                         them back and closes.
+    captured_twice      [router, `-i any`] one request and reply, seen by the router's capture
+                        as each packet enters and again as it leaves: every packet twice, the
+                        second copy with a TTL one lower (Linux cooked v2, as `any` records).
 
 Internal roles, run inside a namespace: `path_captures.py role SCENARIO client|server|forger`.
 """
@@ -58,6 +61,7 @@ PORTS = {
     "loss_before_capture": 45019,
     "loopback": 45020,
     "self_connect": 45021,
+    "captured_twice": 45040,
 }
 REQUEST = b"GET /hello HTTP/1.0\r\n\r\n"
 REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
@@ -144,8 +148,13 @@ class Tcpdump:
         cmd += ["-Z", "root", "-w", str(path), "tcp"]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
-        if "listening" not in self.proc.stderr.readline():
-            raise RuntimeError("tcpdump did not start")
+        line = self.proc.stderr.readline()
+        if "data link type" in line:  # on "any" this comes first
+            line = self.proc.stderr.readline()
+        if "listening" not in line:
+            self.proc.kill()
+            self.proc.wait()
+            raise RuntimeError(f"tcpdump did not start: {line}")
         time.sleep(0.3)
 
     def stop(self, linger: float = 0.5) -> None:
@@ -337,6 +346,10 @@ ROLES: dict[str, dict[str, Callable[[int], None]]] = {
     "loss_before_capture": {"server": server_sink, "client": client_split_write},
     "loopback": {"server": lambda port: server_request_reply(port, 1), "client": client_request},
     "self_connect": {"client": client_self_connect},
+    "captured_twice": {
+        "server": lambda port: server_request_reply(port, 1),
+        "client": client_request,
+    },
 }
 
 
@@ -358,6 +371,8 @@ def run(name: str, out_dir: Path) -> None:
               "--every", "1000", "--packet", "0", "-j", "DROP")  # fmt: skip
     if name in ("loopback", "self_connect"):
         capture_at = (CLIENT_NS, "lo")
+    if name == "captured_twice":
+        capture_at = (ROUTER_NS, "any")
     out = out_dir / f"{name}.pcap"
     out.unlink(missing_ok=True)
     cap = Tcpdump(*capture_at, out)

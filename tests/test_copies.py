@@ -1,0 +1,129 @@
+"""Packets captured twice: the rule on hand-built lists, and the shipped commands on the real
+captured_twice.pcap (a router's capture on `any`: every packet as it enters and as it leaves)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pcapexplain import copies
+from pcapexplain.cli import main
+from pcapexplain.explanations import plural, text
+from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, Lang
+from tests.builders import ACK, PSH, Conversation, Packet, columns
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_captures" / "captured_twice.pcap"
+
+
+def _exchange(ip_id: int | None = 7) -> tuple[Conversation, Packet]:
+    """A handshake and a request (its IP identification given, checksum field 0x1234)."""
+    c = Conversation()
+    c.handshake()
+    request = c.send(c.client, ACK | PSH, 100)
+    request.ip_id, request.tcp_sum = ip_id, 0x1234
+    return c, request
+
+
+def _again(c: Conversation, packet: Packet, after: float, **changed: object) -> Packet:
+    """packet recorded once more, `after` seconds later, with the fields given changed."""
+    copy = replace(packet, time=packet.time + after, **changed)  # type: ignore[arg-type]
+    c.packets.append(copy)
+    return copy
+
+
+def _found(c: Conversation) -> dict[int, int]:
+    return copies.copies(columns(c.packets))
+
+
+def test_a_copy_with_the_same_identification_is_left_out_even_behind_other_packets() -> None:
+    """A router's queue may hold the copy back behind the server's answer."""
+    c, request = _exchange()
+    c.ack(c.server)
+    _again(c, request, 0.3)
+    assert _found(c) == {5: 3}
+
+
+def test_a_resend_has_a_new_identification_and_stays() -> None:
+    c, request = _exchange()
+    _again(c, request, 0.0001, ip_id=8)
+    assert _found(c) == {}
+
+
+@pytest.mark.parametrize("ip_id", (NO_VALUE, 0))
+def test_without_an_identification_only_an_immediate_copy_counts(ip_id: int) -> None:
+    """IPv6 has none; Linux SYN-ACKs and FreeBSD packets carry 0."""
+    c, request = _exchange(ip_id)
+    _again(c, request, copies.COPY_GAP / 2)
+    assert _found(c) == {4: 3}
+    c, request = _exchange(ip_id)
+    _again(c, request, copies.COPY_GAP * 5)  # as soon as a resend could come: not a copy
+    assert _found(c) == {}
+
+
+def test_without_an_identification_a_packet_of_the_peer_between_makes_it_a_resend() -> None:
+    """Duplicate ACKs with one timestamp tick: each answers a segment of the other side."""
+    c, request = _exchange(NO_VALUE)
+    c.data(c.server, 10)
+    _again(c, request, copies.COPY_GAP / 2)
+    assert _found(c) == {}
+
+
+def test_a_header_cut_before_its_checksum_is_never_a_copy() -> None:
+    c, request = _exchange()
+    request.tcp_sum = NO_VALUE
+    _again(c, request, 0.0001)
+    assert _found(c) == {}
+
+
+def test_any_field_its_sender_sets_differs_and_it_is_no_copy() -> None:
+    for change in ({"seq": 5}, {"ack": 9}, {"window": 1}, {"flags": ACK}, {"length": 99}):
+        c, request = _exchange()
+        _again(c, request, 0.0001, **change)
+        assert _found(c) == {}, change
+
+
+def test_three_records_of_one_packet_leave_one() -> None:
+    c, request = _exchange()
+    _again(c, request, 0.0001)
+    _again(c, request, 0.0002)
+    assert _found(c) == {4: 3, 5: 4}
+    info = CaptureInfo(path="x", size_bytes=0, sha256="", tshark_version="", total_frames=6)
+    kept = copies.without_copies(Capture(info=info, packets=columns(c.packets)))
+    assert list(kept.packets.frame) == [1, 2, 3, 4]
+    assert len(kept.info.warnings) == 1
+
+
+# ------------------------------------------------------------------ the shipped commands
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("reader", ("native", "tshark"))
+def test_connections_counts_each_packet_once(
+    reader: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["connections", str(SAMPLE), "--format", "json", "--reader", reader]) == 0
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)
+    assert row["packets_to_server"] + row["packets_to_client"] == 10
+    assert row["retransmissions_to_server"] == row["retransmissions_to_client"] == 0
+    assert row["anomalies"] == []
+    assert (row["handshake"], row["teardown"]) == ("complete", "three_way")
+    assert "10 packets were captured twice" in captured.err
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_explain_tells_no_copy_as_a_resend(lang: Lang, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(SAMPLE), "--lang", lang.value]) == 0
+    captured = capsys.readouterr()
+    counted = plural(lang, "warning.packets", 10)
+    assert counted in captured.err
+    flagged = text(lang, "narr.flagged", titles="").split(":")[0].split("：")[0]
+    again = "again (seq" if lang is Lang.EN else "又发了一次"
+    assert flagged not in captured.out and again not in captured.out
+    for frame in (2, 4, 16):  # the copies of the SYN, the SYN-ACK and the client's FIN
+        shown = f"frame {frame} ·" if lang is Lang.EN else f"帧 {frame} ·"
+        assert shown not in captured.out
