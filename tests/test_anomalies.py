@@ -649,9 +649,8 @@ def test_a_peer_silent_for_several_resends_then_answering_is_a_stall_with_its_le
         11,
     )
     step, t = c.step, packets.time
-    # The first wait runs from the original request (6) to its first resend (7).
     assert (params["first_interval"], params["last_interval"], params["backoff"]) == (
-        round(0.2 + step, 6),
+        round(0.4 + step, 6),
         round(1.6 + step, 6),
         "doubling",
     )

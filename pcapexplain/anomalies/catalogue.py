@@ -177,10 +177,10 @@ _SPECS = (
                 "history T/t repeated", {"side": _SIDE, "ending": ("at-capture-end", "gave-up"),
                                          "backoff": _BACKOFF}),
     # Not in TCP-REFERENCE: side = who kept trying; count = its tries with nothing from the peer
-    # in between; first_interval is the wait before the first try since the first copy of what
-    # it resends (between the first two tries for probes); stalled = seconds from that copy
-    # (retransmission.waiting_since) to the peer's answer, silent = from the peer's last packet
-    # before the tries to it; frame = the answer's; variant = side and whether it was a RST.
+    # in between, and the waits between them as for peer-unresponsive; stalled = seconds from
+    # the first copy of what the tries resend, or the first probe (retransmission.waiting_since),
+    # to the peer's answer; silent = from the peer's last packet before the tries to the answer;
+    # frame = the answer's; variant = the side and whether the answer was a RST.
     AnomalySpec(A.STALLED, W,
                 ("variant", "side", *_RETRY, "stalled", "silent", "frame"),
                 "tcp.analysis.retransmission (or keep_alive) repeated, then a reply",

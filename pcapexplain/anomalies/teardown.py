@@ -280,17 +280,15 @@ def check_stalled(ctx: Context) -> Iterator[Anomaly]:
     for found in retransmission.stalls(p, s, ctx.c):
         assert found.answered is not None  # stalls returns the answered ones
         answer, start = found.answered, retransmission.waiting_since(p, s, index, found)
-        rows = found.tries if start == found.tries[0] else [start, *found.tries]
         side = side_name(found.direction)
         probes = all(s.role[r] in retransmission.PROBES for r in found.tries)
-        waits = {**retry_times(ctx, rows), "count": len(found.tries)}
         yield ctx.make(
             A.STALLED,
             [*found.tries, answer],
             Severity.NOTE if probes else Severity.WARN,
             variant=f"{side}-{'reset' if p.flags[answer] & RST else 'answered'}",
             side=side,
-            **waits,
+            **retry_times(ctx, found.tries),
             stalled=round(p.time[answer] - p.time[start], 6),
             silent=round(p.time[answer] - p.time[found.silent_since], 6),
             frame=p.frame[answer],
