@@ -249,8 +249,11 @@ def stalls(packets: PacketColumns, states: PacketStates, conn: Connection) -> li
 
     A run of tries also needs a retransmission timer's wait (MIN_RTO) between two of them with
     nothing back: a burst of resends within one round trip (SACK or RACK recovery) was not
-    answered because no answer could have come yet, not because the peer was silent. Without a
-    packet of the peer before the tries (a one-sided capture) nothing proves the silence.
+    answered because no answer could have come yet, not because the peer was silent. Probes alone
+    into a zero window (the peer's last packet closed it) are the zero window's wait, not the
+    peer's silence: the side waits for the window to open, and Linux answers such probes at most
+    twice a second (tcp_invalid_ratelimit). Without a packet of the peer before the tries (a
+    one-sided capture) nothing proves the silence.
     """
     index, dirs, time = conn.packet_index, states.direction, packets.time
     found: list[Stall] = []
@@ -263,7 +266,8 @@ def stalls(packets: PacketColumns, states: PacketStates, conn: Connection) -> li
             break
         times = [time[r] for r in tries]
         waited = any(b - a >= MIN_RTO for a, b in zip(times, times[1:], strict=False))
-        if stop < len(index) and len(tries) >= MIN_TRIES and waited:
+        closed = packets.window[index[peer]] == 0 and all(states.role[r] in PROBES for r in tries)
+        if stop < len(index) and len(tries) >= MIN_TRIES and waited and not closed:
             found.append(Stall(dirs[tries[0]], tries, index[peer], None, index[stop]))
         stop = peer + 1
     found.reverse()
@@ -274,8 +278,9 @@ def waiting_since(
     packets: PacketColumns, states: PacketStates, index: Sequence[int], found: Stall
 ) -> int:
     """The row from which the side of a stall waited for its peer: the first copy, after the
-    peer's last packet, of what the first try resends (it may have been sent before that packet,
-    then the wait counts from there); the first try itself when it is a probe."""
+    peer's last packet, of what the first try resends, else that packet (the copy came before
+    it, or was not captured: while the peer still spoke, the side was not waiting on silence);
+    the first try itself when it is a probe (an idle connection before it did not wait)."""
     first = found.tries[0]
     if states.role[first] in PROBES:
         return first
@@ -283,7 +288,7 @@ def waiting_since(
     for row in index[bisect_right(index, found.silent_since) : bisect_left(index, first)]:
         if seq_sub(seq, packets.seq[row]) < length[row] + (1 if flags[row] & _FIN else 0):
             return row
-    return first
+    return found.silent_since
 
 
 def _tries_before(

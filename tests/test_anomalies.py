@@ -716,6 +716,41 @@ def test_unanswered_probes_then_an_answer_are_a_noted_stall_from_the_first_probe
     assert "fixed interval" in why
 
 
+def test_probes_into_a_zero_window_are_its_wait_not_a_stall() -> None:
+    """The sender waits for the window, not for an answer: Linux rate-limits its answers."""
+
+    def probed(window: int) -> Found:
+        c = Conversation()
+        c.handshake()
+        c.data(c.client, 100)
+        c.send(c.server, ACK, window=window, analysis=F.ZERO_WINDOW if not window else 0)
+        for _ in range(3):
+            c.clock += 0.3
+            c.send(c.client, ACK, seq=c.next[c.client] - 1, analysis=F.ZERO_WINDOW_PROBE)
+        c.ack(c.server)  # 9: it opens again
+        return found(c.columns())[0]
+
+    closed = probed(0)
+    assert AnomalySlug.ZERO_WINDOW in slugs(closed)
+    assert AnomalySlug.STALLED not in slugs(closed)
+    assert one(probed(100), AnomalySlug.STALLED).severity is Severity.NOTE  # unanswered, open
+
+
+def test_a_stall_counts_from_the_peers_last_packet_when_the_original_came_before_it() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)  # 4: lost
+    c.data(c.server, 50)  # 5: the server's own data crosses it, acknowledging nothing new
+    again = c.next[c.client] - 100
+    for wait in (0.3, 0.6):
+        c.clock += wait
+        c.send(c.client, ACK | PSH, 100, seq=again, analysis=RETRANSMISSION)
+    c.ack(c.server)  # 8
+    packets = c.columns()
+    params = one(found(packets)[0], AnomalySlug.STALLED).params
+    assert params["stalled"] == params["silent"] == round(packets.time[7] - packets.time[4], 6)
+
+
 def test_a_stall_ended_by_the_peers_reset_says_so() -> None:
     c = _silent_server(3)
     c.rst(c.server)
