@@ -259,19 +259,41 @@ def stalls(packets: PacketColumns, states: PacketStates, conn: Connection) -> li
     found: list[Stall] = []
     if conn.self_connect or not index:
         return found
-    stop = len(index)  # the last run (to the capture's end) is `stall`'s
-    while True:
+    for stop in _runs_with_tries(packets, states, index):
+        if stop == len(index):
+            continue  # the last run (to the capture's end) is `stall`'s
         peer, tries = _tries_before(packets, states, index, stop)
-        if peer < 0:
-            break
+        if peer < 0 or len(tries) < MIN_TRIES:
+            continue
         times = [time[r] for r in tries]
         waited = any(b - a >= MIN_RTO for a, b in zip(times, times[1:], strict=False))
         closed = packets.window[index[peer]] == 0 and all(states.role[r] in PROBES for r in tries)
-        if stop < len(index) and len(tries) >= MIN_TRIES and waited and not closed:
+        if waited and not closed:
             found.append(Stall(dirs[tries[0]], tries, index[peer], None, index[stop]))
-        stop = peer + 1
-    found.reverse()
     return found
+
+
+def _runs_with_tries(
+    packets: PacketColumns, states: PacketStates, index: Sequence[int]
+) -> list[int]:
+    """Where each run of one side's packets that holds MIN_TRIES rows with a try's analysis bits
+    ends (its position in index, plus one), in order: only there can `_tries_before` find a
+    stall, and walking only there keeps long connections with a few resends cheap."""
+    analysis, dirs = packets.analysis, states.direction
+    candidates = [k for k, row in enumerate(index) if analysis[row] & TRIED_AGAIN]
+    stops: list[int] = []
+    end = inside = 0
+    for k in candidates:
+        if k >= end:  # the first candidate of a new run: find where the run ends
+            if inside >= MIN_TRIES:
+                stops.append(end)
+            side, end, inside = dirs[index[k]], k + 1, 0
+            while end < len(index) and dirs[index[end]] == side:
+                end += 1
+        inside += 1
+    if inside >= MIN_TRIES:
+        stops.append(end)
+    return stops
 
 
 def waiting_since(

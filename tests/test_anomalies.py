@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pcapexplain import anomalies
+from pathlib import Path
+
+from pcapexplain import anomalies, native, retransmission
 from pcapexplain.explanations import finding_texts
 from pcapexplain.model import (
     AnalysisFlag,
@@ -28,6 +30,7 @@ from tests.builders import (
     merged,
 )
 from tests.findings import check_against_catalogue
+from tests.test_fastpaths import _mixed_capture
 
 F = AnalysisFlag
 
@@ -811,3 +814,29 @@ def test_a_reset_without_ack_at_the_peers_ack_is_a_lost_connection_not_unread_da
     c.send(c.server, RST | ACK)  # an abort by a stack that still has the connection
     conn = found(c.columns())[0]
     assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] != "no-connection"
+
+
+def test_stalls_looks_at_every_run_that_could_hold_one() -> None:
+    """`_runs_with_tries` skips runs without MIN_TRIES resends or probes; every run it skips
+    gives `_tries_before` too few tries (checked on every run of real and built captures)."""
+    samples = Path(__file__).parent.parent / "sample_captures"
+    captures = [_mixed_capture(), _silent_server(4).columns()]
+    for name in ("lossy_transfer.pcap", "stalled_then_recovered.pcap", "peer_vanished.pcap"):
+        captures.append(native.load_capture(str(samples / name)).packets)
+    looked = 0
+    for packets in captures:
+        conns, states = reconstruct(packets)
+        for conn in conns:
+            index, dirs = conn.packet_index, states.direction
+            ends = [
+                k + 1
+                for k in range(len(index))
+                if k + 1 == len(index) or dirs[index[k]] != dirs[index[k + 1]]
+            ]
+            kept = retransmission._runs_with_tries(packets, states, index)
+            assert set(kept) <= set(ends)
+            for stop in set(ends) - set(kept):
+                _, tries = retransmission._tries_before(packets, states, index, stop)
+                assert len(tries) < retransmission.MIN_TRIES
+            looked += len(kept)
+    assert looked >= 3  # the stall, the vanished peer, the built one
