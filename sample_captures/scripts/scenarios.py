@@ -668,6 +668,15 @@ def run_last_ack_lost(spec: Spec, out: Path) -> None:
         cap.stop(1.0)
 
 
+def replied_pair(spec: Spec) -> tuple[Child, Child]:
+    """The server, then the client, started; the client's first request has been answered."""
+    server = Child(SERVER_NS, "server", spec.name)
+    server.expect("ready")
+    client = Child(CLIENT_NS, "client", spec.name)
+    client.expect("replied")
+    return server, client
+
+
 def run_peer_silent(spec: Spec, out: Path) -> None:
     """After one request and reply, every packet towards the server is dropped in pxb (after
     tcpdump in pxa saw it), as if the server had vanished: the client keeps trying until its
@@ -676,10 +685,7 @@ def run_peer_silent(spec: Spec, out: Path) -> None:
     netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_retries2=3")
     cap = Tcpdump(out)
     try:
-        server = Child(SERVER_NS, "server", spec.name)
-        server.expect("ready")
-        client = Child(CLIENT_NS, "client", spec.name)
-        client.expect("replied")
+        server, client = replied_pair(spec)
         iptables(f"-A INPUT -p tcp --dport {spec.port} -j DROP")
         client.tell("go")
         client.expect("gave-up")
@@ -690,7 +696,7 @@ def run_peer_silent(spec: Spec, out: Path) -> None:
     server.wait()
 
 
-STALL_SECONDS = 4.0  # the client's resends come 0.2, 0.6, 1.4, 3.0 and 6.2 s after its request
+STALL_SECONDS = 4.0  # the client's resends come 0.2, 0.4, 0.9, 1.7, 3.4 and 6.9 s after its request
 
 
 def run_stall(spec: Spec, out: Path) -> None:
@@ -700,10 +706,7 @@ def run_stall(spec: Spec, out: Path) -> None:
     cap = Tcpdump(out)
     rule = f"INPUT -p tcp --dport {spec.port} -j DROP"
     try:
-        server = Child(SERVER_NS, "server", spec.name)
-        server.expect("ready")
-        client = Child(CLIENT_NS, "client", spec.name)
-        client.expect("replied")
+        server, client = replied_pair(spec)
         iptables(f"-I {rule}")
         client.tell("go")
         time.sleep(STALL_SECONDS)
@@ -721,10 +724,7 @@ def run_server_lost_connection(spec: Spec, out: Path) -> None:
     cap = Tcpdump(out)
     rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
     try:
-        server = Child(SERVER_NS, "server", spec.name)
-        server.expect("ready")
-        client = Child(CLIENT_NS, "client", spec.name)
-        client.expect("replied")
+        server, client = replied_pair(spec)
         iptables(f"-I {rule}")
         server.tell("forget")
         server.expect("forgot")
