@@ -584,6 +584,7 @@ class AnomalySlug(StrEnum):
     RST_NOT_IN_WINDOW = "rst-not-in-window"  # T7, RFC 5961
     OPEN_AT_CAPTURE_END = "open-at-capture-end"  # T8
     PEER_UNRESPONSIVE = "peer-unresponsive"  # T8: the end is a side's unanswered retries
+    STALLED = "stalled"  # a side's unanswered retries, then the peer answered
     DATA_AFTER_RESET = "data-after-reset"  # T9
     DATA_AFTER_FIN = "data-after-fin"  # T9
     MIDSTREAM = "midstream"  # T10, capture started after the handshake

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pcapexplain import facts, icmp
-from pcapexplain.explanations import plural, sentences, text
+from pcapexplain.explanations import finding_texts, plural, sentences, text
 from pcapexplain.facts import Walk, join, state_name
 from pcapexplain.facts import flags_label as flags_label  # the ladder and tests name it here
 from pcapexplain.model import (
@@ -87,6 +87,9 @@ class Story:
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
+# Findings told in full (what was seen, and why it matters) where they end (their `frame` param):
+# one event spread over many packets, which a title on each packet would not explain.
+TOLD_WHERE_THEY_END = frozenset({AnomalySlug.STALLED})
 # Roles that are always told (and drawn) packet by packet, never folded into a summary.
 KEY_ROLES = frozenset(
     int(role)
@@ -235,8 +238,14 @@ def _is_key(walker: Walk, row: int) -> bool:
         return True
     if not walker.by_frame:
         return False
-    found = walker.by_frame.get(walker.packets.frame[row], ())
-    return any(a.severity.rank >= Severity.WARN.rank for a in found)
+    frame = walker.packets.frame[row]
+    found = walker.by_frame.get(frame, ())
+    return any(a.severity.rank >= Severity.WARN.rank or _ends_at(a, frame) for a in found)
+
+
+def _ends_at(anomaly: Anomaly, frame: int) -> bool:
+    """A finding told in full at this frame, where it ends."""
+    return anomaly.slug in TOLD_WHERE_THEY_END and anomaly.params.get("frame") == frame
 
 
 # ------------------------------------------------------------------------------------- lines
@@ -257,6 +266,8 @@ def _key_line(walker: Walk, row: int) -> NarrativeLine:
         names = (text(walker.lang, f"anomaly.{a.slug}.title") for a in found)
         titles = text(walker.lang, "ui.list_sep").join(names)  # a list of names: 、 in Chinese
         said.append(text(walker.lang, "narr.flagged", titles=titles))
+        for ending in (a for a in found if _ends_at(a, packets.frame[row])):
+            said += finding_texts(walker.lang, ending.slug, ending.params)  # what, and why
     said.append(_states_clause(walker.lang, told))
     joined = sentences(walker.lang, said)
     return NarrativeLine(

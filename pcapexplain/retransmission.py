@@ -208,19 +208,20 @@ TRIED_AGAIN = int(
     | AnalysisFlag.ZERO_WINDOW_PROBE
 )
 _PROBE_ANSWER = int(AnalysisFlag.KEEP_ALIVE_ACK | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
-_PROBES = (int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE))
+PROBES = (int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE))  # roles of probes
 _SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
 MIN_TRIES = 2  # one timer retransmission is ordinary loss; a second unanswered one is a stall
 
 
 @dataclass(frozen=True, slots=True)
 class Stall:
-    """A side's last tries, none answered: its peer fell silent before the connection's end."""
+    """A side's tries with nothing from its peer in between: the peer fell silent."""
 
     direction: int  # the trying side's direction
     tries: list[int]  # rows: data or a FIN sent again, or keep-alive / zero-window probes
-    silent_since: int  # row of the peer's last packet
+    silent_since: int  # row of the peer's last packet before the tries
     gave_up: int | None  # row of the trying side's RST that ends the connection, if any
+    answered: int | None = None  # row of the peer's first packet after the tries, if any
 
 
 def stall(packets: PacketColumns, states: PacketStates, conn: Connection) -> Stall | None:
@@ -229,29 +230,114 @@ def stall(packets: PacketColumns, states: PacketStates, conn: Connection) -> Sta
     At least MIN_TRIES tries, nothing new from the side between them, and nothing from the
     peer until the capture ends or the side gives up with a RST. The resends themselves prove
     that no acknowledgment reached their sender; a peer that the capture shows answering (its
-    packets come after the tries) is alive, and a peer with no packet in the capture may have
-    answered unseen (a one-sided capture): neither is a stall.
+    packets come after the tries) is alive (see stalls), and a peer with no packet in the capture
+    may have answered unseen (a one-sided capture): neither is this.
     """
     index, dirs = conn.packet_index, states.direction
     if conn.self_connect or not index:
         return None
     last = index[-1]
-    sender = dirs[last]
     gave_up = last if packets.flags[last] & _RST else None
+    peer, tries = _tries_before(packets, states, index, len(index) - (gave_up is not None))
+    if peer < 0 or len(tries) < MIN_TRIES or dirs[tries[0]] != dirs[last]:
+        return None
+    return Stall(dirs[last], tries, index[peer], gave_up)
+
+
+def stalls(packets: PacketColumns, states: PacketStates, conn: Connection) -> list[Stall]:
+    """Every stall the peer ended: tries as `stall` finds them, then a packet from the peer.
+
+    A run of tries also needs a retransmission timer's wait (MIN_RTO) between two of them with
+    nothing back: a burst of resends within one round trip (SACK or RACK recovery) was not
+    answered because no answer could have come yet, not because the peer was silent. Probes alone
+    into a zero window (the peer's last packet closed it) are the zero window's wait, not the
+    peer's silence: the side waits for the window to open, and Linux answers such probes at most
+    twice a second (tcp_invalid_ratelimit). Without a packet of the peer before the tries (a
+    one-sided capture) nothing proves the silence.
+    """
+    index, dirs, time = conn.packet_index, states.direction, packets.time
+    found: list[Stall] = []
+    if conn.self_connect or not index:
+        return found
+    for stop in _runs_with_tries(packets, states, index):
+        if stop == len(index):
+            continue  # the last run (to the capture's end) is `stall`'s
+        peer, tries = _tries_before(packets, states, index, stop)
+        if peer < 0 or len(tries) < MIN_TRIES:
+            continue
+        times = [time[r] for r in tries]
+        waited = any(b - a >= MIN_RTO for a, b in zip(times, times[1:], strict=False))
+        closed = packets.window[index[peer]] == 0 and all(states.role[r] in PROBES for r in tries)
+        if waited and not closed:
+            found.append(Stall(dirs[tries[0]], tries, index[peer], None, index[stop]))
+    return found
+
+
+def _runs_with_tries(
+    packets: PacketColumns, states: PacketStates, index: Sequence[int]
+) -> list[int]:
+    """Where each run of one side's packets that holds MIN_TRIES rows with a try's analysis bits
+    ends (its position in index, plus one), in order: only there can `_tries_before` find a
+    stall, and walking only there keeps long connections with a few resends cheap."""
+    analysis, dirs = packets.analysis, states.direction
+    candidates = [k for k, row in enumerate(index) if analysis[row] & TRIED_AGAIN]
+    stops: list[int] = []
+    end = inside = 0
+    for k in candidates:
+        if k >= end:  # the first candidate of a new run: find where the run ends
+            if inside >= MIN_TRIES:
+                stops.append(end)
+            side, end, inside = dirs[index[k]], k + 1, 0
+            while end < len(index) and dirs[index[end]] == side:
+                end += 1
+        inside += 1
+    if inside >= MIN_TRIES:
+        stops.append(end)
+    return stops
+
+
+def waiting_since(
+    packets: PacketColumns, states: PacketStates, index: Sequence[int], found: Stall
+) -> int:
+    """The row from which the side of a stall waited for its peer: the first copy, after the
+    peer's last packet, of what the first try resends, else that packet (the copy came before
+    it, or was not captured: while the peer still spoke, the side was not waiting on silence);
+    the first try itself when it is a probe (an idle connection before it did not wait)."""
+    first = found.tries[0]
+    if states.role[first] in PROBES:
+        return first
+    seq, flags, length = packets.seq[first], packets.flags, packets.length
+    for row in index[bisect_right(index, found.silent_since) : bisect_left(index, first)]:
+        if seq_sub(seq, packets.seq[row]) < length[row] + (1 if flags[row] & _FIN else 0):
+            return row
+    return found.silent_since
+
+
+def _tries_before(
+    packets: PacketColumns, states: PacketStates, index: Sequence[int], stop: int
+) -> tuple[int, list[int]]:
+    """The last run of one side's packets before position stop of index: the position of the
+    peer's packet before it (-1 if none) and the side's tries at the run's end (capture order).
+
+    The tries are collected back from the run's end until something new (data, SYN, FIN or RST
+    that is not a try): tries before it were answered unseen, or were not tries.
+    """
+    dirs = states.direction
     tries: list[int] = []
-    collecting = True  # until something new: tries before it were answered, or not tries
-    for k in range(len(index) - 1 - (gave_up is not None), -1, -1):
+    if stop <= 0:
+        return -1, tries
+    sender = dirs[index[stop - 1]]
+    collecting = True
+    for k in range(stop - 1, -1, -1):
         row = index[k]
         if dirs[row] != sender:
-            if len(tries) < MIN_TRIES:
-                return None
             tries.reverse()
-            return Stall(sender, tries, row, gave_up)
+            return k, tries
         if collecting and _is_try(packets, states, row):
             tries.append(row)
         elif packets.length[row] or packets.flags[row] & (_SYN | _FIN | _RST):
             collecting = False
-    return None
+    return -1, tries
 
 
 def _is_try(packets: PacketColumns, states: PacketStates, row: int) -> bool:
@@ -259,6 +345,6 @@ def _is_try(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     bits = packets.analysis[row]
     if not bits & TRIED_AGAIN or bits & _PROBE_ANSWER or packets.flags[row] & (_SYN | _RST):
         return False
-    if states.role[row] in _PROBES:
+    if states.role[row] in PROBES:
         return True
     return bool(packets.length[row] or packets.flags[row] & _FIN)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pcapexplain import anomalies
+from pathlib import Path
+
+from pcapexplain import anomalies, native, retransmission
 from pcapexplain.explanations import finding_texts
 from pcapexplain.model import (
     AnalysisFlag,
@@ -28,6 +30,7 @@ from tests.builders import (
     merged,
 )
 from tests.findings import check_against_catalogue
+from tests.test_fastpaths import _mixed_capture
 
 F = AnalysisFlag
 
@@ -633,6 +636,170 @@ def test_unanswered_keep_alives_then_a_reset_are_a_peer_given_up_on() -> None:
     assert (conns[0].client_final, conns[0].server_final) == (TcpState.CLOSED, TcpState.UNKNOWN)
 
 
+def test_a_peer_silent_for_several_resends_then_answering_is_a_stall_with_its_length() -> None:
+    c = _silent_server(4)  # the second request (6), resent at 7-10 with doubling waits
+    c.ack(c.server)  # 11: the server answers at last
+    packets = c.columns()
+    conn = found(packets)[0]
+    stall = one(conn, AnomalySlug.STALLED)
+    assert AnomalySlug.PEER_UNRESPONSIVE not in slugs(conn)
+    assert (stall.severity, stall.frames) == (Severity.WARN, (7, 8, 9, 10, 11))
+    params = stall.params
+    assert (params["variant"], params["side"], params["count"], params["frame"]) == (
+        "client-answered",
+        "client",
+        4,
+        11,
+    )
+    step, t = c.step, packets.time
+    assert (params["first_interval"], params["last_interval"], params["backoff"]) == (
+        round(0.4 + step, 6),
+        round(1.6 + step, 6),
+        "doubling",
+    )
+    assert params["stalled"] == round(t[10] - t[5], 6)  # from the original request
+    assert params["silent"] == round(t[10] - t[4], 6)  # from the server's ACK (5)
+    explain, why = finding_texts(Lang.EN, "stalled", params)
+    assert "the client tried 4 times" in explain and "frame 11 ended the stall" in explain
+    assert "RFC 6298 §5.5" in why
+    explain, why = finding_texts(Lang.ZH, "stalled", params)
+    assert "客户端尝试了 4 次" in explain and "第 11 帧" in explain and "指数退避" in why
+
+
+def test_one_resend_then_an_answer_is_ordinary_loss_not_a_stall() -> None:
+    c = _silent_server(1)
+    c.ack(c.server)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.RETRANSMISSION in slugs(conn)
+    assert not slugs(conn) & {AnomalySlug.STALLED, AnomalySlug.PEER_UNRESPONSIVE}
+
+
+def test_a_burst_of_resends_within_a_round_trip_is_not_a_stall() -> None:
+    """SACK or RACK recovery resends several segments at once: no answer could have come yet."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)
+    c.data(c.client, 100)
+    c.ack(c.server)
+    first = c.next[c.client] - 200
+    c.clock += 0.3
+    for offset in (0, 100):
+        c.send(c.client, ACK | PSH, 100, seq=first + offset, analysis=RETRANSMISSION)
+    c.ack(c.server)
+    assert AnomalySlug.STALLED not in slugs(found(c.columns())[0])
+
+
+def test_an_unanswered_end_stays_peer_unresponsive_and_is_no_stall() -> None:
+    c = _silent_server(3)
+    conn = found(merged(c, _later(c.clock + 5.0)))[0]
+    assert AnomalySlug.PEER_UNRESPONSIVE in slugs(conn)
+    assert AnomalySlug.STALLED not in slugs(conn)
+
+
+def test_resends_with_no_packet_of_the_peer_in_the_capture_prove_no_stall() -> None:
+    """A one-sided capture: the server's answers may have passed another way."""
+    c = _silent_server(4)
+    c.ack(c.server)
+    c.data(c.client, 10)
+    c.packets = [p for p in c.packets if p.src == c.client]
+    assert not slugs(found(c.columns())[0]) & {AnomalySlug.STALLED, AnomalySlug.PEER_UNRESPONSIVE}
+
+
+def test_unanswered_probes_then_an_answer_are_a_noted_stall_from_the_first_probe() -> None:
+    c = _silent_server(3, keep_alive=True)  # three keep-alives (6-8) a fixed 0.2 s apart
+    c.ack(c.server)
+    packets = c.columns()
+    stall = one(found(packets)[0], AnomalySlug.STALLED)
+    assert (stall.severity, stall.frames) == (Severity.NOTE, (6, 7, 8, 9))
+    assert (stall.params["count"], stall.params["backoff"]) == (3, "constant")
+    t = packets.time
+    assert stall.params["stalled"] == round(t[8] - t[5], 6)  # idle time before is no stall
+    assert stall.params["silent"] == round(t[8] - t[4], 6)
+    _, why = finding_texts(Lang.EN, "stalled", stall.params)
+    assert "fixed interval" in why
+
+
+def test_probes_into_a_zero_window_are_its_wait_not_a_stall() -> None:
+    """The sender waits for the window, not for an answer: Linux rate-limits its answers."""
+
+    def probed(window: int) -> Found:
+        c = Conversation()
+        c.handshake()
+        c.data(c.client, 100)
+        c.send(c.server, ACK, window=window, analysis=F.ZERO_WINDOW if not window else 0)
+        for _ in range(3):
+            c.clock += 0.3
+            c.send(c.client, ACK, seq=c.next[c.client] - 1, analysis=F.ZERO_WINDOW_PROBE)
+        c.ack(c.server)  # 9: it opens again
+        return found(c.columns())[0]
+
+    closed = probed(0)
+    assert AnomalySlug.ZERO_WINDOW in slugs(closed)
+    assert AnomalySlug.STALLED not in slugs(closed)
+    assert one(probed(100), AnomalySlug.STALLED).severity is Severity.NOTE  # unanswered, open
+
+
+def test_a_stall_counts_from_the_peers_last_packet_when_the_original_came_before_it() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 100)  # 4: lost
+    c.data(c.server, 50)  # 5: the server's own data crosses it, acknowledging nothing new
+    again = c.next[c.client] - 100
+    for wait in (0.3, 0.6):
+        c.clock += wait
+        c.send(c.client, ACK | PSH, 100, seq=again, analysis=RETRANSMISSION)
+    c.ack(c.server)  # 8
+    packets = c.columns()
+    params = one(found(packets)[0], AnomalySlug.STALLED).params
+    assert params["stalled"] == params["silent"] == round(packets.time[7] - packets.time[4], 6)
+
+
+def test_a_stall_ended_by_the_peers_reset_says_so() -> None:
+    c = _silent_server(3)
+    c.rst(c.server)
+    conn = found(c.columns())[0]
+    stall = one(conn, AnomalySlug.STALLED)
+    assert stall.params["variant"] == "client-reset"
+    explain, _ = finding_texts(Lang.EN, "stalled", stall.params)
+    assert "the server answered with a RST at frame 10" in explain
+    assert AnomalySlug.CONNECTION_RESET in slugs(conn)
+
+
+def test_a_server_stall_is_named_for_the_server() -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.data(c.server, 300)  # 5: the reply, lost
+    again = c.next[c.server] - 300
+    for wait in (0.2, 0.4, 0.8):
+        c.clock += wait
+        c.send(c.server, ACK | PSH, 300, seq=again, analysis=RETRANSMISSION)
+    c.ack(c.client)  # 9
+    stall = one(found(c.columns())[0], AnomalySlug.STALLED)
+    assert (stall.params["variant"], stall.params["count"], stall.frames) == (
+        "server-answered",
+        3,
+        (6, 7, 8, 9),
+    )
+    explain, _ = finding_texts(Lang.ZH, "stalled", stall.params)
+    assert "服务器尝试了 3 次" in explain and "客户端在 " in explain
+
+
+def test_syn_retries_are_the_handshakes_finding_not_a_stall() -> None:
+    c = Conversation()
+    for wait in (0.0, 1.0, 2.0):
+        c.clock += wait
+        c.send(
+            c.client, SYN, seq=c.client_isn, advance=False, analysis=RETRANSMISSION if wait else 0
+        )
+    c.next[c.client] = c.client_isn + 1
+    c.send(c.server, SYN | ACK)
+    c.ack(c.client)
+    conn = found(c.columns())[0]
+    assert AnomalySlug.SYN_RETRANSMITTED in slugs(conn)
+    assert AnomalySlug.STALLED not in slugs(conn)
+
+
 def test_a_reset_without_ack_at_the_peers_ack_is_a_lost_connection_not_unread_data() -> None:
     c = Conversation()
     c.handshake()
@@ -647,3 +814,29 @@ def test_a_reset_without_ack_at_the_peers_ack_is_a_lost_connection_not_unread_da
     c.send(c.server, RST | ACK)  # an abort by a stack that still has the connection
     conn = found(c.columns())[0]
     assert one(conn, AnomalySlug.CONNECTION_RESET).params["cause"] != "no-connection"
+
+
+def test_stalls_looks_at_every_run_that_could_hold_one() -> None:
+    """`_runs_with_tries` skips runs without MIN_TRIES resends or probes; every run it skips
+    gives `_tries_before` too few tries (checked on every run of real and built captures)."""
+    samples = Path(__file__).parent.parent / "sample_captures"
+    captures = [_mixed_capture(), _silent_server(4).columns()]
+    for name in ("lossy_transfer.pcap", "stalled_then_recovered.pcap", "peer_vanished.pcap"):
+        captures.append(native.load_capture(str(samples / name)).packets)
+    looked = 0
+    for packets in captures:
+        conns, states = reconstruct(packets)
+        for conn in conns:
+            index, dirs = conn.packet_index, states.direction
+            ends = [
+                k + 1
+                for k in range(len(index))
+                if k + 1 == len(index) or dirs[index[k]] != dirs[index[k + 1]]
+            ]
+            kept = retransmission._runs_with_tries(packets, states, index)
+            assert set(kept) <= set(ends)
+            for stop in set(ends) - set(kept):
+                _, tries = retransmission._tries_before(packets, states, index, stop)
+                assert len(tries) < retransmission.MIN_TRIES
+            looked += len(kept)
+    assert looked >= 3  # the stall, the vanished peer, the built one

@@ -13,10 +13,11 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from markupsafe import escape
 
 from pcapexplain import api
 from pcapexplain.cli import main
-from pcapexplain.explanations import text
+from pcapexplain.explanations import finding_texts, text
 from pcapexplain.model import (
     CaptureAnalysis,
     CaptureInfo,
@@ -34,6 +35,7 @@ from pcapexplain.narrate import (
     story,
 )
 from pcapexplain.situations import Situation
+from tests import shipped
 from tests.builders import ACK, FIN, PSH, RETRANSMISSION, RST, SYN, Conversation, client_side_only
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_captures"
@@ -592,3 +594,42 @@ def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
     capture = str(SAMPLES / "server_lost_connection.pcap")
     assert main(["explain", capture, "--lang", lang.value]) == 0
     assert _line(told, 9).text in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ a stall that recovered
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_stall_that_recovered_is_told_by_the_shipped_commands(lang: Lang, tmp_path: Path) -> None:
+    """stalled_then_recovered.pcap: the client's request (8) resent six times (9-14) while
+    iptables dropped it at the server, then the server's reply (15) 6.9 s after the request."""
+    capture = str(SAMPLES / "stalled_then_recovered.pcap")
+    listed = shipped.run("connections", capture, "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    (row,) = json.loads(listed.stdout)
+    assert "stalled" in row["anomalies"] and "peer-unresponsive" not in row["anomalies"]
+    (stall,) = [a for a in _sample("stalled_then_recovered.pcap").anomalies if a.slug == "stalled"]
+    assert stall.frames == (9, 10, 11, 12, 13, 14, 15)
+    params = stall.params
+    assert (params["variant"], params["count"], params["frame"], params["backoff"]) == (
+        "client-answered",
+        6,
+        15,
+        "doubling",
+    )
+    assert 6.5 < params["stalled"] < params["silent"] < 7.5  # from the request / the reply (6)
+    what, why = finding_texts(lang, "stalled", params)
+    assert ("6 times" if lang is EN else "6 次") in what
+    told = shipped.run("explain", capture, "--lang", lang.value)
+    assert told.returncode == 0, told.stderr
+    line = next(
+        ln for ln in told.stdout.splitlines() if ln.lstrip().startswith(("frame 15", "帧 15"))
+    )
+    assert what in line and why in line  # told where the stall ended
+    out = tmp_path / "stall.html"
+    made = shipped.run("report", capture, "-o", str(out), "--lang", lang.value)
+    assert made.returncode == 0, made.stderr
+    html = out.read_text(encoding="utf-8")
+    assert str(escape(text(lang, "anomaly.stalled.title"))) in html
+    assert str(escape(what)) in html and str(escape(why)) in html

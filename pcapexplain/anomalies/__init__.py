@@ -73,6 +73,7 @@ CHECKS: tuple[Check, ...] = (
     teardown.check_resets,
     teardown.check_rst_validity,
     teardown.check_peer_unresponsive,
+    teardown.check_stalled,
     teardown.check_open_at_end,
     teardown.check_data_after_close,
     teardown.check_midstream,

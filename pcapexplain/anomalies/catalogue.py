@@ -176,6 +176,18 @@ _SPECS = (
                 "tcp.analysis.retransmission (or keep_alive) repeated, no reply",
                 "history T/t repeated", {"side": _SIDE, "ending": ("at-capture-end", "gave-up"),
                                          "backoff": _BACKOFF}),
+    # Not in TCP-REFERENCE: side = who kept trying; count = its tries with nothing from the peer
+    # in between, and the waits between them as for peer-unresponsive; stalled = seconds from
+    # the first copy of what the tries resend, or the first probe (retransmission.waiting_since),
+    # to the peer's answer; silent = from the peer's last packet before the tries to the answer;
+    # frame = the answer's; variant = the side and whether the answer was a RST.
+    AnomalySpec(A.STALLED, W,
+                ("variant", "side", *_RETRY, "stalled", "silent", "frame"),
+                "tcp.analysis.retransmission (or keep_alive) repeated, then a reply",
+                "history T/t repeated",
+                {"side": _SIDE, "backoff": _BACKOFF,
+                 "variant": ("client-answered", "client-reset", "server-answered",
+                             "server-reset")}),
     AnomalySpec(A.DATA_AFTER_RESET, E, ("count", "bytes", "side"), "-",
                 "weird data_after_reset", {"side": (*_SIDE, "both")}),
     AnomalySpec(A.DATA_AFTER_FIN, E, ("count", "bytes", "side"), "-",

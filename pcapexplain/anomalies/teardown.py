@@ -267,6 +267,34 @@ def check_peer_unresponsive(ctx: Context) -> Iterator[Anomaly]:
     )
 
 
+@needs(_tried_twice)
+def check_stalled(ctx: Context) -> Iterator[Anomaly]:
+    """A side whose tries its peer left unanswered, then answered (retransmission.stalls).
+
+    The stall counts from when the side began to wait (retransmission.waiting_since), not from
+    the peer's last packet: an idle connection before the tries (keep-alives) was not hung.
+    A warning when data or a FIN waited; only a note for probes alone (keep-alives, zero-window
+    probes), which no data waits behind that the other findings do not already name.
+    """
+    p, s, index = ctx.p, ctx.s, ctx.c.packet_index
+    for found in retransmission.stalls(p, s, ctx.c):
+        assert found.answered is not None  # stalls returns the answered ones
+        answer, start = found.answered, retransmission.waiting_since(p, s, index, found)
+        side = side_name(found.direction)
+        probes = all(s.role[r] in retransmission.PROBES for r in found.tries)
+        yield ctx.make(
+            A.STALLED,
+            [*found.tries, answer],
+            Severity.NOTE if probes else Severity.WARN,
+            variant=f"{side}-{'reset' if p.flags[answer] & RST else 'answered'}",
+            side=side,
+            **retry_times(ctx, found.tries),
+            stalled=round(p.time[answer] - p.time[start], 6),
+            silent=round(p.time[answer] - p.time[found.silent_since], 6),
+            frame=p.frame[answer],
+        )
+
+
 @needs(lambda f: f.teardown_is(Teardown.OPEN_AT_END))
 def check_open_at_end(ctx: Context) -> Iterator[Anomaly]:
     """T8: neither FIN nor RST before the capture ended."""

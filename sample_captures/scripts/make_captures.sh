@@ -2,7 +2,9 @@
 # Re-make the real sample captures in sample_captures/ with the Linux TCP stack.
 #
 # Usage (as root):  bash sample_captures/scripts/make_captures.sh [SCENARIO ...]
-#   without arguments every scenario of scenarios.py is captured; OUTDIR=DIR writes elsewhere.
+#   without arguments every scenario of scenarios.py is captured; OUTDIR=DIR writes elsewhere;
+#   NS_A, NS_B, VETH_A, VETH_B rename the namespaces and the veth ends (so that two runs on one
+#   machine do not collide; the captures are the same).
 #
 # For each scenario: create two network namespaces, pxa (client, 10.77.0.1 / fd77::1) and
 # pxb (server, 10.77.0.2 / fd77::2), joined by the veth pair veth-a <-> veth-b; run the scenario
@@ -15,8 +17,11 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${OUTDIR:-$(dirname "$HERE")}"  # OUTDIR=... writes elsewhere
 PY="${PYTHON:-python3}"
-NS_A=pxa
-NS_B=pxb
+NS_A="${NS_A:-pxa}"
+NS_B="${NS_B:-pxb}"
+VETH_A="${VETH_A:-veth-a}"
+VETH_B="${VETH_B:-veth-b}"
+export NS_A NS_B VETH_A VETH_B  # scenarios.py reads them
 
 need() {
     local missing=()
@@ -40,17 +45,17 @@ setup() {
     teardown
     ip netns add "$NS_A"
     ip netns add "$NS_B"
-    ip link add veth-a netns "$NS_A" type veth peer name veth-b netns "$NS_B"
-    ip -n "$NS_A" addr add 10.77.0.1/24 dev veth-a
-    ip -n "$NS_B" addr add 10.77.0.2/24 dev veth-b
-    ip -n "$NS_A" addr add fd77::1/64 dev veth-a nodad
-    ip -n "$NS_B" addr add fd77::2/64 dev veth-b nodad
+    ip link add "$VETH_A" netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B"
+    ip -n "$NS_A" addr add 10.77.0.1/24 dev "$VETH_A"
+    ip -n "$NS_B" addr add 10.77.0.2/24 dev "$VETH_B"
+    ip -n "$NS_A" addr add fd77::1/64 dev "$VETH_A" nodad
+    ip -n "$NS_B" addr add fd77::2/64 dev "$VETH_B" nodad
     for ns in "$NS_A" "$NS_B"; do
         ip -n "$ns" link set lo up
         # No segmentation/receive offload: the capture then shows the segments as they would be
         # on a wire (each at most one MSS), not 64 KB GSO super-packets.
-        local dev=veth-a
-        [[ $ns == "$NS_B" ]] && dev=veth-b
+        local dev="$VETH_A"
+        [[ $ns == "$NS_B" ]] && dev="$VETH_B"
         ip netns exec "$ns" ethtool -K "$dev" tso off gso off gro off >/dev/null 2>&1 || true
         ip -n "$ns" link set "$dev" up
     done

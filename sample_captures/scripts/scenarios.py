@@ -20,6 +20,7 @@ Only the standard library is used, so a fresh Debian 12 `python3` runs it.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import struct
@@ -30,8 +31,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CLIENT_NS, SERVER_NS = "pxa", "pxb"
-CLIENT_IF = "veth-a"
+# make_captures.sh may rename them (NS_A, NS_B, VETH_A): the captures do not change.
+CLIENT_NS, SERVER_NS = os.environ.get("NS_A", "pxa"), os.environ.get("NS_B", "pxb")
+CLIENT_IF = os.environ.get("VETH_A", "veth-a")
 CLIENT_V4, SERVER_V4 = "10.77.0.1", "10.77.0.2"
 CLIENT_V6, SERVER_V6 = "fd77::1", "fd77::2"
 SCRIPT = Path(__file__).resolve()
@@ -198,6 +200,16 @@ def client_request_into_silence(spec: Spec) -> None:
     with contextlib.suppress(TimeoutError):  # ETIMEDOUT: the stack gave up
         cli.recv(4096)
     say("gave-up")
+
+
+def client_request_through_a_stall(spec: Spec) -> None:
+    """A second request while the server cannot hear: resent until the path opens again, then
+    answered; then a normal close."""
+    cli = replied_then_go(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    cli.close()
 
 
 def server_forget_on_command(spec: Spec) -> None:
@@ -656,6 +668,15 @@ def run_last_ack_lost(spec: Spec, out: Path) -> None:
         cap.stop(1.0)
 
 
+def replied_pair(spec: Spec) -> tuple[Child, Child]:
+    """The server, then the client, started; the client's first request has been answered."""
+    server = Child(SERVER_NS, "server", spec.name)
+    server.expect("ready")
+    client = Child(CLIENT_NS, "client", spec.name)
+    client.expect("replied")
+    return server, client
+
+
 def run_peer_silent(spec: Spec, out: Path) -> None:
     """After one request and reply, every packet towards the server is dropped in pxb (after
     tcpdump in pxa saw it), as if the server had vanished: the client keeps trying until its
@@ -664,10 +685,7 @@ def run_peer_silent(spec: Spec, out: Path) -> None:
     netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_retries2=3")
     cap = Tcpdump(out)
     try:
-        server = Child(SERVER_NS, "server", spec.name)
-        server.expect("ready")
-        client = Child(CLIENT_NS, "client", spec.name)
-        client.expect("replied")
+        server, client = replied_pair(spec)
         iptables(f"-A INPUT -p tcp --dport {spec.port} -j DROP")
         client.tell("go")
         client.expect("gave-up")
@@ -678,6 +696,27 @@ def run_peer_silent(spec: Spec, out: Path) -> None:
     server.wait()
 
 
+STALL_SECONDS = 4.0  # the client's resends come 0.2, 0.4, 0.9, 1.7, 3.4 and 6.9 s after its request
+
+
+def run_stall(spec: Spec, out: Path) -> None:
+    """After one request and reply, every packet towards the server is dropped in pxb (after
+    tcpdump in pxa saw it) for STALL_SECONDS, then the rule is removed: the client's second
+    request is resent with doubling waits until a resend gets through and the server answers."""
+    cap = Tcpdump(out)
+    rule = f"INPUT -p tcp --dport {spec.port} -j DROP"
+    try:
+        server, client = replied_pair(spec)
+        iptables(f"-I {rule}")
+        client.tell("go")
+        time.sleep(STALL_SECONDS)
+        iptables(f"-D {rule}")
+        client.wait(60)
+        server.wait(30)
+    finally:
+        cap.stop()
+
+
 def run_server_lost_connection(spec: Spec, out: Path) -> None:
     """The server forgets the connection while its RST is dropped in pxb's OUTPUT chain (so the
     client, and tcpdump in pxa, never see it): a crash or restart without a word. The client's
@@ -685,10 +724,7 @@ def run_server_lost_connection(spec: Spec, out: Path) -> None:
     cap = Tcpdump(out)
     rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
     try:
-        server = Child(SERVER_NS, "server", spec.name)
-        server.expect("ready")
-        client = Child(CLIENT_NS, "client", spec.name)
-        client.expect("replied")
+        server, client = replied_pair(spec)
         iptables(f"-I {rule}")
         server.tell("forget")
         server.expect("forgot")
@@ -831,6 +867,7 @@ SPECS = {
         Spec("peer_vanished", "peer_vanished.pcap", 45024),
         Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
         Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
+        Spec("stalled_then_recovered", "stalled_then_recovered.pcap", 45027),
     )
 }
 
@@ -856,6 +893,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "peer_vanished": server_reply_then_hold,
     "keep_alive_unanswered": server_reply_then_hold,
     "server_lost_connection": server_forget_on_command,
+    "stalled_then_recovered": server_two_requests,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -883,6 +921,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "peer_vanished": client_request_into_silence,
     "keep_alive_unanswered": client_keepalive_into_silence,
     "server_lost_connection": client_request_after_reply,
+    "stalled_then_recovered": client_request_through_a_stall,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -900,6 +939,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "peer_vanished": run_peer_silent,
     "keep_alive_unanswered": run_peer_silent,
     "server_lost_connection": run_server_lost_connection,
+    "stalled_then_recovered": run_stall,
 }
 
 
