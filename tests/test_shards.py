@@ -11,6 +11,7 @@ leaves no child behind.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -65,17 +66,20 @@ def _command(
 
 
 class _Merges:
-    """Counts the runs that really merged two parts or more (a capture of one 4-tuple has one)."""
+    """Counts the runs that really merged two parts or more (a capture of one 4-tuple has one):
+    records (JSON) or rows already written as CSV lines in the parts."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parts: list[int] = []
-        real = shards.merge
+        for module, name in ((shards, "merge"), (records, "write_csv_rows")):
+            monkeypatch.setattr(module, name, self._counted(getattr(module, name)))
 
-        def counted(parts: Sequence[Sequence[records.ConnectionRecord]]) -> Any:
+    def _counted(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(parts: Sequence[Any], *rest: Any) -> Any:
             self.parts.append(len(parts))
-            return real(parts)
+            return real(parts, *rest)
 
-        monkeypatch.setattr(shards, "merge", counted)
+        return counted
 
 
 def _same_output(
@@ -151,6 +155,35 @@ def test_generated_captures_give_the_same_csv_and_json_in_parts(
         _generated(tmp_path, "--packets", "6000", "--seed", "3"),
     ]
     assert _same_output(paths, tmp_path, _Merges(monkeypatch)) == len(paths) * 4
+
+
+def test_csv_fields_that_need_quotes_are_the_same_in_parts(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture's name, in every row, needs quotes: each part's lines are written by
+    csv.writer rather than the %-format, and numbered apart from them."""
+    named = tmp_path / 'odd, "name"\nhere.pcap'
+    named.write_bytes(small.read_bytes())
+    merges = _Merges(monkeypatch)
+    assert _same_output([named], tmp_path, merges) == 4  # CSV and JSON, 2 and 3 parts
+    text = (tmp_path / "cut3.csv").read_text()
+    assert '"odd, ""name""\nhere.pcap"' in text
+
+
+def test_csv_rows_are_numbered_by_first_frame_whichever_part_wrote_them(small: Path) -> None:
+    from pcapexplain import native
+
+    single = records.connection_records(api.analyse_capture(native.load_capture(small)), "x")
+    assert len(single) == 40
+    whole = io.StringIO()
+    records.write_csv(single, whole)
+    parts = [records.csv_rows(list(reversed(single[1:]))), records.csv_rows(single[:1])]
+    cut = io.StringIO()
+    assert records.write_csv_rows(parts, cut) == len(single)
+    assert cut.getvalue() == whole.getvalue()
+    assert [line.split(",")[0] for line in whole.getvalue().splitlines()[1:]] == [
+        str(r.id) for r in single
+    ]
 
 
 # ------------------------------------------------------------------ findings, every parameter
