@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import gzip
 import os
-import signal
 import struct
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 
 from pcapexplain import capfile, decode, decode_share, runner
 from pcapexplain.cli import main
+from tests import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
@@ -97,23 +96,13 @@ def test_auto_decides_the_same_with_a_helper(
     _same(paths, tmp_path, capsys, reader="auto")
 
 
-def _generated(folder: Path, *args: str) -> Path:
-    out = folder / ("generated" + "_".join(args) + ".pcap")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), str(out), *args],
-        check=True,
-        capture_output=True,
-    )
-    return out
-
-
 def test_generated_captures_read_the_same_with_a_helper(
     small_blocks: _Helpers, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Planted loss, many connections open at once, and a capture cut short."""
     paths = [
-        _generated(tmp_path, "--connections", "120", "--seed", "1"),
-        _generated(tmp_path, "--packets", "3000", "--seed", "3"),
+        shipped.generated(tmp_path, "--connections", "120", "--seed", "1"),
+        shipped.generated(tmp_path, "--packets", "3000", "--seed", "3"),
     ]
     assert all(status == 0 for status, _, _ in _same(paths, tmp_path, capsys))
 
@@ -181,31 +170,8 @@ def test_a_helper_that_fails_midway_hands_over_to_the_caller(
     assert small_blocks.blocks >= 4 * len(paths)  # the helper's blocks before it failed
 
 
-_DIES = """
-import os, sys
-from pcapexplain import capfile, cli, decode, decode_share
-decode_share._FORCE = True
-capfile.BLOCK_SIZE = 2048
-parent, real = os.getpid(), decode.decode
-def decoding(*args, **kwargs):
-    if os.getpid() != parent:
-        os._exit(9)  # as the OOM killer leaves it: no word
-    return real(*args, **kwargs)
-decode.decode = decoding
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
-def test_a_helper_that_dies_is_one_clear_error(tmp_path: Path) -> None:
-    sample = ROOT / "sample_captures" / "lossy_transfer.pcap"
-    command = [sys.executable, "-c", _DIES, "connections", str(sample), "-f", "csv"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode != 0
-    assert "a process reading the capture died" in done.stderr
-    assert "Traceback" not in done.stderr and done.stdout == ""
-
-
-_SLOW_HELPER = """
+# The command with a helper forced on, whose decode.decode does `what` in the helper only.
+_HELPER_DOES = """
 import os, sys, time
 from pcapexplain import capfile, cli, decode, decode_share
 decode_share._FORCE = True
@@ -213,33 +179,31 @@ capfile.BLOCK_SIZE = 2048
 parent, real = os.getpid(), decode.decode
 def decoding(*args, **kwargs):
     if os.getpid() != parent:
-        time.sleep(300)
+        {what}
     return real(*args, **kwargs)
 decode.decode = decoding
 sys.exit(cli.main(sys.argv[1:]))
 """
+SAMPLE = ROOT / "sample_captures" / "lossy_transfer.pcap"
+
+
+def _helper_does(what: str) -> list[str]:
+    script = _HELPER_DOES.format(what=what)
+    return [sys.executable, "-c", script, "connections", str(SAMPLE), "-f", "csv"]
+
+
+def test_a_helper_that_dies_is_one_clear_error() -> None:
+    command = _helper_does("os._exit(9)  # as the OOM killer leaves it: no word")
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "a process reading the capture died" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_ctrl_c_leaves_no_helper_behind(
     leftover_processes: Callable[[float], list[int]],
 ) -> None:
-    sample = ROOT / "sample_captures" / "lossy_transfer.pcap"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_HELPER, "connections", str(sample), "-f", "csv"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )
-    deadline = time.monotonic() + 60
-    while len(leftover_processes(0)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(leftover_processes(0)) == 2, "the helper never started"
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert leftover_processes(5.0) == []
+    shipped.interrupted_when_running(_helper_does("time.sleep(300)"), 2, leftover_processes)
 
 
 def test_a_helper_only_where_it_can_pay(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +35,7 @@ from pcapexplain.model import (
     IcmpError,
     PacketColumns,
 )
+from tests import shipped
 from tests.builders import ACK, PSH, SYN, Conversation, closed_three_way, merged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,17 +128,7 @@ def test_tcpdump_corpus_gives_the_same_output_in_parts(
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated capture of 40 connections: three parts, all of them busy."""
-    return _generated(tmp_path_factory.mktemp("small"), "--connections", "40", "--seed", "4")
-
-
-def _generated(folder: Path, *args: str) -> Path:
-    out = folder / ("generated" + "_".join(args) + ".pcap")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), str(out), *args],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return shipped.generated(tmp_path_factory.mktemp("small"), "--connections", "40", "--seed", "4")
 
 
 @pytest.mark.slow
@@ -150,9 +138,9 @@ def test_generated_captures_give_the_same_csv_and_json_in_parts(
     """Planted loss (fast retransmit, timeout, upstream), many connections open at once, and a
     capture cut short with connections open at its end."""
     paths = [
-        _generated(tmp_path, "--connections", "300", "--seed", "1"),
-        _generated(tmp_path, "--connections", "300", "--seed", "2"),
-        _generated(tmp_path, "--packets", "6000", "--seed", "3"),
+        shipped.generated(tmp_path, "--connections", "300", "--seed", "1"),
+        shipped.generated(tmp_path, "--connections", "300", "--seed", "2"),
+        shipped.generated(tmp_path, "--packets", "6000", "--seed", "3"),
     ]
     assert _same_output(paths, tmp_path, _Merges(monkeypatch)) == len(paths) * 4
 
@@ -465,23 +453,8 @@ sys.exit(cli.main(sys.argv[1:]))
 def test_ctrl_c_leaves_no_child_behind(
     small: Path, leftover_processes: Callable[[float], list[int]]
 ) -> None:
-    sample = small
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(sample), "-f", "csv"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )
-    deadline = time.monotonic() + 60
-    while len(leftover_processes(0)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(leftover_processes(0)) == 3, "the children never started"
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert leftover_processes(5.0) == []
+    argv = [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(small), "-f", "csv"]
+    shipped.interrupted_when_running(argv, 3, leftover_processes)
 
 
 # ------------------------------------------------------------------------ how many processes
