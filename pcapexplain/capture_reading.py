@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, TextIO, TypeVar
 
 from pcapexplain import diagnostics
 from pcapexplain.model import Capture, CaptureInfo, Lang, Reader
@@ -21,7 +21,9 @@ from pcapexplain.model import Capture, CaptureInfo, Lang, Reader
 if TYPE_CHECKING:
     from pcapexplain import api
     from pcapexplain.files import ReadStatus
-    from pcapexplain.records import ConnectionRecord
+    from pcapexplain.records import ConnectionRecord, CsvRows
+
+T = TypeVar("T")
 
 
 def analyse(
@@ -45,11 +47,29 @@ def connection_rows(
     """The rows of `connections` (in `jobs` processes for a large capture), and what was read."""
     from pcapexplain import shard_run
 
+    return _rows(shard_run.connection_records, capture, check_checksums, reader, lang, jobs)
+
+
+def connection_csv(
+    capture: Path, check_checksums: bool, reader: Reader, lang: Lang, *, jobs: int
+) -> tuple[list[CsvRows], CaptureInfo]:
+    """connection_rows as CSV rows (records.write_csv_rows writes them)."""
+    from pcapexplain import shard_run
+
+    return _rows(shard_run.connection_csv, capture, check_checksums, reader, lang, jobs)
+
+
+def _rows(
+    make: Callable[..., T],
+    capture: Path,
+    check_checksums: bool,
+    reader: Reader,
+    lang: Lang,
+    jobs: int,
+) -> tuple[T, CaptureInfo]:
     with progress(lang) as status:
-        loaded = load(capture, check_checksums, reader, status, digest=False)
-        rows = shard_run.connection_records(
-            loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs
-        )
+        loaded = load(capture, check_checksums, reader, status, digest=False, jobs=jobs)
+        rows = make(loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs)
     warn(capture, loaded, lang)
     return rows, loaded.info
 
@@ -66,9 +86,16 @@ def progress(lang: Lang) -> Iterator[ReadStatus]:
 
 
 def load(
-    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
+    capture: Path,
+    check_checksums: bool,
+    reader: Reader,
+    status: ReadStatus,
+    *,
+    digest: bool,
+    jobs: int = 1,
 ) -> Capture:
-    """The capture read by the reader asked for (readers.load), its progress kept in status."""
+    """The capture read by the reader asked for (readers.load), its progress kept in status;
+    jobs as batch's --jobs (the processes that may decode a large file)."""
     from pcapexplain import readers
 
     return readers.load(
@@ -77,6 +104,7 @@ def load(
         validate_checksums=check_checksums,
         status=status,
         digest=digest,
+        jobs=jobs,
     )
 
 

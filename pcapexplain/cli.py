@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TextIO, TypeVar
+from typing import Annotated, ParamSpec, TextIO, TypeVar
 
 import typer
 
@@ -24,9 +24,6 @@ from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
 from pcapexplain.model import CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
-
-if TYPE_CHECKING:
-    from pcapexplain import records
 
 app = typer.Typer(
     name="pcapexplain",
@@ -162,20 +159,39 @@ def connections(
         analysis = capture_reading.analyse(capture, check_checksums, reader, lang, digest=False)
         _write_conn_log(analysis.result, check_checksums, output, lang)
         return
-    rows, info = capture_reading.connection_rows(capture, check_checksums, reader, lang, jobs=jobs)
     if fmt is Format.TABLE and output is None:
         from pcapexplain import terminal
 
+        rows, info = capture_reading.connection_rows(
+            capture, check_checksums, reader, lang, jobs=jobs
+        )
         terminal.print_connections(rows, sys.stdout, info=info, lang=lang)
         return
+    count, write = _connection_writer(fmt, capture, check_checksums, reader, lang, jobs)
     if output is None:
-        _write_rows(fmt, rows, sys.stdout)
+        write(sys.stdout)
         return
     from pcapexplain.output import atomic_write
 
-    written = atomic_write(output, lambda handle: _write_rows(fmt, rows, handle))
+    written = atomic_write(output, write)
     path = printable(str(written))
-    typer.echo(say(lang, "cli.wrote_connections", count=len(rows), path=path), err=True)
+    typer.echo(say(lang, "cli.wrote_connections", count=count, path=path), err=True)
+
+
+def _connection_writer(
+    fmt: Format, capture: Path, check_checksums: bool, reader: Reader, lang: Lang, jobs: int
+) -> tuple[int, Callable[[TextIO], object]]:
+    """How many connections, and what writes them as JSON or (a table sent to a file) CSV, a row
+    at a time: a port scan's rows never exist as one text. CSV rows come already written by the
+    processes that analysed them."""
+    from pcapexplain import records
+
+    if fmt is Format.JSON:
+        rows, _ = capture_reading.connection_rows(capture, check_checksums, reader, lang, jobs=jobs)
+        return len(rows), functools.partial(records.write_json, rows)
+    parts, _ = capture_reading.connection_csv(capture, check_checksums, reader, lang, jobs=jobs)
+    count = sum(len(part.lines) for part in parts)
+    return count, functools.partial(records.write_csv_rows, parts)
 
 
 def _write_conn_log(
@@ -194,16 +210,6 @@ def _write_conn_log(
     written = printable(str(atomic_write_text(output, log)))
     counts = {"rows": len(rows), "connections": len(result.connections)}
     typer.echo(say(lang, "cli.wrote_zeek", path=written, **counts), err=True)
-
-
-def _write_rows(fmt: Format, rows: list[records.ConnectionRecord], out: TextIO) -> None:
-    """JSON or CSV, a row at a time: a port scan's rows never exist as one text."""
-    from pcapexplain import records
-
-    if fmt is Format.JSON:
-        records.write_json(rows, out)
-        return
-    records.write_csv(rows, out)
 
 
 @_command

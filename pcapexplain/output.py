@@ -129,28 +129,41 @@ def write_columns(
     names: Sequence[str], batches: Iterable[Sequence[Sequence[object]]], out: TextIO
 ) -> None:
     """write_table's text for rows given as batches of columns (one sequence of values per name,
-    all of a batch the same length), each batch written as one string.
-
-    A batch is written with one %-format per row, which turns each value into text as csv.writer
-    does (str; None as nothing); when that text shows a value that needs quotes (a comma, quote
-    or line break in it), csv.writer writes the batch instead.
-    """
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(names)
-    line = ",".join(["%s"] * len(names))
+    all of a batch the same length), each batch written as one string."""
+    csv.writer(out, lineterminator="\n").writerow(names)
     for columns in batches:
-        rows = len(columns[0]) if columns else 0
-        text = ""
-        if rows and len(columns) > 1:  # csv quotes a lone empty field
-            texts = [_no_none(column) for column in columns]
-            text = "\n".join(map(line.__mod__, zip(*texts, strict=True))) + "\n"
-            commas, breaks = text.count(","), text.count("\n")
-            if commas != rows * (len(names) - 1) or breaks != rows or '"' in text or "\r" in text:
-                text = ""
-        if text:
-            out.write(text)
-        else:
-            writer.writerows(zip(*columns, strict=True))
+        lines = row_texts(columns)
+        if lines:
+            out.write("\n".join(lines) + "\n")
+
+
+def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
+    """Each row of a batch of columns as csv.writer writes it, without its line break.
+
+    One %-format per row turns each value into text as csv.writer does (str; None as nothing);
+    when the batch's text shows a value that needs quotes (a comma, quote or line break in it),
+    csv.writer writes the batch instead. Rows as separate texts let processes that made them
+    apart be put in order (and numbered) by one writer.
+    """
+    rows = len(columns[0]) if columns else 0
+    if rows and len(columns) > 1:  # csv quotes a lone empty field
+        line = ",".join(["%s"] * len(columns))
+        texts = [_no_none(column) for column in columns]
+        lines = list(map(line.__mod__, zip(*texts, strict=True)))
+        text = "\n".join(lines)
+        commas, breaks = text.count(","), text.count("\n")
+        plain = commas == rows * (len(columns) - 1) and breaks == rows - 1
+        if plain and '"' not in text and "\r" not in text:
+            return lines
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    found = []
+    for row in zip(*columns, strict=True):
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        found.append(buffer.getvalue()[:-1])
+    return found
 
 
 def _no_none(column: Sequence[object]) -> Sequence[object]:

@@ -34,7 +34,7 @@ from pcapexplain.model import (
     Teardown,
     ZeekVerdict,
 )
-from pcapexplain.output import write_columns
+from pcapexplain.output import row_texts
 
 Scalar = str | int | float | bool | None
 
@@ -168,6 +168,8 @@ def _flat_layout() -> tuple[tuple[tuple[int, Any], ...], tuple[int, ...], tuple[
 
 
 _CONVERSIONS, _OPTIONS_AT, FLAT_NAMES = _flat_layout()
+if FLAT_NAMES[0] != "id" or not all(n.isidentifier() for n in FLAT_NAMES):
+    raise AssertionError("write_csv_rows writes the id first and the names unquoted")
 _OPTION_GETTERS = tuple(operator.attrgetter(name) for name in _OPTION_FIELDS)
 
 
@@ -207,8 +209,43 @@ class _Joined(dict[tuple[object, ...], str]):
 def write_csv(records: Sequence[ConnectionRecord], out: TextIO) -> None:
     """The `connections --format csv` text: a header of FLAT_NAMES, then one flat row per record
     (nothing at all for no records)."""
-    if records:
-        write_columns(FLAT_NAMES, flat_columns(records), out)
+    write_csv_rows([csv_rows(records)], out)
+
+
+class CsvRows(NamedTuple):
+    """Connections as CSV lines, each without its id (the first field), and their first frames.
+
+    The writer gives the ids: connections are numbered in the order of their first packet
+    (reconstructor.reconstruct), so the parts of a capture analysed apart (shard_run.py) are
+    rendered in their processes and numbered once they meet, as shards.merge numbers records.
+    """
+
+    first_frames: list[int]
+    lines: list[str]
+
+
+def csv_rows(records: Sequence[ConnectionRecord]) -> CsvRows:
+    """The CsvRows of some records (in any order)."""
+    lines: list[str] = []
+    for columns in flat_columns(records):
+        lines += row_texts(columns[1:])  # the id is written by write_csv_rows
+    return CsvRows([r.first_frame for r in records], lines)
+
+
+def write_csv_rows(parts: Sequence[CsvRows], out: TextIO) -> int:
+    """write_csv's text of the records of every part, numbered in first-frame order (ties in
+    the parts' order); returns how many rows it wrote."""
+    lines = [line for part in parts for line in part.lines]
+    if not lines:
+        return 0
+    frames = np.concatenate([np.asarray(p.first_frames, dtype=np.int64) for p in parts])
+    order = np.argsort(frames, kind="stable").tolist()
+    out.write(",".join(FLAT_NAMES) + "\n")  # the names need no quotes
+    for begin in range(0, len(order), _BATCH):
+        chosen = [lines[at] for at in order[begin : begin + _BATCH]]
+        numbered = zip(range(begin, begin + len(chosen)), chosen, strict=True)
+        out.write("".join(map("%d,%s\n".__mod__, numbered)))
+    return len(order)
 
 
 def _round(value: float | None, digits: int = 6) -> float | None:

@@ -11,11 +11,9 @@ leaves no child behind.
 
 from __future__ import annotations
 
+import io
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from pcapexplain.model import (
     IcmpError,
     PacketColumns,
 )
+from tests import shipped
 from tests.builders import ACK, PSH, SYN, Conversation, closed_three_way, merged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,17 +64,20 @@ def _command(
 
 
 class _Merges:
-    """Counts the runs that really merged two parts or more (a capture of one 4-tuple has one)."""
+    """Counts the runs that really merged two parts or more (a capture of one 4-tuple has one):
+    records (JSON) or rows already written as CSV lines in the parts."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.parts: list[int] = []
-        real = shards.merge
+        for module, name in ((shards, "merge"), (records, "write_csv_rows")):
+            monkeypatch.setattr(module, name, self._counted(getattr(module, name)))
 
-        def counted(parts: Sequence[Sequence[records.ConnectionRecord]]) -> Any:
+    def _counted(self, real: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(parts: Sequence[Any], *rest: Any) -> Any:
             self.parts.append(len(parts))
-            return real(parts)
+            return real(parts, *rest)
 
-        monkeypatch.setattr(shards, "merge", counted)
+        return counted
 
 
 def _same_output(
@@ -126,17 +128,7 @@ def test_tcpdump_corpus_gives_the_same_output_in_parts(
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated capture of 40 connections: three parts, all of them busy."""
-    return _generated(tmp_path_factory.mktemp("small"), "--connections", "40", "--seed", "4")
-
-
-def _generated(folder: Path, *args: str) -> Path:
-    out = folder / ("generated" + "_".join(args) + ".pcap")
-    subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "generate.py"), str(out), *args],
-        check=True,
-        capture_output=True,
-    )
-    return out
+    return shipped.generated(tmp_path_factory.mktemp("small"), "--connections", "40", "--seed", "4")
 
 
 @pytest.mark.slow
@@ -146,11 +138,40 @@ def test_generated_captures_give_the_same_csv_and_json_in_parts(
     """Planted loss (fast retransmit, timeout, upstream), many connections open at once, and a
     capture cut short with connections open at its end."""
     paths = [
-        _generated(tmp_path, "--connections", "300", "--seed", "1"),
-        _generated(tmp_path, "--connections", "300", "--seed", "2"),
-        _generated(tmp_path, "--packets", "6000", "--seed", "3"),
+        shipped.generated(tmp_path, "--connections", "300", "--seed", "1"),
+        shipped.generated(tmp_path, "--connections", "300", "--seed", "2"),
+        shipped.generated(tmp_path, "--packets", "6000", "--seed", "3"),
     ]
     assert _same_output(paths, tmp_path, _Merges(monkeypatch)) == len(paths) * 4
+
+
+def test_csv_fields_that_need_quotes_are_the_same_in_parts(
+    small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The capture's name, in every row, needs quotes: each part's lines are written by
+    csv.writer rather than the %-format, and numbered apart from them."""
+    named = tmp_path / 'odd, "name"\nhere.pcap'
+    named.write_bytes(small.read_bytes())
+    merges = _Merges(monkeypatch)
+    assert _same_output([named], tmp_path, merges) == 4  # CSV and JSON, 2 and 3 parts
+    text = (tmp_path / "cut3.csv").read_text()
+    assert '"odd, ""name""\nhere.pcap"' in text
+
+
+def test_csv_rows_are_numbered_by_first_frame_whichever_part_wrote_them(small: Path) -> None:
+    from pcapexplain import native
+
+    single = records.connection_records(api.analyse_capture(native.load_capture(small)), "x")
+    assert len(single) == 40
+    whole = io.StringIO()
+    records.write_csv(single, whole)
+    parts = [records.csv_rows(list(reversed(single[1:]))), records.csv_rows(single[:1])]
+    cut = io.StringIO()
+    assert records.write_csv_rows(parts, cut) == len(single)
+    assert cut.getvalue() == whole.getvalue()
+    assert [line.split(",")[0] for line in whole.getvalue().splitlines()[1:]] == [
+        str(r.id) for r in single
+    ]
 
 
 # ------------------------------------------------------------------ findings, every parameter
@@ -432,23 +453,8 @@ sys.exit(cli.main(sys.argv[1:]))
 def test_ctrl_c_leaves_no_child_behind(
     small: Path, leftover_processes: Callable[[float], list[int]]
 ) -> None:
-    sample = small
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(sample), "-f", "csv"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, as a shell gives a foreground job
-    )
-    deadline = time.monotonic() + 60
-    while len(leftover_processes(0)) < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(leftover_processes(0)) == 3, "the children never started"
-    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err
-    assert leftover_processes(5.0) == []
+    argv = [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(small), "-f", "csv"]
+    shipped.interrupted_when_running(argv, 3, leftover_processes)
 
 
 # ------------------------------------------------------------------------ how many processes
