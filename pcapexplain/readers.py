@@ -48,7 +48,8 @@ def _load(
     digest: bool,
     jobs: int,
 ) -> Capture:
-    return copies.without_copies(_read(path, shown, reader, validate_checksums, status, digest))
+    read = _read(path, shown, reader, validate_checksums, status, digest, jobs)
+    return copies.without_copies(read)
 
 
 def _read(
@@ -58,6 +59,7 @@ def _read(
     validate_checksums: bool,
     status: files.ReadStatus,
     digest: bool,
+    jobs: int,
 ) -> Capture:
     if reader is not Reader.TSHARK:
         try:
