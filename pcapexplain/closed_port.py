@@ -14,7 +14,7 @@ from pcapexplain.model import Direction, PacketColumns, PacketStates, TcpFlags, 
 from pcapexplain.seqspace import segment_end
 
 _SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
-_EST = int(TcpState.ESTABLISHED)
+_EST, _CLOSED = int(TcpState.ESTABLISHED), int(TcpState.CLOSED)
 
 
 def stray_prober(packets: PacketColumns, rows: Sequence[int]) -> tuple[str, int] | None:
@@ -66,3 +66,17 @@ def lost_connection_answer(
     to_server = states.direction[rst] == Direction.TO_SERVER
     before = states.client_before[rst] if to_server else states.server_before[rst]
     return before == _EST and closed_port_answer(packets, answered, rst)
+
+
+def no_connection_answer(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+) -> bool:
+    """`lost_connection_answer`, or the same RST from a side the replay has CLOSED already: a
+    SYN it sent inside the connection showed it had lost it (RFC 5961 §4)."""
+    if lost_connection_answer(packets, states, answered, rst):
+        return True
+    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
+        return False
+    to_server = states.direction[rst] == Direction.TO_SERVER
+    before = states.client_before[rst] if to_server else states.server_before[rst]
+    return before == _CLOSED and closed_port_answer(packets, answered, rst)

@@ -10,6 +10,9 @@ corrections follow the evidence of later packets:
   copy that is acknowledged is the one that arrives;
 - a RST from a SYN_SENT client answering a SYN-ACK for a SYN it never sent (the stale SYN of
   RFC 9293 Fig. 8) leaves the client in SYN_SENT;
+- a pure SYN with a new ISN from a synchronized side shows that side has lost the connection
+  (RFC 5961 §4: a restarted client reconnecting from the same port): it is CLOSED here, and
+  its SYN's retransmission, once the challenge ACK's RST has ended this one, opens the next;
 - in a simultaneous open (RFC 9293 Fig. 7) each SYN's sender goes SYN_SENT, and SYN_RECEIVED
   only with its SYN-ACK, which proves the peer's SYN reached it; a SYN-ACK it had not
   yet received when it sent its own (the two SYN-ACKs crossed) reaches it after that one left,
@@ -68,6 +71,7 @@ _OPEN = frozenset((_UNK, _EST, _SYN_RCVD))  # may still send its first FIN
 _NO_CONNECTION = frozenset((_CLOSED, _LISTEN))  # a RST changes nothing here
 _MAY_OPEN = frozenset((_UNK, _CLOSED, _LISTEN))
 _MAY_RECEIVE_SYN = _MAY_OPEN | {_SYN_SENT}
+_SYNCHRONIZED = frozenset((_EST, _FW1, _FW2, _CW, _CLOSING, _LAST_ACK))
 
 # Receiving a FIN (after any ACK in the same segment has been applied).
 _ON_FIN = {_UNK: _CW, _EST: _CW, _SYN_RCVD: _CW, _FW1: _CLOSING, _FW2: _TW}
@@ -370,10 +374,18 @@ def _on_syn(
     seq = packets.seq[row]
     if flags & _ACK:
         return _on_synack(packets, row, pos, seq, sender, receiver, states, conn, runs)
-    if sender.sent_syn is not None:
-        return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
-    if sender.state not in _MAY_OPEN or receiver.state not in _MAY_RECEIVE_SYN:
-        return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
+    if sender.sent_syn == seq:
+        return _ROLE_RESENT
+    if (
+        sender.sent_syn is not None
+        or sender.state not in _MAY_OPEN
+        or receiver.state not in _MAY_RECEIVE_SYN
+    ):
+        # A SYN on a synchronized connection (RFC 5961 §4): no stack sends one on a connection
+        # it holds, so its sender has lost this one and opens another on the same 4-tuple.
+        if sender.state in _SYNCHRONIZED:
+            sender.state = _CLOSED
+        return _ROLE_OTHER
     sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq
     sender.state = _SYN_SENT

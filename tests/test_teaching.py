@@ -569,3 +569,29 @@ def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
     capture = str(SAMPLES / "server_lost_connection.pcap")
     assert main(["explain", capture, "--lang", lang.value]) == 0
     assert _line(told, 9).text in capsys.readouterr().out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_reconnecting_clients_syn_is_told_from_a_sender_without_the_connection(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """client_reconnects.pcap: the client forgot its connection and connects again from the same
+    port; its SYN (8) finds the server ESTABLISHED, whose challenge ACK (9) the client resets
+    (10), at the old connection's numbers, from a socket that no longer has it."""
+    told = _story("client_reconnects.pcap", lang)
+    syn, reset = _line(told, 8), _line(told, 10)
+    assert syn.situation is Situation.SYN_IN_CONNECTION
+    assert reset.situation is Situation.RST_NO_CONNECTION
+    result = _sample("client_reconnects.pcap")
+    row = result.packets.frame.index(8)
+    assert T(result.states.client_after[row]) is T.CLOSED  # no stack sends a SYN on its own
+    assert T(result.states.server_after[row]) is T.ESTABLISHED  # the server still holds it
+    assert "RFC 5961" in syn.text
+    reset_finding = next(a for a in result.anomalies if a.slug.value == "connection-reset")
+    assert reset_finding.params["cause"] == "no-connection"
+    assert main(["explain", str(SAMPLES / "client_reconnects.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert syn.text in out and reset.text in out
+    client = text(lang, "side.client")
+    assert text(lang, "narr.side_change", side=client, before="ESTABLISHED", after="CLOSED") in out

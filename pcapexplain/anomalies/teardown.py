@@ -147,7 +147,7 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif closed_port.lost_connection_answer(p, ctx.s, next(ctx.before(rst, 1 - d), None), rst):
+    elif closed_port.no_connection_answer(p, ctx.s, next(ctx.before(rst, 1 - d), None), rst):
         cause = "no-connection"
     elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(

@@ -15,8 +15,8 @@ set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 OUT="${OUTDIR:-$(dirname "$HERE")}"  # OUTDIR=... writes elsewhere
 PY="${PYTHON:-python3}"
-NS_A=pxa
-NS_B=pxb
+NS_A="${NS_PREFIX:-px}a"  # NS_PREFIX=... names the namespaces otherwise (default pxa, pxb)
+NS_B="${NS_PREFIX:-px}b"
 
 need() {
     local missing=()
@@ -71,7 +71,7 @@ main() {
     for name in "${scenarios[@]}"; do
         echo "== $name"
         setup
-        "$PY" "$HERE/scenarios.py" run "$name" "$OUT"
+        NS_PREFIX="${NS_PREFIX:-px}" "$PY" "$HERE/scenarios.py" run "$name" "$OUT"
         teardown
     done
 }

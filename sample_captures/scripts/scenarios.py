@@ -20,6 +20,7 @@ Only the standard library is used, so a fresh Debian 12 `python3` runs it.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import struct
@@ -30,7 +31,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-CLIENT_NS, SERVER_NS = "pxa", "pxb"
+_NS = os.environ.get("NS_PREFIX", "px")  # make_captures.sh passes its own
+CLIENT_NS, SERVER_NS = f"{_NS}a", f"{_NS}b"
 CLIENT_IF = "veth-a"
 CLIENT_V4, SERVER_V4 = "10.77.0.1", "10.77.0.2"
 CLIENT_V6, SERVER_V6 = "fd77::1", "fd77::2"
@@ -225,6 +227,35 @@ def client_keepalive_into_silence(spec: Spec) -> None:
     with contextlib.suppress(TimeoutError):
         cli.recv(4096)
     say("gave-up")
+
+
+def client_crash_then_reconnect(spec: Spec) -> None:
+    """Drop the connection without a word (SO_LINGER 0, its RST dropped on the way out), as a
+    crash does, then connect again from the same port while the server still holds it."""
+    cli = replied_then_go(spec)
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    cli.close()
+    say("crashed")
+    hear("go")
+    client_request_then_close(spec)
+
+
+def server_until_reset_then_again(spec: Spec) -> None:
+    """Answer one request and wait until that connection ends (the reconnecting client's RST
+    resets it), then answer the next connection and close after the client has closed."""
+    srv = listen(spec)
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    with contextlib.suppress(ConnectionResetError):
+        recv_until_eof(conn)
+    conn.close()
+    conn, _ = srv.accept()
+    conn.recv(4096)
+    conn.sendall(REPLY)
+    recv_until_eof(conn)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    conn.close()
 
 
 def server_reply_and_close(spec: Spec) -> None:
@@ -702,6 +733,29 @@ def run_server_lost_connection(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_client_crash(spec: Spec, out: Path) -> None:
+    """The client forgets its connection while its RST is dropped in its own namespace's OUTPUT
+    chain (so neither tcpdump nor the server sees it), then reconnects from the same port: the
+    server, still ESTABLISHED, answers the new SYN with a challenge ACK (RFC 5961 §4)."""
+    cap = Tcpdump(out)
+    rule = f"OUTPUT -p tcp --dport {spec.port} --tcp-flags RST RST -j DROP".split()
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("replied")
+        netns(CLIENT_NS, "iptables", "-I", *rule)
+        client.tell("go")
+        client.expect("crashed")
+        netns(CLIENT_NS, "iptables", "-D", *rule)
+        time.sleep(0.5)
+        client.tell("go")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -831,6 +885,7 @@ SPECS = {
         Spec("peer_vanished", "peer_vanished.pcap", 45024),
         Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
         Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
+        Spec("client_reconnects", "client_reconnects.pcap", 45027),
     )
 }
 
@@ -856,6 +911,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "peer_vanished": server_reply_then_hold,
     "keep_alive_unanswered": server_reply_then_hold,
     "server_lost_connection": server_forget_on_command,
+    "client_reconnects": server_until_reset_then_again,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -883,6 +939,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "peer_vanished": client_request_into_silence,
     "keep_alive_unanswered": client_keepalive_into_silence,
     "server_lost_connection": client_request_after_reply,
+    "client_reconnects": client_crash_then_reconnect,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -900,6 +957,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "peer_vanished": run_peer_silent,
     "keep_alive_unanswered": run_peer_silent,
     "server_lost_connection": run_server_lost_connection,
+    "client_reconnects": run_client_crash,
 }
 
 
