@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapexplain import retransmission
-from pcapexplain.closed_port import stray_prober
+from pcapexplain.closed_port import closed_port_answer, stray_prober
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -283,6 +283,10 @@ def _step(
     """One control or acknowledging segment: update both sides, return the packet's role."""
     flags = packets.flags[row]
     if flags & _RST:
+        if _hs_ack_was_lost(sender, states, conn, pos) and _answers_as_no_connection(
+            packets, conn, pos
+        ):
+            _undo_last_change(sender, states, conn, pos, runs)
         _on_rst(packets, row, sender, receiver)
         if pos == len(conn.packet_index) - 1 and retransmission.stall(packets, states, conn):
             # It gives up on a peer that answered none of its tries: nothing shows that this
@@ -440,10 +444,11 @@ def _on_synack(
 
 
 def _hs_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:
-    """The SYN-ACK is resent although the peer's ACK of it was captured: that ACK did not take
-    effect at the sender (lost on the way, or set aside by a listener that defers accepting until
-    data comes), which stayed in SYN_RECEIVED. A segment it sent since shows it established: in
-    SYN_RECEIVED it sends nothing but SYN-ACKs."""
+    """The sender entered ESTABLISHED on its peer's handshake ACK and sends, as its first segment
+    since, a SYN-ACK again or a RST of a host without the connection: that ACK did not take
+    effect (lost on the way, or set aside by a listener that defers accepting until data comes or
+    whose accept queue is full), and it stayed in SYN_RECEIVED. A segment it sent since shows it
+    established: in SYN_RECEIVED it sends nothing but SYN-ACKs."""
     if sender.state != _EST or not sender.state_rows:
         return False
     index, own = conn.packet_index, states.direction[conn.packet_index[pos]]
@@ -451,6 +456,19 @@ def _hs_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: 
         return False
     before, _ = _columns_of_sender(states, conn, pos)
     return before[index[sender.state_rows - 1]] == _SYN_RCVD
+
+
+def _answers_as_no_connection(packets: PacketColumns, conn: Connection, pos: int) -> bool:
+    """The RST at pos answers the peer's latest segment as a host without the connection does
+    (RFC 9293 §3.10.7.1)."""
+    index = conn.packet_index
+    rst = index[pos]
+    own = (packets.src[rst], packets.sport[rst])
+    for k in range(pos - 1, -1, -1):
+        row = index[k]
+        if (packets.src[row], packets.sport[row]) != own:
+            return bool(packets.flags[row] & _ACK) and closed_port_answer(packets, row, rst)
+    return False
 
 
 def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | None:

@@ -56,6 +56,7 @@ class Situation(StrEnum):
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     HS_ACK_UNDELIVERED = "hs_ack_undelivered"  # the SYN-ACK is resent later: no effect there
+    HS_ACK_UNCONFIRMED = "hs_ack_unconfirmed"  # the server never shows it: a RST follows instead
     HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK, and completes the handshake
     DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
@@ -163,6 +164,7 @@ class PacketFacts:
     window_zero: bool = False  # the window field is 0: the sender can take no more data
     resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
+    synack_resent_later: bool = False  # the SYN-ACK this acknowledges is sent again later
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
@@ -338,7 +340,9 @@ def _ack_or_data(f: PacketFacts) -> Situation:
                 return Situation.HS_ACK_DATA
             return Situation.HS_ACK_AGAIN if f.hs_acked_before else Situation.HS_ACK
         if r.before is r.after is T.SYN_RECEIVED:
-            return Situation.HS_ACK_UNDELIVERED
+            if f.synack_resent_later:
+                return Situation.HS_ACK_UNDELIVERED
+            return Situation.HS_ACK_UNCONFIRMED
     if s.before is T.SYN_RECEIVED and s.after is T.ESTABLISHED:
         return Situation.DATA_ACK_PROVES_HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
@@ -421,6 +425,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
     Situation.HS_ACK_UNDELIVERED: ("three_way_handshake",),
+    Situation.HS_ACK_UNCONFIRMED: ("three_way_handshake",),
     Situation.HS_ACK_AGAIN: ("three_way_handshake", "why_three_minimum"),
     Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),

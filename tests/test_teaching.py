@@ -573,6 +573,37 @@ def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
 
 @pytest.mark.tshark
 @pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_third_ack_dropped_at_a_full_accept_queue_never_establishes_the_server(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """accept_queue_full.pcap: the server drops the third ACK (8) and its copies (13, 17) at a
+    full accept queue, never acknowledges the request, and at last answers it as a host without
+    the connection (20): it never left SYN_RECEIVED, and no copy of the ACK is told as taking it
+    to ESTABLISHED."""
+    told = _story("accept_queue_full.pcap", lang)
+    kinds = [_line(told, frame).situation for frame in (8, 13, 17, 20)]
+    assert kinds == [
+        Situation.HS_ACK_UNDELIVERED,
+        Situation.HS_ACK_UNDELIVERED,
+        Situation.HS_ACK_UNCONFIRMED,
+        Situation.RST_CONNECTION_LOST,
+    ]
+    result = _sample("accept_queue_full.pcap")
+    conn = result.connections[0]
+    assert T.ESTABLISHED not in state_path(result.states, conn, False)
+    slugs = {a.slug.value: a for a in result.anomalies if a.connection == conn.id}
+    assert slugs["connection-reset"].params["cause"] == "no-connection"
+    assert "reset-unread-data" not in slugs
+    assert main(["explain", str(SAMPLES / "accept_queue_full.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    for frame in (17, 20):
+        assert _line(told, frame).text in out
+    server = text(lang, "side.server")
+    assert text(lang, "narr.side_change", side=server, before="SYN_RECEIVED", after="CLOSED") in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
 def test_a_reconnecting_clients_syn_is_told_from_a_sender_without_the_connection(
     lang: Lang, capsys: pytest.CaptureFixture[str]
 ) -> None:

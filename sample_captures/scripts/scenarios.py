@@ -258,6 +258,44 @@ def server_until_reset_then_again(spec: Spec) -> None:
     conn.close()
 
 
+def server_never_accepts(spec: Spec) -> None:
+    """A listener with backlog 0 (room for one connection) that never calls accept()."""
+    srv = socket.socket(spec.family, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(spec.server_addr)
+    srv.listen(0)
+    say("ready")
+    hear("exit")
+
+
+def client_into_full_accept_queue(spec: Spec) -> None:
+    """Two clients: the first one's third ACK waits (TCP_DEFER_ACCEPT on a connecting socket
+    makes Linux hold it up to 200 ms), so the second, connecting meanwhile, fills the accept
+    queue; the first one's ACK and request then arrive at a full queue."""
+    first = socket.socket(spec.family, socket.SOCK_STREAM)
+    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    first.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+    first.bind(spec.client_addr)
+    first.setblocking(False)
+    first.connect_ex(spec.server_addr)  # the SYN-ACK comes back at once; the ACK waits
+    time.sleep(0.02)
+    second = socket.socket(spec.family, socket.SOCK_STREAM)
+    second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    second.bind((spec.client_addr[0], spec.client_addr[1] + 1))
+    second.connect(spec.server_addr)
+    second.sendall(REQUEST)  # acknowledged by the queued socket, never answered
+    time.sleep(0.5)
+    first.setblocking(True)
+    first.settimeout(15)
+    first.sendall(REQUEST)
+    try:
+        first.recv(4096)
+    except OSError as exc:
+        say(f"first:{type(exc).__name__}")
+    first.close()
+    second.close()
+
+
 def server_reply_and_close(spec: Spec) -> None:
     conn = answered_request(spec)
     conn.close()
@@ -756,6 +794,25 @@ def run_client_crash(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_accept_queue_full(spec: Spec, out: Path) -> None:
+    """net.ipv4.tcp_abort_on_overflow=0 (the default): Linux drops an ACK that would complete a
+    handshake at a full accept queue; the server resends its SYN-ACK twice
+    (tcp_synack_retries=2), then forgets the request, and answers the next segment with RST."""
+    netns(SERVER_NS, "sysctl", "-qw", "net.ipv4.tcp_synack_retries=2")
+    netns(SERVER_NS, "sysctl", "-qw", "net.ipv4.tcp_abort_on_overflow=0")
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        print(f"  {client.expect('first:')}")
+        client.wait()
+    finally:
+        cap.stop()
+    server.tell("exit")
+    server.wait()
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -886,6 +943,7 @@ SPECS = {
         Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
         Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
         Spec("client_reconnects", "client_reconnects.pcap", 45027),
+        Spec("accept_queue_full", "accept_queue_full.pcap", 45028),  # and client port 55029
     )
 }
 
@@ -912,6 +970,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "keep_alive_unanswered": server_reply_then_hold,
     "server_lost_connection": server_forget_on_command,
     "client_reconnects": server_until_reset_then_again,
+    "accept_queue_full": server_never_accepts,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -940,6 +999,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "keep_alive_unanswered": client_keepalive_into_silence,
     "server_lost_connection": client_request_after_reply,
     "client_reconnects": client_crash_then_reconnect,
+    "accept_queue_full": client_into_full_accept_queue,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -958,6 +1018,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "keep_alive_unanswered": run_peer_silent,
     "server_lost_connection": run_server_lost_connection,
     "client_reconnects": run_client_crash,
+    "accept_queue_full": run_accept_queue_full,
 }
 
 
