@@ -247,6 +247,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_after=_s(T.TIME_WAIT),
     ),
     Situation.FIN_AGAIN: Claim(receiver_stays=True),
+    Situation.FIN_AGAIN_UNPROVEN: Claim(),
     Situation.FIN_AGAIN_DELIVERED: Claim(),
     Situation.FIN_AGAIN_ACKS_MORE: Claim(),
     Situation.FIN_OTHER: Claim(),

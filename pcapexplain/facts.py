@@ -166,6 +166,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         half_close=half_close(walker, row),
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
+        fin_acked_before=other(direction) in walker.acked_fin,
         synack_resent_later=_synack_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,

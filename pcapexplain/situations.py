@@ -82,7 +82,8 @@ class Situation(StrEnum):
     FIN_AFTER_MISSED_SYNACK = "fin_after_missed_synack"
     FIN_PASSIVE = "fin_passive"
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
-    FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
+    FIN_AGAIN = "fin_again"  # resent after its ACK was captured: that ACK went missing
+    FIN_AGAIN_UNPROVEN = "fin_again_unproven"  # resent, no ACK of it captured: which was lost?
     FIN_ORDER_UNKNOWN = "fin_order_unknown"  # one direction unseen: active or passive unknown
     ACK_PEER_UNSEEN = "ack_peer_unseen"  # may acknowledge an unseen FIN: states unknown after
     FIN_AGAIN_DELIVERED = "fin_again_delivered"  # resent; only this copy arrives
@@ -164,6 +165,7 @@ class PacketFacts:
     window_zero: bool = False  # the window field is 0: the sender can take no more data
     resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
+    fin_acked_before: bool = False  # the receiver acknowledged its sender's FIN before it
     synack_resent_later: bool = False  # the SYN-ACK this acknowledges is sent again later
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
@@ -308,7 +310,9 @@ def _fin(f: PacketFacts) -> Situation:
     if f.resent:
         if r.changed:
             return Situation.FIN_AGAIN_DELIVERED
-        return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_AGAIN
+        if f.fin_acks_more:
+            return Situation.FIN_AGAIN_ACKS_MORE
+        return Situation.FIN_AGAIN if f.fin_acked_before else Situation.FIN_AGAIN_UNPROVEN
     if s.before is T.SYN_SENT and s.passed is T.ESTABLISHED:
         return Situation.FIN_AFTER_MISSED_SYNACK
     if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:
@@ -450,6 +454,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_PASSIVE: ("four_way_close", "close_states"),
     Situation.FIN_THREE_WAY: ("four_way_close", "close_states"),
     Situation.FIN_AGAIN: ("time_wait",),
+    Situation.FIN_AGAIN_UNPROVEN: ("close_states",),
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
     Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
     Situation.FIN_ORDER_UNKNOWN: ("close_states",),

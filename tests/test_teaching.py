@@ -571,6 +571,44 @@ def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
     assert _line(told, 9).text in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("acked_first", [False, True])
+def test_a_resent_fin_says_its_ack_went_missing_only_when_that_ack_was_captured(
+    acked_first: bool,
+) -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    fin = c.send(c.client, FIN | ACK)
+    if acked_first:
+        c.ack(c.server)
+    c.send(c.client, FIN | ACK, seq=fin.seq, analysis=RETRANSMISSION)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    result = _built(c)
+    told = story(result, result.connections[0], EN, None)
+    resent = 8 if acked_first else 7
+    want = Situation.FIN_AGAIN if acked_first else Situation.FIN_AGAIN_UNPROVEN
+    assert _line(told, resent).situation is want
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_fin_resent_with_no_ack_of_it_captured_does_not_say_which_was_lost(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fin_lost.pcap: the first FIN (8) was dropped after the capture point, and no ACK of it is
+    in the capture: its copy (9) cannot say the first one arrived. last_ack_lost.pcap's resent
+    FIN (12) follows a captured ACK of it (11): there the ACK went missing."""
+    told = _story("fin_lost.pcap", lang)
+    assert _line(told, 9).situation is Situation.FIN_AGAIN_UNPROVEN
+    assert _line(_story("last_ack_lost.pcap", lang), 12).situation is Situation.FIN_AGAIN
+    assert main(["explain", str(SAMPLES / "fin_lost.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert _line(told, 9).text in out
+
+
 @pytest.mark.tshark
 @pytest.mark.parametrize("lang", tuple(Lang))
 def test_a_third_ack_dropped_at_a_full_accept_queue_never_establishes_the_server(

@@ -813,6 +813,17 @@ def run_accept_queue_full(spec: Spec, out: Path) -> None:
     server.wait()
 
 
+def run_fin_lost(spec: Spec, out: Path) -> None:
+    """The client's first FIN is dropped on arrival in pxb, after tcpdump in pxa saw it (a
+    capture anywhere before the loss shows the same): the client resends it by timer, and only
+    then does the server ACK it."""
+    iptables(
+        f"-A INPUT -p tcp --dport {spec.port} --tcp-flags FIN FIN"
+        " -m statistic --mode nth --every 1000 --packet 0 -j DROP"
+    )
+    run_plain(spec, out)
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -944,6 +955,7 @@ SPECS = {
         Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
         Spec("client_reconnects", "client_reconnects.pcap", 45027),
         Spec("accept_queue_full", "accept_queue_full.pcap", 45028),  # and client port 55029
+        Spec("fin_lost", "fin_lost.pcap", 45030),
     )
 }
 
@@ -971,6 +983,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "server_lost_connection": server_forget_on_command,
     "client_reconnects": server_until_reset_then_again,
     "accept_queue_full": server_never_accepts,
+    "fin_lost": server_echo_then_wait_eof,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -1000,6 +1013,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "server_lost_connection": client_request_after_reply,
     "client_reconnects": client_crash_then_reconnect,
     "accept_queue_full": client_into_full_accept_queue,
+    "fin_lost": client_request_then_close,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -1019,6 +1033,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "server_lost_connection": run_server_lost_connection,
     "client_reconnects": run_client_crash,
     "accept_queue_full": run_accept_queue_full,
+    "fin_lost": run_fin_lost,
 }
 
 
