@@ -216,7 +216,10 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.RST_FIRST_SEEN: Claim(sender_before=_s(T.UNKNOWN), sender_after=_s(T.CLOSED)),
     Situation.RST_GIVES_UP: Claim(sender_after=_s(T.CLOSED), receiver_after=_s(T.UNKNOWN)),
     Situation.RST_CONNECTION_LOST: Claim(
-        sender_before=_s(T.ESTABLISHED, T.SYN_RECEIVED), sender_after=_s(T.CLOSED)
+        sender_before=_s(T.ESTABLISHED), sender_after=_s(T.CLOSED)
+    ),
+    Situation.RST_HANDSHAKE_DROPPED: Claim(
+        sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.CLOSED)
     ),
     Situation.FIN_ACTIVE: Claim(
         sender_before=MAY_CLOSE_FIRST,

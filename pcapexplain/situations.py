@@ -72,6 +72,7 @@ class Situation(StrEnum):
     RST_FIRST_SEEN = "rst_first_seen"  # nothing of the connection before it: abort or answer
     RST_GIVES_UP = "rst_gives_up"  # ends a side's unanswered tries (retransmission.stall)
     RST_CONNECTION_LOST = "rst_connection_lost"  # answers as a host without the connection
+    RST_HANDSHAKE_DROPPED = "rst_handshake_dropped"  # the same, from SYN_RECEIVED
     RST_AFTER_FIN = "rst_after_fin"
     RST_NO_CONNECTION = "rst_no_connection"
     RST_NO_EFFECT = "rst_no_effect"
@@ -240,6 +241,8 @@ def _reset(f: PacketFacts) -> Situation:
     if f.gives_up and r.after is T.UNKNOWN:
         return Situation.RST_GIVES_UP
     if f.lost_connection and s.after is T.CLOSED:
+        if s.before is T.SYN_RECEIVED:
+            return Situation.RST_HANDSHAKE_DROPPED
         return Situation.RST_CONNECTION_LOST
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
@@ -444,6 +447,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.RST_FIRST_SEEN: ("rst",),
     Situation.RST_GIVES_UP: ("rst",),
     Situation.RST_CONNECTION_LOST: ("rst",),
+    Situation.RST_HANDSHAKE_DROPPED: ("rst", "three_way_handshake"),
     Situation.RST_AFTER_FIN: ("rst",),
     Situation.RST_NO_CONNECTION: ("rst",),
     Situation.RST_NO_EFFECT: ("rst",),

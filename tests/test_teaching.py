@@ -624,7 +624,7 @@ def test_a_third_ack_dropped_at_a_full_accept_queue_never_establishes_the_server
         Situation.HS_ACK_UNDELIVERED,
         Situation.HS_ACK_UNDELIVERED,
         Situation.HS_ACK_UNCONFIRMED,
-        Situation.RST_CONNECTION_LOST,
+        Situation.RST_HANDSHAKE_DROPPED,
     ]
     result = _sample("accept_queue_full.pcap")
     conn = result.connections[0]
@@ -636,6 +636,10 @@ def test_a_third_ack_dropped_at_a_full_accept_queue_never_establishes_the_server
     out = capsys.readouterr().out
     for frame in (17, 20):
         assert _line(told, frame).text in out
+    # tcp_abort_on_overflow=1: the RST answers the third ACK itself.
+    abort = _story("accept_queue_abort.pcap", lang)
+    kinds = [_line(abort, frame).situation for frame in (8, 9)]
+    assert kinds == [Situation.HS_ACK_UNCONFIRMED, Situation.RST_HANDSHAKE_DROPPED]
     server = text(lang, "side.server")
     assert text(lang, "narr.side_change", side=server, before="SYN_RECEIVED", after="CLOSED") in out
 

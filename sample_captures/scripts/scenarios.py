@@ -287,8 +287,8 @@ def client_into_full_accept_queue(spec: Spec) -> None:
     time.sleep(0.5)
     first.setblocking(True)
     first.settimeout(15)
-    first.sendall(REQUEST)
     try:
+        first.sendall(REQUEST)
         first.recv(4096)
     except OSError as exc:
         say(f"first:{type(exc).__name__}")
@@ -797,9 +797,11 @@ def run_client_crash(spec: Spec, out: Path) -> None:
 def run_accept_queue_full(spec: Spec, out: Path) -> None:
     """net.ipv4.tcp_abort_on_overflow=0 (the default): Linux drops an ACK that would complete a
     handshake at a full accept queue; the server resends its SYN-ACK twice
-    (tcp_synack_retries=2), then forgets the request, and answers the next segment with RST."""
+    (tcp_synack_retries=2), then forgets the request, and answers the next segment with RST.
+    With 1 (accept_queue_abort) it answers that ACK with a RST at once."""
+    abort = int(spec.name == "accept_queue_abort")
     netns(SERVER_NS, "sysctl", "-qw", "net.ipv4.tcp_synack_retries=2")
-    netns(SERVER_NS, "sysctl", "-qw", "net.ipv4.tcp_abort_on_overflow=0")
+    netns(SERVER_NS, "sysctl", "-qw", f"net.ipv4.tcp_abort_on_overflow={abort}")
     cap = Tcpdump(out)
     try:
         server = Child(SERVER_NS, "server", spec.name)
@@ -956,6 +958,7 @@ SPECS = {
         Spec("client_reconnects", "client_reconnects.pcap", 45027),
         Spec("accept_queue_full", "accept_queue_full.pcap", 45028),  # and client port 55029
         Spec("fin_lost", "fin_lost.pcap", 45030),
+        Spec("accept_queue_abort", "accept_queue_abort.pcap", 45031),  # and client port 55032
     )
 }
 
@@ -984,6 +987,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "client_reconnects": server_until_reset_then_again,
     "accept_queue_full": server_never_accepts,
     "fin_lost": server_echo_then_wait_eof,
+    "accept_queue_abort": server_never_accepts,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -1014,6 +1018,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "client_reconnects": client_crash_then_reconnect,
     "accept_queue_full": client_into_full_accept_queue,
     "fin_lost": client_request_then_close,
+    "accept_queue_abort": client_into_full_accept_queue,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -1034,6 +1039,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "client_reconnects": run_client_crash,
     "accept_queue_full": run_accept_queue_full,
     "fin_lost": run_fin_lost,
+    "accept_queue_abort": run_accept_queue_full,
 }
 
 
