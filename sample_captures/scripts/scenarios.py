@@ -77,14 +77,14 @@ class Spec:
         return (CLIENT_V6 if self.v6 else CLIENT_V4, self.port + 10000)
 
 
-def listen(spec: Spec, rcvbuf: int = 0) -> socket.socket:
+def listen(spec: Spec, rcvbuf: int = 0, backlog: int = 4) -> socket.socket:
     srv = socket.socket(spec.family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if rcvbuf:
         # Set before listen() so the accepted socket inherits it and the SYN-ACK's window is small.
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     srv.bind(spec.server_addr)
-    srv.listen(4)
+    srv.listen(backlog)
     say("ready")
     return srv
 
@@ -244,28 +244,22 @@ def server_until_reset_then_again(spec: Spec) -> None:
     """Answer one request and wait until that connection ends (the reconnecting client's RST
     resets it), then answer the next connection and close after the client has closed."""
     srv = listen(spec)
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
-    with contextlib.suppress(ConnectionResetError):
-        recv_until_eof(conn)
-    conn.close()
-    conn, _ = srv.accept()
-    conn.recv(4096)
-    conn.sendall(REPLY)
-    recv_until_eof(conn)
-    time.sleep(PASSIVE_CLOSE_DELAY)
-    conn.close()
+    for _ in range(2):
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(REPLY)
+        try:
+            recv_until_eof(conn)
+            time.sleep(PASSIVE_CLOSE_DELAY)
+        except ConnectionResetError:
+            pass  # the first one: the reconnecting client's RST ended it
+        conn.close()
 
 
 def server_never_accepts(spec: Spec) -> None:
     """A listener with backlog 0 (room for one connection) that never calls accept()."""
-    srv = socket.socket(spec.family, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(spec.server_addr)
-    srv.listen(0)
-    say("ready")
-    hear("exit")
+    with listen(spec, backlog=0):
+        hear("exit")
 
 
 def client_into_full_accept_queue(spec: Spec) -> None:
