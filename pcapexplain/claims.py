@@ -159,6 +159,9 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.HS_ACK_UNDELIVERED: Claim(
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.SYN_RECEIVED), receiver_stays=True
     ),
+    Situation.HS_ACK_UNCONFIRMED: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.SYN_RECEIVED), receiver_stays=True
+    ),
     Situation.HS_ACK_AGAIN: Claim(
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
     ),
@@ -215,6 +218,9 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.RST_CONNECTION_LOST: Claim(
         sender_before=_s(T.ESTABLISHED), sender_after=_s(T.CLOSED)
     ),
+    Situation.RST_HANDSHAKE_DROPPED: Claim(
+        sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.CLOSED)
+    ),
     Situation.FIN_ACTIVE: Claim(
         sender_before=MAY_CLOSE_FIRST,
         sender_after=_SUPPORTS_FIN_WAIT,
@@ -244,6 +250,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_after=_s(T.TIME_WAIT),
     ),
     Situation.FIN_AGAIN: Claim(receiver_stays=True),
+    Situation.FIN_AGAIN_UNPROVEN: Claim(),
     Situation.FIN_AGAIN_DELIVERED: Claim(),
     Situation.FIN_AGAIN_ACKS_MORE: Claim(),
     Situation.FIN_OTHER: Claim(),

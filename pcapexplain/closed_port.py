@@ -11,10 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pcapexplain.model import Direction, PacketColumns, PacketStates, TcpFlags, TcpState
-from pcapexplain.seqspace import segment_end
+from pcapexplain.seqspace import segment_end, seq_add
 
 _SYN, _ACK, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.RST)
-_EST = int(TcpState.ESTABLISHED)
+_EST, _CLOSED = int(TcpState.ESTABLISHED), int(TcpState.CLOSED)
+_SYN_RCVD = int(TcpState.SYN_RECEIVED)
 
 
 def stray_prober(packets: PacketColumns, rows: Sequence[int]) -> tuple[str, int] | None:
@@ -54,15 +55,33 @@ def closed_port_answer(packets: PacketColumns, segment: int, rst: int) -> bool:
 
 
 def lost_connection_answer(
-    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int, isn: int | None
 ) -> bool:
     """A RST from a side the replay has in ESTABLISHED, without ACK, answering the peer's latest
     segment (which carried ACK) exactly as a host without the connection does: <SEQ=SEG.ACK>
     <CTL=RST> (RFC 9293 §3.10.7.1). A stack that aborts a connection it still has (Linux,
     Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
-    too, which the state rules out."""
+    too, which the state rules out. From SYN_RECEIVED (its side's ISN is isn) only when the
+    answered ACK was acceptable there: an unacceptable one gets this RST from a live socket."""
     if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
         return False
     to_server = states.direction[rst] == Direction.TO_SERVER
     before = states.client_before[rst] if to_server else states.server_before[rst]
+    if before == _SYN_RCVD:
+        acceptable = isn is not None and packets.ack[answered] == seq_add(isn, 1)
+        return acceptable and closed_port_answer(packets, answered, rst)
     return before == _EST and closed_port_answer(packets, answered, rst)
+
+
+def no_connection_answer(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int, isn: int | None
+) -> bool:
+    """`lost_connection_answer`, or the same RST from a side the replay has CLOSED already: a
+    SYN it sent inside the connection showed it had lost it (RFC 5961 §4)."""
+    if lost_connection_answer(packets, states, answered, rst, isn):
+        return True
+    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
+        return False
+    to_server = states.direction[rst] == Direction.TO_SERVER
+    before = states.client_before[rst] if to_server else states.server_before[rst]
+    return before == _CLOSED and closed_port_answer(packets, answered, rst)

@@ -10,6 +10,9 @@ corrections follow the evidence of later packets:
   copy that is acknowledged is the one that arrives;
 - a RST from a SYN_SENT client answering a SYN-ACK for a SYN it never sent (the stale SYN of
   RFC 9293 Fig. 8) leaves the client in SYN_SENT;
+- a pure SYN with a new ISN from a synchronized side shows that side has lost the connection
+  (RFC 5961 §4: a restarted client reconnecting from the same port): it is CLOSED here, and
+  its SYN's retransmission, once the challenge ACK's RST has ended this one, opens the next;
 - in a simultaneous open (RFC 9293 Fig. 7) each SYN's sender goes SYN_SENT, and SYN_RECEIVED
   only with its SYN-ACK, which proves the peer's SYN reached it; a SYN-ACK it had not
   yet received when it sent its own (the two SYN-ACKs crossed) reaches it after that one left,
@@ -35,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcapexplain import retransmission
-from pcapexplain.closed_port import stray_prober
+from pcapexplain.closed_port import closed_port_answer, stray_prober
 from pcapexplain.model import (
     AnalysisFlag,
     Connection,
@@ -68,6 +71,7 @@ _OPEN = frozenset((_UNK, _EST, _SYN_RCVD))  # may still send its first FIN
 _NO_CONNECTION = frozenset((_CLOSED, _LISTEN))  # a RST changes nothing here
 _MAY_OPEN = frozenset((_UNK, _CLOSED, _LISTEN))
 _MAY_RECEIVE_SYN = _MAY_OPEN | {_SYN_SENT}
+_SYNCHRONIZED = frozenset((_EST, _FW1, _FW2, _CW, _CLOSING, _LAST_ACK))
 
 # Receiving a FIN (after any ACK in the same segment has been applied).
 _ON_FIN = {_UNK: _CW, _EST: _CW, _SYN_RCVD: _CW, _FW1: _CLOSING, _FW2: _TW}
@@ -279,6 +283,10 @@ def _step(
     """One control or acknowledging segment: update both sides, return the packet's role."""
     flags = packets.flags[row]
     if flags & _RST:
+        if _hs_ack_was_lost(sender, states, conn, pos) and _answers_as_no_connection(
+            packets, conn, pos
+        ):
+            _undo_last_change(sender, states, conn, pos, runs)
         _on_rst(packets, row, sender, receiver)
         if pos == len(conn.packet_index) - 1 and retransmission.stall(packets, states, conn):
             # It gives up on a peer that answered none of its tries: nothing shows that this
@@ -370,10 +378,18 @@ def _on_syn(
     seq = packets.seq[row]
     if flags & _ACK:
         return _on_synack(packets, row, pos, seq, sender, receiver, states, conn, runs)
-    if sender.sent_syn is not None:
-        return _ROLE_RESENT if sender.sent_syn == seq else _ROLE_OTHER
-    if sender.state not in _MAY_OPEN or receiver.state not in _MAY_RECEIVE_SYN:
-        return _ROLE_OTHER  # a SYN on a synchronized connection (RFC 5961 §4)
+    if sender.sent_syn == seq:
+        return _ROLE_RESENT
+    if (
+        sender.sent_syn is not None
+        or sender.state not in _MAY_OPEN
+        or receiver.state not in _MAY_RECEIVE_SYN
+    ):
+        # A SYN on a synchronized connection (RFC 5961 §4): no stack sends one on a connection
+        # it holds, so its sender has lost this one and opens another on the same 4-tuple.
+        if sender.state in _SYNCHRONIZED:
+            sender.state = _CLOSED
+        return _ROLE_OTHER
     sender.sent_syn, sender.syn_row = seq, row
     sender.isn = seq
     sender.state = _SYN_SENT
@@ -428,10 +444,11 @@ def _on_synack(
 
 
 def _hs_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: int) -> bool:
-    """The SYN-ACK is resent although the peer's ACK of it was captured: that ACK did not take
-    effect at the sender (lost on the way, or set aside by a listener that defers accepting until
-    data comes), which stayed in SYN_RECEIVED. A segment it sent since shows it established: in
-    SYN_RECEIVED it sends nothing but SYN-ACKs."""
+    """The sender entered ESTABLISHED on its peer's handshake ACK and sends, as its first segment
+    since, a SYN-ACK again or a RST of a host without the connection: that ACK did not take
+    effect (lost on the way, or set aside by a listener that defers accepting until data comes or
+    whose accept queue is full), and it stayed in SYN_RECEIVED. A segment it sent since shows it
+    established: in SYN_RECEIVED it sends nothing but SYN-ACKs."""
     if sender.state != _EST or not sender.state_rows:
         return False
     index, own = conn.packet_index, states.direction[conn.packet_index[pos]]
@@ -439,6 +456,19 @@ def _hs_ack_was_lost(sender: Side, states: PacketStates, conn: Connection, pos: 
         return False
     before, _ = _columns_of_sender(states, conn, pos)
     return before[index[sender.state_rows - 1]] == _SYN_RCVD
+
+
+def _answers_as_no_connection(packets: PacketColumns, conn: Connection, pos: int) -> bool:
+    """The RST at pos answers the peer's latest segment as a host without the connection does
+    (RFC 9293 §3.10.7.1)."""
+    index = conn.packet_index
+    rst = index[pos]
+    own = (packets.src[rst], packets.sport[rst])
+    for k in range(pos - 1, -1, -1):
+        row = index[k]
+        if (packets.src[row], packets.sport[row]) != own:
+            return bool(packets.flags[row] & _ACK) and closed_port_answer(packets, row, rst)
+    return False
 
 
 def _next_synack(packets: PacketColumns, conn: Connection, pos: int) -> int | None:

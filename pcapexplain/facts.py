@@ -166,6 +166,8 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         half_close=half_close(walker, row),
         reacks_fin=_reacks_fin(walker, row, direction),
         fin_resent_later=_fin_resent_later(walker, row, direction),
+        fin_acked_before=other(direction) in walker.acked_fin,
+        synack_resent_later=_synack_resent_later(walker, row, direction),
         window_zero=p.window[row] == 0 and not flags & (TcpFlags.SYN | TcpFlags.RST),
         resent_because=_resent_evidence(walker, row).cause if resent_data(p, row) else None,
         synack_crossed=direction in walker.synack_crossed,
@@ -176,7 +178,13 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
         gives_up=bool(flags & TcpFlags.RST) and _gives_up(walker, row),
         lost_connection=bool(flags & TcpFlags.RST)
-        and closed_port.lost_connection_answer(p, walker.states, answered, row),
+        and closed_port.lost_connection_answer(
+            p,
+            walker.states,
+            answered,
+            row,
+            conn.client_isn if direction is Direction.TO_SERVER else conn.server_isn,
+        ),
     )
 
 
@@ -249,6 +257,18 @@ def _fin_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
         walker.states.direction[r] == peer
         and p.flags[r] & TcpFlags.FIN
         and segment_end(p.seq[r], p.length[r], p.flags[r]) == fin
+        for r in (index[k] for k in range(bisect_right(index, row), len(index)))
+    )
+
+
+def _synack_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
+    """The peer sends its SYN-ACK again after this handshake ACK: it did not take effect there."""
+    if PacketRole(walker.states.role[row]) is not PacketRole.HANDSHAKE_ACK:
+        return False
+    p, index, peer = walker.packets, walker.conn.packet_index, other(direction)
+    return any(
+        walker.states.direction[r] == peer
+        and p.flags[r] & (TcpFlags.SYN | TcpFlags.ACK) == TcpFlags.SYN | TcpFlags.ACK
         for r in (index[k] for k in range(bisect_right(index, row), len(index)))
     )
 

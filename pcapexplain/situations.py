@@ -56,6 +56,7 @@ class Situation(StrEnum):
     HS_ACK_DATA = "hs_ack_data"  # data rides on the third segment
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     HS_ACK_UNDELIVERED = "hs_ack_undelivered"  # the SYN-ACK is resent later: no effect there
+    HS_ACK_UNCONFIRMED = "hs_ack_unconfirmed"  # the server never shows it: a RST follows instead
     HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK, and completes the handshake
     DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
@@ -71,6 +72,7 @@ class Situation(StrEnum):
     RST_FIRST_SEEN = "rst_first_seen"  # nothing of the connection before it: abort or answer
     RST_GIVES_UP = "rst_gives_up"  # ends a side's unanswered tries (retransmission.stall)
     RST_CONNECTION_LOST = "rst_connection_lost"  # answers as a host without the connection
+    RST_HANDSHAKE_DROPPED = "rst_handshake_dropped"  # the same, from SYN_RECEIVED
     RST_AFTER_FIN = "rst_after_fin"
     RST_NO_CONNECTION = "rst_no_connection"
     RST_NO_EFFECT = "rst_no_effect"
@@ -81,7 +83,8 @@ class Situation(StrEnum):
     FIN_AFTER_MISSED_SYNACK = "fin_after_missed_synack"
     FIN_PASSIVE = "fin_passive"
     FIN_THREE_WAY = "fin_three_way"  # FIN+ACK acknowledging the peer's FIN: FIN_WAIT_1 → TIME_WAIT
-    FIN_AGAIN = "fin_again"  # resent; its receiver's state does not change
+    FIN_AGAIN = "fin_again"  # resent after its ACK was captured: that ACK went missing
+    FIN_AGAIN_UNPROVEN = "fin_again_unproven"  # resent, no ACK of it captured: which was lost?
     FIN_ORDER_UNKNOWN = "fin_order_unknown"  # one direction unseen: active or passive unknown
     FIN_FIRST_PEER_UNSEEN = "fin_first_peer_unseen"  # proven first; the unseen peer's move unknown
     FIN_AGAIN_PEER_UNSEEN = "fin_again_peer_unseen"  # resent; whether a copy arrived is unseen
@@ -165,6 +168,8 @@ class PacketFacts:
     window_zero: bool = False  # the window field is 0: the sender can take no more data
     resent_because: Cause | None = None  # why a data segment was sent again, when it was
     fin_resent_later: bool = False  # the FIN this acknowledges is sent again later
+    fin_acked_before: bool = False  # the receiver acknowledged its sender's FIN before it
+    synack_resent_later: bool = False  # the SYN-ACK this acknowledges is sent again later
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
@@ -238,6 +243,8 @@ def _reset(f: PacketFacts) -> Situation:
     if f.gives_up and r.after is T.UNKNOWN:
         return Situation.RST_GIVES_UP
     if f.lost_connection and s.after is T.CLOSED:
+        if s.before is T.SYN_RECEIVED:
+            return Situation.RST_HANDSHAKE_DROPPED
         return Situation.RST_CONNECTION_LOST
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
@@ -314,7 +321,9 @@ def _fin(f: PacketFacts) -> Situation:
     if f.resent:
         if r.changed:
             return Situation.FIN_AGAIN_DELIVERED
-        return Situation.FIN_AGAIN_ACKS_MORE if f.fin_acks_more else Situation.FIN_AGAIN
+        if f.fin_acks_more:
+            return Situation.FIN_AGAIN_ACKS_MORE
+        return Situation.FIN_AGAIN if f.fin_acked_before else Situation.FIN_AGAIN_UNPROVEN
     if s.before is T.SYN_SENT and s.passed is T.ESTABLISHED:
         return Situation.FIN_AFTER_MISSED_SYNACK
     if s.before in MAY_CLOSE_FIRST and s.after is T.FIN_WAIT_1:
@@ -346,7 +355,9 @@ def _ack_or_data(f: PacketFacts) -> Situation:
                 return Situation.HS_ACK_DATA
             return Situation.HS_ACK_AGAIN if f.hs_acked_before else Situation.HS_ACK
         if r.before is r.after is T.SYN_RECEIVED:
-            return Situation.HS_ACK_UNDELIVERED
+            if f.synack_resent_later:
+                return Situation.HS_ACK_UNDELIVERED
+            return Situation.HS_ACK_UNCONFIRMED
     if s.before is T.SYN_RECEIVED and s.after is T.ESTABLISHED:
         return Situation.DATA_ACK_PROVES_HS_ACK
     if f.reacks_fin and s.before is T.TIME_WAIT:
@@ -429,6 +440,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_DATA: ("three_way_handshake", "why_three_minimum"),
     Situation.HS_ACK_INFERRED: ("three_way_handshake",),
     Situation.HS_ACK_UNDELIVERED: ("three_way_handshake",),
+    Situation.HS_ACK_UNCONFIRMED: ("three_way_handshake",),
     Situation.HS_ACK_AGAIN: ("three_way_handshake", "why_three_minimum"),
     Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
@@ -443,6 +455,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.RST_FIRST_SEEN: ("rst",),
     Situation.RST_GIVES_UP: ("rst",),
     Situation.RST_CONNECTION_LOST: ("rst",),
+    Situation.RST_HANDSHAKE_DROPPED: ("rst", "three_way_handshake"),
     Situation.RST_AFTER_FIN: ("rst",),
     Situation.RST_NO_CONNECTION: ("rst",),
     Situation.RST_NO_EFFECT: ("rst",),
@@ -453,6 +466,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.FIN_PASSIVE: ("four_way_close", "close_states"),
     Situation.FIN_THREE_WAY: ("four_way_close", "close_states"),
     Situation.FIN_AGAIN: ("time_wait",),
+    Situation.FIN_AGAIN_UNPROVEN: ("close_states",),
     Situation.FIN_AGAIN_DELIVERED: ("close_states",),
     Situation.FIN_AGAIN_ACKS_MORE: ("close_states",),
     Situation.FIN_ORDER_UNKNOWN: ("close_states",),

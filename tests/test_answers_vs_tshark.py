@@ -93,7 +93,11 @@ def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None
         got = ask(view, kind)
         assert (got.value if got else "absent") == ref.get(key, "absent"), kind
     window = ask(view, QuestionKind.MIN_WINDOW, Side.SERVER)
-    assert (window.value if window else None) == ref.get("min_window"), "min_window"
+    # In a stream tshark starts at a SYN inside the connection (a reconnecting client's), the
+    # server's segments before that stream's SYN-ACK have no known window scale: tshark leaves
+    # them unscaled.
+    spans = len(conn.tshark_streams) > 1
+    assert spans or (window.value if window else None) == ref.get("min_window"), "min_window"
     rtt = ask(view, QuestionKind.HANDSHAKE_RTT)
     if "handshake_rtt" in ref:
         assert rtt is not None and rtt.value == pytest.approx(ref["handshake_rtt"], abs=2e-6)

@@ -513,7 +513,71 @@ def test_syn_with_new_isn_on_an_open_connection_stays_in_it() -> None:
     conns, states = run(c)
     conn = only(conns)
     assert R(states.role[conn.packet_index[3]]) is R.OTHER
-    assert conn.client_final is S.ESTABLISHED
+    # No stack sends a SYN on a connection it holds: its sender has lost this one (RFC 5961 §4),
+    # while the server, which answers with a challenge ACK, still holds it.
+    assert S(states.client_after[conn.packet_index[3]]) is S.CLOSED
+    assert conn.client_final is S.CLOSED
+    assert conn.server_final is S.ESTABLISHED
+
+
+def test_a_reconnecting_clients_reset_ends_the_old_connection_and_its_syn_opens_the_next() -> None:
+    """RFC 5961 §4 with a client that lost its connection: its SYN finds the server established,
+    the challenge ACK carries the old numbers, and the client, which has no such connection,
+    resets it at that ACK's ack; its SYN, resent, opens the next connection."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.ack(c.server)
+    c.send(c.client, SYN, seq=777777, advance=False)
+    challenge = c.send(c.server, ACK)
+    c.send(c.client, RST, seq=challenge.ack)  # <SEQ=SEG.ACK><CTL=RST>, no ACK flag
+    c.send(c.client, SYN, seq=777777, advance=False)
+    c.send(c.server, SYN | ACK, seq=900000, ack=777778, advance=False)
+    c.send(c.client, ACK, seq=777778, ack=900001, advance=False)
+    conns, states = run(c)
+    old, new = conns
+    syn, reset = old.packet_index[5], old.packet_index[7]
+    assert (S(states.client_before[syn]), S(states.client_after[syn])) == (S.ESTABLISHED, S.CLOSED)
+    assert S(states.server_after[syn]) is S.ESTABLISHED
+    assert (S(states.client_after[reset]), S(states.server_after[reset])) == (S.CLOSED, S.CLOSED)
+    assert old.teardown is Teardown.RESET_BY_CLIENT
+    assert new.handshake is Handshake.COMPLETE
+    assert len(new.packet_index) == 3
+
+
+def test_a_handshake_ack_the_server_never_shows_is_undone_by_its_reset_of_no_connection() -> None:
+    """A full accept queue: the server resends its SYN-ACK, the ACK comes again, and the server's
+    next segment is a RST without ACK at the client's ack (RFC 9293 §3.10.7.1): it never showed
+    ESTABLISHED, so the replay keeps it in SYN_RECEIVED until that RST."""
+    c = Conversation()
+    c.send(c.client, SYN)
+    synack = c.send(c.server, SYN | ACK)
+    c.ack(c.client)
+    c.send(c.client, PSH | ACK, 23, advance=False)
+    c.send(c.server, SYN | ACK, seq=synack.seq, advance=False)  # the ACK did not take effect
+    c.ack(c.client)
+    c.send(c.client, PSH | ACK, 23)
+    c.send(c.server, RST, seq=synack.seq + 1)
+    conns, states = run(c)
+    conn = only(conns)
+    rows = conn.packet_index
+    assert [S(states.server_after[r]) for r in rows[5:7]] == [S.SYN_RECEIVED] * 2
+    assert S(states.server_before[rows[7]]) is S.SYN_RECEIVED
+    assert conn.server_final is S.CLOSED
+
+
+def test_a_reset_of_no_connection_after_the_server_spoke_keeps_its_handshake() -> None:
+    """The server acknowledged data after the third ACK: it was ESTABLISHED, and a later RST of a
+    host without the connection shows it lost it since, nothing about the handshake."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client, 23)
+    c.ack(c.server)
+    c.send(c.client, PSH | ACK, 23)
+    c.send(c.server, RST, seq=c.next[c.server])
+    conns, states = run(c)
+    rows = only(conns).packet_index
+    assert S(states.server_before[rows[-1]]) is S.ESTABLISHED
 
 
 def test_data_on_the_syn_fast_open() -> None:

@@ -467,6 +467,8 @@ def _edges(flags: int, sender: bool, crossed_fin: bool) -> set[tuple[TcpState, T
     if sender:
         if syn and not ack:
             edges |= {(T.CLOSED, T.SYN_SENT)}
+            # A SYN inside a synchronized connection: its sender no longer holds that one.
+            edges |= {(s, T.CLOSED) for s in SYNCHRONIZED}
         if syn and ack:
             edges |= {(s, T.SYN_RECEIVED) for s in (T.UNKNOWN, T.LISTEN, T.CLOSED, T.SYN_SENT)}
         if ack and not syn:

@@ -596,6 +596,28 @@ def test_a_reset_from_a_host_without_the_connection_is_not_told_as_an_abort(
     assert _line(told, 9).text in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("acked_first", [False, True])
+def test_a_resent_fin_says_its_ack_went_missing_only_when_that_ack_was_captured(
+    acked_first: bool,
+) -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    fin = c.send(c.client, FIN | ACK)
+    if acked_first:
+        c.ack(c.server)
+    c.send(c.client, FIN | ACK, seq=fin.seq, analysis=RETRANSMISSION)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    result = _built(c)
+    told = story(result, result.connections[0], EN, None)
+    resent = 8 if acked_first else 7
+    want = Situation.FIN_AGAIN if acked_first else Situation.FIN_AGAIN_UNPROVEN
+    assert _line(told, resent).situation is want
+
+
 # ------------------------------------------------------------------ a stall that recovered
 
 
@@ -633,3 +655,80 @@ def test_a_stall_that_recovered_is_told_by_the_shipped_commands(lang: Lang, tmp_
     html = out.read_text(encoding="utf-8")
     assert str(escape(text(lang, "anomaly.stalled.title"))) in html
     assert str(escape(what)) in html and str(escape(why)) in html
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_fin_resent_with_no_ack_of_it_captured_does_not_say_which_was_lost(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """fin_lost.pcap: the first FIN (8) was dropped after the capture point, and no ACK of it is
+    in the capture: its copy (9) cannot say the first one arrived. last_ack_lost.pcap's resent
+    FIN (12) follows a captured ACK of it (11): there the ACK went missing."""
+    told = _story("fin_lost.pcap", lang)
+    assert _line(told, 9).situation is Situation.FIN_AGAIN_UNPROVEN
+    assert _line(_story("last_ack_lost.pcap", lang), 12).situation is Situation.FIN_AGAIN
+    assert main(["explain", str(SAMPLES / "fin_lost.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert _line(told, 9).text in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_third_ack_dropped_at_a_full_accept_queue_never_establishes_the_server(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """accept_queue_full.pcap: the server drops the third ACK (8) and its copies (13, 17) at a
+    full accept queue, never acknowledges the request, and at last answers it as a host without
+    the connection (20): it never left SYN_RECEIVED, and no copy of the ACK is told as taking it
+    to ESTABLISHED."""
+    told = _story("accept_queue_full.pcap", lang)
+    kinds = [_line(told, frame).situation for frame in (8, 13, 17, 20)]
+    assert kinds == [
+        Situation.HS_ACK_UNDELIVERED,
+        Situation.HS_ACK_UNDELIVERED,
+        Situation.HS_ACK_UNCONFIRMED,
+        Situation.RST_HANDSHAKE_DROPPED,
+    ]
+    result = _sample("accept_queue_full.pcap")
+    conn = result.connections[0]
+    assert T.ESTABLISHED not in state_path(result.states, conn, False)
+    slugs = {a.slug.value: a for a in result.anomalies if a.connection == conn.id}
+    assert slugs["connection-reset"].params["cause"] == "no-connection"
+    assert "reset-unread-data" not in slugs
+    assert main(["explain", str(SAMPLES / "accept_queue_full.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    for frame in (17, 20):
+        assert _line(told, frame).text in out
+    # tcp_abort_on_overflow=1: the RST answers the third ACK itself.
+    abort = _story("accept_queue_abort.pcap", lang)
+    kinds = [_line(abort, frame).situation for frame in (8, 9)]
+    assert kinds == [Situation.HS_ACK_UNCONFIRMED, Situation.RST_HANDSHAKE_DROPPED]
+    server = text(lang, "side.server")
+    assert text(lang, "narr.side_change", side=server, before="SYN_RECEIVED", after="CLOSED") in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_reconnecting_clients_syn_is_told_from_a_sender_without_the_connection(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """client_reconnects.pcap: the client forgot its connection and connects again from the same
+    port; its SYN (8) finds the server ESTABLISHED, whose challenge ACK (9) the client resets
+    (10), at the old connection's numbers, from a socket that no longer has it."""
+    told = _story("client_reconnects.pcap", lang)
+    syn, reset = _line(told, 8), _line(told, 10)
+    assert syn.situation is Situation.SYN_IN_CONNECTION
+    assert reset.situation is Situation.RST_NO_CONNECTION
+    result = _sample("client_reconnects.pcap")
+    row = result.packets.frame.index(8)
+    assert T(result.states.client_after[row]) is T.CLOSED  # no stack sends a SYN on its own
+    assert T(result.states.server_after[row]) is T.ESTABLISHED  # the server still holds it
+    assert "RFC 5961" in syn.text
+    reset_finding = next(a for a in result.anomalies if a.slug.value == "connection-reset")
+    assert reset_finding.params["cause"] == "no-connection"
+    assert main(["explain", str(SAMPLES / "client_reconnects.pcap"), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    assert syn.text in out and reset.text in out
+    client = text(lang, "side.client")
+    assert text(lang, "narr.side_change", side=client, before="ESTABLISHED", after="CLOSED") in out

@@ -147,7 +147,9 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif closed_port.lost_connection_answer(p, ctx.s, next(ctx.before(rst, 1 - d), None), rst):
+    elif closed_port.no_connection_answer(
+        p, ctx.s, next(ctx.before(rst, 1 - d), None), rst, _isn(ctx, d)
+    ):
         cause = "no-connection"
     elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
@@ -160,6 +162,10 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
         else Severity.WARN
     )
     yield ctx.make(A.CONNECTION_RESET, (rst,), severity, side=side, cause=cause)
+
+
+def _isn(ctx: Context, d: int) -> int | None:
+    return ctx.c.client_isn if d == Direction.TO_SERVER else ctx.c.server_isn
 
 
 def _usual_ttl(ctx: Context, rst: int) -> int | None:

@@ -77,14 +77,14 @@ class Spec:
         return (CLIENT_V6 if self.v6 else CLIENT_V4, self.port + 10000)
 
 
-def listen(spec: Spec, rcvbuf: int = 0) -> socket.socket:
+def listen(spec: Spec, rcvbuf: int = 0, backlog: int = 4) -> socket.socket:
     srv = socket.socket(spec.family, socket.SOCK_STREAM)
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if rcvbuf:
         # Set before listen() so the accepted socket inherits it and the SYN-ACK's window is small.
         srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     srv.bind(spec.server_addr)
-    srv.listen(4)
+    srv.listen(backlog)
     say("ready")
     return srv
 
@@ -237,6 +237,67 @@ def client_keepalive_into_silence(spec: Spec) -> None:
     with contextlib.suppress(TimeoutError):
         cli.recv(4096)
     say("gave-up")
+
+
+def client_crash_then_reconnect(spec: Spec) -> None:
+    """Drop the connection without a word (SO_LINGER 0, its RST dropped on the way out), as a
+    crash does, then connect again from the same port while the server still holds it."""
+    cli = replied_then_go(spec)
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    cli.close()
+    say("crashed")
+    hear("go")
+    client_request_then_close(spec)
+
+
+def server_until_reset_then_again(spec: Spec) -> None:
+    """Answer one request and wait until that connection ends (the reconnecting client's RST
+    resets it), then answer the next connection and close after the client has closed."""
+    srv = listen(spec)
+    for _ in range(2):
+        conn, _ = srv.accept()
+        conn.recv(4096)
+        conn.sendall(REPLY)
+        try:
+            recv_until_eof(conn)
+            time.sleep(PASSIVE_CLOSE_DELAY)
+        except ConnectionResetError:
+            pass  # the first one: the reconnecting client's RST ended it
+        conn.close()
+
+
+def server_never_accepts(spec: Spec) -> None:
+    """A listener with backlog 0 (room for one connection) that never calls accept()."""
+    with listen(spec, backlog=0):
+        hear("exit")
+
+
+def client_into_full_accept_queue(spec: Spec) -> None:
+    """Two clients: the first one's third ACK waits (TCP_DEFER_ACCEPT on a connecting socket
+    makes Linux hold it up to 200 ms), so the second, connecting meanwhile, fills the accept
+    queue; the first one's ACK and request then arrive at a full queue."""
+    first = socket.socket(spec.family, socket.SOCK_STREAM)
+    first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    first.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
+    first.bind(spec.client_addr)
+    first.setblocking(False)
+    first.connect_ex(spec.server_addr)  # the SYN-ACK comes back at once; the ACK waits
+    time.sleep(0.02)
+    second = socket.socket(spec.family, socket.SOCK_STREAM)
+    second.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    second.bind((spec.client_addr[0], spec.client_addr[1] + 1))
+    second.connect(spec.server_addr)
+    second.sendall(REQUEST)  # acknowledged by the queued socket, never answered
+    time.sleep(0.5)
+    first.setblocking(True)
+    first.settimeout(15)
+    try:
+        first.sendall(REQUEST)
+        first.recv(4096)
+    except OSError as exc:
+        say(f"first:{type(exc).__name__}")
+    first.close()
+    second.close()
 
 
 def server_reply_and_close(spec: Spec) -> None:
@@ -738,6 +799,61 @@ def run_server_lost_connection(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_client_crash(spec: Spec, out: Path) -> None:
+    """The client forgets its connection while its RST is dropped in its own namespace's OUTPUT
+    chain (so neither tcpdump nor the server sees it), then reconnects from the same port: the
+    server, still ESTABLISHED, answers the new SYN with a challenge ACK (RFC 5961 §4)."""
+    cap = Tcpdump(out)
+    rule = f"OUTPUT -p tcp --dport {spec.port} --tcp-flags RST RST -j DROP".split()
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("replied")
+        netns(CLIENT_NS, "iptables", "-I", *rule)
+        client.tell("go")
+        client.expect("crashed")
+        netns(CLIENT_NS, "iptables", "-D", *rule)
+        time.sleep(0.5)
+        client.tell("go")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
+def run_accept_queue_full(spec: Spec, out: Path) -> None:
+    """net.ipv4.tcp_abort_on_overflow=0 (the default): Linux drops an ACK that would complete a
+    handshake at a full accept queue; the server resends its SYN-ACK twice
+    (tcp_synack_retries=2), then forgets the request, and answers the next segment with RST.
+    With 1 (accept_queue_abort) it answers that ACK with a RST at once."""
+    abort = int(spec.name == "accept_queue_abort")
+    netns(SERVER_NS, "sysctl", "-qw", "net.ipv4.tcp_synack_retries=2")
+    netns(SERVER_NS, "sysctl", "-qw", f"net.ipv4.tcp_abort_on_overflow={abort}")
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        print(f"  {client.expect('first:')}")
+        client.wait()
+    finally:
+        cap.stop()
+    server.tell("exit")
+    server.wait()
+
+
+def run_fin_lost(spec: Spec, out: Path) -> None:
+    """The client's first FIN is dropped on arrival in pxb, after tcpdump in pxa saw it (a
+    capture anywhere before the loss shows the same): the client resends it by timer, and only
+    then does the server ACK it."""
+    iptables(
+        f"-A INPUT -p tcp --dport {spec.port} --tcp-flags FIN FIN"
+        " -m statistic --mode nth --every 1000 --packet 0 -j DROP"
+    )
+    run_plain(spec, out)
+
+
 def run_one_direction(spec: Spec, out: Path) -> None:
     """A plain scenario captured with a filter that keeps one side's packets only, as a capture
     point passed one way (asymmetric routing) or a `src host` filter would: the client's in
@@ -868,6 +984,10 @@ SPECS = {
         Spec("keep_alive_unanswered", "keep_alive_unanswered.pcap", 45025),
         Spec("server_lost_connection", "server_lost_connection.pcap", 45026),
         Spec("stalled_then_recovered", "stalled_then_recovered.pcap", 45027),
+        Spec("client_reconnects", "client_reconnects.pcap", 45027),
+        Spec("accept_queue_full", "accept_queue_full.pcap", 45028),  # and client port 55029
+        Spec("fin_lost", "fin_lost.pcap", 45030),
+        Spec("accept_queue_abort", "accept_queue_abort.pcap", 45031),  # and client port 55032
     )
 }
 
@@ -894,6 +1014,10 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "keep_alive_unanswered": server_reply_then_hold,
     "server_lost_connection": server_forget_on_command,
     "stalled_then_recovered": server_two_requests,
+    "client_reconnects": server_until_reset_then_again,
+    "accept_queue_full": server_never_accepts,
+    "fin_lost": server_echo_then_wait_eof,
+    "accept_queue_abort": server_never_accepts,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -922,6 +1046,10 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "keep_alive_unanswered": client_keepalive_into_silence,
     "server_lost_connection": client_request_after_reply,
     "stalled_then_recovered": client_request_through_a_stall,
+    "client_reconnects": client_crash_then_reconnect,
+    "accept_queue_full": client_into_full_accept_queue,
+    "fin_lost": client_request_then_close,
+    "accept_queue_abort": client_into_full_accept_queue,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -940,6 +1068,10 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "keep_alive_unanswered": run_peer_silent,
     "server_lost_connection": run_server_lost_connection,
     "stalled_then_recovered": run_stall,
+    "client_reconnects": run_client_crash,
+    "accept_queue_full": run_accept_queue_full,
+    "fin_lost": run_fin_lost,
+    "accept_queue_abort": run_accept_queue_full,
 }
 
 
