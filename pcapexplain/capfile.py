@@ -28,7 +28,7 @@ Array = np.ndarray[Any, Any]
 
 BLOCK_SIZE = 8 << 20  # bytes of file read at a time
 MAX_SNAPLEN = 262144  # wiretap's WTAP_MAX_PACKET_SIZE_STANDARD for the link types read here
-GZIP_MAGIC = b"\x1f\x8b"
+_GZIP_MAGIC = b"\x1f\x8b"
 
 # pcap magic numbers as read little-endian: (byte order, nanosecond time stamps)
 _PCAP_MAGIC = {
@@ -93,7 +93,7 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
     with open(path, "rb") as raw:
         head = raw.read(2)
         raw.seek(0)
-        zipped = head == GZIP_MAGIC
+        zipped = head == _GZIP_MAGIC
         source = _Gunzip(raw) if zipped else _Plain(raw)
         size = BLOCK_SIZE if zipped else min(BLOCK_SIZE, max(os.fstat(raw.fileno()).st_size, 1))
         reader = Buffered(source, size)

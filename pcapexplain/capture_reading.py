@@ -68,7 +68,7 @@ def _rows(
     jobs: int,
 ) -> tuple[T, CaptureInfo]:
     with progress(lang) as status:
-        loaded = load(capture, check_checksums, reader, status, digest=False, jobs=jobs)
+        loaded = load(capture, check_checksums, reader, status, digest=False)
         rows = make(loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs)
     warn(capture, loaded, lang)
     return rows, loaded.info
@@ -86,16 +86,9 @@ def progress(lang: Lang) -> Iterator[ReadStatus]:
 
 
 def load(
-    capture: Path,
-    check_checksums: bool,
-    reader: Reader,
-    status: ReadStatus,
-    *,
-    digest: bool,
-    jobs: int = 1,
+    capture: Path, check_checksums: bool, reader: Reader, status: ReadStatus, *, digest: bool
 ) -> Capture:
-    """The capture read by the reader asked for (readers.load), its progress kept in status;
-    jobs as batch's --jobs (the processes that may decode a large file)."""
+    """The capture read by the reader asked for (readers.load), its progress kept in status."""
     from pcapexplain import readers
 
     return readers.load(
@@ -104,7 +97,6 @@ def load(
         validate_checksums=check_checksums,
         status=status,
         digest=digest,
-        jobs=jobs,
     )
 
 

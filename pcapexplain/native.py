@@ -20,16 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import (
-    capfile,
-    decode,
-    decode_share,
-    files,
-    linklayer,
-    tcpanalysis,
-    tcpfast,
-    tcpheader,
-)
+from pcapexplain import capfile, decode, files, linklayer, tcpanalysis, tcpfast, tcpheader
 from pcapexplain.errors import (
     CaptureUnreadable,
     EmptyCapture,
@@ -59,7 +50,6 @@ def load_capture(
     status: files.ReadStatus | None = None,
     shown: str | None = None,
     digest: bool = True,
-    jobs: int = 1,
 ) -> Capture:
     """Read every TCP segment of a capture without tshark.
 
@@ -68,8 +58,7 @@ def load_capture(
     a warning. Raises the loader's errors for bad input: CaptureNotFound, CaptureUnreadable,
     NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
     status and shown: as for loader.load_capture (the frames read are counted, not the bytes).
-    Without digest the file's SHA-256 is not computed (CaptureInfo.sha256 is ""). jobs: how many
-    processes may read a large file (decode_share.wanted; 0: one per core).
+    Without digest the file's SHA-256 is not computed (CaptureInfo.sha256 is "").
     """
     status = status if status is not None else files.ReadStatus()
     capture = files.check_file(Path(path))
@@ -82,7 +71,7 @@ def load_capture(
         try:
             status.reading = True
             summary, foreign, packets, icmp = _read(
-                capture, files.error_name(capture, shown), validate_checksums, strict, status, jobs
+                capture, files.error_name(capture, shown), validate_checksums, strict, status
             )
         except BaseException:
             stop.set()  # a failed run leaves no hashing behind
@@ -115,24 +104,15 @@ def load_capture(
 
 
 def _read(
-    capture: Path,
-    name: str,
-    validate_checksums: bool,
-    strict: bool,
-    status: files.ReadStatus,
-    jobs: int,
+    capture: Path, name: str, validate_checksums: bool, strict: bool, status: files.ReadStatus
 ) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns, tuple[IcmpError, ...]]:
     summary = capfile.FileSummary()
     collected = _Collected()
     icmp: list[IcmpError] = []
     try:
-        for result in decode_share.decoded(
-            capture,
-            summary,
-            validate_checksums=validate_checksums,
-            check=lambda: _check_linktypes(summary.linktypes),
-            helper=decode_share.wanted(capture, jobs),
-        ):
+        for records in capfile.read_records(capture, summary):
+            _check_linktypes(summary.linktypes)
+            result = decode.decode(records, validate_checksums=validate_checksums)
             icmp.extend(_icmp_errors(result))
             collected.add(result)
             status.frames = summary.frames

@@ -24,19 +24,17 @@ def load(
     validate_checksums: bool = False,
     status: files.ReadStatus | None = None,
     digest: bool = True,
-    jobs: int = 1,
 ) -> Capture:
     """Read a capture with the chosen reader; raises the loaders' PcapExplainError subclasses.
 
     status, when given, is kept up to date for a progress display. Without digest the native
-    reader leaves the file's SHA-256 out (""), for outputs that do not show it. jobs: how many
-    processes the native reader may decode a large file with (0: one per core).
+    reader leaves the file's SHA-256 out (""), for outputs that do not show it.
     """
     status = status if status is not None else files.ReadStatus()
     if str(path) == files.STDIN:
         with files.spooled_stdin(status) as spooled:
-            return _load(spooled, files.STDIN, reader, validate_checksums, status, digest, jobs)
-    return _load(path, None, reader, validate_checksums, status, digest, jobs)
+            return _load(spooled, files.STDIN, reader, validate_checksums, status, digest)
+    return _load(path, None, reader, validate_checksums, status, digest)
 
 
 def _load(
@@ -46,7 +44,6 @@ def _load(
     validate_checksums: bool,
     status: files.ReadStatus,
     digest: bool,
-    jobs: int,
 ) -> Capture:
     read = _read(path, shown, reader, validate_checksums, status, digest, jobs)
     return copies.without_copies(read)
@@ -70,7 +67,6 @@ def _read(
                 status=status,
                 shown=shown,
                 digest=digest,
-                jobs=jobs,
             )
         except NativeUnsupported:
             if reader is Reader.NATIVE:
