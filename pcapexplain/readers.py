@@ -45,8 +45,7 @@ def _load(
     status: files.ReadStatus,
     digest: bool,
 ) -> Capture:
-    read = _read(path, shown, reader, validate_checksums, status, digest, jobs)
-    return copies.without_copies(read)
+    return copies.without_copies(_read(path, shown, reader, validate_checksums, status, digest))
 
 
 def _read(
@@ -56,7 +55,6 @@ def _read(
     validate_checksums: bool,
     status: files.ReadStatus,
     digest: bool,
-    jobs: int,
 ) -> Capture:
     if reader is not Reader.TSHARK:
         try:
