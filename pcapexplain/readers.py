@@ -33,22 +33,13 @@ def load(
     status = status if status is not None else files.ReadStatus()
     if str(path) == files.STDIN:
         with files.spooled_stdin(status) as spooled:
-            return _load(spooled, files.STDIN, reader, validate_checksums, status, digest)
-    return _load(path, None, reader, validate_checksums, status, digest)
+            read = _load(spooled, files.STDIN, reader, validate_checksums, status, digest)
+    else:
+        read = _load(path, None, reader, validate_checksums, status, digest)
+    return copies.without_copies(read)
 
 
 def _load(
-    path: str | os.PathLike[str],
-    shown: str | None,
-    reader: Reader,
-    validate_checksums: bool,
-    status: files.ReadStatus,
-    digest: bool,
-) -> Capture:
-    return copies.without_copies(_read(path, shown, reader, validate_checksums, status, digest))
-
-
-def _read(
     path: str | os.PathLike[str],
     shown: str | None,
     reader: Reader,
