@@ -210,6 +210,7 @@ TRIED_AGAIN = int(
 _PROBE_ANSWER = int(AnalysisFlag.KEEP_ALIVE_ACK | AnalysisFlag.ZERO_WINDOW_PROBE_ACK)
 PROBES = (int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE))  # roles of probes
 _SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
+_ACK = int(TcpFlags.ACK)
 MIN_TRIES = 2  # one timer retransmission is ordinary loss; a second unanswered one is a stall
 
 
@@ -268,9 +269,18 @@ def stalls(packets: PacketColumns, states: PacketStates, conn: Connection) -> li
         times = [time[r] for r in tries]
         waited = any(b - a >= MIN_RTO for a, b in zip(times, times[1:], strict=False))
         closed = packets.window[index[peer]] == 0 and all(states.role[r] in PROBES for r in tries)
-        if waited and not closed:
+        if waited and not closed and _answers(packets, states, tries, index[stop]):
             found.append(Stall(dirs[tries[0]], tries, index[peer], None, index[stop]))
     return found
+
+
+def _answers(packets: PacketColumns, states: PacketStates, tries: list[int], row: int) -> bool:
+    """The peer's packet at row answers the tries: a RST, any packet after probes alone, else an
+    acknowledgment of what the first try resent. A packet that acknowledges none of it (the
+    peer's own SYN-ACK resent, say) comes from a peer that is alive but ends no stall."""
+    if packets.flags[row] & _RST or all(states.role[r] in PROBES for r in tries):
+        return True
+    return bool(packets.flags[row] & _ACK) and seq_gt(packets.ack[row], packets.seq[tries[0]])
 
 
 def _runs_with_tries(
@@ -299,15 +309,16 @@ def _runs_with_tries(
 def waiting_since(
     packets: PacketColumns, states: PacketStates, index: Sequence[int], found: Stall
 ) -> int:
-    """The row from which the side of a stall waited for its peer: the first copy, after the
-    peer's last packet, of what the first try resends, else that packet (the copy came before
-    it, or was not captured: while the peer still spoke, the side was not waiting on silence);
-    the first try itself when it is a probe (an idle connection before it did not wait)."""
+    """The row from which the side of a stall waited for its peer: the first copy of what the
+    first try resends (no packet of the peer acknowledged it since, or it would not be resent;
+    one that crossed it, or the peer's own SYN-ACK resent, ended no wait), else the peer's last
+    packet (the copy was not captured); the first try itself when it is a probe (an idle
+    connection before it did not wait)."""
     first = found.tries[0]
     if states.role[first] in PROBES:
         return first
     seq, flags, length = packets.seq[first], packets.flags, packets.length
-    for row in index[bisect_right(index, found.silent_since) : bisect_left(index, first)]:
+    for row in index[: bisect_left(index, first)]:
         if seq_sub(seq, packets.seq[row]) < length[row] + (1 if flags[row] & _FIN else 0):
             return row
     return found.silent_since

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from pcapexplain import anomalies, native, retransmission
@@ -689,6 +690,17 @@ def test_a_burst_of_resends_within_a_round_trip_is_not_a_stall() -> None:
     assert AnomalySlug.STALLED not in slugs(found(c.columns())[0])
 
 
+def test_a_packet_of_the_peer_that_acknowledges_none_of_the_tries_ends_no_stall() -> None:
+    """accept_queue_full.pcap: the server, its third ACK dropped, resends its SYN-ACK between the
+    client's resends; alive, it has not received them, so that ends no stall."""
+    c = _silent_server(3)
+    resent = c.packets[-1]
+    c.send(c.server, SYN | ACK, seq=c.packets[1].seq, ack=resent.seq)
+    assert AnomalySlug.STALLED not in slugs(found(c.columns())[0])
+    c.packets[-1] = replace(c.packets[-1], flags=ACK, ack=c.next[c.client])  # acknowledges them
+    assert AnomalySlug.STALLED in slugs(found(c.columns())[0])
+
+
 def test_an_unanswered_end_stays_peer_unresponsive_and_is_no_stall() -> None:
     c = _silent_server(3)
     conn = found(merged(c, _later(c.clock + 5.0)))[0]
@@ -739,7 +751,7 @@ def test_probes_into_a_zero_window_are_its_wait_not_a_stall() -> None:
     assert one(probed(100), AnomalySlug.STALLED).severity is Severity.NOTE  # unanswered, open
 
 
-def test_a_stall_counts_from_the_peers_last_packet_when_the_original_came_before_it() -> None:
+def test_a_stall_counts_from_the_original_even_when_the_peer_spoke_after_it() -> None:
     c = Conversation()
     c.handshake()
     c.data(c.client, 100)  # 4: lost
@@ -751,7 +763,8 @@ def test_a_stall_counts_from_the_peers_last_packet_when_the_original_came_before
     c.ack(c.server)  # 8
     packets = c.columns()
     params = one(found(packets)[0], AnomalySlug.STALLED).params
-    assert params["stalled"] == params["silent"] == round(packets.time[7] - packets.time[4], 6)
+    assert params["stalled"] == round(packets.time[7] - packets.time[3], 6)  # the lost request
+    assert params["silent"] == round(packets.time[7] - packets.time[4], 6)  # the server's data
 
 
 def test_a_stall_ended_by_the_peers_reset_says_so() -> None:
