@@ -63,14 +63,10 @@ def lost_connection_answer(
     Windows, the BSDs) sets ACK on that RST; Linux answers data after its own FIN in this form
     too, which the state rules out. From SYN_RECEIVED (its side's ISN is isn) only when the
     answered ACK was acceptable there: an unacceptable one gets this RST from a live socket."""
-    if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
-        return False
-    to_server = states.direction[rst] == Direction.TO_SERVER
-    before = states.client_before[rst] if to_server else states.server_before[rst]
-    if before == _SYN_RCVD:
-        acceptable = isn is not None and packets.ack[answered] == seq_add(isn, 1)
-        return acceptable and closed_port_answer(packets, answered, rst)
-    return before == _EST and closed_port_answer(packets, answered, rst)
+    before = _answered_from(packets, states, answered, rst)
+    if before == _SYN_RCVD and answered is not None:
+        return isn is not None and packets.ack[answered] == seq_add(isn, 1)
+    return before == _EST
 
 
 def no_connection_answer(
@@ -78,10 +74,19 @@ def no_connection_answer(
 ) -> bool:
     """`lost_connection_answer`, or the same RST from a side the replay has CLOSED already: a
     SYN it sent inside the connection showed it had lost it (RFC 5961 §4)."""
-    if lost_connection_answer(packets, states, answered, rst, isn):
-        return True
+    return _answered_from(packets, states, answered, rst) == _CLOSED or lost_connection_answer(
+        packets, states, answered, rst, isn
+    )
+
+
+def _answered_from(
+    packets: PacketColumns, states: PacketStates, answered: int | None, rst: int
+) -> int | None:
+    """The state the replay had the RST's sender in, when the RST answers the peer's latest
+    segment (which carried ACK) in the form of a host without the connection; else None."""
     if answered is None or packets.flags[rst] & _ACK or not packets.flags[answered] & _ACK:
-        return False
+        return None
+    if not closed_port_answer(packets, answered, rst):
+        return None
     to_server = states.direction[rst] == Direction.TO_SERVER
-    before = states.client_before[rst] if to_server else states.server_before[rst]
-    return before == _CLOSED and closed_port_answer(packets, answered, rst)
+    return states.client_before[rst] if to_server else states.server_before[rst]
