@@ -22,9 +22,10 @@ import subprocess
 import tempfile
 import threading
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
 from pcapexplain import files
@@ -247,12 +248,37 @@ def _read(command: list[str], status: files.ReadStatus) -> tuple[_TabReader, str
     """Run tshark and parse its output with pandas' C reader (tables.TabColumns)."""
     reader = _TabReader(status)
     try:
-        return reader, _run(command, reader.consume, status)
+        with _noting_ctrl_c() as ctrl_c:
+            return reader, _run(command, reader.consume, status)
     except ValueError as exc:
-        if reader.interrupted:
+        if ctrl_c.is_set():
             raise KeyboardInterrupt from None  # pandas reports a Ctrl-C in read() as a ValueError
         # Every numeric field names one occurrence (see _FIELDS), so this is tshark's own bug.
         raise TsharkFailed(said("error.tshark_output", reason=str(exc))) from exc
+
+
+@contextlib.contextmanager
+def _noting_ctrl_c() -> Iterator[threading.Event]:
+    """Set when SIGINT arrives, wherever the main thread is at the time.
+
+    pandas' C reader turns an exception raised in its call to read() into a ValueError; a check
+    inside read() misses the interrupt that Python raises on entry to the call, before any try.
+    """
+    noted = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(previous):
+        yield noted  # a worker ignores SIGINT (runner.py), and only the main thread gets signals
+        return
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        noted.set()
+        previous(signum, frame)
+
+    signal.signal(signal.SIGINT, note)
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class _TabReader:
@@ -261,7 +287,6 @@ class _TabReader:
     def __init__(self, status: files.ReadStatus) -> None:
         self._table: TabColumns | None = None
         self._status = status
-        self.interrupted = False
 
     @property
     def total_frames(self) -> int:
@@ -276,7 +301,7 @@ class _TabReader:
         from pcapexplain import tables
 
         self._table = tables.TabColumns(_LAYOUT, self._count)
-        self._table.consume(_Watched(stream, self))
+        self._table.consume(stream)
 
     def _count(self, frames: int) -> None:
         self._status.frames = frames
@@ -287,24 +312,6 @@ class _TabReader:
 
     def icmp(self) -> tuple[IcmpError, ...]:
         return tuple(self._table.icmp) if self._table else ()
-
-
-class _Watched(io.RawIOBase):
-    """tshark's stdout, noting a Ctrl-C that arrives while pandas waits in read()."""
-
-    def __init__(self, stream: io.RawIOBase, owner: _TabReader) -> None:
-        super().__init__()
-        self._stream, self._owner = stream, owner
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        try:
-            return self._stream.read(size)
-        except KeyboardInterrupt:
-            self._owner.interrupted = True
-            raise
 
 
 def _isolated_env(home: str) -> dict[str, str]:

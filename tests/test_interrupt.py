@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pcapexplain import loader
 from pcapexplain.diagnostics import said_line
 from pcapexplain.errors import ExitStatus
 from pcapexplain.model import Lang
@@ -90,3 +91,21 @@ def test_ctrl_c_says_interrupted_in_one_line_and_exits_130(
     assert err.splitlines() == [said_line("interrupted", lang)]
     assert leftover_processes(5.0) == []
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.mark.tshark
+def test_a_ctrl_c_inside_pandas_read_call_is_an_interrupt_not_a_tshark_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pandas' C reader catches whatever its call to read() raises, KeyboardInterrupt included, and
+    # reports a ValueError: without noting the signal itself, Ctrl-C read as bad tshark output.
+    original = loader._Drained.read
+
+    def read_under_ctrl_c(self: loader._Drained, size: int = -1) -> bytes:
+        signal.raise_signal(signal.SIGINT)  # Python's handler raises here, inside pandas' call
+        return original(self, size)
+
+    monkeypatch.setattr(loader._Drained, "read", read_under_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        loader.load_capture(ROOT / "sample_captures" / "normal_close_client_first.pcap")
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
