@@ -218,6 +218,9 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.RST_CONNECTION_LOST: Claim(
         sender_before=_s(T.ESTABLISHED), sender_after=_s(T.CLOSED)
     ),
+    Situation.RST_KEEP_ALIVE_LOST: Claim(
+        sender_before=_s(T.ESTABLISHED), sender_after=_s(T.CLOSED)
+    ),
     Situation.RST_HANDSHAKE_DROPPED: Claim(
         sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.CLOSED)
     ),

@@ -32,11 +32,13 @@ from pcapexplain.model import (
     TcpState,
 )
 from pcapexplain.seqspace import relative, segment_end, seq_diff, seq_ge
-from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
+from pcapexplain.situations import Backoff, EcnSetup, Move, PacketFacts, Situation
 
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
+_ECN_SETUP = int(TcpFlags.ECE | TcpFlags.CWR)
 _UNSEEN = frozenset((Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED))
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
@@ -185,7 +187,30 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
             row,
             conn.client_isn if direction is Direction.TO_SERVER else conn.server_isn,
         ),
+        answers_keep_alive=answered is not None and walker.states.role[answered] == _KEEP_ALIVE,
+        ecn=ecn_setup(p, row, answered),
     )
+
+
+def ecn_setup(p: PacketColumns, row: int, answered: int | None) -> EcnSetup:
+    """A SYN's or SYN-ACK's part in setting up ECN (RFC 3168 §6.1.1): a SYN with ECE and CWR
+    asks; a SYN-ACK answering such a SYN agrees with ECE alone and declines without ECE; with ECE
+    and CWR, the reflection of a broken host, it sets up nothing, and ECN stays off untold. What
+    answers a SYN that did not ask sets up nothing."""
+    flags = p.flags[row]
+    if not flags & TcpFlags.SYN or flags & TcpFlags.RST:
+        return EcnSetup.NONE
+    if not flags & TcpFlags.ACK:
+        return EcnSetup.ASKS if flags & _ECN_SETUP == _ECN_SETUP else EcnSetup.NONE
+    agrees = flags & _ECN_SETUP == TcpFlags.ECE
+    syn = None if answered is None else p.flags[answered]
+    if syn is None or syn & (TcpFlags.SYN | TcpFlags.ACK) != TcpFlags.SYN:
+        return EcnSetup.AGREES_UNSEEN if agrees else EcnSetup.NONE
+    if syn & _ECN_SETUP != _ECN_SETUP:
+        return EcnSetup.NONE
+    if agrees:
+        return EcnSetup.AGREES
+    return EcnSetup.NONE if flags & TcpFlags.ECE else EcnSetup.DECLINES
 
 
 def _gives_up(walker: Walk, row: int) -> bool:

@@ -40,6 +40,7 @@ from pcapexplain.seqspace import relative
 from pcapexplain.situations import (
     CONCEPT_LINKS,
     RESENT_SITUATIONS,
+    EcnSetup,
     Move,
     PacketFacts,
     Situation,
@@ -86,7 +87,8 @@ class Story:
 
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
-_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
+# URG is told on its own segment: a run's summary would hide that data was sent as urgent.
+_CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST | TcpFlags.URG
 # Findings told in full (what was seen, and why it matters) where they end (their `frame` param):
 # one event spread over many packets, which a title on each packet would not explain.
 TOLD_WHERE_THEY_END = frozenset({AnomalySlug.STALLED})
@@ -316,6 +318,10 @@ def _sentences(
     told_data |= set(RESENT_SITUATIONS.values())
     if f.length and situation not in told_data:
         sentences.append(text(lang, "narr.carries_data", **params))
+    if f.ecn is not EcnSetup.NONE:
+        sentences.append(text(lang, f"narr.ecn_{f.ecn.value}", **params))
+    if f.flags & TcpFlags.URG and not f.illegal:
+        sentences.append(text(lang, "narr.urgent", **params))
     if reuse is not None:
         sentences.extend(text(lang, f"narr.{key}", **params, **reuse.params) for key in reuse.keys)
     if f.resent_because is not None and params["rtts"] != "-":

@@ -72,6 +72,7 @@ class Situation(StrEnum):
     RST_FIRST_SEEN = "rst_first_seen"  # nothing of the connection before it: abort or answer
     RST_GIVES_UP = "rst_gives_up"  # ends a side's unanswered tries (retransmission.stall)
     RST_CONNECTION_LOST = "rst_connection_lost"  # answers as a host without the connection
+    RST_KEEP_ALIVE_LOST = "rst_keep_alive_lost"  # the same, answering a keep-alive probe
     RST_HANDSHAKE_DROPPED = "rst_handshake_dropped"  # the same, from SYN_RECEIVED
     RST_AFTER_FIN = "rst_after_fin"
     RST_NO_CONNECTION = "rst_no_connection"
@@ -119,6 +120,16 @@ class Situation(StrEnum):
     ZERO_WINDOW_PROBE = "zero_window_probe"
     ZERO_WINDOW = "zero_window"  # an ACK that advertises a window of zero
     OTHER = "other"
+
+
+class EcnSetup(Enum):
+    """What a SYN or SYN-ACK says about ECN (RFC 3168 §6.1.1), read against the SYN it answers."""
+
+    NONE = "none"  # nothing to tell: no ECN bits, or bits that set up nothing
+    ASKS = "asks"  # a SYN with ECE and CWR: an ECN-setup SYN
+    AGREES = "agrees"  # ECE without CWR, answering an ECN-setup SYN: ECN is on
+    DECLINES = "declines"  # no ECE, answering an ECN-setup SYN: ECN stays off
+    AGREES_UNSEEN = "agrees_unseen"  # ECE without CWR; the SYN it answers is not captured
 
 
 class Backoff(Enum):
@@ -178,6 +189,8 @@ class PacketFacts:
     peer_unseen: bool = False  # none of the other side's packets is in the capture
     gives_up: bool = False  # a RST that ends its sender's unanswered tries
     lost_connection: bool = False  # a RST in the form of an answer from no connection
+    answers_keep_alive: bool = False  # the peer's latest segment is a keep-alive probe
+    ecn: EcnSetup = EcnSetup.NONE  # a SYN's or SYN-ACK's part in setting up ECN
 
     @property
     def illegal(self) -> bool:
@@ -245,6 +258,8 @@ def _reset(f: PacketFacts) -> Situation:
     if f.lost_connection and s.after is T.CLOSED:
         if s.before is T.SYN_RECEIVED:
             return Situation.RST_HANDSHAKE_DROPPED
+        if f.answers_keep_alive:
+            return Situation.RST_KEEP_ALIVE_LOST
         return Situation.RST_CONNECTION_LOST
     if not s.changed and not r.changed:
         return Situation.RST_NOT_ACCEPTED if r.before is T.SYN_SENT else Situation.RST_NO_EFFECT
@@ -455,6 +470,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.RST_FIRST_SEEN: ("rst",),
     Situation.RST_GIVES_UP: ("rst",),
     Situation.RST_CONNECTION_LOST: ("rst",),
+    Situation.RST_KEEP_ALIVE_LOST: ("rst",),
     Situation.RST_HANDSHAKE_DROPPED: ("rst", "three_way_handshake"),
     Situation.RST_AFTER_FIN: ("rst",),
     Situation.RST_NO_CONNECTION: ("rst",),

@@ -570,6 +570,52 @@ def client_connect_first(spec: Spec) -> None:
     sock.close()
 
 
+# ------------------------------------------------ keep-alive, ECN and urgent data (45061 ...)
+
+
+def client_keepalive_into_reset(spec: Spec) -> None:
+    """An idle connection with keep-alive whose server has forgotten it: the first probe is
+    answered with a RST."""
+    cli = replied_then_go(spec, set_keepalive)
+    with contextlib.suppress(ConnectionResetError):
+        cli.recv(4096)
+    say("reset")
+
+
+ECN_BYTES = 300_000
+
+
+def client_ecn_upload(spec: Spec) -> None:
+    cli = connect(spec)
+    cli.sendall(bytes(i % 251 for i in range(ECN_BYTES)))
+    cli.shutdown(socket.SHUT_WR)
+    recv_until_eof(cli)
+    cli.close()
+
+
+def server_urgent(spec: Spec) -> None:
+    """Read the request, then the urgent byte out of band (SO_OOBINLINE off), then reply."""
+    conn = answered_request(spec)
+    hear("read-oob")
+    say(f"oob:{conn.recv(1, socket.MSG_OOB)!r}")
+    recv_until_eof(conn)
+    time.sleep(PASSIVE_CLOSE_DELAY)
+    conn.close()
+
+
+def client_urgent(spec: Spec) -> None:
+    """A request, its reply, then one byte sent with MSG_OOB (the URG flag), then a close."""
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    time.sleep(0.1)
+    cli.send(b"!", socket.MSG_OOB)
+    say("sent-oob")
+    hear("close")
+    time.sleep(0.1)
+    cli.close()
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -956,6 +1002,64 @@ def run_midstream(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_keep_alive_reset(spec: Spec, out: Path) -> None:
+    """The server forgets an idle connection while its RST is dropped in pxb's OUTPUT chain, as
+    a crashed or rebooted host does; the client's first keep-alive probe, 1 s after the reply,
+    is answered by the server's stack as a segment for no connection."""
+    cap = Tcpdump(out)
+    rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
+    try:
+        server, client = replied_pair(spec)
+        iptables(f"-I {rule}")
+        server.tell("forget")
+        server.expect("forgot")
+        iptables(f"-D {rule}")
+        client.tell("go")
+        client.expect("reset")
+        client.wait()
+        server.tell("exit")
+        server.wait()
+    finally:
+        cap.stop()
+
+
+def run_ecn(spec: Spec, out: Path) -> None:
+    """net.ipv4.tcp_ecn=1 in the client (it asks for ECN in its SYN); in the server 1 for
+    ecn_negotiated and ecn_congestion (it agrees), 0 for ecn_not_accepted. For ecn_congestion
+    nftables in the client's namespace does what a congested router's AQM does (this kernel has
+    no AQM qdisc): it sets CE on every 40th ECN-capable segment towards the server, in
+    POSTROUTING, so tcpdump on the client's veth sees the mark."""
+    netns(CLIENT_NS, "sysctl", "-qw", "net.ipv4.tcp_ecn=1")
+    server_ecn = 0 if spec.name == "ecn_not_accepted" else 1
+    netns(SERVER_NS, "sysctl", "-qw", f"net.ipv4.tcp_ecn={server_ecn}")
+    if spec.name == "ecn_congestion":
+        netns(CLIENT_NS, "nft", "add", "table", "ip", "ce")
+        netns(CLIENT_NS, "nft", "add chain ip ce post { type filter hook postrouting priority 0; }")
+        netns(
+            CLIENT_NS,
+            "nft",
+            f"add rule ip ce post tcp dport {spec.port} ip ecn ect0"
+            " numgen inc mod 40 == 0 ip ecn set ce",
+        )
+    run_plain(spec, out)
+
+
+def run_urgent(spec: Spec, out: Path) -> None:
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        client.expect("sent-oob")
+        server.tell("read-oob")
+        print(f"  {server.expect('oob:')}")
+        client.tell("close")
+        client.wait()
+        server.wait()
+    finally:
+        cap.stop()
+
+
 SPECS = {
     s.name: s
     for s in (
@@ -988,6 +1092,11 @@ SPECS = {
         Spec("accept_queue_full", "accept_queue_full.pcap", 45028),  # and client port 55029
         Spec("fin_lost", "fin_lost.pcap", 45030),
         Spec("accept_queue_abort", "accept_queue_abort.pcap", 45031),  # and client port 55032
+        Spec("keep_alive_reset", "keep_alive_reset.pcap", 45061),
+        Spec("ecn_negotiated", "ecn_negotiated.pcap", 45062),
+        Spec("ecn_not_accepted", "ecn_not_accepted.pcap", 45063),
+        Spec("ecn_congestion", "ecn_congestion.pcap", 45064),
+        Spec("urgent_data", "urgent_data.pcap", 45065),
     )
 }
 
@@ -1018,6 +1127,11 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "accept_queue_full": server_never_accepts,
     "fin_lost": server_echo_then_wait_eof,
     "accept_queue_abort": server_never_accepts,
+    "keep_alive_reset": server_forget_on_command,
+    "ecn_negotiated": server_echo_then_wait_eof,
+    "ecn_not_accepted": server_echo_then_wait_eof,
+    "ecn_congestion": server_sink,
+    "urgent_data": server_urgent,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -1050,6 +1164,11 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "accept_queue_full": client_into_full_accept_queue,
     "fin_lost": client_request_then_close,
     "accept_queue_abort": client_into_full_accept_queue,
+    "keep_alive_reset": client_keepalive_into_reset,
+    "ecn_negotiated": client_request_then_close,
+    "ecn_not_accepted": client_request_then_close,
+    "ecn_congestion": client_ecn_upload,
+    "urgent_data": client_urgent,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -1072,6 +1191,11 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "accept_queue_full": run_accept_queue_full,
     "fin_lost": run_fin_lost,
     "accept_queue_abort": run_accept_queue_full,
+    "keep_alive_reset": run_keep_alive_reset,
+    "ecn_negotiated": run_ecn,
+    "ecn_not_accepted": run_ecn,
+    "ecn_congestion": run_ecn,
+    "urgent_data": run_urgent,
 }
 
 

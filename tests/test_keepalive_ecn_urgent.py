@@ -1,0 +1,214 @@
+"""A keep-alive answered by a host without the connection, ECN set up (or not) in the handshake,
+and urgent data: each told from what the replay computed, on hand-built packets and on the real
+sample captures through the shipped `explain` in both languages."""
+
+from __future__ import annotations
+
+import pytest
+
+from pcapexplain import api
+from pcapexplain.explanations import text
+from pcapexplain.model import AnalysisFlag, CaptureAnalysis, CaptureInfo, Lang, TcpFlags
+from pcapexplain.narrate import NarrativeLine, Story, predecessors, story
+from pcapexplain.situations import Situation
+from tests import shipped
+from tests.builders import ACK, PSH, RST, SYN, Conversation
+from tests.conftest import SAMPLES
+
+ECE, CWR, URG = TcpFlags.ECE, TcpFlags.CWR, TcpFlags.URG
+EN, ZH = Lang.EN, Lang.ZH
+KEEP_ALIVE = int(AnalysisFlag.KEEP_ALIVE)
+
+
+def _built(conv: Conversation) -> CaptureAnalysis:
+    return api.analyse_columns(CaptureInfo("built", 0, "", "TSHARK", 0), conv.columns())
+
+
+def _told(conv: Conversation, lang: Lang = EN) -> Story:
+    result = _built(conv)
+    return story(result, result.connections[0], lang)
+
+
+def _line(told: Story, frame: int) -> NarrativeLine:
+    return next(line for line in told.lines if line.frame == frame)
+
+
+def _sample_story(name: str, lang: Lang) -> Story:
+    result = api.analyse(SAMPLES / name).result
+    before = predecessors(result.connections)
+    return story(result, result.connections[0], lang, before.get(0))
+
+
+# ------------------------------------------------------------------------ keep-alive and RST
+
+
+def _probe_then(answer: int, *, probe: bool = True) -> Conversation:
+    """A request and reply, then the client's next segment (a keep-alive probe, or new data),
+    answered by the server with `answer` at the segment's ack."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.data(c.server)
+    c.ack(c.client)
+    if probe:
+        c.send(c.client, ACK, seq=c.next[c.client] - 1, advance=False, analysis=KEEP_ALIVE)
+    else:
+        c.data(c.client)
+    c.send(c.server, answer, seq=c.next[c.server], ack=0)
+    return c
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_reset_without_ack_answering_a_keep_alive_says_the_probe_found_the_connection_gone(
+    lang: Lang,
+) -> None:
+    told = _told(_probe_then(RST), lang)
+    line = _line(told, 8)
+    assert line.situation is Situation.RST_KEEP_ALIVE_LOST
+    assert line.text.startswith(
+        text(
+            lang,
+            "narr.rst_keep_alive_lost",
+            receiver=text(lang, "who.client"),
+            sender=text(lang, "who.server"),
+            sender_before="ESTABLISHED",
+        )[:20]
+    )
+    # Nothing was sent that the reset could have lost: the data sentence is not told.
+    assert "not delivered" not in line.text and "没有被接收" not in line.text
+
+
+def test_the_same_reset_answering_data_is_still_told_as_a_lost_connection() -> None:
+    told = _told(_probe_then(RST, probe=False))
+    assert _line(told, 8).situation is Situation.RST_CONNECTION_LOST
+
+
+def test_a_reset_with_ack_after_a_keep_alive_is_an_abort_not_a_lost_connection() -> None:
+    """A stack that still has the connection sets ACK on its RST: no half-open connection."""
+    told = _told(_probe_then(RST | ACK))
+    assert _line(told, 8).situation is Situation.RST_ABORT
+
+
+# ------------------------------------------------------------------------------------- ECN
+
+
+def _opened(syn: int, synack: int, *, syn_seen: bool = True) -> Conversation:
+    c = Conversation()
+    if syn_seen:
+        c.send(c.client, syn, mss=1460)
+    else:
+        c.next[c.client] += 1
+    c.send(c.server, synack, mss=1460)
+    c.send(c.client, ACK)
+    return c
+
+
+def _ecn_sentences(told: Story, frame: int, lang: Lang) -> list[str]:
+    line = _line(told, frame)
+    keys = ("ecn_asks", "ecn_agrees", "ecn_declines", "ecn_agrees_unseen")
+    found = []
+    for key in keys:
+        said = text(lang, f"narr.{key}", sender=text(lang, "who.server"))
+        if said in line.text:
+            found.append(key)
+    return found
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+@pytest.mark.parametrize(
+    ("syn", "synack", "syn_seen", "told_syn", "told_synack"),
+    [
+        (SYN | ECE | CWR, SYN | ACK | ECE, True, ["ecn_asks"], ["ecn_agrees"]),
+        (SYN | ECE | CWR, SYN | ACK, True, ["ecn_asks"], ["ecn_declines"]),
+        # ECE and CWR both in a SYN-ACK set nothing up (RFC 3168 §6.1.1): not an agreement.
+        (SYN | ECE | CWR, SYN | ACK | ECE | CWR, True, ["ecn_asks"], []),
+        # A SYN that did not ask: the SYN-ACK's ECE agrees to nothing.
+        (SYN, SYN | ACK | ECE, True, [], []),
+        (SYN, SYN | ACK, True, [], []),
+        # ECE alone in a SYN is not a request.
+        (SYN | ECE, SYN | ACK, True, [], []),
+        (SYN | ECE | CWR, SYN | ACK | ECE, False, None, ["ecn_agrees_unseen"]),
+    ],
+)
+def test_ecn_in_the_handshake_is_told_from_the_syn_and_the_syn_ack_together(
+    lang: Lang,
+    syn: int,
+    synack: int,
+    syn_seen: bool,
+    told_syn: list[str] | None,
+    told_synack: list[str],
+) -> None:
+    told = _told(_opened(syn, synack, syn_seen=syn_seen), lang)
+    if told_syn is not None:
+        assert _ecn_sentences(told, 1, lang) == told_syn
+    assert _ecn_sentences(told, 2 if syn_seen else 1, lang) == told_synack
+
+
+# ----------------------------------------------------------------------------------- urgent
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_segment_with_urg_is_told_on_its_own_and_says_so(lang: Lang) -> None:
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.send(c.client, ACK | PSH | URG, 1)
+    c.ack(c.server)
+    told = _told(c, lang)
+    urgent = text(lang, "narr.urgent", sender=text(lang, "who.client"))
+    line = _line(told, 6)
+    assert not line.is_summary and urgent in line.text
+    assert sum(urgent in ln.text for ln in told.lines) == 1  # frame 4's plain data: no URG
+
+
+# --------------------------------------------------------------- the real captures, shipped
+
+
+def _explain(name: str, lang: Lang) -> str:
+    done = shipped.run("explain", str(SAMPLES / name), "--lang", lang.value)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_keep_alive_reset_pcap_tells_the_probe_that_found_a_half_open_connection(
+    lang: Lang,
+) -> None:
+    """keep_alive_reset.pcap: the client's keep-alive (8) answered by a RST without ACK at its
+    ack (9), from a server that had forgotten the idle connection."""
+    told = _sample_story("keep_alive_reset.pcap", lang)
+    assert _line(told, 9).situation is Situation.RST_KEEP_ALIVE_LOST
+    out = _explain("keep_alive_reset.pcap", lang)
+    assert _line(told, 9).text in out
+    assert "RFC 1122 §4.2.3.6" in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+@pytest.mark.parametrize(
+    ("name", "synack_key"),
+    [("ecn_negotiated.pcap", "ecn_agrees"), ("ecn_not_accepted.pcap", "ecn_declines")],
+)
+def test_ecn_captures_tell_the_request_and_the_answer(
+    lang: Lang, name: str, synack_key: str
+) -> None:
+    out = _explain(name, lang)
+    server = text(lang, "who.server")
+    assert text(lang, "narr.ecn_asks") in out
+    assert text(lang, f"narr.{synack_key}", sender=server) in out
+    other = "ecn_declines" if synack_key == "ecn_agrees" else "ecn_agrees"
+    assert text(lang, f"narr.{other}", sender=server) not in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_urgent_data_pcap_tells_the_urg_segment(lang: Lang) -> None:
+    """urgent_data.pcap: one byte sent with MSG_OOB (8), PSH, ACK, URG."""
+    told = _sample_story("urgent_data.pcap", lang)
+    line = _line(told, 8)
+    assert line.flags is not None and line.flags & URG
+    out = _explain("urgent_data.pcap", lang)
+    assert line.text in out
+    assert text(lang, "narr.urgent", sender=text(lang, "who.client")) in out
