@@ -32,7 +32,14 @@ from pcapexplain.model import (
     TcpState,
 )
 from pcapexplain.seqspace import relative, segment_end, seq_diff, seq_ge
-from pcapexplain.situations import Backoff, EcnSetup, Move, PacketFacts, Situation
+from pcapexplain.situations import (
+    Backoff,
+    EcnSetup,
+    EcnSignal,
+    Move,
+    PacketFacts,
+    Situation,
+)
 
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
@@ -75,6 +82,9 @@ class Walk:
     hs_acked: set[Direction] = field(default_factory=set)  # sides that sent a handshake ACK
     resent_seen: int = 0  # resent data segments so far
     evidence: dict[int, retransmission.Evidence] | None = None  # resent row → its evidence
+    ecn_on: bool = False  # the captured handshake set up ECN (EcnSetup.AGREES)
+    echoing: set[Direction] = field(default_factory=set)  # sides echoing ECE, not yet answered
+    ecn_told: int = 0  # ECE echoes and CWRs told one by one so far
 
 
 def half_close(walker: Walk, row: int) -> bool:
@@ -112,8 +122,39 @@ def remember(walker: Walk, row: int) -> None:
         walker.hs_acked.add(direction)
     if half_close(walker, row):
         walker.half_close_told += 1
+    _remember_ecn(walker, row, direction)
     if resent_data(walker.packets, row):
         walker.resent_seen += 1
+
+
+def _remember_ecn(walker: Walk, row: int, direction: Direction) -> None:
+    flags = walker.packets.flags[row]
+    if flags & TcpFlags.SYN:
+        answered = walker.last_segment.get(other(direction))
+        if ecn_setup(walker.packets, row, answered) is EcnSetup.AGREES:
+            walker.ecn_on = True
+        return
+    if ecn_signal(walker, row, direction) is not EcnSignal.NONE:
+        walker.ecn_told += 1
+    if flags & TcpFlags.ECE and walker.ecn_on:
+        walker.echoing.add(direction)
+    if flags & TcpFlags.CWR:
+        walker.echoing.discard(other(direction))
+
+
+def ecn_signal(walker: Walk, row: int, direction: Direction) -> EcnSignal:
+    """On a connection whose captured handshake set up ECN: the first ECE of an echo (its sender
+    received a CE mark, RFC 3168 §6.1.3), or a CWR (its sender reduced its congestion window,
+    §6.1.2). The ECEs that repeat an echo until the CWR say nothing new. Without the handshake
+    ECE and CWR are only flags: another ECN variant may mean something else by them."""
+    flags = walker.packets.flags[row]
+    if not walker.ecn_on or flags & (TcpFlags.SYN | TcpFlags.RST):
+        return EcnSignal.NONE
+    if flags & TcpFlags.CWR:
+        return EcnSignal.CWR
+    if flags & TcpFlags.ECE and direction not in walker.echoing:
+        return EcnSignal.ECHO
+    return EcnSignal.NONE
 
 
 def other(direction: Direction) -> Direction:
@@ -189,6 +230,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         ),
         answers_keep_alive=answered is not None and walker.states.role[answered] == _KEEP_ALIVE,
         ecn=ecn_setup(p, row, answered),
+        ecn_signal=ecn_signal(walker, row, direction),
     )
 
 

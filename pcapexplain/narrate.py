@@ -41,6 +41,7 @@ from pcapexplain.situations import (
     CONCEPT_LINKS,
     RESENT_SITUATIONS,
     EcnSetup,
+    EcnSignal,
     Move,
     PacketFacts,
     Situation,
@@ -87,6 +88,7 @@ class Story:
 
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
+ECN_LINES = 6  # ECE echoes and CWRs told one by one; the rest summarised
 # URG is told on its own segment: a run's summary would hide that data was sent as urgent.
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST | TcpFlags.URG
 # Findings told in full (what was seen, and why it matters) where they end (their `frame` param):
@@ -238,6 +240,10 @@ def _is_key(walker: Walk, row: int) -> bool:
         return True
     if facts.resent_data(walker.packets, row) and walker.resent_seen < RESENT_LINES:
         return True
+    if walker.ecn_on and walker.ecn_told < ECN_LINES:
+        direction = Direction(st.direction[row])
+        if facts.ecn_signal(walker, row, direction) is not EcnSignal.NONE:
+            return True
     if not walker.by_frame:
         return False
     frame = walker.packets.frame[row]
@@ -320,6 +326,8 @@ def _sentences(
         sentences.append(text(lang, "narr.carries_data", **params))
     if f.ecn is not EcnSetup.NONE:
         sentences.append(text(lang, f"narr.ecn_{f.ecn.value}", **params))
+    if f.ecn_signal is not EcnSignal.NONE:
+        sentences.append(text(lang, f"narr.ecn_{f.ecn_signal.value}", **params))
     if f.flags & TcpFlags.URG and not f.illegal:
         sentences.append(text(lang, "narr.urgent", **params))
     if reuse is not None:

@@ -132,6 +132,14 @@ class EcnSetup(Enum):
     AGREES_UNSEEN = "agrees_unseen"  # ECE without CWR; the SYN it answers is not captured
 
 
+class EcnSignal(Enum):
+    """What ECE or CWR says after ECN was set up in the captured handshake (RFC 3168 §6.1)."""
+
+    NONE = "none"  # no ECN bit, an ECE repeating an echo already told, or no ECN set up
+    ECHO = "echo"  # the first ECE of an echo: its sender received a packet marked CE
+    CWR = "cwr"  # its sender reduced its congestion window after an ECE
+
+
 class Backoff(Enum):
     """How a retry's wait compares with the previous one (RFC 6298 doubles it)."""
 
@@ -191,6 +199,7 @@ class PacketFacts:
     lost_connection: bool = False  # a RST in the form of an answer from no connection
     answers_keep_alive: bool = False  # the peer's latest segment is a keep-alive probe
     ecn: EcnSetup = EcnSetup.NONE  # a SYN's or SYN-ACK's part in setting up ECN
+    ecn_signal: EcnSignal = EcnSignal.NONE  # an ECE or CWR on a connection with ECN
 
     @property
     def illegal(self) -> bool:

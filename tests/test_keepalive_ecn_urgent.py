@@ -144,6 +144,42 @@ def test_ecn_in_the_handshake_is_told_from_the_syn_and_the_syn_ack_together(
     assert _ecn_sentences(told, 2 if syn_seen else 1, lang) == told_synack
 
 
+def _congested(synack: int) -> Conversation:
+    """ECN asked for; two data segments, the server's ACKs echo ECE until the client's CWR;
+    later a second echo and CWR."""
+    c = _opened(SYN | ECE | CWR, synack)
+    c.data(c.client)  # 4
+    c.send(c.server, ACK | ECE)  # 5: the first echo
+    c.data(c.client)  # 6
+    c.send(c.server, ACK | ECE)  # 7: repeats it
+    c.send(c.client, ACK | PSH | CWR, 100)  # 8
+    c.ack(c.server)  # 9
+    c.send(c.server, ACK | ECE)  # 10: a new echo
+    c.send(c.client, ACK | PSH | CWR, 100)  # 11
+    return c
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_ece_and_cwr_after_ecn_was_set_up_are_told_once_per_echo(lang: Lang) -> None:
+    told = _told(_congested(SYN | ACK | ECE), lang)
+    echo = text(lang, "narr.ecn_echo", sender=text(lang, "who.server"))
+    cwr = text(lang, "narr.ecn_cwr", sender=text(lang, "who.client"))
+    told_echo = [ln.frame for ln in told.lines if echo in ln.text]
+    told_cwr = [ln.frame for ln in told.lines if cwr in ln.text]
+    assert (told_echo, told_cwr) == ([5, 10], [8, 11])
+    assert _line(told, 6).is_summary  # frames 6-7: data and a repeated ECE, folded
+
+
+def test_ece_and_cwr_without_ecn_set_up_in_the_handshake_are_not_told() -> None:
+    """The server declined: ECE and CWR later are only flags (another ECN variant, a bug)."""
+    told = _told(_congested(SYN | ACK))
+    for key in ("narr.ecn_echo", "narr.ecn_cwr"):
+        for who in ("who.client", "who.server"):
+            said = text(EN, key, sender=text(EN, who))
+            assert not any(said in ln.text for ln in told.lines)
+    assert all(ln.is_summary for ln in told.lines if (ln.frame or 0) <= 5 <= (ln.last_frame or 0))
+
+
 # ----------------------------------------------------------------------------------- urgent
 
 
@@ -212,3 +248,17 @@ def test_urgent_data_pcap_tells_the_urg_segment(lang: Lang) -> None:
     out = _explain("urgent_data.pcap", lang)
     assert line.text in out
     assert text(lang, "narr.urgent", sender=text(lang, "who.client")) in out
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_ecn_congestion_pcap_tells_the_echo_and_the_cwr(lang: Lang) -> None:
+    """ecn_congestion.pcap: five segments marked CE (4-8); the server's first ECE (9) and the
+    client's CWR (24) are told, the repeated ECEs between (10-23) are folded."""
+    told = _sample_story("ecn_congestion.pcap", lang)
+    echo = text(lang, "narr.ecn_echo", sender=text(lang, "who.server"))
+    cwr = text(lang, "narr.ecn_cwr", sender=text(lang, "who.client"))
+    assert [ln.frame for ln in told.lines if echo in ln.text] == [9]
+    assert [ln.frame for ln in told.lines if cwr in ln.text] == [24]
+    out = _explain("ecn_congestion.pcap", lang)
+    assert _line(told, 9).text in out and _line(told, 24).text in out
