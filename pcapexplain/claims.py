@@ -275,6 +275,11 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_before=_s(T.FIN_WAIT_1),
         receiver_after=_s(T.FIN_WAIT_2),
     ),
+    Situation.FINACK_FIRST_DATA_REFUSED: Claim(
+        sender_before=_s(T.CLOSE_WAIT),
+        receiver_before=_s(T.FIN_WAIT_1),
+        receiver_after=_s(T.FIN_WAIT_2),
+    ),
     Situation.FINACK_FROM_CLOSING: Claim(
         sender_before=_s(T.CLOSING),
         receiver_before=_s(T.FIN_WAIT_1),
@@ -291,6 +296,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.FINACK_UNDELIVERED: Claim(receiver_stays=True),
     Situation.FINACK_OTHER: Claim(),
     Situation.DATA_HALF_CLOSE: Claim(sender_before=_s(T.CLOSE_WAIT)),
+    Situation.DATA_AFTER_CLOSE: Claim(sender_before=_s(T.CLOSE_WAIT)),
     Situation.ACK_HALF_CLOSE: Claim(sender_before=_s(T.FIN_WAIT_2)),
     Situation.STRAY_SEGMENT: Claim(receiver_before=_s(T.CLOSED), receiver_after=_s(T.CLOSED)),
     Situation.DATA: Claim(),

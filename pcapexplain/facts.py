@@ -229,9 +229,25 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
             conn.client_isn if direction is Direction.TO_SERVER else conn.server_isn,
         ),
         answers_keep_alive=answered is not None and walker.states.role[answered] == _KEEP_ALIVE,
+        refused_after_close=_refused_after_close(walker, row, receiver),
         ecn=ecn_setup(p, row, answered),
         ecn_signal=ecn_signal(walker, row, direction),
     )
+
+
+def _refused_after_close(walker: Walk, row: int, receiver: Move) -> bool:
+    """Data whose receiver, past its own FIN, answers it with its next segment, a RST of the
+    closed-port form <SEQ=SEG.ACK><CTL=RST>: its application had closed the socket, not only its
+    sending direction, and data after that close draws a RST (RFC 1122 §4.2.2.13)."""
+    p, st = walker.packets, walker.states
+    if not p.length[row] or receiver.before not in (TcpState.FIN_WAIT_1, TcpState.FIN_WAIT_2):
+        return False
+    rows = walker.conn.packet_index
+    start = bisect_right(rows, row)
+    reply = next((r for r in rows[start:] if st.direction[r] != st.direction[row]), None)
+    if reply is None or not p.flags[reply] & TcpFlags.RST:
+        return False
+    return closed_port.closed_port_answer(p, row, reply)
 
 
 def ecn_setup(p: PacketColumns, row: int, answered: int | None) -> EcnSetup:

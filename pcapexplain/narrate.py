@@ -321,6 +321,7 @@ def _sentences(
     sentences.append(text(lang, f"narr.{situation.value}", **params))
     told_data = {Situation.SYN_DATA, Situation.SYN_TFO, Situation.DATA, Situation.HS_ACK_DATA}
     told_data |= {Situation.DATA_HALF_CLOSE, Situation.FINACK_FIRST_DATA}
+    told_data |= {Situation.DATA_AFTER_CLOSE, Situation.FINACK_FIRST_DATA_REFUSED}
     told_data |= set(RESENT_SITUATIONS.values())
     if f.length and situation not in told_data:
         sentences.append(text(lang, "narr.carries_data", **params))

@@ -95,6 +95,7 @@ class Situation(StrEnum):
     FIN_OTHER = "fin_other"
     FINACK_FIRST = "finack_first"
     FINACK_FIRST_DATA = "finack_first_data"  # acknowledges the FIN and sends data: half-close
+    FINACK_FIRST_DATA_REFUSED = "finack_first_data_refused"  # ... to a socket closed for good
     FINACK_FROM_CLOSING = "finack_from_closing"  # sent from CLOSING; its own FIN not yet there
     FINACK_CROSSED = "finack_crossed"  # its sender's own FIN arrived first: CLOSING, TIME_WAIT
     FINACK_CLOSING = "finack_closing"  # moves its receiver CLOSING → TIME_WAIT
@@ -111,6 +112,7 @@ class Situation(StrEnum):
     DATA_RESENT = "data_resent"  # the earlier copy is not in the capture
     # data and everything else
     DATA_HALF_CLOSE = "data_half_close"  # data from CLOSE_WAIT
+    DATA_AFTER_CLOSE = "data_after_close"  # the same, answered by a RST: the peer had closed
     ACK_HALF_CLOSE = "ack_half_close"  # acknowledges half-close data from FIN_WAIT_2
     STRAY_SEGMENT = "stray_segment"  # a segment for which its receiver has no connection
     DATA = "data"
@@ -198,6 +200,7 @@ class PacketFacts:
     gives_up: bool = False  # a RST that ends its sender's unanswered tries
     lost_connection: bool = False  # a RST in the form of an answer from no connection
     answers_keep_alive: bool = False  # the peer's latest segment is a keep-alive probe
+    refused_after_close: bool = False  # data the receiver, past its FIN, answers with a RST
     ecn: EcnSetup = EcnSetup.NONE  # a SYN's or SYN-ACK's part in setting up ECN
     ecn_signal: EcnSignal = EcnSignal.NONE  # an ECE or CWR on a connection with ECN
 
@@ -395,7 +398,9 @@ def _ack_or_data(f: PacketFacts) -> Situation:
     if f.resent_because is not None and f.length:
         return RESENT_SITUATIONS[f.resent_because]
     if f.half_close:
-        return Situation.DATA_HALF_CLOSE if f.length else Situation.ACK_HALF_CLOSE
+        if not f.length:
+            return Situation.ACK_HALF_CLOSE
+        return Situation.DATA_AFTER_CLOSE if f.refused_after_close else Situation.DATA_HALF_CLOSE
     if f.window_zero and f.role in (PacketRole.PURE_ACK, PacketRole.ZERO_WINDOW_PROBE):
         return Situation.ZERO_WINDOW
     return {
@@ -424,7 +429,11 @@ def _acks_fin(f: PacketFacts) -> Situation:
         if s.before is T.CLOSING:
             return Situation.FINACK_FROM_CLOSING
         if s.before is T.CLOSE_WAIT:
-            return Situation.FINACK_FIRST_DATA if f.length else Situation.FINACK_FIRST
+            if not f.length:
+                return Situation.FINACK_FIRST
+            if f.refused_after_close:
+                return Situation.FINACK_FIRST_DATA_REFUSED
+            return Situation.FINACK_FIRST_DATA
     if r.before is T.FIN_WAIT_1 and r.passed is T.CLOSING and r.after is T.TIME_WAIT:
         return Situation.FINACK_CROSSED
     if r.before is T.CLOSING and r.after is T.TIME_WAIT:
@@ -500,6 +509,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.ACK_PEER_UNSEEN: ("close_states",),
     Situation.FINACK_FIRST: ("four_way_close", "close_states"),
     Situation.FINACK_FIRST_DATA: ("four_way_close", "close_states"),
+    Situation.FINACK_FIRST_DATA_REFUSED: ("close_states", "rst"),
     Situation.FINACK_FROM_CLOSING: ("closing", "who_time_wait"),
     Situation.FINACK_CROSSED: ("closing", "who_time_wait"),
     Situation.FINACK_CLOSING: ("closing", "time_wait"),
@@ -512,6 +522,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.DATA_RESENT_EARLY: ("retransmission",),
     Situation.DATA_RESENT_SPURIOUS: ("retransmission",),
     Situation.DATA_HALF_CLOSE: ("four_way_close",),
+    Situation.DATA_AFTER_CLOSE: ("close_states", "rst"),
     Situation.ACK_HALF_CLOSE: ("four_way_close",),
     Situation.STRAY_SEGMENT: ("rst",),
 }

@@ -4,10 +4,13 @@ sample captures through the shipped `explain` in both languages."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from markupsafe import escape
 
 from pcapexplain import api
-from pcapexplain.explanations import text
+from pcapexplain.explanations import finding_texts, text
 from pcapexplain.model import AnalysisFlag, CaptureAnalysis, CaptureInfo, Lang, TcpFlags
 from pcapexplain.narrate import NarrativeLine, Story, predecessors, story
 from pcapexplain.situations import Situation
@@ -262,3 +265,82 @@ def test_ecn_congestion_pcap_tells_the_echo_and_the_cwr(lang: Lang) -> None:
     assert [ln.frame for ln in told.lines if cwr in ln.text] == [24]
     out = _explain("ecn_congestion.pcap", lang)
     assert _line(told, 9).text in out and _line(told, 24).text in out
+
+
+# ----------------------------------------------------------- data after a close, SO_LINGER
+
+
+def _closed_then_data(answer: int | None) -> Conversation:
+    """The client closes (FIN, 8) after a request and reply; the server's next segment
+    acknowledges the FIN and carries 7 bytes (9); the client answers with `answer` at its ack."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.data(c.server)
+    c.ack(c.client)
+    c.fin(c.client)
+    c.send(c.server, ACK | PSH, 7)
+    if answer is not None:
+        c.send(c.client, answer, seq=c.next[c.client], ack=c.next[c.server])
+    return c
+
+
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_data_answered_by_a_closed_port_reset_after_a_fin_is_told_as_data_after_close(
+    lang: Lang,
+) -> None:
+    result = _built(_closed_then_data(RST))
+    told = story(result, result.connections[0], lang)
+    assert _line(told, 9).situation is Situation.FINACK_FIRST_DATA_REFUSED
+    (unread,) = [a for a in result.anomalies if a.slug == "reset-unread-data"]
+    assert (unread.params["cause"], unread.params["bytes"]) == ("data-after-close", 7)
+    assert "7" in finding_texts(lang, unread.slug, unread.params)[0]
+
+
+@pytest.mark.parametrize(
+    ("answer", "cause"),
+    [
+        (None, None),  # nothing after the data: the other side may well keep receiving
+        (RST | ACK, "after-fin"),  # a RST with ACK is no closed port's answer: not proven
+    ],
+)
+def test_data_after_a_fin_without_a_closed_port_answer_stays_a_half_close(
+    answer: int | None, cause: str | None
+) -> None:
+    result = _built(_closed_then_data(answer))
+    told = story(result, result.connections[0], EN)
+    assert _line(told, 9).situation is Situation.FINACK_FIRST_DATA
+    found = [a.params["cause"] for a in result.anomalies if a.slug == "reset-unread-data"]
+    assert found == ([cause] if cause else [])
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_linger_timeout_pcap_tells_the_reply_that_reached_a_closed_socket(
+    lang: Lang, tmp_path: Path
+) -> None:
+    """linger_timeout.pcap: the server's 7-byte reply (74) after the client's FIN (73), answered
+    by the client's stack with a RST without ACK at its ack (75); the report's finding says so."""
+    told = _sample_story("linger_timeout.pcap", lang)
+    assert _line(told, 74).situation is Situation.FINACK_FIRST_DATA_REFUSED
+    out = _explain("linger_timeout.pcap", lang)
+    assert _line(told, 74).text in out
+    page = tmp_path / "linger.html"
+    capture = str(SAMPLES / "linger_timeout.pcap")
+    done = shipped.run("report", capture, "-o", str(page), "--lang", lang.value)
+    assert done.returncode == 0, done.stderr
+    params = {"side": "client", "cause": "data-after-close", "bytes": 7}
+    what, why = finding_texts(lang, "reset-unread-data", params)
+    html = page.read_text(encoding="utf-8")
+    assert str(escape(what)) in html and str(escape(why)) in html
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_shutdown_read_pcap_is_told_as_a_reset_of_an_open_connection(lang: Lang) -> None:
+    """shutdown_read.pcap: SHUT_RD sends nothing; the RST,ACK of close() with unread data (12)
+    is an abort, as for any program that closes with data unread."""
+    told = _sample_story("shutdown_read.pcap", lang)
+    assert _line(told, 12).situation is Situation.RST_ABORT
+    assert _line(told, 12).text in _explain("shutdown_read.pcap", lang)

@@ -157,12 +157,13 @@ _SPECS = (
                 "tcp.analysis.retransmission on the FIN", "history F/f", {"side": _SIDE}),
     # T6: side = the RST's sender; cause names the sub-case found.
     AnomalySpec(A.CONNECTION_RESET, W, ("side", "cause"), "tcp.connection.rst", "RSTO/RSTR",
-                {"side": _SIDE, "cause": ("unknown", "after-fin", "unacked-received",
-                                          "unacked-sent", "middlebox", "gave-up",
-                                          "no-connection")}),
+                {"side": _SIDE, "cause": ("unknown", "after-fin", "data-after-close",
+                                          "unacked-received", "unacked-sent", "middlebox",
+                                          "gave-up", "no-connection")}),
     AnomalySpec(A.RESET_UNREAD_DATA, N, ("side", "cause", "bytes"), "tcp.connection.rst",
                 "RSTO/RSTR",
-                {"side": _SIDE, "cause": ("after-fin", "unacked-received", "unacked-sent")}),
+                {"side": _SIDE, "cause": ("after-fin", "data-after-close", "unacked-received",
+                                          "unacked-sent")}),
     AnomalySpec(A.RESET_BY_MIDDLEBOX, W, ("side", "ttl", "usual_ttl"), "tcp.connection.rst",
                 "RSTO/RSTR", {"side": _SIDE}),
     # T7: offset = RST seq minus the sequence number its receiver expected (signed).

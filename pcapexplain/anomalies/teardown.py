@@ -140,7 +140,7 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     if own_fin and peer_fin:
         return  # a RST after both FINs: the close had completed (Zeek folds it back, too)
     ttl, usual = p.ttl[rst], _usual_ttl(ctx, rst)
-    cause, unacked = _reset_cause(ctx, rst, bool(own_fin))
+    cause, unacked = _reset_cause(ctx, rst, own_fin[-1] if own_fin else None)
     stalled = retransmission.stall(p, ctx.s, ctx.c)
     if stalled is not None and stalled.gave_up == rst:
         cause = "gave-up"  # its unread or unacknowledged data is not why: nothing answered it
@@ -158,7 +158,7 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     # TCP-REFERENCE T6: warn, but only a note when it is the unread-data close (case a).
     severity = (
         Severity.NOTE
-        if cause in ("after-fin", "unacked-received", "unacked-sent")
+        if cause in ("after-fin", "data-after-close", "unacked-received", "unacked-sent")
         else Severity.WARN
     )
     yield ctx.make(A.CONNECTION_RESET, (rst,), severity, side=side, cause=cause)
@@ -178,14 +178,14 @@ def _usual_ttl(ctx: Context, rst: int) -> int | None:
     return ttls.pop() if len(ttls) == 1 else None
 
 
-def _reset_cause(ctx: Context, rst: int, after_fin: bool) -> tuple[str, int]:
+def _reset_cause(ctx: Context, rst: int, own_fin: int | None) -> tuple[str, int]:
     """Sub-case (a) of T6: RST right after its own FIN, or with data still unacknowledged.
 
     RFC 1122 §4.2.2.13: closing with unread received data sends RST; SO_LINGER 0 discards what is
     still unsent or unacknowledged.
     """
-    if after_fin:
-        return "after-fin", 0
+    if own_fin is not None:
+        return _after_fin(ctx, rst, own_fin)
     d, p = ctx.d(rst), ctx.p
     peer_next, own_next = ctx.next_seq(rst, 1 - d), ctx.next_seq(rst, d)
     own_ack = p.ack[rst] if p.flags[rst] & ACK else ctx.last_ack(d, rst)
@@ -195,6 +195,20 @@ def _reset_cause(ctx: Context, rst: int, after_fin: bool) -> tuple[str, int]:
     if own_next is not None and peer_ack is not None and seq_gt(own_next, peer_ack):
         return "unacked-sent", seq_sub(own_next, peer_ack)
     return "unknown", 0
+
+
+def _after_fin(ctx: Context, rst: int, fin: int) -> tuple[str, int]:
+    """RFC 1122 §4.2.2.13: data received after CLOSE draws a RST too. A RST that answers the
+    peer's data sent after this side's FIN in the form of a closed port, <SEQ=SEG.ACK><CTL=RST>
+    (as Linux answers it), says that the application had closed the socket, not only its sending
+    direction: the data could reach no one. bytes: that segment's data."""
+    p = ctx.p
+    data = next(ctx.before(rst, 1 - ctx.d(rst)), None)
+    if data is None or data < fin or not p.length[data]:
+        return "after-fin", 0
+    if not closed_port.closed_port_answer(p, data, rst):
+        return "after-fin", 0
+    return "data-after-close", int(p.length[data])
 
 
 @needs(lambda f: f.any(f.rst))

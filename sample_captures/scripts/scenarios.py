@@ -616,6 +616,58 @@ def client_urgent(spec: Spec) -> None:
     cli.close()
 
 
+LINGER_BYTES = 60_000
+
+
+def server_late_reader(spec: Spec) -> None:
+    """Read nothing for 3 s (the window fills), then everything, reply and close."""
+    srv = listen(spec, rcvbuf=4096)
+    conn, _ = srv.accept()
+    time.sleep(3.0)
+    recv_exactly(conn, LINGER_BYTES)
+    recv_until_eof(conn)
+    conn.sendall(b"thanks\n")
+    conn.close()
+
+
+def client_linger_timeout(spec: Spec) -> None:
+    """SO_LINGER {on, 1 s}: close() waits for the unsent data and the FIN to be acknowledged, at
+    most 1 s; the peer does not read, so it returns after 1 s, with the data still unsent."""
+    cli = connect(spec)
+    cli.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 1))
+    cli.sendall(b"l" * LINGER_BYTES)
+    start = time.monotonic()
+    cli.close()
+    say(f"close-returned-after {time.monotonic() - start:.2f} s")
+
+
+def server_shut_rd(spec: Spec) -> None:
+    """Read the request, reply, shutdown(SHUT_RD), then close 0.5 s later without reading what
+    the client sent meanwhile."""
+    conn = answered_request(spec)
+    conn.shutdown(socket.SHUT_RD)
+    say(f"recv-after-shut-rd {conn.recv(4096)!r}")
+    time.sleep(0.5)
+    conn.close()
+
+
+def client_keeps_sending(spec: Spec) -> None:
+    """A request, its reply, then two more lines 0.1 s apart, while the server has shut its
+    reading side."""
+    cli = connect(spec)
+    cli.sendall(REQUEST)
+    recv_exactly(cli, len(REPLY))
+    for i in range(2):
+        time.sleep(0.1)
+        cli.sendall(f"more {i}\n".encode())
+    try:
+        recv_until_eof(cli)
+        say("eof")
+    except ConnectionResetError:
+        say("reset")
+    cli.close()
+
+
 # --------------------------------------------------------------------------- orchestration
 
 
@@ -1060,6 +1112,26 @@ def run_urgent(spec: Spec, out: Path) -> None:
         cap.stop()
 
 
+def run_printing(spec: Spec, out: Path) -> None:
+    """run_plain, printing what the client and the server report (close()'s wait, recv()'s)."""
+    cap = Tcpdump(out)
+    try:
+        server = Child(SERVER_NS, "server", spec.name)
+        server.expect("ready")
+        client = Child(CLIENT_NS, "client", spec.name)
+        for child in (server, client):
+            assert child.proc.stdout is not None
+        if spec.name == "shutdown_read":
+            print(f"  server: {server.expect('recv-after-shut-rd')}")
+            print(f"  client: {client.expect('')}")
+        else:
+            print(f"  client: {client.expect('close-returned-after')}")
+        client.wait(60)
+        server.wait(30)
+    finally:
+        cap.stop(1.0)
+
+
 SPECS = {
     s.name: s
     for s in (
@@ -1097,6 +1169,8 @@ SPECS = {
         Spec("ecn_not_accepted", "ecn_not_accepted.pcap", 45063),
         Spec("ecn_congestion", "ecn_congestion.pcap", 45064),
         Spec("urgent_data", "urgent_data.pcap", 45065),
+        Spec("linger_timeout", "linger_timeout.pcap", 45066),
+        Spec("shutdown_read", "shutdown_read.pcap", 45067),
     )
 }
 
@@ -1132,6 +1206,8 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "ecn_not_accepted": server_echo_then_wait_eof,
     "ecn_congestion": server_sink,
     "urgent_data": server_urgent,
+    "linger_timeout": server_late_reader,
+    "shutdown_read": server_shut_rd,
 }
 
 CLIENTS: dict[str, Callable[[Spec], None]] = {
@@ -1169,6 +1245,8 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "ecn_not_accepted": client_request_then_close,
     "ecn_congestion": client_ecn_upload,
     "urgent_data": client_urgent,
+    "linger_timeout": client_linger_timeout,
+    "shutdown_read": client_keeps_sending,
 }
 
 RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
@@ -1196,6 +1274,8 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "ecn_not_accepted": run_ecn,
     "ecn_congestion": run_ecn,
     "urgent_data": run_urgent,
+    "linger_timeout": run_printing,
+    "shutdown_read": run_printing,
 }
 
 
