@@ -879,7 +879,8 @@ def run_stall(spec: Spec, out: Path) -> None:
 def run_server_lost_connection(spec: Spec, out: Path) -> None:
     """The server forgets the connection while its RST is dropped in pxb's OUTPUT chain (so the
     client, and tcpdump in pxa, never see it): a crash or restart without a word. The client's
-    next request is answered by the server's stack as one for no connection."""
+    next request (keep_alive_reset: its first keep-alive probe, 1 s after the reply) is answered
+    by the server's stack as one for no connection."""
     cap = Tcpdump(out)
     rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
     try:
@@ -1049,27 +1050,6 @@ def run_midstream(spec: Spec, out: Path) -> None:
     try:
         client.tell("go")
         client.wait()
-        server.wait()
-    finally:
-        cap.stop()
-
-
-def run_keep_alive_reset(spec: Spec, out: Path) -> None:
-    """The server forgets an idle connection while its RST is dropped in pxb's OUTPUT chain, as
-    a crashed or rebooted host does; the client's first keep-alive probe, 1 s after the reply,
-    is answered by the server's stack as a segment for no connection."""
-    cap = Tcpdump(out)
-    rule = f"OUTPUT -p tcp --sport {spec.port} --tcp-flags RST RST -j DROP"
-    try:
-        server, client = replied_pair(spec)
-        iptables(f"-I {rule}")
-        server.tell("forget")
-        server.expect("forgot")
-        iptables(f"-D {rule}")
-        client.tell("go")
-        client.expect("reset")
-        client.wait()
-        server.tell("exit")
         server.wait()
     finally:
         cap.stop()
@@ -1269,7 +1249,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "accept_queue_full": run_accept_queue_full,
     "fin_lost": run_fin_lost,
     "accept_queue_abort": run_accept_queue_full,
-    "keep_alive_reset": run_keep_alive_reset,
+    "keep_alive_reset": run_server_lost_connection,
     "ecn_negotiated": run_ecn,
     "ecn_not_accepted": run_ecn,
     "ecn_congestion": run_ecn,
