@@ -31,6 +31,7 @@ ABBREVIATIONS = {
     *("TCP", "IP", "IPv4", "IPv6", "UDP", "ICMP", "ISN", "MSS", "SACK", "D-SACK", "RTT", "RTO"),
     *("MSL", "2MSL", "RACK", "PAWS", "TSval", "RFC", "TFO", "NAT", "TTL", "ECN", "TSO", "GSO"),
     *("SHA-256", "UTC", "ID", "CPU", "MTU", "JSON", "TOML", "UTF-8", "FIFO", "rwnd"),
+    "CE",  # ECN's "congestion experienced" codepoint (RFC 3168), named as in the IP header
     # 谢希仁's smoothed RTT and its deviation (RFC 6298's SRTT, RTTVAR), and his estimators
     *("RTTS", "RTTD", "SampleRTT", "EstimatedRTT"),
 } | {state.value for state in ConnState}  # Zeek's conn_state codes (SF, REJ, …)
@@ -40,7 +41,7 @@ PROPER_NAMES = {
     *("AIX", "Ixia", "SHB", "IDB", "SPB", "EPB", "PB", "Unicode"),
     *("tshark", "pcapexplain", "Wireshark", "Zeek", "Linux", "Windows", "BSD", "macOS", "nmap"),
     *("sysctl", "JavaScript", "NULL", "Xmas", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "Karn"),
-    *("README.md", "Dask"),
+    *("README.md", "Dask", "Telnet"),
     *("Python", "tcpdump", "pcap", "pcapng", "gzip"),
     *("OPTIONS", "COMMAND", "ARGS"),
 }
