@@ -86,6 +86,19 @@ def test_the_same_reset_answering_data_is_still_told_as_a_lost_connection() -> N
     assert _line(told, 8).situation is Situation.RST_CONNECTION_LOST
 
 
+@pytest.mark.parametrize(("probe", "cause"), [(True, "keep-alive-lost"), (False, "no-connection")])
+def test_the_reset_finding_says_whether_a_probe_or_data_found_the_connection_gone(
+    probe: bool, cause: str
+) -> None:
+    result = _built(_probe_then(RST, probe=probe))
+    (reset,) = [a for a in result.anomalies if a.slug == "connection-reset"]
+    assert reset.params["cause"] == cause
+    for lang in Lang:
+        what, why = finding_texts(lang, reset.slug, reset.params)
+        keyed = text(lang, "anomaly.connection-reset.why.keep-alive-lost")
+        assert (why == keyed) is probe
+
+
 def test_a_reset_with_ack_after_a_keep_alive_is_an_abort_not_a_lost_connection() -> None:
     """A stack that still has the connection sets ACK on its RST: no half-open connection."""
     told = _told(_probe_then(RST | ACK))
@@ -213,7 +226,7 @@ def _explain(name: str, lang: Lang) -> str:
 @pytest.mark.tshark
 @pytest.mark.parametrize("lang", tuple(Lang))
 def test_keep_alive_reset_pcap_tells_the_probe_that_found_a_half_open_connection(
-    lang: Lang,
+    lang: Lang, tmp_path: Path
 ) -> None:
     """keep_alive_reset.pcap: the client's keep-alive (8) answered by a RST without ACK at its
     ack (9), from a server that had forgotten the idle connection."""
@@ -222,6 +235,14 @@ def test_keep_alive_reset_pcap_tells_the_probe_that_found_a_half_open_connection
     out = _explain("keep_alive_reset.pcap", lang)
     assert _line(told, 9).text in out
     assert "RFC 1122 §4.2.3.6" in out
+    page = tmp_path / "keep_alive_reset.html"
+    capture = str(SAMPLES / "keep_alive_reset.pcap")
+    done = shipped.run("report", capture, "-o", str(page), "--lang", lang.value)
+    assert done.returncode == 0, done.stderr
+    params = {"side": "server", "cause": "keep-alive-lost"}
+    html = page.read_text(encoding="utf-8")
+    for said in finding_texts(lang, "connection-reset", params):
+        assert str(escape(said)) in html
 
 
 @pytest.mark.tshark

@@ -159,7 +159,7 @@ _SPECS = (
     AnomalySpec(A.CONNECTION_RESET, W, ("side", "cause"), "tcp.connection.rst", "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("unknown", "after-fin", "data-after-close",
                                           "unacked-received", "unacked-sent", "middlebox",
-                                          "gave-up", "no-connection")}),
+                                          "gave-up", "no-connection", "keep-alive-lost")}),
     AnomalySpec(A.RESET_UNREAD_DATA, N, ("side", "cause", "bytes"), "tcp.connection.rst",
                 "RSTO/RSTR",
                 {"side": _SIDE, "cause": ("after-fin", "data-after-close", "unacked-received",

@@ -16,6 +16,7 @@ from pcapexplain.model import (
     AnomalySlug,
     Direction,
     Handshake,
+    PacketRole,
     Severity,
     TcpFlags,
     TcpState,
@@ -147,10 +148,8 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif closed_port.no_connection_answer(
-        p, ctx.s, next(ctx.before(rst, 1 - d), None), rst, _isn(ctx, d)
-    ):
-        cause = "no-connection"
+    elif closed_port.no_connection_answer(p, ctx.s, _answered(ctx, rst), rst, _isn(ctx, d)):
+        cause = "keep-alive-lost" if _answers_probe(ctx, rst) else "no-connection"
     elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
             A.RESET_UNREAD_DATA, own_fin[-1:] + [rst], side=side, cause=cause, bytes=unacked
@@ -162,6 +161,18 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
         else Severity.WARN
     )
     yield ctx.make(A.CONNECTION_RESET, (rst,), severity, side=side, cause=cause)
+
+
+def _answered(ctx: Context, rst: int) -> int | None:
+    """The peer's latest segment before the RST: what a RST of the closed-port form answers."""
+    return next(ctx.before(rst, 1 - ctx.d(rst)), None)
+
+
+def _answers_probe(ctx: Context, rst: int) -> bool:
+    """The RST answers a keep-alive probe, which carries no new data: it found the idle
+    connection gone, and lost nothing."""
+    answered = _answered(ctx, rst)
+    return answered is not None and ctx.s.role[answered] == PacketRole.KEEP_ALIVE
 
 
 def _isn(ctx: Context, d: int) -> int | None:
