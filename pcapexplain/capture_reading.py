@@ -35,7 +35,7 @@ def analyse(
     digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
 
-    with progress(lang) as status:
+    with progress(lang) as status, collector_paused():
         loaded = load(capture, check_checksums, reader, status, digest=digest)
         result = api.analyse_capture(loaded, checksums_validated=check_checksums)
     warn(capture, loaded, lang)
@@ -77,12 +77,12 @@ def _rows(
 
 @contextmanager
 def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off while a capture is read and made into rows.
+    """Python's cyclic garbage collector off while a capture is read and analysed.
 
-    These stages make no reference cycles (a collection finds none at a million packets), yet
-    their many small objects trigger collections that rescan the large lists they build, about
-    0.3 s a part at 1M packets; processes forked to analyse parts inherit the pause and leave
-    without enabling it again."""
+    These stages make no reference cycles (a collection after them finds none at a million
+    packets), yet their many small objects trigger collections that rescan the large lists they
+    build: about 0.3 s of CPU a part at 1M packets. Processes forked to analyse parts inherit the
+    pause and leave without enabling it again."""
     collecting = gc.isenabled()
     gc.disable()
     try:
