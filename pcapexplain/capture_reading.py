@@ -8,6 +8,7 @@ reports.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ def analyse(
     digest=False for the commands whose outputs never show the file's SHA-256."""
     from pcapexplain import api
 
-    with progress(lang) as status:
+    with progress(lang) as status, collector_paused():
         loaded = load(capture, check_checksums, reader, status, digest=digest)
         result = api.analyse_capture(loaded, checksums_validated=check_checksums)
     warn(capture, loaded, lang)
@@ -67,11 +68,28 @@ def _rows(
     lang: Lang,
     jobs: int,
 ) -> tuple[T, CaptureInfo]:
-    with progress(lang) as status:
+    with progress(lang) as status, collector_paused():
         loaded = load(capture, check_checksums, reader, status, digest=False)
         rows = make(loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs)
     warn(capture, loaded, lang)
     return rows, loaded.info
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a capture is read and analysed.
+
+    These stages make no reference cycles (a collection after them finds none at a million
+    packets), yet their many small objects trigger collections that rescan the large lists they
+    build: about 0.3 s of CPU a part at 1M packets. Processes forked to analyse parts inherit the
+    pause and leave without enabling it again."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 @contextmanager

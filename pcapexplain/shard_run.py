@@ -124,7 +124,8 @@ def _run(task: _Task[T]) -> list[T]:
     there."""
     children: list[tuple[int, Connection]] = []
     # Objects the parent made stay out of the collector's reach: a collection in a child would
-    # otherwise write to (and so copy) every page holding one of them.
+    # otherwise write to (and so copy) every page holding one of them. (The commands pause the
+    # collector for the whole analysis, capture_reading.collector_paused; other callers may not.)
     gc.freeze()
     try:
         for which in range(1, task.where.parts):

@@ -11,6 +11,7 @@ leaves no child behind.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import sys
@@ -455,6 +456,42 @@ def test_ctrl_c_leaves_no_child_behind(
 ) -> None:
     argv = [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(small), "-f", "csv"]
     shipped.interrupted_when_running(argv, 3, leftover_processes)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "parts"), [("csv", None), ("csv", 3), ("zeek", None)], ids=["one", "three", "zeek"]
+)
+def test_the_collector_is_paused_in_every_process_and_enabled_again_after(
+    fmt: str, parts: int | None, small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stages run without the cyclic collector in the caller and in each forked part (the
+    Zeek format analyses the capture in one process); the caller has it back once they are done,
+    whether they finished or an error stopped them."""
+    seen = tmp_path / "seen"
+    real = api.analyse_columns
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        with seen.open("a") as log:  # written by each process, children included
+            log.write(f"{os.getpid()} {gc.isenabled()}\n")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "analyse_columns", watched)
+    assert gc.isenabled()
+    status, _ = _command(small, fmt, tmp_path / "out", parts)
+    processes = dict(line.split() for line in seen.read_text().splitlines())
+    assert status == 0 and len(processes) == (parts or 1)
+    assert set(processes.values()) == {"False"}
+    assert gc.isenabled()
+    monkeypatch.setattr(api, "analyse_columns", _raises(ValueError("a bug in a stage")))
+    assert _command(small, fmt, tmp_path / "bad", parts)[0] == 1
+    assert gc.isenabled()
+
+
+def _raises(error: Exception) -> Callable[..., Any]:
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        raise error
+
+    return failing
 
 
 # ------------------------------------------------------------------------ how many processes
