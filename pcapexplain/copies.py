@@ -113,7 +113,8 @@ def without_copies(capture: Capture) -> Capture:
         return capture
     keep = np.ones(len(capture.packets), dtype=bool)
     keep[list(found)] = False
-    info = replace(capture.info, warnings=(*capture.info.warnings, _warning(capture.packets, found)))
+    warnings = (*capture.info.warnings, _warning(capture.packets, found))
+    info = replace(capture.info, warnings=warnings)
     return replace(capture, info=info, packets=_kept(capture.packets, keep))
 
 
