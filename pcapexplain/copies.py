@@ -114,8 +114,17 @@ def without_copies(capture: Capture) -> Capture:
     keep = np.ones(len(capture.packets), dtype=bool)
     keep[list(found)] = False
     warnings = (*capture.info.warnings, _warning(capture.packets, found))
-    info = replace(capture.info, warnings=warnings)
+    frames = capture.packets.frame
+    pairs = tuple((frames[row], frames[_kept_original(found, row)]) for row in sorted(found))
+    info = replace(capture.info, warnings=warnings, copies=pairs)
     return replace(capture, info=info, packets=_kept(capture.packets, keep))
+
+
+def _kept_original(found: dict[int, int], row: int) -> int:
+    """The first copy of row's packet: the one kept (a third copy's original is left out too)."""
+    while row in found:
+        row = found[row]
+    return row
 
 
 def _warning(packets: PacketColumns, found: dict[int, int]) -> str:

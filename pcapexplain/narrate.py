@@ -84,6 +84,7 @@ class Story:
     lines: tuple[NarrativeLine, ...]
 
 
+COPIES_LISTED = 20  # left-out copies named in a connection's note; more are counted
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
@@ -146,6 +147,7 @@ def story(
         *inference_notes(connection, lang),
         vantage_text(connection, lang),
         *icmp_notes(connection, lang),
+        *copies_note(result, connection, lang),
     )
     return Story(connection_header(connection, lang), notes, tuple(lines))
 
@@ -552,6 +554,21 @@ def icmp_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
         )
         for e in conn.icmp
     )
+
+
+def copies_note(result: CaptureAnalysis, conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """The frames left out as second copies of the connection's packets: a frame range told
+    ("frames 7–13") may span them, while every count leaves them out."""
+    if not result.capture.copies:
+        return ()
+    frame = result.packets.frame
+    kept = {frame[row] for row in conn.packet_index}
+    left_out = [copy for copy, original in result.capture.copies if original in kept]
+    if not left_out:
+        return ()
+    shown = text(lang, "ui.list_sep").join(str(f) for f in left_out[:COPIES_LISTED])
+    more = len(left_out) > COPIES_LISTED
+    return (plural(lang, "ui.copies_more" if more else "ui.copies", len(left_out), frames=shown),)
 
 
 def _milliseconds(seconds: float) -> str:

@@ -94,6 +94,7 @@ def test_three_records_of_one_packet_leave_one() -> None:
     kept = copies.without_copies(Capture(info=info, packets=columns(c.packets)))
     assert list(kept.packets.frame) == [1, 2, 3, 4]
     assert len(kept.info.warnings) == 1
+    assert kept.info.copies == ((5, 4), (6, 4))  # the third copy names the kept first one
 
 
 def _warning(c: Conversation, lang: Lang = Lang.EN) -> str:
@@ -146,6 +147,30 @@ def test_connections_counts_each_packet_once(
     # The SYN-ACK's copy (frame 4) carries identification 0, as Linux's SYN-ACKs do: it matched
     # by the time and the client's silence, the nine others by their identification.
     assert "9 copies also had the same IP identification, 1 copy had none" in captured.err
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_explain_names_the_frames_a_range_spans_but_no_count_includes(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """"frames 7–13" spans the copies 8, 10 and 12: the story names every left-out frame."""
+    assert main(["explain", str(SAMPLE), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    frames = text(lang, "ui.list_sep").join(str(f) for f in range(2, 21, 2))
+    assert plural(lang, "ui.copies", 10, frames=frames) in out
+    assert text(lang, "ui.frames", first=7, last=13) in out
+    assert plural(lang, "narr.sum.acks", 2) in out  # the range's counts: kept packets only
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_report_counts_the_copies_apart_from_the_tcp_packets(lang: Lang, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    assert main(["report", str(SAMPLE), "--lang", lang.value, "-o", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    left_out = text(lang, "report.fact.copies_left_out", count="10")
+    assert f"20 / 10 TCP{left_out}" in html
 
 
 @pytest.mark.tshark
