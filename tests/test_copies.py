@@ -154,7 +154,7 @@ def test_connections_counts_each_packet_once(
 def test_explain_names_the_frames_a_range_spans_but_no_count_includes(
     lang: Lang, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """"frames 7–13" spans the copies 8, 10 and 12: the story names every left-out frame."""
+    """ "frames 7–13" spans the copies 8, 10 and 12: the story names every left-out frame."""
     assert main(["explain", str(SAMPLE), "--lang", lang.value]) == 0
     out = capsys.readouterr().out
     frames = text(lang, "ui.list_sep").join(str(f) for f in range(2, 21, 2))
