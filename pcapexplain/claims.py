@@ -165,6 +165,12 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.HS_ACK_AGAIN: Claim(
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
     ),
+    Situation.HS_ACK_AGAIN_OR_LATER: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
+    ),
+    Situation.HS_ACK_AGAIN_UNSHOWN: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
+    ),
     Situation.DATA_ACK_PROVES_HS_ACK: Claim(
         sender_before=_s(T.SYN_RECEIVED), sender_after=_s(T.ESTABLISHED)
     ),

@@ -173,6 +173,9 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         synack_crossed=direction in walker.synack_crossed,
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
+        receiver_shows_it=_receiver_shows_it(walker, row, direction)
+        if direction in walker.hs_acked
+        else None,
         self_connect=conn.self_connect,
         close_order_unknown=conn.closed_first is Closer.UNKNOWN,
         peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
@@ -271,6 +274,19 @@ def _synack_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
         and p.flags[r] & (TcpFlags.SYN | TcpFlags.ACK) == TcpFlags.SYN | TcpFlags.ACK
         for r in (index[k] for k in range(bisect_right(index, row), len(index)))
     )
+
+
+def _receiver_shows_it(walker: Walk, row: int, direction: Direction) -> bool | None:
+    """The receiver's first later segment without SYN or RST shows it took an ACK of its SYN:
+    True when the sender sent nothing in between, False when it did, None when none follows."""
+    p, index, st = walker.packets, walker.conn.packet_index, walker.states
+    sent_between = False
+    for r in (index[k] for k in range(bisect_right(index, row), len(index))):
+        if st.direction[r] == direction:
+            sent_between = True
+        elif not p.flags[r] & (TcpFlags.SYN | TcpFlags.RST):
+            return not sent_between
+    return None
 
 
 def sentence_params(

@@ -57,7 +57,9 @@ class Situation(StrEnum):
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     HS_ACK_UNDELIVERED = "hs_ack_undelivered"  # the SYN-ACK is resent later: no effect there
     HS_ACK_UNCONFIRMED = "hs_ack_unconfirmed"  # the server never shows it: a RST follows instead
-    HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK, and completes the handshake
+    HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK; the server's next segment shows it
+    HS_ACK_AGAIN_OR_LATER = "hs_ack_again_or_later"  # ... it, or the client's segments after it
+    HS_ACK_AGAIN_UNSHOWN = "hs_ack_again_unshown"  # ... nothing later shows the server took it
     DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
     ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
@@ -173,6 +175,9 @@ class PacketFacts:
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
+    # A later segment of the receiver, no SYN or RST, shows it ESTABLISHED; None: none was captured.
+    # True: the sender sent nothing in between, so this packet is what took it there.
+    receiver_shows_it: bool | None = None
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
     close_order_unknown: bool = False  # Connection.closed_first is Closer.UNKNOWN
     peer_unseen: bool = False  # none of the other side's packets is in the capture
@@ -341,6 +346,14 @@ def _fin(f: PacketFacts) -> Situation:
     return Situation.FIN_OTHER
 
 
+def _hs_ack_again(f: PacketFacts) -> Situation:
+    """The ACK before it did not take effect: this one did only if the server's next segment
+    shows it, and before the client's next segment, which could have done it instead."""
+    if f.receiver_shows_it is None:
+        return Situation.HS_ACK_AGAIN_UNSHOWN
+    return Situation.HS_ACK_AGAIN if f.receiver_shows_it else Situation.HS_ACK_AGAIN_OR_LATER
+
+
 def _ack_or_data(f: PacketFacts) -> Situation:
     s, r = f.sender, f.receiver
     if f.role is PacketRole.HANDSHAKE_ACK:
@@ -353,7 +366,7 @@ def _ack_or_data(f: PacketFacts) -> Situation:
                 return Situation.ACK_OPENS_SIMULTANEOUS
             if f.length:
                 return Situation.HS_ACK_DATA
-            return Situation.HS_ACK_AGAIN if f.hs_acked_before else Situation.HS_ACK
+            return _hs_ack_again(f) if f.hs_acked_before else Situation.HS_ACK
         if r.before is r.after is T.SYN_RECEIVED:
             if f.synack_resent_later:
                 return Situation.HS_ACK_UNDELIVERED
@@ -442,6 +455,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_UNDELIVERED: ("three_way_handshake",),
     Situation.HS_ACK_UNCONFIRMED: ("three_way_handshake",),
     Situation.HS_ACK_AGAIN: ("three_way_handshake", "why_three_minimum"),
+    Situation.HS_ACK_AGAIN_OR_LATER: ("three_way_handshake", "why_three_minimum"),
+    Situation.HS_ACK_AGAIN_UNSHOWN: ("three_way_handshake",),
     Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
     Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),
