@@ -84,7 +84,7 @@ class Story:
     lines: tuple[NarrativeLine, ...]
 
 
-COPIES_LISTED = 20  # left-out copies named in a connection's note; more are counted
+COPIES_LISTED = 20  # left-out copies named in a connection's note; more are counted, then …
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
 _CONTROL = TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST
@@ -566,9 +566,12 @@ def copies_note(result: CaptureAnalysis, conn: Connection, lang: Lang) -> tuple[
     left_out = [copy for copy, original in result.capture.copies if original in kept]
     if not left_out:
         return ()
-    shown = text(lang, "ui.list_sep").join(str(f) for f in left_out[:COPIES_LISTED])
-    more = len(left_out) > COPIES_LISTED
-    return (plural(lang, "ui.copies_more" if more else "ui.copies", len(left_out), frames=shown),)
+    listed = [str(f) for f in left_out[:COPIES_LISTED]]
+    if len(left_out) > COPIES_LISTED:
+        listed.append("…")
+    return (
+        plural(lang, "ui.copies", len(left_out), frames=text(lang, "ui.list_sep").join(listed)),
+    )
 
 
 def _milliseconds(seconds: float) -> str:

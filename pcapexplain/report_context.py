@@ -293,7 +293,9 @@ def _packets_fact(lang: Lang, info: CaptureInfo, tcp: int) -> str:
     """Frames / TCP packets analysed; copies left out are named, not counted as TCP packets."""
     shown = f"{info.total_frames:,} / {tcp:,} TCP"
     if info.copies:
-        shown += text(lang, "report.fact.copies_left_out", count=f"{len(info.copies):,}")
+        shown = text(
+            lang, "report.fact.copies_left_out", shown=shown, count=f"{len(info.copies):,}"
+        )
     return shown
 
 
