@@ -74,6 +74,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.SYN: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_DATA: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_TFO: Claim(sender_after=_s(T.SYN_SENT)),
+    Situation.SYN_AGAIN_NEW: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_AGAIN: Claim(sender_before=HANDSHAKING),
     Situation.SYN_AGAIN_DOUBLED: Claim(sender_before=HANDSHAKING),
     Situation.SYN_AGAIN_SAME: Claim(sender_before=HANDSHAKING),

@@ -37,6 +37,7 @@ from pcapexplain.situations import Backoff, Move, PacketFacts, Situation
 _TO_SERVER = int(Direction.TO_SERVER)
 _PURE_ACK = int(PacketRole.PURE_ACK)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_SYN_ACK_RST = TcpFlags.SYN | TcpFlags.ACK | TcpFlags.RST
 _UNSEEN = frozenset((Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED))
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
@@ -161,6 +162,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         synack_ack_delta=relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,
         syn_length=walker.syn_length,
         tfo=bool(p.tfo[row]),
+        syn_copy_before=_previous_syn(walker, row, direction) is not None,
         answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
         first_seen=not walker.last_segment,
         half_close=half_close(walker, row),
@@ -227,7 +229,9 @@ def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float
     flags = walker.packets.flags[row]
     times = walker.syn_times.get((direction, bool(flags & TcpFlags.ACK)), [])
     if not flags & TcpFlags.SYN or not times:
-        return 0.0, 0.0, Backoff.FIRST
+        first = _previous_syn(walker, row, direction)
+        wait = 0.0 if first is None else walker.packets.time[row] - walker.packets.time[first]
+        return wait, 0.0, Backoff.FIRST
     wait = walker.packets.time[row] - times[-1]
     if len(times) < 2:
         return wait, 0.0, Backoff.FIRST
@@ -238,6 +242,25 @@ def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float
     if 0.8 <= ratio <= 1.25:
         return wait, before, Backoff.SAME
     return wait, before, Backoff.OTHER
+
+
+def _previous_syn(walker: Walk, row: int, direction: Direction) -> int | None:
+    """The row of this first SYN's first copy (its sender, seq, no ACK) in the connection before
+    on the port pair: the capture told it there, as it reached that connection synchronized."""
+    p, prev = walker.packets, walker.previous
+    flags = p.flags[row]
+    if prev is None or flags & (TcpFlags.ACK | TcpFlags.RST) or not flags & TcpFlags.SYN:
+        return None
+    if (direction, False) in walker.syn_times:
+        return None
+    src, sport, seq = p.src[row], p.sport[row], p.seq[row]
+    copies = [
+        r
+        for r in prev.packet_index
+        if p.flags[r] & _SYN_ACK_RST == TcpFlags.SYN
+        and (p.seq[r], p.src[r], p.sport[r]) == (seq, src, sport)
+    ]
+    return copies[-1] if copies else None
 
 
 def _reacks_fin(walker: Walk, row: int, direction: Direction) -> bool:
@@ -369,11 +392,14 @@ class Reuse:
     states: tuple[TcpState, ...]  # the old connection's state the text names
 
 
+_OPENING = (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO, Situation.SYN_AGAIN_NEW)
+
+
 def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     """RFC 6191: a new ISN beyond the old sequence space, or newer timestamps, keep old
     segments out of the new connection; both are read from the two connections' packets."""
     prev = walker.previous
-    if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
+    if prev is None or situation not in _OPENING:
         return None
     if prev.time_wait in (Closer.NONE, Closer.UNKNOWN):
         return None  # unknown: the previous connection's close was seen one way only

@@ -33,6 +33,7 @@ class Situation(StrEnum):
     SYN_AGAIN_DOUBLED = "syn_again_doubled"  # the wait doubled: exponential backoff
     SYN_AGAIN_SAME = "syn_again_same"  # the same wait again: linear retries
     SYN_AGAIN_OTHER = "syn_again_other"
+    SYN_AGAIN_NEW = "syn_again_new"  # its first copy reached the connection before: told there
     SYN_STALE = "syn_stale"  # RFC 9293 Fig. 8 at the server: a SYN its client never made
     SYN_CROSSING = "syn_crossing"  # the second SYN of a simultaneous open (Fig. 7)
     SYN_IN_CONNECTION = "syn_in_connection"  # a SYN inside a synchronized connection
@@ -163,6 +164,7 @@ class PacketFacts:
     synack_ack_delta: int | None = None  # a SYN-ACK's ack minus the client's ISN
     syn_length: int = 0  # data bytes on the client's SYN
     tfo: bool = False  # the TCP Fast Open option is present
+    syn_copy_before: bool = False  # the same SYN was told in the connection before (facts)
     answers_ack: bool = False  # a RST answers a segment that carried ACK
     first_seen: bool = False  # no earlier segment of its connection is in the capture
     half_close: bool = False  # data or its ACK while one direction is closed
@@ -274,6 +276,8 @@ def _syn(f: PacketFacts) -> Situation:
         return Situation.SYN_IN_CONNECTION
     if s.after is not T.SYN_SENT:
         return Situation.OTHER
+    if f.syn_copy_before:
+        return Situation.SYN_AGAIN_NEW
     if not f.length:
         return Situation.SYN
     return Situation.SYN_TFO if f.tfo else Situation.SYN_DATA
@@ -429,6 +433,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.SYN_DATA: ("three_way_handshake",),
     Situation.SYN_TFO: ("three_way_handshake",),
     Situation.SYN_AGAIN: ("three_way_handshake",),
+    Situation.SYN_AGAIN_NEW: ("three_way_handshake",),
     Situation.SYN_AGAIN_DOUBLED: ("three_way_handshake",),
     Situation.SYN_AGAIN_SAME: ("three_way_handshake",),
     Situation.SYN_AGAIN_OTHER: ("three_way_handshake",),

@@ -138,6 +138,52 @@ def _frame_head(lang: Lang, frame: int) -> str:
     return "  " + text(lang, "ui.frame", frame=frame) + " ·"
 
 
+def test_a_syn_whose_first_copy_reached_the_old_connection_is_told_as_sent_again() -> None:
+    """A client that lost its connection opens a new one from the same port: its SYN lands in
+    the old, still synchronized connection; the copy it resends opens the new one."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.send(c.client, SYN, seq=90000)  # a new ISN, into the old connection
+    c.ack(c.server)  # the challenge ACK, with the old numbers
+    c.send(c.client, RST, seq=c.packets[-1].ack)
+    c.send(c.client, SYN, seq=90000)  # the same SYN again
+    c.send(c.server, SYN | ACK, seq=70000, ack=90001)
+    c.send(c.client, ACK, seq=90001, ack=70001)
+    result = _built(c)
+    assert [list(conn.packet_index) for conn in result.connections][1][0] == 8
+    before = predecessors(result.connections)
+    told = story(result, result.connections[1], EN, before.get(1))
+    assert _line(told, 9).situation is Situation.SYN_AGAIN_NEW  # frame 9: row 8
+    assert "0.030 s after its first copy" in _line(told, 9).text
+    alone = story(result, result.connections[1], EN)  # no connection before: a first SYN
+    assert _line(alone, 9).situation is Situation.SYN
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_client_reconnects_tells_the_new_connections_syn_as_sent_again(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Frame 11 is frame 8 sent again (the same ISN); frame 8 stays in the old connection."""
+    name = "client_reconnects.pcap"
+    told = _story(name, lang, connection=1)
+    assert _line(told, 11).situation is Situation.SYN_AGAIN_NEW
+    assert 8 in {line.frame for line in _story(name, lang).lines}
+    assert main(["explain", str(SAMPLES / name), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    resent = text(
+        lang,
+        "narr.syn_again_new",
+        seq_raw=3738016505,
+        wait="0.011",
+        sender=text(lang, "who.client"),
+        sender_after="SYN_SENT",
+    )
+    assert resent in out
+
+
 # ---------------------------------------------------------------------------------- closes
 
 
