@@ -176,8 +176,8 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
         receiver_shows_it=_receiver_shows_it(walker, row, direction)
-        if direction in walker.hs_acked
-        else None,
+        if direction in walker.hs_acked and walker.states.role[row] == _HS_ACK
+        else None,  # asked of handshake ACKs only, not a scan ahead from every later packet
         self_connect=conn.self_connect,
         close_order_unknown=conn.closed_first is Closer.UNKNOWN,
         peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
