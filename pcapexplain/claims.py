@@ -74,6 +74,7 @@ CLAIMS: Final[dict[Situation, Claim]] = {
     Situation.SYN: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_DATA: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_TFO: Claim(sender_after=_s(T.SYN_SENT)),
+    Situation.SYN_AGAIN_NEW: Claim(sender_after=_s(T.SYN_SENT)),
     Situation.SYN_AGAIN: Claim(sender_before=HANDSHAKING),
     Situation.SYN_AGAIN_DOUBLED: Claim(sender_before=HANDSHAKING),
     Situation.SYN_AGAIN_SAME: Claim(sender_before=HANDSHAKING),
@@ -163,6 +164,12 @@ CLAIMS: Final[dict[Situation, Claim]] = {
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.SYN_RECEIVED), receiver_stays=True
     ),
     Situation.HS_ACK_AGAIN: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
+    ),
+    Situation.HS_ACK_AGAIN_OR_LATER: Claim(
+        receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
+    ),
+    Situation.HS_ACK_AGAIN_UNSHOWN: Claim(
         receiver_before=_s(T.SYN_RECEIVED), receiver_after=_s(T.ESTABLISHED)
     ),
     Situation.DATA_ACK_PROVES_HS_ACK: Claim(

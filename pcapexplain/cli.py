@@ -523,7 +523,8 @@ def doctor(
     """
     from pcapexplain import linklayer, loader, terminal
 
-    kinds = text(lang, "doctor.list_sep").join(sorted(set(linklayer.LINKTYPE_NAMES.values())))
+    names = sorted({text(lang, f"doctor.link.{k}") for k in linklayer.LINKTYPE_NAMES.values()})
+    kinds = text(lang, "doctor.list_sep").join(names)
     found = [("native", say(lang, "doctor.native", kinds=kinds))]
     info = loader.tshark_info()
     needed = ".".join(str(n) for n in loader.MIN_TSHARK)

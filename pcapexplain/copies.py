@@ -87,9 +87,14 @@ def _same_packet(p: PacketColumns, first: int, second: int) -> bool:
     if p.tcp_sum[first] == NO_VALUE:  # the header was cut before the checksum: too little seen
         return False
     gap = p.time[second] - p.time[first]
-    if p.ip_id[first] not in (NO_VALUE, 0):
+    if identified(p, first):
         return 0 <= gap <= COPY_WINDOW
     return 0 <= gap <= COPY_GAP and not _answered_between(p, first, second)
+
+
+def identified(p: PacketColumns, row: int) -> bool:
+    """The row carries an IP identification to compare (the strong rule), not IPv6 or 0."""
+    return p.ip_id[row] not in (NO_VALUE, 0)
 
 
 def _answered_between(p: PacketColumns, first: int, second: int) -> bool:
@@ -108,16 +113,44 @@ def without_copies(capture: Capture) -> Capture:
         return capture
     keep = np.ones(len(capture.packets), dtype=bool)
     keep[list(found)] = False
-    first_copy = min(found)
+    warnings = (*capture.info.warnings, _warning(capture.packets, found))
     frames = capture.packets.frame
-    warning = said(
+    pairs = tuple((frames[row], frames[_kept_original(found, row)]) for row in sorted(found))
+    info = replace(capture.info, warnings=warnings, copies=pairs)
+    return replace(capture, info=info, packets=_kept(capture.packets, keep))
+
+
+def _kept_original(found: dict[int, int], row: int) -> int:
+    """The first copy of row's packet: the one kept (a third copy's original is left out too)."""
+    while row in found:
+        row = found[row]
+    return row
+
+
+def _warning(packets: PacketColumns, found: dict[int, int]) -> str:
+    """The warning names what was compared: each copy matched by one rule or the other."""
+    strong = sum(identified(packets, original) for original in found.values())
+    weak = len(found) - strong
+    gap = f"{COPY_GAP * 1000:g}"
+    if not weak:
+        compared = said("warning.compared.strong")
+    elif not strong:
+        compared = said("warning.compared.weak", gap=gap)
+    else:
+        compared = said(
+            "warning.compared.both",
+            strong=said("warning.copy_count", count=strong),
+            weak=said("warning.copy_count", count=weak),
+            gap=gap,
+        )
+    first_copy = min(found)
+    return said(
         "warning.copies",
         packets=said("warning.packets", count=len(found)),
-        first=frames[first_copy],
-        original=frames[found[first_copy]],
+        compared=compared,
+        first=packets.frame[first_copy],
+        original=packets.frame[found[first_copy]],
     )
-    info = replace(capture.info, warnings=(*capture.info.warnings, warning))
-    return replace(capture, info=info, packets=_kept(capture.packets, keep))
 
 
 def _kept(packets: PacketColumns, keep: np.ndarray[Any, Any]) -> PacketColumns:

@@ -46,6 +46,7 @@ _PURE_ACK = int(PacketRole.PURE_ACK)
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _KEEP_ALIVE = int(PacketRole.KEEP_ALIVE)
 _ECN_SETUP = int(TcpFlags.ECE | TcpFlags.CWR)
+_SYN_ACK_RST = TcpFlags.SYN | TcpFlags.ACK | TcpFlags.RST
 _UNSEEN = frozenset((Inference.CLIENT_NOT_CAPTURED, Inference.SERVER_NOT_CAPTURED))
 _CLOSE_WAIT, _FIN_WAIT_2 = int(TcpState.CLOSE_WAIT), int(TcpState.FIN_WAIT_2)
 # Wireshark's order for the flag list, lowest bit first: "FIN, SYN, RST, PSH, ACK, ...".
@@ -204,6 +205,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         synack_ack_delta=relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,
         syn_length=walker.syn_length,
         tfo=bool(p.tfo[row]),
+        syn_copy_before=_previous_syn(walker, row, direction) is not None,
         answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
         first_seen=not walker.last_segment,
         half_close=half_close(walker, row),
@@ -216,6 +218,9 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         synack_crossed=direction in walker.synack_crossed,
         sent_synack=(direction, True) in walker.syn_times,
         hs_acked_before=direction in walker.hs_acked,
+        receiver_shows_it=_receiver_shows_it(walker, row, direction)
+        if direction in walker.hs_acked and walker.states.role[row] == _HS_ACK
+        else None,  # asked of handshake ACKs only, not a scan ahead from every later packet
         self_connect=conn.self_connect,
         close_order_unknown=conn.closed_first is Closer.UNKNOWN,
         peer_unseen=bool(_UNSEEN.intersection(conn.inferred)),
@@ -307,7 +312,9 @@ def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float
     flags = walker.packets.flags[row]
     times = walker.syn_times.get((direction, bool(flags & TcpFlags.ACK)), [])
     if not flags & TcpFlags.SYN or not times:
-        return 0.0, 0.0, Backoff.FIRST
+        first = _previous_syn(walker, row, direction)
+        wait = 0.0 if first is None else walker.packets.time[row] - walker.packets.time[first]
+        return wait, 0.0, Backoff.FIRST
     wait = walker.packets.time[row] - times[-1]
     if len(times) < 2:
         return wait, 0.0, Backoff.FIRST
@@ -318,6 +325,25 @@ def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float
     if 0.8 <= ratio <= 1.25:
         return wait, before, Backoff.SAME
     return wait, before, Backoff.OTHER
+
+
+def _previous_syn(walker: Walk, row: int, direction: Direction) -> int | None:
+    """The row of this first SYN's first copy (its sender, seq, no ACK) in the connection before
+    on the port pair: the capture told it there, as it reached that connection synchronized."""
+    p, prev = walker.packets, walker.previous
+    flags = p.flags[row]
+    if prev is None or flags & (TcpFlags.ACK | TcpFlags.RST) or not flags & TcpFlags.SYN:
+        return None
+    if (direction, False) in walker.syn_times:
+        return None
+    src, sport, seq = p.src[row], p.sport[row], p.seq[row]
+    copies = [
+        r
+        for r in prev.packet_index
+        if p.flags[r] & _SYN_ACK_RST == TcpFlags.SYN
+        and (p.seq[r], p.src[r], p.sport[r]) == (seq, src, sport)
+    ]
+    return copies[-1] if copies else None
 
 
 def _reacks_fin(walker: Walk, row: int, direction: Direction) -> bool:
@@ -354,6 +380,19 @@ def _synack_resent_later(walker: Walk, row: int, direction: Direction) -> bool:
         and p.flags[r] & (TcpFlags.SYN | TcpFlags.ACK) == TcpFlags.SYN | TcpFlags.ACK
         for r in (index[k] for k in range(bisect_right(index, row), len(index)))
     )
+
+
+def _receiver_shows_it(walker: Walk, row: int, direction: Direction) -> bool | None:
+    """The receiver's first later segment without SYN or RST shows it took an ACK of its SYN:
+    True when the sender sent nothing in between, False when it did, None when none follows."""
+    p, index, st = walker.packets, walker.conn.packet_index, walker.states
+    sent_between = False
+    for r in (index[k] for k in range(bisect_right(index, row), len(index))):
+        if st.direction[r] == direction:
+            sent_between = True
+        elif not p.flags[r] & (TcpFlags.SYN | TcpFlags.RST):
+            return not sent_between
+    return None
 
 
 def sentence_params(
@@ -436,11 +475,14 @@ class Reuse:
     states: tuple[TcpState, ...]  # the old connection's state the text names
 
 
+_OPENING = (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO, Situation.SYN_AGAIN_NEW)
+
+
 def reuse(walker: Walk, row: int, situation: Situation) -> Reuse | None:
     """RFC 6191: a new ISN beyond the old sequence space, or newer timestamps, keep old
     segments out of the new connection; both are read from the two connections' packets."""
     prev = walker.previous
-    if prev is None or situation not in (Situation.SYN, Situation.SYN_DATA, Situation.SYN_TFO):
+    if prev is None or situation not in _OPENING:
         return None
     if prev.time_wait in (Closer.NONE, Closer.UNKNOWN):
         return None  # unknown: the previous connection's close was seen one way only

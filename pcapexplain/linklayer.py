@@ -25,17 +25,18 @@ NULL, ETHERNET, RAW, LOOP, SLL, SLL2 = 0, 1, 101, 108, 113, 276
 RAW_ALIASES = (12, 14)  # DLT_RAW on most platforms, as wiretap maps them
 RAW4, RAW6 = 228, 229
 KNOWN_LINKTYPES = frozenset((NULL, ETHERNET, RAW, LOOP, SLL, SLL2, *RAW_ALIASES, RAW4, RAW6))
+# The link types read, each by the key of its name in the texts (doctor.link.<key>).
 LINKTYPE_NAMES = {
-    NULL: "BSD loopback",
-    ETHERNET: "Ethernet",
-    RAW: "raw IP",
-    12: "raw IP",
-    14: "raw IP",
-    LOOP: "OpenBSD loopback",
-    SLL: "Linux cooked v1",
-    SLL2: "Linux cooked v2",
-    RAW4: "raw IPv4",
-    RAW6: "raw IPv6",
+    NULL: "bsd_loopback",
+    ETHERNET: "ethernet",
+    RAW: "raw_ip",
+    12: "raw_ip",
+    14: "raw_ip",
+    LOOP: "openbsd_loopback",
+    SLL: "linux_cooked_v1",
+    SLL2: "linux_cooked_v2",
+    RAW4: "raw_ipv4",
+    RAW6: "raw_ipv6",
 }
 
 # What follows the link header (per record).

@@ -187,6 +187,8 @@ class CaptureInfo:
     truncated_at: int | None = None  # frame after which the file was cut, when it was
     warnings: tuple[str, ...] = ()
     reader: str = "tshark"  # Reader value of the reader that read the file
+    # (frame left out, the kept frame it copies): packets captured twice (copies.without_copies)
+    copies: tuple[tuple[int, int], ...] = ()
 
     @property
     def read_by(self) -> str:

@@ -86,6 +86,7 @@ class Story:
     lines: tuple[NarrativeLine, ...]
 
 
+COPIES_LISTED = 20  # left-out copies named in a connection's note; more are counted, then …
 HALF_CLOSE_LINES = 6  # segments of a half-close told one by one; the rest are summarised
 RESENT_LINES = 6  # resent data segments told one by one, with their cause; the rest summarised
 ECN_LINES = 6  # ECE echoes and CWRs told one by one; the rest summarised
@@ -150,6 +151,7 @@ def story(
         *inference_notes(connection, lang),
         vantage_text(connection, lang),
         *icmp_notes(connection, lang),
+        *copies_note(result, connection, lang),
     )
     return Story(connection_header(connection, lang), notes, tuple(lines))
 
@@ -566,6 +568,24 @@ def icmp_notes(conn: Connection, lang: Lang) -> tuple[str, ...]:
             seq=e.seq,
         )
         for e in conn.icmp
+    )
+
+
+def copies_note(result: CaptureAnalysis, conn: Connection, lang: Lang) -> tuple[str, ...]:
+    """The frames left out as second copies of the connection's packets: a frame range told
+    ("frames 7–13") may span them, while every count leaves them out."""
+    if not result.capture.copies:
+        return ()
+    frame = result.packets.frame
+    kept = {frame[row] for row in conn.packet_index}
+    left_out = [copy for copy, original in result.capture.copies if original in kept]
+    if not left_out:
+        return ()
+    listed = [str(f) for f in left_out[:COPIES_LISTED]]
+    if len(left_out) > COPIES_LISTED:
+        listed.append("…")
+    return (
+        plural(lang, "ui.copies", len(left_out), frames=text(lang, "ui.list_sep").join(listed)),
     )
 
 

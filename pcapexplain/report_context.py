@@ -33,6 +33,7 @@ from pcapexplain.facts import state_name
 from pcapexplain.model import (
     Anomaly,
     CaptureAnalysis,
+    CaptureInfo,
     Closer,
     Connection,
     Handshake,
@@ -277,7 +278,7 @@ def _capture_facts(
     facts = [
         (text(lang, "report.fact.size"), f"{narrate.human_bytes(info.size_bytes, lang)}"),
         (text(lang, "report.fact.sha256"), info.sha256),
-        (text(lang, "report.fact.packets"), f"{info.total_frames:,} / {len(packets):,} TCP"),
+        (text(lang, "report.fact.packets"), _packets_fact(lang, info, len(packets))),
         (text(lang, "report.fact.span"), text(lang, "report.seconds", seconds=span)),
         (text(lang, "report.fact.connections"), f"{len(result.connections):,}"),
         (text(lang, "report.fact.reader"), reader_name(lang, info.reader, info.read_by)),
@@ -286,6 +287,16 @@ def _capture_facts(
     ]
     facts += [(text(lang, "report.fact.warning"), in_lang(w, lang)) for w in info.warnings]
     return tuple(facts)
+
+
+def _packets_fact(lang: Lang, info: CaptureInfo, tcp: int) -> str:
+    """Frames / TCP packets analysed; copies left out are named, not counted as TCP packets."""
+    shown = f"{info.total_frames:,} / {tcp:,} TCP"
+    if info.copies:
+        shown = text(
+            lang, "report.fact.copies_left_out", shown=shown, count=f"{len(info.copies):,}"
+        )
+    return shown
 
 
 def _counts(lang: Lang, kind: str, values: Sequence[Handshake | Teardown]) -> tuple[Count, ...]:

@@ -33,6 +33,7 @@ class Situation(StrEnum):
     SYN_AGAIN_DOUBLED = "syn_again_doubled"  # the wait doubled: exponential backoff
     SYN_AGAIN_SAME = "syn_again_same"  # the same wait again: linear retries
     SYN_AGAIN_OTHER = "syn_again_other"
+    SYN_AGAIN_NEW = "syn_again_new"  # its first copy reached the connection before: told there
     SYN_STALE = "syn_stale"  # RFC 9293 Fig. 8 at the server: a SYN its client never made
     SYN_CROSSING = "syn_crossing"  # the second SYN of a simultaneous open (Fig. 7)
     SYN_IN_CONNECTION = "syn_in_connection"  # a SYN inside a synchronized connection
@@ -57,7 +58,9 @@ class Situation(StrEnum):
     HS_ACK_INFERRED = "hs_ack_inferred"  # proves a SYN-ACK the capture missed
     HS_ACK_UNDELIVERED = "hs_ack_undelivered"  # the SYN-ACK is resent later: no effect there
     HS_ACK_UNCONFIRMED = "hs_ack_unconfirmed"  # the server never shows it: a RST follows instead
-    HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK, and completes the handshake
+    HS_ACK_AGAIN = "hs_ack_again"  # answers a resent SYN-ACK; the server's next segment shows it
+    HS_ACK_AGAIN_OR_LATER = "hs_ack_again_or_later"  # ... it, or the client's segments after it
+    HS_ACK_AGAIN_UNSHOWN = "hs_ack_again_unshown"  # ... nothing later shows the server took it
     DATA_ACK_PROVES_HS_ACK = "data_ack_proves_hs_ack"  # from SYN_RECEIVED: a missed third ACK
     ACK_OPENS_SIMULTANEOUS = "ack_opens_simultaneous"
     ACK_AFTER_CROSSED_SYNACK = "ack_after_crossed_synack"  # its sender's crossed SYN-ACK came first
@@ -182,6 +185,7 @@ class PacketFacts:
     synack_ack_delta: int | None = None  # a SYN-ACK's ack minus the client's ISN
     syn_length: int = 0  # data bytes on the client's SYN
     tfo: bool = False  # the TCP Fast Open option is present
+    syn_copy_before: bool = False  # the same SYN was told in the connection before (facts)
     answers_ack: bool = False  # a RST answers a segment that carried ACK
     first_seen: bool = False  # no earlier segment of its connection is in the capture
     half_close: bool = False  # data or its ACK while one direction is closed
@@ -194,6 +198,9 @@ class PacketFacts:
     synack_crossed: bool = False  # its sender's SYN-ACK crossed the receiver's (Fig. 7)
     sent_synack: bool = False  # its sender has sent a SYN-ACK before it
     hs_acked_before: bool = False  # its sender has sent a handshake ACK before it
+    # A later segment of the receiver, no SYN or RST, shows it ESTABLISHED; None: none was captured.
+    # True: the sender sent nothing in between, so this packet is what took it there.
+    receiver_shows_it: bool | None = None
     self_connect: bool = False  # sender and receiver are one socket (Connection.self_connect)
     close_order_unknown: bool = False  # Connection.closed_first is Closer.UNKNOWN
     peer_unseen: bool = False  # none of the other side's packets is in the capture
@@ -296,6 +303,8 @@ def _syn(f: PacketFacts) -> Situation:
         return Situation.SYN_IN_CONNECTION
     if s.after is not T.SYN_SENT:
         return Situation.OTHER
+    if f.syn_copy_before:
+        return Situation.SYN_AGAIN_NEW
     if not f.length:
         return Situation.SYN
     return Situation.SYN_TFO if f.tfo else Situation.SYN_DATA
@@ -368,6 +377,14 @@ def _fin(f: PacketFacts) -> Situation:
     return Situation.FIN_OTHER
 
 
+def _hs_ack_again(f: PacketFacts) -> Situation:
+    """The ACK before it did not take effect: this one did only if the server's next segment
+    shows it, and before the client's next segment, which could have done it instead."""
+    if f.receiver_shows_it is None:
+        return Situation.HS_ACK_AGAIN_UNSHOWN
+    return Situation.HS_ACK_AGAIN if f.receiver_shows_it else Situation.HS_ACK_AGAIN_OR_LATER
+
+
 def _ack_or_data(f: PacketFacts) -> Situation:
     s, r = f.sender, f.receiver
     if f.role is PacketRole.HANDSHAKE_ACK:
@@ -380,7 +397,7 @@ def _ack_or_data(f: PacketFacts) -> Situation:
                 return Situation.ACK_OPENS_SIMULTANEOUS
             if f.length:
                 return Situation.HS_ACK_DATA
-            return Situation.HS_ACK_AGAIN if f.hs_acked_before else Situation.HS_ACK
+            return _hs_ack_again(f) if f.hs_acked_before else Situation.HS_ACK
         if r.before is r.after is T.SYN_RECEIVED:
             if f.synack_resent_later:
                 return Situation.HS_ACK_UNDELIVERED
@@ -449,6 +466,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.SYN_DATA: ("three_way_handshake",),
     Situation.SYN_TFO: ("three_way_handshake",),
     Situation.SYN_AGAIN: ("three_way_handshake",),
+    Situation.SYN_AGAIN_NEW: ("three_way_handshake",),
     Situation.SYN_AGAIN_DOUBLED: ("three_way_handshake",),
     Situation.SYN_AGAIN_SAME: ("three_way_handshake",),
     Situation.SYN_AGAIN_OTHER: ("three_way_handshake",),
@@ -475,6 +493,8 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.HS_ACK_UNDELIVERED: ("three_way_handshake",),
     Situation.HS_ACK_UNCONFIRMED: ("three_way_handshake",),
     Situation.HS_ACK_AGAIN: ("three_way_handshake", "why_three_minimum"),
+    Situation.HS_ACK_AGAIN_OR_LATER: ("three_way_handshake", "why_three_minimum"),
+    Situation.HS_ACK_AGAIN_UNSHOWN: ("three_way_handshake",),
     Situation.DATA_ACK_PROVES_HS_ACK: ("three_way_handshake",),
     Situation.ACK_OPENS_SIMULTANEOUS: ("simultaneous_open",),
     Situation.ACK_AFTER_CROSSED_SYNACK: ("simultaneous_open",),

@@ -39,7 +39,18 @@ ABBREVIATIONS = {
 # line's metavars; everything else English is a translation gap.
 PROPER_NAMES = {
     *("AIX", "Ixia", "SHB", "IDB", "SPB", "EPB", "PB", "Unicode"),
-    *("tshark", "pcapexplain", "Wireshark", "Zeek", "Linux", "Windows", "BSD", "macOS", "nmap"),
+    *(
+        "tshark",
+        "pcapexplain",
+        "Wireshark",
+        "Zeek",
+        "Linux",
+        "Windows",
+        "BSD",
+        "OpenBSD",
+        "macOS",
+        "nmap",
+    ),
     *("sysctl", "JavaScript", "NULL", "Xmas", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "Karn"),
     *("README.md", "Dask", "Telnet"),
     *("Python", "tcpdump", "pcap", "pcapng", "gzip"),

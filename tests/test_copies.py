@@ -11,7 +11,7 @@ import pytest
 
 from pcapexplain import copies
 from pcapexplain.cli import main
-from pcapexplain.explanations import plural, text
+from pcapexplain.explanations import in_lang, plural, text
 from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, Lang
 from tests.builders import ACK, PSH, Conversation, Packet, columns
 
@@ -94,6 +94,38 @@ def test_three_records_of_one_packet_leave_one() -> None:
     kept = copies.without_copies(Capture(info=info, packets=columns(c.packets)))
     assert list(kept.packets.frame) == [1, 2, 3, 4]
     assert len(kept.info.warnings) == 1
+    assert kept.info.copies == ((5, 4), (6, 4))  # the third copy names the kept first one
+
+
+def _warning(c: Conversation, lang: Lang = Lang.EN) -> str:
+    info = CaptureInfo(path="x", size_bytes=0, sha256="", tshark_version="", total_frames=0)
+    kept = copies.without_copies(Capture(info=info, packets=columns(c.packets)))
+    (warning,) = kept.info.warnings
+    return in_lang(warning, lang)
+
+
+@pytest.mark.parametrize("ip_id", (NO_VALUE, 0))
+def test_the_warning_names_what_was_compared_without_an_identification(ip_id: int) -> None:
+    """IPv6: no identification was compared, only the time and the other side's silence."""
+    c, request = _exchange(ip_id)
+    _again(c, request, copies.COPY_GAP / 2)
+    for lang in Lang:
+        said = _warning(c, lang)
+        assert text(lang, "warning.compared.weak", gap="1") in said
+        assert text(lang, "warning.compared.strong") not in said
+    assert "identification" not in _warning(c).split("(there was no")[0]
+
+
+def test_the_warning_counts_copies_matched_by_each_rule() -> None:
+    c, request = _exchange(7)
+    _again(c, request, 0.0001)
+    for lang in Lang:
+        assert text(lang, "warning.compared.strong") in _warning(c, lang)
+    answer = c.send(c.server, ACK)
+    answer.ip_id, answer.tcp_sum = 0, 0x4321
+    _again(c, answer, copies.COPY_GAP / 2)
+    said = _warning(c)
+    assert "; 1 copy also had the same IP identification, 1 copy had none" in said
 
 
 # ------------------------------------------------------------------ the shipped commands
@@ -112,6 +144,32 @@ def test_connections_counts_each_packet_once(
     assert row["anomalies"] == []
     assert (row["handshake"], row["teardown"]) == ("complete", "three_way")
     assert "10 packets were captured twice" in captured.err
+    # The SYN-ACK's copy (frame 4) carries identification 0, as Linux's SYN-ACKs do: it matched
+    # by the time and the client's silence, the nine others by their identification.
+    assert "9 copies also had the same IP identification, 1 copy had none" in captured.err
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_explain_names_the_frames_a_range_spans_but_no_count_includes(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "frames 7–13" spans the copies 8, 10 and 12: the story names every left-out frame."""
+    assert main(["explain", str(SAMPLE), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    frames = text(lang, "ui.list_sep").join(str(f) for f in range(2, 21, 2))
+    assert plural(lang, "ui.copies", 10, frames=frames) in out
+    assert text(lang, "ui.frames", first=7, last=13) in out
+    assert plural(lang, "narr.sum.acks", 2) in out  # the range's counts: kept packets only
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_report_counts_the_copies_apart_from_the_tcp_packets(lang: Lang, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    assert main(["report", str(SAMPLE), "--lang", lang.value, "-o", str(page)]) == 0
+    html = page.read_text(encoding="utf-8")
+    assert text(lang, "report.fact.copies_left_out", shown="20 / 10 TCP", count="10") in html
 
 
 @pytest.mark.tshark
@@ -121,6 +179,10 @@ def test_explain_tells_no_copy_as_a_resend(lang: Lang, capsys: pytest.CaptureFix
     captured = capsys.readouterr()
     counted = plural(lang, "warning.packets", 10)
     assert counted in captured.err
+    both = text(lang, "warning.compared.both", strong="9", weak="1", gap="1")
+    assert both.split("9")[0] in captured.err.replace("\n", "")
+    assert plural(lang, "warning.copy_count", 9) in captured.err
+    assert text(lang, "warning.compared.strong") not in captured.err
     flagged = text(lang, "narr.flagged", titles="").split(":")[0].split("：")[0]
     again = "again (seq" if lang is Lang.EN else "又发了一次"
     assert flagged not in captured.out and again not in captured.out

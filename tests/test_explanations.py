@@ -73,6 +73,7 @@ LANGUAGE_NEUTRAL = {
     "error.named",
 }
 REPORT_PARAMS = {
+    "report.fact.copies_left_out": {"shown", "count"},
     "report.left_out": {"count"},
     "report.left_out_severe": {"count", "limit"},
     "report.band": {"frames", "count", "size"},
@@ -91,7 +92,7 @@ BATCH_PARAMS = {
     "batch.warning": {"warning"},
     "batch.interrupted": {"done", "total"},
 }
-SUMMARY_PARAMS = {"count", "amount"}
+SUMMARY_PARAMS = {"count", "amount", "frames"}  # frames: the frame numbers a count names
 GRADING_PARAMS = {
     "rubric.ui.score": {"earned", "possible"},
     "rubric.ui.not_graded": {"points"},

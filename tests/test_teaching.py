@@ -21,15 +21,19 @@ from pcapexplain.explanations import finding_texts, text
 from pcapexplain.model import (
     CaptureAnalysis,
     CaptureInfo,
+    Connection,
     Handshake,
     Inference,
     Lang,
+    PacketColumns,
+    PacketStates,
     TcpState,
 )
 from pcapexplain.narrate import (
     NarrativeLine,
     Story,
     flags_label,
+    narrate,
     predecessors,
     state_path,
     story,
@@ -60,6 +64,124 @@ def _line(told: Story, frame: int) -> NarrativeLine:
 
 def _built(conv: Conversation) -> CaptureAnalysis:
     return api.analyse_columns(CaptureInfo("built", 0, "", "TSHARK", 0), conv.columns())
+
+
+# ------------------------------------------------------------------------------ handshakes
+
+
+def _third_ack_lost() -> Conversation:
+    """A handshake whose third ACK did not take effect: the SYN-ACK again, the ACK again."""
+    c = Conversation()
+    c.handshake()
+    c.send(c.server, SYN | ACK, seq=c.server_isn)
+    c.ack(c.client)
+    return c
+
+
+def _again(c: Conversation) -> Situation | None:
+    told = narrate(*_analysed(c), "en")
+    return next(line.situation for line in told if line.frame == 5)
+
+
+def _analysed(c: Conversation) -> tuple[PacketColumns, PacketStates, Connection]:
+    result = _built(c)
+    return result.packets, result.states, result.connections[0]
+
+
+def test_the_ack_again_took_effect_only_where_the_server_shows_it() -> None:
+    """With nothing after it, nothing shows the server took it: the one before was not."""
+    c = _third_ack_lost()
+    assert _again(c) is Situation.HS_ACK_AGAIN_UNSHOWN
+    c.data(c.server)  # the server's next segment, the client silent since: this ACK did it
+    assert _again(c) is Situation.HS_ACK_AGAIN
+    c = _third_ack_lost()
+    c.data(c.client)  # the client's request, itself an ACK, came first: either took it
+    c.ack(c.server)
+    assert _again(c) is Situation.HS_ACK_AGAIN_OR_LATER
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("name", ("handshake_ack_lost.pcap", "accept_queue_full.pcap"))
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_capture_ending_after_the_ack_again_does_not_claim_it_arrived(
+    name: str, lang: Lang, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The samples cut after the client's last third ACK: the server never answers it there."""
+    last = {"handshake_ack_lost.pcap": 5, "accept_queue_full.pcap": 17}[name]
+    cut = _first_frames(SAMPLES / name, last, tmp_path / name)
+    assert main(["explain", str(cut), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    (line,) = [row for row in out.splitlines() if row.startswith(_frame_head(lang, last))]
+    assert (
+        text(
+            lang,
+            "narr.hs_ack_again_unshown",
+            ack=1,
+            receiver_before="SYN_RECEIVED",
+            receiver_after="ESTABLISHED",
+        )
+        in line
+    )
+
+
+def _first_frames(path: Path, count: int, out: Path) -> Path:
+    """A classic pcap's first count records, as a capture stopped there writes them."""
+    data = path.read_bytes()
+    end = 24  # the file header; each record: a 16-byte header, then its captured length
+    for _ in range(count):
+        end += 16 + int.from_bytes(data[end + 8 : end + 12], "little")
+    out.write_bytes(data[:end])
+    return out
+
+
+def _frame_head(lang: Lang, frame: int) -> str:
+    return "  " + text(lang, "ui.frame", frame=frame) + " ·"
+
+
+def test_a_syn_whose_first_copy_reached_the_old_connection_is_told_as_sent_again() -> None:
+    """A client that lost its connection opens a new one from the same port: its SYN lands in
+    the old, still synchronized connection; the copy it resends opens the new one."""
+    c = Conversation()
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    c.send(c.client, SYN, seq=90000)  # a new ISN, into the old connection
+    c.ack(c.server)  # the challenge ACK, with the old numbers
+    c.send(c.client, RST, seq=c.packets[-1].ack)
+    c.send(c.client, SYN, seq=90000)  # the same SYN again
+    c.send(c.server, SYN | ACK, seq=70000, ack=90001)
+    c.send(c.client, ACK, seq=90001, ack=70001)
+    result = _built(c)
+    assert [list(conn.packet_index) for conn in result.connections][1][0] == 8
+    before = predecessors(result.connections)
+    told = story(result, result.connections[1], EN, before.get(1))
+    assert _line(told, 9).situation is Situation.SYN_AGAIN_NEW  # frame 9: row 8
+    assert "0.030 s after its first copy" in _line(told, 9).text
+    alone = story(result, result.connections[1], EN)  # no connection before: a first SYN
+    assert _line(alone, 9).situation is Situation.SYN
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_client_reconnects_tells_the_new_connections_syn_as_sent_again(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Frame 11 is frame 8 sent again (the same ISN); frame 8 stays in the old connection."""
+    name = "client_reconnects.pcap"
+    told = _story(name, lang, connection=1)
+    assert _line(told, 11).situation is Situation.SYN_AGAIN_NEW
+    assert 8 in {line.frame for line in _story(name, lang).lines}
+    assert main(["explain", str(SAMPLES / name), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    resent = text(
+        lang,
+        "narr.syn_again_new",
+        seq_raw=3738016505,
+        wait="0.011",
+        sender=text(lang, "who.client"),
+        sender_after="SYN_SENT",
+    )
+    assert resent in out
 
 
 # ---------------------------------------------------------------------------------- closes
@@ -438,7 +560,9 @@ def test_a_lost_third_ack_is_told_as_lost_and_the_next_one_completes_the_handsha
     SYN-ACK (frame 4); the ACK again (frame 5) completes the handshake."""
     told = _story("handshake_ack_lost.pcap", lang)
     kinds = [_line(told, frame).situation for frame in (3, 4, 5)]
-    assert kinds == [Situation.HS_ACK_UNDELIVERED, Situation.SYNACK_AGAIN, Situation.HS_ACK_AGAIN]
+    # The client's request (6) comes before the server's next segment (7): either completed it.
+    again = Situation.HS_ACK_AGAIN_OR_LATER
+    assert kinds == [Situation.HS_ACK_UNDELIVERED, Situation.SYNACK_AGAIN, again]
     assert main(["explain", str(SAMPLES / "handshake_ack_lost.pcap"), "--lang", lang.value]) == 0
     out = capsys.readouterr().out
     for frame in (3, 4, 5):

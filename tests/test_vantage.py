@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from pcapexplain import narrate, vantage
+from pcapexplain.cli import main
+from pcapexplain.explanations import text
 from pcapexplain.model import CapturePoint, Handshake, Lang, Vantage
 from pcapexplain.reconstructor import reconstruct
 from tests.builders import ACK, SYN, Conversation
@@ -102,8 +106,16 @@ def test_a_resent_syn_ack_is_measured_from_the_copy_the_ack_answers() -> None:
     ("gaps", "en", "zh"),
     [
         ((40 * MS, 0.05 * MS), ["near the client", "20.0 ms (one one-way delay)"], ["靠近客户端"]),
-        ((0.05 * MS, 40 * MS), ["near the server", "client about 20.0 ms"], ["靠近服务器"]),
-        ((30 * MS, 10 * MS), ["between", "client was about 5.0 ms", "server about 15.0"], ["之间"]),
+        (
+            (0.05 * MS, 40 * MS),
+            ["near the server", "if the client sent its ACK as soon as", "client about 20.0 ms"],
+            ["靠近服务器", "如果客户端一收到 SYN-ACK 就发出 ACK"],
+        ),
+        (
+            (30 * MS, 10 * MS),
+            ["between", "client was about 5.0 ms", "server about 15.0", "holds it back"],
+            ["之间", "暂缓发送的客户端"],
+        ),
         ((0.04 * MS, 0.015 * MS), ["cannot be told reliably", "0.055 ms"], ["无法可靠", "0.055"]),
     ],
 )
@@ -123,3 +135,18 @@ def test_without_a_handshake_the_story_says_it_cannot_tell() -> None:
     conn = reconstruct(c.columns())[0][0]
     assert "cannot be told" in narrate.vantage_text(conn, Lang.EN)
     assert "无法判断" in narrate.vantage_text(conn, Lang.ZH)
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_held_third_ack_is_named_as_what_near_the_server_rests_on(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """accept_queue_full.pcap was taken at the client, whose third ACK waited 200 ms: the same
+    packets captured beside the server would show the same split, so the story says on what
+    its "near the server" rests."""
+    sample = Path(__file__).resolve().parent.parent / "sample_captures" / "accept_queue_full.pcap"
+    assert main(["explain", str(sample), "--lang", lang.value]) == 0
+    out = capsys.readouterr().out
+    said = text(lang, "vantage.near_server", synack_ack="200.5", syn_synack="0.049", client="100.3")
+    assert said in out
