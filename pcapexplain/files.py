@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import secrets
+import shutil
 import stat
 import sys
 import tempfile
@@ -77,14 +79,36 @@ def spooled_stdin(status: ReadStatus) -> Iterator[Path]:
     the hash and the magic check need a file they can open, which a pipe cannot give them."""
     if sys.stdin is None or sys.stdin.isatty():
         raise CaptureUnreadable(said("error.stdin_terminal"), hint=said("hint.pipe_capture"))
-    with tempfile.TemporaryDirectory(prefix="pcapexplain-stdin-") as folder:
-        target = Path(folder) / "stdin.pcap"
+    with _private_folder() as folder:
+        target = folder / "stdin.pcap"
         source = sys.stdin.buffer
         with target.open("wb") as out:
             while block := source.read(READ_SIZE):
                 out.write(block)
                 status.received += len(block)
         yield target
+
+
+@contextlib.contextmanager
+def _private_folder() -> Iterator[Path]:
+    """A new folder only this user can read, removed however the block ends.
+
+    tempfile.TemporaryDirectory leaves its folder behind when Ctrl-C lands between its mkdir and
+    the registration of its cleanup; here the cleanup covers the mkdir itself."""
+    while True:
+        folder = Path(tempfile.gettempdir()) / f"pcapexplain-stdin-{secrets.token_hex(8)}"
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            continue  # another's folder: never removed
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)  # a Ctrl-C raised just after the mkdir
+            raise
+        break
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _NOT_REGULAR = (  # keys of error.what.*

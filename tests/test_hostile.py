@@ -4,6 +4,7 @@ files, no work left running after a failed run, and progress only on a terminal.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import pty
@@ -12,13 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from pcapexplain import readers
+from pcapexplain import files, readers
 from pcapexplain.errors import CaptureUnreadable, NotACapture
 from pcapexplain.model import Reader
 from tests.shipped import command, run
@@ -106,6 +108,26 @@ def test_interrupted_while_reading_standard_input_leaves_nothing(tmp_path: Path)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_just_after_the_spool_folder_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The window the command-level test above can only hit by chance under load: the interrupt
+    # lands after mkdir returned, before any cleanup was set up.
+    real_mkdir = os.mkdir
+
+    def mkdir_then_ctrl_c(path: str | os.PathLike[str], mode: int = 0o777) -> None:
+        real_mkdir(path, mode)
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
+    monkeypatch.setattr(files.os, "mkdir", mkdir_then_ctrl_c)
+    monkeypatch.setattr(files.sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    with pytest.raises(KeyboardInterrupt), files.spooled_stdin(files.ReadStatus()):
+        pass
     assert not list(tmp_path.iterdir())
 
 
