@@ -9,7 +9,7 @@ import io
 import itertools
 import operator
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -46,13 +46,7 @@ def replacing(target: Path) -> Iterator[Path]:
     to disk before the rename; on any error, Ctrl-C included, it is removed and target is left
     as it was. Raises OutputError when the folder is missing or not writable.
     """
-    folder = target.parent if str(target.parent) else Path(".")
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=TEMP_SUFFIX, dir=folder)
-    except OSError as exc:
-        raise OutputError(_unwritable(target, exc)) from exc
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _reserved(target)
     try:
         yield tmp
         with open(tmp, "rb+") as handle:
@@ -65,6 +59,27 @@ def replacing(target: Path) -> Iterator[Path]:
         if isinstance(exc, OSError):
             raise OutputError(_unwritable(target, exc)) from exc
         raise
+
+
+def _reserved(target: Path) -> Path:
+    """A new empty file beside target, named ".NAME.XXXXXXXX.tmp", readable by its owner only.
+
+    tempfile.mkstemp leaves its file behind when Ctrl-C lands between its open and the caller's
+    cleanup; here the cleanup covers the open itself."""
+    folder = target.parent if str(target.parent) else Path(".")
+    while True:
+        tmp = folder / f".{target.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
+        except FileExistsError:
+            continue  # another's file: never removed
+        except OSError as exc:
+            raise OutputError(_unwritable(target, exc)) from exc
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)  # a Ctrl-C raised just after the open
+            raise
+        return tmp
 
 
 def _unwritable(target: Path, exc: OSError) -> str:

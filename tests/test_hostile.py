@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import files, readers
+from pcapexplain import files, output, readers
 from pcapexplain.errors import CaptureUnreadable, NotACapture
 from pcapexplain.model import Reader
 from tests.shipped import command, run
@@ -124,10 +124,25 @@ def test_ctrl_c_just_after_the_spool_folder_is_made_leaves_nothing(
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     monkeypatch.setattr(tempfile, "tempdir", None)  # gettempdir() reads TMPDIR again
-    monkeypatch.setattr(files.os, "mkdir", mkdir_then_ctrl_c)
-    monkeypatch.setattr(files.sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
+    monkeypatch.setattr(os, "mkdir", mkdir_then_ctrl_c)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))
     with pytest.raises(KeyboardInterrupt), files.spooled_stdin(files.ReadStatus()):
         pass
+    assert not list(tmp_path.iterdir())
+
+
+def test_ctrl_c_just_after_the_output_temporary_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def open_then_ctrl_c(path: str | os.PathLike[str], flags: int, mode: int = 0o777) -> int:
+        os.close(real_open(path, flags, mode))  # the file exists, as after mkstemp's open
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "open", open_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        output.atomic_write_text(tmp_path / "report.html", "never written")
     assert not list(tmp_path.iterdir())
 
 
