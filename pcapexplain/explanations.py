@@ -106,6 +106,7 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
     "resent_ms",  # a resent segment: milliseconds since the copy before it
     "dup_acks",  # duplicate ACKs and ACKs with SACK blocks from the receiver in between
     "sack_acks",
+    "cut",  # ... and its segments in between whose TCP options the snapshot length cut
     "rtts",  # the delay in handshake round trips, and that round trip in milliseconds
     "rtt_ms",
     "titles",  # anomaly titles, joined (narr.flagged only)

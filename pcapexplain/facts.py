@@ -431,13 +431,21 @@ def sentence_params(
 def _resent_params(walker: Walk, row: int, f: PacketFacts) -> dict[str, object]:
     """A resent segment's delay, the ACKs seen meanwhile, and the delay in round trips."""
     if f.resent_because is None:
-        return {"resent_ms": "-", "dup_acks": 0, "sack_acks": 0, "rtts": "-", "rtt_ms": "-"}
+        return {
+            "resent_ms": "-",
+            "dup_acks": 0,
+            "sack_acks": 0,
+            "cut": 0,
+            "rtts": "-",
+            "rtt_ms": "-",
+        }
     found = _resent_evidence(walker, row)
     rtts = found.rtts
     return {
         "resent_ms": f"{found.delay * 1000:,.1f}",
         "dup_acks": found.dup_acks,
         "sack_acks": found.sack_acks,
+        "cut": found.cut,
         "rtts": "-" if rtts is None else f"{rtts:,.0f}",
         "rtt_ms": "-" if found.rtt is None else f"{found.rtt * 1000:.3f}",
     }

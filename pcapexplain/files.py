@@ -20,6 +20,7 @@ import numpy as np
 
 from pcapexplain.errors import CaptureNotFound, CaptureUnreadable, os_reason
 from pcapexplain.explanations import said
+from pcapexplain.model import PacketColumns
 
 READ_SIZE = 1 << 20
 STDIN = "-"  # the capture argument that means standard input, as for tshark and tcpdump
@@ -162,6 +163,23 @@ def sha256(path: Path, stop: threading.Event | None = None) -> str:
                 return ""
             digest.update(block)
     return digest.hexdigest()
+
+
+def packet_warnings(packets: PacketColumns) -> tuple[str, ...]:
+    """The warnings either reader gives about the segments it read."""
+    return (
+        *backwards_warning(packets.time, packets.frame),
+        *headers_cut_warning(packets.header_cut, packets.frame),
+    )
+
+
+def headers_cut_warning(cut: Sequence[int], frames: Sequence[int]) -> tuple[str, ...]:
+    """The warning when the snapshot length cut TCP headers (none when it never did)."""
+    rows = np.flatnonzero(np.asarray(cut, dtype=np.int8))
+    if not len(rows):
+        return ()
+    segments = said("warning.segments", count=len(rows))
+    return (said("warning.headers_cut", segments=segments, first=int(frames[rows[0]])),)
 
 
 def backwards_warning(times: Sequence[float], frames: Sequence[int]) -> tuple[str, ...]:

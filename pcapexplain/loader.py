@@ -117,6 +117,10 @@ _FIELDS: tuple[tuple[str, str, ColumnKind], ...] = (
     ("tcp_checksum", "tcp.checksum.status:-1", "text"),
     ("ip_id", "ip.id:-1:U", "text"),  # hexadecimal, even with :U
     ("tcp_sum", "tcp.checksum:-1:U", "text"),
+    # A snapshot length that ends inside the TCP options: with every payload read as data, only
+    # the TCP header can make the frame short (tables._options_cut).
+    ("short", "_ws.short:1", "text"),
+    ("hdr_len", "tcp.hdr_len:-1", "number"),
     *((f"a{i}", name, "text") for i, name in enumerate(_ANALYSIS_FIELDS)),
 )
 _LAYOUT = tuple((name, kind) for name, _, kind in _FIELDS)
@@ -450,7 +454,7 @@ def _warnings(stderr: str, reader: _TabReader, packets: PacketColumns) -> tuple[
     found = []
     if _cut_short(stderr):
         found.append(said("warning.cut_short", frame=reader.last_frame))
-    return (*found, *files.backwards_warning(packets.time, packets.frame))
+    return (*found, *files.packet_warnings(packets))
 
 
 def _check_content(name: str, info: CaptureInfo, packets: PacketColumns, stderr: str) -> None:

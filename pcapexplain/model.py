@@ -152,6 +152,9 @@ class PacketColumns:
     ack: Sequence[int]  # raw acknowledgment number (present even without the ACK flag)
     length: Sequence[int]  # TCP payload bytes (0 when unknown)
     length_unknown: Sequence[int]  # 1 when tshark could not tell the length (malformed, cut)
+    # 1 when the capture's snapshot length cut the TCP header: its options are partly unknown,
+    # and tshark prints no analysis flags for it (duplicate ACK, zero window, ...)
+    header_cut: Sequence[int]
     window: Sequence[int]  # window field as sent, unscaled
     mss: Sequence[int]  # MSS option value or NO_VALUE
     wscale: Sequence[int]  # window-scale shift or NO_VALUE

@@ -88,7 +88,7 @@ def load_capture(
         truncated_at=summary.frames if summary.damaged else None,
         warnings=(
             *_warnings(summary, foreign),
-            *files.backwards_warning(packets.time, packets.frame),
+            *files.packet_warnings(packets),
         ),
         reader=Reader.NATIVE.value,
     )
@@ -446,6 +446,7 @@ class _Columns:
             "ack": np.where(printed, s.ack, NO_VALUE) if hidden else s.ack,
             "length": np.maximum(s.seglen, 0),
             "length_unknown": s.seglen < 0,  # as tshark leaves tcp.len empty
+            "header_cut": s.header_cut,
             "window": np.where(printed, s.window, NO_VALUE) if hidden else s.window,
             "mss": s.mss,
             "wscale": s.wscale,
@@ -497,7 +498,7 @@ _INT_COLUMNS = {
     **dict.fromkeys(("frame", "sport", "dport", "flags", "seq", "ack", "length", "window"), "q"),
     **dict.fromkeys(("mss", "wscale", "tsval", "ttl", "ip_len", "analysis", "stream"), "q"),
     **dict.fromkeys(("sack_perm", "sack", "tfo", "ip_checksum", "tcp_checksum"), "b"),
-    "length_unknown": "b",
+    **dict.fromkeys(("length_unknown", "header_cut"), "b"),
     **dict.fromkeys(("ip_id", "tcp_sum"), "i"),
 }
 _NUMPY = {"q": np.int64, "b": np.int8, "i": np.int32}

@@ -41,6 +41,9 @@ class Cause(StrEnum):
     SACK = "sack"  # fewer duplicate ACKs, but SACK blocks showed later data had arrived
     TIMEOUT = "timeout"  # nothing came back, and at least MIN_RTO passed: a timer fired
     EARLY = "early"  # nothing came back, yet sooner than any retransmission timer
+    # nothing readable came back: the snapshot length cut the options (and tshark's flags) of
+    # segments the peer sent in between, so duplicate ACKs or SACK blocks may hide among them
+    OPTIONS_CUT = "options-cut"
     SPURIOUS = "spurious"  # the data had already been acknowledged
     UNKNOWN = "unknown"  # the original is not in the capture
 
@@ -54,6 +57,7 @@ class Evidence:
     delay: float  # seconds since that copy, 0.0 when it is unknown
     dup_acks: int  # duplicate ACKs from the receiver in between
     sack_acks: int  # ACKs with SACK blocks from the receiver in between
+    cut: int  # segments from the receiver in between whose TCP options the capture cut
     rtt: float | None  # the handshake's round trip at the capture point, when measured
 
     @property
@@ -104,11 +108,15 @@ def evidence_of(
     # Only what came before the last wanted row, and segments of a side with wanted rows, matter.
     ordered = sorted(set(wanted))
     before_last = rows[: bisect_right(rows, ordered[-1])]
-    analysis, sack, length = packets.analysis, packets.sack, packets.length
+    analysis, sack, length, cut = packets.analysis, packets.sack, packets.length, packets.header_cut
     for d in sorted({directions[row] for row in ordered}):
-        # The peer's duplicate ACKs and ACKs with SACK blocks, and the side's data segments.
+        # The peer's duplicate ACKs, ACKs with SACK blocks and cut headers, and the side's data.
         peer = [r for r in before_last if directions[r] != d]
-        seen = _Seen([r for r in peer if analysis[r] & _DUP_ACK], [r for r in peer if sack[r]])
+        seen = _Seen(
+            [r for r in peer if analysis[r] & _DUP_ACK],
+            [r for r in peer if sack[r]],
+            [r for r in peer if cut[r]],
+        )
         sent = _Sent([r for r in before_last if directions[r] == d and length[r]])
         for row in ordered:
             if directions[row] == d:
@@ -123,13 +131,15 @@ class _Seen:
 
     dup_acks: list[int]  # duplicate ACKs
     sack_acks: list[int]  # ACKs with SACK blocks
+    cut: list[int]  # segments whose TCP options the snapshot length cut
 
-    def between(self, first: int, last: int) -> tuple[int, int]:
-        """Duplicate ACKs and SACK-carrying ACKs after row first and before row last."""
-        dup, sack = self.dup_acks, self.sack_acks
+    def between(self, first: int, last: int) -> tuple[int, int, int]:
+        """Duplicate ACKs, SACK-carrying ACKs and cut headers after row first and before row
+        last."""
         return (
-            bisect_left(dup, last) - bisect_right(dup, first),
-            bisect_left(sack, last) - bisect_right(sack, first),
+            bisect_left(self.dup_acks, last) - bisect_right(self.dup_acks, first),
+            bisect_left(self.sack_acks, last) - bisect_right(self.sack_acks, first),
+            bisect_left(self.cut, last) - bisect_right(self.cut, first),
         )
 
 
@@ -185,18 +195,20 @@ def _evidence(
     cause_if_found = Cause.SPURIOUS if packets.analysis[row] & _SPURIOUS else None
     before = own.holding(packets, packets.seq[row])
     if before is None:
-        return Evidence(cause_if_found or Cause.UNKNOWN, None, 0.0, 0, 0, rtt)
-    dup, sack = seen.between(before, row)
+        return Evidence(cause_if_found or Cause.UNKNOWN, None, 0.0, 0, 0, 0, rtt)
+    dup, sack, cut = seen.between(before, row)
     delay = max(packets.time[row] - packets.time[before], 0.0)
-    cause = cause_if_found or _cause(dup, sack, delay)
-    return Evidence(cause, before, delay, dup, sack, rtt)
+    cause = cause_if_found or _cause(dup, sack, cut, delay)
+    return Evidence(cause, before, delay, dup, sack, cut, rtt)
 
 
-def _cause(dup: int, sack: int, delay: float) -> Cause:
+def _cause(dup: int, sack: int, cut: int, delay: float) -> Cause:
     if dup >= DUP_ACK_THRESHOLD:
         return Cause.DUP_ACKS
     if dup or sack:
         return Cause.SACK
+    if cut:  # silence cannot be told from duplicate ACKs whose flags the capture cut
+        return Cause.OPTIONS_CUT
     return Cause.TIMEOUT if delay >= MIN_RTO else Cause.EARLY
 
 

@@ -111,6 +111,7 @@ class Situation(StrEnum):
     DATA_RESENT_SACK = "data_resent_sack"
     DATA_RESENT_TIMEOUT = "data_resent_timeout"
     DATA_RESENT_EARLY = "data_resent_early"
+    DATA_RESENT_OPTIONS_CUT = "data_resent_options_cut"  # the peer's headers in between were cut
     DATA_RESENT_SPURIOUS = "data_resent_spurious"
     DATA_RESENT = "data_resent"  # the earlier copy is not in the capture
     # data and everything else
@@ -434,6 +435,7 @@ RESENT_SITUATIONS: Final[dict[Cause, Situation]] = {
     Cause.SACK: Situation.DATA_RESENT_SACK,
     Cause.TIMEOUT: Situation.DATA_RESENT_TIMEOUT,
     Cause.EARLY: Situation.DATA_RESENT_EARLY,
+    Cause.OPTIONS_CUT: Situation.DATA_RESENT_OPTIONS_CUT,
     Cause.SPURIOUS: Situation.DATA_RESENT_SPURIOUS,
     Cause.UNKNOWN: Situation.DATA_RESENT,
 }
@@ -540,6 +542,7 @@ CONCEPT_LINKS: Final[dict[Situation, tuple[str, ...]]] = {
     Situation.DATA_RESENT_DUP_ACKS: ("retransmission",),
     Situation.DATA_RESENT_SACK: ("retransmission",),
     Situation.DATA_RESENT_EARLY: ("retransmission",),
+    Situation.DATA_RESENT_OPTIONS_CUT: ("retransmission",),
     Situation.DATA_RESENT_SPURIOUS: ("retransmission",),
     Situation.DATA_HALF_CLOSE: ("four_way_close",),
     Situation.DATA_AFTER_CLOSE: ("close_states", "rst"),

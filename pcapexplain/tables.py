@@ -312,6 +312,7 @@ class TabColumns:
         unknown = np.isnan(c["length"])
         self._extend("length", "q", np.where(unknown, 0, c["length"]).astype(np.int64))
         self._extend("length_unknown", "b", unknown.astype(np.int8))
+        self._extend("header_cut", "b", _options_cut(c, unknown))
         six = (c["ip_src"] == "") | (c["ip_proto"] == _IPV6_IN_IPV4)
         self._extend("ttl", "q", _ints(np.where(six, c["ip6_hlim"], c["ip_ttl"])))
         # IPv6 counts its payload only; its 40-byte fixed header makes it a total length.
@@ -358,3 +359,12 @@ def _mapped(values: np.ndarray[Any, Any], convert: Any) -> np.ndarray[Any, Any]:
     uniques, inverse = np.unique(values.astype(str), return_inverse=True)
     table = np.array([convert(v) for v in uniques.tolist()], dtype=np.int64)
     return table[inverse]
+
+
+def _options_cut(c: TabChunk, length_unknown: Any) -> Any:
+    """1 where the capture's snapshot length ended inside the TCP options (tcpheader's header_cut):
+    the frame is short (payloads are read as data, so the TCP header is what ran out), the header
+    has options, and the segment's length is known (the IP header reports the whole header: not
+    a malformed one)."""
+    options = np.nan_to_num(c["hdr_len"], nan=0.0) > 20
+    return ((c["short"] != "") & options & ~length_unknown).astype(np.int8)

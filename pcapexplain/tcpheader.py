@@ -55,6 +55,7 @@ class Segments:
     tcp_sum: Array  # int32, the checksum field; -1 when not captured
     in_error: Array  # bool: quoted in an ICMP error (the loader drops it; its stream counts)
     reach: Array  # int8 REACH_* level
+    header_cut: Array  # bool: captured bytes end inside the header the segment's length covers
     mss: Array  # int64 option values, -1 when absent or not reached
     wscale: Array  # first window-scale shift, as printed
     ws_stored: Array  # last shift, capped at 14, as the analysis stores it; -1: none
@@ -113,6 +114,8 @@ def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool)
         tcp_sum=np.where(reach >= REACH_CHECKSUM, be(head, 16, 2), -1).astype(np.int32),
         in_error=f["in_error"],
         reach=reach,
+        # tshark's BoundsError ("TCP truncated"), not a malformed ReportedBoundsError.
+        header_cut=(hlen > 20) & (avail < hlen) & (f["tcp_rep"] >= hlen),
         mss=options["mss"].astype(np.int32),
         wscale=options["wscale"].astype(np.int16),
         ws_stored=options["ws_stored"].astype(np.int8),

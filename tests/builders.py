@@ -37,6 +37,7 @@ class Packet:
     ip_len: int | None = None  # default: 20-byte IPv4 and TCP headers plus the payload
     tfo: bool = False
     length_unknown: bool = False  # tshark left tcp.len empty (length is then 0)
+    header_cut: bool = False  # the snapshot length cut the TCP header
     ip_id: int | None = None  # default: the packet's index, as a stack that counts them
     tcp_sum: int = NO_VALUE
 
@@ -55,6 +56,7 @@ def columns(packets: list[Packet]) -> PacketColumns:
         ack=[p.ack % MOD for p in packets],
         length=[p.length for p in packets],
         length_unknown=[int(p.length_unknown) for p in packets],
+        header_cut=[int(p.header_cut) for p in packets],
         window=[p.window for p in packets],
         mss=[p.mss for p in packets],
         wscale=[p.wscale for p in packets],

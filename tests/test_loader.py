@@ -272,21 +272,30 @@ def test_every_zeek_corpus_trace_loads(zeek_corpus: Path) -> None:
         assert capture.info.warnings == (), trace.name
 
 
+def _fields_but_short(command: list[str]) -> list[list[bytes]]:
+    """tshark's output without the `_ws.short` column: an application dissector that runs out of
+    captured payload marks the frame short too, and the reader relies on data mode, where only
+    the TCP header can (tests/test_snaplen.py checks the marks against the file's bytes)."""
+    short = [name for name, _, _ in loader._FIELDS].index("short")
+    lines = subprocess.run(command, capture_output=True, check=True).stdout.splitlines()
+    return [[v for k, v in enumerate(ln.split(b"\t")) if k != short] for ln in lines]
+
+
+def _with_and_without_data_mode(capture: Path, validate: bool) -> list[list[list[bytes]]]:
+    fast = loader.tshark_command("tshark", str(capture), validate_checksums=validate)
+    i = fast.index("-d")
+    return [_fields_but_short(c) for c in (fast, fast[:i] + fast[i + 2 :])]
+
+
 @pytest.mark.parametrize("capture", sorted(SAMPLES.glob("*.pcap")), ids=lambda p: p.name)
 def test_payload_as_data_changes_no_field(capture: Path) -> None:
     """Why every TCP payload is decoded as plain data: ~15 % faster, and no field changes."""
-    fast = loader.tshark_command("tshark", str(capture), validate_checksums=False)
-    i = fast.index("-d")
-    full = fast[:i] + fast[i + 2 :]
-    outputs = [subprocess.run(c, capture_output=True, check=True).stdout for c in (fast, full)]
-    assert outputs[0] == outputs[1]
+    fast, full = _with_and_without_data_mode(capture, validate=False)
+    assert fast == full
 
 
 def test_payload_as_data_changes_no_field_on_the_zeek_corpus(zeek_corpus: Path) -> None:
     """HTTP, TLS, SSH, FTP, POP3, IRC and Kerberos payloads: the TCP fields stay the same."""
     for trace in sorted((zeek_corpus / "traces").iterdir()):
-        fast = loader.tshark_command("tshark", str(trace), validate_checksums=True)
-        i = fast.index("-d")
-        full = fast[:i] + fast[i + 2 :]
-        outputs = [subprocess.run(c, capture_output=True, check=True).stdout for c in (fast, full)]
-        assert outputs[0] == outputs[1], trace.name
+        fast, full = _with_and_without_data_mode(trace, validate=True)
+        assert fast == full, trace.name

@@ -709,13 +709,16 @@ class Child:
 
 
 class Tcpdump:
-    """tcpdump in the client namespace, TCP only (unless told), default snaplen, classic pcap."""
+    """tcpdump in the client namespace, TCP only (unless told), default snaplen (unless told),
+    classic pcap."""
 
-    def __init__(self, path: Path, capture_filter: str = "tcp") -> None:
+    def __init__(self, path: Path, capture_filter: str = "tcp", snaplen: int = 0) -> None:
         # --immediate-mode: without it, packets still in the kernel's TPACKET_V3 block when
         # tcpdump gets SIGINT are lost (a 2-packet refusal came out empty).
         cmd = ["ip", "netns", "exec", CLIENT_NS, "tcpdump", "-i", CLIENT_IF, "-n", "-U"]
-        cmd += ["--immediate-mode", "-Z", "root", "-w", str(path), capture_filter]
+        cmd += ["--immediate-mode", "-Z", "root", "-w", str(path)]
+        cmd += ["-s", str(snaplen)] if snaplen else []
+        cmd += [capture_filter]
         self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         assert self.proc.stderr is not None
         line = self.proc.stderr.readline()  # "listening on veth-a, ..." once the socket is live
@@ -738,9 +741,9 @@ def iptables(rule: str) -> None:
     netns(SERVER_NS, "iptables", *rule.split())
 
 
-def run_plain(spec: Spec, out: Path, linger: float = 0.5) -> None:
+def run_plain(spec: Spec, out: Path, linger: float = 0.5, snaplen: int = 0) -> None:
     """Capture, start the server (if any), run the client to the end, stop the capture."""
-    cap = Tcpdump(out)
+    cap = Tcpdump(out, snaplen=snaplen)
     try:
         server = None
         if spec.name in SERVERS:
@@ -1006,7 +1009,7 @@ def run_simultaneous_open(spec: Spec, out: Path) -> None:
         iptables(f"-D {rule}")
 
 
-def run_lossy(spec: Spec, out: Path) -> None:
+def run_lossy(spec: Spec, out: Path, snaplen: int = 0) -> None:
     # Deterministic loss: every 23rd full-sized segment towards the server is dropped on arrival
     # in pxb, after tcpdump in pxa saw it leave; the receiver's dup ACKs carry SACK blocks.
     iptables(
@@ -1020,7 +1023,15 @@ def run_lossy(spec: Spec, out: Path) -> None:
         f"-A INPUT -p tcp --dport {spec.port} -m length --length {LOSSY_TRAILER + 52}"
         " -m statistic --mode nth --every 2 --packet 0 -j DROP"
     )
-    run_plain(spec, out, linger=1.0)
+    run_plain(spec, out, linger=1.0, snaplen=snaplen)
+
+
+def run_snaplen_cut(spec: Spec, out: Path) -> None:
+    # The lossy transfer captured with 70 bytes of each frame: 14 (Ethernet) + 20 (IPv4) leave
+    # 36 for TCP, enough for a 32-byte header with timestamps, too few for the SYN's 40 bytes of
+    # options or a duplicate ACK's SACK block (44): their options are cut, and tshark's analysis
+    # flags none of those segments.
+    run_lossy(spec, out, snaplen=70)
 
 
 def run_port_reuse(spec: Spec, out: Path) -> None:
@@ -1151,6 +1162,7 @@ SPECS = {
         Spec("urgent_data", "urgent_data.pcap", 45065),
         Spec("linger_timeout", "linger_timeout.pcap", 45066),
         Spec("shutdown_read", "shutdown_read.pcap", 45067),
+        Spec("snaplen_cut", "snaplen_cut.pcap", 45068),
     )
 }
 
@@ -1165,6 +1177,7 @@ SERVERS: dict[str, Callable[[Spec], None]] = {
     "simultaneous_close": server_close_on_command,
     "three_way_close": server_close_at_once,
     "lossy_transfer": server_sink,
+    "snaplen_cut": server_sink,
     "zero_window": server_slow_reader,
     "keep_alive": server_echo_then_wait_eof,
     "ipv6_normal": server_echo_then_wait_eof,
@@ -1203,6 +1216,7 @@ CLIENTS: dict[str, Callable[[Spec], None]] = {
     "simultaneous_close": client_close_on_command,
     "three_way_close": client_request_then_close,
     "lossy_transfer": client_upload,
+    "snaplen_cut": client_upload,
     "zero_window": client_bulk_writer,
     "keep_alive": client_keepalive,
     "ipv6_normal": client_request_then_close,
@@ -1233,6 +1247,7 @@ RUNNERS: dict[str, Callable[[Spec, Path], None]] = {
     "syn_unanswered": run_unanswered,
     "simultaneous_close": run_simultaneous_close,
     "lossy_transfer": run_lossy,
+    "snaplen_cut": run_snaplen_cut,
     "port_reuse_time_wait": run_port_reuse,
     "midstream": run_midstream,
     "simultaneous_open": run_simultaneous_open,
