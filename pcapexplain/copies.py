@@ -13,7 +13,11 @@ same (seq, ack, flags, length, window, TSval, the checksum field and the IPv4 id
 - weak (IPv6, or an identification of 0, as Linux's SYN-ACKs and FreeBSD's packets carry): it
   comes within COPY_GAP and nothing the other side sent was captured in between. No timer resends
   that soon, and a duplicate ACK answers a segment from the other side, which the capture would
-  show between the two.
+  show between the two; or
+- late: it carries the TCP timestamp option and comes more than TS_TICK_MAX later. Every
+  timestamp clock ticks at least once a second (RFC 7323 §5.4), so a packet sent again carries a
+  new TSval: the same one a second later is the first packet held back (a router's queue waiting
+  for neighbour discovery, captured as it enters and again as it leaves) or recorded twice.
 
 Exactly the same bytes resent by their sender within COPY_GAP, with nothing in between, cannot
 be told from a copy by any capture; no stack does it. A copy delayed by more than COPY_GAP without
@@ -33,6 +37,7 @@ from pcapexplain.model import NO_VALUE, Capture, PacketColumns
 
 COPY_GAP = 0.001  # s: the weak rule's limit; copies on a bridge come microseconds apart
 COPY_WINDOW = 1.0  # s: the strong rule's limit, far within the identification's wrap
+TS_TICK_MAX = 1.0  # s: RFC 7323 §5.4: the slowest timestamp clock allowed ticks once a second
 
 # The fields a copy shares with its first capture (addresses are compared after the hash).
 _KEY = ("sport", "dport", "seq", "ack", "flags", "length", "window", "tsval", "tcp_sum", "ip_id")
@@ -87,9 +92,18 @@ def _same_packet(p: PacketColumns, first: int, second: int) -> bool:
     if p.tcp_sum[first] == NO_VALUE:  # the header was cut before the checksum: too little seen
         return False
     gap = p.time[second] - p.time[first]
+    if gap < 0:
+        return False
+    if _late(p, first, gap):
+        return True
     if identified(p, first):
-        return 0 <= gap <= COPY_WINDOW
-    return 0 <= gap <= COPY_GAP and not _answered_between(p, first, second)
+        return gap <= COPY_WINDOW
+    return gap <= COPY_GAP and not _answered_between(p, first, second)
+
+
+def _late(p: PacketColumns, first: int, gap: float) -> bool:
+    """The same TSval after the sender's timestamp clock must have ticked: not sent again."""
+    return gap > TS_TICK_MAX and p.tsval[first] != NO_VALUE
 
 
 def identified(p: PacketColumns, row: int) -> bool:
@@ -128,21 +142,19 @@ def _kept_original(found: dict[int, int], row: int) -> int:
 
 
 def _warning(packets: PacketColumns, found: dict[int, int]) -> str:
-    """The warning names what was compared: each copy matched by one rule or the other."""
-    strong = sum(identified(packets, original) for original in found.values())
-    weak = len(found) - strong
-    gap = f"{COPY_GAP * 1000:g}"
-    if not weak:
-        compared = said("warning.compared.strong")
-    elif not strong:
-        compared = said("warning.compared.weak", gap=gap)
-    else:
-        compared = said(
-            "warning.compared.both",
-            strong=said("warning.copy_count", count=strong),
-            weak=said("warning.copy_count", count=weak),
-            gap=gap,
-        )
+    """The warning names what was compared: each copy matched by one rule or another."""
+    time = packets.time
+    late = sum(_late(packets, first, time[copy] - time[first]) for copy, first in found.items())
+    strong = sum(
+        identified(packets, first) and not _late(packets, first, time[copy] - time[first])
+        for copy, first in found.items()
+    )
+    compared = _compared(strong, len(found) - late - strong)
+    if late and compared is None:
+        compared = said("warning.compared.late")
+    elif late:
+        late_count = said("warning.copy_count", count=late)
+        compared = said("warning.compared.also_late", others=compared, late=late_count)
     first_copy = min(found)
     return said(
         "warning.copies",
@@ -150,6 +162,23 @@ def _warning(packets: PacketColumns, found: dict[int, int]) -> str:
         compared=compared,
         first=packets.frame[first_copy],
         original=packets.frame[found[first_copy]],
+    )
+
+
+def _compared(strong: int, weak: int) -> str | None:
+    """What the copies found by identification (strong) or by time alone (weak) had in common."""
+    gap = f"{COPY_GAP * 1000:g}"
+    if not (strong or weak):
+        return None
+    if not weak:
+        return said("warning.compared.strong")
+    if not strong:
+        return said("warning.compared.weak", gap=gap)
+    return said(
+        "warning.compared.both",
+        strong=said("warning.copy_count", count=strong),
+        weak=said("warning.copy_count", count=weak),
+        gap=gap,
     )
 
 

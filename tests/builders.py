@@ -40,6 +40,7 @@ class Packet:
     header_cut: bool = False  # the snapshot length cut the TCP header
     ip_id: int | None = None  # default: the packet's index, as a stack that counts them
     tcp_sum: int = NO_VALUE
+    tsval: int = NO_VALUE  # TCP timestamp option's TSval
 
 
 def columns(packets: list[Packet]) -> PacketColumns:
@@ -62,7 +63,7 @@ def columns(packets: list[Packet]) -> PacketColumns:
         wscale=[p.wscale for p in packets],
         sack_perm=[int(p.mss != NO_VALUE) for p in packets],
         sack=[0 for _ in packets],
-        tsval=[NO_VALUE for _ in packets],
+        tsval=[p.tsval for p in packets],
         tfo=[int(p.tfo) for p in packets],
         ttl=[p.ttl for p in packets],
         ip_len=[40 + p.length if p.ip_len is None else p.ip_len for p in packets],

@@ -4,6 +4,7 @@ captured_twice.pcap (a router's capture on `any`: every packet as it enters and 
 from __future__ import annotations
 
 import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,6 +72,36 @@ def test_without_an_identification_a_packet_of_the_peer_between_makes_it_a_resen
     assert _found(c) == {}
 
 
+@pytest.mark.parametrize("ip_id", (NO_VALUE, 0, 7))
+def test_the_same_timestamp_more_than_a_second_later_is_a_copy(ip_id: int) -> None:
+    """A router's queue held the first copy back (neighbour discovery); every timestamp clock
+    ticks at least once a second (RFC 7323 §5.4), so a resend would carry a new TSval."""
+    c, request = _exchange(ip_id)
+    request.tsval = 4242
+    c.ack(c.server)  # even with the other side's packet in between
+    _again(c, request, copies.TS_TICK_MAX * 1.1)
+    assert _found(c) == {5: 3}
+
+
+def test_late_with_a_new_timestamp_or_without_one_it_is_a_resend() -> None:
+    c, request = _exchange(NO_VALUE)
+    request.tsval = 4242
+    _again(c, request, copies.TS_TICK_MAX * 1.1, tsval=5300)
+    assert _found(c) == {}
+    c, request = _exchange(NO_VALUE)  # no timestamp option: nothing tells a copy from a resend
+    _again(c, request, copies.TS_TICK_MAX * 1.1)
+    assert _found(c) == {}
+
+
+def test_the_same_timestamp_within_a_second_proves_nothing_without_more() -> None:
+    """A clock ticking once a second (RFC 7323 allows it) gives a resend 0.5 s later the same
+    TSval."""
+    c, request = _exchange(NO_VALUE)
+    request.tsval = 4242
+    _again(c, request, copies.TS_TICK_MAX / 2)
+    assert _found(c) == {}
+
+
 def test_a_header_cut_before_its_checksum_is_never_a_copy() -> None:
     c, request = _exchange()
     request.tcp_sum = NO_VALUE
@@ -126,6 +157,17 @@ def test_the_warning_counts_copies_matched_by_each_rule() -> None:
     _again(c, answer, copies.COPY_GAP / 2)
     said = _warning(c)
     assert "; 1 copy also had the same IP identification, 1 copy had none" in said
+
+
+def test_the_warning_names_the_timestamp_rule() -> None:
+    c, request = _exchange(NO_VALUE)
+    request.tsval = 4242
+    _again(c, request, copies.TS_TICK_MAX * 1.1)
+    for lang in Lang:
+        assert _warning(c, lang).count(text(lang, "warning.compared.late")) == 1
+    _again(c, request, copies.TS_TICK_MAX * 1.1 + copies.COPY_GAP / 2)  # and one right after
+    late = text(Lang.EN, "warning.compared.also_late", others="", late="1 copy")
+    assert late in _warning(c) and text(Lang.EN, "warning.compared.weak", gap="1") in _warning(c)
 
 
 # ------------------------------------------------------------------ the shipped commands
@@ -189,3 +231,43 @@ def test_explain_tells_no_copy_as_a_resend(lang: Lang, capsys: pytest.CaptureFix
     for frame in (2, 4, 16):  # the copies of the SYN, the SYN-ACK and the client's FIN
         shown = f"frame {frame} ·" if lang is Lang.EN else f"帧 {frame} ·"
         assert shown not in captured.out
+
+
+# ------------------------------------------------- IPv6, where no identification can be compared
+
+SAMPLE_V6 = SAMPLE.with_name("captured_twice_v6.pcap")
+
+
+def _client_syns(path: Path) -> list[tuple[int, float, int]]:
+    """(frame, time, TSval) of every SYN without ACK, as tshark prints them."""
+    fields = ["frame.number", "frame.time_epoch", "tcp.options.timestamp.tsval"]
+    command = ["tshark", "-n", "-r", str(path), "-Y", "tcp.flags == 0x002", "-T", "fields"]
+    for name in fields:
+        command += ["-e", name]
+    lines = subprocess.run(command, capture_output=True, text=True, check=True).stdout.split("\n")
+    return [(int(f), float(t), int(v)) for f, t, v in (ln.split("\t") for ln in lines if ln)]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_a_syn_held_back_by_the_router_is_a_copy_not_a_resend(
+    lang: Lang, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """captured_twice_v6.pcap: the router holds the first SYN until neighbour discovery ends,
+    and lets it out beside the client's resend a second later."""
+    syns = _client_syns(SAMPLE_V6)
+    first_seen: dict[int, tuple[int, float]] = {}
+    late = []
+    for frame, time, tsval in syns:
+        if tsval in first_seen and time - first_seen[tsval][1] > copies.TS_TICK_MAX:
+            late.append(frame)
+        first_seen.setdefault(tsval, (frame, time))
+    assert len(late) == 1 and len(first_seen) == 2  # one SYN held back; the SYN and its resend
+    assert main(["explain", str(SAMPLE_V6), "--lang", lang.value]) == 0
+    captured = capsys.readouterr()
+    one = plural(lang, "warning.copy_count", 1)
+    assert text(lang, "warning.compared.also_late", others="", late=one) in captured.err
+    shown = f"frame {late[0]} ·" if lang is Lang.EN else f"帧 {late[0]} ·"
+    assert shown not in captured.out
+    flagged = text(lang, "anomaly.syn-retransmitted.title")
+    assert captured.out.count(flagged) == 1  # the client's one resend, told once

@@ -32,6 +32,8 @@ Scenarios (capture point in brackets):
     captured_twice      [router, `-i any`] one request and reply, seen by the router's capture
                         as each packet enters and again as it leaves: every packet twice, the
                         second copy with a TTL one lower (Linux cooked v2, as `any` records).
+    captured_twice_v6   the same over IPv6 (fd77:1::1 -> fd77:2::1), where no IP identification
+                        tells a copy from a resend: the second copy has a hop limit one lower.
 
 Internal roles, run inside a namespace: `path_captures.py role SCENARIO client|server|forger`.
 """
@@ -54,6 +56,7 @@ P = os.environ.get("PREFIX", "pp")
 CLIENT_NS, ROUTER_NS, SERVER_NS = f"{P}c", f"{P}m", f"{P}s"
 CLIENT_IF, SERVER_IF, ROUTER_TO_SERVER = f"{P}-c", f"{P}-s", f"{P}-ms"
 CLIENT, SERVER = "10.77.1.1", "10.77.2.1"
+CLIENT6, SERVER6 = "fd77:1::1", "fd77:2::1"
 PORTS = {
     "tcp_fast_open": 45016,
     "offload_at_sender": 45017,
@@ -62,7 +65,9 @@ PORTS = {
     "loopback": 45020,
     "self_connect": 45021,
     "captured_twice": 45040,
+    "captured_twice_v6": 45041,
 }
+V6 = {PORTS["captured_twice_v6"]}  # scenarios that talk IPv6
 REQUEST = b"GET /hello HTTP/1.0\r\n\r\n"
 REPLY = b"HTTP/1.0 200 OK\r\nContent-Length: 6\r\n\r\nhello\n"
 TCP_FASTOPEN = 23  # socket option on the listener (queue length of pending TFO requests)
@@ -95,13 +100,14 @@ def setup(offload_client: bool) -> None:
     sh("ip", "link", "add", SERVER_IF, "netns", SERVER_NS, "type", "veth",
        "peer", "name", ROUTER_TO_SERVER, "netns", ROUTER_NS)  # fmt: skip
     links = (
-        (CLIENT_NS, CLIENT_IF, f"{CLIENT}/24", "10.77.1.254"),
-        (SERVER_NS, SERVER_IF, f"{SERVER}/24", "10.77.2.254"),
-        (ROUTER_NS, f"{P}-mc", "10.77.1.254/24", None),
-        (ROUTER_NS, ROUTER_TO_SERVER, "10.77.2.254/24", None),
+        (CLIENT_NS, CLIENT_IF, f"{CLIENT}/24", "10.77.1.254", f"{CLIENT6}/64", "fd77:1::fe"),
+        (SERVER_NS, SERVER_IF, f"{SERVER}/24", "10.77.2.254", f"{SERVER6}/64", "fd77:2::fe"),
+        (ROUTER_NS, f"{P}-mc", "10.77.1.254/24", None, "fd77:1::fe/64", None),
+        (ROUTER_NS, ROUTER_TO_SERVER, "10.77.2.254/24", None, "fd77:2::fe/64", None),
     )
-    for ns, dev, addr, gateway in links:
+    for ns, dev, addr, gateway, addr6, gateway6 in links:
         in_ns(ns, "ip", "addr", "add", addr, "dev", dev)
+        in_ns(ns, "ip", "-6", "addr", "add", addr6, "dev", dev, "nodad")  # usable at once
         # Off by default, as on a wire: every captured segment at most one MSS, checksums real.
         offload = "on" if offload_client and dev == CLIENT_IF else "off"
         in_ns(ns, "ethtool", "-K", dev, "tso", offload, "gso", offload, "tx", offload,
@@ -109,7 +115,9 @@ def setup(offload_client: bool) -> None:
         in_ns(ns, "ip", "link", "set", dev, "up")
         if gateway:
             in_ns(ns, "ip", "route", "add", "default", "via", gateway)
+            in_ns(ns, "ip", "-6", "route", "add", "default", "via", gateway6)
     in_ns(ROUTER_NS, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+    in_ns(ROUTER_NS, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
     time.sleep(0.3)
 
 
@@ -167,11 +175,17 @@ class Tcpdump:
 
 
 def server_host(port: int) -> str:
+    if port in V6:
+        return SERVER6
     return CLIENT if port == PORTS["loopback"] else SERVER
 
 
+def family(port: int) -> socket.AddressFamily:
+    return socket.AF_INET6 if port in V6 else socket.AF_INET
+
+
 def listener(port: int, tfo: bool = False) -> socket.socket:
-    srv = socket.socket()
+    srv = socket.socket(family(port))
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if tfo:
         srv.setsockopt(socket.IPPROTO_TCP, TCP_FASTOPEN, 16)
@@ -182,8 +196,10 @@ def listener(port: int, tfo: bool = False) -> socket.socket:
 
 
 def client_socket(port: int) -> socket.socket:
-    sock = socket.socket()
-    sock.bind((CLIENT, port))
+    """A client socket bound to port, of the family the scenario of port - 10000 talks."""
+    server_port = port - 10000 if port - 10000 in PORTS.values() else port
+    sock = socket.socket(family(server_port))
+    sock.bind((CLIENT6 if server_port in V6 else CLIENT, port))
     return sock
 
 
@@ -350,6 +366,10 @@ ROLES: dict[str, dict[str, Callable[[int], None]]] = {
         "server": lambda port: server_request_reply(port, 1),
         "client": client_request,
     },
+    "captured_twice_v6": {
+        "server": lambda port: server_request_reply(port, 1),
+        "client": client_request,
+    },
 }
 
 
@@ -371,7 +391,7 @@ def run(name: str, out_dir: Path) -> None:
               "--every", "1000", "--packet", "0", "-j", "DROP")  # fmt: skip
     if name in ("loopback", "self_connect"):
         capture_at = (CLIENT_NS, "lo")
-    if name == "captured_twice":
+    if name in ("captured_twice", "captured_twice_v6"):
         capture_at = (ROUTER_NS, "any")
     out = out_dir / f"{name}.pcap"
     out.unlink(missing_ok=True)
