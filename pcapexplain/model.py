@@ -380,6 +380,8 @@ class TcpOptions:
     sack_permitted: bool = False
     timestamps: bool = False
     tfo: bool = False
+    # the capture's snapshot length cut the segment's options: one not shown may have been offered
+    options_cut: bool = False
 
 
 @dataclass(slots=True)

@@ -442,17 +442,21 @@ def _options_of(packets: PacketColumns, row: int) -> TcpOptions:
         bool(packets.sack_perm[row]),
         packets.tsval[row] != NO_VALUE,
         bool(packets.tfo[row]),
+        bool(packets.header_cut[row]),
     )
 
 
 @lru_cache(maxsize=4096)  # a capture offers few distinct sets; TcpOptions is immutable
-def _offered(mss: int, wscale: int, sack: bool, timestamps: bool, tfo: bool) -> TcpOptions:
+def _offered(
+    mss: int, wscale: int, sack: bool, timestamps: bool, tfo: bool, cut: bool
+) -> TcpOptions:
     return TcpOptions(
         mss=None if mss == NO_VALUE else mss,
         wscale=None if wscale == NO_VALUE else wscale,
         sack_permitted=sack,
         timestamps=timestamps,
         tfo=tfo,
+        options_cut=cut,
     )
 
 

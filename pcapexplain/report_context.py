@@ -464,17 +464,19 @@ def _closed_first(lang: Lang, closer: Closer) -> str:
 def _options(
     lang: Lang, client: TcpOptions, server: TcpOptions
 ) -> tuple[tuple[str, str, str], ...]:
-    def show(value: object) -> str:
-        if value is None:
-            return "–"
+    def show(options: TcpOptions, name: str) -> str:
+        value = getattr(options, name)
+        if value is None or value is False:
+            if options.options_cut:  # not seen, because not captured: unknown, not absent
+                return text(lang, "report.option_cut")
+            return "–" if value is None else text(lang, "report.no")
         if isinstance(value, bool):
-            return text(lang, "report.yes") if value else text(lang, "report.no")
+            return text(lang, "report.yes")
         return str(value)
 
     names = ("mss", "wscale", "sack_permitted", "timestamps", "tfo")
     return tuple(
-        (text(lang, f"report.option.{n}"), show(getattr(client, n)), show(getattr(server, n)))
-        for n in names
+        (text(lang, f"report.option.{n}"), show(client, n), show(server, n)) for n in names
     )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pcapexplain import api, files, readers, retransmission
+from pcapexplain.explanations import text
 from pcapexplain.model import AnalysisFlag, CaptureAnalysis, Lang, Reader, TcpFlags
 from pcapexplain.narrate import predecessors, story
 from pcapexplain.retransmission import Cause
@@ -180,3 +181,26 @@ def test_options_the_capture_cut_are_not_graded(tmp_path: Path) -> None:
         assert items[ident]["status"] == "unanswerable" and items[ident]["expected"] is None
         assert "snapshot length" in items[ident]["verdict"], ident
     assert items["client_isn"]["expected"] is not None  # the fixed header was kept whole
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("reader", ["native", "tshark"])
+def test_connections_say_the_handshake_options_were_cut(reader: str) -> None:
+    done = shipped.run("connections", str(SAMPLE), "--format", "json", "--reader", reader)
+    (row,) = json.loads(done.stdout)
+    for side in ("client_options", "server_options"):
+        assert row[side]["options_cut"] is True and row[side]["wscale"] is None, side
+    whole = shipped.run("connections", str(SAMPLES / "lossy_transfer.pcap"), "--format", "json")
+    (row,) = json.loads(whole.stdout)
+    assert row["client_options"]["options_cut"] is False and row["client_options"]["wscale"]
+
+
+@pytest.mark.tshark
+@pytest.mark.parametrize("lang", tuple(Lang))
+def test_the_report_shows_a_cut_option_as_not_captured(lang: Lang, tmp_path: Path) -> None:
+    page = tmp_path / "r.html"
+    done = shipped.run("report", str(SAMPLE), "-o", str(page), "--lang", lang.value)
+    assert done.returncode == 0, done.stderr
+    html = page.read_text(encoding="utf-8")
+    wscale = html.split(text(lang, "report.option.wscale"), 1)[1].split("</tr>", 1)[0]
+    assert wscale.count(text(lang, "report.option_cut")) == 2  # the client's and the server's
