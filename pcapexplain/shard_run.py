@@ -25,7 +25,7 @@ import gc
 import os
 import pickle
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
@@ -253,14 +253,17 @@ def _run(parts: int, work: Work[T]) -> list[T]:
     try:
         for which in range(1, parts):
             ours, theirs = Pipe()
-            pid = os.fork()
-            if pid == 0:
-                ours.close()
-                for _, other in children:
-                    other.close()
-                _child(theirs, work, which)
+            with _interrupts_held():
+                pid = os.fork()
+                if pid == 0:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                    ours.close()
+                    for _, other in children:
+                        other.close()
+                    _child(theirs, work, which)
+                children.append((pid, ours))
             theirs.close()
-            children.append((pid, ours))
         pipes = [pipe for _, pipe in children]
 
         def meet(value: V, combine: Callable[[list[V]], W]) -> W:
@@ -275,6 +278,18 @@ def _run(parts: int, work: Work[T]) -> list[T]:
         _stop(children)
 
 
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held back while a child is forked and listed: one arriving during os.fork would
+    raise KeyboardInterrupt in Python's after-fork hooks, which print it and carry on, and one
+    arriving before the child is listed would leave it unkilled. It is delivered after."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:
     """A forked process: analyse one part, send its rendered records (or its error), leave at
     once.
@@ -282,7 +297,6 @@ def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:
     os._exit: the parent's exit handlers, buffers and open files are the parent's to close."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
 
         def meet(value: V, combine: Callable[[list[V]], W]) -> W:
             pipe.send(("meet", value))
