@@ -2,8 +2,10 @@
 
 `load_capture(path)` streams the file through `capfile` (records), `decode` (headers, vectorised)
 and `tcpanalysis` (tshark's stream numbers and analysis flags), then builds the columns the pure
-stages read. It needs no tshark, and it stops with `NativeUnsupported` when the capture holds a
-link type or an encapsulation it does not read, so that `readers.load` can hand it to tshark.
+stages read; with a `Cut`, only those of one part of the capture's 4-tuples (shard_run.py reads
+a large file in parts). It needs no tshark, and it stops with `NativeUnsupported` when the
+capture holds a link type or an encapsulation it does not read, so that `readers.load` can hand
+it to tshark.
 """
 
 from __future__ import annotations
