@@ -6,7 +6,8 @@ Usage:
 
 On the first capture it runs, k times each, interleaved in rotating order (the machine is shared):
   native         pcapexplain connections FILE --format csv -o /dev/null --reader native
-                 (its 4-tuples analysed on every core above shard_run.MIN_PACKETS)
+                 (its 4-tuples analysed on every core above shard_run.MIN_PACKETS, and
+                 read on every core too for a file above shard_run.MIN_BYTES)
   native-1       the same in one process (--jobs 1)
   tshark         the same with --reader tshark (left out with --no-tshark)
   tcptrace       tcptrace -l -n FILE > /dev/null      (installed from the OS packages if missing)

@@ -3,7 +3,8 @@
 Usage:
     python benchmarks/stages.py benchmarks/data/1m.pcap [--reader native] [--profile STAGE]
 
-Runs the stages one after the other in this process, as the command does, and prints per stage:
+Runs the stages one after the other in this process (the command runs them in a process per
+core, reading included) and prints per stage:
 wall and CPU time, the process's resident memory after it, the peak during it (sampled every
 20 ms by a thread), and what it added per packet. --profile STAGE also prints cProfile's top
 functions of that stage.

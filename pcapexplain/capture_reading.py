@@ -38,7 +38,7 @@ def analyse(
     with progress(lang) as status, collector_paused():
         loaded = load(capture, check_checksums, reader, status, digest=digest)
         result = api.analyse_capture(loaded, checksums_validated=check_checksums)
-    warn(capture, loaded, lang)
+    warn(capture, loaded.info, lang)
     return api.Analysis(result)
 
 
@@ -48,7 +48,14 @@ def connection_rows(
     """The rows of `connections` (in `jobs` processes for a large capture), and what was read."""
     from pcapexplain import shard_run
 
-    return _rows(shard_run.connection_records, capture, check_checksums, reader, lang, jobs)
+    return _rows(
+        (shard_run.connection_records, shard_run.read_connection_records),
+        capture,
+        check_checksums,
+        reader,
+        lang,
+        jobs,
+    )
 
 
 def connection_csv(
@@ -57,22 +64,41 @@ def connection_csv(
     """connection_rows as CSV rows (records.write_csv_rows writes them)."""
     from pcapexplain import shard_run
 
-    return _rows(shard_run.connection_csv, capture, check_checksums, reader, lang, jobs)
+    return _rows(
+        (shard_run.connection_csv, shard_run.read_connection_csv),
+        capture,
+        check_checksums,
+        reader,
+        lang,
+        jobs,
+    )
 
 
 def _rows(
-    make: Callable[..., T],
+    make: tuple[Callable[..., T], Callable[..., tuple[T, CaptureInfo]]],
     capture: Path,
     check_checksums: bool,
     reader: Reader,
     lang: Lang,
     jobs: int,
 ) -> tuple[T, CaptureInfo]:
+    """make: (rows of a loaded capture, rows of a capture file read in parts)."""
+    from pcapexplain import shard_run
+
+    of_loaded, read_in_parts = make
+    name = capture_name(capture)
     with progress(lang) as status, collector_paused():
-        loaded = load(capture, check_checksums, reader, status, digest=False)
-        rows = make(loaded, capture_name(capture), checksums_validated=check_checksums, jobs=jobs)
-    warn(capture, loaded, lang)
-    return rows, loaded.info
+        parts = shard_run.processes_reading(capture, Reader(reader), jobs)
+        if parts > 1:
+            rows, info = read_in_parts(
+                capture, name, checksums_validated=check_checksums, status=status, parts=parts
+            )
+        else:
+            loaded = load(capture, check_checksums, reader, status, digest=False)
+            rows = of_loaded(loaded, name, checksums_validated=check_checksums, jobs=jobs)
+            info = loaded.info
+    warn(capture, info, lang)
+    return rows, info
 
 
 @contextmanager
@@ -118,10 +144,10 @@ def load(
     )
 
 
-def warn(capture: Path, loaded: Capture, lang: Lang, err: TextIO | None = None) -> None:
+def warn(capture: Path, info: CaptureInfo, lang: Lang, err: TextIO | None = None) -> None:
     """The capture's warnings, once the progress line is gone."""
     out = sys.stderr if err is None else err
-    for warning in loaded.info.warnings:
+    for warning in info.warnings:
         out.write(diagnostics.warning_line(capture.name, warning, lang) + "\n")
     out.flush()
 

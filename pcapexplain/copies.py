@@ -27,13 +27,15 @@ an identification stays in the analysis, told as a retransmission as before.
 from __future__ import annotations
 
 from array import array
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from pcapexplain.explanations import said
-from pcapexplain.model import NO_VALUE, Capture, PacketColumns
+from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, PacketColumns
 
 COPY_GAP = 0.001  # s: the weak rule's limit; copies on a bridge come microseconds apart
 COPY_WINDOW = 1.0  # s: the strong rule's limit, far within the identification's wrap
@@ -106,6 +108,21 @@ def _late(p: PacketColumns, first: int, gap: float) -> bool:
     return gap > TS_TICK_MAX and p.tsval[first] != NO_VALUE
 
 
+class Rule(StrEnum):
+    """Which rule found a copy (the module's docstring)."""
+
+    STRONG = "strong"
+    WEAK = "weak"
+    LATE = "late"
+
+
+def rule_of(p: PacketColumns, first: int, second: int) -> Rule:
+    """The rule that found second a copy of first."""
+    if _late(p, first, p.time[second] - p.time[first]):
+        return Rule.LATE
+    return Rule.STRONG if identified(p, first) else Rule.WEAK
+
+
 def identified(p: PacketColumns, row: int) -> bool:
     """The row carries an IP identification to compare (the strong rule), not IPv6 or 0."""
     return p.ip_id[row] not in (NO_VALUE, 0)
@@ -120,18 +137,54 @@ def _answered_between(p: PacketColumns, first: int, second: int) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Copy:
+    """A later copy left out: its frame, the first copy's (kept), the copy just before it, and
+    the rule that matched it."""
+
+    frame: int
+    kept: int
+    before: int
+    rule: Rule
+
+
 def without_copies(capture: Capture) -> Capture:
     """The capture with every second copy of a packet left out, and a warning that says so."""
-    found = copies(capture.packets)
+    found, packets = left_out(capture.packets)
     if not found:
         return capture
-    keep = np.ones(len(capture.packets), dtype=bool)
+    return replace(capture, info=told(capture.info, found), packets=packets)
+
+
+def left_out(packets: PacketColumns) -> tuple[list[Copy], PacketColumns]:
+    """The copies found, in capture order, and the packets without them.
+
+    A copy is one packet of one 4-tuple, so the parts of a capture cut by 4-tuple find the
+    whole capture's copies between them (told turns them all into its warning)."""
+    found = copies(packets)
+    if not found:
+        return [], packets
+    keep = np.ones(len(packets), dtype=bool)
     keep[list(found)] = False
-    warnings = (*capture.info.warnings, _warning(capture.packets, found))
-    frames = capture.packets.frame
-    pairs = tuple((frames[row], frames[_kept_original(found, row)]) for row in sorted(found))
-    info = replace(capture.info, warnings=warnings, copies=pairs)
-    return replace(capture, info=info, packets=_kept(capture.packets, keep))
+    frames = packets.frame
+    listed = [
+        Copy(
+            frame=frames[row],
+            kept=frames[_kept_original(found, row)],
+            before=frames[found[row]],
+            rule=rule_of(packets, found[row], row),
+        )
+        for row in sorted(found)
+    ]
+    return listed, _kept(packets, keep)
+
+
+def told(info: CaptureInfo, found: Sequence[Copy]) -> CaptureInfo:
+    """info with the copies left out (in capture order) and the warning that says so."""
+    if not found:
+        return info
+    warnings = (*info.warnings, _warning(found))
+    return replace(info, warnings=warnings, copies=tuple((c.frame, c.kept) for c in found))
 
 
 def _kept_original(found: dict[int, int], row: int) -> int:
@@ -141,27 +194,22 @@ def _kept_original(found: dict[int, int], row: int) -> int:
     return row
 
 
-def _warning(packets: PacketColumns, found: dict[int, int]) -> str:
+def _warning(found: Sequence[Copy]) -> str:
     """The warning names what was compared: each copy matched by one rule or another."""
-    time = packets.time
-    late = sum(_late(packets, first, time[copy] - time[first]) for copy, first in found.items())
-    strong = sum(
-        identified(packets, first) and not _late(packets, first, time[copy] - time[first])
-        for copy, first in found.items()
-    )
+    late = sum(c.rule is Rule.LATE for c in found)
+    strong = sum(c.rule is Rule.STRONG for c in found)
     compared = _compared(strong, len(found) - late - strong)
     if late and compared is None:
         compared = said("warning.compared.late")
     elif late:
         late_count = said("warning.copy_count", count=late)
         compared = said("warning.compared.also_late", others=compared, late=late_count)
-    first_copy = min(found)
     return said(
         "warning.copies",
         packets=said("warning.packets", count=len(found)),
         compared=compared,
-        first=packets.frame[first_copy],
-        original=packets.frame[found[first_copy]],
+        first=found[0].frame,
+        original=found[0].before,
     )
 
 

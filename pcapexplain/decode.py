@@ -60,8 +60,11 @@ class BlockResult:
     errors: dict[int, ErrorHeader] = field(default_factory=dict)  # frame → its ICMP error
 
 
-def decode(records: Records, *, validate_checksums: bool) -> BlockResult:
-    """Every TCP header tshark's dissectors reach in this block of records."""
+def decode(
+    records: Records, *, validate_checksums: bool, keep: tcpheader.Keep | None = None
+) -> BlockResult:
+    """Every TCP header tshark's dissectors reach in this block of records (those keep chooses,
+    when given: it sees every header the others are chosen from)."""
     data = Bytes(records.data)
     found = linklayer.link(data, records)
     foreign: dict[str, int] = {}
@@ -74,7 +77,7 @@ def decode(records: Records, *, validate_checksums: bool) -> BlockResult:
     if len(parts[0].icmp_rows):
         parts.append(net.quoted(parts[0], cap_end))
         errors = _error_headers(data, records.first_frame, parts[0])
-    return BlockResult(_tcp(data, records, parts, validate_checksums), foreign, errors)
+    return BlockResult(_tcp(data, records, parts, validate_checksums, keep), foreign, errors)
 
 
 def _error_headers(data: Bytes, first_frame: int, outer: _Found) -> dict[int, ErrorHeader]:
@@ -372,7 +375,9 @@ def _ip_checksum_ok(data: Bytes, at: Array, hlen: Array) -> Array:
     return ok
 
 
-def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> Segments:
+def _tcp(
+    data: Bytes, records: Records, parts: list[_Found], validate: bool, keep: tcpheader.Keep | None
+) -> Segments:
     """The TCP headers of every part (the frames' own, those ICMP errors quote), in frame order."""
     if len(parts) == 1:  # no ICMP error: the rows are in order already
         f = {k: getattr(parts[0], k) for k in _FOUND}
@@ -380,4 +385,4 @@ def _tcp(data: Bytes, records: Records, parts: list[_Found], validate: bool) -> 
         merged = {k: np.concatenate([getattr(p, k) for p in parts]) for k in _FOUND}
         order = np.lexsort((merged["in_error"].astype(np.int64), merged["rows"]))
         f = {k: v[order] for k, v in merged.items()}
-    return tcpheader.segments(data, records, f, validate)
+    return tcpheader.segments(data, records, f, validate, keep)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import secrets
 import shutil
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from pcapexplain.errors import CaptureNotFound, CaptureUnreadable, os_reason
 from pcapexplain.explanations import said
@@ -175,18 +177,62 @@ def packet_warnings(packets: PacketColumns) -> tuple[str, ...]:
 
 def headers_cut_warning(cut: Sequence[int], frames: Sequence[int]) -> tuple[str, ...]:
     """The warning when the snapshot length cut TCP headers (none when it never did)."""
-    rows = np.flatnonzero(np.asarray(cut, dtype=np.int8))
-    if not len(rows):
-        return ()
-    segments = said("warning.segments", count=len(rows))
-    return (said("warning.headers_cut", segments=segments, first=int(frames[rows[0]])),)
+    headers = HeadersCut()
+    headers.add(cut, frames)
+    return headers.warning()
+
+
+@dataclass(slots=True)
+class HeadersCut:
+    """Segments whose TCP options the snapshot length cut, counted as they are read."""
+
+    count: int = 0
+    first: int = 0  # the frame of the first one
+
+    def add(self, cut: npt.ArrayLike, frames: npt.ArrayLike) -> None:
+        """The next segments, in capture order: cut marks the cut ones."""
+        rows = np.flatnonzero(np.asarray(cut, dtype=bool))
+        if len(rows) and not self.count:
+            self.first = int(np.asarray(frames)[rows[0]])
+        self.count += len(rows)
+
+    def warning(self) -> tuple[str, ...]:
+        """headers_cut_warning of every segment added."""
+        if not self.count:
+            return ()
+        segments = said("warning.segments", count=self.count)
+        return (said("warning.headers_cut", segments=segments, first=self.first),)
 
 
 def backwards_warning(times: Sequence[float], frames: Sequence[int]) -> tuple[str, ...]:
     """The warning when the segments' timestamps go backwards (none when they never do)."""
-    stamps = np.asarray(times, dtype=np.float64)
-    back = np.flatnonzero(np.diff(stamps) < 0)
-    if not len(back):
-        return ()
-    first = int(np.asarray(frames)[back[0] + 1])
-    return (said("warning.backwards", times=said("warning.times", count=len(back)), first=first),)
+    backwards = Backwards()
+    backwards.add(times, frames)
+    return backwards.warning()
+
+
+@dataclass(slots=True)
+class Backwards:
+    """Segments' timestamps that go backwards, counted as they are read, block after block."""
+
+    last: float = -math.inf  # the previous block's last timestamp
+    count: int = 0
+    first: int = 0  # the frame of the first one that goes backwards
+
+    def add(self, times: npt.ArrayLike, frames: npt.ArrayLike) -> None:
+        """The next segments, in capture order."""
+        stamps = np.asarray(times, dtype=np.float64)
+        if not len(stamps):
+            return
+        back = np.flatnonzero(np.diff(stamps, prepend=self.last) < 0)
+        if len(back) and not self.count:
+            self.first = int(np.asarray(frames)[back[0]])
+        self.count += len(back)
+        self.last = float(stamps[-1])
+
+    def warning(self) -> tuple[str, ...]:
+        """backwards_warning of every segment added."""
+        if not self.count:
+            return ()
+        times = said("warning.times", count=self.count)
+        return (said("warning.backwards", times=times, first=self.first),)

@@ -2,8 +2,10 @@
 
 `load_capture(path)` streams the file through `capfile` (records), `decode` (headers, vectorised)
 and `tcpanalysis` (tshark's stream numbers and analysis flags), then builds the columns the pure
-stages read. It needs no tshark, and it stops with `NativeUnsupported` when the capture holds a
-link type or an encapsulation it does not read, so that `readers.load` can hand it to tshark.
+stages read; with a `Cut`, only those of one part of the capture's 4-tuples (shard_run.py reads
+a large file in parts). It needs no tshark, and it stops with `NativeUnsupported` when the
+capture holds a link type or an encapsulation it does not read, so that `readers.load` can hand
+it to tshark.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import capfile, decode, files, linklayer, tcpanalysis, tcpfast, tcpheader
+from pcapexplain import (
+    capfile,
+    decode,
+    files,
+    linklayer,
+    shards,
+    tcpanalysis,
+    tcpfast,
+    tcpheader,
+)
 from pcapexplain.errors import (
     CaptureUnreadable,
     EmptyCapture,
@@ -50,6 +61,7 @@ def load_capture(
     status: files.ReadStatus | None = None,
     shown: str | None = None,
     digest: bool = True,
+    cut: Cut | None = None,
 ) -> Capture:
     """Read every TCP segment of a capture without tshark.
 
@@ -59,6 +71,9 @@ def load_capture(
     NotACapture, EmptyCapture, NoTcp. A capture cut short is read up to its last whole record.
     status and shown: as for loader.load_capture (the frames read are counted, not the bytes).
     Without digest the file's SHA-256 is not computed (CaptureInfo.sha256 is "").
+    With cut, the packets and ICMP errors are those of one part of the capture (shards.parts_of
+    of their 4-tuples), numbered as in the whole; the CaptureInfo and the errors stay the whole
+    capture's.
     """
     status = status if status is not None else files.ReadStatus()
     capture = files.check_file(Path(path))
@@ -70,9 +85,12 @@ def load_capture(
         hashing = pool.submit(files.sha256, capture, stop) if digest else None
         try:
             status.reading = True
-            summary, foreign, packets, icmp = _read(
-                capture, files.error_name(capture, shown), validate_checksums, strict, status
+            summary, collected, icmp = _read(
+                capture, files.error_name(capture, shown), validate_checksums, strict, status, cut
             )
+            # Analysed only when no error below is raised (in every part alike).
+            packets = collected.columns() if summary.frames and collected.tcp else None
+            _return_freed_memory()
         except BaseException:
             stop.set()  # a failed run leaves no hashing behind
             raise
@@ -87,8 +105,9 @@ def load_capture(
         total_frames=summary.frames,
         truncated_at=summary.frames if summary.damaged else None,
         warnings=(
-            *_warnings(summary, foreign),
-            *files.packet_warnings(packets),
+            *_warnings(summary, collected.foreign),
+            *collected.backwards.warning(),
+            *collected.headers_cut.warning(),
         ),
         reader=Reader.NATIVE.value,
     )
@@ -97,22 +116,44 @@ def load_capture(
         if summary.damaged:
             raise NotACapture(said("error.cut_before_first", name=name))
         raise EmptyCapture(said("error.no_packets", name=name))
-    if len(packets) == 0:
+    if collected.tcp == 0:  # in the whole capture: a part may hold none
         frames = said("ui.packets", count=info.total_frames)
         raise NoTcp(said("error.no_tcp", name=name, frames=frames))
+    assert packets is not None
     return Capture(info=info, packets=packets, icmp=icmp)
 
 
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """One part of a capture read in several processes, each keeping the 4-tuples of its part.
+
+    meet is where the parts meet once, before numbering streams: it turns this part's opening
+    frames (sorted) into every part's, sorted, so that tcp.stream stays the whole capture's.
+    """
+
+    which: int
+    parts: int
+    meet: Callable[[Array], Array]
+
+
 def _read(
-    capture: Path, name: str, validate_checksums: bool, strict: bool, status: files.ReadStatus
-) -> tuple[capfile.FileSummary, dict[str, int], PacketColumns, tuple[IcmpError, ...]]:
+    capture: Path,
+    name: str,
+    validate_checksums: bool,
+    strict: bool,
+    status: files.ReadStatus,
+    cut: Cut | None,
+) -> tuple[capfile.FileSummary, _Collected, tuple[IcmpError, ...]]:
+    """The file walked and decoded, its segments (of the cut's part) waiting to be analysed."""
     summary = capfile.FileSummary()
-    collected = _Collected()
+    collected = _Collected(cut=cut)
     icmp: list[IcmpError] = []
     try:
         for records in capfile.read_records(capture, summary):
             _check_linktypes(summary.linktypes)
-            result = decode.decode(records, validate_checksums=validate_checksums)
+            result = decode.decode(
+                records, validate_checksums=validate_checksums, keep=collected.look
+            )
             icmp.extend(_icmp_errors(result))
             collected.add(result)
             status.frames = summary.frames
@@ -135,9 +176,7 @@ def _read(
         raise NativeUnsupported(
             said("error.named", name=name, detail=_foreign_text(collected.foreign))
         )
-    packets = collected.columns()
-    _return_freed_memory()
-    return summary, collected.foreign, packets, tuple(icmp)
+    return summary, collected, tuple(icmp)
 
 
 def _why(exc: Exception) -> str:
@@ -221,9 +260,17 @@ class _Collected:
     unacknowledged segments), so its inputs wait, compact (about 45 bytes a header, `_WAITING`),
     and the analysis columns (stream, analysis) are added once they are all read. Nothing else
     of a block outlives it: the columns and the waiting headers are all that grows.
+    With a cut, only the segments of its part are kept; what the capture says about itself
+    (foreign frames, TCP segments, time going backwards) is still counted over all of them.
     """
 
+    cut: Cut | None = None
     foreign: dict[str, int] = field(default_factory=dict)
+    tcp: int = 0  # segments not quoted in an ICMP error: the packets of the whole capture
+    backwards: files.Backwards = field(default_factory=files.Backwards)
+    headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
+    hashes: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per address
+    interned: tuple[Array, Array] | None = None  # look's address ids of the segments it kept
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
     names: list[str] = field(default_factory=list)  # id → the address as tshark prints it
     pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
@@ -233,19 +280,44 @@ class _Collected:
     )
     out: _Columns = field(default_factory=lambda: _Columns())
 
-    def add(self, result: decode.BlockResult) -> None:
-        for what, count in result.foreign.items():
-            self.foreign[what] = self.foreign.get(what, 0) + count
-        s = result.segments
-        if not len(s):
-            return
+    def look(self, located: tcpheader.Located) -> Array | None:
+        """decode's Keep: counts what the capture says about itself over every header, and
+        chooses the cut's part (None: all)."""
+        packet = ~located.in_error
+        self.tcp += int(packet.sum())
+        self.backwards.add(
+            epoch_seconds(located.seconds[packet], located.nanos[packet]), located.frame[packet]
+        )
+        self.headers_cut.add(located.header_cut[packet], located.frame[packet])
+        if self.cut is None or not len(packet):
+            return None
+        n = len(packet)
         both = _intern_addresses(
-            np.concatenate([s.family, s.family]),
-            np.concatenate([s.src, s.dst]),
+            np.concatenate([located.family, located.family]),
+            np.concatenate([located.src, located.dst]),
             self.addresses,
             self.names,
         )
-        src, dst = both[: len(s)], both[len(s) :]
+        known = len(self.hashes)
+        if known < len(self.names):
+            self.hashes = np.concatenate([self.hashes, shards.address_hashes(self.names[known:])])
+        hashes = self.hashes
+        part = shards.parts_of(
+            hashes[both[:n]], located.sport, hashes[both[n:]], located.dport, self.cut.parts
+        )
+        mine = part == self.cut.which
+        self.interned = (both[:n][mine], both[n:][mine])
+        mask: Array = mine
+        return mask
+
+    def add(self, result: decode.BlockResult) -> None:
+        """Take in a block decoded with look (for a cut, it holds the segments of its part)."""
+        for what, count in result.foreign.items():
+            self.foreign[what] = self.foreign.get(what, 0) + count
+        s = result.segments
+        src, dst = self._addresses(s)
+        if not len(s):
+            return
         flow = _flows(src, dst, s, self.pairs)
         listable = (s.seglen > 0) | ((s.flags & 0x03) != 0)  # payload, SYN or FIN: tshark lists
         counts = np.bincount(flow[listable], minlength=2 * len(self.pairs))
@@ -255,6 +327,22 @@ class _Collected:
         for name, get in _WAITING.items():
             self.waiting[name].append(get(s))
         self.out.extend(s, src, dst, self.names)
+
+    def _addresses(self, s: tcpheader.Segments) -> tuple[Array, Array]:
+        """The address ids of the segments, as look interned them for a cut."""
+        if self.interned is not None:
+            src, dst = self.interned
+            self.interned = None
+            return src, dst
+        if not len(s):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        both = _intern_addresses(
+            np.concatenate([s.family, s.family]),
+            np.concatenate([s.src, s.dst]),
+            self.addresses,
+            self.names,
+        )
+        return both[: len(s)], both[len(s) :]
 
     def columns(self, *, fast: bool = True, skip: bool = True) -> PacketColumns:
         """Analyse every header, then add the stream and analysis columns.
@@ -276,7 +364,8 @@ class _Collected:
         rows = split.order[~split.plain[split.order]]  # the others, 4-tuple by 4-tuple
         analyser = tcpanalysis.Analyser()
         analysed = analyser.feed(headers, rows, tcpfast.ordinary if fast and skip else None)
-        stream, flags = _streams(headers, split, rows, analysed, analyser.created)
+        meet = self.cut.meet if self.cut is not None else None
+        stream, flags = _streams(headers, split, rows, analysed, analyser.created, meet)
         keep = headers.in_error == 0
         del headers, split, analysed
         self.out.finish(stream[keep], tcpanalysis.printed_flags(flags[keep]))
@@ -315,11 +404,15 @@ def _streams(
     rows: Array,
     analysed: tcpanalysis.Analysed,
     created: list[int],
+    meet: Callable[[Array], Array] | None,
 ) -> tuple[Array, Array]:
     """tcp.stream per header: conversations numbered by the frame that opened them, whichever
-    path found them; and the TCP_A_* flags per header from either path."""
+    path found them, in the whole capture (meet: Cut.meet); and the TCP_A_* flags per header
+    from either path."""
     created_frames = np.asarray(created, dtype=np.int64)
     opened = np.sort(np.concatenate([split.first_frame, created_frames]))
+    if meet is not None:
+        opened = meet(opened)
     stream = np.empty(len(headers), dtype=np.int64)
     flags = split.flags
     flags[rows] = analysed.flags

@@ -7,6 +7,12 @@ The parts meet once, after reconstructing, to combine their tallies of the captu
 CSV, each part sends its rows already written as CSV lines (`records.CsvRows`): unpickling and
 formatting tens of thousands of records would otherwise run in the calling process alone.
 
+A large capture file that the native reader reads (MIN_BYTES) is cut before it is read: each
+process walks and decodes the whole file but keeps the 4-tuples of its own part
+(`native.Cut`), so the interning, the TCP analysis and the copies check cost a part each. The
+parts meet twice more while reading: to number tcp.stream across the capture, and to tell the
+capture's copies (`copies.told`), so that every part holds the whole capture's CaptureInfo.
+
 One process does it all, as without this module, where `os.fork` is missing, where one CPU is
 available, inside a runner worker (batch and grade already use every core), and for captures
 under MIN_PACKETS, where forking and merging cost more than they save.
@@ -19,21 +25,38 @@ import gc
 import os
 import pickle
 import signal
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
-from typing import Any, Generic, NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
-from pcapexplain import anomalies, api, records, runner, shards
-from pcapexplain.model import Capture, CaptureAnalysis
+import numpy as np
+
+from pcapexplain import anomalies, api, copies, files, native, records, runner, shards
+from pcapexplain.model import Capture, CaptureAnalysis, CaptureInfo, Reader
 from pcapexplain.records import ConnectionRecord
 
 # Below this the second process does not pay: at 100k packets (benchmarks/data/100k.pcap) the
 # command's 2.6 s are half Python's start and the reading, which stay in one process, and two
 # parts measured no faster; the cut, the pickling and the merge cost about 5 % of the stages.
 MIN_PACKETS = 200_000
+# The file size from which a capture is cut before it is read: MIN_PACKETS full-sized segments
+# (benchmarks/data has about 770 bytes a packet). Under it, the capture is read whole and cut
+# after, by its count of packets (processes).
+MIN_BYTES = 150_000_000
 
 T = TypeVar("T")
+V = TypeVar("V")
+W = TypeVar("W")
+
+
+class Meet(Protocol):
+    """Where the parts meet: each gives its value, all get the combination of every part's
+    (in part order)."""
+
+    def __call__(self, value: V, combine: Callable[[list[V]], W]) -> W: ...
+
 
 # Tests set this to a number of parts to cut any capture into, however small.
 _FORCE_PARTS: int | None = None
@@ -47,6 +70,18 @@ def processes(packets: int, jobs: int = 0) -> int:
     if not hasattr(os, "fork") or runner.in_worker() or packets < MIN_PACKETS:
         return 1
     return jobs or runner.default_jobs()
+
+
+def processes_reading(capture: Path, reader: Reader, jobs: int = 0) -> int:
+    """How many processes read a capture file apart, each its part (1: it is read whole and cut
+    after, as processes says); jobs as for processes."""
+    if reader is not Reader.NATIVE or str(capture) == files.STDIN:
+        return 1
+    try:
+        big = capture.stat().st_size >= MIN_BYTES
+    except OSError:
+        return 1  # the reader says what is wrong with it
+    return processes(MIN_PACKETS if big else 0, jobs)
 
 
 def connection_records(
@@ -70,6 +105,34 @@ def connection_csv(
     return _parts(capture, capture_name, checksums_validated, jobs, records.csv_rows)
 
 
+def read_connection_records(
+    capture: Path,
+    capture_name: str,
+    *,
+    checksums_validated: bool,
+    status: files.ReadStatus,
+    parts: int,
+) -> tuple[list[ConnectionRecord], CaptureInfo]:
+    """connection_records of a capture file the native reader reads in `parts` processes
+    (processes_reading), and the whole capture's CaptureInfo."""
+    reading = _Reading(capture, capture_name, checksums_validated, status, parts, _unchanged)
+    found, info = _read_parts(reading)
+    return shards.merge(found), info
+
+
+def read_connection_csv(
+    capture: Path,
+    capture_name: str,
+    *,
+    checksums_validated: bool,
+    status: files.ReadStatus,
+    parts: int,
+) -> tuple[list[records.CsvRows], CaptureInfo]:
+    """connection_csv of a capture file the native reader reads in `parts` processes."""
+    reading = _Reading(capture, capture_name, checksums_validated, status, parts, records.csv_rows)
+    return _read_parts(reading)
+
+
 def _unchanged(found: list[ConnectionRecord]) -> list[ConnectionRecord]:
     return found
 
@@ -88,7 +151,7 @@ def _parts(
         result = api.analyse_capture(capture, checksums_validated=checksums_validated)
         return [render(records.connection_records(result, capture_name))]
     task = _Task(capture, where, capture_name, checksums_validated, render)
-    return _run(task)
+    return _run(where.parts, lambda which, meet: _analyse_part(task, which, meet))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +166,7 @@ class _Task(Generic[T]):
     render: Callable[[list[ConnectionRecord]], T]
 
 
-def _analyse_part(task: _Task[T], which: int, share: api.Share) -> tuple[T, CaptureAnalysis]:
+def _analyse_part(task: _Task[T], which: int, meet: Meet) -> tuple[T, CaptureAnalysis]:
     """A part's rendered records, and its analysis: freeing that takes a few tenths of a second
     at a million packets, which a child skips by sending first and leaving with os._exit."""
     capture = task.capture
@@ -114,12 +177,72 @@ def _analyse_part(task: _Task[T], which: int, share: api.Share) -> tuple[T, Capt
         part.packets,
         checksums_validated=task.checksums_validated,
         icmp=part.icmp,
-        share=share,
+        share=lambda tally: meet(tally, anomalies.combine),
     )
     return task.render(records.connection_records(result, task.capture_name)), result
 
 
-def _run(task: _Task[T]) -> list[T]:
+@dataclass(frozen=True, slots=True)
+class _Reading(Generic[T]):
+    """What every process reading a capture file apart knows: the file, how to read it, into
+    how many parts, and what to make of a part's records."""
+
+    capture: Path
+    capture_name: str
+    checksums_validated: bool
+    status: files.ReadStatus
+    parts: int
+    render: Callable[[list[ConnectionRecord]], T]
+
+
+def _read_parts(reading: _Reading[T]) -> tuple[list[T], CaptureInfo]:
+    """Each part's rendered records, in part order, and the capture's CaptureInfo (the
+    calling process's: every part holds the same)."""
+    found = _run(reading.parts, lambda which, meet: _read_part(reading, which, meet))
+    return [rendered for rendered, _ in found], found[0][1]
+
+
+def _read_part(
+    reading: _Reading[T], which: int, meet: Meet
+) -> tuple[tuple[T, CaptureInfo], CaptureAnalysis]:
+    """_analyse_part of a part read from the file: readers.load's native reading (with the
+    copies left out) of this part's 4-tuples only."""
+    cut = native.Cut(which, reading.parts, lambda opened: meet(opened, _all_sorted))
+    capture = native.load_capture(
+        reading.capture,
+        validate_checksums=reading.checksums_validated,
+        status=reading.status,
+        digest=False,
+        cut=cut,
+    )
+    found, packets = copies.left_out(capture.packets)
+    info = copies.told(capture.info, meet(found, _in_capture_order))
+    result = api.analyse_columns(
+        info,
+        packets,
+        checksums_validated=reading.checksums_validated,
+        icmp=capture.icmp,
+        share=lambda tally: meet(tally, anomalies.combine),
+    )
+    return (reading.render(records.connection_records(result, reading.capture_name)), info), result
+
+
+def _all_sorted(opened: list[native.Array]) -> native.Array:
+    """Every part's opening frames, in one sorted array."""
+    joined: native.Array = np.sort(np.concatenate(opened))
+    return joined
+
+
+def _in_capture_order(found: list[list[copies.Copy]]) -> list[copies.Copy]:
+    return sorted((c for part in found for c in part), key=lambda c: c.frame)
+
+
+# A part's work: its rendered records, and what to keep alive until they are sent (see
+# _analyse_part).
+Work = Callable[[int, Meet], tuple[T, object]]
+
+
+def _run(parts: int, work: Work[T]) -> list[T]:
     """Each part's rendered records, in part order; a child's error is raised here as it was
     there."""
     children: list[tuple[int, Connection]] = []
@@ -128,19 +251,26 @@ def _run(task: _Task[T]) -> list[T]:
     # collector for the whole analysis, capture_reading.collector_paused; other callers may not.)
     gc.freeze()
     try:
-        for which in range(1, task.where.parts):
+        for which in range(1, parts):
             ours, theirs = Pipe()
-            pid = os.fork()
-            if pid == 0:
-                ours.close()
-                for _, other in children:
-                    other.close()
-                _child(theirs, task, which)
+            with _interrupts_held():
+                pid = os.fork()
+                if pid == 0:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+                    ours.close()
+                    for _, other in children:
+                        other.close()
+                    _child(theirs, work, which)
+                children.append((pid, ours))
             theirs.close()
-            children.append((pid, ours))
         pipes = [pipe for _, pipe in children]
+
+        def meet(value: V, combine: Callable[[list[V]], W]) -> W:
+            return _gather(value, combine, pipes)
+
         # The parent frees its analysis at once, while the children may still work.
-        mine = _analyse_part(task, 0, share=lambda tally: _exchange(tally, pipes))[0]
+        mine = work(0, meet)[0]
         theirs_: list[T] = [_answer(pipe) for _, pipe in children]
         return [mine, *theirs_]
     finally:
@@ -148,21 +278,32 @@ def _run(task: _Task[T]) -> list[T]:
         _stop(children)
 
 
-def _child(pipe: Connection, task: _Task[T], which: int) -> NoReturn:
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held back while a child is forked and listed: one arriving during os.fork would
+    raise KeyboardInterrupt in Python's after-fork hooks, which print it and carry on, and one
+    arriving before the child is listed would leave it unkilled. It is delivered after."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
+def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:
     """A forked process: analyse one part, send its rendered records (or its error), leave at
     once.
 
     os._exit: the parent's exit handlers, buffers and open files are the parent's to close."""
     code = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what Ctrl-C stops
 
-        def share(tally: anomalies.Tally) -> anomalies.CaptureWide:
-            pipe.send(("tally", tally))
-            wide: anomalies.CaptureWide = pipe.recv()
-            return wide
+        def meet(value: V, combine: Callable[[list[V]], W]) -> W:
+            pipe.send(("meet", value))
+            combined: W = pipe.recv()
+            return combined
 
-        found, _analysis = _analyse_part(task, which, share)  # never freed: see _analyse_part
+        found, _analysis = work(which, meet)  # never freed: see _analyse_part
         pipe.send(("records", found))
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent, as it is
         code = 1
@@ -174,18 +315,18 @@ def _child(pipe: Connection, task: _Task[T], which: int) -> NoReturn:
         os._exit(code)
 
 
-def _exchange(tally: anomalies.Tally, pipes: Sequence[Connection]) -> anomalies.CaptureWide:
-    """The parent's side of the meeting: every part's tally in, the capture's facts out."""
-    tallies = [tally]
+def _gather(value: V, combine: Callable[[list[V]], W], pipes: Sequence[Connection]) -> W:
+    """The parent's side of a meeting: every part's value in, their combination out."""
+    values = [value]
     for pipe in pipes:
-        kind, value = _receive(pipe)
-        if kind != "tally":
-            raise RuntimeError(f"a part sent {kind} before its tally")
-        tallies.append(value)
-    wide = anomalies.combine(tallies)
+        kind, theirs = _receive(pipe)
+        if kind != "meet":
+            raise RuntimeError(f"a part sent {kind} instead of meeting")
+        values.append(theirs)
+    combined = combine(values)
     for pipe in pipes:
-        pipe.send(wide)
-    return wide
+        pipe.send(combined)
+    return combined
 
 
 def _answer(pipe: Connection) -> Any:

@@ -108,22 +108,43 @@ def _tuple_hashes(
     """One hash per row for its 4-tuple, the same in both directions, and the same in every run
     (CRC-32 of each address, not Python's str hash): a capture splits the same way each time."""
     crc = _Crc()
+    src_hash, dst_hash = (
+        np.fromiter(map(crc.__getitem__, addresses), dtype=np.int64, count=len(addresses))
+        for addresses in (src, dst)
+    )
+    return _hashes(
+        src_hash, dst_hash, np.asarray(sport, dtype=np.int64), np.asarray(dport, dtype=np.int64)
+    )
+
+
+def address_hashes(names: Sequence[str]) -> Ints:
+    """The hash of each address that _tuple_hashes uses (for parts_of)."""
+    return np.fromiter(map(_address_hash, names), dtype=np.int64, count=len(names))
+
+
+def _address_hash(name: str) -> int:
+    return zlib.crc32(name.encode())
+
+
+def parts_of(src: Ints, sport: Ints, dst: Ints, dport: Ints, parts: int) -> Ints:
+    """The part of each row's 4-tuple, its addresses given by address_hashes: the part split
+    gives it when no part is empty (a reader that cuts while reading keeps empty parts)."""
+    return _part_of(_hashes(src, dst, sport, dport), parts)
+
+
+def _hashes(src: Ints, dst: Ints, sport: Ints, dport: Ints) -> Ints:
     with np.errstate(over="ignore"):  # wrapping is what a hash wants
-        ends = [
-            np.fromiter(map(crc.__getitem__, addresses), dtype=np.int64, count=len(addresses))
-            * _PORTS
-            + np.asarray(ports, dtype=np.int64)
-            for addresses, ports in ((src, sport), (dst, dport))
-        ]
+        ends = [src * _PORTS + sport, dst * _PORTS + dport]
         low, high = np.minimum(*ends), np.maximum(*ends)
-        return low * _MIX + high
+        hashes: Ints = low * _MIX + high
+        return hashes
 
 
 class _Crc(dict[str, int]):
     """Address → its CRC-32, computed on the first look-up: one pass over a column, not two."""
 
     def __missing__(self, name: str) -> int:
-        value = self[name] = zlib.crc32(name.encode())
+        value = self[name] = _address_hash(name)
         return value
 
 

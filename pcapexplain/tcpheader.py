@@ -8,6 +8,7 @@ is validated, and how far packet-tcp.c's dissector gets before it runs out of ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,12 +69,38 @@ class Segments:
         return len(self.frame)
 
 
-def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool) -> Segments:
+@dataclass(frozen=True, slots=True)
+class Located:
+    """The TCP headers of a block as the network layer located them, before they are decoded:
+    enough to choose which to decode (a Keep)."""
+
+    frame: Array
+    seconds: Array
+    nanos: Array
+    in_error: Array  # bool: quoted in an ICMP error
+    family: Array
+    src: Array  # (n, 16) uint8
+    dst: Array
+    sport: Array
+    dport: Array
+    header_cut: Array  # Segments.header_cut
+
+
+# Which located headers to decode: a mask, or None for all of them.
+Keep = Callable[[Located], Array | None]
+
+
+def segments(
+    data: Bytes, records: Records, f: dict[str, Array], validate: bool, keep: Keep | None = None
+) -> Segments:
     """The TCP headers decode's network layer found (f: its columns, one row per header, in frame
-    order), with their options and how far the dissector reaches; validate: check checksums."""
+    order), with their options and how far the dissector reaches; validate: check checksums;
+    keep: which of them to decode (every one without)."""
     readable = f["tcp_end"] - f["tcp_at"] >= 16  # else no stream
     if not readable.all():
         f = {k: v[readable] for k, v in f.items()}
+    if keep is not None:
+        f = _kept(data, records, f, keep)
     row, at = f["rows"], f["tcp_at"]
     avail = f["tcp_end"] - at  # header bytes the TCP dissector may read
     head = data.rows(at, 60)
@@ -114,8 +141,7 @@ def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool)
         tcp_sum=np.where(reach >= REACH_CHECKSUM, be(head, 16, 2), -1).astype(np.int32),
         in_error=f["in_error"],
         reach=reach,
-        # tshark's BoundsError ("TCP truncated"), not a malformed ReportedBoundsError.
-        header_cut=(hlen > 20) & (avail < hlen) & (f["tcp_rep"] >= hlen),
+        header_cut=_options_cut(hlen, avail, f["tcp_rep"]),
         mss=options["mss"].astype(np.int32),
         wscale=options["wscale"].astype(np.int16),
         ws_stored=options["ws_stored"].astype(np.int8),
@@ -124,6 +150,36 @@ def segments(data: Bytes, records: Records, f: dict[str, Array], validate: bool)
         tsval=options["tsval"],
         tfo=options["tfo"],
     )
+
+
+def _options_cut(hlen: Array, avail: Array, reported: Array) -> Array:
+    """Headers with options whose captured bytes end inside them while the IP header reports
+    them whole: a snapshot length (tshark's BoundsError, "TCP truncated"), not a malformed
+    header (a ReportedBoundsError)."""
+    cut: Array = (hlen > 20) & (avail < hlen) & (reported >= hlen)
+    return cut
+
+
+def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dict[str, Array]:
+    rows = f["rows"]
+    located = Located(
+        frame=records.first_frame + rows,
+        seconds=records.seconds[rows],
+        nanos=records.nanos[rows],
+        in_error=f["in_error"],
+        family=f["family"],
+        src=f["src"],
+        dst=f["dst"],
+        sport=data.u16(f["tcp_at"]),
+        dport=data.u16(f["tcp_at"] + 2),
+        header_cut=_options_cut(
+            (data.u8(f["tcp_at"] + 12) >> 4).astype(np.int64) * 4,
+            f["tcp_end"] - f["tcp_at"],
+            f["tcp_rep"],
+        ),
+    )
+    mask = keep(located)
+    return f if mask is None else {k: v[mask] for k, v in f.items()}
 
 
 # TCP option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018, RFC 7413)
