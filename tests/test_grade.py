@@ -38,7 +38,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines = proc.stdout.splitlines()
     assert "error    frank: frank.pcapng is not a capture file tshark can read" in lines
     assert any(line.startswith("graded   alice · 20/20 points · ") for line in lines)
-    assert lines[-1].startswith("Graded 6 of 7 students (1 errors, 3 flagged); wrote ")
+    assert lines[-1].startswith("Graded 6 of 7 students (1 error, 3 flagged); wrote ")
     assert proc.stderr == ""
     return out
 
