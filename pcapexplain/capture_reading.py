@@ -108,7 +108,9 @@ def collector_paused() -> Iterator[None]:
     These stages make no reference cycles (a collection after them finds none at a million
     packets), yet their many small objects trigger collections that rescan the large lists they
     build: about 0.3 s of CPU a part at 1M packets. Processes forked to analyse parts inherit the
-    pause and leave without enabling it again."""
+    pause and leave without enabling it again. The single-capture commands use it here, the
+    workers of batch and grade around each capture's read and analysis (capture_task,
+    classroom)."""
     collecting = gc.isenabled()
     gc.disable()
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pcapexplain import __version__, api, connlog, records, reporter
 from pcapexplain.batch_model import CaptureSummary
+from pcapexplain.capture_reading import collector_paused
 from pcapexplain.model import Lang
 from pcapexplain.output import atomic_write_text
 
@@ -44,7 +45,8 @@ class CaptureTask:
 
 def run_capture(task: CaptureTask) -> CaptureSummary:
     """Analyse task.path, write its report and table parts; raises PcapExplainError."""
-    analysis = api.analyse(task.path, reader=task.reader)
+    with collector_paused():  # read and analysis, as `report` runs them alone
+        analysis = api.analyse(task.path, reader=task.reader)
     rows = connection_rows(analysis, task.capture)
     reporter.write_report(report_html(analysis, Lang(task.lang)), task.report)
     atomic_write_text(task.parts + ROWS_PART, rows_part(rows))

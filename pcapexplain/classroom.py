@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from pcapexplain import api, feedback, grading, integrity, reporter, runner
 from pcapexplain.answers import AnswerSheet, load_answers
+from pcapexplain.capture_reading import collector_paused
 from pcapexplain.errors import OutputError, PcapExplainError, os_reason
 from pcapexplain.explanations import in_lang, said
 from pcapexplain.grading import CheckResult
@@ -58,7 +59,8 @@ def grade_student(task: StudentTask) -> StudentOutcome:
         ids = tuple(q.id for q in rubric.questions)
         # A student who sent no answers answered nothing: marked, not shown the model solution.
         answers = load_answers(sub.answers, ids) if sub.answers else AnswerSheet("", {}, ())
-        analysis = api.analyse(sub.capture, reader=task.reader)
+        with collector_paused():  # read and analysis, as `check` runs them alone
+            analysis = api.analyse(sub.capture, reader=task.reader)
         check = grading.check(analysis.result, rubric, answers, task.lang)
         page = feedback.build_feedback(
             analysis.result,

@@ -31,6 +31,10 @@ Key scheme (the same keys exist in every language; a test checks it):
 - ``error.*``, ``hint.*``, ``warning.*``: what goes wrong and what to do about it, said with
   ``said`` where it happens (errors.py, the readers) and shown by cli.py and a batch in the
   command's language; ``cli.*``: the words that mark those lines (``error``, ``hint``).
+- ``[unit]`` (optional, not a key of the catalogue): counted nouns a template names after a
+  number placeholder, ``{length:bytes}``, so that the number and its noun agree ("1 byte",
+  "2 bytes"; see ``Sayer``). English needs them; Chinese, without grammatical number, writes the
+  noun in the template and has none.
 - ``[peers]`` (optional, not a key of the catalogue): translations of the words in what Wireshark
   and Zeek show for a finding (``peer``); the English originals live in the anomaly catalogue.
 
@@ -51,7 +55,8 @@ from typing import Final
 
 from pcapexplain.model import Lang
 
-_NOT_KEYED = frozenset({"meta", "peers"})  # tables of a text file that are not catalogue keys
+# Tables of a text file that are not catalogue keys.
+_NOT_KEYED = frozenset({"meta", "peers", "unit"})
 # Concept notes, in the order a reader should meet them.
 CONCEPTS: Final[tuple[str, ...]] = (
     "three_way_handshake",
@@ -114,7 +119,7 @@ NARRATIVE_PARAMS: Final[tuple[str, ...]] = (
 
 
 # How each language picks the form of a counted text ([meta] plural in its file).
-PLURAL_RULES: Final[Mapping[str, Callable[[int], str]]] = {
+PLURAL_RULES: Final[Mapping[str, Callable[[float], str]]] = {
     "one_other": lambda n: "one" if n == 1 else "other",  # English
     "other": lambda n: "other",  # Chinese: no grammatical number
 }
@@ -145,6 +150,51 @@ def plural_rule(lang: Lang) -> str:
     if rule not in PLURAL_RULES:
         raise KeyError(f"unknown plural rule {rule!r} in texts/{lang}.toml")
     return rule
+
+
+class Sayer(string.Formatter):
+    """str.format for lang's templates, plus one form: {name:unit} says the number under name
+    with the counted noun [unit] unit of lang, in the form lang's plural rule picks for it
+    ("{length:bytes}": "1 byte", "1460 bytes"). The number keeps the form the caller gave it
+    (a str such as "1,460" too); a spec that names no unit is an ordinary format spec."""
+
+    def __init__(self, lang: Lang) -> None:
+        super().__init__()
+        self.units = _document(lang).get("unit", {})
+        self.rule = PLURAL_RULES[plural_rule(lang)]
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        forms = self.units.get(format_spec)
+        if not isinstance(forms, Mapping):
+            return str(super().format_field(value, format_spec))
+        return str(forms[self.rule(_number(value))]).format(count=value)
+
+
+def _number(value: object) -> float:
+    """The number a value says, for choosing its noun's form; "-" (none) reads as 0 (plural)."""
+    try:
+        return float(str(value).replace(",", ""))
+    except ValueError:
+        return 0.0
+
+
+@cache
+def sayer(lang: Lang) -> Sayer:
+    """The formatter of lang's templates (Sayer), made once."""
+    return Sayer(lang)
+
+
+def _format(lang: Lang, template: str, params: Mapping[str, object]) -> str:
+    """template filled with params by Sayer when it has a format spec (a unit), else by
+    str.format, which is several times faster for the many templates without one."""
+    if _has_spec(template):
+        return sayer(lang).vformat(template, (), params)
+    return template.format(**params)
+
+
+@cache
+def _has_spec(template: str) -> bool:
+    return any(spec for _, _, spec, _ in string.Formatter().parse(template))
 
 
 # A space between two Chinese characters or full-width signs: left where a placeholder took a
@@ -183,7 +233,7 @@ def text(lang: Lang, key: str, **params: object) -> str:
     entry = catalog(lang)[key]
     if not isinstance(entry, str):
         raise KeyError(f"{key} is a counted text: use plural()")
-    return _typeset(lang, entry.format(**params))
+    return _typeset(lang, _format(lang, entry, params))
 
 
 def plural(lang: Lang, key: str, count: int, **params: object) -> str:
@@ -195,7 +245,7 @@ def plural(lang: Lang, key: str, count: int, **params: object) -> str:
     if isinstance(entry, str):
         raise KeyError(f"{key} is not a counted text: use text()")
     form = PLURAL_RULES[plural_rule(lang)](count)
-    return _typeset(lang, entry[form].format(count=f"{count:,}", **params))
+    return _typeset(lang, _format(lang, entry[form], {**params, "count": f"{count:,}"}))
 
 
 def peer(lang: Lang, slug: str, tool: str, original: str) -> str:
@@ -323,7 +373,6 @@ def _say(lang: Lang, key: str, params: Mapping[str, object]) -> str:
     return _fill(lang, entry[form], {**shown, "count": f"{count:,}"})
 
 
-_FORMATTER = string.Formatter()
 _HAN_CHAR = re.compile(_HAN)
 
 
@@ -332,15 +381,16 @@ def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
     placeholder goes when the value there starts or ends with a Chinese word and the template's
     side is Chinese too ("找不到文件 {path}" with 实验.pcap). The values' own spaces stay."""
     if spaced(lang):
-        return template.format(**params)
+        return _format(lang, template, params)
+    formatter = sayer(lang)
     pieces: list[str] = []
     literal_at: list[bool] = []
-    for literal, field, spec, conversion in _FORMATTER.parse(template):
+    for literal, field, spec, conversion in formatter.parse(template):
         pieces.append(literal)
         literal_at.append(True)
         if field is not None:
-            value = _FORMATTER.convert_field(_FORMATTER.get_field(field, (), params)[0], conversion)
-            pieces.append(_FORMATTER.format_field(value, spec or ""))
+            value = formatter.convert_field(formatter.get_field(field, (), params)[0], conversion)
+            pieces.append(formatter.format_field(value, spec or ""))
             literal_at.append(False)
     for i, piece in enumerate(pieces):
         if not literal_at[i]:

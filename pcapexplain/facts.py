@@ -189,6 +189,7 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
     flags = p.flags[row]
     answered = walker.last_segment.get(other(direction))
     resent = _resent(walker, row, direction)
+    syn_copy = _previous_syn(walker, row, direction)
     return PacketFacts(
         direction=direction,
         role=PacketRole(walker.states.role[row]),
@@ -200,12 +201,12 @@ def packet_facts(walker: Walk, row: int) -> PacketFacts:
         resent=resent,
         fin_acks_more=resent
         and retransmission.acks_more(p, walker.last_segment.get(direction), row),
-        backoff=_backoff(walker, row, direction)[2],
+        backoff=_backoff(walker, row, direction, syn_copy)[2],
         syn_captured=conn.client_isn is not None,
         synack_ack_delta=relative(p.ack[row], conn.client_isn) if flags & TcpFlags.SYN else None,
         syn_length=walker.syn_length,
         tfo=bool(p.tfo[row]),
-        syn_copy_before=_previous_syn(walker, row, direction) is not None,
+        syn_copy=syn_copy,
         answers_ack=answered is not None and bool(p.flags[answered] & TcpFlags.ACK),
         first_seen=not walker.last_segment,
         half_close=half_close(walker, row),
@@ -307,13 +308,16 @@ def _resent(walker: Walk, row: int, direction: Direction) -> bool:
     return PacketRole(walker.states.role[row]) is PacketRole.SYN_RETRANSMISSION
 
 
-def _backoff(walker: Walk, row: int, direction: Direction) -> tuple[float, float, Backoff]:
-    """(wait since the previous copy, the wait before that, how they compare) for a resent SYN."""
+def _backoff(
+    walker: Walk, row: int, direction: Direction, syn_copy: int | None
+) -> tuple[float, float, Backoff]:
+    """(wait since the previous copy, the wait before that, how they compare) for a resent SYN;
+    syn_copy: the first SYN's copy in the connection before (_previous_syn), asked once per row."""
     flags = walker.packets.flags[row]
     times = walker.syn_times.get((direction, bool(flags & TcpFlags.ACK)), [])
     if not flags & TcpFlags.SYN or not times:
-        first = _previous_syn(walker, row, direction)
-        wait = 0.0 if first is None else walker.packets.time[row] - walker.packets.time[first]
+        p = walker.packets
+        wait = 0.0 if syn_copy is None else p.time[row] - p.time[syn_copy]
         return wait, 0.0, Backoff.FIRST
     wait = walker.packets.time[row] - times[-1]
     if len(times) < 2:
@@ -400,7 +404,7 @@ def sentence_params(
 ) -> dict[str, object]:
     """Every value a narr.* template may name (explanations.NARRATIVE_PARAMS), all computed."""
     p, lang = walker.packets, walker.lang
-    wait, before, _ = _backoff(walker, row, f.direction)
+    wait, before, _ = _backoff(walker, row, f.direction, f.syn_copy)
     answered = walker.last_segment.get(other(f.direction))
     sender, receiver = _side(f.direction), _side(other(f.direction))
     return {

@@ -247,8 +247,9 @@ def _run(parts: int, work: Work[T]) -> list[T]:
     there."""
     children: list[tuple[int, Connection]] = []
     # Objects the parent made stay out of the collector's reach: a collection in a child would
-    # otherwise write to (and so copy) every page holding one of them. (The commands pause the
-    # collector for the whole analysis, capture_reading.collector_paused; other callers may not.)
+    # otherwise write to (and so copy) every page holding one of them. (The commands, and the
+    # workers of batch and grade, pause the collector for the whole analysis,
+    # capture_reading.collector_paused; other callers may not.)
     gc.freeze()
     try:
         for which in range(1, parts):

@@ -186,7 +186,7 @@ class PacketFacts:
     synack_ack_delta: int | None = None  # a SYN-ACK's ack minus the client's ISN
     syn_length: int = 0  # data bytes on the client's SYN
     tfo: bool = False  # the TCP Fast Open option is present
-    syn_copy_before: bool = False  # the same SYN was told in the connection before (facts)
+    syn_copy: int | None = None  # the row of the same SYN told in the connection before (facts)
     answers_ack: bool = False  # a RST answers a segment that carried ACK
     first_seen: bool = False  # no earlier segment of its connection is in the capture
     half_close: bool = False  # data or its ACK while one direction is closed
@@ -304,7 +304,7 @@ def _syn(f: PacketFacts) -> Situation:
         return Situation.SYN_IN_CONNECTION
     if s.after is not T.SYN_SENT:
         return Situation.OTHER
-    if f.syn_copy_before:
+    if f.syn_copy is not None:
         return Situation.SYN_AGAIN_NEW
     if not f.length:
         return Situation.SYN

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -539,3 +540,33 @@ def test_the_time_limit_makes_one_error_row(
     assert "--time-limit" in rows["big.pcap"]["hint"]
     assert leftover_processes(5.0) == []  # the tshark reading big.pcap was killed with its worker
     assert not os.path.exists(tmp_path / "out" / "reports" / "big.pcap.html")
+
+
+def test_a_batch_worker_reads_and_analyses_with_the_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `report` alone does (capture_reading.collector_paused): the collections its many
+    small objects trigger would rescan the large lists it builds. The worker has it back after."""
+    import gc
+
+    from pcapexplain import api, capture_task
+
+    seen: list[bool] = []
+    real = api.analyse_columns
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "analyse_columns", watched)
+    task = capture_task.CaptureTask(
+        path=str(SAMPLES / "normal_close_client_first.pcap"),
+        capture="normal_close_client_first.pcap",
+        report=str(tmp_path / "report.html"),
+        parts=str(tmp_path / "part"),
+        lang="en",
+    )
+    assert gc.isenabled()
+    summary = capture_task.run_capture(task)
+    assert seen == [False] and summary.connections == 1
+    assert gc.isenabled()

@@ -176,7 +176,7 @@ def _write(tmp_path: Path, capture: str) -> Path:
     target = tmp_path / "conn.log"
     done = shipped.run("connections", str(SAMPLES / capture), "--format", "zeek", "-o", str(target))
     assert done.returncode == 0, done.stderr
-    assert "Wrote 1 Zeek connections (1 pcapexplain connections)" in done.stderr
+    assert "Wrote 1 Zeek connection (1 pcapexplain connection)" in done.stderr
     return target
 
 

@@ -368,3 +368,88 @@ def test_translated_peers_keep_every_name_the_original_shows(lang: Lang) -> None
     assert peer(lang, "retransmission", "wireshark", "tcp.analysis.retransmission") == (
         "tcp.analysis.retransmission"
     )
+
+
+# ------------------------------------------------------------------ number agreement (English)
+
+# Nouns a number counts in the texts; a verb such as "answers" is not one.
+COUNT_NOUNS = (
+    "bytes|packets|segments|connections|captures|copies|times|ACKs|messages|points|students"
+    "|errors|subfolders|values|frames|files|reports|findings|warnings|retransmissions|probes"
+    "|tries|SYNs|rows|lines|questions|octets|keep-alives|seconds|minutes|hours|round trips"
+)
+# A placeholder with no unit, then at most one word ("more", "duplicate"), then such a noun.
+BARE_NUMBER_NOUN = re.compile(r"\{(\w+)\}(?: [\w-]+)? (?:" + COUNT_NOUNS + r"|\w+\(s\))(?![\w(])")
+
+
+def units(lang: Lang) -> dict[str, dict[str, str]]:
+    """lang's [unit] table: the counted nouns a template names as {number:unit}."""
+    path = resources.files("pcapexplain").joinpath(f"texts/{lang.value}.toml")
+    table: dict[str, dict[str, str]] = tomllib.loads(path.read_text("utf-8")).get("unit", {})
+    return table
+
+
+def templates(lang: Lang) -> list[tuple[str, str]]:
+    """(key, template) for every text of lang, each form of a counted text included."""
+    return [
+        (key, template)
+        for key, entry in catalog(lang).items()
+        for template in ([entry] if isinstance(entry, str) else entry.values())
+    ]
+
+
+def unit_fields(template: str) -> dict[str, str]:
+    """{placeholder: unit} of the placeholders a template says with a counted noun."""
+    return {name: spec for _, name, spec, _ in string.Formatter().parse(template) if name and spec}
+
+
+def test_no_english_number_stands_before_a_plural_noun_it_does_not_count() -> None:
+    """ "{length} bytes" says "1 bytes": a number said with a noun names its [unit] instead. In a
+    counted text ({ one, other }) the {count} of the "other" form is plural by choice."""
+    bare = [
+        (key, found.group(0))
+        for key, template in templates(Lang.EN)
+        for found in BARE_NUMBER_NOUN.finditer(template)
+        if isinstance(catalog(Lang.EN)[key], str) or found.group(1) != "count"
+    ]
+    assert bare == []
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_units_have_the_forms_of_their_language_and_every_named_unit_exists(lang: Lang) -> None:
+    rule = PLURAL_RULES[plural_rule(lang)]
+    forms = {rule(n) for n in range(0, 1001)}
+    for unit, entry in units(lang).items():
+        assert set(entry) == forms, unit
+        assert all(placeholders(t) == {"count"} for t in entry.values()), unit
+    named = {spec for _, t in templates(lang) for spec in unit_fields(t).values()}
+    assert named <= set(units(lang)), named - set(units(lang))
+
+
+def test_english_units_are_singular_for_one_and_plural_otherwise() -> None:
+    plural_noun = re.compile(r"\b(?:" + COUNT_NOUNS + r")\b")
+    for unit, entry in units(Lang.EN).items():
+        assert not plural_noun.search(entry["one"]), unit
+        assert plural_noun.search(entry["other"]), unit
+
+
+def test_every_english_number_with_a_noun_agrees_with_1_and_with_2() -> None:
+    """Each text that says a number with its noun, rendered with 1 and with 2 (its other params
+    filled with a word), says "1 byte" and "2 bytes"."""
+    one = re.compile(r"\b1 (?:[\w-]+ ){0,2}?(?:" + COUNT_NOUNS + r")\b")
+    two = re.compile(r"\b2 (?:[\w-]+ ){0,2}?(?:" + COUNT_NOUNS + r")\b")
+    checked = 0
+    for key, template in templates(Lang.EN):
+        counted = unit_fields(template)
+        if not counted:
+            continue
+        for n, agrees in ((1, one.search), (2, two.search)):
+            params: dict[str, object] = dict.fromkeys(placeholders(template), "x")
+            params.update(dict.fromkeys(counted, n))
+            said_n = explanations.sayer(Lang.EN).format(template, **params)
+            assert bool(agrees(said_n)) == (n == 2), (key, said_n)
+        checked += 1
+    assert checked >= 40  # the sentences with bytes, packets, connections, tries, ...
+    assert text(Lang.EN, "narr.carries_data", length=1) == "It also carries 1 byte of data."
+    assert text(Lang.EN, "narr.carries_data", length=1460) == "It also carries 1460 bytes of data."
+    assert text(Lang.ZH, "narr.carries_data", length=1) == "它还携带了 1 字节数据。"

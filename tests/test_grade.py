@@ -38,7 +38,7 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     lines = proc.stdout.splitlines()
     assert "error    frank: frank.pcapng is not a capture file tshark can read" in lines
     assert any(line.startswith("graded   alice · 20/20 points · ") for line in lines)
-    assert lines[-1].startswith("Graded 6 of 7 students (1 errors, 3 flagged); wrote ")
+    assert lines[-1].startswith("Graded 6 of 7 students (1 error, 3 flagged); wrote ")
     assert proc.stderr == ""
     return out
 
@@ -240,3 +240,31 @@ def test_grade_on_a_dask_cluster_writes_the_same_gradebook(
     assert remote.read_bytes() == local.read_bytes()
     pages = sorted(p.name for p in (work / "out" / "feedback").iterdir())
     assert pages == sorted(p.name for p in (graded / "feedback").iterdir())
+
+
+def test_a_grade_worker_reads_and_analyses_with_the_collector_paused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `check` alone does (capture_reading.collector_paused); the worker has it back after."""
+    import gc
+
+    from pcapexplain import api, classroom
+    from pcapexplain.model import Lang
+    from pcapexplain.rubric import load_rubric
+
+    seen: list[bool] = []
+    real = api.analyse_columns
+
+    def watched(*args: object, **kwargs: object) -> object:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "analyse_columns", watched)
+    alice = next(s for s in find_submissions(CLASS) if s.student == "alice")
+    task = classroom.StudentTask(
+        alice, load_rubric(RUBRIC), tmp_path / "alice.html", Lang.EN, "now", "0"
+    )
+    assert gc.isenabled()
+    outcome = classroom.grade_student(task)
+    assert seen == [False] and outcome.check is not None and outcome.error == ""
+    assert gc.isenabled()

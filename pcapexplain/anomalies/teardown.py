@@ -141,15 +141,16 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     if own_fin and peer_fin:
         return  # a RST after both FINs: the close had completed (Zeek folds it back, too)
     ttl, usual = p.ttl[rst], _usual_ttl(ctx, rst)
-    cause, unacked = _reset_cause(ctx, rst, own_fin[-1] if own_fin else None)
+    answered = _answered(ctx, rst)
+    cause, unacked = _reset_cause(ctx, rst, answered, own_fin[-1] if own_fin else None)
     stalled = retransmission.stall(p, ctx.s, ctx.c)
     if stalled is not None and stalled.gave_up == rst:
         cause = "gave-up"  # its unread or unacknowledged data is not why: nothing answered it
     elif usual is not None and ttl >= 0 and ttl != usual:
         cause = "middlebox"
         yield ctx.make(A.RESET_BY_MIDDLEBOX, (rst,), side=side, ttl=ttl, usual_ttl=usual)
-    elif closed_port.no_connection_answer(p, ctx.s, _answered(ctx, rst), rst, _isn(ctx, d)):
-        cause = "keep-alive-lost" if _answers_probe(ctx, rst) else "no-connection"
+    elif closed_port.no_connection_answer(p, ctx.s, answered, rst, _isn(ctx, d)):
+        cause = "keep-alive-lost" if _answers_probe(ctx, answered) else "no-connection"
     elif cause not in ("unknown", "gave-up", "no-connection"):
         yield ctx.make(
             A.RESET_UNREAD_DATA, own_fin[-1:] + [rst], side=side, cause=cause, bytes=unacked
@@ -164,14 +165,14 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
 
 
 def _answered(ctx: Context, rst: int) -> int | None:
-    """The peer's latest segment before the RST: what a RST of the closed-port form answers."""
+    """The peer's latest segment before the RST: what a RST of the closed-port form answers,
+    the SYN a RST from SYN-SENT must ack, the window a synchronised RST must fall in."""
     return next(ctx.before(rst, 1 - ctx.d(rst)), None)
 
 
-def _answers_probe(ctx: Context, rst: int) -> bool:
-    """The RST answers a keep-alive probe, which carries no new data: it found the idle
-    connection gone, and lost nothing."""
-    answered = _answered(ctx, rst)
+def _answers_probe(ctx: Context, answered: int | None) -> bool:
+    """The RST answers (answered: the peer's segment before it) a keep-alive probe, which
+    carries no new data: it found the idle connection gone, and lost nothing."""
     return answered is not None and ctx.s.role[answered] == PacketRole.KEEP_ALIVE
 
 
@@ -189,14 +190,17 @@ def _usual_ttl(ctx: Context, rst: int) -> int | None:
     return ttls.pop() if len(ttls) == 1 else None
 
 
-def _reset_cause(ctx: Context, rst: int, own_fin: int | None) -> tuple[str, int]:
+def _reset_cause(
+    ctx: Context, rst: int, answered: int | None, own_fin: int | None
+) -> tuple[str, int]:
     """Sub-case (a) of T6: RST right after its own FIN, or with data still unacknowledged.
+    answered: the peer's segment before the RST (_answered).
 
     RFC 1122 §4.2.2.13: closing with unread received data sends RST; SO_LINGER 0 discards what is
     still unsent or unacknowledged.
     """
     if own_fin is not None:
-        return _after_fin(ctx, rst, own_fin)
+        return _after_fin(ctx, rst, answered, own_fin)
     d, p = ctx.d(rst), ctx.p
     peer_next, own_next = ctx.next_seq(rst, 1 - d), ctx.next_seq(rst, d)
     own_ack = p.ack[rst] if p.flags[rst] & ACK else ctx.last_ack(d, rst)
@@ -208,13 +212,13 @@ def _reset_cause(ctx: Context, rst: int, own_fin: int | None) -> tuple[str, int]
     return "unknown", 0
 
 
-def _after_fin(ctx: Context, rst: int, fin: int) -> tuple[str, int]:
+def _after_fin(ctx: Context, rst: int, data: int | None, fin: int) -> tuple[str, int]:
     """RFC 1122 §4.2.2.13: data received after CLOSE draws a RST too. A RST that answers the
     peer's data sent after this side's FIN in the form of a closed port, <SEQ=SEG.ACK><CTL=RST>
     (as Linux answers it), says that the application had closed the socket, not only its sending
-    direction: the data could reach no one. bytes: that segment's data."""
+    direction: the data could reach no one. data: the peer's segment before the RST (_answered);
+    bytes: its data."""
     p = ctx.p
-    data = next(ctx.before(rst, 1 - ctx.d(rst)), None)
     if data is None or data < fin or not p.length[data]:
         return "after-fin", 0
     if not closed_port.closed_port_answer(p, data, rst):
@@ -245,7 +249,7 @@ def check_rst_validity(ctx: Context) -> Iterator[Anomaly]:
 def _rst_in_syn_sent(ctx: Context, rst: int) -> tuple[str | None, int]:
     """A RST from a side that sent nothing else: acceptable only if it acks the peer's SYN."""
     p = ctx.p
-    syn = next(ctx.before(rst, 1 - ctx.d(rst)), None)
+    syn = _answered(ctx, rst)
     if syn is None or not p.flags[syn] & SYN or p.flags[syn] & ACK:
         return None, 0
     if not p.flags[rst] & ACK:
@@ -267,7 +271,7 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
     base = acked
     scale = ctx.c.server_options.wscale if d == Direction.TO_SERVER else ctx.c.client_options.wscale
     both = ctx.c.client_options.wscale is not None and ctx.c.server_options.wscale is not None
-    last = next((r for r in ctx.before(rst, 1 - d)), None)
+    last = _answered(ctx, rst)
     window = (p.window[last] if last is not None else 0) << (scale or 0 if both else 0)
     offset = seq_diff(seq, own_next)
     inside = seq_sub(seq, base) < max(window, 1)
