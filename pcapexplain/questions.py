@@ -108,7 +108,7 @@ class Reason(StrEnum):
     NO_FIN_ACK = "no_fin_ack"  # the first FIN was never acknowledged in the capture
     NO_CLOSE = "no_close"  # the connection was not closed within the capture
     NO_WINDOW_SCALE = "no_window_scale"  # the handshake, hence the window scale, is missing
-    OPTIONS_CUT = "options_cut"  # the snapshot length cut the TCP options of the SYN or SYN-ACK
+    OPTIONS_CUT = "options_cut"  # the snapshot length cut off the SYN's or SYN-ACK's option asked
     CLOSER_UNKNOWN = "closer_unknown"  # one direction unseen: who closed first is unknown
 
 
@@ -289,9 +289,9 @@ def _syn_option(name: str) -> Extractor:
         if not syns:
             return Unanswerable(Reason.NO_SYN)
         row = syns[0]
-        if view.packets.header_cut[row]:
-            return Unanswerable(Reason.OPTIONS_CUT)
         raw = view.packets.mss[row] if name == "mss" else view.packets.wscale[row]
+        if raw < 0 and view.packets.header_cut[row]:
+            return Unanswerable(Reason.OPTIONS_CUT)  # not seen, as the capture cut it off
         value = None if raw < 0 else raw
         frames = frozenset(view.frame(r) for r in syns)
         also: tuple[int | str, ...] = ()
@@ -393,9 +393,10 @@ def _min_window(view: View, params: Params) -> Extracted:
     syns, synacks = view.syns(), view.synacks()
     if not syns or not synacks:
         return Unanswerable(Reason.NO_WINDOW_SCALE)
-    if view.packets.header_cut[syns[0]] or view.packets.header_cut[synacks[0]]:
-        return Unanswerable(Reason.OPTIONS_CUT)
     c_shift, s_shift = view.packets.wscale[syns[0]], view.packets.wscale[synacks[0]]
+    cut = view.packets.header_cut
+    if (c_shift < 0 and cut[syns[0]]) or (s_shift < 0 and cut[synacks[0]]):
+        return Unanswerable(Reason.OPTIONS_CUT)
     negotiated = c_shift >= 0 and s_shift >= 0  # RFC 7323 §2.2: only when both offered it
     shift = (c_shift if params.side is Side.CLIENT else s_shift) if negotiated else 0
     windows = [

@@ -91,13 +91,23 @@ def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None
         (QuestionKind.CLIENT_WSCALE, "client_wscale"),
     ):
         got = ask(view, kind)
-        assert (got.value if got else "absent") == ref.get(key, "absent"), kind
+        expected = ref.get(key, "absent")
+        if expected is None and _options_cut(view):
+            # tshark has no field for an option the snapshot length cut off, as for one never
+            # offered; whether it was offered is unknown, so no answer is computed.
+            expected = "absent"
+        assert (got.value if got else "absent") == expected, kind
     window = ask(view, QuestionKind.MIN_WINDOW, Side.SERVER)
     # In a stream tshark starts at a SYN inside the connection (a reconnecting client's), the
     # server's segments before that stream's SYN-ACK have no known window scale: tshark leaves
     # them unscaled.
     spans = len(conn.tshark_streams) > 1
-    assert spans or (window.value if window else None) == ref.get("min_window"), "min_window"
+    if _options_cut(view):
+        # tshark scales nothing when the snapshot length cut the shifts off, as if never offered;
+        # the factor is unknown, so no answer is computed.
+        assert window is None, "min_window"
+    else:
+        assert spans or (window.value if window else None) == ref.get("min_window"), "min_window"
     rtt = ask(view, QuestionKind.HANDSHAKE_RTT)
     if "handshake_rtt" in ref:
         assert rtt is not None and rtt.value == pytest.approx(ref["handshake_rtt"], abs=2e-6)
@@ -125,3 +135,9 @@ def test_computed_answers_match_tsharks_fields(path: Path, conn_id: int) -> None
 def test_every_sample_capture_is_covered() -> None:
     assert len(CAPTURES) >= 20
     assert len(cases()) >= 30
+
+
+def _options_cut(view: View) -> bool:
+    """The first SYN's options were cut off by the snapshot length."""
+    syns = view.syns()
+    return bool(syns) and bool(view.packets.header_cut[syns[0]])

@@ -177,10 +177,13 @@ def test_options_the_capture_cut_are_not_graded(tmp_path: Path) -> None:
     done = shipped.run("check", str(SAMPLE), "--rubric", str(rubric), "--format", "json")
     assert done.returncode == 0, done.stderr
     items = {i["id"]: i for i in json.loads(done.stdout)["items"]}
-    for ident in ("client_wscale", "client_mss", "min_window"):
+    for ident in ("client_wscale", "min_window"):  # the shifts were cut off
         assert items[ident]["status"] == "unanswerable" and items[ident]["expected"] is None
         assert "snapshot length" in items[ident]["verdict"], ident
-    assert items["client_isn"]["expected"] is not None  # the fixed header was kept whole
+    # The MSS, the options' first 4 bytes, and the fixed header were kept: answered.
+    packets = readers.load(SAMPLE, reader=Reader.TSHARK, digest=False).packets
+    assert items["client_mss"]["expected"] == packets.mss[0] > 0
+    assert items["client_isn"]["expected"] is not None
 
 
 @pytest.mark.tshark
