@@ -152,6 +152,7 @@ class _Segment:
     row: int
     dup_acks: int
     sack_acks: int
+    cut: int
 
 
 @dataclass
@@ -161,14 +162,15 @@ class _Side:
     offsets: list[int] = field(default_factory=list)
     dup_acks_seen: int = 0
     sack_acks_seen: int = 0
+    cut_seen: int = 0
 
 
 def _evidence_row_by_row(
     packets: PacketColumns, conn: Connection, states: PacketStates, wanted: list[int]
-) -> dict[int, tuple[retransmission.Cause, int | None, float, int, int]]:
+) -> dict[int, tuple[retransmission.Cause, int | None, float, int, int, int]]:
     """The resend evidence by a walk over every row, indexing each segment as it goes by."""
     sides = {0: _Side(), 1: _Side()}
-    found: dict[int, tuple[retransmission.Cause, int | None, float, int, int]] = {}
+    found: dict[int, tuple[retransmission.Cause, int | None, float, int, int, int]] = {}
     for row in conn.packet_index:
         d = states.direction[row]
         own, peer = sides[d], sides[1 - d]
@@ -184,26 +186,28 @@ def _evidence_row_by_row(
             spurious = packets.analysis[row] & int(F.SPURIOUS_RETRANSMISSION)
             if best is None:
                 cause = retransmission.Cause.SPURIOUS if spurious else retransmission.Cause.UNKNOWN
-                found[row] = (cause, None, 0.0, 0, 0)
+                found[row] = (cause, None, 0.0, 0, 0, 0)
             else:
                 dup = own.dup_acks_seen - best.dup_acks
                 sack = own.sack_acks_seen - best.sack_acks
+                cut = own.cut_seen - best.cut
                 delay = max(packets.time[row] - packets.time[best.row], 0.0)
                 cause = (
                     retransmission.Cause.SPURIOUS
                     if spurious
-                    else retransmission._cause(dup, sack, delay)
+                    else retransmission._cause(dup, sack, cut, delay)
                 )
-                found[row] = (cause, best.row, delay, dup, sack)
+                found[row] = (cause, best.row, delay, dup, sack, cut)
         peer.dup_acks_seen += bool(packets.analysis[row] & int(F.DUPLICATE_ACK))
         peer.sack_acks_seen += bool(packets.sack[row])
+        peer.cut_seen += bool(packets.header_cut[row])
         if packets.length[row]:
             if own.base is None:
                 own.base = packets.seq[row]
             offset = seq_sub(packets.seq[row], own.base)
             if offset not in own.by_offset:
                 insort(own.offsets, offset)
-            seen = (own.dup_acks_seen, own.sack_acks_seen)
+            seen = (own.dup_acks_seen, own.sack_acks_seen, own.cut_seen)
             own.by_offset[offset] = _Segment(packets.length[row], row, *seen)
     return found
 
@@ -222,7 +226,8 @@ def test_resend_evidence_matches_a_walk_over_every_row(tmp_path: Path) -> None:
             )
             expected = _evidence_row_by_row(packets, conn, states, resent)
             assert {
-                r: (e.cause, e.previous, e.delay, e.dup_acks, e.sack_acks) for r, e in got.items()
+                r: (e.cause, e.previous, e.delay, e.dup_acks, e.sack_acks, e.cut)
+                for r, e in got.items()
             } == expected
             weighed += len(got)
             causes.update(e.cause for e in got.values())
