@@ -14,6 +14,17 @@ _SCRIPT = Path(sys.executable).with_name("pcapexplain")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
+# `python -c` this with `pcapexplain`'s arguments: a run cut into 3 processes whose parts then
+# sleep, so that a test can press Ctrl-C while all of them are alive.
+SLOW_CHILDREN = """
+import sys, time
+from pcapexplain import cli, records, shard_run
+shard_run._FORCE_PARTS = 3
+records.connection_records = lambda *a, **k: time.sleep(300)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
 def command() -> list[str]:
     """The console script of this environment, or `python -m pcapexplain` where there is none."""
     return [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "pcapexplain"]

@@ -220,18 +220,17 @@ def test_cut_before_reading_only_large_files_the_native_reader_reads(
     assert shard_run.processes_reading(capture, Reader.NATIVE) == 1
 
 
-_SLOW_CHILDREN = """
-import sys, time
-from pcapexplain import cli, records, shard_run
-shard_run._FORCE_PARTS = 3
-records.connection_records = lambda *a, **k: time.sleep(300)
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 def test_ctrl_c_while_parts_read_leaves_no_child_behind(
     tmp_path: Path, leftover_processes: Callable[[float], list[int]]
 ) -> None:
     small = shipped.generated(tmp_path, "--connections", "40", "--seed", "4")
-    argv = [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(small), "--reader", "native"]
+    argv = [
+        sys.executable,
+        "-c",
+        shipped.SLOW_CHILDREN,
+        "connections",
+        str(small),
+        "--reader",
+        "native",
+    ]
     shipped.interrupted_when_running(argv, 3, leftover_processes)

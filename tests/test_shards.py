@@ -442,19 +442,10 @@ def test_a_failure_in_a_child_reaches_the_user_as_in_one_process(
     assert not (tmp_path / "two.csv").exists()
 
 
-_SLOW_CHILDREN = """
-import sys, time
-from pcapexplain import cli, records, shard_run
-shard_run._FORCE_PARTS = 3
-records.connection_records = lambda *a, **k: time.sleep(300)
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
 def test_ctrl_c_leaves_no_child_behind(
     small: Path, leftover_processes: Callable[[float], list[int]]
 ) -> None:
-    argv = [sys.executable, "-c", _SLOW_CHILDREN, "connections", str(small), "-f", "csv"]
+    argv = [sys.executable, "-c", shipped.SLOW_CHILDREN, "connections", str(small), "-f", "csv"]
     shipped.interrupted_when_running(argv, 3, leftover_processes)
 
 
