@@ -14,10 +14,11 @@ same (seq, ack, flags, length, window, TSval, the checksum field and the IPv4 id
   comes within COPY_GAP and nothing the other side sent was captured in between. No timer resends
   that soon, and a duplicate ACK answers a segment from the other side, which the capture would
   show between the two; or
-- late: it carries the TCP timestamp option and comes more than TS_TICK_MAX later. Every
-  timestamp clock ticks at least once a second (RFC 7323 §5.4), so a packet sent again carries a
-  new TSval: the same one a second later is the first packet held back (a router's queue waiting
-  for neighbour discovery, captured as it enters and again as it leaves) or recorded twice.
+- late: it carries the TCP timestamp option (a TSval other than 0) and comes more than
+  TS_TICK_MAX later. Every timestamp clock ticks at least once a second (RFC 7323 §5.4), so a
+  packet sent again carries a new TSval: the same one a second later is the first packet held
+  back (a router's queue waiting for neighbour discovery, captured as it enters and again as it
+  leaves) or recorded twice.
 
 Exactly the same bytes resent by their sender within COPY_GAP, with nothing in between, cannot
 be told from a copy by any capture; no stack does it. A copy delayed by more than COPY_GAP without
@@ -104,8 +105,10 @@ def _same_packet(p: PacketColumns, first: int, second: int) -> bool:
 
 
 def _late(p: PacketColumns, first: int, gap: float) -> bool:
-    """The same TSval after the sender's timestamp clock must have ticked: not sent again."""
-    return gap > TS_TICK_MAX and p.tsval[first] != NO_VALUE
+    """The same TSval after the sender's timestamp clock must have ticked: not sent again.
+
+    A TSval of 0 proves nothing: a stack that does not run the clock (or only echoes) sends 0."""
+    return gap > TS_TICK_MAX and p.tsval[first] not in (NO_VALUE, 0)
 
 
 class Rule(StrEnum):

@@ -91,6 +91,10 @@ def test_late_with_a_new_timestamp_or_without_one_it_is_a_resend() -> None:
     c, request = _exchange(NO_VALUE)  # no timestamp option: nothing tells a copy from a resend
     _again(c, request, copies.TS_TICK_MAX * 1.1)
     assert _found(c) == {}
+    c, request = _exchange(NO_VALUE)  # a TSval of 0: a clock that does not run
+    request.tsval = 0
+    _again(c, request, copies.TS_TICK_MAX * 1.1)
+    assert _found(c) == {}
 
 
 def test_the_same_timestamp_within_a_second_proves_nothing_without_more() -> None:
