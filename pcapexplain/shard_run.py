@@ -25,6 +25,7 @@ import gc
 import os
 import pickle
 import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, Pipe
@@ -258,7 +259,6 @@ def _run(parts: int, work: Work[T]) -> list[T]:
                 pid = os.fork()
                 if pid == 0:
                     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
                     ours.close()
                     for _, other in children:
                         other.close()
@@ -281,14 +281,24 @@ def _run(parts: int, work: Work[T]) -> list[T]:
 
 @contextlib.contextmanager
 def _interrupts_held() -> Iterator[None]:
-    """SIGINT held back while a child is forked and listed: one arriving during os.fork would
-    raise KeyboardInterrupt in Python's after-fork hooks, which print it and carry on, and one
-    arriving before the child is listed would leave it unkilled. It is delivered after."""
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    """A Ctrl-C held back while a child is forked and listed, and delivered after: one arriving
+    during os.fork would raise KeyboardInterrupt in Python's after-fork hooks, which print it and
+    carry on, and one arriving before the child is listed would leave it unkilled.
+
+    A handler that only notes it, not a signal mask: a mask is one thread's, the kernel hands the
+    signal to any thread that does not block it (numpy's BLAS threads, the progress display), and
+    Python then raises it in the main thread all the same."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread sets handlers, and only it is interrupted
+        return
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: noted.append(signum))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
+        if noted:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:

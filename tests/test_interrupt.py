@@ -3,6 +3,7 @@ with no traceback and nothing left running (tshark, the processes of a sharded r
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapexplain import loader
+from pcapexplain import files, loader, progress, shard_run
 from pcapexplain.diagnostics import said_line
 from pcapexplain.errors import ExitStatus
 from pcapexplain.model import Lang
@@ -109,3 +110,18 @@ def test_a_ctrl_c_inside_pandas_read_call_is_an_interrupt_not_a_tshark_error(
     with pytest.raises(KeyboardInterrupt):
         loader.load_capture(ROOT / "sample_captures" / "normal_close_client_first.pcap")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_ctrl_c_while_a_child_is_forked_waits_until_it_is_listed() -> None:
+    """shard_run forks inside _interrupts_held; a Ctrl-C then must wait, even with other threads
+    alive (numpy's, the progress display's), which a signal mask in the main thread alone would
+    not stop: the kernel hands the signal to one of them and Python raises it all the same."""
+    display = progress.CaptureProgress(
+        files.ReadStatus(), lang=Lang.EN, stream=io.StringIO(), live=True, delay=30
+    )
+    reached = False
+    with display, pytest.raises(KeyboardInterrupt), shard_run._interrupts_held():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.3)  # raised here if the Ctrl-C were not held back
+        reached = True
+    assert reached  # and delivered once the block ended
