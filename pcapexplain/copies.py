@@ -44,7 +44,9 @@ TS_TICK_MAX = 1.0  # s: RFC 7323 §5.4: the slowest timestamp clock allowed tick
 
 # The fields a copy shares with its first capture (addresses are compared after the hash).
 _KEY = ("sport", "dport", "seq", "ack", "flags", "length", "window", "tsval", "tcp_sum", "ip_id")
-_HASHED = ("seq", "ack", "tsval", "tcp_sum", "ip_id")  # enough to make chance matches rare
+# Enough to make chance matches rare; the ports keep other 4-tuples' rows from falling between
+# a packet and its copy among the candidates, as they cannot when a part holds its 4-tuples alone.
+_HASHED = ("seq", "ack", "tsval", "tcp_sum", "ip_id", "sport", "dport")
 _BITMAP = 1 << 20
 
 
@@ -97,9 +99,10 @@ def _same_packet(p: PacketColumns, first: int, second: int) -> bool:
     gap = p.time[second] - p.time[first]
     if gap < 0:
         return False
-    if _late(p, first, gap):
+    rule = rule_of(p, first, second)
+    if rule is Rule.LATE:
         return True
-    if identified(p, first):
+    if rule is Rule.STRONG:
         return gap <= COPY_WINDOW
     return gap <= COPY_GAP and not _answered_between(p, first, second)
 
@@ -120,7 +123,7 @@ class Rule(StrEnum):
 
 
 def rule_of(p: PacketColumns, first: int, second: int) -> Rule:
-    """The rule that found second a copy of first."""
+    """The rule that decides whether second is a copy of first (and names it in the warning)."""
     if _late(p, first, p.time[second] - p.time[first]):
         return Rule.LATE
     return Rule.STRONG if identified(p, first) else Rule.WEAK
@@ -202,11 +205,12 @@ def _warning(found: Sequence[Copy]) -> str:
     late = sum(c.rule is Rule.LATE for c in found)
     strong = sum(c.rule is Rule.STRONG for c in found)
     compared = _compared(strong, len(found) - late - strong)
+    tick = f"{TS_TICK_MAX:g}"
     if late and compared is None:
-        compared = said("warning.compared.late")
+        compared = said("warning.compared.late", tick=tick)
     elif late:
         late_count = said("warning.copy_count", count=late)
-        compared = said("warning.compared.also_late", others=compared, late=late_count)
+        compared = said("warning.compared.also_late", others=compared, late=late_count, tick=tick)
     return said(
         "warning.copies",
         packets=said("warning.packets", count=len(found)),
