@@ -261,7 +261,8 @@ class _Collected:
     and the analysis columns (stream, analysis) are added once they are all read. Nothing else
     of a block outlives it: the columns and the waiting headers are all that grows.
     With a cut, only the segments of its part are kept; what the capture says about itself
-    (foreign frames, TCP segments, time going backwards) is still counted over all of them.
+    (foreign frames, TCP segments, time going backwards, headers the snapshot length cut) is still
+    counted over all of them.
     """
 
     cut: Cut | None = None

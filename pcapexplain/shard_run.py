@@ -1,4 +1,5 @@
-"""The `connections` records of a loaded capture, its 4-tuples analysed in forked processes.
+"""The `connections` records of a capture, loaded or read in parts, its 4-tuples analysed in
+forked processes.
 
 `shards.py` cuts the capture and merges the records; here each part runs the unchanged stages
 (`api.analyse_columns`) in a process of its own, the calling process taking the first part.
