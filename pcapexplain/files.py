@@ -13,7 +13,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,18 +168,12 @@ def sha256(path: Path, stop: threading.Event | None = None) -> str:
 
 
 def packet_warnings(packets: PacketColumns) -> tuple[str, ...]:
-    """The warnings either reader gives about the segments it read."""
-    return (
-        *backwards_warning(packets.time, packets.frame),
-        *headers_cut_warning(packets.header_cut, packets.frame),
-    )
-
-
-def headers_cut_warning(cut: Sequence[int], frames: Sequence[int]) -> tuple[str, ...]:
-    """The warning when the snapshot length cut TCP headers (none when it never did)."""
-    headers = HeadersCut()
-    headers.add(cut, frames)
-    return headers.warning()
+    """The warnings either reader gives about the segments it read (the native reader counts
+    them block by block, as it reads, with the same classes)."""
+    backwards, headers = Backwards(), HeadersCut()
+    backwards.add(packets.time, packets.frame)
+    headers.add(packets.header_cut, packets.frame)
+    return (*backwards.warning(), *headers.warning())
 
 
 @dataclass(slots=True)
@@ -197,18 +191,11 @@ class HeadersCut:
         self.count += len(rows)
 
     def warning(self) -> tuple[str, ...]:
-        """headers_cut_warning of every segment added."""
+        """The warning when the snapshot length cut TCP headers (none when it never did)."""
         if not self.count:
             return ()
         segments = said("warning.segments", count=self.count)
         return (said("warning.headers_cut", segments=segments, first=self.first),)
-
-
-def backwards_warning(times: Sequence[float], frames: Sequence[int]) -> tuple[str, ...]:
-    """The warning when the segments' timestamps go backwards (none when they never do)."""
-    backwards = Backwards()
-    backwards.add(times, frames)
-    return backwards.warning()
 
 
 @dataclass(slots=True)
@@ -231,7 +218,7 @@ class Backwards:
         self.last = float(stamps[-1])
 
     def warning(self) -> tuple[str, ...]:
-        """backwards_warning of every segment added."""
+        """The warning when the segments' timestamps go backwards (none when they never do)."""
         if not self.count:
             return ()
         times = said("warning.times", count=self.count)

@@ -66,8 +66,11 @@ def test_both_readers_mark_exactly_the_headers_the_file_cut(reader: Reader, cut:
 
 
 def test_the_warning_counts_the_cut_headers_and_names_the_first() -> None:
-    assert files.headers_cut_warning([0, 0], [1, 2]) == ()
-    (warning,) = files.headers_cut_warning([0, 1, 0, 1, 1], [3, 4, 5, 6, 7])
+    headers = files.HeadersCut()
+    headers.add([0, 0], [1, 2])
+    assert headers.warning() == ()
+    headers.add([0, 1, 0, 1, 1], [3, 4, 5, 6, 7])  # counted block after block, as read
+    (warning,) = headers.warning()
     assert "3 segments" in warning and "frame 4" in warning
 
 
