@@ -194,7 +194,7 @@ def replay(
             or (receiver.state in _WAITING_FOR_ACK and flags & _ACK)
             or (sender.state == _SYN_RCVD and flags & _ACK)  # may prove a missed third ACK
         ):
-            s_role[row] = _step(packets, row, pos, sender, receiver, states, conn, runs)
+            s_role[row] = _step(packets, row, pos, flags, sender, receiver, states, conn, runs)
             if client.passed or server.passed:
                 states.passed[row] = (client.passed, server.passed)
                 client.passed = server.passed = _UNK
@@ -204,11 +204,15 @@ def replay(
                     before_c = c_after[index[pos - 1]] if pos else _UNK
                 else:
                     before_s = s_after[index[pos - 1]] if pos else _UNK
-            for side, before in ((client, before_c), (server, before_s)):
-                if side.state != before:  # where a patch (_undo_last_change) starts
-                    side.state_rows = pos + 1
-                if side.state == _TW:
-                    side.reached_time_wait = True
+            # Written out for both sides (one object when self-connected): no tuples per row.
+            if client.state != before_c:  # where a patch (_undo_last_change) starts
+                client.state_rows = pos + 1
+            if server.state != before_s:
+                server.state_rows = pos + 1
+            if client.state == _TW:
+                client.reached_time_wait = True
+            if server.state == _TW:
+                server.reached_time_wait = True
         # else the common case: data or a pure ACK that changes no state, and keeps its role
         c_before[row], s_before[row] = before_c, before_s
         c_after[row], s_after[row] = client.state, server.state
@@ -274,14 +278,15 @@ def _step(
     packets: PacketColumns,
     row: int,
     pos: int,
+    flags: int,
     sender: Side,
     receiver: Side,
     states: PacketStates,
     conn: Connection,
     runs: list[tuple[int, int, int, int]] | None,
 ) -> int:
-    """One control or acknowledging segment: update both sides, return the packet's role."""
-    flags = packets.flags[row]
+    """One control or acknowledging segment (flags: its flags): update both sides, return the
+    packet's role."""
     if flags & _RST:
         if _hs_ack_was_lost(sender, states, conn, pos) and _answers_as_no_connection(
             packets, conn, pos

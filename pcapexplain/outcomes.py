@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -87,8 +86,10 @@ def summarise(
     server: Side,
     rows: Iterable[SeenRow] | None = None,
     span: tuple[float, float] | None = None,
-) -> None:
-    """Fill the connection's outcome fields from its replayed rows.
+) -> tuple[int, int]:
+    """Fill the connection's outcome fields from its replayed rows, but for the options: return
+    the rows of the client's SYN and the server's SYN-ACK whose options it takes (-1: none),
+    for `fill_options`.
 
     rows, when given, are the rows of packet_index that can add a fact (`SeenRow`): its rows
     with SYN, FIN or RST, its handshake ACKs, and its payload after a FIN; span, when given, is
@@ -106,7 +107,6 @@ def summarise(
     conn.server_isn = server.sent_synack if server.sent_synack is not None else server.isn
     conn.client_final = _STATES[states.client_after[last]]
     conn.server_final = _STATES[states.server_after[last]]
-    _options(packets, conn, facts)
     _rtts(packets, conn, facts)
     if facts.hs_ack is None and client.missed_synack_row is not None:
         facts.hs_ack = client.missed_synack_row  # a FIN+ACK from SYN_SENT proves it as well
@@ -121,6 +121,7 @@ def summarise(
     conn.time_wait = _closer(client.reached_time_wait, server.reached_time_wait)
     conn.half_close = facts.half_close and conn.teardown not in (Teardown.NONE,)
     conn.inferred = _inferred(conn, facts)
+    return -1 if facts.syn is None else facts.syn, -1 if facts.synack is None else facts.synack
 
 
 def _gather(
@@ -428,25 +429,53 @@ def _advance(facts: _Facts, d: int, end: int) -> None:
         facts.sent_end[d] = end
 
 
-def _options(packets: PacketColumns, conn: Connection, facts: _Facts) -> None:
-    if facts.syn is not None:
-        conn.client_options = _options_of(packets, facts.syn)
-    if facts.synack is not None:
-        conn.server_options = _options_of(packets, facts.synack)
+def fill_options(
+    packets: PacketColumns, connections: Sequence[Connection], openings: Sequence[tuple[int, int]]
+) -> None:
+    """Set each connection's options from its (SYN, SYN-ACK) rows in openings (-1: none, and
+    the connection keeps its default). Column-wise: a capture offers few distinct sets."""
+    rows = [syn for syn, _ in openings] + [synack for _, synack in openings]
+    taken = [k for k, row in enumerate(rows) if row >= 0]
+    count = len(connections)
+    for k, options in zip(taken, _options_of(packets, [rows[k] for k in taken]), strict=True):
+        if k < count:
+            connections[k].client_options = options
+        else:
+            connections[k - count].server_options = options
 
 
-def _options_of(packets: PacketColumns, row: int) -> TcpOptions:
-    return _offered(
-        packets.mss[row],
-        packets.wscale[row],
-        bool(packets.sack_perm[row]),
-        packets.tsval[row] != NO_VALUE,
-        bool(packets.tfo[row]),
-        bool(packets.header_cut[row]),
+def _options_of(packets: PacketColumns, rows: Sequence[int]) -> list[TcpOptions]:
+    """The options offered in each of rows (SYNs or SYN-ACKs)."""
+    if not rows:
+        return []
+    at = np.asarray(rows, dtype=np.int64)
+
+    def column(values: Sequence[int]) -> Any:
+        return np.asarray(values, dtype=np.int64)[at]
+
+    fields = (
+        column(packets.mss),
+        column(packets.wscale),
+        column(packets.sack_perm) != 0,
+        column(packets.tsval) != NO_VALUE,
+        column(packets.tfo) != 0,
+        column(packets.header_cut) != 0,
     )
+    # One number per distinct combination (mixed radix over each field's distinct values):
+    # np.unique over a table's rows is slower than the per-row Python it saves.
+    key, size = np.zeros(len(at), dtype=np.int64), 1
+    for values in fields:
+        distinct, rank = np.unique(values, return_inverse=True)
+        if size * len(distinct) >= 1 << 62:  # renumber densely first: then size <= len(rows)
+            key, size = np.unique(key, return_inverse=True)[1].reshape(-1), len(at)
+        key = key * len(distinct) + rank.reshape(-1)
+        size *= len(distinct)
+    _, first, which = np.unique(key, return_index=True, return_inverse=True)
+    sets = zip(*(f[first].tolist() for f in fields), strict=True)
+    made = [_offered(*values) for values in sets]
+    return [made[k] for k in which.reshape(-1).tolist()]
 
 
-@lru_cache(maxsize=4096)  # a capture offers few distinct sets; TcpOptions is immutable
 def _offered(
     mss: int, wscale: int, sack: bool, timestamps: bool, tfo: bool, cut: bool
 ) -> TcpOptions:

@@ -137,12 +137,16 @@ def _reconstruct(
     first_times = np.minimum.reduceat(times, layout.starts[:-1]).tolist()
     last_times = np.maximum.reduceat(times, layout.starts[:-1]).tolist()
     bounds = summary.bounds
+    openings = []
     for conn, (client_side, server_side) in zip(connections, sides, strict=True):
         cid = conn.id
         a, b = bounds[cid], bounds[cid + 1]
         span = (first_times[cid], last_times[cid])
         rows_seen = summary.rows[a:b]
-        outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
+        openings.append(
+            outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
+        )
+    outcomes.fill_options(packets, connections, openings)
     outcomes.count(packets, states, connections)
     return connections, states
 
