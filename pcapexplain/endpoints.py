@@ -166,6 +166,7 @@ def replay(
     s_before, s_after = states.server_before, states.server_after
     count, pos, upcoming = len(index), 0, 0
     skipping = controls is not None and runs is not None
+    stops = [*(controls or ()), count]  # where each skipped run must end; count: the last one
     while pos < count:
         if (
             skipping
@@ -173,10 +174,10 @@ def replay(
             and server.state not in _UNSETTLED
             and not (client.fin_in_flight or server.fin_in_flight)
         ):
-            assert controls is not None and runs is not None  # for mypy: skipping says so
-            while upcoming < len(controls) and controls[upcoming] < pos:
+            assert runs is not None  # for mypy: skipping says so
+            while stops[upcoming] < pos:
                 upcoming += 1
-            stop = controls[upcoming] if upcoming < len(controls) else count
+            stop = stops[upcoming]
             if stop > pos:
                 runs.append((pos, stop, client.state, server.state))
                 pos = stop

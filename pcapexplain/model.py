@@ -449,7 +449,10 @@ class Connection:
     def self_connect(self) -> bool:
         """Both ends are one address and port: one socket that sends and receives every segment
         (it connected to itself, RFC 9293 Fig. 7 with one SYN playing both)."""
-        return self.client == self.server
+        # Endpoint equality field by field, without the tuples its generated __eq__ builds:
+        # the replay and the summary ask once per connection.
+        client, server = self.client, self.server
+        return client.port == server.port and client.ip == server.ip
 
 
 @dataclass(slots=True)

@@ -560,8 +560,11 @@ def _teardown(conn: Connection, facts: _Facts, client: Side, server: Side) -> Te
 
 
 def _first(rows: list[int | None]) -> int | None:
-    known = [r for r in rows if r is not None]
-    return min(known) if known else None
+    """The earlier of a pair of rows, either of which may be None."""
+    client, server = rows
+    if client is None or server is None:
+        return server if client is None else client
+    return min(client, server)
 
 
 def _last_fin_acked_before(facts: _Facts, rst: int) -> bool:
@@ -581,11 +584,13 @@ def _closed_first(conn: Connection, facts: _Facts) -> Closer:
         return Closer.NONE
     if conn.teardown is Teardown.SIMULTANEOUS:
         return Closer.BOTH
-    candidates = [r for r in (*facts.fins, *facts.rsts) if r is not None]
-    if not candidates:
+    client = _first([facts.fins[0], facts.rsts[0]])
+    server = _first([facts.fins[1], facts.rsts[1]])
+    if client is None and server is None:
         return Closer.NONE
-    first = min(candidates)
-    return Closer.CLIENT if first in (facts.fins[0], facts.rsts[0]) else Closer.SERVER
+    if client is None or (server is not None and server < client):
+        return Closer.SERVER
+    return Closer.CLIENT  # also a socket connected to itself: one FIN is both ends' first
 
 
 def _closer(client: bool, server: bool) -> Closer:

@@ -127,7 +127,8 @@ def _reconstruct(
             server_options=_NO_OPTIONS,
             vantage=_NOWHERE,
         )
-        conn.icmp = tuple(errors.get(cid, ()))
+        if cid in errors:
+            conn.icmp = tuple(errors[cid])
         connections.append(conn)
     del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
@@ -500,13 +501,13 @@ def _endpoints_of(
     packets: PacketColumns, row: int, known: dict[Side, Endpoint]
 ) -> tuple[Endpoint, Endpoint]:
     """The row's sender and receiver; one Endpoint per (address, port), shared (it is frozen)."""
-    ends = []
-    for side in ((packets.src[row], packets.sport[row]), (packets.dst[row], packets.dport[row])):
-        end = known.get(side)
-        if end is None:
-            end = known[side] = Endpoint(*side)
-        ends.append(end)
-    return ends[0], ends[1]
+    sender = (packets.src[row], packets.sport[row])
+    receiver = (packets.dst[row], packets.dport[row])
+    # An Endpoint is always true: setdefault builds one only for a side not seen yet.
+    return (
+        known.get(sender) or known.setdefault(sender, Endpoint(*sender)),
+        known.get(receiver) or known.setdefault(receiver, Endpoint(*receiver)),
+    )
 
 
 def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:

@@ -38,9 +38,6 @@ def locate(handshake: Handshake, syn_synack: float | None, synack_ack: float | N
         point = CapturePoint.NEAR_SERVER
     else:
         point = CapturePoint.MIDDLE
-    return Vantage(
-        point=point,
-        weak=total < WEAK_RTT,
-        client_delay=synack_ack / 2,
-        server_delay=syn_synack / 2,
-    )
+    # Positional (point, weak, client_delay, server_delay): once per connection, and a frozen
+    # dataclass's keywords cost a third of the call.
+    return Vantage(point, total < WEAK_RTT, synack_ack / 2, syn_synack / 2)
