@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pcapexplain.model import (
+    NO_VALUE,
     Closer,
     Connection,
     Handshake,
@@ -23,6 +24,7 @@ from tests.builders import (
     PSH,
     RST,
     SELF,
+    SERVER,
     SYN,
     Conversation,
     client_side_only,
@@ -975,3 +977,40 @@ def test_both_directions_captured_keep_the_client_as_the_first_closer() -> None:
     """The rule reads only one-sided connections: with both, the FINs themselves tell."""
     conn = only(run(closed_by_client())[0])
     assert (conn.closed_first, conn.time_wait) == (Closer.CLIENT, Closer.CLIENT)
+
+
+# (mss, wscale, tsval, header cut) offers, some shared by two handshakes, some with options absent
+_OFFERS = [
+    (1460, 7, 11, False),
+    (1400, NO_VALUE, NO_VALUE, False),
+    (1460, 7, 12, False),
+    (NO_VALUE, NO_VALUE, NO_VALUE, True),
+    (536, 0, 13, False),
+    (1460, 7, NO_VALUE, False),
+]
+
+
+def test_each_connection_gets_the_options_its_own_handshake_offered() -> None:
+    """The options are read for all connections at once (outcomes.fill_options, which groups
+    equal sets): each connection still gets what its own SYN and SYN-ACK offered."""
+    conversations = []
+    for k, (mss, wscale, tsval, cut) in enumerate(_OFFERS):
+        c = Conversation(client=("10.0.0.1", 40000 + k), server=SERVER)
+        c.send(c.client, SYN, mss=mss, wscale=wscale, tsval=tsval, header_cut=cut)
+        mss, wscale, tsval, cut = _OFFERS[-1 - k]  # the server offers another set
+        c.send(c.server, SYN | ACK, mss=mss, wscale=wscale, tsval=tsval, header_cut=cut)
+        c.send(c.client, ACK)
+        conversations.append(c)
+    connections, _ = reconstruct(merged(*conversations))
+    assert len(connections) == len(_OFFERS)
+    for conn in connections:
+        k = conn.client.port - 40000
+        for options, (mss, wscale, tsval, cut) in (
+            (conn.client_options, _OFFERS[k]),
+            (conn.server_options, _OFFERS[-1 - k]),
+        ):
+            assert options.mss == (None if mss == NO_VALUE else mss)
+            assert options.wscale == (None if wscale == NO_VALUE else wscale)
+            assert options.sack_permitted == (mss != NO_VALUE)  # builders: SACK beside MSS
+            assert options.timestamps == (tsval != NO_VALUE)
+            assert options.options_cut == cut
