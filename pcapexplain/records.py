@@ -161,7 +161,7 @@ def _flat_layout() -> tuple[tuple[tuple[int, Any], ...], tuple[int, ...], tuple[
         elif kind is TcpState:
             conversions.append((at, operator.attrgetter("_name_")))
         elif isinstance(kind, type) and issubclass(kind, StrEnum):
-            conversions.append((at, str.__str__))  # the member's text: its value
+            conversions.append((at, operator.attrgetter("_value_")))  # as _json_value writes it
         elif not (set(get_args(kind)) or {kind}) <= _PLAIN:
             conversions.append((at, _json_value))
     return tuple(conversions), tuple(reversed(options)), tuple(names)
@@ -182,12 +182,15 @@ def flat_rows(records: Sequence[ConnectionRecord]) -> Iterator[tuple[Scalar, ...
 def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[Scalar]]]:
     """flat_rows in batches of columns, built a column at a time (a field of a batch of records
     per step, rather than a record per step)."""
-    # Lists (anomalies, inferred, streams) repeat: each distinct one is joined once.
-    conversions = [(at, _Joined().__getitem__ if c is _joined else c) for at, c in _CONVERSIONS]
+    # Lists of enums (anomalies, inferred) repeat: each distinct one is joined once.
+    joined = {at: _Joined() for at, c in _CONVERSIONS if c is _joined}
     for begin in range(0, len(records), _BATCH):
         columns: list[Sequence[Any]] = list(zip(*records[begin : begin + _BATCH], strict=True))
-        for at, convert in conversions:
-            columns[at] = list(map(convert, columns[at]))
+        for at, convert in _CONVERSIONS:
+            if convert is _joined:
+                columns[at] = _joined_column(columns[at], joined[at])
+            else:
+                columns[at] = list(map(convert, columns[at]))
         for at in _OPTIONS_AT:  # from the right, so the positions before stay valid
             options = columns[at]
             columns[at : at + 1] = [list(map(get, options)) for get in _OPTION_GETTERS]
@@ -195,6 +198,14 @@ def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[
 
 
 _BATCH = 4096  # records per step of flat_rows: its columns stay a few megabytes
+
+
+def _joined_column(column: Sequence[tuple[object, ...]], seen: _Joined) -> list[str]:
+    """_joined of each list of a column: lists of plain values (tshark_streams: each list its
+    own) have the values' str joined, others are looked up in seen."""
+    if set(map(type, itertools.chain.from_iterable(column))) <= _PLAIN:
+        return list(map(" ".join, map(map, itertools.repeat(str), column)))
+    return list(map(seen.__getitem__, column))
 
 
 class _Joined(dict[tuple[object, ...], str]):
