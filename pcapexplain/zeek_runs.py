@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from pcapexplain.arrays import stable_order
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -170,7 +171,7 @@ def _codes(
 def _repeats(group: Array, value: Array, mask: Array) -> Array:
     """Whether each masked row has the value of the previous masked row of its group."""
     at = np.flatnonzero(mask)
-    at = at[np.argsort(group[at], kind="stable")]
+    at = at[stable_order(group[at])]
     same = np.zeros(len(at), bool)
     same[1:] = (group[at[1:]] == group[at[:-1]]) & (value[at[1:]] == value[at[:-1]])
     found = np.zeros(len(mask), bool)
@@ -219,7 +220,7 @@ def _events(
     # Events at their positions: a fed row is its row, a run is ~number at its first position.
     at = np.concatenate((fed, starts))
     value = np.concatenate((rows[fed], ~np.arange(len(starts))))
-    order = np.argsort(at, kind="stable")
+    order = stable_order(at)
     at, value = at[order], value[order]
     letters = np.bitwise_or.reduceat(code * skip, starts)
     codes = np.concatenate((codes[fed], RUN | letters))[order]

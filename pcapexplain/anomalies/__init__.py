@@ -11,6 +11,7 @@ it provably finds nothing.
 from __future__ import annotations
 
 import gc
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -153,8 +154,8 @@ def _detect(
 
 def _by_first_packet(connections: list[Connection]) -> list[Connection]:
     """The connections by first packet time, then id."""
-    times = np.fromiter((c.first_time for c in connections), np.float64, len(connections))
-    ids = np.fromiter((c.id for c in connections), np.int64, len(connections))
+    times = np.fromiter(map(attrgetter("first_time"), connections), np.float64, len(connections))
+    ids = np.fromiter(map(attrgetter("id"), connections), np.int64, len(connections))
     return [connections[k] for k in np.lexsort((ids, times)).tolist()]
 
 
@@ -166,10 +167,11 @@ def _asked(notable: Gathered) -> npt.NDArray[np.int64]:
 
 def _previous_incarnations(ordered: list[Connection]) -> dict[int, Connection]:
     """Connection id → the incarnation of the same 4-tuple just before it, if any."""
-    last: dict[frozenset[tuple[str, int]], Connection] = {}
+    last: dict[tuple[tuple[str, int], tuple[str, int]], Connection] = {}
     previous: dict[int, Connection] = {}
     for conn in ordered:
-        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        ends = (conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)
+        key = ends if ends[0] <= ends[1] else (ends[1], ends[0])  # the 4-tuple, either way round
         if key in last:
             previous[conn.id] = last[key]
         last[key] = conn

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
+from pcapexplain.arrays import stable_order
 from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
@@ -131,7 +132,7 @@ def gather_columns(
         | ((length != 0) & (first_close[cid] < np.arange(count)))
     )
     rows = np.flatnonzero(mask)
-    rows = rows[np.argsort(cid[rows], kind="stable")]  # by connection, each in capture order
+    rows = rows[stable_order(cid[rows])]  # by connection, each in capture order
     owner = cid[rows]
     starts = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=size), out=starts[1:])

@@ -10,7 +10,7 @@ than its check, never tighter: it only skips connections where the check provabl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -141,18 +141,28 @@ class Facts:
         handshakes = {k: i for i, k in enumerate(Handshake)}
         teardowns = {k: i for i, k in enumerate(Teardown)}
         conns = self.connections
+
+        def column(values: Iterable[int]) -> Ints:
+            return np.fromiter(values, np.int64, len(conns))
+
+        # One socket at both ends has one port at both: only those are asked self_connect.
+        ports = column(map(attrgetter("client.port"), conns))
+        alike = np.flatnonzero(ports == column(map(attrgetter("server.port"), conns)))
+        self_connect = np.zeros(len(conns), dtype=np.int64)
+        self_connect[alike] = [conns[k].self_connect for k in alike.tolist()]
         columns = [
-            list(map(handshakes.__getitem__, map(attrgetter("handshake"), conns))),
-            list(map(teardowns.__getitem__, map(attrgetter("teardown"), conns))),
-            [o.mss or 0 for o in map(attrgetter("server_options"), conns)],
-            [o.mss or 0 for o in map(attrgetter("client_options"), conns)],
-            [c.to_server.unknown_length + c.to_client.unknown_length for c in conns],
-            list(map(attrgetter("half_close"), conns)),
-            list(map(len, map(attrgetter("icmp"), conns))),
-            list(map(attrgetter("self_connect"), conns)),
+            column(map(handshakes.__getitem__, map(attrgetter("handshake"), conns))),
+            column(map(teardowns.__getitem__, map(attrgetter("teardown"), conns))),
+            column(o.mss or 0 for o in map(attrgetter("server_options"), conns)),
+            column(o.mss or 0 for o in map(attrgetter("client_options"), conns)),
+            column(map(attrgetter("to_server.unknown_length"), conns))
+            + column(map(attrgetter("to_client.unknown_length"), conns)),
+            column(map(attrgetter("half_close"), conns)),
+            column(map(len, map(attrgetter("icmp"), conns))),
+            self_connect,
         ]
         out = np.full((self.size, len(columns)), -1, dtype=np.int64)
-        out[[c.id for c in conns]] = np.array(columns, dtype=np.int64).T
+        out[column(map(attrgetter("id"), conns))] = np.stack(columns, axis=1)
         return out
 
     def from_(self, direction: int) -> Mask:
