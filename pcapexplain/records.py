@@ -182,10 +182,18 @@ def flat_rows(records: Sequence[ConnectionRecord]) -> Iterator[tuple[Scalar, ...
 def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[Scalar]]]:
     """flat_rows in batches of columns, built a column at a time (a field of a batch of records
     per step, rather than a record per step)."""
+    return _flattened(
+        list(zip(*records[begin : begin + _BATCH], strict=True))
+        for begin in range(0, len(records), _BATCH)
+    )
+
+
+def _flattened(batches: Iterable[list[Sequence[Any]]]) -> Iterator[list[Sequence[Scalar]]]:
+    """Batches of record columns (one sequence per ConnectionRecord field, in order) as the
+    columns of their flat rows."""
     # Lists of enums (anomalies, inferred) repeat: each distinct one is joined once.
     joined = {at: _Joined() for at, c in _CONVERSIONS if c is _joined}
-    for begin in range(0, len(records), _BATCH):
-        columns: list[Sequence[Any]] = list(zip(*records[begin : begin + _BATCH], strict=True))
+    for columns in batches:
         for at, convert in _CONVERSIONS:
             if convert is _joined:
                 columns[at] = _joined_column(columns[at], joined[at])
@@ -237,10 +245,25 @@ class CsvRows(NamedTuple):
 
 def csv_rows(records: Sequence[ConnectionRecord]) -> CsvRows:
     """The CsvRows of some records (in any order)."""
+    return CsvRows([r.first_frame for r in records], _lines(flat_columns(records)))
+
+
+def connection_csv_rows(result: CaptureAnalysis, capture_name: str) -> CsvRows:
+    """csv_rows of connection_records(result, capture_name), from the columns the records would
+    be built of (_records_of), without the records: a connection's row holds the same values."""
+    conns, sources = result.connections, _sources(result, capture_name).values()
+    batches: Iterator[list[Sequence[Any]]] = (
+        [list(source(conns[begin : begin + _BATCH])) for source in sources]
+        for begin in range(0, len(conns), _BATCH)
+    )
+    return CsvRows([c.first_frame for c in conns], _lines(_flattened(batches)))
+
+
+def _lines(batches: Iterable[list[Sequence[Scalar]]]) -> list[str]:
     lines: list[str] = []
-    for columns in flat_columns(records):
+    for columns in batches:
         lines += row_texts(columns[1:])  # the id is written by write_csv_rows
-    return CsvRows([r.first_frame for r in records], lines)
+    return lines
 
 
 def write_csv_rows(parts: Sequence[CsvRows], out: TextIO) -> int:

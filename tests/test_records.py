@@ -135,6 +135,14 @@ def test_csv_built_by_columns_is_the_csv_of_the_json_form(path: Path) -> None:
     assert csv_text(r.flat() for r in rows) == expected.getvalue()
 
 
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_csv_rows_of_an_analysis_are_those_of_its_records(path: Path) -> None:
+    result = api.analyse(path, reader=Reader.NATIVE).result
+    made = records.connection_csv_rows(result, path.name)
+    assert made == records.csv_rows(records.connection_records(result, path.name))
+    assert len(made.lines) == len(result.connections)
+
+
 def test_csv_of_rows_with_other_keys_is_what_dictwriter_writes() -> None:
     assert csv_text([{"a": 1, "b": "x,y"}, {"b": 2}]) == 'a,b\n1,"x,y"\n,2\n'
     assert csv_text([{"a": "one"}, {"a": "two"}]) == "a\none\ntwo\n"  # one column: not its letters
