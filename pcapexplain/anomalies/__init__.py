@@ -205,6 +205,7 @@ def _checks_to_run(
         bad_checksum=notable.bad_checksum,
         bits=notable.bits,
         has_previous=has_previous,
+        rows=notable.row_numbers,
     )
     codes = np.zeros(size, dtype=np.int64)
     for k, check in enumerate(CHECKS):

@@ -374,7 +374,9 @@ def check_oversize(ctx: Context) -> Iterator[Anomaly]:
 
 
 def _early_data(f: Facts) -> Mask:
-    """Connections with payload (not on a SYN) from a side still closed, listening or SYN-SENT."""
+    """Connections with payload (not on a SYN) from a side still closed, listening or SYN-SENT
+    (on any row: the check walks every packet, not the notable rows)."""
+    f = f.whole
     # The sender's state, a product and sums of the small codes (np.where and np.isin take
     # several times longer over a million rows).
     to_client = f.direction != Direction.TO_SERVER
