@@ -167,13 +167,16 @@ def _asked(notable: Gathered) -> npt.NDArray[np.int64]:
 
 def _previous_incarnations(ordered: list[Connection]) -> dict[int, Connection]:
     """Connection id → the incarnation of the same 4-tuple just before it, if any."""
+    clients = map(attrgetter("client.ip", "client.port"), ordered)
+    servers = map(attrgetter("server.ip", "server.port"), ordered)
+    # The 4-tuple, either way round: its two ends in order.
+    keys = [(a, b) if a <= b else (b, a) for a, b in zip(clients, servers, strict=True)]
     last: dict[tuple[tuple[str, int], tuple[str, int]], Connection] = {}
     previous: dict[int, Connection] = {}
-    for conn in ordered:
-        ends = (conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)
-        key = ends if ends[0] <= ends[1] else (ends[1], ends[0])  # the 4-tuple, either way round
-        if key in last:
-            previous[conn.id] = last[key]
+    for conn, key in zip(ordered, keys, strict=True):
+        before = last.get(key)
+        if before is not None:
+            previous[conn.id] = before
         last[key] = conn
     return previous
 

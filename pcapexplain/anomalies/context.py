@@ -29,6 +29,7 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
 )
+from pcapexplain.retransmission import Stall, stall
 from pcapexplain.seqspace import segment_end, seq_gt
 
 # Plain ints: IntFlag's own `&` costs a call per row.
@@ -210,6 +211,8 @@ class Context:
     # Every connection's notable rows, when rows are this connection's share of them: `where`
     # then slices an answer made once for all connections.
     notable: Gathered | None = None
+    # retransmission.stall of the connection, once asked ([] until then): two checks ask.
+    stalled: list[Stall | None] = field(default_factory=list)
 
     def d(self, row: int) -> int:
         return self.s.direction[row]
@@ -294,6 +297,12 @@ class Context:
         d = self.s.direction
         return (r for r in rows if d[r] == direction)
 
+    def stall(self) -> Stall | None:
+        """retransmission.stall of the connection."""
+        if not self.stalled:
+            self.stalled.append(stall(self.p, self.s, self.c))
+        return self.stalled[0]
+
     def end(self, row: int) -> int:
         """Sequence number just after the row's segment (SYN and FIN count one each)."""
         return segment_end(self.p.seq[row], self.p.length[row], self.p.flags[row])
@@ -341,8 +350,7 @@ class Context:
         /,
         **params: str | int | float,
     ) -> Anomaly:
-        frame = self.p.frame
-        frames = tuple(sorted({frame[r] for r in rows}))[:MAX_FRAMES]
+        frames = tuple(sorted(set(map(self.p.frame.__getitem__, rows)))[:MAX_FRAMES])
         return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
 
 
