@@ -12,7 +12,6 @@ sums instead.
 
 from __future__ import annotations
 
-from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from operator import attrgetter
@@ -20,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from pcapexplain.arrays import stable_order
+from pcapexplain.arrays import joined_rows, stable_order
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -77,7 +76,7 @@ def plan(
     sizes = np.fromiter(map(len, map(_INDEX, connections)), np.int64, count)
     bounds = np.zeros(count + 1, np.int64)
     np.cumsum(sizes, out=bounds[1:])
-    rows = _all_rows(connections)
+    rows = joined_rows([c.packet_index for c in connections])
     owner = np.repeat(np.arange(count), sizes)
     flags, length = _column(packets.flags, rows), _column(packets.length, rows)
     sport, dport = _column(packets.sport, rows), _column(packets.dport, rows)
@@ -177,17 +176,6 @@ def _repeats(group: Array, value: Array, mask: Array) -> Array:
     found = np.zeros(len(mask), bool)
     found[at] = same
     return found
-
-
-def _all_rows(connections: Sequence[Connection]) -> Array:
-    """Every connection's packet rows, one connection after the other."""
-    indexes = [c.packet_index for c in connections]
-    if not indexes:
-        return np.zeros(0, np.int64)
-    kinds = {i.typecode if isinstance(i, array) else "" for i in indexes}
-    if len(kinds) == 1 and "" not in kinds:  # arrays of one type: their bytes, joined
-        return np.frombuffer(b"".join(indexes), np.dtype(kinds.pop())).astype(np.int64)
-    return np.concatenate([np.asarray(i, np.int64) for i in indexes])
 
 
 def _column(column: Sequence[int], rows: Array) -> Array:

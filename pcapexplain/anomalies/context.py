@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
-from pcapexplain.arrays import stable_order
+from pcapexplain.arrays import first_of_each, stable_order
 from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
@@ -122,7 +122,7 @@ def gather_columns(
     # The first FIN or RST of each connection: data after it is notable (T4, T9).
     closing = np.flatnonzero(flags & (FIN | RST))
     first_close = np.full(size, count, dtype=np.int64)
-    closers, first = np.unique(cid[closing], return_index=True)  # rows ascend: the first
+    closers, first = first_of_each(cid[closing])  # rows ascend: the first
     first_close[closers] = closing[first]
     bad = np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM
     mask = (

@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from pcapexplain.anomalies.context import LOOK_BACK, RST, SYN
 from pcapexplain.anomalies.preconditions import segment_ends
+from pcapexplain.arrays import joined_rows
 from pcapexplain.model import NO_VALUE, AnalysisFlag, Connection, PacketColumns, PacketStates
 from pcapexplain.seqspace import HALF, MOD
 
@@ -65,7 +66,7 @@ def known(
     owners = np.unique(cid[rows_])
     # Each owner's rows, in capture order, one owner after another; rank orders the owners.
     conns = [by_id[c] for c in owners.tolist()]
-    index = np.concatenate([np.asarray(c.packet_index, dtype=np.int64) for c in conns])
+    index = joined_rows([c.packet_index for c in conns])
     rank = np.zeros(int(cid.max()) + 1, dtype=np.int64)
     rank[owners] = np.arange(len(owners))
     count = len(packets)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pcapexplain.arrays import first_of_each
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -222,7 +223,7 @@ class Facts:
         is true, or the number of packets when there is none."""
         out = np.full(2 * self.size, len(self.p), dtype=np.int64)
         hits = np.flatnonzero(rows)
-        keys, at = np.unique(self.pair_key[hits], return_index=True)  # the first: capture order
+        keys, at = first_of_each(self.pair_key[hits])  # the first: capture order
         out[keys] = self.rows[hits[at]]
         return out
 
