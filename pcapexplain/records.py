@@ -191,12 +191,10 @@ def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[
 def _flattened(batches: Iterable[list[Sequence[Any]]]) -> Iterator[list[Sequence[Scalar]]]:
     """Batches of record columns (one sequence per ConnectionRecord field, in order) as the
     columns of their flat rows."""
-    # Lists of enums (anomalies, inferred) repeat: each distinct one is joined once.
-    joined = {at: _Joined() for at, c in _CONVERSIONS if c is _joined}
     for columns in batches:
         for at, convert in _CONVERSIONS:
             if convert is _joined:
-                columns[at] = _joined_column(columns[at], joined[at])
+                columns[at] = _joined_column(columns[at])
             else:
                 columns[at] = list(map(convert, columns[at]))
         for at in _OPTIONS_AT:  # from the right, so the positions before stay valid
@@ -208,21 +206,17 @@ def _flattened(batches: Iterable[list[Sequence[Any]]]) -> Iterator[list[Sequence
 _BATCH = 4096  # records per step of flat_rows: its columns stay a few megabytes
 
 
-def _joined_column(column: Sequence[tuple[object, ...]], seen: _Joined) -> list[str]:
+def _joined_column(column: Sequence[tuple[object, ...]]) -> list[str]:
     """_joined of each list of a column: lists of plain values (tshark_streams: each list its
-    own) have the values' str joined, others are looked up in seen."""
+    own) have the values' str joined; others (enums: anomalies, inferred), which repeat, are
+    joined once per distinct list."""
     if set(map(type, itertools.chain.from_iterable(column))) <= _PLAIN:
         return list(map(" ".join, map(map, itertools.repeat(str), column)))
-    return list(map(seen.__getitem__, column))
-
-
-class _Joined(dict[tuple[object, ...], str]):
-    """_joined of each list field seen so far (a list field holds one type of value: no two
-    lists that compare equal are written differently)."""
-
-    def __missing__(self, values: tuple[object, ...]) -> str:
-        text = self[values] = _joined(values)
-        return text
+    # Told apart by the values' identities: an enum member hashes through a Python call
+    # (Enum.__hash__), its id does not; the column holds every value, so no id is reused.
+    keys = list(map(tuple, map(map, itertools.repeat(id), column)))
+    texts = {key: _joined(values) for key, values in dict(zip(keys, column, strict=True)).items()}
+    return list(map(texts.__getitem__, keys))
 
 
 def write_csv(records: Sequence[ConnectionRecord], out: TextIO) -> None:
