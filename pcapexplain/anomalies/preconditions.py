@@ -166,8 +166,9 @@ class Facts:
     @cached_property
     def _summary(self) -> Ints:
         """What the checks' preconditions read of each connection's summary, one row per id."""
-        handshakes = {k: i for i, k in enumerate(Handshake)}
-        teardowns = {k: i for i, k in enumerate(Teardown)}
+        # Members by their ids: an enum member hashes through a Python call (Enum.__hash__).
+        handshakes = {id(k): i for i, k in enumerate(Handshake)}
+        teardowns = {id(k): i for i, k in enumerate(Teardown)}
         conns = self.connections
 
         def column(values: Iterable[int]) -> Ints:
@@ -179,8 +180,8 @@ class Facts:
         self_connect = np.zeros(len(conns), dtype=np.int64)
         self_connect[alike] = [conns[k].self_connect for k in alike.tolist()]
         columns = [
-            column(map(handshakes.__getitem__, map(attrgetter("handshake"), conns))),
-            column(map(teardowns.__getitem__, map(attrgetter("teardown"), conns))),
+            column(map(handshakes.__getitem__, map(id, map(attrgetter("handshake"), conns)))),
+            column(map(teardowns.__getitem__, map(id, map(attrgetter("teardown"), conns)))),
             column([m or 0 for m in map(attrgetter("server_options.mss"), conns)]),
             column([m or 0 for m in map(attrgetter("client_options.mss"), conns)]),
             column(map(attrgetter("to_server.unknown_length"), conns))
