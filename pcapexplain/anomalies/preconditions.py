@@ -6,6 +6,11 @@ connection that is true wherever the check could emit a finding. `detect` runs a
 its precondition holds; the check alone still decides what it finds. A precondition may be looser
 than its check, never tighter: it only skips connections where the check provably yields nothing
 (and so marks no rows as explained for the checks after it).
+
+The row-level facts cover each connection's notable rows (context.gather_columns), a sixth of
+the packets: the checks read no other row for what a precondition asks (a SYN, FIN or RST, an
+analysis bit, data after a close or above the smallest MSS are all notable). A check that walks
+every packet of its connection has a precondition over `Facts.whole`.
 """
 
 from __future__ import annotations
