@@ -12,7 +12,9 @@ import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, cast
+
+import numpy as np
 
 from pcapexplain.errors import OutputError, os_reason
 from pcapexplain.explanations import said
@@ -155,21 +157,18 @@ def write_columns(
 def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
     """Each row of a batch of columns as csv.writer writes it, without its line break.
 
-    One %-format per row turns each value into text as csv.writer does (str; None as nothing);
-    when the batch's text shows a value that needs quotes (a comma, quote or line break in it),
-    csv.writer writes the batch instead. Rows as separate texts let processes that made them
-    apart be put in order (and numbered) by one writer.
+    One %-format per row turns each value into text as csv.writer does (str; None as nothing;
+    a column of floats by _float_fields); when a value's text needs quotes (a comma, quote or
+    line break in it), csv.writer writes the batch instead. Rows as separate texts let processes
+    that made them apart be put in order (and numbered) by one writer.
     """
     rows = len(columns[0]) if columns else 0
     if rows and len(columns) > 1:  # csv quotes a lone empty field
-        line = ",".join(["%s"] * len(columns))
-        texts = [_no_none(column) for column in columns]
-        lines = list(map(line.__mod__, zip(*texts, strict=True)))
-        text = "\n".join(lines)
-        commas, breaks = text.count(","), text.count("\n")
-        plain = commas == rows * (len(columns) - 1) and breaks == rows - 1
-        if plain and '"' not in text and "\r" not in text:
-            return lines
+        fields = [_fields(column) for column in columns]
+        if all(field is not None for field in fields):
+            line = ",".join(field[0] for field in fields if field is not None)
+            values = [value for field in fields if field is not None for value in field[1]]
+            return list(map(line.__mod__, zip(*values, strict=True)))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     found = []
@@ -179,6 +178,65 @@ def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
         writer.writerow(row)
         found.append(buffer.getvalue()[:-1])
     return found
+
+
+Field = tuple[str, list[Sequence[object]]]  # a %-format of one field, and the columns it takes
+
+
+def _fields(column: Sequence[object]) -> Field | None:
+    """How row_texts formats a column: a %-format and its argument columns; None when some
+    value's text needs quotes (a delimiter, quote or line break in it)."""
+    kinds = set(map(type, column))
+    if kinds <= _NO_QUOTES:  # their str has none of those characters
+        if kinds <= _FLOAT_OR_NONE and float in kinds:
+            return _float_fields(column)
+        return "%s", [_no_none(column) if type(None) in kinds else column]
+    texts = cast("Sequence[str]", column) if kinds == {str} else [_text(v) for v in column]
+    text = "".join(texts)
+    if any(c in text for c in _QUOTED):
+        return None
+    return "%s", [texts]
+
+
+_NO_QUOTES = frozenset((int, float, bool, type(None)))
+_QUOTED = ',"\n\r'  # csv.writer quotes a field holding one of them (QUOTE_MINIMAL)
+
+
+def _float_fields(column: Sequence[object]) -> Field:
+    """A column of floats and Nones as str writes each (None: nothing), in three fields: floats
+    of at most six decimals from their digits as integers (units, then the point and the
+    decimals), which str's shortest round-trip search (repr) takes several times longer to find.
+
+    With n the integer nearest v·10⁶ and v the double nearest n·10⁻⁶ (v == n / 10⁶, a correctly
+    rounded division of exact values), repr(v) is n·10⁻⁶ written out without its trailing zeros
+    when 10⁻⁴ <= v < 2³³: doubles there lie under 10⁻⁶ apart, so no other decimal of at most six
+    decimals, hence none with fewer digits, reads back as v; below 10⁻⁴ repr writes an exponent.
+    Every other value is its str in the first field.
+    """
+    x = np.array(column, dtype=np.float64)  # None as nan
+    whole = np.rint(x * 1e6)
+    with np.errstate(invalid="ignore"):
+        sure = (whole / 1e6 == x) & (x >= 1e-4) & (x < 2.0**33)
+    units, fraction = np.divmod(np.where(sure, whole, 0).astype(np.int64), 1_000_000)
+    high, low = np.divmod(fraction, 1000)
+    # The point and fraction's digits without trailing zeros: high's three and low's, or high's.
+    head: list[object] = np.where(low != 0, _POINT_DIGITS[high], _POINT_HEAD[high]).tolist()
+    tail: list[object] = _TAIL[low].tolist()
+    first: list[object] = units.tolist()
+    for at in np.flatnonzero(~sure).tolist():
+        value = column[at]
+        first[at], head[at], tail[at] = "" if value is None else str(value), "", ""
+    return "%s%s%s", [first, head, tail]
+
+
+_FLOAT_OR_NONE = frozenset((float, type(None)))
+_TAIL = np.array([f"{k:03d}".rstrip("0") for k in range(1000)], dtype=object)  # 0: nothing
+_POINT_DIGITS = np.array([f".{k:03d}" for k in range(1000)], dtype=object)
+_POINT_HEAD = np.array(["." + (t or "0") for t in _TAIL], dtype=object)  # 0: ".0", as "12.0"
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
 
 
 def _no_none(column: Sequence[object]) -> Sequence[object]:

@@ -161,7 +161,7 @@ def _flat_layout() -> tuple[tuple[tuple[int, Any], ...], tuple[int, ...], tuple[
         elif kind is TcpState:
             conversions.append((at, operator.attrgetter("_name_")))
         elif isinstance(kind, type) and issubclass(kind, StrEnum):
-            conversions.append((at, str.__str__))  # the member's text: its value
+            conversions.append((at, operator.attrgetter("_value_")))  # as _json_value writes it
         elif not (set(get_args(kind)) or {kind}) <= _PLAIN:
             conversions.append((at, _json_value))
     return tuple(conversions), tuple(reversed(options)), tuple(names)
@@ -182,12 +182,21 @@ def flat_rows(records: Sequence[ConnectionRecord]) -> Iterator[tuple[Scalar, ...
 def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[Scalar]]]:
     """flat_rows in batches of columns, built a column at a time (a field of a batch of records
     per step, rather than a record per step)."""
-    # Lists (anomalies, inferred, streams) repeat: each distinct one is joined once.
-    conversions = [(at, _Joined().__getitem__ if c is _joined else c) for at, c in _CONVERSIONS]
-    for begin in range(0, len(records), _BATCH):
-        columns: list[Sequence[Any]] = list(zip(*records[begin : begin + _BATCH], strict=True))
-        for at, convert in conversions:
-            columns[at] = list(map(convert, columns[at]))
+    return _flattened(
+        list(zip(*records[begin : begin + _BATCH], strict=True))
+        for begin in range(0, len(records), _BATCH)
+    )
+
+
+def _flattened(batches: Iterable[list[Sequence[Any]]]) -> Iterator[list[Sequence[Scalar]]]:
+    """Batches of record columns (one sequence per ConnectionRecord field, in order) as the
+    columns of their flat rows."""
+    for columns in batches:
+        for at, convert in _CONVERSIONS:
+            if convert is _joined:
+                columns[at] = _joined_column(columns[at])
+            else:
+                columns[at] = list(map(convert, columns[at]))
         for at in _OPTIONS_AT:  # from the right, so the positions before stay valid
             options = columns[at]
             columns[at : at + 1] = [list(map(get, options)) for get in _OPTION_GETTERS]
@@ -197,13 +206,17 @@ def flat_columns(records: Sequence[ConnectionRecord]) -> Iterator[list[Sequence[
 _BATCH = 4096  # records per step of flat_rows: its columns stay a few megabytes
 
 
-class _Joined(dict[tuple[object, ...], str]):
-    """_joined of each list field seen so far (a list field holds one type of value: no two
-    lists that compare equal are written differently)."""
-
-    def __missing__(self, values: tuple[object, ...]) -> str:
-        text = self[values] = _joined(values)
-        return text
+def _joined_column(column: Sequence[tuple[object, ...]]) -> list[str]:
+    """_joined of each list of a column: lists of plain values (tshark_streams: each list its
+    own) have the values' str joined; others (enums: anomalies, inferred), which repeat, are
+    joined once per distinct list."""
+    if set(map(type, itertools.chain.from_iterable(column))) <= _PLAIN:
+        return list(map(" ".join, map(map, itertools.repeat(str), column)))
+    # Told apart by the values' identities: an enum member hashes through a Python call
+    # (Enum.__hash__), its id does not; the column holds every value, so no id is reused.
+    keys = list(map(tuple, map(map, itertools.repeat(id), column)))
+    texts = {key: _joined(values) for key, values in dict(zip(keys, column, strict=True)).items()}
+    return list(map(texts.__getitem__, keys))
 
 
 def write_csv(records: Sequence[ConnectionRecord], out: TextIO) -> None:
@@ -226,10 +239,25 @@ class CsvRows(NamedTuple):
 
 def csv_rows(records: Sequence[ConnectionRecord]) -> CsvRows:
     """The CsvRows of some records (in any order)."""
+    return CsvRows([r.first_frame for r in records], _lines(flat_columns(records)))
+
+
+def connection_csv_rows(result: CaptureAnalysis, capture_name: str) -> CsvRows:
+    """csv_rows of connection_records(result, capture_name), from the columns the records would
+    be built of (_records_of), without the records: a connection's row holds the same values."""
+    conns, sources = result.connections, _sources(result, capture_name).values()
+    batches: Iterator[list[Sequence[Any]]] = (
+        [list(source(conns[begin : begin + _BATCH])) for source in sources]
+        for begin in range(0, len(conns), _BATCH)
+    )
+    return CsvRows([c.first_frame for c in conns], _lines(_flattened(batches)))
+
+
+def _lines(batches: Iterable[list[Sequence[Scalar]]]) -> list[str]:
     lines: list[str] = []
-    for columns in flat_columns(records):
+    for columns in batches:
         lines += row_texts(columns[1:])  # the id is written by write_csv_rows
-    return CsvRows([r.first_frame for r in records], lines)
+    return lines
 
 
 def write_csv_rows(parts: Sequence[CsvRows], out: TextIO) -> int:

@@ -53,6 +53,11 @@ V = TypeVar("V")
 W = TypeVar("W")
 
 
+# What a part's analysis becomes before it travels: its records, or their CSV rows (made from
+# the same columns without the records, records.connection_csv_rows); with the capture's name.
+Render = Callable[[CaptureAnalysis, str], T]
+
+
 class Meet(Protocol):
     """Where the parts meet: each gives its value, all get the combination of every part's
     (in part order)."""
@@ -95,7 +100,7 @@ def connection_records(
     Cut into parts, the capture is taken over: each process lets go of its packets once it has
     its part's, so the parts do not sit beside a copy of the whole (capture.packets is emptied).
     """
-    parts = _parts(capture, capture_name, checksums_validated, jobs, _unchanged)
+    parts = _parts(capture, capture_name, checksums_validated, jobs, records.connection_records)
     return parts[0] if len(parts) == 1 else shards.merge(parts)
 
 
@@ -104,7 +109,7 @@ def connection_csv(
 ) -> list[records.CsvRows]:
     """connection_records as CSV rows (records.write_csv_rows writes them), each part's rendered
     in its own process: the process that merges only puts the lines in order."""
-    return _parts(capture, capture_name, checksums_validated, jobs, records.csv_rows)
+    return _parts(capture, capture_name, checksums_validated, jobs, records.connection_csv_rows)
 
 
 def read_connection_records(
@@ -117,7 +122,9 @@ def read_connection_records(
 ) -> tuple[list[ConnectionRecord], CaptureInfo]:
     """connection_records of a capture file the native reader reads in `parts` processes
     (processes_reading), and the whole capture's CaptureInfo."""
-    reading = _Reading(capture, capture_name, checksums_validated, status, parts, _unchanged)
+    reading = _Reading(
+        capture, capture_name, checksums_validated, status, parts, records.connection_records
+    )
     found, info = _read_parts(reading)
     return shards.merge(found), info
 
@@ -131,12 +138,10 @@ def read_connection_csv(
     parts: int,
 ) -> tuple[list[records.CsvRows], CaptureInfo]:
     """connection_csv of a capture file the native reader reads in `parts` processes."""
-    reading = _Reading(capture, capture_name, checksums_validated, status, parts, records.csv_rows)
+    reading = _Reading(
+        capture, capture_name, checksums_validated, status, parts, records.connection_csv_rows
+    )
     return _read_parts(reading)
-
-
-def _unchanged(found: list[ConnectionRecord]) -> list[ConnectionRecord]:
-    return found
 
 
 def _parts(
@@ -144,14 +149,14 @@ def _parts(
     capture_name: str,
     checksums_validated: bool,
     jobs: int,
-    render: Callable[[list[ConnectionRecord]], T],
+    render: Render[T],
 ) -> list[T]:
-    """render of each part's records, in part order (one part when the capture is not cut)."""
+    """render of each part's analysis, in part order (one part when the capture is not cut)."""
     count = processes(len(capture.packets), jobs)
     where = shards.split(capture.packets, capture.icmp, count) if count > 1 else None
     if where is None or where.parts < 2:
         result = api.analyse_capture(capture, checksums_validated=checksums_validated)
-        return [render(records.connection_records(result, capture_name))]
+        return [render(result, capture_name)]
     task = _Task(capture, where, capture_name, checksums_validated, render)
     return _run(where.parts, lambda which, meet: _analyse_part(task, which, meet))
 
@@ -159,13 +164,13 @@ def _parts(
 @dataclass(frozen=True, slots=True)
 class _Task(Generic[T]):
     """What every process of a cut capture knows: the capture, its cut, and what to make of a
-    part's records before they travel to the calling process."""
+    part's analysis before it travels to the calling process."""
 
     capture: Capture
     where: shards.Split
     capture_name: str
     checksums_validated: bool
-    render: Callable[[list[ConnectionRecord]], T]
+    render: Render[T]
 
 
 def _analyse_part(task: _Task[T], which: int, meet: Meet) -> tuple[T, CaptureAnalysis]:
@@ -181,20 +186,20 @@ def _analyse_part(task: _Task[T], which: int, meet: Meet) -> tuple[T, CaptureAna
         icmp=part.icmp,
         share=lambda tally: meet(tally, anomalies.combine),
     )
-    return task.render(records.connection_records(result, task.capture_name)), result
+    return task.render(result, task.capture_name), result
 
 
 @dataclass(frozen=True, slots=True)
 class _Reading(Generic[T]):
     """What every process reading a capture file apart knows: the file, how to read it, into
-    how many parts, and what to make of a part's records."""
+    how many parts, and what to make of a part's analysis."""
 
     capture: Path
     capture_name: str
     checksums_validated: bool
     status: files.ReadStatus
     parts: int
-    render: Callable[[list[ConnectionRecord]], T]
+    render: Render[T]
 
 
 def _read_parts(reading: _Reading[T]) -> tuple[list[T], CaptureInfo]:
@@ -226,7 +231,7 @@ def _read_part(
         icmp=capture.icmp,
         share=lambda tally: meet(tally, anomalies.combine),
     )
-    return (reading.render(records.connection_records(result, reading.capture_name)), info), result
+    return (reading.render(result, reading.capture_name), info), result
 
 
 def _all_sorted(opened: list[native.Array]) -> native.Array:

@@ -16,6 +16,7 @@ from pcapexplain.zeek import E, ZeekConn, conn_state, feed, new_conn, swapped
 from pcapexplain.zeek_runs import ACKED, DATA, EVENT_CODE, Plan, plan
 
 _BAD = int(ChecksumStatus.BAD)
+_CODE_SIZE = EVENT_CODE.itemsize
 
 
 def verdicts(
@@ -67,8 +68,10 @@ def _key(packets: PacketColumns, runs: Plan, i: int, checksums_validated: bool) 
     if not runs.shareable[i]:
         return None
     begin, end = runs.bounds[i], runs.bounds[i + 1]
-    codes = runs.codes[begin * EVENT_CODE.itemsize : end * EVENT_CODE.itemsize]
-    for event in runs.events[begin:end]:
+    codes = runs.codes[begin * _CODE_SIZE : end * _CODE_SIZE]
+    events = runs.events
+    for k in range(begin, end):  # mostly the first alone: no copy of the connection's events
+        event = events[k]
         if event < 0:
             return None  # a run before any packet: never planned so, but then not shared
         if not (checksums_validated and packets.ip_checksum[event] == _BAD):

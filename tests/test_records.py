@@ -135,6 +135,14 @@ def test_csv_built_by_columns_is_the_csv_of_the_json_form(path: Path) -> None:
     assert csv_text(r.flat() for r in rows) == expected.getvalue()
 
 
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_csv_rows_of_an_analysis_are_those_of_its_records(path: Path) -> None:
+    result = api.analyse(path, reader=Reader.NATIVE).result
+    made = records.connection_csv_rows(result, path.name)
+    assert made == records.csv_rows(records.connection_records(result, path.name))
+    assert len(made.lines) == len(result.connections)
+
+
 def test_csv_of_rows_with_other_keys_is_what_dictwriter_writes() -> None:
     assert csv_text([{"a": 1, "b": "x,y"}, {"b": 2}]) == 'a,b\n1,"x,y"\n,2\n'
     assert csv_text([{"a": "one"}, {"a": "two"}]) == "a\none\ntwo\n"  # one column: not its letters
@@ -183,6 +191,29 @@ def test_csv_written_by_columns_is_what_csv_writer_writes(column: list[object]) 
     write_table(["value"], ((v,) for v in column), one)
     write_columns(["value"], [[column]], alone)  # a lone empty field is quoted
     assert alone.getvalue() == one.getvalue()
+
+
+def test_float_columns_are_written_as_csv_writer_writes_them() -> None:
+    """row_texts writes floats of six decimals from their digits: every double, rounded or not,
+    near the bounds of that path or far from them, comes out as csv.writer's repr."""
+    rng = random.Random(11)
+    special: list[float | None] = [
+        None, 0.0, -0.0, 1e-4, 0.0001, 0.000099, 0.0000999999, 9.9999e-05, 0.00010000000000000002,
+        1.0, 10.0, 100.5, 0.1 + 0.2, 2.0**33, 2.0**33 - 2.0**-20, 8589934591.999999, 1e16, 1e20,
+        float("nan"), float("inf"), -float("inf"), -1.5, 5e-324, 1700000000.000001, 0.000100,
+        123.000450, 7.120000, 0.005, 1234567890.1234565,
+    ]  # fmt: skip
+    values: list[float | None] = list(special)
+    for _ in range(20000):
+        values.append(round(rng.uniform(0, 10 ** rng.randint(-5, 10)), 6))  # times, delays
+        values.append(1_700_000_000 + rng.randint(0, 10**9) / 1e6)  # a microsecond timestamp
+        values.append(rng.uniform(-1, 1) * 10.0 ** rng.randint(-8, 17))  # any double
+        values.append(rng.randint(0, 10**6) / 1e6)  # every fraction digit pattern
+    for column in (values, [v for v in values if v is not None], special[1:3]):
+        expected, written = io.StringIO(), io.StringIO()
+        write_table(["n", "value"], enumerate(column), expected)
+        write_columns(["n", "value"], [[list(range(len(column))), column]], written)
+        assert written.getvalue() == expected.getvalue()
 
 
 def test_rounding_a_column_gives_the_doubles_round_gives() -> None:

@@ -398,20 +398,25 @@ def test_merge_numbers_connections_by_first_frame() -> None:
 # ------------------------------------------------------------------------ failures, Ctrl-C
 
 
-_RECORDS = records.connection_records
+_RENDERS = {"connection_records": records.connection_records}
+_RENDERS["connection_csv_rows"] = records.connection_csv_rows
 
 
 def _fail_in_child(monkeypatch: pytest.MonkeyPatch, error: Exception, everywhere: bool) -> None:
-    """records.connection_records raises error in the forked children only, or everywhere."""
+    """records.connection_records and connection_csv_rows (what a part's analysis becomes)
+    raise error in the forked children only, or everywhere."""
     parent = os.getpid()
-    real = _RECORDS
 
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        if everywhere or os.getpid() != parent:
-            raise error
-        return real(*args, **kwargs)
+    def failing(real: Callable[..., Any]) -> Callable[..., Any]:
+        def fail(*args: Any, **kwargs: Any) -> Any:
+            if everywhere or os.getpid() != parent:
+                raise error
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(records, "connection_records", failing)
+        return fail
+
+    for name, real in _RENDERS.items():
+        monkeypatch.setattr(records, name, failing(real))
 
 
 @pytest.mark.parametrize(

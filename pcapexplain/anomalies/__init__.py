@@ -11,6 +11,7 @@ it provably finds nothing.
 from __future__ import annotations
 
 import gc
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -153,9 +154,9 @@ def _detect(
 
 def _by_first_packet(connections: list[Connection]) -> list[Connection]:
     """The connections by first packet time, then id."""
-    times = np.fromiter((c.first_time for c in connections), np.float64, len(connections))
-    ids = np.fromiter((c.id for c in connections), np.int64, len(connections))
-    return [connections[k] for k in np.lexsort((ids, times)).tolist()]
+    times = np.fromiter(map(attrgetter("first_time"), connections), np.float64, len(connections))
+    ids = np.fromiter(map(attrgetter("id"), connections), np.int64, len(connections))
+    return list(map(connections.__getitem__, np.lexsort((ids, times)).tolist()))
 
 
 def _asked(notable: Gathered) -> npt.NDArray[np.int64]:
@@ -166,10 +167,14 @@ def _asked(notable: Gathered) -> npt.NDArray[np.int64]:
 
 def _previous_incarnations(ordered: list[Connection]) -> dict[int, Connection]:
     """Connection id → the incarnation of the same 4-tuple just before it, if any."""
-    last: dict[frozenset[tuple[str, int]], Connection] = {}
+    last: dict[tuple[str, int, str, int], Connection] = {}
     previous: dict[int, Connection] = {}
     for conn in ordered:
-        key = frozenset(((conn.client.ip, conn.client.port), (conn.server.ip, conn.server.port)))
+        one, other = conn.client, conn.server
+        # The 4-tuple either way round: its two ends in order.
+        if (one.ip, one.port) > (other.ip, other.port):
+            one, other = other, one
+        key = (one.ip, one.port, other.ip, other.port)
         if key in last:
             previous[conn.id] = last[key]
         last[key] = conn
@@ -203,17 +208,15 @@ def _checks_to_run(
         bad_checksum=notable.bad_checksum,
         bits=notable.bits,
         has_previous=has_previous,
+        rows=notable.row_numbers,
     )
     codes = np.zeros(size, dtype=np.int64)
     for k, check in enumerate(CHECKS):
         precondition = PRECONDITIONS.get(check)
         codes |= (precondition(facts) if precondition else True) * np.int64(1 << k)
-    by_code: dict[int, tuple[Check, ...]] = {}
-    wanted: dict[int, tuple[Check, ...]] = {}
-    listed = codes.tolist()
-    for c in connections:
-        code = listed[c.id]
-        if code not in by_code:
-            by_code[code] = tuple(ch for k, ch in enumerate(CHECKS) if code >> k & 1)
-        wanted[c.id] = by_code[code]
-    return wanted
+    ids = list(map(attrgetter("id"), connections))
+    mine = codes[ids].tolist()
+    by_code = {
+        code: tuple(ch for k, ch in enumerate(CHECKS) if code >> k & 1) for code in set(mine)
+    }
+    return dict(zip(ids, map(by_code.__getitem__, mine), strict=True))

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pcapexplain.anomalies.catalogue import CATALOGUE
+from pcapexplain.arrays import first_of_each, stable_order
 from pcapexplain.model import (
     Anomaly,
     AnomalySlug,
@@ -28,6 +29,7 @@ from pcapexplain.model import (
     Severity,
     TcpFlags,
 )
+from pcapexplain.retransmission import Stall, stall
 from pcapexplain.seqspace import segment_end, seq_gt
 
 # Plain ints: IntFlag's own `&` costs a call per row.
@@ -120,7 +122,7 @@ def gather_columns(
     # The first FIN or RST of each connection: data after it is notable (T4, T9).
     closing = np.flatnonzero(flags & (FIN | RST))
     first_close = np.full(size, count, dtype=np.int64)
-    closers, first = np.unique(cid[closing], return_index=True)  # rows ascend: the first
+    closers, first = first_of_each(cid[closing])  # rows ascend: the first
     first_close[closers] = closing[first]
     bad = np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM
     mask = (
@@ -131,7 +133,7 @@ def gather_columns(
         | ((length != 0) & (first_close[cid] < np.arange(count)))
     )
     rows = np.flatnonzero(mask)
-    rows = rows[np.argsort(cid[rows], kind="stable")]  # by connection, each in capture order
+    rows = rows[stable_order(cid[rows])]  # by connection, each in capture order
     owner = cid[rows]
     starts = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=size), out=starts[1:])
@@ -209,6 +211,8 @@ class Context:
     # Every connection's notable rows, when rows are this connection's share of them: `where`
     # then slices an answer made once for all connections.
     notable: Gathered | None = None
+    # retransmission.stall of the connection, once asked ([] until then): two checks ask.
+    stalled: list[Stall | None] = field(default_factory=list)
 
     def d(self, row: int) -> int:
         return self.s.direction[row]
@@ -293,6 +297,12 @@ class Context:
         d = self.s.direction
         return (r for r in rows if d[r] == direction)
 
+    def stall(self) -> Stall | None:
+        """retransmission.stall of the connection."""
+        if not self.stalled:
+            self.stalled.append(stall(self.p, self.s, self.c))
+        return self.stalled[0]
+
     def end(self, row: int) -> int:
         """Sequence number just after the row's segment (SYN and FIN count one each)."""
         return segment_end(self.p.seq[row], self.p.length[row], self.p.flags[row])
@@ -340,8 +350,7 @@ class Context:
         /,
         **params: str | int | float,
     ) -> Anomaly:
-        frame = self.p.frame
-        frames = tuple(sorted({frame[r] for r in rows}))[:MAX_FRAMES]
+        frames = tuple(sorted(set(map(self.p.frame.__getitem__, rows)))[:MAX_FRAMES])
         return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
 
 

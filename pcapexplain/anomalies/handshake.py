@@ -9,6 +9,7 @@ import numpy as np
 
 from pcapexplain.anomalies.context import ACK, AT_END, FIN, RST, SYN, Context, retry_times
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
+from pcapexplain.arrays import stable_order
 from pcapexplain.model import (
     RETRANSMITTED,
     AnalysisFlag,
@@ -113,7 +114,7 @@ def _synack_unexpected(f: Facts) -> Mask:
     """Connections with a SYN-ACK that check_old_duplicate may question: one that acks neither
     end nor ISN+1 of the client's SYN before it, or any RST without ACK from the client."""
     rows = np.flatnonzero(f.client_syn | f.server_synack)
-    rows = rows[np.argsort(f.cid[rows], kind="stable")]  # by connection, each in capture order
+    rows = rows[stable_order(f.cid[rows])]  # by connection, each in capture order
     is_syn = f.client_syn[rows]
     last = np.maximum.accumulate(np.where(is_syn, np.arange(len(rows)), -1))
     recent = rows[last]  # the client's SYN before each row (checked to be of its connection)

@@ -6,11 +6,16 @@ connection that is true wherever the check could emit a finding. `detect` runs a
 its precondition holds; the check alone still decides what it finds. A precondition may be looser
 than its check, never tighter: it only skips connections where the check provably yields nothing
 (and so marks no rows as explained for the checks after it).
+
+The row-level facts cover each connection's notable rows (context.gather_columns), a sixth of
+the packets: the checks read no other row for what a precondition asks (a SYN, FIN or RST, an
+analysis bit, data after a close or above the smallest MSS are all notable). A check that walks
+every packet of its connection has a precondition over `Facts.whole`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property
 from operator import attrgetter
 from typing import Any, TypeVar
@@ -18,6 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from pcapexplain.arrays import first_of_each
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -55,8 +61,10 @@ def needs(precondition: Precondition) -> Callable[[_C], _C]:
 class Facts:
     """Per-connection facts, each a numpy array indexed by connection id, some computed on demand.
 
-    Row-level columns (`flags`, `length`, ...) are numpy views of the packet columns; `any(mask)`
-    turns a row mask into "some row of the connection matches".
+    Row-level columns (`flags`, `length`, ...) hold the packet columns' values at `rows`, the rows
+    the facts consider (every row, or each connection's notable rows: `detect` passes those, as
+    the checks read no other rows for what their preconditions test; `whole` considers every
+    row). `any(mask)` turns a mask over them into "some row of the connection matches".
     """
 
     def __init__(
@@ -70,25 +78,50 @@ class Facts:
         bad_checksum: Mask,
         bits: Ints,
         has_previous: Mask,
+        rows: Ints | None = None,
     ) -> None:
+        """rows: the rows considered, each connection's in capture order (None: every row)."""
         self.p, self.s, self.connections, self.size = packets, states, connections, size
-        # Views of the columns where their type allows it (no copy); the small codes stay small.
-        self.cid = np.asarray(states.connection, dtype=np.int64)
-        self.direction: Codes = np.asarray(states.direction)
-        self.flags = np.asarray(packets.flags, dtype=np.int64)
-        self.length = np.asarray(packets.length, dtype=np.int64)
-        self.seq = np.asarray(packets.seq, dtype=np.int64)
-        self.ack = np.asarray(packets.ack, dtype=np.int64)
-        self.analysis = np.asarray(packets.analysis, dtype=np.int64)
-        self.client_before: Codes = np.asarray(states.client_before)
-        self.server_before: Codes = np.asarray(states.server_before)
+        self._rows = rows
+
+        def column(values: Sequence[int], dtype: type[np.integer[Any]] | None = None) -> Any:
+            # A view of the column where its type allows it (no copy); small codes stay small.
+            found = np.asarray(values, dtype=dtype)
+            return found if rows is None else found[rows]
+
+        self.cid: Ints = column(states.connection, np.int64)
+        self.direction: Codes = column(states.direction)
+        self.flags: Ints = column(packets.flags, np.int64)
+        self.length: Ints = column(packets.length, np.int64)
+        self.seq: Ints = column(packets.seq, np.int64)
+        self.ack: Ints = column(packets.ack, np.int64)
+        self.analysis: Ints = column(packets.analysis, np.int64)
+        self.client_before: Codes = column(states.client_before)
+        self.server_before: Codes = column(states.server_before)
         self.zero_window = zero_window  # some notable row advertises a zero window
         self.bad_checksum = bad_checksum  # some notable row has a bad TCP checksum
         self.bits = bits  # every analysis bit some row of the connection carries
         self.has_previous = has_previous  # an earlier incarnation of the same 4-tuple exists
 
+    @cached_property
+    def whole(self) -> Facts:
+        """These facts over every row."""
+        if self._rows is None:
+            return self
+        return Facts(
+            self.p,
+            self.s,
+            self.connections,
+            size=self.size,
+            zero_window=self.zero_window,
+            bad_checksum=self.bad_checksum,
+            bits=self.bits,
+            has_previous=self.has_previous,
+        )
+
     def any(self, rows: Mask | Ints) -> Mask:
-        """Connections with some row where rows (a mask, or row numbers) is true."""
+        """Connections with some row where rows (a mask, or positions among the rows considered)
+        is true."""
         return _mask(self.count(rows) > 0)
 
     def count(self, rows: Mask | Ints) -> Ints:
@@ -138,21 +171,32 @@ class Facts:
     @cached_property
     def _summary(self) -> Ints:
         """What the checks' preconditions read of each connection's summary, one row per id."""
-        handshakes = {k: i for i, k in enumerate(Handshake)}
-        teardowns = {k: i for i, k in enumerate(Teardown)}
+        # Members by their ids: an enum member hashes through a Python call (Enum.__hash__).
+        handshakes = {id(k): i for i, k in enumerate(Handshake)}
+        teardowns = {id(k): i for i, k in enumerate(Teardown)}
         conns = self.connections
+
+        def column(values: Iterable[int]) -> Ints:
+            return np.fromiter(values, np.int64, len(conns))
+
+        # One socket at both ends has one port at both: only those are asked self_connect.
+        ports = column(map(attrgetter("client.port"), conns))
+        alike = np.flatnonzero(ports == column(map(attrgetter("server.port"), conns)))
+        self_connect = np.zeros(len(conns), dtype=np.int64)
+        self_connect[alike] = [conns[k].self_connect for k in alike.tolist()]
         columns = [
-            list(map(handshakes.__getitem__, map(attrgetter("handshake"), conns))),
-            list(map(teardowns.__getitem__, map(attrgetter("teardown"), conns))),
-            [o.mss or 0 for o in map(attrgetter("server_options"), conns)],
-            [o.mss or 0 for o in map(attrgetter("client_options"), conns)],
-            [c.to_server.unknown_length + c.to_client.unknown_length for c in conns],
-            list(map(attrgetter("half_close"), conns)),
-            list(map(len, map(attrgetter("icmp"), conns))),
-            list(map(attrgetter("self_connect"), conns)),
+            column(map(handshakes.__getitem__, map(id, map(attrgetter("handshake"), conns)))),
+            column(map(teardowns.__getitem__, map(id, map(attrgetter("teardown"), conns)))),
+            column([m or 0 for m in map(attrgetter("server_options.mss"), conns)]),
+            column([m or 0 for m in map(attrgetter("client_options.mss"), conns)]),
+            column(map(attrgetter("to_server.unknown_length"), conns))
+            + column(map(attrgetter("to_client.unknown_length"), conns)),
+            column(map(attrgetter("half_close"), conns)),
+            column(map(len, map(attrgetter("icmp"), conns))),
+            self_connect,
         ]
         out = np.full((self.size, len(columns)), -1, dtype=np.int64)
-        out[[c.id for c in conns]] = np.array(columns, dtype=np.int64).T
+        out[column(map(attrgetter("id"), conns))] = np.stack(columns, axis=1)
         return out
 
     def from_(self, direction: int) -> Mask:
@@ -181,18 +225,18 @@ class Facts:
         return _mask((self.flags & RST) != 0)
 
     def first(self, rows: Mask) -> Ints:
-        """Per (connection, direction), indexed as pair_key, the first row where rows is true, or
-        the number of rows when there is none."""
+        """Per (connection, direction), indexed as pair_key, the first row (its number) where rows
+        is true, or the number of packets when there is none."""
         out = np.full(2 * self.size, len(self.p), dtype=np.int64)
         hits = np.flatnonzero(rows)
-        keys, at = np.unique(self.pair_key[hits], return_index=True)
-        out[keys] = hits[at]
+        keys, at = first_of_each(self.pair_key[hits])  # the first: capture order
+        out[keys] = self.rows[hits[at]]
         return out
 
     @cached_property
     def rows(self) -> Ints:
-        """Each row's own number."""
-        return np.arange(len(self.p), dtype=np.int64)
+        """Each considered row's own number."""
+        return np.arange(len(self.p), dtype=np.int64) if self._rows is None else self._rows
 
     @cached_property
     def pair_key(self) -> Ints:

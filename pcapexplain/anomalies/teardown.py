@@ -143,7 +143,7 @@ def check_resets(ctx: Context) -> Iterator[Anomaly]:
     ttl, usual = p.ttl[rst], _usual_ttl(ctx, rst)
     answered = _answered(ctx, rst)
     cause, unacked = _reset_cause(ctx, rst, answered, own_fin[-1] if own_fin else None)
-    stalled = retransmission.stall(p, ctx.s, ctx.c)
+    stalled = ctx.stall()
     if stalled is not None and stalled.gave_up == rst:
         cause = "gave-up"  # its unread or unacknowledged data is not why: nothing answered it
     elif usual is not None and ttl >= 0 and ttl != usual:
@@ -287,7 +287,7 @@ def _tried_twice(f: Facts) -> Mask:
 @needs(_tried_twice)
 def check_peer_unresponsive(ctx: Context) -> Iterator[Anomaly]:
     """A side whose tries after its peer's last packet went unanswered (retransmission.stall)."""
-    found = retransmission.stall(ctx.p, ctx.s, ctx.c)
+    found = ctx.stall()
     if found is None:
         return
     p = ctx.p
