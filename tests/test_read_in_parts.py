@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import native, runner, shard_run, shards
+from pcapexplain import native, rangeread, runner, shard_run, shards
 from pcapexplain.cli import main
 from pcapexplain.model import Capture, Reader
 from tests import scenarios, shipped
@@ -29,17 +29,31 @@ SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 
 
 class _Reads:
-    """The cuts the calling process read with (its children's are theirs)."""
+    """How the calling process read (its children's are theirs): ("ranges", parts) for its
+    byte range, ("whole", parts) for the whole file with a Cut, ("whole", None) without."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.cuts: list[native.Cut | None] = []
+        self.ways: list[tuple[str, int | None]] = []
         real = native.load_capture
+        ranged = rangeread.read
 
         def watched(*args: Any, **kwargs: Any) -> Capture:
-            self.cuts.append(kwargs.get("cut"))
+            cut = kwargs.get("cut")
+            self.ways.append(("whole", cut.parts if cut else None))
             return real(*args, **kwargs)
 
+        def watched_range(path: Path, which: int, parts: int, *args: Any, **kwargs: Any) -> Any:
+            try:
+                found = ranged(path, which, parts, *args, **kwargs)
+            except Exception:
+                self.ways.append(("ranges", parts))  # as whole reading fails (asserted)
+                raise
+            if found is not None:
+                self.ways.append(("ranges", parts))
+            return found
+
         monkeypatch.setattr(native, "load_capture", watched)
+        monkeypatch.setattr(rangeread, "read", watched_range)
 
 
 def _command(
@@ -61,28 +75,37 @@ def _command(
 
 
 def _same_in_parts(
-    paths: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], reads: _Reads
-) -> list[str]:
+    paths: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    reads: _Reads,
+    parts_tried: tuple[int, ...] = (2, 3),
+) -> tuple[list[str], list[str]]:
     """Asserts the same status, output and stderr read whole and read in 2 and 3 parts, in CSV
-    and JSON; returns the stderr of each capture read whole."""
-    errs = []
+    and JSON; returns the stderr of each capture read whole, and how each was read in parts
+    ("ranges" when every time from its byte ranges, else "whole")."""
+    errs, ways = [], []
     for path in paths:
+        found = set()
         for fmt in ("csv", "json"):
             whole = _command(path, fmt, tmp_path / f"out.{fmt}", None, capsys)
-            for parts in (2, 3):
-                del reads.cuts[:]
+            for parts in parts_tried:
+                del reads.ways[:]
                 cut = _command(path, fmt, tmp_path / f"out.{fmt}", parts, capsys)
                 assert cut == whole, f"{path.name} in {parts} parts, {fmt}"
-                assert [c.parts if c else None for c in reads.cuts] == [parts]
+                assert len(reads.ways) == 1 and reads.ways[0][1] == parts
+                found.add(reads.ways[0][0])
         errs.append(whole[2])
-    return errs
+        ways.append("ranges" if found == {"ranges"} else "whole")
+    return errs, ways
 
 
 def test_sample_captures_read_in_parts_give_the_same_rows_and_warnings(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    errs = _same_in_parts(SAMPLES, tmp_path, capsys, _Reads(monkeypatch))
+    errs, ways = _same_in_parts(SAMPLES, tmp_path, capsys, _Reads(monkeypatch))
     assert any("captured twice" in err for err in errs)  # copies told
+    assert ways == ["ranges"] * len(SAMPLES)  # none fooled the guess of a first record
 
 
 def test_reordered_and_copied_captures_read_in_parts_give_the_same_warnings(
@@ -91,7 +114,8 @@ def test_reordered_and_copied_captures_read_in_parts_give_the_same_warnings(
     """Time goes backwards and packets come twice across 4-tuples of different parts."""
     source = shipped.generated(tmp_path, "--connections", "40", "--seed", "4")
     mutated = [scenarios.mutate(source, tmp_path / f"m{seed}.pcap", seed) for seed in (1, 2)]
-    errs = _same_in_parts(mutated, tmp_path, capsys, _Reads(monkeypatch))
+    errs, ways = _same_in_parts(mutated, tmp_path, capsys, _Reads(monkeypatch))
+    assert ways == ["ranges", "ranges"]
     assert all("go backwards" in err and "captured twice" in err for err in errs)
 
 
@@ -117,7 +141,8 @@ def test_bad_captures_fail_once_and_alike_read_in_parts(
     empty = tmp_path / "empty.pcap"
     empty.write_bytes(sample[:24])
     paths = [not_capture, empty, _udp_only(tmp_path / "udp.pcap"), cut_short]
-    errs = _same_in_parts(paths, tmp_path, capsys, _Reads(monkeypatch))
+    errs, ways = _same_in_parts(paths, tmp_path, capsys, _Reads(monkeypatch))
+    assert ways == ["whole", "ranges", "ranges", "ranges"]
     for err in errs[:3]:
         assert err.count("error:") == 1  # told once, by the calling process
     assert "cut short" in errs[3]
