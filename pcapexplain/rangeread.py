@@ -119,12 +119,12 @@ def read(
         found = meeting.verdict(report)
         if found is None:
             return None
-        outgoing = decoded.pieces(parts, found.offsets[which], which < found.counted)
+        outgoing = decoded.pieces(found.offsets[which], which < found.counted)
         own = outgoing[which]
         outgoing[which] = None
         received = meeting.swap(outgoing)
         received[which] = own
-        icmp = _assemble(collected, received, which, decoded.own(which))
+        icmp = _assemble(collected, received, which, decoded.own())
         collected.facts = found.facts
         packets = collected.columns() if found.summary.frames and found.facts.tcp else None
     finally:
@@ -136,35 +136,49 @@ def read(
 
 @dataclass(slots=True)
 class _Decoded:
-    """A range's decoded blocks, and the part of every segment's 4-tuple."""
+    """A range's decoded segments, sorted block by block into the parts of their 4-tuples (while
+    the block is fresh in the cache), with the address ids of the part's own."""
 
-    blocks: list[decode.BlockResult] = field(default_factory=list)
-    part: list[Array] = field(default_factory=list)
+    which: int
+    parts: int
+    segments: list[list[Segments]] = field(default_factory=list)  # per part, its blocks
+    errors: dict[int, ErrorHeader] = field(default_factory=dict)
     src: list[Array] = field(default_factory=list)  # address ids (native.Collected's)
     dst: list[Array] = field(default_factory=list)
 
-    def pieces(self, parts: int, offset: int, counted: bool) -> list[Piece | None]:
+    def __post_init__(self) -> None:
+        self.segments = [[] for _ in range(self.parts)]
+
+    def add(self, result: decode.BlockResult, part: Array, src: Array, dst: Array) -> None:
+        """A decoded block, the part of each segment, its address ids."""
+        self.errors.update(result.errors)
+        for which, blocks in enumerate(self.segments):
+            rows = np.flatnonzero(part == which)
+            blocks.append(result.segments.take(rows))
+            if which == self.which:
+                self.src.append(src[rows])
+                self.dst.append(dst[rows])
+
+    def pieces(self, offset: int, counted: bool) -> list[Piece | None]:
         """The segments for each part, their frames offset (none when the range is not
         counted: a damaged record came before it)."""
-        if not counted or not self.blocks:
-            return [None] * parts
-        segments = Segments.joined([b.segments for b in self.blocks])
-        segments.frame += offset
-        errors = {f + offset: e for b in self.blocks for f, e in b.errors.items()}
-        part = np.concatenate(self.part)
+        if not counted or not self.segments[0]:
+            return [None] * self.parts
         found: list[Piece | None] = []
-        for which in range(parts):
-            mine = segments.take(part == which)
+        for blocks in self.segments:
+            mine = Segments.joined(blocks)
+            blocks.clear()
+            mine.frame += offset
             quoted = mine.frame[mine.in_error].tolist()
-            found.append(Piece(mine, {f: errors[f] for f in quoted if f in errors}))
+            errors = {f: self.errors[f - offset] for f in quoted if f - offset in self.errors}
+            found.append(Piece(mine, errors))
         return found
 
-    def own(self, which: int) -> tuple[Array, Array] | None:
+    def own(self) -> tuple[Array, Array] | None:
         """The address ids of the part's own segments."""
-        if not self.blocks:
+        if not self.src:
             return None
-        mine = np.concatenate(self.part) == which
-        return np.concatenate(self.src)[mine], np.concatenate(self.dst)[mine]
+        return np.concatenate(self.src), np.concatenate(self.dst)
 
 
 def _decode_range(
@@ -176,7 +190,8 @@ def _decode_range(
     status: files.ReadStatus,
 ) -> tuple[Report, _Decoded]:
     """Walk and decode the range: every header's part chosen, the capture-wide facts counted."""
-    summary, facts, decoded = capfile.FileSummary(), native.Facts(), _Decoded()
+    summary, facts = capfile.FileSummary(), native.Facts()
+    decoded = _Decoded(part.which, part.parts)
 
     def count(located: tcpheader.Located) -> None:
         facts.count(located)
@@ -186,10 +201,7 @@ def _decode_range(
         facts.count_foreign(result.foreign)
         s = result.segments
         which, src, dst = collected.parts_of(s.family, s.src, s.dst, s.sport, s.dport, part.parts)
-        decoded.blocks.append(result)
-        decoded.part.append(which)
-        decoded.src.append(src)
-        decoded.dst.append(dst)
+        decoded.add(result, which, src, dst)
         status.frames = records.first_frame + len(records) - 1
     report = Report(part, summary.start, summary.end, summary.frames, summary.damaged, facts)
     return report, decoded

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import native, rangeread, runner, shard_run, shards
+from pcapexplain import native, pcapranges, rangeread, runner, shard_run, shards
 from pcapexplain.cli import main
 from pcapexplain.model import Capture, Reader
 from tests import scenarios, shipped
@@ -259,3 +259,169 @@ def test_ctrl_c_while_parts_read_leaves_no_child_behind(
         "native",
     ]
     shipped.interrupted_when_running(argv, 3, leftover_processes)
+
+
+# ------------------------------------------------------------- byte ranges (rangeread.py)
+
+
+def _records(path: Path) -> tuple[bytes, list[tuple[int, int, bytes]]]:
+    """A little-endian microsecond pcap's file header and records: (seconds, microseconds,
+    frame), every frame captured whole."""
+    data = path.read_bytes()
+    assert struct.unpack_from("<I", data)[0] == 0xA1B2C3D4
+    found, pos = [], 24
+    while pos + 16 <= len(data):
+        sec, usec, incl, _ = struct.unpack_from("<IIII", data, pos)
+        found.append((sec, usec, data[pos + 16 : pos + 16 + incl]))
+        pos += 16 + incl
+    return data[:24], found
+
+
+def _pcap_bytes(
+    records: list[tuple[int, int, bytes]],
+    order: str = "<",
+    nanosecond: bool = False,
+    minor: int = 4,
+    snaplen: int = 65535,
+) -> bytes:
+    """A pcap of records in either byte order, in micro- or nanoseconds; minor < 3 stores the
+    lengths the other way round (wiretap swaps them for pcap before 2.3)."""
+    magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
+    out = [struct.pack(order + "IHHiIII", magic, 2, minor, 0, 0, snaplen, 1)]
+    for sec, usec, frame in records:
+        frac = usec * 1000 if nanosecond else usec
+        lengths = (len(frame), len(frame))
+        out.append(struct.pack(order + "IIII", sec, frac, *lengths) + frame)
+    return b"".join(out)
+
+
+def _starts(data: bytes) -> list[int]:
+    """Where each record of a little-endian pcap starts."""
+    found, pos = [], 24
+    while pos + 16 <= len(data):
+        found.append(pos)
+        pos += 16 + struct.unpack_from("<I", data, pos + 8)[0]
+    return found
+
+
+def _generated(tmp_path: Path) -> Path:
+    return shipped.generated(tmp_path, "--connections", "40", "--seed", "4")
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_each_part_guesses_the_first_record_after_its_cut(tmp_path: Path, parts: int) -> None:
+    """pcapranges.first_record finds where the walk before it would land, in every sample and
+    a generated capture, the cuts falling mid-record."""
+    mid_record = 0
+    for path in [*SAMPLES, _generated(tmp_path)]:
+        fmt = pcapranges.plain_format(path)
+        assert fmt is not None, path.name
+        data = path.read_bytes()
+        starts = _starts(data)
+        for which in range(1, parts):
+            part = pcapranges.byte_range(len(data), which, parts)
+            truth = next((s for s in starts if s >= part.low), None)
+            with path.open("rb") as raw:
+                guess = pcapranges.first_record(raw, fmt, part)
+            expected = truth if truth is not None and truth < part.high else None
+            assert guess == expected, f"{path.name}, part {which} of {parts}"
+            mid_record += part.low not in starts
+    assert mid_record > 10
+
+
+def test_generated_captures_in_every_pcap_flavour_read_from_byte_ranges(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Big- and little-endian, micro- and nanoseconds, lengths stored the other way round."""
+    _, records = _records(_generated(tmp_path))
+    flavours = {
+        "big.pcap": _pcap_bytes(records, order=">"),
+        "nano.pcap": _pcap_bytes(records, nanosecond=True),
+        "big_nano.pcap": _pcap_bytes(records, order=">", nanosecond=True),
+        "old.pcap": _pcap_bytes(records, minor=2),
+    }
+    paths = []
+    for name, data in flavours.items():
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    _, ways = _same_in_parts(paths, tmp_path, capsys, _Reads(monkeypatch), (2, 3, 4))
+    assert ways == ["ranges"] * len(paths)
+
+
+def _second_half(data: bytes, after: int = 3) -> int:
+    """The index of a record a few records into the second of two parts."""
+    starts = _starts(data)
+    return next(i for i, s in enumerate(starts) if s >= len(data) // 2) + after
+
+
+def test_a_damaged_record_or_a_cut_short_end_in_the_second_part_stops_reading_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The records after it are dropped in every part; the warning and frame count are the
+    whole reading's."""
+    data = _generated(tmp_path).read_bytes()
+    at = _starts(data)[_second_half(data, after=pcapranges.CHAIN + 2)]  # the guess holds
+    damaged = tmp_path / "damaged.pcap"
+    damaged.write_bytes(data[: at + 8] + struct.pack("<I", 1 << 20) + data[at + 12 :])
+    cut_short = tmp_path / "cut_short.pcap"
+    cut_short.write_bytes(data[: len(data) - 40])
+    errs, ways = _same_in_parts([damaged, cut_short], tmp_path, capsys, _Reads(monkeypatch))
+    assert ways == ["ranges", "ranges"]
+    assert all("cut short" in err for err in errs)
+
+
+def test_time_going_backwards_across_the_cut_is_counted_as_read_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first record of the second part is older than the last of the first."""
+    _, records = _records(_generated(tmp_path))
+    data = _pcap_bytes(records)
+    first = _second_half(data, after=0)
+    sec, usec, frame = records[first]
+    records[first] = (records[first - 1][0] - 5, usec, frame)
+    path = tmp_path / "backwards.pcap"
+    path.write_bytes(_pcap_bytes(records))
+    assert _second_half(path.read_bytes(), after=0) == first
+    errs, ways = _same_in_parts([path], tmp_path, capsys, _Reads(monkeypatch), (2,))
+    assert ways == ["ranges"]
+    assert "go backwards" in errs[0]
+
+
+def _udp_frame(payload: bytes) -> bytes:
+    """An Ethernet/IPv4/UDP frame carrying payload."""
+    udp = struct.pack("!HHHH", 5000, 5001, 8 + len(payload), 0)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 1, 0, 64, 17, 0, b"\n\0\0\1", b"\n\0\0\2"
+    )
+    return b"\2\0\0\0\0\1" + b"\2\0\0\0\0\2" + b"\x08\x00" + ip + udp + payload
+
+
+def test_a_payload_that_fools_the_guess_makes_every_part_read_the_whole_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crafted capture: a UDP frame across the cut whose payload holds a chain of record
+    headers where the second part starts looking. The guess is wrong, the walk of the first
+    part says so, and the parts read the file whole (the same rows and warnings)."""
+    _, records = _records(_generated(tmp_path))
+    big = 4000
+    for where in range(len(records)):
+        frames = [*records[:where], (1, 0, _udp_frame(bytes(big))), *records[where:]]
+        data = _pcap_bytes(frames)
+        start = _starts(data)[where] + 16 + 42  # the payload, after the frame's headers
+        if start < len(data) // 2 < start + big - 200:
+            break
+    fake = b"".join(struct.pack("<IIII", 1, 0, 10, 10) + b"\xff" * 10 for _ in range(8))
+    payload = bytearray(b"\xff" * big)  # no header is plausible in it but the fake ones
+    cut = len(data) // 2 - start
+    payload[cut : cut + len(fake)] = fake
+    path = tmp_path / "crafted_fooled_guess.pcap"
+    path.write_bytes(
+        _pcap_bytes([*records[:where], (1, 0, _udp_frame(bytes(payload))), *records[where:]])
+    )
+    fmt = pcapranges.plain_format(path)
+    assert fmt is not None
+    with path.open("rb") as raw:
+        guess = pcapranges.first_record(raw, fmt, pcapranges.byte_range(len(data), 1, 2))
+    assert guess == len(data) // 2  # fooled
+    _, ways = _same_in_parts([path], tmp_path, capsys, _Reads(monkeypatch), (2,))
+    assert ways == ["whole"]
