@@ -118,8 +118,7 @@ def _chain(data: Array, end: int, at: int, fmt: PcapFormat, ends_file: bool) -> 
     """Whether CHAIN plausible record headers follow one another from at in data (valid up to
     end), each landing exactly on the next; or fewer, ending exactly at the file's end, or
     (a capture cut short) after at least two whole records, running past it."""
-    whole = 0
-    for _ in range(CHAIN):
+    for whole in range(CHAIN):  # whole records so far
         if at == end and ends_file:
             return True
         if at + RECORD_HEADER > end:
@@ -130,5 +129,4 @@ def _chain(data: Array, end: int, at: int, fmt: PcapFormat, ends_file: bool) -> 
         at += RECORD_HEADER + int(incl[0])
         if at > end:
             return ends_file and whole >= 2
-        whole += 1
     return True
