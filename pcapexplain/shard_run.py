@@ -9,10 +9,13 @@ CSV, each part sends its rows already written as CSV lines (`records.CsvRows`): 
 formatting tens of thousands of records would otherwise run in the calling process alone.
 
 A large capture file that the native reader reads (MIN_BYTES) is cut before it is read: each
-process walks and decodes the whole file but keeps the 4-tuples of its own part
-(`native.Cut`), so the interning, the TCP analysis and the copies check cost a part each. The
-parts meet twice more while reading: to number tcp.stream across the capture, and to tell the
-capture's copies (`copies.told`), so that every part holds the whole capture's CaptureInfo.
+process walks and decodes its byte range of a plain pcap (rangeread.py), and the parts meet to
+check where each range's first record was guessed to start and to swap the segments of each
+other's 4-tuples (`Meeting.swap`); a gzip or pcapng file, or a fooled guess, has each process
+walk and decode the whole file, keeping the 4-tuples of its own part (`native.Cut`). Either way
+the interning, the TCP analysis and the copies check cost a part each, and the parts meet twice
+more while reading: to number tcp.stream across the capture, and to tell the capture's copies
+(`copies.told`), so that every part holds the whole capture's CaptureInfo.
 
 One process does it all, as without this module, where `os.fork` is missing, where one CPU is
 available, inside a runner worker (batch and grade already use every core), and for captures
