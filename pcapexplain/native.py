@@ -90,7 +90,7 @@ def load_capture(
             )
             # Analysed only when no error below is raised (in every part alike).
             packets = collected.columns() if summary.frames and collected.facts.tcp else None
-            _return_freed_memory()
+            return_freed_memory()
         except BaseException:
             stop.set()  # a failed run leaves no hashing behind
             raise
@@ -225,7 +225,7 @@ def icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
     return found
 
 
-def _return_freed_memory() -> None:
+def return_freed_memory() -> None:
     """Give the decoding's freed heap back to the system (glibc's malloc_trim; elsewhere nothing).
 
     The blocks' many medium-sized numpy temporaries are freed into glibc's heap, which keeps them:

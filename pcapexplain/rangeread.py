@@ -23,6 +23,8 @@ import numpy as np
 
 from pcapexplain import capfile, decode, files, linklayer, native, pcapranges, tcpheader
 from pcapexplain.decode import ErrorHeader
+from pcapexplain.errors import CaptureUnreadable, os_reason
+from pcapexplain.explanations import said
 from pcapexplain.model import Capture, IcmpError
 from pcapexplain.tcpheader import Segments
 
@@ -112,10 +114,16 @@ def read(
         return None
     size = path.stat().st_size
     status.size, status.reading = size, True
+    shown = files.shown_name(path)
+    name = files.error_name(path, shown)
     try:
         part = pcapranges.byte_range(size, which, parts)
         collected = native.Collected(cut=native.Cut(which, parts, meeting.opened))
-        report, decoded = _decode_range(path, fmt, part, collected, validate_checksums, status)
+        try:
+            report, decoded = _decode_range(path, fmt, part, collected, validate_checksums, status)
+        except OSError as exc:
+            reason = os_reason(exc)
+            raise CaptureUnreadable(said("error.cannot_read", path=name, reason=reason)) from exc
         found = meeting.verdict(report)
         if found is None:
             return None
@@ -127,10 +135,9 @@ def read(
         icmp = _assemble(collected, received, which, decoded.own())
         collected.facts = found.facts
         packets = collected.columns() if found.summary.frames and found.facts.tcp else None
+        native.return_freed_memory()
     finally:
         status.reading = False
-    name = files.error_name(path, str(path))
-    shown = files.shown_name(path)
     return native.finished(found.summary, found.facts, packets, icmp, name, shown, size, "")
 
 
