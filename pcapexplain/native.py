@@ -278,8 +278,8 @@ class Facts:
     backwards: files.Backwards = field(default_factory=files.Backwards)
     headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
 
-    def count(self, located: tcpheader.Located) -> None:
-        """The next block's located headers."""
+    def count(self, located: tcpheader.Located | tcpheader.Segments) -> None:
+        """The next block's located headers (or all of them decoded: the same rows)."""
         packet = ~located.in_error
         self.tcp += int(packet.sum())
         self.backwards.add(
@@ -353,6 +353,12 @@ class Collected:
         hashes = self.hashes
         part = shards.parts_of(hashes[both[:n]], sport, hashes[both[n:]], dport, parts)
         return part, both[:n], both[n:]
+
+    def adopted(self, keys: list[bytes], src: Array, dst: Array) -> tuple[Array, Array]:
+        """Another Collected's address ids as this one's (keys: its addresses, in id order),
+        for the next add."""
+        table = _address_ids(keys, self.addresses, self.names)
+        return table[src], table[dst]
 
     def add(self, result: decode.BlockResult) -> None:
         """Take in a block decoded with look (for a cut, it holds the segments of its part)."""
@@ -496,16 +502,21 @@ def _intern_addresses(
     halves = raw.view(">u8").astype(np.uint64)
     first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
     keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
-    ids = np.empty(len(first), dtype=np.int64)
-    for i, row in enumerate(keys):
-        key = row.tobytes()
+    ids = _address_ids([row.tobytes() for row in keys], addresses, names)
+    interned: Array = ids[inverse]
+    return interned
+
+
+def _address_ids(keys: list[bytes], addresses: dict[bytes, int], names: list[str]) -> Array:
+    """The number of each (family + address) key, new ones numbered (and named) in turn."""
+    ids = np.empty(len(keys), dtype=np.int64)
+    for i, key in enumerate(keys):
         found = addresses.get(key)
         if found is None:
             found = addresses[key] = len(names)
             names.append(decode.address_text(key[1:], key[0]))
         ids[i] = found
-    interned: Array = ids[inverse]
-    return interned
+    return ids
 
 
 def _unique_rows(*columns: Array) -> tuple[Array, Array]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import capfile, decode, files, linklayer, native, pcapranges, tcpheader
+from pcapexplain import capfile, decode, files, linklayer, native, pcapranges
 from pcapexplain.decode import ErrorHeader
 from pcapexplain.errors import CaptureUnreadable, os_reason
 from pcapexplain.explanations import said
@@ -61,6 +61,9 @@ class Piece:
 
     segments: Segments
     errors: dict[int, ErrorHeader]
+    src: Array  # address ids, numbered as in keys
+    dst: Array
+    keys: list[bytes]  # the sender's addresses (family + 16 bytes), in id order
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +130,13 @@ def read(
         found = meeting.verdict(report)
         if found is None:
             return None
-        outgoing = decoded.pieces(found.offsets[which], which < found.counted)
+        keys = list(collected.addresses)
+        outgoing = decoded.pieces(found.offsets[which], which < found.counted, keys)
         own = outgoing[which]
         outgoing[which] = None
         received = meeting.swap(outgoing)
         received[which] = own
-        icmp = _assemble(collected, received, which, decoded.own())
+        icmp = _assemble(collected, received, which)
         collected.facts = found.facts
         packets = collected.columns() if found.summary.frames and found.facts.tcp else None
         native.return_freed_memory()
@@ -143,49 +147,43 @@ def read(
 
 @dataclass(slots=True)
 class _Decoded:
-    """A range's decoded segments, sorted block by block into the parts of their 4-tuples (while
-    the block is fresh in the cache), with the address ids of the part's own."""
+    """A range's decoded segments and their address ids, sorted block by block into the parts
+    of their 4-tuples (while the block is fresh in the cache)."""
 
-    which: int
     parts: int
     segments: list[list[Segments]] = field(default_factory=list)  # per part, its blocks
+    src: list[list[Array]] = field(default_factory=list)  # native.Collected's ids
+    dst: list[list[Array]] = field(default_factory=list)
     errors: dict[int, ErrorHeader] = field(default_factory=dict)
-    src: list[Array] = field(default_factory=list)  # address ids (native.Collected's)
-    dst: list[Array] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.segments = [[] for _ in range(self.parts)]
+        for column in (self.segments, self.src, self.dst):
+            column.extend([] for _ in range(self.parts))
 
     def add(self, result: decode.BlockResult, part: Array, src: Array, dst: Array) -> None:
         """A decoded block, the part of each segment, its address ids."""
         self.errors.update(result.errors)
-        for which, blocks in enumerate(self.segments):
+        for which in range(self.parts):
             rows = np.flatnonzero(part == which)
-            blocks.append(result.segments.take(rows))
-            if which == self.which:
-                self.src.append(src[rows])
-                self.dst.append(dst[rows])
+            self.segments[which].append(result.segments.take(rows))
+            self.src[which].append(src[rows])
+            self.dst[which].append(dst[rows])
 
-    def pieces(self, offset: int, counted: bool) -> list[Piece | None]:
+    def pieces(self, offset: int, counted: bool, keys: list[bytes]) -> list[Piece | None]:
         """The segments for each part, their frames offset (none when the range is not
-        counted: a damaged record came before it)."""
+        counted: a damaged record came before it); keys: the addresses in id order."""
         if not counted or not self.segments[0]:
             return [None] * self.parts
         found: list[Piece | None] = []
-        for blocks in self.segments:
+        for which, blocks in enumerate(self.segments):
             mine = Segments.joined(blocks)
             blocks.clear()
             mine.frame += offset
             quoted = mine.frame[mine.in_error].tolist()
             errors = {f: self.errors[f - offset] for f in quoted if f - offset in self.errors}
-            found.append(Piece(mine, errors))
+            src, dst = np.concatenate(self.src[which]), np.concatenate(self.dst[which])
+            found.append(Piece(mine, errors, src, dst, keys))
         return found
-
-    def own(self) -> tuple[Array, Array] | None:
-        """The address ids of the part's own segments."""
-        if not self.src:
-            return None
-        return np.concatenate(self.src), np.concatenate(self.dst)
 
 
 def _decode_range(
@@ -198,15 +196,12 @@ def _decode_range(
 ) -> tuple[Report, _Decoded]:
     """Walk and decode the range: every header's part chosen, the capture-wide facts counted."""
     summary, facts = capfile.FileSummary(), native.Facts()
-    decoded = _Decoded(part.which, part.parts)
-
-    def count(located: tcpheader.Located) -> None:
-        facts.count(located)
-
+    decoded = _Decoded(part.parts)
     for records in pcapranges.read_range(path, fmt, part, summary):
-        result = decode.decode(records, validate_checksums=validate, keep=count)
-        facts.count_foreign(result.foreign)
+        result = decode.decode(records, validate_checksums=validate)
         s = result.segments
+        facts.count(s)
+        facts.count_foreign(result.foreign)
         which, src, dst = collected.parts_of(s.family, s.src, s.dst, s.sport, s.dport, part.parts)
         decoded.add(result, which, src, dst)
         status.frames = records.first_frame + len(records) - 1
@@ -215,19 +210,18 @@ def _decode_range(
 
 
 def _assemble(
-    collected: native.Collected,
-    pieces: list[Piece | None],
-    which: int,
-    own: tuple[Array, Array] | None,
+    collected: native.Collected, pieces: list[Piece | None], which: int
 ) -> tuple[IcmpError, ...]:
-    """The part's segments taken in, in frame order (the ranges' order), its own with the
-    address ids its range had; its ICMP errors."""
+    """The part's segments taken in, in frame order (the ranges' order), with their address
+    ids; its ICMP errors."""
     icmp: list[IcmpError] = []
     for source, piece in enumerate(pieces):
         if piece is None:
             continue
         if source == which:
-            collected.interned = own
+            collected.interned = piece.src, piece.dst
+        else:
+            collected.interned = collected.adopted(piece.keys, piece.src, piece.dst)
         result = decode.BlockResult(piece.segments, {}, piece.errors)
         icmp.extend(native.icmp_errors(result))
         collected.add(result)
