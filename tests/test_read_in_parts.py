@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import native, pcapranges, rangeread, runner, shard_run, shards
+from pcapexplain import files, native, pcapranges, rangeread, runner, shard_run, shards
 from pcapexplain.cli import main
 from pcapexplain.model import Capture, Reader
 from tests import scenarios, shipped
@@ -148,41 +148,75 @@ def test_bad_captures_fail_once_and_alike_read_in_parts(
     assert "cut short" in errs[3]
 
 
-def _read_in_threads(path: Path, parts: int) -> list[Capture]:
-    """Each part read by native.load_capture in a thread of its own, meeting as processes do."""
-    barrier = threading.Barrier(parts)
-    given: list[Any] = [None] * parts
+class _Meetings:
+    """Parts meeting in threads as shard_run's processes do: one value from each, and each
+    given the combination; or each giving a value for every other, and given theirs."""
 
-    def meet(which: int) -> Callable[[native.Array], native.Array]:
-        def opened_everywhere(opened: native.Array) -> native.Array:
-            given[which] = opened
-            barrier.wait()
-            return np.sort(np.concatenate(given))
+    def __init__(self, parts: int) -> None:
+        self.barrier = threading.Barrier(parts)
+        self.given: list[Any] = [None] * parts
 
-        return opened_everywhere
+    def meet(self, which: int, value: Any, combine: Callable[[list[Any]], Any]) -> Any:
+        self.barrier.wait()  # the last meeting's values are all read
+        self.given[which] = value
+        self.barrier.wait()
+        return combine(list(self.given))
 
+    def swap(self, which: int, values: list[Any]) -> list[Any]:
+        return self.meet(which, values, lambda given: [sent[which] for sent in given])
+
+
+def _all_sorted(opened: list[native.Array]) -> native.Array:
+    joined: native.Array = np.sort(np.concatenate(opened))
+    return joined
+
+
+def _read_in_threads(path: Path, parts: int, ranges: bool = False) -> list[Capture]:
+    """Each part read in a thread of its own, meeting as processes do: by native.load_capture
+    with a Cut, or (ranges) from its byte range (rangeread.read; it must not fall back)."""
+    meetings = _Meetings(parts)
     found: list[Any] = [None] * parts
 
     def read(which: int) -> None:
-        cut = native.Cut(which, parts, meet(which))
-        found[which] = native.load_capture(path, digest=False, cut=cut)
+        def opened(frames: native.Array) -> native.Array:
+            return meetings.meet(which, frames, _all_sorted)
+
+        if ranges:
+            meeting = rangeread.Meeting(
+                lambda report: meetings.meet(which, report, rangeread.verdict),
+                lambda values: meetings.swap(which, values),
+                opened,
+            )
+            status = files.ReadStatus()
+            found[which] = rangeread.read(
+                path, which, parts, meeting, validate_checksums=False, status=status
+            )
+        else:
+            cut = native.Cut(which, parts, opened)
+            found[which] = native.load_capture(path, digest=False, cut=cut)
 
     threads = [threading.Thread(target=read, args=(which,)) for which in range(parts)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    assert all(capture is not None for capture in found)
     return found
 
 
-@pytest.mark.parametrize("name", ["client_reconnects", "icmp_unreachable", "lossy_transfer"])
-def test_each_part_holds_its_4_tuples_numbered_as_in_the_whole_capture(name: str) -> None:
+@pytest.mark.parametrize("ranges", [False, True], ids=["whole file", "byte ranges"])
+@pytest.mark.parametrize(
+    "name", ["client_reconnects", "icmp_unreachable", "lossy_transfer", "port_reuse_time_wait"]
+)
+def test_each_part_holds_its_4_tuples_numbered_as_in_the_whole_capture(
+    name: str, ranges: bool
+) -> None:
     """Rows, stream numbers, ICMP errors (by the 4-tuple they quote) and CaptureInfo."""
     path = ROOT / "sample_captures" / f"{name}.pcap"
     whole = native.load_capture(path, digest=False)
     packets = whole.packets
-    for parts in (2, 3):
-        read = _read_in_threads(path, parts)
+    for parts in (2, 3, 4):
+        read = _read_in_threads(path, parts, ranges)
         where = shards._part_of(
             shards._tuple_hashes(packets.src, packets.sport, packets.dst, packets.dport), parts
         )
