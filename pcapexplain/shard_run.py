@@ -229,7 +229,10 @@ def _read_part(
     copies left out) of this part's 4-tuples only, read from its byte range of a plain pcap
     (rangeread.py), else from the whole file."""
     meet = meeting.meet
-    opened = lambda opened: meet(opened, _all_sorted)  # noqa: E731 - Cut.meet
+
+    def opened(frames: native.Array) -> native.Array:  # Cut.meet
+        return meet(frames, _all_sorted)
+
     capture = rangeread.read(
         reading.capture,
         which,
