@@ -31,6 +31,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pcapexplain
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import run  # noqa: E402  (run.py: the process-tree sampler and the machine description)
@@ -171,6 +173,14 @@ def growth(
     return lines
 
 
+def compiled() -> None:
+    """The package's bytecode written, as pip writes it when it installs a package: an editable
+    install under PYTHONDONTWRITEBYTECODE would otherwise compile every module in every run
+    (about 0.1 s), which measures Python's compiler rather than pcapexplain."""
+    package = Path(pcapexplain.__file__).parent
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("capture", type=Path, help="the capture the readers are compared on")
@@ -185,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     capture = args.capture
     subprocess.run(["cat", str(capture)], stdout=subprocess.DEVNULL, check=True)  # warm cache
+    compiled()
     measurements = commands(capture, tcptrace, with_tshark=not args.no_tshark)
     interleaved(measurements, args.k)
     title = f"Readers on {capture.name}"
