@@ -3,7 +3,7 @@
 Usage:
     python benchmarks/fastpath.py benchmarks/data/100k.pcap [-k 3]
 
-Reads and decodes the capture once per round, then times `Collected.columns` (the analysis and
+Reads and decodes the capture once per round, then times `_Collected.columns` (the analysis and
 the assembly of the columns) with the fast path and with the reference loop alone, in alternating
 order, and prints the share of headers the fast path takes and the CPU seconds of each.
 """
@@ -19,8 +19,8 @@ from pathlib import Path
 from pcapexplain import capfile, decode, native, tcpfast
 
 
-def collected(path: Path) -> native.Collected:
-    found = native.Collected()
+def collected(path: Path) -> native._Collected:
+    found = native._Collected()
     for block in capfile.read_records(path, capfile.FileSummary()):
         found.add(decode.decode(block, validate_checksums=False))
     return found

@@ -31,7 +31,7 @@ MAX_SNAPLEN = 262144  # wiretap's WTAP_MAX_PACKET_SIZE_STANDARD for the link typ
 _GZIP_MAGIC = b"\x1f\x8b"
 
 # pcap magic numbers as read little-endian: (byte order, nanosecond time stamps)
-PCAP_MAGIC = {
+_PCAP_MAGIC = {
     0xA1B2C3D4: ("<", False),
     0xD4C3B2A1: (">", False),
     0xA1B23C4D: ("<", True),
@@ -76,14 +76,11 @@ class Records:
 
 @dataclass(slots=True)
 class FileSummary:
-    """What reading the whole file (or a byte range of it, pcapranges.py) found, filled in as the
-    records stream by."""
+    """What reading the whole file found, filled in as the records stream by."""
 
     frames: int = 0
     damaged: str | None = None  # wiretap-style reason the file stopped early, when it did
     linktypes: set[int] = field(default_factory=set)
-    start: int | None = None  # a range's first record header (pcapranges.first_record)
-    end: int | None = None  # a range's end: the offset of the first record header past it
 
 
 def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator[Records]:
@@ -97,7 +94,7 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
         head = raw.read(2)
         raw.seek(0)
         zipped = head == _GZIP_MAGIC
-        source = _Gunzip(raw) if zipped else Plain(raw)
+        source = _Gunzip(raw) if zipped else _Plain(raw)
         size = BLOCK_SIZE if zipped else min(BLOCK_SIZE, max(os.fstat(raw.fileno()).st_size, 1))
         reader = Buffered(source, size)
         magic = reader.peek(4)
@@ -110,8 +107,7 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
 
             yield from pcapng.records(reader, summary)
         else:
-            fmt = pcap_format(reader, summary)
-            yield from pcap_records(reader, summary, fmt)
+            yield from _pcap(reader, summary)
 
 
 # ----------------------------------------------------------------------------- byte sources
@@ -119,7 +115,7 @@ def read_records(path: str | os.PathLike[str], summary: FileSummary) -> Iterator
 PADDING = 64  # zero bytes after the data, so that fixed-size header reads never fall off the end
 
 
-class Plain:
+class _Plain:
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
         self.error: str | None = None
@@ -174,7 +170,7 @@ class Buffered:
     refill, and the array grows when one block (pcapng allows large ones) does not fit.
     """
 
-    def __init__(self, source: Plain | _Gunzip, size: int) -> None:
+    def __init__(self, source: _Plain | _Gunzip, size: int) -> None:
         self._source = source
         self._array = bytearray(size + PADDING)
         self.data = np.frombuffer(self._array, dtype=np.uint8)
@@ -221,12 +217,12 @@ class Buffered:
 
 # ------------------------------------------------------------------------------------- pcap
 
-SWAP_NEVER, SWAP_MAYBE, SWAP_ALWAYS = 0, 1, 2  # incl_len/orig_len order (pcap before 2.3)
+_SWAP_NEVER, _SWAP_MAYBE, _SWAP_ALWAYS = 0, 1, 2  # incl_len/orig_len order (pcap before 2.3)
 _VARIANT_HEADERS = (16, 24, 20)  # standard, ss990417, Nokia: wiretap tries them in this order
 
 
 @dataclass(frozen=True, slots=True)
-class PcapFormat:
+class _PcapFormat:
     order: str
     nanosecond: bool
     swap: int
@@ -234,16 +230,14 @@ class PcapFormat:
     linktype: int
 
 
-def pcap_format(reader: Buffered, summary: FileSummary) -> PcapFormat:
-    """The pcap file header's format; raises UnknownFormat, UnsupportedCapture or
-    CaptureFormatError as wiretap refuses the file."""
+def _pcap(reader: Buffered, summary: FileSummary) -> Iterator[Records]:
     header = reader.peek(24)
     magic = struct.unpack("<I", header[:4])[0]
     if magic in _PCAP_OTHER_MAGIC:
         raise UnsupportedCapture(said("error.format.pcap_variant"))
-    if magic not in PCAP_MAGIC:  # tshark knows many more formats (and guesses at some)
+    if magic not in _PCAP_MAGIC:  # tshark knows many more formats (and guesses at some)
         raise UnknownFormat(said("error.format.not_pcap"))
-    order, nanosecond = PCAP_MAGIC[magic]
+    order, nanosecond = _PCAP_MAGIC[magic]
     if len(header) < 24:
         summary.damaged = "cut short"
         raise CaptureFormatError(said("error.format.header_cut"))
@@ -254,19 +248,19 @@ def pcap_format(reader: Buffered, summary: FileSummary) -> PcapFormat:
         raise UnsupportedCapture(said("error.format.aix"))
     if network & 0x03FF0000 or network & 0x04000000:
         raise UnsupportedCapture(said("error.format.pcap_linktype", field=f"{network:#x}"))
-    swap = SWAP_NEVER
+    swap = _SWAP_NEVER
     if major == 543 or (major == 2 and minor < 3):
-        swap = SWAP_ALWAYS
+        swap = _SWAP_ALWAYS
     elif major == 2 and minor == 3:
-        swap = SWAP_MAYBE
-    fmt = PcapFormat(order, nanosecond, swap, snaplen, network & 0xFFFF)
+        swap = _SWAP_MAYBE
+    fmt = _PcapFormat(order, nanosecond, swap, snaplen, network & 0xFFFF)
     summary.linktypes.add(fmt.linktype)
     if not nanosecond and _best_variant(reader.peek(24 + 3 * (24 + MAX_SNAPLEN))[24:], fmt):
         raise UnsupportedCapture(said("error.format.pre_2000"))
-    return fmt
+    yield from _pcap_records(reader, summary, fmt)
 
 
-def _best_variant(data: bytes, fmt: PcapFormat) -> int:
+def _best_variant(data: bytes, fmt: _PcapFormat) -> int:
     """wiretap's guess among pcap variants with the standard magic: index into _VARIANT_HEADERS."""
     merits: list[int] = []
     for size in _VARIANT_HEADERS:
@@ -277,7 +271,7 @@ def _best_variant(data: bytes, fmt: PcapFormat) -> int:
     return merits.index(min(merits))
 
 
-def _variant_merit(data: bytes, fmt: PcapFormat, header: int) -> int:
+def _variant_merit(data: bytes, fmt: _PcapFormat, header: int) -> int:
     pos = 0
     for _ in range(3):
         if pos == len(data):
@@ -285,7 +279,7 @@ def _variant_merit(data: bytes, fmt: PcapFormat, header: int) -> int:
         if pos + header > len(data):
             return 1
         _, usec, incl, orig = struct.unpack_from(fmt.order + "IIII", data, pos)
-        incl, orig = lengths(incl, orig, fmt.swap)
+        incl, orig = _lengths(incl, orig, fmt.swap)
         checks = (usec >= 1_000_000, incl > MAX_SNAPLEN, orig > 128 << 20, incl > fmt.snaplen)
         merit = int(sum(checks)) + int(incl > orig)
         if merit:
@@ -296,40 +290,19 @@ def _variant_merit(data: bytes, fmt: PcapFormat, header: int) -> int:
     return 0
 
 
-def lengths(incl: int, orig: int, swap: int) -> tuple[int, int]:
-    """A record header's (captured, original) lengths under the file's swap rule."""
-    if swap == SWAP_ALWAYS or (swap == SWAP_MAYBE and incl > orig):
+def _lengths(incl: int, orig: int, swap: int) -> tuple[int, int]:
+    if swap == _SWAP_ALWAYS or (swap == _SWAP_MAYBE and incl > orig):
         return orig, incl
     return incl, orig
 
 
-def lengths_of(incl: Array, orig: Array, swap: int) -> tuple[Array, Array]:
-    """lengths of many record headers at once."""
-    if swap == SWAP_ALWAYS:
-        return orig, incl
-    if swap == SWAP_MAYBE:
-        return np.minimum(incl, orig), np.maximum(incl, orig)
-    return incl, orig
-
-
-def pcap_records(
-    reader: Buffered,
-    summary: FileSummary,
-    fmt: PcapFormat,
-    *,
-    pos: int = 24,
-    base: int = 0,
-    bound: int | None = None,
-) -> Iterator[Records]:
-    """The records from pos in reader's buffer, which holds the file from offset base on; with
-    bound, only those whose header starts before that offset (summary.end: the first past it).
-    Frames are numbered from 1 at pos."""
+def _pcap_records(reader: Buffered, summary: FileSummary, fmt: _PcapFormat) -> Iterator[Records]:
     lengths = struct.Struct(fmt.order + "II").unpack_from
-    stop_at = bound if bound is not None else 1 << 62
+    pos = 24
     frame = 1
     while True:
         buffer = reader.buffer
-        positions = _record_positions(buffer, pos, lengths, fmt.swap, stop_at - base)
+        positions = _record_positions(buffer, pos, lengths, fmt.swap)
         records, keep, stop = _pcap_block(reader.data, len(buffer), positions, fmt, frame)
         if records is not None:
             frame += len(records)
@@ -337,35 +310,28 @@ def pcap_records(
         if stop is not None:
             summary.damaged = stop
             break
-        if base + keep >= stop_at:  # every record before the bound read
-            summary.end = base + keep
-            break
         if not reader.refill(keep):
             if reader.end:
                 summary.damaged = "cut short"
             break
-        base += keep
         pos = 0
     summary.frames = frame - 1
     if reader.error:
         summary.damaged = summary.damaged or reader.error
 
 
-def _record_positions(
-    buffer: memoryview, pos: int, lengths: Any, swap: int, bound: int
-) -> list[int]:
-    """Offsets of the record headers that lie whole in buffer and start before bound, the one
-    per-record Python step."""
-    limit = min(len(buffer) - 16, bound - 1)
+def _record_positions(buffer: memoryview, pos: int, lengths: Any, swap: int) -> list[int]:
+    """Offsets of the record headers that lie whole in buffer, the one per-record Python step."""
+    limit = len(buffer) - 16
     positions: list[int] = []
     append = positions.append
-    if swap == SWAP_NEVER and lengths(_ONE_TWO, 0) == (1, 2):  # the file's order is the CPU's
+    if swap == _SWAP_NEVER and lengths(_ONE_TWO, 0) == (1, 2):  # the file's order is the CPU's
         # The 32-bit words at offsets k, k + 4, ... for each k < 4: one index per record.
         words = [buffer[k : k + (len(buffer) - k) // 4 * 4].cast("I") for k in range(4)]
         while pos <= limit:
             append(pos)
             pos += 16 + words[pos & 3][(pos >> 2) + 2]  # the captured length, at pos + 8
-    elif swap == SWAP_NEVER:
+    elif swap == _SWAP_NEVER:
         while pos <= limit:
             append(pos)
             pos += 16 + lengths(buffer, pos + 8)[0]
@@ -373,7 +339,7 @@ def _record_positions(
         while pos <= limit:
             append(pos)
             incl, orig = lengths(buffer, pos + 8)
-            pos += 16 + (orig if swap == SWAP_ALWAYS else min(incl, orig))
+            pos += 16 + (orig if swap == _SWAP_ALWAYS else min(incl, orig))
     positions.append(pos)  # where the record after the last one starts
     return positions
 
@@ -382,15 +348,18 @@ _ONE_TWO = memoryview(array("I", [1, 2])).cast("B")  # 1 and 2 in the CPU's byte
 
 
 def _pcap_block(
-    data: Array, end: int, positions: list[int], fmt: PcapFormat, frame: int
+    data: Array, end: int, positions: list[int], fmt: _PcapFormat, frame: int
 ) -> tuple[Records | None, int, str | None]:
     """(records whose bytes are all before end, where to continue, why to stop if damaged)."""
     after = positions.pop()
     if not positions:
         return None, after, None
     at = np.asarray(positions, dtype=np.int64)
-    seconds, frac, incl, orig = gather_u32(data, at, 4, fmt.order)
-    incl, orig = lengths_of(incl, orig, fmt.swap)
+    seconds, frac, incl, orig = _gather_u32(data, at, 4, fmt.order)
+    if fmt.swap == _SWAP_ALWAYS:
+        incl, orig = orig, incl
+    elif fmt.swap == _SWAP_MAYBE:
+        incl, orig = np.minimum(incl, orig), np.maximum(incl, orig)
     bad = incl > MAX_SNAPLEN
     ok = ~bad & (at + 16 + incl <= end)
     count = len(at) if ok.all() else int(np.argmin(ok))
@@ -418,7 +387,7 @@ def int32(values: Array) -> Array:
     return ((values & 0xFFFFFFFF) ^ 0x80000000) - 0x80000000
 
 
-def gather_u32(data: Array, at: Array, count: int, order: str) -> list[Array]:
+def _gather_u32(data: Array, at: Array, count: int, order: str) -> list[Array]:
     """count consecutive 32-bit words at each offset, as int64 arrays.
 
     One gather of whole headers (an element per byte offset, count words wide): the headers lie

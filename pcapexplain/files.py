@@ -190,13 +190,6 @@ class HeadersCut:
             self.first = int(np.asarray(frames)[rows[0]])
         self.count += len(rows)
 
-    def then(self, later: HeadersCut, frames: int) -> None:
-        """Join the count of the segments that follow, their frames numbered from 1 after
-        frames."""
-        if later.count and not self.count:
-            self.first = later.first + frames
-        self.count += later.count
-
     def warning(self) -> tuple[str, ...]:
         """The warning when the snapshot length cut TCP headers (none when it never did)."""
         if not self.count:
@@ -212,32 +205,17 @@ class Backwards:
     last: float = -math.inf  # the previous block's last timestamp
     count: int = 0
     first: int = 0  # the frame of the first one that goes backwards
-    opening: tuple[float, int] | None = None  # the first segment's timestamp and frame
 
     def add(self, times: npt.ArrayLike, frames: npt.ArrayLike) -> None:
         """The next segments, in capture order."""
         stamps = np.asarray(times, dtype=np.float64)
         if not len(stamps):
             return
-        if self.opening is None:
-            self.opening = (float(stamps[0]), int(np.asarray(frames)[0]))
         back = np.flatnonzero(np.diff(stamps, prepend=self.last) < 0)
         if len(back) and not self.count:
             self.first = int(np.asarray(frames)[back[0]])
         self.count += len(back)
         self.last = float(stamps[-1])
-
-    def then(self, later: Backwards, frames: int) -> None:
-        """Join the count of the segments that follow, their frames numbered from 1 after
-        frames: the first of them is compared with the last before (by add's rule)."""
-        if later.opening is None:
-            return
-        stamp, frame = later.opening
-        self.add([stamp], [frame + frames])
-        if later.count and not self.count:
-            self.first = later.first + frames
-        self.count += later.count
-        self.last = later.last
 
     def warning(self) -> tuple[str, ...]:
         """The warning when the segments' timestamps go backwards (none when they never do)."""

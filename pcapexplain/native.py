@@ -89,49 +89,34 @@ def load_capture(
                 capture, files.error_name(capture, shown), validate_checksums, strict, status, cut
             )
             # Analysed only when no error below is raised (in every part alike).
-            packets = collected.columns() if summary.frames and collected.facts.tcp else None
-            return_freed_memory()
+            packets = collected.columns() if summary.frames and collected.tcp else None
+            _return_freed_memory()
         except BaseException:
             stop.set()  # a failed run leaves no hashing behind
             raise
         finally:
             status.reading = False
         sha256 = hashing.result() if hashing is not None else ""
-    name = files.error_name(capture, shown)
-    return finished(summary, collected.facts, packets, icmp, name, shown, status.size, sha256)
-
-
-def finished(
-    summary: capfile.FileSummary,
-    facts: Facts,
-    packets: PacketColumns | None,
-    icmp: tuple[IcmpError, ...],
-    name: str,
-    shown: str,
-    size: int,
-    sha256: str,
-) -> Capture:
-    """The Capture of a file read (whole, or in byte ranges: rangeread.py), or the error that
-    says why there is none: what the file summary and the capture-wide facts decide."""
     info = CaptureInfo(
         path=shown,
-        size_bytes=size,
+        size_bytes=status.size,
         sha256=sha256,
         tshark_version="",
         total_frames=summary.frames,
         truncated_at=summary.frames if summary.damaged else None,
         warnings=(
-            *_warnings(summary, facts.foreign),
-            *facts.backwards.warning(),
-            *facts.headers_cut.warning(),
+            *_warnings(summary, collected.foreign),
+            *collected.backwards.warning(),
+            *collected.headers_cut.warning(),
         ),
         reader=Reader.NATIVE.value,
     )
+    name = files.error_name(capture, shown)
     if info.total_frames == 0:
         if summary.damaged:
             raise NotACapture(said("error.cut_before_first", name=name))
         raise EmptyCapture(said("error.no_packets", name=name))
-    if facts.tcp == 0:  # in the whole capture: a part may hold none
+    if collected.tcp == 0:  # in the whole capture: a part may hold none
         frames = said("ui.packets", count=info.total_frames)
         raise NoTcp(said("error.no_tcp", name=name, frames=frames))
     assert packets is not None
@@ -158,10 +143,10 @@ def _read(
     strict: bool,
     status: files.ReadStatus,
     cut: Cut | None,
-) -> tuple[capfile.FileSummary, Collected, tuple[IcmpError, ...]]:
+) -> tuple[capfile.FileSummary, _Collected, tuple[IcmpError, ...]]:
     """The file walked and decoded, its segments (of the cut's part) waiting to be analysed."""
     summary = capfile.FileSummary()
-    collected = Collected(cut=cut)
+    collected = _Collected(cut=cut)
     icmp: list[IcmpError] = []
     try:
         for records in capfile.read_records(capture, summary):
@@ -169,7 +154,7 @@ def _read(
             result = decode.decode(
                 records, validate_checksums=validate_checksums, keep=collected.look
             )
-            icmp.extend(icmp_errors(result))
+            icmp.extend(_icmp_errors(result))
             collected.add(result)
             status.frames = summary.frames
     except capfile.UnknownFormat as exc:
@@ -187,9 +172,9 @@ def _read(
         reason = os_reason(exc)
         raise CaptureUnreadable(said("error.cannot_read", path=name, reason=reason)) from exc
     _check_linktypes(summary.linktypes)
-    if collected.facts.foreign and strict:
+    if collected.foreign and strict:
         raise NativeUnsupported(
-            said("error.named", name=name, detail=_foreign_text(collected.facts.foreign))
+            said("error.named", name=name, detail=_foreign_text(collected.foreign))
         )
     return summary, collected, tuple(icmp)
 
@@ -199,7 +184,7 @@ def _why(exc: Exception) -> str:
     return exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
 
 
-def icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
+def _icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
     """The TCP headers quoted in ICMP errors, with the errors' own type, code and sender."""
     s, found = result.segments, []
     for i in np.flatnonzero(s.in_error).tolist():
@@ -225,7 +210,7 @@ def icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
     return found
 
 
-def return_freed_memory() -> None:
+def _return_freed_memory() -> None:
     """Give the decoding's freed heap back to the system (glibc's malloc_trim; elsewhere nothing).
 
     The blocks' many medium-sized numpy temporaries are freed into glibc's heap, which keeps them:
@@ -268,40 +253,7 @@ def _warnings(summary: capfile.FileSummary, foreign: dict[str, int]) -> tuple[st
 
 
 @dataclass(slots=True)
-class Facts:
-    """What the capture says about itself, counted over every TCP header as the blocks are read:
-    foreign frames, TCP segments, time going backwards, headers the snapshot length cut. A
-    capture read in byte ranges counts each range's, then joins them in order (`then`)."""
-
-    foreign: dict[str, int] = field(default_factory=dict)
-    tcp: int = 0  # segments not quoted in an ICMP error: the packets of the whole capture
-    backwards: files.Backwards = field(default_factory=files.Backwards)
-    headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
-
-    def count(self, located: tcpheader.Located | tcpheader.Segments) -> None:
-        """The next block's located headers (or all of them decoded: the same rows)."""
-        packet = ~located.in_error
-        self.tcp += int(packet.sum())
-        self.backwards.add(
-            epoch_seconds(located.seconds[packet], located.nanos[packet]), located.frame[packet]
-        )
-        self.headers_cut.add(located.header_cut[packet], located.frame[packet])
-
-    def count_foreign(self, foreign: dict[str, int]) -> None:
-        for what, count in foreign.items():
-            self.foreign[what] = self.foreign.get(what, 0) + count
-
-    def then(self, later: Facts, frames: int) -> None:
-        """Join the facts of the range that follows, whose frames are numbered from 1 after
-        frames."""
-        self.count_foreign(later.foreign)
-        self.tcp += later.tcp
-        self.backwards.then(later.backwards, frames)
-        self.headers_cut.then(later.headers_cut, frames)
-
-
-@dataclass(slots=True)
-class Collected:
+class _Collected:
     """Every block turned into its final columns as it is decoded, but for two.
 
     The analysis needs one fact only the whole file gives (which flows may reach tshark's limit of
@@ -309,11 +261,15 @@ class Collected:
     and the analysis columns (stream, analysis) are added once they are all read. Nothing else
     of a block outlives it: the columns and the waiting headers are all that grows.
     With a cut, only the segments of its part are kept; what the capture says about itself
-    (`Facts`) is still counted over all of them.
+    (foreign frames, TCP segments, time going backwards, headers the snapshot length cut) is still
+    counted over all of them.
     """
 
     cut: Cut | None = None
-    facts: Facts = field(default_factory=Facts)
+    foreign: dict[str, int] = field(default_factory=dict)
+    tcp: int = 0  # segments not quoted in an ICMP error: the packets of the whole capture
+    backwards: files.Backwards = field(default_factory=files.Backwards)
+    headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
     hashes: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per address
     interned: tuple[Array, Array] | None = None  # look's address ids of the segments it kept
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
@@ -328,41 +284,37 @@ class Collected:
     def look(self, located: tcpheader.Located) -> Array | None:
         """decode's Keep: counts what the capture says about itself over every header, and
         chooses the cut's part (None: all)."""
-        self.facts.count(located)
-        if self.cut is None or not len(located.frame):
-            return None
-        part, src, dst = self.parts_of(
-            located.family, located.src, located.dst, located.sport, located.dport, self.cut.parts
+        packet = ~located.in_error
+        self.tcp += int(packet.sum())
+        self.backwards.add(
+            epoch_seconds(located.seconds[packet], located.nanos[packet]), located.frame[packet]
         )
-        mine = part == self.cut.which
-        self.interned = (src[mine], dst[mine])
-        mask: Array = mine
-        return mask
-
-    def parts_of(
-        self, family: Array, src: Array, dst: Array, sport: Array, dport: Array, parts: int
-    ) -> tuple[Array, Array, Array]:
-        """The part of each header's 4-tuple (shards.parts_of), and its address ids."""
-        n = len(family)
+        self.headers_cut.add(located.header_cut[packet], located.frame[packet])
+        if self.cut is None or not len(packet):
+            return None
+        n = len(packet)
         both = _intern_addresses(
-            np.concatenate([family, family]), np.concatenate([src, dst]), self.addresses, self.names
+            np.concatenate([located.family, located.family]),
+            np.concatenate([located.src, located.dst]),
+            self.addresses,
+            self.names,
         )
         known = len(self.hashes)
         if known < len(self.names):
             self.hashes = np.concatenate([self.hashes, shards.address_hashes(self.names[known:])])
         hashes = self.hashes
-        part = shards.parts_of(hashes[both[:n]], sport, hashes[both[n:]], dport, parts)
-        return part, both[:n], both[n:]
-
-    def adopted(self, keys: list[bytes], src: Array, dst: Array) -> tuple[Array, Array]:
-        """Another Collected's address ids as this one's (keys: its addresses, in id order),
-        for the next add."""
-        table = _address_ids(keys, self.addresses, self.names)
-        return table[src], table[dst]
+        part = shards.parts_of(
+            hashes[both[:n]], located.sport, hashes[both[n:]], located.dport, self.cut.parts
+        )
+        mine = part == self.cut.which
+        self.interned = (both[:n][mine], both[n:][mine])
+        mask: Array = mine
+        return mask
 
     def add(self, result: decode.BlockResult) -> None:
         """Take in a block decoded with look (for a cut, it holds the segments of its part)."""
-        self.facts.count_foreign(result.foreign)
+        for what, count in result.foreign.items():
+            self.foreign[what] = self.foreign.get(what, 0) + count
         s = result.segments
         src, dst = self._addresses(s)
         if not len(s):
@@ -502,21 +454,16 @@ def _intern_addresses(
     halves = raw.view(">u8").astype(np.uint64)
     first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
     keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
-    ids = _address_ids([row.tobytes() for row in keys], addresses, names)
-    interned: Array = ids[inverse]
-    return interned
-
-
-def _address_ids(keys: list[bytes], addresses: dict[bytes, int], names: list[str]) -> Array:
-    """The number of each (family + address) key, new ones numbered (and named) in turn."""
-    ids = np.empty(len(keys), dtype=np.int64)
-    for i, key in enumerate(keys):
+    ids = np.empty(len(first), dtype=np.int64)
+    for i, row in enumerate(keys):
+        key = row.tobytes()
         found = addresses.get(key)
         if found is None:
             found = addresses[key] = len(names)
             names.append(decode.address_text(key[1:], key[0]))
         ids[i] = found
-    return ids
+    interned: Array = ids[inverse]
+    return interned
 
 
 def _unique_rows(*columns: Array) -> tuple[Array, Array]:

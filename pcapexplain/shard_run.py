@@ -9,13 +9,10 @@ CSV, each part sends its rows already written as CSV lines (`records.CsvRows`): 
 formatting tens of thousands of records would otherwise run in the calling process alone.
 
 A large capture file that the native reader reads (MIN_BYTES) is cut before it is read: each
-process walks and decodes its byte range of a plain pcap (rangeread.py), and the parts meet to
-check where each range's first record was guessed to start and to swap the segments of each
-other's 4-tuples (`Meeting.swap`); a gzip or pcapng file, or a fooled guess, has each process
-walk and decode the whole file, keeping the 4-tuples of its own part (`native.Cut`). Either way
-the interning, the TCP analysis and the copies check cost a part each, and the parts meet twice
-more while reading: to number tcp.stream across the capture, and to tell the capture's copies
-(`copies.told`), so that every part holds the whole capture's CaptureInfo.
+process walks and decodes the whole file but keeps the 4-tuples of its own part
+(`native.Cut`), so the interning, the TCP analysis and the copies check cost a part each. The
+parts meet twice more while reading: to number tcp.stream across the capture, and to tell the
+capture's copies (`copies.told`), so that every part holds the whole capture's CaptureInfo.
 
 One process does it all, as without this module, where `os.fork` is missing, where one CPU is
 available, inside a runner worker (batch and grade already use every core), and for captures
@@ -38,7 +35,7 @@ from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 import numpy as np
 
-from pcapexplain import anomalies, api, copies, files, native, rangeread, records, runner, shards
+from pcapexplain import anomalies, api, copies, files, native, records, runner, shards
 from pcapexplain.model import Capture, CaptureAnalysis, CaptureInfo, Reader
 from pcapexplain.records import ConnectionRecord
 
@@ -66,21 +63,6 @@ class Meet(Protocol):
     (in part order)."""
 
     def __call__(self, value: V, combine: Callable[[list[V]], W]) -> W: ...
-
-
-class Swap(Protocol):
-    """Where the parts meet to swap: each gives a value for every other part (its own slot
-    None), and gets every other part's value for it, in part order (its own slot None)."""
-
-    def __call__(self, values: list[V | None]) -> list[V | None]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Meeting:
-    """The two ways a part meets the others (through the calling process)."""
-
-    meet: Meet
-    swap: Swap
 
 
 # Tests set this to a number of parts to cut any capture into, however small.
@@ -176,7 +158,7 @@ def _parts(
         result = api.analyse_capture(capture, checksums_validated=checksums_validated)
         return [render(result, capture_name)]
     task = _Task(capture, where, capture_name, checksums_validated, render)
-    return _run(where.parts, lambda which, meeting: _analyse_part(task, which, meeting.meet))
+    return _run(where.parts, lambda which, meet: _analyse_part(task, which, meet))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,37 +205,23 @@ class _Reading(Generic[T]):
 def _read_parts(reading: _Reading[T]) -> tuple[list[T], CaptureInfo]:
     """Each part's rendered records, in part order, and the capture's CaptureInfo (the
     calling process's: every part holds the same)."""
-    found = _run(reading.parts, lambda which, meeting: _read_part(reading, which, meeting))
+    found = _run(reading.parts, lambda which, meet: _read_part(reading, which, meet))
     return [rendered for rendered, _ in found], found[0][1]
 
 
 def _read_part(
-    reading: _Reading[T], which: int, meeting: Meeting
+    reading: _Reading[T], which: int, meet: Meet
 ) -> tuple[tuple[T, CaptureInfo], CaptureAnalysis]:
     """_analyse_part of a part read from the file: readers.load's native reading (with the
-    copies left out) of this part's 4-tuples only, read from its byte range of a plain pcap
-    (rangeread.py), else from the whole file."""
-    meet = meeting.meet
-
-    def opened(frames: native.Array) -> native.Array:  # Cut.meet
-        return meet(frames, _all_sorted)
-
-    capture = rangeread.read(
+    copies left out) of this part's 4-tuples only."""
+    cut = native.Cut(which, reading.parts, lambda opened: meet(opened, _all_sorted))
+    capture = native.load_capture(
         reading.capture,
-        which,
-        reading.parts,
-        rangeread.Meeting(lambda report: meet(report, rangeread.verdict), meeting.swap, opened),
         validate_checksums=reading.checksums_validated,
         status=reading.status,
+        digest=False,
+        cut=cut,
     )
-    if capture is None:
-        capture = native.load_capture(
-            reading.capture,
-            validate_checksums=reading.checksums_validated,
-            status=reading.status,
-            digest=False,
-            cut=native.Cut(which, reading.parts, opened),
-        )
     found, packets = copies.left_out(capture.packets)
     info = copies.told(capture.info, meet(found, _in_capture_order))
     result = api.analyse_columns(
@@ -278,7 +246,7 @@ def _in_capture_order(found: list[list[copies.Copy]]) -> list[copies.Copy]:
 
 # A part's work: its rendered records, and what to keep alive until they are sent (see
 # _analyse_part).
-Work = Callable[[int, Meeting], tuple[T, object]]
+Work = Callable[[int, Meet], tuple[T, object]]
 
 
 def _run(parts: int, work: Work[T]) -> list[T]:
@@ -308,11 +276,8 @@ def _run(parts: int, work: Work[T]) -> list[T]:
         def meet(value: V, combine: Callable[[list[V]], W]) -> W:
             return _gather(value, combine, pipes)
 
-        def swap(values: list[V | None]) -> list[V | None]:
-            return _swapped(values, pipes)
-
         # The parent frees its analysis at once, while the children may still work.
-        mine = work(0, Meeting(meet, swap))[0]
+        mine = work(0, meet)[0]
         theirs_: list[T] = [_answer(pipe) for _, pipe in children]
         return [mine, *theirs_]
     finally:
@@ -355,12 +320,7 @@ def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:
             combined: W = pipe.recv()
             return combined
 
-        def swap(values: list[V | None]) -> list[V | None]:
-            pipe.send(("meet", values))
-            swapped: list[V | None] = pipe.recv()
-            return swapped
-
-        found, _analysis = work(which, Meeting(meet, swap))  # never freed: see _analyse_part
+        found, _analysis = work(which, meet)  # never freed: see _analyse_part
         pipe.send(("records", found))
     except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent, as it is
         code = 1
@@ -374,29 +334,16 @@ def _child(pipe: Connection, work: Work[T], which: int) -> NoReturn:
 
 def _gather(value: V, combine: Callable[[list[V]], W], pipes: Sequence[Connection]) -> W:
     """The parent's side of a meeting: every part's value in, their combination out."""
-    combined = combine(_met(value, pipes))
-    for pipe in pipes:
-        pipe.send(combined)
-    return combined
-
-
-def _swapped(values: list[V | None], pipes: Sequence[Connection]) -> list[V | None]:
-    """The parent's side of a swap: every part's values in, each part's out to it."""
-    given = _met(values, pipes)
-    for which, pipe in enumerate(pipes, start=1):
-        pipe.send([sent[which] for sent in given])
-    return [sent[0] for sent in given]
-
-
-def _met(value: V, pipes: Sequence[Connection]) -> list[V]:
-    """Every part's value at a meeting, in part order (the parent's first)."""
     values = [value]
     for pipe in pipes:
         kind, theirs = _receive(pipe)
         if kind != "meet":
             raise RuntimeError(f"a part sent {kind} instead of meeting")
         values.append(theirs)
-    return values
+    combined = combine(values)
+    for pipe in pipes:
+        pipe.send(combined)
+    return combined
 
 
 def _answer(pipe: Connection) -> Any:

@@ -9,7 +9,7 @@ is validated, and how far packet-tcp.c's dissector gets before it runs out of ca
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -67,16 +67,6 @@ class Segments:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-    def take(self, rows: Array) -> Segments:
-        """The segments at rows (indices or a mask), in their order."""
-        return Segments(**{f.name: getattr(self, f.name)[rows] for f in fields(Segments)})
-
-    @staticmethod
-    def joined(blocks: list[Segments]) -> Segments:
-        """The segments of blocks one after another (at least one block)."""
-        columns = (f.name for f in fields(Segments))
-        return Segments(**{c: np.concatenate([getattr(b, c) for b in blocks]) for c in columns})
 
 
 @dataclass(frozen=True, slots=True)

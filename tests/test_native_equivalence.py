@@ -295,7 +295,7 @@ def test_bad_input_gets_the_same_errors_and_warnings(tmp_path: Path) -> None:
 
 
 def _stream_and_flags(path: Path, *, fast: bool) -> tuple[list[int], list[int]]:
-    collected = native.Collected()
+    collected = native._Collected()
     for block in capfile.read_records(path, capfile.FileSummary()):
         collected.add(decode.decode(block, validate_checksums=False))
     packets = collected.columns(fast=fast)

@@ -139,7 +139,7 @@ def test_hand_built_headers_do_skip() -> None:
 
 
 def _columns(path: Path, **switches: bool) -> tuple[list[int], list[int]]:
-    collected = native.Collected()
+    collected = native._Collected()
     for block in capfile.read_records(path, capfile.FileSummary()):
         collected.add(decode.decode(block, validate_checksums=False))
     packets = collected.columns(**switches)
