@@ -306,8 +306,23 @@ def test_bounded_sections_for_many_connections() -> None:
     html = reporter.render_html(ctx)
     assert "--connection N" in html
     # Every refusal is a warning, so the page says that warned connections were left out too.
-    assert f"{ctx.left_out} of them have warnings or errors" in html
+    assert f"Of them, {ctx.left_out} connections have a warning or an error" in html
     assert html.count('<tr id="row-') == len(conns)  # every connection stays in the table
+
+
+def test_one_warned_connection_left_out_is_said_in_the_singular() -> None:
+    convs = []
+    for i in range(report_context.FULL_LIMIT + 1):
+        c = Conversation(client=("10.0.0.1", 20000 + i), client_isn=i * 1000)
+        c.clock = i * 0.001
+        c.send(c.client, TcpFlags.SYN)
+        c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
+        convs.append(c)
+    packets = merged(*convs)
+    result = api.analyse_columns(CaptureInfo("many.pcap", 1, "0", "T", len(packets)), packets)
+    html = reporter.render_html(reporter.build_context(result, lang="en", selected=None, **FIXED))
+    assert "Of them, 1 connection has a warning or an error" in html
+    assert "connections have a warning" not in html
 
 
 @pytest.mark.tshark
