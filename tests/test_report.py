@@ -287,16 +287,21 @@ def test_hostile_file_name_through_the_command(tmp_path: Path, name: str) -> Non
     assert ">49<" not in html
 
 
-def test_bounded_sections_for_many_connections() -> None:
+def _refused(count: int) -> CaptureAnalysis:
+    """The analysis of count connections, each refused: a warning each."""
     convs = []
-    for i in range(report_context.FULL_LIMIT + 40):
+    for i in range(count):
         c = Conversation(client=("10.0.0.1", 20000 + i), client_isn=i * 1000)
         c.clock = i * 0.001
         c.send(c.client, TcpFlags.SYN)
-        c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
+        c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)
         convs.append(c)
     packets = merged(*convs)
-    result = api.analyse_columns(CaptureInfo("many.pcap", 1, "0", "T", len(packets)), packets)
+    return api.analyse_columns(CaptureInfo("many.pcap", 1, "0", "T", len(packets)), packets)
+
+
+def test_bounded_sections_for_many_connections() -> None:
+    result = _refused(report_context.FULL_LIMIT + 40)
     conns = result.connections
     ctx = reporter.build_context(result, lang="en", selected=[len(conns) - 1], **FIXED)
     detailed = {s.id for s in ctx.sections}
@@ -311,15 +316,7 @@ def test_bounded_sections_for_many_connections() -> None:
 
 
 def test_one_warned_connection_left_out_is_said_in_the_singular() -> None:
-    convs = []
-    for i in range(report_context.FULL_LIMIT + 1):
-        c = Conversation(client=("10.0.0.1", 20000 + i), client_isn=i * 1000)
-        c.clock = i * 0.001
-        c.send(c.client, TcpFlags.SYN)
-        c.send(c.server, TcpFlags.RST | TcpFlags.ACK, seq=0)  # refused: a warning each
-        convs.append(c)
-    packets = merged(*convs)
-    result = api.analyse_columns(CaptureInfo("many.pcap", 1, "0", "T", len(packets)), packets)
+    result = _refused(report_context.FULL_LIMIT + 1)
     html = reporter.render_html(reporter.build_context(result, lang="en", selected=None, **FIXED))
     assert "Of them, 1 connection has a warning or an error" in html
     assert "connections have a warning" not in html
