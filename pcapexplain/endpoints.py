@@ -140,6 +140,7 @@ def replay(
     conn: Connection,
     controls: Sequence[int] | None = None,
     runs: list[tuple[int, int, int, int]] | None = None,
+    opened: tuple[Side, Side] | None = None,
 ) -> tuple[Side, Side]:
     """Fill states (role, before/after) for the connection's rows.
 
@@ -148,23 +149,29 @@ def replay(
     positions in packet_index of the rows with SYN, FIN or RST, ascending) and runs, rows that
     cannot change a state (no SYN, FIN or RST while neither side waits for a segment) are not
     visited: each run of them goes to runs as (first position, stop, client state, server state),
-    for the caller to write.
+    for the caller to write. With opened (`opened_sides`), the connection's first three rows are
+    a plain handshake that `plain_openings` has written: the replay goes on from the fourth.
     """
+    if opened is not None:
+        client, server = opened
+        pos = _OPENING_ROWS
     # Roles are inferred unless the client sent a SYN, and a connection with a SYN is no stray.
-    if conn.roles_inferred and stray_prober(packets, conn.packet_index) == (
+    elif conn.roles_inferred and stray_prober(packets, conn.packet_index) == (
         conn.client.ip,
         conn.client.port,
     ):
         return _replay_stray(packets, states, conn)
-    client_state, server_state = initial_states(packets, conn)
-    client = Side(client_state)
-    server = client if conn.self_connect else Side(server_state)
+    else:
+        client_state, server_state = initial_states(packets, conn)
+        client = Side(client_state)
+        server = client if conn.self_connect else Side(server_state)
+        pos = 0
     index, flags_col = conn.packet_index, packets.flags
     # The output columns as locals: this loop runs once per visited packet.
     s_dir, s_role = states.direction, states.role
     c_before, c_after = states.client_before, states.client_after
     s_before, s_after = states.server_before, states.server_after
-    count, pos, upcoming = len(index), 0, 0
+    count, upcoming = len(index), 0
     skipping = controls is not None and runs is not None
     stops = [*(controls or ()), count]  # where each skipped run must end; count: the last one
     while pos < count:
@@ -218,6 +225,71 @@ def replay(
         c_before[row], s_before[row] = before_c, before_s
         c_after[row], s_after[row] = client.state, server.state
         pos += 1
+    return client, server
+
+
+# A plain handshake: the client's pure SYN, the server's SYN-ACK acknowledging it, and the
+# client's ACK of that, each segment the first of its connection's rows in turn.
+_OPENING_ROWS = 3
+_SYN_ONLY, _SYN_ACK_ONLY = _SYN, _SYN | _ACK
+_OPENING_FLAGS = _SYN | _ACK | _FIN | _RST
+# What replay writes for those rows: (client before, client after, server before, server after).
+_OPENING_STATES = (
+    (_CLOSED, _SYN_SENT, _LISTEN, _SYN_RCVD),  # SYN: initial_states (CLOSED, LISTEN), _on_syn
+    (_SYN_SENT, _EST, _SYN_RCVD, _SYN_RCVD),  # SYN-ACK: _on_synack
+    (_EST, _EST, _SYN_RCVD, _EST),  # the handshake ACK: _on_ack
+)
+
+
+def plain_openings(
+    packets: PacketColumns, states: PacketStates, flags: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
+    """Which connections open with a plain handshake; their first three rows' roles and states
+    written as replay writes them, column-wise.
+
+    rows holds each connection's first three rows (n × 3; a connection with fewer repeats its
+    last). The per-packet replay is the rule and this its common case: replay(opened=...) then
+    takes the rest, and tests (test_reconstruct_skip) compare with replaying every row. flags
+    is packets.flags as an int64 array; states must hold directions and plain roles.
+    """
+    direction = np.frombuffer(states.direction, dtype=np.int8)
+    seq = np.asarray(packets.seq, dtype=np.int64)
+    ack = np.asarray(packets.ack, dtype=np.int64)
+    syn, synack, third = rows[:, 0], rows[:, 1], rows[:, 2]
+    plain: np.ndarray = (syn != synack) & (
+        synack != third
+    )  # three distinct rows: the connection has them
+    plain &= (flags[syn] & _OPENING_FLAGS) == _SYN_ONLY
+    plain &= (flags[synack] & _OPENING_FLAGS) == _SYN_ACK_ONLY
+    plain &= (flags[third] & _OPENING_FLAGS) == _ACK
+    # Client, server, client: a self-connected socket sends every row to itself (TO_SERVER).
+    plain &= direction[syn] == _TO_SERVER
+    plain &= direction[synack] == _TO_CLIENT
+    plain &= direction[third] == _TO_SERVER
+    # The SYN-ACK acknowledges the SYN (_on_synack), the ACK the SYN-ACK (_on_ack).
+    plain &= acks_syn(ack[synack], seq[syn])
+    plain &= seq_ge(ack[third], seq_add(seq[synack], 1))
+    chosen = rows[plain]
+    roles = np.frombuffer(states.role, dtype=np.int8)
+    roles[chosen[:, 0]] = _ROLE_SYN
+    roles[chosen[:, 1]] = _ROLE_SYN_ACK
+    last = roles[chosen[:, 2]]
+    roles[chosen[:, 2]] = np.where((last == _ROLE_ACK) | (last == _ROLE_DATA), _ROLE_HS_ACK, last)
+    columns = (states.client_before, states.client_after, states.server_before, states.server_after)
+    for at, values in enumerate(_OPENING_STATES):
+        for column, value in zip(columns, values, strict=True):
+            np.frombuffer(column, dtype=np.int8)[chosen[:, at]] = value
+    return plain
+
+
+def opened_sides(
+    client_isn: int, syn_row: int, server_isn: int, synack_ack: int
+) -> tuple[Side, Side]:
+    """The two sides after a plain handshake (`plain_openings`), as replay leaves them: each
+    with its ISN, and state_rows just after the row that made it ESTABLISHED."""
+    client = Side(_EST, isn=client_isn, sent_syn=client_isn, syn_row=syn_row, state_rows=2)
+    server = Side(_EST, isn=server_isn, sent_synack=server_isn, passive=True, state_rows=3)
+    server.synack_ack = synack_ack
     return client, server
 
 

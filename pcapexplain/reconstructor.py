@@ -387,11 +387,17 @@ def _replay(
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
     sides = []
+    plain = _plain_openings(packets, states, layout, flags)
+    p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
         cid = conn.id
         runs: list[tuple[int, int, int, int]] = []
         controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
-        sides.append(endpoints.replay(packets, states, conn, controls, runs))
+        opened = None
+        if plain[cid]:  # its handshake's rows are written: the replay starts after them
+            syn, synack = conn.packet_index[0], conn.packet_index[1]
+            opened = endpoints.opened_sides(p_seq[syn], syn, p_seq[synack], p_ack[synack])
+        sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
         every_run += runs
         run_counts.append(len(runs))
     if every_run:
@@ -410,6 +416,23 @@ def _replay(
         _view(states.server_after)[rows] = server
     _zero_window_probes(packets, states, connections, layout)
     return sides
+
+
+def _plain_openings(
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
+) -> list[bool]:
+    """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`),
+    whose rows that writes; with _SKIP off, none: the replay visits every row."""
+    count = len(layout.starts) - 1
+    if not _SKIP:
+        return [False] * count
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    last = starts[1:] - 1
+    positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])
+    found: list[bool] = endpoints.plain_openings(
+        packets, states, flags, layout.order[positions]
+    ).tolist()
+    return found
 
 
 def _zero_window_probes(

@@ -74,5 +74,8 @@ def relative(value: int, base: int | None) -> int | None:
 
 
 def acks_syn(ack: int, isn: int) -> bool:
-    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it)."""
-    return 0 < (ack - isn) % MOD <= SYN_ACK_SLACK
+    """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it).
+
+    Also elementwise over numpy int64 arrays (endpoints.plain_openings), hence & for "and"."""
+    distance = (ack - isn) % MOD
+    return (distance > 0) & (distance <= SYN_ACK_SLACK)
