@@ -1,10 +1,11 @@
 """The reconstructor's skips, checked against its loops over every row.
 
 Grouping, replay and summary visit only the rows that can change what they compute and write the
-others column-wise (reconstructor._SKIP). With the switch off every loop visits every row; both
-must give the same connections, every per-packet column and the sparse passed/crossed maps, on
-captures rich in what a skip must not swallow: crossed FINs, a FIN resent after its lost ACK,
-simultaneous opens, stale SYN-ACKs, zero-window probes, resets, port reuse.
+others column-wise (reconstructor._SKIP), and the replay starts after a plain handshake, whose
+rows endpoints.plain_openings writes column-wise. With the switch off every loop visits every
+row; both must give the same connections, every per-packet column and the sparse passed/crossed
+maps, on captures rich in what a skip must not swallow: crossed FINs, a FIN resent after its lost
+ACK, simultaneous opens, stale SYN-ACKs, zero-window probes, resets, port reuse.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pytest
 from pcapexplain import endpoints, native, outcomes, reconstructor
 from pcapexplain.errors import PcapExplainError
 from pcapexplain.model import Connection, PacketColumns, PacketStates
-from tests import scenarios, test_reconstructor
+from tests import builders, scenarios, test_reconstructor
+from tests.builders import ACK, PSH, RST, SYN
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
@@ -104,24 +106,152 @@ def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -
     subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True)
     packets = native.load_capture(str(out)).packets
     _assert_same(packets)
-    skipped = _skipped_rows(packets)
+    skipped, opened, connections = _shortcuts(packets)
     assert skipped > len(packets) // 2  # the skip does happen
+    assert opened > connections // 2  # and so does the start after a plain handshake
 
 
-def _skipped_rows(packets: PacketColumns) -> int:
-    skipped = 0
+def _shortcuts(packets: PacketColumns) -> tuple[int, int, int]:
+    """(rows the replay skipped, connections it started after a plain handshake, connections)."""
+    skipped = opened = calls = 0
     replay = endpoints.replay
 
     def counting(*args: Any) -> Any:
-        nonlocal skipped
+        nonlocal skipped, opened, calls
         result = replay(*args)
         skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
+        opened += args[5] is not None
+        calls += 1
         return result
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(endpoints, "replay", counting)
         reconstructor.reconstruct(packets)
-    return skipped
+    return skipped, opened, calls
+
+
+# ------------------------------------------------------------- openings near a plain handshake
+
+
+Conv = builders.Conversation
+
+
+def _plain(c: Conv) -> Conv:
+    c.handshake()
+    return c
+
+
+def _lost_handshake_ack(c: Conv) -> Conv:
+    """The SYN-ACK resent after the ACK: that ACK never arrived (_hs_ack_was_lost reads the
+    handshake rows' states)."""
+    c.handshake()
+    c.send(c.server, SYN | ACK, seq=c.server_isn)
+    c.ack(c.client)
+    c.data(c.client)
+    return c
+
+
+def _reset_after_handshake(c: Conv) -> Conv:
+    c.handshake()
+    c.rst(c.server)
+    return c
+
+
+def _data_on_the_handshake_ack(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, ACK | PSH, 100)
+    c.fin(c.client)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
+def _wrapping(c: Conv) -> Conv:
+    c.client_isn = c.server_isn = (1 << 32) - 1
+    c.__post_init__()
+    c.handshake()
+    c.data(c.client)
+    c.fin(c.client)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
+def _synack_for_another_syn(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK, ack=77)
+    c.send(c.client, RST, seq=77)
+    return c
+
+
+def _ack_short_of_the_synack(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.send(c.client, ACK, ack=c.server_isn)
+    c.data(c.server)
+    return c
+
+
+def _syn_resent(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.send(c.client, SYN, seq=c.client_isn)
+    c.send(c.server, SYN | ACK)
+    c.ack(c.client)
+    return c
+
+
+def _server_speaks_first(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.send(c.server, SYN | ACK)
+    c.data(c.server)
+    c.ack(c.client)
+    return c
+
+
+def _refused(c: Conv) -> Conv:
+    c.send(c.client, SYN)
+    c.rst(c.server)
+    c.send(c.client, SYN, seq=c.client_isn)
+    return c
+
+
+def _to_itself(c: Conv) -> Conv:
+    return builders.connected_to_itself()
+
+
+_TAKEN = (
+    _plain,
+    _lost_handshake_ack,
+    _reset_after_handshake,
+    _data_on_the_handshake_ack,
+    _wrapping,
+)
+_NOT_TAKEN = (
+    _synack_for_another_syn,
+    _ack_short_of_the_synack,
+    _syn_resent,
+    _server_speaks_first,
+    _refused,
+    _to_itself,
+)
+
+
+@pytest.mark.parametrize("make", _TAKEN + _NOT_TAKEN, ids=lambda m: m.__name__)
+def test_openings_near_a_plain_handshake_give_the_same_both_ways(make: Any) -> None:
+    packets = make(Conv()).columns()
+    _assert_same(packets)
+    _, opened, _ = _shortcuts(packets)
+    assert opened == (make in _TAKEN)
+
+
+def test_plain_openings_of_many_connections_give_the_same_both_ways() -> None:
+    """Every kind at once, on distinct ports, interleaved: plain_openings' rows per connection."""
+    makers = _TAKEN + _NOT_TAKEN
+    conversations = [make(Conv(client=("10.0.0.1", 40000 + k))) for k, make in enumerate(makers)]
+    packets = builders.merged(*conversations)
+    _assert_same(packets)
+    assert _shortcuts(packets)[1] == len(_TAKEN)
 
 
 def test_generated_scenarios_and_their_mutations_give_the_same_both_ways(tmp_path: Path) -> None:
