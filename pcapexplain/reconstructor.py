@@ -187,7 +187,7 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     del receiver
     by_key = np.argsort(key, kind="stable")
     flags = _column(packets.flags)
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key])])
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key], by_key, packets, sender)])
     visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
     groups, own, current = _assign(packets, visited)
     del flags
@@ -237,14 +237,16 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
     return low
 
 
-def _rows_to_visit(keys: Any, flags: Any) -> Any:
-    """Which rows, sorted by 4-tuple, the grouping loop must see."""
+def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns, sender: Any) -> Any:
+    """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see."""
     count = len(keys)
     if not _SKIP:
         return np.ones(count, dtype=bool)
     first = np.ones(count, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
     visit = first | ((flags & _NOTABLE) != 0)
+    # Of a 4-tuple that is one incarnation, the first row, which opens it, is enough.
+    visit &= first | ~_one_incarnation(first, flags, by_key, packets, sender)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
     opens = first | ((flags & _SYN) != 0)
     run = np.cumsum(opens)
@@ -259,6 +261,33 @@ def _rows_to_visit(keys: Any, flags: Any) -> Any:
     earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
     visit &= ~(fin & (earlier > 0))
     return visit
+
+
+def _one_incarnation(
+    first: Any, flags: Any, by_key: Any, packets: PacketColumns, sender: Any
+) -> Any:
+    """Rows, sorted by 4-tuple (first: a 4-tuple's first row), whose 4-tuple `_assign` gives
+    whole to the incarnation its first row opens: that row is a pure SYN, every later row with
+    SYN is a SYN-ACK, and the first of these answers the SYN from its receiver. No row then
+    starts another (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`)."""
+    key = np.cumsum(first) - 1
+    opening = flags & _OPENING
+    heads = np.flatnonzero(first)
+    whole = opening[heads] == _SYN
+    syns = np.flatnonzero((flags & _SYN) != 0)
+    later = ~first[syns]
+    synack = later & (opening[syns] == _SYN | _ACK)
+    whole[key[syns[later & ~synack]]] = False
+    answers = syns[synack]
+    if len(answers):
+        owner = key[answers]
+        answers = answers[np.r_[True, owner[1:] != owner[:-1]]]  # each 4-tuple's first
+        owner = key[answers]
+        syn, reply = by_key[heads[owner]], by_key[answers]
+        seq, ack = np.asarray(packets.seq, np.int64), np.asarray(packets.ack, np.int64)
+        answered = acks_syn(ack[reply], seq[syn]) & (sender[reply] != sender[syn])
+        whole[owner[~answered]] = False
+    return whole[key]
 
 
 @dataclass(slots=True)
