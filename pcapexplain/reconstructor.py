@@ -187,7 +187,7 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     del receiver
     by_key = np.argsort(key, kind="stable")
     flags = _column(packets.flags)
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key], by_key, packets, sender)])
+    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key], by_key, packets)])
     visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
     groups, own, current = _assign(packets, visited)
     del flags
@@ -237,7 +237,7 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
     return low
 
 
-def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns, sender: Any) -> Any:
+def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
     """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see."""
     count = len(keys)
     if not _SKIP:
@@ -245,8 +245,6 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns, s
     first = np.ones(count, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
     visit = first | ((flags & _NOTABLE) != 0)
-    # Of a 4-tuple that is one incarnation, the first row, which opens it, is enough.
-    visit &= first | ~_one_incarnation(first, flags, by_key, packets, sender)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
     opens = first | ((flags & _SYN) != 0)
     run = np.cumsum(opens)
@@ -260,16 +258,17 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns, s
     earlier = np.cumsum(fin) - fin
     earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
     visit &= ~(fin & (earlier > 0))
+    # Of a 4-tuple that is one incarnation, the first row, which opens it, is enough.
+    visit &= first | ~_one_incarnation(first, flags, by_key, packets)
     return visit
 
 
-def _one_incarnation(
-    first: Any, flags: Any, by_key: Any, packets: PacketColumns, sender: Any
-) -> Any:
+def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
     """Rows, sorted by 4-tuple (first: a 4-tuple's first row), whose 4-tuple `_assign` gives
     whole to the incarnation its first row opens: that row is a pure SYN, every later row with
-    SYN is a SYN-ACK, and the first of these answers the SYN from its receiver. No row then
-    starts another (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`)."""
+    SYN is a SYN-ACK, and the first of these acknowledges the SYN. No row then starts another
+    (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`; nor is one sent by the SYN's
+    sender, which that rule leaves out as well)."""
     key = np.cumsum(first) - 1
     opening = flags & _OPENING
     heads = np.flatnonzero(first)
@@ -285,7 +284,7 @@ def _one_incarnation(
         owner = key[answers]
         syn, reply = by_key[heads[owner]], by_key[answers]
         seq, ack = np.asarray(packets.seq, np.int64), np.asarray(packets.ack, np.int64)
-        answered = acks_syn(ack[reply], seq[syn]) & (sender[reply] != sender[syn])
+        answered = acks_syn(ack[reply], seq[syn])
         whole[owner[~answered]] = False
     return whole[key]
 
