@@ -21,6 +21,11 @@ corrections follow the evidence of later packets:
 Segments a closed port answers (RFC 9293 §3.10.7.1, `closed_port`) belong to no connection and
 change no state.
 
+`replay` is the rule. Most connections have its two plainest shapes: a plain handshake, and
+after it a plain four-way close with nothing else in between that could change a state.
+`plain_openings` and `plain_closings` write those rows column-wise, as replay would, and replay
+goes on after them (tests/test_reconstruct_skip.py compares both ways, row by row and side by side).
+
 A socket that connects to its own address and port (`Connection.self_connect`) is both ends: the
 replay gives client and server one `Side`, and each segment is applied to it as sent and then as
 received, as the stack does on loopback. Its SYN finds it in SYN_SENT (a simultaneous open with
@@ -290,6 +295,107 @@ def opened_sides(
     client = Side(_EST, isn=client_isn, sent_syn=client_isn, syn_row=syn_row, state_rows=2)
     server = Side(_EST, isn=server_isn, sent_synack=server_isn, passive=True, state_rows=3)
     server.synack_ack = synack_ack
+    return client, server
+
+
+# A four-way close without payload after a plain handshake: the closer's FIN, the other's ACK of
+# it, the other's FIN (acknowledging the first), the closer's ACK of that; the connection's last
+# four rows, with no SYN, FIN or RST between the handshake and them.
+_CLOSING_ROWS = 4
+_CLOSING_FLAGS = (_FIN | _ACK, _ACK, _FIN | _ACK, _ACK)
+_BY_CLOSER = (True, False, False, True)
+_CLOSING_ROLES = (_ROLE_FIN, _ROLE_FIN_ACK, _ROLE_FIN, _ROLE_FIN_ACK)
+# What replay writes for those rows: (closer before, after, the other before, after).
+_CLOSING_STATES = (
+    (_EST, _FW1, _EST, _CW),  # the closer's FIN: _on_fin
+    (_FW1, _FW2, _CW, _CW),  # its ACK: _on_ack
+    (_FW2, _TW, _CW, _LAST_ACK),  # the other's FIN: _on_fin
+    (_TW, _TW, _LAST_ACK, _CLOSED),  # its ACK: _on_ack
+)
+
+
+def plain_closings(
+    packets: PacketColumns,
+    states: PacketStates,
+    flags: np.ndarray,
+    opened: np.ndarray,
+    order: np.ndarray,
+    starts: np.ndarray,
+) -> np.ndarray:
+    """Which connections with a plain opening (opened: `plain_openings`) close with a plain
+    four-way close and nothing else; their rows after the handshake written as replay writes
+    them, column-wise (ESTABLISHED on both sides until the close).
+
+    order and starts: the connections' rows one after another, and where each begins (and the
+    end). As for plain_openings, the per-packet replay is the rule (`closed_sides`).
+    """
+    begin, end = starts[:-1], starts[1:]
+    closing: np.ndarray = opened & (end - begin >= _OPENING_ROWS + _CLOSING_ROWS)
+    rows = order[np.maximum(end[:, None] - _CLOSING_ROWS + np.arange(_CLOSING_ROWS), 0)]
+    controls = np.concatenate(([0], np.cumsum(((flags & _CONTROL) != 0)[order])))
+    low = np.minimum(begin + _OPENING_ROWS, len(order))
+    closing &= controls[np.maximum(end - _CLOSING_ROWS, low)] == controls[low]
+    closing &= ((flags[rows] & _OPENING_FLAGS) == _CLOSING_FLAGS).all(axis=1)
+    closing &= (np.asarray(packets.length, dtype=np.int64)[rows] == 0).all(axis=1)
+    direction = np.frombuffer(states.direction, dtype=np.int8)[rows]
+    closing &= ((direction == direction[:, :1]) == _BY_CLOSER).all(axis=1)
+    seq = np.asarray(packets.seq, dtype=np.int64)[rows]
+    ack = np.asarray(packets.ack, dtype=np.int64)[rows]
+    # segment_end of a FIN without payload: one past its seq. Both FINs are acknowledged.
+    closer_end, other_end = seq_add(seq[:, 0], 1), seq_add(seq[:, 2], 1)
+    closing &= seq_ge(ack[:, 1], closer_end) & seq_ge(ack[:, 2], closer_end)
+    closing &= seq_ge(ack[:, 3], other_end)
+    _write_closings(states, rows[closing], direction[closing, 0] == _TO_SERVER)
+    sizes = (end - begin - _OPENING_ROWS - _CLOSING_ROWS)[closing]
+    _write_established(states, order, (begin + _OPENING_ROWS)[closing], sizes)
+    return closing
+
+
+def _write_established(
+    states: PacketStates, order: np.ndarray, firsts: np.ndarray, sizes: np.ndarray
+) -> None:
+    """ESTABLISHED before and after on both sides, for the sizes rows of order from each first."""
+    stops = np.cumsum(sizes)
+    count = int(stops[-1]) if len(stops) else 0
+    rows = order[np.repeat(firsts - stops + sizes, sizes) + np.arange(count)]
+    for column in (states.client_before, states.client_after):
+        np.frombuffer(column, dtype=np.int8)[rows] = _EST
+    for column in (states.server_before, states.server_after):
+        np.frombuffer(column, dtype=np.int8)[rows] = _EST
+
+
+def _write_closings(states: PacketStates, rows: np.ndarray, by_client: np.ndarray) -> None:
+    """plain_closings' four rows per connection (rows: n × 4; by_client: the client closes)."""
+    roles = np.frombuffer(states.role, dtype=np.int8)
+    roles[rows] = _CLOSING_ROLES
+    values = np.array(_CLOSING_STATES, dtype=np.int8)  # 4 rows × (closer b/a, other b/a)
+    by_client = by_client[:, None]
+    client = (states.client_before, states.client_after)
+    server = (states.server_before, states.server_after)
+    for at in range(2):  # before, after
+        closer, other = values[:, at], values[:, 2 + at]
+        np.frombuffer(client[at], dtype=np.int8)[rows] = np.where(by_client, closer, other)
+        np.frombuffer(server[at], dtype=np.int8)[rows] = np.where(by_client, other, closer)
+
+
+def closed_sides(
+    packets: PacketColumns, states: PacketStates, conn: Connection, opened: tuple[Side, Side]
+) -> tuple[Side, Side]:
+    """The two sides at the end of a connection that `plain_closings` took, as replay leaves
+    them: the closer in TIME_WAIT, the other CLOSED, each FIN sent once and acknowledged."""
+    index = conn.packet_index
+    count = len(index)
+    client, server = opened
+    first_fin, second_fin = index[count - 4], index[count - 2]
+    closer, other = (
+        (client, server) if states.direction[first_fin] == _TO_SERVER else (server, client)
+    )
+    for side, row in ((closer, first_fin), (other, second_fin)):
+        side.fin_row = row
+        side.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
+        side.fin_sends = side.fin_acks = 1
+    closer.state, closer.state_rows, closer.reached_time_wait = _TW, count - 1, True
+    other.state, other.state_rows = _CLOSED, count
     return client, server
 
 

@@ -415,7 +415,7 @@ def _replay(
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
     sides = []
-    plain = _plain_openings(packets, states, layout, flags)
+    plain, closed = _plain_shapes(packets, states, layout, flags)
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
         cid = conn.id
@@ -425,7 +425,10 @@ def _replay(
         if plain[cid]:  # its handshake's rows are written: the replay starts after them
             syn, synack = conn.packet_index[0], conn.packet_index[1]
             opened = endpoints.opened_sides(p_seq[syn], syn, p_seq[synack], p_ack[synack])
-        sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
+        if opened is not None and closed[cid]:  # and so are all its other rows
+            sides.append(endpoints.closed_sides(packets, states, conn, opened))
+        else:
+            sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
         every_run += runs
         run_counts.append(len(runs))
     if every_run:
@@ -446,21 +449,21 @@ def _replay(
     return sides
 
 
-def _plain_openings(
+def _plain_shapes(
     packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
-) -> list[bool]:
-    """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`),
-    whose rows that writes; with _SKIP off, none: the replay visits every row."""
+) -> tuple[list[bool], list[bool]]:
+    """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
+    whether it then closes with a plain four-way close (`endpoints.plain_closings`), whose rows
+    those write; with _SKIP off, none: the replay visits every row."""
     count = len(layout.starts) - 1
     if not _SKIP:
-        return [False] * count
+        return [False] * count, [False] * count
     starts = np.asarray(layout.starts, dtype=np.int64)
     last = starts[1:] - 1
     positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])
-    found: list[bool] = endpoints.plain_openings(
-        packets, states, flags, layout.order[positions]
-    ).tolist()
-    return found
+    opened = endpoints.plain_openings(packets, states, flags, layout.order[positions])
+    closed = endpoints.plain_closings(packets, states, flags, opened, layout.order, starts)
+    return opened.tolist(), closed.tolist()
 
 
 def _zero_window_probes(

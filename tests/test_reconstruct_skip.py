@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +24,29 @@ from pcapexplain import endpoints, native, outcomes, reconstructor
 from pcapexplain.errors import PcapExplainError
 from pcapexplain.model import Connection, PacketColumns, PacketStates
 from tests import builders, scenarios, test_reconstructor
-from tests.builders import ACK, PSH, RST, SYN
+from tests.builders import ACK, FIN, PSH, RST, SYN
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 _COLUMNS = tuple(f for f in PacketStates.__dataclass_fields__ if f not in ("passed", "crossed"))
 
-Outputs = tuple[list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int]]
+Outputs = tuple[list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int], list[Any]]
 
 
 def _outputs(packets: PacketColumns, skip: bool) -> Outputs:
+    sides: list[Any] = []  # each connection's endpoint sides as the summary gets them
+    summarise = outcomes.summarise
+
+    def recording(*args: Any) -> Any:
+        sides.append(args[3:5])
+        return summarise(*args)
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(reconstructor, "_SKIP", skip)
+        patch.setattr(outcomes, "summarise", recording)
         connections, states = reconstructor.reconstruct(packets)
     columns = {name: list(getattr(states, name)) for name in _COLUMNS}
-    return connections, columns, dict(states.passed), dict(states.crossed)
+    return connections, columns, dict(states.passed), dict(states.crossed), sides
 
 
 def _assert_same(packets: PacketColumns) -> None:
@@ -47,7 +56,8 @@ def _assert_same(packets: PacketColumns) -> None:
         assert got == want, got.id
     for name in _COLUMNS:
         assert fast[1][name] == slow[1][name], name
-    assert fast[2:] == slow[2:]
+    assert fast[2:4] == slow[2:4]
+    assert fast[4] == slow[4]
 
 
 # --------------------------------------------------------------------- hand-built packet lists
@@ -106,28 +116,43 @@ def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -
     subprocess.run([*command, "--seed", str(seed)], check=True, capture_output=True)
     packets = native.load_capture(str(out)).packets
     _assert_same(packets)
-    skipped, opened, connections = _shortcuts(packets)
-    assert skipped > len(packets) // 2  # the skip does happen
-    assert opened > connections // 2  # and so does the start after a plain handshake
+    shortcuts = _shortcuts(packets)
+    assert shortcuts.skipped > len(packets) // 2  # the skip does happen
+    assert shortcuts.opened > shortcuts.connections // 2  # and the start after a handshake
+    assert shortcuts.closed > shortcuts.connections // 4  # and the plain four-way close
 
 
-def _shortcuts(packets: PacketColumns) -> tuple[int, int, int]:
-    """(rows the replay skipped, connections it started after a plain handshake, connections)."""
-    skipped = opened = calls = 0
-    replay = endpoints.replay
+@dataclass
+class _Shortcuts:
+    skipped: int = 0  # rows the replay did not visit
+    opened: int = 0  # connections it took after a plain handshake (closed ones too)
+    closed: int = 0  # connections it left whole to plain_closings
+    connections: int = 0
+
+
+def _shortcuts(packets: PacketColumns) -> _Shortcuts:
+    found = _Shortcuts()
+    replay, closed_sides = endpoints.replay, endpoints.closed_sides
 
     def counting(*args: Any) -> Any:
-        nonlocal skipped, opened, calls
-        result = replay(*args)
-        skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
-        opened += args[5] is not None
-        calls += 1
-        return result
+        found.skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
+        found.skipped += 3 * (args[5] is not None)
+        found.opened += args[5] is not None
+        found.connections += 1
+        return replay(*args)
+
+    def closing(*args: Any) -> Any:
+        found.skipped += len(args[2].packet_index)
+        found.opened += 1
+        found.closed += 1
+        found.connections += 1
+        return closed_sides(*args)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(endpoints, "replay", counting)
+        patch.setattr(endpoints, "closed_sides", closing)
         reconstructor.reconstruct(packets)
-    return skipped, opened, calls
+    return found
 
 
 # ------------------------------------------------------------- openings near a plain handshake
@@ -241,17 +266,116 @@ _NOT_TAKEN = (
 def test_openings_near_a_plain_handshake_give_the_same_both_ways(make: Any) -> None:
     packets = make(Conv()).columns()
     _assert_same(packets)
-    _, opened, _ = _shortcuts(packets)
-    assert opened == (make in _TAKEN)
+    assert _shortcuts(packets).opened == (make in _TAKEN)
 
 
-def test_plain_openings_of_many_connections_give_the_same_both_ways() -> None:
+def _four_way(c: Conv, closer: tuple[str, int], data: int = 1) -> Conv:
+    c.handshake()
+    for _ in range(data):
+        c.data(c.client)
+        c.data(c.server)
+    other = c._peer(closer)
+    c.fin(closer)
+    c.ack(other)
+    c.fin(other)
+    c.ack(closer)
+    return c
+
+
+def _closed_by_client(c: Conv) -> Conv:
+    return _four_way(c, c.client)
+
+
+def _closed_by_server(c: Conv) -> Conv:
+    return _four_way(c, c.server, data=3)
+
+
+def _closed_at_once(c: Conv) -> Conv:
+    return _four_way(c, c.client, data=0)
+
+
+def _three_way(c: Conv) -> Conv:
+    return builders.closed_three_way(c)
+
+
+def _crossed_fins(c: Conv) -> Conv:
+    c.handshake()
+    c.data(c.client)
+    c.ack(c.server)
+    fin = c.send(c.client, FIN | ACK)
+    c.send(c.server, FIN | ACK, ack=fin.seq)  # sent before the client's FIN arrived
+    c.ack(c.server)
+    c.ack(c.client)
+    return c
+
+
+def _second_fin_short(c: Conv) -> Conv:
+    _four_way(c, c.client)
+    c.packets[-2].ack -= 1
+    return c
+
+
+def _last_ack_short(c: Conv) -> Conv:
+    _four_way(c, c.client)
+    c.packets[-1].ack -= 1
+    return c
+
+
+def _data_on_the_fin(c: Conv) -> Conv:
+    _four_way(c, c.client)
+    c.packets[-4].length = 10
+    return c
+
+
+def _reset_before_the_close(c: Conv) -> Conv:
+    c.handshake()
+    c.rst(c.client)
+    c.fin(c.client)
+    c.ack(c.server)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
+def _fin_resent(c: Conv) -> Conv:
+    c.handshake()
+    c.data(c.client)
+    fin = c.send(c.client, FIN | ACK)
+    c.ack(c.server)
+    c.send(c.client, FIN | ACK, seq=fin.seq)
+    c.fin(c.server)
+    c.ack(c.client)
+    return c
+
+
+_CLOSED = (_closed_by_client, _closed_by_server, _closed_at_once)
+_NOT_CLOSED = (
+    _three_way,
+    _crossed_fins,
+    _second_fin_short,
+    _last_ack_short,
+    _data_on_the_fin,
+    _reset_before_the_close,
+    _fin_resent,
+)
+
+
+@pytest.mark.parametrize("make", _CLOSED + _NOT_CLOSED, ids=lambda m: m.__name__)
+def test_closings_near_a_plain_four_way_close_give_the_same_both_ways(make: Any) -> None:
+    packets = make(Conv()).columns()
+    _assert_same(packets)
+    assert _shortcuts(packets).closed == (make in _CLOSED)
+
+
+def test_plain_shapes_of_many_connections_give_the_same_both_ways() -> None:
     """Every kind at once, on distinct ports, interleaved: plain_openings' rows per connection."""
-    makers = _TAKEN + _NOT_TAKEN
+    makers = _TAKEN + _NOT_TAKEN + _CLOSED + _NOT_CLOSED
     conversations = [make(Conv(client=("10.0.0.1", 40000 + k))) for k, make in enumerate(makers)]
     packets = builders.merged(*conversations)
     _assert_same(packets)
-    assert _shortcuts(packets)[1] == len(_TAKEN)
+    shortcuts = _shortcuts(packets)
+    assert shortcuts.opened == len(_TAKEN) + len(_CLOSED) + len(_NOT_CLOSED)
+    assert shortcuts.closed == len(_CLOSED)
 
 
 def test_generated_scenarios_and_their_mutations_give_the_same_both_ways(tmp_path: Path) -> None:
