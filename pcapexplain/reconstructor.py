@@ -9,8 +9,9 @@ endpoint state machine in `endpoints.py` and summarises it with `outcomes.py`.
 Most rows decide nothing: a segment without SYN, FIN or RST changes no grouping once its
 incarnation has seen a plain ACK, and no endpoint state while neither side waits for anything.
 Such rows are found with whole-column numpy passes; the loops visit the others only, and the
-skipped rows' outputs are written column-wise. `_SKIP = False` makes every loop visit every row:
-the tests compare both ways.
+skipped rows' outputs are written column-wise, as are those of a connection's plain handshake and
+plain four-way close (`endpoints.plain_openings`, `plain_closings`). `_SKIP = False` makes every
+loop visit every row: the tests compare both ways.
 """
 
 from __future__ import annotations
@@ -267,8 +268,8 @@ def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns
     """Rows, sorted by 4-tuple (first: a 4-tuple's first row), whose 4-tuple `_assign` gives
     whole to the incarnation its first row opens: that row is a pure SYN, every later row with
     SYN is a SYN-ACK, and the first of these acknowledges the SYN. No row then starts another
-    (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`; nor is one sent by the SYN's
-    sender, which that rule leaves out as well)."""
+    (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`, which also never calls a
+    SYN-ACK from the SYN's own sender stale: who sent it does not matter here)."""
     key = np.cumsum(first) - 1
     opening = flags & _OPENING
     heads = np.flatnonzero(first)
@@ -460,7 +461,7 @@ def _plain_shapes(
         return [False] * count, [False] * count
     starts = np.asarray(layout.starts, dtype=np.int64)
     last = starts[1:] - 1
-    positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])
+    positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])  # first three rows
     opened = endpoints.plain_openings(packets, states, flags, layout.order[positions])
     closed = endpoints.plain_closings(packets, states, flags, opened, layout.order, starts)
     return opened.tolist(), closed.tolist()

@@ -76,6 +76,7 @@ def relative(value: int, base: int | None) -> int | None:
 def acks_syn(ack: int, isn: int) -> bool:
     """The ack covers a SYN sent with this ISN (and any data or FIN that rode on it).
 
-    Also elementwise over numpy int64 arrays (endpoints.plain_openings), hence & for "and"."""
+    Also elementwise over numpy int64 arrays (the reconstructor's column-wise shortcuts), hence
+    & for "and"."""
     distance = (ack - isn) % MOD
     return (distance > 0) & (distance <= SYN_ACK_SLACK)
