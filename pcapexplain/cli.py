@@ -6,6 +6,7 @@ The one place where errors reach the user.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import sys
@@ -25,6 +26,11 @@ from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
 from pcapexplain.model import CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
+
+with contextlib.suppress(ImportError):  # typer's coercion without pydantic (see cli_values)
+    from pcapexplain import cli_values
+
+    cli_values.install()
 
 app = typer.Typer(
     name="pcapexplain",
