@@ -3,8 +3,6 @@
 The one place where errors reach the user.
 """
 
-from __future__ import annotations
-
 import atexit
 import contextlib
 import functools
@@ -20,7 +18,7 @@ from typing import Annotated, NoReturn, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from pcapexplain import __version__, capture_reading, diagnostics, run_display, usage_errors
+from pcapexplain import __version__, capture_reading, diagnostics, run_display
 from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureStatus
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
@@ -580,6 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:
         # Usage errors (bad option, missing argument) print click-style help and exit 2; in the
         # language the command line asked for, which its parsing never reached.
+        from pcapexplain import usage_errors  # its patterns compiled only for a usage error
+
         asked = usage_errors.asked_lang(args)
         show = getattr(exc, "show", None)
         if asked is not Lang.EN and usage_errors.is_usage_error(exc):

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
@@ -147,6 +146,8 @@ def _sections(lang: Lang) -> dict[str, str]:
 @cache
 def _table(lang: Lang, head: str) -> dict[str, Entry]:
     """The table `head` of lang's text file ({} when it has none)."""
+    import tomllib  # here: a run that says nothing needs neither it nor its patterns
+
     section = _sections(lang).get(head)
     if section is None:
         return {}
@@ -237,7 +238,13 @@ def _has_spec(template: str) -> bool:
 # A space between two Chinese characters or full-width signs: left where a placeholder took a
 # Chinese word ("保持 {state}" with 未知), and wrong in a language that writes no spaces.
 _HAN = "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”]"
-_HAN_GAP = re.compile(f"(?<={_HAN}) (?={_HAN})")
+
+
+@cache
+def _han_gap() -> re.Pattern[str]:
+    """The pattern of such a space, compiled when Chinese is first said: its ranges take a few
+    milliseconds to compile, which every run paid at start-up."""
+    return re.compile(f"(?<={_HAN}) (?={_HAN})")
 
 
 def spaced(lang: Lang) -> bool:
@@ -252,7 +259,7 @@ def sentences(lang: Lang, parts: Iterable[str]) -> str:
 
 
 def _typeset(lang: Lang, filled: str) -> str:
-    return filled if spaced(lang) else _HAN_GAP.sub("", filled)
+    return filled if spaced(lang) else _han_gap().sub("", filled)
 
 
 def shows_codes(lang: Lang) -> bool:
@@ -410,9 +417,6 @@ def _say(lang: Lang, key: str, params: Mapping[str, object]) -> str:
     return _fill(lang, entry[form], {**shown, "count": f"{count:,}"})
 
 
-_HAN_CHAR = re.compile(_HAN)
-
-
 def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
     """template.format(**params); in a language without spaces, a template's space beside a
     placeholder goes when the value there starts or ends with a Chinese word and the template's
@@ -443,4 +447,9 @@ def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
 
 
 def _han(char: str) -> bool:
-    return bool(char) and _HAN_CHAR.fullmatch(char) is not None
+    return bool(char) and _han_char().fullmatch(char) is not None
+
+
+@cache
+def _han_char() -> re.Pattern[str]:
+    return re.compile(_HAN)  # compiled when first needed, as _han_gap
