@@ -3,6 +3,9 @@
 The one place where errors reach the user.
 """
 
+# Without `from __future__ import annotations`: typer would evaluate each of the ~250 annotation
+# strings to build the commands, about a hundredth of a second of every run's start.
+
 import atexit
 import contextlib
 import functools
