@@ -1,7 +1,5 @@
 """`python -m pcapexplain`: the same CLI as the console script."""
 
-import sys
+from pcapexplain.cli import run
 
-from pcapexplain.cli import main
-
-sys.exit(main())
+run()

@@ -3,27 +3,35 @@
 The one place where errors reach the user.
 """
 
-from __future__ import annotations
+# Without `from __future__ import annotations`: typer would evaluate each of the ~250 annotation
+# strings to build the commands, about a hundredth of a second of every run's start.
 
+import atexit
+import contextlib
 import functools
 import os
 import sys
-import webbrowser
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, ParamSpec, TextIO, TypeVar
+from typing import Annotated, NoReturn, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from pcapexplain import __version__, capture_reading, diagnostics, run_display, usage_errors
+from pcapexplain import __version__, capture_reading, diagnostics, run_display
 from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureStatus
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
 from pcapexplain.model import CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
+
+with contextlib.suppress(ImportError):  # typer's coercion without pydantic (see cli_values)
+    from pcapexplain import cli_values
+
+    cli_values.install()
 
 app = typer.Typer(
     name="pcapexplain",
@@ -283,6 +291,8 @@ def report(
     reporter.write_report(reporter.render_html(ctx), target)
     typer.echo(say(lang, "cli.wrote_report", path=printable(str(target))))
     if open_browser:
+        import webbrowser  # its import alone costs the other commands a hundredth of a second
+
         webbrowser.open(target.resolve().as_uri())
 
 
@@ -571,6 +581,8 @@ def main(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:
         # Usage errors (bad option, missing argument) print click-style help and exit 2; in the
         # language the command line asked for, which its parsing never reached.
+        from pcapexplain import usage_errors  # its patterns compiled only for a usage error
+
         asked = usage_errors.asked_lang(args)
         show = getattr(exc, "show", None)
         if asked is not Lang.EN and usage_errors.is_usage_error(exc):
@@ -595,3 +607,24 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         return _unexpected(exc, bug_hint())
     return result if isinstance(result, int) else int(ExitStatus.OK)
+
+
+def run() -> NoReturn:
+    """The console script and `python -m pcapexplain`: main(), then leave at once.
+
+    Tearing the interpreter down (its modules, numpy's included, and a large capture's heap) takes
+    a tenth of a second at a million packets and changes nothing a user sees: what it would do
+    that does matter is done here first, the exit functions and the flushing of stdout and
+    stderr. A thread still working (none in these commands), or a flush that fails (the reader
+    left just then), takes the usual way out, which waits for it or tells it as before."""
+    status = main()
+    main_thread = threading.main_thread()
+    if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
+        sys.exit(status)
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - the interpreter's exit flushes again and says so
+        sys.exit(status)
+    os._exit(status)

@@ -47,8 +47,7 @@ from __future__ import annotations
 
 import re
 import string
-import tomllib
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -127,26 +126,65 @@ PLURAL_RULES: Final[Mapping[str, Callable[[float], str]]] = {
 Entry = str | Mapping[str, str]
 
 
+# A table's header line. A text file is cut at these and each table parsed when a text of it is
+# first needed: a command that says one line ("Wrote 31,768 connections to out.csv") parsed the
+# whole 140 KB file for it, a few hundredths of a second. (Every header is a top-level table's;
+# a test checks that the cut file reads as the whole.)
+_HEADER = re.compile(r"^\[([A-Za-z_]+)\][ \t]*(?:#.*)?$", re.MULTILINE)
+
+
 @cache
-def _document(lang: Lang) -> dict[str, dict[str, Entry]]:
+def _sections(lang: Lang) -> dict[str, str]:
+    """lang's text file by table: each table's TOML, its header included."""
     path = resources.files("pcapexplain").joinpath("texts", f"{Lang(lang).value}.toml")
-    return tomllib.loads(path.read_text(encoding="utf-8"))
+    source = path.read_text(encoding="utf-8")
+    headers = list(_HEADER.finditer(source))
+    ends = [h.start() for h in headers[1:]] + [len(source)]
+    return {h.group(1): source[h.start() : end] for h, end in zip(headers, ends, strict=True)}
+
+
+@cache
+def _table(lang: Lang, head: str) -> dict[str, Entry]:
+    """The table `head` of lang's text file ({} when it has none)."""
+    import tomllib  # here: a run that says nothing needs neither it nor its patterns
+
+    section = _sections(lang).get(head)
+    if section is None:
+        return {}
+    table: dict[str, Entry] = tomllib.loads(section)[head]
+    return table
+
+
+class _Catalogue(Mapping[str, Entry]):
+    """catalog(lang): a text looked up parses its table only."""
+
+    def __init__(self, lang: Lang) -> None:
+        self.lang = lang
+
+    def __getitem__(self, key: str) -> Entry:
+        head, _, rest = key.partition(".")
+        if head in _NOT_KEYED or rest not in (table := _table(self.lang, head)):
+            raise KeyError(key)
+        return table[rest]
+
+    def __iter__(self) -> Iterator[str]:
+        for head in _sections(self.lang):
+            if head not in _NOT_KEYED:
+                yield from (f"{head}.{rest}" for rest in _table(self.lang, head))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
 @cache
 def catalog(lang: Lang) -> Mapping[str, Entry]:
     """Every text of lang by its flat key ("state.CLOSED"); counted texts map form -> text."""
-    return {
-        f"{head}.{rest}": value
-        for head, table in _document(lang).items()
-        if head not in _NOT_KEYED
-        for rest, value in table.items()
-    }
+    return _Catalogue(Lang(lang))
 
 
 def plural_rule(lang: Lang) -> str:
     """The name of lang's plural rule, a key of PLURAL_RULES."""
-    rule = str(_document(lang)["meta"]["plural"])
+    rule = str(_table(lang, "meta")["plural"])
     if rule not in PLURAL_RULES:
         raise KeyError(f"unknown plural rule {rule!r} in texts/{lang}.toml")
     return rule
@@ -160,7 +198,7 @@ class Sayer(string.Formatter):
 
     def __init__(self, lang: Lang) -> None:
         super().__init__()
-        self.units = _document(lang).get("unit", {})
+        self.units = _table(lang, "unit")
         self.rule = PLURAL_RULES[plural_rule(lang)]
 
     def format_field(self, value: object, format_spec: str) -> str:
@@ -200,12 +238,18 @@ def _has_spec(template: str) -> bool:
 # A space between two Chinese characters or full-width signs: left where a placeholder took a
 # Chinese word ("保持 {state}" with 未知), and wrong in a language that writes no spaces.
 _HAN = "[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef“”]"
-_HAN_GAP = re.compile(f"(?<={_HAN}) (?={_HAN})")
+
+
+@cache
+def _han_gap() -> re.Pattern[str]:
+    """The pattern of such a space, compiled when Chinese is first said: its ranges take a few
+    milliseconds to compile, which every run paid at start-up."""
+    return re.compile(f"(?<={_HAN}) (?={_HAN})")
 
 
 def spaced(lang: Lang) -> bool:
     """Whether lang separates words and sentences with spaces ([meta] spaced)."""
-    return bool(_document(lang)["meta"]["spaced"])
+    return bool(_table(lang, "meta")["spaced"])
 
 
 def sentences(lang: Lang, parts: Iterable[str]) -> str:
@@ -215,13 +259,13 @@ def sentences(lang: Lang, parts: Iterable[str]) -> str:
 
 
 def _typeset(lang: Lang, filled: str) -> str:
-    return filled if spaced(lang) else _HAN_GAP.sub("", filled)
+    return filled if spaced(lang) else _han_gap().sub("", filled)
 
 
 def shows_codes(lang: Lang) -> bool:
     """Whether lang's report shows pcapexplain's codes (outcome values, anomaly slugs) beside
     their labels ([meta] codes): they are English words, so a Chinese page shows labels only."""
-    return bool(_document(lang)["meta"]["codes"])
+    return bool(_table(lang, "meta")["codes"])
 
 
 def text(lang: Lang, key: str, **params: object) -> str:
@@ -251,7 +295,7 @@ def plural(lang: Lang, key: str, count: int, **params: object) -> str:
 def peer(lang: Lang, slug: str, tool: str, original: str) -> str:
     """What another tool shows for a finding, in lang: the catalogue's English original unless
     lang's [peers] table translates its words (names and filters stay as they are)."""
-    translated = _document(lang).get("peers", {}).get(f"{slug}.{tool}")
+    translated = _table(lang, "peers").get(f"{slug}.{tool}")
     return original if translated is None else str(translated)
 
 
@@ -373,9 +417,6 @@ def _say(lang: Lang, key: str, params: Mapping[str, object]) -> str:
     return _fill(lang, entry[form], {**shown, "count": f"{count:,}"})
 
 
-_HAN_CHAR = re.compile(_HAN)
-
-
 def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
     """template.format(**params); in a language without spaces, a template's space beside a
     placeholder goes when the value there starts or ends with a Chinese word and the template's
@@ -406,4 +447,9 @@ def _fill(lang: Lang, template: str, params: Mapping[str, object]) -> str:
 
 
 def _han(char: str) -> bool:
-    return bool(char) and _HAN_CHAR.fullmatch(char) is not None
+    return bool(char) and _han_char().fullmatch(char) is not None
+
+
+@cache
+def _han_char() -> re.Pattern[str]:
+    return re.compile(_HAN)  # compiled when first needed, as _han_gap

@@ -10,12 +10,12 @@ it to tshark.
 
 from __future__ import annotations
 
-import concurrent.futures
+import contextlib
 import ctypes
 import os
 import threading
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,9 +80,7 @@ def load_capture(
     shown = shown or files.shown_name(path)
     status.size = capture.stat().st_size
     stop = threading.Event()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        # Runs beside the parse, but it costs about as much CPU as the record walk.
-        hashing = pool.submit(files.sha256, capture, stop) if digest else None
+    with _hashing(capture, stop, digest) as hashed:
         try:
             status.reading = True
             summary, collected, icmp = _read(
@@ -96,7 +94,7 @@ def load_capture(
             raise
         finally:
             status.reading = False
-        sha256 = hashing.result() if hashing is not None else ""
+        sha256 = hashed()
     info = CaptureInfo(
         path=shown,
         size_bytes=status.size,
@@ -208,6 +206,20 @@ def _icmp_errors(result: decode.BlockResult) -> list[IcmpError]:
             )
         )
     return found
+
+
+@contextlib.contextmanager
+def _hashing(capture: Path, stop: threading.Event, digest: bool) -> Iterator[Callable[[], str]]:
+    """The file's SHA-256, computed in a thread beside the parse (it costs about as much CPU as
+    the record walk): the block's function waits for it; "" without digest. concurrent.futures
+    (and the logging it imports) only then: a run without a digest never needs them."""
+    if not digest:
+        yield lambda: ""
+        return
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        yield pool.submit(files.sha256, capture, stop).result
 
 
 def _return_freed_memory() -> None:

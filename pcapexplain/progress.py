@@ -14,14 +14,14 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, TextIO
 
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
 from pcapexplain.explanations import text
 from pcapexplain.model import Lang
 
+# rich is imported where a bar is drawn, on a terminal only: piped, as most runs of a command
+# are, it would cost a twentieth of a second of start-up for nothing.
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from pcapexplain.files import ReadStatus
 
 _NAMES_SHOWN = 2
@@ -54,6 +54,9 @@ class RunProgress:
         self._bar: Progress | None = None
         self._task = None
         if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._bar = Progress(
                 TextColumn("{task.fields[files]}"),
                 BarColumn(),
@@ -96,6 +99,8 @@ class RunProgress:
             self.stream.flush()
             return
         if failed:
+            from rich.markup import escape
+
             self._bar.console.print(escape(line), highlight=False, soft_wrap=True)
         self._update(advance=weight)
 
@@ -105,6 +110,8 @@ class RunProgress:
     def _update(self, *, advance: int) -> None:
         if self._bar is None or self._task is None:
             return
+        from rich.markup import escape
+
         elapsed = max(time.monotonic() - self.start, 1e-6)
         names = ", ".join(_short(n) for n in list(self.running)[:_NAMES_SHOWN])
         if len(self.running) > _NAMES_SHOWN:
@@ -184,6 +191,10 @@ class CaptureProgress:
     def _run(self) -> None:
         if self._stop.wait(self.delay):
             return
+        from rich.console import Console
+        from rich.markup import escape
+        from rich.progress import BarColumn, Progress, TextColumn
+
         start = time.monotonic()
         bar = Progress(
             TextColumn("pcapexplain:"),

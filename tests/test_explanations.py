@@ -218,6 +218,28 @@ def test_every_language_has_one_catalogue_file_and_the_same_keys() -> None:
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
+def test_a_text_file_cut_into_its_tables_reads_as_the_whole(lang: Lang) -> None:
+    """Each table is parsed when first needed (explanations._table): the tables together must be
+    the whole file, nothing before the first header nor inside a text taken for a header."""
+    whole = tomllib.loads(
+        resources.files("pcapexplain").joinpath("texts", f"{lang.value}.toml").read_text("utf-8")
+    )
+    heads = list(explanations._sections(lang))
+    assert heads == list(whole)
+    assert {head: explanations._table(lang, head) for head in heads} == whole
+    flat = {
+        f"{h}.{k}": v
+        for h, t in whole.items()
+        if h not in {"meta", "peers", "unit"}
+        for k, v in t.items()
+    }
+    assert dict(catalog(lang)) == flat
+    assert "meta.plural" not in catalog(lang) and "no_such_table.key" not in catalog(lang)
+    with pytest.raises(KeyError, match="cli.no_such_key"):
+        catalog(lang)["cli.no_such_key"]
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
 def test_counted_texts_have_the_forms_of_their_language(lang: Lang) -> None:
     rule = PLURAL_RULES[plural_rule(lang)]
     forms = {rule(n) for n in range(0, 1001)}
