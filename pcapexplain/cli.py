@@ -7,7 +7,6 @@ The one place where errors reach the user.
 # strings to build the commands, about a hundredth of a second of every run's start.
 
 import atexit
-import contextlib
 import functools
 import os
 import sys
@@ -27,11 +26,6 @@ from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
 from pcapexplain.model import CaptureAnalysis, Lang, Reader
 from pcapexplain.terminal import printable
-
-with contextlib.suppress(ImportError):  # typer's coercion without pydantic (see cli_values)
-    from pcapexplain import cli_values
-
-    cli_values.install()
 
 app = typer.Typer(
     name="pcapexplain",
