@@ -270,8 +270,6 @@ class _Collected:
     tcp: int = 0  # segments not quoted in an ICMP error: the packets of the whole capture
     backwards: files.Backwards = field(default_factory=files.Backwards)
     headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
-    hashes: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per address
-    interned: tuple[Array, Array] | None = None  # look's address ids of the segments it kept
     addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
     names: list[str] = field(default_factory=list)  # id → the address as tshark prints it
     pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
@@ -292,23 +290,10 @@ class _Collected:
         self.headers_cut.add(located.header_cut[packet], located.frame[packet])
         if self.cut is None or not len(packet):
             return None
-        n = len(packet)
-        both = _intern_addresses(
-            np.concatenate([located.family, located.family]),
-            np.concatenate([located.src, located.dst]),
-            self.addresses,
-            self.names,
-        )
-        known = len(self.hashes)
-        if known < len(self.names):
-            self.hashes = np.concatenate([self.hashes, shards.address_hashes(self.names[known:])])
-        hashes = self.hashes
-        part = shards.parts_of(
-            hashes[both[:n]], located.sport, hashes[both[n:]], located.dport, self.cut.parts
-        )
-        mine = part == self.cut.which
-        self.interned = (both[:n][mine], both[n:][mine])
-        mask: Array = mine
+        src = shards.address_hashes(located.family, located.src)
+        dst = shards.address_hashes(located.family, located.dst)
+        part = shards.parts_of(src, located.sport, dst, located.dport, self.cut.parts)
+        mask: Array = part == self.cut.which
         return mask
 
     def add(self, result: decode.BlockResult) -> None:
@@ -330,11 +315,7 @@ class _Collected:
         self.out.extend(s, src, dst, self.names)
 
     def _addresses(self, s: tcpheader.Segments) -> tuple[Array, Array]:
-        """The address ids of the segments, as look interned them for a cut."""
-        if self.interned is not None:
-            src, dst = self.interned
-            self.interned = None
-            return src, dst
+        """The address ids of the segments."""
         if not len(s):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         both = _intern_addresses(

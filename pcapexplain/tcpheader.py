@@ -179,7 +179,11 @@ def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dic
         ),
     )
     mask = keep(located)
-    return f if mask is None else {k: v[mask] for k, v in f.items()}
+    if mask is None:
+        return f
+    # Rows, not the mask, for each column: a mask of scattered rows is many times slower.
+    rows = np.flatnonzero(mask)
+    return {k: np.take(v, rows, axis=0) for k, v in f.items()}
 
 
 # TCP option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018, RFC 7413)

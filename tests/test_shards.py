@@ -242,7 +242,7 @@ def test_findings_with_every_parameter_are_the_same_in_parts(small: Path) -> Non
 
 def _apart(build: Callable[[int], PacketColumns], first_frames: tuple[int, int]) -> PacketColumns:
     """build(port) for the first client port that puts the two frames' 4-tuples in different
-    parts of two (the split is the same in every run: CRC-32 of the addresses)."""
+    parts of two (the split is the same in every run: a hash of the addresses' bytes)."""
     for port in range(41000, 41200):
         packets = build(port)
         where = shards.split(packets, (), 2)
