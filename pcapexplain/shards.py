@@ -124,11 +124,20 @@ def _tuple_hashes(
 
 def address_hashes(family: Ints, raw: npt.NDArray[np.uint8]) -> Ints:
     """The hash of each address that _tuple_hashes uses (for parts_of): family 4 or 6, and its
-    16 bytes (an IPv4 address in the last 4), as the native reader locates them."""
-    halves = np.ascontiguousarray(raw).view("<i8")  # (n, 2): the two 8-byte halves
+    16 bytes (an IPv4 address in the last 4), as the native reader locates them. Every bit of
+    the address reaches every bit of the hash (its high bits alone make a good table index)."""
+    halves: npt.NDArray[np.uint64] = np.ascontiguousarray(raw).view("<u8")  # (n, 2)
+    first = _mixed(np.bitwise_xor(halves[:, 0], family.astype(np.uint64)))
+    hashes: Ints = _mixed(np.bitwise_xor(first, halves[:, 1])).view(np.int64)
+    return hashes
+
+
+def _mixed(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """splitmix64's finaliser (Steele, Lea and Flood, 2014), wrapping as a hash wants."""
     with np.errstate(over="ignore"):
-        hashes: Ints = (halves[:, 0] * _MIX + halves[:, 1]) * _MIX + family
-        return hashes
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
 
 def _address_bytes(names: Sequence[str]) -> tuple[Ints, npt.NDArray[np.uint8]]:
