@@ -240,7 +240,8 @@ class _Network:
             seg_rep = np.where(ah, seg_rep - ah_len, seg_rep)
         tcp = np.flatnonzero(payload & (proto == TCP))  # rows, not a mask: cheaper to gather
         icmp = payload & (proto == ICMP) & ~first & (tcp_at + 8 <= end)
-        icmp &= _IS_ICMP_ERROR[self.data.u8(tcp_at)]
+        if icmp.any():  # its type read only when there is one (each read is a cache miss)
+            icmp &= _IS_ICMP_ERROR[self.data.u8(tcp_at)]
         return {
             **_select(tcp, rows, tcp_at, seg_rep, end, 4, head, 12, 16, head[:, 8], checksum),
             "ip_len": ip_len[tcp],
@@ -275,8 +276,9 @@ class _Network:
                 ok &= ~moves
                 ext |= routing & ~moves
             frag = ok & (nxt == _IPV6_FRAGMENT)  # shown as data until reassembled
-            _count(self.foreign, "IPv6 fragments", frag & (self.data.u8(cursor) == TCP))
-            ok &= ~frag
+            if frag.any():
+                _count(self.foreign, "IPv6 fragments", frag & (self.data.u8(cursor) == TCP))
+                ok &= ~frag
             if not ext.any():
                 break
             size = self.data.u8(cursor + 1)
@@ -289,7 +291,8 @@ class _Network:
         self._udp_tunnels(ok & (nxt == UDP), cursor)
         tcp = np.flatnonzero(ok & (nxt == TCP))
         icmp = ok & (nxt == ICMPV6) & (cursor + 8 <= end)
-        icmp &= _IS_ICMPV6_ERROR[self.data.u8(cursor)]
+        if icmp.any():
+            icmp &= _IS_ICMPV6_ERROR[self.data.u8(cursor)]
         zero = np.zeros(len(rows), dtype=np.int64)
         return {
             **_select(tcp, rows, cursor, seg_rep, end, 6, head, 8, 24, head[:, 7], zero),
