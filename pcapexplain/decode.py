@@ -146,16 +146,33 @@ def _empty(n: int = 0) -> dict[str, Array]:
 
 def _merged(four: dict[str, Array], six: dict[str, Array]) -> dict[str, Array]:
     """The headers of both families in row order (each family's are): every value is put in
-    its place, found from the other family's rows before it (a record is of one family)."""
-    at_four = np.arange(len(four["rows"])) + np.searchsorted(six["rows"], four["rows"])
-    at_six = np.arange(len(six["rows"])) + np.searchsorted(four["rows"], six["rows"])
+    its place, after the other family's rows before it (a record is of one family)."""
+    n = int(max(four["rows"][-1], six["rows"][-1])) + 2
+    before: list[Array] = []
+    for rows in (six["rows"], four["rows"]):
+        count = np.zeros(n, dtype=np.int64)
+        count[rows + 1] = 1
+        before.append(np.cumsum(count))  # at r: the rows below r
+    at_four = np.arange(len(four["rows"])) + before[0][four["rows"]]
+    at_six = np.arange(len(six["rows"])) + before[1][six["rows"]]
     merged = {k: np.concatenate([four[k], six[k]]) for k in _ICMP}
     for k in _FOUND:
         a, b = four[k], six[k]
         column = np.empty((len(a) + len(b), *a.shape[1:]), dtype=np.result_type(a, b))
-        column[at_four], column[at_six] = a, b
+        whole, first, second = _items(column), _items(a), _items(b)
+        whole[at_four], whole[at_six] = first, second
         merged[k] = column
     return merged
+
+
+def _items(column: Array) -> Array:
+    """A column as a 1-D array: the rows of a matrix (of addresses) as one item each, since
+    numpy assigns a 2-D array's rows element by element, several times slower."""
+    if column.ndim == 1:
+        return column
+    row = np.dtype((np.void, column.shape[1] * column.itemsize))
+    items: Array = np.ascontiguousarray(column).view(row).ravel()
+    return items
 
 
 class _Network:
@@ -328,8 +345,9 @@ def _select(
     size = 4 if family == IPV4 else 16
     src = np.zeros((len(taken), 16), dtype=np.uint8)
     dst = src.copy()
-    src[:, 16 - size :] = head[taken, src_at : src_at + size]
-    dst[:, 16 - size :] = head[taken, dst_at : dst_at + size]
+    taken_head = np.take(head, taken, axis=0)  # (a fancy index with a slice goes byte by byte)
+    src[:, 16 - size :] = taken_head[:, src_at : src_at + size]
+    dst[:, 16 - size :] = taken_head[:, dst_at : dst_at + size]
     at, rep = tcp_at[taken], seg_rep[taken]
     return {
         "rows": rows[taken],

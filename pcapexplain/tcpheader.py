@@ -202,12 +202,12 @@ def _options(head: Array, hlen: Array, limit: Array, reached: Array) -> dict[str
     # The layout of most segments of a timestamped connection: NOP, NOP, timestamps.
     usual = reached & (hlen == 32) & (limit == 32)
     usual &= be(head, 20, 4) == 0x0101080A
-    out["tsval"][usual] = be(head[usual], 24, 4)
+    out["tsval"][usual] = be(head, 24, 4)[usual]  # (a masked matrix is copied byte by byte)
     rows = np.flatnonzero(reached & (hlen > 20) & ~usual)
     pos = np.full(len(rows), 20, dtype=np.int64)
     stop, end = hlen[rows], limit[rows]
     after_eol = np.zeros(len(rows), dtype=bool)
-    opts = head[rows]
+    opts = np.take(head, rows, axis=0)
     while len(rows):
         inside = pos < stop
         marks["cut"][rows[inside & (pos >= end)]] = 1
