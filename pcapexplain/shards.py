@@ -11,6 +11,7 @@ renumbered, are the records of the capture analysed whole (tests/test_shards.py)
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from array import array
 from collections.abc import Sequence
@@ -141,11 +142,17 @@ def _mixed(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 
 def _address_bytes(names: Sequence[str]) -> tuple[Ints, npt.NDArray[np.uint8]]:
-    """(family, 16 bytes) of addresses as printed (decode.address_text's inverse)."""
-    family = np.array([6 if ":" in name else 4 for name in names], dtype=np.int64)
+    """(family, 16 bytes) of addresses as printed (decode.address_text's inverse); a name that
+    is no address (a hand-made capture's) has family 0 and a digest of it."""
+    family = np.zeros(len(names), dtype=np.int64)
     raw = np.zeros((len(names), 16), dtype=np.uint8)
     for i, name in enumerate(names):
-        packed = socket.inet_pton(socket.AF_INET6 if ":" in name else socket.AF_INET, name)
+        six = ":" in name
+        try:
+            packed = socket.inet_pton(socket.AF_INET6 if six else socket.AF_INET, name)
+            family[i] = 6 if six else 4
+        except OSError:
+            packed = hashlib.blake2b(name.encode(), digest_size=16).digest()
         raw[i, 16 - len(packed) :] = np.frombuffer(packed, dtype=np.uint8)
     return family, raw
 
