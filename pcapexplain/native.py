@@ -474,7 +474,8 @@ class _Addresses:
                 self.names.append(decode.address_text(key[1:], key[0]))
             ids[i] = found
         if known < len(self.names):
-            fresh = first[np.argsort(ids)[len(ids) - (len(self.names) - known) :]]
+            new = np.flatnonzero(ids >= known)
+            fresh = first[new[np.argsort(ids[new])]]  # their rows, in the order of their ids
             wide = raw[fresh].view("<i8")
             added = np.stack([family[fresh], wide[:, 0], wide[:, 1]])
             self._known = np.concatenate([self._known, added], axis=1)
@@ -492,7 +493,7 @@ class _Addresses:
             self._slots = np.full(size, -1, dtype=np.int32)
             start = 0
         family, low, high = self._known[:, start:]
-        raw = np.stack([low, high], axis=1).view(np.uint8)
+        raw = np.stack([low, high], axis=1).astype("<i8").view(np.uint8)
         slot = self._slot(shards.address_hashes(family, raw))
         free = self._slots[slot] < 0
         # The first of those sharing a free place takes it (a later assignment would win).
@@ -500,8 +501,8 @@ class _Addresses:
         self._slots[slot[free][::-1]] = ids
 
 
-_SLOT_ROOM = 64
-_MAX_SLOTS = 1 << 20
+_SLOT_ROOM = 64  # slots per address: about one address in 64 finds its place taken
+_MAX_SLOTS = 1 << 20  # 4 MB of table; beyond a million addresses, more go the slow way
 
 
 def _unique_rows(*columns: Array) -> tuple[Array, Array]:
