@@ -144,6 +144,37 @@ def _empty(n: int = 0) -> dict[str, Array]:
             "fragmented": z.astype(bool), "in_error": z.astype(bool)}  # fmt: skip
 
 
+def _merged(four: dict[str, Array], six: dict[str, Array], records: int) -> dict[str, Array]:
+    """The headers of both families in row order (each family's are): every value is put in
+    its place, after the other family's rows before it (a record is of one family; rows index
+    the block's records)."""
+    before: list[Array] = []
+    for rows in (six["rows"], four["rows"]):
+        count = np.zeros(records + 1, dtype=np.int64)
+        count[rows + 1] = 1
+        before.append(np.cumsum(count))  # at r: the rows below r
+    at_four = np.arange(len(four["rows"])) + before[0][four["rows"]]
+    at_six = np.arange(len(six["rows"])) + before[1][six["rows"]]
+    merged = {k: np.concatenate([four[k], six[k]]) for k in _ICMP}
+    for k in _FOUND:
+        a, b = four[k], six[k]
+        column = np.empty((len(a) + len(b), *a.shape[1:]), dtype=np.result_type(a, b))
+        whole, first, second = _items(column), _items(a), _items(b)
+        whole[at_four], whole[at_six] = first, second
+        merged[k] = column
+    return merged
+
+
+def _items(column: Array) -> Array:
+    """A column as a 1-D array: the rows of a matrix (of addresses) as one item each, since
+    numpy assigns a 2-D array's rows element by element, several times slower."""
+    if column.ndim == 1:
+        return column
+    row = np.dtype((np.void, column.shape[1] * column.itemsize))
+    items: Array = np.ascontiguousarray(column).view(row).ravel()
+    return items
+
+
 class _Network:
     """IPv4 and IPv6 headers of one block → the TCP headers they carry."""
 
@@ -164,9 +195,7 @@ class _Network:
                  self._ipv6(v6, net[v6], cap_end[v6], rep[v6], in_error)]  # fmt: skip
         if not len(v4) or not len(v6):  # one family only (the usual block): in row order
             return _Found(**parts[0] if len(v4) else parts[1])
-        merged = {k: np.concatenate([p[k] for p in parts]) for k in _FOUND + _ICMP}
-        order = np.argsort(merged["rows"], kind="stable")
-        return _Found(**{k: (merged[k][order] if k in _FOUND else merged[k]) for k in merged})
+        return _Found(**_merged(parts[0], parts[1], len(kind)))
 
     def quoted(self, outer: _Found, cap_end: Array) -> _Found:
         """The IP and TCP headers quoted in ICMP errors: tshark tracks their conversations too."""
@@ -226,15 +255,16 @@ class _Network:
             ah_len = (self.data.u8(tcp_at + 1) + 2) * 4
             tcp_at = np.where(ah, tcp_at + ah_len, tcp_at)
             seg_rep = np.where(ah, seg_rep - ah_len, seg_rep)
-        tcp = payload & (proto == TCP)
+        tcp = np.flatnonzero(payload & (proto == TCP))  # rows, not a mask: cheaper to gather
         icmp = payload & (proto == ICMP) & ~first & (tcp_at + 8 <= end)
-        icmp &= _IS_ICMP_ERROR[self.data.u8(tcp_at)]
+        if icmp.any():  # its type read only when there is one (each read is a cache miss)
+            icmp &= _IS_ICMP_ERROR[self.data.u8(tcp_at)]
         return {
             **_select(tcp, rows, tcp_at, seg_rep, end, 4, head, 12, 16, head[:, 8], checksum),
             "ip_len": ip_len[tcp],
             "ip_id": be(head, 4, 2)[tcp],
             "fragmented": first[tcp],
-            "in_error": np.full(int(tcp.sum()), in_error),
+            "in_error": np.full(len(tcp), in_error),
             **_icmp(icmp, rows, tcp_at, seg_rep, IPV4, head[icmp, 12:16]),
         }
 
@@ -263,8 +293,9 @@ class _Network:
                 ok &= ~moves
                 ext |= routing & ~moves
             frag = ok & (nxt == _IPV6_FRAGMENT)  # shown as data until reassembled
-            _count(self.foreign, "IPv6 fragments", frag & (self.data.u8(cursor) == TCP))
-            ok &= ~frag
+            if frag.any():
+                _count(self.foreign, "IPv6 fragments", frag & (self.data.u8(cursor) == TCP))
+                ok &= ~frag
             if not ext.any():
                 break
             size = self.data.u8(cursor + 1)
@@ -275,16 +306,17 @@ class _Network:
             seg_rep = np.where(ext, seg_rep - length, seg_rep)
         _count(self.foreign, "tunnels", ok & _IS_TUNNEL_PROTOCOL[nxt])
         self._udp_tunnels(ok & (nxt == UDP), cursor)
-        tcp = ok & (nxt == TCP)
+        tcp = np.flatnonzero(ok & (nxt == TCP))
         icmp = ok & (nxt == ICMPV6) & (cursor + 8 <= end)
-        icmp &= _IS_ICMPV6_ERROR[self.data.u8(cursor)]
+        if icmp.any():
+            icmp &= _IS_ICMPV6_ERROR[self.data.u8(cursor)]
         zero = np.zeros(len(rows), dtype=np.int64)
         return {
             **_select(tcp, rows, cursor, seg_rep, end, 6, head, 8, 24, head[:, 7], zero),
             "ip_len": plen[tcp] + 40,
-            "ip_id": np.full(int(tcp.sum()), -1, dtype=np.int64),
-            "fragmented": np.zeros(int(tcp.sum()), dtype=bool),
-            "in_error": np.full(int(tcp.sum()), in_error),
+            "ip_id": np.full(len(tcp), -1, dtype=np.int64),
+            "fragmented": np.zeros(len(tcp), dtype=bool),
+            "in_error": np.full(len(tcp), in_error),
             **_icmp(icmp, rows, cursor, seg_rep, IPV6, head[icmp, 8:24]),
         }
 
@@ -297,7 +329,7 @@ class _Network:
 
 
 def _select(
-    mask: Array,
+    taken: Array,
     rows: Array,
     tcp_at: Array,
     seg_rep: Array,
@@ -309,21 +341,24 @@ def _select(
     ttl: Array,
     checksum: Array,
 ) -> dict[str, Array]:
+    """The columns of the TCP headers at rows taken (indexes of rows)."""
     size = 4 if family == IPV4 else 16
-    src = np.zeros((int(mask.sum()), 16), dtype=np.uint8)
+    src = np.zeros((len(taken), 16), dtype=np.uint8)
     dst = src.copy()
-    src[:, 16 - size :] = head[mask, src_at : src_at + size]
-    dst[:, 16 - size :] = head[mask, dst_at : dst_at + size]
+    taken_head = np.take(head, taken, axis=0)  # (a fancy index with a slice goes byte by byte)
+    src[:, 16 - size :] = taken_head[:, src_at : src_at + size]
+    dst[:, 16 - size :] = taken_head[:, dst_at : dst_at + size]
+    at, rep = tcp_at[taken], seg_rep[taken]
     return {
-        "rows": rows[mask],
-        "tcp_at": tcp_at[mask],
-        "tcp_rep": seg_rep[mask],
-        "tcp_end": np.minimum(end[mask], tcp_at[mask] + np.maximum(seg_rep[mask], 0)),
+        "rows": rows[taken],
+        "tcp_at": at,
+        "tcp_rep": rep,
+        "tcp_end": np.minimum(end[taken], at + np.maximum(rep, 0)),
         "family": np.full(len(src), family, dtype=np.int64),
         "src": src,
         "dst": dst,
-        "ttl": ttl[mask].astype(np.int64),
-        "ip_checksum": checksum[mask],
+        "ttl": ttl[taken].astype(np.int64),
+        "ip_checksum": checksum[taken],
     }
 
 

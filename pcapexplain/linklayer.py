@@ -171,8 +171,9 @@ def link(data: Bytes, records: Records) -> Link:
         _ethertype(data, eth, etype, start + 14, start + have, out)
         # 802.3 frames: LLC with SNAP or the IP SAP, and Cisco ISL, can hold IP.
         llc = eth & (etype <= 1500) & (etype != 0)
-        isl = (be(head, 0, 2) == 0x0100) | (be(head, 0, 2) == 0x0C00)
-        out.kind[llc & (_LLC_WITH_IP[head[:, 14]] | isl)] = FOREIGN
+        if llc.any():
+            isl = (be(head, 0, 2) == 0x0100) | (be(head, 0, 2) == 0x0C00)
+            out.kind[llc & (_LLC_WITH_IP[head[:, 14]] | isl)] = FOREIGN
     for linktype, size, proto_at, hatype_at in ((SLL, 16, 14, 2), (SLL2, 20, 0, 8)):
         sll = (lt == linktype) & (have >= size)
         if sll.any():

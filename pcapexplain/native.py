@@ -282,10 +282,7 @@ class _Collected:
     tcp: int = 0  # segments not quoted in an ICMP error: the packets of the whole capture
     backwards: files.Backwards = field(default_factory=files.Backwards)
     headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
-    hashes: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per address
-    interned: tuple[Array, Array] | None = None  # look's address ids of the segments it kept
-    addresses: dict[bytes, int] = field(default_factory=dict)  # family + 16 bytes → id
-    names: list[str] = field(default_factory=list)  # id → the address as tshark prints it
+    addresses: _Addresses = field(default_factory=lambda: _Addresses())
     pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
     listed: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per flow
     waiting: dict[str, list[Array]] = field(
@@ -304,23 +301,10 @@ class _Collected:
         self.headers_cut.add(located.header_cut[packet], located.frame[packet])
         if self.cut is None or not len(packet):
             return None
-        n = len(packet)
-        both = _intern_addresses(
-            np.concatenate([located.family, located.family]),
-            np.concatenate([located.src, located.dst]),
-            self.addresses,
-            self.names,
-        )
-        known = len(self.hashes)
-        if known < len(self.names):
-            self.hashes = np.concatenate([self.hashes, shards.address_hashes(self.names[known:])])
-        hashes = self.hashes
-        part = shards.parts_of(
-            hashes[both[:n]], located.sport, hashes[both[n:]], located.dport, self.cut.parts
-        )
-        mine = part == self.cut.which
-        self.interned = (both[:n][mine], both[n:][mine])
-        mask: Array = mine
+        src = shards.address_hashes(located.family, located.src)
+        dst = shards.address_hashes(located.family, located.dst)
+        part = shards.parts_of(src, located.sport, dst, located.dport, self.cut.parts)
+        mask: Array = part == self.cut.which
         return mask
 
     def add(self, result: decode.BlockResult) -> None:
@@ -339,21 +323,14 @@ class _Collected:
         self.waiting["flow"].append(flow)
         for name, get in _WAITING.items():
             self.waiting[name].append(get(s))
-        self.out.extend(s, src, dst, self.names)
+        self.out.extend(s, src, dst, self.addresses.names)
 
     def _addresses(self, s: tcpheader.Segments) -> tuple[Array, Array]:
-        """The address ids of the segments, as look interned them for a cut."""
-        if self.interned is not None:
-            src, dst = self.interned
-            self.interned = None
-            return src, dst
+        """The address ids of the segments."""
         if not len(s):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        both = _intern_addresses(
-            np.concatenate([s.family, s.family]),
-            np.concatenate([s.src, s.dst]),
-            self.addresses,
-            self.names,
+        both = self.addresses.numbers(
+            np.concatenate([s.family, s.family]), np.concatenate([s.src, s.dst])
         )
         return both[: len(s)], both[len(s) :]
 
@@ -459,23 +436,85 @@ def _flows(
     return flow
 
 
-def _intern_addresses(
-    family: Array, raw: Array, addresses: dict[bytes, int], names: list[str]
-) -> Array:
-    """A number per distinct (family, address), stable across blocks; names grows with them."""
-    halves = raw.view(">u8").astype(np.uint64)
-    first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
-    keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
-    ids = np.empty(len(first), dtype=np.int64)
-    for i, row in enumerate(keys):
-        key = row.tobytes()
-        found = addresses.get(key)
-        if found is None:
-            found = addresses[key] = len(names)
-            names.append(decode.address_text(key[1:], key[0]))
-        ids[i] = found
-    interned: Array = ids[inverse]
-    return interned
+class _Addresses:
+    """A number per distinct (family, address), stable across blocks, and its name as tshark
+    prints it. A known address is found in one look-up: a table of ids by its hash
+    (shards.address_hashes), its bytes compared; only the others are sorted, looked up by their
+    bytes and named (a block's new addresses, and those whose place in the table another took)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []  # id → the address as tshark prints it
+        self._ids: dict[bytes, int] = {}  # family + 16 bytes → id
+        self._slots = np.full(1 << 10, -1, dtype=np.int32)  # the ids, by their hash's high bits
+        self._known = np.zeros((3, 0), dtype=np.int64)  # per id: family, its two 8-byte halves
+
+    def numbers(self, family: Array, raw: Array) -> Array:
+        """The id of each address (family 4 or 6, 16 bytes), numbering new ones."""
+        if not self.names:
+            return self._number(family, raw)
+        slot = self._slot(shards.address_hashes(family, raw))
+        found = self._slots[slot].astype(np.int64)
+        at = np.maximum(found, 0)
+        halves = raw.view("<i8")
+        same = found >= 0
+        for column, values in zip(self._known, (family, halves[:, 0], halves[:, 1]), strict=True):
+            same &= column[at] == values
+        ids: Array = np.where(same, found, -1)
+        new = np.flatnonzero(~same)
+        if len(new):
+            ids[new] = self._number(family[new], raw[new])
+        return ids
+
+    def _slot(self, hashes: Array) -> Array:
+        """A place in the table: the high bits of the hash."""
+        bits = len(self._slots).bit_length() - 1
+        slot: Array = (hashes.view(np.uint64) >> np.uint64(64 - bits)).astype(np.int64)
+        return slot
+
+    def _number(self, family: Array, raw: Array) -> Array:
+        """The ids of addresses not found in the table: looked up by their bytes, or new."""
+        halves = raw.view(">u8").astype(np.uint64)
+        first, inverse = _unique_rows(family, halves[:, 0], halves[:, 1])
+        keys = np.concatenate([family[first].astype(np.uint8)[:, None], raw[first]], axis=1)
+        ids = np.empty(len(first), dtype=np.int64)
+        known = len(self.names)
+        for i, row in enumerate(keys):
+            key = row.tobytes()
+            found = self._ids.get(key)
+            if found is None:
+                found = self._ids[key] = len(self.names)
+                self.names.append(decode.address_text(key[1:], key[0]))
+            ids[i] = found
+        if known < len(self.names):
+            new = np.flatnonzero(ids >= known)
+            fresh = first[new[np.argsort(ids[new])]]  # their rows, in the order of their ids
+            wide = raw[fresh].view("<i8")
+            added = np.stack([family[fresh], wide[:, 0], wide[:, 1]])
+            self._known = np.concatenate([self._known, added], axis=1)
+            self._place(known)
+        numbered: Array = ids[inverse]
+        return numbered
+
+    def _place(self, start: int) -> None:
+        """Put the ids from start on in the table; grown, all of them (the table is kept at
+        least _SLOT_ROOM times the ids, up to _MAX_SLOTS: few take another's place)."""
+        size = len(self._slots)
+        while size < _MAX_SLOTS and size < _SLOT_ROOM * len(self.names):
+            size *= 2
+        if size != len(self._slots):
+            self._slots = np.full(size, -1, dtype=np.int32)
+            start = 0
+        family, low, high = self._known[:, start:]
+        raw = np.stack([low, high], axis=1).astype("<i8").view(np.uint8)
+        slot = self._slot(shards.address_hashes(family, raw))
+        free = self._slots[slot] < 0
+        # The first of those sharing a free place takes it (a later assignment would win).
+        ids = np.arange(start, len(self.names))[free][::-1]
+        self._slots[slot[free][::-1]] = ids
+
+
+_SLOT_ROOM = 64  # slots per address: about one address in 64 finds its place taken
+_MAX_SLOTS = 1 << 20  # 4 MB of table; beyond a million addresses, more go the slow way
 
 
 def _unique_rows(*columns: Array) -> tuple[Array, Array]:

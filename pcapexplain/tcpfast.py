@@ -97,7 +97,7 @@ _HEADER_FIELDS = tuple(Headers.__dataclass_fields__)
 
 
 def _split_part(h: Headers, pairs: int) -> tuple[Array, Array, Array]:
-    """split for headers of whole 4-tuples numbered 0 .. pairs - 1, in any order across them."""
+    """split for headers of whole 4-tuples numbered 0 .. pairs - 1, grouped by 4-tuple."""
     n = len(h.frame)
     flags = h.flags.astype(np.int64)
     seq, ack = h.seq.astype(np.int64), h.ack.astype(np.int64)
@@ -137,31 +137,26 @@ def _split_part(h: Headers, pairs: int) -> tuple[Array, Array, Array]:
 
 class _Neighbours:
     """Per header: the previous header of its flow, the last earlier one of the other flow of
-    its 4-tuple (-1: none), and whether it is its 4-tuple's first. One sort by 4-tuple."""
+    its 4-tuple (-1: none), and whether it is its 4-tuple's first. The headers come grouped by
+    4-tuple, in frame order within each (as split gives them)."""
 
     def __init__(self, pair: Array, flow: Array) -> None:
         n = len(pair)
-        order = stable_order(pair)  # by 4-tuple, frame order within each
-        ordered = pair[order]
+        position = np.arange(n)
         starts = np.ones(n, dtype=bool)
-        starts[1:] = ordered[1:] != ordered[:-1]
-        self.first_of_pair = np.zeros(n, dtype=bool)
-        self.first_of_pair[order[starts]] = True
-        group_start = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
-        direction = flow[order] & 1
+        starts[1:] = pair[1:] != pair[:-1]
+        self.first_of_pair = starts
+        group_start = np.maximum.accumulate(np.where(starts, position, 0))
+        direction = flow & 1
         last = {}
         for d in (0, 1):
-            seen = np.maximum.accumulate(np.where(direction == d, np.arange(n), -1))
+            seen = np.maximum.accumulate(np.where(direction == d, position, -1))
             before = np.concatenate([[-1], seen[:-1]])  # strictly earlier
             before[before < group_start] = -1  # in another 4-tuple: none
             last[d] = before
-        self.previous = np.full(n, -1, dtype=np.int64)
-        self.other = np.full(n, -1, dtype=np.int64)
-        for d in (0, 1):
-            mine = direction == d
-            same, other = last[d][mine], last[1 - d][mine]
-            self.previous[order[mine]] = np.where(same >= 0, order[same], -1)
-            self.other[order[mine]] = np.where(other >= 0, order[other], -1)
+        mine = direction == 1
+        self.previous = np.where(mine, last[1], last[0])
+        self.other = np.where(mine, last[0], last[1])
 
 
 def _plain_shape(

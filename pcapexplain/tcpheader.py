@@ -179,7 +179,11 @@ def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dic
         ),
     )
     mask = keep(located)
-    return f if mask is None else {k: v[mask] for k, v in f.items()}
+    if mask is None:
+        return f
+    # Rows, not the mask, for each column: a mask of scattered rows is many times slower.
+    rows = np.flatnonzero(mask)
+    return {k: np.take(v, rows, axis=0) for k, v in f.items()}
 
 
 # TCP option kinds (RFC 9293 §3.2, RFC 7323, RFC 2018, RFC 7413)
@@ -198,12 +202,12 @@ def _options(head: Array, hlen: Array, limit: Array, reached: Array) -> dict[str
     # The layout of most segments of a timestamped connection: NOP, NOP, timestamps.
     usual = reached & (hlen == 32) & (limit == 32)
     usual &= be(head, 20, 4) == 0x0101080A
-    out["tsval"][usual] = be(head[usual], 24, 4)
+    out["tsval"][usual] = be(head, 24, 4)[usual]  # (a masked matrix is copied byte by byte)
     rows = np.flatnonzero(reached & (hlen > 20) & ~usual)
     pos = np.full(len(rows), 20, dtype=np.int64)
     stop, end = hlen[rows], limit[rows]
     after_eol = np.zeros(len(rows), dtype=bool)
-    opts = head[rows]
+    opts = np.take(head, rows, axis=0)
     while len(rows):
         inside = pos < stop
         marks["cut"][rows[inside & (pos >= end)]] = 1

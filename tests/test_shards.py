@@ -242,7 +242,7 @@ def test_findings_with_every_parameter_are_the_same_in_parts(small: Path) -> Non
 
 def _apart(build: Callable[[int], PacketColumns], first_frames: tuple[int, int]) -> PacketColumns:
     """build(port) for the first client port that puts the two frames' 4-tuples in different
-    parts of two (the split is the same in every run: CRC-32 of the addresses)."""
+    parts of two (the split is the same in every run: a hash of the addresses' bytes)."""
     for port in range(41000, 41200):
         packets = build(port)
         where = shards.split(packets, (), 2)
@@ -383,6 +383,36 @@ def test_port_reuse_keeps_every_incarnation_of_a_4_tuple_in_one_part() -> None:
             shard_run._FORCE_PARTS = None
         assert _in_parts(packets, (), parts) in (whole, None)
     assert shards.split(packets, (), 2).parts == 2
+
+
+def test_a_split_by_printed_addresses_is_the_cut_the_native_reader_makes_from_bytes() -> None:
+    """One rule: the hash of an address's bytes, which split reaches back from its name (IPv4,
+    IPv6, an IPv4-mapped IPv6 address); a name that is no address still gets a fixed part."""
+    import numpy as np
+
+    from pcapexplain import decode
+
+    located = [
+        (4, bytes(12) + bytes([192, 0, 2, 7])),
+        (6, bytes.fromhex("20010db8000000000000000000000001")),
+        (6, bytes(10) + b"\xff\xff" + bytes([10, 0, 0, 1])),
+    ]
+    family = np.array([f for f, _ in located], dtype=np.int64)
+    raw = np.frombuffer(b"".join(r for _, r in located), dtype=np.uint8).reshape(-1, 16)
+    names = [decode.address_text(r, f) for f, r in located]
+    assert names[2] == "::ffff:10.0.0.1"
+    from_bytes = shards.address_hashes(family, raw)
+    ports = np.array([443, 80, 22], dtype=np.int64)
+    for parts in (2, 3, 5):
+        cut = shards.parts_of(from_bytes, ports, from_bytes[::-1], ports[::-1], parts)
+        by_name = shards._part_of(
+            shards._tuple_hashes(names, ports.tolist(), names[::-1], ports[::-1].tolist()), parts
+        )
+        assert cut.tolist() == by_name.tolist()
+    assert len(set(from_bytes.tolist())) == 3
+    odd = shards._tuple_hashes(["client", "server"], [1, 2], ["server", "client"], [2, 1])
+    assert odd[0] == odd[1]  # both directions of one 4-tuple
+    assert odd.tolist() == shards._tuple_hashes(["client"], [1], ["server"], [2]).tolist() * 2
 
 
 def test_merge_numbers_connections_by_first_frame() -> None:
