@@ -298,20 +298,54 @@ def opened_sides(
     return client, server
 
 
-# A four-way close without payload after a plain handshake: the closer's FIN, the other's ACK of
-# it, the other's FIN (acknowledging the first), the closer's ACK of that; the connection's last
-# four rows, with no SYN, FIN or RST between the handshake and them.
-_CLOSING_ROWS = 4
-_CLOSING_FLAGS = (_FIN | _ACK, _ACK, _FIN | _ACK, _ACK)
-_BY_CLOSER = (True, False, False, True)
-_CLOSING_ROLES = (_ROLE_FIN, _ROLE_FIN_ACK, _ROLE_FIN, _ROLE_FIN_ACK)
-# What replay writes for those rows: (closer before, after, the other before, after).
-_CLOSING_STATES = (
-    (_EST, _FW1, _EST, _CW),  # the closer's FIN: _on_fin
-    (_FW1, _FW2, _CW, _CW),  # its ACK: _on_ack
-    (_FW2, _TW, _CW, _LAST_ACK),  # the other's FIN: _on_fin
-    (_TW, _TW, _LAST_ACK, _CLOSED),  # its ACK: _on_ack
+@dataclass(frozen=True, slots=True)
+class _Close:
+    """A close without payload after a plain handshake: the connection's last rows, with no SYN,
+    FIN or RST between the handshake and them."""
+
+    flags: tuple[int, ...]
+    by_closer: tuple[bool, ...]  # which rows the side that sends the first FIN sends
+    roles: tuple[int, ...]
+    # What replay writes for each row: (closer before, after, the other before, after).
+    states: tuple[tuple[int, int, int, int], ...]
+    other_fin: int  # where the other side's FIN is among the rows
+    passed: int  # the state the closer passes through on the other's FIN (UNKNOWN: none)
+
+    @property
+    def acked_by_fin(self) -> bool:
+        """The other's FIN is the first segment to acknowledge the closer's (three-way)."""
+        return self.other_fin == 1
+
+
+# The closer's FIN, the other's ACK of it, the other's FIN (acknowledging the first), the
+# closer's ACK of that.
+_FOUR_WAY = _Close(
+    flags=(_FIN | _ACK, _ACK, _FIN | _ACK, _ACK),
+    by_closer=(True, False, False, True),
+    roles=(_ROLE_FIN, _ROLE_FIN_ACK, _ROLE_FIN, _ROLE_FIN_ACK),
+    states=(
+        (_EST, _FW1, _EST, _CW),  # the closer's FIN: _on_fin
+        (_FW1, _FW2, _CW, _CW),  # its ACK: _on_ack
+        (_FW2, _TW, _CW, _LAST_ACK),  # the other's FIN: _on_fin
+        (_TW, _TW, _LAST_ACK, _CLOSED),  # its ACK: _on_ack
+    ),
+    other_fin=2,
+    passed=_UNK,
 )
+# The closer's FIN, the other's FIN acknowledging it, the closer's ACK of that.
+_THREE_WAY = _Close(
+    flags=(_FIN | _ACK, _FIN | _ACK, _ACK),
+    by_closer=(True, False, True),
+    roles=(_ROLE_FIN, _ROLE_FIN, _ROLE_FIN_ACK),
+    states=(
+        (_EST, _FW1, _EST, _CW),  # the closer's FIN: _on_fin
+        (_FW1, _TW, _CW, _LAST_ACK),  # the other's FIN, acking it: _on_ack, then _on_fin
+        (_TW, _TW, _LAST_ACK, _CLOSED),  # its ACK: _on_ack
+    ),
+    other_fin=1,
+    passed=_FW2,
+)
+_CLOSES = {len(close.flags): close for close in (_FOUR_WAY, _THREE_WAY)}
 
 
 def plain_closings(
@@ -323,30 +357,52 @@ def plain_closings(
     starts: np.ndarray,
 ) -> np.ndarray:
     """Which connections with a plain opening (opened: `plain_openings`) close with a plain
-    four-way close and nothing else; their rows after the handshake written as replay writes
-    them, column-wise (ESTABLISHED on both sides until the close).
+    four-way or three-way close and nothing else, as the count of the close's rows (0: none);
+    their rows after the handshake written as replay writes them, column-wise (ESTABLISHED on
+    both sides until the close).
 
     order and starts: the connections' rows one after another, and where each begins (and the
     end). As for plain_openings, the per-packet replay is the rule (`closed_sides`).
     """
-    begin, end = starts[:-1], starts[1:]
-    closing: np.ndarray = opened & (end - begin >= _OPENING_ROWS + _CLOSING_ROWS)
-    rows = order[np.maximum(end[:, None] - _CLOSING_ROWS + np.arange(_CLOSING_ROWS), 0)]
+    found = np.zeros(len(opened), dtype=np.int64)
     controls = np.concatenate(([0], np.cumsum(((flags & _CONTROL) != 0)[order])))
+    for size, close in _CLOSES.items():  # their flags differ: a connection matches one at most
+        closing = _closings(packets, states, flags, opened, (order, starts, controls), close)
+        found[closing] = size
+    return found
+
+
+def _closings(
+    packets: PacketColumns,
+    states: PacketStates,
+    flags: np.ndarray,
+    opened: np.ndarray,
+    layout: tuple[np.ndarray, np.ndarray, np.ndarray],
+    close: _Close,
+) -> np.ndarray:
+    """plain_closings for one shape of close; layout: order, starts, and the count of rows with
+    SYN, FIN or RST in order before each position."""
+    order, starts, controls = layout
+    size = len(close.flags)
+    begin, end = starts[:-1], starts[1:]
+    closing: np.ndarray = opened & (end - begin >= _OPENING_ROWS + size)
+    rows = order[np.maximum(end[:, None] - size + np.arange(size), 0)]
     low = np.minimum(begin + _OPENING_ROWS, len(order))
-    closing &= controls[np.maximum(end - _CLOSING_ROWS, low)] == controls[low]
-    closing &= ((flags[rows] & _OPENING_FLAGS) == _CLOSING_FLAGS).all(axis=1)
+    closing &= controls[np.maximum(end - size, low)] == controls[low]
+    closing &= ((flags[rows] & _OPENING_FLAGS) == close.flags).all(axis=1)
     closing &= (np.asarray(packets.length, dtype=np.int64)[rows] == 0).all(axis=1)
     direction = np.frombuffer(states.direction, dtype=np.int8)[rows]
-    closing &= ((direction == direction[:, :1]) == _BY_CLOSER).all(axis=1)
+    closing &= ((direction == direction[:, :1]) == close.by_closer).all(axis=1)
     seq = np.asarray(packets.seq, dtype=np.int64)[rows]
     ack = np.asarray(packets.ack, dtype=np.int64)[rows]
-    # segment_end of a FIN without payload: one past its seq. Both FINs are acknowledged.
-    closer_end, other_end = seq_add(seq[:, 0], 1), seq_add(seq[:, 2], 1)
-    closing &= seq_ge(ack[:, 1], closer_end) & seq_ge(ack[:, 2], closer_end)
-    closing &= seq_ge(ack[:, 3], other_end)
-    _write_closings(states, rows[closing], direction[closing, 0] == _TO_SERVER)
-    sizes = (end - begin - _OPENING_ROWS - _CLOSING_ROWS)[closing]
+    # segment_end of a FIN without payload: one past its seq. Both FINs are acknowledged: the
+    # closer's by every row from the other's first, the other's by the rows after its FIN.
+    at = close.other_fin
+    closer_end, other_end = seq_add(seq[:, 0], 1), seq_add(seq[:, at], 1)
+    for k in range(1, size):
+        closing &= seq_ge(ack[:, k], closer_end if k <= at else other_end)
+    _write_closings(states, rows[closing], direction[closing, 0] == _TO_SERVER, close)
+    sizes = (end - begin - _OPENING_ROWS - size)[closing]
     _write_established(states, order, (begin + _OPENING_ROWS)[closing], sizes)
     return closing
 
@@ -364,29 +420,42 @@ def _write_established(
         np.frombuffer(column, dtype=np.int8)[rows] = _EST
 
 
-def _write_closings(states: PacketStates, rows: np.ndarray, by_client: np.ndarray) -> None:
-    """plain_closings' four rows per connection (rows: n × 4; by_client: the client closes)."""
+def _write_closings(
+    states: PacketStates, rows: np.ndarray, by_client: np.ndarray, close: _Close
+) -> None:
+    """_closings' rows per connection (rows: n × the close's; by_client: the client closes)."""
     roles = np.frombuffer(states.role, dtype=np.int8)
-    roles[rows] = _CLOSING_ROLES
-    values = np.array(_CLOSING_STATES, dtype=np.int8)  # 4 rows × (closer b/a, other b/a)
-    by_client = by_client[:, None]
+    roles[rows] = close.roles
+    values = np.array(close.states, dtype=np.int8)  # rows × (closer b/a, other b/a)
+    column = by_client[:, None]
     client = (states.client_before, states.client_after)
     server = (states.server_before, states.server_after)
     for at in range(2):  # before, after
         closer, other = values[:, at], values[:, 2 + at]
-        np.frombuffer(client[at], dtype=np.int8)[rows] = np.where(by_client, closer, other)
-        np.frombuffer(server[at], dtype=np.int8)[rows] = np.where(by_client, other, closer)
+        np.frombuffer(client[at], dtype=np.int8)[rows] = np.where(column, closer, other)
+        np.frombuffer(server[at], dtype=np.int8)[rows] = np.where(column, other, closer)
+    if close.passed != _UNK:  # the closer passed through it on the other's FIN
+        pairs = ((_UNK, close.passed), (close.passed, _UNK))  # (client, server), by by_client
+        fins = rows[:, close.other_fin].tolist()
+        states.passed.update(zip(fins, (pairs[c] for c in by_client.tolist()), strict=True))
 
 
 def closed_sides(
-    packets: PacketColumns, states: PacketStates, conn: Connection, opened: tuple[Side, Side]
+    packets: PacketColumns,
+    states: PacketStates,
+    conn: Connection,
+    opened: tuple[Side, Side],
+    size: int,
 ) -> tuple[Side, Side]:
-    """The two sides at the end of a connection that `plain_closings` took, as replay leaves
-    them: the closer in TIME_WAIT, the other CLOSED, each FIN sent once and acknowledged."""
+    """The two sides at the end of a connection that `plain_closings` took (size: its close's
+    rows), as replay leaves them: the closer in TIME_WAIT, the other CLOSED, each FIN sent once
+    and acknowledged."""
+    close = _CLOSES[size]
     index = conn.packet_index
     count = len(index)
     client, server = opened
-    first_fin, second_fin = index[count - 4], index[count - 2]
+    at = count - size + close.other_fin  # the other's FIN
+    first_fin, second_fin = index[count - size], index[at]
     closer, other = (
         (client, server) if states.direction[first_fin] == _TO_SERVER else (server, client)
     )
@@ -394,7 +463,8 @@ def closed_sides(
         side.fin_row = row
         side.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
         side.fin_sends = side.fin_acks = 1
-    closer.state, closer.state_rows, closer.reached_time_wait = _TW, count - 1, True
+    closer.state, closer.state_rows, closer.reached_time_wait = _TW, at + 1, True
+    closer.acked_by_fin = close.acked_by_fin
     other.state, other.state_rows = _CLOSED, count
     return client, server
 

@@ -86,6 +86,7 @@ def summarise(
     server: Side,
     rows: Iterable[SeenRow] | None = None,
     span: tuple[float, float] | None = None,
+    plain: bool = False,
 ) -> tuple[int, int]:
     """Fill the connection's outcome fields from its replayed rows, but for the options: return
     the rows of the client's SYN and the server's SYN-ACK whose options it takes (-1: none),
@@ -93,9 +94,13 @@ def summarise(
 
     rows, when given, are the rows of packet_index that can add a fact (`SeenRow`): its rows
     with SYN, FIN or RST, its handshake ACKs, and its payload after a FIN; span, when given, is
-    its earliest and latest timestamp.
+    its earliest and latest timestamp; plain: the connection is a plain handshake and a plain
+    four-way or three-way close (`plain_facts`).
     """
-    facts = _gather(packets, states, conn, client, rows)
+    if plain:
+        facts = plain_facts(packets, states, conn, client, server)
+    else:
+        facts = _gather(packets, states, conn, client, rows)
     index = conn.packet_index
     first, last = index[0], index[-1]
     if span is None:
@@ -122,6 +127,23 @@ def summarise(
     conn.half_close = facts.half_close and conn.teardown not in (Teardown.NONE,)
     conn.inferred = _inferred(conn, facts)
     return -1 if facts.syn is None else facts.syn, -1 if facts.synack is None else facts.synack
+
+
+def plain_facts(
+    packets: PacketColumns, states: PacketStates, conn: Connection, client: Side, server: Side
+) -> _Facts:
+    """What `_gather` finds (the rule) in a connection of a plain handshake and a plain close
+    (endpoints.plain_openings, plain_closings), read off its positions and its sides: the SYN,
+    SYN-ACK and handshake ACK first, each side's one FIN (Side.fin_row), no RST and no payload
+    after a FIN. Tests (test_reconstruct_skip) compare the two."""
+    index = conn.packet_index
+    syn, synack = index[0], index[1]
+    facts = _Facts(syn=syn, last_syn=syn, synack=synack, last_synack=synack)
+    facts.synack_acks.add(packets.ack[synack])
+    if states.role[index[2]] == _HS_ACK:  # else none is: later rows keep their plain roles
+        facts.hs_ack = index[2]
+    facts.fins[0], facts.fins[1] = client.fin_row, server.fin_row
+    return facts
 
 
 def _gather(

@@ -133,7 +133,7 @@ def _reconstruct(
         connections.append(conn)
     del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
-    sides = _replay(packets, states, connections, layout, flags)
+    sides, plain = _replay(packets, states, connections, layout, flags)
     summary = _summary_rows(packets, states, layout, flags)
     times = _column(packets.time, np.float64)[layout.order]
     first_times = np.minimum.reduceat(times, layout.starts[:-1]).tolist()
@@ -146,7 +146,9 @@ def _reconstruct(
         span = (first_times[cid], last_times[cid])
         rows_seen = summary.rows[a:b]
         openings.append(
-            outcomes.summarise(packets, states, conn, client_side, server_side, rows_seen, span)
+            outcomes.summarise(
+                packets, states, conn, client_side, server_side, rows_seen, span, plain[cid]
+            )
         )
     outcomes.fill_options(packets, connections, openings)
     outcomes.count(packets, states, connections)
@@ -212,9 +214,9 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
 def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
     """Per row, a code for (address, port) of the sender and of the receiver; and each
     address's code."""
-    names = dict.fromkeys(packets.src)
-    names.update(dict.fromkeys(packets.dst))
-    code = {name: i for i, name in enumerate(names)}
+    # Codes are only compared for equality. A set finds the few distinct names in a third of
+    # the time an insertion-ordered dict takes; sorting them keeps the codes the same run to run.
+    code = {name: i for i, name in enumerate(sorted(set(packets.src).union(packets.dst)))}
     count = len(packets)
     src = np.fromiter(map(code.__getitem__, packets.src), dtype=np.int64, count=count)
     src <<= 16
@@ -406,9 +408,10 @@ def _replay(
     connections: list[Connection],
     layout: _Layout,
     flags: Any,
-) -> list[tuple[endpoints.Side, endpoints.Side]]:
+) -> tuple[list[tuple[endpoints.Side, endpoints.Side]], list[bool]]:
     """Replay every connection, visiting only rows that may change a state, then write the
-    skipped rows' states and the zero-window probes' roles column-wise."""
+    skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides,
+    and whether it is a plain handshake and plain four-way close (`outcomes.plain_facts`)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
@@ -417,6 +420,7 @@ def _replay(
     run_counts: list[int] = []
     sides = []
     plain, closed = _plain_shapes(packets, states, layout, flags)
+    whole = [False] * len(connections)
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
         cid = conn.id
@@ -427,7 +431,8 @@ def _replay(
             syn, synack = conn.packet_index[0], conn.packet_index[1]
             opened = endpoints.opened_sides(p_seq[syn], syn, p_seq[synack], p_ack[synack])
         if opened is not None and closed[cid]:  # and so are all its other rows
-            sides.append(endpoints.closed_sides(packets, states, conn, opened))
+            sides.append(endpoints.closed_sides(packets, states, conn, opened, closed[cid]))
+            whole[cid] = True
         else:
             sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
         every_run += runs
@@ -447,18 +452,19 @@ def _replay(
         _view(states.server_before)[rows] = server
         _view(states.server_after)[rows] = server
     _zero_window_probes(packets, states, connections, layout)
-    return sides
+    return sides, whole
 
 
 def _plain_shapes(
     packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
-) -> tuple[list[bool], list[bool]]:
+) -> tuple[list[bool], list[int]]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
-    whether it then closes with a plain four-way close (`endpoints.plain_closings`), whose rows
-    those write; with _SKIP off, none: the replay visits every row."""
+    whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
+    the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
+    visits every row."""
     count = len(layout.starts) - 1
     if not _SKIP:
-        return [False] * count, [False] * count
+        return [False] * count, [0] * count
     starts = np.asarray(layout.starts, dtype=np.int64)
     last = starts[1:] - 1
     positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])  # first three rows

@@ -103,7 +103,9 @@ def test_hand_built_packet_lists_give_the_same_both_ways() -> None:
 
 @pytest.mark.parametrize("path", SAMPLES, ids=[p.name for p in SAMPLES])
 def test_sample_captures_give_the_same_both_ways(path: Path) -> None:
-    _assert_same(native.load_capture(str(path)).packets)
+    packets = native.load_capture(str(path)).packets
+    _assert_same(packets)
+    assert _plain_facts_checked(packets) == _shortcuts(packets).closed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -119,7 +121,27 @@ def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -
     shortcuts = _shortcuts(packets)
     assert shortcuts.skipped > len(packets) // 2  # the skip does happen
     assert shortcuts.opened > shortcuts.connections // 2  # and the start after a handshake
-    assert shortcuts.closed > shortcuts.connections // 4  # and the plain four-way close
+    assert shortcuts.closed > shortcuts.connections // 4  # and the plain close
+    assert _plain_facts_checked(packets) == shortcuts.closed  # whose facts are read off
+
+
+def _plain_facts_checked(packets: PacketColumns) -> int:
+    """How many connections the summary read off a plain handshake and close
+    (outcomes.plain_facts); each checked against outcomes._gather over every row, the rule."""
+    summarise, checked = outcomes.summarise, []
+
+    def comparing(*args: Any) -> Any:
+        if len(args) > 7 and args[7]:
+            packets, states, conn, client, server = args[:5]
+            got = outcomes.plain_facts(packets, states, conn, client, server)
+            assert got == outcomes._gather(packets, states, conn, client, None), conn.id
+            checked.append(conn.id)
+        return summarise(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(outcomes, "summarise", comparing)
+        reconstructor.reconstruct(packets)
+    return len(checked)
 
 
 @dataclass
@@ -252,6 +274,7 @@ _TAKEN = (
     _data_on_the_handshake_ack,
     _wrapping,
 )
+_TAKEN_AND_CLOSED = (_data_on_the_handshake_ack, _wrapping)  # each ends in a three-way close
 _NOT_TAKEN = (
     _synack_for_another_syn,
     _ack_short_of_the_synack,
@@ -266,7 +289,9 @@ _NOT_TAKEN = (
 def test_openings_near_a_plain_handshake_give_the_same_both_ways(make: Any) -> None:
     packets = make(Conv()).columns()
     _assert_same(packets)
-    assert _shortcuts(packets).opened == (make in _TAKEN)
+    shortcuts = _shortcuts(packets)
+    assert shortcuts.opened == (make in _TAKEN)
+    assert shortcuts.closed == (make in _TAKEN_AND_CLOSED)
 
 
 def _four_way(c: Conv, closer: tuple[str, int], data: int = 1) -> Conv:
@@ -296,6 +321,33 @@ def _closed_at_once(c: Conv) -> Conv:
 
 def _three_way(c: Conv) -> Conv:
     return builders.closed_three_way(c)
+
+
+def _three_way_by_server(c: Conv) -> Conv:
+    c.handshake()
+    c.data(c.server)
+    c.fin(c.server)
+    c.fin(c.client)
+    c.ack(c.server)
+    return c
+
+
+def _three_way_fin_short(c: Conv) -> Conv:
+    builders.closed_three_way(c)
+    c.packets[-2].ack -= 1  # the second FIN does not acknowledge the first
+    return c
+
+
+def _three_way_last_ack_short(c: Conv) -> Conv:
+    builders.closed_three_way(c)
+    c.packets[-1].ack -= 1
+    return c
+
+
+def _three_way_data_on_the_fin(c: Conv) -> Conv:
+    builders.closed_three_way(c)
+    c.packets[-2].length = 10
+    return c
 
 
 def _crossed_fins(c: Conv) -> Conv:
@@ -348,9 +400,11 @@ def _fin_resent(c: Conv) -> Conv:
     return c
 
 
-_CLOSED = (_closed_by_client, _closed_by_server, _closed_at_once)
+_CLOSED = (_closed_by_client, _closed_by_server, _closed_at_once, _three_way, _three_way_by_server)
 _NOT_CLOSED = (
-    _three_way,
+    _three_way_fin_short,
+    _three_way_last_ack_short,
+    _three_way_data_on_the_fin,
     _crossed_fins,
     _second_fin_short,
     _last_ack_short,
@@ -361,7 +415,7 @@ _NOT_CLOSED = (
 
 
 @pytest.mark.parametrize("make", _CLOSED + _NOT_CLOSED, ids=lambda m: m.__name__)
-def test_closings_near_a_plain_four_way_close_give_the_same_both_ways(make: Any) -> None:
+def test_closings_near_a_plain_close_give_the_same_both_ways(make: Any) -> None:
     packets = make(Conv()).columns()
     _assert_same(packets)
     assert _shortcuts(packets).closed == (make in _CLOSED)
@@ -375,7 +429,7 @@ def test_plain_shapes_of_many_connections_give_the_same_both_ways() -> None:
     _assert_same(packets)
     shortcuts = _shortcuts(packets)
     assert shortcuts.opened == len(_TAKEN) + len(_CLOSED) + len(_NOT_CLOSED)
-    assert shortcuts.closed == len(_CLOSED)
+    assert shortcuts.closed == len(_CLOSED) + len(_TAKEN_AND_CLOSED)
 
 
 def test_generated_scenarios_and_their_mutations_give_the_same_both_ways(tmp_path: Path) -> None:
