@@ -22,7 +22,8 @@ Segments a closed port answers (RFC 9293 §3.10.7.1, `closed_port`) belong to no
 change no state.
 
 `replay` is the rule. Most connections have its two plainest shapes: a plain handshake, and
-after it a plain four-way close with nothing else in between that could change a state.
+after it a plain four-way or three-way close with nothing else in between that could change
+a state.
 `plain_openings` and `plain_closings` write those rows column-wise, as replay would, and replay
 goes on after them (tests/test_reconstruct_skip.py compares both ways, row by row and side by side).
 

@@ -10,8 +10,9 @@ Most rows decide nothing: a segment without SYN, FIN or RST changes no grouping 
 incarnation has seen a plain ACK, and no endpoint state while neither side waits for anything.
 Such rows are found with whole-column numpy passes; the loops visit the others only, and the
 skipped rows' outputs are written column-wise, as are those of a connection's plain handshake and
-plain four-way close (`endpoints.plain_openings`, `plain_closings`). `_SKIP = False` makes every
-loop visit every row: the tests compare both ways.
+plain four-way or three-way close (`endpoints.plain_openings`, `plain_closings`), whose summary
+facts are read off their positions (`outcomes.plain_facts`). `_SKIP = False` makes every loop
+visit every row: the tests compare both ways.
 """
 
 from __future__ import annotations
@@ -411,7 +412,7 @@ def _replay(
 ) -> tuple[list[tuple[endpoints.Side, endpoints.Side]], list[bool]]:
     """Replay every connection, visiting only rows that may change a state, then write the
     skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides,
-    and whether it is a plain handshake and plain four-way close (`outcomes.plain_facts`)."""
+    and whether it is a plain handshake and plain close (`outcomes.plain_facts`)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
