@@ -168,6 +168,8 @@ def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
         if all(field is not None for field in fields):
             line = ",".join(field[0] for field in fields if field is not None)
             values = [value for field in fields if field is not None for value in field[1]]
+            if not values:  # every column one value: the same line throughout
+                return [line % ()] * rows
             return list(map(line.__mod__, zip(*values, strict=True)))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -187,6 +189,11 @@ def _fields(column: Sequence[object]) -> Field | None:
     """How row_texts formats a column: a %-format and its argument columns; None when some
     value's text needs quotes (a delimiter, quote or line break in it)."""
     kinds = set(map(type, column))
+    if len(kinds) == 1 and kinds <= _SAME_TEXT and column.count(column[0]) == len(column):
+        # One value throughout (a capture's name, a reader, an option no host sets): its text
+        # goes into the format once, rather than through it on every row.
+        text = _text(column[0])
+        return None if any(c in text for c in _QUOTED) else (text.replace("%", "%%"), [])
     if kinds <= _NO_QUOTES:  # their str has none of those characters
         if kinds <= _FLOAT_OR_NONE and float in kinds:
             return _float_fields(column)
@@ -199,6 +206,8 @@ def _fields(column: Sequence[object]) -> Field | None:
 
 
 _NO_QUOTES = frozenset((int, float, bool, type(None)))
+# Types whose equal values have one text (unlike floats: 0.0 == -0.0; or 1 == True across types).
+_SAME_TEXT = frozenset((int, bool, str, type(None)))
 _QUOTED = ',"\n\r'  # csv.writer quotes a field holding one of them (QUOTE_MINIMAL)
 
 

@@ -207,9 +207,18 @@ _BATCH = 4096  # records per step of flat_rows: its columns stay a few megabytes
 
 
 def _joined_column(column: Sequence[tuple[object, ...]]) -> list[str]:
-    """_joined of each list of a column: lists of plain values (tshark_streams: each list its
-    own) have the values' str joined; others (enums: anomalies, inferred), which repeat, are
-    joined once per distinct list."""
+    """_joined of each list of a column, each list object once: most rows share one (the empty
+    tuple; _slugs' tuples)."""
+    # By identity: the column holds every list, so no id is reused.
+    distinct = dict(zip(map(id, column), column, strict=True))
+    texts = dict(zip(distinct, _joined_lists(list(distinct.values())), strict=True))
+    return list(map(texts.__getitem__, map(id, column)))
+
+
+def _joined_lists(column: Sequence[tuple[object, ...]]) -> list[str]:
+    """_joined of each list: lists of plain values (tshark_streams: each list its own) have the
+    values' str joined; others (enums: anomalies, inferred), which repeat, are joined once per
+    distinct list."""
     if set(map(type, itertools.chain.from_iterable(column))) <= _PLAIN:
         return list(map(" ".join, map(map, itertools.repeat(str), column)))
     # Told apart by the values' identities: an enum member hashes through a Python call
@@ -314,7 +323,10 @@ def _slugs(result: CaptureAnalysis) -> dict[int, tuple[AnomalySlug, ...]]:
     found: dict[int, set[AnomalySlug]] = {}
     for anomaly in result.anomalies:
         found.setdefault(anomaly.connection, set()).add(anomaly.slug)
-    return {cid: tuple(sorted(slugs)) for cid, slugs in found.items()}
+    sorted_slugs = {cid: tuple(sorted(slugs)) for cid, slugs in found.items()}
+    # Equal tuples as one object (one of them), which _joined_column then joins once.
+    shared = {slugs: slugs for slugs in sorted_slugs.values()}
+    return {cid: shared[slugs] for cid, slugs in sorted_slugs.items()}
 
 
 Column = Callable[[Sequence[Connection]], Iterable[Any]]

@@ -177,6 +177,11 @@ class _Float(float):
         ["x" * 40 + ",", "plain"],
         [" leading space", "tab\there"],
         [(1, "a,b"), ("x",)],  # not a plain value: its str
+        ["50%", "50%"],  # one text throughout, put in the line's format: its % kept
+        ["a,b", "a,b"],  # one text throughout that needs quotes
+        [1, True],  # equal values of two types: their own texts
+        [0.0, -0.0],  # equal floats with two texts
+        [None, None],
     ],
 )
 def test_csv_written_by_columns_is_what_csv_writer_writes(column: list[object]) -> None:
