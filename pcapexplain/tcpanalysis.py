@@ -182,14 +182,12 @@ SkipFinder = Callable[[Headers, Array, int], Skips]  # (headers, rows, slice len
 
 
 class _Runs:
-    """Skips of one slice, as plain lists: what the loop reads at every row, and per run (by its
-    first row) all it reads where it enters the run, gathered for every run at once."""
+    """Skips of one slice, as plain lists: where each row's run ends, and per run (by its first
+    row) all the loop reads where it enters the run, gathered for every run at once."""
 
     def __init__(self, skips: Skips, table: Array) -> None:
         self.end: list[int] = skips.end.tolist()
-        self.ta: list[int] = skips.ta.tolist()
-        n = len(self.end)
-        ta = np.asarray(skips.ta, dtype=np.int64)
+        n, ta = len(self.end), skips.ta
         starts = np.flatnonzero(skips.end > 0)
         if len(starts):
             starts = starts[np.append(True, skips.end[starts[1:]] != skips.end[starts[:-1]])]
