@@ -182,20 +182,47 @@ SkipFinder = Callable[[Headers, Array, int], Skips]  # (headers, rows, slice len
 
 
 class _Runs:
-    """Skips of one slice, kept as arrays but for what the loop reads at every row it visits."""
+    """Skips of one slice, as plain lists: where each row's run ends, and per run (by its first
+    row) all the loop reads where it enters the run, gathered for every run at once."""
 
-    def __init__(self, skips: Skips) -> None:
+    def __init__(self, skips: Skips, table: Array) -> None:
         self.end: list[int] = skips.end.tolist()
-        self.ta: list[int] = skips.ta.tolist()
-        # Read where the loop enters a run: the assumed state, and where the run's rows are.
-        self.state = np.concatenate([skips.nextseq, skips.lastack, skips.window], axis=1)
-        self.rows = np.concatenate([skips.last, skips.moved, skips.reset], axis=1)
-        self.duplicates = skips.duplicates
-        self.headroom = skips.headroom
+        n, ta = len(self.end), skips.ta
         starts = np.flatnonzero(skips.end > 0)
-        n = len(skips.end)
-        after = np.searchsorted(starts, np.arange(n), side="right")
-        self.upcoming: list[int] = np.append(starts, n)[after].tolist()  # next skippable row
+        if len(starts):
+            starts = starts[np.append(True, skips.end[starts[1:]] != skips.end[starts[:-1]])]
+        end = skips.end[starts]
+        facts = [skips.nextseq[starts], skips.lastack[starts], skips.window[starts]]
+        facts.append(skips.headroom[starts])
+        for d in (0, 1):
+            last, moved, reset = (a[starts, d] for a in (skips.last, skips.moved, skips.reset))
+            after = reset + 1
+            inside = (reset >= 0) & (after < end)
+            facts += [
+                np.stack([last, moved, reset], axis=1),
+                table[np.maximum(last, 0)][:, _SEQ : _TIME + 1],
+                ta[np.maximum(last, 0)][:, None],
+                table[np.maximum(moved, 0), _TIME][:, None],
+                np.where(inside, skips.duplicates[np.minimum(after, n - 1), d], 0)[:, None],
+                skips.duplicates[starts, d][:, None],
+            ]
+        gathered = np.concatenate(facts, axis=1) if len(starts) else np.zeros((0, 0), np.int64)
+        # first row of a run → nextseq, last ACK, window and headroom of both directions, then
+        # per direction its _DIRECTION facts
+        self.at: dict[int, list[int]] = dict(zip(starts.tolist(), gathered.tolist(), strict=True))
+
+
+_SEQ = 4  # the sequence numbers' column in _slice's table (then ack, seglen, window, time)
+_DIRECTION = 12  # facts per direction of a run: last, moved, reset rows; seq, ack, seglen,
+# window, time of its last; ta of its last; time of moved; duplicates after reset and from k
+
+
+def _numbered(table: Array, at: Array, follow: Array) -> list[list[int]]:
+    """The rows at of _slice's table for _rules, each with its place and follow."""
+    rows: list[list[int]] = np.concatenate(
+        [table[at], at[:, None], follow[:, None]], axis=1
+    ).tolist()
+    return rows
 
 
 def _groups(pair: Array, size: int) -> Iterator[tuple[int, int]]:
@@ -301,37 +328,44 @@ class Analyser:
             dtype=np.int64,
         )
         n = len(rows)
+        streams = [0] * n
         if skips is None:
-            return self._rules(table.tolist())
-        runs = _Runs(skips)
-        streams, printed = [0] * n, runs.ta[:]
-        tups, ends, upcoming = h.pair[rows].tolist(), runs.end, runs.upcoming
-        k = 0
-        while k < n:
-            end = ends[k]
-            if end:  # a skippable row
-                conv = self._current[tups[k]]
-                lagging = self._lagging(conv, runs, k)
-                if lagging >= 0:
-                    self._take_run(conv, runs, table, k, end, lagging)
-                    streams[k:end] = [conv] * (end - k)
-                    k = end
-                    continue
-                # Another state than assumed (most often the max seq to be acked still behind
-                # nextseq after a gap, until a row that ends the run): the run takes the rules.
-                stop = end
-            else:
-                stop = upcoming[k]
-            streams[k:stop], printed[k:stop] = self._rules(table[k:stop].tolist())
-            k = stop
+            printed = [0] * n
+            self._rules(_numbered(table, np.arange(n), np.zeros(n, np.int64)), streams, printed)
+            return streams, printed
+        printed = skips.ta.tolist()
+        runs, tups = _Runs(skips, table), h.pair[rows].tolist()
+
+        def run(k: int) -> None:
+            """The run from row k: its results taken if the state is the one assumed."""
+            conv, facts, end = self._current[tups[k]], runs.at[k], runs.end[k]
+            lagging = self._lagging(conv, facts)
+            if lagging >= 0:
+                self._take_run(conv, facts, table, k, end, lagging)
+                streams[k:end] = [conv] * (end - k)
+                return
+            # Another state than assumed (most often the max seq to be acked still behind
+            # nextseq after a gap, until a row that ends the run): the run takes the rules.
+            at = np.arange(k, end)
+            self._rules(_numbered(table, at, np.zeros(len(at), np.int64)), streams, printed)
+
+        # The rules go over the rows no run holds in one call; each such row says whether a
+        # run starts after it (its row, else 0), and the loop enters that run there.
+        follow = np.zeros(n, dtype=np.int64)
+        follow[:-1] = np.where(skips.end[1:] > 0, np.arange(1, n), 0)
+        if n and runs.end[0]:
+            run(0)
+        cold = np.flatnonzero(skips.end == 0)
+        self._rules(_numbered(table, cold, follow[cold]), streams, printed, run)
         return streams, printed
 
-    def _lagging(self, conv: int, runs: _Runs, k: int) -> int:
-        """-1 unless the state of both flows is what the fast path assumed at row k (nextseq,
-        last ACK and window of either direction, neither flow's last segment a keep-alive, whose
-        duplicate ACK is a keep-alive ACK); then a bit per flow whose max seq to be acked lags
-        behind its nextseq, as far as no ACK of the run goes beyond it (else it is nextseq)."""
-        nextseq0, nextseq1, lastack0, lastack1, window0, window1 = runs.state[k].tolist()
+    def _lagging(self, conv: int, facts: list[int]) -> int:
+        """-1 unless the state of both flows is what the fast path assumed where the run starts
+        (nextseq, last ACK and window of either direction, neither flow's last segment a
+        keep-alive, whose duplicate ACK is a keep-alive ACK); then a bit per flow whose max seq
+        to be acked lags behind its nextseq, as far as no ACK of the run goes beyond it (else
+        it is nextseq). facts: _Runs.at of the run."""
+        nextseq0, nextseq1, lastack0, lastack1, window0, window1, room0, room1 = facts[:8]
         flow = 2 * conv
         if not (
             self._nextseq[flow] == nextseq0
@@ -346,43 +380,43 @@ class Analyser:
         ):
             return -1
         lagging = 0
-        for d in (0, 1):
+        for d, room in ((0, room0), (1, room1)):
             nextseq, maxseq = self._nextseq[flow + d], self._maxseq[flow + d]
             if maxseq != nextseq:
                 lag = (nextseq - maxseq) & _M
-                if not maxseq or lag >= _HALF or lag > runs.headroom[k, d]:
+                if not maxseq or lag >= _HALF or lag > room:
                     return -1  # an ACK of the run would be an ACKed unseen segment
                 lagging |= 1 << d
         return lagging
 
     def _take_run(
-        self, conv: int, runs: _Runs, table: Array, k: int, end: int, lagging: int
+        self, conv: int, facts: list[int], table: Array, k: int, end: int, lagging: int
     ) -> None:
         """The state the rules would leave after the ordinary segments at rows k .. end - 1."""
-        at = runs.rows[k].tolist()
         for d in (0, 1):
             flow = 2 * conv + d
-            last, moved, reset = at[d], at[2 + d], at[4 + d]
+            at = 8 + d * _DIRECTION
+            last, moved, reset, seq, ack, seglen, win, ts, ta, moved_time, dup_reset, dup_k = facts[
+                at : at + _DIRECTION
+            ]
             if last < k:
                 continue  # no segment of this direction from k on
-            _, _, _, _, seq, ack, seglen, win, ts, _, _, _ = table[last].tolist()
             self._nextseq[flow] = (seq + seglen) & _M
             if not lagging >> d & 1:  # else no segment starts at it: it stays behind
                 self._maxseq[flow] = self._nextseq[flow]
             self._window[flow] = win
             self._lastack[flow] = ack
             self._lastack_time[flow] = ts
-            self._last_flags[flow] = runs.ta[last]
+            self._last_flags[flow] = ta
             self._first_ack[flow] = False  # an ACK without SYN
             if moved >= k:
-                self._nextseq_time[flow] = int(table[moved, _TIME])
+                self._nextseq_time[flow] = moved_time
             if reset >= k:  # the count starts again after it
-                after = reset + 1
-                self._dupacks[flow] = int(runs.duplicates[after, d]) if after < end else 0
-            elif runs.duplicates[k, d]:
+                self._dupacks[flow] = dup_reset
+            elif dup_k:
                 count = self._dupacks[flow]
                 count = 1 if count == _STALLED else count + 1
-                self._dupacks[flow] = count + int(runs.duplicates[k, d]) - 1
+                self._dupacks[flow] = count + dup_k - 1
         first_syn = self._last_syn[conv]
         if first_syn and not self._first_rtt[conv]:  # the first ACK after a SYN gives the RTT
             for ts in table[k:end, _TIME].tolist():
@@ -390,21 +424,27 @@ class Analyser:
                 if ts != first_syn:
                     break
 
-    def _rules(self, rows: list[list[int]]) -> tuple[list[int], list[int]]:
-        """The loop of dissect_tcp and tcp_analyze_sequence_number over rows (_slice's table).
+    def _rules(
+        self,
+        rows: list[list[int]],
+        streams: list[int],
+        printed: list[int],
+        run: Callable[[int], None] = lambda k: None,
+    ) -> None:
+        """The loop of dissect_tcp and tcp_analyze_sequence_number over rows (_slice's table,
+        then the row's place i and follow, _numbered): the conversation and printed flags of
+        each go to streams[i] and printed[i]; where follow is set, run(follow) after the row.
 
         The common cases (in-order data, pure ACKs) run inline on local names; the rare ones
         (port reuse, ACKed unseen segments, retransmissions, listed segments) call helpers.
         """
-        streams: list[int] = []
-        printed: list[int] = []
         current = self._current
         base_set, base = self._base_set, self._base
         nextseq_of, nextseq_time, maxseq_of = self._nextseq, self._nextseq_time, self._maxseq
         lastack_of, lastack_time, window_of = self._lastack, self._lastack_time, self._window
         win_scale, first_ack, last_flags = self._win_scale, self._first_ack, self._last_flags
         dupacks, unacked = self._dupacks, self._unacked
-        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big in rows:
+        for frame, tup, d, flags, seq, ack, seglen, win, ts, reach, ws, big, i, follow in rows:
             conv = current.get(tup)
             if conv is None:
                 conv = current[tup] = self._new_conversation(big, frame)
@@ -489,28 +529,25 @@ class Analyser:
                 last_flags[fwd] = ta
                 if unacked[rev]:
                     self._drop_acked(rev, ack)
-            streams.append(conv)  # conversations are numbered in creation order, as tcp.stream
-            if reach < REACH_FLAGS:
-                printed.append(0)  # a bogus header length: dissection stopped after the seq
-                continue
-            if flags & _SYN:
-                if not flags & _ACK:
-                    self._last_syn[conv] = ts
-                first_ack[fwd] = True
-            elif flags & _ACK:
-                first_syn = self._last_syn[conv]
-                if first_syn and not self._first_rtt[conv]:
-                    self._first_rtt[conv] = ts - first_syn
-                first_ack[fwd] = False
-            if reach >= REACH_OPTIONS and ws >= 0:
-                win_scale[fwd] = ws
-            if reach == REACH_ALL:
-                printed.append(ta)
+            streams[i] = conv  # conversations are numbered in creation order, as tcp.stream
+            printed[i] = ta if reach == REACH_ALL else 0
+            # Below REACH_FLAGS, a bogus header length: dissection stopped after the seq.
+            if reach >= REACH_FLAGS:
                 if flags & _SYN:
+                    if not flags & _ACK:
+                        self._last_syn[conv] = ts
+                    first_ack[fwd] = True
+                elif flags & _ACK:
+                    first_syn = self._last_syn[conv]
+                    if first_syn and not self._first_rtt[conv]:
+                        self._first_rtt[conv] = ts - first_syn
+                    first_ack[fwd] = False
+                if reach >= REACH_OPTIONS and ws >= 0:
+                    win_scale[fwd] = ws
+                if reach == REACH_ALL and flags & _SYN:
                     self._verify_window_scaling(fwd, flags & _ACK != 0)
-            else:
-                printed.append(0)
-        return streams, printed
+            if follow:
+                run(follow)
 
     def _syn_on_known_flow(
         self, tup: int, conv: int, d: int, flags: int, seq: int, big: int, frame: int
