@@ -299,6 +299,11 @@ def _four_way(c: Conv, closer: tuple[str, int], data: int = 1) -> Conv:
     for _ in range(data):
         c.data(c.client)
         c.data(c.server)
+    return _close(c, closer)
+
+
+def _close(c: Conv, closer: tuple[str, int]) -> Conv:
+    """c with a four-way close that closer starts."""
     other = c._peer(closer)
     c.fin(closer)
     c.ack(other)
@@ -382,11 +387,7 @@ def _data_on_the_fin(c: Conv) -> Conv:
 def _reset_before_the_close(c: Conv) -> Conv:
     c.handshake()
     c.rst(c.client)
-    c.fin(c.client)
-    c.ack(c.server)
-    c.fin(c.server)
-    c.ack(c.client)
-    return c
+    return _close(c, c.client)
 
 
 def _fin_resent(c: Conv) -> Conv:
