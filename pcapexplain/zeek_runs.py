@@ -88,7 +88,8 @@ def plan(
     tuple_ok = (from_client & (dport == server_port)) | (~from_client & (sport == server_port))
     tuple_ok &= (cport != sport_srv)[owner]
     fits = np.bincount(owner[~tuple_ok], minlength=count) == 0
-    skip = steady(flags, _column(packets.analysis, rows), _column(packets.window, rows))
+    analysis, window = _column(packets.analysis, rows), _column(packets.window, rows)
+    skip = steady(flags, analysis, window)
     skip &= fits[owner]
     if checksums_validated:
         skip &= _column(packets.tcp_checksum, rows) != _BAD
@@ -106,7 +107,9 @@ def plan(
         first = np.ones(len(mine), bool)
         first[1:] = skipped_owner[mine[1:]] != skipped_owner[mine[:-1]]
         skip[skipped[mine[first]]] = False
-    codes = _codes(packets, rows, owner, from_client, flags, length, checksums_validated)
+    codes = _codes(
+        packets, rows, owner, from_client, (flags, length, analysis, window), checksums_validated
+    )
     # Negative lengths (tshark's malformed segments) would make the payload sums, which decide
     # REJ, depend on more than whether a segment carried data.
     shareable = fits & (np.bincount(owner[length < 0], minlength=count) == 0)
@@ -136,17 +139,17 @@ def _codes(
     rows: Array,
     owner: Array,
     from_client: Array,
-    flags: Array,
-    length: Array,
+    columns: tuple[Array, Array, Array, Array],
     checksums_validated: bool,
 ) -> Array:
     """Per row, all that zeek.feed (no timers, no meter) reads of it, short of the values that
     only add to the counters: its side, its SYN/ACK/FIN/RST bits, whether it carries data, the
     analysis verdicts the history reads, a zero window, its checksum verdicts, and, for each of
     its SYN (S or H), FIN and RST, whether it repeats the sequence number (the FIN's end) of that
-    side's previous one: zeek._record notes such a letter again only when the number differs."""
+    side's previous one: zeek._record notes such a letter again only when the number differs.
+    columns: the flags, length, analysis and window columns at rows (plan gathered them)."""
+    flags, length, analysis, window = columns
     code: Array = _FLAG_CODES[flags & _FLAGS_READ]
-    analysis, window = _column(packets.analysis, rows), _column(packets.window, rows)
     code |= from_client * _FROM_CLIENT
     code |= (length > 0) * _LENGTH
     code |= ((analysis & RETRANSMITTED) != 0) * _RESENT
@@ -182,6 +185,13 @@ def _column(column: Sequence[int], rows: Array) -> Array:
     return np.asarray(column)[rows] if len(rows) else np.zeros(0, np.int64)
 
 
+def _running(values: Array) -> Array:
+    """Running totals of values, from 0: sums over [a, b) are totals[b] - totals[a]."""
+    totals = np.zeros(len(values) + 1, np.int64)
+    np.cumsum(values, out=totals[1:])
+    return totals
+
+
 def _events(
     rows: Array,
     bounds: Array,
@@ -204,31 +214,35 @@ def _events(
     following = np.concatenate((skip[1:], [False]))
     starts = np.flatnonzero(skip & (~previous | new_conn[:n]))
     ends = np.flatnonzero(skip & (~following | new_conn[1:])) + 1
-    fed = np.flatnonzero(~skip)
-    # Events at their positions: a fed row is its row, a run is ~number at its first position.
-    at = np.concatenate((fed, starts))
-    value = np.concatenate((rows[fed], ~np.arange(len(starts))))
-    order = stable_order(at)
-    at, value = at[order], value[order]
+    # Events at their positions: a fed row is its row, a run is ~number at its first position
+    # (fed rows and run starts are distinct positions: a mask orders them, no sort needed).
+    event = ~skip
+    event[starts] = True
+    at = np.flatnonzero(event)
     letters = np.bitwise_or.reduceat(code * skip, starts)
-    codes = np.concatenate((codes[fed], RUN | letters))[order]
-
-    def per_run(values: Array) -> Array:
-        """values summed over each run (rows between runs count 0)."""
-        return np.add.reduceat(values * skip, starts)
-
+    value, every_code = rows.copy(), codes.copy()
+    value[starts] = ~np.arange(len(starts))
+    every_code[starts] = RUN | letters
+    # Sums over each run [start, end): differences of running totals (a run holds skipped rows
+    # only).
     client = from_client.astype(np.int64)
+    client_total, bytes_total = _running(client), _running(length)
+    client_bytes_total = _running(length * client)
+    packets = ends - starts
+    client_packets = client_total[ends] - client_total[starts]
+    all_bytes = bytes_total[ends] - bytes_total[starts]
+    client_bytes = client_bytes_total[ends] - client_bytes_total[starts]
     return Plan(
-        events=value.tolist(),
+        events=value[at].tolist(),
         bounds=np.searchsorted(at, bounds).tolist(),
         rows=rows,
         start=starts.tolist(),
         end=ends.tolist(),
         letters=letters.tolist(),
-        client_packets=per_run(client).tolist(),
-        client_bytes=per_run(length * client).tolist(),
-        server_packets=per_run(1 - client).tolist(),
-        server_bytes=per_run(length * (1 - client)).tolist(),
-        codes=codes.astype(EVENT_CODE).tobytes(),
+        client_packets=client_packets.tolist(),
+        client_bytes=client_bytes.tolist(),
+        server_packets=(packets - client_packets).tolist(),
+        server_bytes=(all_bytes - client_bytes).tolist(),
+        codes=every_code[at].astype(EVENT_CODE).tobytes(),
         shareable=shareable.tolist(),
     )
