@@ -120,17 +120,19 @@ _INDEX = attrgetter("packet_index")
 _CLIENT_PORT, _SERVER_PORT = attrgetter("client.port"), attrgetter("server.port")
 
 
-# Bits of a fed row's code (_codes); a skipped run's code is RUN | its letters.
-_FROM_CLIENT, _LENGTH, _RESENT, _LOST, _SHUT = 1 << 4, 1 << 5, 1 << 6, 1 << 7, 1 << 8
-_SAME_SYN, _SAME_FIN, _SAME_RST, _IP_BAD, _TCP_BAD = 1 << 9, 1 << 10, 1 << 11, 1 << 12, 1 << 13
-RUN = 1 << 14
 EVENT_CODE = np.dtype(np.uint16)
+# Bits of a fed row's code (_codes); a skipped run's code is RUN | its letters. Of the codes'
+# type, so that a mask times a bit stays two bytes a row.
+_BIT = [EVENT_CODE.type(1 << k) for k in range(15)]
+_FROM_CLIENT, _LENGTH, _RESENT, _LOST, _SHUT = _BIT[4:9]
+_SAME_SYN, _SAME_FIN, _SAME_RST, _IP_BAD, _TCP_BAD = _BIT[9:14]
+RUN = 1 << 14
 _SYN, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.FIN), int(TcpFlags.RST)
 _FLAG_BITS = ((_SYN, 1), (_ACK, 2), (_FIN, 4), (_RST, 8))
 _FLAGS_READ = _SYN | _ACK | _FIN | _RST
 # Each value of flags & _FLAGS_READ → its bits in a code, by _FLAG_BITS.
 _FLAG_CODES = np.array(
-    [sum(bit for flag, bit in _FLAG_BITS if v & flag) for v in range(_FLAGS_READ + 1)], np.int64
+    [sum(bit for flag, bit in _FLAG_BITS if v & flag) for v in range(_FLAGS_READ + 1)], EVENT_CODE
 )
 
 
@@ -149,7 +151,7 @@ def _codes(
     side's previous one: zeek._record notes such a letter again only when the number differs.
     columns: the flags, length, analysis and window columns at rows (plan gathered them)."""
     flags, length, analysis, window = columns
-    code: Array = _FLAG_CODES[flags & _FLAGS_READ]
+    code: Array = _FLAG_CODES.take(flags & _FLAGS_READ)
     code |= from_client * _FROM_CLIENT
     code |= (length > 0) * _LENGTH
     code |= ((analysis & RETRANSMITTED) != 0) * _RESENT
@@ -161,12 +163,17 @@ def _codes(
         tcp_bad = _column(packets.tcp_checksum, rows) == _BAD
         code |= ip_bad * _IP_BAD | tcp_bad * _TCP_BAD
         noted = ~(ip_bad | tcp_bad)
-    seq = _column(packets.seq, rows)
-    side = owner * 2 + from_client
+    # Only rows with a SYN, FIN or RST that reaches the history can repeat one.
+    control = np.flatnonzero(noted & ((flags & (_SYN | _FIN | _RST)) != 0))
+    flags, length = flags[control], length[control]
+    seq = _column(packets.seq, rows[control])
+    side = owner[control] * 2 + from_client[control]
     ack = (flags & _ACK) != 0
-    code |= _repeats(side * 2 + ack, seq, noted & ((flags & _SYN) != 0)) * _SAME_SYN
-    code |= _repeats(side, seq + length, noted & ((flags & _FIN) != 0)) * _SAME_FIN
-    code |= _repeats(side, seq, noted & ((flags & _RST) != 0)) * _SAME_RST
+    code[control] |= (
+        _repeats(side * 2 + ack, seq, (flags & _SYN) != 0) * _SAME_SYN
+        | _repeats(side, seq + length, (flags & _FIN) != 0) * _SAME_FIN
+        | _repeats(side, seq, (flags & _RST) != 0) * _SAME_RST
+    )
     return code
 
 
@@ -182,14 +189,8 @@ def _repeats(group: Array, value: Array, mask: Array) -> Array:
 
 
 def _column(column: Sequence[int], rows: Array) -> Array:
-    return np.asarray(column)[rows] if len(rows) else np.zeros(0, np.int64)
-
-
-def _running(values: Array) -> Array:
-    """Running totals of values, from 0: sums over [a, b) are totals[b] - totals[a]."""
-    totals = np.zeros(len(values) + 1, np.int64)
-    np.cumsum(values, out=totals[1:])
-    return totals
+    # take: the same values as indexing with rows, in about half the time.
+    return np.asarray(column).take(rows) if len(rows) else np.zeros(0, np.int64)
 
 
 def _events(
@@ -208,30 +209,30 @@ def _events(
             rows.tolist(), np.minimum(bounds, n).tolist(), rows, [], [], [], [], [], [], [],
             codes.astype(EVENT_CODE).tobytes(), shareable.tolist(),
         )  # fmt: skip
+    # The skipped rows, cut into runs where the rows stop being consecutive or a connection
+    # begins: a run's sums are sums over its stretch of the skipped rows alone.
+    skipped = np.flatnonzero(skip)
     new_conn = np.zeros(n + 1, bool)
     new_conn[bounds] = True
-    previous = np.concatenate(([False], skip[:-1]))
-    following = np.concatenate((skip[1:], [False]))
-    starts = np.flatnonzero(skip & (~previous | new_conn[:n]))
-    ends = np.flatnonzero(skip & (~following | new_conn[1:])) + 1
+    breaks = np.ones(len(skipped), bool)
+    breaks[1:] = (skipped[1:] != skipped[:-1] + 1) | new_conn[skipped[1:]]
+    first = np.flatnonzero(breaks)
+    starts = skipped[first]
+    ends = skipped[np.append(first[1:], len(skipped)) - 1] + 1
     # Events at their positions: a fed row is its row, a run is ~number at its first position
     # (fed rows and run starts are distinct positions: a mask orders them, no sort needed).
     event = ~skip
     event[starts] = True
     at = np.flatnonzero(event)
-    letters = np.bitwise_or.reduceat(code * skip, starts)
+    letters = np.bitwise_or.reduceat(code[skipped], first)
     value, every_code = rows.copy(), codes.copy()
     value[starts] = ~np.arange(len(starts))
     every_code[starts] = RUN | letters
-    # Sums over each run [start, end): differences of running totals (a run holds skipped rows
-    # only).
-    client = from_client.astype(np.int64)
-    client_total, bytes_total = _running(client), _running(length)
-    client_bytes_total = _running(length * client)
+    client, run_length = from_client[skipped], length[skipped]
     packets = ends - starts
-    client_packets = client_total[ends] - client_total[starts]
-    all_bytes = bytes_total[ends] - bytes_total[starts]
-    client_bytes = client_bytes_total[ends] - client_bytes_total[starts]
+    client_packets = np.add.reduceat(client, first, dtype=np.int64)
+    all_bytes = np.add.reduceat(run_length, first)
+    client_bytes = np.add.reduceat(run_length * client, first)
     return Plan(
         events=value[at].tolist(),
         bounds=np.searchsorted(at, bounds).tolist(),
