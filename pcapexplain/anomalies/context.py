@@ -124,17 +124,19 @@ def gather_columns(
     first_close = np.full(size, count, dtype=np.int64)
     closers, first = first_of_each(cid[closing])  # rows ascend: the first
     first_close[closers] = closing[first]
-    bad = np.asarray(packets.tcp_checksum, dtype=np.int64) == BAD_CHECKSUM
+    bad = np.asarray(packets.tcp_checksum) == BAD_CHECKSUM  # compared in the column's own type
     mask = (
         (bits != 0)
         | ((flags & _CTRL) != ACK)
         | bad
         | (length > min_mss)
-        | ((length != 0) & (first_close[cid] < np.arange(count)))
+        | ((length != 0) & (first_close.take(cid) < np.arange(count)))
     )
     rows = np.flatnonzero(mask)
-    rows = rows[stable_order(cid[rows])]  # by connection, each in capture order
-    owner = cid[rows]
+    # (take: what indexing with rows gives, in about half the time.)
+    rows = rows[stable_order(cid.take(rows))]  # by connection, each in capture order
+    owner = cid.take(rows)
+    row_flags, row_bits = flags.take(rows), bits.take(rows)
     starts = np.zeros(size + 1, dtype=np.int64)
     np.cumsum(np.bincount(owner, minlength=size), out=starts[1:])
     # OR over each connection's run of rows (the runs are contiguous: rows are by connection).
@@ -142,10 +144,10 @@ def gather_columns(
     seen_flags = np.zeros(size, dtype=np.int64)
     seen_bits = np.zeros(size, dtype=np.int64)
     if len(rows):
-        seen_flags[present] = np.bitwise_or.reduceat(flags[rows], starts[present])
-        seen_bits[present] = np.bitwise_or.reduceat(bits[rows], starts[present])
-    bad_seen = np.bincount(owner[bad[rows]], minlength=size) > 0
-    zero_seen = np.bincount(owner[np.asarray(packets.window)[rows] == 0], minlength=size) > 0
+        seen_flags[present] = np.bitwise_or.reduceat(row_flags, starts[present])
+        seen_bits[present] = np.bitwise_or.reduceat(row_bits, starts[present])
+    bad_seen = np.bincount(owner[bad.take(rows)], minlength=size) > 0
+    zero_seen = np.bincount(owner[np.asarray(packets.window).take(rows) == 0], minlength=size) > 0
     return Gathered(
         rows.tolist(),
         starts.tolist(),
@@ -154,8 +156,8 @@ def gather_columns(
         bad_seen,
         zero_seen,
         row_numbers=rows,
-        row_flags=flags[rows],
-        row_bits=bits[rows],
+        row_flags=row_flags,
+        row_bits=row_bits,
         row_owner=owner,
     )
 

@@ -102,11 +102,15 @@ class _Columns:
     def __init__(
         self, packets: PacketColumns, states: PacketStates, index: Ints, isn: Ints
     ) -> None:
-        self.flags = np.asarray(packets.flags, dtype=np.int64)[index]
-        self.seq = np.asarray(packets.seq, dtype=np.int64)[index]
-        self.length = np.asarray(packets.length, dtype=np.int64)[index]
-        self.direction = np.asarray(states.direction, dtype=np.int64)[index]
-        self.ttl = np.asarray(packets.ttl, dtype=np.int64)[index]
+        def column(values: Sequence[int]) -> Ints:
+            # Gathered first, then widened: no int64 copy of a whole narrow column.
+            return np.asarray(values).take(index).astype(np.int64, copy=False)
+
+        self.flags = column(packets.flags)
+        self.seq = column(packets.seq)
+        self.length = column(packets.length)
+        self.direction = column(states.direction)
+        self.ttl = column(packets.ttl)
         self.isn = isn
 
     def answer(

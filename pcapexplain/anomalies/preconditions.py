@@ -86,8 +86,12 @@ class Facts:
 
         def column(values: Sequence[int], dtype: type[np.integer[Any]] | None = None) -> Any:
             # A view of the column where its type allows it (no copy); small codes stay small.
-            found = np.asarray(values, dtype=dtype)
-            return found if rows is None else found[rows]
+            if rows is None:
+                return np.asarray(values, dtype=dtype)
+            # Gathered first, then widened (no copy of a whole narrow column); take gives what
+            # indexing with rows does, in about half the time.
+            found = np.asarray(values).take(rows)
+            return found if dtype is None else found.astype(dtype, copy=False)
 
         self.cid: Ints = column(states.connection, np.int64)
         self.direction: Codes = column(states.direction)
