@@ -14,6 +14,9 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any, TypeVar
+
+import numpy as np
 
 from pcapexplain.model import (
     AnalysisFlag,
@@ -23,8 +26,9 @@ from pcapexplain.model import (
     PacketStates,
     TcpFlags,
 )
-from pcapexplain.seqspace import seq_gt, seq_sub
+from pcapexplain.seqspace import seq_gt, seq_sub, seq_subs
 
+T = TypeVar("T", int, "np.ndarray[Any, Any]")
 _DUP_ACK = int(AnalysisFlag.DUPLICATE_ACK)
 _SPURIOUS = int(AnalysisFlag.SPURIOUS_RETRANSMISSION)
 DUP_ACK_THRESHOLD = 3  # RFC 5681 §3.2: the third duplicate ACK triggers a fast retransmit
@@ -163,7 +167,7 @@ class _Sent:
             self.base = seq[segments[0]]
         base = self.base
         rows = segments[self.added : stop]
-        offsets = [seq_sub(seq[r], base) for r in rows]
+        offsets = seq_subs(map(seq.__getitem__, rows), base)
         fresh = set(offsets).difference(self.latest)
         self.latest.update(zip(offsets, rows, strict=True))  # a later copy replaces the earlier
         if fresh:
@@ -363,10 +367,19 @@ def _tries_before(
     return -1, tries
 
 
+def may_be_try(flags: T, analysis: T) -> T:
+    """What a try's flags and analysis bits must show (_is_try): a try's bits, no probe's answer,
+    no SYN or RST. The same expression for one packet and for whole columns."""
+    return (  # type: ignore[no-any-return]
+        ((analysis & TRIED_AGAIN) != 0)
+        & ((analysis & _PROBE_ANSWER) == 0)
+        & ((flags & (_SYN | _RST)) == 0)
+    )
+
+
 def _is_try(packets: PacketColumns, states: PacketStates, row: int) -> bool:
     """Data or a FIN sent again (not spuriously), or a keep-alive or zero-window probe."""
-    bits = packets.analysis[row]
-    if not bits & TRIED_AGAIN or bits & _PROBE_ANSWER or packets.flags[row] & (_SYN | _RST):
+    if not may_be_try(packets.flags[row], packets.analysis[row]):
         return False
     if states.role[row] in PROBES:
         return True

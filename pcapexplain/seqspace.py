@@ -9,6 +9,8 @@ sequence or acknowledgment numbers calls these functions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pcapexplain.model import TcpFlags
 
 MOD = 1 << 32  # sequence and acknowledgment numbers are 32 bits (RFC 9293 §3.1)
@@ -33,6 +35,11 @@ def seq_add(seq: int, count: int) -> int:
 def seq_sub(a: int, b: int) -> int:
     """How far a lies ahead of b, from 0 to 2**32 - 1 (b itself is 0)."""
     return (a - b) % MOD
+
+
+def seq_subs(values: Iterable[int], b: int) -> list[int]:
+    """seq_sub(a, b) for each a of values, without a call per value."""
+    return [(a - b) % MOD for a in values]
 
 
 def seq_diff(a: int, b: int) -> int:

@@ -16,12 +16,21 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from pcapexplain import anomalies, native
+from pcapexplain import anomalies, native, retransmission
 from pcapexplain.anomalies import preconditions
 from pcapexplain.anomalies.context import LOOK_BACK, RST, SYN, Check, Context
-from pcapexplain.model import Anomaly, AnomalySlug, Connection, PacketColumns, PacketStates
+from pcapexplain.model import (
+    AnalysisFlag,
+    Anomaly,
+    AnomalySlug,
+    Connection,
+    PacketColumns,
+    PacketStates,
+    TcpFlags,
+)
 from pcapexplain.reconstructor import reconstruct
 from pcapexplain.seqspace import segment_end, seq_gt
 from tests import scenarios, test_anomalies
@@ -224,3 +233,15 @@ def test_next_seq_of_both_directions_in_one_walk_matches_one_at_a_time(tmp_path:
                     assert ctx.next_seq(row, direction) == expected
                     asked += expected is not None
     assert asked > 10_000
+
+
+def test_may_be_try_over_columns_is_its_value_per_packet() -> None:
+    # The stall checks' precondition asks it of whole columns, _is_try of one packet at a time.
+    flag_values = [int(f) for f in TcpFlags] + [0, int(TcpFlags.SYN | TcpFlags.ACK)]
+    bit_values = [int(b) for b in AnalysisFlag] + [0, retransmission.TRIED_AGAIN]
+    pairs = [(f, b) for f in flag_values for b in bit_values]
+    flags = np.array([f for f, _ in pairs], dtype=np.int64)
+    bits = np.array([b for _, b in pairs], dtype=np.int64)
+    each = [bool(retransmission.may_be_try(f, b)) for f, b in pairs]
+    assert retransmission.may_be_try(flags, bits).tolist() == each
+    assert any(each) and not all(each)

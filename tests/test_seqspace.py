@@ -18,6 +18,7 @@ from pcapexplain.seqspace import (
     seq_le,
     seq_lt,
     seq_sub,
+    seq_subs,
 )
 
 TOP = MOD - 1  # the last number before the wrap
@@ -56,6 +57,13 @@ def test_add_sub_and_signed_difference_wrap() -> None:
     assert seq_diff(0, TOP) == 1
     assert seq_diff(TOP, 0) == -1
     assert seq_diff(1 << 31, 0) == -(1 << 31)
+
+
+def test_seq_subs_is_seq_sub_of_each() -> None:
+    values = [0, 1, 5, TOP, 1 << 31, (1 << 31) - 1]
+    for base in (0, 1, TOP, 1 << 31):
+        assert seq_subs(values, base) == [seq_sub(a, base) for a in values]
+    assert seq_subs([], 7) == []
 
 
 @pytest.mark.parametrize(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Iterator
+from operator import attrgetter
 
 import numpy as np
 
 from pcapexplain import closed_port, retransmission
 from pcapexplain.anomalies.context import ACK, RST, SYN, Context, retry_times, side_name
 from pcapexplain.anomalies.preconditions import Facts, Mask, needs
+from pcapexplain.arrays import joined_rows
 from pcapexplain.model import (
     RETRANSMITTED,
     Anomaly,
@@ -264,9 +266,11 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
     """Compare a RST's seq with its receiver's RCV.NXT (the sender's next seq, or the receiver's
     last ack when the sender's last bytes had not arrived)."""
     p, d = ctx.p, ctx.d(rst)
-    acked = ctx.last_ack(1 - d, rst)
     seq = p.seq[rst]
-    if acked is None or seq in (own_next, acked):
+    if seq == own_next:
+        return None, 0  # exactly RCV.NXT, whatever the receiver last acked (no walk for it)
+    acked = ctx.last_ack(1 - d, rst)
+    if acked is None or seq == acked:
         return None, 0
     base = acked
     scale = ctx.c.server_options.wscale if d == Direction.TO_SERVER else ctx.c.client_options.wscale
@@ -279,9 +283,28 @@ def _rst_synchronised(ctx: Context, rst: int, own_next: int) -> tuple[str | None
 
 
 def _tried_twice(f: Facts) -> Mask:
-    """Connections where one side sent two or more retransmissions or probes."""
-    tried = f.by_direction((f.analysis & retransmission.TRIED_AGAIN) != 0)
-    return np.asarray(tried.max(axis=1, initial=0) >= retransmission.MIN_TRIES, dtype=np.bool_)
+    """Connections where one run of one side's packets holds two or more rows that may be tries
+    (retransmission.may_be_try): a stall's tries lie in one such run (_tries_before)."""
+    tried = f.by_direction(retransmission.may_be_try(f.flags, f.analysis))
+    found = np.asarray(tried.max(axis=1, initial=0) >= retransmission.MIN_TRIES, dtype=np.bool_)
+    # Those connections' own packets, one connection after another, cut into runs where the
+    # sender changes or a connection begins.
+    conns = [c for c in f.connections if found[c.id]]
+    if not conns:
+        return found
+    sizes = np.fromiter(map(len, map(attrgetter("packet_index"), conns)), np.int64, len(conns))
+    owner = np.repeat(np.fromiter(map(attrgetter("id"), conns), np.int64, len(conns)), sizes)
+    rows = joined_rows([c.packet_index for c in conns])
+    sender = np.asarray(f.s.direction).take(rows)
+    begins = np.ones(len(rows), dtype=np.bool_)
+    begins[1:] = (sender[1:] != sender[:-1]) | (owner[1:] != owner[:-1])
+    run = np.cumsum(begins) - 1
+    flags, analysis = np.asarray(f.p.flags).take(rows), np.asarray(f.p.analysis).take(rows)
+    tries = retransmission.may_be_try(flags, analysis)
+    enough = np.bincount(run[tries], minlength=int(run[-1]) + 1) >= retransmission.MIN_TRIES
+    found[:] = False
+    found[owner[begins][enough]] = True
+    return found
 
 
 @needs(_tried_twice)
