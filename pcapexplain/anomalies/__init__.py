@@ -27,7 +27,7 @@ from pcapexplain.anomalies.context import (
     Gathered,
     gather_columns,
 )
-from pcapexplain.anomalies.preconditions import PRECONDITIONS, Facts
+from pcapexplain.anomalies.preconditions import PRECONDITIONS, Facts, Mask, Precondition
 from pcapexplain.model import Anomaly, Connection, PacketColumns, PacketStates
 
 __all__ = [
@@ -211,9 +211,12 @@ def _checks_to_run(
         rows=notable.row_numbers,
     )
     codes = np.zeros(size, dtype=np.int64)
+    masks: dict[Precondition, Mask] = {}  # checks that share a precondition ask it once
     for k, check in enumerate(CHECKS):
         precondition = PRECONDITIONS.get(check)
-        codes |= (precondition(facts) if precondition else True) * np.int64(1 << k)
+        if precondition is not None and precondition not in masks:
+            masks[precondition] = precondition(facts)
+        codes |= (masks[precondition] if precondition else True) * np.int64(1 << k)
     ids = list(map(attrgetter("id"), connections))
     mine = codes[ids].tolist()
     by_code = {

@@ -153,24 +153,28 @@ class Facts:
     def client_mss(self) -> Ints:
         return self._summary[:, 3]
 
-    @property
+    @cached_property
     def unknown_length(self) -> Ints:
-        """Segments whose payload length tshark could not tell, both directions."""
-        return self._summary[:, 4]
+        """Segments whose payload length tshark could not tell, both directions: the rows the
+        counters of Connection.to_server and to_client sum (outcomes.count), counted from the
+        column, which is quicker than reading every connection's counters."""
+        unknown = np.flatnonzero(np.asarray(self.p.length_unknown))
+        cid = np.asarray(self.s.connection, dtype=np.int64).take(unknown)
+        return _ints(np.bincount(cid, minlength=self.size)[: self.size])
 
     @property
     def half_close(self) -> Mask:
         """The replay saw a half-close."""
-        return _mask(self._summary[:, 5])
+        return _mask(self._summary[:, 4])
 
     @property
     def icmp_errors(self) -> Ints:
-        return self._summary[:, 6]
+        return self._summary[:, 5]
 
     @property
     def self_connect(self) -> Mask:
         """One address and port at both ends (Connection.self_connect)."""
-        return _mask(self._summary[:, 7])
+        return _mask(self._summary[:, 6])
 
     @cached_property
     def _summary(self) -> Ints:
@@ -193,8 +197,6 @@ class Facts:
             column(map(teardowns.__getitem__, map(id, map(attrgetter("teardown"), conns)))),
             column([m or 0 for m in map(attrgetter("server_options.mss"), conns)]),
             column([m or 0 for m in map(attrgetter("client_options.mss"), conns)]),
-            column(map(attrgetter("to_server.unknown_length"), conns))
-            + column(map(attrgetter("to_client.unknown_length"), conns)),
             column(map(attrgetter("half_close"), conns)),
             column(map(len, map(attrgetter("icmp"), conns))),
             self_connect,

@@ -289,9 +289,10 @@ def _tried_twice(f: Facts) -> Mask:
     found = np.asarray(tried.max(axis=1, initial=0) >= retransmission.MIN_TRIES, dtype=np.bool_)
     # Those connections' own packets, one connection after another, cut into runs where the
     # sender changes or a connection begins.
-    conns = [c for c in f.connections if found[c.id]]
-    if not conns:
+    if not found.any():
         return found
+    listed = found.tolist()
+    conns = [c for c in f.connections if listed[c.id]]
     sizes = np.fromiter(map(len, map(attrgetter("packet_index"), conns)), np.int64, len(conns))
     owner = np.repeat(np.fromiter(map(attrgetter("id"), conns), np.int64, len(conns)), sizes)
     rows = joined_rows([c.packet_index for c in conns])
