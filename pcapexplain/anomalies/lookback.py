@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 import numpy.typing as npt
@@ -56,16 +57,21 @@ def known(
     Within a next(sender) the fold "the later of two ends" is a maximum only where the ends lie
     less than half the sequence space apart; a row whose ends do not is left out, for the walk.
     """
-    by_id = {c.id: c for c in connections}
     cid = np.asarray(states.connection, dtype=np.int64)
     rows_ = np.asarray(rows, dtype=np.int64)
-    rows_ = rows_[np.isin(cid[rows_], list(by_id))] if len(rows_) else rows_
     found = Known()
-    if not _ENABLED or not len(rows_):
+    if not _ENABLED or not len(rows_) or not connections:
+        return found
+    # Connection id → its position in connections (-1: not one of them).
+    ids = np.fromiter(map(attrgetter("id"), connections), np.int64, len(connections))
+    place = np.full(max(int(ids.max()), int(cid.max())) + 1, -1, dtype=np.int64)
+    place[ids] = np.arange(len(ids))
+    rows_ = rows_[place[cid[rows_]] >= 0]
+    if not len(rows_):
         return found
     owners = np.unique(cid[rows_])
     # Each owner's rows, in capture order, one owner after another; rank orders the owners.
-    conns = [by_id[c] for c in owners.tolist()]
+    conns = [connections[k] for k in place[owners].tolist()]
     index = joined_rows([c.packet_index for c in conns])
     rank = np.zeros(int(cid.max()) + 1, dtype=np.int64)
     rank[owners] = np.arange(len(owners))

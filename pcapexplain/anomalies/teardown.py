@@ -76,7 +76,6 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
                 count=len(data),
             )
         final = ctx.c.server_final if y == Direction.TO_CLIENT else ctx.c.client_final
-        acked = ctx.last_ack(y)
         # A side none of whose packets is in the capture may have sent its FIN unseen.
         seen = (ctx.c.to_client if y == Direction.TO_CLIENT else ctx.c.to_server).packets
         if (
@@ -84,7 +83,11 @@ def check_half_close(ctx: Context) -> Iterator[Anomaly]:
             and not ctx.fins(y)
             and not ctx.rsts(y)
             and not ctx.rsts(d)  # the closer's reset ended the CLOSE_WAIT, as the peer's would
-            and (final == TcpState.CLOSE_WAIT or acked is not None and acked == ctx.end(fins[0]))
+            and (
+                final == TcpState.CLOSE_WAIT
+                or (acked := ctx.last_ack(y)) is not None  # walked back for only when asked
+                and acked == ctx.end(fins[0])
+            )
         ):
             yield ctx.make(
                 A.CLOSE_WAIT_LINGERING,
