@@ -82,15 +82,15 @@ def plan(
     sport, dport = _column(packets.sport, rows), _column(packets.dport, rows)
     cport = np.fromiter(map(_CLIENT_PORT, connections), np.int64, count)
     sport_srv = np.fromiter(map(_SERVER_PORT, connections), np.int64, count)
-    from_client = sport == cport[owner]
+    from_client = sport == cport.take(owner)
     # Sides told apart by port alone: connections whose ports cannot tell them feed every row.
-    server_port = sport_srv[owner]
+    server_port = sport_srv.take(owner)
     tuple_ok = (from_client & (dport == server_port)) | (~from_client & (sport == server_port))
     tuple_ok &= (cport != sport_srv)[owner]
     fits = np.bincount(owner[~tuple_ok], minlength=count) == 0
     analysis, window = _column(packets.analysis, rows), _column(packets.window, rows)
     skip = steady(flags, analysis, window)
-    skip &= fits[owner]
+    skip &= fits.take(owner)
     if checksums_validated:
         skip &= _column(packets.tcp_checksum, rows) != _BAD
         skip &= _column(packets.ip_checksum, rows) != _BAD
@@ -101,7 +101,7 @@ def plan(
     code = letter << (~from_client * 2)
     # The first such row of each connection and side records the letter: it is fed.
     skipped = np.flatnonzero(skip)
-    skipped_code, skipped_owner = code[skipped], owner[skipped]
+    skipped_code, skipped_owner = code.take(skipped), owner.take(skipped)
     for bit in (DATA, ACKED, DATA << 2, ACKED << 2):
         mine = np.flatnonzero(skipped_code == bit)
         first = np.ones(len(mine), bool)
@@ -224,11 +224,11 @@ def _events(
     event = ~skip
     event[starts] = True
     at = np.flatnonzero(event)
-    letters = np.bitwise_or.reduceat(code[skipped], first)
+    letters = np.bitwise_or.reduceat(code.take(skipped), first)
     value, every_code = rows.copy(), codes.copy()
     value[starts] = ~np.arange(len(starts))
     every_code[starts] = RUN | letters
-    client, run_length = from_client[skipped], length[skipped]
+    client, run_length = from_client.take(skipped), length.take(skipped)
     packets = ends - starts
     client_packets = np.add.reduceat(client, first, dtype=np.int64)
     all_bytes = np.add.reduceat(run_length, first)
