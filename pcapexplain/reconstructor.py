@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import closed_port, endpoints, icmp, outcomes
+from pcapexplain import arrays, closed_port, endpoints, icmp, outcomes
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -45,6 +45,7 @@ _OPENING = _SYN | _ACK | _RST
 _NOTABLE = _SYN | _FIN | _RST
 _TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 _KEEP_ALIVE, _ZWP = int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE)
+_HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 
 # Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
 WELL_KNOWN_LIMIT = 1024
@@ -134,23 +135,23 @@ def _reconstruct(
         connections.append(conn)
     del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
-    sides, plain = _replay(packets, states, connections, layout, flags)
-    summary = _summary_rows(packets, states, layout, flags)
+    sides, whole = _replay(packets, states, connections, layout, flags)
+    summary = _summary_rows(packets, states, layout, flags, whole)
     times = _column(packets.time, np.float64)[layout.order]
-    first_times = np.minimum.reduceat(times, layout.starts[:-1]).tolist()
-    last_times = np.maximum.reduceat(times, layout.starts[:-1]).tolist()
+    first_times = np.minimum.reduceat(times, layout.starts[:-1])
+    last_times = np.maximum.reduceat(times, layout.starts[:-1])
+    spans = (first_times, last_times)
+    openings = _plain_summaries(packets, states, connections, layout, whole, spans)
+    first_times, last_times = first_times.tolist(), last_times.tolist()
     bounds = summary.bounds
-    openings = []
-    for conn, (client_side, server_side) in zip(connections, sides, strict=True):
+    for conn, sided in zip(connections, sides, strict=True):
+        if sided is None:
+            continue  # summarised column-wise
         cid = conn.id
         a, b = bounds[cid], bounds[cid + 1]
         span = (first_times[cid], last_times[cid])
         rows_seen = summary.rows[a:b]
-        openings.append(
-            outcomes.summarise(
-                packets, states, conn, client_side, server_side, rows_seen, span, plain[cid]
-            )
-        )
+        openings[cid] = outcomes.summarise(packets, states, conn, *sided, rows_seen, span)
     outcomes.fill_options(packets, connections, openings)
     outcomes.count(packets, states, connections)
     return connections, states
@@ -207,7 +208,7 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     owner[by_key] = latest[last_visited]
     del latest, last_visited, by_key
     owner[rows] = own
-    order = np.argsort(owner, kind="stable")
+    order = arrays.stable_order(owner)  # radix passes: owner is dense and small
     starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
     return groups, _Layout(owner, order, starts, sender, addresses)
 
@@ -409,33 +410,34 @@ def _replay(
     connections: list[Connection],
     layout: _Layout,
     flags: Any,
-) -> tuple[list[tuple[endpoints.Side, endpoints.Side]], list[bool]]:
+) -> tuple[list[tuple[endpoints.Side, endpoints.Side] | None], Any]:
     """Replay every connection, visiting only rows that may change a state, then write the
-    skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides,
-    and whether it is a plain handshake and plain close (`outcomes.plain_facts`)."""
+    skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides
+    (None for one whose every row plain_openings and plain_closings wrote: `_plain_shapes`), and
+    per connection the count of its plain close's rows (0: none, and replayed)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
-    sides = []
-    plain, closed = _plain_shapes(packets, states, layout, flags)
-    whole = [False] * len(connections)
+    sides: list[tuple[endpoints.Side, endpoints.Side] | None] = []
+    plain, whole = _plain_shapes(packets, states, layout, flags)
+    closed = whole.tolist()
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
         cid = conn.id
+        if closed[cid]:  # nothing left to replay: outcomes.plain_summaries summarises it
+            sides.append(None)
+            run_counts.append(0)
+            continue
         runs: list[tuple[int, int, int, int]] = []
         controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
         opened = None
         if plain[cid]:  # its handshake's rows are written: the replay starts after them
             syn, synack = conn.packet_index[0], conn.packet_index[1]
             opened = endpoints.opened_sides(p_seq[syn], syn, p_seq[synack], p_ack[synack])
-        if opened is not None and closed[cid]:  # and so are all its other rows
-            sides.append(endpoints.closed_sides(packets, states, conn, opened, closed[cid]))
-            whole[cid] = True
-        else:
-            sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
+        sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
         every_run += runs
         run_counts.append(len(runs))
     if every_run:
@@ -458,20 +460,59 @@ def _replay(
 
 def _plain_shapes(
     packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
-) -> tuple[list[bool], list[int]]:
+) -> tuple[list[bool], Any]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
     whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
     the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
-    visits every row."""
+    visits every row. Only a handshake whose third row is its ACK (not a keep-alive, say) counts
+    for the close: `outcomes.plain_summaries` takes those connections whole."""
     count = len(layout.starts) - 1
     if not _SKIP:
-        return [False] * count, [0] * count
+        return [False] * count, np.zeros(count, dtype=np.int64)
     starts = np.asarray(layout.starts, dtype=np.int64)
     last = starts[1:] - 1
     positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])  # first three rows
-    opened = endpoints.plain_openings(packets, states, flags, layout.order[positions])
-    closed = endpoints.plain_closings(packets, states, flags, opened, layout.order, starts)
-    return opened.tolist(), closed.tolist()
+    rows = layout.order[positions]
+    opened = endpoints.plain_openings(packets, states, flags, rows)
+    acked = opened & (_view(states.role)[rows[:, 2]] == _HS_ACK)
+    closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts)
+    return opened.tolist(), closed
+
+
+def _plain_summaries(
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: list[Connection],
+    layout: _Layout,
+    whole: Any,
+    spans: tuple[Any, Any],
+) -> list[tuple[int, int]]:
+    """Summarise column-wise the connections `_replay` left whole to the plain shapes (whole: their
+    close's row count, 0 for the others); spans: every connection's first and last timestamps.
+    Return every connection's (SYN, SYN-ACK) rows for `outcomes.fill_options`, (-1, -1) for
+    the others, which `outcomes.summarise` gives."""
+    openings = [(-1, -1)] * len(connections)
+    chosen = np.flatnonzero(whole)
+    if not len(chosen):
+        return openings
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    begin, end = starts[:-1][chosen], starts[1:][chosen]
+    handshake = layout.order[begin[:, None] + np.arange(3)]
+    rows = outcomes.PlainRows(
+        syn=handshake[:, 0],
+        synack=handshake[:, 1],
+        hs_ack=handshake[:, 2],
+        closer_fin=layout.order[end - whole[chosen]],  # the close's first row
+        last=layout.order[end - 1],
+        three_way=endpoints.three_way(whole[chosen]),
+        first_time=spans[0][chosen],
+        last_time=spans[1][chosen],
+    )
+    taken = [connections[cid] for cid in chosen.tolist()]
+    found = outcomes.plain_summaries(packets, states, taken, rows)
+    for cid, pair in zip(chosen.tolist(), found, strict=True):
+        openings[cid] = pair
+    return openings
 
 
 def _zero_window_probes(
@@ -499,10 +540,11 @@ class _SummaryRows:
 
 
 def _summary_rows(
-    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any, whole: Any
 ) -> _SummaryRows:
     """Control rows, handshake ACKs, and payload after a FIN: the rows `outcomes._gather`
-    acts on (the others change none of its facts)."""
+    acts on (the others change none of its facts); none of the connections summarised
+    column-wise (whole: `_replay`'s)."""
     order = layout.order
     starts = np.asarray(layout.starts, dtype=np.int64)
     if not _SKIP:
@@ -515,7 +557,8 @@ def _summary_rows(
         del fins
         payload = (_column(packets.length) > 0)[order]
         wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
-        keep = np.flatnonzero(wanted[order] | (after_fin & payload))
+        summarised = np.repeat(whole != 0, np.diff(starts))
+        keep = np.flatnonzero((wanted[order] | (after_fin & payload)) & ~summarised)
     bounds = np.searchsorted(keep, starts).tolist()
     rows = order[keep]
     local = keep - starts[layout.owner[rows]]

@@ -2,7 +2,9 @@
 
 Grouping, replay and summary visit only the rows that can change what they compute and write the
 others column-wise (reconstructor._SKIP), and the replay starts after a plain handshake, whose
-rows endpoints.plain_openings writes column-wise. With the switch off every loop visits every
+rows endpoints.plain_openings writes column-wise; a connection that then closes plainly
+(endpoints.plain_closings) is not replayed, and outcomes.plain_summaries summarises it
+column-wise. With the switch off every loop visits every
 row; both must give the same connections, every per-packet column and the sparse passed/crossed
 maps, on captures rich in what a skip must not swallow: crossed FINs, a FIN resent after its lost
 ACK, simultaneous opens, stale SYN-ACKs, zero-window probes, resets, port reuse.
@@ -30,15 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 _COLUMNS = tuple(f for f in PacketStates.__dataclass_fields__ if f not in ("passed", "crossed"))
 
-Outputs = tuple[list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int], list[Any]]
+Outputs = tuple[
+    list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int], dict[int, Any]
+]
 
 
 def _outputs(packets: PacketColumns, skip: bool) -> Outputs:
-    sides: list[Any] = []  # each connection's endpoint sides as the summary gets them
+    sides: dict[int, Any] = {}  # each connection's endpoint sides as the summary gets them
     summarise = outcomes.summarise
 
     def recording(*args: Any) -> Any:
-        sides.append(args[3:5])
+        sides[args[2].id] = args[3:5]
         return summarise(*args)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -57,7 +61,9 @@ def _assert_same(packets: PacketColumns) -> None:
     for name in _COLUMNS:
         assert fast[1][name] == slow[1][name], name
     assert fast[2:4] == slow[2:4]
-    assert fast[4] == slow[4]
+    # The connections summarised column-wise (outcomes.plain_summaries) have no sides.
+    assert len(slow[4]) == len(slow[0])
+    assert fast[4].items() <= slow[4].items()
 
 
 # --------------------------------------------------------------------- hand-built packet lists
@@ -105,7 +111,7 @@ def test_hand_built_packet_lists_give_the_same_both_ways() -> None:
 def test_sample_captures_give_the_same_both_ways(path: Path) -> None:
     packets = native.load_capture(str(path)).packets
     _assert_same(packets)
-    assert _plain_facts_checked(packets) == _shortcuts(packets).closed
+    assert _plain_summarised(packets) == _shortcuts(packets).closed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -122,39 +128,39 @@ def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -
     assert shortcuts.skipped > len(packets) // 2  # the skip does happen
     assert shortcuts.opened > shortcuts.connections // 2  # and the start after a handshake
     assert shortcuts.closed > shortcuts.connections // 4  # and the plain close
-    assert _plain_facts_checked(packets) == shortcuts.closed  # whose facts are read off
+    assert _plain_summarised(packets) == shortcuts.closed  # whose facts are read off
 
 
-def _plain_facts_checked(packets: PacketColumns) -> int:
-    """How many connections the summary read off a plain handshake and close
-    (outcomes.plain_facts); each checked against outcomes._gather over every row, the rule."""
-    summarise, checked = outcomes.summarise, []
+def _plain_summarised(packets: PacketColumns) -> int:
+    """How many connections the summary took column-wise (outcomes.plain_summaries), each
+    checked against summarise over every row of a replay of every row, the rule."""
+    taken: list[int] = []
+    plain_summaries = outcomes.plain_summaries
 
-    def comparing(*args: Any) -> Any:
-        if len(args) > 7 and args[7]:
-            packets, states, conn, client, server = args[:5]
-            got = outcomes.plain_facts(packets, states, conn, client, server)
-            assert got == outcomes._gather(packets, states, conn, client, None), conn.id
-            checked.append(conn.id)
-        return summarise(*args)
+    def recording(*args: Any) -> Any:
+        taken.extend(conn.id for conn in args[2])
+        return plain_summaries(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outcomes, "summarise", comparing)
-        reconstructor.reconstruct(packets)
-    return len(checked)
+        patch.setattr(outcomes, "plain_summaries", recording)
+        fast, _ = reconstructor.reconstruct(packets)
+    slow = _outputs(packets, False)[0]
+    for cid in taken:
+        assert fast[cid] == slow[cid], cid
+    return len(taken)
 
 
 @dataclass
 class _Shortcuts:
     skipped: int = 0  # rows the replay did not visit
     opened: int = 0  # connections it took after a plain handshake (closed ones too)
-    closed: int = 0  # connections it left whole to plain_closings
+    closed: int = 0  # connections it left whole to plain_closings and plain_summaries
     connections: int = 0
 
 
 def _shortcuts(packets: PacketColumns) -> _Shortcuts:
     found = _Shortcuts()
-    replay, closed_sides = endpoints.replay, endpoints.closed_sides
+    replay, plain_summaries = endpoints.replay, outcomes.plain_summaries
 
     def counting(*args: Any) -> Any:
         found.skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
@@ -164,15 +170,16 @@ def _shortcuts(packets: PacketColumns) -> _Shortcuts:
         return replay(*args)
 
     def closing(*args: Any) -> Any:
-        found.skipped += len(args[2].packet_index)
-        found.opened += 1
-        found.closed += 1
-        found.connections += 1
-        return closed_sides(*args)
+        taken = args[2]
+        found.skipped += sum(len(conn.packet_index) for conn in taken)
+        found.opened += len(taken)
+        found.closed += len(taken)
+        found.connections += len(taken)
+        return plain_summaries(*args)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(endpoints, "replay", counting)
-        patch.setattr(endpoints, "closed_sides", closing)
+        patch.setattr(outcomes, "plain_summaries", closing)
         reconstructor.reconstruct(packets)
     return found
 
