@@ -107,16 +107,15 @@ def _reconstruct(
 ) -> tuple[list[Connection], PacketStates]:
     if not len(packets):
         return [], _blank_states(0)
-    groups, layout = _group(packets)
+    firsts, layout = _group(packets)
     states = _blank_states(len(packets))
-    firsts = [g.first_row for g in groups]
     errors = icmp.match(icmp_errors, packets, firsts) if icmp_errors else {}
     connections = []
     flags = _column(packets.flags)
     opening = _opening_rows(flags, layout)
     every_row = array("l", layout.order.tobytes())  # sliced per connection: no numpy per slice
     known: dict[Side, Endpoint] = {}
-    for cid in range(len(groups)):
+    for cid in range(len(firsts)):
         rows = every_row[layout.starts[cid] : layout.starts[cid + 1]]
         client, server, inferred = _roles(packets, rows, opening[cid], known)
         conn = Connection(
@@ -179,12 +178,14 @@ def _blank_states(count: int) -> PacketStates:
     )
 
 
-def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
-    """Assign each row to an incarnation; both directions of a 4-tuple share one key.
+def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
+    """Assign each row to an incarnation; both directions of a 4-tuple share one key. Return
+    each incarnation's first row, and the layout.
 
     Only a row with SYN, FIN or RST, a 4-tuple's first row, and the first plain ACK after a SYN
     can change the grouping (`_note`, `_is_stale`, `_starts_new`); the loop visits those, and
-    every other row joins the incarnation its 4-tuple has at its position.
+    every other row joins the incarnation its 4-tuple has at its position. A 4-tuple that is
+    one incarnation (`_one_incarnation`, most of them) is not visited at all.
     """
     # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
     sender, receiver, addresses = _endpoint_codes(packets)
@@ -192,25 +193,36 @@ def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
     del receiver
     by_key = np.argsort(key, kind="stable")
     flags = _column(packets.flags)
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key], by_key, packets)])
+    visit, single = _rows_to_visit(key[by_key], flags[by_key], by_key, packets)
+    rows = np.sort(by_key[visit])
     visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
-    groups, own, current = _assign(packets, visited)
-    del flags
+    looped, own, current = _assign(packets, visited)
+    del flags, visit
     del key
     count = len(by_key)
     index: Any = np.int32 if count < 1 << 31 else np.int64
+    # Incarnations are numbered in the order of their first rows, whichever way they were found.
+    alone = np.sort(by_key[single]).astype(index)  # the first rows of one-incarnation 4-tuples
+    found = np.asarray(looped, dtype=index)
+    renumber = np.arange(len(found), dtype=index) + np.searchsorted(alone, found).astype(index)
+    alone_ids = np.arange(len(alone), dtype=index) + np.searchsorted(found, alone).astype(index)
     latest: Any = np.full(count, -1, dtype=index)
-    latest[rows] = current
+    latest[rows] = renumber[np.asarray(current, dtype=np.int64)]
+    latest[alone] = alone_ids
     latest = latest[by_key]
     last_visited = np.where(latest >= 0, np.arange(count, dtype=index), 0).astype(index)
-    np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is visited
+    np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is set
     owner = np.empty(count, dtype=index)
     owner[by_key] = latest[last_visited]
     del latest, last_visited, by_key
-    owner[rows] = own
+    owner[rows] = renumber[np.asarray(own, dtype=np.int64)]
     order = arrays.stable_order(owner)  # radix passes: owner is dense and small
-    starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
-    return groups, _Layout(owner, order, starts, sender, addresses)
+    total = len(found) + len(alone)
+    starts = [0, *np.cumsum(np.bincount(owner, minlength=total)).tolist()]
+    firsts = np.empty(total, dtype=np.int64)
+    firsts[renumber] = found
+    firsts[alone_ids] = alone
+    return firsts.tolist(), _Layout(owner, order, starts, sender, addresses)
 
 
 def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
@@ -242,11 +254,12 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
     return low
 
 
-def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
-    """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see."""
+def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> tuple[Any, Any]:
+    """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see; and the
+    first rows of the 4-tuples it need not see at all, each one incarnation."""
     count = len(keys)
     if not _SKIP:
-        return np.ones(count, dtype=bool)
+        return np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
     first = np.ones(count, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
     visit = first | ((flags & _NOTABLE) != 0)
@@ -263,9 +276,10 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -
     earlier = np.cumsum(fin) - fin
     earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
     visit &= ~(fin & (earlier > 0))
-    # Of a 4-tuple that is one incarnation, the first row, which opens it, is enough.
-    visit &= first | ~_one_incarnation(first, flags, by_key, packets)
-    return visit
+    # A 4-tuple that is one incarnation is the one its first row opens.
+    single = _one_incarnation(first, flags, by_key, packets)
+    visit &= ~single
+    return visit, single & first
 
 
 def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
@@ -303,11 +317,9 @@ class _Visited:
     flags: list[int]
 
 
-def _assign(
-    packets: PacketColumns, visited: _Visited
-) -> tuple[list[_Incarnation], list[int], list[int]]:
-    """The grouping loop over the rows that matter: (incarnations, each row's incarnation, the
-    incarnation its 4-tuple has after it)."""
+def _assign(packets: PacketColumns, visited: _Visited) -> tuple[list[int], list[int], list[int]]:
+    """The grouping loop over the rows that matter: (the first row of each incarnation it
+    makes, each row's incarnation, the incarnation its 4-tuple has after it)."""
     current: dict[int, _Incarnation] = {}
     groups: list[_Incarnation] = []
     own: list[int] = []
@@ -338,7 +350,7 @@ def _assign(
         latest.append(group.id)
         if flags & _NOTABLE or not group.acked:
             _note(group, sender, flags, p_seq[row])
-    return groups, own, latest
+    return [group.first_row for group in groups], own, latest
 
 
 def _is_stale(
