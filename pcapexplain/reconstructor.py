@@ -262,6 +262,18 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -
         return np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
     first = np.ones(count, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
+    # A 4-tuple that is one incarnation is the one its first row opens; nearly every row is in
+    # one, and the other 4-tuples' rows, still together, are looked at alone.
+    single = _one_incarnation(first, flags, by_key, packets)
+    others = np.flatnonzero(~single)
+    visit = np.zeros(count, dtype=bool)
+    visit[others[_rows_that_matter(first[others], flags[others])]] = True
+    return visit, single & first
+
+
+def _rows_that_matter(first: Any, flags: Any) -> Any:
+    """Of rows sorted by 4-tuple (first: a 4-tuple's first row), those that can change the
+    grouping."""
     visit = first | ((flags & _NOTABLE) != 0)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
     opens = first | ((flags & _SYN) != 0)
@@ -276,10 +288,7 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -
     earlier = np.cumsum(fin) - fin
     earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
     visit &= ~(fin & (earlier > 0))
-    # A 4-tuple that is one incarnation is the one its first row opens.
-    single = _one_incarnation(first, flags, by_key, packets)
-    visit &= ~single
-    return visit, single & first
+    return visit
 
 
 def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
@@ -288,24 +297,22 @@ def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns
     SYN is a SYN-ACK, and the first of these acknowledges the SYN. No row then starts another
     (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`, which also never calls a
     SYN-ACK from the SYN's own sender stale: who sent it does not matter here)."""
-    key = np.cumsum(first) - 1
-    opening = flags & _OPENING
     heads = np.flatnonzero(first)
-    whole = opening[heads] == _SYN
+    whole = (flags[heads] & _OPENING) == _SYN
     syns = np.flatnonzero((flags & _SYN) != 0)
+    key = np.searchsorted(heads, syns, side="right") - 1  # each SYN's 4-tuple
     later = ~first[syns]
-    synack = later & (opening[syns] == _SYN | _ACK)
-    whole[key[syns[later & ~synack]]] = False
-    answers = syns[synack]
+    synack = later & ((flags[syns] & _OPENING) == _SYN | _ACK)
+    whole[key[later & ~synack]] = False
+    answers, owner = syns[synack], key[synack]
     if len(answers):
-        owner = key[answers]
-        answers = answers[np.r_[True, owner[1:] != owner[:-1]]]  # each 4-tuple's first
-        owner = key[answers]
+        each = np.r_[True, owner[1:] != owner[:-1]]  # each 4-tuple's first
+        answers, owner = answers[each], owner[each]
         syn, reply = by_key[heads[owner]], by_key[answers]
         seq, ack = np.asarray(packets.seq, np.int64), np.asarray(packets.ack, np.int64)
         answered = acks_syn(ack[reply], seq[syn])
         whole[owner[~answered]] = False
-    return whole[key]
+    return np.repeat(whole, np.diff(heads, append=len(first)))
 
 
 @dataclass(slots=True)
