@@ -356,6 +356,7 @@ def plain_closings(
     opened: np.ndarray,
     order: np.ndarray,
     starts: np.ndarray,
+    controls: np.ndarray,
 ) -> np.ndarray:
     """Which connections with a plain opening (opened: `plain_openings`) close with a plain
     four-way or three-way close and nothing else, as the count of the close's rows (0: none);
@@ -363,10 +364,10 @@ def plain_closings(
     both sides until the close).
 
     order and starts: the connections' rows one after another, and where each begins (and the
-    end). As for plain_openings, the per-packet replay is the rule.
+    end); controls: the positions in order of the rows with SYN, FIN or RST, ascending. As for
+    plain_openings, the per-packet replay is the rule.
     """
     found = np.zeros(len(opened), dtype=np.int64)
-    controls = np.concatenate(([0], np.cumsum(((flags & _CONTROL) != 0)[order])))
     for size, close in _CLOSES.items():  # their flags differ: a connection matches one at most
         closing = _closings(packets, states, flags, opened, (order, starts, controls), close)
         found[closing] = size
@@ -381,15 +382,17 @@ def _closings(
     layout: tuple[np.ndarray, np.ndarray, np.ndarray],
     close: _Close,
 ) -> np.ndarray:
-    """plain_closings for one shape of close; layout: order, starts, and the count of rows with
-    SYN, FIN or RST in order before each position."""
+    """plain_closings for one shape of close; layout: order, starts, and the positions in order
+    of the rows with SYN, FIN or RST."""
     order, starts, controls = layout
     size = len(close.flags)
     begin, end = starts[:-1], starts[1:]
     closing: np.ndarray = opened & (end - begin >= _OPENING_ROWS + size)
     rows = order[np.maximum(end[:, None] - size + np.arange(size), 0)]
     low = np.minimum(begin + _OPENING_ROWS, len(order))
-    closing &= controls[np.maximum(end - size, low)] == controls[low]
+    # No SYN, FIN or RST between the handshake and the close.
+    first_close = np.maximum(end - size, low)
+    closing &= np.searchsorted(controls, first_close) == np.searchsorted(controls, low)
     closing &= ((flags[rows] & _OPENING_FLAGS) == close.flags).all(axis=1)
     closing &= (np.asarray(packets.length, dtype=np.int64)[rows] == 0).all(axis=1)
     direction = np.frombuffer(states.direction, dtype=np.int8)[rows]

@@ -378,8 +378,11 @@ def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
+    values = np.asarray(column)
+    if not values.any():  # as length_unknown nearly always is
+        return [0] * size
     # bincount sums in float64 (exact below 2**53 bytes), ten times faster than np.add.at.
-    sums = np.bincount(key, weights=np.asarray(column, dtype=np.float64), minlength=size)
+    sums = np.bincount(key, weights=values.astype(np.float64), minlength=size)
     found: list[int] = sums.astype(np.int64).tolist()
     return found
 

@@ -225,12 +225,21 @@ def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
     return firsts.tolist(), _Layout(owner, order, starts, sender, addresses)
 
 
+class _Numbering(dict[str, int]):
+    """Numbers names in the order they are first looked up."""
+
+    def __missing__(self, name: str) -> int:
+        number = self[name] = len(self)
+        return number
+
+
 def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
     """Per row, a code for (address, port) of the sender and of the receiver; and each
     address's code."""
-    # Codes are only compared for equality. A set finds the few distinct names in a third of
-    # the time an insertion-ordered dict takes; sorting them keeps the codes the same run to run.
-    code = {name: i for i, name in enumerate(sorted(set(packets.src).union(packets.dst)))}
+    # Codes are only compared for equality. Numbering the few distinct names while mapping
+    # spares the pass over both columns that collecting them first takes; the order in which
+    # they are met is the capture's, so the codes are the same run to run.
+    code = _Numbering()
     count = len(packets)
     src = np.fromiter(map(code.__getitem__, packets.src), dtype=np.int64, count=count)
     src <<= 16
@@ -441,7 +450,7 @@ def _replay(
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
     sides: list[tuple[endpoints.Side, endpoints.Side] | None] = []
-    plain, whole = _plain_shapes(packets, states, layout, flags)
+    plain, whole = _plain_shapes(packets, states, layout, flags, marks)
     closed = whole.tolist()
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
@@ -478,13 +487,14 @@ def _replay(
 
 
 def _plain_shapes(
-    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any, marks: Any
 ) -> tuple[list[bool], Any]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
     whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
     the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
     visits every row. Only a handshake whose third row is its ACK (not a keep-alive, say) counts
-    for the close: `outcomes.plain_summaries` takes those connections whole."""
+    for the close: `outcomes.plain_summaries` takes those connections whole. marks: the positions
+    in layout.order of the rows with SYN, FIN or RST."""
     count = len(layout.starts) - 1
     if not _SKIP:
         return [False] * count, np.zeros(count, dtype=np.int64)
@@ -494,7 +504,7 @@ def _plain_shapes(
     rows = layout.order[positions]
     opened = endpoints.plain_openings(packets, states, flags, rows)
     acked = opened & (_view(states.role)[rows[:, 2]] == _HS_ACK)
-    closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts)
+    closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts, marks)
     return opened.tolist(), closed
 
 
