@@ -191,7 +191,7 @@ def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
     sender, receiver, addresses = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
     del receiver
-    by_key = np.argsort(key, kind="stable")
+    by_key = _key_order(key, packets.stream)
     flags = _column(packets.flags)
     visit, single = _rows_to_visit(key[by_key], flags[by_key], by_key, packets)
     rows = np.sort(by_key[visit])
@@ -261,6 +261,23 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
     low *= width
     low += high
     return low
+
+
+def _key_order(key: Any, stream: Sequence[int]) -> Any:
+    """np.argsort(key, kind="stable"), sorting one key per stream when every stream (the
+    reader's tcp.stream numbers) lies within one 4-tuple, as tshark's do: then the rows are
+    ordered by the rank of their stream's key, a small number radix passes sort fast. Whatever
+    the stream numbers are, the order is the same."""
+    streams = np.asarray(stream, dtype=np.int64)
+    count = len(key)
+    if not _SKIP or not count or streams.min() < 0 or streams.max() >= count:
+        return np.argsort(key, kind="stable")
+    first = np.zeros(int(streams.max()) + 1, dtype=np.int64)
+    first[streams[::-1]] = np.arange(count - 1, -1, -1)  # each stream's first row
+    if not (key[first[streams]] == key).all():  # a stream spans 4-tuples: sort every key
+        return np.argsort(key, kind="stable")
+    rank = np.unique(key[first], return_inverse=True)[1].reshape(-1)
+    return arrays.stable_order(rank[streams])
 
 
 def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> tuple[Any, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import endpoints, native, outcomes, reconstructor
+from pcapexplain import arrays, endpoints, native, outcomes, reconstructor
 from pcapexplain.errors import PcapExplainError
 from pcapexplain.model import Connection, PacketColumns, PacketStates
 from tests import builders, scenarios, test_reconstructor
@@ -495,3 +495,29 @@ def test_pair_keys_are_one_per_4_tuple_in_both_directions_even_past_int32_codes(
         assert keys[:400] == keys[400:]
         pairs = {frozenset(p) for p in ends.tolist()}
         assert len(set(keys)) == len(pairs)
+
+
+def test_key_order_is_the_stable_sort_of_the_keys_whatever_the_stream_numbers() -> None:
+    """_key_order sorts one key per stream when the streams lie within 4-tuples, and every key
+    otherwise: the rows come out in the same order either way."""
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 1 << 40, size=60)[rng.integers(0, 60, size=5000)]
+    tuples = np.unique(keys, return_inverse=True)[1].reshape(-1)
+    # Two streams for some 4-tuples (port reuse), numbered apart from the others'.
+    within = np.where((tuples % 3 == 0) & (np.arange(5000) > 2500), tuples + 60, tuples)
+    spanning = rng.integers(0, 30, size=5000)
+    cases = {"within": within, "spanning": spanning, "zeros": np.zeros(5000, np.int64)}
+    cases |= {"negative": within - 1, "past the rows": within * 1000}
+    sorted_by_stream = []
+    stable_order = arrays.stable_order
+
+    def recording(values: Any) -> Any:
+        sorted_by_stream.append(name)
+        return stable_order(values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrays, "stable_order", recording)
+        for name, streams in cases.items():
+            got = reconstructor._key_order(keys, streams.tolist())
+            assert np.array_equal(got, np.argsort(keys, kind="stable")), name
+    assert sorted_by_stream == ["within"]
