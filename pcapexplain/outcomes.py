@@ -526,7 +526,8 @@ def _options_of(packets: PacketColumns, rows: Sequence[int]) -> list[TcpOptions]
     at = np.asarray(rows, dtype=np.int64)
 
     def column(values: Sequence[int]) -> Any:
-        return np.asarray(values, dtype=np.int64)[at]
+        # Taken in the column's own type first: a byte column is not widened whole.
+        return np.asarray(values)[at].astype(np.int64)
 
     fields = (
         column(packets.mss),
