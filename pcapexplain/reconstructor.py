@@ -80,6 +80,7 @@ class _Layout:
     order: Any  # rows by connection, ascending within each (numpy int64)
     starts: list[int]  # where each connection's rows begin in order, and the end
     endpoint: Any  # sender's endpoint code per row (numpy int64)
+    receiver: Any  # receiver's, until the connections are made (then None)
     addresses: dict[str, int]  # an endpoint's code is its address's here, shifted, | its port
 
 
@@ -113,11 +114,18 @@ def _reconstruct(
     connections = []
     flags = _column(packets.flags)
     opening = _opening_rows(flags, layout)
+    # The row _roles reads first: the opening, else the first; its two endpoints' codes.
+    read = np.where(opening >= 0, opening, layout.order[layout.starts[:-1]])
+    codes = zip(layout.endpoint[read].tolist(), layout.receiver[read].tolist(), strict=True)
+    layout.receiver = None
     every_row = array("l", layout.order.tobytes())  # sliced per connection: no numpy per slice
-    known: dict[Side, Endpoint] = {}
-    for cid in range(len(firsts)):
-        rows = every_row[layout.starts[cid] : layout.starts[cid + 1]]
-        client, server, inferred = _roles(packets, rows, opening[cid], known)
+    known: dict[int, Endpoint] = {}
+    starts = layout.starts
+    for cid, (begin, end, first_syn, pair) in enumerate(
+        zip(starts[:-1], starts[1:], opening.tolist(), codes, strict=True)
+    ):
+        rows = every_row[begin:end]
+        client, server, inferred = _roles(packets, rows, first_syn, known, pair)
         conn = Connection(
             id=cid,
             client=client,
@@ -190,7 +198,6 @@ def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
     # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
     sender, receiver, addresses = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
-    del receiver
     by_key = _key_order(key, packets.stream)
     flags = _column(packets.flags)
     visit, single = _rows_to_visit(key[by_key], flags[by_key], by_key, packets)
@@ -222,7 +229,7 @@ def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
     firsts = np.empty(total, dtype=np.int64)
     firsts[renumber] = found
     firsts[alone_ids] = alone
-    return firsts.tolist(), _Layout(owner, order, starts, sender, addresses)
+    return firsts.tolist(), _Layout(owner, order, starts, sender, receiver, addresses)
 
 
 class _Numbering(dict[str, int]):
@@ -615,7 +622,7 @@ def _summary_rows(
     return _SummaryRows(bounds, list(seen))
 
 
-def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
+def _opening_rows(flags: Any, layout: _Layout) -> Any:
     """Per connection, its first row with SYN and without RST, or -1: the one `_roles` reads."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     positions = np.flatnonzero((((flags & _SYN) != 0) & ((flags & _RST) == 0))[layout.order])
@@ -625,23 +632,27 @@ def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
         inside = positions[at] < starts[1:]  # at the connection's first such row, or past it
         inside &= positions[at] >= starts[:-1]
         found[inside] = layout.order[positions[at[inside]]]
-    rows: list[int] = found.tolist()
-    return rows
+    return found
 
 
 def _roles(
-    packets: PacketColumns, rows: array[int], opening: int, known: dict[Side, Endpoint]
+    packets: PacketColumns,
+    rows: array[int],
+    opening: int,
+    known: dict[int, Endpoint],
+    codes: tuple[int, int],
 ) -> tuple[Endpoint, Endpoint, bool]:
     """(client, server, inferred): the SYN sender is the client; otherwise guess and say so.
 
-    opening is the connection's first row with SYN and without RST (-1 when it has none).
+    opening is the connection's first row with SYN and without RST (-1 when it has none);
+    codes: the endpoint codes of its sender and receiver (else of the first row's).
     """
     if opening >= 0:
-        sender, receiver = _endpoints_of(packets, opening, known)
+        sender, receiver = _endpoints_of(packets, opening, known, codes)
         if not packets.flags[opening] & _ACK:
             return sender, receiver, False
         return receiver, sender, True
-    first, other = _endpoints_of(packets, rows[0], known)
+    first, other = _endpoints_of(packets, rows[0], known, codes)
     prober = closed_port.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
@@ -649,16 +660,16 @@ def _roles(
 
 
 def _endpoints_of(
-    packets: PacketColumns, row: int, known: dict[Side, Endpoint]
+    packets: PacketColumns, row: int, known: dict[int, Endpoint], codes: tuple[int, int]
 ) -> tuple[Endpoint, Endpoint]:
-    """The row's sender and receiver; one Endpoint per (address, port), shared (it is frozen)."""
-    sender = (packets.src[row], packets.sport[row])
-    receiver = (packets.dst[row], packets.dport[row])
-    # An Endpoint is always true: setdefault builds one only for a side not seen yet.
-    return (
-        known.get(sender) or known.setdefault(sender, Endpoint(*sender)),
-        known.get(receiver) or known.setdefault(receiver, Endpoint(*receiver)),
-    )
+    """The row's sender and receiver (codes: their endpoint codes, the keys of known); one
+    Endpoint per (address, port), shared (it is frozen)."""
+    sender, receiver = known.get(codes[0]), known.get(codes[1])
+    if sender is None:
+        sender = known[codes[0]] = Endpoint(packets.src[row], packets.sport[row])
+    if receiver is None:
+        receiver = known[codes[1]] = Endpoint(packets.dst[row], packets.dport[row])
+    return sender, receiver
 
 
 def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:
