@@ -600,18 +600,22 @@ def _summary_rows(
     column-wise (whole: `_replay`'s)."""
     order = layout.order
     starts = np.asarray(layout.starts, dtype=np.int64)
-    if not _SKIP:
-        keep = np.arange(len(order))
-    else:
-        fin = ((flags & _FIN) != 0)[order]
+    # Positions in order of the rows of the connections summarise reads.
+    taken = np.flatnonzero(np.repeat(whole == 0, np.diff(starts)))
+    if _SKIP and len(taken):
+        rows = order[taken]
+        within = np.searchsorted(taken, starts)  # where each connection's rows begin in taken
+        fin = (flags[rows] & _FIN) != 0
         fins = np.cumsum(fin, dtype=np.int32 if len(fin) < 1 << 31 else np.int64)
-        earlier = (fins - fin)[starts[:-1]]  # FINs before each connection's first row
-        after_fin = fins > np.repeat(earlier, np.diff(starts))
+        # FINs before each connection's first row (a connection without rows here: any).
+        earlier = (fins - fin)[np.minimum(within[:-1], len(fin) - 1)]
+        after_fin = fins > np.repeat(earlier, np.diff(within))
         del fins
-        payload = (_column(packets.length) > 0)[order]
-        wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
-        summarised = np.repeat(whole != 0, np.diff(starts))
-        keep = np.flatnonzero((wanted[order] | (after_fin & payload)) & ~summarised)
+        payload = _column(packets.length)[rows] > 0
+        wanted = (_view(states.role)[rows] == _HS_ACK) | ((flags[rows] & _NOTABLE) != 0)
+        keep = taken[wanted | (after_fin & payload)]
+    else:
+        keep = taken
     bounds = np.searchsorted(keep, starts).tolist()
     rows = order[keep]
     local = keep - starts[layout.owner[rows]]
