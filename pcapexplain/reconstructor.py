@@ -469,12 +469,13 @@ def _replay(
     per connection the count of its plain close's rows (0: none, and replayed)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
+    plain, whole = _plain_shapes(packets, states, layout, flags, marks)
+    marks = marks[np.repeat(whole == 0, np.diff(starts))[marks]]  # of the connections replayed
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
     sides: list[tuple[endpoints.Side, endpoints.Side] | None] = []
-    plain, whole = _plain_shapes(packets, states, layout, flags, marks)
     closed = whole.tolist()
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
