@@ -10,8 +10,8 @@ Most rows decide nothing: a segment without SYN, FIN or RST changes no grouping 
 incarnation has seen a plain ACK, and no endpoint state while neither side waits for anything.
 Such rows are found with whole-column numpy passes; the loops visit the others only, and the
 skipped rows' outputs are written column-wise, as are those of a connection's plain handshake and
-plain four-way or three-way close (`endpoints.plain_openings`, `plain_closings`), whose summary
-facts are read off their positions (`outcomes.plain_facts`). `_SKIP = False` makes every loop
+plain four-way or three-way close (`endpoints.plain_openings`, `plain_closings`); a connection of
+both is summarised column-wise too (`outcomes.plain_summaries`). `_SKIP = False` makes every loop
 visit every row: the tests compare both ways.
 """
 
