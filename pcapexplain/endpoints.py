@@ -356,6 +356,7 @@ def plain_closings(
     opened: np.ndarray,
     order: np.ndarray,
     starts: np.ndarray,
+    controls: np.ndarray,
 ) -> np.ndarray:
     """Which connections with a plain opening (opened: `plain_openings`) close with a plain
     four-way or three-way close and nothing else, as the count of the close's rows (0: none);
@@ -363,10 +364,10 @@ def plain_closings(
     both sides until the close).
 
     order and starts: the connections' rows one after another, and where each begins (and the
-    end). As for plain_openings, the per-packet replay is the rule (`closed_sides`).
+    end); controls: the positions in order of the rows with SYN, FIN or RST, ascending. As for
+    plain_openings, the per-packet replay is the rule.
     """
     found = np.zeros(len(opened), dtype=np.int64)
-    controls = np.concatenate(([0], np.cumsum(((flags & _CONTROL) != 0)[order])))
     for size, close in _CLOSES.items():  # their flags differ: a connection matches one at most
         closing = _closings(packets, states, flags, opened, (order, starts, controls), close)
         found[closing] = size
@@ -381,15 +382,17 @@ def _closings(
     layout: tuple[np.ndarray, np.ndarray, np.ndarray],
     close: _Close,
 ) -> np.ndarray:
-    """plain_closings for one shape of close; layout: order, starts, and the count of rows with
-    SYN, FIN or RST in order before each position."""
+    """plain_closings for one shape of close; layout: order, starts, and the positions in order
+    of the rows with SYN, FIN or RST."""
     order, starts, controls = layout
     size = len(close.flags)
     begin, end = starts[:-1], starts[1:]
     closing: np.ndarray = opened & (end - begin >= _OPENING_ROWS + size)
     rows = order[np.maximum(end[:, None] - size + np.arange(size), 0)]
     low = np.minimum(begin + _OPENING_ROWS, len(order))
-    closing &= controls[np.maximum(end - size, low)] == controls[low]
+    # No SYN, FIN or RST between the handshake and the close.
+    first_close = np.maximum(end - size, low)
+    closing &= np.searchsorted(controls, first_close) == np.searchsorted(controls, low)
     closing &= ((flags[rows] & _OPENING_FLAGS) == close.flags).all(axis=1)
     closing &= (np.asarray(packets.length, dtype=np.int64)[rows] == 0).all(axis=1)
     direction = np.frombuffer(states.direction, dtype=np.int8)[rows]
@@ -441,33 +444,14 @@ def _write_closings(
         states.passed.update(zip(fins, (pairs[c] for c in by_client.tolist()), strict=True))
 
 
-def closed_sides(
-    packets: PacketColumns,
-    states: PacketStates,
-    conn: Connection,
-    opened: tuple[Side, Side],
-    size: int,
-) -> tuple[Side, Side]:
-    """The two sides at the end of a connection that `plain_closings` took (size: its close's
-    rows), as replay leaves them: the closer in TIME_WAIT, the other CLOSED, each FIN sent once
-    and acknowledged."""
-    close = _CLOSES[size]
-    index = conn.packet_index
-    count = len(index)
-    client, server = opened
-    at = count - size + close.other_fin  # the other's FIN
-    first_fin, second_fin = index[count - size], index[at]
-    closer, other = (
-        (client, server) if states.direction[first_fin] == _TO_SERVER else (server, client)
-    )
-    for side, row in ((closer, first_fin), (other, second_fin)):
-        side.fin_row = row
-        side.fin_end = segment_end(packets.seq[row], packets.length[row], packets.flags[row])
-        side.fin_sends = side.fin_acks = 1
-    closer.state, closer.state_rows, closer.reached_time_wait = _TW, at + 1, True
-    closer.acked_by_fin = close.acked_by_fin
-    other.state, other.state_rows = _CLOSED, count
-    return client, server
+def three_way(sizes: np.ndarray) -> np.ndarray:
+    """Which of plain_closings' closes (sizes: their row counts) are three-way: the other side's
+    FIN is the first segment to acknowledge the closer's (replay's Side.acked_by_fin)."""
+    table = np.zeros(max(_CLOSES) + 1, dtype=bool)
+    for size, close in _CLOSES.items():
+        table[size] = close.acked_by_fin
+    found: np.ndarray = table[sizes]
+    return found
 
 
 def _replay_stray(

@@ -86,7 +86,6 @@ def summarise(
     server: Side,
     rows: Iterable[SeenRow] | None = None,
     span: tuple[float, float] | None = None,
-    plain: bool = False,
 ) -> tuple[int, int]:
     """Fill the connection's outcome fields from its replayed rows, but for the options: return
     the rows of the client's SYN and the server's SYN-ACK whose options it takes (-1: none),
@@ -94,13 +93,9 @@ def summarise(
 
     rows, when given, are the rows of packet_index that can add a fact (`SeenRow`): its rows
     with SYN, FIN or RST, its handshake ACKs, and its payload after a FIN; span, when given, is
-    its earliest and latest timestamp; plain: the connection is a plain handshake and a plain
-    four-way or three-way close (`plain_facts`).
+    its earliest and latest timestamp.
     """
-    if plain:
-        facts = plain_facts(packets, states, conn, client, server)
-    else:
-        facts = _gather(packets, states, conn, client, rows)
+    facts = _gather(packets, states, conn, client, rows)
     index = conn.packet_index
     first, last = index[0], index[-1]
     if span is None:
@@ -129,21 +124,76 @@ def summarise(
     return -1 if facts.syn is None else facts.syn, -1 if facts.synack is None else facts.synack
 
 
-def plain_facts(
-    packets: PacketColumns, states: PacketStates, conn: Connection, client: Side, server: Side
-) -> _Facts:
-    """What `_gather` finds (the rule) in a connection of a plain handshake and a plain close
-    (endpoints.plain_openings, plain_closings), read off its positions and its sides: the SYN,
-    SYN-ACK and handshake ACK first, each side's one FIN (Side.fin_row), no RST and no payload
-    after a FIN. Tests (test_reconstruct_skip) compare the two."""
-    index = conn.packet_index
-    syn, synack = index[0], index[1]
-    facts = _Facts(syn=syn, last_syn=syn, synack=synack, last_synack=synack)
-    facts.synack_acks.add(packets.ack[synack])
-    if states.role[index[2]] == _HS_ACK:  # else none is: later rows keep their plain roles
-        facts.hs_ack = index[2]
-    facts.fins[0], facts.fins[1] = client.fin_row, server.fin_row
-    return facts
+@dataclass(frozen=True, slots=True)
+class PlainRows:
+    """Rows of connections of a plain handshake, its third row the handshake ACK, and a plain
+    close (endpoints.plain_openings, plain_closings), one entry per connection (numpy arrays)."""
+
+    syn: Any
+    synack: Any
+    hs_ack: Any
+    closer_fin: Any  # the first FIN
+    last: Any
+    three_way: Any  # bool: the close is three-way (endpoints.three_way)
+    first_time: Any  # the connection's earliest and latest timestamps
+    last_time: Any
+
+
+def plain_summaries(
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: Sequence[Connection],
+    rows: PlainRows,
+) -> list[tuple[int, int]]:
+    """What summarise (the rule) finds in connections whose every row the plain shapes wrote,
+    column-wise; each one's (SYN, SYN-ACK) rows, for fill_options.
+
+    Their shape fixes every verdict: the handshake is complete, no RST, no data after a FIN;
+    the side that sent the first FIN closed first and ends in TIME_WAIT; the client sent the
+    SYN, so nothing is inferred. Only the times, numbers and closer vary. Tests
+    (test_reconstruct_skip) compare with summarise over every row.
+    """
+    time = np.asarray(packets.time, dtype=np.float64)
+    seq = np.asarray(packets.seq, dtype=np.int64)
+    frame = np.asarray(packets.frame, dtype=np.int64)
+    direction = np.frombuffer(states.direction, dtype=np.int8)
+    closers = (Closer.SERVER, Closer.CLIENT)
+    teardowns = (Teardown.FOUR_WAY, Teardown.THREE_WAY)
+    complete, locate = Handshake.COMPLETE, vantage.locate
+    client_after = np.frombuffer(states.client_after, dtype=np.int8)[rows.last].tolist()
+    server_after = np.frombuffer(states.server_after, dtype=np.int8)[rows.last].tolist()
+    columns = zip(
+        connections,
+        _not_negative(time[rows.synack] - time[rows.syn]).tolist(),  # _rtts
+        _not_negative(time[rows.hs_ack] - time[rows.synack]).tolist(),
+        seq[rows.syn].tolist(),
+        seq[rows.synack].tolist(),
+        frame[rows.syn].tolist(),
+        frame[rows.last].tolist(),
+        rows.first_time.tolist(),
+        rows.last_time.tolist(),
+        (direction[rows.closer_fin] == _TO_SERVER).tolist(),
+        rows.three_way.tolist(),
+        client_after,
+        server_after,
+        strict=True,
+    )
+    for conn, rtt_syn, rtt_ack, c_isn, s_isn, first, last, t0, t1, client, three, c, s in columns:
+        conn.first_time, conn.last_time, conn.first_frame, conn.last_frame = t0, t1, first, last
+        conn.client_isn, conn.server_isn = c_isn, s_isn
+        conn.client_final, conn.server_final = _STATES[c], _STATES[s]
+        conn.rtt_syn_synack, conn.rtt_synack_ack = rtt_syn, rtt_ack
+        conn.handshake = complete
+        conn.vantage = locate(complete, rtt_syn, rtt_ack)
+        conn.teardown = teardowns[three]
+        conn.closed_first = conn.time_wait = closers[client]  # the client sent the first FIN
+        # half_close and inferred keep their defaults: False, ().
+    return list(zip(rows.syn.tolist(), rows.synack.tolist(), strict=True))
+
+
+def _not_negative(durations: Any) -> Any:
+    """max(duration, 0.0) of each, as _rtts takes it (a NaN stays)."""
+    return np.where(durations < 0.0, 0.0, durations)
 
 
 def _gather(
@@ -328,8 +378,11 @@ def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:
 
 
 def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
+    values = np.asarray(column)
+    if not values.any():  # as length_unknown nearly always is
+        return [0] * size
     # bincount sums in float64 (exact below 2**53 bytes), ten times faster than np.add.at.
-    sums = np.bincount(key, weights=np.asarray(column, dtype=np.float64), minlength=size)
+    sums = np.bincount(key, weights=values.astype(np.float64), minlength=size)
     found: list[int] = sums.astype(np.int64).tolist()
     return found
 
@@ -473,7 +526,8 @@ def _options_of(packets: PacketColumns, rows: Sequence[int]) -> list[TcpOptions]
     at = np.asarray(rows, dtype=np.int64)
 
     def column(values: Sequence[int]) -> Any:
-        return np.asarray(values, dtype=np.int64)[at]
+        # Taken in the column's own type first: a byte column is not widened whole.
+        return np.asarray(values)[at].astype(np.int64)
 
     fields = (
         column(packets.mss),

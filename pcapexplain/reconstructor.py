@@ -10,8 +10,8 @@ Most rows decide nothing: a segment without SYN, FIN or RST changes no grouping 
 incarnation has seen a plain ACK, and no endpoint state while neither side waits for anything.
 Such rows are found with whole-column numpy passes; the loops visit the others only, and the
 skipped rows' outputs are written column-wise, as are those of a connection's plain handshake and
-plain four-way or three-way close (`endpoints.plain_openings`, `plain_closings`), whose summary
-facts are read off their positions (`outcomes.plain_facts`). `_SKIP = False` makes every loop
+plain four-way or three-way close (`endpoints.plain_openings`, `plain_closings`); a connection of
+both is summarised column-wise too (`outcomes.plain_summaries`). `_SKIP = False` makes every loop
 visit every row: the tests compare both ways.
 """
 
@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import closed_port, endpoints, icmp, outcomes
+from pcapexplain import arrays, closed_port, endpoints, icmp, outcomes
 from pcapexplain.model import (
     Connection,
     Direction,
@@ -45,6 +45,7 @@ _OPENING = _SYN | _ACK | _RST
 _NOTABLE = _SYN | _FIN | _RST
 _TO_SERVER, _TO_CLIENT = int(Direction.TO_SERVER), int(Direction.TO_CLIENT)
 _KEEP_ALIVE, _ZWP = int(PacketRole.KEEP_ALIVE), int(PacketRole.ZERO_WINDOW_PROBE)
+_HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 
 # Where a SYN cannot say who the client is: IANA well-known ports, then the ephemeral range.
 WELL_KNOWN_LIMIT = 1024
@@ -79,6 +80,7 @@ class _Layout:
     order: Any  # rows by connection, ascending within each (numpy int64)
     starts: list[int]  # where each connection's rows begin in order, and the end
     endpoint: Any  # sender's endpoint code per row (numpy int64)
+    receiver: Any  # receiver's, until the connections are made (then None)
     addresses: dict[str, int]  # an endpoint's code is its address's here, shifted, | its port
 
 
@@ -106,18 +108,24 @@ def _reconstruct(
 ) -> tuple[list[Connection], PacketStates]:
     if not len(packets):
         return [], _blank_states(0)
-    groups, layout = _group(packets)
+    firsts, layout = _group(packets)
     states = _blank_states(len(packets))
-    firsts = [g.first_row for g in groups]
     errors = icmp.match(icmp_errors, packets, firsts) if icmp_errors else {}
     connections = []
     flags = _column(packets.flags)
     opening = _opening_rows(flags, layout)
+    # The row _roles reads first: the opening, else the first; its two endpoints' codes.
+    read = np.where(opening >= 0, opening, layout.order[layout.starts[:-1]])
+    codes = zip(layout.endpoint[read].tolist(), layout.receiver[read].tolist(), strict=True)
+    layout.receiver = None
     every_row = array("l", layout.order.tobytes())  # sliced per connection: no numpy per slice
-    known: dict[Side, Endpoint] = {}
-    for cid in range(len(groups)):
-        rows = every_row[layout.starts[cid] : layout.starts[cid + 1]]
-        client, server, inferred = _roles(packets, rows, opening[cid], known)
+    known: dict[int, Endpoint] = {}
+    starts = layout.starts
+    for cid, (begin, end, first_syn, pair) in enumerate(
+        zip(starts[:-1], starts[1:], opening.tolist(), codes, strict=True)
+    ):
+        rows = every_row[begin:end]
+        client, server, inferred = _roles(packets, rows, first_syn, known, pair)
         conn = Connection(
             id=cid,
             client=client,
@@ -134,23 +142,23 @@ def _reconstruct(
         connections.append(conn)
     del every_row  # each connection holds a copy of its slice
     _fill_outline(packets, states, connections, layout)
-    sides, plain = _replay(packets, states, connections, layout, flags)
-    summary = _summary_rows(packets, states, layout, flags)
+    sides, whole = _replay(packets, states, connections, layout, flags)
+    summary = _summary_rows(packets, states, layout, flags, whole)
     times = _column(packets.time, np.float64)[layout.order]
-    first_times = np.minimum.reduceat(times, layout.starts[:-1]).tolist()
-    last_times = np.maximum.reduceat(times, layout.starts[:-1]).tolist()
+    first_times = np.minimum.reduceat(times, layout.starts[:-1])
+    last_times = np.maximum.reduceat(times, layout.starts[:-1])
+    spans = (first_times, last_times)
+    openings = _plain_summaries(packets, states, connections, layout, whole, spans)
+    first_times, last_times = first_times.tolist(), last_times.tolist()
     bounds = summary.bounds
-    openings = []
-    for conn, (client_side, server_side) in zip(connections, sides, strict=True):
+    for conn, sided in zip(connections, sides, strict=True):
+        if sided is None:
+            continue  # summarised column-wise
         cid = conn.id
         a, b = bounds[cid], bounds[cid + 1]
         span = (first_times[cid], last_times[cid])
         rows_seen = summary.rows[a:b]
-        openings.append(
-            outcomes.summarise(
-                packets, states, conn, client_side, server_side, rows_seen, span, plain[cid]
-            )
-        )
+        openings[cid] = outcomes.summarise(packets, states, conn, *sided, rows_seen, span)
     outcomes.fill_options(packets, connections, openings)
     outcomes.count(packets, states, connections)
     return connections, states
@@ -178,46 +186,67 @@ def _blank_states(count: int) -> PacketStates:
     )
 
 
-def _group(packets: PacketColumns) -> tuple[list[_Incarnation], _Layout]:
-    """Assign each row to an incarnation; both directions of a 4-tuple share one key.
+def _group(packets: PacketColumns) -> tuple[list[int], _Layout]:
+    """Assign each row to an incarnation; both directions of a 4-tuple share one key. Return
+    each incarnation's first row, and the layout.
 
     Only a row with SYN, FIN or RST, a 4-tuple's first row, and the first plain ACK after a SYN
     can change the grouping (`_note`, `_is_stale`, `_starts_new`); the loop visits those, and
-    every other row joins the incarnation its 4-tuple has at its position.
+    every other row joins the incarnation its 4-tuple has at its position. A 4-tuple that is
+    one incarnation (`_one_incarnation`, most of them) is not visited at all.
     """
     # Temporaries are dropped as soon as they are used: at a million rows each is megabytes.
     sender, receiver, addresses = _endpoint_codes(packets)
     key = _pair_keys(sender, receiver)
-    del receiver
-    by_key = np.argsort(key, kind="stable")
+    by_key = _key_order(key, packets.stream)
     flags = _column(packets.flags)
-    rows = np.sort(by_key[_rows_to_visit(key[by_key], flags[by_key], by_key, packets)])
+    visit, single = _rows_to_visit(key[by_key], flags[by_key], by_key, packets)
+    rows = np.sort(by_key[visit])
     visited = _Visited(rows.tolist(), key[rows].tolist(), flags[rows].tolist())
-    groups, own, current = _assign(packets, visited)
-    del flags
+    looped, own, current = _assign(packets, visited)
+    del flags, visit
     del key
     count = len(by_key)
     index: Any = np.int32 if count < 1 << 31 else np.int64
+    # Incarnations are numbered in the order of their first rows, whichever way they were found.
+    alone = np.sort(by_key[single]).astype(index)  # the first rows of one-incarnation 4-tuples
+    found = np.asarray(looped, dtype=index)
+    renumber = np.arange(len(found), dtype=index) + np.searchsorted(alone, found).astype(index)
+    alone_ids = np.arange(len(alone), dtype=index) + np.searchsorted(found, alone).astype(index)
     latest: Any = np.full(count, -1, dtype=index)
-    latest[rows] = current
+    latest[rows] = renumber[np.asarray(current, dtype=np.int64)]
+    latest[alone] = alone_ids
     latest = latest[by_key]
     last_visited = np.where(latest >= 0, np.arange(count, dtype=index), 0).astype(index)
-    np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is visited
+    np.maximum.accumulate(last_visited, out=last_visited)  # each key's first row is set
     owner = np.empty(count, dtype=index)
     owner[by_key] = latest[last_visited]
     del latest, last_visited, by_key
-    owner[rows] = own
-    order = np.argsort(owner, kind="stable")
-    starts = [0, *np.cumsum(np.bincount(owner, minlength=len(groups))).tolist()]
-    return groups, _Layout(owner, order, starts, sender, addresses)
+    owner[rows] = renumber[np.asarray(own, dtype=np.int64)]
+    order = arrays.stable_order(owner)  # radix passes: owner is dense and small
+    total = len(found) + len(alone)
+    starts = [0, *np.cumsum(np.bincount(owner, minlength=total)).tolist()]
+    firsts = np.empty(total, dtype=np.int64)
+    firsts[renumber] = found
+    firsts[alone_ids] = alone
+    return firsts.tolist(), _Layout(owner, order, starts, sender, receiver, addresses)
+
+
+class _Numbering(dict[str, int]):
+    """Numbers names in the order they are first looked up."""
+
+    def __missing__(self, name: str) -> int:
+        number = self[name] = len(self)
+        return number
 
 
 def _endpoint_codes(packets: PacketColumns) -> tuple[Any, Any, dict[str, int]]:
     """Per row, a code for (address, port) of the sender and of the receiver; and each
     address's code."""
-    # Codes are only compared for equality. A set finds the few distinct names in a third of
-    # the time an insertion-ordered dict takes; sorting them keeps the codes the same run to run.
-    code = {name: i for i, name in enumerate(sorted(set(packets.src).union(packets.dst)))}
+    # Codes are only compared for equality. Numbering the few distinct names while mapping
+    # spares the pass over both columns that collecting them first takes; the order in which
+    # they are met is the capture's, so the codes are the same run to run.
+    code = _Numbering()
     count = len(packets)
     src = np.fromiter(map(code.__getitem__, packets.src), dtype=np.int64, count=count)
     src <<= 16
@@ -241,13 +270,43 @@ def _pair_keys(sender: Any, receiver: Any) -> Any:
     return low
 
 
-def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> Any:
-    """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see."""
+def _key_order(key: Any, stream: Sequence[int]) -> Any:
+    """np.argsort(key, kind="stable"), sorting one key per stream when every stream (the
+    reader's tcp.stream numbers) lies within one 4-tuple, as tshark's do: then the rows are
+    ordered by the rank of their stream's key, a small number radix passes sort fast. Whatever
+    the stream numbers are, the order is the same."""
+    streams = np.asarray(stream, dtype=np.int64)
+    count = len(key)
+    if not _SKIP or not count or streams.min() < 0 or streams.max() >= count:
+        return np.argsort(key, kind="stable")
+    first = np.zeros(int(streams.max()) + 1, dtype=np.int64)
+    first[streams[::-1]] = np.arange(count - 1, -1, -1)  # each stream's first row
+    if not (key[first[streams]] == key).all():  # a stream spans 4-tuples: sort every key
+        return np.argsort(key, kind="stable")
+    rank = np.unique(key[first], return_inverse=True)[1].reshape(-1)
+    return arrays.stable_order(rank[streams])
+
+
+def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -> tuple[Any, Any]:
+    """Which rows, sorted by 4-tuple (by_key: their rows), the grouping loop must see; and the
+    first rows of the 4-tuples it need not see at all, each one incarnation."""
     count = len(keys)
     if not _SKIP:
-        return np.ones(count, dtype=bool)
+        return np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
     first = np.ones(count, dtype=bool)
     first[1:] = keys[1:] != keys[:-1]
+    # A 4-tuple that is one incarnation is the one its first row opens; nearly every row is in
+    # one, and the other 4-tuples' rows, still together, are looked at alone.
+    single = _one_incarnation(first, flags, by_key, packets)
+    others = np.flatnonzero(~single)
+    visit = np.zeros(count, dtype=bool)
+    visit[others[_rows_that_matter(first[others], flags[others])]] = True
+    return visit, single & first
+
+
+def _rows_that_matter(first: Any, flags: Any) -> Any:
+    """Of rows sorted by 4-tuple (first: a 4-tuple's first row), those that can change the
+    grouping."""
     visit = first | ((flags & _NOTABLE) != 0)
     # A new incarnation, not yet acknowledged, can start only at a 4-tuple's first row or a SYN.
     opens = first | ((flags & _SYN) != 0)
@@ -262,8 +321,6 @@ def _rows_to_visit(keys: Any, flags: Any, by_key: Any, packets: PacketColumns) -
     earlier = np.cumsum(fin) - fin
     earlier -= earlier[np.flatnonzero(opens)][run - 1]  # counted from the run's first row
     visit &= ~(fin & (earlier > 0))
-    # Of a 4-tuple that is one incarnation, the first row, which opens it, is enough.
-    visit &= first | ~_one_incarnation(first, flags, by_key, packets)
     return visit
 
 
@@ -273,24 +330,22 @@ def _one_incarnation(first: Any, flags: Any, by_key: Any, packets: PacketColumns
     SYN is a SYN-ACK, and the first of these acknowledges the SYN. No row then starts another
     (`_starts_new` sees pure SYNs only) or is stale (`_is_stale`, which also never calls a
     SYN-ACK from the SYN's own sender stale: who sent it does not matter here)."""
-    key = np.cumsum(first) - 1
-    opening = flags & _OPENING
     heads = np.flatnonzero(first)
-    whole = opening[heads] == _SYN
+    whole = (flags[heads] & _OPENING) == _SYN
     syns = np.flatnonzero((flags & _SYN) != 0)
+    key = np.searchsorted(heads, syns, side="right") - 1  # each SYN's 4-tuple
     later = ~first[syns]
-    synack = later & (opening[syns] == _SYN | _ACK)
-    whole[key[syns[later & ~synack]]] = False
-    answers = syns[synack]
+    synack = later & ((flags[syns] & _OPENING) == _SYN | _ACK)
+    whole[key[later & ~synack]] = False
+    answers, owner = syns[synack], key[synack]
     if len(answers):
-        owner = key[answers]
-        answers = answers[np.r_[True, owner[1:] != owner[:-1]]]  # each 4-tuple's first
-        owner = key[answers]
+        each = np.r_[True, owner[1:] != owner[:-1]]  # each 4-tuple's first
+        answers, owner = answers[each], owner[each]
         syn, reply = by_key[heads[owner]], by_key[answers]
         seq, ack = np.asarray(packets.seq, np.int64), np.asarray(packets.ack, np.int64)
         answered = acks_syn(ack[reply], seq[syn])
         whole[owner[~answered]] = False
-    return whole[key]
+    return np.repeat(whole, np.diff(heads, append=len(first)))
 
 
 @dataclass(slots=True)
@@ -302,11 +357,9 @@ class _Visited:
     flags: list[int]
 
 
-def _assign(
-    packets: PacketColumns, visited: _Visited
-) -> tuple[list[_Incarnation], list[int], list[int]]:
-    """The grouping loop over the rows that matter: (incarnations, each row's incarnation, the
-    incarnation its 4-tuple has after it)."""
+def _assign(packets: PacketColumns, visited: _Visited) -> tuple[list[int], list[int], list[int]]:
+    """The grouping loop over the rows that matter: (the first row of each incarnation it
+    makes, each row's incarnation, the incarnation its 4-tuple has after it)."""
     current: dict[int, _Incarnation] = {}
     groups: list[_Incarnation] = []
     own: list[int] = []
@@ -337,7 +390,7 @@ def _assign(
         latest.append(group.id)
         if flags & _NOTABLE or not group.acked:
             _note(group, sender, flags, p_seq[row])
-    return groups, own, latest
+    return [group.first_row for group in groups], own, latest
 
 
 def _is_stale(
@@ -409,33 +462,35 @@ def _replay(
     connections: list[Connection],
     layout: _Layout,
     flags: Any,
-) -> tuple[list[tuple[endpoints.Side, endpoints.Side]], list[bool]]:
+) -> tuple[list[tuple[endpoints.Side, endpoints.Side] | None], Any]:
     """Replay every connection, visiting only rows that may change a state, then write the
-    skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides,
-    and whether it is a plain handshake and plain close (`outcomes.plain_facts`)."""
+    skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides
+    (None for one whose every row plain_openings and plain_closings wrote: `_plain_shapes`), and
+    per connection the count of its plain close's rows (0: none, and replayed)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
+    plain, whole = _plain_shapes(packets, states, layout, flags, marks)
+    marks = marks[np.repeat(whole == 0, np.diff(starts))[marks]]  # of the connections replayed
     bounds = np.searchsorted(marks, starts).tolist()
     local = (marks - starts[layout.owner[layout.order[marks]]]).tolist()
     every_run: list[tuple[int, int, int, int]] = []
     run_counts: list[int] = []
-    sides = []
-    plain, closed = _plain_shapes(packets, states, layout, flags)
-    whole = [False] * len(connections)
+    sides: list[tuple[endpoints.Side, endpoints.Side] | None] = []
+    closed = whole.tolist()
     p_seq, p_ack = packets.seq, packets.ack
     for conn in connections:
         cid = conn.id
+        if closed[cid]:  # nothing left to replay: outcomes.plain_summaries summarises it
+            sides.append(None)
+            run_counts.append(0)
+            continue
         runs: list[tuple[int, int, int, int]] = []
         controls = local[bounds[cid] : bounds[cid + 1]] if _SKIP else None
         opened = None
         if plain[cid]:  # its handshake's rows are written: the replay starts after them
             syn, synack = conn.packet_index[0], conn.packet_index[1]
             opened = endpoints.opened_sides(p_seq[syn], syn, p_seq[synack], p_ack[synack])
-        if opened is not None and closed[cid]:  # and so are all its other rows
-            sides.append(endpoints.closed_sides(packets, states, conn, opened, closed[cid]))
-            whole[cid] = True
-        else:
-            sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
+        sides.append(endpoints.replay(packets, states, conn, controls, runs, opened))
         every_run += runs
         run_counts.append(len(runs))
     if every_run:
@@ -457,21 +512,61 @@ def _replay(
 
 
 def _plain_shapes(
-    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
-) -> tuple[list[bool], list[int]]:
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any, marks: Any
+) -> tuple[list[bool], Any]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
     whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
     the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
-    visits every row."""
+    visits every row. Only a handshake whose third row is its ACK (not a keep-alive, say) counts
+    for the close: `outcomes.plain_summaries` takes those connections whole. marks: the positions
+    in layout.order of the rows with SYN, FIN or RST."""
     count = len(layout.starts) - 1
     if not _SKIP:
-        return [False] * count, [0] * count
+        return [False] * count, np.zeros(count, dtype=np.int64)
     starts = np.asarray(layout.starts, dtype=np.int64)
     last = starts[1:] - 1
     positions = np.minimum(starts[:-1, None] + np.arange(3), last[:, None])  # first three rows
-    opened = endpoints.plain_openings(packets, states, flags, layout.order[positions])
-    closed = endpoints.plain_closings(packets, states, flags, opened, layout.order, starts)
-    return opened.tolist(), closed.tolist()
+    rows = layout.order[positions]
+    opened = endpoints.plain_openings(packets, states, flags, rows)
+    acked = opened & (_view(states.role)[rows[:, 2]] == _HS_ACK)
+    closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts, marks)
+    return opened.tolist(), closed
+
+
+def _plain_summaries(
+    packets: PacketColumns,
+    states: PacketStates,
+    connections: list[Connection],
+    layout: _Layout,
+    whole: Any,
+    spans: tuple[Any, Any],
+) -> list[tuple[int, int]]:
+    """Summarise column-wise the connections `_replay` left whole to the plain shapes (whole: their
+    close's row count, 0 for the others); spans: every connection's first and last timestamps.
+    Return every connection's (SYN, SYN-ACK) rows for `outcomes.fill_options`, (-1, -1) for
+    the others, which `outcomes.summarise` gives."""
+    openings = [(-1, -1)] * len(connections)
+    chosen = np.flatnonzero(whole)
+    if not len(chosen):
+        return openings
+    starts = np.asarray(layout.starts, dtype=np.int64)
+    begin, end = starts[:-1][chosen], starts[1:][chosen]
+    handshake = layout.order[begin[:, None] + np.arange(3)]
+    rows = outcomes.PlainRows(
+        syn=handshake[:, 0],
+        synack=handshake[:, 1],
+        hs_ack=handshake[:, 2],
+        closer_fin=layout.order[end - whole[chosen]],  # the close's first row
+        last=layout.order[end - 1],
+        three_way=endpoints.three_way(whole[chosen]),
+        first_time=spans[0][chosen],
+        last_time=spans[1][chosen],
+    )
+    taken = [connections[cid] for cid in chosen.tolist()]
+    found = outcomes.plain_summaries(packets, states, taken, rows)
+    for cid, pair in zip(chosen.tolist(), found, strict=True):
+        openings[cid] = pair
+    return openings
 
 
 def _zero_window_probes(
@@ -499,23 +594,29 @@ class _SummaryRows:
 
 
 def _summary_rows(
-    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any
+    packets: PacketColumns, states: PacketStates, layout: _Layout, flags: Any, whole: Any
 ) -> _SummaryRows:
     """Control rows, handshake ACKs, and payload after a FIN: the rows `outcomes._gather`
-    acts on (the others change none of its facts)."""
+    acts on (the others change none of its facts); none of the connections summarised
+    column-wise (whole: `_replay`'s)."""
     order = layout.order
     starts = np.asarray(layout.starts, dtype=np.int64)
-    if not _SKIP:
-        keep = np.arange(len(order))
-    else:
-        fin = ((flags & _FIN) != 0)[order]
+    # Positions in order of the rows of the connections summarise reads.
+    taken = np.flatnonzero(np.repeat(whole == 0, np.diff(starts)))
+    if _SKIP and len(taken):
+        rows = order[taken]
+        within = np.searchsorted(taken, starts)  # where each connection's rows begin in taken
+        fin = (flags[rows] & _FIN) != 0
         fins = np.cumsum(fin, dtype=np.int32 if len(fin) < 1 << 31 else np.int64)
-        earlier = (fins - fin)[starts[:-1]]  # FINs before each connection's first row
-        after_fin = fins > np.repeat(earlier, np.diff(starts))
+        # FINs before each connection's first row (a connection without rows here: any).
+        earlier = (fins - fin)[np.minimum(within[:-1], len(fin) - 1)]
+        after_fin = fins > np.repeat(earlier, np.diff(within))
         del fins
-        payload = (_column(packets.length) > 0)[order]
-        wanted = (_view(states.role) == int(PacketRole.HANDSHAKE_ACK)) | ((flags & _NOTABLE) != 0)
-        keep = np.flatnonzero(wanted[order] | (after_fin & payload))
+        payload = _column(packets.length)[rows] > 0
+        wanted = (_view(states.role)[rows] == _HS_ACK) | ((flags[rows] & _NOTABLE) != 0)
+        keep = taken[wanted | (after_fin & payload)]
+    else:
+        keep = taken
     bounds = np.searchsorted(keep, starts).tolist()
     rows = order[keep]
     local = keep - starts[layout.owner[rows]]
@@ -526,7 +627,7 @@ def _summary_rows(
     return _SummaryRows(bounds, list(seen))
 
 
-def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
+def _opening_rows(flags: Any, layout: _Layout) -> Any:
     """Per connection, its first row with SYN and without RST, or -1: the one `_roles` reads."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     positions = np.flatnonzero((((flags & _SYN) != 0) & ((flags & _RST) == 0))[layout.order])
@@ -536,23 +637,27 @@ def _opening_rows(flags: Any, layout: _Layout) -> list[int]:
         inside = positions[at] < starts[1:]  # at the connection's first such row, or past it
         inside &= positions[at] >= starts[:-1]
         found[inside] = layout.order[positions[at[inside]]]
-    rows: list[int] = found.tolist()
-    return rows
+    return found
 
 
 def _roles(
-    packets: PacketColumns, rows: array[int], opening: int, known: dict[Side, Endpoint]
+    packets: PacketColumns,
+    rows: array[int],
+    opening: int,
+    known: dict[int, Endpoint],
+    codes: tuple[int, int],
 ) -> tuple[Endpoint, Endpoint, bool]:
     """(client, server, inferred): the SYN sender is the client; otherwise guess and say so.
 
-    opening is the connection's first row with SYN and without RST (-1 when it has none).
+    opening is the connection's first row with SYN and without RST (-1 when it has none);
+    codes: the endpoint codes of its sender and receiver (else of the first row's).
     """
     if opening >= 0:
-        sender, receiver = _endpoints_of(packets, opening, known)
+        sender, receiver = _endpoints_of(packets, opening, known, codes)
         if not packets.flags[opening] & _ACK:
             return sender, receiver, False
         return receiver, sender, True
-    first, other = _endpoints_of(packets, rows[0], known)
+    first, other = _endpoints_of(packets, rows[0], known, codes)
     prober = closed_port.stray_prober(packets, rows)
     if prober is not None:  # probes answered by a closed port: the prober is the client
         return (first, other, True) if (first.ip, first.port) == prober else (other, first, True)
@@ -560,16 +665,16 @@ def _roles(
 
 
 def _endpoints_of(
-    packets: PacketColumns, row: int, known: dict[Side, Endpoint]
+    packets: PacketColumns, row: int, known: dict[int, Endpoint], codes: tuple[int, int]
 ) -> tuple[Endpoint, Endpoint]:
-    """The row's sender and receiver; one Endpoint per (address, port), shared (it is frozen)."""
-    sender = (packets.src[row], packets.sport[row])
-    receiver = (packets.dst[row], packets.dport[row])
-    # An Endpoint is always true: setdefault builds one only for a side not seen yet.
-    return (
-        known.get(sender) or known.setdefault(sender, Endpoint(*sender)),
-        known.get(receiver) or known.setdefault(receiver, Endpoint(*receiver)),
-    )
+    """The row's sender and receiver (codes: their endpoint codes, the keys of known); one
+    Endpoint per (address, port), shared (it is frozen)."""
+    sender, receiver = known.get(codes[0]), known.get(codes[1])
+    if sender is None:
+        sender = known[codes[0]] = Endpoint(packets.src[row], packets.sport[row])
+    if receiver is None:
+        receiver = known[codes[1]] = Endpoint(packets.dst[row], packets.dport[row])
+    return sender, receiver
 
 
 def _guess_roles(first: Endpoint, other: Endpoint) -> tuple[Endpoint, Endpoint]:

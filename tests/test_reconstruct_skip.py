@@ -2,7 +2,9 @@
 
 Grouping, replay and summary visit only the rows that can change what they compute and write the
 others column-wise (reconstructor._SKIP), and the replay starts after a plain handshake, whose
-rows endpoints.plain_openings writes column-wise. With the switch off every loop visits every
+rows endpoints.plain_openings writes column-wise; a connection that then closes plainly
+(endpoints.plain_closings) is not replayed, and outcomes.plain_summaries summarises it
+column-wise. With the switch off every loop visits every
 row; both must give the same connections, every per-packet column and the sparse passed/crossed
 maps, on captures rich in what a skip must not swallow: crossed FINs, a FIN resent after its lost
 ACK, simultaneous opens, stale SYN-ACKs, zero-window probes, resets, port reuse.
@@ -20,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import endpoints, native, outcomes, reconstructor
+from pcapexplain import arrays, endpoints, native, outcomes, reconstructor
 from pcapexplain.errors import PcapExplainError
 from pcapexplain.model import Connection, PacketColumns, PacketStates
 from tests import builders, scenarios, test_reconstructor
@@ -30,15 +32,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "sample_captures").glob("*.pcap"))
 _COLUMNS = tuple(f for f in PacketStates.__dataclass_fields__ if f not in ("passed", "crossed"))
 
-Outputs = tuple[list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int], list[Any]]
+Outputs = tuple[
+    list[Connection], dict[str, list[int]], dict[int, Any], dict[int, int], dict[int, Any]
+]
 
 
 def _outputs(packets: PacketColumns, skip: bool) -> Outputs:
-    sides: list[Any] = []  # each connection's endpoint sides as the summary gets them
+    sides: dict[int, Any] = {}  # each connection's endpoint sides as the summary gets them
     summarise = outcomes.summarise
 
     def recording(*args: Any) -> Any:
-        sides.append(args[3:5])
+        sides[args[2].id] = args[3:5]
         return summarise(*args)
 
     with pytest.MonkeyPatch.context() as patch:
@@ -57,7 +61,9 @@ def _assert_same(packets: PacketColumns) -> None:
     for name in _COLUMNS:
         assert fast[1][name] == slow[1][name], name
     assert fast[2:4] == slow[2:4]
-    assert fast[4] == slow[4]
+    # The connections summarised column-wise (outcomes.plain_summaries) have no sides.
+    assert len(slow[4]) == len(slow[0])
+    assert fast[4].items() <= slow[4].items()
 
 
 # --------------------------------------------------------------------- hand-built packet lists
@@ -105,7 +111,7 @@ def test_hand_built_packet_lists_give_the_same_both_ways() -> None:
 def test_sample_captures_give_the_same_both_ways(path: Path) -> None:
     packets = native.load_capture(str(path)).packets
     _assert_same(packets)
-    assert _plain_facts_checked(packets) == _shortcuts(packets).closed
+    assert _plain_summarised(packets) == _shortcuts(packets).closed
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -122,39 +128,39 @@ def test_generated_captures_give_the_same_both_ways(seed: int, tmp_path: Path) -
     assert shortcuts.skipped > len(packets) // 2  # the skip does happen
     assert shortcuts.opened > shortcuts.connections // 2  # and the start after a handshake
     assert shortcuts.closed > shortcuts.connections // 4  # and the plain close
-    assert _plain_facts_checked(packets) == shortcuts.closed  # whose facts are read off
+    assert _plain_summarised(packets) == shortcuts.closed  # whose facts are read off
 
 
-def _plain_facts_checked(packets: PacketColumns) -> int:
-    """How many connections the summary read off a plain handshake and close
-    (outcomes.plain_facts); each checked against outcomes._gather over every row, the rule."""
-    summarise, checked = outcomes.summarise, []
+def _plain_summarised(packets: PacketColumns) -> int:
+    """How many connections the summary took column-wise (outcomes.plain_summaries), each
+    checked against summarise over every row of a replay of every row, the rule."""
+    taken: list[int] = []
+    plain_summaries = outcomes.plain_summaries
 
-    def comparing(*args: Any) -> Any:
-        if len(args) > 7 and args[7]:
-            packets, states, conn, client, server = args[:5]
-            got = outcomes.plain_facts(packets, states, conn, client, server)
-            assert got == outcomes._gather(packets, states, conn, client, None), conn.id
-            checked.append(conn.id)
-        return summarise(*args)
+    def recording(*args: Any) -> Any:
+        taken.extend(conn.id for conn in args[2])
+        return plain_summaries(*args)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(outcomes, "summarise", comparing)
-        reconstructor.reconstruct(packets)
-    return len(checked)
+        patch.setattr(outcomes, "plain_summaries", recording)
+        fast, _ = reconstructor.reconstruct(packets)
+    slow = _outputs(packets, False)[0]
+    for cid in taken:
+        assert fast[cid] == slow[cid], cid
+    return len(taken)
 
 
 @dataclass
 class _Shortcuts:
     skipped: int = 0  # rows the replay did not visit
     opened: int = 0  # connections it took after a plain handshake (closed ones too)
-    closed: int = 0  # connections it left whole to plain_closings
+    closed: int = 0  # connections it left whole to plain_closings and plain_summaries
     connections: int = 0
 
 
 def _shortcuts(packets: PacketColumns) -> _Shortcuts:
     found = _Shortcuts()
-    replay, closed_sides = endpoints.replay, endpoints.closed_sides
+    replay, plain_summaries = endpoints.replay, outcomes.plain_summaries
 
     def counting(*args: Any) -> Any:
         found.skipped += sum(stop - first for first, stop, _, _ in args[4] or ())
@@ -164,15 +170,16 @@ def _shortcuts(packets: PacketColumns) -> _Shortcuts:
         return replay(*args)
 
     def closing(*args: Any) -> Any:
-        found.skipped += len(args[2].packet_index)
-        found.opened += 1
-        found.closed += 1
-        found.connections += 1
-        return closed_sides(*args)
+        taken = args[2]
+        found.skipped += sum(len(conn.packet_index) for conn in taken)
+        found.opened += len(taken)
+        found.closed += len(taken)
+        found.connections += len(taken)
+        return plain_summaries(*args)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(endpoints, "replay", counting)
-        patch.setattr(endpoints, "closed_sides", closing)
+        patch.setattr(outcomes, "plain_summaries", closing)
         reconstructor.reconstruct(packets)
     return found
 
@@ -488,3 +495,29 @@ def test_pair_keys_are_one_per_4_tuple_in_both_directions_even_past_int32_codes(
         assert keys[:400] == keys[400:]
         pairs = {frozenset(p) for p in ends.tolist()}
         assert len(set(keys)) == len(pairs)
+
+
+def test_key_order_is_the_stable_sort_of_the_keys_whatever_the_stream_numbers() -> None:
+    """_key_order sorts one key per stream when the streams lie within 4-tuples, and every key
+    otherwise: the rows come out in the same order either way."""
+    rng = np.random.default_rng(11)
+    keys = rng.integers(0, 1 << 40, size=60)[rng.integers(0, 60, size=5000)]
+    tuples = np.unique(keys, return_inverse=True)[1].reshape(-1)
+    # Two streams for some 4-tuples (port reuse), numbered apart from the others'.
+    within = np.where((tuples % 3 == 0) & (np.arange(5000) > 2500), tuples + 60, tuples)
+    spanning = rng.integers(0, 30, size=5000)
+    cases = {"within": within, "spanning": spanning, "zeros": np.zeros(5000, np.int64)}
+    cases |= {"negative": within - 1, "past the rows": within * 1000}
+    sorted_by_stream = []
+    stable_order = arrays.stable_order
+
+    def recording(values: Any) -> Any:
+        sorted_by_stream.append(name)
+        return stable_order(values)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(arrays, "stable_order", recording)
+        for name, streams in cases.items():
+            got = reconstructor._key_order(keys, streams.tolist())
+            assert np.array_equal(got, np.argsort(keys, kind="stable")), name
+    assert sorted_by_stream == ["within"]
