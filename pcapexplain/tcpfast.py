@@ -225,9 +225,8 @@ class _Scales:
         self.own_syn[h.flow[syn]] = h.frame[syn]
         self.own_syn[h.flow[synack]] = h.frame[synack]
         acks = np.flatnonzero(plain & ((flags & (_SYN | _ACK)) == _ACK))
-        flows, first = np.unique(h.flow[acks], return_index=True)  # frame order: the first
         self.first_ack = np.full(2 * pairs, never, dtype=np.int64)
-        self.first_ack[flows] = h.frame[acks][first]
+        np.minimum.at(self.first_ack, h.flow[acks], h.frame[acks])  # (no sort, as unique's)
 
     def window_full(
         self, h: Headers, rows: Array, end: Array, window: Array, ack: Array, rev: Array
