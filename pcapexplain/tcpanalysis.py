@@ -148,24 +148,29 @@ class Skips:
     perhaps a window update) provided the state of its conversation is the one assumed here.
     Consecutive skippable rows of one 4-tuple form a run; the loop checks the assumption where it
     enters a run and then takes the run's results, or else runs the rules on the whole run.
-    Per row; the (n, 2) columns per direction (flow & 1) of its 4-tuple.
+    end and ta per row; the rest per run (what the loop reads where it enters one), the (runs, 2)
+    columns per direction (flow & 1) of its 4-tuple.
     """
 
     end: Array  # a skippable row: past its run's last row (runs end at slices); else 0
     ta: Array  # TCP_A_* bits of a skippable row: 0, WINDOW_UPDATE or DUPLICATE_ACK
-    nextseq: Array  # (n, 2) before the row: nextseq, which also is the max seq to be acked
-    lastack: Array  # (n, 2) before the row: the last ACK
-    window: Array  # (n, 2) before the row: the last window
-    last: Array  # (n, 2) its run's last row of the direction (-1: none)
-    moved: Array  # (n, 2) its run's last row of the direction with payload (-1: none)
-    reset: Array  # (n, 2) its run's last row of the direction that changed the ACK (-1: none)
-    duplicates: Array  # (n, 2) duplicate ACKs of the direction from the row to its run's end
-    # (n, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
+    start: Array  # per run, in order: its first row
+    nextseq: Array  # (runs, 2) before the run: nextseq, which also is the max seq to be acked
+    lastack: Array  # (runs, 2) before the run: the last ACK
+    window: Array  # (runs, 2) before the run: the last window
+    last: Array  # (runs, 2) the run's last row of the direction (-1: none)
+    moved: Array  # (runs, 2) the run's last row of the direction with payload (-1: none)
+    reset: Array  # (runs, 2) the run's last row of the direction that changed the ACK (-1: none)
+    duplicates: Array  # (runs, 2) duplicate ACKs of the direction in the run
+    after_reset: Array  # (runs, 2) duplicate ACKs of the direction after its reset row (or 0)
+    # (runs, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
     headroom: Array
 
     def part(self, rows: slice) -> Skips:
         """The skips of rows (a slice no run crosses), numbered from its start."""
         start = rows.start
+        low, high = np.searchsorted(self.start, (start, rows.stop)).tolist()
+        runs = slice(low, high)
 
         def shift(at: Array) -> Array:
             moved: Array = np.where(at >= 0, at - start, -1)
@@ -175,14 +180,16 @@ class Skips:
         return Skips(
             end=np.where(end > 0, end - start, 0),
             ta=self.ta[rows],
-            nextseq=self.nextseq[rows],
-            lastack=self.lastack[rows],
-            window=self.window[rows],
-            last=shift(self.last[rows]),
-            moved=shift(self.moved[rows]),
-            reset=shift(self.reset[rows]),
-            duplicates=self.duplicates[rows],
-            headroom=self.headroom[rows],
+            start=self.start[runs] - start,
+            nextseq=self.nextseq[runs],
+            lastack=self.lastack[runs],
+            window=self.window[runs],
+            last=shift(self.last[runs]),
+            moved=shift(self.moved[runs]),
+            reset=shift(self.reset[runs]),
+            duplicates=self.duplicates[runs],
+            after_reset=self.after_reset[runs],
+            headroom=self.headroom[runs],
         )
 
 
@@ -194,33 +201,27 @@ class _Runs:
     and all the loop reads where it enters the run, gathered for every run at once."""
 
     def __init__(self, skips: Skips, table: _Table) -> None:
-        n, ta = len(skips.end), skips.ta
-        starts = np.flatnonzero(skips.end > 0)
-        if len(starts):
-            starts = starts[np.append(True, skips.end[starts[1:]] != skips.end[starts[:-1]])]
+        ta, starts = skips.ta, skips.start
         end = skips.end[starts]
         at = starts.tolist()
         self.end: dict[int, int] = dict(zip(at, end.tolist(), strict=True))
         pairs = table.columns(starts, ("pair",))[:, 0].tolist()
         self.pair: dict[int, int] = dict(zip(at, pairs, strict=True))
-        facts = [skips.nextseq[starts], skips.lastack[starts], skips.window[starts]]
-        facts.append(skips.headroom[starts])
+        facts = [skips.nextseq, skips.lastack, skips.window, skips.headroom]
         for d in (0, 1):
-            last, moved, reset = (a[starts, d] for a in (skips.last, skips.moved, skips.reset))
-            after = reset + 1
-            inside = (reset >= 0) & (after < end)
+            last, moved, reset = (a[:, d] for a in (skips.last, skips.moved, skips.reset))
             facts += [
                 np.stack([last, moved, reset], axis=1),
                 table.columns(np.maximum(last, 0), _LAST),
                 ta[np.maximum(last, 0)][:, None],
                 table.columns(np.maximum(moved, 0), ("time",)),
-                np.where(inside, skips.duplicates[np.minimum(after, n - 1), d], 0)[:, None],
-                skips.duplicates[starts, d][:, None],
+                skips.after_reset[:, d][:, None],
+                skips.duplicates[:, d][:, None],
             ]
         gathered = np.concatenate(facts, axis=1) if len(starts) else np.zeros((0, 0), np.int64)
         # first row of a run → nextseq, last ACK, window and headroom of both directions, then
         # per direction its _DIRECTION facts
-        self.at: dict[int, list[int]] = dict(zip(starts.tolist(), gathered.tolist(), strict=True))
+        self.at: dict[int, list[int]] = dict(zip(at, gathered.tolist(), strict=True))
 
 
 _LAST = ("seq", "ack", "seglen", "window", "time")  # a run's facts of its last row
