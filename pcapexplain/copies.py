@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from pcapexplain import arrays
 from pcapexplain.explanations import said
 from pcapexplain.model import NO_VALUE, Capture, CaptureInfo, PacketColumns
 
@@ -75,14 +76,14 @@ def _same_hash(packets: PacketColumns) -> tuple[np.ndarray[Any, Any], np.ndarray
             np.bitwise_xor(mix, column, out=mix)
             np.multiply(mix, np.uint64(0x100000001B3), out=mix)  # FNV-1a's prime, over fields
     ordered = np.sort(mix)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    repeated = arrays.distinct(ordered[1:][ordered[1:] == ordered[:-1]])
     if not len(repeated):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     # Their rows, through a bitmap of the hashes' low bits: one gather, no search per row.
     marked = np.zeros(_BITMAP, dtype=bool)
     marked[repeated & np.uint64(_BITMAP - 1)] = True
     rows = np.flatnonzero(marked[mix & np.uint64(_BITMAP - 1)])  # in capture order
-    rows = rows[np.isin(mix[rows], repeated)]
+    rows = rows[arrays.among(mix[rows], repeated)]
     by_hash = np.argsort(mix[rows], kind="stable")  # a few rows: capture order kept within a hash
     rows, hashes = rows[by_hash], mix[rows][by_hash]
     same = np.flatnonzero(hashes[1:] == hashes[:-1])

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pcapexplain import icmp, vantage
+from pcapexplain import arrays, icmp, vantage
 from pcapexplain.endpoints import Side
 from pcapexplain.model import (
     NO_VALUE,
@@ -291,7 +291,7 @@ def _note_unseen_sides(
     acked[firsts] = True
     proof = (moved | (syn & acked)).tolist()
     by_id = {c.id: c for c in connections}
-    for k in np.unique(keys).tolist():
+    for k in arrays.distinct(keys).tolist():
         if proof[k]:
             conn = by_id[k >> 1]
             if conn.self_connect:

@@ -10,7 +10,6 @@ import dataclasses
 import functools
 import io
 import itertools
-import json
 import operator
 import textwrap
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -256,8 +255,7 @@ def connection_csv_rows(result: CaptureAnalysis, capture_name: str) -> CsvRows:
     be built of (_records_of), without the records: a connection's row holds the same values."""
     conns, sources = result.connections, _sources(result, capture_name).values()
     batches: Iterator[list[Sequence[Any]]] = (
-        [list(source(conns[begin : begin + _BATCH])) for source in sources]
-        for begin in range(0, len(conns), _BATCH)
+        [list(source(batch)) for source in sources] for batch in _batches(conns)
     )
     return CsvRows([c.first_frame for c in conns], _lines(_flattened(batches)))
 
@@ -329,7 +327,37 @@ def _slugs(result: CaptureAnalysis) -> dict[int, tuple[AnomalySlug, ...]]:
     return {cid: shared[slugs] for cid, slugs in sorted_slugs.items()}
 
 
-Column = Callable[[Sequence[Connection]], Iterable[Any]]
+class _Batch:
+    """Some connections, and what the sources read of them, each attribute path read once: the
+    objects under client, to_server, ... are gathered once for every field read of them."""
+
+    __slots__ = ("conns", "_read")
+
+    def __init__(self, conns: Sequence[Connection]) -> None:
+        self.conns = conns
+        self._read: dict[str, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.conns)
+
+    def values(self, path: str) -> list[Any]:
+        """The attribute at path (dotted) of each connection."""
+        found = self._read.get(path)
+        if found is None:
+            parent, _, name = path.rpartition(".")
+            owners = self.values(parent) if parent else self.conns
+            found = self._read[path] = list(map(operator.attrgetter(name), owners))
+        return found
+
+    def kept(self, key: str, make: Callable[[], list[Any]]) -> list[Any]:
+        """make's list, made once per batch (key names it)."""
+        found = self._read.get(key)
+        if found is None:
+            found = self._read[key] = make()
+        return found
+
+
+Column = Callable[[_Batch], Iterable[Any]]
 
 
 def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Column]:
@@ -338,8 +366,8 @@ def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Column]:
     built-ins, which run without a Python call per connection and field."""
     zeek, slugs = result.zeek, _slugs(result)
 
-    def verdicts(conns: Sequence[Connection]) -> Iterator[ZeekVerdict]:
-        return map(zeek.__getitem__, map(_ID, conns))
+    def verdicts(batch: _Batch) -> list[ZeekVerdict]:
+        return batch.kept(" zeek", lambda: list(map(zeek.__getitem__, batch.values("id"))))
 
     sources: dict[str, Column] = {
         "id": _attr("id"),
@@ -357,19 +385,19 @@ def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Column]:
         "time_wait": _attr("time_wait"),
         "client_final_state": _attr("client_final"),
         "server_final_state": _attr("server_final"),
-        "zeek_state": lambda conns: map(_STATE, verdicts(conns)),
-        "zeek_history": lambda conns: map(_HISTORY, verdicts(conns)),
-        "anomalies": lambda conns: map(slugs.get, map(_ID, conns), itertools.repeat(())),
+        "zeek_state": lambda batch: map(_STATE, verdicts(batch)),
+        "zeek_history": lambda batch: map(_HISTORY, verdicts(batch)),
+        "anomalies": lambda batch: map(slugs.get, batch.values("id"), itertools.repeat(())),
         "packets_to_server": _attr("to_server.packets"),
         "bytes_to_server": _attr("to_server.payload_bytes"),
         "retransmissions_to_server": _attr("to_server.retransmissions"),
         "packets_to_client": _attr("to_client.packets"),
         "bytes_to_client": _attr("to_client.payload_bytes"),
         "retransmissions_to_client": _attr("to_client.retransmissions"),
-        "unknown_length_segments": lambda conns: map(
+        "unknown_length_segments": lambda batch: map(
             operator.add,
-            _attr("to_server.unknown_length")(conns),
-            _attr("to_client.unknown_length")(conns),
+            batch.values("to_server.unknown_length"),
+            batch.values("to_client.unknown_length"),
         ),
         "first_frame": _attr("first_frame"),
         "last_frame": _attr("last_frame"),
@@ -393,25 +421,22 @@ def _sources(result: CaptureAnalysis, capture: str) -> dict[str, Column]:
     return sources
 
 
-_ID = operator.attrgetter("id")
 _STATE, _HISTORY = operator.attrgetter("state"), operator.attrgetter("history")
 
 
 def _attr(path: str) -> Column:
     """The attribute at path (dotted) of each connection."""
-    get = operator.attrgetter(path)
-    return lambda conns: map(get, conns)
+    return lambda batch: batch.values(path)
 
 
 def _rounded(path: str) -> Column:
     """The attribute at path of each connection, rounded to 6 digits (None stays None)."""
-    get = operator.attrgetter(path)
-    return lambda conns: _round_all(list(map(get, conns)))
+    return lambda batch: _round_all(batch.values(path))
 
 
 def _constant(value: object) -> Column:
     """The same value for every connection."""
-    return lambda conns: itertools.repeat(value, len(conns))
+    return lambda batch: itertools.repeat(value, len(batch))
 
 
 def connection_record(
@@ -430,11 +455,20 @@ def _records_of(
     connections: Sequence[Connection], result: CaptureAnalysis, capture: str
 ) -> list[ConnectionRecord]:
     """The records of some connections of result, in their order."""
-    columns = [source(connections) for source in _sources(result, capture).values()]
+    sources = _sources(result, capture).values()
     # tuple.__new__ makes each record from its row without _make's Python call: the sources are
     # the fields, in order (checked by _sources), and zip's strict check keeps each row whole.
     make = functools.partial(tuple.__new__, ConnectionRecord)
-    return list(map(make, zip(*columns, strict=True)))
+    found: list[ConnectionRecord] = []
+    for batch in _batches(connections):
+        found += map(make, zip(*[source(batch) for source in sources], strict=True))
+    return found
+
+
+def _batches(connections: Sequence[Connection]) -> Iterator[_Batch]:
+    """The connections _BATCH at a time (what a batch reads is kept while it is built)."""
+    for begin in range(0, len(connections), _BATCH):
+        yield _Batch(connections[begin : begin + _BATCH])
 
 
 def to_json(records: list[ConnectionRecord]) -> str:
@@ -447,6 +481,8 @@ def to_json(records: list[ConnectionRecord]) -> str:
 def write_json(records: Iterable[ConnectionRecord], out: TextIO) -> None:
     """to_json written to out one object at a time: the same text as json.dumps of the whole
     list with indent=2, without the whole list or text in memory (a port scan has 200,000)."""
+    import json  # here: the CSV path, which most runs take, never needs it
+
     out.write("[")
     separator = "\n"
     for record in records:

@@ -79,7 +79,6 @@ _PRINTED = (
     (REUSED_PORTS, AnalysisFlag.REUSED_PORTS),
 )
 _SLICE = 1 << 15  # headers converted to Python ints at a time (bounds the transient memory)
-_TIME = 8  # the time stamps' column in _slice's table
 _GROUP = 1 << 15  # headers per group of whole 4-tuples given to the fast path (its temporaries)
 
 
@@ -87,11 +86,20 @@ _EVERY_BIT = int(np.bitwise_or.reduce([bits for bits, _ in _PRINTED]))  # others
 
 
 def _printed_table() -> Array:
-    """The printed bits of every combination of TCP_A_* bits (a lookup replaces 15 passes)."""
-    every = np.arange(_EVERY_BIT + 1, dtype=np.int64)
-    out = np.zeros(len(every), dtype=np.int64)
-    for bits, flag in _PRINTED:
-        out |= np.where(every & bits, int(flag), 0)
+    """The printed bits of every combination of TCP_A_* bits (a lookup replaces 15 passes).
+
+    A combination prints what its bits print one by one (_PRINTED tests each entry's bits with
+    `&`), so the table doubles bit by bit: the combinations with bit b are those without it,
+    plus b's own. (Built at import, before the processes fork: 15 small steps rather than 15
+    passes over all 32,768 combinations.)
+    """
+    out = np.zeros(1, dtype=np.int64)
+    for b in range(_EVERY_BIT.bit_length()):
+        own = 0
+        for bits, flag in _PRINTED:
+            if bits >> b & 1:
+                own |= int(flag)
+        out = np.concatenate([out, out | own])
     return out
 
 
@@ -140,24 +148,29 @@ class Skips:
     perhaps a window update) provided the state of its conversation is the one assumed here.
     Consecutive skippable rows of one 4-tuple form a run; the loop checks the assumption where it
     enters a run and then takes the run's results, or else runs the rules on the whole run.
-    Per row; the (n, 2) columns per direction (flow & 1) of its 4-tuple.
+    end and ta per row; the rest per run (what the loop reads where it enters one), the (runs, 2)
+    columns per direction (flow & 1) of its 4-tuple.
     """
 
     end: Array  # a skippable row: past its run's last row (runs end at slices); else 0
     ta: Array  # TCP_A_* bits of a skippable row: 0, WINDOW_UPDATE or DUPLICATE_ACK
-    nextseq: Array  # (n, 2) before the row: nextseq, which also is the max seq to be acked
-    lastack: Array  # (n, 2) before the row: the last ACK
-    window: Array  # (n, 2) before the row: the last window
-    last: Array  # (n, 2) its run's last row of the direction (-1: none)
-    moved: Array  # (n, 2) its run's last row of the direction with payload (-1: none)
-    reset: Array  # (n, 2) its run's last row of the direction that changed the ACK (-1: none)
-    duplicates: Array  # (n, 2) duplicate ACKs of the direction from the row to its run's end
-    # (n, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
+    start: Array  # per run, in order: its first row
+    nextseq: Array  # (runs, 2) before the run: nextseq, which also is the max seq to be acked
+    lastack: Array  # (runs, 2) before the run: the last ACK
+    window: Array  # (runs, 2) before the run: the last window
+    last: Array  # (runs, 2) the run's last row of the direction (-1: none)
+    moved: Array  # (runs, 2) the run's last row of the direction with payload (-1: none)
+    reset: Array  # (runs, 2) the run's last row of the direction that changed the ACK (-1: none)
+    duplicates: Array  # (runs, 2) duplicate ACKs of the direction in the run
+    after_reset: Array  # (runs, 2) duplicate ACKs of the direction after its reset row (or 0)
+    # (runs, 2) how far the direction's max seq to be acked may lag behind nextseq (-1: not at all)
     headroom: Array
 
     def part(self, rows: slice) -> Skips:
         """The skips of rows (a slice no run crosses), numbered from its start."""
         start = rows.start
+        low, high = np.searchsorted(self.start, (start, rows.stop)).tolist()
+        runs = slice(low, high)
 
         def shift(at: Array) -> Array:
             moved: Array = np.where(at >= 0, at - start, -1)
@@ -167,14 +180,16 @@ class Skips:
         return Skips(
             end=np.where(end > 0, end - start, 0),
             ta=self.ta[rows],
-            nextseq=self.nextseq[rows],
-            lastack=self.lastack[rows],
-            window=self.window[rows],
-            last=shift(self.last[rows]),
-            moved=shift(self.moved[rows]),
-            reset=shift(self.reset[rows]),
-            duplicates=self.duplicates[rows],
-            headroom=self.headroom[rows],
+            start=self.start[runs] - start,
+            nextseq=self.nextseq[runs],
+            lastack=self.lastack[runs],
+            window=self.window[runs],
+            last=shift(self.last[runs]),
+            moved=shift(self.moved[runs]),
+            reset=shift(self.reset[runs]),
+            duplicates=self.duplicates[runs],
+            after_reset=self.after_reset[runs],
+            headroom=self.headroom[runs],
         )
 
 
@@ -182,47 +197,78 @@ SkipFinder = Callable[[Headers, Array, int], Skips]  # (headers, rows, slice len
 
 
 class _Runs:
-    """Skips of one slice, as plain lists: where each row's run ends, and per run (by its first
-    row) all the loop reads where it enters the run, gathered for every run at once."""
+    """Skips of one slice, as plain lists: per run (by its first row) where it ends, its 4-tuple,
+    and all the loop reads where it enters the run, gathered for every run at once."""
 
-    def __init__(self, skips: Skips, table: Array) -> None:
-        self.end: list[int] = skips.end.tolist()
-        n, ta = len(self.end), skips.ta
-        starts = np.flatnonzero(skips.end > 0)
-        if len(starts):
-            starts = starts[np.append(True, skips.end[starts[1:]] != skips.end[starts[:-1]])]
+    def __init__(self, skips: Skips, table: _Table) -> None:
+        ta, starts = skips.ta, skips.start
         end = skips.end[starts]
-        facts = [skips.nextseq[starts], skips.lastack[starts], skips.window[starts]]
-        facts.append(skips.headroom[starts])
+        at = starts.tolist()
+        self.end: dict[int, int] = dict(zip(at, end.tolist(), strict=True))
+        pairs = table.columns(starts, ("pair",))[:, 0].tolist()
+        self.pair: dict[int, int] = dict(zip(at, pairs, strict=True))
+        facts = [skips.nextseq, skips.lastack, skips.window, skips.headroom]
         for d in (0, 1):
-            last, moved, reset = (a[starts, d] for a in (skips.last, skips.moved, skips.reset))
-            after = reset + 1
-            inside = (reset >= 0) & (after < end)
+            last, moved, reset = (a[:, d] for a in (skips.last, skips.moved, skips.reset))
             facts += [
                 np.stack([last, moved, reset], axis=1),
-                table[np.maximum(last, 0)][:, _SEQ : _TIME + 1],
+                table.columns(np.maximum(last, 0), _LAST),
                 ta[np.maximum(last, 0)][:, None],
-                table[np.maximum(moved, 0), _TIME][:, None],
-                np.where(inside, skips.duplicates[np.minimum(after, n - 1), d], 0)[:, None],
-                skips.duplicates[starts, d][:, None],
+                table.columns(np.maximum(moved, 0), ("time",)),
+                skips.after_reset[:, d][:, None],
+                skips.duplicates[:, d][:, None],
             ]
         gathered = np.concatenate(facts, axis=1) if len(starts) else np.zeros((0, 0), np.int64)
         # first row of a run → nextseq, last ACK, window and headroom of both directions, then
         # per direction its _DIRECTION facts
-        self.at: dict[int, list[int]] = dict(zip(starts.tolist(), gathered.tolist(), strict=True))
+        self.at: dict[int, list[int]] = dict(zip(at, gathered.tolist(), strict=True))
 
 
-_SEQ = 4  # the sequence numbers' column in _slice's table (then ack, seglen, window, time)
+_LAST = ("seq", "ack", "seglen", "window", "time")  # a run's facts of its last row
 _DIRECTION = 12  # facts per direction of a run: last, moved, reset rows; seq, ack, seglen,
 # window, time of its last; ta of its last; time of moved; duplicates after reset and from k
 
 
-def _numbered(table: Array, at: Array, follow: Array) -> list[list[int]]:
-    """The rows at of _slice's table for _rules, each with its place and follow."""
-    rows: list[list[int]] = np.concatenate(
-        [table[at], at[:, None], follow[:, None]], axis=1
-    ).tolist()
-    return rows
+class _Table:
+    """The headers of one slice (rows of h), each column gathered for the rows asked for: most
+    rows of a slice are in runs, whose facts need a few columns of a few rows."""
+
+    def __init__(self, h: Headers, rows: Array) -> None:
+        self.h, self.rows = h, rows
+
+    def columns(self, at: Array, names: tuple[str, ...]) -> Array:
+        """The columns names at rows at (places in the slice), side by side as int64."""
+        h, rows = self.h, self.rows[at]
+        return np.stack([getattr(h, name)[rows] for name in names], axis=1, dtype=np.int64)
+
+    def numbered(self, at: Array, follow: Array) -> list[list[int]]:
+        """The rows at for _rules, in the order it reads them, each with its place and follow."""
+        h, rows = self.h, self.rows[at]
+        table = np.stack(
+            [
+                h.frame[rows],
+                h.pair[rows],
+                h.flow[rows] & 1,
+                h.flags[rows],
+                h.seq[rows],
+                h.ack[rows],
+                h.seglen[rows],
+                h.window[rows],
+                h.time[rows],
+                h.reach[rows],
+                h.ws_stored[rows],
+                h.heavy[rows],
+                at,
+                follow,
+            ],
+            axis=1,
+            dtype=np.int64,
+        )
+        numbered: list[list[int]] = table.tolist()
+        return numbered
+
+    def time(self, at: int) -> int:
+        return int(self.h.time[self.rows[at]])
 
 
 def _groups(pair: Array, size: int) -> Iterator[tuple[int, int]]:
@@ -309,36 +355,19 @@ class Analyser:
     def _slice(self, h: Headers, rows: Array, skips: Skips | None) -> tuple[list[int], list[int]]:
         """The rules over one slice of headers, but for the runs of ordinary segments (skips)
         that find the state the fast path assumed: those take its results instead."""
-        table = np.stack(
-            [
-                h.frame[rows],
-                h.pair[rows],
-                h.flow[rows] & 1,
-                h.flags[rows],
-                h.seq[rows],
-                h.ack[rows],
-                h.seglen[rows],
-                h.window[rows],
-                h.time[rows],
-                h.reach[rows],
-                h.ws_stored[rows],
-                h.heavy[rows],
-            ],
-            axis=1,
-            dtype=np.int64,
-        )
+        table = _Table(h, rows)
         n = len(rows)
         streams = [0] * n
         if skips is None:
             printed = [0] * n
-            self._rules(_numbered(table, np.arange(n), np.zeros(n, np.int64)), streams, printed)
+            self._rules(table.numbered(np.arange(n), np.zeros(n, np.int64)), streams, printed)
             return streams, printed
         printed = skips.ta.tolist()
-        runs, tups = _Runs(skips, table), h.pair[rows].tolist()
+        runs = _Runs(skips, table)
 
         def run(k: int) -> None:
             """The run from row k: its results taken if the state is the one assumed."""
-            conv, facts, end = self._current[tups[k]], runs.at[k], runs.end[k]
+            conv, facts, end = self._current[runs.pair[k]], runs.at[k], runs.end[k]
             lagging = self._lagging(conv, facts)
             if lagging >= 0:
                 self._take_run(conv, facts, table, k, end, lagging)
@@ -347,16 +376,16 @@ class Analyser:
             # Another state than assumed (most often the max seq to be acked still behind
             # nextseq after a gap, until a row that ends the run): the run takes the rules.
             at = np.arange(k, end)
-            self._rules(_numbered(table, at, np.zeros(len(at), np.int64)), streams, printed)
+            self._rules(table.numbered(at, np.zeros(len(at), np.int64)), streams, printed)
 
         # The rules go over the rows no run holds in one call; each such row says whether a
         # run starts after it (its row, else 0), and the loop enters that run there.
         follow = np.zeros(n, dtype=np.int64)
         follow[:-1] = np.where(skips.end[1:] > 0, np.arange(1, n), 0)
-        if n and runs.end[0]:
+        if 0 in runs.end:
             run(0)
         cold = np.flatnonzero(skips.end == 0)
-        self._rules(_numbered(table, cold, follow[cold]), streams, printed, run)
+        self._rules(table.numbered(cold, follow[cold]), streams, printed, run)
         return streams, printed
 
     def _lagging(self, conv: int, facts: list[int]) -> int:
@@ -390,7 +419,7 @@ class Analyser:
         return lagging
 
     def _take_run(
-        self, conv: int, facts: list[int], table: Array, k: int, end: int, lagging: int
+        self, conv: int, facts: list[int], table: _Table, k: int, end: int, lagging: int
     ) -> None:
         """The state the rules would leave after the ordinary segments at rows k .. end - 1."""
         for d in (0, 1):
@@ -419,7 +448,8 @@ class Analyser:
                 self._dupacks[flow] = count + dup_k - 1
         first_syn = self._last_syn[conv]
         if first_syn and not self._first_rtt[conv]:  # the first ACK after a SYN gives the RTT
-            for ts in table[k:end, _TIME].tolist():
+            for at in range(k, end):  # most often the first row: not the run's times as a list
+                ts = table.time(at)
                 self._first_rtt[conv] = ts - first_syn
                 if ts != first_syn:
                     break

@@ -225,9 +225,13 @@ class _Scales:
         self.own_syn[h.flow[syn]] = h.frame[syn]
         self.own_syn[h.flow[synack]] = h.frame[synack]
         acks = np.flatnonzero(plain & ((flags & (_SYN | _ACK)) == _ACK))
-        flows, first = np.unique(h.flow[acks], return_index=True)  # frame order: the first
         self.first_ack = np.full(2 * pairs, never, dtype=np.int64)
-        self.first_ack[flows] = h.frame[acks][first]
+        for d in (0, 1):  # one direction's flows come in increasing order: no sort needed
+            rows = acks[(h.flow[acks] & 1) == d]
+            flows = h.flow[rows]
+            first = np.ones(len(rows), dtype=bool)
+            first[1:] = flows[1:] != flows[:-1]
+            self.first_ack[flows[first]] = h.frame[rows[first]]
 
     def window_full(
         self, h: Headers, rows: Array, end: Array, window: Array, ack: Array, rev: Array
@@ -316,21 +320,25 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
     lasts = ok.copy()
     lasts[:-1] &= ~ok[1:] | starts[1:]
     run = np.maximum(np.cumsum(starts) - 1, 0)  # the run of each skippable row
-    runs = int(np.count_nonzero(starts))
-    ends = np.append(np.flatnonzero(lasts) + 1, 0)  # (a last 0 for no run at all)
+    first, final = np.flatnonzero(starts), np.flatnonzero(lasts)  # each run's first and last
+    ends = np.append(final + 1, 0)  # (a last 0 for no run at all)
+    before = last[first]  # (runs, 2): the last analysed row of either direction before the run
+    known = np.maximum(before, 0)
+    runs = (len(first), 2)
     skips = tcpanalysis.Skips(
         end=np.where(ok, ends[run], 0),
         ta=ta,
-        nextseq=np.where(last >= 0, nextseq[np.maximum(last, 0)], 0),
-        lastack=ack[np.maximum(last, 0)],
-        window=window[np.maximum(last, 0)],
-        last=np.full((n, 2), -1, dtype=np.int64),
-        moved=np.full((n, 2), -1, dtype=np.int64),
-        reset=np.full((n, 2), -1, dtype=np.int64),
-        duplicates=np.zeros((n, 2), dtype=np.int64),
-        headroom=np.zeros((n, 2), dtype=np.int64),
+        start=first,
+        nextseq=np.where(before >= 0, nextseq[known], 0),
+        lastack=ack[known],
+        window=window[known],
+        last=np.full(runs, -1, dtype=np.int64),
+        moved=np.full(runs, -1, dtype=np.int64),
+        reset=np.full(runs, -1, dtype=np.int64),
+        duplicates=np.zeros(runs, dtype=np.int64),
+        after_reset=np.zeros(runs, dtype=np.int64),
+        headroom=np.zeros(runs, dtype=np.int64),
     )
-    run_last = ends[run] - 1
     for e in (0, 1):
         mine = ok & (d == e)
         for column, chosen in (
@@ -340,27 +348,29 @@ def ordinary(h: Headers, rows: Array, cut: int) -> tcpanalysis.Skips:
         ):
             at = np.flatnonzero(chosen)  # the last of each run
             at = at[np.append(run[at][1:] != run[at][:-1], True)] if len(at) else at
-            per_run = np.full(max(runs, 1), -1, dtype=np.int64)
-            per_run[run[at]] = at
-            column[:, e] = np.where(ok, per_run[run], -1)
-        counted = np.cumsum(mine & duplicate)  # from each row to its run's end
-        skips.duplicates[:, e] = np.where(ok, counted[run_last] - counted + (mine & duplicate), 0)
-    skips.headroom = _headroom(ok, d, ack, last, most, nextseq, run, runs, skips.last)
+            column[run[at], e] = at
+        counted = np.cumsum(mine & duplicate)  # up to each row; a run's rows are consecutive
+        skips.duplicates[:, e] = counted[final] - counted[first] + (mine & duplicate)[first]
+        reset = skips.reset[:, e]
+        skips.after_reset[:, e] = np.where(reset >= 0, counted[final] - counted[reset], 0)
+    skips.headroom = _headroom(ok, d, ack, last, most, nextseq, first, skips.last)
     return skips
 
 
 def _headroom(
     ok: Array, d: Array, ack: Array, last: Array, most: Array, nextseq: Array,
-    run: Array, runs: int, last_in_run: Array,
+    first: Array, last_in_run: Array,
 ) -> Array:  # fmt: skip
-    """Per skippable row and direction: how far that flow's max seq to be acked may lag behind
-    its nextseq at the row with no ACK from it to its run's end going beyond it (-1: none may).
+    """Per run (first: their first rows) and direction: how far that flow's max seq to be acked
+    may lag behind its nextseq where the run starts with no ACK of the run going beyond it (-1:
+    none may).
 
     Unwrapped in the flow's own terms, as _running_nextseq gives them; the flow's growth over
     the run stays under 2**31, so that no segment of it can start at the lagging value.
     """
-    n = len(ok)
-    room = np.full((n, 2), -1, dtype=np.int64)
+    room = np.full((len(first), 2), -1, dtype=np.int64)
+    if not len(first):
+        return room
     none = 1 << 40
     for e in (0, 1):
         here = np.where(last[:, e] >= 0, most[np.maximum(last[:, e], 0)], 0)  # its nextseq
@@ -368,14 +378,13 @@ def _headroom(
         acking = ok & (d == 1 - e) & (rev_next != 0)  # (ok: a row of e came before)
         acked = np.where(acking, here - ((rev_next - ack) & _M), -none)
         acked[ok & (d == 1 - e) & (rev_next == 0)] = none  # nextseq unknown: no lag at all
-        # The highest ACK from each row to its run's end: a running maximum on the reversed rows,
-        # lifted run by run so that runs do not mix.
-        lift = (runs - run)[::-1] * (4 * none)
-        highest = (np.maximum.accumulate(np.clip(acked, -none, none)[::-1] + lift) - lift)[::-1]
-        end_row = last_in_run[:, e]
-        grown = np.where(end_row >= 0, most[np.maximum(end_row, 0)], here) - here
-        fine = ok & (last[:, e] >= 0) & (grown < _HALF)
-        room[:, e] = np.where(fine, np.minimum(here - highest, none), -1)
+        # The highest ACK of each run: the rows from its first to the next run's first hold
+        # its rows, then rows that may not skip, whose -none changes nothing.
+        highest = np.maximum.reduceat(np.clip(acked, -none, none), first)
+        end_row, start = last_in_run[:, e], here[first]
+        grown = np.where(end_row >= 0, most[np.maximum(end_row, 0)], start) - start
+        fine = (last[first, e] >= 0) & (grown < _HALF)
+        room[:, e] = np.where(fine, np.minimum(start - highest, none), -1)
     return room
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from pcapexplain import arrays
 from pcapexplain.capfile import Records
 from pcapexplain.linklayer import Bytes, be
 from pcapexplain.model import ChecksumStatus
@@ -254,7 +255,7 @@ def _option_values(
         return result
 
     # Each walk step holds few kinds of option (most often one): only theirs are looked at.
-    present = set(np.unique(kind[good]).tolist())
+    present = set(arrays.distinct(kind[good]).tolist())
     if _MSS in present:
         mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
         out["mss"][rows[mss]] = value(2)[mss]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from pcapexplain.anomalies.context import LOOK_BACK, RST, SYN
 from pcapexplain.anomalies.preconditions import segment_ends
-from pcapexplain.arrays import joined_rows
+from pcapexplain.arrays import distinct, joined_rows
 from pcapexplain.model import NO_VALUE, AnalysisFlag, Connection, PacketColumns, PacketStates
 from pcapexplain.seqspace import HALF, MOD
 
@@ -69,7 +69,7 @@ def known(
     rows_ = rows_[place[cid[rows_]] >= 0]
     if not len(rows_):
         return found
-    owners = np.unique(cid[rows_])
+    owners = distinct(cid[rows_])
     # Each owner's rows, in capture order, one owner after another; rank orders the owners.
     conns = [connections[k] for k in place[owners].tolist()]
     index = joined_rows([c.packet_index for c in conns])
