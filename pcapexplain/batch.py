@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from pcapexplain import __version__, batch_writers, capture_task, discovery, loader, runner
-from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureRow, CaptureStatus, CaptureSummary
+from pcapexplain import __version__, batch_writers, budget, capture_task, discovery, loader, runner
+from pcapexplain.batch_model import CaptureRow, CaptureStatus, CaptureSummary
+from pcapexplain.budget import BATCH_TIME_LIMIT
 from pcapexplain.capture_task import CaptureTask
 from pcapexplain.errors import BatchError, OutputError, os_reason
 from pcapexplain.explanations import in_lang, said
@@ -160,7 +161,7 @@ def run(batch_plan: BatchPlan, listener: BatchListener | None = None) -> BatchRe
         capture_task.run_capture,
         [t.task for t in todo],
         runner.RunOptions(
-            jobs=p.options.jobs or (0 if p.options.scheduler else runner.default_jobs()),
+            jobs=p.options.jobs or (0 if p.options.scheduler else budget.default_jobs()),
             time_limit=p.options.time_limit,
             scheduler=p.options.scheduler,
         ),

@@ -9,10 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-# Seconds one capture of a batch may take before it is stopped (--time-limit): minutes for the
-# largest captures measured, and a hung tshark is found within ten minutes.
-BATCH_TIME_LIMIT = 600.0
-
 
 class CaptureStatus(StrEnum):
     """What became of one file of a batch (the `status` column of captures.csv)."""

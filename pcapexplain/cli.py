@@ -20,8 +20,8 @@ from typing import Annotated, NoReturn, ParamSpec, TextIO, TypeVar
 
 import typer
 
-from pcapexplain import __version__, capture_reading, diagnostics, run_display
-from pcapexplain.batch_model import BATCH_TIME_LIMIT, CaptureStatus
+from pcapexplain import __version__, capture_reading, diagnostics
+from pcapexplain.budget import BATCH_TIME_LIMIT
 from pcapexplain.errors import ExitStatus, PcapExplainError, bug_hint
 from pcapexplain.explanations import said, say, text
 from pcapexplain.model import CaptureAnalysis, Lang, Reader
@@ -418,7 +418,7 @@ def grade(
 
     Example: pcapexplain grade submissions/ --rubric lab.toml -o results/ --jobs 2
     """
-    from pcapexplain import classroom, gradebook, reporter, runner
+    from pcapexplain import budget, classroom, gradebook, reporter, run_display, runner
     from pcapexplain import rubric as rubrics
     from pcapexplain.output import atomic_write_text
 
@@ -434,7 +434,7 @@ def grade(
         reader=reader,
     )
     options = runner.RunOptions(
-        jobs=jobs or (0 if scheduler else runner.default_jobs()),
+        jobs=jobs or (0 if scheduler else budget.default_jobs()),
         time_limit=time_limit or None,
         scheduler=scheduler,
     )
@@ -495,7 +495,8 @@ def batch(
     Example: pcapexplain batch labs/ -o labs-report --recursive
     """
     from pcapexplain import batch as batch_stage
-    from pcapexplain import terminal
+    from pcapexplain import run_display, terminal
+    from pcapexplain.batch_model import CaptureStatus
 
     options = batch_stage.BatchOptions(
         lang=lang,

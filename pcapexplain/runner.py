@@ -69,6 +69,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import IO, Any, Generic, Protocol, TypeVar
 
+from pcapexplain import budget
 from pcapexplain.errors import PcapExplainError, WorkerStartError, bug_hint
 from pcapexplain.explanations import said
 
@@ -123,22 +124,6 @@ class Listener(Protocol):
     def started(self, index: int, label: str) -> None: ...
 
     def finished(self, done: Finished[Any, Any], label: str) -> None: ...
-
-
-_IN_WORKER = False  # set in a worker process: the work it runs uses one core, not all
-
-
-def in_worker() -> bool:
-    """Whether this process is one of a run's workers (whose siblings use the other cores)."""
-    return _IN_WORKER
-
-
-def default_jobs() -> int:
-    """All the cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def schedule(weights: Sequence[int]) -> list[int]:
@@ -340,8 +325,7 @@ def serve(task_fd: int, result_fd: int, parent: int, preload: str = "") -> None:
     Ends at the end of its input, after IDLE_EXIT seconds without work, or when the process that
     started it is gone.
     """
-    global _IN_WORKER
-    _IN_WORKER = True
+    budget.mark_worker()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides what Ctrl-C stops
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if preload:

@@ -29,15 +29,17 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from multiprocessing.connection import Connection, Pipe
 from pathlib import Path
-from typing import Any, Generic, NoReturn, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Protocol, TypeVar
 
 import numpy as np
 
-from pcapexplain import anomalies, api, copies, files, native, records, runner, shards
+from pcapexplain import anomalies, api, budget, copies, files, native, records, shards
 from pcapexplain.model import Capture, CaptureAnalysis, CaptureInfo, Reader
 from pcapexplain.records import ConnectionRecord
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 # Below this the second process does not pay: at 100k packets (benchmarks/data/100k.pcap) the
 # command's 2.6 s are half Python's start and the reading, which stay in one process, and two
@@ -74,9 +76,9 @@ def processes(packets: int, jobs: int = 0) -> int:
     (0: one per core)."""
     if _FORCE_PARTS is not None:
         return _FORCE_PARTS
-    if not hasattr(os, "fork") or runner.in_worker() or packets < MIN_PACKETS:
+    if not hasattr(os, "fork") or budget.in_worker() or packets < MIN_PACKETS:
         return 1
-    return jobs or runner.default_jobs()
+    return jobs or budget.default_jobs()
 
 
 def processes_reading(capture: Path, reader: Reader, jobs: int = 0) -> int:
@@ -252,6 +254,8 @@ Work = Callable[[int, Meet], tuple[T, object]]
 def _run(parts: int, work: Work[T]) -> list[T]:
     """Each part's rendered records, in part order; a child's error is raised here as it was
     there."""
+    from multiprocessing.connection import Pipe  # here: most captures are analysed in one part
+
     children: list[tuple[int, Connection]] = []
     # Objects the parent made stay out of the collector's reach: a collection in a child would
     # otherwise write to (and so copy) every page holding one of them. (The commands, and the

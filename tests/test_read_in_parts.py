@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from pcapexplain import native, runner, shard_run, shards
+from pcapexplain import budget, native, shard_run, shards
 from pcapexplain.cli import main
 from pcapexplain.model import Capture, Reader
 from tests import scenarios, shipped
@@ -206,7 +206,7 @@ def test_cut_before_reading_only_large_files_the_native_reader_reads(
 ) -> None:
     capture = tmp_path / "c.pcap"
     capture.write_bytes(b"\0" * 1000)
-    monkeypatch.setattr(runner, "default_jobs", lambda: 4)
+    monkeypatch.setattr(budget, "default_jobs", lambda: 4)
     assert shard_run.processes_reading(capture, Reader.NATIVE) == 1  # small: read whole
     monkeypatch.setattr(shard_run, "MIN_BYTES", 1000)
     assert shard_run.processes_reading(capture, Reader.NATIVE) == 4
@@ -216,7 +216,7 @@ def test_cut_before_reading_only_large_files_the_native_reader_reads(
     assert shard_run.processes_reading(capture, Reader.AUTO) == 1  # it may fall back to tshark
     assert shard_run.processes_reading(Path("-"), Reader.NATIVE) == 1  # spooled: read whole
     assert shard_run.processes_reading(tmp_path / "missing", Reader.NATIVE) == 1
-    monkeypatch.setattr(runner, "_IN_WORKER", True)
+    monkeypatch.setattr(budget, "_IN_WORKER", True)
     assert shard_run.processes_reading(capture, Reader.NATIVE) == 1
 
 

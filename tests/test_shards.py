@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pcapexplain import anomalies, api, reconstructor, records, runner, shard_run, shards
+from pcapexplain import anomalies, api, budget, reconstructor, records, shard_run, shards
 from pcapexplain.anomalies import context
 from pcapexplain.cli import main
 from pcapexplain.errors import EmptyCapture
@@ -528,12 +528,12 @@ def test_one_process_where_sharding_cannot_pay(monkeypatch: pytest.MonkeyPatch) 
     assert shard_run.processes(big - 1, 4) == 1  # small: forking costs more than it saves
     assert shard_run.processes(big, 4) == 4
     assert shard_run.processes(big, 1) == 1
-    monkeypatch.setattr(runner, "default_jobs", lambda: 1)
+    monkeypatch.setattr(budget, "default_jobs", lambda: 1)
     assert shard_run.processes(big) == 1  # one CPU
-    monkeypatch.setattr(runner, "default_jobs", lambda: 8)
+    monkeypatch.setattr(budget, "default_jobs", lambda: 8)
     assert shard_run.processes(big) == 8
-    monkeypatch.setattr(runner, "_IN_WORKER", True)
+    monkeypatch.setattr(budget, "_IN_WORKER", True)
     assert shard_run.processes(big) == 1  # batch and grade workers already use every core
-    monkeypatch.setattr(runner, "_IN_WORKER", False)
+    monkeypatch.setattr(budget, "_IN_WORKER", False)
     monkeypatch.delattr(os, "fork")
     assert shard_run.processes(big) == 1
