@@ -632,7 +632,13 @@ def run() -> NoReturn:
     a tenth of a second at a million packets and changes nothing a user sees: what it would do
     that does matter is done here first, the exit functions and the flushing of stdout and
     stderr. A thread still working (none in these commands), or a flush that fails (the reader
-    left just then), takes the usual way out, which waits for it or tells it as before."""
+    left just then), takes the usual way out, which waits for it or tells it as before.
+
+    numpy's OpenBLAS starts a thread per core when numpy is imported, which spins for about a
+    tenth of a second of CPU (as much as the import itself) beside the start-up, and in each
+    batch worker beside the other workers; pcapexplain does no linear algebra. A value the user
+    set is kept."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     status = main()
     main_thread = threading.main_thread()
     if any(t is not main_thread and not t.daemon for t in threading.enumerate()):
