@@ -569,8 +569,10 @@ class _Columns:
     """PacketColumns grown block by block; ICMP-quoted headers are left out, as the loader does."""
 
     def __init__(self) -> None:
-        self.ints: dict[str, array[int]] = {n: array(c) for n, c in _INT_COLUMNS.items()}
-        self.time = array("d")
+        # Each column's blocks, joined once at the end: an array grown block by block is
+        # reallocated (and copied) every few blocks, about 16 copies of each byte in all.
+        self.ints: dict[str, list[Array]] = {n: [] for n in _INT_COLUMNS}
+        self.time: list[Array] = []
         self.src: list[str] = []
         self.dst: list[str] = []
         self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
@@ -609,7 +611,7 @@ class _Columns:
         for name, column in values.items():
             self._append(name, column if everything else column[keep])
         seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
-        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8).data)
+        self.time.append(epoch_seconds(seconds, nanos))
         # One str per distinct address: the columns hold references to it. An object array of
         # the names turns ids into them in one gather.
         known = self._known
@@ -629,13 +631,26 @@ class _Columns:
         self._append("analysis", analysis)
 
     def _append(self, name: str, values: Array) -> None:
-        column = self.ints[name]
-        # A byte view, not tobytes(): frombytes copies it once.
-        typed = np.ascontiguousarray(values, dtype=_NUMPY[column.typecode])
-        column.frombytes(typed.view(np.uint8).data)
+        typed = np.ascontiguousarray(values, dtype=_NUMPY[_INT_COLUMNS[name]])
+        # A view would keep the whole array it views alive until the end.
+        self.ints[name].append(typed if typed.base is None else typed.copy())
 
     def packets(self) -> PacketColumns:
-        return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
+        """The columns, each joined into one array (their blocks let go of one by one)."""
+        ints = {name: _joined(_INT_COLUMNS[name], blocks) for name, blocks in self.ints.items()}
+        time = _joined("d", self.time)
+        return PacketColumns(time=time, src=self.src, dst=self.dst, **ints)
+
+
+def _joined(typecode: str, blocks: list[Array]) -> array[Any]:
+    """One array of a column's blocks; the blocks list is emptied as they are copied."""
+    column = array(typecode)
+    if blocks:
+        whole = np.concatenate(blocks)
+        blocks.clear()
+        # A byte view, not tobytes(): frombytes copies it once.
+        column.frombytes(whole.view(np.uint8).data)
+    return column
 
 
 # Typecodes as wide as the tshark reader's (TabColumns) for every column.
