@@ -569,10 +569,12 @@ class _Columns:
     """PacketColumns grown block by block; ICMP-quoted headers are left out, as the loader does."""
 
     def __init__(self) -> None:
-        # Each column's blocks, joined once at the end: an array grown block by block is
+        self.ints: dict[str, array[int]] = {n: array(c) for n, c in _INT_COLUMNS.items()}
+        self.time = array("d")
+        # Blocks wait to be added _BATCH rows at a time: an array grown block by block is
         # reallocated (and copied) every few blocks, about 16 copies of each byte in all.
-        self.ints: dict[str, list[Array]] = {n: [] for n in _INT_COLUMNS}
-        self.time: list[Array] = []
+        self._waiting: dict[str, list[Array]] = {n: [] for n in (*_INT_COLUMNS, "time")}
+        self._rows = 0  # rows waiting
         self.src: list[str] = []
         self.dst: list[str] = []
         self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
@@ -611,7 +613,10 @@ class _Columns:
         for name, column in values.items():
             self._append(name, column if everything else column[keep])
         seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
-        self.time.append(epoch_seconds(seconds, nanos))
+        self._waiting["time"].append(epoch_seconds(seconds, nanos))
+        self._rows += len(seconds)
+        if self._rows >= _BATCH:
+            self._add_waiting()
         # One str per distinct address: the columns hold references to it. An object array of
         # the names turns ids into them in one gather.
         known = self._known
@@ -627,30 +632,33 @@ class _Columns:
 
     def finish(self, stream: Array, analysis: Array) -> None:
         """The two columns the analysis of the whole file gives."""
-        self._append("stream", stream)
-        self._append("analysis", analysis)
+        self._add_waiting()
+        for name, values in (("stream", stream), ("analysis", analysis)):
+            _add(self.ints[name], np.ascontiguousarray(values, dtype=_NUMPY[_INT_COLUMNS[name]]))
 
     def _append(self, name: str, values: Array) -> None:
         typed = np.ascontiguousarray(values, dtype=_NUMPY[_INT_COLUMNS[name]])
-        # A view would keep the whole array it views alive until the end.
-        self.ints[name].append(typed if typed.base is None else typed.copy())
+        self._waiting[name].append(typed)
+
+    def _add_waiting(self) -> None:
+        """Add the waiting blocks to the arrays, a column at a time."""
+        for name, blocks in self._waiting.items():
+            if blocks:
+                _add(self.time if name == "time" else self.ints[name], np.concatenate(blocks))
+                blocks.clear()
+        self._rows = 0
 
     def packets(self) -> PacketColumns:
-        """The columns, each joined into one array (their blocks let go of one by one)."""
-        ints = {name: _joined(_INT_COLUMNS[name], blocks) for name, blocks in self.ints.items()}
-        time = _joined("d", self.time)
-        return PacketColumns(time=time, src=self.src, dst=self.dst, **ints)
+        self._add_waiting()
+        return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
 
 
-def _joined(typecode: str, blocks: list[Array]) -> array[Any]:
-    """One array of a column's blocks; the blocks list is emptied as they are copied."""
-    column = array(typecode)
-    if blocks:
-        whole = np.concatenate(blocks)
-        blocks.clear()
-        # A byte view, not tobytes(): frombytes copies it once.
-        column.frombytes(whole.view(np.uint8).data)
-    return column
+_BATCH = 1 << 16  # rows: a few MB of blocks wait at most
+
+
+def _add(column: array[Any], values: Array) -> None:
+    # A byte view, not tobytes(): frombytes copies it once.
+    column.frombytes(values.view(np.uint8).data)
 
 
 # Typecodes as wide as the tshark reader's (TabColumns) for every column.
