@@ -294,11 +294,15 @@ class _Collected:
         """decode's Keep: counts what the capture says about itself over every header, and
         chooses the cut's part (None: all)."""
         packet = ~located.in_error
-        self.tcp += int(packet.sum())
-        self.backwards.add(
-            epoch_seconds(located.seconds[packet], located.nanos[packet]), located.frame[packet]
+        count = int(packet.sum())
+        self.tcp += count
+        every = count == len(packet)  # the usual block: no ICMP error, nothing to leave out
+        seconds, nanos, frame, cut = (
+            (a if every else a[packet])
+            for a in (located.seconds, located.nanos, located.frame, located.header_cut)
         )
-        self.headers_cut.add(located.header_cut[packet], located.frame[packet])
+        self.backwards.add(epoch_seconds(seconds, nanos), frame)
+        self.headers_cut.add(cut, frame)
         if self.cut is None or not len(packet):
             return None
         src = shards.address_hashes(located.family, located.src)
