@@ -284,13 +284,13 @@ def _laid_out(
         if not len(taken):
             continue
         left[taken] = False
-        laid, count = opts[taken], len(taken)
+        laid, laid_rows, count = opts[taken], rows[taken], len(taken)
         every = np.ones(count, dtype=bool)
         for kind, option_size, pos in options:
             if kind == _NOP:  # a step that reads no value
                 continue
             at, kinds, sizes = (np.full(count, v, dtype=np.int64) for v in (pos, kind, option_size))
-            _option_values(laid, rows[taken], at, kinds, sizes, every, out, marks)
+            _option_values(laid, laid_rows, at, kinds, sizes, every, out, marks, {kind})
     remaining: Array = rows[left]
     return remaining
 
@@ -304,8 +304,10 @@ def _option_values(
     good: Array,
     out: dict[str, Array],
     marks: dict[str, Array],
+    present: set[int] | None = None,
 ) -> None:
-    """The option fields the loader reads; the length checks are packet-tcp.c's."""
+    """The option fields the loader reads; the length checks are packet-tcp.c's. present: the
+    kinds of the good options, when known."""
     if not good.any():
         return
     take = np.arange(len(rows))
@@ -318,7 +320,8 @@ def _option_values(
         return result
 
     # Each walk step holds few kinds of option (most often one): only theirs are looked at.
-    present = set(np.unique(kind[good]).tolist())
+    if present is None:
+        present = set(np.unique(kind[good]).tolist())
     if _MSS in present:
         mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
         out["mss"][rows[mss]] = value(2)[mss]
