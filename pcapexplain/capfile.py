@@ -326,11 +326,12 @@ def _record_positions(buffer: memoryview, pos: int, lengths: Any, swap: int) -> 
     positions: list[int] = []
     append = positions.append
     if swap == _SWAP_NEVER and lengths(_ONE_TWO, 0) == (1, 2):  # the file's order is the CPU's
-        # The 32-bit words at offsets k, k + 4, ... for each k < 4: one index per record.
-        words = [buffer[k : k + (len(buffer) - k) // 4 * 4].cast("I") for k in range(4)]
+        # The 32-bit words at offsets 8 + k, 12 + k, ... for each k < 4: a record's captured
+        # length (at pos + 8) is word pos >> 2 of view pos & 3, found in one index.
+        words = [buffer[k + 8 : k + 8 + (len(buffer) - k - 8) // 4 * 4].cast("I") for k in range(4)]
         while pos <= limit:
             append(pos)
-            pos += 16 + words[pos & 3][(pos >> 2) + 2]  # the captured length, at pos + 8
+            pos += words[pos & 3][pos >> 2] + 16
     elif swap == _SWAP_NEVER:
         while pos <= limit:
             append(pos)
@@ -354,7 +355,7 @@ def _pcap_block(
     after = positions.pop()
     if not positions:
         return None, after, None
-    at = np.asarray(positions, dtype=np.int64)
+    at = np.fromiter(positions, dtype=np.int64, count=len(positions))  # (asarray is slower)
     seconds, frac, incl, orig = _gather_u32(data, at, 4, fmt.order)
     if fmt.swap == _SWAP_ALWAYS:
         incl, orig = orig, incl

@@ -165,8 +165,14 @@ def link(data: Bytes, records: Records) -> Link:
     start = records.start
     have = records.caplen
     head = data.rows(start, 20)
-    eth = (lt == ETHERNET) & (have >= 14)
-    if eth.any():
+    # A pcap file has one link type: the others' masks (all false) are not worth building.
+    only = int(lt[0]) if n and bool((lt == lt[0]).all()) else None
+
+    def maybe(*types: int) -> bool:
+        return only is None or only in types
+
+    eth = (lt == ETHERNET) & (have >= 14) if maybe(ETHERNET) else None
+    if eth is not None and eth.any():
         etype = be(head, 12, 2)
         _ethertype(data, eth, etype, start + 14, start + have, out)
         # 802.3 frames: LLC with SNAP or the IP SAP, and Cisco ISL, can hold IP.
@@ -175,20 +181,22 @@ def link(data: Bytes, records: Records) -> Link:
             isl = (be(head, 0, 2) == 0x0100) | (be(head, 0, 2) == 0x0C00)
             out.kind[llc & (_LLC_WITH_IP[head[:, 14]] | isl)] = FOREIGN
     for linktype, size, proto_at, hatype_at in ((SLL, 16, 14, 2), (SLL2, 20, 0, 8)):
-        sll = (lt == linktype) & (have >= size)
-        if sll.any():
+        sll = (lt == linktype) & (have >= size) if maybe(linktype) else None
+        if sll is not None and sll.any():
             protocol, hatype = be(head, proto_at, 2), be(head, hatype_at, 2)
             _cooked(data, sll, protocol, hatype, start, start + have, size, out)
-    raw = np.isin(lt, (RAW, *RAW_ALIASES)) & (have >= 8)  # it reads bytes 6-7 first
-    if raw.any():
-        _raw(head, raw, have, start, out)
-    out.kind[(lt == RAW4) & (have > 0)] = IPV4
-    out.kind[(lt == RAW6) & (have > 0)] = IPV6
-    null = (lt == NULL) & (have >= 4)
-    if null.any():
+    if maybe(RAW, *RAW_ALIASES):
+        raw = np.isin(lt, (RAW, *RAW_ALIASES)) & (have >= 8)  # it reads bytes 6-7 first
+        if raw.any():
+            _raw(head, raw, have, start, out)
+    if maybe(RAW4, RAW6):
+        out.kind[(lt == RAW4) & (have > 0)] = IPV4
+        out.kind[(lt == RAW6) & (have > 0)] = IPV6
+    null = (lt == NULL) & (have >= 4) if maybe(NULL) else None
+    if null is not None and null.any():
         _null(data, head, null, start, start + have, out)
-    loop = (lt == LOOP) & (have >= 4)
-    if loop.any():
+    loop = (lt == LOOP) & (have >= 4) if maybe(LOOP) else None
+    if loop is not None and loop.any():
         family = be(head, 0, 4)
         out.net[loop] = start[loop] + 4
         out.kind[loop & (family == _BSD_AF_INET)] = IPV4

@@ -294,11 +294,15 @@ class _Collected:
         """decode's Keep: counts what the capture says about itself over every header, and
         chooses the cut's part (None: all)."""
         packet = ~located.in_error
-        self.tcp += int(packet.sum())
-        self.backwards.add(
-            epoch_seconds(located.seconds[packet], located.nanos[packet]), located.frame[packet]
+        count = int(packet.sum())
+        self.tcp += count
+        every = count == len(packet)  # the usual block: no ICMP error, nothing to leave out
+        seconds, nanos, frame, cut = (
+            (a if every else a[packet])
+            for a in (located.seconds, located.nanos, located.frame, located.header_cut)
         )
-        self.headers_cut.add(located.header_cut[packet], located.frame[packet])
+        self.backwards.add(epoch_seconds(seconds, nanos), frame)
+        self.headers_cut.add(cut, frame)
         if self.cut is None or not len(packet):
             return None
         src = shards.address_hashes(located.family, located.src)
@@ -571,6 +575,11 @@ class _Columns:
     def __init__(self) -> None:
         self.ints: dict[str, array[int]] = {n: array(c) for n, c in _INT_COLUMNS.items()}
         self.time = array("d")
+        # Blocks wait to be added _BATCH rows at a time: an array grown block by block is
+        # reallocated (and copied) every few blocks, as it keeps only 1/16 spare room. All of
+        # them at the end would add the freed blocks' heap to the peak (about 35 MB at 1M).
+        self._waiting: dict[str, list[Array]] = {n: [] for n in (*_INT_COLUMNS, "time")}
+        self._rows = 0  # rows waiting
         self.src: list[str] = []
         self.dst: list[str] = []
         self._names: Array = np.zeros(0, dtype=object)  # the address names, some spare room
@@ -609,7 +618,10 @@ class _Columns:
         for name, column in values.items():
             self._append(name, column if everything else column[keep])
         seconds, nanos = (s.seconds, s.nanos) if everything else (s.seconds[keep], s.nanos[keep])
-        self.time.frombytes(epoch_seconds(seconds, nanos).view(np.uint8).data)
+        self._waiting["time"].append(epoch_seconds(seconds, nanos))
+        self._rows += len(seconds)
+        if self._rows >= _BATCH:
+            self._add_waiting()
         # One str per distinct address: the columns hold references to it. An object array of
         # the names turns ids into them in one gather.
         known = self._known
@@ -625,17 +637,33 @@ class _Columns:
 
     def finish(self, stream: Array, analysis: Array) -> None:
         """The two columns the analysis of the whole file gives."""
-        self._append("stream", stream)
-        self._append("analysis", analysis)
+        self._add_waiting()
+        for name, values in (("stream", stream), ("analysis", analysis)):
+            _add(self.ints[name], np.ascontiguousarray(values, dtype=_NUMPY[_INT_COLUMNS[name]]))
 
     def _append(self, name: str, values: Array) -> None:
-        column = self.ints[name]
-        # A byte view, not tobytes(): frombytes copies it once.
-        typed = np.ascontiguousarray(values, dtype=_NUMPY[column.typecode])
-        column.frombytes(typed.view(np.uint8).data)
+        typed = np.ascontiguousarray(values, dtype=_NUMPY[_INT_COLUMNS[name]])
+        self._waiting[name].append(typed)
+
+    def _add_waiting(self) -> None:
+        """Add the waiting blocks to the arrays, a column at a time."""
+        for name, blocks in self._waiting.items():
+            if blocks:
+                _add(self.time if name == "time" else self.ints[name], np.concatenate(blocks))
+                blocks.clear()
+        self._rows = 0
 
     def packets(self) -> PacketColumns:
+        self._add_waiting()
         return PacketColumns(time=self.time, src=self.src, dst=self.dst, **self.ints)
+
+
+_BATCH = 1 << 16  # rows: a few MB of blocks wait at most
+
+
+def _add(column: array[Any], values: Array) -> None:
+    # A byte view, not tobytes(): frombytes copies it once.
+    column.frombytes(values.view(np.uint8).data)
 
 
 # Typecodes as wide as the tshark reader's (TabColumns) for every column.

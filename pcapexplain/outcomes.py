@@ -35,6 +35,7 @@ _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN)
 _TO_SERVER = int(Direction.TO_SERVER)
 _STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
+_TIME_WAIT = int(TcpState.TIME_WAIT)
 _SYN_RESENT = int(PacketRole.SYN_RETRANSMISSION)
 _FIRST_SENDS = (int(PacketRole.SYN), int(PacketRole.SYN_ACK))
 _SYNCHRONIZED = frozenset(
@@ -148,10 +149,11 @@ def plain_summaries(
     """What summarise (the rule) finds in connections whose every row the plain shapes wrote,
     column-wise; each one's (SYN, SYN-ACK) rows, for fill_options.
 
-    Their shape fixes every verdict: the handshake is complete, no RST, no data after a FIN;
-    the side that sent the first FIN closed first and ends in TIME_WAIT; the client sent the
-    SYN, so nothing is inferred. Only the times, numbers and closer vary. Tests
-    (test_reconstruct_skip) compare with summarise over every row.
+    Their shape fixes the verdicts that need no replay: the handshake is complete, no RST, no
+    data after a FIN, the side that sent the first FIN closed first, and the client sent the
+    SYN, so nothing is inferred. The final states, and so who waits in TIME_WAIT, are read from
+    the replayed states as summarise reads them. Tests (test_reconstruct_skip) compare with
+    summarise over every row.
     """
     time = np.asarray(packets.time, dtype=np.float64)
     seq = np.asarray(packets.seq, dtype=np.int64)
@@ -186,7 +188,9 @@ def plain_summaries(
         conn.handshake = complete
         conn.vantage = locate(complete, rtt_syn, rtt_ack)
         conn.teardown = teardowns[three]
-        conn.closed_first = conn.time_wait = closers[client]  # the client sent the first FIN
+        conn.closed_first = closers[client]  # the client sent the first FIN
+        # From the replayed states, as summarise reads them: a plain close ends on the last ACK.
+        conn.time_wait = _closer(c == _TIME_WAIT, s == _TIME_WAIT)
         # half_close and inferred keep their defaults: False, ().
     return list(zip(rows.syn.tolist(), rows.synack.tolist(), strict=True))
 

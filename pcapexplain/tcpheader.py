@@ -163,6 +163,7 @@ def _options_cut(hlen: Array, avail: Array, reported: Array) -> Array:
 
 def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dict[str, Array]:
     rows = f["rows"]
+    head = data.rows(f["tcp_at"], 16)  # one gather for the ports and the header length
     located = Located(
         frame=records.first_frame + rows,
         seconds=records.seconds[rows],
@@ -171,12 +172,10 @@ def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dic
         family=f["family"],
         src=f["src"],
         dst=f["dst"],
-        sport=data.u16(f["tcp_at"]),
-        dport=data.u16(f["tcp_at"] + 2),
+        sport=be(head, 0, 2),
+        dport=be(head, 2, 2),
         header_cut=_options_cut(
-            (data.u8(f["tcp_at"] + 12) >> 4).astype(np.int64) * 4,
-            f["tcp_end"] - f["tcp_at"],
-            f["tcp_rep"],
+            (head[:, 12] >> 4).astype(np.int64) * 4, f["tcp_end"] - f["tcp_at"], f["tcp_rep"]
         ),
     )
     mask = keep(located)
@@ -191,20 +190,48 @@ def _kept(data: Bytes, records: Records, f: dict[str, Array], keep: Keep) -> dic
 _EOL, _NOP, _MSS, _WS, _SACK_PERM, _SACK, _TS, _TFO = 0, 1, 2, 3, 4, 5, 8, 34
 
 
-def _options(head: Array, hlen: Array, limit: Array, reached: Array) -> dict[str, Array]:
+# Option layouts common enough to be read without the walk, as (kind, size) per option: what the
+# walk does with a header of exactly one of them is known in advance (_laid_out).
+_LAYOUTS = (
+    ((_MSS, 4), (_SACK_PERM, 2), (_TS, 10), (_NOP, 1), (_WS, 3)),  # Linux's SYN and SYN-ACK
+    ((_NOP, 1), (_NOP, 1), (_TS, 10), (_NOP, 1), (_NOP, 1), (_SACK, 10)),  # a SACK, timestamped
+    ((_MSS, 4), (_NOP, 1), (_WS, 3), (_NOP, 1), (_NOP, 1), (_SACK_PERM, 2)),  # Windows' SYN
+    ((_NOP, 1), (_NOP, 1), (_SACK, 10)),  # a SACK
+)
+
+
+def _placed(layout: tuple[tuple[int, int], ...]) -> tuple[int, tuple[tuple[int, int, int], ...]]:
+    """(header length, (kind, size, offset) per option) of a layout."""
+    offsets = np.cumsum([20] + [size for _, size in layout]).tolist()
+    placed = tuple((kind, size, pos) for (kind, size), pos in zip(layout, offsets, strict=False))
+    return offsets[-1], placed
+
+
+_PLACED = tuple(_placed(layout) for layout in _LAYOUTS)
+
+
+def _options(
+    head: Array, hlen: Array, limit: Array, reached: Array, *, layouts: bool = True
+) -> dict[str, Array]:
     """Walk every header's options at once, as packet-tcp.c's tcp_dissect_options does.
 
     limit is how many header bytes may be read; "cut" marks headers whose options ran past it
-    (the dissector threw an exception there and printed nothing after).
+    (the dissector threw an exception there and printed nothing after). Without layouts every
+    header is walked (the tests compare both).
     """
     n = len(head)
     out = {name: np.full(n, -1, dtype=np.int64) for name in ("mss", "wscale", "ws_stored", "tsval")}
     marks = {name: np.zeros(n, dtype=np.int8) for name in ("sack_perm", "sack", "tfo", "cut")}
     # The layout of most segments of a timestamped connection: NOP, NOP, timestamps.
     usual = reached & (hlen == 32) & (limit == 32)
-    usual &= be(head, 20, 4) == 0x0101080A
+    if layouts:
+        usual &= be(head, 20, 4) == 0x0101080A
+    else:
+        usual[:] = False
     out["tsval"][usual] = be(head, 24, 4)[usual]  # (a masked matrix is copied byte by byte)
     rows = np.flatnonzero(reached & (hlen > 20) & ~usual)
+    if layouts and len(rows):
+        rows = _laid_out(head, hlen, limit, rows, out, marks)
     pos = np.full(len(rows), 20, dtype=np.int64)
     stop, end = hlen[rows], limit[rows]
     after_eol = np.zeros(len(rows), dtype=bool)
@@ -232,6 +259,43 @@ def _options(head: Array, hlen: Array, limit: Array, reached: Array) -> dict[str
     return {**out, **marks}
 
 
+def _laid_out(
+    head: Array,
+    hlen: Array,
+    limit: Array,
+    rows: Array,
+    out: dict[str, Array],
+    marks: dict[str, Array],
+) -> Array:
+    """Read the options of the headers at rows that hold exactly one of _LAYOUTS, wholly
+    captured; the rows left to walk. For those, every walk step reads the layout's next option,
+    whole (no end-of-list, nothing cut): the same _option_values steps, one per option that
+    carries a value."""
+    opts = np.take(head, rows, axis=0)
+    length = hlen[rows]
+    whole = length == limit[rows]
+    left = np.ones(len(rows), dtype=bool)
+    for size, options in _PLACED:
+        match = left & whole & (length == size)
+        for kind, option_size, pos in options:
+            match &= opts[:, pos] == kind
+            if option_size > 1:
+                match &= opts[:, pos + 1] == option_size
+        taken = np.flatnonzero(match)
+        if not len(taken):
+            continue
+        left[taken] = False
+        laid, laid_rows, count = opts[taken], rows[taken], len(taken)
+        every = np.ones(count, dtype=bool)
+        for kind, option_size, pos in options:
+            if kind == _NOP:  # a step that reads no value
+                continue
+            at, kinds, sizes = (np.full(count, v, dtype=np.int64) for v in (pos, kind, option_size))
+            _option_values(laid, laid_rows, at, kinds, sizes, every, out, marks, {kind})
+    remaining: Array = rows[left]
+    return remaining
+
+
 def _option_values(
     opts: Array,
     rows: Array,
@@ -241,8 +305,10 @@ def _option_values(
     good: Array,
     out: dict[str, Array],
     marks: dict[str, Array],
+    present: set[int] | None = None,
 ) -> None:
-    """The option fields the loader reads; the length checks are packet-tcp.c's."""
+    """The option fields the loader reads; the length checks are packet-tcp.c's. present: the
+    kinds of the good options, when known."""
     if not good.any():
         return
     take = np.arange(len(rows))
@@ -255,7 +321,8 @@ def _option_values(
         return result
 
     # Each walk step holds few kinds of option (most often one): only theirs are looked at.
-    present = set(arrays.distinct(kind[good]).tolist())
+    if present is None:
+        present = set(arrays.distinct(kind[good]).tolist())
     if _MSS in present:
         mss = good & (kind == _MSS) & (size == 4) & (out["mss"][rows] < 0)
         out["mss"][rows[mss]] = value(2)[mss]
