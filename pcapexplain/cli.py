@@ -575,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit status (see errors.ExitStatus)."""
     args = sys.argv[1:] if argv is None else argv
     _state.lang = Lang.EN  # until a command's --lang says otherwise
-    # Typer's start (building the commands, importing pydantic to parse the options) makes
+    # Typer's start (building the commands and their option parsers) makes
     # long-lived objects and no garbage, yet triggers collections that rescan all imported so
     # far: about 3 % of the instructions before `connections` forks. Off until the command runs.
     _state.collecting = gc.isenabled()
