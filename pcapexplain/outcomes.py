@@ -135,9 +135,10 @@ class PlainRows:
     syn: Any
     synack: Any
     hs_ack: Any
-    closer_fin: Any  # the first FIN
+    closer_fin: Any  # the first FIN (any row of one still open)
     last: Any
     three_way: Any  # bool: the close is three-way (endpoints.three_way)
+    still_open: Any  # bool: no close at all, the connection is open at the capture's end
     first_time: Any  # the connection's earliest and latest timestamps
     last_time: Any
 
@@ -152,17 +153,21 @@ def plain_summaries(
     column-wise; each one's (SYN, SYN-ACK) rows, for fill_options.
 
     Their shape fixes the verdicts that need no replay: the handshake is complete, no RST, no
-    data after a FIN, the side that sent the first FIN closed first, and the client sent the
-    SYN, so nothing is inferred. The final states, and so who waits in TIME_WAIT, are read from
-    the replayed states as summarise reads them. Tests (test_reconstruct_skip) compare with
-    summarise over every row.
+    data after a FIN, the side that sent the first FIN closed first (none: still open, and
+    none closed), and the client sent the SYN, so nothing is inferred. The final states, and so
+    who waits in TIME_WAIT, are read from the replayed states as summarise reads them. Tests
+    (test_reconstruct_skip) compare with summarise over every row.
     """
     time = np.asarray(packets.time, dtype=np.float64)
     seq = np.asarray(packets.seq, dtype=np.int64)
     frame = np.asarray(packets.frame, dtype=np.int64)
     direction = np.frombuffer(states.direction, dtype=np.int8)
-    closers = (Closer.SERVER, Closer.CLIENT)
-    teardowns = (Teardown.FOUR_WAY, Teardown.THREE_WAY)
+    # By code: a close's (three-way; sent by the client), or 2 for one still open.
+    closers = (Closer.SERVER, Closer.CLIENT, Closer.NONE)
+    teardowns = (Teardown.FOUR_WAY, Teardown.THREE_WAY, Teardown.OPEN_AT_END)
+    still_open = np.asarray(rows.still_open, dtype=bool)
+    by_client = np.where(still_open, 2, direction[rows.closer_fin] == _TO_SERVER)
+    shape = np.where(still_open, 2, rows.three_way)
     complete, locate = Handshake.COMPLETE, vantage.locate
     client_after = np.frombuffer(states.client_after, dtype=np.int8)[rows.last].tolist()
     server_after = np.frombuffer(states.server_after, dtype=np.int8)[rows.last].tolist()
@@ -176,8 +181,8 @@ def plain_summaries(
         frame[rows.last].tolist(),
         rows.first_time.tolist(),
         rows.last_time.tolist(),
-        (direction[rows.closer_fin] == _TO_SERVER).tolist(),
-        rows.three_way.tolist(),
+        by_client.tolist(),
+        shape.tolist(),
         client_after,
         server_after,
         strict=True,

@@ -36,6 +36,7 @@ from pcapexplain.model import (
     PacketStates,
     TcpFlags,
     TcpOptions,
+    TcpState,
     Vantage,
 )
 from pcapexplain.seqspace import acks_syn
@@ -530,7 +531,31 @@ def _plain_shapes(
     opened = endpoints.plain_openings(packets, states, flags, rows)
     acked = opened & (_view(states.role)[rows[:, 2]] == _HS_ACK)
     closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts, marks)
+    # No SYN, FIN or RST after the handshake: the replay would skip every later row as one run,
+    # both sides ESTABLISHED, and the connection is open at the capture's end.
+    after = np.minimum(starts[:-1] + 3, starts[1:])
+    still_open = acked & (closed == 0)
+    still_open &= np.searchsorted(marks, after) == np.searchsorted(marks, starts[1:])
+    _write_established(states, layout.order, after[still_open], starts[1:][still_open])
+    closed[still_open] = OPEN_AT_END
     return opened.tolist(), closed
+
+
+OPEN_AT_END = -1  # _plain_shapes' count for a plain opening followed by no close at all
+
+
+def _write_established(states: PacketStates, order: Any, begins: Any, ends: Any) -> None:
+    """ESTABLISHED before and after on both sides for the rows order[begins[k]:ends[k]], as
+    _replay writes a run of them."""
+    sizes = ends - begins
+    stops = np.cumsum(sizes)
+    count = int(stops[-1]) if len(stops) else 0
+    rows = order[np.repeat(begins - stops + sizes, sizes) + np.arange(count)]
+    established = int(TcpState.ESTABLISHED)
+    for column in (states.client_before, states.client_after):
+        _view(column)[rows] = established
+    for column in (states.server_before, states.server_after):
+        _view(column)[rows] = established
 
 
 def _plain_summaries(
@@ -552,13 +577,17 @@ def _plain_summaries(
     starts = np.asarray(layout.starts, dtype=np.int64)
     begin, end = starts[:-1][chosen], starts[1:][chosen]
     handshake = layout.order[begin[:, None] + np.arange(3)]
+    closes = whole[chosen]
+    still_open = closes == OPEN_AT_END
+    closes[still_open] = 0
     rows = outcomes.PlainRows(
         syn=handshake[:, 0],
         synack=handshake[:, 1],
         hs_ack=handshake[:, 2],
-        closer_fin=layout.order[end - whole[chosen]],  # the close's first row
+        closer_fin=layout.order[end - np.maximum(closes, 1)],  # the close's first row
         last=layout.order[end - 1],
-        three_way=endpoints.three_way(whole[chosen]),
+        three_way=endpoints.three_way(closes),
+        still_open=still_open,
         first_time=spans[0][chosen],
         last_time=spans[1][chosen],
     )
