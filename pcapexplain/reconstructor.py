@@ -467,7 +467,8 @@ def _replay(
     """Replay every connection, visiting only rows that may change a state, then write the
     skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides
     (None for one whose every row plain_openings and plain_closings wrote: `_plain_shapes`), and
-    per connection the count of its plain close's rows (0: none, and replayed)."""
+    per connection the count of its plain close's rows (OPEN_AT_END: no close at all; 0: none,
+    and replayed)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     plain, whole = _plain_shapes(packets, states, layout, flags, marks)
@@ -517,10 +518,11 @@ def _plain_shapes(
 ) -> tuple[list[bool], Any]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
     whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
-    the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
-    visits every row. Only a handshake whose third row is its ACK (not a keep-alive, say) counts
-    for the close: `outcomes.plain_summaries` takes those connections whole. marks: the positions
-    in layout.order of the rows with SYN, FIN or RST."""
+    the count of its rows, 0 for none), whose rows those write, or has no SYN, FIN or RST after
+    the handshake at all (OPEN_AT_END), whose later rows are written here; with _SKIP off, none:
+    the replay visits every row. Only a handshake whose third row is its ACK (not a keep-alive,
+    say) counts for the close: `outcomes.plain_summaries` takes those connections whole. marks:
+    the positions in layout.order of the rows with SYN, FIN or RST."""
     count = len(layout.starts) - 1
     if not _SKIP:
         return [False] * count, np.zeros(count, dtype=np.int64)
@@ -567,7 +569,8 @@ def _plain_summaries(
     spans: tuple[Any, Any],
 ) -> list[tuple[int, int]]:
     """Summarise column-wise the connections `_replay` left whole to the plain shapes (whole: their
-    close's row count, 0 for the others); spans: every connection's first and last timestamps.
+    close's row count, OPEN_AT_END for none, 0 for the others); spans: every connection's first
+    and last timestamps.
     Return every connection's (SYN, SYN-ACK) rows for `outcomes.fill_options`, (-1, -1) for
     the others, which `outcomes.summarise` gives."""
     openings = [(-1, -1)] * len(connections)
