@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from pcapexplain.seqspace import acks_syn, segment_end, seq_ge, seq_gt
 
 _SYN, _ACK, _FIN, _RST = int(TcpFlags.SYN), int(TcpFlags.ACK), int(TcpFlags.FIN), int(TcpFlags.RST)
 _TO_SERVER = int(Direction.TO_SERVER)
+_ID = attrgetter("id")
 _STATES = {int(s): s for s in TcpState}
 _HS_ACK = int(PacketRole.HANDSHAKE_ACK)
 _TIME_WAIT = int(TcpState.TIME_WAIT)
@@ -133,9 +135,10 @@ class PlainRows:
     syn: Any
     synack: Any
     hs_ack: Any
-    closer_fin: Any  # the first FIN
+    closer_fin: Any  # the first FIN (any row of one still open)
     last: Any
     three_way: Any  # bool: the close is three-way (endpoints.three_way)
+    still_open: Any  # bool: no close at all, the connection is open at the capture's end
     first_time: Any  # the connection's earliest and latest timestamps
     last_time: Any
 
@@ -150,17 +153,21 @@ def plain_summaries(
     column-wise; each one's (SYN, SYN-ACK) rows, for fill_options.
 
     Their shape fixes the verdicts that need no replay: the handshake is complete, no RST, no
-    data after a FIN, the side that sent the first FIN closed first, and the client sent the
-    SYN, so nothing is inferred. The final states, and so who waits in TIME_WAIT, are read from
-    the replayed states as summarise reads them. Tests (test_reconstruct_skip) compare with
-    summarise over every row.
+    data after a FIN, the side that sent the first FIN closed first (none: still open, and
+    none closed), and the client sent the SYN, so nothing is inferred. The final states, and so
+    who waits in TIME_WAIT, are read from the replayed states as summarise reads them. Tests
+    (test_reconstruct_skip) compare with summarise over every row.
     """
     time = np.asarray(packets.time, dtype=np.float64)
     seq = np.asarray(packets.seq, dtype=np.int64)
     frame = np.asarray(packets.frame, dtype=np.int64)
     direction = np.frombuffer(states.direction, dtype=np.int8)
-    closers = (Closer.SERVER, Closer.CLIENT)
-    teardowns = (Teardown.FOUR_WAY, Teardown.THREE_WAY)
+    # By code: a close's (three-way; sent by the client), or 2 for one still open.
+    closers = (Closer.SERVER, Closer.CLIENT, Closer.NONE)
+    teardowns = (Teardown.FOUR_WAY, Teardown.THREE_WAY, Teardown.OPEN_AT_END)
+    still_open = np.asarray(rows.still_open, dtype=bool)
+    by_client = np.where(still_open, 2, direction[rows.closer_fin] == _TO_SERVER)
+    shape = np.where(still_open, 2, rows.three_way)
     complete, locate = Handshake.COMPLETE, vantage.locate
     client_after = np.frombuffer(states.client_after, dtype=np.int8)[rows.last].tolist()
     server_after = np.frombuffer(states.server_after, dtype=np.int8)[rows.last].tolist()
@@ -174,8 +181,8 @@ def plain_summaries(
         frame[rows.last].tolist(),
         rows.first_time.tolist(),
         rows.last_time.tolist(),
-        (direction[rows.closer_fin] == _TO_SERVER).tolist(),
-        rows.three_way.tolist(),
+        by_client.tolist(),
+        shape.tolist(),
         client_after,
         server_after,
         strict=True,
@@ -250,18 +257,25 @@ def count(packets: PacketColumns, states: PacketStates, connections: list[Connec
     key = owner.astype(np.int32) if size < 1 << 31 else owner.copy()  # half the memory
     key *= 2
     key += np.asarray(states.direction)  # Direction code: 0 to server
-    counts = np.bincount(key, minlength=size).tolist()
-    payload = _sums(key, packets.length, size)
-    unknown = _sums(key, packets.length_unknown, size)
+    counts = np.bincount(key, minlength=size)
     roles, bits = np.asarray(states.role), np.asarray(packets.analysis)
-    resends = np.bincount(key[_resent(roles, bits)], minlength=size).tolist()
+    # DirectionStats' fields in order: packets, payload_bytes, retransmissions, unknown_length.
+    columns = (
+        counts,
+        _sums(key, packets.length, size),
+        np.bincount(key[_resent(roles, bits)], minlength=size),
+        _sums(key, packets.length_unknown, size),
+    )
+    ids = np.fromiter(map(_ID, connections), np.int64, len(connections))
     streams = _streams(owner, packets.stream, len(connections))
-    for conn in connections:
-        for d, stats in enumerate((conn.to_server, conn.to_client)):
-            k = 2 * conn.id + d
-            stats.packets, stats.payload_bytes = counts[k], payload[k]
-            stats.unknown_length, stats.retransmissions = unknown[k], resends[k]
-        conn.tshark_streams = streams.get(conn.id, ())
+    # Each connection's eight counters side by side: one zip, no index arithmetic per connection.
+    sides = [column.take(2 * ids + d).tolist() for d in (0, 1) for column in columns]
+    found = map(streams.__getitem__, ids.tolist())
+    for conn, sp, sb, sr, su, cp, cb, cr, cu, st in zip(connections, *sides, found, strict=True):
+        s, c = conn.to_server, conn.to_client
+        s.packets, s.payload_bytes, s.retransmissions, s.unknown_length = sp, sb, sr, su
+        c.packets, c.payload_bytes, c.retransmissions, c.unknown_length = cp, cb, cr, cu
+        conn.tshark_streams = st
     _note_unseen_sides(packets, states, key, counts, connections)
 
 
@@ -269,7 +283,7 @@ def _note_unseen_sides(
     packets: PacketColumns,
     states: PacketStates,
     key: np.ndarray,
-    counts: list[int],
+    counts: np.ndarray,
     connections: list[Connection],
 ) -> None:
     """A side with no packet in the capture, though its peer's packets show that it sent
@@ -278,7 +292,7 @@ def _note_unseen_sides(
     what that side sent cannot be seen. A lone SYN-ACK proves no such thing: the SYN it answers
     and the ACK that follows may lie outside the capture. A socket connected to itself has one
     direction, whose every packet is both sides'."""
-    silent = np.asarray(counts) == 0  # per key: that direction has no packet
+    silent = counts == 0  # per key: that direction has no packet
     rows = np.flatnonzero(silent[key ^ 1])  # the packets whose peer direction is silent
     if not len(rows):
         return
@@ -293,16 +307,19 @@ def _note_unseen_sides(
     syn = np.bincount(keys[(flags & (_SYN | _ACK)) == _SYN], minlength=len(silent)) > 0
     acked = np.zeros(len(silent), dtype=bool)
     acked[firsts] = True
-    proof = (moved | (syn & acked)).tolist()
+    proof = moved | (syn & acked)
+    distinct = arrays.distinct(keys)
+    proven = distinct[proof[distinct]].tolist()
+    if not proven:
+        return
     by_id = {c.id: c for c in connections}
-    for k in arrays.distinct(keys).tolist():
-        if proof[k]:
-            conn = by_id[k >> 1]
-            if conn.self_connect:
-                continue
-            unseen = Inference.CLIENT_NOT_CAPTURED if k & 1 else Inference.SERVER_NOT_CAPTURED
-            conn.inferred = (*conn.inferred, unseen)
-            _one_sided_close(packets, states, conn, k & 1)
+    for k in proven:
+        conn = by_id[k >> 1]
+        if conn.self_connect:
+            continue
+        unseen = Inference.CLIENT_NOT_CAPTURED if k & 1 else Inference.SERVER_NOT_CAPTURED
+        conn.inferred = (*conn.inferred, unseen)
+        _one_sided_close(packets, states, conn, k & 1)
 
 
 def _one_sided_close(
@@ -381,18 +398,17 @@ def _forget_states(states: PacketStates, conn: Connection, start: int) -> None:
     conn.client_final = conn.server_final = TcpState.UNKNOWN
 
 
-def _sums(key: np.ndarray, column: Sequence[int], size: int) -> list[int]:
+def _sums(key: np.ndarray, column: Sequence[int], size: int) -> np.ndarray:
     values = np.asarray(column)
     if not values.any():  # as length_unknown nearly always is
-        return [0] * size
+        return np.zeros(size, dtype=np.int64)
     # bincount sums in float64 (exact below 2**53 bytes), ten times faster than np.add.at.
-    sums = np.bincount(key, weights=values.astype(np.float64), minlength=size)
-    found: list[int] = sums.astype(np.int64).tolist()
-    return found
+    return np.bincount(key, weights=values.astype(np.float64), minlength=size).astype(np.int64)
 
 
-def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> dict[int, tuple[int, ...]]:
-    """Each connection's distinct tshark stream numbers, ascending."""
+def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> list[tuple[int, ...]]:
+    """Each connection's distinct tshark stream numbers, ascending, by connection id (size of
+    them; none for a connection without rows)."""
     streams = np.asarray(column, dtype=np.int64)
     # One stream per connection, whichever of its rows wrote it last (np.minimum.at is slow):
     # a connection whose rows all equal it has that one stream, as nearly every one does.
@@ -402,13 +418,14 @@ def _streams(owner: np.ndarray, column: Sequence[int], size: int) -> dict[int, t
     single[owner[streams != some[owner]]] = False
     seen = np.zeros(size, dtype=bool)
     seen[owner] = True
-    pairs = zip(some.tolist(), (single & seen).tolist(), strict=True)
-    found: dict[int, tuple[int, ...]] = {
-        cid: (stream,) for cid, (stream, alone) in enumerate(pairs) if alone
-    }
+    # zip of one list makes its 1-tuples without a Python step per connection.
+    found: list[tuple[int, ...]] = list(zip(some.tolist()))
+    for cid in np.flatnonzero(~(single & seen)).tolist():
+        found[cid] = ()
     rows = np.flatnonzero(~single[owner])
     if len(rows):
-        found.update(_distinct(owner[rows], streams[rows]))
+        for cid, several in _distinct(owner[rows], streams[rows]).items():
+            found[cid] = several
     return found
 
 

@@ -154,17 +154,24 @@ def write_columns(
             out.write("\n".join(lines) + "\n")
 
 
-def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
+Kinds = frozenset[type] | None  # the types of a column's values, when known beforehand
+
+
+def row_texts(
+    columns: Sequence[Sequence[object]], kinds: Sequence[Kinds] | None = None
+) -> list[str]:
     """Each row of a batch of columns as csv.writer writes it, without its line break.
 
     One %-format per row turns each value into text as csv.writer does (str; None as nothing;
     a column of floats by _float_fields); when a value's text needs quotes (a comma, quote or
     line break in it), csv.writer writes the batch instead. Rows as separate texts let processes
-    that made them apart be put in order (and numbered) by one writer.
+    that made them apart be put in order (and numbered) by one writer. kinds, when given, holds
+    each column's value types (None: unknown), which spares looking at every value for them.
     """
     rows = len(columns[0]) if columns else 0
     if rows and len(columns) > 1:  # csv quotes a lone empty field
-        fields = [_fields(column) for column in columns]
+        known = kinds if kinds is not None else [None] * len(columns)
+        fields = [_fields(column, k) for column, k in zip(columns, known, strict=True)]
         if all(field is not None for field in fields):
             line = ",".join(field[0] for field in fields if field is not None)
             values = [value for field in fields if field is not None for value in field[1]]
@@ -185,10 +192,12 @@ def row_texts(columns: Sequence[Sequence[object]]) -> list[str]:
 Field = tuple[str, list[Sequence[object]]]  # a %-format of one field, and the columns it takes
 
 
-def _fields(column: Sequence[object]) -> Field | None:
+def _fields(column: Sequence[object], kinds: Kinds = None) -> Field | None:
     """How row_texts formats a column: a %-format and its argument columns; None when some
-    value's text needs quotes (a delimiter, quote or line break in it)."""
-    kinds = set(map(type, column))
+    value's text needs quotes (a delimiter, quote or line break in it). kinds: the types of its
+    values, when known."""
+    if kinds is None:
+        kinds = frozenset(map(type, column))
     if len(kinds) == 1 and kinds <= _SAME_TEXT and column.count(column[0]) == len(column):
         # One value throughout (a capture's name, a reader, an option no host sets): its text
         # goes into the format once, rather than through it on every row.

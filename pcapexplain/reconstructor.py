@@ -36,6 +36,7 @@ from pcapexplain.model import (
     PacketStates,
     TcpFlags,
     TcpOptions,
+    TcpState,
     Vantage,
 )
 from pcapexplain.seqspace import acks_syn
@@ -466,7 +467,8 @@ def _replay(
     """Replay every connection, visiting only rows that may change a state, then write the
     skipped rows' states and the zero-window probes' roles column-wise. Return each one's sides
     (None for one whose every row plain_openings and plain_closings wrote: `_plain_shapes`), and
-    per connection the count of its plain close's rows (0: none, and replayed)."""
+    per connection the count of its plain close's rows (OPEN_AT_END: no close at all; 0: none,
+    and replayed)."""
     starts = np.asarray(layout.starts, dtype=np.int64)
     marks = np.flatnonzero(((flags & _NOTABLE) != 0)[layout.order])
     plain, whole = _plain_shapes(packets, states, layout, flags, marks)
@@ -516,10 +518,11 @@ def _plain_shapes(
 ) -> tuple[list[bool], Any]:
     """Per connection, whether it opens with a plain handshake (`endpoints.plain_openings`), and
     whether it then closes with a plain four-way or three-way close (`endpoints.plain_closings`:
-    the count of its rows, 0 for none), whose rows those write; with _SKIP off, none: the replay
-    visits every row. Only a handshake whose third row is its ACK (not a keep-alive, say) counts
-    for the close: `outcomes.plain_summaries` takes those connections whole. marks: the positions
-    in layout.order of the rows with SYN, FIN or RST."""
+    the count of its rows, 0 for none), whose rows those write, or has no SYN, FIN or RST after
+    the handshake at all (OPEN_AT_END), whose later rows are written here; with _SKIP off, none:
+    the replay visits every row. Only a handshake whose third row is its ACK (not a keep-alive,
+    say) counts for the close: `outcomes.plain_summaries` takes those connections whole. marks:
+    the positions in layout.order of the rows with SYN, FIN or RST."""
     count = len(layout.starts) - 1
     if not _SKIP:
         return [False] * count, np.zeros(count, dtype=np.int64)
@@ -530,7 +533,31 @@ def _plain_shapes(
     opened = endpoints.plain_openings(packets, states, flags, rows)
     acked = opened & (_view(states.role)[rows[:, 2]] == _HS_ACK)
     closed = endpoints.plain_closings(packets, states, flags, acked, layout.order, starts, marks)
+    # No SYN, FIN or RST after the handshake: the replay would skip every later row as one run,
+    # both sides ESTABLISHED, and the connection is open at the capture's end.
+    after = np.minimum(starts[:-1] + 3, starts[1:])
+    still_open = acked & (closed == 0)
+    still_open &= np.searchsorted(marks, after) == np.searchsorted(marks, starts[1:])
+    _write_established(states, layout.order, after[still_open], starts[1:][still_open])
+    closed[still_open] = OPEN_AT_END
     return opened.tolist(), closed
+
+
+OPEN_AT_END = -1  # _plain_shapes' count for a plain opening followed by no close at all
+
+
+def _write_established(states: PacketStates, order: Any, begins: Any, ends: Any) -> None:
+    """ESTABLISHED before and after on both sides for the rows order[begins[k]:ends[k]], as
+    _replay writes a run of them."""
+    sizes = ends - begins
+    stops = np.cumsum(sizes)
+    count = int(stops[-1]) if len(stops) else 0
+    rows = order[np.repeat(begins - stops + sizes, sizes) + np.arange(count)]
+    established = int(TcpState.ESTABLISHED)
+    for column in (states.client_before, states.client_after):
+        _view(column)[rows] = established
+    for column in (states.server_before, states.server_after):
+        _view(column)[rows] = established
 
 
 def _plain_summaries(
@@ -542,7 +569,8 @@ def _plain_summaries(
     spans: tuple[Any, Any],
 ) -> list[tuple[int, int]]:
     """Summarise column-wise the connections `_replay` left whole to the plain shapes (whole: their
-    close's row count, 0 for the others); spans: every connection's first and last timestamps.
+    close's row count, OPEN_AT_END for none, 0 for the others); spans: every connection's first
+    and last timestamps.
     Return every connection's (SYN, SYN-ACK) rows for `outcomes.fill_options`, (-1, -1) for
     the others, which `outcomes.summarise` gives."""
     openings = [(-1, -1)] * len(connections)
@@ -552,13 +580,17 @@ def _plain_summaries(
     starts = np.asarray(layout.starts, dtype=np.int64)
     begin, end = starts[:-1][chosen], starts[1:][chosen]
     handshake = layout.order[begin[:, None] + np.arange(3)]
+    closes = whole[chosen]
+    still_open = closes == OPEN_AT_END
+    closes[still_open] = 0
     rows = outcomes.PlainRows(
         syn=handshake[:, 0],
         synack=handshake[:, 1],
         hs_ack=handshake[:, 2],
-        closer_fin=layout.order[end - whole[chosen]],  # the close's first row
+        closer_fin=layout.order[end - np.maximum(closes, 1)],  # the close's first row
         last=layout.order[end - 1],
-        three_way=endpoints.three_way(whole[chosen]),
+        three_way=endpoints.three_way(closes),
+        still_open=still_open,
         first_time=spans[0][chosen],
         last_time=spans[1][chosen],
     )

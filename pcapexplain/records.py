@@ -33,7 +33,7 @@ from pcapexplain.model import (
     Teardown,
     ZeekVerdict,
 )
-from pcapexplain.output import row_texts
+from pcapexplain.output import Kinds, row_texts
 
 Scalar = str | int | float | bool | None
 
@@ -140,33 +140,49 @@ _RECORD_FIELDS = ConnectionRecord._fields
 _OPTION_FIELDS = tuple(f.name for f in dataclasses.fields(TcpOptions))
 
 
-def _flat_layout() -> tuple[tuple[tuple[int, Any], ...], tuple[int, ...], tuple[str, ...]]:
+def _flat_layout() -> tuple[
+    tuple[tuple[int, Any], ...], tuple[int, ...], tuple[str, ...], tuple[Kinds, ...]
+]:
     """From the record's type hints: how flat converts each field that is not a plain value
     (enums as _json_value writes them, lists joined), where the options are spread (rightmost
-    first), and the flat column names in order."""
+    first), the flat column names in order, and each flat column's value type where the hints
+    fix one (None: not one plain type)."""
     hints = get_type_hints(ConnectionRecord)
     conversions: list[tuple[int, Any]] = []
     options: list[int] = []
     names: list[str] = []
+    kinds: list[Kinds] = []
     for at, name in enumerate(_RECORD_FIELDS):
         kind = hints[name]
         if kind is TcpOptions:
             options.append(at)
             names += [f"{name.removesuffix('_options')}_{sub}" for sub in _OPTION_FIELDS]
+            option_hints = get_type_hints(TcpOptions)
+            kinds += [_kinds(option_hints[sub]) for sub in _OPTION_FIELDS]
             continue
         names.append(name)
+        kinds.append(_kinds(kind))
         if get_origin(kind) is tuple:
             conversions.append((at, _joined))
+            kinds[-1] = frozenset((str,))
         elif kind is TcpState:
             conversions.append((at, operator.attrgetter("_name_")))
+            kinds[-1] = frozenset((str,))
         elif isinstance(kind, type) and issubclass(kind, StrEnum):
             conversions.append((at, operator.attrgetter("_value_")))  # as _json_value writes it
+            kinds[-1] = frozenset((str,))
         elif not (set(get_args(kind)) or {kind}) <= _PLAIN:
             conversions.append((at, _json_value))
-    return tuple(conversions), tuple(reversed(options)), tuple(names)
+            kinds[-1] = None
+    return tuple(conversions), tuple(reversed(options)), tuple(names), tuple(kinds)
 
 
-_CONVERSIONS, _OPTIONS_AT, FLAT_NAMES = _flat_layout()
+def _kinds(hint: object) -> Kinds:
+    """A plain type's values are of that type alone (mypy holds the record to its hints)."""
+    return frozenset((hint,)) if hint in (int, str, bool) else None
+
+
+_CONVERSIONS, _OPTIONS_AT, FLAT_NAMES, _FLAT_KINDS = _flat_layout()
 if FLAT_NAMES[0] != "id" or not all(n.isidentifier() for n in FLAT_NAMES):
     raise AssertionError("write_csv_rows writes the id first and the names unquoted")
 _OPTION_GETTERS = tuple(operator.attrgetter(name) for name in _OPTION_FIELDS)
@@ -263,7 +279,7 @@ def connection_csv_rows(result: CaptureAnalysis, capture_name: str) -> CsvRows:
 def _lines(batches: Iterable[list[Sequence[Scalar]]]) -> list[str]:
     lines: list[str] = []
     for columns in batches:
-        lines += row_texts(columns[1:])  # the id is written by write_csv_rows
+        lines += row_texts(columns[1:], _FLAT_KINDS[1:])  # the id is written by write_csv_rows
     return lines
 
 

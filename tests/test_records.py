@@ -20,7 +20,7 @@ from pcapexplain.model import (
     TcpFlags,
     TcpState,
 )
-from pcapexplain.output import csv_text, write_columns, write_table
+from pcapexplain.output import csv_text, row_texts, write_columns, write_table
 from tests.builders import Conversation
 
 SAMPLES = sorted((Path(__file__).parent.parent / "sample_captures").glob("*.pcap"))
@@ -141,6 +141,20 @@ def test_csv_rows_of_an_analysis_are_those_of_its_records(path: Path) -> None:
     made = records.connection_csv_rows(result, path.name)
     assert made == records.csv_rows(records.connection_records(result, path.name))
     assert len(made.lines) == len(result.connections)
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_flat_columns_hold_only_the_types_their_hints_give(path: Path) -> None:
+    """row_texts trusts these kinds rather than looking at every value: they must hold."""
+    result = api.analyse(path, reader=Reader.NATIVE).result
+    rows = [list(r.flat().values()) for r in records.connection_records(result, path.name)]
+    for row in rows:
+        for value, kinds in zip(row, records._FLAT_KINDS, strict=True):
+            assert kinds is None or type(value) in kinds
+    assert sum(k is not None for k in records._FLAT_KINDS) > 30
+    columns = [list(c) for c in zip(*rows, strict=True)]
+    if columns:  # the kinds looked up give the texts of the kinds found
+        assert row_texts(columns, records._FLAT_KINDS) == row_texts(columns)
 
 
 def test_csv_of_rows_with_other_keys_is_what_dictwriter_writes() -> None:

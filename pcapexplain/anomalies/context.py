@@ -352,8 +352,14 @@ class Context:
         /,
         **params: str | int | float,
     ) -> Anomaly:
-        frames = tuple(sorted(set(map(self.p.frame.__getitem__, rows)))[:MAX_FRAMES])
-        return Anomaly(slug, severity or CATALOGUE[slug].severity, self.c.id, frames, params)
+        if isinstance(rows, _LISTS) and len(rows) == 1:
+            frames: tuple[int, ...] = (self.p.frame[rows[0]],)
+        else:
+            frames = tuple(sorted(set(map(self.p.frame.__getitem__, rows)))[:MAX_FRAMES])
+        return Anomaly(slug, severity or _SEVERITY[slug], self.c.id, frames, params)
 
 
 Check = Callable[[Context], Iterator[Anomaly]]
+# Most findings name one row (a RST, the last packet): its frame needs no set or sort.
+_LISTS = (list, tuple)
+_SEVERITY = {slug: spec.severity for slug, spec in CATALOGUE.items()}  # each slug's default
