@@ -379,10 +379,10 @@ class _Collected:
         for name, parts in self.waiting.items():
             joined[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             parts.clear()  # one column at a time is both in parts and joined
-        flow = joined["flow"]
+        pair = joined["flow"] >> 1
         heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
         heavy_pairs = heavy_flows[0::2] | heavy_flows[1::2]
-        return tcpanalysis.Headers(**joined, pair=flow >> 1, heavy=heavy_pairs[flow >> 1])
+        return tcpanalysis.Headers(**joined, pair=pair, heavy=heavy_pairs[pair])
 
 
 # The analysis inputs that wait for the whole file (with "flow"), in tcpheader's compact types.
@@ -418,10 +418,11 @@ def _streams(
     stream = np.empty(len(headers), dtype=np.int64)
     flags = split.flags
     flags[rows] = analysed.flags
-    stream[rows] = np.searchsorted(opened, created_frames[analysed.conversation])
+    # Numbered per conversation and per 4-tuple, then given to their headers.
+    stream[rows] = np.searchsorted(opened, created_frames)[analysed.conversation]
     plain = np.flatnonzero(split.plain)
     if len(plain):
-        stream[plain] = np.searchsorted(opened, split.opening[headers.pair[plain]])
+        stream[plain] = np.searchsorted(opened, split.opening)[headers.pair[plain]]
     return stream, flags
 
 
