@@ -283,7 +283,7 @@ class _Collected:
     backwards: files.Backwards = field(default_factory=files.Backwards)
     headers_cut: files.HeadersCut = field(default_factory=files.HeadersCut)
     addresses: _Addresses = field(default_factory=lambda: _Addresses())
-    pairs: _Pairs = field(default_factory=lambda: _Pairs())  # ordered endpoints → id
+    pairs: dict[tuple[int, int], int] = field(default_factory=dict)  # ordered endpoints → id
     listed: Array = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # per flow
     waiting: dict[str, list[Array]] = field(
         default_factory=lambda: {k: [] for k in ("flow", *_WAITING)}
@@ -354,11 +354,12 @@ class _Collected:
         through the loop (the equivalence tests compare the three).
         """
         headers = self._headers()
-        n = len(headers)
+        n, pairs = len(headers), len(self.pairs)
+        # The look-up tables are done with: their room goes to the analysis.
+        self.addresses, self.pairs = _Addresses(), {}
         if fast and n:
             split = tcpfast.split(headers)
         else:
-            pairs = len(self.pairs)
             order = tcpfast.stable_order(headers.pair)
             split = tcpfast.Split(
                 np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1), order
@@ -426,121 +427,40 @@ def _streams(
     return stream, flags
 
 
-def _flows(src: Array, dst: Array, s: tcpheader.Segments, pairs: _Pairs) -> Array:
+def _flows(
+    src: Array, dst: Array, s: tcpheader.Segments, pairs: dict[tuple[int, int], int]
+) -> Array:
     """Per header: its 4-tuple's number * 2 + its direction (0 or 1, one per direction)."""
     # Order the two endpoints so that both directions of a connection share one key.
     src_key = (src << 16) | s.sport
     dst_key = (dst << 16) | s.dport
-    ids = pairs.numbers(np.minimum(src_key, dst_key), np.maximum(src_key, dst_key))
+    low, high = np.minimum(src_key, dst_key), np.maximum(src_key, dst_key)
+    first, inverse = _unique_rows(low, high)
+    ids = np.fromiter(
+        (
+            pairs.setdefault(pair, len(pairs))
+            for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
+        ),
+        dtype=np.int64,
+        count=len(first),
+    )
     # A socket connected to itself (src_key == dst_key) has one direction, 0, as in tshark, which
     # takes equal addresses and ports for one direction: its SYN-ACK repeats the SYN's seq there.
-    flow: Array = ids * 2 + (src_key > dst_key)
+    flow: Array = ids[inverse] * 2 + (src_key > dst_key)
     return flow
-
-
-class _Slots:
-    """Ids found by the hash of their key in one look-up: a table of ids by the hash's high bits
-    (kept at least _SLOT_ROOM times the ids, up to _MAX_SLOTS), each id's key compared. A key
-    not found (a new one, or one whose place another took) is left to the caller's slow way."""
-
-    def __init__(self, width: int, hashes: Callable[[Array], Array]) -> None:
-        self._hashes = hashes  # key columns (width, n) → their hashes
-        self._slots = np.full(min(1 << 10, _MAX_SLOTS), -1, dtype=np.int32)
-        self._known = np.zeros((width, 0), dtype=np.int64)  # per id: its key
-
-    def find(self, hashes: Array, key: tuple[Array, ...]) -> Array:
-        """The id of each row whose key (its columns) is in the table, else -1."""
-        found = self._slots[self._slot(hashes)].astype(np.int64)
-        at = np.maximum(found, 0)
-        same = found >= 0
-        for column, values in zip(self._known, key, strict=True):
-            same &= column[at] == values
-        ids: Array = np.where(same, found, -1)
-        return ids
-
-    def add(self, keys: Array) -> None:
-        """The keys (width, k) of the next k ids, in order. Where new ids share a free place, the
-        first takes it; grown, the table places all of them again."""
-        start = self._known.shape[1]
-        self._known = np.concatenate([self._known, keys], axis=1)
-        count = self._known.shape[1]
-        size = len(self._slots)
-        while size < _MAX_SLOTS and size < _SLOT_ROOM * count:
-            size *= 2
-        if size != len(self._slots):
-            self._slots = np.full(size, -1, dtype=np.int32)
-            start = 0
-        slot = self._slot(self._hashes(self._known[:, start:]))
-        free = self._slots[slot] < 0
-        # (a later assignment wins: the first of those sharing a place goes last)
-        self._slots[slot[free][::-1]] = np.arange(start, count)[free][::-1]
-
-    def _slot(self, hashes: Array) -> Array:
-        """A place in the table: the high bits of the hash."""
-        bits = len(self._slots).bit_length() - 1
-        slot: Array = (hashes.view(np.uint64) >> np.uint64(64 - bits)).astype(np.int64)
-        return slot
-
-
-class _Pairs:
-    """A number per 4-tuple (its two endpoints ordered: address id << 16 | port), stable across
-    blocks, in order of first sight (a block's new ones in the order of their keys). A known one
-    is found in one look-up (_Slots); only the others are sorted and looked up in a dict."""
-
-    def __init__(self) -> None:
-        self._ids: dict[tuple[int, int], int] = {}
-        self._slots = _Slots(2, lambda key: _pair_hashes(key[0], key[1]))
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def numbers(self, low: Array, high: Array) -> Array:
-        """The id of each 4-tuple (low and high: its ordered endpoints), numbering new ones."""
-        if not self._ids:
-            return self._number(low, high)
-        ids = self._slots.find(_pair_hashes(low, high), (low, high))
-        new = np.flatnonzero(ids < 0)
-        if len(new):
-            ids[new] = self._number(low[new], high[new])
-        return ids
-
-    def _number(self, low: Array, high: Array) -> Array:
-        first, inverse = _unique_rows(low, high)
-        known = len(self._ids)
-        ids = np.fromiter(
-            (
-                self._ids.setdefault(pair, len(self._ids))
-                for pair in zip(low[first].tolist(), high[first].tolist(), strict=True)
-            ),
-            dtype=np.int64,
-            count=len(first),
-        )
-        if known < len(self._ids):
-            fresh = first[ids >= known]  # in the order of their ids, as first is
-            self._slots.add(np.stack([low[fresh], high[fresh]]))
-        numbered: Array = ids[inverse]
-        return numbered
-
-
-def _pair_hashes(low: Array, high: Array) -> Array:
-    """A hash of each ordered pair of endpoints whose high bits make a good table index."""
-    with np.errstate(over="ignore"):  # wrapping is what a hash wants
-        mixed = low.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) ^ high.astype(np.uint64)
-        mixed = (mixed ^ (mixed >> np.uint64(29))) * np.uint64(0xBF58476D1CE4E5B9)
-        hashes: Array = (mixed ^ (mixed >> np.uint64(32))).view(np.int64)
-        return hashes
 
 
 class _Addresses:
     """A number per distinct (family, address), stable across blocks, and its name as tshark
-    prints it. A known address is found in one look-up (_Slots, by shards.address_hashes, its
-    bytes compared); only the others are sorted, looked up by their bytes and named (a block's
-    new addresses, and those whose place in the table another took)."""
+    prints it. A known address is found in one look-up: a table of ids by its hash
+    (shards.address_hashes), its bytes compared; only the others are sorted, looked up by their
+    bytes and named (a block's new addresses, and those whose place in the table another took)."""
 
     def __init__(self) -> None:
         self.names: list[str] = []  # id → the address as tshark prints it
         self._ids: dict[bytes, int] = {}  # family + 16 bytes → id
-        self._slots = _Slots(3, _known_address_hashes)  # key: family, its two 8-byte halves
+        self._slots = np.full(1 << 10, -1, dtype=np.int32)  # the ids, by their hash's high bits
+        self._known = np.zeros((3, 0), dtype=np.int64)  # per id: family, its two 8-byte halves
 
     def numbers(self, family: Array, raw: Array, hashes: Array | None = None) -> Array:
         """The id of each address (family 4 or 6, 16 bytes), numbering new ones; hashes: their
@@ -549,12 +469,24 @@ class _Addresses:
             return self._number(family, raw)
         if hashes is None:
             hashes = shards.address_hashes(family, raw)
+        slot = self._slot(hashes)
+        found = self._slots[slot].astype(np.int64)
+        at = np.maximum(found, 0)
         halves = raw.view("<i8")
-        ids = self._slots.find(hashes, (family, halves[:, 0], halves[:, 1]))
-        new = np.flatnonzero(ids < 0)
+        same = found >= 0
+        for column, values in zip(self._known, (family, halves[:, 0], halves[:, 1]), strict=True):
+            same &= column[at] == values
+        ids: Array = np.where(same, found, -1)
+        new = np.flatnonzero(~same)
         if len(new):
             ids[new] = self._number(family[new], raw[new])
         return ids
+
+    def _slot(self, hashes: Array) -> Array:
+        """A place in the table: the high bits of the hash."""
+        bits = len(self._slots).bit_length() - 1
+        slot: Array = (hashes.view(np.uint64) >> np.uint64(64 - bits)).astype(np.int64)
+        return slot
 
     def _number(self, family: Array, raw: Array) -> Array:
         """The ids of addresses not found in the table: looked up by their bytes, or new."""
@@ -574,19 +506,31 @@ class _Addresses:
             new = np.flatnonzero(ids >= known)
             fresh = first[new[np.argsort(ids[new])]]  # their rows, in the order of their ids
             wide = raw[fresh].view("<i8")
-            self._slots.add(np.stack([family[fresh], wide[:, 0], wide[:, 1]]))
+            added = np.stack([family[fresh], wide[:, 0], wide[:, 1]])
+            self._known = np.concatenate([self._known, added], axis=1)
+            self._place(known)
         numbered: Array = ids[inverse]
         return numbered
 
+    def _place(self, start: int) -> None:
+        """Put the ids from start on in the table; grown, all of them (the table is kept at
+        least _SLOT_ROOM times the ids, up to _MAX_SLOTS: few take another's place)."""
+        size = len(self._slots)
+        while size < _MAX_SLOTS and size < _SLOT_ROOM * len(self.names):
+            size *= 2
+        if size != len(self._slots):
+            self._slots = np.full(size, -1, dtype=np.int32)
+            start = 0
+        family, low, high = self._known[:, start:]
+        raw = np.stack([low, high], axis=1).astype("<i8").view(np.uint8)
+        slot = self._slot(shards.address_hashes(family, raw))
+        free = self._slots[slot] < 0
+        # The first of those sharing a free place takes it (a later assignment would win).
+        ids = np.arange(start, len(self.names))[free][::-1]
+        self._slots[slot[free][::-1]] = ids
 
-def _known_address_hashes(key: Array) -> Array:
-    """shards.address_hashes of addresses kept as _Addresses' key columns."""
-    family, low, high = key
-    raw = np.stack([low, high], axis=1).astype("<i8").view(np.uint8)
-    return shards.address_hashes(family, raw)
 
-
-_SLOT_ROOM = 64  # slots per id: about one key in 64 finds its place taken
+_SLOT_ROOM = 64  # slots per address: about one address in 64 finds its place taken
 _MAX_SLOTS = 1 << 20  # 4 MB of table; beyond a million addresses, more go the slow way
 
 

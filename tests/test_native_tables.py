@@ -1,19 +1,20 @@
-"""The native reader's tables of ids by hash (native._Slots) number and name addresses
-(native._Addresses) and 4-tuples (native._Pairs) as a plain dict in order of first sight does,
-block by block (a block's new ones in the order of their keys), whether or not keys share a
-place in them."""
+"""The native reader's table of address ids by hash (native._Addresses) numbers and names
+addresses as a plain dict in order of first sight does, block by block (a block's new ones in
+the order of their bytes), whether or not addresses share a place in it, and with the hashes
+given or not; and its time stamps' shortcut (native.epoch_seconds)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from pcapexplain import decode, native
+from pcapexplain import decode, native, shards
 
 
 @pytest.mark.parametrize("slots", [native._MAX_SLOTS, 4])  # 4: most find their place taken
+@pytest.mark.parametrize("given", [False, True])  # the hashes given, as look gives them
 def test_addresses_are_numbered_and_named_in_order_of_first_sight(
-    slots: int, monkeypatch: pytest.MonkeyPatch
+    slots: int, given: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(native, "_MAX_SLOTS", slots)
     rng = np.random.default_rng(7)
@@ -21,36 +22,18 @@ def test_addresses_are_numbered_and_named_in_order_of_first_sight(
     family = np.where(rng.random(200) < 0.5, 4, 6)
     pool[family == 4, :12] = 0
     addresses = native._Addresses()
+    addresses._slots = addresses._slots[: min(slots, len(addresses._slots))]
     seen: dict[bytes, int] = {}
     for size in (30, 300, 2, 500):
         rows = rng.integers(0, len(pool), size=size)
-        got = addresses.numbers(family[rows], pool[rows]).tolist()
+        hashes = shards.address_hashes(family[rows], pool[rows]) if given else None
+        got = addresses.numbers(family[rows], pool[rows], hashes).tolist()
         keys = [bytes([family[r]]) + pool[r].tobytes() for r in rows.tolist()]
         for key in sorted(set(keys)):
             seen.setdefault(key, len(seen))
         assert got == [seen[k] for k in keys]
     names = [decode.address_text(k[1:], k[0]) for k in sorted(seen, key=seen.__getitem__)]
     assert addresses.names == names
-
-
-@pytest.mark.parametrize("slots", [native._MAX_SLOTS, 4])
-def test_pairs_are_numbered_in_order_of_first_sight(
-    slots: int, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(native, "_MAX_SLOTS", slots)
-    rng = np.random.default_rng(11)
-    ends = rng.integers(0, 1 << 40, size=(300, 2))
-    low, high = ends.min(axis=1), ends.max(axis=1)
-    pairs = native._Pairs()
-    seen: dict[tuple[int, int], int] = {}
-    for size in (40, 500, 3, 800):
-        rows = rng.integers(0, len(low), size=size)
-        got = pairs.numbers(low[rows], high[rows]).tolist()
-        keys = list(zip(low[rows].tolist(), high[rows].tolist(), strict=True))
-        for key in sorted(set(keys)):
-            seen.setdefault(key, len(seen))
-        assert got == [seen[k] for k in keys]
-    assert len(pairs) == len(seen)
 
 
 def test_usual_time_stamps_take_the_general_arithmetic() -> None:
