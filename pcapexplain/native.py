@@ -289,6 +289,8 @@ class _Collected:
         default_factory=lambda: {k: [] for k in ("flow", *_WAITING)}
     )
     out: _Columns = field(default_factory=lambda: _Columns())
+    # look's address hashes of the rows it kept, by frame, for add's address ids
+    looked: tuple[Array, Array, Array] | None = None
 
     def look(self, located: tcpheader.Located) -> Array | None:
         """decode's Keep: counts what the capture says about itself over every header, and
@@ -309,6 +311,8 @@ class _Collected:
         dst = shards.address_hashes(located.family, located.dst)
         part = shards.parts_of(src, located.sport, dst, located.dport, self.cut.parts)
         mask: Array = part == self.cut.which
+        kept = np.flatnonzero(mask)
+        self.looked = (located.frame[kept], src[kept], dst[kept])
         return mask
 
     def add(self, result: decode.BlockResult) -> None:
@@ -330,11 +334,15 @@ class _Collected:
         self.out.extend(s, src, dst, self.addresses.names)
 
     def _addresses(self, s: tcpheader.Segments) -> tuple[Array, Array]:
-        """The address ids of the segments."""
+        """The address ids of the segments (with the hashes look gave them, when it did)."""
+        looked, self.looked = self.looked, None
         if not len(s):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        hashes = None
+        if looked is not None and np.array_equal(looked[0], s.frame):
+            hashes = np.concatenate(looked[1:])
         both = self.addresses.numbers(
-            np.concatenate([s.family, s.family]), np.concatenate([s.src, s.dst])
+            np.concatenate([s.family, s.family]), np.concatenate([s.src, s.dst]), hashes
         )
         return both[: len(s)], both[len(s) :]
 
@@ -346,11 +354,12 @@ class _Collected:
         through the loop (the equivalence tests compare the three).
         """
         headers = self._headers()
-        n = len(headers)
+        n, pairs = len(headers), len(self.pairs)
+        # The look-up tables are done with: their room goes to the analysis.
+        self.addresses, self.pairs = _Addresses(), {}
         if fast and n:
             split = tcpfast.split(headers)
         else:
-            pairs = len(self.pairs)
             order = tcpfast.stable_order(headers.pair)
             split = tcpfast.Split(
                 np.zeros(n, bool), np.zeros(n, np.int64), np.full(pairs, -1), order
@@ -371,10 +380,10 @@ class _Collected:
         for name, parts in self.waiting.items():
             joined[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
             parts.clear()  # one column at a time is both in parts and joined
-        flow = joined["flow"]
+        pair = joined["flow"] >> 1
         heavy_flows = self.listed >= tcpanalysis.MAX_UNACKED
         heavy_pairs = heavy_flows[0::2] | heavy_flows[1::2]
-        return tcpanalysis.Headers(**joined, pair=flow >> 1, heavy=heavy_pairs[flow >> 1])
+        return tcpanalysis.Headers(**joined, pair=pair, heavy=heavy_pairs[pair])
 
 
 # The analysis inputs that wait for the whole file (with "flow"), in tcpheader's compact types.
@@ -410,10 +419,11 @@ def _streams(
     stream = np.empty(len(headers), dtype=np.int64)
     flags = split.flags
     flags[rows] = analysed.flags
-    stream[rows] = np.searchsorted(opened, created_frames[analysed.conversation])
+    # Numbered per conversation and per 4-tuple, then given to their headers.
+    stream[rows] = np.searchsorted(opened, created_frames)[analysed.conversation]
     plain = np.flatnonzero(split.plain)
     if len(plain):
-        stream[plain] = np.searchsorted(opened, split.opening[headers.pair[plain]])
+        stream[plain] = np.searchsorted(opened, split.opening)[headers.pair[plain]]
     return stream, flags
 
 
@@ -452,11 +462,14 @@ class _Addresses:
         self._slots = np.full(1 << 10, -1, dtype=np.int32)  # the ids, by their hash's high bits
         self._known = np.zeros((3, 0), dtype=np.int64)  # per id: family, its two 8-byte halves
 
-    def numbers(self, family: Array, raw: Array) -> Array:
-        """The id of each address (family 4 or 6, 16 bytes), numbering new ones."""
+    def numbers(self, family: Array, raw: Array, hashes: Array | None = None) -> Array:
+        """The id of each address (family 4 or 6, 16 bytes), numbering new ones; hashes: their
+        shards.address_hashes, when already known."""
         if not self.names:
             return self._number(family, raw)
-        slot = self._slot(shards.address_hashes(family, raw))
+        if hashes is None:
+            hashes = shards.address_hashes(family, raw)
+        slot = self._slot(hashes)
         found = self._slots[slot].astype(np.int64)
         at = np.maximum(found, 0)
         halves = raw.view("<i8")
@@ -559,6 +572,15 @@ def _packed(columns: tuple[Array, ...]) -> Array | None:
 
 def epoch_seconds(seconds: Array, nanos: Array) -> Array:
     """frame.time_epoch as tshark prints it, read back as a float (odd nanoseconds included)."""
+    if len(nanos) and seconds.min() >= 0 and nanos.min() >= 0 and nanos.max() < 1_000_000_000:
+        # The usual time stamps: _any_epoch_seconds' arithmetic for them, in two steps.
+        usual: Array = seconds.astype(np.float64) + nanos / 1e9
+        return usual
+    return _any_epoch_seconds(seconds, nanos)
+
+
+def _any_epoch_seconds(seconds: Array, nanos: Array) -> Array:
+    """epoch_seconds of any time stamps, negative or with nanoseconds of a second or more."""
     nanos = nanos.astype(np.int64)
     negative = nanos < 0
     magnitude = np.abs(nanos)
