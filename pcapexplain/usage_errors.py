@@ -25,7 +25,8 @@ VALUE_WORDS = ForeignWords(
         (r"(?:Value error, )?(?P<value>'.*') is not one of (?P<choices>.+)\.", "not_a_choice"),
         (r"Input should be a valid integer.*", "not_int"),
         (r"Input should be a valid number.*|.* is not a valid float\.", "not_number"),
-        (r"'.*' is not a valid integer\.", "not_int"),
+        # click names the type "integer"; the click inside typer 0.26 to 0.28 names it "int".
+        (r"'.*' is not a valid int(?:eger)?\.", "not_int"),
         (r"Input should be greater than or equal to (?P<minimum>\S+)", "at_least"),
         (r".* is not in the range x>=(?P<minimum>\S+)\.", "at_least"),
     ),
