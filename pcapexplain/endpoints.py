@@ -407,14 +407,15 @@ def _closings(
         closing &= seq_ge(ack[:, k], closer_end if k <= at else other_end)
     _write_closings(states, rows[closing], direction[closing, 0] == _TO_SERVER, close)
     sizes = (end - begin - _OPENING_ROWS - size)[closing]
-    _write_established(states, order, (begin + _OPENING_ROWS)[closing], sizes)
+    write_established(states, order, (begin + _OPENING_ROWS)[closing], sizes)
     return closing
 
 
-def _write_established(
+def write_established(
     states: PacketStates, order: np.ndarray, firsts: np.ndarray, sizes: np.ndarray
 ) -> None:
-    """ESTABLISHED before and after on both sides, for the sizes rows of order from each first."""
+    """ESTABLISHED before and after on both sides, for the sizes rows of order from each first:
+    what the replay writes for a run of rows with no SYN, FIN or RST after a plain handshake."""
     stops = np.cumsum(sizes)
     count = int(stops[-1]) if len(stops) else 0
     rows = order[np.repeat(firsts - stops + sizes, sizes) + np.arange(count)]

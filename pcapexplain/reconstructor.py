@@ -36,7 +36,6 @@ from pcapexplain.model import (
     PacketStates,
     TcpFlags,
     TcpOptions,
-    TcpState,
     Vantage,
 )
 from pcapexplain.seqspace import acks_syn
@@ -538,26 +537,13 @@ def _plain_shapes(
     after = np.minimum(starts[:-1] + 3, starts[1:])
     still_open = acked & (closed == 0)
     still_open &= np.searchsorted(marks, after) == np.searchsorted(marks, starts[1:])
-    _write_established(states, layout.order, after[still_open], starts[1:][still_open])
+    begins = after[still_open]
+    endpoints.write_established(states, layout.order, begins, starts[1:][still_open] - begins)
     closed[still_open] = OPEN_AT_END
     return opened.tolist(), closed
 
 
 OPEN_AT_END = -1  # _plain_shapes' count for a plain opening followed by no close at all
-
-
-def _write_established(states: PacketStates, order: Any, begins: Any, ends: Any) -> None:
-    """ESTABLISHED before and after on both sides for the rows order[begins[k]:ends[k]], as
-    _replay writes a run of them."""
-    sizes = ends - begins
-    stops = np.cumsum(sizes)
-    count = int(stops[-1]) if len(stops) else 0
-    rows = order[np.repeat(begins - stops + sizes, sizes) + np.arange(count)]
-    established = int(TcpState.ESTABLISHED)
-    for column in (states.client_before, states.client_after):
-        _view(column)[rows] = established
-    for column in (states.server_before, states.server_after):
-        _view(column)[rows] = established
 
 
 def _plain_summaries(
